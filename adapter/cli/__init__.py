@@ -1,0 +1,35 @@
+"""The command line: ``adapter <command>``. It only translates.
+
+Each module in this package adds its commands with ``register(group)``; a new
+module is picked up without editing this file. Commands call the same library
+functions the HTTP service calls, and print OperationOutcomes for errors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lisn-adapter", prog_name="adapter")
+def cli() -> None:
+    """LISN adapter: läkarintyg till socialnämnden, from EHR to municipality."""
+
+
+def _register_all() -> None:
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not mod.name.startswith("_"):
+            module = importlib.import_module(f"{__name__}.{mod.name}")
+            register = getattr(module, "register", None)
+            if register is not None:
+                register(cli)
+
+
+_register_all()
+
+
+def main() -> None:
+    cli(prog_name="adapter")

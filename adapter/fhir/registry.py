@@ -1,0 +1,169 @@
+"""The conformance registry: definitions by canonical URL and version.
+
+A canonical reference is ``url`` or ``url|version`` (FHIR R4 §2.1.0.14,
+https://hl7.org/fhir/R4/references.html#canonical). Without a version the
+newest version wins (by numeric comparison of dotted versions).
+
+Sources (as the HL7 validator's ``-ig``): a resource file (JSON; a Bundle's
+entries are taken one by one), a folder (every ``*.json`` below it), or a
+FHIR NPM package ``.tgz`` (the files under ``package/``).
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from adapter.data import data_dir
+
+Resource = dict[str, Any]
+
+CONFORMANCE_TYPES = frozenset({
+    "Questionnaire", "StructureDefinition", "ValueSet", "CodeSystem", "NamingSystem",
+    "ConceptMap", "ImplementationGuide", "SearchParameter", "CapabilityStatement",
+    "MessageDefinition", "OperationDefinition",
+})
+
+
+def version_key(version: str | None) -> tuple[Any, ...]:
+    """Sort key for dotted versions: ``1.10`` after ``1.9``; non-numeric parts sort as text."""
+    parts: list[tuple[int, Any]] = []
+    for p in (version or "").split("."):
+        parts.append((0, int(p)) if p.isdigit() else (1, p))
+    return tuple(parts)
+
+
+def split_canonical(canonical: str) -> tuple[str, str | None]:
+    url, _, version = canonical.partition("|")
+    return url, (version or None)
+
+
+class Registry:
+    """Conformance resources indexed by ``(url, version)``; also by ``resourceType/id``."""
+
+    def __init__(self, resources: Iterable[Resource] = ()) -> None:
+        self._by_url: dict[str, dict[str | None, Resource]] = {}
+        self._by_id: dict[str, Resource] = {}
+        self.sources: list[str] = []
+        for r in resources:
+            self.add(r)
+
+    # -- loading ---------------------------------------------------------
+    def add(self, resource: Resource) -> None:
+        if resource.get("resourceType") == "Bundle":
+            for entry in resource.get("entry") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                    self.add(entry["resource"])
+            return
+        rtype = resource.get("resourceType")
+        if rtype not in CONFORMANCE_TYPES:
+            return
+        url = resource.get("url")
+        if isinstance(url, str):
+            self._by_url.setdefault(url, {})[resource.get("version")] = resource
+        if resource.get("id"):
+            self._by_id[f"{rtype}/{resource['id']}"] = resource
+
+    def load_path(self, path: str | Path) -> int:
+        """Load a file, folder or package; returns how many resources were read."""
+        p = Path(path)
+        before = self.count()
+        if p.is_dir():
+            for f in sorted(p.rglob("*.json")):
+                if f.name not in ("package.json", ".index.json"):
+                    self._add_bytes(f.read_bytes(), str(f))
+        elif p.name.endswith((".tgz", ".tar.gz")):
+            with tarfile.open(p, "r:gz") as tar:
+                for member in tar.getmembers():
+                    name = member.name
+                    if (member.isfile() and name.endswith(".json")
+                            and not name.endswith(("package.json", ".index.json"))):
+                        fh = tar.extractfile(member)
+                        if fh is not None:
+                            self._add_bytes(fh.read(), f"{p}:{name}")
+        elif p.is_file():
+            self._add_bytes(p.read_bytes(), str(p))
+        else:
+            raise FileNotFoundError(str(p))
+        self.sources.append(str(p))
+        return self.count() - before
+
+    def _add_bytes(self, raw: bytes, origin: str) -> None:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return  # not JSON: not a definition we can use (a package may hold other files)
+        if isinstance(data, dict):
+            self.add(data)
+
+    # -- lookup ----------------------------------------------------------
+    def resolve(self, canonical: str, resource_type: str | None = None) -> Resource | None:
+        """The resource for ``url`` or ``url|version`` (newest version when none is given)."""
+        url, version = split_canonical(canonical)
+        versions = self._by_url.get(url)
+        if not versions:
+            return None
+        if version is not None:
+            found = versions.get(version)
+            if found is None:
+                # A version given as major.minor matches major.minor.patch and vice versa.
+                for v, r in versions.items():
+                    if v and (v.startswith(version + ".") or version.startswith(v + ".")):
+                        found = r
+                        break
+        else:
+            found = versions[max(versions, key=version_key)]
+        if found is not None and resource_type and found.get("resourceType") != resource_type:
+            return None
+        return found
+
+    def versions(self, url: str) -> list[str]:
+        """The known versions of ``url``, oldest first."""
+        return sorted((v for v in self._by_url.get(url, {}) if v), key=version_key)
+
+    def by_id(self, resource_type: str, rid: str) -> Resource | None:
+        return self._by_id.get(f"{resource_type}/{rid}")
+
+    def all(self, resource_type: str | None = None) -> Iterator[Resource]:
+        seen: set[int] = set()
+        for versions in self._by_url.values():
+            for r in versions.values():
+                if id(r) not in seen and (resource_type is None or r.get("resourceType") == resource_type):
+                    seen.add(id(r))
+                    yield r
+        for r in self._by_id.values():
+            if id(r) not in seen and (resource_type is None or r.get("resourceType") == resource_type):
+                seen.add(id(r))
+                yield r
+
+    def count(self) -> int:
+        return sum(1 for _ in self.all())
+
+    def copy(self) -> "Registry":
+        other = Registry(self.all())
+        other.sources = list(self.sources)
+        return other
+
+
+@lru_cache(maxsize=1)
+def _lisn_registry() -> Registry:
+    reg = Registry()
+    reg.load_path(data_dir("profiles"))
+    return reg
+
+
+def default_registry(extra: Iterable[str | Path] = ()) -> Registry:
+    """The LISN profiles (always), plus any extra sources (``--ig``). Returns a fresh copy."""
+    reg = _lisn_registry().copy()
+    for src in extra:
+        reg.load_path(src)
+    return reg
+
+
+def read_profile_json(name: str) -> Resource:
+    """One file of ``profiles/`` by file name (``Questionnaire-lisn-1.0.json``)."""
+    return json.loads((data_dir("profiles") / name).read_text(encoding="utf-8"))
+

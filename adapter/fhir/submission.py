@@ -1,0 +1,184 @@
+"""Read access to a submission message Bundle (DESIGN §4), on plain parsed JSON.
+
+A submission is a ``Bundle`` of type ``message``: ``MessageHeader`` first, then the
+``QuestionnaireResponse``, ``Patient``, ``Practitioner``/``PractitionerRole``,
+``Organization``s (care unit, care provider, socialnämnd) and optionally the
+patient's ``Consent``. References are resolved by ``fullUrl`` (or ``Type/id``).
+This module only reads; it never raises on a malformed Bundle (the validator
+reports those problems), it returns ``None`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from adapter.fhir import identifiers as ids
+
+Resource = dict[str, Any]
+
+EVENT_SYSTEM = f"{ids.CANONICAL_BASE}/CodeSystem/lisn-message-event"
+REPLACES_URL = f"{ids.CANONICAL_BASE}/StructureDefinition/replaces"
+PROTECTED_CODES = frozenset({"R", "V"})  # v3-Confidentiality restricted / very restricted
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A parsed submission Bundle with reference resolution."""
+
+    bundle: Resource
+
+    # -- resolution --------------------------------------------------------
+    def entries(self) -> list[Resource]:
+        return [e for e in self.bundle.get("entry") or [] if isinstance(e, dict)]
+
+    def resources(self, resource_type: str | None = None) -> list[Resource]:
+        out = []
+        for e in self.entries():
+            r = e.get("resource")
+            if isinstance(r, dict) and (resource_type is None or r.get("resourceType") == resource_type):
+                out.append(r)
+        return out
+
+    def resolve(self, reference: Any) -> Resource | None:
+        """The resource a ``Reference`` (or a reference string) points to, inside this Bundle."""
+        ref = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(ref, str):
+            return None
+        for e in self.entries():
+            r = e.get("resource")
+            if not isinstance(r, dict):
+                continue
+            if e.get("fullUrl") == ref or f"{r.get('resourceType')}/{r.get('id')}" == ref \
+                    or (e.get("fullUrl") or "").endswith("/" + ref):
+                return r
+        return None
+
+    # -- the parts -----------------------------------------------------------
+    @property
+    def header(self) -> Resource | None:
+        first = self.resources()[:1]
+        return first[0] if first and first[0].get("resourceType") == "MessageHeader" else None
+
+    @property
+    def event(self) -> str | None:
+        coding = (self.header or {}).get("eventCoding") or {}
+        return coding.get("code")
+
+    @property
+    def response(self) -> Resource | None:
+        for ref in (self.header or {}).get("focus") or []:
+            r = self.resolve(ref)
+            if r and r.get("resourceType") == "QuestionnaireResponse":
+                return r
+        found = self.resources("QuestionnaireResponse")
+        return found[0] if found else None
+
+    @property
+    def patient(self) -> Resource | None:
+        qr = self.response or {}
+        return self.resolve(qr.get("subject")) or next(iter(self.resources("Patient")), None)
+
+    @property
+    def practitioner_role(self) -> Resource | None:
+        author = self.resolve((self.response or {}).get("author"))
+        if author and author.get("resourceType") == "PractitionerRole":
+            return author
+        return next(iter(self.resources("PractitionerRole")), None)
+
+    @property
+    def practitioner(self) -> Resource | None:
+        role = self.practitioner_role or {}
+        return self.resolve(role.get("practitioner")) or next(iter(self.resources("Practitioner")), None)
+
+    @property
+    def care_unit(self) -> Resource | None:
+        return self.resolve((self.practitioner_role or {}).get("organization"))
+
+    @property
+    def care_provider(self) -> Resource | None:
+        return self.resolve((self.care_unit or {}).get("partOf"))
+
+    @property
+    def recipient(self) -> Resource | None:
+        for dest in (self.header or {}).get("destination") or []:
+            r = self.resolve(dest.get("receiver"))
+            if r:
+                return r
+        return None
+
+    @property
+    def consents(self) -> list[Resource]:
+        return self.resources("Consent")
+
+    # -- facts ---------------------------------------------------------------
+    @property
+    def certificate_id(self) -> str | None:
+        ident = (self.response or {}).get("identifier") or {}
+        return ident.get("value") if isinstance(ident, dict) else None
+
+    @property
+    def questionnaire(self) -> str | None:
+        return (self.response or {}).get("questionnaire")
+
+    @property
+    def authored(self) -> str | None:
+        return (self.response or {}).get("authored")
+
+    @property
+    def patient_identifier(self) -> tuple[str, str] | None:
+        """(system, value) of the personnummer or samordningsnummer, system normalised."""
+        return _identifier(self.patient, ids.PERSONNUMMER, ids.SAMORDNINGSNUMMER)
+
+    @property
+    def protected_identity(self) -> bool:
+        """True when the patient is marked with protected identity (meta.security R or V)."""
+        for sec in ((self.patient or {}).get("meta") or {}).get("security") or []:
+            if isinstance(sec, dict) and sec.get("code") in PROTECTED_CODES:
+                return True
+        return False
+
+    @property
+    def kommunkod(self) -> str | None:
+        found = _identifier(self.recipient, ids.KOMMUNKOD)
+        return found[1] if found else None
+
+    @property
+    def care_unit_hsa(self) -> str | None:
+        found = _identifier(self.care_unit, ids.HSA_ID)
+        return found[1] if found else None
+
+    @property
+    def replaces(self) -> str | None:
+        """The certificate id this one replaces (a correction), if any."""
+        for ext in (self.response or {}).get("extension") or []:
+            if isinstance(ext, dict) and ext.get("url") == REPLACES_URL:
+                value = ext.get("valueIdentifier") or {}
+                return value.get("value")
+        return None
+
+
+def _identifier(resource: Resource | None, *systems: str) -> tuple[str, str] | None:
+    for ident in (resource or {}).get("identifier") or []:
+        if not isinstance(ident, dict):
+            continue
+        system = ids.normalise_system(ident.get("system"))
+        if system in systems and isinstance(ident.get("value"), str):
+            return system, ident["value"]
+    return None
+
+
+def answers(qr: Resource, link_id: str) -> list[Any]:
+    """Every answer value (``valueX``) of every item with ``link_id``, anywhere in the tree, in order."""
+    out: list[Any] = []
+    stack = list(reversed(qr.get("item") or []))
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, dict):
+            continue
+        for ans in item.get("answer") or []:
+            if item.get("linkId") == link_id:
+                out.extend(v for k, v in ans.items() if k.startswith("value"))
+            stack.extend(reversed(ans.get("item") or []))
+        stack.extend(reversed(item.get("item") or []))
+    return out

@@ -1,0 +1,151 @@
+"""Configuration: one frozen dataclass per concern, secure by default.
+
+The environment is read in exactly one place, :meth:`Settings.from_env`
+(prefix ``ADAPTER_``); the objects are passed down as arguments, never read
+from globals.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits that hold for every way in (HTTP, CLI, worker)."""
+
+    max_body_bytes: int = 2 * 1024 * 1024
+    """Largest request body or input file, in bytes (also for chunked bodies)."""
+    max_json_depth: int = 64
+    """Deepest nesting of JSON arrays and objects accepted."""
+    max_xml_depth: int = 64
+    """Deepest nesting of XML elements accepted."""
+
+
+@dataclass(frozen=True)
+class XmlParsing:
+    """How XML input is parsed. Every default is the safe choice."""
+
+    forbid_dtd: bool = True
+    """Refuse any document with a DOCTYPE (no DTD, no entity declarations)."""
+    forbid_entities: bool = True
+    """Never expand entities."""
+    forbid_external: bool = True
+    """Never touch the network or the file system while parsing."""
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    """Keys and algorithms for the outbound XML signature."""
+
+    key_path: Path | None = None
+    """Private key (PEM or PKCS#12)."""
+    cert_path: Path | None = None
+    """Signer certificate (PEM), optionally followed by its chain."""
+    key_passphrase: str | None = None
+    """Passphrase of the key file, if any."""
+    trust_paths: tuple[Path, ...] = ()
+    """Trust anchors (PEM) for verifying signatures; never the public web PKI."""
+    algorithm: str = "rsa-sha256"
+    """``rsa-sha256`` or ``ecdsa-sha256``; SHA-1 is never allowed."""
+    xades: bool = False
+    """Add XAdES-BES qualifying properties (SigningTime, SigningCertificateV2)."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where state is stored."""
+
+    url: str = ""
+    """SQLAlchemy URL; empty means SQLite in ``data_dir``."""
+    data_dir: Path = Path("var")
+    """Folder for the embedded SQLite database and local files."""
+
+    def effective_url(self) -> str:
+        return self.url or f"sqlite:///{(self.data_dir / 'adapter.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """The outbox relay and push delivery."""
+
+    connect_timeout: float = 5.0
+    """Seconds to wait for a recipient's TCP/TLS connection."""
+    read_timeout: float = 30.0
+    """Seconds to wait for a recipient's answer."""
+    max_attempts: int = 10
+    """Attempts before a message is dead-lettered."""
+    backoff_base: float = 2.0
+    """First retry delay in seconds; doubles per attempt, with full jitter."""
+    backoff_max: float = 3600.0
+    """Longest retry delay in seconds."""
+    lease_seconds: float = 60.0
+    """How long a claimed outbox row belongs to one worker."""
+    run_in_process: bool = False
+    """Run the relay inside the web service (embedded default only)."""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The HTTP service."""
+
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses whose client-certificate headers are believed."""
+    client_cert_header: str = "X-SSL-Client-Cert"
+    """Header in which the reverse proxy forwards the client certificate (PEM, URL-encoded)."""
+    base_url: str = "http://localhost:8080/fhir"
+    """Public base URL of the FHIR API, used in fullUrls and Location headers."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one adapter instance."""
+
+    limits: Limits = field(default_factory=Limits)
+    xml: XmlParsing = field(default_factory=XmlParsing)
+    signing: SigningSettings = field(default_factory=SigningSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "ADAPTER") -> "Settings":
+        """Read ``ADAPTER_<CONCERN>_<FIELD>`` (and the short forms ``ADAPTER_DATABASE_URL``,
+        ``ADAPTER_DATA_DIR``) from the environment."""
+        env = dict(os.environ if environ is None else environ)
+        base = cls()
+        updates: dict[str, Any] = {}
+        for concern in fields(cls):
+            current = getattr(base, concern.name)
+            changes: dict[str, Any] = {}
+            for f in fields(current):
+                key = f"{prefix}_{concern.name.upper()}_{f.name.upper()}"
+                if key in env:
+                    changes[f.name] = _convert(getattr(current, f.name), env[key], f.type)
+            if changes:
+                updates[concern.name] = replace(current, **changes)
+        db = updates.get("database", base.database)
+        if f"{prefix}_DATABASE_URL" in env:
+            db = replace(db, url=env[f"{prefix}_DATABASE_URL"])
+        if f"{prefix}_DATA_DIR" in env:
+            db = replace(db, data_dir=Path(env[f"{prefix}_DATA_DIR"]))
+        updates["database"] = db
+        return replace(base, **updates)
+
+
+def _convert(current: Any, raw: str, annotation: Any) -> Any:
+    if isinstance(current, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    if isinstance(current, tuple):
+        items = [p.strip() for p in raw.split(",") if p.strip()]
+        return tuple(Path(p) for p in items) if "Path" in str(annotation) else tuple(items)
+    if isinstance(current, Path) or "Path" in str(annotation):
+        return Path(raw) if raw else None
+    return raw

@@ -1,0 +1,6 @@
+"""Validation: QuestionnaireResponses against their Questionnaire, resources against the profiles.
+
+Takes: a FHIR resource (parsed JSON) and a conformance Registry.
+Gives: an OperationOutcome listing every issue, in a deterministic order.
+No IO, no Flask, no database.
+"""

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+
+from adapter import errors
+from adapter.fhir.parse import parse_json, parse_xml, sniff
+from adapter.issues import Issues
+from adapter.settings import Limits, Settings
+
+
+def _mid(exc: errors.AdapterError) -> str | None:
+    return errors.message_id_of(exc.outcome["issue"][0])
+
+
+def test_status_for_maps_first_error() -> None:
+    assert errors.status_for(errors.outcome([])) == 200
+    assert errors.status_for(errors.not_found()) == 404
+    assert errors.status_for(errors.too_large()) == 413
+    warn_then_err = errors.outcome([errors.issue("warning", "invalid", "w"),
+                                    errors.issue("error", "conflict", "e")])
+    assert errors.status_for(warn_then_err) == 409
+
+
+def test_unknown_exception_outcome_leaks_nothing() -> None:
+    oo = errors.to_outcome(RuntimeError("personnummer 191212121212"))
+    assert "1912" not in str(oo)
+    assert errors.status_for(oo) == 500
+
+
+def test_issues_collects_all_and_keeps_ids() -> None:
+    issues = Issues()
+    assert issues.check(True, "ALL_OK") is True
+    issues.check(False, "X_ONE", expression="A.b")
+    issues.check(False, "X_TWO", expression="A.c", severity="warning")
+    assert [errors.message_id_of(i) for i in issues] == ["X_ONE", "X_TWO"]
+    assert issues.has_errors
+    assert issues.outcome()["issue"][0]["expression"] == ["A.b"]
+
+
+@pytest.mark.parametrize("raw, message_id", [
+    (b"{", "LISN_INPUT_NOT_JSON"),
+    (b'{"a": 1, "a": 2}', "LISN_INPUT_NOT_JSON"),
+    (b"\xff\xfe", "LISN_INPUT_NOT_UTF8"),
+    (b"[" * 65 + b"]" * 65, "LISN_INPUT_TOO_DEEP"),
+])
+def test_parse_json_rejects(raw: bytes, message_id: str) -> None:
+    with pytest.raises(errors.InputRejected) as info:
+        parse_json(raw)
+    assert _mid(info.value) == message_id
+
+
+def test_parse_json_reports_line_and_column() -> None:
+    with pytest.raises(errors.InputRejected) as info:
+        parse_json(b'{\n  "a": tru\n}')
+    exts = {e["url"].rsplit("-", 1)[-1]: e["valueInteger"] for e in info.value.outcome["issue"][0]["extension"]
+            if "valueInteger" in e}
+    assert exts == {"line": 2, "col": 8}
+
+
+def test_parse_json_size_limit() -> None:
+    with pytest.raises(errors.PayloadTooLarge):
+        parse_json(b'"' + b"x" * 100 + b'"', Limits(max_body_bytes=50))
+    assert parse_json(b'"' + b"x" * 10 + b'"', Limits(max_body_bytes=50)) == "x" * 10
+
+
+@pytest.mark.parametrize("raw, message_id", [
+    (b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', "LISN_INPUT_XML_DTD"),
+    (b'<!DOCTYPE x SYSTEM "http://127.0.0.1:9/x.dtd"><x/>', "LISN_INPUT_XML_DTD"),
+    (b"<x><y></x>", "LISN_INPUT_NOT_XML"),
+    (b"<a>" * 70 + b"</a>" * 70, "LISN_INPUT_TOO_DEEP"),
+])
+def test_parse_xml_rejects(raw: bytes, message_id: str) -> None:
+    with pytest.raises(errors.InputRejected) as info:
+        parse_xml(raw)
+    assert _mid(info.value) == message_id
+
+
+def test_parse_xml_accepts_plain() -> None:
+    assert parse_xml(b"<a><b>1</b></a>").findtext("b") == "1"
+
+
+def test_sniff() -> None:
+    assert sniff(b"  {") == "json"
+    assert sniff(b"\xef\xbb\xbf<x/>") == "xml"
+    assert sniff(b"hello") == "unknown"
+
+
+def test_settings_from_env() -> None:
+    s = Settings.from_env({"ADAPTER_DATA_DIR": "/tmp/x", "ADAPTER_LIMITS_MAX_BODY_BYTES": "10",
+                           "ADAPTER_DELIVERY_RUN_IN_PROCESS": "true",
+                           "ADAPTER_SERVICE_TRUSTED_PROXIES": "127.0.0.1, ::1"})
+    assert s.limits.max_body_bytes == 10
+    assert s.delivery.run_in_process is True
+    assert s.service.trusted_proxies == ("127.0.0.1", "::1")
+    assert s.database.effective_url() == "sqlite:////tmp/x/adapter.db"
