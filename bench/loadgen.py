@@ -1,0 +1,106 @@
+"""A closed-loop HTTP load generator, run as its own process: ``python -m bench.loadgen``.
+
+Each of ``--concurrency`` clients holds one keep-alive connection to 127.0.0.1 and
+posts the body again as soon as the answer arrives. Every request carries a distinct
+certificate id (the template's id is replaced by a fresh UUID), so the service does
+real work instead of answering from its idempotency store. The run is bounded by
+``--requests`` and ``--seconds``, whichever comes first. Prints one JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import multiprocessing as mp
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench import stats
+
+MAX_PROCESSES = 4  # clients are spread over processes so the generator is not bound by one GIL
+
+
+def _client(url: str, body: bytes, placeholders: list[bytes], headers: dict[str, str],
+            quota: int, deadline: float, out: list[tuple[float, int]]) -> None:
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("the load generator only sends to 127.0.0.1")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    for _ in range(quota):
+        if time.monotonic() > deadline:
+            break
+        payload = body
+        for ph in placeholders:
+            payload = payload.replace(ph, str(uuid.uuid4()).encode())
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", parts.path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            status = resp.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            status = 0
+        out.append((time.perf_counter() - t0, status))
+    conn.close()
+
+
+def _process(args: tuple[Any, ...]) -> list[tuple[float, int]]:
+    url, body, placeholders, headers, threads, quota, deadline = args
+    results: list[tuple[float, int]] = []
+    workers = [threading.Thread(target=_client, args=(url, body, placeholders, headers, quota, deadline, results))
+               for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results
+
+
+def run(url: str, body: bytes, *, placeholders: list[bytes], headers: dict[str, str], concurrency: int,
+        requests: int, seconds: float) -> dict[str, Any]:
+    processes = min(concurrency, MAX_PROCESSES)
+    threads = math.ceil(concurrency / processes)
+    quota = math.ceil(requests / (processes * threads))
+    deadline = time.monotonic() + seconds
+    start = time.perf_counter()
+    with mp.get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_process, [(url, body, placeholders, headers, threads, quota, deadline)] * processes)
+    wall = time.perf_counter() - start
+    results = [r for part in parts for r in part]
+    codes = Counter(str(status) for _, status in results)
+    ok = [lat for lat, status in results if 200 <= status < 300]
+    summary = stats.summarise(ok, wall)
+    return {"concurrency": processes * threads, "requests": len(results), "ok": len(ok),
+            "status_codes": dict(codes), "wall_s": wall, **summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--body", required=True, help="file with the request body")
+    ap.add_argument("--placeholder", action="append", default=[], help="text replaced by a new UUID per request")
+    ap.add_argument("--header", action="append", default=[], help="Name: value")
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ns = ap.parse_args(argv)
+    with open(ns.body, "rb") as fh:
+        body = fh.read()
+    headers = dict(h.split(": ", 1) for h in ns.header)
+    result = run(ns.url, body, placeholders=[p.encode() for p in ns.placeholder], headers=headers,
+                 concurrency=ns.concurrency, requests=ns.requests, seconds=ns.seconds)
+    json.dump(result, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
