@@ -1,0 +1,88 @@
+"""The audit log: one append-only row per read or write of patient data, hash-chained.
+
+Each row holds the hash of the previous row and a SHA-256 over its own fields and that
+hash, so an edited row breaks its own hash and a removed row breaks the sequence or the
+link. The chain's end is kept in the single ``audit_head`` row; appending locks it
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions already hold the one
+write lock), so two workers can never fork the chain. :func:`record` runs in the
+caller's session, i.e. in the same transaction as the action it records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adapter.store.models import AuditEntry, AuditHead, stamp
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+_FIELDS = ("seq", "at", "actor", "end_user", "action", "patient", "certificate", "outcome", "purpose",
+           "prev_hash")
+
+
+def row_hash(entry: AuditEntry) -> str:
+    body = json.dumps([getattr(entry, f) for f in _FIELDS], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def record(session: Session, *, actor: str, action: str, outcome: str, end_user: str | None = None,
+           patient: str | None = None, certificate: str | None = None, purpose: str | None = None,
+           at: datetime | None = None) -> AuditEntry:
+    """Append one audit row in ``session``'s transaction and return it."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar_one()
+    entry = AuditEntry(seq=head.seq + 1, at=stamp(at or datetime.now(timezone.utc)), actor=actor,
+                       end_user=end_user, action=action, patient=patient, certificate=certificate,
+                       outcome=outcome, purpose=purpose, prev_hash=head.hash)
+    entry.hash = row_hash(entry)
+    session.add(entry)
+    head.seq, head.hash = entry.seq, entry.hash
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """Where the chain breaks: the row (sequence number) and what is wrong with it."""
+
+    seq: int
+    problem: str
+
+
+def _rows(session: Session) -> Iterator[AuditEntry]:
+    yield from session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(
+        yield_per=1000)).scalars()
+
+
+def verify(session: Session) -> tuple[int, ChainProblem | None]:
+    """Check the whole chain; returns (rows checked, the first problem or None)."""
+    expected_seq, prev, count = 1, GENESIS, 0
+    for entry in _rows(session):
+        count += 1
+        if entry.seq != expected_seq:
+            return count, ChainProblem(expected_seq, f"row {expected_seq} is missing (next is {entry.seq})")
+        if entry.prev_hash != prev:
+            return count, ChainProblem(entry.seq, "prev_hash does not match the previous row")
+        if row_hash(entry) != entry.hash:
+            return count, ChainProblem(entry.seq, "row was changed (hash mismatch)")
+        expected_seq, prev = entry.seq + 1, entry.hash
+    head = session.get(AuditHead, HEAD_ID)
+    if head is None or head.seq != expected_seq - 1 or head.hash != prev:
+        return count, ChainProblem(expected_seq, "the chain's end does not match its head (rows removed at the end)")
+    return count, None
+
+
+def extract(session: Session, *, patient: str) -> list[AuditEntry]:
+    """Every audit row about one patient (personnummer or samordningsnummer), oldest first."""
+    return list(session.execute(
+        select(AuditEntry).where(AuditEntry.patient == patient).order_by(AuditEntry.seq)).scalars())
+
+
+def as_dict(entry: AuditEntry) -> dict[str, object]:
+    return {f: getattr(entry, f) for f in (*_FIELDS, "hash")}

@@ -1,0 +1,156 @@
+"""The tables of the service (issue 6); the outbox and receipts live in ``outbox.py``.
+
+Times are stored as ISO-8601 UTC text (``2026-11-23T12:00:00.000000Z``): the same
+representation on SQLite and PostgreSQL, sortable as text, and stable for the audit hash.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adapter.store.db import Base
+
+TIME = String(32)
+
+
+class Client(Base):
+    """A system that calls the API: an EHR (sender), a municipality, or an administrator."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    care_units: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """HSA-ids of the care units a sender may submit for."""
+    kommunkod: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    """The municipality a municipality client acts for."""
+    token_prefix: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cert_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[str] = mapped_column(TIME)
+
+
+class Recipient(Base):
+    """A socialnämnd that can receive certificates (the recipient registry)."""
+
+    __tablename__ = "recipients"
+
+    kommunkod: Mapped[str] = mapped_column(String(4), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organisationsnummer: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    delivery_mode: Mapped[str] = mapped_column(String(10), default="pull")
+    endpoint_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    mtls_cert_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    mtls_key_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Submission(Base):
+    """One received certificate message, as received and as parsed."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    certificate_id: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
+    accepted_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    """The certificate id once accepted: at most one accepted submission per certificate."""
+    content_hash: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    replaces: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kommunkod: Mapped[str | None] = mapped_column(String(4), index=True, nullable=True)
+    care_unit_hsa: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    patient_system: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    patient_value: Mapped[str | None] = mapped_column(String(20), index=True, nullable=True)
+    source_format: Mapped[str] = mapped_column(String(40))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    bundle: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[str] = mapped_column(String(30))
+    response_status: Mapped[int] = mapped_column(Integer, default=0)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The first answer, replayed for an identical resubmission."""
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), nullable=True)
+    received_at: Mapped[str] = mapped_column(TIME)
+
+
+class StatusEvent(Base):
+    """One step in a submission's history (shown as the Task's output)."""
+
+    __tablename__ = "submission_status"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    at: Mapped[str] = mapped_column(TIME)
+
+
+class ConsentRecord(Base):
+    """A patient's Consent resource as registered (inside a submission or on its own)."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_system: Mapped[str] = mapped_column(String(100))
+    patient_value: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("clients.id"), nullable=True)
+    submission_id: Mapped[str | None] = mapped_column(ForeignKey("submissions.id"), nullable=True)
+    created_at: Mapped[str] = mapped_column(TIME)
+    updated_at: Mapped[str] = mapped_column(TIME)
+
+
+class ConsentDecisionRecord(Base):
+    """Each consent decision with its reason and the consent it rests on."""
+
+    __tablename__ = "consent_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    reason_id: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    consent_id: Mapped[str | None] = mapped_column(ForeignKey("consents.id"), nullable=True)
+    decided_at: Mapped[str] = mapped_column(TIME)
+
+
+class AuditEntry(Base):
+    """One append-only audit row; ``hash`` covers every field and ``prev_hash``."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(TIME)
+    actor: Mapped[str] = mapped_column(String(200))
+    end_user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    action: Mapped[str] = mapped_column(String(60))
+    patient: Mapped[str | None] = mapped_column(String(20), index=True, nullable=True)
+    certificate: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row that holds the chain's end; locking it orders concurrent appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def stamp(moment: datetime) -> str:
+    """The stored form of a time: ISO-8601 in UTC with microseconds and a ``Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
