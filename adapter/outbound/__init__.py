@@ -1,6 +1,11 @@
 """Outbound: the submission Bundle to municipal XML (with the assessment summary), and HTML/PDF views.
 
 Takes: a validated submission Bundle and an outbound mapping from ``mappings/outbound/``.
-Gives: an XML document valid against the municipal XSD; a readable rendering.
+Gives: an XML document valid against the municipal XSD (``schemas/``); a readable rendering.
 No IO, no Flask, no database.
 """
+
+from adapter.outbound.assessment import Assessment, assess
+from adapter.outbound.municipal import render_municipal_xml
+
+__all__ = ["Assessment", "assess", "render_municipal_xml"]

@@ -1,0 +1,63 @@
+"""The municipal XML: a submission Bundle to a schema-valid document (issue 5 §1–2).
+
+The document is built by the mapping engine from ``mappings/outbound/`` (chosen by the template's
+major version) and validated against ``schemas/`` with lxml before it is returned; a schema
+failure is a bug in a mapping or schema and raises :class:`~adapter.errors.TransformError` with
+the element path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from adapter import errors, messages
+from adapter.fhir.registry import Registry
+from adapter.fhir.submission import Submission
+from adapter.outbound.assessment import assess
+from adapter.outbound.engine import Context, build_document, submission_values
+from adapter.outbound.mapping import OutboundMapping, mapping_for
+
+STATUSES = ("original", "replacing", "withdrawn")
+
+
+def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = None, status: str = "original",
+                         replaces: str | None = None) -> bytes:
+    """The municipal XML (UTF-8 bytes, no pretty-printing) for a validated submission Bundle.
+
+    ``status`` is ``original``, ``replacing`` (then ``replaces`` or the Bundle's ``replaces``
+    extension names the certificate replaced) or ``withdrawn``.
+    """
+    sub = Submission(bundle)
+    qr = sub.response
+    if qr is None:
+        mid = "LISN_OUTBOUND_NO_RESPONSE"
+        raise errors.TransformError(messages.bilingual(mid), message_id=mid, expression="Bundle.entry")
+    replaces = replaces or sub.replaces
+    if status not in STATUSES or (status == "replacing" and not replaces):
+        mid = "LISN_OUTBOUND_BAD_STATUS"
+        raise errors.TransformError(messages.bilingual(mid, status=status), message_id=mid)
+    mapping = mapping_for(sub.questionnaire)
+    values = submission_values(sub, assess(bundle).as_dict(), status=status,
+                               replaces=replaces if status == "replacing" else None)
+    resources = {"patient": sub.patient, "practitioner": sub.practitioner, "care_unit": sub.care_unit,
+                 "care_provider": sub.care_provider, "recipient": sub.recipient}
+    root = build_document(mapping, Context(values=values, resources=resources), registry)
+    validate_document(root, mapping)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def validate_document(root: etree._Element, mapping: OutboundMapping) -> None:
+    """Raise TransformError with the element path of the first schema violation."""
+    if mapping.schema.validate(root):
+        return
+    first = mapping.schema.error_log[0]
+    path = first.path or "/"
+    mid = "LISN_OUTBOUND_XSD_INVALID"
+    detail = first.message
+    raise errors.TransformError(messages.bilingual(mid, path=path, detail=detail), message_id=mid,
+                                outcome=errors.outcome([errors.issue(
+                                    "error", "exception", messages.bilingual(mid, path=path, detail=detail),
+                                    expression=path, message_id=mid,
+                                    diagnostics="; ".join(f"{e.path}: {e.message}" for e in mapping.schema.error_log))]))
