@@ -1,0 +1,131 @@
+"""The delivery ports and the values that cross them.
+
+The relay sees the database only as a :class:`Store` and the network only as a
+:class:`Transport` (``send(envelope) -> Receipt``); time comes from a
+:class:`Clock`. The SQL store lives in ``adapter.store.outbox``, the HTTPS
+transport in ``adapter.delivery.http``; ``adapter.testing`` has in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class State(str, enum.Enum):
+    """Where an outbox message is in its life."""
+
+    PENDING = "pending"          # waiting for the relay (push) or its first claim
+    AVAILABLE = "available"      # addressed to a pull recipient: listed until acknowledged
+    DELIVERED = "delivered"      # the recipient's receipt said accepted
+    ACKNOWLEDGED = "acknowledged"  # a pull recipient acknowledged it
+    WITHHELD = "withheld"        # consent revoked before delivery
+    DEAD = "dead"                # dead-lettered: rejected, or out of attempts
+    WITHDRAWN = "withdrawn"      # the certificate was withdrawn before this message was ever sent
+
+
+class Kind(str, enum.Enum):
+    """What a message carries (the event of the submission)."""
+
+    CERTIFICATE = "certificate"
+    REPLACEMENT = "replacement"
+    WITHDRAWAL = "withdrawal"
+
+
+class Outcome(str, enum.Enum):
+    """What one push attempt came to."""
+
+    ACCEPTED = "accepted"  # positive application-level receipt: delivered
+    REJECTED = "rejected"  # the recipient refused the document: terminal
+    RETRY = "retry"        # transport error, 5xx, 429, or an unreadable answer
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Delivery settings of one socialnämnd (from the recipient registry)."""
+
+    kommunkod: str
+    mode: str = "push"
+    """``push`` (we POST) or ``pull`` (they list, fetch and acknowledge)."""
+    endpoint: str | None = None
+    client_cert: str | None = None
+    """PEM file of our client certificate for mTLS, if the recipient asks for one."""
+    client_key: str | None = None
+    ca_bundle: str | None = None
+    """Trust anchors for the recipient's server certificate; None means the system store."""
+    max_attempts: int | None = None
+    """Per-recipient override of ``DeliverySettings.max_attempts``."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox message claimed by one worker; ``token`` fences every later write."""
+
+    id: int
+    token: str
+    attempts: int
+    """Attempts including the one now starting."""
+    idempotency_key: str
+    submission_id: str
+    certificate_id: str
+    kommunkod: str
+    kind: str
+    document: bytes
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One push: what to POST, where, and with which credentials."""
+
+    endpoint: str
+    document: bytes
+    idempotency_key: str
+    certificate_id: str
+    kind: str
+    attempt: int
+    client_cert: str | None = None
+    client_key: str | None = None
+    ca_bundle: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to one push, reduced to what the relay decides on."""
+
+    outcome: Outcome
+    status: int | None = None
+    """HTTP status, None when no answer arrived."""
+    reason: str = ""
+    """Why it was rejected or will be retried (no patient data: status, error class, receipt text)."""
+    body: str = ""
+    """The recipient's receipt as received (kept with the attempt)."""
+
+
+class Transport(Protocol):
+    def send(self, envelope: Envelope) -> Receipt: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+
+
+class Store(Protocol):
+    """What the relay needs from persistence. Every write after a claim is fenced by the token."""
+
+    def claim(self, *, owner: str, now: float, lease_seconds: float, limit: int) -> list[Claimed]: ...
+
+    def recipient(self, kommunkod: str) -> Recipient | None: ...
+
+    def mark_delivered(self, msg: Claimed, receipt: Receipt, *, now: float) -> bool: ...
+
+    def mark_available(self, msg: Claimed, *, now: float) -> bool: ...
+
+    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: float, next_at: float) -> bool: ...
+
+    def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: float) -> bool: ...
+
+
+def system_clock() -> float:
+    return time.time()
