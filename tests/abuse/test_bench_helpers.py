@@ -1,0 +1,53 @@
+"""The arithmetic behind the benchmark figures: percentiles, linearity fit, grown certificates."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import certificates, growth, stats
+
+
+def test_percentile_interpolates() -> None:
+    values = [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert stats.percentile(values, 50) == 2.0
+    assert stats.percentile(values, 95) == pytest.approx(3.8)
+    assert stats.percentile([7.0], 99) == 7.0
+
+
+def test_summarise_rate_and_milliseconds() -> None:
+    s = stats.summarise([0.001, 0.002, 0.003, 0.004], wall_s=2.0)
+    assert s["n"] == 4 and s["per_second"] == 2.0
+    assert s["p50_ms"] == pytest.approx(2.5) and s["max_ms"] == pytest.approx(4.0)
+
+
+def test_ratio_is_baseline_over_subject() -> None:
+    assert stats.ratio({"mean_ms": 2.0}, {"mean_ms": 1.0}) == 0.5
+
+
+def test_slope_of_linear_cost_is_one() -> None:
+    assert growth.loglog_slope([1, 10, 100], [3, 30, 300]) == pytest.approx(1.0)
+
+
+def test_slope_of_quadratic_cost_is_two() -> None:
+    slope = growth.loglog_slope([1, 10, 100], [1, 100, 10000])
+    assert slope == pytest.approx(2.0)
+    assert slope > growth.LINEAR_SLOPE_LIMIT
+
+
+def test_distinct_certificate_ids() -> None:
+    base = certificates.example()
+    a, b = certificates.with_certificate_id(base), certificates.with_certificate_id(base)
+    ids = {certificates.response_of(x)["identifier"]["value"] for x in (base, a, b)}
+    assert len(ids) == 3
+    assert a["identifier"] != b["identifier"]
+
+
+@pytest.mark.parametrize("factor", [1, 10, 100])
+def test_grown_certificate_repeats_grund_and_lengthens_text(factor: int) -> None:
+    base = certificates.example()
+    big = certificates.grown(base, factor)
+    grund = [i for i in certificates.response_of(big)["item"] if i["linkId"] == "grund"]
+    assert len(grund) == 2 * factor
+    text = next(i for i in certificates.response_of(big)["item"] if i["linkId"] == "funktionsnedsattning")
+    orig = next(i for i in certificates.response_of(base)["item"] if i["linkId"] == "funktionsnedsattning")
+    assert len(text["answer"][0]["valueString"]) == factor * len(orig["answer"][0]["valueString"]) + factor - 1
