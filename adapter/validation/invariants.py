@@ -1,0 +1,102 @@
+"""FHIRPath invariants (``ElementDefinition.constraint``) evaluated with fhirpathpy.
+
+FHIR R4 §2.28 (https://hl7.org/fhir/R4/fhirpath.html) and the constraint rules of
+https://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.constraint.
+
+Compiling an expression costs far more than evaluating it, so compiled expressions
+are cached by their text. An expression fhirpathpy cannot parse, or one that fails
+while it is evaluated, never raises out of this module: the caller gets a
+``FhirPathProblem`` and reports it once as a warning about the profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+import fhirpathpy
+from fhirpathpy.models import models
+
+# The R4 model lets fhirpathpy resolve choice elements (``answer.value`` → ``valueDate``).
+_R4 = models["r4"]
+
+Compiled = Callable[..., list[Any]]
+
+
+@dataclass(frozen=True)
+class FhirPathProblem:
+    """An expression that could not be compiled or evaluated; ``detail`` is fhirpathpy's text."""
+
+    expression: str
+    detail: str
+
+
+@lru_cache(maxsize=2048)
+def _compile(expression: str, raw: bool) -> Compiled | FhirPathProblem:
+    options = {"returnRawData": True} if raw else None
+    try:
+        return fhirpathpy.compile(expression, _R4, options)  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions of many kinds
+        return FhirPathProblem(expression, f"{type(exc).__name__}: {exc}")
+
+
+def compiled(expression: str, *, raw: bool = False) -> Compiled | FhirPathProblem:
+    """The compiled form of ``expression`` (cached), or the problem that stopped it compiling."""
+    return _compile(expression, raw)
+
+
+def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False) -> list[Any] | FhirPathProblem:
+    """Evaluate ``expression`` on ``node`` with ``%resource`` (and ``%rootResource``) bound."""
+    fn = compiled(expression, raw=raw)
+    if isinstance(fn, FhirPathProblem):
+        return fn
+    try:
+        return fn(node, {"resource": resource, "rootResource": resource})
+    except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
+        return FhirPathProblem(expression, f"{type(exc).__name__}: {exc}")
+
+
+def holds(expression: str, node: Any, *, resource: Any) -> bool | FhirPathProblem:
+    """Whether an invariant holds on ``node``.
+
+    FHIRPath constraint semantics: the result must be a single ``true``; an empty
+    result counts as passing (the HL7 validator does the same), anything else fails.
+    """
+    result = evaluate(expression, node, resource=resource)
+    if isinstance(result, FhirPathProblem):
+        return result
+    if not result:
+        return True
+    if len(result) == 1 and isinstance(result[0], bool):
+        return result[0]
+    return FhirPathProblem(expression, f"result is not a single boolean: {result[:3]!r}")
+
+
+def locate(expression: str, node: Any, *, resource: Any) -> list[Any] | FhirPathProblem:
+    """The nodes a location expression selects, as the very objects inside ``node``.
+
+    Raw data keeps object identity, so callers can map each node back to its path
+    with an index built once per resource (``paths_by_identity``).
+    """
+    result = evaluate(expression, node, resource=resource, raw=True)
+    if isinstance(result, FhirPathProblem):
+        return result
+    return [getattr(r, "data", r) for r in result]
+
+
+def paths_by_identity(node: Any, path: str) -> dict[int, str]:
+    """``id(object) -> FHIRPath location`` for every JSON object and array below ``node``."""
+    out: dict[int, str] = {}
+    stack: list[tuple[Any, str]] = [(node, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            out[id(value)] = where
+            for key, child in value.items():
+                if isinstance(child, list):
+                    for i, item in enumerate(child):
+                        stack.append((item, f"{where}.{key}[{i}]"))
+                elif isinstance(child, dict):
+                    stack.append((child, f"{where}.{key}"))
+    return out

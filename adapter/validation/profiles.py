@@ -1,0 +1,572 @@
+"""Resources against StructureDefinitions: the differential, evaluated generically.
+
+FHIR R4 profiling (https://hl7.org/fhir/R4/profiling.html) and ElementDefinition
+(https://hl7.org/fhir/R4/elementdefinition.html). The engine reads these features of a
+differential and nothing else: ``min``/``max`` (per parent instance), ``fixed[x]`` (exact)
+and ``pattern[x]`` (subset), ``binding`` (required strength is enforced), ``type``
+(``profile`` applied to the value, ``targetProfile`` checked against the referenced
+resource inside a Bundle), slicing (discriminators ``type``, ``profile``, ``value``,
+``pattern``, ``exists``) and ``constraint`` (FHIRPath, see ``invariants``). Base-resource
+elements the differential does not mention are not checked here.
+
+Each StructureDefinition is compiled once into a tree of ``Node``s (the per-profile
+element index) and cached; validation walks that tree over the plain JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from adapter import errors, messages
+from adapter.fhir.identifiers import CANONICAL_BASE, normalise_system
+from adapter.fhir.registry import Registry, split_canonical
+from adapter.issues import Issues
+from adapter.validation import business, identifiers, invariants
+
+Resource = dict[str, Any]
+Resolver = Callable[[Any], "Resource | None"]
+
+LISN_QUESTIONNAIRE = f"{CANONICAL_BASE}/Questionnaire/lisn"
+LISN_QR_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/lisn-questionnaireresponse"
+LOCATION_EXT = f"{CANONICAL_BASE}/StructureDefinition/constraint-location"
+TRANSLATION_EXT = "http://hl7.org/fhir/StructureDefinition/translation"
+FHIR_SD_BASE = "http://hl7.org/fhir/StructureDefinition/"
+_UNBOUNDED = 1 << 30
+
+
+# -- the compiled profile ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Constraint:
+    key: str
+    severity: str
+    human: str
+    human_en: str
+    expression: str
+    location: str | None
+
+
+@dataclass(eq=False)
+class Node:
+    """One element of a profile, its children by JSON name, and its slices."""
+
+    name: str
+    slice_name: str | None = None
+    element: dict[str, Any] | None = None
+    children: dict[str, "Node"] = field(default_factory=dict)
+    slices: list["Node"] = field(default_factory=list)
+    min: int | None = None
+    max: int | None = None
+    fixed: Any = None
+    pattern: Any = None
+    required_vs: str | None = None
+    target_types: tuple[str, ...] = ()
+    type_codes: tuple[str, ...] = ()
+    type_profiles: tuple[str, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    slicing: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return str((self.element or {}).get("id") or (self.element or {}).get("path") or self.name)
+
+
+@dataclass(frozen=True)
+class Profile:
+    url: str
+    canonical: str
+    type: str
+    root: Node
+
+
+_COMPILED: dict[int, tuple[Resource, Profile]] = {}
+
+
+def compile_profile(sd: Resource) -> Profile:
+    """The element index of a StructureDefinition, built once per definition object."""
+    hit = _COMPILED.get(id(sd))
+    if hit is not None and hit[0] is sd:
+        return hit[1]
+    root = Node(name=str(sd.get("type")))
+    for ed in (sd.get("differential") or {}).get("element") or []:
+        if isinstance(ed, dict):
+            _place(root, ed)
+    url = str(sd.get("url"))
+    canonical = f"{url}|{sd['version']}" if sd.get("version") else url
+    profile = Profile(url, canonical, str(sd.get("type")), root)
+    _COMPILED[id(sd)] = (sd, profile)  # the definition is kept alive, so its id stays unique
+    return profile
+
+
+def _place(root: Node, ed: dict[str, Any]) -> None:
+    segments = str(ed.get("id") or ed.get("path") or "").split(".")
+    node = root
+    for seg in segments[1:]:
+        name, _, slice_name = seg.partition(":")
+        child = node.children.setdefault(name, Node(name=name))
+        if slice_name:
+            found = next((s for s in child.slices if s.slice_name == slice_name), None)
+            if found is None:
+                found = Node(name=name, slice_name=slice_name)
+                child.slices.append(found)
+            node = found
+        else:
+            node = child
+    _load_element(node, ed)
+
+
+def _load_element(node: Node, ed: dict[str, Any]) -> None:
+    node.element = ed
+    node.min = ed.get("min") if isinstance(ed.get("min"), int) else None
+    mx = ed.get("max")
+    node.max = None if mx is None else (_UNBOUNDED if mx == "*" else int(mx))
+    for key, value in ed.items():
+        if key.startswith("fixed"):
+            node.fixed = value
+        elif key.startswith("pattern"):
+            node.pattern = value
+    binding = ed.get("binding") or {}
+    if binding.get("strength") == "required" and binding.get("valueSet"):
+        node.required_vs = str(binding["valueSet"])
+    types = [t for t in ed.get("type") or [] if isinstance(t, dict)]
+    node.type_codes = tuple(str(t.get("code")) for t in types)
+    node.type_profiles = tuple(p for t in types for p in t.get("profile") or [])
+    node.target_types = tuple(p for t in types for p in t.get("targetProfile") or [])
+    node.slicing = ed.get("slicing")
+    node.constraints = tuple(_constraint(c) for c in ed.get("constraint") or []
+                             if isinstance(c, dict) and c.get("expression"))
+
+
+def _constraint(c: dict[str, Any]) -> Constraint:
+    location = next((e.get("valueString") for e in c.get("extension") or []
+                     if e.get("url") == LOCATION_EXT), None)
+    human = str(c.get("human") or "")
+    human_en = human
+    for ext in (c.get("_human") or {}).get("extension") or []:
+        if ext.get("url") == TRANSLATION_EXT:
+            parts = {p.get("url"): p for p in ext.get("extension") or []}
+            if (parts.get("lang") or {}).get("valueCode") == "en":
+                human_en = str((parts.get("content") or {}).get("valueString") or human)
+    return Constraint(str(c.get("key")), str(c.get("severity") or "error"), human, human_en,
+                      str(c["expression"]), location)
+
+
+# -- values ---------------------------------------------------------------------------------
+
+def child_values(parent: Any, name: str, parent_path: str) -> list[tuple[Any, str]]:
+    """The values of element ``name`` in ``parent`` with their FHIRPath locations."""
+    if not isinstance(parent, dict):
+        return []
+    if name.endswith("[x]"):
+        base = name[:-3]
+        keys = [k for k in parent if k.startswith(base) and len(k) > len(base) and k[len(base)].isupper()]
+    else:
+        keys = [name] if name in parent else ([f"_{name}"] if f"_{name}" in parent else [])
+    out: list[tuple[Any, str]] = []
+    for key in keys:
+        value = parent[key]
+        shown = key.lstrip("_")
+        if isinstance(value, list):
+            out.extend((v, f"{parent_path}.{shown}[{i}]") for i, v in enumerate(value) if v is not None)
+        elif value is not None:
+            out.append((value, f"{parent_path}.{shown}"))
+    return out
+
+
+def type_of_profile(canonical: str, registry: Registry) -> str | None:
+    """The resource or data type a profile (or a base type URL) constrains."""
+    if canonical.startswith(FHIR_SD_BASE):
+        return canonical[len(FHIR_SD_BASE):].split("|")[0]
+    sd = registry.resolve(canonical, "StructureDefinition")
+    return str(sd.get("type")) if sd else None
+
+
+# -- terminology: required bindings -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Expansion:
+    """Codes of a ValueSet; ``systems`` are whole systems included without a concept list."""
+
+    codes: frozenset[tuple[str, str]]
+    systems: frozenset[str]
+
+    def has_coding(self, system: Any, code: Any) -> bool:
+        system = normalise_system(system) if isinstance(system, str) else None
+        return system in self.systems or (system, code) in self.codes
+
+    def has_code(self, code: Any) -> bool:
+        return bool(self.systems) or any(c == code for _, c in self.codes)
+
+
+_EXPANSIONS: dict[int, tuple[Resource, Expansion]] = {}
+
+
+def expand(vs: Resource, registry: Registry, _depth: int = 0) -> Expansion:
+    """Expand ``compose`` (include/exclude by system and concept, imported ValueSets)."""
+    hit = _EXPANSIONS.get(id(vs))
+    if hit is not None and hit[0] is vs:
+        return hit[1]
+    codes: set[tuple[str, str]] = set()
+    systems: set[str] = set()
+    compose = vs.get("compose") or {}
+    for inc in compose.get("include") or []:
+        for imported in inc.get("valueSet") or []:
+            sub = registry.resolve(imported, "ValueSet")
+            if sub is not None and _depth < 8:
+                other = expand(sub, registry, _depth + 1)
+                codes |= other.codes
+                systems |= other.systems
+        _include(inc, registry, codes, systems)
+    for exc in compose.get("exclude") or []:
+        system = normalise_system(exc.get("system"))
+        codes -= {(str(system), str(c.get("code"))) for c in exc.get("concept") or []}
+    for c in (vs.get("expansion") or {}).get("contains") or []:
+        codes.add((str(normalise_system(c.get("system"))), str(c.get("code"))))
+    result = Expansion(frozenset(codes), frozenset(systems))
+    _EXPANSIONS[id(vs)] = (vs, result)
+    return result
+
+
+def _include(inc: dict[str, Any], registry: Registry, codes: set[tuple[str, str]], systems: set[str]) -> None:
+    raw = inc.get("system")
+    if not isinstance(raw, str):
+        return
+    system = str(normalise_system(raw))
+    if inc.get("concept"):
+        codes.update((system, str(c.get("code"))) for c in inc["concept"])
+        return
+    cs = registry.resolve(raw, "CodeSystem")
+    if cs is not None and not inc.get("filter") and cs.get("content") in ("complete", None) and cs.get("concept"):
+        stack = list(cs["concept"])
+        while stack:
+            concept = stack.pop()
+            codes.add((system, str(concept.get("code"))))
+            stack.extend(concept.get("concept") or [])
+    else:
+        # An external system (ICD-10-SE) or a filter we cannot evaluate: check the system only.
+        systems.add(system)
+
+
+# -- the walk -------------------------------------------------------------------------------
+
+class Walk:
+    """One validation of one resource against one profile; collects into ``issues``."""
+
+    def __init__(self, profile: Profile, registry: Registry, issues: Issues, resource: Resource, *,
+                 resolver: Resolver | None = None, refs_only: bool = False) -> None:
+        self.profile = profile
+        self.registry = registry
+        self.issues = issues
+        self.resource = resource
+        self.resolver = resolver
+        self.refs_only = refs_only
+        self.reported: set[tuple[str, str]] = set()
+
+    def run(self, path: str) -> None:
+        self.instance(self.profile.root, self.resource, path)
+
+    # one instance of an element: its own rules, then its children
+    def instance(self, node: Node, value: Any, path: str) -> None:
+        if node.element is not None:
+            if not self.refs_only:
+                self.own_rules(node, value, path)
+            if node.target_types and self.resolver is not None:
+                self.reference_target(node, value, path)
+        for child in node.children.values():
+            self.children(child, value, path)
+
+    def children(self, node: Node, parent: Any, parent_path: str) -> None:
+        values = child_values(parent, node.name, parent_path)
+        if not self.refs_only:
+            self.cardinality(node, values, parent_path, "Validation_VAL_Profile_Minimum",
+                             "Validation_VAL_Profile_Maximum")
+        if node.slices:
+            for sl, matched in self.slice(node, values).items():
+                if not self.refs_only:
+                    self.cardinality(sl, matched, parent_path, "Validation_VAL_Profile_Minimum_SLICE",
+                                     "Validation_VAL_Profile_Maximum_SLICE")
+                for v, p in matched:
+                    self.instance(sl, v, p)
+        for v, p in values:
+            self.instance(node, v, p)
+
+    def cardinality(self, node: Node, values: list[tuple[Any, str]], parent_path: str,
+                    min_id: str, max_id: str) -> None:
+        found = len(values)
+        args = {"element": node.label, "found": found, "profile": self.profile.canonical}
+        if node.min is not None and found < node.min:
+            self.issues.add(min_id, expression=f"{parent_path}.{node.name.replace('[x]', '')}",
+                            code="structure", min=node.min, **args)
+        if node.max is not None and found > node.max:
+            self.issues.add(max_id, expression=values[node.max][1], code="structure",
+                            max=node.max, **args)
+
+    def own_rules(self, node: Node, value: Any, path: str) -> None:
+        if node.fixed is not None:
+            self.compare(node.fixed, value, path, exact=True)
+        if node.pattern is not None:
+            self.compare(node.pattern, value, path, exact=False)
+        if node.required_vs is not None:
+            self.binding(node.required_vs, value, path)
+        for constraint in node.constraints:
+            self.constraint(node, constraint, value, path)
+        if node.type_profiles and isinstance(value, dict) and "Extension" not in node.type_codes:
+            self.type_profiles(node, value, path)
+
+    # fixed[x] and pattern[x]
+    def compare(self, expected: Any, actual: Any, path: str, *, exact: bool) -> None:
+        for message_id, where, args in mismatches(expected, actual, path, exact=exact):
+            self.issues.add(message_id, expression=where, code="value", profile=self.profile.canonical, **args)
+
+    def binding(self, vs_url: str, value: Any, path: str) -> None:
+        vs = self.registry.resolve(vs_url, "ValueSet")
+        if vs is None:
+            self.issues.add("Terminology_TX_ValueSet_NotFound", expression=path, severity="warning",
+                            code="not-found", valueSet=vs_url)
+            return
+        exp = expand(vs, self.registry)
+        if isinstance(value, str):
+            self.issues.check(exp.has_code(value), "Terminology_TX_NoValid_16", expression=path,
+                              code="code-invalid", value=value, valueSet=vs_url)
+        elif isinstance(value, dict) and isinstance(value.get("coding"), list):
+            codings = [c for c in value["coding"] if isinstance(c, dict)]
+            shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings)
+            self.issues.check(any(exp.has_coding(c.get("system"), c.get("code")) for c in codings),
+                              "Terminology_TX_NoValid_1_CC", expression=path, code="code-invalid",
+                              valueSet=vs_url, codes=shown)
+        elif isinstance(value, dict) and ("code" in value or "system" in value) and "value" not in value:
+            self.issues.check(exp.has_coding(value.get("system"), value.get("code")),
+                              "Terminology_TX_NoValid_12", expression=path, code="code-invalid",
+                              valueSet=vs_url, coding=f"{value.get('system')}#{value.get('code')}")
+
+    def constraint(self, node: Node, c: Constraint, value: Any, path: str) -> None:
+        result = invariants.holds(c.expression, value, resource=self.resource)
+        if isinstance(result, invariants.FhirPathProblem):
+            self.problem(c, result, path)
+            return
+        if result:
+            return
+        where = [path]
+        if c.location:
+            located = invariants.locate(c.location, value, resource=self.resource)
+            if isinstance(located, invariants.FhirPathProblem):
+                self.problem(c, located, path)
+            elif located:
+                index = invariants.paths_by_identity(value, path)
+                where = [index[id(n)] for n in located if id(n) in index] or [path]
+        for expression in where:
+            self.issues.extend([errors.issue(
+                "warning" if c.severity == "warning" else "error", "invariant",
+                messages.bilingual("LISN_INVARIANT", key=c.key, human=c.human, human_en=c.human_en),
+                expression=expression, message_id=f"{self.profile.url}#{c.key}")])
+
+    def problem(self, c: Constraint, problem: invariants.FhirPathProblem, path: str) -> None:
+        if (c.key, problem.expression) in self.reported:
+            return
+        self.reported.add((c.key, problem.expression))
+        self.issues.add("Problem_processing_expression__in_profile__path__", expression=path,
+                        severity="warning", code="processing", key=c.key, fhirpath=problem.expression,
+                        profile=self.profile.canonical, detail=problem.detail)
+
+    def type_profiles(self, node: Node, value: dict[str, Any], path: str) -> None:
+        own = {split_canonical(p)[0] for p in applicable_profiles(value)} if "resourceType" in value else set()
+        if own & {split_canonical(p)[0] for p in node.type_profiles}:
+            return  # the dispatcher validates each entry against the profiles it declares
+        if len(node.type_profiles) > 1:
+            # Several profiles on one type are alternatives: the value must meet one of them.
+            self.issues.check(self.conforms(value, node.type_profiles), "Validation_VAL_Profile_NoMatch",
+                              expression=path, code="structure", profiles=", ".join(node.type_profiles))
+            return
+        canonical = node.type_profiles[0]
+        sd = self.registry.resolve(canonical, "StructureDefinition")
+        if sd is None:
+            self.issues.add("Validation_VAL_Profile_Unknown", expression=path, severity="warning",
+                            code="structure", profile=canonical)
+        elif "resourceType" in value or sd.get("kind") != "resource":
+            validate_profile(value, sd, self.registry, self.issues, path=path, resolver=self.resolver)
+
+    def reference_target(self, node: Node, value: Any, path: str) -> None:
+        if not isinstance(value, dict) or not isinstance(value.get("reference"), str) or self.resolver is None:
+            return
+        target = self.resolver(value)
+        if target is None:
+            return  # an unresolvable reference is reported by the Bundle checks
+        allowed = [t for t in (type_of_profile(p, self.registry) for p in node.target_types) if t]
+        if allowed and "Resource" not in allowed:
+            self.issues.check(target.get("resourceType") in allowed, "Reference_REF_BadTargetType",
+                              expression=path, code="structure", found=target.get("resourceType"),
+                              allowed=", ".join(allowed))
+
+    # slicing
+    def slice(self, node: Node, values: list[tuple[Any, str]]) -> dict[Node, list[tuple[Any, str]]]:
+        slicing = node.slicing or {}
+        discriminators = [d for d in slicing.get("discriminator") or [] if isinstance(d, dict)]
+        matched: dict[Node, list[tuple[Any, str]]] = {sl: [] for sl in node.slices}
+        for v, p in values:
+            candidates = [sl for sl in node.slices if all(self.discriminates(sl, d, v) for d in discriminators)]
+            chosen = self.choose(candidates, matched, v)
+            if chosen is not None:
+                matched[chosen].append((v, p))
+            elif slicing.get("rules") == "closed" and not self.refs_only:
+                self.issues.add("Validation_VAL_Profile_NotSlice", expression=p, code="structure",
+                                element=node.label, profile=self.profile.canonical)
+        return matched
+
+    def choose(self, candidates: list[Node], matched: dict[Node, list[Any]], value: Any) -> Node | None:
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        # Several slices fit the discriminator: prefer one whose profile the value meets, then one with room.
+        conforming = [sl for sl in candidates if self.conforms_to_slice(sl, value)] or candidates
+        roomy = [sl for sl in conforming if sl.max is None or len(matched[sl]) < sl.max]
+        return (roomy or conforming)[0]
+
+    def discriminates(self, sl: Node, d: dict[str, Any], value: Any) -> bool:
+        dpath = str(d.get("path") or "$this")
+        target, sub = sl, [(value, "")]
+        for part in ([] if dpath == "$this" else dpath.split(".")):
+            target = target.children.get(part, Node(name=part))
+            sub = [x for v, _ in sub for x in child_values(v, part, "")]
+        kind = d.get("type")
+        if kind == "type":
+            return any(isinstance(v, dict) and v.get("resourceType") in target.type_codes for v, _ in sub)
+        if kind == "profile":
+            return any(isinstance(v, dict) and self.conforms(v, target.type_profiles) for v, _ in sub)
+        if kind in ("value", "pattern"):
+            expected = target.fixed if target.fixed is not None else target.pattern
+            if expected is None and dpath == "url" and sl.type_profiles:
+                expected = sl.type_profiles[0]  # an extension slice: matched by the extension's url
+            return expected is not None and any(not mismatches(expected, v, "", exact=False) for v, _ in sub)
+        if kind == "exists":
+            return bool(sub) == bool((target.min or 0) >= 1)
+        return False
+
+    def conforms_to_slice(self, sl: Node, value: Any) -> bool:
+        inner = sl.children.get("resource")
+        profiles = (inner.type_profiles if inner else ()) or sl.type_profiles
+        target = value.get("resource") if inner and isinstance(value, dict) else value
+        return isinstance(target, dict) and bool(profiles) and self.conforms(target, profiles)
+
+    def conforms(self, resource: Resource, profiles: Iterable[str]) -> bool:
+        for canonical in profiles:
+            sd = self.registry.resolve(canonical, "StructureDefinition")
+            if sd is None or sd.get("type") != resource.get("resourceType"):
+                continue
+            scratch = Issues()
+            validate_profile(resource, sd, self.registry, scratch, path=str(resource.get("resourceType")),
+                             resolver=self.resolver)
+            if not scratch.has_errors:
+                return True
+        return False
+
+
+def mismatches(expected: Any, actual: Any, path: str, *, exact: bool) -> list[tuple[str, str, dict[str, Any]]]:
+    """Where ``actual`` differs from a fixed (``exact``) or pattern value: (message id, path, args)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [("_DT_Fixed_Wrong", path, {"value": actual, "expected": expected})]
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        for key, sub in expected.items():
+            if key not in actual:
+                out.append(("Profile_VAL_MissingElement", f"{path}.{key}", {"element": key}))
+            else:
+                out.extend(mismatches(sub, actual[key], f"{path}.{key}", exact=exact))
+        if exact:
+            out.extend(("LISN_PROFILE_FIXED_EXTRA", f"{path}.{key}", {"element": key})
+                       for key in actual if key not in expected)
+        return out
+    if isinstance(expected, list):
+        items = actual if isinstance(actual, list) else [actual]
+        if exact and len(items) != len(expected):
+            return [("_DT_Fixed_Wrong", path, {"value": actual, "expected": expected})]
+        out = []
+        for i, sub in enumerate(expected):
+            if exact:
+                out.extend(mismatches(sub, items[i], f"{path}[{i}]", exact=True))
+            elif not any(not mismatches(sub, item, "", exact=False) for item in items):
+                out.append(("LISN_PROFILE_PATTERN_NOT_FOUND", path, {"pattern": sub}))
+        return out
+    if actual != expected or type(actual) is bool and type(expected) is not bool:
+        return [("_DT_Fixed_Wrong", path, {"value": actual, "expected": expected})]
+    return []
+
+
+# -- public API ---------------------------------------------------------------------------
+
+def applicable_profiles(resource: Resource) -> list[str]:
+    """The profiles ``resource`` must meet: its ``meta.profile``s, and the LISN QR profile for LISN responses."""
+    found = [p for p in ((resource.get("meta") or {}).get("profile") or []) if isinstance(p, str)]
+    q = resource.get("questionnaire")
+    if (resource.get("resourceType") == "QuestionnaireResponse" and isinstance(q, str)
+            and split_canonical(q)[0] == LISN_QUESTIONNAIRE
+            and LISN_QR_PROFILE not in {split_canonical(p)[0] for p in found}):
+        found.append(LISN_QR_PROFILE)
+    return found
+
+
+def validate_profile(resource: Resource, sd: Resource, registry: Registry, issues: Issues, *, path: str,
+                     resolver: Resolver | None = None, refs_only: bool = False) -> None:
+    """Validate ``resource`` (or a data-type value) against one StructureDefinition."""
+    profile = compile_profile(sd)
+    rtype = resource.get("resourceType")
+    if rtype is not None and rtype != profile.type and not refs_only:
+        issues.add("Validation_VAL_Profile_WrongType", expression=path, code="structure",
+                   expected=profile.type, found=rtype, profile=profile.canonical)
+        return
+    Walk(profile, registry, issues, resource, resolver=resolver, refs_only=refs_only).run(path)
+
+
+def validate_against_profiles(resource: dict, registry: Registry, issues: Issues, *, path: str) -> None:
+    """Validate ``resource`` against every profile that applies, plus the identifier and template rules.
+
+    Profiles: ``meta.profile`` (an unknown one is a warning) and, for a response to the
+    LISN Questionnaire, ``lisn-questionnaireresponse``. Entry resources reached through a
+    Bundle profile's slices are not validated again against profiles they declare themselves:
+    the dispatcher validates each entry on its own.
+    """
+    canonicals = applicable_profiles(resource)
+    declared = [p for p in ((resource.get("meta") or {}).get("profile") or [])]
+    resolver = bundle_resolver(resource) if resource.get("resourceType") == "Bundle" else None
+    for canonical in canonicals:
+        sd = registry.resolve(canonical, "StructureDefinition")
+        if sd is None:
+            where = f"{path}.meta.profile[{declared.index(canonical)}]" if canonical in declared else path
+            issues.add("Validation_VAL_Profile_Unknown", expression=where, severity="warning",
+                       code="structure", profile=canonical)
+            continue
+        validate_profile(resource, sd, registry, issues, path=path, resolver=resolver)
+    identifiers.validate_identifiers(resource, issues, path=path)
+    business.check_template_active(resource, registry, issues, path=path)
+
+
+def check_reference_targets(resource: Resource, registry: Registry, issues: Issues, *, path: str,
+                            resolver: Resolver) -> None:
+    """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
+    for canonical in applicable_profiles(resource):
+        sd = registry.resolve(canonical, "StructureDefinition")
+        if sd is not None:
+            validate_profile(resource, sd, registry, issues, path=path, resolver=resolver, refs_only=True)
+
+
+def bundle_resolver(bundle: Resource) -> Resolver:
+    """Resolve a Reference (or reference string) to an entry resource by fullUrl or ``Type/id``."""
+    index: dict[str, Resource] = {}
+    for entry in bundle.get("entry") or []:
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(res, dict):
+            continue
+        if isinstance(entry.get("fullUrl"), str):
+            index.setdefault(entry["fullUrl"], res)
+        if res.get("resourceType") and res.get("id"):
+            index.setdefault(f"{res['resourceType']}/{res['id']}", res)
+
+    def resolve(reference: Any) -> Resource | None:
+        ref = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(ref, str):
+            return None
+        found = index.get(ref)
+        if found is None and "/" in ref and not ref.startswith("urn:"):
+            found = index.get("/".join(ref.rstrip("/").split("/")[-2:]))
+        return found
+
+    return resolve
