@@ -1,6 +1,13 @@
 """Signing: enveloped XML-DSig (optionally XAdES-BES) with signxml; verification against our trust store.
 
-Takes: an XML document and keys (PEM or PKCS#12), or a signed document and trust anchors.
+Takes: an XML document and keys (PEM or PKCS#12), or a signed document and trust anchors; a
+submission Bundle whose Provenance carries a JWS over the QuestionnaireResponse.
 Gives: the signed document, or a verification result with its reason.
-No IO, no Flask, no database.
+No IO (except reading/writing key files in ``keys.py``), no Flask, no database.
 """
+
+from adapter.signing.keys import DevKeyPaths, init_dev_keys, load_certificates, load_key
+from adapter.signing.xmldsig import Verification, sign_document, verify_document
+
+__all__ = ["DevKeyPaths", "Verification", "init_dev_keys", "load_certificates", "load_key",
+           "sign_document", "verify_document"]

@@ -1,0 +1,284 @@
+"""Enveloped XML-DSig (optionally XAdES-BES) with signxml, verified against OUR trust store only.
+
+W3C XML Signature 1.1 (https://www.w3.org/TR/xmldsig-core1/), ETSI EN 319 132 (XAdES-BES).
+Signing: RSA-SHA256 or ECDSA-P256-SHA256, digest SHA-256, exclusive C14N set explicitly, the signer
+certificate chain in KeyInfo. Verification never trusts a certificate because it is in KeyInfo:
+the chain must end in one of the given trust anchors (signxml's default, the public web PKI, is
+never used), SHA-1 is refused, exactly one reference may cover document content (URI ""), and
+each failure maps to one reason code (docs/outbound.md "Signatures").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
+from lxml import etree
+from signxml import (CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration, SignatureMethod,
+                     XMLSigner, XMLVerifier)
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+from signxml.util import X509CertChainVerifier
+from signxml.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
+
+from adapter import errors, messages
+from adapter.fhir.parse import xml_parser
+from adapter.signing.keys import PrivateKey, pem
+
+DS = "http://www.w3.org/2000/09/xmldsig#"
+XADES = "http://uri.etsi.org/01903/v1.3.2#"
+NS = {"ds": DS, "xades": XADES}
+EXC_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
+SIGNING_ALGORITHMS = {"rsa-sha256": SignatureMethod.RSA_SHA256, "ecdsa-sha256": SignatureMethod.ECDSA_SHA256}
+ALLOWED_SIGNATURE_METHODS = frozenset({
+    SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512,
+    SignatureMethod.ECDSA_SHA256, SignatureMethod.ECDSA_SHA384, SignatureMethod.ECDSA_SHA512})
+ALLOWED_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+ALLOWED_TRANSFORMS = frozenset({
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    *(m.value for m in CanonicalizationMethod)})
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of verifying a signed document."""
+
+    ok: bool
+    code: str
+    text_sv: str
+    text_en: str
+    signer: str | None = None
+    """The signer certificate's subject (RFC 4514), when the signature verified."""
+    xades: bool = False
+    detail: str | None = None
+    """Technical detail for operators (never document content)."""
+
+    def outcome(self) -> errors.OperationOutcome:
+        severity = "information" if self.ok else "error"
+        return errors.outcome([errors.issue(severity, "informational" if self.ok else "security",
+                                            f"{self.text_sv} ({self.text_en})", message_id=self.code,
+                                            expression="Signature", diagnostics=self.detail)])
+
+
+def _result(ok: bool, code: str, *, signer: str | None = None, xades: bool = False, detail: str | None = None,
+            **args: Any) -> Verification:
+    return Verification(ok=ok, code=code, text_sv=messages.text(code, "sv", **args),
+                        text_en=messages.text(code, "en", **args), signer=signer, xades=xades, detail=detail)
+
+
+# -- signing -------------------------------------------------------------------------------------
+
+class _XAdESSigner(XAdESSigner):
+    """signxml's XAdES signer, with the c14n of the SignedProperties/KeyInfo references stated.
+
+    signxml 5.2 digests these two references with the signer's c14n algorithm but writes no
+    ds:Transforms, so a verifier applies the default (inclusive) c14n: with exclusive C14N the
+    digests then never match, in signxml's own verifier as in xmlsec1. Stating the transform makes
+    the reference self-describing (XMLDSig §4.4.3.2).
+    """
+
+    def _add_reference_to_signed_info(self, sig_root: Any, node_to_reference: Any, **attrs: Any) -> None:
+        super()._add_reference_to_signed_info(sig_root, node_to_reference, **attrs)
+        reference = self._find(sig_root, "SignedInfo").findall(f"{{{DS}}}Reference")[-1]
+        transforms = etree.Element(f"{{{DS}}}Transforms", nsmap={"ds": DS})
+        etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm=self.c14n_alg.value)
+        reference.insert(0, transforms)
+
+
+def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x509.Certificate | bytes],
+                  algorithm: str = "rsa-sha256", xades: bool = False) -> bytes:
+    """``xml`` with an enveloped ds:Signature as the last child of its root (never pretty-printed)."""
+    method = SIGNING_ALGORITHMS.get(algorithm)
+    private_key = _as_key(key)
+    certs = _as_certs(cert_chain)
+    wants = rsa.RSAPrivateKey if algorithm == "rsa-sha256" else ec.EllipticCurvePrivateKey
+    if method is None or not isinstance(private_key, wants) or not certs \
+            or certs[0].public_key().public_numbers() != private_key.public_key().public_numbers():
+        mid = "LISN_SIG_KEY_MISMATCH"
+        raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
+    root = etree.fromstring(xml, parser=xml_parser())
+    options: dict[str, Any] = dict(signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256,
+                                   c14n_algorithm=EXC_C14N)
+    signer = _XAdESSigner(**options) if xades else XMLSigner(**options)
+    try:
+        signed = signer.sign(root, key=private_key, cert=[pem(c).decode("ascii") for c in certs],
+                             always_add_key_value=False)
+    except (InvalidInput, ValueError) as exc:
+        mid = "LISN_SIG_SIGNING_FAILED"
+        raise errors.SigningError(messages.bilingual(mid, detail=str(exc)), message_id=mid) from None
+    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+def _as_key(key: PrivateKey | bytes) -> PrivateKey:
+    if isinstance(key, bytes):
+        loaded = load_pem_private_key(key, password=None)
+        if not isinstance(loaded, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise errors.SigningError("Unsupported key type.", message_id="LISN_SIG_KEY_MISMATCH")
+        return loaded
+    return key
+
+
+def _as_certs(chain: Sequence[x509.Certificate | bytes]) -> list[x509.Certificate]:
+    out: list[x509.Certificate] = []
+    for c in chain:
+        out.extend(x509.load_pem_x509_certificates(c) if isinstance(c, bytes) else [c])
+    return out
+
+
+# -- verification --------------------------------------------------------------------------------
+
+class _TrustStoreChainVerifier(X509CertChainVerifier):
+    """signxml's chain verifier over our trust anchors instead of a PEM file (never certifi).
+
+    The leaf is the certificate that issued no other one in KeyInfo (rather than signxml's
+    "first, else last"), so that a failure names the real reason, not a CA used as a leaf.
+    """
+
+    def __init__(self, trust: Sequence[x509.Certificate], verification_time: datetime | None) -> None:
+        super().__init__(ca_pem_file="(in memory)", verification_time=verification_time)
+        self._trust = list(trust)
+
+    @property
+    def store(self) -> x509.verification.Store:
+        return x509.verification.Store(self._trust)
+
+    def verify(self, cert_chain: list[x509.Certificate]) -> x509.Certificate:
+        issuers = {c.issuer for c in cert_chain}
+        leaves = [c for c in cert_chain if c.subject not in issuers or c.subject == c.issuer and len(cert_chain) == 1]
+        leaf = leaves[0] if leaves else cert_chain[0]
+        try:
+            result = self.verifier.verify(leaf=leaf, intermediates=[c for c in cert_chain if c is not leaf])
+        except x509.verification.VerificationError as exc:
+            raise InvalidCertificate(str(exc)) from None
+        return result.chain[0]
+
+
+class _Verifier(XMLVerifier):
+    trust: Sequence[x509.Certificate] = ()
+
+    def get_cert_chain_verifier(self, ca_pem_file: Any, ee_policy: Any, ca_policy: Any) -> X509CertChainVerifier:
+        return _TrustStoreChainVerifier(self.trust, self._get_cert_verification_time())
+
+
+class _XAdESVerifier(XAdESVerifier, _Verifier):
+    pass
+
+
+def verify_document(xml: bytes, *, trust: Sequence[x509.Certificate | bytes],
+                    now: datetime | None = None) -> Verification:
+    """Verify the enveloped signature of ``xml`` against ``trust`` (CA certificates); never raises."""
+    anchors = _as_certs(trust)
+    try:
+        root = etree.fromstring(xml, parser=xml_parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        return _result(False, "LISN_SIG_MALFORMED", detail=str(exc), )
+    problem = _precheck(root) or (None if anchors else _result(False, "LISN_SIG_NO_TRUST"))
+    if problem:
+        return problem
+    is_xades = root.find("ds:Signature/ds:Object/xades:QualifyingProperties", NS) is not None
+    return _verify_with_signxml(xml, anchors, is_xades, now)
+
+
+def _precheck(root: etree._Element) -> Verification | None:
+    """Structure, algorithms and references, checked before any cryptography (precise reasons)."""
+    signatures = root.findall(".//ds:Signature", NS)
+    if not signatures:
+        return _result(False, "LISN_SIG_MISSING")
+    if len(signatures) > 1:
+        return _result(False, "LISN_SIG_MULTIPLE_SIGNATURES")
+    sig = signatures[0]
+    if sig.getparent() is not root:
+        return _result(False, "LISN_SIG_MISSING", detail="ds:Signature is not a child of the root element")
+    return _check_algorithms(sig) or _check_references(sig) or _check_base64(sig)
+
+
+def _check_algorithms(sig: etree._Element) -> Verification | None:
+    allowed = ({m.value for m in ALLOWED_SIGNATURE_METHODS}, {d.value for d in ALLOWED_DIGESTS},
+               ALLOWED_TRANSFORMS, {m.value for m in CanonicalizationMethod})
+    paths = ("ds:SignedInfo/ds:SignatureMethod", ".//ds:DigestMethod", ".//ds:Transform",
+             "ds:SignedInfo/ds:CanonicalizationMethod")
+    for path, ok in zip(paths, allowed):
+        for el in sig.findall(path, NS):
+            if el.get("Algorithm") not in ok:
+                return _result(False, "LISN_SIG_ALGORITHM_NOT_ALLOWED", algorithm=el.get("Algorithm", "-"))
+    return None
+
+
+def _check_references(sig: etree._Element) -> Verification | None:
+    """Exactly one reference covers document content, and it is the whole document (URI="").
+
+    XAdES adds references to elements inside the ds:Signature itself (SignedProperties, KeyInfo);
+    any other reference could make a verifier accept content the signer never saw (wrapping).
+    """
+    refs = sig.findall("ds:SignedInfo/ds:Reference", NS)
+    inside = {el.get("Id") for el in sig.iter() if el.get("Id")}
+    content = [r for r in refs if (r.get("URI") or "").lstrip("#") not in inside or r.get("URI") in (None, "")]
+    if len(content) > 1:
+        return _result(False, "LISN_SIG_MORE_THAN_ONE_REFERENCE", count=len(content))
+    if not content or content[0].get("URI") != "":
+        uri = content[0].get("URI") if content else "-"
+        return _result(False, "LISN_SIG_REFERENCE_NOT_DOCUMENT", uri=uri or "-")
+    return None
+
+
+def _check_base64(sig: etree._Element) -> Verification | None:
+    """Refuse non-canonical base64: spare bits would let a changed character still verify."""
+    for el in sig.findall(".//ds:SignatureValue", NS) + sig.findall(".//ds:DigestValue", NS):
+        text = "".join((el.text or "").split())
+        try:
+            canonical = base64.b64encode(base64.b64decode(text, validate=True)).decode("ascii")
+        except (binascii.Error, ValueError):
+            canonical = None
+        if canonical != text:
+            return _result(False, "LISN_SIG_MALFORMED", detail=f"{etree.QName(el).localname} is not canonical base64")
+    return None
+
+
+def _verify_with_signxml(xml: bytes, trust: list[x509.Certificate], is_xades: bool,
+                         now: datetime | None) -> Verification:
+    config_cls = XAdESSignatureConfiguration if is_xades else SignatureConfiguration
+    config = config_cls(require_x509=True, location="./", signature_methods=ALLOWED_SIGNATURE_METHODS,
+                        digest_algorithms=ALLOWED_DIGESTS, verification_time=now,
+                        expect_references=3 if is_xades else 1)
+    verifier: _Verifier = _XAdESVerifier() if is_xades else _Verifier()
+    verifier.trust = trust
+    try:
+        result = verifier.verify(xml, expect_config=config, parser=xml_parser())
+    except InvalidDigest as exc:
+        return _result(False, "LISN_SIG_DIGEST_MISMATCH", detail=str(exc), xades=is_xades)
+    except InvalidCertificate as exc:
+        return _certificate_failure(str(exc), is_xades)
+    except InvalidSignature as exc:
+        if "references" in str(exc):
+            return _result(False, "LISN_SIG_MORE_THAN_ONE_REFERENCE", count="?", detail=str(exc), xades=is_xades)
+        return _result(False, "LISN_SIG_VALUE_INVALID", detail=str(exc), xades=is_xades)
+    except (InvalidInput, ValueError, etree.LxmlError, KeyError, TypeError) as exc:
+        if "forbidden by configuration" in str(exc):
+            return _result(False, "LISN_SIG_ALGORITHM_NOT_ALLOWED", algorithm=str(exc).split()[2], xades=is_xades)
+        return _result(False, "LISN_SIG_MALFORMED", detail=str(exc).split("\n")[0], xades=is_xades)
+    first = result[0] if isinstance(result, list) else result
+    signer = _signer_subject(first)
+    return _result(True, "LISN_SIG_VALID", signer=signer, xades=is_xades, signer_name=signer) \
+        if signer else _result(False, "LISN_SIG_UNTRUSTED_CHAIN", detail="no signer certificate", xades=is_xades)
+
+
+def _signer_subject(result: Any) -> str | None:
+    key = result.signature_key  # PEM SubjectPublicKeyInfo of the key that verified
+    for el in result.signature_xml.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS):
+        cert = x509.load_der_x509_certificate(base64.b64decode("".join((el.text or "").split())))
+        if cert.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo) == key:
+            return cert.subject.rfc4514_string()
+    return None
+
+
+def _certificate_failure(detail: str, is_xades: bool) -> Verification:
+    if "has expired" in detail:
+        return _result(False, "LISN_SIG_CERT_EXPIRED", detail=detail, xades=is_xades)
+    if "not yet valid" in detail:
+        return _result(False, "LISN_SIG_CERT_NOT_YET_VALID", detail=detail, xades=is_xades)
+    return _result(False, "LISN_SIG_UNTRUSTED_CHAIN", detail=detail, xades=is_xades)
