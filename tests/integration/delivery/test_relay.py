@@ -1,0 +1,191 @@
+"""The relay on the SQL store with a scripted transport (issue 7, items 1, 2, 5)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from delivery_helpers import START, FixedClock, enqueue, row
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapter.delivery import Envelope, Outcome, Receipt, Relay
+from adapter.delivery.backoff import backoff_delay
+from adapter.delivery.mock import MockTransport
+from adapter.settings import DeliverySettings
+from adapter.store import outbox
+from adapter.store.db import transaction
+
+SETTINGS = DeliverySettings(max_attempts=3, backoff_base=2.0, backoff_max=60.0, lease_seconds=60.0,
+                            connect_timeout=1.0, read_timeout=2.0)
+
+
+def relay(store: outbox.SqlOutboxStore, transport: MockTransport, clock: FixedClock, *,
+          owner: str = "w1", settings: DeliverySettings = SETTINGS) -> Relay:
+    return Relay(store, transport, settings=settings, owner=owner, clock=clock, rand=lambda: 0.5)
+
+
+def answer(outcome: Outcome, status: int | None = None, reason: str = "") -> MockTransport:
+    return MockTransport(lambda env: Receipt(outcome, status, reason))
+
+
+def test_accepted_is_delivered_once(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+                                    clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    transport = MockTransport()
+    stats = relay(store, transport, clock).run_once()
+    assert (stats.claimed, stats.delivered) == (1, 1)
+    assert row(factory, key).state == "delivered"
+    assert [e.idempotency_key for e in transport.sent] == [key]
+    assert relay(store, transport, clock).run_once().claimed == 0
+
+
+def test_retry_uses_the_same_key_and_full_jitter_backoff(factory: sessionmaker[Session],
+                                                         store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    transport = answer(Outcome.RETRY, 503, "HTTP 503")
+    r = relay(store, transport, clock)
+    assert r.run_once().retried == 1
+    first = row(factory, key)
+    assert (first.state, first.attempts, first.next_attempt_at, first.last_error) == \
+        ("pending", 1, START + 1.0, "HTTP 503")  # 0.5 * 2 * 2**0
+    assert r.run_once().claimed == 0  # not due yet
+    clock.advance(1.0)
+    assert r.run_once().retried == 1
+    assert row(factory, key).next_attempt_at == clock.now + 2.0  # 0.5 * 2 * 2**1
+    assert {e.idempotency_key for e in transport.sent} == {key}
+    assert [e.attempt for e in transport.sent] == [1, 2]
+
+
+def test_out_of_attempts_is_dead_lettered_with_last_error(factory: sessionmaker[Session],
+                                                          store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    r = relay(store, answer(Outcome.RETRY, None, "transport error: ConnectTimeout"), clock)
+    for _ in range(3):
+        r.run_once()
+        clock.advance(100)
+    dead = row(factory, key)
+    assert (dead.state, dead.attempts, dead.last_error) == ("dead", 3, "transport error: ConnectTimeout")
+    with transaction(factory) as session:
+        assert [a["outcome"] for a in outbox.receipts_of(session, key)] == ["retry"] * 3
+
+
+def test_per_recipient_max_attempts_overrides(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+                                              clock: FixedClock) -> None:
+    key = enqueue(factory, "c1", "1480")  # max_attempts=2 in the registry
+    r = relay(store, answer(Outcome.RETRY, 500), clock)
+    r.run_once()
+    clock.advance(100)
+    r.run_once()
+    assert (row(factory, key).state, row(factory, key).attempts) == ("dead", 2)
+
+
+def test_rejection_is_terminal_with_reason(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+                                           clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    stats = relay(store, answer(Outcome.REJECTED, 422, "signature not verified"), clock).run_once()
+    assert stats.dead == 1
+    assert (row(factory, key).state, row(factory, key).last_error) == ("dead", "signature not verified")
+
+
+def test_a_poison_message_does_not_block_the_others(factory: sessionmaker[Session],
+                                                    store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    poison = enqueue(factory, "c-poison")
+    good = [enqueue(factory, f"c{i}") for i in range(3)]
+
+    def handler(env: Envelope) -> Receipt:
+        if env.idempotency_key == poison:
+            raise RuntimeError("boom")
+        return Receipt(Outcome.ACCEPTED, 201)
+    stats = relay(store, MockTransport(handler), clock).run_once()
+    assert (stats.delivered, stats.retried) == (3, 1)
+    assert [row(factory, k).state for k in good] == ["delivered"] * 3
+    assert row(factory, poison).last_error == "relay error: RuntimeError"
+
+
+def test_pull_recipient_becomes_available_without_a_push(factory: sessionmaker[Session],
+                                                         store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    key = enqueue(factory, "c1", "1280")
+    transport = MockTransport()
+    assert relay(store, transport, clock).run_once().available == 1
+    assert row(factory, key).state == "available" and transport.sent == []
+
+
+def test_unknown_recipient_is_retried(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+                                      clock: FixedClock) -> None:
+    key = enqueue(factory, "c1", "9999")
+    relay(store, MockTransport(), clock).run_once()
+    assert row(factory, key).last_error == "no recipient registered for kommunkod 9999"
+
+
+def test_stalled_lease_is_taken_over_only_after_expiry(factory: sessionmaker[Session],
+                                                       store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    [stalled] = store.claim(owner="dead-worker", now=clock.now, lease_seconds=60, limit=10)
+    clock.advance(59.9)
+    assert store.claim(owner="w2", now=clock.now, lease_seconds=60, limit=10) == []
+    clock.advance(0.1)
+    [taken] = store.claim(owner="w2", now=clock.now, lease_seconds=60, limit=10)
+    assert (taken.id, taken.attempts) == (stalled.id, 2) and taken.token != stalled.token
+    # The dead worker wakes up: its lease is gone, so its writes are fenced off.
+    assert not store.mark_delivered(stalled, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
+    assert row(factory, key).state == "pending"
+    assert store.mark_delivered(taken, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
+    assert row(factory, key).state == "delivered"
+
+
+def test_messages_past_the_safe_lease_window_are_left(factory: sessionmaker[Session],
+                                                      store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    for i in range(3):
+        enqueue(factory, f"c{i}")
+
+    def slow(env: Envelope) -> Receipt:
+        clock.advance(30)  # each push eats half the lease
+        return Receipt(Outcome.ACCEPTED, 201)
+    stats = relay(store, MockTransport(slow), clock).run_once()
+    assert (stats.delivered, stats.skipped) == (2, 1)  # the third would start 60 s in: past 60 - 4
+
+
+def test_a_withdrawal_waits_for_its_pending_certificate(factory: sessionmaker[Session],
+                                                        store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    original = enqueue(factory, "c1")
+    withdrawal = enqueue(factory, "c1", kind="withdrawal")
+    replacement = enqueue(factory, "c2", replaces="c1")
+    other = enqueue(factory, "c9", "1480")
+    claimed = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
+    assert {c.idempotency_key for c in claimed} == {original, other}
+    for c in claimed:
+        store.mark_delivered(c, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
+    later = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
+    assert {c.idempotency_key for c in later} == {withdrawal, replacement}
+
+
+def test_withheld_while_in_flight_stays_withheld(factory: sessionmaker[Session],
+                                                 store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    [msg] = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
+    with transaction(factory) as session:
+        assert outbox.withhold(session, submission_id="sub-c1") == 1
+    assert not store.mark_delivered(msg, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
+    assert row(factory, key).state == "withheld"
+
+
+@pytest.mark.parametrize(("attempt", "ceiling"), [(1, 2.0), (2, 4.0), (5, 32.0), (7, 60.0), (5000, 60.0)])
+def test_backoff_ceiling_doubles_up_to_the_cap(attempt: int, ceiling: float) -> None:
+    assert backoff_delay(attempt, base=2.0, cap=60.0, rand=lambda: 1.0) == ceiling
+    assert backoff_delay(attempt, base=2.0, cap=60.0, rand=lambda: 0.0) == 0.0
+
+
+def test_backoff_refuses_attempt_zero() -> None:
+    with pytest.raises(ValueError):
+        backoff_delay(0, base=2.0, cap=60.0, rand=lambda: 1.0)
+
+
+def test_crashing_worker_attempts_count_toward_dead_letter(factory: sessionmaker[Session],
+                                                           store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    for _ in range(3):  # three workers die holding the message
+        store.claim(owner="doomed", now=clock.now, lease_seconds=60, limit=10)
+        clock.advance(61)
+    transport = MockTransport()
+    assert relay(store, transport, clock, settings=replace(SETTINGS, max_attempts=3)).run_once().dead == 1
+    assert transport.sent == [] and row(factory, key).state == "dead"
