@@ -145,18 +145,21 @@ def test_messages_past_the_safe_lease_window_are_left(factory: sessionmaker[Sess
     assert (stats.delivered, stats.skipped) == (2, 1)  # the third would start 60 s in: past 60 - 4
 
 
-def test_a_withdrawal_waits_for_its_pending_certificate(factory: sessionmaker[Session],
-                                                        store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+@pytest.mark.parametrize("kind", ["withdrawal", "replacement"])
+def test_a_follow_up_waits_for_its_pending_certificate(factory: sessionmaker[Session],
+                                                       store: outbox.SqlOutboxStore, clock: FixedClock,
+                                                       kind: str) -> None:
     original = enqueue(factory, "c1")
-    withdrawal = enqueue(factory, "c1", kind="withdrawal")
-    replacement = enqueue(factory, "c2", replaces="c1")
+    follow_up = (enqueue(factory, "c1", kind="withdrawal") if kind == "withdrawal"
+                 else enqueue(factory, "c2", kind="replacement", replaces="c1"))
     other = enqueue(factory, "c9", "1480")
+    elsewhere = enqueue(factory, "c1", "1480", kind="withdrawal")  # nothing pending of c1 at 1480
     claimed = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
-    assert {c.idempotency_key for c in claimed} == {original, other}
+    assert {c.idempotency_key for c in claimed} == {original, other, elsewhere}
     for c in claimed:
         store.mark_delivered(c, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
     later = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
-    assert {c.idempotency_key for c in later} == {withdrawal, replacement}
+    assert [c.idempotency_key for c in later] == [follow_up]
 
 
 def test_withheld_while_in_flight_stays_withheld(factory: sessionmaker[Session],
