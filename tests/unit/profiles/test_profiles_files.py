@@ -1,0 +1,69 @@
+"""Every file in profiles/ is a FHIR R4 resource named <Type>-<id>.json, with our canonical base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from lisn_profiles_support import BASE, PROFILES, definitions, example_instances, read, resource_files
+
+# The element features the in-house validator evaluates (architecture: keep to these).
+ALLOWED_ELEMENT_KEYS = {
+    "id", "path", "sliceName", "slicing", "short", "definition", "comment", "min", "max", "type",
+    "binding", "constraint", "mustSupport", "fixedCode", "fixedUri", "fixedString", "patternCoding",
+    "patternIdentifier", "patternCodeableConcept",
+}
+
+
+@pytest.mark.parametrize("path", resource_files(), ids=lambda p: p.name)
+def test_file_is_a_resource_named_by_type_and_id(path: Path) -> None:
+    res = read(path)
+    assert isinstance(res, dict)
+    assert path.name == f"{res['resourceType']}-{res['id']}.json"
+
+
+@pytest.mark.parametrize("path", resource_files(), ids=lambda p: p.name)
+def test_r4b_models_accept_the_resource(path: Path) -> None:
+    # An independent structural oracle: fhir.resources' R4B models (R4B = R4 for these types).
+    res = read(path)
+    get_fhir_model_class(res["resourceType"]).model_validate(res)
+
+
+@pytest.mark.parametrize("field, value", [("contents", "complete"), ("concept", "annat"), ("caseSensitive", "ja")])
+def test_the_oracle_rejects_a_broken_resource(field: str, value: str) -> None:
+    # (It does not check code values, so the breakages are structural: unknown element, wrong shape.)
+    broken: dict[str, Any] = read(PROFILES / "CodeSystem-grund-typ.json")
+    broken[field] = value
+    with pytest.raises(ValueError):
+        get_fhir_model_class("CodeSystem").model_validate(broken)
+
+
+@pytest.mark.parametrize("res", [r for r in definitions() if "url" in r and r["resourceType"] != "Questionnaire"],
+                         ids=lambda r: r["id"])
+def test_canonical_url_is_base_type_id(res: dict[str, Any]) -> None:
+    assert res["url"] == f"{BASE}/{res['resourceType']}/{res['id']}"
+    assert res["status"] == "active"
+
+
+@pytest.mark.parametrize("sd", definitions("StructureDefinition"), ids=lambda r: r["id"])
+def test_structure_definition_is_a_differential_of_r4(sd: dict[str, Any]) -> None:
+    assert sd["fhirVersion"] == "4.0.1"
+    assert sd["derivation"] == "constraint"
+    assert sd["baseDefinition"] == f"http://hl7.org/fhir/StructureDefinition/{sd['type']}"
+    ids = [e["id"] for e in sd["differential"]["element"]]
+    assert len(ids) == len(set(ids)), "element ids must be unique"
+    for element in sd["differential"]["element"]:
+        assert element["path"].split(".")[0] == sd["type"]
+        assert element["id"].replace(":" + element.get("sliceName", "\0"), "").split(":")[0].startswith(
+            element["path"].split(".")[0])
+        assert set(element) <= ALLOWED_ELEMENT_KEYS, sorted(set(element) - ALLOWED_ELEMENT_KEYS)
+
+
+def test_every_profile_an_example_claims_exists() -> None:
+    known = {sd["url"] for sd in definitions("StructureDefinition")}
+    claimed = {p for _, r in example_instances() for p in (r.get("meta") or {}).get("profile", [])}
+    # The QR profile belongs to the validation engineer; it may land after these examples.
+    missing = claimed - known - {f"{BASE}/StructureDefinition/lisn-questionnaireresponse"}
+    assert not missing
