@@ -11,6 +11,7 @@ while it is evaluated, never raises out of this module: the caller gets a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
@@ -46,11 +47,39 @@ def compiled(expression: str, *, raw: bool = False) -> Compiled | FhirPathProble
     return _compile(expression, raw)
 
 
+_ITEM_BY_LINK = re.compile(r"\bitem\.where\(linkId\s*=\s*'([^']*)'\)")
+_ITEM = re.compile(r"\bitem\b")
+
+
+@lru_cache(maxsize=2048)
+def item_links(expression: str) -> frozenset[str] | None:
+    """The linkIds an expression reaches items by, when it reaches them only as ``item.where(linkId='x')``.
+
+    For such an expression, top-level items with other linkIds cannot change the result,
+    so they are left out before evaluating: fhirpathpy's ``where`` costs about 20 µs per
+    item, and a certificate has a dozen top-level items for every rule to walk past.
+    """
+    if _ITEM.search(_ITEM_BY_LINK.sub("", expression)):
+        return None
+    return frozenset(_ITEM_BY_LINK.findall(expression))
+
+
+def _pruned(expression: str, node: Any, resource: Any) -> tuple[Any, Any]:
+    links = item_links(expression) if node is resource and isinstance(node, dict) else None
+    items = node.get("item") if links is not None else None
+    if not isinstance(items, list):
+        return node, resource
+    slim = dict(node)
+    slim["item"] = [i for i in items if isinstance(i, dict) and i.get("linkId") in links]
+    return slim, slim
+
+
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False) -> list[Any] | FhirPathProblem:
     """Evaluate ``expression`` on ``node`` with ``%resource`` (and ``%rootResource``) bound."""
     fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
         return fn
+    node, resource = _pruned(expression, node, resource)
     try:
         return fn(node, {"resource": resource, "rootResource": resource})
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
