@@ -98,6 +98,8 @@ class ServiceSettings:
     """Header in which the reverse proxy forwards the client certificate (PEM, URL-encoded)."""
     base_url: str = "http://localhost:8080/fhir"
     """Public base URL of the FHIR API, used in fullUrls and Location headers."""
+    token_pepper: str = ""
+    """Server secret API tokens are keyed with (HMAC); empty: one kept in ``data_dir/token-pepper``."""
 
 
 @dataclass(frozen=True)
