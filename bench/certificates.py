@@ -77,3 +77,11 @@ def grown(bundle: Bundle, factor: int) -> Bundle:
 
 def to_bytes(bundle: Bundle) -> bytes:
     return json.dumps(bundle, ensure_ascii=False).encode("utf-8")
+
+
+def id_placeholders() -> list[str]:
+    """The example's certificate id and Bundle identifier (the UUID part), which the load
+    generator replaces by fresh UUIDs so every request is a new certificate."""
+    bundle = example()
+    return [response_of(bundle)["identifier"]["value"].removeprefix("urn:uuid:"),
+            bundle["identifier"]["value"].removeprefix("urn:uuid:")]

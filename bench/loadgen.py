@@ -27,7 +27,7 @@ from bench import stats
 MAX_PROCESSES = 4  # clients are spread over processes so the generator is not bound by one GIL
 
 
-def _client(url: str, body: bytes, placeholders: list[bytes], headers: dict[str, str],
+def _client(url: str, body: bytes | None, placeholders: list[bytes], headers: dict[str, str],
             quota: int, deadline: float, out: list[tuple[float, int]]) -> None:
     parts = urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -38,10 +38,10 @@ def _client(url: str, body: bytes, placeholders: list[bytes], headers: dict[str,
             break
         payload = body
         for ph in placeholders:
-            payload = payload.replace(ph, str(uuid.uuid4()).encode())
+            payload = payload.replace(ph, str(uuid.uuid4()).encode()) if payload is not None else None
         t0 = time.perf_counter()
         try:
-            conn.request("POST", parts.path, body=payload, headers=headers)
+            conn.request("GET" if payload is None else "POST", parts.path, body=payload, headers=headers)
             resp = conn.getresponse()
             resp.read()
             status = resp.status
@@ -65,7 +65,7 @@ def _process(args: tuple[Any, ...]) -> list[tuple[float, int]]:
     return results
 
 
-def run(url: str, body: bytes, *, placeholders: list[bytes], headers: dict[str, str], concurrency: int,
+def run(url: str, body: bytes | None, *, placeholders: list[bytes], headers: dict[str, str], concurrency: int,
         requests: int, seconds: float) -> dict[str, Any]:
     processes = min(concurrency, MAX_PROCESSES)
     threads = math.ceil(concurrency / processes)
@@ -92,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--get", action="store_true", help="send GET without a body (the baseline)")
     ns = ap.parse_args(argv)
     with open(ns.body, "rb") as fh:
         body = fh.read()
     headers = dict(h.split(": ", 1) for h in ns.header)
-    result = run(ns.url, body, placeholders=[p.encode() for p in ns.placeholder], headers=headers,
+    result = run(ns.url, None if ns.get else body, placeholders=[p.encode() for p in ns.placeholder], headers=headers,
                  concurrency=ns.concurrency, requests=ns.requests, seconds=ns.seconds)
     json.dump(result, sys.stdout)
     return 0

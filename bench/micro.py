@@ -70,28 +70,31 @@ def validation(*, quick: bool) -> dict[str, Any]:
 
 
 def _bare_signxml(key: keys.BenchKey) -> Callable[[bytes], bytes]:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
     from lxml import etree
     from signxml import DigestAlgorithm, SignatureMethod, XMLSigner
     from signxml.algorithms import CanonicalizationMethod
 
+    private = load_pem_private_key(key.key_pem, password=None)
     signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
                        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
 
     def sign(xml: bytes) -> bytes:
-        return etree.tostring(signer.sign(etree.fromstring(xml), key=key.key_pem, cert=key.cert_pem.decode()))
+        return etree.tostring(signer.sign(etree.fromstring(xml), key=private, cert=key.cert_pem.decode()))
 
     return sign
 
 
 def _adapter_sign(key: keys.BenchKey) -> Callable[[bytes], bytes]:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     from adapter.signing import sign_document
 
-    params = inspect.signature(sign_document).parameters
-    # The signing stage takes key material as PEM bytes; a chain is a list of PEM certificates.
-    chain: Any = [key.cert_pem] if "cert_chain" in params else key.cert_pem
+    # Both sides get the key loaded once, as a running service holds it.
+    private = load_pem_private_key(key.key_pem, password=None)
 
     def sign(xml: bytes) -> bytes:
-        return sign_document(xml, key=key.key_pem, cert_chain=chain)
+        return sign_document(xml, key=private, cert_chain=[key.cert_pem])  # type: ignore[arg-type]
 
     return sign
 

@@ -1,0 +1,82 @@
+"""End to end over HTTP: the adapter under gunicorn (two workers) on SQLite and on PostgreSQL,
+driven by :mod:`bench.loadgen` in its own process at several concurrency levels.
+
+Each request is the example submission with a fresh certificate id, posted to
+``/fhir/$process-message`` by a registered sender; the baseline is ``GET /fhir/metadata``
+through the same gunicorn and Flask stack at the same concurrency, so the ratio says what
+the pipeline costs on top of the framework.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import certificates, provision, servers
+
+SUBMIT_PATH = "/fhir/$process-message"
+BASELINE_PATH = "/fhir/metadata"
+
+
+def _loadgen(url: str, body: Path, *, headers: dict[str, str], placeholders: list[str], concurrency: int,
+             requests: int, seconds: float, method_get: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.loadgen", "--url", url, "--body", str(body),
+           "--concurrency", str(concurrency), "--requests", str(requests), "--seconds", str(seconds)]
+    if method_get:
+        cmd.append("--get")
+    for name, value in headers.items():
+        cmd += ["--header", f"{name}: {value}"]
+    for ph in placeholders:
+        cmd += ["--placeholder", ph]
+    out = subprocess.run(cmd, cwd=servers.ROOT, capture_output=True, check=True, timeout=seconds + 120)
+    return json.loads(out.stdout)
+
+
+def _one_database(db: str, env: dict[str, str], work: Path, *, levels: tuple[int, ...], requests: int,
+                  seconds: float) -> list[dict[str, Any]]:
+    token = provision.prepare(env)
+    body = work / "submission.json"
+    body.write_bytes(certificates.example_bytes())
+    placeholders = certificates.id_placeholders()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json",
+               "Accept": "application/fhir+json"}
+    runs = []
+    with servers.gunicorn(env, workers=2, log=work / f"gunicorn-{db}.log") as base:
+        _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders, concurrency=2,
+                 requests=10, seconds=10)  # warm both workers (imports, registry, connection pools)
+        for c in levels:
+            submit = _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders,
+                              concurrency=c, requests=requests, seconds=seconds)
+            baseline = _loadgen(base + BASELINE_PATH, body, headers={"Accept": "application/fhir+json"},
+                                placeholders=[], concurrency=c, requests=requests, seconds=seconds, method_get=True)
+            runs.append({"submit": submit, "baseline": baseline,
+                         "ratio_vs_baseline": submit["per_second"] / baseline["per_second"]})
+    return runs
+
+
+def http(*, quick: bool, postgres_url: str | None) -> dict[str, Any]:
+    levels, requests, seconds = ((1, 4), 60, 15.0) if quick else ((1, 4, 16, 32), 600, 60.0)
+    result: dict[str, Any] = {"status": "ok", "submit_path": SUBMIT_PATH, "baseline_path": BASELINE_PATH,
+                              "workers": 2, "levels": list(levels), "databases": {}}
+    with tempfile.TemporaryDirectory(prefix="lisn-bench-") as tmp:
+        work = Path(tmp)
+        try:
+            provision.check_available()
+        except provision.Unavailable as exc:
+            return {"status": "unavailable", "reason": str(exc)}
+        sqlite_env = provision.environment(data_dir=work / "sqlite")
+        result["databases"]["sqlite"] = _one_database("sqlite", sqlite_env, work, levels=levels,
+                                                      requests=requests, seconds=seconds)
+        if postgres_url:
+            try:
+                with servers.scratch_postgres(postgres_url) as url:
+                    pg_env = provision.environment(data_dir=work / "pg", database_url=url)
+                    result["databases"]["postgresql"] = _one_database("postgresql", pg_env, work, levels=levels,
+                                                                      requests=requests, seconds=seconds)
+            except OSError as exc:
+                result["databases"]["postgresql"] = {"status": "unavailable", "reason": str(exc)}
+    return result
