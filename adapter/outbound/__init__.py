@@ -6,6 +6,9 @@ No IO, no Flask, no database.
 """
 
 from adapter.outbound.assessment import Assessment, assess
+from adapter.outbound.html import render_html, render_pdf
 from adapter.outbound.municipal import render_municipal_xml
+from adapter.outbound.reader import MunicipalDocument, read_municipal_xml
 
-__all__ = ["Assessment", "assess", "render_municipal_xml"]
+__all__ = ["Assessment", "MunicipalDocument", "assess", "read_municipal_xml", "render_html", "render_municipal_xml",
+           "render_pdf"]

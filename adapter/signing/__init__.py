@@ -7,7 +7,8 @@ No IO (except reading/writing key files in ``keys.py``), no Flask, no database.
 """
 
 from adapter.signing.keys import DevKeyPaths, init_dev_keys, load_certificates, load_key
+from adapter.signing.provenance import ProvenanceSignatureResult, verify_provenance_signatures
 from adapter.signing.xmldsig import Verification, sign_document, verify_document
 
-__all__ = ["DevKeyPaths", "Verification", "init_dev_keys", "load_certificates", "load_key",
-           "sign_document", "verify_document"]
+__all__ = ["DevKeyPaths", "ProvenanceSignatureResult", "Verification", "init_dev_keys", "load_certificates",
+           "load_key", "sign_document", "verify_document", "verify_provenance_signatures"]

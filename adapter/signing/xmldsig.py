@@ -95,7 +95,7 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
     """``xml`` with an enveloped ds:Signature as the last child of its root (never pretty-printed)."""
     method = SIGNING_ALGORITHMS.get(algorithm)
     private_key = _as_key(key)
-    certs = _as_certs(cert_chain)
+    certs = as_certificates(cert_chain)
     wants = rsa.RSAPrivateKey if algorithm == "rsa-sha256" else ec.EllipticCurvePrivateKey
     if method is None or not isinstance(private_key, wants) or not certs \
             or certs[0].public_key().public_numbers() != private_key.public_key().public_numbers():
@@ -123,7 +123,7 @@ def _as_key(key: PrivateKey | bytes) -> PrivateKey:
     return key
 
 
-def _as_certs(chain: Sequence[x509.Certificate | bytes]) -> list[x509.Certificate]:
+def as_certificates(chain: Sequence[x509.Certificate | bytes]) -> list[x509.Certificate]:
     out: list[x509.Certificate] = []
     for c in chain:
         out.extend(x509.load_pem_x509_certificates(c) if isinstance(c, bytes) else [c])
@@ -132,7 +132,7 @@ def _as_certs(chain: Sequence[x509.Certificate | bytes]) -> list[x509.Certificat
 
 # -- verification --------------------------------------------------------------------------------
 
-class _TrustStoreChainVerifier(X509CertChainVerifier):
+class TrustStoreChainVerifier(X509CertChainVerifier):
     """signxml's chain verifier over our trust anchors instead of a PEM file (never certifi).
 
     The leaf is the certificate that issued no other one in KeyInfo (rather than signxml's
@@ -162,7 +162,7 @@ class _Verifier(XMLVerifier):
     trust: Sequence[x509.Certificate] = ()
 
     def get_cert_chain_verifier(self, ca_pem_file: Any, ee_policy: Any, ca_policy: Any) -> X509CertChainVerifier:
-        return _TrustStoreChainVerifier(self.trust, self._get_cert_verification_time())
+        return TrustStoreChainVerifier(self.trust, self._get_cert_verification_time())
 
 
 class _XAdESVerifier(XAdESVerifier, _Verifier):
@@ -172,7 +172,7 @@ class _XAdESVerifier(XAdESVerifier, _Verifier):
 def verify_document(xml: bytes, *, trust: Sequence[x509.Certificate | bytes],
                     now: datetime | None = None) -> Verification:
     """Verify the enveloped signature of ``xml`` against ``trust`` (CA certificates); never raises."""
-    anchors = _as_certs(trust)
+    anchors = as_certificates(trust)
     try:
         root = etree.fromstring(xml, parser=xml_parser())
     except (etree.XMLSyntaxError, ValueError) as exc:
