@@ -1,0 +1,43 @@
+"""The few calls a fault run makes to the service over HTTP (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+class Client:
+    def __init__(self, base: str, token: str) -> None:
+        self.base = base.rstrip("/")
+        self.http = requests.Session()
+        self.http.headers.update({"Authorization": f"Bearer {token}", "Accept": FHIR_JSON})
+
+    def _answer(self, resp: requests.Response) -> Answer:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {"raw": resp.text[:200]}
+        return Answer(resp.status_code, body)
+
+    def submit(self, body: bytes) -> Answer:
+        return self._answer(self.http.post(f"{self.base}/fhir/$process-message", data=body,
+                                           headers={"Content-Type": FHIR_JSON}, timeout=60))
+
+    def revoke_consent(self, consent_id: str) -> Answer:
+        return self._answer(self.http.post(f"{self.base}/fhir/Consent/{consent_id}/$revoke",
+                                           data=json.dumps({"resourceType": "Parameters"}),
+                                           headers={"Content-Type": FHIR_JSON}, timeout=60))
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,74 @@
+"""Set up an adapter instance for a run: settings in the environment, migrated database,
+development signing keys, a registered sender and the example's socialnämnd.
+
+Uses the library (``adapter.store``), not the CLI, so that a run needs no console script. The
+token pepper is chosen here and handed to the service in ``ADAPTER_SERVICE_TOKEN_PEPPER`` so
+that the token registered here is the one the service accepts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+EXAMPLE_CARE_UNIT = "SE2321000016-15CQ"
+EXAMPLE_KOMMUNKOD = "0180"
+
+
+class Unavailable(RuntimeError):
+    """The checkout does not yet have what the run needs (reported, not raised to the user)."""
+
+
+def check_available() -> None:
+    try:
+        from adapter.api import create_app  # noqa: F401
+        from adapter.store import clients, migrate  # noqa: F401
+    except ImportError as exc:
+        raise Unavailable(f"{type(exc).__name__}: {exc}") from None
+
+
+def environment(*, data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """The ``ADAPTER_*`` variables for one instance (keys are generated under ``data_dir/keys``)."""
+    from adapter.signing import init_dev_keys
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    keys = init_dev_keys(data_dir / "keys")
+    env = {
+        "ADAPTER_DATA_DIR": str(data_dir),
+        "ADAPTER_SERVICE_TOKEN_PEPPER": secrets.token_hex(32),
+        "ADAPTER_SIGNING_KEY_PATH": str(keys.key),
+        "ADAPTER_SIGNING_CERT_PATH": str(keys.cert),
+        "ADAPTER_SIGNING_TRUST_PATHS": str(keys.ca),
+    }
+    if database_url:
+        env["ADAPTER_DATABASE_URL"] = database_url
+    return env
+
+
+def _settings(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    from adapter.settings import Settings
+
+    return Settings.from_env(env)
+
+
+def prepare(env: dict[str, str], *, endpoint: str | None = None, max_attempts: int | None = None) -> str:
+    """Migrate, register the example's socialnämnd (push to ``endpoint``, else pull) and a sender
+    for the example's care unit; returns the sender's API token."""
+    from adapter.store import clients, migrate
+    from adapter.store.db import make_engine, session_factory, transaction
+    from adapter.store.models import Recipient
+
+    settings = _settings(env)
+    engine = make_engine(settings.database.effective_url())
+    try:
+        migrate.upgrade(engine)
+        with transaction(session_factory(engine)) as session:
+            session.add(Recipient(kommunkod=EXAMPLE_KOMMUNKOD, name="Socialnämnden i Stockholms stad",
+                                  organisationsnummer="2120000142", delivery_mode="push" if endpoint else "pull",
+                                  endpoint_url=endpoint, max_attempts=max_attempts, active=True))
+            _, token = clients.add_client(session, name=f"bench-sender-{secrets.token_hex(3)}", role="sender",
+                                          pepper=settings.service.token_pepper.encode("utf-8"),
+                                          care_units=(EXAMPLE_CARE_UNIT,))
+    finally:
+        engine.dispose()
+    return token
