@@ -1,0 +1,63 @@
+"""Consent: create, read, search by patient, and revoke (``POST /fhir/Consent/<id>/$revoke``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from adapter import errors, messages, pipeline
+from adapter.api import http
+from adapter.api.auth import require_role
+from adapter.api.flow import run
+from adapter.api.service import service
+from adapter.store import reads
+
+bp = Blueprint("consents", __name__, url_prefix="/fhir")
+
+CAPABILITY = {"Consent": {
+    "profile": ["https://lisn.se/fhir/StructureDefinition/lisn-consent"],
+    "interaction": ["create", "read", "search-type"],
+    "searchParam": [("patient", "reference")],
+    "operation": [("revoke", "https://lisn.se/fhir/OperationDefinition/Consent-revoke")],
+}}
+
+
+@bp.post("/Consent")
+@require_role("sender", "admin")
+def create() -> Any:
+    http.require_content_type(http.JSON_TYPES)
+    raw = http.read_body(service().settings.limits.max_body_bytes)
+    oo, resource = run(lambda ctx: pipeline.register_consent(raw, ctx))
+    headers = {}
+    if resource is not None:
+        base = service().settings.service.base_url.rstrip("/")
+        headers["Location"] = f"{base}/Consent/{resource['id']}/_history/{resource['meta']['versionId']}"
+    return http.answer(oo, resource, status=201, headers=headers)
+
+
+@bp.get("/Consent/<consent_id>")
+@require_role("sender", "municipality", "admin")
+def read(consent_id: str) -> Any:
+    return http.answer(*run(lambda ctx: reads.read_consent(consent_id, ctx)))
+
+
+@bp.get("/Consent")
+@require_role("sender", "municipality", "admin")
+def search() -> Any:
+    names = [n for n in request.args if n != "_format"]
+    if names not in (["patient"], ["patient:identifier"]):
+        mid = "LISN_SEARCH_PARAM_REQUIRED" if not names else "LISN_SEARCH_PARAM_UNKNOWN"
+        bad = next((n for n in names if n not in ("patient", "patient:identifier")), "patient")
+        raise errors.InputRejected(messages.bilingual(mid, param=bad), message_id=mid)
+    patient = request.args.get(names[0], "").strip()
+    if not patient:
+        raise errors.InputRejected(messages.bilingual("LISN_SEARCH_PARAM_REQUIRED", param="patient"),
+                                   message_id="LISN_SEARCH_PARAM_REQUIRED")
+    return http.answer(*run(lambda ctx: reads.search_consents(patient, ctx)))
+
+
+@bp.post("/Consent/<consent_id>/$revoke")
+@require_role("sender", "admin")
+def revoke(consent_id: str) -> Any:
+    return http.answer(*run(lambda ctx: pipeline.revoke_consent(consent_id, ctx)))

@@ -1,0 +1,84 @@
+"""Request bodies and FHIR responses: size limits that hold for chunked bodies, content types.
+
+Werkzeug hands a chunked body to the application as an unbounded stream (and with
+``MAX_CONTENT_LENGTH`` set it would cut it at the limit). The body is therefore read here,
+up to limit + 1 bytes: one byte more than allowed is the proof of an oversize body, whatever
+the framing. The rest is drained (up to a bound) so that the client reads the 413 instead
+of a connection reset.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from flask import Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from adapter import errors, messages
+
+FHIR_JSON = "application/fhir+json"
+JSON_TYPES = (FHIR_JSON, "application/json")
+XML_TYPES = ("application/fhir+xml", "application/xml", "text/xml")
+_CHUNK = 64 * 1024
+_DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+def _too_large(limit: int) -> errors.PayloadTooLarge:
+    mid = "LISN_BODY_TOO_LARGE"
+    return errors.PayloadTooLarge(messages.bilingual(mid, limit=limit), message_id=mid)
+
+
+def _drain(stream: Any) -> None:
+    drained = 0
+    try:
+        while drained < _DRAIN_LIMIT and (chunk := stream.read(_CHUNK)):
+            drained += len(chunk)
+    except (OSError, ValueError, RequestEntityTooLarge):
+        pass
+
+
+def read_body(limit: int) -> bytes:
+    """The request body, refusing (413) anything over ``limit`` bytes, chunked or not."""
+    if request.content_length is not None and request.content_length > limit:
+        _drain(request.stream)
+        raise _too_large(limit)
+    parts: list[bytes] = []
+    total = 0
+    try:
+        while chunk := request.stream.read(min(_CHUNK, limit + 1 - total)):
+            parts.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                _drain(request.stream)
+                raise _too_large(limit)
+    except RequestEntityTooLarge:
+        raise _too_large(limit) from None
+    return b"".join(parts)
+
+
+def require_content_type(allowed: Iterable[str]) -> str:
+    """The request's media type if it is one of ``allowed`` (UTF-8 only), else 415."""
+    allowed = tuple(allowed)
+    mimetype = request.mimetype
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if mimetype not in allowed or charset not in ("utf-8", "utf8"):
+        mid = "LISN_CONTENT_TYPE"
+        got = request.headers.get("Content-Type", "-")[:100]
+        raise errors.UnsupportedMediaType(messages.bilingual(mid, got=got, expected=", ".join(allowed)),
+                                          message_id=mid)
+    return mimetype
+
+
+def fhir_response(resource: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, content_type=f"{FHIR_JSON}; charset=utf-8", headers=headers or {})
+
+
+def answer(oo: dict[str, Any], resource: dict[str, Any] | None, *, status: int | None = None,
+           headers: dict[str, str] | None = None) -> Response:
+    """The pipeline's ``(outcome, resource)`` as HTTP: the resource on success, else the outcome."""
+    code = errors.status_for(oo)
+    if code < 400 and resource is not None:
+        return fhir_response(resource, status or code, headers)
+    return fhir_response(oo, code, headers)

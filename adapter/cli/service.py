@@ -1,0 +1,222 @@
+"""Service commands: ``serve``, ``db upgrade``, ``clients``, ``recipients``, ``audit``.
+
+Thin: each command opens the configured database (``ADAPTER_DATABASE_URL``, else SQLite in
+``ADAPTER_DATA_DIR``), calls one store function and prints the result.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session
+
+from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, echo_json
+from adapter.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    from adapter.store import migrate
+    from adapter.store.db import make_engine, session_factory, transaction
+
+    url = settings.database.effective_url()
+    if url.startswith("sqlite"):
+        Path(settings.database.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        if url.startswith("sqlite"):
+            migrate.upgrade(engine)  # the embedded default is always current
+        with transaction(session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _pepper(settings: Settings) -> bytes:
+    from adapter.api.service import token_pepper
+
+    return token_pepper(settings)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the FHIR API (embedded default: SQLite in ADAPTER_DATA_DIR, migrated on start)."""
+    from werkzeug.serving import make_server
+
+    from adapter.api import create_app
+
+    app = create_app()
+    server = make_server(host, port, app, threaded=True)
+    click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@click.group("db")
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Bring the database to the newest schema."""
+    from adapter.store import migrate
+    from adapter.store.db import make_engine
+
+    settings = _settings()
+    url = settings.database.effective_url()
+    if url.startswith("sqlite"):
+        Path(settings.database.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    migrate.upgrade(engine, revision)
+    click.echo("database at " + ", ".join(sorted(migrate.current(engine))))
+    engine.dispose()
+
+
+@click.group("clients")
+def clients() -> None:
+    """API clients: EHR systems (sender), municipalities, administrators."""
+
+
+@clients.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["sender", "municipality", "admin"]), required=True)
+@click.option("--care-unit", "care_units", multiple=True, help="HSA-id of a care unit (sender; repeatable).")
+@click.option("--kommunkod", help="The municipality this client acts for (municipality).")
+@click.option("--cert", "cert_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Client certificate (PEM) forwarded by the trusted proxy.")
+def clients_add(name: str, role: str, care_units: tuple[str, ...], kommunkod: str | None,
+                cert_path: Path | None) -> None:
+    """Register a client and print its API token (shown once; stored only hashed)."""
+    from adapter.store.clients import add_client
+    from adapter.store.clients import cert_fingerprint
+
+    if role == "sender" and not care_units:
+        raise click.UsageError("a sender needs at least one --care-unit")
+    if role == "municipality" and not kommunkod:
+        raise click.UsageError("a municipality needs --kommunkod")
+    fingerprint = None
+    if cert_path is not None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        fingerprint = cert_fingerprint(cert.public_bytes(Encoding.DER))
+    settings = _settings()
+    try:
+        with _session(settings) as session:
+            _, token = add_client(session, name=name, role=role, pepper=_pepper(settings), care_units=care_units,
+                                  kommunkod=kommunkod, cert_sha256=fingerprint)
+    except Exception as exc:  # noqa: BLE001 - the only expected one is a duplicate name
+        click.echo(f"could not add client {name!r}: {type(exc).__name__}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(token)
+
+
+@clients.command("list")
+def clients_list() -> None:
+    """List the registered clients (never their tokens)."""
+    from adapter.store.clients import list_clients
+
+    with _session(_settings()) as session:
+        for c in list_clients(session):
+            scope = ",".join(c.care_units) if c.role == "sender" else (c.kommunkod or "")
+            click.echo(f"{c.name}\t{c.role}\t{scope}")
+
+
+@clients.command("token")
+@click.argument("name")
+def clients_token(name: str) -> None:
+    """Issue a new token for a client (the old one stops working)."""
+    from adapter.store.clients import rotate_token
+
+    settings = _settings()
+    with _session(settings) as session:
+        token = rotate_token(session, name=name, pepper=_pepper(settings))
+    if token is None:
+        click.echo(f"no client {name!r}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(token)
+
+
+@click.group("recipients")
+def recipients() -> None:
+    """The recipient registry: socialnämnder by kommunkod."""
+
+
+@recipients.command("add")
+@click.argument("kommunkod")
+@click.option("--name", required=True)
+@click.option("--orgnr", "organisationsnummer")
+@click.option("--mode", "delivery_mode", type=click.Choice(["push", "pull"]), default="pull", show_default=True)
+@click.option("--endpoint", "endpoint_url")
+@click.option("--mtls-cert", "mtls_cert_path")
+@click.option("--mtls-key", "mtls_key_path")
+@click.option("--max-attempts", type=int)
+def recipients_add(kommunkod: str, **options: object) -> None:
+    """Register (or update) the socialnämnd of KOMMUNKOD."""
+    from adapter.store.recipients import add_recipient
+
+    try:
+        with _session(_settings()) as session:
+            add_recipient(session, kommunkod=kommunkod, **options)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"recipient {kommunkod} registered")
+
+
+@recipients.command("list")
+def recipients_list() -> None:
+    """List the registered recipients."""
+    from adapter.store.recipients import list_recipients
+
+    with _session(_settings()) as session:
+        for r in list_recipients(session):
+            click.echo(f"{r.kommunkod}\t{r.name}\t{r.delivery_mode}\t{r.endpoint_url or '-'}")
+
+
+@click.group("audit")
+def audit() -> None:
+    """The audit log: verify its hash chain, extract a patient's log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the whole chain; exit 1 naming the first removed or changed row."""
+    from adapter.store.audit import verify
+
+    with _session(_settings()) as session:
+        count, problem = verify(session)
+    if problem is not None:
+        click.echo(f"audit chain BROKEN at row {problem.seq}: {problem.problem} ({count} rows read)", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"audit chain intact: {count} rows")
+
+
+@audit.command("extract")
+@click.option("--patient", required=True, help="Personnummer or samordningsnummer (12 digits).")
+def audit_extract(patient: str) -> None:
+    """Every access to one patient's data, as JSON (for a log extract to the patient)."""
+    from adapter.store.audit import as_dict, extract
+
+    with _session(_settings()) as session:
+        rows = [as_dict(r) for r in extract(session, patient=patient)]
+    echo_json({"patient": patient, "entries": rows})
+
+
+def register(cli: click.Group) -> None:
+    for command in (serve, db, clients, recipients, audit):
+        cli.add_command(command)
