@@ -1,0 +1,155 @@
+"""``adapter keys init``, ``to-xml``, ``verify``, ``render``: the outbound XML, its signature and views.
+
+Thin: each command reads its files, calls adapter.outbound / adapter.signing, prints, and exits
+0 (ok), 1 (invalid signature or failed check) or 2 (unreadable input, usage error).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from adapter import errors
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
+from adapter.fhir.parse import parse_json, sniff
+from adapter.fhir.submission import Submission
+from adapter.outbound import render_html, render_municipal_xml, render_pdf
+from adapter.signing import init_dev_keys, load_certificates, load_key, sign_document, verify_document
+
+EVENT_STATUS = {"certificate": "original", "certificate-replacement": "replacing",
+                "certificate-withdrawal": "withdrawn"}
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(errors.InputRejected(f"Filen {path} kan inte läsas. (Cannot read {path}: {exc.strerror}.)",
+                                  message_id="LISN_INPUT_UNREADABLE"))
+        raise  # unreachable: fail() exits
+
+
+def _write(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)  # bytes as produced: never re-encoded or re-indented
+        sys.stdout.buffer.flush()
+    else:
+        out.write_bytes(data)
+
+
+def _bundle(path: Path) -> dict[str, Any]:
+    try:
+        data = parse_json(_read(path))
+    except errors.InputRejected as exc:
+        fail(exc)
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        fail(errors.InputRejected("Filen är inte en FHIR Bundle. (The file is not a FHIR Bundle.)",
+                                  message_id="LISN_INPUT_NOT_BUNDLE"))
+    return data
+
+
+@click.group("keys")
+def keys() -> None:
+    """Development keys for signing (never for production)."""
+
+
+@keys.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--algorithm", type=click.Choice(["rsa", "ecdsa"]), default="rsa", show_default=True,
+              help="RSA-3072 or ECDSA P-256.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def keys_init(directory: Path, algorithm: str, force: bool) -> None:
+    """Write DIRECTORY/ca.pem, signing-key.pem, signing-cert.pem: a test CA and signer, NOT FOR PRODUCTION."""
+    existing = [p for p in ("ca.pem", "signing-key.pem", "signing-cert.pem") if (directory / p).exists()]
+    if existing and not force:
+        fail(errors.InputRejected(f"{directory} innehåller redan {', '.join(existing)} (använd --force). "
+                                  f"({directory} already holds {', '.join(existing)}; use --force.)",
+                                  message_id="LISN_KEYS_EXIST"))
+    paths = init_dev_keys(directory, algorithm=algorithm)
+    click.echo(f"CA (trust anchor):      {paths.ca}\nSigning key:            {paths.key}\n"
+               f"Signing cert + chain:   {paths.cert}\nThese are TEST keys — NOT FOR PRODUCTION.")
+
+
+@click.command("to-xml")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--status", type=click.Choice(["auto", "original", "replacing", "withdrawn"]), default="auto",
+              show_default=True, help="auto: from the MessageHeader event.")
+@click.option("--replaces", default=None, help="Certificate id replaced (default: the Bundle's replaces extension).")
+@click.option("--sign", "do_sign", is_flag=True, help="Sign the document (enveloped XML-DSig).")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="Private key, PEM or PKCS#12.")
+@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="Signer certificate and chain, PEM (default: from the PKCS#12 key file).")
+@click.option("--passphrase", default=None, help="Passphrase of the key file.")
+@click.option("--xades", is_flag=True, help="Add XAdES-BES properties (SigningTime, SigningCertificateV2).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def to_xml(file: Path, status: str, replaces: str | None, do_sign: bool, key: Path | None, cert: Path | None,
+           passphrase: str | None, xades: bool, output: Path | None) -> None:
+    """Print the municipal XML for FILE, a submission Bundle (JSON); optionally signed."""
+    bundle = _bundle(file)
+    if status == "auto":
+        status = EVENT_STATUS.get(Submission(bundle).event or "", "original")
+    try:
+        xml = render_municipal_xml(bundle, status=status, replaces=replaces)
+        if do_sign:
+            if key is None:
+                raise click.UsageError("--sign needs --key (and --cert unless the key is PKCS#12)")
+            private_key = load_key(key, passphrase)
+            chain = load_certificates(cert or key, passphrase)
+            algorithm = "ecdsa-sha256" if isinstance(private_key, ec.EllipticCurvePrivateKey) else "rsa-sha256"
+            xml = sign_document(xml, key=private_key, cert_chain=chain, algorithm=algorithm, xades=xades)
+    except errors.TransformError as exc:
+        fail(exc, code=EXIT_INVALID)
+    except errors.AdapterError as exc:
+        fail(exc)
+    _write(xml, output)
+
+
+@click.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trust", "trust", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Trust anchors (PEM CA certificates); repeatable. Nothing else is trusted.")
+@click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text")
+def verify(file: Path, trust: tuple[Path, ...], out_format: str) -> None:
+    """Verify the signature of FILE (municipal XML): exit 0 when valid and trusted, 1 otherwise."""
+    xml = _read(file)
+    try:
+        anchors = [c for path in trust for c in load_certificates(path)]
+    except errors.AdapterError as exc:
+        fail(exc)
+    result = verify_document(xml, trust=anchors)
+    if out_format == "json":
+        echo_json(result.outcome())
+    else:
+        click.echo(f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text_sv} ({result.text_en})")
+    sys.exit(EXIT_OK if result.ok else EXIT_INVALID)
+
+
+@click.command("render")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "out_format", type=click.Choice(["html", "pdf"]), default="html", show_default=True)
+@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Check the signature against these CA certificates and show the result.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def render(file: Path, out_format: str, trust: tuple[Path, ...], output: Path | None) -> None:
+    """Render FILE (municipal XML, or a submission Bundle as JSON) as HTML or PDF for a case worker."""
+    raw = _read(file)
+    source: bytes | dict[str, Any] = _bundle(file) if sniff(raw) == "json" else raw
+    try:
+        status = None
+        if trust and isinstance(source, bytes):
+            status = verify_document(source, trust=[c for p in trust for c in load_certificates(p)])
+        if out_format == "pdf":
+            _write(render_pdf(source, signature_status=status), output)
+        else:
+            _write(render_html(source, signature_status=status).encode("utf-8"), output)
+    except errors.AdapterError as exc:
+        fail(exc)
+
+
+def register(cli: click.Group) -> None:
+    for command in (keys, to_xml, verify, render):
+        cli.add_command(command)
