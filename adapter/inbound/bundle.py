@@ -35,14 +35,15 @@ HEADER_FIELDS: dict[str, str] = {
     "careProvider.identifier": "identifier", "careProvider.name": "string",
     "recipient.kommunkod": "string", "recipient.name": "string", "recipient.orgnr": "string",
     "source.name": "string", "source.software": "string", "source.version": "string",
-    "source.endpoint": "string",
+    "source.endpoint": "string", "consent": "resource",
 }
 # Without these there is no submission; a mapping may not make them optional.
 REQUIRED_HEADER = frozenset({"certificate.id", "authored", "patient.identifier", "practitioner.identifier",
                              "careUnit.identifier", "careProvider.identifier", "recipient.kommunkod",
                              "source.endpoint"})
 ROLES = ("message", "messageheader", "questionnaireresponse", "patient", "practitioner",
-         "practitionerrole", "vardenhet", "vardgivare", "socialnamnd", "provenance")
+         "practitionerrole", "vardenhet", "vardgivare", "socialnamnd", "consent", "provenance")
+ROLE_PREFIX = "lisn-role:"  # see adapter.inbound.fhirinput: references of a carried-over resource
 
 
 def certificate_uuid(raw: str) -> str:
@@ -76,6 +77,8 @@ def build_bundle(h: dict[str, Any], items: list[dict[str, Any]], *, questionnair
                                  identifier=[h.get("careProvider.identifier")], name=h.get("careProvider.name"))),
         ("socialnamnd", _recipient(h, rid)),
     ]
+    if h.get("consent"):
+        parts.append(("consent", _consent(h["consent"], rid)))
     if signature:
         parts.append(("provenance", _provenance(h, rid, signature)))
     bundle = {
@@ -176,6 +179,25 @@ def _provenance(h: dict[str, Any], rid: dict[str, str], signature: str) -> dict[
         signature=[{"type": [SIGNATURE_TYPE], "when": h.get("authored"), "who": _ref(rid, "practitioner"),
                     "sigFormat": "application/signature+xml", "data": signature}],
     )
+
+
+def _consent(consent: dict[str, Any], rid: dict[str, str]) -> dict[str, Any]:
+    out = _relink(consent, rid)
+    out["id"] = rid["consent"]
+    return {"resourceType": "Consent", "id": rid["consent"], **{k: v for k, v in out.items()
+                                                              if k not in ("resourceType", "id")}}
+
+
+def _relink(value: Any, rid: dict[str, str]) -> Any:
+    if isinstance(value, list):
+        return [_relink(v, rid) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _relink(v, rid) for k, v in value.items()}
+    ref = value.get("reference")
+    if isinstance(ref, str) and ref.startswith(ROLE_PREFIX) and ref[len(ROLE_PREFIX):] in rid:
+        out["reference"] = f"urn:uuid:{rid[ref[len(ROLE_PREFIX):]]}"
+    return out
 
 
 def prune(value: Any) -> Any:

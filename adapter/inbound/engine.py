@@ -9,6 +9,7 @@ the target and the line of the rule in the mapping file.
 from __future__ import annotations
 
 import base64
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,10 @@ class Engine:
     def convert(self, rule: Rule, node: Any, kind: str, *, header: bool) -> Any:
         if kind in values.COMPOSITE_PARTS:
             return self.composite(rule, node, kind, header=header)
+        if kind == "resource":
+            self.source.mark(node)
+            reader = getattr(self.source, "resource", None)
+            return copy.deepcopy(reader(node)) if reader else None
         self.source.mark(node)
         raw = self.source.value(node)
         if raw is None:

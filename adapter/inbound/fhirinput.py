@@ -84,8 +84,30 @@ def normalise(data: Any, issues: Issues) -> dict[str, Any] | None:
     doc["MessageHeader"] = header
     if data.get("resourceType") == "Bundle":
         doc["Bundle"] = {k: data[k] for k in ("timestamp",) if k in data}
-    doc["Consent"] = [r for r in index.all if r.get("resourceType") == "Consent"]
+    roles = {id(doc[k]): ROLE_OF[k] for k in ROLE_OF if doc.get(k)}
+    doc["Consent"] = [_with_roles(r, index, roles) for r in index.all if r.get("resourceType") == "Consent"]
     return {k: v for k, v in doc.items() if v}
+
+
+# References inside a carried-over resource (a Consent) point at the input's ids; they are
+# rewritten to the part they resolve to, and the Bundle builder points them at its own fullUrls.
+ROLE_PREFIX = "lisn-role:"
+ROLE_OF = {"QuestionnaireResponse": "questionnaireresponse", "Patient": "patient", "Practitioner": "practitioner",
+           "PractitionerRole": "practitionerrole", "CareUnit": "vardenhet", "CareProvider": "vardgivare",
+           "Recipient": "socialnamnd"}
+
+
+def _with_roles(value: Any, index: _Index, roles: dict[int, str]) -> Any:
+    if isinstance(value, list):
+        return [_with_roles(v, index, roles) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _with_roles(v, index, roles) for k, v in value.items() if k != "id"}
+    ref = value.get("reference")
+    if isinstance(ref, str):
+        target = index.by_ref.get(ref)
+        out["reference"] = ROLE_PREFIX + roles[id(target)] if target is not None and id(target) in roles else None
+    return out
 
 
 def _focus(index: _Index, header: Resource | None, issues: Issues) -> Resource | None:

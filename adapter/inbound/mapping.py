@@ -18,7 +18,7 @@ from adapter import errors, messages
 
 SYNTAXES = frozenset({"xml", "json", "flat", "fhir"})
 CONVERSIONS = frozenset({"string", "text", "date", "dateTime", "boolean", "integer", "decimal",
-                         "quantity", "coding", "identifier"})
+                         "quantity", "coding", "identifier", "resource"})
 _TOP_KEYS = frozenset({"format", "syntax", "description", "root", "namespaces", "timezone", "template",
                        "systems", "parts", "ignore", "conceptmaps", "signature", "header", "items"})
 _RULE_KEYS = frozenset({"target", "group", "from", "for", "order_by", "parts", "convert", "default",

@@ -9,7 +9,6 @@ below it as read.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import Any, Iterable, Iterator, Protocol
 
@@ -39,7 +38,8 @@ class Source(Protocol):
 
 
 def _ignored(location: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(location, p) for p in patterns)
+    """``*`` matches any run of characters; everything else, brackets included, is literal."""
+    return any(re.fullmatch(re.escape(p).replace(r"\*", ".*"), location) for p in patterns)
 
 
 # -- XML ---------------------------------------------------------------------------------------
@@ -132,8 +132,12 @@ class XmlSource:
         while node is not None:
             step = self._qname(node.tag)
             parent = node.getparent()
+            ident = node.get("id")
+            if ident is not None and "'" not in ident:
+                # svar/delsvar are known by their id: the path reads as the integrator wrote it.
+                step += f"[@id='{ident}']"
             if parent is not None:
-                same = [s for s in parent if s.tag == node.tag]
+                same = [s for s in parent if s.tag == node.tag and s.get("id") == ident]
                 if len(same) > 1:
                     step += f"[{same.index(node) + 1}]"
             steps.append(step)
@@ -210,6 +214,10 @@ class JsonSource:
         if isinstance(value, str):
             return value if value.strip() else None
         return value if isinstance(value, (int, float, bool)) else None
+
+    def resource(self, node: Any) -> dict[str, Any] | None:
+        """A whole JSON object, for a resource carried over as it is (a Consent)."""
+        return node[1] if isinstance(node[1], dict) else None
 
     def location(self, node: Any) -> str:
         return json_location(node[0])
