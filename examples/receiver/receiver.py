@@ -24,6 +24,7 @@ import sqlite3
 import ssl
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,22 +50,16 @@ def adapter_verifier(trust: list[Path]) -> Verifier:
     anchors = [p.read_bytes() for p in trust]
 
     def verify(xml: bytes) -> tuple[bool, str, str]:
-        try:
-            result = verify_document(xml, trust=anchors)
-        except Exception as exc:  # noqa: BLE001 - any failure to verify is a rejection
-            return False, f"signature not verified: {type(exc).__name__}: {exc}"[:300], ""
-        ok = bool(getattr(result, "valid", getattr(result, "ok", False)))
-        reason = str(getattr(result, "reason", "") or "")
-        signer = str(getattr(result, "signer", "") or getattr(result, "subject", "") or "")
-        return ok, reason or ("verified" if ok else "signature not verified"), signer
+        result = verify_document(xml, trust=anchors)  # never raises: malformed input is a result
+        return result.ok, f"{result.code}: {result.text_en}", result.signer or ""
     return verify
 
 
 class Inbox:
     """The receiver's storage and decisions, independent of HTTP."""
 
-    def __init__(self, db: Path, verify: Verifier, *, fail_every: int = 0) -> None:
-        self.db, self.verify, self.fail_every = db, verify, fail_every
+    def __init__(self, db: Path, verify: Verifier, *, fail_every: int = 0, delay: float = 0.0) -> None:
+        self.db, self.verify, self.fail_every, self.delay = db, verify, fail_every, delay
         self.lock = threading.Lock()
         self.count = 0
         with self._conn() as conn:
@@ -151,6 +146,8 @@ def handler_for(inbox: Inbox) -> type[BaseHTTPRequestHandler]:
             if not KEY_RE.match(key):
                 return self._json(400, {"status": "rejected", "reason": "missing Idempotency-Key"})
             fault = inbox.chaos()
+            if inbox.delay:
+                time.sleep(inbox.delay)  # tests only: a slow municipality widens the crash window
             if fault == "before":
                 return self._json(503, {"status": "retry", "reason": "injected failure"})
             status, body = inbox.receive(key, self.headers.get("X-LISN-Certificate-Id", ""),
@@ -205,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tls-key", type=Path)
     p.add_argument("--client-ca", type=Path, help="require client certificates issued by this CA (mTLS)")
     p.add_argument("--fail-every", type=int, default=0, help=argparse.SUPPRESS)  # tests only
+    p.add_argument("--delay-ms", type=int, default=0, help=argparse.SUPPRESS)  # tests only
     args = p.parse_args(argv)
-    inbox = Inbox(args.db, adapter_verifier(args.trust), fail_every=args.fail_every)
+    inbox = Inbox(args.db, adapter_verifier(args.trust), fail_every=args.fail_every,
+                  delay=args.delay_ms / 1000)
     server = ThreadingHTTPServer((args.host, args.port), handler_for(inbox))
     scheme = "http"
     if args.tls_cert and args.tls_key:

@@ -1,0 +1,164 @@
+"""Processes for the acceptance tests: the reference receiver and the worker, over real HTTP.
+
+Everything listens on 127.0.0.1 only. Every wait is bounded in time; a process that does
+not come up within its deadline fails the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select as sql_select
+from sqlalchemy.engine import Engine
+
+from adapter.delivery import idempotency_key
+from adapter.signing import sign_document
+from adapter.store import outbox
+from adapter.store.db import session_factory, transaction
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+RECEIVER = ROOT / "examples" / "receiver" / "receiver.py"
+MARK_FIRST = Path(__file__).resolve().parent / "mark_first_worker.py"
+CLI = "from adapter.cli import main; main()"
+
+
+@dataclass
+class Receiver:
+    proc: subprocess.Popen[str]
+    url: str
+    db: Path
+
+    @property
+    def base(self) -> str:
+        return self.url.removesuffix("/inbox")
+
+    def summary(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base}/received", timeout=5) as resp:  # noqa: S310 - loopback
+            return dict(json.loads(resp.read()))
+
+    def stored(self) -> dict[str, int]:
+        """Per idempotency key: how many times it was stored (201). The test of 'once in effect'."""
+        with sqlite3.connect(self.db) as conn:
+            rows = conn.execute("SELECT idempotency_key, COUNT(*) FROM requests "
+                                "WHERE answer LIKE '201 %' GROUP BY idempotency_key").fetchall()
+        return {k: n for k, n in rows}
+
+    def requests(self) -> int:
+        with sqlite3.connect(self.db) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        proc.kill()
+        raise AssertionError(f"process did not report within {timeout} s")
+    return proc.stdout.readline().strip()
+
+
+@contextmanager
+def receiver(tmp: Path, trust: Path, *, port: int = 0, fail_every: int = 0, delay_ms: int = 0,
+             name: str = "receiver") -> Iterator[Receiver]:
+    db = tmp / f"{name}.db"
+    cmd = [sys.executable, str(RECEIVER), "--db", str(db), "--trust", str(trust), "--host", "127.0.0.1",
+           "--port", str(port), "--fail-every", str(fail_every), "--delay-ms", str(delay_ms)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = _read_line(proc, 15)
+        assert line.startswith("LISTENING "), line
+        yield Receiver(proc, line.split(" ", 1)[1], db)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def worker_env(db_url: str, **delivery: Any) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ADAPTER_DATABASE_URL"] = db_url
+    settings = {"lease_seconds": 3, "connect_timeout": 0.5, "read_timeout": 1.0, "backoff_base": 0.05,
+                "backoff_max": 0.4, "max_attempts": 100} | delivery
+    env.update({f"ADAPTER_DELIVERY_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def write_recipients(path: Path, endpoints: dict[str, str]) -> Path:
+    path.write_text(json.dumps([{"kommunkod": k, "mode": "push", "endpoint": url}
+                                for k, url in endpoints.items()]), encoding="utf-8")
+    return path
+
+
+def start_worker(env: dict[str, str], recipients: Path, *, mark_first: bool = False,
+                 batch: int = 5) -> subprocess.Popen[bytes]:
+    head = [sys.executable, str(MARK_FIRST)] if mark_first else [sys.executable, "-c", CLI, "worker"]
+    cmd = head + ["--recipients", str(recipients), "--poll", "0.05", "--batch", str(batch)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(15)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+def signed(keys: Any, cert: str, kommunkod: str, kind: str) -> bytes:
+    xml = (DATA / "intyg.xml").read_bytes()
+    xml = xml.replace(b"CERT_ID", cert.encode()).replace(b"KIND", kind.encode())
+    xml = xml.replace(b"KOMMUNKOD", kommunkod.encode())
+    return sign_document(xml, key=keys.key.read_bytes(), cert_chain=[keys.cert.read_bytes()])
+
+
+def enqueue_signed(engine: Engine, keys: Any, certs: list[str], kommunkod: str, *,
+                   kind: str = "certificate", replaces: str | None = None) -> list[str]:
+    keys_out = []
+    with transaction(session_factory(engine)) as session:
+        for cert in certs:
+            key = idempotency_key(cert, kommunkod, kind)
+            outbox.enqueue_delivery(session, submission_id=f"sub-{cert}", certificate_id=cert,
+                                    kommunkod=kommunkod, kind=kind, document=signed(keys, cert, kommunkod, kind),
+                                    idempotency_key=key, replaces=replaces)
+            keys_out.append(key)
+    return keys_out
+
+
+def states(engine: Engine) -> dict[str, int]:
+    with transaction(session_factory(engine)) as session:
+        rows = session.execute(sql_select(outbox.OutboxMessage.state, func.count())
+                               .group_by(outbox.OutboxMessage.state))
+        return {s: int(n) for s, n in rows}
+
+
+def all_settled(engine: Engine) -> Callable[[], bool]:
+    return lambda: set(states(engine)) <= {"delivered", "dead", "acknowledged", "withheld", "withdrawn"}
