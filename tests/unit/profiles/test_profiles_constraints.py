@@ -8,9 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lisn_profiles_support import EXAMPLES, apply_ops, constraints, data, example_instances, holds, read
+import fhirpathpy
+from lisn_profiles_support import EXAMPLES, R4, apply_ops, constraints, data, example_instances, holds, read
 
 CASES = data("constraint_cases.json")["cases"]
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+LOCATION = "https://lisn.se/fhir/StructureDefinition/constraint-location"
 OURS = [c for c in constraints() if c[0]["id"] != "lisn-questionnaireresponse"]  # that one has its own tests
 
 
@@ -31,9 +34,13 @@ def test_invariant_is_well_formed(sd: dict[str, Any], element: dict[str, Any], c
 
 
 @pytest.mark.parametrize("sd, element, con", OURS, ids=_key)
-def test_our_invariants_sit_on_the_root(sd: dict[str, Any], element: dict[str, Any], con: dict[str, Any]) -> None:
+def test_our_invariants_sit_on_the_root_in_swedish_and_english(
+        sd: dict[str, Any], element: dict[str, Any], con: dict[str, Any]) -> None:
     # On the root, %context is the resource in every engine (HL7 validator, fhirpathpy).
     assert element["path"] == sd["type"]
+    (translation,) = con["_human"]["extension"]
+    parts = {e["url"]: next(v for k, v in e.items() if k.startswith("value")) for e in translation["extension"]}
+    assert translation["url"] == TRANSLATION and parts["lang"] == "en" and parts["content"] != con["human"]
 
 
 def test_invariant_keys_are_unique() -> None:
@@ -61,3 +68,24 @@ def test_mutation(case: dict[str, Any]) -> None:
     assert holds(original, con["expression"], element["path"]), "the unmutated example must satisfy it"
     mutated = apply_ops(original, case["ops"])
     assert holds(mutated, con["expression"], element["path"]) is case["expect"]
+
+
+def _location(key: str) -> str | None:
+    ((_, _, con),) = [c for c in constraints() if c[2]["key"] == key]
+    found = [e["valueString"] for e in con.get("extension", []) if e["url"] == LOCATION]
+    return found[0] if found else None
+
+
+# Invariants about a count or an absence have no element to point at; they report on the resource.
+@pytest.mark.parametrize("case", [c for c in CASES if not c["expect"] and _location(c["key"])],
+                         ids=lambda c: f"{c['key']}-{'-'.join(o['op'] for o in c['ops'])}")
+def test_location_points_at_the_offending_elements(case: dict[str, Any]) -> None:
+    # constraint-location selects what breaks the rule: nothing on the example, something on the broken copy.
+    location = _location(case["key"])
+    assert location is not None
+    original = read(EXAMPLES / case["example"])
+    mutated = apply_ops(original, case["ops"])
+    env = {"resource": original}
+    assert fhirpathpy.evaluate(original, location, env, R4) == []
+    env = {"resource": mutated}
+    assert fhirpathpy.evaluate(mutated, location, env, R4) != []
