@@ -4,3 +4,7 @@ Takes: a FHIR resource (parsed JSON) and a conformance Registry.
 Gives: an OperationOutcome listing every issue, in a deterministic order.
 No IO, no Flask, no database.
 """
+
+from adapter.validation.entry import read_resource, validate, validate_bytes, validate_into
+
+__all__ = ["read_resource", "validate", "validate_bytes", "validate_into"]

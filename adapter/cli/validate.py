@@ -1,0 +1,102 @@
+"""``adapter validate [--ig PATH]... FILE... [--format text|json]`` (as the HL7 validator's -ig).
+
+Exit codes: 0 no issue of severity error/fatal, 1 at least one, 2 a file or ``--ig`` source
+cannot be read (or the usage is wrong: click's own 2).
+"""
+
+from __future__ import annotations
+
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adapter import errors
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json
+from adapter.fhir.registry import Registry, default_registry
+from adapter.issues import Issues
+from adapter.settings import Settings
+from adapter.validation import read_resource, validate
+
+_LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
+_COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(validate_command)
+
+
+@click.command("validate")
+@click.option("--ig", "igs", multiple=True, metavar="PATH",
+              help="Add definitions: a resource file, a folder or a FHIR package .tgz (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+def validate_command(igs: tuple[str, ...], fmt: str, files: tuple[str, ...]) -> None:
+    """Validate FHIR R4 resources (JSON or XML) against the LISN profiles and their Questionnaire."""
+    settings = Settings.from_env()
+    registry = _registry(igs, fmt)
+    outcomes, worst = [], EXIT_OK
+    for name in files:
+        oo, code = _one(name, registry, settings)
+        outcomes.append(oo)
+        worst = max(worst, code)
+        if fmt == "text":
+            click.echo(render_text(oo, name))
+    if fmt == "json":
+        echo_json(outcomes[0] if len(outcomes) == 1 else outcomes)
+    sys.exit(worst)
+
+
+def _registry(igs: tuple[str, ...], fmt: str) -> Registry:
+    try:
+        return default_registry(igs)
+    except (OSError, tarfile.TarError, ValueError) as exc:
+        issues = Issues()
+        issues.add("LISN_VALIDATION_IG_UNREADABLE", code="not-found", source=_failed_source(igs, exc),
+                   reason=type(exc).__name__)
+        _print_and_exit(issues.outcome(), fmt)
+        raise  # unreachable: _print_and_exit exits
+
+
+def _failed_source(igs: tuple[str, ...], exc: BaseException) -> str:
+    missing = [p for p in igs if not Path(p).exists()]
+    return missing[0] if missing else ", ".join(igs)
+
+
+def _print_and_exit(oo: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        echo_json(oo)
+    else:
+        click.echo(render_text(oo, ""), err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, Any], int]:
+    try:
+        raw = Path(name).read_bytes()
+    except OSError as exc:
+        issues = Issues()
+        issues.add("LISN_VALIDATION_FILE_UNREADABLE", code="not-found", file=name, reason=exc.strerror or type(exc).__name__)
+        return issues.outcome(), EXIT_USAGE
+    try:
+        resource = read_resource(raw, limits=settings.limits, xml=settings.xml)
+    except errors.InputRejected as exc:
+        return exc.outcome, EXIT_USAGE
+    oo = validate(resource, registry, source_text=raw if raw.lstrip()[:1] in (b"{", b"[") else None)
+    return oo, (EXIT_INVALID if errors.has_errors(oo) else EXIT_OK)
+
+
+def render_text(oo: dict[str, Any], label: str) -> str:
+    """One line per issue: severity, expression (line:col), Swedish (English) text, [message id]."""
+    lines = [f"== {label}"] if label else []
+    for iss in oo.get("issue", []):
+        ext = {e.get("url"): e.get("valueInteger") for e in iss.get("extension", [])}
+        where = ", ".join(iss.get("expression", [])) or "-"
+        if ext.get(_LINE):
+            where += f" (rad/line {ext[_LINE]}:{ext.get(_COL)})"
+        text = (iss.get("details") or {}).get("text") or iss.get("diagnostics") or ""
+        mid = errors.message_id_of(iss)
+        lines.append(f"{iss.get('severity', '?').upper():<11} {where}  {text}" + (f"  [{mid}]" if mid else ""))
+    return "\n".join(lines)

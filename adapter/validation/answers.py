@@ -1,0 +1,498 @@
+"""One answer against its question: type, value constraints and allowed options.
+
+The rules and their message ids are those of the HL7 Java validator's QuestionnaireValidator
+(``validateQuestionnaireResponseItemType`` and the per-type ``validateQuestionnaireResponseItem*``
+methods, ``checkOption``, ``validateAnswerCode``), for the R4 item types
+(https://hl7.org/fhir/R4/valueset-item-type.html) and the R4/SDC extensions minValue, maxValue,
+minLength, regex + entryFormat, maxDecimalPlaces, mimeType, maxSize, questionnaire-unitOption,
+questionnaire-unitValueSet, questionnaire-referenceResource, questionnaire-optionExclusive,
+sdc-questionnaire-minQuantity / maxQuantity. Issues about the value sit at
+``answer[i].value.ofType(T)`` as in the Java validator; about the choice, at ``answer[i]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from adapter.fhir.model import resource_types
+from adapter.fhir.registry import Registry
+from adapter.issues import Issues
+from adapter.validation import quantities, terminology
+
+Node = dict[str, Any]
+EXT = "http://hl7.org/fhir/StructureDefinition/"
+SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
+
+_SIMPLE: dict[str, tuple[str, ...]] = {
+    "boolean": ("Boolean",), "decimal": ("Decimal",), "integer": ("Integer",), "date": ("Date",),
+    "dateTime": ("DateTime",), "time": ("Time",), "string": ("String",), "text": ("String",),
+    "url": ("Uri",), "attachment": ("Attachment",), "reference": ("Reference",), "quantity": ("Quantity",),
+}
+_PRIMITIVE = {"Boolean", "Decimal", "Integer", "Date", "DateTime", "Time", "String", "Uri"}
+_DATE = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+_FORMATS = {
+    "Date": re.compile(_DATE),
+    "DateTime": re.compile(_DATE + r"(T" + _TIME + r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?"),
+    "Time": re.compile(_TIME),
+}
+_DATE_PARTS = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?")
+_UUID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_REFERENCE = re.compile(r"((https?://|urn:)[^\s]+|#[A-Za-z0-9\-.]+|[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[A-Za-z0-9\-.]{1,64})?)")
+
+
+@dataclass
+class Ctx:
+    """What every rule of one validation run needs."""
+
+    issues: Issues
+    registry: Registry
+    questionnaire: Node
+    partial: bool = False
+    """The response is not completed: completeness rules are warnings (HL7 Java: notCompleted)."""
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def ext_values(item: Node, url: str) -> list[Any]:
+    """The value[x] of every extension ``url`` on ``item``."""
+    out = []
+    for ext in item.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == url:
+            out.extend(v for k, v in ext.items() if k.startswith("value"))
+    return out
+
+
+def ext_value(item: Node, url: str) -> Any:
+    values = ext_values(item, url)
+    return values[0] if values else None
+
+
+def value_of(answer: Node) -> tuple[str | None, Any]:
+    """(FHIR type as in ``valueX``, value) of an answer."""
+    for key, value in answer.items():
+        if key.startswith("value") and len(key) > 5:
+            return key[5:], value
+    return None, None
+
+
+def type_label(t: str) -> str:
+    return t[0].lower() + t[1:] if t in _PRIMITIVE else t
+
+
+def date_key(text: str) -> tuple[int, ...] | None:
+    """A sortable key for a (partial) date or dateTime: missing parts take their earliest value, UTC."""
+    m = _DATE_PARTS.fullmatch(text)
+    if not m:
+        return None
+    try:
+        dt = datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1), int(m[4] or 0), int(m[5] or 0), int(m[6] or 0),
+                      int(Decimal(m[7] or 0) * 1_000_000))
+        if m[8]:
+            tz = timezone.utc if m[8] == "Z" else datetime.strptime(m[8], "%z").tzinfo
+            dt = dt.replace(tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
+    except ValueError:
+        return None
+    return (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond)
+
+
+def allowed_types(qitem: Node) -> tuple[str, ...]:
+    """The value[x] types an answer to ``qitem`` may have."""
+    t = qitem.get("type")
+    if t in _SIMPLE:
+        return _SIMPLE[t]
+    if t in ("choice", "open-choice"):
+        found = []
+        for opt in qitem.get("answerOption") or []:
+            vt, _ = value_of(opt) if isinstance(opt, dict) else (None, None)
+            if vt and vt not in found:
+                found.append(vt)
+        types = tuple(found) or ("Coding",)
+        return types + (("String",) if t == "open-choice" and "String" not in types else ())
+    return ()
+
+
+def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) -> None:
+    """Every rule for one answer (not group/display: the caller handles those)."""
+    link_id = qitem.get("linkId")
+    vtype, value = value_of(answer)
+    if vtype is None:
+        return  # an answer carrying only nested items; R4 qrs-1 is for the profile checks
+    vpath = f"{apath}.value.ofType({type_label(vtype)})"
+    allowed = allowed_types(qitem)
+    if not ctx.issues.check(vtype in allowed, "QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure",
+                            linkId=link_id, expected=" | ".join(type_label(a) for a in allowed),
+                            found=type_label(vtype)):
+        return
+    if not _well_formed(ctx, vtype, value, vpath, link_id):
+        return
+    _BY_TYPE.get(vtype, _no_check)(ctx, qitem, value, apath, vpath, count)
+
+
+def _no_check(*_args: Any) -> None:
+    return None
+
+
+def _well_formed(ctx: Ctx, vtype: str, value: Any, vpath: str, link_id: Any) -> bool:
+    ok = {
+        "Boolean": isinstance(value, bool),
+        "Integer": isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**31,
+        "Decimal": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "String": isinstance(value, str) and value.strip() != "",
+        "Uri": isinstance(value, str) and value != "",
+    }.get(vtype)
+    if ok is None and vtype in _FORMATS:
+        ok = isinstance(value, str) and bool(_FORMATS[vtype].fullmatch(value)) and (
+            vtype == "Time" or date_key(value) is not None)
+    if ok is None:
+        ok = isinstance(value, dict)
+    return ctx.issues.check(ok, "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID", expression=vpath, code="value",
+                            linkId=link_id, value=str(value)[:80], type=type_label(vtype))
+
+
+def _number_limits(ctx: Ctx, qitem: Node, value: Any, vpath: str, kind: str) -> None:
+    link_id = qitem.get("linkId")
+    v = Decimal(str(value))
+    low, high = ext_value(qitem, EXT + "minValue"), ext_value(qitem, EXT + "maxValue")
+    if isinstance(low, (int, float)) and not isinstance(low, bool):
+        ctx.issues.check(v >= Decimal(str(low)), f"QUESTIONNAIRE_QR_ITEM_{kind}_MIN", expression=vpath,
+                         code="invariant", linkId=link_id, value=value, min=low)
+    if isinstance(high, (int, float)) and not isinstance(high, bool):
+        ctx.issues.check(v <= Decimal(str(high)), f"QUESTIONNAIRE_QR_ITEM_{kind}_MAX", expression=vpath,
+                         code="invariant", linkId=link_id, value=value, max=high)
+
+
+def _decimals(value: Any) -> int:
+    text = format(Decimal(str(value)), "f")
+    return len(text.split(".", 1)[1]) if "." in text else 0
+
+
+def _check_integer(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
+    _number_limits(ctx, qitem, value, vpath, "INTEGER")
+    _check_primitive_option(ctx, qitem, "Integer", value, vpath, "QUESTIONNAIRE_QR_ITEM_NOINTEGER")
+
+
+def _check_decimal(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
+    _number_limits(ctx, qitem, value, vpath, "DECIMAL")
+    places = ext_value(qitem, EXT + "maxDecimalPlaces")
+    if isinstance(places, int):
+        ctx.issues.check(_decimals(value) <= places, "QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
+                         code="invariant", linkId=qitem.get("linkId"), value=value, max=places)
+    _check_primitive_option(ctx, qitem, "Decimal", value, vpath, "QUESTIONNAIRE_QR_ITEM_NODECIMAL")
+
+
+def _check_date(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
+    key = date_key(value)
+    for url, mid, cmp in ((EXT + "minValue", "QUESTIONNAIRE_QR_ITEM_DATE_MIN", lambda a, b: a >= b),
+                          (EXT + "maxValue", "QUESTIONNAIRE_QR_ITEM_DATE_MAX", lambda a, b: a <= b)):
+        limit = ext_value(qitem, url)
+        limit_key = date_key(limit) if isinstance(limit, str) else None
+        if limit_key is not None and key is not None:
+            ctx.issues.check(cmp(key, limit_key), mid, expression=vpath, code="invariant",
+                             linkId=qitem.get("linkId"), value=value, min=limit, max=limit)
+    vtype = "Date" if vpath.endswith("(date)") else "DateTime"
+    _check_primitive_option(ctx, qitem, vtype, value, vpath, "QUESTIONNAIRE_QR_ITEM_NODATE")
+
+
+def _check_time(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
+    low, high = ext_value(qitem, EXT + "minValue"), ext_value(qitem, EXT + "maxValue")
+    if isinstance(low, str):
+        ctx.issues.check(value >= low, "QUESTIONNAIRE_QR_ITEM_TIME_MIN", expression=vpath, code="invariant",
+                         linkId=qitem.get("linkId"), value=value, min=low)
+    if isinstance(high, str):
+        ctx.issues.check(value <= high, "QUESTIONNAIRE_QR_ITEM_TIME_MAX", expression=vpath, code="invariant",
+                         linkId=qitem.get("linkId"), value=value, max=high)
+    _check_primitive_option(ctx, qitem, "Time", value, vpath, "QUESTIONNAIRE_QR_ITEM_NOTIME")
+
+
+def _check_string(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
+    link_id = qitem.get("linkId")
+    issues = ctx.issues
+    if qitem.get("type") == "string":
+        # R4: "string" is a single line; the corpus (string-vs-text) and the .NET validator make this an error.
+        issues.check("\n" not in value and "\r" not in value, "QUESTIONNAIRE_QR_ITEM_STRING_ILLEGAL_CHARS",
+                     expression=vpath, code="invariant", linkId=link_id)
+    low, high = ext_value(qitem, EXT + "minLength"), qitem.get("maxLength")
+    if isinstance(low, int):
+        issues.check(len(value) >= low, "QUESTIONNAIRE_QR_ITEM_STRING_MIN_LENGTH", expression=vpath,
+                     code="invariant", linkId=link_id, length=len(value), min=low)
+    if isinstance(high, int):
+        issues.check(len(value) <= high, "QUESTIONNAIRE_QR_ITEM_STRING_MAX_LENGTH", expression=vpath,
+                     code="too-long", linkId=link_id, length=len(value), max=high)
+    _check_regex(ctx, qitem, value, vpath)
+    if qitem.get("type") == "open-choice":
+        _warn_string_matches_coding(ctx, qitem, value, vpath)
+    elif qitem.get("type") in ("choice", "string") and qitem.get("answerOption"):
+        _check_primitive_option(ctx, qitem, "String", value, vpath, "QUESTIONNAIRE_QR_ITEM_NOSTRING")
+    elif qitem.get("type") == "string" and isinstance(qitem.get("answerValueSet"), str):
+        _check_string_in_value_set(ctx, qitem, value, apath)
+
+
+def _check_regex(ctx: Ctx, qitem: Node, value: str, vpath: str) -> None:
+    regex = ext_value(qitem, EXT + "regex")
+    if not isinstance(regex, str):
+        return
+    fmt = ext_value(qitem, EXT + "entryFormat")
+    try:
+        matched = re.fullmatch(regex, value) is not None
+    except re.error:
+        return  # a broken pattern is the Questionnaire's fault, not the answer's
+    ctx.issues.check(matched, "QUESTIONNAIRE_QR_ITEM_STRING_REGEX_EF" if fmt else "QUESTIONNAIRE_QR_ITEM_STRING_REGEX",
+                     expression=vpath, code="invariant", linkId=qitem.get("linkId"), value=value[:80],
+                     regex=regex, format=fmt)
+
+
+def _warn_string_matches_coding(ctx: Ctx, qitem: Node, value: str, vpath: str) -> None:
+    low = value.lower()
+    hit = any(isinstance(o.get("valueCoding"), dict)
+              and low in (str(o["valueCoding"].get("display", "")).lower(), str(o["valueCoding"].get("code", "")).lower())
+              for o in qitem.get("answerOption") or [] if isinstance(o, dict))
+    ctx.issues.check(not hit, "QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
+                     code="invariant", value=value[:80])
+
+
+def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) -> None:
+    vs_url = qitem["answerValueSet"]
+    exp = _expansion(ctx, vs_url)
+    if not ctx.issues.check(exp is not None, "TERMINOLOGY_TX_VALUESET_NOTFOUND", expression=apath,
+                            code="code-invalid", valueSet=vs_url, linkId=qitem.get("linkId")):
+        return
+    assert exp is not None
+    low = value.lower()
+    hit = any(code == value or (disp or "").lower() == low for (_s, code), disp in exp.codes.items())
+    ctx.issues.check(hit, "QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
+                     value=value[:80], valueSet=vs_url, linkId=qitem.get("linkId"))
+
+
+def _check_uri(ctx: Ctx, qitem: Node, value: str, apath: str, vpath: str, count: int) -> None:
+    issues = ctx.issues
+    if not issues.check(_URI_CHARS.fullmatch(value), "TYPE_SPECIFIC_CHECKS_DT_URI_WS", expression=vpath,
+                        code="value", value=value[:80]):
+        return
+    if value.startswith("urn:uuid:"):
+        issues.check(_UUID.fullmatch(value), "TYPE_SPECIFIC_CHECKS_DT_UUID_VALID", expression=vpath,
+                     code="value", value=value[:80])
+    elif value.startswith("urn:oid:"):
+        issues.check(_OID.fullmatch(value), "TYPE_SPECIFIC_CHECKS_DT_OID_VALID", expression=vpath,
+                     code="value", value=value[:80])
+
+
+def _check_attachment(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
+    link_id = qitem.get("linkId")
+    issues = ctx.issues
+    allowed = [m for m in ext_values(qitem, EXT + "mimeType") if isinstance(m, str)]
+    content_type = value.get("contentType")
+    if allowed and issues.check(isinstance(content_type, str), "QUESTIONNAIRE_QR_ITEM_NOT_ATTACHMENT_MIMETYPE",
+                                expression=apath, code="required", linkId=link_id):
+        issues.check(any(str(content_type).startswith(m) for m in allowed), "QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_MIMETYPE",
+                     expression=apath, code="value", linkId=link_id, mimeType=content_type, allowed=", ".join(allowed))
+    data = value.get("data")
+    if not isinstance(data, str):
+        return
+    try:
+        size = len(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError):
+        issues.add("TYPE_SPECIFIC_CHECKS_DT_ATT_B64_DECODE_FAIL", expression=f"{vpath}.data", code="value", linkId=link_id)
+        return
+    stated = value.get("size")
+    if isinstance(stated, int) and not isinstance(stated, bool):
+        issues.check(stated == size, "TYPE_SPECIFIC_CHECKS_DT_ATT_SIZE_CORRECT", expression=vpath, code="value",
+                     stated=stated, actual=size)
+    limit = ext_value(qitem, EXT + "maxSize")
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+        issues.check(size <= limit, "QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_LENGTH", expression=apath,
+                     code="too-long", linkId=link_id, max=limit, size=size)
+
+
+def _check_reference(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
+    ref = value.get("reference")
+    if not isinstance(ref, str):
+        return
+    issues = ctx.issues
+    link_id = qitem.get("linkId")
+    if not issues.check(_REFERENCE.fullmatch(ref), "QUESTIONNAIRE_QR_ITEM_REF_SYNTAX", expression=vpath,
+                        code="value", reference=ref[:120]):
+        return
+    rtype = _reference_type(ref)
+    allowed = [c for c in ext_values(qitem, EXT + "questionnaire-referenceResource") if isinstance(c, str)]
+    if rtype is None:
+        issues.check(not allowed, "QUESTIONNAIRE_QR_ITEM_REF_CANT", expression=vpath, code="value", reference=ref[:120])
+    elif issues.check(rtype in resource_types(), "QUESTIONNAIRE_QR_ITEM_REF_INVALID_GENERAL", expression=vpath,
+                      code="value", resourceType=rtype, reference=ref[:120]) and allowed:
+        issues.check(rtype in allowed or "Resource" in allowed, "QUESTIONNAIRE_QR_ITEM_REF_INVALID", expression=vpath,
+                     code="value", resourceType=rtype, reference=ref[:120], allowed=",".join(allowed), linkId=link_id)
+    _check_reference_option(ctx, qitem, ref, apath)
+
+
+def _reference_type(ref: str) -> str | None:
+    if ref.startswith(("urn:", "#")):
+        return None
+    parts = ref.split("/_history/")[0].rstrip("/").split("/")
+    return parts[-2] if len(parts) >= 2 else None
+
+
+def _check_reference_option(ctx: Ctx, qitem: Node, ref: str, apath: str) -> None:
+    options = [o["valueReference"].get("reference") for o in qitem.get("answerOption") or []
+               if isinstance(o, dict) and isinstance(o.get("valueReference"), dict)]
+    if options:
+        ctx.issues.check(ref in options, "QUESTIONNAIRE_QR_ITEM_NOREFERENCE", expression=apath,
+                         code="code-invalid", value=ref[:120], linkId=qitem.get("linkId"))
+
+
+def _check_primitive_option(ctx: Ctx, qitem: Node, vtype: str, value: Any, vpath: str, message_id: str) -> None:
+    options = qitem.get("answerOption")
+    if not options:
+        return
+    values = [v for o in options if isinstance(o, dict) for k, v in o.items() if k == "value" + vtype]
+    if not ctx.issues.check(values or qitem.get("type") == "open-choice", "QUESTIONNAIRE_QR_ITEM_NOOPTIONS_TYPE",
+                            expression=vpath, code="structure", linkId=qitem.get("linkId"), type=type_label(vtype)):
+        return
+    if vtype in ("Integer", "Decimal"):
+        hit = any(Decimal(str(v)) == Decimal(str(value)) for v in values if isinstance(v, (int, float)))
+    else:
+        hit = value in values
+    ctx.issues.check(hit or qitem.get("type") == "open-choice", message_id, expression=vpath, code="code-invalid",
+                     linkId=qitem.get("linkId"), value=str(value)[:80])
+
+
+def _expansion(ctx: Ctx, vs_url: str) -> terminology.Expansion | None:
+    key = "vs:" + vs_url
+    if key not in ctx.cache:
+        ctx.cache[key] = terminology.expand(ctx.registry, vs_url, contained=ctx.questionnaire.get("contained") or [])
+    result: terminology.Expansion | None = ctx.cache[key]
+    return result
+
+
+def _check_coding(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
+    if qitem.get("answerOption"):
+        _check_coding_option(ctx, qitem, value, apath, count)
+    elif isinstance(qitem.get("answerValueSet"), str):
+        _check_coding_value_set(ctx, qitem, value, apath, vpath)
+    else:
+        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOOPTIONS", expression=apath, severity="information",
+                       code="informational", linkId=qitem.get("linkId"))
+
+
+def _check_coding_option(ctx: Ctx, qitem: Node, value: Node, apath: str, count: int) -> None:
+    system, code = value.get("system"), value.get("code")
+    for opt in qitem["answerOption"]:
+        c = opt.get("valueCoding") if isinstance(opt, dict) else None
+        if isinstance(c, dict) and c.get("system") == system and c.get("code") == code:
+            if ext_value(opt, EXT + "questionnaire-optionExclusive") is True:
+                ctx.issues.check(count == 1, "QUESTIONNAIRE_QR_ITEM_EXCLUSIVE", expression=apath, code="business-rule",
+                                 system=system, value=code, linkId=qitem.get("linkId"))
+            return
+    if qitem.get("type") == "open-choice" and not system and not code:
+        return  # a display-only Coding on an open-choice is free text
+    ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOCODING", expression=apath, code="code-invalid", system=system, value=code,
+                   linkId=qitem.get("linkId"))
+
+
+def _check_coding_value_set(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str) -> None:
+    vs_url = qitem["answerValueSet"]
+    system, code, display = value.get("system"), value.get("code"), value.get("display")
+    if qitem.get("type") == "open-choice" and not system and not code and display:
+        return
+    exp = _expansion(ctx, vs_url)
+    link_id = qitem.get("linkId")
+    if not ctx.issues.check(exp is not None, "TERMINOLOGY_TX_VALUESET_NOTFOUND", expression=apath,
+                            code="code-invalid", valueSet=vs_url, linkId=link_id):
+        return
+    assert exp is not None
+    if not ctx.issues.check(exp.contains(system, code), "QUESTIONNAIRE_QR_ITEM_BADOPTION", expression=apath,
+                            code="code-invalid", system=system, value=code, valueSet=vs_url, linkId=link_id):
+        return
+    known, expected, names = terminology.concept_display(ctx.registry, system, code)
+    if known and isinstance(display, str) and names:
+        ctx.issues.check(display.lower() in names, "QUESTIONNAIRE_QR_ITEM_BADDISPLAY", expression=f"{vpath}.display",
+                         code="code-invalid", display=display, system=system, value=code, expected=expected,
+                         linkId=link_id)
+
+
+def _check_quantity(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
+    raw = value.get("value")
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        return
+    for url, kind in ((SDC + "sdc-questionnaire-minQuantity", "MIN"), (SDC + "sdc-questionnaire-maxQuantity", "MAX")):
+        limit = ext_value(qitem, url)
+        if isinstance(limit, dict) and isinstance(limit.get("value"), (int, float)):
+            _compare_quantity(ctx, qitem, value, limit, vpath, kind)
+    places = ext_value(qitem, EXT + "maxDecimalPlaces")
+    if isinstance(places, int):
+        ctx.issues.check(_decimals(raw) <= places, "QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
+                         code="invariant", linkId=qitem.get("linkId"), value=raw, max=places)
+    _check_units(ctx, qitem, value, vpath)
+
+
+def show_quantity(q: Node) -> str:
+    unit = f" {q['unit']}" if q.get("unit") else ""
+    coded = f" ({q.get('system') or ''}#{q.get('code')})" if q.get("code") else ""
+    return f"{q.get('comparator') or ''}{q.get('value')}{unit}{coded}"
+
+
+def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: str, kind: str) -> None:
+    args = {"linkId": qitem.get("linkId"), "value": show_quantity(value), kind.lower(): show_quantity(limit)}
+    v, lim = Decimal(str(value["value"])), Decimal(str(limit["value"]))
+    if value.get("code") and limit.get("code"):
+        if value.get("system") == limit.get("system") and value["code"] == limit["code"]:
+            order: int | None = (v > lim) - (v < lim)
+        elif value.get("system") == limit.get("system") == quantities.UCUM:
+            order = _ucum_order(v, str(value["code"]), lim, str(limit["code"]))
+        else:
+            order = None
+        if order is None:
+            ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}", expression=vpath, code="invariant", **args)
+            return
+    elif (value.get("unit") or "") == (limit.get("unit") or "") and not value.get("code") and not limit.get("code"):
+        order = (v > lim) - (v < lim)  # same free-text unit (the .NET reading; the corpus expects it)
+    else:
+        ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}_UNITS", expression=vpath,
+                       code="invariant", **args)
+        return
+    ctx.issues.check(order >= 0 if kind == "MIN" else order <= 0, f"QUESTIONNAIRE_QR_ITEM_QUANTITY_{kind}",
+                     expression=vpath, code="invariant", **args)
+
+
+def _ucum_order(v: Decimal, vcode: str, lim: Decimal, lcode: str) -> int | None:
+    try:
+        a, b = quantities.canonical(v, vcode), quantities.canonical(lim, lcode)
+    except (InvalidOperation, ArithmeticError):
+        return None
+    if a is None or b is None or a[1] != b[1]:
+        return None
+    return (a[0] > b[0]) - (a[0] < b[0])
+
+
+def _check_units(ctx: Ctx, qitem: Node, value: Node, vpath: str) -> None:
+    options = [c for c in ext_values(qitem, EXT + "questionnaire-unitOption") if isinstance(c, dict)]
+    if options:
+        hit = any((not c.get("system") or c["system"] == value.get("system"))
+                  and (not c.get("code") or c["code"] == value.get("code"))
+                  and (not c.get("display") or not value.get("unit") or c["display"] == value.get("unit"))
+                  for c in options)
+        ctx.issues.check(hit, "QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNITS", expression=vpath, code="code-invalid",
+                         linkId=qitem.get("linkId"), value=show_quantity(value),
+                         allowed=",".join(f"{c.get('display') or c.get('code')} ({c.get('system')}#{c.get('code')})"
+                                          for c in options))
+    vs_url = ext_value(qitem, EXT + "questionnaire-unitValueSet")
+    if isinstance(vs_url, str):
+        exp = _expansion(ctx, vs_url)
+        if ctx.issues.check(exp is not None, "QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNIT_VS", expression=vpath,
+                            code="code-invalid", valueSet=vs_url) and exp is not None:
+            ctx.issues.check(exp.contains(value.get("system"), value.get("code")), "QUESTIONNAIRE_QR_ITEM_DECIMAL_UNIT_FAIL_VS",
+                             expression=vpath, code="code-invalid", value=show_quantity(value), valueSet=vs_url,
+                             linkId=qitem.get("linkId"))
+
+
+_BY_TYPE = {
+    "Integer": _check_integer, "Decimal": _check_decimal, "Date": _check_date, "DateTime": _check_date,
+    "Time": _check_time, "String": _check_string, "Uri": _check_uri, "Attachment": _check_attachment,
+    "Reference": _check_reference, "Coding": _check_coding, "Quantity": _check_quantity,
+}

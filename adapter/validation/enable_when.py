@@ -1,0 +1,138 @@
+"""enableWhen / enableBehavior evaluation (FHIR R4 Questionnaire.item.enableWhen).
+
+Spec: https://hl7.org/fhir/R4/questionnaire-definitions.html#Questionnaire.item.enableWhen.
+Which answers count is resolved as the HL7 Java validator's EnableWhenEvaluator does (and as
+discussed on chat.fhir.org, "enable-when"): from the item with the condition, go up to the
+nearest group that also contains the question (the common ancestor); the answers looked at
+are those inside the matching occurrence of that group in the response, found by walking up
+the stack of response items being validated. No common ancestor means the whole response.
+
+Operators: ``exists`` (answerBoolean true: has an answer; false: has none), ``=``, ``!=``,
+``>``, ``<``, ``>=``, ``<=``. A question with no answer makes every operator but ``exists``
+false; ``!=`` holds when there are answers and none equals the value (R4: "True if no answer
+has a value that is equal to the enableWhen answer"). Orderings apply to numbers, dates,
+times, strings and quantities (by value); Coding, boolean and Reference compare only for
+(in)equality. An answer of another type than the condition never matches (the definition
+check reports that mismatch in the Questionnaire).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Sequence
+
+from adapter.validation.answers import date_key
+from adapter.validation.questionnaire import QuestionnaireIndex
+
+Node = dict[str, Any]
+# One entry per response item on the way down: (linkId of its definition, the response node).
+Stack = Sequence[tuple[str, Node]]
+
+
+def is_enabled(qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack) -> bool:
+    """Whether ``qitem`` is enabled, given the response root and the stack of enclosing items."""
+    conditions = qitem.get("enableWhen")
+    if not isinstance(conditions, list) or not conditions:
+        return True
+    results = [_condition(c, qitem, index, root, stack) for c in conditions if isinstance(c, dict)]
+    if qitem.get("enableBehavior") == "any":
+        return any(results)
+    return all(results)
+
+
+def _condition(cond: Node, qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack) -> bool:
+    question = cond.get("question")
+    if not isinstance(question, str) or question not in index.items:
+        return False
+    answers = _answers_for(question, qitem, index, root, stack)
+    operator = cond.get("operator")
+    expected_key, expected = _value_of(cond, "answer")
+    if operator == "exists":
+        return (expected is True) == bool(answers)
+    if not answers or expected_key is None:
+        return False
+    matches = [_compare(expected_key[len("answer"):], expected, a, operator) for a in answers]
+    if operator == "!=":
+        return all(matches)
+    return any(matches)
+
+
+def _answers_for(question: str, qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack) -> list[Node]:
+    group = index.common_ancestor(str(qitem.get("linkId")), question)
+    focus = root
+    if group is not None:
+        for link_id, node in reversed(stack):
+            if link_id == group:
+                focus = node
+                break
+        else:
+            return []
+    return list(_find(focus, question))
+
+
+def _find(focus: Node, question: str) -> Any:
+    for item in focus.get("item") or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("linkId") == question:
+            yield from (a for a in item.get("answer") or [] if isinstance(a, dict))
+        yield from _find(item, question)
+    for answer in focus.get("answer") or []:
+        if isinstance(answer, dict):
+            yield from _find(answer, question)
+
+
+def _value_of(node: Node, prefix: str) -> tuple[str | None, Any]:
+    for key, value in node.items():
+        if key.startswith(prefix) and len(key) > len(prefix) and key[len(prefix)].isupper():
+            return key, value
+    return None, None
+
+
+def _compare(type_name: str, expected: Any, answer: Node, operator: Any) -> bool:
+    key, actual = _value_of(answer, "value")
+    if key != "value" + type_name:
+        return False
+    if operator == "=":
+        return _equal(type_name, actual, expected)
+    if operator == "!=":
+        return not _equal(type_name, actual, expected)
+    order = _ordering(type_name, actual, expected)
+    if order is None:
+        return False
+    return {">": order > 0, "<": order < 0, ">=": order >= 0, "<=": order <= 0}.get(str(operator), False)
+
+
+def _equal(type_name: str, actual: Any, expected: Any) -> bool:
+    if type_name == "Coding":
+        return (isinstance(actual, dict) and isinstance(expected, dict)
+                and actual.get("code") == expected.get("code")
+                and (actual.get("system") == expected.get("system")
+                     or not actual.get("system") or not expected.get("system")))
+    if type_name == "Reference":
+        return isinstance(actual, dict) and isinstance(expected, dict) and actual.get("reference") == expected.get("reference")
+    order = _ordering(type_name, actual, expected)
+    return order == 0 if order is not None else actual == expected
+
+
+def _ordering(type_name: str, actual: Any, expected: Any) -> int | None:
+    a, e = _sortable(type_name, actual), _sortable(type_name, expected)
+    if a is None or e is None:
+        return None
+    try:
+        return (a > e) - (a < e)
+    except TypeError:
+        return None
+
+
+def _sortable(type_name: str, value: Any) -> Any:
+    if type_name in ("Integer", "Decimal") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(str(value))
+    if type_name == "Quantity" and isinstance(value, dict):
+        try:
+            return Decimal(str(value.get("value")))
+        except InvalidOperation:
+            return None
+    if type_name in ("Date", "DateTime", "Time", "String") and isinstance(value, str):
+        return date_key(value) if type_name in ("Date", "DateTime") else value
+    return None

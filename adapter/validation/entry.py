@@ -1,0 +1,111 @@
+"""The validator's entry points: ``validate`` (a parsed resource) and ``validate_bytes`` (raw input).
+
+``validate`` dispatches on ``resourceType``: a QuestionnaireResponse is checked against its
+Questionnaire, a Questionnaire as a definition, a Bundle at Bundle level and then entry by
+entry (``Bundle.entry[i].resource``); every resource also against the profiles (the profile
+checks live in :mod:`adapter.validation.profiles` and :mod:`adapter.validation.bundle`, used when
+present). All issues come back in one OperationOutcome, in the order the walk meets them.
+With JSON text, issues get the ``operationoutcome-issue-line``/``-col`` extensions: the text is
+scanned a second time (only when there are issues) to find where each expression points.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from adapter import errors
+from adapter.fhir import parse
+from adapter.fhir.registry import Registry, default_registry
+from adapter.issues import Issues
+from adapter.settings import Limits, XmlParsing
+from adapter.validation.positions import add_positions
+from adapter.validation.questionnaire import check_questionnaire
+from adapter.validation.questionnaire_response import validate_response
+
+Resource = dict[str, Any]
+
+
+def validate(resource: Resource, registry: Registry | None = None, *, lang: str = "sv",
+             source_text: bytes | None = None) -> errors.OperationOutcome:
+    """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …)."""
+    reg = registry if registry is not None else default_registry()
+    issues = Issues(lang)
+    validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"))
+    oo = issues.outcome()
+    if source_text is not None and len(issues):
+        add_positions(oo, source_text)
+    return oo
+
+
+def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str) -> None:
+    """Add the issues of ``resource`` (found at ``path``) to ``issues``."""
+    rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+    if not issues.check(isinstance(rtype, str) and rtype, "LISN_VALIDATION_UNSUPPORTED_RESOURCE",
+                        expression=path, code="structure"):
+        return
+    assert isinstance(resource, dict)
+    if rtype == "Bundle":
+        _call("bundle", "validate_bundle", resource, registry, issues)
+    elif rtype == "QuestionnaireResponse":
+        validate_response(resource, registry, issues, path=path)
+    elif rtype == "Questionnaire":
+        check_questionnaire(resource, issues, path=path)
+    _call("profiles", "validate_against_profiles", resource, registry, issues, path=path)
+    if rtype == "Bundle":
+        for i, entry in enumerate(resource.get("entry") or []):
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                validate_into(entry["resource"], registry, issues, path=f"{path}.entry[{i}].resource")
+
+
+def _call(module: str, name: str, *args: Any, **kwargs: Any) -> None:
+    """Call the profile validator's function when its module exists (it is built alongside)."""
+    func = _optional(module, name)
+    if func is not None:
+        func(*args, **kwargs)
+
+
+_OPTIONAL: dict[str, Callable[..., None] | None] = {}
+
+
+def _optional(module: str, name: str) -> Callable[..., None] | None:
+    key = f"{module}.{name}"
+    if key not in _OPTIONAL:
+        try:
+            _OPTIONAL[key] = getattr(importlib.import_module(f"adapter.validation.{module}"), name, None)
+        except ImportError:
+            _OPTIONAL[key] = None
+    return _OPTIONAL[key]
+
+
+def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = XmlParsing()) -> Resource:
+    """Parse raw FHIR R4 JSON or XML (sniffed by content) safely; raises InputRejected."""
+    from adapter.fhir.xmljson import xml_to_json  # only XML input pays for the type model
+
+    kind = parse.sniff(raw)
+    if kind == "json":
+        data = parse.parse_json(raw, limits)
+    elif kind == "xml":
+        data = xml_to_json(parse.parse_xml(raw, limits, xml))
+    else:
+        raise _rejected("LISN_VALIDATION_INPUT_UNKNOWN")
+    if not isinstance(data, dict):
+        raise _rejected("LISN_VALIDATION_UNSUPPORTED_RESOURCE")
+    return data
+
+
+def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limits = Limits(),
+                   xml: XmlParsing = XmlParsing(), lang: str = "sv") -> errors.OperationOutcome:
+    """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
+    try:
+        data = read_resource(raw, limits=limits, xml=xml)
+    except errors.InputRejected as exc:
+        return exc.outcome
+    return validate(data, registry, lang=lang, source_text=raw if parse.sniff(raw) == "json" else None)
+
+
+def _rejected(message_id: str) -> errors.InputRejected:
+    issues = Issues()
+    issues.add(message_id, code="structure")
+    oo = issues.outcome()
+    return errors.InputRejected(oo["issue"][0]["details"]["text"], outcome=oo, message_id=message_id)

@@ -1,0 +1,186 @@
+"""The Questionnaire: a per-version index for validating responses, and definition checks.
+
+Spec: https://hl7.org/fhir/R4/questionnaire.html. The definition checks are the R4
+invariants que-0 … que-13 (https://hl7.org/fhir/R4/questionnaire.html#invs), written out in
+Python so that each points at the exact item, plus the HL7 Java validator's enableWhen checks
+(QuestionnaireValidator.validateQuestionnaireElement): the question exists, is not the item
+itself nor inside it, and (ours) its operator and answer[x] fit that question's type.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from adapter.issues import Issues
+
+Node = dict[str, Any]
+
+ITEM_TYPES = frozenset({"group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time",
+                        "string", "text", "url", "choice", "open-choice", "attachment", "reference",
+                        "quantity"})
+# The answer[x] type(s) an enableWhen may use for a question of each type.
+_EW_TYPES: dict[str, tuple[str, ...]] = {
+    "boolean": ("Boolean",), "decimal": ("Decimal", "Integer"), "integer": ("Integer",), "date": ("Date",),
+    "dateTime": ("DateTime",), "time": ("Time",), "string": ("String",), "text": ("String",),
+    "url": ("String",), "choice": ("Coding", "String", "Integer", "Date", "Time"),
+    "open-choice": ("Coding", "String", "Integer", "Date", "Time"), "attachment": (),
+    "reference": ("Reference",), "quantity": ("Quantity",),
+}
+_ORDERED = frozenset({"decimal", "integer", "date", "dateTime", "time", "string", "text", "url", "quantity"})
+_MAXLENGTH_TYPES = frozenset({"boolean", "decimal", "integer", "string", "text", "url", "open-choice"})
+_OPTION_TYPES = frozenset({"choice", "open-choice", "decimal", "integer", "date", "dateTime", "time",
+                           "string", "quantity"})
+_NAME = re.compile(r"[A-Z]([A-Za-z0-9_]){0,254}")
+
+
+@dataclass
+class QuestionnaireIndex:
+    """Lookups over one Questionnaire, computed once per ``url|version``."""
+
+    questionnaire: Node
+    items: dict[str, Node] = field(default_factory=dict)
+    parent: dict[str, str | None] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+
+    def ancestors(self, link_id: str) -> list[str]:
+        """Strict ancestors, nearest first."""
+        out: list[str] = []
+        p = self.parent.get(link_id)
+        while p is not None and p not in out:
+            out.append(p)
+            p = self.parent.get(p)
+        return out
+
+    def common_ancestor(self, a: str, b: str) -> str | None:
+        theirs = set(self.ancestors(b))
+        return next((x for x in self.ancestors(a) if x in theirs), None)
+
+
+_INDEXES: dict[Any, QuestionnaireIndex] = {}
+
+
+def index_for(questionnaire: Node) -> QuestionnaireIndex:
+    """The (cached) index of a Questionnaire; keyed by url|version, checked by identity."""
+    key = (questionnaire.get("url"), questionnaire.get("version"), id(questionnaire))
+    found = _INDEXES.get(key)
+    if found is not None and found.questionnaire is questionnaire:
+        return found
+    idx = QuestionnaireIndex(questionnaire)
+    for item, path, parent in walk_items(questionnaire, "Questionnaire"):
+        link_id = item.get("linkId")
+        if isinstance(link_id, str) and link_id not in idx.items:
+            idx.items[link_id] = item
+            idx.parent[link_id] = parent
+            idx.paths[link_id] = path
+    if len(_INDEXES) > 256:
+        _INDEXES.clear()
+    _INDEXES[key] = idx
+    return idx
+
+
+def walk_items(node: Node, path: str, parent: str | None = None) -> Iterator[tuple[Node, str, str | None]]:
+    """Every item below ``node`` depth first: (item, its path, the linkId of its parent item)."""
+    for i, item in enumerate(node.get("item") or []):
+        if isinstance(item, dict):
+            ipath = f"{path}.item[{i}]"
+            yield item, ipath, parent
+            link = item.get("linkId") if isinstance(item.get("linkId"), str) else None
+            yield from walk_items(item, ipath, link)
+
+
+def check_questionnaire(q: Node, issues: Issues, *, path: str = "Questionnaire") -> None:
+    """The R4 que-* invariants and the enableWhen checks, every issue at its item."""
+    name = q.get("name")
+    issues.check(not isinstance(name, str) or _NAME.fullmatch(name), "QUESTIONNAIRE_Q_INVARIANT",
+                 expression=f"{path}.name", severity="warning", code="invariant", key="que-0",
+                 human="Name should be usable as an identifier for the module by machine processing applications")
+    idx = index_for(q)
+    seen: set[str] = set()
+    for item, ipath, _parent in walk_items(q, path):
+        link_id = item.get("linkId")
+        if isinstance(link_id, str):
+            issues.check(link_id not in seen, "QUESTIONNAIRE_Q_LINKID_DUPLICATE", expression=f"{ipath}.linkId",
+                         code="invariant", linkId=link_id)
+            seen.add(link_id)
+        _check_item(item, ipath, issues)
+        _check_enable_when(item, ipath, idx, issues)
+
+
+def _invariant(issues: Issues, cond: Any, key: str, human: str, path: str) -> None:
+    issues.check(cond, "QUESTIONNAIRE_Q_INVARIANT", expression=path, code="invariant", key=key, human=human)
+
+
+def _check_item(item: Node, path: str, issues: Issues) -> None:
+    t = item.get("type")
+    link_id = item.get("linkId")
+    issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_Q_ITEM_TYPE_UNKNOWN", expression=f"{path}.type",
+                 code="code-invalid", linkId=link_id, type=t)
+    has = lambda k: item.get(k) not in (None, [], "")  # noqa: E731 - a local shorthand reads best here
+    _invariant(issues, t != "group" or has("item"), "que-1", "Group items must have nested items", path)
+    _invariant(issues, t != "display" or not has("item"), "que-1", "Display items cannot have nested items", path)
+    _invariant(issues, t != "display" or not has("code"), "que-3", "Display items cannot have a \"code\" asserted", path)
+    _invariant(issues, not (has("answerOption") and has("answerValueSet")), "que-4",
+               "A question cannot have both answerOption and answerValueSet", path)
+    _invariant(issues, t in _OPTION_TYPES or not (has("answerOption") or has("answerValueSet")), "que-5",
+               "Only 'choice' and 'open-choice' items can have answerValueSet", path)
+    _invariant(issues, t != "display" or not (has("required") or has("repeats")), "que-6",
+               "Required and repeat aren't permitted for display items", path)
+    _invariant(issues, t not in ("group", "display") or not has("initial"), "que-8",
+               "Initial values can't be specified for groups or display items", path)
+    _invariant(issues, t != "display" or not has("readOnly"), "que-9",
+               "Read-only can't be specified for \"display\" items", path)
+    _invariant(issues, t in _MAXLENGTH_TYPES or not has("maxLength"), "que-10",
+               "Maximum length can only be declared for simple question types", path)
+    _invariant(issues, not (has("answerOption") and has("initial")), "que-11",
+               "If one or more answerOption is present, initial[x] must be missing", path)
+    _invariant(issues, len(item.get("enableWhen") or []) <= 1 or has("enableBehavior"), "que-12",
+               "If there are more than one enableWhen, enableBehavior must be specified", path)
+    _invariant(issues, item.get("repeats") is True or len(item.get("initial") or []) <= 1, "que-13",
+               "Can only have multiple initial values for repeating items", path)
+
+
+def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: Issues) -> None:
+    link_id = item.get("linkId")
+    for j, ew in enumerate(item.get("enableWhen") or []):
+        if not isinstance(ew, dict):
+            continue
+        epath = f"{path}.enableWhen[{j}]"
+        question = ew.get("question")
+        answer_key = next((k for k in ew if k.startswith("answer") and len(k) > 6), None)
+        _invariant(issues, ew.get("operator") != "exists" or answer_key == "answerBoolean", "que-7",
+                   "If the operator is 'exists', the value must be a boolean", epath)
+        if not issues.check(isinstance(question, str) and question, "QUESTIONNAIRE_Q_ENABLEWHEN_NOLINK",
+                            expression=epath, code="business-rule"):
+            continue
+        target = idx.items.get(question)
+        if not issues.check(question != link_id, "QUESTIONNAIRE_Q_ENABLEWHEN_SELF", expression=f"{epath}.question",
+                            code="business-rule", linkId=link_id):
+            continue
+        if not issues.check(target is not None, "QUESTIONNAIRE_Q_ENABLEWHEN_NOTARGET", expression=f"{epath}.question",
+                            code="business-rule", linkId=link_id, question=question):
+            continue
+        if not issues.check(link_id not in idx.ancestors(question), "QUESTIONNAIRE_Q_ENABLEWHEN_ISINNER",
+                            expression=f"{epath}.question", code="business-rule", linkId=link_id, question=question):
+            continue
+        _check_operator(ew, epath, str(link_id), question, target or {}, answer_key, issues)
+
+
+def _check_operator(ew: Node, epath: str, link_id: str, question: str, target: Node,
+                    answer_key: str | None, issues: Issues) -> None:
+    ttype = target.get("type")
+    allowed = _EW_TYPES.get(str(ttype))
+    if not issues.check(allowed is None or allowed, "QUESTIONNAIRE_Q_ENABLEWHEN_TARGET_TYPE", expression=f"{epath}.question",
+                        code="business-rule", linkId=link_id, question=question, type=ttype):
+        return
+    op = ew.get("operator")
+    if op == "exists" or allowed is None:
+        return
+    issues.check(op in ("=", "!=") or ttype in _ORDERED, "QUESTIONNAIRE_Q_ENABLEWHEN_OPERATOR",
+                 expression=f"{epath}.operator", code="business-rule", operator=op, linkId=link_id,
+                 question=question, type=ttype)
+    found = answer_key[6:] if answer_key else "(none)"
+    issues.check(found in allowed, "QUESTIONNAIRE_Q_ENABLEWHEN_ANSWER_TYPE",
+                 expression=f"{epath}.{answer_key or 'answer'}", code="business-rule", linkId=link_id,
+                 question=question, type=ttype, found=found, expected="|".join(allowed))

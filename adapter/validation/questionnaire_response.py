@@ -1,0 +1,233 @@
+"""A QuestionnaireResponse against its Questionnaire.
+
+Spec: https://hl7.org/fhir/R4/questionnaireresponse.html. The walk and its message ids follow the
+HL7 Java validator's QuestionnaireValidator (``validateQuestionannaireResponse`` and
+``validateQuestionannaireResponseItems``): unknown linkIds, items in the wrong place or out of
+order, required items and groups, repeats, items with answers that are not enabled, group and
+display items with answers, children under items vs under answers; every answer then goes to
+:mod:`adapter.validation.answers`. Where we differ from the Java validator, on purpose:
+
+- a canonical that does not resolve is an error naming the known versions (LISN needs the
+  template; Java only warns);
+- an item that is not enabled is reported once and not validated further (Java goes on and
+  reports the same mistake several times);
+- for a response that is not ``completed``/``amended`` every completeness rule (required,
+  minOccurs, only-one-answer/item, maxOccurs) is a warning, as in the .NET validator
+  (corpus case string-draft-downgrade); type and value rules stay errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fhirpathpy
+
+from adapter.fhir.registry import Registry, split_canonical
+from adapter.issues import Issues
+from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value
+from adapter.validation.enable_when import is_enabled
+from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, index_for
+
+Node = dict[str, Any]
+Stack = list[tuple[str, Node]]
+COMPLETE = ("completed", "amended")
+
+
+def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse") -> None:
+    """Check a QuestionnaireResponse against the Questionnaire it names; issues go to ``issues``."""
+    q = resolve_questionnaire(qr, registry, issues, path=path)
+    if q is None:
+        return
+    _check_questionnaire_use(q, qr, issues, path)
+    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
+    _Walker(ctx, index_for(q), qr).items(q.get("item") or [], qr, path, [])
+
+
+def resolve_questionnaire(qr: Node, registry: Registry, issues: Issues, *, path: str) -> Node | None:
+    canonical = qr.get("questionnaire")
+    if not issues.check(isinstance(canonical, str) and canonical, "QUESTIONNAIRE_QR_Q_NONE", expression=path,
+                        code="required"):
+        return None
+    if canonical.startswith("#"):
+        found = next((r for r in qr.get("contained") or [] if isinstance(r, dict)
+                      and r.get("resourceType") == "Questionnaire" and r.get("id") == canonical[1:]), None)
+    else:
+        found = registry.resolve(canonical, "Questionnaire")
+    if found is not None:
+        return found
+    url, version = split_canonical(canonical)
+    known = registry.versions(url)
+    listed = ", ".join(f"{url}|{v}" for v in known) or "inga / none"
+    if known and version:
+        issues.add("QUESTIONNAIRE_QR_Q_UNKNOWN_VERSION", expression=f"{path}.questionnaire", code="not-found",
+                   url=url, version=version, known=listed)
+    else:
+        issues.add("QUESTIONNAIRE_QR_Q_NOTFOUND", expression=f"{path}.questionnaire", code="not-found",
+                   questionnaire=canonical, known=listed)
+    return None
+
+
+def _check_questionnaire_use(q: Node, qr: Node, issues: Issues, path: str) -> None:
+    name = q.get("url") or q.get("id")
+    issues.check(q.get("status") != "draft", "QUESTIONNAIRE_QR_Q_DRAFT", expression=f"{path}.questionnaire",
+                 severity="warning", code="business-rule", questionnaire=name)
+    issues.check(q.get("status") != "retired", "QUESTIONNAIRE_QR_Q_RETIRED", expression=f"{path}.questionnaire",
+                 severity="warning", code="business-rule", questionnaire=name)
+    period, authored = q.get("effectivePeriod"), qr.get("authored")
+    if not isinstance(period, dict) or not isinstance(authored, str) or date_key(authored) is None:
+        return
+    start, end = period.get("start"), period.get("end")
+    if isinstance(start, str) and date_key(start) is not None:
+        issues.check(not _before(authored, start), "QUESTIONNAIRE_QR_AUTHOR_START", expression=f"{path}.authored",
+                     severity="warning", code="business-rule", authored=authored, start=start)
+    if isinstance(end, str) and date_key(end) is not None:
+        issues.check(not _before(end, authored), "QUESTIONNAIRE_QR_AUTHOR_END", expression=f"{path}.authored",
+                     severity="warning", code="business-rule", authored=authored, end=end)
+
+
+def _before(a: str, b: str) -> bool:
+    """``a`` lies wholly before ``b``, comparing at the precision of the coarser of the two."""
+    precision = min(_precision(a), _precision(b))
+    return (date_key(a) or ())[:precision] < (date_key(b) or ())[:precision]
+
+
+def _precision(text: str) -> int:
+    return 7 if "T" in text else len(text.split("-"))
+
+
+class _Walker:
+    def __init__(self, ctx: Ctx, index: QuestionnaireIndex, root: Node) -> None:
+        self.ctx, self.index, self.root = ctx, index, root
+        self.soft = "warning" if ctx.partial else "error"
+
+    def items(self, qitems: list[Node], node: Node, path: str, stack: Stack) -> None:
+        """The response items below ``node`` against the definitions ``qitems``."""
+        issues = self.ctx.issues
+        positions = {q.get("linkId"): i for i, q in enumerate(qitems) if isinstance(q, dict)}
+        found: dict[str, list[tuple[Node, str]]] = {}
+        last = -1
+        for i, item in enumerate(node.get("item") or []):
+            ipath = f"{path}.item[{i}]"
+            if not isinstance(item, dict):
+                continue
+            link = item.get("linkId")
+            if not issues.check(isinstance(link, str) and link, "QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=ipath,
+                                code="required"):
+                continue
+            pos = positions.get(link)
+            if pos is None:
+                self._misplaced(item, ipath, link, stack)
+                continue
+            issues.check(pos >= last, "QUESTIONNAIRE_QR_ITEM_ORDER", expression=ipath, code="structure", linkId=link)
+            last = pos
+            found.setdefault(link, []).append((item, ipath))
+        for qitem in qitems:
+            if isinstance(qitem, dict):
+                self._occurrences(qitem, found.get(str(qitem.get("linkId"))) or [], path, stack)
+
+    def _misplaced(self, item: Node, ipath: str, link: str, stack: Stack) -> None:
+        qitem = self.index.items.get(link)
+        if not self.ctx.issues.check(qitem is not None, "QUESTIONNAIRE_QR_ITEM_NOTFOUND", expression=ipath,
+                                     code="not-found", linkId=link):
+            return
+        self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_WRONG_PLACE", expression=ipath, code="structure", linkId=link,
+                            parent=self.index.parent.get(link) or "QuestionnaireResponse")
+        self.item(qitem or {}, item, ipath, stack + [(link, item)])
+
+    def _occurrences(self, qitem: Node, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
+        issues, link = self.ctx.issues, qitem.get("linkId")
+        enabled = is_enabled(qitem, self.index, self.root, stack)
+        present = [(n, p) for n, p in occ if n.get("answer") or n.get("item")]
+        if not enabled:
+            for _node, p in present:
+                issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule", linkId=link)
+            return
+        if not occ:
+            issues.check(not qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                         severity=self.soft, code="required", linkId=link)
+            low = ext_value(qitem, EXT + "questionnaire-minOccurs")
+            issues.check(not isinstance(low, int) or low < 1 or qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
+                         expression=path, severity=self.soft, code="required", linkId=link, min=low, count=0)
+            return
+        issues.check(len(occ) == 1 or qitem.get("repeats") is True, "QUESTIONNAIRE_QR_ITEM_ONLYONEI",
+                     expression=occ[1][1] if len(occ) > 1 else path, severity=self.soft, code="structure",
+                     linkId=link, count=len(occ))
+        if qitem.get("type") == "group":
+            self._occurs(qitem, len(occ), occ[-1][1])
+        for n, p in occ:
+            self.item(qitem, n, p, stack + [(str(link), n)])
+
+    def _occurs(self, qitem: Node, count: int, path: str) -> None:
+        low = ext_value(qitem, EXT + "questionnaire-minOccurs")
+        high = ext_value(qitem, EXT + "questionnaire-maxOccurs")
+        link = qitem.get("linkId")
+        if isinstance(high, int):
+            self.ctx.issues.check(count <= high, "QUESTIONNAIRE_QR_ITEM_MAX_OCCURS", expression=path,
+                                  severity=self.soft, code="structure", linkId=link, max=high, count=count)
+        if isinstance(low, int):
+            self.ctx.issues.check(count >= low, "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS", expression=path,
+                                  severity=self.soft, code="required", linkId=link, min=low, count=count)
+
+    def item(self, qitem: Node, node: Node, path: str, stack: Stack) -> None:
+        """One response item against its definition."""
+        issues, link, t = self.ctx.issues, qitem.get("linkId"), qitem.get("type")
+        text = node.get("text")
+        issues.check(not text or text == qitem.get("text"), "QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text",
+                     code="value", linkId=link)
+        answers = [a for a in node.get("answer") or [] if isinstance(a, dict)]
+        if not issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_QR_ITEM_NOTYPE", expression=path, severity="fatal",
+                            code="structure", linkId=link, type=t):
+            return
+        if t == "group":
+            self._group(qitem, node, answers, path, stack)
+        elif t == "display":
+            issues.check(not answers, "QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
+                         linkId=link)
+            issues.check(not node.get("item"), "QUESTIONNAIRE_QR_ITEM_DISPLAY", expression=path, code="structure",
+                         linkId=link)
+        else:
+            self._question(qitem, node, answers, path, stack)
+        self._constraints(qitem, node, path)
+
+    def _group(self, qitem: Node, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
+        issues, link = self.ctx.issues, qitem.get("linkId")
+        issues.check(not answers, "QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=link,
+                     type="group")
+        issues.check(not qitem.get("required") or node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
+                     expression=path, severity=self.soft, code="required", linkId=link)
+        self.items(qitem.get("item") or [], node, path, stack)
+
+    def _question(self, qitem: Node, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
+        issues, link = self.ctx.issues, qitem.get("linkId")
+        issues.check(answers or not qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                     severity=self.soft, code="required", linkId=link)
+        issues.check(len(answers) <= 1 or qitem.get("repeats") is True, "QUESTIONNAIRE_QR_ITEM_ONLYONEA",
+                     expression=path, severity=self.soft, code="structure", linkId=link, count=len(answers))
+        if answers or not qitem.get("required"):
+            self._occurs(qitem, len(answers), path)
+        for j, answer in enumerate(answers):
+            apath = f"{path}.answer[{j}]"
+            check_answer(self.ctx, qitem, answer, apath, len(answers))
+            if qitem.get("item") or answer.get("item"):
+                self.items(qitem.get("item") or [], answer, apath, stack)
+        issues.check(not node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
+                     linkId=link)
+
+    def _constraints(self, qitem: Node, node: Node, path: str) -> None:
+        for ext in qitem.get("extension") or []:
+            if isinstance(ext, dict) and ext.get("url") == EXT + "questionnaire-constraint":
+                parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
+                         for e in ext.get("extension") or [] if isinstance(e, dict)}
+                self._constraint(qitem, node, path, parts)
+
+    def _constraint(self, qitem: Node, node: Node, path: str, parts: dict[Any, Any]) -> None:
+        severity = "error" if parts.get("severity") == "error" else "warning"
+        human = parts.get("human") or parts.get("key")
+        try:
+            result = fhirpathpy.evaluate(node, str(parts.get("expression")), {"resource": self.root})
+        except Exception:  # noqa: BLE001 - any failure of a third-party expression means "cannot evaluate"
+            self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT_FAILED", expression=path, severity="warning",
+                                code="invariant", linkId=qitem.get("linkId"), human=human)
+            return
+        self.ctx.issues.check(result == [True], "QUESTIONNAIRE_QR_ITEM_INVARIANT", expression=path, severity=severity,
+                              code="invariant", linkId=qitem.get("linkId"), human=human)
