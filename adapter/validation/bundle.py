@@ -19,38 +19,38 @@ from adapter.validation import profiles
 _MAY_BE_EMPTY = frozenset({"searchset", "history", "batch-response", "transaction-response"})
 
 
-def validate_bundle(bundle: dict, registry: Registry, issues: Issues) -> None:
-    """Bundle-level checks of ``bundle`` (at FHIRPath ``Bundle``)."""
+def validate_bundle(bundle: dict, registry: Registry, issues: Issues, *, path: str = "Bundle") -> None:
+    """Bundle-level checks of ``bundle`` (found at ``path``; a nested Bundle passes its own)."""
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
         issues.check(bundle.get("type") in _MAY_BE_EMPTY, "Bundle_BUNDLE_Entry_NoFirst",
-                     expression="Bundle.entry", code="structure")
+                     expression=f"{path}.entry", code="structure")
         return
     if bundle.get("type") == "message":
         first = entries[0].get("resource") if isinstance(entries[0], dict) else None
         issues.check(isinstance(first, dict) and first.get("resourceType") == "MessageHeader",
-                     "Validation_BUNDLE_Message", expression="Bundle.entry[0].resource", code="structure")
-    _check_full_urls(entries, issues)
+                     "Validation_BUNDLE_Message", expression=f"{path}.entry[0].resource", code="structure")
+    _check_full_urls(entries, issues, path)
     resolve = profiles.bundle_resolver(bundle)
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             continue
-        path = f"Bundle.entry[{i}].resource"
-        for reference, where in references(resource, path):
+        where = f"{path}.entry[{i}].resource"
+        for reference, at in references(resource, where):
             issues.check(resolve(reference) is not None, "Reference_REF_CantResolve",
-                         expression=f"{where}.reference", code="not-found", reference=reference)
-        profiles.check_reference_targets(resource, registry, issues, path=path, resolver=resolve)
+                         expression=f"{at}.reference", code="not-found", reference=reference)
+        profiles.check_reference_targets(resource, registry, issues, path=where, resolver=resolve)
 
 
-def _check_full_urls(entries: list[Any], issues: Issues) -> None:
+def _check_full_urls(entries: list[Any], issues: Issues, path: str) -> None:
     seen: dict[str, int] = {}
     for i, entry in enumerate(entries):
         url = entry.get("fullUrl") if isinstance(entry, dict) else None
         if not isinstance(url, str):
             continue
         if url in seen:
-            issues.add("LISN_BUNDLE_FULLURL_DUPLICATE", expression=f"Bundle.entry[{i}].fullUrl",
+            issues.add("LISN_BUNDLE_FULLURL_DUPLICATE", expression=f"{path}.entry[{i}].fullUrl",
                        code="duplicate", first=seen[url])
         else:
             seen[url] = i

@@ -55,31 +55,50 @@ _ITEM = re.compile(r"\bitem\b")
 def item_links(expression: str) -> frozenset[str] | None:
     """The linkIds an expression reaches items by, when it reaches them only as ``item.where(linkId='x')``.
 
-    For such an expression, top-level items with other linkIds cannot change the result,
-    so they are left out before evaluating: fhirpathpy's ``where`` costs about 20 µs per
-    item, and a certificate has a dozen top-level items for every rule to walk past.
+    For such an expression, items with other linkIds (at any depth, under items or
+    answers) cannot change the result, so they are left out before evaluating:
+    fhirpathpy's ``where`` costs about 20 µs per item, and a certificate has some sixty
+    items for every rule to walk past.
     """
     if _ITEM.search(_ITEM_BY_LINK.sub("", expression)):
         return None
     return frozenset(_ITEM_BY_LINK.findall(expression))
 
 
-def _pruned(expression: str, node: Any, resource: Any) -> tuple[Any, Any]:
-    links = item_links(expression) if node is resource and isinstance(node, dict) else None
-    items = node.get("item") if links is not None else None
-    if not isinstance(items, list):
-        return node, resource
+def _prune(node: Any, links: frozenset[str], originals: dict[int, Any]) -> Any:
+    """A copy of ``node`` keeping only items whose linkId is in ``links``; copies map back in ``originals``."""
+    if isinstance(node, list):
+        return [_prune(v, links, originals) for v in node]
+    if not isinstance(node, dict) or not any(k in node for k in ("item", "answer")):
+        return node
     slim = dict(node)
-    slim["item"] = [i for i in items if isinstance(i, dict) and i.get("linkId") in links]
+    if isinstance(node.get("item"), list):
+        slim["item"] = [_prune(i, links, originals) for i in node["item"]
+                        if isinstance(i, dict) and i.get("linkId") in links]
+    if isinstance(node.get("answer"), list):
+        slim["answer"] = _prune(node["answer"], links, originals)
+    originals[id(slim)] = node
+    return slim
+
+
+def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]) -> tuple[Any, Any]:
+    links = item_links(expression) if node is resource and isinstance(node, dict) else None
+    if links is None or not isinstance(node.get("item"), list):
+        return node, resource
+    slim = _prune(node, links, originals)
     return slim, slim
 
 
-def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False) -> list[Any] | FhirPathProblem:
-    """Evaluate ``expression`` on ``node`` with ``%resource`` (and ``%rootResource``) bound."""
+def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
+             originals: dict[int, Any] | None = None) -> list[Any] | FhirPathProblem:
+    """Evaluate ``expression`` on ``node`` with ``%resource`` (and ``%rootResource``) bound.
+
+    ``originals`` receives ``id(copy) -> original`` for the objects the item pruning copied.
+    """
     fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
         return fn
-    node, resource = _pruned(expression, node, resource)
+    node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
         return fn(node, {"resource": resource, "rootResource": resource})
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
@@ -108,10 +127,12 @@ def locate(expression: str, node: Any, *, resource: Any) -> list[Any] | FhirPath
     Raw data keeps object identity, so callers can map each node back to its path
     with an index built once per resource (``paths_by_identity``).
     """
-    result = evaluate(expression, node, resource=resource, raw=True)
+    originals: dict[int, Any] = {}
+    result = evaluate(expression, node, resource=resource, raw=True, originals=originals)
     if isinstance(result, FhirPathProblem):
         return result
-    return [getattr(r, "data", r) for r in result]
+    found = [getattr(r, "data", r) for r in result]
+    return [originals.get(id(f), f) for f in found]
 
 
 def paths_by_identity(node: Any, path: str) -> dict[int, str]:
