@@ -89,29 +89,30 @@ def collect_files(src: Path) -> list[PackageFile]:
     for folder, pattern in (("package", "*.json"), ("package/example", "examples/*.json")):
         for path in sorted(src.glob(pattern)):
             if path.name not in _NOT_RESOURCES:
-                found = _read_resource(path, issues)
+                raw = path.read_bytes()
+                found = _read_resource(path.name, raw, issues)
                 if found is not None:
-                    files.append(PackageFile(folder, path.name, path.read_bytes(), found))
+                    files.append(PackageFile(folder, path.name, raw, found))
     _check_unique_canonicals([f for f in files if f.folder == "package"], issues)
     if issues.has_errors:
         raise ValidationFailed(outcome=issues.outcome(), message_id="LISN_PACKAGE_INVALID")
     return files
 
 
-def _read_resource(path: Path, issues: Issues) -> dict[str, Any] | None:
+def _read_resource(name: str, raw: bytes, issues: Issues) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(raw)
     except ValueError:
-        issues.add("LISN_PACKAGE_FILE_UNREADABLE", code="structure", file=path.name)
+        issues.add("LISN_PACKAGE_FILE_UNREADABLE", code="structure", file=name)
         return None
     rtype = data.get("resourceType") if isinstance(data, dict) else None
     rid = data.get("id") if isinstance(data, dict) else None
     if not (isinstance(rtype, str) and isinstance(rid, str)):
-        issues.add("LISN_PACKAGE_FILE_NOT_RESOURCE", code="structure", file=path.name)
+        issues.add("LISN_PACKAGE_FILE_NOT_RESOURCE", code="structure", file=name)
         return None
     expected = f"{rtype}-{rid}.json"
-    ok = issues.check(path.name == expected, "LISN_PACKAGE_FILE_NAME_MISMATCH",
-                      expression=f"{rtype}.id", file=path.name, expected=expected)
+    ok = issues.check(name == expected, "LISN_PACKAGE_FILE_NAME_MISMATCH",
+                      expression=f"{rtype}.id", file=name, expected=expected)
     return data if ok else None
 
 
@@ -159,6 +160,7 @@ def tgz_bytes(members: list[tuple[str, bytes]]) -> bytes:
 
 def _write_atomically(target: Path, data: bytes) -> None:
     # A half-written package must never be mistaken for a good one (a reader may be a CI cache).
+    tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".tgz")
@@ -167,5 +169,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
         raise InputRejected(bilingual("LISN_PACKAGE_NOT_WRITABLE", path=str(target)),
                             message_id="LISN_PACKAGE_NOT_WRITABLE") from None
