@@ -1,0 +1,121 @@
+"""Swedish identifier checks: a table of cases (``identifiers.json``) and properties (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapter import errors
+from adapter.issues import Issues
+from adapter.validation import identifiers as ids
+
+CASES = json.loads((Path(__file__).with_name("identifiers.json")).read_text(encoding="utf-8"))
+CHECKS = {
+    "personnummer": ids.personnummer_problem,
+    "samordningsnummer": ids.samordningsnummer_problem,
+    "hsa_id": ids.hsa_id_problem,
+    "kommunkod": ids.kommunkod_problem,
+    "organisationsnummer": ids.organisationsnummer_problem,
+    "icd10se": ids.icd10se_problem,
+}
+TABLE = [(kind, value, expected) for kind, rows in CASES.items() for value, expected in rows]
+
+
+@pytest.mark.parametrize(("kind", "value", "expected"), TABLE, ids=[f"{k}-{v}" for k, v, _ in TABLE])
+def test_table(kind: str, value: str, expected: str | None) -> None:
+    assert CHECKS[kind](value) == expected
+
+
+def test_every_kind_has_passing_and_failing_rows() -> None:
+    for kind, rows in CASES.items():
+        assert any(e is None for _, e in rows) and any(e for _, e in rows), kind
+
+
+dates = st.dates(min_value=date(1890, 1, 1), max_value=date(2026, 11, 23))
+serials = st.integers(min_value=0, max_value=999).map(lambda n: f"{n:03d}")
+
+
+def personnummer(born: date, serial: str, *, samordning: bool = False) -> str:
+    day = born.day + (60 if samordning else 0)
+    body = f"{born.year:04d}{born.month:02d}{day:02d}{serial}"
+    return body + ids.luhn_digit(body[2:])
+
+
+@given(dates, serials)
+def test_generated_personnummer_pass(born: date, serial: str) -> None:
+    assert ids.personnummer_problem(personnummer(born, serial)) is None
+
+
+@given(dates, serials)
+def test_generated_samordningsnummer_pass(born: date, serial: str) -> None:
+    value = personnummer(born, serial, samordning=True)
+    assert ids.samordningsnummer_problem(value) is None
+    assert ids.personnummer_problem(value) == "LISN_PERSONNUMMER_DATE"
+
+
+@given(dates, serials, st.integers(min_value=2, max_value=11), st.integers(min_value=1, max_value=9))
+def test_every_single_digit_change_fails_luhn(born: date, serial: str, position: int, delta: int) -> None:
+    value = personnummer(born, serial)
+    changed = value[:position] + str((int(value[position]) + delta) % 10) + value[position + 1:]
+    assert not ids.luhn_ok(changed[2:])
+    assert ids.personnummer_problem(changed) in ("LISN_PERSONNUMMER_CHECKSUM", "LISN_PERSONNUMMER_DATE")
+
+
+@given(st.integers(min_value=10, max_value=99), st.integers(min_value=2, max_value=9),
+       st.integers(min_value=0, max_value=999_999), st.integers(min_value=0, max_value=9),
+       st.integers(min_value=1, max_value=9))
+def test_organisationsnummer_luhn(head: int, third: int, rest: int, position: int, delta: int) -> None:
+    body = f"{head:02d}{third}{rest:06d}"
+    value = body + ids.luhn_digit(body)
+    assert ids.organisationsnummer_problem(value) is None
+    changed = value[:position] + str((int(value[position]) + delta) % 10) + value[position + 1:]
+    assert ids.organisationsnummer_problem(changed) in ("LISN_ORGNR_CHECKSUM", "LISN_ORGNR_NOT_LEGAL_ENTITY")
+
+
+@settings(max_examples=50)
+@given(st.text(max_size=20))
+def test_any_text_gives_an_answer(text: str) -> None:
+    for check in CHECKS.values():
+        assert check(text) is None or check(text).startswith("LISN_")
+
+
+def test_day_after_february_28_in_leap_year() -> None:
+    assert ids.personnummer_problem(personnummer(date(2024, 2, 28) + timedelta(days=1), "238")) is None
+
+
+def test_applied_by_system_alias_with_expression() -> None:
+    patient = {"resourceType": "Patient",
+               "identifier": [{"system": "http://electronichealth.se/identifier/personnummer", "value": "191212121212"},
+                              {"system": "urn:oid:1.2.752.129.2.1.3.1", "value": "191212121213"},
+                              {"system": "urn:test:other", "value": "191212121213"}]}
+    issues = Issues()
+    ids.validate_identifiers(patient, issues, path="Bundle.entry[2].resource")
+    assert [(errors.message_id_of(i), i["expression"]) for i in issues] == [
+        ("LISN_PERSONNUMMER_CHECKSUM", ["Bundle.entry[2].resource.identifier[1].value"])]
+
+
+def test_texts_do_not_repeat_the_value() -> None:
+    issues = Issues()
+    ids.validate_identifiers({"resourceType": "Patient", "identifier": [
+        {"system": "http://electronichealth.se/identifier/personnummer", "value": "191212121213"}]},
+        issues, path="Patient")
+    assert "191212121213" not in json.dumps(issues.items)
+
+
+def test_nested_identifiers_and_codings_outside_responses() -> None:
+    resource = {"resourceType": "Condition",
+                "code": {"coding": [{"system": "urn:oid:1.2.752.116.1.1.1.1.3", "code": "F32.1"},
+                                    {"system": "urn:oid:1.2.752.116.1.1.1", "code": "depression"}]},
+                "asserter": {"identifier": {"system": "urn:oid:1.2.752.129.2.1.4.1", "value": "SE123"}},
+                "contained": [{"resourceType": "Patient", "identifier": [
+                    {"system": "http://electronichealth.se/identifier/personnummer", "value": "1"}]}]}
+    issues = Issues()
+    ids.validate_identifiers(resource, issues, path="Condition")
+    assert [(errors.message_id_of(i), i["expression"][0]) for i in issues] == [
+        ("LISN_ICD10SE_FORMAT", "Condition.code.coding[1].code"),
+        ("LISN_HSAID_FORMAT", "Condition.asserter.identifier.value")]
