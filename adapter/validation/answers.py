@@ -265,8 +265,8 @@ def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) ->
                             code="code-invalid", valueSet=vs_url, linkId=qitem.get("linkId")):
         return
     assert exp is not None
-    low = value.lower()
-    hit = any(code == value or (disp or "").lower() == low for (_s, code), disp in exp.codes.items())
+    # As the Java validator: the string is taken as a code (a display is not a member).
+    hit = any(code == value for (_s, code) in exp.codes) or bool(exp.whole_systems)
     ctx.issues.check(hit, "QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
                      value=value[:80], valueSet=vs_url, linkId=qitem.get("linkId"))
 
