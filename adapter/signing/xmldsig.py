@@ -194,7 +194,15 @@ def _precheck(root: etree._Element) -> Verification | None:
     sig = signatures[0]
     if sig.getparent() is not root:
         return _result(False, "LISN_SIG_MISSING", detail="ds:Signature is not a child of the root element")
-    return _check_algorithms(sig) or _check_references(sig) or _check_base64(sig)
+    return _check_algorithms(sig) or _check_references(sig) or _check_base64(sig) or _check_xades_target(sig)
+
+
+def _check_xades_target(sig: etree._Element) -> Verification | None:
+    """XAdES: QualifyingProperties must name this signature (its Target is not itself signed)."""
+    for props in sig.findall("ds:Object/xades:QualifyingProperties", NS):
+        if not sig.get("Id") or props.get("Target") != "#" + sig.get("Id", ""):
+            return _result(False, "LISN_SIG_MALFORMED", detail="XAdES QualifyingProperties/@Target is not this signature")
+    return None
 
 
 def _check_algorithms(sig: etree._Element) -> Verification | None:
