@@ -32,18 +32,18 @@ def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json") -> Answer:
     # Step: a sender submits only for its own care units
     if (refused := flow.authorise_sender(sub, ctx)) is not None:
         return refused
+    # Step: validate against the LISN template and profiles; a rejection stores nothing
+    oo = flow.validate_submission(bundle, ctx)
+    if errors.has_errors(oo):
+        return flow.reject(sub, bundle, oo, ctx)
     # Step: the same certificate again: the first answer, or a conflict
     if (earlier := flow.replay_or_conflict(sub, bundle, ctx)) is not None:
         return earlier
-    # Step: validate against the LISN template and profiles
-    oo = flow.validate_submission(bundle, ctx)
-    # Step: a withdrawal before its certificate is refused, retryably, and nothing is stored
-    if not errors.has_errors(oo) and (early := flow.withdrawal_precondition(sub, ctx)) is not None:
+    # Step: a withdrawal before its certificate is refused, retryably
+    if (early := flow.withdrawal_precondition(sub, ctx)) is not None:
         return early
-    # Step: store as received (a rejected one too: its Task tells the sender why)
+    # Step: store as received and validated
     row = flow.store_received(sub, raw, bundle, fmt, ctx)
-    if errors.has_errors(oo):
-        return flow.reject(row, sub, oo, ctx)
     # Step: a withdrawal goes wherever its certificate went
     if sub.event == "certificate-withdrawal":
         return flow.withdraw(row, sub, oo, ctx)

@@ -67,7 +67,8 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(errors.AdapterError)
     def adapter_error(exc: errors.AdapterError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        status = errors.status_for(exc.outcome) if errors.has_errors(exc.outcome) else exc.status
+        # The class knows its status (a ValidationFailed is 422 whatever its issues' codes say).
+        status = exc.status if type(exc) is not errors.AdapterError else errors.status_for(exc.outcome)
         if status == 503:
             headers["Retry-After"] = "60"
         if status == 413:

@@ -77,8 +77,15 @@ def fhir_response(resource: dict[str, Any], status: int = 200, headers: dict[str
 
 def answer(oo: dict[str, Any], resource: dict[str, Any] | None, *, status: int | None = None,
            headers: dict[str, str] | None = None) -> Response:
-    """The pipeline's ``(outcome, resource)`` as HTTP: the resource on success, else the outcome."""
+    """The pipeline's ``(outcome, resource)`` as HTTP: the resource on success, else the outcome.
+
+    An outcome the pipeline returns (rather than raises) for content it could read but not accept
+    is 422, as FHIR asks for profile and business-rule violations; 400 stays for unreadable input."""
     code = errors.status_for(oo)
+    if code == 400:
+        code = 422
+    if code == 503:
+        headers = dict(headers or {}, **{"Retry-After": "60"})
     if code < 400 and resource is not None:
         return fhir_response(resource, status or code, headers)
     return fhir_response(oo, code, headers)

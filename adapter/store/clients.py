@@ -74,7 +74,7 @@ def rotate_token(session: Session, *, name: str, pepper: bytes) -> str | None:
 
 def by_token(session: Session, token: str, pepper: bytes) -> ClientInfo | None:
     """The active client owning ``token``, or None (same work whether the prefix exists or not)."""
-    parts = token.split("_")
+    parts = token.split("_", 2)  # the secret part may itself contain "_"
     prefix = parts[1] if len(parts) == 3 and parts[0] == "lisn" else ""
     row = session.execute(select(Client).where(Client.token_prefix == prefix)).scalar_one_or_none()
     expected = row.token_hash if row is not None and row.token_hash else "0" * 64

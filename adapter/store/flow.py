@@ -27,7 +27,7 @@ from adapter.issues import Issues
 from adapter.settings import Settings
 from adapter.store import audit, consents, recipients, submissions
 from adapter.store.clients import ClientInfo
-from adapter.store.models import stamp
+from adapter.store.models import StatusEvent, stamp
 from adapter.store.models import Submission as SubmissionRow
 from adapter.store.task import build_task, receipt_bundle
 
@@ -143,22 +143,16 @@ def authorise_sender(sub: Submission, ctx: Context) -> Answer | None:
 
 def replay_or_conflict(sub: Submission, bundle: Resource, ctx: Context) -> Answer | None:
     """The first answer for an identical resubmission; 409 for different content under the same id."""
-    rows = [r for r in submissions.by_certificate(ctx.session, sub.certificate_id or "") if r.event == sub.event]
-    accepted = [r for r in rows if r.accepted_key]
-    earlier = accepted[0] if accepted else (rows[-1] if rows else None)
+    earlier = next((r for r in submissions.by_certificate(ctx.session, sub.certificate_id or "")
+                    if r.accepted_key and r.event == sub.event), None)
     if earlier is None:
         return None
-    digest = content_hash(bundle)
-    if earlier.content_hash == digest and earlier.response is not None:
+    if earlier.content_hash == content_hash(bundle) and earlier.response is not None:
         record(ctx, action="submit-repeat", outcome="replayed", patient=earlier.patient_value,
                certificate=earlier.certificate_id)
-        oo = earlier.response if earlier.response.get("resourceType") == "OperationOutcome" else errors.outcome([])
-        return oo, earlier.response if not errors.has_errors(oo) else None
-    if not accepted:
-        return None  # a rejected submission may be corrected and sent again
+        return errors.outcome([]), earlier.response
     mid = "LISN_SUBMISSION_CONFLICT"
-    oo = errors.conflict(messages.bilingual(mid, certificate=sub.certificate_id, task=earlier.id),
-                         message_id=mid)
+    oo = errors.conflict(messages.bilingual(mid, certificate=sub.certificate_id, task=earlier.id), message_id=mid)
     return refuse(ctx, oo, action="submit", patient=earlier.patient_value, certificate=sub.certificate_id,
                   outcome="conflict")
 
@@ -185,6 +179,7 @@ def store_received(sub: Submission, raw: bytes, bundle: Resource, fmt: str, ctx:
     ctx.session.add(row)
     ctx.session.flush()
     submissions.add_status(ctx.session, row.id, "received", at=ctx.clock.now())
+    submissions.add_status(ctx.session, row.id, "validated", at=ctx.clock.now())
     return row
 
 
@@ -195,20 +190,18 @@ def _first_error(oo: OperationOutcome) -> tuple[str | None, str]:
     return None, ""
 
 
-def _with_receipt(oo: OperationOutcome, row: SubmissionRow) -> OperationOutcome:
-    note = errors.issue("information", "informational",
-                        messages.bilingual("LISN_SUBMISSION_TASK", task=row.id),
-                        message_id="LISN_SUBMISSION_TASK", diagnostics=f"Task/{row.id}")
-    return errors.outcome([*oo.get("issue", []), note])
-
-
-def reject(row: SubmissionRow, sub: Submission, oo: OperationOutcome, ctx: Context) -> Answer:
+def reject(sub: Submission, bundle: Resource, oo: OperationOutcome, ctx: Context) -> Answer:
+    """A certificate that breaks a rule changes nothing (DESIGN §5): the answer is the outcome, with
+    the Task it would have had (received, then rejected with the reason) contained for the record."""
     reason_id, reason = _first_error(oo)
-    submissions.add_status(ctx.session, row.id, "rejected", reason, ctx.clock.now(), reason_id=reason_id)
-    answer = _with_receipt(oo, row)
-    row.response, row.response_status = answer, errors.status_for(oo)
-    record(ctx, action="submit", outcome="rejected", patient=row.patient_value, certificate=row.certificate_id)
-    return answer, None
+    now = stamp(ctx.clock.now())
+    patient = sub.patient_identifier or (None, None)
+    row = SubmissionRow(id=str(uuid.uuid4()), certificate_id=sub.certificate_id, event=sub.event,
+                        kommunkod=sub.kommunkod, care_unit_hsa=sub.care_unit_hsa, patient_system=patient[0],
+                        patient_value=patient[1], status="rejected", received_at=now)
+    steps = [StatusEvent(status="received", at=now),
+             StatusEvent(status="rejected", reason=reason, reason_id=reason_id, at=now)]
+    return dict(oo, contained=[build_task(row, steps)]), None
 
 
 def accept(row: SubmissionRow, sub: Submission, oo: OperationOutcome, ctx: Context) -> Answer:
@@ -241,8 +234,6 @@ def decide(row: SubmissionRow, ctx: Context, *, previous: str | None = None) -> 
     submissions.record_decision(ctx.session, submission_id=row.id, decision=decision.decision,
                                 reason_id=decision.reason_id, reason=reason, consent_id=decision.consent_id,
                                 at=ctx.clock.now())
-    if row.status == "received":
-        submissions.add_status(ctx.session, row.id, "validated", at=ctx.clock.now())
     if decision.decision == previous:
         return decision
     step = "consent-ok" if decision.permitted else "awaiting-consent"
@@ -299,7 +290,6 @@ def withdraw(row: SubmissionRow, sub: Submission, oo: OperationOutcome, ctx: Con
     from adapter.store import outbox
 
     original = _original(row.certificate_id, ctx)
-    submissions.add_status(ctx.session, row.id, "validated", at=ctx.clock.now())
     cert = row.certificate_id or ""
     document: bytes | None = None
     for kommunkod in outbox.recipients_of(ctx.session, cert):

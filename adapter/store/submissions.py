@@ -40,14 +40,6 @@ def get_submission(session: Session, submission_id: str) -> Submission | None:
     return session.get(Submission, submission_id)
 
 
-def latest_for_certificate(session: Session, certificate_id: str) -> Submission | None:
-    """The accepted submission of a certificate if there is one, else its latest rejected one."""
-    rows = list(session.execute(select(Submission).where(Submission.certificate_id == certificate_id)
-                                .order_by(Submission.received_at.desc())).scalars())
-    accepted = [r for r in rows if r.accepted_key]
-    return (accepted or rows or [None])[0]
-
-
 def by_certificate(session: Session, certificate_id: str) -> list[Submission]:
     return list(session.execute(select(Submission).where(Submission.certificate_id == certificate_id)
                                 .order_by(Submission.received_at)).scalars())

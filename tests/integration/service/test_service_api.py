@@ -1,0 +1,327 @@
+"""The FHIR API over HTTP (Flask test client), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from adapter import errors
+from conftest import FHIR, Api, data, example
+
+
+def mid(body: dict[str, Any]) -> list[str | None]:
+    return [errors.message_id_of(i) for i in body["issue"] if i["severity"] in ("error", "fatal")]
+
+
+def task_of(response: Any) -> dict[str, Any]:
+    return response.json["entry"][1]["resource"]
+
+
+def steps(task: dict[str, Any]) -> list[str]:
+    return [o["type"]["coding"][0]["code"] for o in task["output"]]
+
+
+def outbox_rows(api: Api) -> list[dict[str, Any]]:
+    with api.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.text(
+            "SELECT submission_id, kommunkod, kind, state FROM outbox ORDER BY id")).mappings()]
+
+
+# -- metadata and conformance resources ----------------------------------------------------
+
+def test_metadata_lists_what_is_supported(api: Api) -> None:
+    r = api.get("/fhir/metadata", who=None)
+    assert r.status_code == 200 and r.content_type.startswith(FHIR)
+    rest = r.json["rest"][0]
+    by_type = {res["type"]: res for res in rest["resource"]}
+    assert [o["name"] for o in rest["operation"]] == ["process-message"]
+    assert [i["code"] for i in by_type["Task"]["interaction"]] == ["read", "search-type"]
+    assert [i["code"] for i in by_type["Consent"]["interaction"]] == ["create", "read", "search-type"]
+    assert [o["name"] for o in by_type["Consent"]["operation"]] == ["revoke"]
+    assert [o["name"] for o in by_type["Bundle"]["operation"]] == ["validate"]
+    assert {"Questionnaire", "CodeSystem", "ValueSet", "StructureDefinition"} <= set(by_type)
+    assert "Patient" not in by_type
+
+
+def test_conformance_search_by_url_and_version(api: Api) -> None:
+    r = api.get("/fhir/Questionnaire?url=https://lisn.se/fhir/Questionnaire/lisn&version=1.0", who=None)
+    assert r.status_code == 200
+    assert [e["resource"]["id"] for e in r.json["entry"]] == ["lisn-1.0"]
+    none = api.get("/fhir/Questionnaire?url=https://lisn.se/fhir/Questionnaire/lisn&version=9.9", who=None)
+    assert none.json["total"] == 0
+
+
+def test_conformance_read_and_errors(api: Api) -> None:
+    assert api.get("/fhir/Questionnaire/lisn-1.0", who=None).json["version"] == "1.0"
+    missing = api.get("/fhir/Questionnaire/nope", who=None)
+    assert missing.status_code == 404 and mid(missing.json) == ["LISN_CONFORMANCE_NOT_FOUND"]
+    bad = api.get("/fhir/CodeSystem?name=x", who=None)
+    assert bad.status_code == 400 and mid(bad.json) == ["LISN_SEARCH_PARAM_UNKNOWN"]
+
+
+def test_unknown_route_and_method_are_outcomes(api: Api) -> None:
+    r = api.get("/fhir/Patient/1")
+    assert r.status_code == 404 and mid(r.json) == ["LISN_ROUTE_NOT_FOUND"]
+    r = api.get("/nowhere")
+    assert r.status_code == 404 and r.json["resourceType"] == "OperationOutcome"
+    r = api.client.delete("/fhir/metadata")
+    assert r.status_code == 405 and mid(r.json) == ["LISN_METHOD_NOT_ALLOWED"]
+    r = api.client.get("/fhir/$process-message")
+    assert r.status_code == 405 and "POST" in r.headers["Allow"]
+
+
+# -- $process-message ------------------------------------------------------------------------
+
+def test_submit_with_consent_is_released(api: Api) -> None:
+    r = api.submit_example()
+    assert r.status_code == 200, r.json
+    header, task = r.json["entry"][0]["resource"], task_of(r)
+    assert header["response"] == {"identifier": "lisn-example-messageheader", "code": "ok"}
+    assert r.headers["Location"].endswith(f"/Task/{task['id']}")
+    assert steps(task) == ["received", "validated", "consent-ok"]
+    assert task["focus"]["identifier"]["value"] == "urn:uuid:3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d"
+    assert outbox_rows(api) == [{"submission_id": task["id"], "kommunkod": "0180", "kind": "certificate",
+                                 "state": "pending"}]
+    with api.engine.connect() as conn:
+        decision = conn.execute(sa.text("SELECT decision, reason_id, consent_id FROM consent_decisions")).one()
+    assert decision[:2] == ("permit", "LISN_CONSENT_PERMIT") and decision[2]
+    assert [(a["action"], a["outcome"], a["patient"]) for a in api.audit_rows()] == [
+        ("submit", "accepted", "191212121212")]
+
+
+def test_signed_document_is_queued(api: Api) -> None:
+    api.submit_example()
+    with api.engine.connect() as conn:
+        document = conn.execute(sa.text("SELECT document FROM outbox")).scalar_one()
+    assert b"<ds:Signature" in document or b"Signature" in document
+
+
+def test_same_certificate_twice_returns_the_first_answer(api: Api) -> None:
+    first = api.submit_example()
+    again = api.submit_example()
+    assert again.status_code == 200 and again.json == first.json
+    assert api.counts()["submissions"] == 1 and len(outbox_rows(api)) == 1
+    assert [a["action"] for a in api.audit_rows()] == ["submit", "submit-repeat"]
+
+
+def test_same_certificate_with_other_content_is_a_conflict(api: Api) -> None:
+    api.submit_example()
+    changed = example()
+    changed["entry"][1]["resource"]["item"][6]["answer"][0]["valueString"] = "Annan text."
+    r = api.submit_example(changed)
+    assert r.status_code == 409 and mid(r.json) == ["LISN_SUBMISSION_CONFLICT"]
+    assert api.counts()["submissions"] == 1
+
+
+def test_invalid_certificate_is_rejected_and_changes_nothing(api: Api) -> None:
+    before = api.counts()
+    bad = example()
+    bad["entry"][2]["resource"]["identifier"][0]["value"] = "191212121213"  # wrong check digit
+    r = api.submit_example(bad)
+    assert r.status_code == 422, r.json
+    assert any(i.get("expression", [""])[0].startswith("Bundle.entry[2]") for i in r.json["issue"])
+    task = r.json["contained"][0]
+    assert task["resourceType"] == "Task" and steps(task) == ["received", "rejected"]
+    assert task["statusReason"]["text"]
+    assert api.counts() == before
+
+
+def test_submission_without_certificate_id_is_refused(api: Api) -> None:
+    bad = example()
+    del bad["entry"][1]["resource"]["identifier"]
+    r = api.submit_example(bad)
+    assert r.status_code == 400 and "LISN_SUBMISSION_NO_CERTIFICATE_ID" in mid(r.json)
+
+
+def test_not_a_message_bundle(api: Api) -> None:
+    r = api.post("/fhir/$process-message", {"resourceType": "Patient"})
+    assert r.status_code == 400 and mid(r.json) == ["LISN_SUBMISSION_NOT_BUNDLE"]
+    r = api.post("/fhir/$process-message", dict(example(), type="collection"))
+    assert r.status_code == 400 and mid(r.json) == ["LISN_SUBMISSION_NOT_MESSAGE"]
+
+
+def test_unregistered_recipient_is_rejected(api: Api) -> None:
+    bad = example()
+    bad["entry"][7]["resource"]["identifier"][0]["value"] = "0114"
+    r = api.submit_example(bad)
+    assert r.status_code == 422 and "LISN_RECIPIENT_UNKNOWN" in mid(r.json)
+
+
+# -- authentication and authorisation ----------------------------------------------------------
+
+def test_no_or_bad_token_is_401(api: Api) -> None:
+    raw = json.dumps(example()).encode()
+    r = api.post("/fhir/$process-message", raw, who=None)
+    assert r.status_code == 401 and mid(r.json) == ["LISN_AUTH_REQUIRED"]
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+    token = api.tokens["ehr"]
+    r = api.client.post("/fhir/$process-message", data=raw, headers={
+        "Authorization": f"Bearer {token[:-2]}xx", "Content-Type": FHIR})
+    assert r.status_code == 401 and mid(r.json) == ["LISN_AUTH_INVALID"]
+
+
+def test_municipality_cannot_submit(api: Api) -> None:
+    r = api.post("/fhir/$process-message", example(), who="stockholm")
+    assert r.status_code == 403 and mid(r.json) == ["LISN_ROLE_FORBIDDEN"]
+
+
+def test_sender_submits_only_for_its_care_units(api: Api) -> None:
+    r = api.post("/fhir/$process-message", example(), who="other-ehr")
+    assert r.status_code == 403 and mid(r.json) == ["LISN_SENDER_CARE_UNIT"]
+    assert api.counts()["submissions"] == 0
+    assert [(a["actor"], a["action"], a["outcome"]) for a in api.audit_rows()] == [
+        ("other-ehr", "submit", "forbidden")]
+
+
+def test_task_reads_follow_the_tenant(api: Api) -> None:
+    task_id = task_of(api.submit_example())["id"]
+    assert api.get(f"/fhir/Task/{task_id}", who="ehr").status_code == 200
+    assert api.get(f"/fhir/Task/{task_id}", who="stockholm").status_code == 200
+    assert api.get(f"/fhir/Task/{task_id}", who="admin").status_code == 200
+    for outsider in ("goteborg", "other-ehr"):
+        r = api.get(f"/fhir/Task/{task_id}", who=outsider)
+        assert r.status_code == 403 and mid(r.json) == ["LISN_FORBIDDEN"]
+    assert [(a["actor"], a["outcome"]) for a in api.audit_rows()[1:]] == [
+        ("ehr", "ok"), ("stockholm", "ok"), ("admin", "ok"), ("goteborg", "forbidden"), ("other-ehr", "forbidden")]
+
+
+def test_task_search_by_focus_and_errors(api: Api) -> None:
+    api.submit_example()
+    r = api.get("/fhir/Task?focus=urn:uuid:3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d", who="stockholm")
+    assert r.status_code == 200 and r.json["total"] == 1
+    assert api.get("/fhir/Task?focus=3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d").json["total"] == 1
+    r = api.get("/fhir/Task?focus=urn:uuid:3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d", who="goteborg")
+    assert r.status_code == 403
+    r = api.get("/fhir/Task")
+    assert r.status_code == 400 and mid(r.json) == ["LISN_SEARCH_PARAM_REQUIRED"]
+    r = api.get("/fhir/Task/00000000-0000-4000-8000-000000000000")
+    assert r.status_code == 404 and mid(r.json) == ["LISN_TASK_NOT_FOUND"]
+
+
+# -- consent -------------------------------------------------------------------------------------
+
+def test_consent_later_releases_and_revocation_withholds(api: Api) -> None:
+    r = api.submit_example(example(without_consent=True))
+    task = task_of(r)
+    assert steps(task) == ["received", "validated", "awaiting-consent"]
+    assert task["businessStatus"]["coding"][0]["code"] == "awaiting-consent"
+    assert outbox_rows(api) == []
+    created = api.post("/fhir/Consent", data("consent-0180.json"))
+    assert created.status_code == 201, created.json
+    consent_id = created.json["id"]
+    assert created.headers["Location"].endswith(f"/Consent/{consent_id}/_history/1")
+    after = api.get(f"/fhir/Task/{task['id']}").json
+    assert steps(after)[-1] == "consent-ok" and [r["state"] for r in outbox_rows(api)] == ["pending"]
+    revoked = api.post(f"/fhir/Consent/{consent_id}/$revoke", b"", content_type=None)
+    assert revoked.status_code == 200 and revoked.json["status"] == "inactive"
+    after = api.get(f"/fhir/Task/{task['id']}").json
+    assert steps(after)[-2:] == ["awaiting-consent", "withheld"]
+    assert [r["state"] for r in outbox_rows(api)] == ["withheld"]
+    again = dict(data("consent-0180.json"), dateTime="2026-11-23T09:00:00+01:00")
+    assert api.post("/fhir/Consent", again).status_code == 201
+    assert [r["state"] for r in outbox_rows(api)] == ["pending"]
+    assert steps(api.get(f"/fhir/Task/{task['id']}").json)[-1] in ("consent-ok", "released")
+
+
+def test_consent_for_other_municipality_does_not_release(api: Api) -> None:
+    task = task_of(api.submit_example(example(without_consent=True)))
+    other = data("consent-0180.json")
+    other["provision"]["actor"][0]["reference"]["identifier"]["value"] = "1480"
+    assert api.post("/fhir/Consent", other).status_code == 201
+    assert outbox_rows(api) == []
+    with api.engine.connect() as conn:
+        reasons = conn.execute(sa.text("SELECT reason_id FROM consent_decisions WHERE submission_id = :s "
+                                       "ORDER BY id"), {"s": task["id"]}).scalars().all()
+    assert reasons == ["LISN_CONSENT_NONE", "LISN_CONSENT_OTHER_RECIPIENT"]
+
+
+def test_consent_read_and_search_follow_the_tenant(api: Api) -> None:
+    cid = api.post("/fhir/Consent", data("consent-0180.json")).json["id"]
+    assert api.get(f"/fhir/Consent/{cid}").status_code == 200
+    assert api.get(f"/fhir/Consent/{cid}", who="stockholm").status_code == 200
+    assert api.get(f"/fhir/Consent/{cid}", who="goteborg").status_code == 403
+    assert api.get(f"/fhir/Consent/{cid}", who="other-ehr").status_code == 403
+    found = api.get("/fhir/Consent?patient=http://electronichealth.se/identifier/personnummer|191212121212")
+    assert found.status_code == 200 and [e["resource"]["id"] for e in found.json["entry"]] == [cid]
+    assert api.get("/fhir/Consent?patient:identifier=191212121212").json["total"] == 1
+    assert api.get("/fhir/Consent?patient=191212121212", who="other-ehr").status_code == 403
+    r = api.get("/fhir/Consent")
+    assert r.status_code == 400 and mid(r.json) == ["LISN_SEARCH_PARAM_REQUIRED"]
+    r = api.get(f"/fhir/Consent/{cid}x")
+    assert r.status_code == 404 and mid(r.json) == ["LISN_CONSENT_NOT_FOUND"]
+
+
+def test_consent_input_errors(api: Api) -> None:
+    before = api.counts()
+    r = api.post("/fhir/Consent", {"resourceType": "Patient"})
+    assert r.status_code == 400 and mid(r.json) == ["LISN_CONSENT_NOT_CONSENT"]
+    anonymous = data("consent-0180.json")
+    anonymous["patient"] = {"reference": "Patient/1"}
+    r = api.post("/fhir/Consent", anonymous)
+    assert r.status_code == 422 and mid(r.json) == ["LISN_CONSENT_PATIENT_UNIDENTIFIED"]
+    assert r.json["issue"][0]["expression"] == ["Consent.patient"]
+    assert api.counts() == before
+
+
+def test_consent_writes_are_tenant_bound(api: Api) -> None:
+    r = api.post("/fhir/Consent", data("consent-0180.json"), who="other-ehr")
+    assert r.status_code == 403 and mid(r.json) == ["LISN_CONSENT_FORBIDDEN"]
+    r = api.post("/fhir/Consent", data("consent-0180.json"), who="stockholm")
+    assert r.status_code == 403 and mid(r.json) == ["LISN_ROLE_FORBIDDEN"]
+    cid = api.post("/fhir/Consent", data("consent-0180.json")).json["id"]
+    r = api.post(f"/fhir/Consent/{cid}/$revoke", b"", who="other-ehr", content_type=None)
+    assert r.status_code == 403 and mid(r.json) == ["LISN_CONSENT_FORBIDDEN"]
+    r = api.post("/fhir/Consent/nope/$revoke", b"", content_type=None)
+    assert r.status_code == 404 and mid(r.json) == ["LISN_CONSENT_NOT_FOUND"]
+
+
+# -- withdrawal and replacement ----------------------------------------------------------------
+
+def _example(name: str) -> dict[str, Any]:
+    from conftest import ROOT
+
+    return json.loads((ROOT / "profiles" / "examples" / f"Bundle-lisn-example-{name}.json").read_text("utf-8"))
+
+
+def test_withdrawal_before_its_certificate_is_retryable(api: Api) -> None:
+    r = api.submit_example(_example("withdrawal"))
+    assert r.status_code == 503 and mid(r.json) == ["LISN_WITHDRAWAL_BEFORE_CERTIFICATE"]
+    assert r.headers["Retry-After"] == "60"
+    assert api.counts()["submissions"] == 0
+
+
+def test_withdrawal_reaches_the_original_and_is_idempotent(api: Api) -> None:
+    original = task_of(api.submit_example())
+    first = api.submit_example(_example("withdrawal"))
+    assert first.status_code == 200, first.json
+    assert api.submit_example(_example("withdrawal")).json == first.json
+    assert api.get(f"/fhir/Task/{original['id']}").json["businessStatus"]["coding"][0]["code"] == "withdrawn"
+    # Never handed to a worker, the certificate is cancelled instead of followed by a withdrawal.
+    assert [(r["kind"], r["state"]) for r in outbox_rows(api)] == [("certificate", "withdrawn")]
+
+
+def test_replacement_is_queued_as_replacement(api: Api) -> None:
+    api.submit_example()
+    r = api.submit_example(_example("replacement"))
+    assert r.status_code == 200, r.json
+    assert [(x["kind"], x["kommunkod"]) for x in outbox_rows(api)] == [("certificate", "0180"),
+                                                                      ("replacement", "0180")]
+
+
+# -- $validate -------------------------------------------------------------------------------------
+
+def test_validate_endpoints(api: Api) -> None:
+    r = api.post("/fhir/Bundle/$validate", example())
+    assert r.status_code == 200 and mid(r.json) == []
+    qr = example()["entry"][1]["resource"]
+    r = api.post("/fhir/QuestionnaireResponse/$validate", {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": qr}]})
+    assert r.status_code == 200 and mid(r.json) == []
+    broken = dict(qr, status="nonsense")
+    assert mid(api.post("/fhir/QuestionnaireResponse/$validate", broken).json)
+    r = api.post("/fhir/Bundle/$validate", qr)
+    assert r.status_code == 400 and mid(r.json) == ["LISN_VALIDATE_WRONG_TYPE"]
+    assert api.post("/fhir/Bundle/$validate", example(), who=None).status_code == 401
+    assert api.counts()["audit_log"] == 0
