@@ -137,8 +137,12 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str)
             stack.append((child, f"{where}.{child_key}", child_key))
 
 
+def _system(value: Any) -> str | None:
+    return ids.normalise_system(value) if isinstance(value, str) else None
+
+
 def _check_identifier(ident: dict[str, Any], issues: Issues, where: str) -> None:
-    system = ids.normalise_system(ident.get("system"))
+    system = _system(ident.get("system"))
     check = CHECKS.get(system or "")
     value = ident.get("value")
     if check is None or not isinstance(value, str):
@@ -149,7 +153,7 @@ def _check_identifier(ident: dict[str, Any], issues: Issues, where: str) -> None
 
 
 def _check_icd(coding: dict[str, Any], issues: Issues, where: str) -> None:
-    if ids.normalise_system(coding.get("system")) != ids.ICD10_SE or not isinstance(coding.get("code"), str):
+    if _system(coding.get("system")) != ids.ICD10_SE or not isinstance(coding.get("code"), str):
         return
     problem = icd10se_problem(coding["code"])
     if problem:

@@ -74,7 +74,7 @@ def _prune(node: Any, links: frozenset[str], originals: dict[int, Any]) -> Any:
     slim = dict(node)
     if isinstance(node.get("item"), list):
         slim["item"] = [_prune(i, links, originals) for i in node["item"]
-                        if isinstance(i, dict) and i.get("linkId") in links]
+                        if isinstance(i, dict) and isinstance(i.get("linkId"), str) and i["linkId"] in links]
     if isinstance(node.get("answer"), list):
         slim["answer"] = _prune(node["answer"], links, originals)
     originals[id(slim)] = node

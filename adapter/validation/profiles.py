@@ -219,10 +219,12 @@ def expand(vs: Resource, registry: Registry, _depth: int = 0) -> Expansion:
                 systems |= other.systems
         _include(inc, registry, codes, systems)
     for exc in compose.get("exclude") or []:
-        system = normalise_system(exc.get("system"))
-        codes -= {(str(system), str(c.get("code"))) for c in exc.get("concept") or []}
+        system = exc.get("system")
+        if isinstance(system, str):
+            codes -= {(str(normalise_system(system)), str(c.get("code"))) for c in exc.get("concept") or []}
     for c in (vs.get("expansion") or {}).get("contains") or []:
-        codes.add((str(normalise_system(c.get("system"))), str(c.get("code"))))
+        if isinstance(c.get("system"), str):
+            codes.add((str(normalise_system(c["system"])), str(c.get("code"))))
     result = Expansion(frozenset(codes), frozenset(systems))
     _EXPANSIONS[id(vs)] = (vs, result)
     return result
@@ -493,9 +495,16 @@ def mismatches(expected: Any, actual: Any, path: str, *, exact: bool) -> list[tu
 
 # -- public API ---------------------------------------------------------------------------
 
+def declared_profiles(resource: Resource) -> list[str]:
+    """``meta.profile`` as written (non-text entries, which the structure checks report, are skipped)."""
+    meta = resource.get("meta")
+    declared = meta.get("profile") if isinstance(meta, dict) else None
+    return [p for p in declared if isinstance(p, str)] if isinstance(declared, list) else []
+
+
 def applicable_profiles(resource: Resource) -> list[str]:
     """The profiles ``resource`` must meet: its ``meta.profile``s, and the LISN QR profile for LISN responses."""
-    found = [p for p in ((resource.get("meta") or {}).get("profile") or []) if isinstance(p, str)]
+    found = declared_profiles(resource)
     q = resource.get("questionnaire")
     if (resource.get("resourceType") == "QuestionnaireResponse" and isinstance(q, str)
             and split_canonical(q)[0] == LISN_QUESTIONNAIRE
@@ -525,12 +534,13 @@ def validate_against_profiles(resource: dict, registry: Registry, issues: Issues
     the dispatcher validates each entry on its own.
     """
     canonicals = applicable_profiles(resource)
-    declared = [p for p in ((resource.get("meta") or {}).get("profile") or [])]
+    declared = declared_profiles(resource)
     resolver = bundle_resolver(resource) if resource.get("resourceType") == "Bundle" else None
     for canonical in canonicals:
         sd = registry.resolve(canonical, "StructureDefinition")
         if sd is None:
-            where = f"{path}.meta.profile[{declared.index(canonical)}]" if canonical in declared else path
+            where = f"{path}.meta.profile[{resource['meta']['profile'].index(canonical)}]" \
+                if canonical in declared else path
             issues.add("Validation_VAL_Profile_Unknown", expression=where, severity="warning",
                        code="structure", profile=canonical)
             continue
@@ -551,7 +561,8 @@ def check_reference_targets(resource: Resource, registry: Registry, issues: Issu
 def bundle_resolver(bundle: Resource) -> Resolver:
     """Resolve a Reference (or reference string) to an entry resource by fullUrl or ``Type/id``."""
     index: dict[str, Resource] = {}
-    for entry in bundle.get("entry") or []:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
         res = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(res, dict):
             continue
