@@ -1,0 +1,121 @@
+"""The whole way, over real HTTP from the worker process to the receiver process:
+submit -> consent -> signed XML at the receiver (verified); no consent -> nothing leaves;
+consent later -> released; revoke before delivery -> withheld; replacement and withdrawal
+follow the original; a withdrawal before its certificate gets a retryable error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from acceptance_helpers import (DATA, Harness, Receiver, all_settled, example, free_port, harness, receiver,
+                                start_worker, states, stop, wait_until, without_consent, worker_env)
+
+from adapter import errors
+from adapter.signing import verify_document
+from adapter.store import outbox
+from adapter.store.db import session_factory, transaction
+
+SETTLE = 1.0  # seconds a running worker gets to (wrongly) deliver something that must not go
+
+
+def consent() -> dict[str, Any]:
+    return dict(json.loads((DATA / "Consent-standalone.json").read_text(encoding="utf-8")))
+
+
+def task_status(h: Harness) -> list[str]:
+    with transaction(session_factory(h.engine)) as session:
+        ids = [m["submissionId"] for m in outbox.list_messages(session)]
+    return [h.call("ehr", "GET", f"/fhir/Task/{i}").get_json()["businessStatus"]["coding"][0]["code"]
+            for i in dict.fromkeys(ids)]
+
+
+def setup(tmp_path: Path) -> tuple[Harness, int]:
+    port = free_port()
+    return harness(tmp_path / "service", {"0180": f"http://127.0.0.1:{port}/inbox"}), port
+
+
+def db_url(h: Harness) -> str:
+    return str(h.engine.url)
+
+
+def submit(h: Harness, bundle: dict[str, Any]) -> Any:
+    return h.call("ehr", "POST", "/fhir/$process-message", bundle)
+
+
+def verified(recv: Receiver, h: Harness) -> list[str]:
+    """The kinds of the stored documents, each checked against the service's signing CA."""
+    import urllib.request
+
+    kinds = []
+    for doc in recv.summary()["documents"]:
+        with urllib.request.urlopen(f"{recv.base}/documents/{doc['idempotencyKey']}", timeout=5) as resp:  # noqa: S310
+            assert verify_document(resp.read(), trust=[h.trust.read_bytes()]).ok
+        kinds.append(doc["kind"])
+    return kinds
+
+
+def test_consent_gates_and_releases_delivery(tmp_path: Path) -> None:
+    h, port = setup(tmp_path)
+    assert submit(h, without_consent(example("Bundle-lisn-example-submission"))).status_code == 200
+    with receiver(tmp_path, h.trust, port=port) as recv:
+        worker = start_worker(worker_env(db_url(h)), recipients=None)
+        try:
+            time.sleep(SETTLE)
+            assert recv.summary()["documents"] == []  # no consent: nothing leaves
+            assert h.call("ehr", "POST", "/fhir/Consent", consent()).status_code == 201
+            assert wait_until(lambda: len(recv.summary()["documents"]) == 1, timeout=20)
+        finally:
+            assert stop(worker) == 0
+        assert verified(recv, h) == ["certificate"]
+    assert states(h.engine) == {"delivered": 1}
+    assert task_status(h) == ["delivered"]
+
+
+def test_revoked_before_delivery_is_withheld(tmp_path: Path) -> None:
+    h, port = setup(tmp_path)
+    assert submit(h, without_consent(example("Bundle-lisn-example-submission"))).status_code == 200
+    assert h.call("ehr", "POST", "/fhir/Consent", consent()).status_code == 201
+    assert states(h.engine) == {"pending": 1}
+    h.revoke_all()
+    assert states(h.engine) == {"withheld": 1}
+    with receiver(tmp_path, h.trust, port=port) as recv:
+        worker = start_worker(worker_env(db_url(h)), recipients=None)
+        try:
+            time.sleep(SETTLE)
+        finally:
+            stop(worker)
+        assert recv.requests() == 0
+    assert task_status(h) == ["withheld"]
+
+
+def test_withdrawal_before_its_certificate_is_retryable(tmp_path: Path) -> None:
+    h, _ = setup(tmp_path)
+    resp = submit(h, example("Bundle-lisn-example-withdrawal"))
+    oo = resp.get_json()
+    assert resp.status_code in (409, 425, 503), resp.get_data(as_text=True)
+    assert errors.message_id_of(oo["issue"][0]) == "LISN_WITHDRAWAL_BEFORE_CERTIFICATE"
+    assert oo["issue"][0]["code"] == "transient"
+    assert states(h.engine) == {}
+
+
+def test_replacement_and_withdrawal_follow_the_original(tmp_path: Path) -> None:
+    h, port = setup(tmp_path)
+    with receiver(tmp_path, h.trust, port=port) as recv:
+        worker = start_worker(worker_env(db_url(h)), recipients=None)
+        try:
+            assert submit(h, example("Bundle-lisn-example-submission")).status_code == 200
+            assert wait_until(lambda: len(recv.summary()["documents"]) == 1, timeout=20)
+            assert submit(h, example("Bundle-lisn-example-replacement")).status_code == 200
+            assert submit(h, example("Bundle-lisn-example-withdrawal")).status_code == 200
+            again = submit(h, example("Bundle-lisn-example-withdrawal"))  # repeated: idempotent
+            assert again.status_code == 200, again.get_data(as_text=True)
+            assert wait_until(all_settled(h.engine), timeout=20)
+        finally:
+            stop(worker)
+        assert verified(recv, h) == ["certificate", "replacement", "withdrawal"]
+        assert set(recv.stored().values()) == {1}
+    assert states(h.engine) == {"delivered": 3}
