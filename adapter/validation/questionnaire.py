@@ -170,12 +170,14 @@ def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: I
 def _check_operator(ew: Node, epath: str, link_id: str, question: str, target: Node,
                     answer_key: str | None, issues: Issues) -> None:
     ttype = target.get("type")
-    allowed = _EW_TYPES.get(str(ttype))
-    if not issues.check(allowed is None or allowed, "QUESTIONNAIRE_Q_ENABLEWHEN_TARGET_TYPE", expression=f"{epath}.question",
+    if ttype not in ITEM_TYPES:
+        return  # reported as QUESTIONNAIRE_Q_ITEM_TYPE_UNKNOWN at the target
+    allowed = _EW_TYPES.get(str(ttype), ())
+    if not issues.check(allowed, "QUESTIONNAIRE_Q_ENABLEWHEN_TARGET_TYPE", expression=f"{epath}.question",
                         code="business-rule", linkId=link_id, question=question, type=ttype):
         return
     op = ew.get("operator")
-    if op == "exists" or allowed is None:
+    if op == "exists":
         return
     issues.check(op in ("=", "!=") or ttype in _ORDERED, "QUESTIONNAIRE_Q_ENABLEWHEN_OPERATOR",
                  expression=f"{epath}.operator", code="business-rule", operator=op, linkId=link_id,
