@@ -162,9 +162,9 @@ def _remarks(qr: dict[str, Any]) -> list[Remark]:
     return out
 
 
-def _remark(code: str, link_id: str, expression: str | None, **args: Any) -> Remark:
-    return Remark(code=code, link_id=link_id, expression=expression,
-                  text_sv=messages.text(code, "sv", **args), text_en=messages.text(code, "en", **args))
+def _remark(message_id: str, link_id: str, expression: str | None, **args: Any) -> Remark:
+    return Remark(code=message_id, link_id=link_id, expression=expression, text_sv=messages.text(
+        message_id, "sv", linkId=link_id, **args), text_en=messages.text(message_id, "en", linkId=link_id, **args))
 
 
 def _normalise(text: Any) -> str:

@@ -53,7 +53,7 @@ def validate_document(root: etree._Element, mapping: OutboundMapping) -> None:
     if mapping.schema.validate(root):
         return
     first = mapping.schema.error_log[0]
-    path = first.path or "/"
+    path = readable_path(root, first.path or "/")
     mid = "LISN_OUTBOUND_XSD_INVALID"
     detail = first.message
     raise errors.TransformError(messages.bilingual(mid, path=path, detail=detail), message_id=mid,
@@ -61,3 +61,20 @@ def validate_document(root: etree._Element, mapping: OutboundMapping) -> None:
                                     "error", "exception", messages.bilingual(mid, path=path, detail=detail),
                                     expression=path, message_id=mid,
                                     diagnostics="; ".join(f"{e.path}: {e.message}" for e in mapping.schema.error_log))]))
+
+
+def readable_path(root: etree._Element, xpath: str) -> str:
+    """``/intyg/svar/diagnos[2]/kod`` for lxml's ``/*/*[6]/*[6]/*[1]`` (an index only where a name repeats)."""
+    try:
+        found = root.getroottree().xpath(xpath)
+    except etree.XPathError:
+        return xpath
+    if not found or not isinstance(found[0], etree._Element):
+        return xpath
+    steps = []
+    for el in [found[0], *found[0].iterancestors()]:
+        name = etree.QName(el).localname
+        parent = el.getparent()
+        same = [] if parent is None else [s for s in parent if s.tag == el.tag]
+        steps.append(f"{name}[{same.index(el) + 1}]" if len(same) > 1 else name)
+    return "/" + "/".join(reversed(steps))
