@@ -50,9 +50,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if config.get("CLOCK") is not None:
         svc.clock = config["CLOCK"]
     app.extensions["lisn"] = svc
+    _quiet_payload_loggers()
     _register_blueprints(app)
     _register_error_handlers(app)
     return app
+
+
+# Libraries that log whole documents at DEBUG (signxml logs the canonicalised certificate):
+# patient data must never reach plain-text application logs, whatever the root level is.
+PAYLOAD_LOGGERS = ("signxml", "sqlalchemy.engine")
+
+
+def _quiet_payload_loggers() -> None:
+    for name in PAYLOAD_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.INFO:
+            logger.setLevel(logging.WARNING)
 
 
 def _register_blueprints(app: Flask) -> None:

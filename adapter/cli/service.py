@@ -51,12 +51,11 @@ def _pepper(settings: Settings) -> bytes:
 @click.option("--port", default=8080, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """Run the FHIR API (embedded default: SQLite in ADAPTER_DATA_DIR, migrated on start)."""
-    from werkzeug.serving import make_server
-
     from adapter.api import create_app
+    from adapter.api.serving import make_embedded_server
 
     app = create_app()
-    server = make_server(host, port, app, threaded=True)
+    server = make_embedded_server(app, host, port)
     click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
     try:
         server.serve_forever()
