@@ -1,0 +1,137 @@
+"""The mapping file format: checks with the line, selectors, conditions, defaults, repeats, ConceptMaps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adapter import errors
+from adapter.inbound import load_mapping, run_mapping
+from adapter.inbound.export import mappings_dir
+
+HEAD = """format: t
+syntax: json
+template: https://lisn.se/fhir/Questionnaire/lisn|1.0
+"""
+MINIMAL_HEADER = """header:
+  - {target: certificate.id, from: id}
+  - {target: authored, from: when}
+  - {target: patient.identifier, from: pnr, system: "1.2.752.129.2.1.3.1"}
+  - {target: practitioner.identifier, from: hsa, system: "1.2.752.129.2.1.4.1"}
+  - {target: careUnit.identifier, from: hsa, system: "1.2.752.129.2.1.4.1"}
+  - {target: careProvider.identifier, from: hsa, system: "1.2.752.129.2.1.4.1"}
+  - {target: recipient.kommunkod, from: kommun, default: "0180"}
+  - {target: source.endpoint, default: "urn:lisn:system:test"}
+"""
+DOC = {"id": "T-1", "when": "2026-09-14T10:00:00+02:00", "pnr": "191212121212", "hsa": "SE2321000016-15CQ"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def invalid(tmp_path: Path, text: str) -> tuple[str, str]:
+    with pytest.raises(errors.MappingError) as exc:
+        load_mapping(write(tmp_path, text))
+    [iss] = exc.value.outcome["issue"]
+    return str(errors.message_id_of(iss)), iss["diagnostics"]
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    (HEAD + "header:\n  - {target: authored, form: x}\n", 5),          # a misspelt key
+    (HEAD + "items:\n  - {target: debut}\n", 5),                         # neither from nor default
+    (HEAD + "items:\n  - {target: debut, group: x, from: a}\n", 5),      # target and group
+    (HEAD + "items:\n  - {target: debut, from: a, convert: money}\n", 5),
+    (HEAD + "header:\n  - {group: grund}\n", 5),
+    (HEAD + "items:\n  - {target: debut, from: a, when: {path: b, like: c}}\n", 5),
+    ("format: t\nsyntax: csv\n", 1),
+    ("format: t\nsyntax: json\nsurprise: 1\n", 1),
+    ("format: t\nsyntax: json\nitems: [\n", 4),                           # YAML syntax error
+    ("- just\n- a list\n", 1),
+])
+def test_invalid_mapping_files_name_the_line(tmp_path: Path, text: str, line: int) -> None:
+    assert invalid(tmp_path, text) == ("LISN_MAP_FILE_INVALID", f"m.yaml:{line}")
+
+
+def test_the_shipped_mappings_load() -> None:
+    for path in sorted((mappings_dir() / "inbound").glob("*.yaml")):
+        spec = load_mapping(path)
+        assert spec.format == path.stem and spec.items and spec.header
+
+
+def _map(tmp_path: Path, items: str, doc: dict, extra: str = "") -> tuple:
+    path = write(tmp_path, HEAD + extra + MINIMAL_HEADER + "items:\n" + items)
+    return run_mapping(json.dumps(doc).encode(), "t", mapping=path)
+
+
+def _ids(issues) -> list[tuple[str | None, list | None]]:
+    return [(errors.message_id_of(i), i.get("location")) for i in issues.items]
+
+
+def test_unknown_linkid_names_the_rule_line(tmp_path: Path) -> None:
+    bundle, issues, _ = _map(tmp_path, "  - {target: grund.typx, from: a}\n", DOC)
+    assert bundle is None and _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None)]
+    assert issues.items[0]["diagnostics"] == "m.yaml:14"
+
+
+def test_linkid_outside_its_group_is_refused(tmp_path: Path) -> None:
+    items = "  - group: diagnos\n    for: d[*]\n    items:\n      - {target: grund.typ, from: a}\n"
+    _, issues, _ = _map(tmp_path, items, DOC)
+    assert _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None)] and issues.items[0]["diagnostics"] == "m.yaml:17"
+
+
+def test_invalid_selector(tmp_path: Path) -> None:
+    _, issues, _ = _map(tmp_path, "  - {target: debut, from: 'a[b'}\n", DOC)
+    assert _ids(issues)[0] == ("LISN_MAP_SELECTOR_INVALID", None)
+
+
+def test_unknown_conceptmap(tmp_path: Path) -> None:
+    _, issues, _ = _map(tmp_path, "  - {target: formaga.arbete, from: c, map: nowhere}\n", {**DOC, "c": "X"})
+    assert _ids(issues) == [("LISN_MAP_CONCEPTMAP_UNKNOWN", None)]
+
+
+def test_defaults_conditions_and_patterns(tmp_path: Path) -> None:
+    items = ("  - {target: ovrigt, from: note, pattern: 'Anteckning: {}'}\n"
+             "  - {target: kontakt.onskas, from: want, default: false}\n"
+             "  - {target: kontakt.anledning, from: why, when: {path: want, in: [true, 'ja']}}\n")
+    bundle, issues, trace = _map(tmp_path, items, {**DOC, "note": "hej", "why": "skäl"})
+    qr = bundle["entry"][1]["resource"]
+    assert [i["linkId"] for i in qr["item"]] == ["ovrigt", "kontakt"]
+    assert qr["item"][0]["answer"] == [{"valueString": "Anteckning: hej"}]
+    assert qr["item"][1]["item"] == [{"linkId": "kontakt.onskas", "text": qr["item"][1]["item"][0]["text"],
+                                      "answer": [{"valueBoolean": False}]}]
+    assert _ids(issues) == [("LISN_MAP_NOT_MAPPED", ["why"])], "a condition that does not hold reads nothing"
+    assert [t.source for t in trace if t.target == "kontakt.onskas"] == ["default"]
+    bundle, _, _ = _map(tmp_path, items, {**DOC, "want": "ja", "why": "skäl"})
+    assert bundle["entry"][1]["resource"]["item"][0]["item"][1]["answer"] == [{"valueString": "skäl"}]
+
+
+def test_repeats_become_group_instances_in_template_order(tmp_path: Path) -> None:
+    items = ("  - group: formaga.aktivitet\n    for: akt[*]\n    order_by: nr\n    items:\n"
+             "      - {target: formaga.aktivitet.typ, from: typ, system: 'https://lisn.se/fhir/CodeSystem/aktivitet-typ'}\n"
+             "  - {target: formaga.arbete, from: arb, system: 'https://lisn.se/fhir/CodeSystem/formaga-arbete'}\n")
+    doc = {**DOC, "arb": "ej-nedsatt", "akt": [{"nr": 2, "typ": "sprak"}, {"nr": 1, "typ": "motiverande"}]}
+    bundle, issues, _ = _map(tmp_path, items, doc)
+    assert not issues.items
+    formaga = bundle["entry"][1]["resource"]["item"][0]
+    assert [i["linkId"] for i in formaga["item"]] == ["formaga.arbete", "formaga.aktivitet", "formaga.aktivitet"]
+    assert [g["item"][0]["answer"][0]["valueCoding"]["code"] for g in formaga["item"][1:]] == ["motiverande", "sprak"]
+    assert formaga["item"][1]["item"][0]["answer"][0]["valueCoding"]["display"] == \
+        "Motiverande eller förberedande insatser", "displays come from our CodeSystem"
+
+
+def test_a_non_repeating_group_found_twice(tmp_path: Path) -> None:
+    items = "  - group: prognos\n    for: p[*]\n    items:\n      - {target: prognos.beskrivning, from: t}\n"
+    _, issues, _ = _map(tmp_path, items, {**DOC, "p": [{"t": "a"}, {"t": "b"}]})
+    assert _ids(issues)[0] == ("LISN_MAP_TOO_MANY", ["p[*]"])
+
+
+def test_required_group_missing(tmp_path: Path) -> None:
+    items = "  - group: diagnos\n    for: diagnoser[*]\n    items:\n      - {target: diagnos.text, from: t}\n"
+    _, issues, _ = _map(tmp_path, items, DOC)
+    assert _ids(issues) == [("LISN_MAP_REQUIRED_MISSING", ["diagnoser[*]"])]
+    assert issues.items[0]["expression"] == ["diagnoser[*]", "QuestionnaireResponse.repeat(item).where(linkId='diagnos')"]
