@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
-from lisn_profiles_support import BASE, PROFILES, definitions, example_instances, read, resource_files
+from lisn_profiles_support import BASE, PROFILES, R4, definitions, example_instances, read, resource_files
 
 # The element features the in-house validator evaluates (architecture: keep to these).
 ALLOWED_ELEMENT_KEYS = {
@@ -67,3 +67,54 @@ def test_every_profile_an_example_claims_exists() -> None:
     # The QR profile belongs to the validation engineer; it may land after these examples.
     missing = claimed - known - {f"{BASE}/StructureDefinition/lisn-questionnaireresponse"}
     assert not missing
+
+
+# -- every differential element exists in FHIR R4, with a type the base allows -----------------------
+# fhirpathpy ships the R4 element model as data (path -> type); it is independent of our profiles.
+_R4 = R4
+
+
+def _resolve(path: str) -> list[str]:
+    """The R4 type(s) of an element path such as ``Patient.meta.security`` or ``Extension.value[x]``."""
+    p2t, choices, elsewhere = _R4["path2Type"], _R4["choiceTypePaths"], _R4["pathsDefinedElsewhere"]
+    segments = path.replace("[x]", "").split(".")
+    current, types = segments[0], [segments[0]]
+    for seg in segments[1:]:
+        candidate = elsewhere.get(f"{current}.{seg}", f"{current}.{seg}")
+        if candidate in choices:
+            current, types = candidate, list(choices[candidate])
+        elif candidate in p2t:
+            types = [p2t[candidate]]
+            # Continue inside a complex type (Meta, Identifier) or inside a backbone element.
+            current = types[0] if any(k.startswith(types[0] + ".") for k in p2t) else candidate
+        elif any(k.startswith(candidate + ".") for k in p2t):
+            current, types = candidate, ["BackboneElement"]
+        else:
+            raise KeyError(path)
+    return types
+
+
+def _is_resource_type(name: str) -> bool:
+    while name in _R4["type2Parent"]:
+        name = _R4["type2Parent"][name]
+        if name == "Resource":
+            return True
+    return False
+
+
+@pytest.mark.parametrize("sd", definitions("StructureDefinition"), ids=lambda r: r["id"])
+def test_every_element_exists_in_r4_with_an_allowed_type(sd: dict[str, Any]) -> None:
+    for element in sd["differential"]["element"]:
+        base_types = _resolve(element["path"])
+        for t in element.get("type", []):
+            code = t["code"][0].upper() + t["code"][1:]
+            if base_types == ["Resource"]:
+                assert _is_resource_type(code), (element["id"], code)
+            else:
+                assert code in base_types, (element["id"], code, base_types)
+
+
+@pytest.mark.parametrize("path", ["Patient.nickname", "Bundle.entry.resources", "MessageHeader.eventString"])
+def test_the_r4_element_check_can_fail(path: str) -> None:
+    with pytest.raises(KeyError):
+        _resolve(path)
