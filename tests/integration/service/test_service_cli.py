@@ -1,0 +1,60 @@
+"""The service commands on the embedded default (SQLite in ADAPTER_DATA_DIR)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from adapter.cli import cli
+from conftest import EXAMPLE
+
+
+def _runner(tmp_path: Path) -> CliRunner:
+    return CliRunner(env={"ADAPTER_DATA_DIR": str(tmp_path), "ADAPTER_DATABASE_URL": ""})
+
+
+def test_register_submit_and_audit_via_cli(tmp_path: Path) -> None:
+    run = _runner(tmp_path)
+    assert run.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    added = run.invoke(cli, ["clients", "add", "journal", "--role", "sender", "--care-unit", "SE2321000016-15CQ"])
+    assert added.exit_code == 0 and added.output.startswith("lisn_")
+    token = added.output.strip()
+    assert run.invoke(cli, ["recipients", "add", "0180", "--name", "Socialnämnden i Stockholms stad"]).exit_code == 0
+    listed = run.invoke(cli, ["clients", "list"])
+    assert listed.output == "journal\tsender\tSE2321000016-15CQ\n" and token not in listed.output
+    assert run.invoke(cli, ["recipients", "list"]).output.startswith("0180\tSocialnämnden i Stockholms stad\tpull")
+
+    from adapter.api import create_app
+    from adapter.settings import Settings
+
+    app = create_app({"SETTINGS": Settings.from_env({"ADAPTER_DATA_DIR": str(tmp_path)})})
+    r = app.test_client().post("/fhir/$process-message", data=EXAMPLE.read_bytes(), headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
+    assert r.status_code == 200
+    app.extensions["lisn"].engine.dispose()
+
+    verified = run.invoke(cli, ["audit", "verify"])
+    assert verified.exit_code == 0 and "intact: 1 rows" in verified.output
+    extract = json.loads(run.invoke(cli, ["audit", "extract", "--patient", "191212121212"]).output)
+    assert [e["action"] for e in extract["entries"]] == ["submit"]
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'adapter.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET outcome = 'rejected'"))
+    engine.dispose()
+    broken = run.invoke(cli, ["audit", "verify"])
+    assert broken.exit_code == 1 and "row 1" in broken.output
+
+
+def test_token_rotation_and_usage_errors(tmp_path: Path) -> None:
+    run = _runner(tmp_path)
+    first = run.invoke(cli, ["clients", "add", "kommun", "--role", "municipality", "--kommunkod", "0180"]).output
+    second = run.invoke(cli, ["clients", "token", "kommun"])
+    assert second.exit_code == 0 and second.output != first
+    assert run.invoke(cli, ["clients", "token", "nobody"]).exit_code == 2
+    assert run.invoke(cli, ["clients", "add", "x", "--role", "sender"]).exit_code == 2
+    assert run.invoke(cli, ["clients", "add", "kommun", "--role", "admin"]).exit_code == 1
+    assert run.invoke(cli, ["recipients", "add", "12", "--name", "x"]).exit_code == 2
