@@ -49,6 +49,8 @@ def compiled(expression: str, *, raw: bool = False) -> Compiled | FhirPathProble
 
 _ITEM_BY_LINK = re.compile(r"\bitem\.where\(linkId\s*=\s*'([^']*)'\)")
 _ITEM = re.compile(r"\bitem\b")
+# Functions that reach items without naming them: no pruning for expressions using these.
+_WALKS = re.compile(r"\b(descendants|children|repeat|trace|toJson|encode)\s*\(")
 
 
 @lru_cache(maxsize=2048)
@@ -60,7 +62,7 @@ def item_links(expression: str) -> frozenset[str] | None:
     fhirpathpy's ``where`` costs about 20 µs per item, and a certificate has some sixty
     items for every rule to walk past.
     """
-    if _ITEM.search(_ITEM_BY_LINK.sub("", expression)):
+    if _ITEM.search(_ITEM_BY_LINK.sub("", expression)) or _WALKS.search(expression):
         return None
     return frozenset(_ITEM_BY_LINK.findall(expression))
 

@@ -193,7 +193,7 @@ class Expansion:
 
     def has_coding(self, system: Any, code: Any) -> bool:
         system = normalise_system(system) if isinstance(system, str) else None
-        return system in self.systems or (system, code) in self.codes
+        return system in self.systems or (isinstance(code, str) and (system, code) in self.codes)
 
     def has_code(self, code: Any) -> bool:
         return bool(self.systems) or any(c == code for _, c in self.codes)

@@ -46,6 +46,8 @@ def test_item_pruning_only_for_linkid_steps() -> None:
     assert invariants.item_links("item.count() > 1") is None
     assert invariants.item_links("item.where(linkId='a').item.first()") is None
     assert invariants.item_links("status = 'completed'") == frozenset()
+    assert invariants.item_links("descendants().where(linkId='a').exists()") is None
+    assert invariants.item_links("repeat(answer).value.exists()") is None
 
 
 def test_pruning_gives_the_same_answers_as_the_whole_tree() -> None:
@@ -121,7 +123,8 @@ def test_random_mutations_never_crash(mutations: list[tuple[tuple[Any, ...], Any
     issues = Issues()
     validate_bundle(bundle, registry, issues)
     profiles.validate_against_profiles(bundle, registry, issues, path="Bundle")
-    for i, entry in enumerate(bundle.get("entry") or []):
+    entries = bundle.get("entry")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
             profiles.validate_against_profiles(entry["resource"], registry, issues, path=f"Bundle.entry[{i}].resource")
     for item in issues:
