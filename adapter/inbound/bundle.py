@@ -41,6 +41,26 @@ HEADER_FIELDS: dict[str, str] = {
 REQUIRED_HEADER = frozenset({"certificate.id", "authored", "patient.identifier", "practitioner.identifier",
                              "careUnit.identifier", "careProvider.identifier", "recipient.kommunkod",
                              "source.endpoint"})
+# Where each header field lands in the Bundle (entries are always in this order).
+HEADER_PATHS = {
+    "timestamp": "Bundle.timestamp", "event": "Bundle.entry[0].resource.eventCoding",
+    "source": "Bundle.entry[0].resource.source", "certificate.id": "Bundle.entry[1].resource.identifier",
+    "questionnaire": "Bundle.entry[1].resource.questionnaire", "authored": "Bundle.entry[1].resource.authored",
+    "replaces": "Bundle.entry[1].resource.extension[0]", "patient.identifier": "Bundle.entry[2].resource.identifier[0]",
+    "patient": "Bundle.entry[2].resource.name[0]", "practitioner.identifier": "Bundle.entry[3].resource.identifier[0]",
+    "practitioner": "Bundle.entry[3].resource.name[0]", "careUnit.identifier": "Bundle.entry[5].resource.identifier[0]",
+    "careUnit.name": "Bundle.entry[5].resource.name", "careUnit.phone": "Bundle.entry[5].resource.telecom[0]",
+    "careUnit": "Bundle.entry[5].resource.address[0]", "careProvider.identifier": "Bundle.entry[6].resource.identifier[0]",
+    "careProvider": "Bundle.entry[6].resource.name", "recipient.kommunkod": "Bundle.entry[7].resource.identifier[0]",
+    "recipient.orgnr": "Bundle.entry[7].resource.identifier[1]", "recipient": "Bundle.entry[7].resource.name",
+}
+
+
+def header_path(target: str) -> str | None:
+    """The Bundle path a header field fills (most specific first)."""
+    return HEADER_PATHS.get(target) or HEADER_PATHS.get(target.split(".")[0])
+
+
 ROLES = ("message", "messageheader", "questionnaireresponse", "patient", "practitioner",
          "practitionerrole", "vardenhet", "vardgivare", "socialnamnd", "consent", "provenance")
 ROLE_PREFIX = "lisn-role:"  # see adapter.inbound.fhirinput: references of a carried-over resource

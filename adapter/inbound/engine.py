@@ -257,6 +257,8 @@ class Engine:
             contexts = contexts[:1]
         for c in contexts:
             child = host.new(rule.group) if item.repeats else host.single(rule.group)
+            if rule.each:
+                child.origin = self.source.location(c)
             self.run_items(rule.rules, c, child)
 
     def run_value(self, rule: Rule, ctx: Any, inst: Instance) -> None:
@@ -277,6 +279,7 @@ class Engine:
             found = found[:1]
         key = values.ANSWER_KEY.get(item.type, "valueString")
         host.answers.setdefault(rule.target, []).extend({key: v} for v, _ in found)
+        host.sources.setdefault(rule.target, []).extend(loc for _, loc in found)
         self.trace.extend(Trace(rule.target, loc, v) for v, loc in found)
 
     # -- the source's own signature ------------------------------------------------------------

@@ -16,7 +16,7 @@ from adapter.data import data_dir
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
 from adapter.inbound import fhirinput
-from adapter.inbound.bundle import build_bundle
+from adapter.inbound.bundle import HEADER_FIELDS, build_bundle, header_path
 from adapter.inbound.engine import Engine, Trace
 from adapter.inbound.mapping import Mapping, Rule, load_mapping
 from adapter.inbound.sources import FlatSource, JsonSource, Source, XmlSource
@@ -102,12 +102,18 @@ def run_mapping(raw: bytes, fmt: str, *, mapping: Path | None = None, registry: 
                 limits: Limits = Limits(), xml: XmlParsing = XmlParsing()
                 ) -> tuple[Bundle | None, Issues, list[Trace]]:
     """The Bundle (None on errors), every issue, and the trace of each mapped value to its source."""
+    bundle, issues, trace, _ = _run(raw, fmt, mapping=mapping, registry=registry, limits=limits, xml=xml)
+    return bundle, issues, trace
+
+
+def _run(raw: bytes, fmt: str, *, mapping: Path | None, registry: Registry | None, limits: Limits,
+         xml: XmlParsing) -> tuple[Bundle | None, Issues, list[Trace], dict[str, str]]:
     spec = mapping_for(fmt, mapping)
     reg = registry_for(spec, registry)
     issues = Issues()
     source = open_source(raw, spec, issues, limits=limits, xml=xml)
     if source is None:
-        return None, issues, []
+        return None, issues, [], {}
     engine = Engine(spec, source, reg, issues)
     engine.run_header(source.root)
     canonical = str(engine.header.get("questionnaire") or spec.template or "")
@@ -115,11 +121,11 @@ def run_mapping(raw: bytes, fmt: str, *, mapping: Path | None = None, registry: 
     if questionnaire is None:
         issues.add("LISN_MAP_TEMPLATE_UNKNOWN", expression="QuestionnaireResponse.questionnaire",
                    code="not-supported", questionnaire=canonical or "-")
-        return None, issues, engine.trace
+        return None, issues, engine.trace, {}
     engine.template = Template(questionnaire)
     _check_targets(engine, spec.items, None)
     if issues.has_errors:
-        return None, issues, engine.trace
+        return None, issues, engine.trace, {}
     top = Instance(None)
     engine.run_items(spec.items, source.root, top)
     signature = engine.signature()
@@ -128,10 +134,14 @@ def run_mapping(raw: bytes, fmt: str, *, mapping: Path | None = None, registry: 
                    source=where)
         issues.items[-1]["location"] = [where]
     if issues.has_errors:
-        return None, issues, engine.trace
-    bundle = build_bundle(engine.header, render(engine.template, top), questionnaire=canonical,
-                          registry=reg, signature=signature)
-    return bundle, issues, engine.trace
+        return None, issues, engine.trace, {}
+    where: dict[str, str] = {}
+    items = render(engine.template, top, path="Bundle.entry[1].resource", where=where)
+    for t in engine.trace:
+        if t.target in HEADER_FIELDS and header_path(t.target) and t.source != "default":
+            where.setdefault(str(header_path(t.target)), t.source)
+    bundle = build_bundle(engine.header, items, questionnaire=canonical, registry=reg, signature=signature)
+    return bundle, issues, engine.trace, where
 
 
 def map_export(raw: bytes, fmt: str, *, mapping: Path | None = None, registry: Registry | None = None,
@@ -159,7 +169,7 @@ def convert_export(raw: bytes, fmt: str, *, mapping: Path | None = None, registr
                    limits: Limits = Limits(), xml: XmlParsing = XmlParsing()
                    ) -> tuple[Bundle | None, errors.OperationOutcome]:
     """Map, then validate: the Bundle (None when mapping failed) and one outcome with every issue."""
-    bundle, issues, _ = run_mapping(raw, fmt, mapping=mapping, registry=registry, limits=limits, xml=xml)
+    bundle, issues, _, where = _run(raw, fmt, mapping=mapping, registry=registry, limits=limits, xml=xml)
     if bundle is None:
         return None, issues.outcome()
     validate = _validator()
@@ -167,5 +177,14 @@ def convert_export(raw: bytes, fmt: str, *, mapping: Path | None = None, registr
         issues.add("LISN_MAP_VALIDATOR_MISSING", severity="warning", code="informational")
     else:
         found = validate(bundle, registry or default_registry())
-        issues.extend([i for i in found.get("issue", []) if i.get("severity") != "information"])
+        issues.extend([_with_source(i, where) for i in found.get("issue", []) if i.get("severity") != "information"])
     return bundle, issues.outcome()
+
+
+def _with_source(iss: dict[str, Any], where: dict[str, str]) -> dict[str, Any]:
+    """A validator issue, plus the source location of the element it names (longest known prefix)."""
+    for expr in iss.get("expression") or []:
+        best = max((k for k in where if expr == k or expr.startswith((k + ".", k + "["))), key=len, default=None)
+        if best is not None:
+            return {**iss, "location": [where[best]], "expression": [*iss["expression"], where[best]]}
+    return iss

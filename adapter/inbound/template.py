@@ -71,6 +71,10 @@ class Instance:
     link_id: str | None
     groups: dict[str, list["Instance"]] = field(default_factory=dict)
     answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    """Per linkId, the source location of each answer (parallel to ``answers``)."""
+    origin: str | None = None
+    """The source location of the context this group instance was made for."""
 
     def single(self, link_id: str) -> "Instance":
         """The one instance of a non-repeating child group, created when first needed."""
@@ -90,18 +94,31 @@ class Instance:
             siblings.remove(inst)
 
 
-def render(template: Template, inst: Instance) -> list[dict[str, Any]]:
-    """QuestionnaireResponse.item for ``inst``, in template order; empty groups are left out."""
+def render(template: Template, inst: Instance, *, path: str = "QuestionnaireResponse",
+           where: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """QuestionnaireResponse.item for ``inst``, in template order; empty groups are left out.
+
+    ``where`` receives, for each rendered item and answer path (``path.item[2].answer[0]``),
+    the source location it came from, so that a validator issue can point back at the source.
+    """
+    where = {} if where is None else where
     ids = template.top if inst.link_id is None else template.items[inst.link_id].children
     out: list[dict[str, Any]] = []
     for link_id in ids:
         item = template.items[link_id]
         if item.type == "group":
             for child in inst.groups.get(link_id, []):
-                sub = render(template, child)
+                here = f"{path}.item[{len(out)}]"
+                sub = render(template, child, path=here, where=where)
                 if sub:
+                    if child.origin:
+                        where[here] = child.origin
                     out.append(_item(item, item=sub))
         elif inst.answers.get(link_id):
+            here = f"{path}.item[{len(out)}]"
+            for n, source in enumerate(inst.sources.get(link_id, [])):
+                where[f"{here}.answer[{n}]"] = source
+                where.setdefault(here, source)
             out.append(_item(item, answer=inst.answers[link_id]))
     return out
 

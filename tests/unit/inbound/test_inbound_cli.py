@@ -103,3 +103,14 @@ def test_a_fourth_format_needs_only_a_mapping_file_and_its_example(tmp_path: Pat
     assert qr["item"][0]["item"][0]["answer"][0]["valueCoding"]["code"] == "undersokning-fysisk"
     assert bundle["entry"][2]["resource"]["identifier"][0]["system"] == \
         "http://electronichealth.se/identifier/samordningsnummer"
+
+
+def test_validation_errors_point_back_at_the_source(tmp_path: Path) -> None:
+    doc = json.loads((EXAMPLES / "openehr-flat" / "lisn-depression.json").read_bytes())
+    doc["lisn/formaga/period/upper"] = "2026-01-01"
+    doc["lisn/patient/id|id"] = "191212121213"          # wrong Luhn check digit
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    code, out, _ = run("--from", "openehr-flat", str(bad), "--format", "json")
+    located = {i["location"][0] for i in json.loads(out)["issue"] if i.get("location")}
+    assert code == 1 and {"lisn/formaga/period/upper", "lisn/patient/id"} <= located
