@@ -22,7 +22,7 @@ from datetime import date
 from typing import Any
 
 from adapter import messages
-from adapter.fhir.submission import Submission, answers
+from adapter.fhir.submission import Submission
 
 HOURS_FULL_TIME = 40
 """A full-time activity week in hours (the activity requirement is, as a rule, full time)."""
@@ -88,15 +88,16 @@ class Assessment:
 def assess(bundle: dict[str, Any]) -> Assessment:
     """The bedömningsstöd for a submission Bundle (or a bare QuestionnaireResponse)."""
     qr = bundle if bundle.get("resourceType") == "QuestionnaireResponse" else (Submission(bundle).response or {})
-    start, slut = _first_date(qr, "formaga.period.start"), _first_date(qr, "formaga.period.slut")
+    idx = AnswerIndex()
+    start, slut = _first_date(idx, qr, "formaga.period.start"), _first_date(idx, qr, "formaga.period.slut")
     follow_up = min(slut, add_months(start, FOLLOW_UP_MONTHS)) if start and slut else slut
     return Assessment(
-        aktiviteter=tuple(_activities(qr)),
-        kvarvarande_arbetsformaga_procent=REMAINING_CAPACITY.get(_first_code(qr, "formaga.arbete") or ""),
+        aktiviteter=tuple(_activities(idx, qr)),
+        kvarvarande_arbetsformaga_procent=REMAINING_CAPACITY.get(_first_code(idx, qr, "formaga.arbete") or ""),
         giltigt_till_och_med=slut,
         senast_uppfoljning=follow_up,
-        flaggor=_flags(qr, start, slut),
-        kvalitetsanmarkningar=tuple(_remarks(qr)),
+        flaggor=_flags(idx, qr, start, slut),
+        kvalitetsanmarkningar=tuple(_remarks(idx, qr)),
     )
 
 
@@ -107,55 +108,56 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def _activities(qr: dict[str, Any]) -> list[ActivityCapacity]:
+def _activities(idx: AnswerIndex, qr: dict[str, Any]) -> list[ActivityCapacity]:
     out = []
-    for group in find_items(qr, "formaga.aktivitet"):
-        typ, deltagande = _first(group, "formaga.aktivitet.typ"), _first(group, "formaga.aktivitet.deltagande")
+    for group in idx.items(qr, "formaga.aktivitet"):
+        typ = _first(idx, group, "formaga.aktivitet.typ")
+        deltagande = _first(idx, group, "formaga.aktivitet.deltagande")
         if not isinstance(typ, dict) or not isinstance(deltagande, dict):
             continue
         out.append(ActivityCapacity(typ=typ, deltagande=deltagande,
-                                    timmar_per_vecka=_hours(deltagande.get("code"), group)))
+                                    timmar_per_vecka=_hours(idx, deltagande.get("code"), group)))
     return out
 
 
-def _hours(participation: str | None, group: dict[str, Any]) -> int | None:
+def _hours(idx: AnswerIndex, participation: str | None, group: dict[str, Any]) -> int | None:
     if participation == "fullt":
         return HOURS_FULL_TIME
     if participation == "inte":
         return 0
-    given = _first(group, "formaga.aktivitet.timmar")
+    given = _first(idx, group, "formaga.aktivitet.timmar")
     return given if participation == "begransat" and isinstance(given, int) else None
 
 
-def _flags(qr: dict[str, Any], start: date | None, slut: date | None) -> Flags:
-    measures = {c.get("code") for c in answers(qr, "atgarder.typ") if isinstance(c, dict)}
-    basis = [d for d in (_to_date(v) for v in answers(qr, "grund.datum")) if d]
+def _flags(idx: AnswerIndex, qr: dict[str, Any], start: date | None, slut: date | None) -> Flags:
+    measures = {c.get("code") for c in idx.answers(qr, "atgarder.typ") if isinstance(c, dict)}
+    basis = [d for d in (_to_date(v) for v in idx.answers(qr, "grund.datum")) if d]
     return Flags(
         sip_rekommenderas="sip" in measures,
         samordnad_rehabilitering_rekommenderas=bool(measures & COORDINATED_REHABILITATION),
-        kontakt_onskas=_first(qr, "kontakt.onskas") is True,
+        kontakt_onskas=_first(idx, qr, "kontakt.onskas") is True,
         retroaktiv_period=bool(start and basis and start < min(basis)),
-        oklar_eller_dalig_prognos=_first_code(qr, "prognos.typ") in UNCLEAR_OR_POOR_PROGNOSIS,
+        oklar_eller_dalig_prognos=_first_code(idx, qr, "prognos.typ") in UNCLEAR_OR_POOR_PROGNOSIS,
         period_over_tre_manader=bool(start and slut and slut >= add_months(start, FOLLOW_UP_MONTHS)),
     )
 
 
-def _remarks(qr: dict[str, Any]) -> list[Remark]:
+def _remarks(idx: AnswerIndex, qr: dict[str, Any]) -> list[Remark]:
     out = []
     paths = item_paths(qr)
     for link_id in _DESCRIPTIONS:
-        text = _first(qr, link_id)
+        text = _first(idx, qr, link_id)
         if not isinstance(text, str) or len(text.strip()) < MIN_DESCRIPTION_CHARS:
             out.append(_remark("LISN_ASSESS_TEXT_TOO_SHORT", link_id, paths.get(link_id),
                                min=MIN_DESCRIPTION_CHARS))
-    for index, group in enumerate(find_items(qr, "diagnos")):
-        code, text = _first(group, "diagnos.kod"), _first(group, "diagnos.text")
+    for index, group in enumerate(idx.items(qr, "diagnos")):
+        code, text = _first(idx, group, "diagnos.kod"), _first(idx, group, "diagnos.text")
         if isinstance(code, dict) and _repeats_code(text, code):
             out.append(_remark("LISN_ASSESS_DIAGNOS_TEXT_REPEATS_CODE", "diagnos.text",
                                paths.get(f"diagnos.text#{index}"), code=code.get("code", "")))
-    if not find_items(qr, "formaga.aktivitet"):
+    if not idx.items(qr, "formaga.aktivitet"):
         out.append(_remark("LISN_ASSESS_NO_ACTIVITY_ASSESSED", "formaga.aktivitet", paths.get("formaga")))
-    for activity in _activities(qr):
+    for activity in _activities(idx, qr):
         if activity.timmar_per_vecka is None:
             out.append(_remark("LISN_ASSESS_HOURS_MISSING", "formaga.aktivitet.timmar", paths.get("formaga"),
                                typ=activity.typ.get("code", "")))
@@ -197,6 +199,47 @@ def find_items(node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
     return found
 
 
+class AnswerIndex:
+    """Answers and items by linkId below a group, found in one walk per group: a mapping asks for
+    many linkIds, and walking the response once per question was the engine's main cost.
+
+    Same results as :func:`adapter.fhir.submission.answers` (every answer of every item with the
+    linkId, in order) and :func:`adapter.outbound.assessment.find_items` (matches, not the
+    matches' own descendants with the same linkId).
+    """
+
+    def __init__(self) -> None:
+        self._by_node: dict[int, tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]]]] = {}
+
+    def _walk(self, node: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]]]:
+        found = self._by_node.get(id(node))
+        if found is None:
+            values: dict[str, list[Any]] = {}
+            items: dict[str, list[dict[str, Any]]] = {}
+            stack: list[tuple[Any, frozenset[str]]] = [(i, frozenset()) for i in reversed(node.get("item") or [])]
+            while stack:
+                item, above = stack.pop()
+                if not isinstance(item, dict):
+                    continue
+                link_id = item.get("linkId", "")
+                if link_id not in above:
+                    items.setdefault(link_id, []).append(item)
+                below = above | {link_id}
+                children = list(item.get("item") or [])
+                for ans in item.get("answer") or []:
+                    values.setdefault(link_id, []).extend(v for k, v in ans.items() if k.startswith("value"))
+                    children.extend(ans.get("item") or [])
+                stack.extend((c, below) for c in reversed(children))
+            found = self._by_node[id(node)] = (values, items)
+        return found
+
+    def answers(self, node: dict[str, Any], link_id: str) -> list[Any]:
+        return self._walk(node)[0].get(link_id, [])
+
+    def items(self, node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
+        return self._walk(node)[1].get(link_id, [])
+
+
 def item_paths(qr: dict[str, Any]) -> dict[str, str]:
     """FHIRPath location of each linkId's first item (``diagnos.text#1`` for the second occurrence)."""
     out: dict[str, str] = {}
@@ -219,18 +262,18 @@ def item_paths(qr: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _first(node: dict[str, Any], link_id: str) -> Any:
-    found = answers(node, link_id)
+def _first(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> Any:
+    found = idx.answers(node, link_id)
     return found[0] if found else None
 
 
-def _first_code(node: dict[str, Any], link_id: str) -> str | None:
-    value = _first(node, link_id)
+def _first_code(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> str | None:
+    value = _first(idx, node, link_id)
     return value.get("code") if isinstance(value, dict) else None
 
 
-def _first_date(node: dict[str, Any], link_id: str) -> date | None:
-    return _to_date(_first(node, link_id))
+def _first_date(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> date | None:
+    return _to_date(_first(idx, node, link_id))
 
 
 def _to_date(value: Any) -> date | None:

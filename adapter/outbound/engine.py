@@ -7,7 +7,7 @@ elements. It holds no element names of its own: those are data in the mapping fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Callable, Iterator
 
@@ -16,8 +16,8 @@ from lxml import etree
 
 from adapter.fhir import identifiers as ids
 from adapter.fhir.registry import Registry
-from adapter.fhir.submission import Submission, answers
-from adapter.outbound.assessment import find_items
+from adapter.fhir.submission import Submission
+from adapter.outbound.assessment import AnswerIndex
 from adapter.outbound.mapping import OutboundMapping
 
 IDENT_SYSTEMS = {
@@ -38,6 +38,7 @@ class Context:
     resource: Any = None
     item: Any = None
     summary: Any = None
+    index: AnswerIndex = field(default_factory=AnswerIndex)
 
 
 @lru_cache(maxsize=512)
@@ -141,7 +142,7 @@ def _contexts(spec: dict[str, Any] | None, ctx: Context) -> list[Context]:
     if not spec:
         return [ctx]
     if "item" in spec:
-        return [replace(ctx, item=found) for found in find_items(ctx.item or ctx.values["response"], spec["item"])]
+        return [replace(ctx, item=found) for found in ctx.index.items(ctx.item or ctx.values["response"], spec["item"])]
     if "summary" in spec:
         found = (ctx.summary or ctx.values["summary"]).get(spec["summary"])
         items = list(found) if isinstance(found, (list, tuple)) else [found] if found is not None else []
@@ -159,7 +160,7 @@ def _source(spec: dict[str, Any], ctx: Context) -> list[Any]:
         value = ctx.values.get(spec["value"])
         return [] if value is None else [value]
     if "answer" in spec:
-        return answers(ctx.item or ctx.values["response"], spec["answer"])
+        return ctx.index.answers(ctx.item or ctx.values["response"], spec["answer"])
     if "path" in spec:
         return [v for v in evaluate(spec["path"], ctx.resource) if v not in (None, "")]
     if "ident" in spec:

@@ -205,3 +205,27 @@ def test_a_broken_mapping_names_the_place_in_the_file(tmp_path: Path) -> None:
 def test_output_is_not_pretty_printed(example: dict[str, Any]) -> None:
     xml = render_municipal_xml(example)
     assert xml.startswith(b"<?xml version='1.0' encoding='UTF-8'?>\n<intyg ") and xml.count(b"\n") == 1
+
+
+_link_ids = st.sampled_from(["a", "b", "c", "a.x"])
+_items = st.recursive(
+    st.fixed_dictionaries({"linkId": _link_ids}, optional={"answer": st.lists(
+        st.fixed_dictionaries({"valueString": st.text(max_size=3)}), max_size=2)}),
+    lambda children: st.fixed_dictionaries({"linkId": _link_ids}, optional={
+        "item": st.lists(children, max_size=3),
+        "answer": st.lists(st.fixed_dictionaries({"valueInteger": st.integers(0, 9)},
+                                                 optional={"item": st.lists(children, max_size=2)}), max_size=2)}),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tree=st.lists(_items, max_size=4), link_id=_link_ids)
+def test_the_engine_index_agrees_with_the_plain_walks(tree: list[dict[str, Any]], link_id: str) -> None:
+    """The one-walk AnswerIndex gives what answers() and find_items() give, for any item tree."""
+    from adapter.fhir.submission import answers
+    from adapter.outbound.assessment import AnswerIndex, find_items
+
+    qr = {"resourceType": "QuestionnaireResponse", "item": tree}
+    index = AnswerIndex()
+    assert index.answers(qr, link_id) == answers(qr, link_id)
+    assert [id(i) for i in index.items(qr, link_id)] == [id(i) for i in find_items(qr, link_id)]
