@@ -6,6 +6,7 @@ not come up within its deadline fails the test instead of hanging it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -26,7 +27,7 @@ from sqlalchemy import func, select as sql_select
 from sqlalchemy.engine import Engine
 
 from adapter.delivery import idempotency_key
-from adapter.signing import sign_document
+from adapter.signing import load_certificates, load_key, sign_document
 from adapter.store import outbox
 from adapter.store.db import session_factory, transaction
 
@@ -136,11 +137,18 @@ def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0
     return check()
 
 
+@functools.lru_cache(maxsize=4)
+def _key_material(key: Path, cert: Path) -> tuple[Any, Any]:
+    # Parsing an RSA key checks it (about 0.2 s); do it once per key, not once per document.
+    return load_key(key), load_certificates(cert)
+
+
 def signed(keys: Any, cert: str, kommunkod: str, kind: str) -> bytes:
     xml = (DATA / "intyg.xml").read_bytes()
     xml = xml.replace(b"CERT_ID", cert.encode()).replace(b"KIND", kind.encode())
     xml = xml.replace(b"KOMMUNKOD", kommunkod.encode())
-    return sign_document(xml, key=keys.key.read_bytes(), cert_chain=[keys.cert.read_bytes()])
+    key, chain = _key_material(keys.key, keys.cert)
+    return sign_document(xml, key=key, cert_chain=chain)
 
 
 def enqueue_signed(engine: Engine, keys: Any, certs: list[str], kommunkod: str, *,
