@@ -8,6 +8,9 @@ them, development keys (a test CA that says NOT FOR PRODUCTION) are generated on
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,14 @@ def signing_paths(settings: Settings) -> tuple[Path, Path]:
     folder = Path(settings.database.data_dir) / "keys"
     key, cert = folder / "signing-key.pem", folder / "signing-cert.pem"
     if not (key.exists() and cert.exists()):
-        init_dev_keys(folder)
-        log.warning("no signing key configured: generated DEVELOPMENT keys in %s (not for production)", folder)
+        # Several workers may start at once: each writes a complete pair aside, one rename wins.
+        scratch = folder.with_name(f"keys.{os.getpid()}.{secrets.token_hex(4)}")
+        init_dev_keys(scratch)
+        try:
+            os.rename(scratch, folder)
+            log.warning("no signing key configured: generated DEVELOPMENT keys in %s (not for production)", folder)
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
     return key, cert
 
 

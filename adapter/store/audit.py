@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -55,15 +55,19 @@ class ChainProblem:
     problem: str
 
 
-def _rows(session: Session) -> Iterator[AuditEntry]:
-    yield from session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(
-        yield_per=1000)).scalars()
-
-
 def verify(session: Session) -> tuple[int, ChainProblem | None]:
     """Check the whole chain; returns (rows checked, the first problem or None)."""
+    # Streamed in batches (a server-side cursor on PostgreSQL), closed even when a problem ends the walk.
+    result = session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000))
+    try:
+        return _walk(session, result.scalars())
+    finally:
+        result.close()
+
+
+def _walk(session: Session, rows: Iterable[AuditEntry]) -> tuple[int, ChainProblem | None]:
     expected_seq, prev, count = 1, GENESIS, 0
-    for entry in _rows(session):
+    for entry in rows:
         count += 1
         if entry.seq != expected_seq:
             return count, ChainProblem(expected_seq, f"row {expected_seq} is missing (next is {entry.seq})")

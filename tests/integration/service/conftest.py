@@ -116,18 +116,23 @@ def data(name: str) -> Any:
     return json.loads((DATA / name).read_text(encoding="utf-8"))
 
 
-def settings_for(tmp: Path, engine: sa.Engine) -> Settings:
-    return Settings(limits=Limits(max_body_bytes=LIMIT), database=DatabaseSettings(data_dir=tmp))
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The registry and stages (with the signing key, slow to load) built once per session."""
+    from adapter.api.stages import default_stages
+    from adapter.fhir.registry import default_registry
+
+    tmp = tmp_path_factory.mktemp("service-var")
+    registry = default_registry()
+    settings = Settings(limits=Limits(max_body_bytes=LIMIT), database=DatabaseSettings(data_dir=tmp))
+    return {"SETTINGS": settings, "REGISTRY": registry, "STAGES": default_stages(settings, registry)}
 
 
 @pytest.fixture
-def api(engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def api(engine: sa.Engine, shared: dict[str, Any]) -> Iterator[Api]:
     _empty(engine)
-    tmp = tmp_path_factory.getbasetemp() / "service-var"
-    tmp.mkdir(exist_ok=True)
     clock = FixedClock()
-    app = create_app({"TESTING": True, "SETTINGS": settings_for(tmp, engine), "ENGINE": engine,
-                      "MIGRATE": False, "CLOCK": clock})
+    app = create_app({"TESTING": True, **shared, "ENGINE": engine, "MIGRATE": False, "CLOCK": clock})
     svc = app.extensions["lisn"]
     tokens: dict[str, str] = {}
     setup = data("clients.json")

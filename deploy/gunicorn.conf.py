@@ -1,0 +1,28 @@
+"""Gunicorn for production: several workers against PostgreSQL (ADAPTER_DATABASE_URL).
+
+    adapter db upgrade                      # once per release, before the workers start
+    gunicorn -c deploy/gunicorn.conf.py 'adapter.api:create_app()'
+
+Behind a TLS-terminating reverse proxy (nginx) that verifies client certificates and forwards
+them in X-SSL-Client-Cert; set ADAPTER_SERVICE_TRUSTED_PROXIES to the proxy's address.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("ADAPTER_BIND", "127.0.0.1:8080")
+# Each worker holds its own engine and connection pool (no preload: pools must not cross a fork).
+workers = int(os.environ.get("ADAPTER_WORKERS", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("ADAPTER_THREADS", 4))
+worker_class = "gthread"
+preload_app = False
+timeout = 60
+graceful_timeout = 30
+# The request body limit is enforced by the app (also for chunked bodies); these bound the headers.
+limit_request_line = 8190
+limit_request_fields = 100
+# Access log without query strings: a search by patient carries the personnummer in the URL.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = "info"
