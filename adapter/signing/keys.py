@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from adapter import errors, messages
+from adapter.settings import SigningSettings
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 TEST_CA_NAME = "LISN TEST CA — NOT FOR PRODUCTION"
@@ -153,3 +154,28 @@ def init_dev_keys(directory: str | Path, *, algorithm: str = "rsa") -> DevKeyPat
     with os.fdopen(fd, "wb") as fh:
         fh.write(key_pem(key))
     return paths
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Everything :func:`~adapter.signing.sign_document` needs, loaded from ``SigningSettings``."""
+
+    key: PrivateKey
+    cert_chain: list[x509.Certificate]
+    algorithm: str
+    xades: bool
+
+
+def load_signer(settings: SigningSettings) -> Signer:
+    """The key and chain named by the settings (PEM, or PKCS#12 holding both), with their algorithm."""
+    if settings.key_path is None:
+        raise _key_error("-", "no signing key configured (ADAPTER_SIGNING_KEY_PATH)")
+    key = load_key(settings.key_path, settings.key_passphrase)
+    chain = load_certificates(settings.cert_path or settings.key_path, settings.key_passphrase)
+    algorithm = "ecdsa-sha256" if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa-sha256"
+    return Signer(key=key, cert_chain=chain, algorithm=algorithm, xades=settings.xades)
+
+
+def load_trust(settings: SigningSettings) -> list[x509.Certificate]:
+    """The trust anchors named by the settings (never the public web PKI)."""
+    return [cert for path in settings.trust_paths for cert in load_certificates(path)]

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 from lxml import etree
@@ -155,6 +156,11 @@ class TrustStoreChainVerifier(X509CertChainVerifier):
             result = self.verifier.verify(leaf=leaf, intermediates=[c for c in cert_chain if c is not leaf])
         except x509.verification.VerificationError as exc:
             raise InvalidCertificate(str(exc)) from None
+        # KeyInfo is not signed in plain XML-DSig: refuse certificates the chain does not use, so
+        # that nothing unverified rides along in a document we call valid.
+        used = {c.fingerprint(hashes.SHA256()) for c in result.chain}
+        if any(c.fingerprint(hashes.SHA256()) not in used for c in cert_chain):
+            raise InvalidCertificate("KeyInfo holds a certificate that is not part of the validated chain")
         return result.chain[0]
 
 
@@ -236,7 +242,8 @@ def _check_references(sig: etree._Element) -> Verification | None:
 
 def _check_base64(sig: etree._Element) -> Verification | None:
     """Refuse non-canonical base64: spare bits would let a changed character still verify."""
-    for el in sig.findall(".//ds:SignatureValue", NS) + sig.findall(".//ds:DigestValue", NS):
+    for el in sig.findall(".//ds:SignatureValue", NS) + sig.findall(".//ds:DigestValue", NS) \
+            + sig.findall(".//ds:X509Certificate", NS):
         text = "".join((el.text or "").split())
         try:
             canonical = base64.b64encode(base64.b64decode(text, validate=True)).decode("ascii")

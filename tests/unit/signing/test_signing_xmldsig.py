@@ -271,3 +271,20 @@ def test_verification_time_defaults_to_now(rsa_keys, example_xml: bytes) -> None
     far = datetime.now(timezone.utc) + timedelta(days=3000)
     assert verify_document(xml, trust=[rsa_keys.ca]).ok
     assert verify_document(xml, trust=[rsa_keys.ca], now=far).code == "LISN_SIG_CERT_EXPIRED"
+
+
+def test_signer_and_trust_from_settings(tmp_path: Path, example_xml: bytes) -> None:
+    from adapter.settings import Settings
+    from adapter.signing import load_signer, load_trust
+
+    paths = init_dev_keys(tmp_path, algorithm="ecdsa")
+    settings = Settings.from_env({"ADAPTER_SIGNING_KEY_PATH": str(paths.key), "ADAPTER_SIGNING_CERT_PATH": str(paths.cert),
+                                  "ADAPTER_SIGNING_TRUST_PATHS": str(paths.ca), "ADAPTER_SIGNING_XADES": "true"}).signing
+    signer = load_signer(settings)
+    assert (signer.algorithm, signer.xades, len(signer.cert_chain)) == ("ecdsa-sha256", True, 2)
+    xml = sign_document(example_xml, key=signer.key, cert_chain=signer.cert_chain, algorithm=signer.algorithm,
+                        xades=signer.xades)
+    result = verify_document(xml, trust=load_trust(settings))
+    assert result.ok and result.xades
+    with pytest.raises(errors.SigningError):
+        load_signer(Settings().signing)
