@@ -62,6 +62,11 @@ def registry_for(mapping: Mapping, registry: Registry | None) -> Registry:
     reg = (registry or default_registry()).copy()
     reg.load_path(mappings_dir() / "codes")
     for extra in mapping.conceptmaps:
+        if not extra.exists():
+            oo = Issues()
+            oo.add("LISN_MAP_FILE_INVALID", diagnostics=mapping.label, file=mapping.label, line=1,
+                   problem=f"the ConceptMap file {extra.name} does not exist")
+            raise errors.MappingError(outcome=oo.outcome(), message_id="LISN_MAP_FILE_INVALID")
         reg.load_path(extra)
     return reg
 

@@ -135,3 +135,10 @@ def test_required_group_missing(tmp_path: Path) -> None:
     _, issues, _ = _map(tmp_path, items, DOC)
     assert _ids(issues) == [("LISN_MAP_REQUIRED_MISSING", ["diagnoser[*]"])]
     assert issues.items[0]["expression"] == ["diagnoser[*]", "QuestionnaireResponse.repeat(item).where(linkId='diagnos')"]
+
+
+def test_missing_conceptmap_file_is_a_mapping_file_error(tmp_path: Path) -> None:
+    path = write(tmp_path, HEAD + "conceptmaps: [nowhere.json]\n" + MINIMAL_HEADER)
+    with pytest.raises(errors.MappingError) as exc:
+        run_mapping(json.dumps(DOC).encode(), "t", mapping=path)
+    assert errors.message_id_of(exc.value.outcome["issue"][0]) == "LISN_MAP_FILE_INVALID"
