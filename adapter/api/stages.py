@@ -63,7 +63,7 @@ def default_stages(settings: Settings, registry: Registry) -> Stages:
     from adapter.validation import validate
 
     def export(raw: bytes, fmt: str) -> dict[str, Any]:
-        bundle, _report = map_export(raw, fmt, registry=registry)
+        bundle, _report = map_export(raw, fmt, registry=registry, limits=settings.limits, xml=settings.xml)
         return bundle
 
     return Stages(validate=validate, map_export=export, render=render_municipal_xml, sign=_signer(settings))

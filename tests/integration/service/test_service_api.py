@@ -325,3 +325,57 @@ def test_validate_endpoints(api: Api) -> None:
     assert r.status_code == 400 and mid(r.json) == ["LISN_VALIDATE_WRONG_TYPE"]
     assert api.post("/fhir/Bundle/$validate", example(), who=None).status_code == 401
     assert api.counts()["audit_log"] == 0
+
+
+# -- source formats of the inbound mapping ---------------------------------------------------------
+
+def test_source_format_is_mapped_then_processed(api: Api) -> None:
+    from conftest import ROOT
+
+    raw = (ROOT / "mappings" / "examples" / "inera-xml" / "lisn-depression.xml").read_bytes()
+    r = api.post("/fhir/$process-message?format=inera-xml", raw, content_type="application/xml")
+    assert r.status_code == 200, r.json
+    task = task_of(r)
+    assert task["focus"]["identifier"]["value"] == "urn:uuid:8d3b2f4a-61c7-4e0b-9a52-7c1e3d9f0b21"
+    with api.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT source_format, raw FROM submissions")).one() == ("inera-xml", raw)
+
+
+def test_source_format_errors(api: Api) -> None:
+    before = api.counts()
+    r = api.post("/fhir/$process-message?format=nope", b"<x/>", content_type="application/xml")
+    assert r.status_code == 422 and mid(r.json) == ["LISN_MAP_FORMAT_UNKNOWN"]
+    r = api.post("/fhir/$process-message?format=inera-xml", b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>',
+                 content_type="application/xml")
+    assert r.status_code == 400 and mid(r.json) == ["LISN_INPUT_XML_DTD"]
+    r = api.post("/fhir/$process-message?format=inera-xml", b"<x/>", content_type="text/plain")
+    assert r.status_code == 415
+    assert api.counts() == before
+
+
+def test_capability_statement_matches_the_routes(api: Api) -> None:
+    """Every /fhir route is declared in the CapabilityStatement and every declaration is routed."""
+    rest = api.get("/fhir/metadata", who=None).json["rest"][0]
+    declared = {(r["type"], i["code"]) for r in rest["resource"] for i in r.get("interaction", [])}
+    declared |= {(r["type"], "$" + o["name"]) for r in rest["resource"] for o in r.get("operation", [])}
+    declared |= {("*", "$" + o["name"]) for o in rest.get("operation", [])}
+    routed: set[tuple[str, str]] = set()
+    for rule in api.app.url_map.iter_rules():
+        path, methods = rule.rule, rule.methods or set()
+        if not path.startswith("/fhir/") or path == "/fhir/metadata":
+            continue
+        parts = path[len("/fhir/"):].split("/")
+        if parts[0].startswith("$"):
+            routed.add(("*", parts[0]))
+            continue
+        types = [parts[0]] if not parts[0].startswith("<") else sorted(
+            {t for t, _ in declared if t not in ("*", "Task", "Consent", "Bundle", "QuestionnaireResponse")})
+        for rtype in types:
+            if parts[-1].startswith("$"):
+                routed.add((rtype, parts[-1]))
+            elif len(parts) == 2 and "GET" in methods:
+                routed.add((rtype, "read"))
+            elif len(parts) == 1:
+                routed.update((rtype, code) for code, verb in (("search-type", "GET"), ("create", "POST"))
+                              if verb in methods)
+    assert declared == routed
