@@ -25,7 +25,8 @@ from adapter.delivery.loop import run_loop
 from adapter.delivery.model import Recipient
 from adapter.delivery.relay import Relay, RunStats
 from adapter.settings import Settings
-from adapter.store import outbox
+from adapter.fhir.parse import parse_json
+from adapter.store import audit, outbox
 from adapter.store.db import make_engine, session_factory, transaction
 
 
@@ -146,9 +147,45 @@ def _answer(message_id: str, state: str | None, wanted: str) -> None:
     sys.exit(EXIT_OK if state == wanted else EXIT_INVALID)
 
 
+@click.command("reprocess")
+@click.argument("submission_id")
+@click.option("--dry-run", is_flag=True, help="Derive and validate only; change nothing.")
+def reprocess(submission_id: str, dry_run: bool) -> None:
+    """Derive a submission's documents again from its raw input (after a mapping or template fix)
+    and re-queue its dead-lettered deliveries with them, under the same submission."""
+    from adapter.api.stages import default_stages
+    from adapter.fhir.registry import default_registry
+    from adapter.store.flow import KIND_BY_EVENT, XML_STATUS_BY_KIND
+    from adapter.store.models import Submission
+
+    settings = Settings.from_env()
+    registry = default_registry()
+    stages = default_stages(settings, registry)
+    with transaction(_factory()) as session:
+        row = session.get(Submission, submission_id)
+        if row is None or not row.raw:
+            mid = "LISN_DELIVERY_REPROCESS_NO_RAW"
+            fail(errors.NotFound(messages.bilingual(mid, id=submission_id), message_id=mid), code=EXIT_INVALID)
+        bundle = (parse_json(row.raw, settings.limits) if row.source_format == "fhir-json"
+                  else stages.map_export(row.raw, row.source_format))
+        oo = stages.validate(bundle, registry)
+        if errors.has_errors(oo):
+            fail(errors.ValidationFailed(outcome=oo), code=EXIT_INVALID)
+        kind = KIND_BY_EVENT.get(row.event or "certificate", "certificate")
+        document = stages.sign(stages.render(bundle, registry=registry, status=XML_STATUS_BY_KIND[kind],
+                                             replaces=row.replaces))
+        keys = [] if dry_run else outbox.requeue_reprocessed(session, submission_id=submission_id,
+                                                              documents={kind: document})
+        if keys:
+            audit.record(session, actor="admin-cli", action="reprocess", outcome="requeued",
+                         patient=row.patient_value, certificate=row.certificate_id)
+    echo_json({"submission": submission_id, "valid": True, "requeued": keys, "dryRun": dry_run})
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(worker)
     cli.add_command(queue)
+    cli.add_command(reprocess)
 
 
 __all__ = ["EXIT_USAGE", "build_relay", "register"]

@@ -254,6 +254,28 @@ def dead_letter(session: Session, message_id: str, *, reason: str, now: float | 
     return row.state
 
 
+def requeue_reprocessed(session: Session, *, submission_id: str, documents: dict[str, bytes],
+                        now: float | None = None) -> list[str]:
+    """Give the dead-lettered messages of a submission a freshly derived document and a new budget.
+
+    ``documents`` maps a kind to its new signed document. Only dead letters are touched: a
+    pending message may be in flight, and a delivered one is the recipient's record. The key
+    stays (the recipient never stored a rejected document). Returns the keys re-queued."""
+    at = time.time() if now is None else now
+    rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.submission_id == submission_id,
+                                                            OutboxMessage.state == State.DEAD.value)))
+    done = []
+    for row in rows:
+        if row.kind in documents:
+            row.document, row.state, row.attempts = documents[row.kind], State.PENDING.value, 0
+            row.next_attempt_at, row.updated_at, row.last_error = at, at, "reprocessed"
+            row.claim_token, row.lease_until, row.lease_owner = None, None, None
+            done.append(row.idempotency_key)
+    if done:
+        _status(session, submission_id, "reprocessed", f"{len(done)} delivery(ies) re-queued", at)
+    return done
+
+
 def receipts_of(session: Session, message_id: str) -> list[dict[str, Any]]:
     rows = session.scalars(select(DeliveryReceipt).join(OutboxMessage)
                            .where(OutboxMessage.idempotency_key == message_id).order_by(DeliveryReceipt.id))
