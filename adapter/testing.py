@@ -18,3 +18,7 @@ class FixedClock:
     def advance(self, **delta: float) -> datetime:
         self.current += timedelta(**delta)
         return self.current
+
+
+# The delivery's fake Transport (``MockTransport(handler)``, handler: Envelope -> Receipt).
+from adapter.delivery.mock import MockTransport, accept_all  # noqa: E402,F401

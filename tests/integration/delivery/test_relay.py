@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.delivery import Envelope, Outcome, Receipt, Relay
 from adapter.delivery.backoff import backoff_delay
-from adapter.delivery.mock import MockTransport
+from adapter.testing import MockTransport
 from adapter.settings import DeliverySettings
 from adapter.store import outbox
 from adapter.store.db import transaction
