@@ -119,3 +119,25 @@ def test_replacement_and_withdrawal_follow_the_original(tmp_path: Path) -> None:
         assert verified(recv, h) == ["certificate", "replacement", "withdrawal"]
         assert set(recv.stored().values()) == {1}
     assert states(h.engine) == {"delivered": 3}
+
+
+def test_in_process_relay_delivers_for_the_embedded_default(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from adapter.api.delivery import start_in_process_relay
+
+    h, port = setup(tmp_path)
+    svc = h.app.extensions["lisn"]
+    settings = replace(svc.settings, delivery=replace(svc.settings.delivery, run_in_process=True,
+                                                      connect_timeout=0.5, read_timeout=1.0, lease_seconds=5))
+    with receiver(tmp_path, h.trust, port=port) as recv:
+        thread, stop_relay = start_in_process_relay(settings, svc.sessions, poll_interval=0.05)
+        try:
+            assert submit(h, example("Bundle-lisn-example-submission")).status_code == 200
+            assert wait_until(lambda: len(recv.summary()["documents"]) == 1, timeout=20)
+        finally:
+            stop_relay.set()
+            thread.join(10)
+        assert not thread.is_alive()
+        assert verified(recv, h) == ["certificate"]
+    assert task_status(h) == ["delivered"]
