@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from adapter import errors
-from conftest import FHIR, Api, data, example
+from service_helpers import FHIR, Api, data, example
 
 
 def mid(body: dict[str, Any]) -> list[str | None]:
@@ -280,7 +280,7 @@ def test_consent_writes_are_tenant_bound(api: Api) -> None:
 # -- withdrawal and replacement ----------------------------------------------------------------
 
 def _example(name: str) -> dict[str, Any]:
-    from conftest import ROOT
+    from service_helpers import ROOT
 
     return json.loads((ROOT / "profiles" / "examples" / f"Bundle-lisn-example-{name}.json").read_text("utf-8"))
 
@@ -330,7 +330,7 @@ def test_validate_endpoints(api: Api) -> None:
 # -- source formats of the inbound mapping ---------------------------------------------------------
 
 def test_source_format_is_mapped_then_processed(api: Api) -> None:
-    from conftest import ROOT
+    from service_helpers import ROOT
 
     raw = (ROOT / "mappings" / "examples" / "inera-xml" / "lisn-depression.xml").read_bytes()
     r = api.post("/fhir/$process-message?format=inera-xml", raw, content_type="application/xml")

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from adapter.signing.keys import make_ca, new_key
 from adapter.store import audit
 from adapter.store.clients import add_client, cert_fingerprint
-from conftest import Api, data, example
+from service_helpers import Api, data, example
 
 
 def _verify(api: Api) -> tuple[int, Any]:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from adapter.cli import cli
-from conftest import EXAMPLE
+from service_helpers import EXAMPLE
 
 
 def _runner(tmp_path: Path) -> CliRunner:

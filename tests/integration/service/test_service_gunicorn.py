@@ -27,7 +27,7 @@ from adapter.store import audit, migrate
 from adapter.store.clients import add_client
 from adapter.store.db import make_engine, session_factory, transaction
 from adapter.store.recipients import add_recipient
-from conftest import FHIR, ROOT, example
+from service_helpers import FHIR, ROOT, example
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PEPPER = "gunicorn-test-pepper"

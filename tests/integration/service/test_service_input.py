@@ -16,7 +16,7 @@ import pytest
 
 from adapter import errors
 from adapter.api.serving import make_embedded_server
-from conftest import FHIR, LIMIT, Api, example
+from service_helpers import FHIR, LIMIT, Api, example
 
 
 def mid(body: dict[str, Any]) -> list[str | None]:

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 
 from adapter.store import audit
 from adapter.store.db import Base, session_factory, transaction
-from conftest import Api
+from service_helpers import Api
 
 
 def test_migrations_match_the_models(engine: sa.Engine) -> None:
