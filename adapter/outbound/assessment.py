@@ -148,8 +148,9 @@ def _remarks(idx: AnswerIndex, qr: dict[str, Any]) -> list[Remark]:
     for link_id in _DESCRIPTIONS:
         text = _first(idx, qr, link_id)
         if not isinstance(text, str) or len(text.strip()) < MIN_DESCRIPTION_CHARS:
+            label = next((i.get("text") for i in idx.items(qr, link_id) if i.get("text")), link_id)
             out.append(_remark("LISN_ASSESS_TEXT_TOO_SHORT", link_id, paths.get(link_id),
-                               min=MIN_DESCRIPTION_CHARS))
+                               min=MIN_DESCRIPTION_CHARS, label=label))
     for index, group in enumerate(idx.items(qr, "diagnos")):
         code, text = _first(idx, group, "diagnos.kod"), _first(idx, group, "diagnos.text")
         if isinstance(code, dict) and _repeats_code(text, code):

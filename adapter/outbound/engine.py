@@ -15,7 +15,7 @@ from fhirpathpy import compile as fhirpath_compile
 from lxml import etree
 
 from adapter.fhir import identifiers as ids
-from adapter.fhir.registry import Registry
+from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.submission import Submission
 from adapter.outbound.assessment import AnswerIndex
 from adapter.outbound.mapping import OutboundMapping
@@ -107,7 +107,10 @@ class _Writer:
             el.text = _text(value)
 
     def _display(self, system: str, code: str) -> str | None:
-        cs = self.registry.resolve(system, "CodeSystem") if self.registry and system else None
+        """The display of a code sent without one, from our CodeSystems (loaded only when needed)."""
+        if self.registry is None:
+            self.registry = default_registry()
+        cs = self.registry.resolve(system, "CodeSystem") if system else None
         stack = list((cs or {}).get("concept") or [])
         while stack:
             concept = stack.pop()

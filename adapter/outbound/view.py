@@ -17,7 +17,7 @@ FLAG_LABELS = {
     "sipRekommenderas": "SIP (samordnad individuell plan) rekommenderas",
     "samordnadRehabiliteringRekommenderas": "Samordnad rehabilitering rekommenderas",
     "kontaktOnskas": "Läkaren önskar kontakt med socialnämnden",
-    "retroaktivPeriod": "Perioden börjar före undersökningen (retroaktiv)",
+    "retroaktivPeriod": "Perioden börjar före intygets underlag (retroaktiv)",
     "oklarEllerDaligPrognos": "Oklar eller dålig prognos",
     "periodOverTreManader": "Perioden är längre än tre månader",
 }

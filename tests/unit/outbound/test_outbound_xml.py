@@ -229,3 +229,12 @@ def test_the_engine_index_agrees_with_the_plain_walks(tree: list[dict[str, Any]]
     index = AnswerIndex()
     assert index.answers(qr, link_id) == answers(qr, link_id)
     assert [id(i) for i in index.items(qr, link_id)] == [id(i) for i in find_items(qr, link_id)]
+
+
+def test_a_code_without_display_gets_the_codesystem_display(example: dict[str, Any]) -> None:
+    bundle = copy.deepcopy(example)
+    for item in Submission(bundle).response["item"]:
+        if item["linkId"] == "prognos":
+            item["item"][0]["answer"][0]["valueCoding"].pop("display")
+    xml = render_municipal_xml(bundle)
+    assert 'kod="aterfar-delvis" kodsystem="https://lisn.se/fhir/CodeSystem/prognos-typ">Förväntas återfå'.encode() in xml
