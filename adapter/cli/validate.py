@@ -52,7 +52,7 @@ def validate_command(igs: tuple[str, ...], fmt: str, files: tuple[str, ...]) -> 
 def _registry(igs: tuple[str, ...], fmt: str) -> Registry:
     try:
         return default_registry(igs)
-    except (OSError, tarfile.TarError, ValueError) as exc:
+    except (OSError, tarfile.TarError, ValueError, TypeError, AttributeError) as exc:  # a malformed source
         issues = Issues()
         issues.add("LISN_VALIDATION_IG_UNREADABLE", code="not-found", source=_failed_source(igs, exc),
                    reason=type(exc).__name__)

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from adapter.validation.questionnaire import as_list
 from adapter.fhir.model import resource_types
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
@@ -64,7 +65,7 @@ class Ctx:
 def ext_values(item: Node, url: str) -> list[Any]:
     """The value[x] of every extension ``url`` on ``item``."""
     out = []
-    for ext in item.get("extension") or []:
+    for ext in as_list(item.get("extension")):
         if isinstance(ext, dict) and ext.get("url") == url:
             out.extend(v for k, v in ext.items() if k.startswith("value"))
     return out
@@ -106,11 +107,11 @@ def date_key(text: str) -> tuple[int, ...] | None:
 def allowed_types(qitem: Node) -> tuple[str, ...]:
     """The value[x] types an answer to ``qitem`` may have."""
     t = qitem.get("type")
-    if t in _SIMPLE:
+    if isinstance(t, str) and t in _SIMPLE:
         return _SIMPLE[t]
     if t in ("choice", "open-choice"):
         found = []
-        for opt in qitem.get("answerOption") or []:
+        for opt in as_list(qitem.get("answerOption")):
             vt, _ = value_of(opt) if isinstance(opt, dict) else (None, None)
             if vt and vt not in found:
                 found.append(vt)
@@ -253,7 +254,7 @@ def _warn_string_matches_coding(ctx: Ctx, qitem: Node, value: str, vpath: str) -
     low = value.lower()
     hit = any(isinstance(o.get("valueCoding"), dict)
               and low in (str(o["valueCoding"].get("display", "")).lower(), str(o["valueCoding"].get("code", "")).lower())
-              for o in qitem.get("answerOption") or [] if isinstance(o, dict))
+              for o in as_list(qitem.get("answerOption")) if isinstance(o, dict))
     ctx.issues.check(not hit, "QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
                      code="invariant", value=value[:80])
 
@@ -339,7 +340,7 @@ def _reference_type(ref: str) -> str | None:
 
 
 def _check_reference_option(ctx: Ctx, qitem: Node, ref: str, apath: str) -> None:
-    options = [o["valueReference"].get("reference") for o in qitem.get("answerOption") or []
+    options = [o["valueReference"].get("reference") for o in as_list(qitem.get("answerOption"))
                if isinstance(o, dict) and isinstance(o.get("valueReference"), dict)]
     if options:
         ctx.issues.check(ref in options, "QUESTIONNAIRE_QR_ITEM_NOREFERENCE", expression=apath,
@@ -365,7 +366,7 @@ def _check_primitive_option(ctx: Ctx, qitem: Node, vtype: str, value: Any, vpath
 def _expansion(ctx: Ctx, vs_url: str) -> terminology.Expansion | None:
     key = "vs:" + vs_url
     if key not in ctx.cache:
-        ctx.cache[key] = terminology.expand(ctx.registry, vs_url, contained=ctx.questionnaire.get("contained") or [])
+        ctx.cache[key] = terminology.expand(ctx.registry, vs_url, contained=as_list(ctx.questionnaire.get("contained")))
     result: terminology.Expansion | None = ctx.cache[key]
     return result
 
@@ -380,8 +381,13 @@ def _check_coding(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, co
                        code="informational", linkId=qitem.get("linkId"))
 
 
+def _text(value: Any) -> str | None:
+    """A string member of a complex value, or None (a retyped member is the profile checks' to report)."""
+    return value if isinstance(value, str) else None
+
+
 def _check_coding_option(ctx: Ctx, qitem: Node, value: Node, apath: str, count: int) -> None:
-    system, code = value.get("system"), value.get("code")
+    system, code = _text(value.get("system")), _text(value.get("code"))
     for opt in qitem["answerOption"]:
         c = opt.get("valueCoding") if isinstance(opt, dict) else None
         if isinstance(c, dict) and c.get("system") == system and c.get("code") == code:
@@ -397,7 +403,7 @@ def _check_coding_option(ctx: Ctx, qitem: Node, value: Node, apath: str, count: 
 
 def _check_coding_value_set(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str) -> None:
     vs_url = qitem["answerValueSet"]
-    system, code, display = value.get("system"), value.get("code"), value.get("display")
+    system, code, display = _text(value.get("system")), _text(value.get("code")), _text(value.get("display"))
     if qitem.get("type") == "open-choice" and not system and not code and display:
         return
     exp = _expansion(ctx, vs_url)
@@ -486,7 +492,7 @@ def _check_units(ctx: Ctx, qitem: Node, value: Node, vpath: str) -> None:
         exp = _expansion(ctx, vs_url)
         if ctx.issues.check(exp is not None, "QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNIT_VS", expression=vpath,
                             code="code-invalid", valueSet=vs_url) and exp is not None:
-            ctx.issues.check(exp.contains(value.get("system"), value.get("code")), "QUESTIONNAIRE_QR_ITEM_DECIMAL_UNIT_FAIL_VS",
+            ctx.issues.check(exp.contains(_text(value.get("system")), _text(value.get("code"))), "QUESTIONNAIRE_QR_ITEM_DECIMAL_UNIT_FAIL_VS",
                              expression=vpath, code="code-invalid", value=show_quantity(value), valueSet=vs_url,
                              linkId=qitem.get("linkId"))
 

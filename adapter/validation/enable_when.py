@@ -21,6 +21,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Sequence
 
+from adapter.validation.questionnaire import as_list
 from adapter.validation.answers import date_key
 from adapter.validation.questionnaire import QuestionnaireIndex
 
@@ -71,13 +72,13 @@ def _answers_for(question: str, qitem: Node, index: QuestionnaireIndex, root: No
 
 
 def _find(focus: Node, question: str) -> Any:
-    for item in focus.get("item") or []:
+    for item in as_list(focus.get("item")):
         if not isinstance(item, dict):
             continue
         if item.get("linkId") == question:
-            yield from (a for a in item.get("answer") or [] if isinstance(a, dict))
+            yield from (a for a in as_list(item.get("answer")) if isinstance(a, dict))
         yield from _find(item, question)
-    for answer in focus.get("answer") or []:
+    for answer in as_list(focus.get("answer")):
         if isinstance(answer, dict):
             yield from _find(answer, question)
 

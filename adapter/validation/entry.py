@@ -15,6 +15,7 @@ import importlib
 from typing import Any, Callable
 
 from adapter import errors
+from adapter.validation.questionnaire import as_list
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
 from adapter.issues import Issues
@@ -53,7 +54,7 @@ def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: st
         check_questionnaire(resource, issues, path=path)
     _call("profiles", "validate_against_profiles", resource, registry, issues, path=path)
     if rtype == "Bundle":
-        for i, entry in enumerate(resource.get("entry") or []):
+        for i, entry in enumerate(as_list(resource.get("entry"))):
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 validate_into(entry["resource"], registry, issues, path=f"{path}.entry[{i}].resource")
 

@@ -17,6 +17,20 @@ from adapter.issues import Issues
 
 Node = dict[str, Any]
 
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else empty: a mistyped member is the profile checks' to report."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def text_of(value: Any) -> str | None:
+    """``value`` when it is a JSON string, else None (so it can be looked up in sets and dicts)."""
+    return value if isinstance(value, str) else None
+
 ITEM_TYPES = frozenset({"group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time",
                         "string", "text", "url", "choice", "open-choice", "attachment", "reference",
                         "quantity"})
@@ -63,7 +77,7 @@ _INDEXES: dict[Any, QuestionnaireIndex] = {}
 
 def index_for(questionnaire: Node) -> QuestionnaireIndex:
     """The (cached) index of a Questionnaire; keyed by url|version, checked by identity."""
-    key = (questionnaire.get("url"), questionnaire.get("version"), id(questionnaire))
+    key = (str(questionnaire.get("url")), str(questionnaire.get("version")), id(questionnaire))
     found = _INDEXES.get(key)
     if found is not None and found.questionnaire is questionnaire:
         return found
@@ -82,7 +96,7 @@ def index_for(questionnaire: Node) -> QuestionnaireIndex:
 
 def walk_items(node: Node, path: str, parent: str | None = None) -> Iterator[tuple[Node, str, str | None]]:
     """Every item below ``node`` depth first: (item, its path, the linkId of its parent item)."""
-    for i, item in enumerate(node.get("item") or []):
+    for i, item in enumerate(as_list(node.get("item"))):
         if isinstance(item, dict):
             ipath = f"{path}.item[{i}]"
             yield item, ipath, parent
@@ -113,7 +127,7 @@ def _invariant(issues: Issues, cond: Any, key: str, human: str, path: str) -> No
 
 
 def _check_item(item: Node, path: str, issues: Issues) -> None:
-    t = item.get("type")
+    t = text_of(item.get("type"))
     link_id = item.get("linkId")
     issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_Q_ITEM_TYPE_UNKNOWN", expression=f"{path}.type",
                  code="code-invalid", linkId=link_id, type=t)
@@ -135,15 +149,15 @@ def _check_item(item: Node, path: str, issues: Issues) -> None:
                "Maximum length can only be declared for simple question types", path)
     _invariant(issues, not (has("answerOption") and has("initial")), "que-11",
                "If one or more answerOption is present, initial[x] must be missing", path)
-    _invariant(issues, len(item.get("enableWhen") or []) <= 1 or has("enableBehavior"), "que-12",
+    _invariant(issues, len(as_list(item.get("enableWhen"))) <= 1 or has("enableBehavior"), "que-12",
                "If there are more than one enableWhen, enableBehavior must be specified", path)
-    _invariant(issues, item.get("repeats") is True or len(item.get("initial") or []) <= 1, "que-13",
+    _invariant(issues, item.get("repeats") is True or len(as_list(item.get("initial"))) <= 1, "que-13",
                "Can only have multiple initial values for repeating items", path)
 
 
 def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: Issues) -> None:
     link_id = item.get("linkId")
-    for j, ew in enumerate(item.get("enableWhen") or []):
+    for j, ew in enumerate(as_list(item.get("enableWhen"))):
         if not isinstance(ew, dict):
             continue
         epath = f"{path}.enableWhen[{j}]"
@@ -169,7 +183,7 @@ def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: I
 
 def _check_operator(ew: Node, epath: str, link_id: str, question: str, target: Node,
                     answer_key: str | None, issues: Issues) -> None:
-    ttype = target.get("type")
+    ttype = text_of(target.get("type"))
     if ttype not in ITEM_TYPES:
         return  # reported as QUESTIONNAIRE_Q_ITEM_TYPE_UNKNOWN at the target
     allowed = _EW_TYPES.get(str(ttype), ())

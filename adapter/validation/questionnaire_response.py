@@ -22,6 +22,7 @@ from typing import Any
 
 import fhirpathpy
 
+from adapter.validation.questionnaire import as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value
@@ -40,7 +41,7 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
         return
     _check_questionnaire_use(q, qr, issues, path)
     ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
-    _Walker(ctx, index_for(q), qr).items(q.get("item") or [], qr, path, [])
+    _Walker(ctx, index_for(q), qr).items(as_list(q.get("item")), qr, path, [])
 
 
 def resolve_questionnaire(qr: Node, registry: Registry, issues: Issues, *, path: str) -> Node | None:
@@ -49,7 +50,7 @@ def resolve_questionnaire(qr: Node, registry: Registry, issues: Issues, *, path:
                         code="required"):
         return None
     if canonical.startswith("#"):
-        found = next((r for r in qr.get("contained") or [] if isinstance(r, dict)
+        found = next((r for r in as_list(qr.get("contained")) if isinstance(r, dict)
                       and r.get("resourceType") == "Questionnaire" and r.get("id") == canonical[1:]), None)
     else:
         found = registry.resolve(canonical, "Questionnaire")
@@ -103,10 +104,10 @@ class _Walker:
     def items(self, qitems: list[Node], node: Node, path: str, stack: Stack) -> None:
         """The response items below ``node`` against the definitions ``qitems``."""
         issues = self.ctx.issues
-        positions = {q.get("linkId"): i for i, q in enumerate(qitems) if isinstance(q, dict)}
+        positions = {q["linkId"]: i for i, q in enumerate(qitems) if isinstance(q, dict) and isinstance(q.get("linkId"), str)}
         found: dict[str, list[tuple[Node, str]]] = {}
         last = -1
-        for i, item in enumerate(node.get("item") or []):
+        for i, item in enumerate(as_list(node.get("item"))):
             ipath = f"{path}.item[{i}]"
             if not isinstance(item, dict):
                 continue
@@ -170,11 +171,11 @@ class _Walker:
 
     def item(self, qitem: Node, node: Node, path: str, stack: Stack) -> None:
         """One response item against its definition."""
-        issues, link, t = self.ctx.issues, qitem.get("linkId"), qitem.get("type")
+        issues, link, t = self.ctx.issues, qitem.get("linkId"), text_of(qitem.get("type"))
         text = node.get("text")
         issues.check(not text or text == qitem.get("text"), "QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text",
                      code="value", linkId=link)
-        answers = [a for a in node.get("answer") or [] if isinstance(a, dict)]
+        answers = [a for a in as_list(node.get("answer")) if isinstance(a, dict)]
         if not issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_QR_ITEM_NOTYPE", expression=path, severity="fatal",
                             code="structure", linkId=link, type=t):
             return
@@ -195,7 +196,7 @@ class _Walker:
                      type="group")
         issues.check(not qitem.get("required") or node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
                      expression=path, severity=self.soft, code="required", linkId=link)
-        self.items(qitem.get("item") or [], node, path, stack)
+        self.items(as_list(qitem.get("item")), node, path, stack)
 
     def _question(self, qitem: Node, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
         issues, link = self.ctx.issues, qitem.get("linkId")
@@ -209,15 +210,15 @@ class _Walker:
             apath = f"{path}.answer[{j}]"
             check_answer(self.ctx, qitem, answer, apath, len(answers))
             if qitem.get("item") or answer.get("item"):
-                self.items(qitem.get("item") or [], answer, apath, stack)
+                self.items(as_list(qitem.get("item")), answer, apath, stack)
         issues.check(not node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
                      linkId=link)
 
     def _constraints(self, qitem: Node, node: Node, path: str) -> None:
-        for ext in qitem.get("extension") or []:
+        for ext in as_list(qitem.get("extension")):
             if isinstance(ext, dict) and ext.get("url") == EXT + "questionnaire-constraint":
                 parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
-                         for e in ext.get("extension") or [] if isinstance(e, dict)}
+                         for e in as_list(ext.get("extension")) if isinstance(e, dict)}
                 self._constraint(qitem, node, path, parts)
 
     def _constraint(self, qitem: Node, node: Node, path: str, parts: dict[Any, Any]) -> None:

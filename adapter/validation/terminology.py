@@ -24,6 +24,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable
 
+from adapter.validation.questionnaire import as_dict, as_list
 from adapter.fhir.identifiers import normalise_system
 from adapter.fhir.registry import Registry
 
@@ -80,7 +81,7 @@ def concept_display(registry: Registry, system: str | None, code: str | None) ->
     concept = _concepts(cs).get(code or "")
     if concept is None:
         return True, None, set()
-    names = {d.get("value", "").lower() for d in concept.get("designation") or [] if isinstance(d, dict)}
+    names = {d.get("value", "").lower() for d in as_list(concept.get("designation")) if isinstance(d, dict)}
     display = concept.get("display")
     if isinstance(display, str):
         names.add(display.lower())
@@ -96,12 +97,12 @@ def _concepts(cs: Resource) -> dict[str, Resource]:
     if hit is not None and hit[0] is cs:
         return hit[1]
     out: dict[str, Resource] = {}
-    stack = list(cs.get("concept") or [])
+    stack = list(as_list(cs.get("concept")))
     while stack:
         c = stack.pop()
         if isinstance(c, dict) and isinstance(c.get("code"), str):
             out[c["code"]] = c
-            stack.extend(c.get("concept") or [])
+            stack.extend(as_list(c.get("concept")))
     if len(_CONCEPT_CACHE) > 512:
         _CONCEPT_CACHE.clear()
     _CONCEPT_CACHE[id(cs)] = (cs, out)
@@ -120,18 +121,18 @@ class _Expander:
 
     def expand_resource(self, vs: Resource, seen: set[str]) -> Expansion | None:
         exp = Expansion()
-        contains = (vs.get("expansion") or {}).get("contains")
+        contains = as_list(as_dict(vs.get("expansion")).get("contains"))
         if contains:
             self._add_contains(exp, contains)
             return exp
-        compose = vs.get("compose") or {}
-        for inc in compose.get("include") or []:
+        compose = as_dict(vs.get("compose"))
+        for inc in as_list(compose.get("include")):
             part = self._include(inc, seen)
             if part is None:
                 return None
             exp.codes.update(part.codes)
             exp.whole_systems |= part.whole_systems
-        for exc in compose.get("exclude") or []:
+        for exc in as_list(compose.get("exclude")):
             part = self._include(exc, seen)
             for key in (part.codes if part else {}):
                 exp.codes.pop(key, None)
@@ -141,16 +142,17 @@ class _Expander:
         for c in contains:
             if isinstance(c, dict):
                 if c.get("code") is not None:
-                    exp.codes[(normalise_system(c.get("system")) or "", c["code"])] = c.get("display")
-                self._add_contains(exp, c.get("contains") or [])
+                    system = c.get("system") if isinstance(c.get("system"), str) else None
+                    exp.codes[(normalise_system(system) or "", str(c["code"]))] = c.get("display")
+                self._add_contains(exp, as_list(c.get("contains")))
 
     def _include(self, inc: Resource, seen: set[str]) -> Expansion | None:
         result: Expansion | None = None
-        system = normalise_system(inc.get("system"))
+        system = normalise_system(inc.get("system")) if isinstance(inc.get("system"), str) else None
         if system:
             result = self._from_system(system, inc)
-        for vs_url in inc.get("valueSet") or []:
-            other = self.expand_canonical(vs_url, seen)
+        for vs_url in as_list(inc.get("valueSet")):
+            other = self.expand_canonical(vs_url, seen) if isinstance(vs_url, str) else None
             if other is None:
                 return None
             result = other if result is None else _intersect(result, other)
@@ -170,7 +172,7 @@ class _Expander:
         if not concepts:
             exp.whole_systems.add(system)
             return exp
-        selected = {code for code in concepts if _matches_filters(cs or {}, concepts, code, inc.get("filter") or [])}
+        selected = {code for code in concepts if _matches_filters(cs or {}, concepts, code, as_list(inc.get("filter")))}
         for code in selected:
             exp.codes[(system, code)] = concepts[code].get("display")
         return exp
@@ -195,11 +197,11 @@ def _parents(cs: Resource, concepts: dict[str, Resource]) -> dict[str, set[str]]
             if isinstance(c, dict) and isinstance(c.get("code"), str):
                 if parent:
                     parents.setdefault(c["code"], set()).add(parent)
-                walk(c.get("concept") or [], c["code"])
+                walk(as_list(c.get("concept")), c["code"])
 
-    walk(cs.get("concept") or [], None)
+    walk(as_list(cs.get("concept")), None)
     for code, c in concepts.items():
-        for p in c.get("property") or []:
+        for p in as_list(c.get("property")):
             if p.get("code") in ("parent", "subsumedBy") and isinstance(p.get("valueCode"), str):
                 parents.setdefault(code, set()).add(p["valueCode"])
     return parents
@@ -231,7 +233,7 @@ def _matches_filters(cs: Resource, concepts: dict[str, Resource], code: str, fil
                 if code != value:
                     return False
             elif not any(p.get("code") == prop and value in (str(v) for k, v in p.items() if k.startswith("value"))
-                         for p in concepts[code].get("property") or []):
+                         for p in as_list(concepts[code].get("property"))):
                 return False
         elif op == "regex":
             if not re.fullmatch(value, code):
