@@ -34,8 +34,9 @@ def machine() -> dict[str, Any]:
         mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
     except (OSError, IndexError):
         pass
+    # Other work on the machine skews every figure: the load average at the start is recorded.
     return {"nproc": os.cpu_count(), "cpu": cpu, "memory": mem, "python": platform.python_version(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), "loadavg_at_start": list(os.getloadavg())}
 
 
 def _http(*, quick: bool, postgres_url: str | None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ MAX_PROCESSES = 4  # clients are spread over processes so the generator is not b
 
 
 def _client(url: str, body: bytes | None, placeholders: list[bytes], headers: dict[str, str],
-            quota: int, deadline: float, out: list[tuple[float, int]]) -> None:
+            quota: int, deadline: float, out: list[tuple[float, float, int]]) -> None:
     parts = urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("the load generator only sends to 127.0.0.1")
@@ -49,13 +49,14 @@ def _client(url: str, body: bytes | None, placeholders: list[bytes], headers: di
             conn.close()
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
             status = 0
-        out.append((time.perf_counter() - t0, status))
+        t1 = time.perf_counter()
+        out.append((t0, t1, status))
     conn.close()
 
 
-def _process(args: tuple[Any, ...]) -> list[tuple[float, int]]:
+def _process(args: tuple[Any, ...]) -> list[tuple[float, float, int]]:
     url, body, placeholders, headers, threads, quota, deadline = args
-    results: list[tuple[float, int]] = []
+    results: list[tuple[float, float, int]] = []
     workers = [threading.Thread(target=_client, args=(url, body, placeholders, headers, quota, deadline, results))
                for _ in range(threads)]
     for w in workers:
@@ -71,13 +72,14 @@ def run(url: str, body: bytes | None, *, placeholders: list[bytes], headers: dic
     threads = math.ceil(concurrency / processes)
     quota = math.ceil(requests / (processes * threads))
     deadline = time.monotonic() + seconds
-    start = time.perf_counter()
     with mp.get_context("spawn").Pool(processes) as pool:
         parts = pool.map(_process, [(url, body, placeholders, headers, threads, quota, deadline)] * processes)
-    wall = time.perf_counter() - start
     results = [r for part in parts for r in part]
-    codes = Counter(str(status) for _, status in results)
-    ok = [lat for lat, status in results if 200 <= status < 300]
+    # The rate counts from the first request sent to the last answer received (perf_counter is
+    # CLOCK_MONOTONIC on Linux, shared by the processes), not the pool's start-up.
+    wall = max(r[1] for r in results) - min(r[0] for r in results) if results else float("nan")
+    codes = Counter(str(status) for _, _, status in results)
+    ok = [end - start for start, end, status in results if 200 <= status < 300]
     summary = stats.summarise(ok, wall)
     return {"concurrency": processes * threads, "requests": len(results), "ok": len(ok),
             "status_codes": dict(codes), "wall_s": wall, **summary}

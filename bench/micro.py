@@ -8,7 +8,7 @@
 A section whose stage is not importable yet is reported as ``unavailable`` with the
 reason, never silently skipped. When the stage engineers' own scripts
 (``bench/bench_validate.py``, ``bench/bench_transform_sign.py``) are present, their
-``run(quick=...)`` result is attached under ``stage_bench``.
+``run(quick=...)`` (or ``measure(seconds)``) result is attached under ``stage_bench``.
 """
 
 from __future__ import annotations
@@ -32,11 +32,14 @@ def _stage_bench(module: str, quick: bool) -> dict[str, Any] | None:
     except ModuleNotFoundError:
         return None
     run = getattr(mod, "run", None)
-    if not callable(run):
-        return {"status": "no run() function"}
+    measure = getattr(mod, "measure", None)  # bench_transform_sign.py: measure(seconds) -> rows
+    if not callable(run) and not callable(measure):
+        return {"status": "no run() or measure() function"}
     try:
-        params = inspect.signature(run).parameters
-        return run(quick=quick) if "quick" in params else run()
+        if callable(run):
+            params = inspect.signature(run).parameters
+            return run(quick=quick) if "quick" in params else run()
+        return {"status": "ok", "rows": measure(0.5 if quick else 3.0)}
     except Exception as exc:  # noqa: BLE001 - a broken stage script must not hide our figures
         return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}",
                 "trace": traceback.format_exc(limit=3)}

@@ -37,7 +37,7 @@ def _http_lines(section: dict[str, Any]) -> list[str]:
 def _growth_lines(section: dict[str, Any]) -> list[str]:
     lines = []
     for stage, data in section["stages"].items():
-        cells = "  ".join(f"{r['factor']}x: {_fmt(r['mean_ms'], 2)} ms {r['peak_memory_bytes'] / 1e6:.2f} MB"
+        cells = "  ".join(f"{r['factor']}x: {_fmt(r['min_ms'], 2)} ms {r['peak_memory_bytes'] / 1e6:.2f} MB"
                           for r in data["rows"])
         verdict = "linear" if data["linear"] else "NOT linear"
         lines.append(f"growth {stage:<21} {cells}  slope t {data['time_slope']:.2f} m {data['memory_slope']:.2f}"

@@ -25,6 +25,7 @@ def summarise(latencies_s: list[float], wall_s: float) -> dict[str, float]:
         "n": n,
         "per_second": n / wall_s if wall_s > 0 else float("nan"),
         "mean_ms": statistics.fmean(ordered) * 1000 if n else float("nan"),
+        "min_ms": ordered[0] * 1000 if n else float("nan"),
         "p50_ms": percentile(ordered, 50) * 1000,
         "p95_ms": percentile(ordered, 95) * 1000,
         "p99_ms": percentile(ordered, 99) * 1000,
