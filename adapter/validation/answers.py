@@ -16,7 +16,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -62,8 +62,28 @@ class Ctx:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
+_MEMO: dict[tuple[int, str], tuple[Node, Any]] = {}
+
+
+def _memo(item: Node, key: str, compute: Any) -> Any:
+    """Per-definition facts, computed once: Questionnaires in a registry are read, never changed,
+    so (object identity, key) is a safe key; the identity check guards against reuse of an id."""
+    hit = _MEMO.get((id(item), key))
+    if hit is not None and hit[0] is item:
+        return hit[1]
+    value = compute()
+    if len(_MEMO) > 100_000:
+        _MEMO.clear()
+    _MEMO[(id(item), key)] = (item, value)
+    return value
+
+
 def ext_values(item: Node, url: str) -> list[Any]:
-    """The value[x] of every extension ``url`` on ``item``."""
+    """The value[x] of every extension ``url`` on ``item`` (a Questionnaire item or answerOption)."""
+    return _memo(item, url, lambda: _ext_values(item, url))  # type: ignore[no-any-return]
+
+
+def _ext_values(item: Node, url: str) -> list[Any]:
     out = []
     for ext in as_list(item.get("extension")):
         if isinstance(ext, dict) and ext.get("url") == url:
@@ -96,9 +116,9 @@ def date_key(text: str) -> tuple[int, ...] | None:
     try:
         dt = datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1), int(m[4] or 0), int(m[5] or 0), int(m[6] or 0),
                       int(Decimal(m[7] or 0) * 1_000_000))
-        if m[8]:
-            tz = timezone.utc if m[8] == "Z" else datetime.strptime(m[8], "%z").tzinfo
-            dt = dt.replace(tzinfo=tz).astimezone(timezone.utc).replace(tzinfo=None)
+        if m[8] and m[8] != "Z":
+            sign = -1 if m[8][0] == "-" else 1
+            dt -= sign * timedelta(hours=int(m[8][1:3]), minutes=int(m[8][4:6]))
     except ValueError:
         return None
     return (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond)
@@ -106,6 +126,10 @@ def date_key(text: str) -> tuple[int, ...] | None:
 
 def allowed_types(qitem: Node) -> tuple[str, ...]:
     """The value[x] types an answer to ``qitem`` may have."""
+    return _memo(qitem, "#allowed", lambda: _allowed_types(qitem))  # type: ignore[no-any-return]
+
+
+def _allowed_types(qitem: Node) -> tuple[str, ...]:
     t = qitem.get("type")
     if isinstance(t, str) and t in _SIMPLE:
         return _SIMPLE[t]
@@ -142,20 +166,23 @@ def _no_check(*_args: Any) -> None:
 
 
 def _well_formed(ctx: Ctx, vtype: str, value: Any, vpath: str, link_id: Any) -> bool:
-    ok = {
-        "Boolean": isinstance(value, bool),
-        "Integer": isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**31,
-        "Decimal": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "String": isinstance(value, str) and value.strip() != "",
-        "Uri": isinstance(value, str) and value != "",
-    }.get(vtype)
-    if ok is None and vtype in _FORMATS:
+    if vtype == "Boolean":
+        ok = isinstance(value, bool)
+    elif vtype == "Integer":
+        ok = isinstance(value, int) and not isinstance(value, bool) and -2**31 <= value < 2**31
+    elif vtype == "Decimal":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif vtype == "String":
+        ok = isinstance(value, str) and value.strip() != ""
+    elif vtype == "Uri":
+        ok = isinstance(value, str) and value != ""
+    elif vtype in _FORMATS:
         ok = isinstance(value, str) and bool(_FORMATS[vtype].fullmatch(value)) and (
             vtype == "Time" or date_key(value) is not None)
-    if ok is None:
+    else:
         ok = isinstance(value, dict)
-    return ctx.issues.check(ok, "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID", expression=vpath, code="value",
-                            linkId=link_id, value=str(value)[:80], type=type_label(vtype))
+    return ok or ctx.issues.check(ok, "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID", expression=vpath, code="value",
+                                  linkId=link_id, value=str(value)[:80], type=type_label(vtype))
 
 
 def _number_limits(ctx: Ctx, qitem: Node, value: Any, vpath: str, kind: str) -> None:

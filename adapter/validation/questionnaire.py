@@ -57,6 +57,8 @@ class QuestionnaireIndex:
     items: dict[str, Node] = field(default_factory=dict)
     parent: dict[str, str | None] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
+    common: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    sibling_positions: dict[int, tuple[list[Node], dict[str, int]]] = field(default_factory=dict)
 
     def ancestors(self, link_id: str) -> list[str]:
         """Strict ancestors, nearest first."""
@@ -68,8 +70,20 @@ class QuestionnaireIndex:
         return out
 
     def common_ancestor(self, a: str, b: str) -> str | None:
-        theirs = set(self.ancestors(b))
-        return next((x for x in self.ancestors(a) if x in theirs), None)
+        key = (a, b)
+        if key not in self.common:
+            theirs = set(self.ancestors(b))
+            self.common[key] = next((x for x in self.ancestors(a) if x in theirs), None)
+        return self.common[key]
+
+    def positions(self, qitems: list[Node]) -> dict[str, int]:
+        """linkId -> position among the sibling definitions ``qitems`` (memoised per list)."""
+        found = self.sibling_positions.get(id(qitems))
+        if found is None or found[0] is not qitems:
+            found = (qitems, {q["linkId"]: i for i, q in enumerate(qitems)
+                              if isinstance(q, dict) and isinstance(q.get("linkId"), str)})
+            self.sibling_positions[id(qitems)] = found
+        return found[1]
 
 
 _INDEXES: dict[Any, QuestionnaireIndex] = {}

@@ -104,7 +104,7 @@ class _Walker:
     def items(self, qitems: list[Node], node: Node, path: str, stack: Stack) -> None:
         """The response items below ``node`` against the definitions ``qitems``."""
         issues = self.ctx.issues
-        positions = {q["linkId"]: i for i, q in enumerate(qitems) if isinstance(q, dict) and isinstance(q.get("linkId"), str)}
+        positions = self.index.positions(qitems)
         found: dict[str, list[tuple[Node, str]]] = {}
         last = -1
         for i, item in enumerate(as_list(node.get("item"))):

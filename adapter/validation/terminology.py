@@ -75,7 +75,11 @@ def expand(registry: Registry, canonical: str, *, contained: Iterable[Resource] 
 
 def concept_display(registry: Registry, system: str | None, code: str | None) -> tuple[bool, str | None, set[str]]:
     """(system known, display, every acceptable display lower-cased) for a code."""
-    cs = resolve(registry, normalise_system(system) or "", "CodeSystem") if system else None
+    cache: dict[str, Any] = _CACHES.setdefault(registry, {})  # type: ignore[assignment]
+    key = "cs:" + (system or "")
+    if key not in cache:
+        cache[key] = resolve(registry, normalise_system(system) or "", "CodeSystem") if system else None
+    cs = cache[key]
     if cs is None or cs.get("content") not in (None, "complete"):
         return False, None, set()
     concept = _concepts(cs).get(code or "")
