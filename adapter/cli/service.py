@@ -6,9 +6,11 @@ Thin: each command opens the configured database (``ADAPTER_DATABASE_URL``, else
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -54,7 +56,11 @@ def serve(host: str, port: int) -> None:
     from adapter.api import create_app
     from adapter.api.serving import make_embedded_server
 
-    app = create_app()
+    settings = _settings()
+    if "ADAPTER_SERVICE_BASE_URL" not in os.environ:
+        # Location headers and fullUrls should name the address this server actually listens on.
+        settings = replace(settings, service=replace(settings.service, base_url=f"http://{host}:{port}/fhir"))
+    app = create_app({"SETTINGS": settings})
     server = make_embedded_server(app, host, port)
     click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
     try:

@@ -58,3 +58,41 @@ def test_token_rotation_and_usage_errors(tmp_path: Path) -> None:
     assert run.invoke(cli, ["clients", "add", "x", "--role", "sender"]).exit_code == 2
     assert run.invoke(cli, ["clients", "add", "kommun", "--role", "admin"]).exit_code == 1
     assert run.invoke(cli, ["recipients", "add", "12", "--name", "x"]).exit_code == 2
+
+
+def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    run = _runner(tmp_path)
+    token = run.invoke(cli, ["clients", "add", "j", "--role", "sender", "--care-unit", "SE2321000016-15CQ"]).output.strip()
+    run.invoke(cli, ["recipients", "add", "0180", "--name", "Stockholm"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, ADAPTER_DATA_DIR=str(tmp_path), ADAPTER_DATABASE_URL="")
+    env.pop("ADAPTER_SERVICE_BASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", "from adapter.cli import main; main()", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/fhir"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base}/metadata", timeout=5)
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.2)
+        r = requests.post(f"{base}/$process-message", data=EXAMPLE.read_bytes(), timeout=30,
+                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
+        assert r.status_code == 200 and r.headers["Location"].startswith(f"{base}/Task/")
+        task = requests.get(r.headers["Location"], headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert task.json()["businessStatus"]["coding"][0]["code"] == "consent-ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
