@@ -238,3 +238,25 @@ def test_a_code_without_display_gets_the_codesystem_display(example: dict[str, A
             item["item"][0]["answer"][0]["valueCoding"].pop("display")
     xml = render_municipal_xml(bundle)
     assert 'kod="aterfar-delvis" kodsystem="https://lisn.se/fhir/CodeSystem/prognos-typ">Förväntas återfå'.encode() in xml
+
+
+def test_every_template_version_in_profiles_has_a_mapping() -> None:
+    from adapter.fhir.registry import default_registry
+
+    templates = [q for q in default_registry().all("Questionnaire") if q.get("url", "").startswith("https://lisn.se/")]
+    assert templates
+    for q in templates:
+        mapping = mapping_for(f"{q['url']}|{q['version']}")
+        assert mapping.template_major == int(q["version"].split(".")[0])
+    # items a later minor version adds are passed on as tillaggssvar (test above) until the
+    # mapping names them; the 1.0 template is named in full:
+    v10 = default_registry().resolve("https://lisn.se/fhir/Questionnaire/lisn|1.0", "Questionnaire")
+    assert _link_ids_of(v10["item"]) <= mapping_for(f"{v10['url']}|1.0").link_ids
+
+
+def _link_ids_of(items: list[dict[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for item in items:
+        out.add(item["linkId"])
+        out |= _link_ids_of(item.get("item") or [])
+    return out
