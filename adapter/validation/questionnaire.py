@@ -57,6 +57,8 @@ class QuestionnaireIndex:
     items: dict[str, Node] = field(default_factory=dict)
     parent: dict[str, str | None] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
+    order: dict[str, int] = field(default_factory=dict)
+    """linkId -> position in document order (depth first)."""
     common: dict[tuple[str, str], str | None] = field(default_factory=dict)
     sibling_positions: dict[int, tuple[list[Node], dict[str, int]]] = field(default_factory=dict)
 
@@ -102,6 +104,7 @@ def index_for(questionnaire: Node) -> QuestionnaireIndex:
             idx.items[link_id] = item
             idx.parent[link_id] = parent
             idx.paths[link_id] = path
+            idx.order[link_id] = len(idx.order)
     if len(_INDEXES) > 256:
         _INDEXES.clear()
     _INDEXES[key] = idx
@@ -192,6 +195,9 @@ def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: I
         if not issues.check(link_id not in idx.ancestors(question), "QUESTIONNAIRE_Q_ENABLEWHEN_ISINNER",
                             expression=f"{epath}.question", code="business-rule", linkId=link_id, question=question):
             continue
+        issues.check(idx.order.get(question, 0) < idx.order.get(str(link_id), 0), "QUESTIONNAIRE_Q_ENABLEWHEN_AFTER",
+                     expression=f"{epath}.question", severity="warning", code="business-rule", linkId=link_id,
+                     question=question)
         _check_operator(ew, epath, str(link_id), question, target or {}, answer_key, issues)
 
 
