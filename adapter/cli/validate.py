@@ -18,7 +18,7 @@ from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json
 from adapter.fhir.registry import Registry, default_registry
 from adapter.issues import Issues
 from adapter.settings import Settings
-from adapter.validation import read_resource, validate
+from adapter.validation import read_resource, validate_read
 
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
@@ -80,11 +80,12 @@ def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, A
         issues = Issues()
         issues.add("LISN_VALIDATION_FILE_UNREADABLE", code="not-found", file=name, reason=exc.strerror or type(exc).__name__)
         return issues.outcome(), EXIT_USAGE
+    lines: dict[str, tuple[int, int | None]] = {}
     try:
-        resource = read_resource(raw, limits=settings.limits, xml=settings.xml)
+        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines)
     except errors.InputRejected as exc:
         return exc.outcome, EXIT_USAGE
-    oo = validate(resource, registry, source_text=raw if raw.lstrip()[:1] in (b"{", b"[") else None)
+    oo = validate_read(resource, raw, registry, lines=lines)
     return oo, (EXIT_INVALID if errors.has_errors(oo) else EXIT_OK)
 
 
@@ -95,7 +96,7 @@ def render_text(oo: dict[str, Any], label: str) -> str:
         ext = {e.get("url"): e.get("valueInteger") for e in iss.get("extension", [])}
         where = ", ".join(iss.get("expression", [])) or "-"
         if ext.get(_LINE):
-            where += f" (rad/line {ext[_LINE]}:{ext.get(_COL)})"
+            where += f" (rad/line {ext[_LINE]}" + (f":{ext[_COL]})" if ext.get(_COL) else ")")
         text = (iss.get("details") or {}).get("text") or iss.get("diagnostics") or ""
         mid = errors.message_id_of(iss)
         lines.append(f"{iss.get('severity', '?').upper():<11} {where}  {text}" + (f"  [{mid}]" if mid else ""))

@@ -23,12 +23,16 @@ XHTML_NS = "http://www.w3.org/1999/xhtml"
 _RESOURCE_TYPES = ("Resource", "DomainResource")
 
 
-def xml_to_json(root: etree._Element) -> dict[str, Any]:
-    """The JSON form of a FHIR XML resource element."""
+def xml_to_json(root: etree._Element, *, lines: dict[str, tuple[int, int | None]] | None = None) -> dict[str, Any]:
+    """The JSON form of a FHIR XML resource element.
+
+    With ``lines``, the source line of every element is recorded there by its JSON location
+    (``.entry[1].resource.item[0]``, relative to the root resource), for issue positions.
+    """
     name = etree.QName(root)
     if name.namespace != FHIR_NS:
         raise _not_fhir(f"root element {{{name.namespace}}}{name.localname}")
-    return _resource(root)
+    return _Reader(lines).resource(root, "")
 
 
 def _not_fhir(detail: str) -> errors.InputRejected:
@@ -39,43 +43,48 @@ def _not_fhir(detail: str) -> errors.InputRejected:
     return errors.InputRejected(text, outcome=oo, message_id="LISN_VALIDATION_NOT_FHIR_XML")
 
 
-def _resource(el: etree._Element) -> dict[str, Any]:
-    rtype = etree.QName(el).localname
-    out: dict[str, Any] = {"resourceType": rtype}
-    _children(el, rtype, out)
-    return out
+class _Reader:
+    def __init__(self, lines: dict[str, tuple[int, int | None]] | None) -> None:
+        self.lines = lines
 
+    def resource(self, el: etree._Element, path: str) -> dict[str, Any]:
+        rtype = etree.QName(el).localname
+        out: dict[str, Any] = {"resourceType": rtype}
+        self.children(el, rtype, out, path)
+        return out
 
-def _children(el: etree._Element, where: str, out: dict[str, Any]) -> None:
-    for sub in el:
-        if not isinstance(sub.tag, str):
-            continue  # comments and processing instructions
-        qn = etree.QName(sub)
-        if qn.namespace == XHTML_NS and qn.localname == "div":
-            out["div"] = etree.tostring(sub, encoding="unicode", with_tail=False)
-            continue
-        if qn.namespace != FHIR_NS:
-            raise _not_fhir(f"element {{{qn.namespace}}}{qn.localname} inside {where}")
-        _put(out, qn.localname, sub, child(where, qn.localname))
+    def children(self, el: etree._Element, where: str, out: dict[str, Any], path: str) -> None:
+        for sub in el:
+            if not isinstance(sub.tag, str):
+                continue  # comments and processing instructions
+            qn = etree.QName(sub)
+            if qn.namespace == XHTML_NS and qn.localname == "div":
+                out["div"] = etree.tostring(sub, encoding="unicode", with_tail=False)
+                continue
+            if qn.namespace != FHIR_NS:
+                raise _not_fhir(f"element {{{qn.namespace}}}{qn.localname} inside {where}")
+            self.put(out, qn.localname, sub, child(where, qn.localname), path)
 
-
-def _put(out: dict[str, Any], name: str, sub: etree._Element, elem: Element | None) -> None:
-    if elem is not None and elem.type in _RESOURCE_TYPES:
-        inner = next((c for c in sub if isinstance(c.tag, str)), None)
-        value: Any = _resource(inner) if inner is not None else {}
-        _store(out, name, value, None, elem.repeats)
-        return
-    is_primitive = elem.primitive if elem is not None else ("value" in sub.attrib and len(sub) == 0)
-    if is_primitive:
-        value, meta = _primitive(sub, elem)
-        _store(out, name, value, meta, elem.repeats if elem else False)
-    else:
+    def put(self, out: dict[str, Any], name: str, sub: etree._Element, elem: Element | None, path: str) -> None:
+        repeats = elem.repeats if elem else False
+        here = f"{path}.{name}" + (f"[{len(out.get(name) or [])}]" if repeats else "")
+        if self.lines is not None and sub.sourceline:
+            self.lines.setdefault(here, (sub.sourceline, None))
+        if elem is not None and elem.type in _RESOURCE_TYPES:
+            inner = next((c for c in sub if isinstance(c.tag, str)), None)
+            _store(out, name, self.resource(inner, here) if inner is not None else {}, None, repeats)
+            return
+        is_primitive = elem.primitive if elem is not None else ("value" in sub.attrib and len(sub) == 0)
+        if is_primitive:
+            value, meta = _primitive(sub, elem)
+            _store(out, name, value, meta, repeats)
+            return
         obj: dict[str, Any] = {}
         for attr in ("id", "url"):
             if attr in sub.attrib:
                 obj[attr] = sub.attrib[attr]
-        _children(sub, elem.path if elem else name, obj)
-        _store(out, name, obj, None, elem.repeats if elem else False)
+        self.children(sub, elem.path if elem else name, obj, here)
+        _store(out, name, obj, None, repeats)
 
 
 def _primitive(sub: etree._Element, elem: Element | None) -> tuple[Any, dict[str, Any] | None]:
@@ -88,7 +97,7 @@ def _primitive(sub: etree._Element, elem: Element | None) -> tuple[Any, dict[str
     for c in sub:
         if isinstance(c.tag, str) and etree.QName(c).localname == "extension":
             ext: dict[str, Any] = {}
-            _put(ext, "extension", c, child("Element", "extension"))
+            _Reader(None).put(ext, "extension", c, child("Element", "extension"), "")
             exts.extend(ext["extension"])
     if exts:
         meta["extension"] = exts

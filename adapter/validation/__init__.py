@@ -5,6 +5,6 @@ Gives: an OperationOutcome listing every issue, in a deterministic order.
 No IO, no Flask, no database.
 """
 
-from adapter.validation.entry import read_resource, validate, validate_bytes, validate_into
+from adapter.validation.entry import read_resource, validate, validate_bytes, validate_into, validate_read
 
-__all__ = ["read_resource", "validate", "validate_bytes", "validate_into"]
+__all__ = ["read_resource", "validate", "validate_bytes", "validate_into", "validate_read"]

@@ -20,7 +20,7 @@ from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
-from adapter.validation.positions import add_positions
+from adapter.validation.positions import add_positions, apply_positions
 from adapter.validation.questionnaire import check_questionnaire
 from adapter.validation.questionnaire_response import validate_response
 
@@ -79,15 +79,19 @@ def _optional(module: str, name: str) -> Callable[..., None] | None:
     return _OPTIONAL[key]
 
 
-def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = XmlParsing()) -> Resource:
-    """Parse raw FHIR R4 JSON or XML (sniffed by content) safely; raises InputRejected."""
+def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = XmlParsing(),
+                  lines: dict[str, tuple[int, int | None]] | None = None) -> Resource:
+    """Parse raw FHIR R4 JSON or XML (sniffed by content) safely; raises InputRejected.
+
+    For XML, ``lines`` (when given) receives the source line of each element for issue positions.
+    """
     from adapter.fhir.xmljson import xml_to_json  # only XML input pays for the type model
 
     kind = parse.sniff(raw)
     if kind == "json":
         data = parse.parse_json(raw, limits)
     elif kind == "xml":
-        data = xml_to_json(parse.parse_xml(raw, limits, xml))
+        data = xml_to_json(parse.parse_xml(raw, limits, xml), lines=lines)
     else:
         raise _rejected("LISN_VALIDATION_INPUT_UNKNOWN")
     if not isinstance(data, dict):
@@ -98,11 +102,23 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
 def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limits = Limits(),
                    xml: XmlParsing = XmlParsing(), lang: str = "sv") -> errors.OperationOutcome:
     """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
+    lines: dict[str, tuple[int, int | None]] = {}
     try:
-        data = read_resource(raw, limits=limits, xml=xml)
+        data = read_resource(raw, limits=limits, xml=xml, lines=lines)
     except errors.InputRejected as exc:
         return exc.outcome
-    return validate(data, registry, lang=lang, source_text=raw if parse.sniff(raw) == "json" else None)
+    return validate_read(data, raw, registry, lines=lines, lang=lang)
+
+
+def validate_read(resource: Resource, raw: bytes, registry: Registry | None = None, *,
+                  lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv") -> errors.OperationOutcome:
+    """Validate a resource read by :func:`read_resource` from ``raw``, with issue positions."""
+    if parse.sniff(raw) == "json":
+        return validate(resource, registry, lang=lang, source_text=raw)
+    oo = validate(resource, registry, lang=lang)
+    if lines:
+        apply_positions(oo, lines, str(resource.get("resourceType")))
+    return oo
 
 
 def _rejected(message_id: str) -> errors.InputRejected:

@@ -28,17 +28,27 @@ def add_positions(oo: OperationOutcome, raw: bytes) -> None:
     except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return  # positions are a courtesy; the issues stand without them
     starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    lines: dict[str, tuple[int, int | None]] = {}
+    for path, offset in spots.items():
+        line = bisect.bisect_right(starts, offset)
+        lines[path] = (line, offset - starts[line - 1] + 1)
+    apply_positions(oo, lines, root)
+
+
+def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None]], root: str) -> None:
+    """Add line (and column, when known) to each issue from a map of locations (``.item[0]``…)."""
     for iss in oo.get("issue", []):
         for expr in iss.get("expression") or []:
-            offset = _lookup(spots, root, expr)
-            if offset is not None:
-                line = bisect.bisect_right(starts, offset)
-                iss.setdefault("extension", []).extend([{"url": _LINE, "valueInteger": line},
-                                                        {"url": _COL, "valueInteger": offset - starts[line - 1] + 1}])
+            spot = _lookup(spots, root, expr)
+            if spot is not None:
+                ext = [{"url": _LINE, "valueInteger": spot[0]}]
+                if spot[1] is not None:
+                    ext.append({"url": _COL, "valueInteger": spot[1]})
+                iss.setdefault("extension", []).extend(ext)
                 break
 
 
-def _lookup(spots: dict[str, int], root: str, expr: str) -> int | None:
+def _lookup(spots: dict[str, Any], root: str, expr: str) -> Any:
     path = _OFTYPE.sub(lambda m: f".value{m.group(1).upper()}{m.group(2)}", expr)
     if not path.startswith(root):
         return None

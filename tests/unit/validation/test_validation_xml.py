@@ -55,4 +55,6 @@ def test_bad_value_in_xml_is_reported() -> None:
         b'<valueInteger value="', b'<valueInteger value="x', 1)
     oo = validate_bytes(raw)
     assert errors.has_errors(oo)
-    assert any(errors.message_id_of(i) == "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID" for i in oo["issue"])
+    iss = next(i for i in oo["issue"] if errors.message_id_of(i) == "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID")
+    line = next(e["valueInteger"] for e in iss["extension"] if e["url"].endswith("issue-line"))
+    assert '<valueInteger value="x' in raw.decode("utf-8").splitlines()[line - 1]
