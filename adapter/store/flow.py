@@ -268,7 +268,14 @@ def release(row: SubmissionRow, ctx: Context) -> int:
 
 def withdrawal_precondition(sub: Submission, ctx: Context) -> Answer | None:
     """A withdrawal that arrives before its certificate is refused with a retryable error."""
-    if sub.event != "certificate-withdrawal" or _original(sub.certificate_id, ctx) is not None:
+    if sub.event != "certificate-withdrawal":
+        return None
+    original = _original(sub.certificate_id, ctx)
+    if original is not None and original.care_unit_hsa != sub.care_unit_hsa:
+        mid = "LISN_WITHDRAWAL_OTHER_CARE_UNIT"  # only the issuing care unit withdraws its certificate
+        return refuse(ctx, errors.forbidden(messages.bilingual(mid), message_id=mid), action="withdraw",
+                      patient=original.patient_value, certificate=sub.certificate_id)
+    if original is not None:
         return None
     mid = "LISN_WITHDRAWAL_BEFORE_CERTIFICATE"
     oo = errors.outcome([errors.issue("error", "transient", messages.bilingual(mid), message_id=mid,

@@ -379,3 +379,21 @@ def test_capability_statement_matches_the_routes(api: Api) -> None:
                 routed.update((rtype, code) for code, verb in (("search-type", "GET"), ("create", "POST"))
                               if verb in methods)
     assert declared == routed
+
+
+def test_only_the_issuing_care_unit_withdraws(api: Api) -> None:
+    api.submit_example()
+    svc = api.app.extensions["lisn"]
+    from adapter.store.clients import add_client
+
+    with svc.transaction() as session:
+        _, token = add_client(session, name="unit-b", role="sender", pepper=svc.pepper,
+                              care_units=("SE2321000016-BBBB",))
+    withdrawal = _example("withdrawal")
+    for entry in withdrawal["entry"]:
+        if entry["resource"]["id"] == "lisn-example-vardenhet":
+            entry["resource"]["identifier"][0]["value"] = "SE2321000016-BBBB"
+    r = api.client.post("/fhir/$process-message", json=withdrawal,
+                        headers={"Authorization": f"Bearer {token}", "Content-Type": FHIR})
+    assert r.status_code == 403 and mid(r.json) == ["LISN_WITHDRAWAL_OTHER_CARE_UNIT"]
+    assert [(x["kind"], x["state"]) for x in outbox_rows(api)] == [("certificate", "pending")]
