@@ -74,10 +74,6 @@ class Context:
 
 # -- helpers -----------------------------------------------------------------------------
 
-def _issues(ctx: Context) -> Issues:
-    return Issues()
-
-
 def record(ctx: Context, *, action: str, outcome: str, patient: str | None = None,
            certificate: str | None = None) -> None:
     audit.record(ctx.session, actor=ctx.client.name, end_user=ctx.end_user, action=action, patient=patient,
@@ -105,7 +101,7 @@ def _patient_value(sub: Submission) -> str | None:
 def parse_submission(raw: bytes, fmt: str, ctx: Context) -> Resource:
     """The submission Bundle, from FHIR JSON or from an EHR export; refuses anything that is not one."""
     bundle = parse_json(raw, ctx.settings.limits) if fmt == "fhir-json" else ctx.stages.map_export(raw, fmt)
-    issues = _issues(ctx)
+    issues = Issues()
     if not (isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle"):
         issues.add("LISN_SUBMISSION_NOT_BUNDLE", expression="resourceType")
     elif bundle.get("type") != "message":
@@ -161,7 +157,7 @@ def validate_submission(bundle: Resource, ctx: Context) -> OperationOutcome:
     """The validator's outcome plus the service's own rule: the recipient must be registered."""
     oo = ctx.stages.validate(bundle, ctx.registry)
     sub = Submission(bundle)
-    issues = _issues(ctx)
+    issues = Issues()
     issues.check(recipients.get_recipient(ctx.session, sub.kommunkod or "") is not None,
                  "LISN_RECIPIENT_UNKNOWN", expression="Bundle.entry[0].resource.destination[0].receiver",
                  code="business-rule", kommunkod=sub.kommunkod)

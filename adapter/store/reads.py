@@ -9,22 +9,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from adapter import errors, messages
 from adapter.errors import OperationOutcome
 from adapter.fhir import identifiers as ids
 from adapter.store import consents, submissions
 from adapter.store.consent_steps import may_read
 from adapter.store.flow import Answer, Context, record, refuse
-from adapter.store.models import Submission
+from adapter.store.models import ConsentDecisionRecord, Submission
 from adapter.store.task import build_task
 
 Resource = dict[str, Any]
 
 
+def _released(row: Submission, ctx: Context) -> bool:
+    """Has the patient's consent ever let this certificate go? Before that a municipality is not even
+    told it exists (a withdrawal is visible: it only follows what was delivered)."""
+    if row.event == "certificate-withdrawal":
+        return True
+    return ctx.session.execute(select(ConsentDecisionRecord.id).where(
+        ConsentDecisionRecord.submission_id == row.id, ConsentDecisionRecord.decision == "permit")
+        .limit(1)).first() is not None
+
+
 def _may_see(row: Submission, ctx: Context) -> bool:
     client = ctx.client
     if client.role == "municipality":
-        return row.kommunkod == client.kommunkod and row.accepted_key is not None
+        return row.kommunkod == client.kommunkod
     if client.role == "sender":
         return row.care_unit_hsa in client.care_units
     return client.role == "admin"
@@ -44,6 +56,10 @@ def read_task(submission_id: str, ctx: Context) -> Answer:
         raise _not_found("LISN_TASK_NOT_FOUND")
     if not _may_see(row, ctx):
         return _forbidden(ctx, action="task-read", patient=row.patient_value, certificate=row.certificate_id)
+    if ctx.client.role == "municipality" and not _released(row, ctx):
+        # Answered like an unknown id (returned, not raised, so that the audit row commits).
+        return refuse(ctx, _not_found("LISN_TASK_NOT_FOUND").outcome, action="task-read", patient=row.patient_value,
+                      certificate=row.certificate_id, outcome="not-released")
     record(ctx, action="task-read", outcome="ok", patient=row.patient_value, certificate=row.certificate_id)
     return errors.outcome([]), build_task(row, submissions.history(ctx.session, row.id))
 
@@ -54,6 +70,8 @@ def search_tasks(focus: str, ctx: Context) -> Answer:
     rows = submissions.by_certificate(ctx.session, cert) or submissions.by_certificate(ctx.session, f"urn:uuid:{cert}")
     if any(not _may_see(r, ctx) for r in rows):
         return _forbidden(ctx, action="task-search", patient=rows[0].patient_value, certificate=rows[0].certificate_id)
+    if ctx.client.role == "municipality":
+        rows = [r for r in rows if _released(r, ctx)]
     record(ctx, action="task-search", outcome="ok", patient=rows[0].patient_value if rows else None,
            certificate=rows[0].certificate_id if rows else cert)
     tasks = [build_task(r, submissions.history(ctx.session, r.id)) for r in rows]

@@ -397,3 +397,15 @@ def test_only_the_issuing_care_unit_withdraws(api: Api) -> None:
                         headers={"Authorization": f"Bearer {token}", "Content-Type": FHIR})
     assert r.status_code == 403 and mid(r.json) == ["LISN_WITHDRAWAL_OTHER_CARE_UNIT"]
     assert [(x["kind"], x["state"]) for x in outbox_rows(api)] == [("certificate", "pending")]
+
+
+def test_municipality_learns_nothing_before_consent(api: Api) -> None:
+    task_id = task_of(api.submit_example(example(without_consent=True)))["id"]
+    r = api.get(f"/fhir/Task/{task_id}", who="stockholm")
+    assert r.status_code == 404 and mid(r.json) == ["LISN_TASK_NOT_FOUND"]
+    found = api.get("/fhir/Task?focus=urn:uuid:3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d", who="stockholm")
+    assert found.json["total"] == 0
+    assert api.post("/fhir/Consent", data("consent-0180.json")).status_code == 201
+    assert api.get(f"/fhir/Task/{task_id}", who="stockholm").status_code == 200
+    assert [(a["actor"], a["action"], a["outcome"]) for a in api.audit_rows()][1] == (
+        "stockholm", "task-read", "not-released")
