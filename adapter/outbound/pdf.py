@@ -69,6 +69,8 @@ def _header(pdf: _Pdf, view: dict[str, Any]) -> None:
 
 def _summary(pdf: _Pdf, s: dict[str, Any], sig: dict[str, Any]) -> None:
     pdf.heading("Bedömningsstöd – vad intyget betyder för aktivitetskravet")
+    for line in s["iKorthet"]:
+        pdf.line_text(line, 10.5, True)
     top = "–" if s["maxTimmar"] is None else f"{s['maxTimmar']} av 40 tim/v"
     pdf.line_text(f"Högsta möjliga deltagande i en aktivitet: {top}   ·   Kvarvarande arbetsförmåga: "
                   f"{s['procent']} %", 10.5, True)

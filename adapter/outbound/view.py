@@ -97,13 +97,24 @@ def _summary(doc: MunicipalDocument, reg: Registry) -> dict[str, Any]:
     flags = [{"label": label, "on": doc.text(f"bedomningsstod/flaggor/{name}") == "true"}
              for name, label in FLAG_LABELS.items()]
     hours = [a["timmar"] for a in activities if a["timmar"] is not None]
-    return {"aktiviteter": activities, "ejBedomda": not_assessed,
+    glance = _at_a_glance(activities)
+    return {"aktiviteter": activities, "ejBedomda": not_assessed, "iKorthet": glance,
             "maxTimmar": max(hours) if hours else None,
             "procent": doc.text("bedomningsstod/kvarvarandeArbetsformagaProcent"),
             "giltigt": doc.text("bedomningsstod/giltigtTillOchMed"),
             "uppfoljning": doc.text("bedomningsstod/senastUppfoljning"),
             "flaggor": flags, "aktivaFlaggor": [f["label"] for f in flags if f["on"]],
             "anmarkningar": [e.text for e in doc.findall("bedomningsstod/kvalitetsanmarkning")]}
+
+
+def _at_a_glance(activities: list[dict[str, Any]]) -> list[str]:
+    """One line per kind of participation: what the case worker plans activities from."""
+    def names(kind: str, with_hours: bool = False) -> str:
+        return ", ".join(f"{a['typ']} {a['timmar']} tim/v" if with_hours else a["typ"]
+                         for a in activities if a["deltagande"] == kind)
+    lines = [("Kan delta på heltid (40 tim/v)", names("fullt")), ("Kan delta begränsat", names("begransat", True)),
+             ("Kan inte delta (0 tim/v)", names("inte"))]
+    return [f"{label}: {text}" for label, text in lines if text]
 
 
 def _format(value: Any, qtype: str | None) -> str:

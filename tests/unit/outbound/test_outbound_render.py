@@ -46,7 +46,9 @@ def test_html_shows_summary_first_then_every_answered_question(example: dict[str
     summary = html.index("Bedömningsstöd")
     answers = html.index("Intygets svar")
     assert summary < answers
-    assert "25 %" in html and "10</td>" in html and "2026-11-15" in html
+    assert "25 %" in html and "2026-11-15" in html
+    assert "Kan delta begränsat: Motiverande eller förberedande insatser 10 tim/v" in html
+    assert "Kan delta på heltid (40 tim/v): Språkinsatser" in html
     assert "SIP (samordnad individuell plan) rekommenderas" in html
     answered = {i["linkId"] for i in _walk(Submission(example).response["item"])}
     for link_id, text in _question_texts():
