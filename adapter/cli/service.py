@@ -61,6 +61,11 @@ def serve(host: str, port: int) -> None:
         # Location headers and fullUrls should name the address this server actually listens on.
         settings = replace(settings, service=replace(settings.service, base_url=f"http://{host}:{port}/fhir"))
     app = create_app({"SETTINGS": settings})
+    if settings.delivery.run_in_process:
+        # The embedded default can deliver without a separate ``adapter worker`` (issue 7).
+        from adapter.api.delivery import start_in_process_relay
+
+        start_in_process_relay(settings, app.extensions["lisn"].sessions)
     server = make_embedded_server(app, host, port)
     click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
     try:
