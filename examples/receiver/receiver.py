@@ -204,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fail-every", type=int, default=0, help=argparse.SUPPRESS)  # tests only
     p.add_argument("--delay-ms", type=int, default=0, help=argparse.SUPPRESS)  # tests only
     args = p.parse_args(argv)
+    missing = [str(f) for f in [*args.trust, args.tls_cert, args.tls_key, args.client_ca] if f and not f.is_file()]
+    if missing:
+        print(f"receiver: file not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
     inbox = Inbox(args.db, adapter_verifier(args.trust), fail_every=args.fail_every,
                   delay=args.delay_ms / 1000)
     server = ThreadingHTTPServer((args.host, args.port), handler_for(inbox))
