@@ -43,7 +43,11 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
                                replaces=replaces if status == "replacing" else None)
     resources = {"patient": sub.patient, "practitioner": sub.practitioner, "care_unit": sub.care_unit,
                  "care_provider": sub.care_provider, "recipient": sub.recipient}
-    root = build_document(mapping, Context(values=values, resources=resources), registry)
+    try:
+        root = build_document(mapping, Context(values=values, resources=resources), registry)
+    except ValueError:  # lxml: a control character or similar that XML 1.0 cannot carry
+        mid = "LISN_OUTBOUND_NOT_XML_TEXT"
+        raise errors.TransformError(messages.bilingual(mid), message_id=mid) from None
     validate_document(root, mapping)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 

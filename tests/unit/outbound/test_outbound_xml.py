@@ -260,3 +260,13 @@ def _link_ids_of(items: list[dict[str, Any]]) -> set[str]:
         out.add(item["linkId"])
         out |= _link_ids_of(item.get("item") or [])
     return out
+
+
+def test_a_control_character_is_a_transform_error_not_a_crash(example: dict[str, Any]) -> None:
+    bundle = copy.deepcopy(example)
+    for item in Submission(bundle).response["item"]:
+        if item["linkId"] == "funktionsnedsattning":
+            item["answer"] = [{"valueString": "Text med styrtecken \x01 i mitten som är lång nog att räcka."}]
+    with pytest.raises(errors.TransformError) as exc:
+        render_municipal_xml(bundle)
+    assert exc.value.message_id == "LISN_OUTBOUND_NOT_XML_TEXT"
