@@ -22,7 +22,7 @@ from typing import Any
 
 import fhirpathpy
 
-from adapter.validation.questionnaire import as_list, text_of
+from adapter.validation.questionnaire import as_dict, as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value
@@ -40,6 +40,7 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
     if q is None:
         return
     _check_questionnaire_use(q, qr, issues, path)
+    _check_current_major(q, qr, registry, issues, path)
     ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
     _Walker(ctx, index_for(q), qr).items(as_list(q.get("item")), qr, path, [])
 
@@ -84,6 +85,27 @@ def _check_questionnaire_use(q: Node, qr: Node, issues: Issues, path: str) -> No
     if isinstance(end, str) and date_key(end) is not None:
         issues.check(not _before(end, authored), "QUESTIONNAIRE_QR_AUTHOR_END", expression=f"{path}.authored",
                      severity="warning", code="business-rule", authored=authored, end=end)
+
+
+def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, path: str) -> None:
+    """DESIGN §3: once a newer major version is in force, an older one is readable but not accepted."""
+    url, version, authored = q.get("url"), q.get("version"), qr.get("authored")
+    if not (isinstance(url, str) and isinstance(version, str) and isinstance(authored, str)):
+        return
+    major = _major(version)
+    for newer in reversed(registry.versions(url)):
+        candidate = registry.resolve(f"{url}|{newer}", "Questionnaire") or {}
+        start = as_dict(candidate.get("effectivePeriod")).get("start")
+        if (major is not None and (_major(newer) or 0) > major and candidate.get("status") == "active"
+                and isinstance(start, str) and date_key(start) is not None and not _before(authored, start)):
+            issues.add("LISN_TEMPLATE_MAJOR_SUPERSEDED", expression=f"{path}.questionnaire", code="business-rule",
+                       url=url, version=version, current=newer, start=start)
+            return
+
+
+def _major(version: str) -> int | None:
+    head = version.split(".")[0]
+    return int(head) if head.isdigit() else None
 
 
 def _before(a: str, b: str) -> bool:
