@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from adapter import errors, messages
+from adapter.inbound.bundle import HEADER_FIELDS
 
 SYNTAXES = frozenset({"xml", "json", "flat", "fhir"})
 CONVERSIONS = frozenset({"string", "text", "date", "dateTime", "boolean", "integer", "decimal",
@@ -202,6 +203,8 @@ def _rule(path: Path, raw: Any, *, header: bool) -> Rule:
         raise _invalid(path, line, "'group' rules belong under 'items'")
     if raw.get("target") and not (raw.get("from") or "default" in raw):
         raise _invalid(path, line, "a 'target' rule needs 'from' or 'default'")
+    if header and raw.get("target") not in HEADER_FIELDS:
+        raise _invalid(path, line, f"unknown header field '{raw.get('target')}'; see docs/mappings.md")
     if raw.get("convert") is not None and raw["convert"] not in CONVERSIONS:
         raise _invalid(path, line, f"'convert' must be one of {sorted(CONVERSIONS)}")
     return Rule(
