@@ -58,15 +58,16 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path | None = None) 
     port = free_port()
     cmd = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
            "--chdir", str(ROOT), "--graceful-timeout", "5", "--timeout", "60", "adapter.api:create_app()"]
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=out)
+    if log:
+        with open(log, "ab") as out:  # the child keeps its own descriptor
+            proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=out)
+    else:
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/fhir/metadata", proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
-        if log:
-            out.close()  # type: ignore[union-attr]
 
 
 def _pg_admin(admin_url: str):  # type: ignore[no-untyped-def]

@@ -41,3 +41,13 @@ class Client:
 
     def close(self) -> None:
         self.http.close()
+
+    def consent_ids(self, patient_value: str) -> list[str]:
+        resp = self.http.get(f"{self.base}/fhir/Consent", params={"patient": patient_value}, timeout=60)
+        resp.raise_for_status()
+        return [e["resource"]["id"] for e in resp.json().get("entry", [])
+                if e["resource"].get("status") == "active"]
+
+    def revoke_patient(self, patient_value: str) -> list[int]:
+        """Revoke every active consent of the patient (the service gives consents ids of its own)."""
+        return [self.revoke_consent(cid).status for cid in self.consent_ids(patient_value)]

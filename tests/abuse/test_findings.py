@@ -7,6 +7,9 @@ contains "_" (``clients.by_token`` split on every "_"; about half of all tokens 
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy.orm import Session
 
 from adapter.store import clients, migrate
@@ -29,3 +32,21 @@ def test_every_issued_token_authenticates(tmp_path: object) -> None:
 
 def _lookup(session: Session, token: str, pepper: bytes) -> object:
     return clients.by_token(session, token, pepper)
+
+
+@pytest.mark.xfail(strict=True, reason="a Consent that arrives inside a submission is stored with Consent.organization "
+                   "still a urn:uuid reference (no HSA-id identifier), so consent_steps.may_write finds no care unit "
+                   "and the sender that submitted it gets 403 LISN_CONSENT_FORBIDDEN on $revoke")
+def test_sender_can_revoke_the_consent_it_submitted(instance: Any) -> None:
+    from bench import certificates
+
+    headers = {"Authorization": f"Bearer {instance.token}", "Accept": "application/fhir+json"}
+    raw = certificates.to_bytes(certificates.with_certificate_id(certificates.example()))
+    with instance.app.test_client() as client:
+        sent = client.post("/fhir/$process-message", data=raw,
+                           headers={**headers, "Content-Type": "application/fhir+json"})
+        assert sent.status_code == 200, sent.get_data(as_text=True)[:300]
+        found = client.get("/fhir/Consent?patient=191212121212", headers=headers).get_json()
+        consent_id = found["entry"][0]["resource"]["id"]
+        revoked = client.post(f"/fhir/Consent/{consent_id}/$revoke", headers=headers)
+    assert revoked.status_code == 200, revoked.get_json()

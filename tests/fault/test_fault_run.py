@@ -1,0 +1,49 @@
+"""The short fault run (``python -m bench.fault --quick``) on SQLite and PostgreSQL.
+
+Workers are SIGKILLed during deliveries, the receiver fails and stalls at random (some failures
+after it stored the document), a second receiver rejects every signature, PostgreSQL connections
+are cut with ``pg_terminate_backend``, certificates are resubmitted unchanged and changed, and a
+consent is revoked while deliveries are in flight. The run must reconcile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.fault import run
+
+PLAN = run.Plan.quick()
+
+
+def _check(result: dict[str, Any], *, cuts_expected: bool) -> None:
+    rec = result["reconciliation"]
+    assert rec["ok"], rec
+    assert rec["accepted"] == PLAN.deliver + PLAN.revoke + PLAN.reject
+    assert rec["accepted"] == rec["delivered"] + rec["withheld"] + rec["dead_lettered"] + rec["withdrawn"]
+    assert rec["dead_lettered"] == PLAN.reject  # the rejecting receiver: terminal, never retried forever
+    assert 1 <= rec["withheld"] <= PLAN.revoke  # the revocation stopped what had not yet gone
+    assert result["revocation_statuses"] and set(result["revocation_statuses"]) == {200}
+    assert result["worker_kills"] == PLAN.kills
+    if cuts_expected:
+        assert len(result["db_connection_cuts"]) == PLAN.db_cuts
+    for part in ("submissions_before_revocation", "submissions_after_revocation"):
+        dup = result[part]["duplicates"]
+        assert dup["replayed_same_status"] == dup["sent"] > 0
+        assert dup["conflict_409"] == dup["conflicts_sent"]
+        assert all(code.endswith(":200") for code in result[part]["status_codes"])
+    chaos = result["chaos"]
+    assert chaos.get("fail_before", 0) + chaos.get("fail_after", 0) + chaos.get("stall", 0) > 0, chaos
+
+
+@pytest.mark.slow
+def test_fault_run_sqlite() -> None:
+    _check(run.run(PLAN, database="sqlite"), cuts_expected=False)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_fault_run_postgresql(pg_url: str) -> None:
+    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
+    _check(run.run(PLAN, database="postgresql", postgres_admin_url=admin), cuts_expected=True)
