@@ -27,10 +27,10 @@ def _stages() -> dict[str, Callable[[bytes], Any]]:
     out: dict[str, Callable[[bytes], Any]] = {"parse": parse_json}
     try:
         from adapter.fhir.registry import default_registry
-        from adapter.validation import validate
+        from adapter.validation import validate_bytes
 
         registry = default_registry()
-        out["parse_validate"] = lambda raw: validate(parse_json(raw), registry)
+        out["parse_validate"] = lambda raw: validate_bytes(raw, registry)
     except ImportError:
         pass
     try:
