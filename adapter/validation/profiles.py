@@ -15,14 +15,15 @@ element index) and cached; validation walks that tree over the plain JSON.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from adapter import errors, messages
-from adapter.fhir.identifiers import CANONICAL_BASE, normalise_system
+from adapter.fhir.identifiers import CANONICAL_BASE
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
-from adapter.validation import business, identifiers, invariants
+from adapter.validation import business, identifiers, invariants, terminology
 
 Resource = dict[str, Any]
 Resolver = Callable[[Any], "Resource | None"]
@@ -101,6 +102,8 @@ def compile_profile(sd: Resource) -> Profile:
 
 def _place(root: Node, ed: dict[str, Any]) -> None:
     segments = str(ed.get("id") or ed.get("path") or "").split(".")
+    if not ed.get("id") and ed.get("sliceName") and len(segments) > 1:
+        segments[-1] += f":{ed['sliceName']}"  # an R4 differential may leave out ids
     node = root
     for seg in segments[1:]:
         name, _, slice_name = seg.partition(":")
@@ -182,74 +185,6 @@ def type_of_profile(canonical: str, registry: Registry) -> str | None:
     return str(sd.get("type")) if sd else None
 
 
-# -- terminology: required bindings -------------------------------------------------------
-
-@dataclass(frozen=True)
-class Expansion:
-    """Codes of a ValueSet; ``systems`` are whole systems included without a concept list."""
-
-    codes: frozenset[tuple[str, str]]
-    systems: frozenset[str]
-
-    def has_coding(self, system: Any, code: Any) -> bool:
-        system = normalise_system(system) if isinstance(system, str) else None
-        return system in self.systems or (isinstance(code, str) and (system, code) in self.codes)
-
-    def has_code(self, code: Any) -> bool:
-        return bool(self.systems) or any(c == code for _, c in self.codes)
-
-
-_EXPANSIONS: dict[int, tuple[Resource, Expansion]] = {}
-
-
-def expand(vs: Resource, registry: Registry, _depth: int = 0) -> Expansion:
-    """Expand ``compose`` (include/exclude by system and concept, imported ValueSets)."""
-    hit = _EXPANSIONS.get(id(vs))
-    if hit is not None and hit[0] is vs:
-        return hit[1]
-    codes: set[tuple[str, str]] = set()
-    systems: set[str] = set()
-    compose = vs.get("compose") or {}
-    for inc in compose.get("include") or []:
-        for imported in inc.get("valueSet") or []:
-            sub = registry.resolve(imported, "ValueSet")
-            if sub is not None and _depth < 8:
-                other = expand(sub, registry, _depth + 1)
-                codes |= other.codes
-                systems |= other.systems
-        _include(inc, registry, codes, systems)
-    for exc in compose.get("exclude") or []:
-        system = exc.get("system")
-        if isinstance(system, str):
-            codes -= {(str(normalise_system(system)), str(c.get("code"))) for c in exc.get("concept") or []}
-    for c in (vs.get("expansion") or {}).get("contains") or []:
-        if isinstance(c.get("system"), str):
-            codes.add((str(normalise_system(c["system"])), str(c.get("code"))))
-    result = Expansion(frozenset(codes), frozenset(systems))
-    _EXPANSIONS[id(vs)] = (vs, result)
-    return result
-
-
-def _include(inc: dict[str, Any], registry: Registry, codes: set[tuple[str, str]], systems: set[str]) -> None:
-    raw = inc.get("system")
-    if not isinstance(raw, str):
-        return
-    system = str(normalise_system(raw))
-    if inc.get("concept"):
-        codes.update((system, str(c.get("code"))) for c in inc["concept"])
-        return
-    cs = registry.resolve(raw, "CodeSystem")
-    if cs is not None and not inc.get("filter") and cs.get("content") in ("complete", None) and cs.get("concept"):
-        stack = list(cs["concept"])
-        while stack:
-            concept = stack.pop()
-            codes.add((system, str(concept.get("code"))))
-            stack.extend(concept.get("concept") or [])
-    else:
-        # An external system (ICD-10-SE) or a filter we cannot evaluate: check the system only.
-        systems.add(system)
-
-
 # -- the walk -------------------------------------------------------------------------------
 
 class Walk:
@@ -322,25 +257,24 @@ class Walk:
             self.issues.add(message_id, expression=where, code="value", profile=self.profile.canonical, **args)
 
     def binding(self, vs_url: str, value: Any, path: str) -> None:
-        vs = self.registry.resolve(vs_url, "ValueSet")
-        if vs is None:
+        exp = terminology.expand(self.registry, vs_url)
+        if exp is None:
             self.issues.add("Terminology_TX_ValueSet_NotFound", expression=path, severity="warning",
                             code="not-found", valueSet=vs_url)
             return
-        exp = expand(vs, self.registry)
         if isinstance(value, str):
-            self.issues.check(exp.has_code(value), "Terminology_TX_NoValid_16", expression=path,
+            known = bool(exp.whole_systems) or any(code == value for _, code in exp.codes)
+            self.issues.check(known, "Terminology_TX_NoValid_16", expression=path,
                               code="code-invalid", value=value, valueSet=vs_url)
         elif isinstance(value, dict) and isinstance(value.get("coding"), list):
             codings = [c for c in value["coding"] if isinstance(c, dict)]
             shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings)
-            self.issues.check(any(exp.has_coding(c.get("system"), c.get("code")) for c in codings),
-                              "Terminology_TX_NoValid_1_CC", expression=path, code="code-invalid",
-                              valueSet=vs_url, codes=shown)
+            self.issues.check(any(_member(exp, c) for c in codings), "Terminology_TX_NoValid_1_CC",
+                              expression=path, code="code-invalid", valueSet=vs_url, codes=shown)
         elif isinstance(value, dict) and ("code" in value or "system" in value) and "value" not in value:
-            self.issues.check(exp.has_coding(value.get("system"), value.get("code")),
-                              "Terminology_TX_NoValid_12", expression=path, code="code-invalid",
-                              valueSet=vs_url, coding=f"{value.get('system')}#{value.get('code')}")
+            self.issues.check(_member(exp, value), "Terminology_TX_NoValid_12", expression=path,
+                              code="code-invalid", valueSet=vs_url,
+                              coding=f"{value.get('system')}#{value.get('code')}")
 
     def constraint(self, node: Node, c: Constraint, value: Any, path: str) -> None:
         result = invariants.holds(c.expression, value, resource=self.resource)
@@ -406,7 +340,11 @@ class Walk:
         discriminators = [d for d in slicing.get("discriminator") or [] if isinstance(d, dict)]
         matched: dict[Node, list[tuple[Any, str]]] = {sl: [] for sl in node.slices}
         for v, p in values:
-            candidates = [sl for sl in node.slices if all(self.discriminates(sl, d, v) for d in discriminators)]
+            if node.name.endswith("[x]"):  # type slices of a choice: valueQuantity, valueString, ...
+                candidates = [sl for sl in node.slices if p.rsplit(".", 1)[-1].split("[")[0] == sl.slice_name]
+            else:
+                candidates = [sl for sl in node.slices
+                              if all(self.discriminates(sl, d, v) for d in discriminators)]
             chosen = self.choose(candidates, matched, v)
             if chosen is not None:
                 matched[chosen].append((v, p))
@@ -466,7 +404,7 @@ def mismatches(expected: Any, actual: Any, path: str, *, exact: bool) -> list[tu
     """Where ``actual`` differs from a fixed (``exact``) or pattern value: (message id, path, args)."""
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
-            return [("_DT_Fixed_Wrong", path, {"value": actual, "expected": expected})]
+            return [("_DT_Fixed_Wrong", path, {"value": _shown(actual), "expected": _shown(expected)})]
         out: list[tuple[str, str, dict[str, Any]]] = []
         for key, sub in expected.items():
             if key not in actual:
@@ -480,17 +418,27 @@ def mismatches(expected: Any, actual: Any, path: str, *, exact: bool) -> list[tu
     if isinstance(expected, list):
         items = actual if isinstance(actual, list) else [actual]
         if exact and len(items) != len(expected):
-            return [("_DT_Fixed_Wrong", path, {"value": actual, "expected": expected})]
+            return [("_DT_Fixed_Wrong", path, {"value": _shown(actual), "expected": _shown(expected)})]
         out = []
         for i, sub in enumerate(expected):
             if exact:
                 out.extend(mismatches(sub, items[i], f"{path}[{i}]", exact=True))
             elif not any(not mismatches(sub, item, "", exact=False) for item in items):
-                out.append(("LISN_PROFILE_PATTERN_NOT_FOUND", path, {"pattern": sub}))
+                out.append(("LISN_PROFILE_PATTERN_NOT_FOUND", path, {"pattern": _shown(sub)}))
         return out
     if actual != expected or type(actual) is bool and type(expected) is not bool:
-        return [("_DT_Fixed_Wrong", path, {"value": actual, "expected": expected})]
+        return [("_DT_Fixed_Wrong", path, {"value": _shown(actual), "expected": _shown(expected)})]
     return []
+
+
+def _member(exp: terminology.Expansion, coding: dict[str, Any]) -> bool:
+    system, code = coding.get("system"), coding.get("code")
+    return isinstance(system, str) and isinstance(code, str) and exp.contains(system, code)
+
+
+def _shown(value: Any) -> str:
+    """A value as JSON text for messages (``true``, ``{"system": …}``), strings as they are."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 # -- public API ---------------------------------------------------------------------------
