@@ -86,6 +86,6 @@ def inline_references(consent: Resource, resolve: Resolver) -> Resource:
         for data in provision.get("data") or []:
             ref = data.get("reference") if isinstance(data, dict) else None
             target = resolve(ref) if isinstance(ref, dict) and "identifier" not in ref else None
-            if target and isinstance(target.get("identifier"), dict):
+            if isinstance(ref, dict) and target and isinstance(target.get("identifier"), dict):
                 ref["identifier"] = dict(target["identifier"])  # QR.identifier is a single Identifier
     return out
