@@ -10,6 +10,7 @@ OperationOutcome, never a traceback.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from lxml import etree
@@ -72,7 +73,7 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
         elif ch in "]}":
             depth -= 1
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise _reject(f"Ogiltig JSON: {exc.msg} (rad {exc.lineno}, kolumn {exc.colno}). "
                       f"(Invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.)",
@@ -81,6 +82,40 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
         raise _reject(f"Ogiltig JSON: {exc}. (Invalid JSON: {exc}.)", "LISN_INPUT_NOT_JSON") from None
     except RecursionError:
         raise _reject("JSON är för djupt nästlad. (JSON nested too deeply.)", "LISN_INPUT_TOO_DEEP") from None
+    if "\\u" in text:  # raw control characters and surrogates are already refused by the decoder
+        _check_characters(data)
+    return data
+
+
+# FHIR R4 §2.6.2 (string): no characters below U+0020 except TAB, CR, LF; and no lone
+# surrogates, which are not Unicode scalar values and cannot be stored or signed.
+_FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _check_characters(data: Any) -> None:
+    """Refuse strings (values and keys) with forbidden characters, naming where they are."""
+    root = data.get("resourceType") if isinstance(data, dict) else None
+    stack: list[tuple[Any, str]] = [(data, root if isinstance(root, str) else "$")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                where = f"{path}.{key}"
+                if _FORBIDDEN_CHARS.search(key):
+                    raise _bad_char(path)
+                stack.append((child, where))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(value))
+        elif isinstance(value, str) and _FORBIDDEN_CHARS.search(value):
+            raise _bad_char(path)
+
+
+def _bad_char(path: str) -> errors.InputRejected:
+    text = ("Texten innehåller otillåtna tecken (styrtecken eller ensamma surrogattecken). "
+            "(The string contains forbidden characters: control characters or lone surrogates.)")
+    oo = errors.outcome([errors.issue("error", "value", text, expression=path,
+                                      message_id="LISN_INPUT_BAD_CHARACTER")])
+    return errors.InputRejected(text, outcome=oo, message_id="LISN_INPUT_BAD_CHARACTER")
 
 
 def xml_parser(xml: XmlParsing = XmlParsing()) -> etree.XMLParser:

@@ -93,3 +93,19 @@ def test_settings_from_env() -> None:
     assert s.delivery.run_in_process is True
     assert s.service.trusted_proxies == ("127.0.0.1", "::1")
     assert s.database.effective_url() == "sqlite:////tmp/x/adapter.db"
+
+
+@pytest.mark.parametrize("raw, expression", [
+    (b'{"resourceType": "Patient", "name": [{"family": "A\\u0000B"}]}', "Patient.name[0].family"),
+    (b'{"resourceType": "Patient", "name": [{"given": ["x", "\\udc00"]}]}', "Patient.name[0].given[1]"),
+    (b'{"a\\u0001": 1}', "$"),
+])
+def test_parse_json_refuses_forbidden_characters(raw: bytes, expression: str) -> None:
+    with pytest.raises(errors.InputRejected) as info:
+        parse_json(raw)
+    assert _mid(info.value) == "LISN_INPUT_BAD_CHARACTER"
+    assert info.value.outcome["issue"][0]["expression"] == [expression]
+
+
+def test_parse_json_keeps_allowed_escapes() -> None:
+    assert parse_json(b'{"t": "a\\tb\\nc\\r\\u00e5\\ud83d\\ude00"}') == {"t": "a\tb\nc\r\u00e5\U0001F600"}
