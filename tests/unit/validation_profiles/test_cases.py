@@ -78,6 +78,8 @@ def test_case(case: dict[str, Any], request: pytest.FixtureRequest) -> None:
     else:
         missing = [e for e in expected if e not in found]
         assert not missing, f"missing {missing}; found {found}"
+        for message_id in {e[1] for e in expected}:  # and nowhere else for the same rule
+            assert [f for f in found if f[1] == message_id] == [e for e in expected if e[1] == message_id]
         if not expected:
             assert [t for t in found if t[0] in ("error", "fatal")] == []
 
