@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from delivery_helpers import START, FixedClock, enqueue, row
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -192,3 +194,14 @@ def test_crashing_worker_attempts_count_toward_dead_letter(factory: sessionmaker
     transport = MockTransport()
     assert relay(store, transport, clock, settings=replace(SETTINGS, max_attempts=3)).run_once().dead == 1
     assert transport.sent == [] and row(factory, key).state == "dead"
+
+
+@given(attempt=st.integers(min_value=1, max_value=10_000), base=st.floats(min_value=0.01, max_value=60),
+       cap=st.floats(min_value=0.01, max_value=86_400), r=st.floats(min_value=0, max_value=1))
+def test_backoff_stays_within_full_jitter_bounds(attempt: int, base: float, cap: float, r: float) -> None:
+    delay = backoff_delay(attempt, base=base, cap=cap, rand=lambda: r)
+    assert 0 <= delay <= cap
+    if attempt <= 60:
+        assert delay <= base * 2 ** (attempt - 1)
+    ceiling = backoff_delay(attempt, base=base, cap=cap, rand=lambda: 1.0)
+    assert backoff_delay(attempt + 1, base=base, cap=cap, rand=lambda: 1.0) >= ceiling  # never shrinks
