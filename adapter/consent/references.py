@@ -76,9 +76,11 @@ def _provisions(provision: Any) -> list[Resource]:
 
 
 def inline_references(consent: Resource, resolve: Resolver) -> Resource:
-    """A copy of ``consent`` whose patient, actor and data references carry identifiers."""
+    """A copy of ``consent`` whose patient, organization, actor and data references carry identifiers."""
     out = copy.deepcopy(consent)
     _inline(out.get("patient"), resolve, _PERSON_SYSTEMS)
+    for org in out.get("organization") or []:
+        _inline(org, resolve, (ids.HSA_ID,))  # the care unit: who may later revoke it
     for provision in _provisions(out.get("provision")):
         for actor in provision.get("actor") or []:
             if isinstance(actor, dict):

@@ -34,9 +34,6 @@ def _lookup(session: Session, token: str, pepper: bytes) -> object:
     return clients.by_token(session, token, pepper)
 
 
-@pytest.mark.xfail(strict=True, reason="a Consent that arrives inside a submission is stored with Consent.organization "
-                   "still a urn:uuid reference (no HSA-id identifier), so consent_steps.may_write finds no care unit "
-                   "and the sender that submitted it gets 403 LISN_CONSENT_FORBIDDEN on $revoke")
 def test_sender_can_revoke_the_consent_it_submitted(instance: Any) -> None:
     from bench import certificates
 

@@ -409,3 +409,11 @@ def test_municipality_learns_nothing_before_consent(api: Api) -> None:
     assert api.get(f"/fhir/Task/{task_id}", who="stockholm").status_code == 200
     assert [(a["actor"], a["action"], a["outcome"]) for a in api.audit_rows()][1] == (
         "stockholm", "task-read", "not-released")
+
+
+def test_sender_revokes_a_consent_that_came_in_its_submission(api: Api) -> None:
+    api.submit_example()
+    cid = api.get("/fhir/Consent?patient=191212121212").json["entry"][0]["resource"]["id"]
+    r = api.post(f"/fhir/Consent/{cid}/$revoke", b"", content_type=None)
+    assert r.status_code == 200 and r.json["status"] == "inactive"
+    assert [x["state"] for x in outbox_rows(api)] == ["withheld"]

@@ -57,3 +57,10 @@ def test_consent_inside_example_bundle_permits_after_inlining() -> None:
     inlined = inline_references(raw, sub.resolve)
     assert decide_consent(FACTS, [inlined], NOW).decision == "permit"
     assert "identifier" not in raw["patient"]  # the original is untouched
+
+
+def test_inlining_names_the_care_unit_of_a_bundle_consent() -> None:
+    sub = Submission(json.loads(EXAMPLE.read_text(encoding="utf-8")))
+    inlined = inline_references(sub.consents[0], sub.resolve)
+    assert inlined["organization"][0]["identifier"] == {"system": "urn:oid:1.2.752.29.4.19",
+                                                        "value": "SE2321000016-15CQ"}
