@@ -116,8 +116,6 @@ def test_validation_errors_point_back_at_the_source(tmp_path: Path) -> None:
     assert code == 1 and {"lisn/formaga/period/upper", "lisn/patient/id"} <= located
 
 
-@pytest.mark.xfail(strict=True, reason="profiles/StructureDefinition-lisn-submission.json has a closed entry slicing "
-                                       "without a Provenance slice, so the kept ds:Signature does not validate yet")
 def test_a_signed_register_certificate_validates() -> None:
     signed = Path(__file__).resolve().parents[2] / "golden" / "inbound" / "inera-xml" / \
         "signed-register-certificate.input.xml"
