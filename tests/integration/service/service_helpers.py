@@ -4,7 +4,7 @@ when several folders have one)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ class Api:
     tokens: dict[str, str]
     clock: FixedClock
     engine: sa.Engine
-    calls: list[Any] = field(default_factory=list)
 
     def headers(self, who: str | None, content_type: str | None = FHIR, **extra: str) -> dict[str, str]:
         out = dict(extra)
