@@ -30,13 +30,24 @@ Resource = dict[str, Any]
 def validate(resource: Resource, registry: Registry | None = None, *, lang: str = "sv",
              source_text: bytes | None = None) -> errors.OperationOutcome:
     """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …)."""
-    reg = registry if registry is not None else default_registry()
+    reg = registry if registry is not None else _default()
     issues = Issues(lang)
     validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"))
     oo = issues.outcome()
     if source_text is not None and len(issues):
         add_positions(oo, source_text)
     return oo
+
+
+_DEFAULT: list[Registry] = []
+
+
+def _default() -> Registry:
+    # Validation only reads the registry, so one copy of the LISN profiles serves every call
+    # (default_registry() hands out a fresh copy each time, for callers that add to it).
+    if not _DEFAULT:
+        _DEFAULT.append(default_registry())
+    return _DEFAULT[0]
 
 
 def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str) -> None:
