@@ -205,7 +205,8 @@ class AnswerIndex:
     many linkIds, and walking the response once per question was the engine's main cost.
 
     Same results as :func:`adapter.fhir.submission.answers` (every answer of every item with the
-    linkId, in order) and :func:`adapter.outbound.assessment.find_items` (matches, not the
+    linkId, in document order; ``answers()`` visits ``item.item`` before ``answer.item`` for an item
+    that has both, which a real response never does) and :func:`adapter.outbound.assessment.find_items` (matches, not the
     matches' own descendants with the same linkId).
     """
 
