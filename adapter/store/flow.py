@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from adapter import errors, messages
@@ -165,8 +165,20 @@ def validate_submission(bundle: Resource, ctx: Context) -> OperationOutcome:
     return errors.outcome(found)
 
 
+def lock_patient(ctx: Context, patient_value: str | None) -> None:
+    """Serialise the consent work of one patient until commit (PostgreSQL advisory lock).
+
+    Without it a submission and a consent for the same patient, committed by two workers at once,
+    could each miss the other (READ COMMITTED) and leave a consented certificate waiting. SQLite
+    needs nothing: every transaction there starts with BEGIN IMMEDIATE and so runs alone."""
+    if patient_value and ctx.session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"lisn-patient:{patient_value}".encode()).digest()[:8], "big", signed=True)
+        ctx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def store_received(sub: Submission, raw: bytes, bundle: Resource, fmt: str, ctx: Context) -> SubmissionRow:
     patient = sub.patient_identifier or (None, None)
+    lock_patient(ctx, patient[1])
     row = SubmissionRow(
         id=str(uuid.uuid4()), certificate_id=sub.certificate_id, content_hash=content_hash(bundle),
         event=sub.event, replaces=sub.replaces, kommunkod=sub.kommunkod, care_unit_hsa=sub.care_unit_hsa,
@@ -316,6 +328,7 @@ def redecide_patient(patient: tuple[str, str], ctx: Context, *, reason: str) -> 
     """Decide again for each waiting or undelivered submission of the patient; release or withhold."""
     from adapter.store import outbox
 
+    lock_patient(ctx, patient[1])
     rows = submissions.waiting_for_patient(ctx.session, patient[0], patient[1],
                                            ("awaiting-consent", "consent-ok", "released", "withheld"))
     for row in rows:
