@@ -46,3 +46,26 @@ def test_concurrent_appends_never_fork_the_chain(api: Api) -> None:
     assert failures == []
     with transaction(factory) as session:
         assert audit.verify(session) == (40, None)
+
+
+def test_patient_lock_serialises_consent_work(api: Api) -> None:
+    import hashlib
+
+    import pytest
+
+    from adapter.store.flow import lock_patient
+
+    if api.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite transactions already run one at a time (BEGIN IMMEDIATE)")
+    svc = api.app.extensions["lisn"]
+    key = int.from_bytes(hashlib.sha256(b"lisn-patient:191212121212").digest()[:8], "big", signed=True)
+    with svc.transaction() as session:
+        ctx = svc.context(session, None, end_user=None)  # type: ignore[arg-type]
+        lock_patient(ctx, "191212121212")
+        with api.engine.connect() as other:
+            assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar() is False
+            assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key + 1}).scalar() is True
+            other.rollback()
+    with api.engine.connect() as other:
+        assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar() is True
+        other.rollback()
