@@ -85,10 +85,13 @@ class Assessment:
         return data
 
 
-def assess(bundle: dict[str, Any]) -> Assessment:
-    """The bedömningsstöd for a submission Bundle (or a bare QuestionnaireResponse)."""
+def assess(bundle: dict[str, Any], *, index: "AnswerIndex | None" = None) -> Assessment:
+    """The bedömningsstöd for a submission Bundle (or a bare QuestionnaireResponse).
+
+    ``index`` lets the XML transformation share its answer index (one walk of the response).
+    """
     qr = bundle if bundle.get("resourceType") == "QuestionnaireResponse" else (Submission(bundle).response or {})
-    idx = AnswerIndex()
+    idx = index or AnswerIndex()
     start, slut = _first_date(idx, qr, "formaga.period.start"), _first_date(idx, qr, "formaga.period.slut")
     follow_up = min(slut, add_months(start, FOLLOW_UP_MONTHS)) if start and slut else slut
     return Assessment(

@@ -7,6 +7,7 @@ elements. It holds no element names of its own: those are data in the mapping fi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Callable, Iterator
@@ -47,9 +48,32 @@ def _fhirpath(expression: str) -> Callable[[Any], list[Any]]:
     return compiled
 
 
+_SIMPLE = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)(\.first\(\))?")
+
+
 def evaluate(expression: str, obj: Any) -> list[Any]:
-    """A FHIRPath expression on a plain JSON object; nothing (not an error) when there is no object."""
-    return list(_fhirpath(expression)(obj)) if obj is not None else []
+    """A FHIRPath expression on a plain JSON object; nothing (not an error) when there is no object.
+
+    Plain member paths (``address.line``, optionally ``.first()``) are walked directly, with
+    FHIRPath's flattening of collections; everything else goes to fhirpathpy. Most paths of a
+    mapping are plain, and fhirpathpy's interpreter was a third of the transformation time.
+    """
+    if obj is None:
+        return []
+    simple = _SIMPLE.fullmatch(expression)
+    if simple is None:
+        return list(_fhirpath(expression)(obj))
+    found: list[Any] = [obj]
+    for name in simple.group(1).split("."):
+        step: list[Any] = []
+        for node in found:
+            value = node.get(name) if isinstance(node, dict) else None
+            if isinstance(value, list):
+                step.extend(v for v in value if v is not None)
+            elif value is not None:
+                step.append(value)
+        found = step
+    return found[:1] if simple.group(2) else found
 
 
 def build_document(mapping: OutboundMapping, ctx: Context, registry: Registry | None) -> etree._Element:

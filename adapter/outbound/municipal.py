@@ -15,7 +15,7 @@ from lxml import etree
 from adapter import errors, messages
 from adapter.fhir.registry import Registry
 from adapter.fhir.submission import Submission
-from adapter.outbound.assessment import assess
+from adapter.outbound.assessment import AnswerIndex, assess
 from adapter.outbound.engine import Context, build_document, submission_values
 from adapter.outbound.mapping import OutboundMapping, mapping_for
 
@@ -39,12 +39,13 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
         mid = "LISN_OUTBOUND_BAD_STATUS"
         raise errors.TransformError(messages.bilingual(mid, status=status), message_id=mid)
     mapping = mapping_for(sub.questionnaire)
-    values = submission_values(sub, assess(bundle).as_dict(), status=status,
+    index = AnswerIndex()
+    values = submission_values(sub, assess(bundle, index=index).as_dict(), status=status,
                                replaces=replaces if status == "replacing" else None)
     resources = {"patient": sub.patient, "practitioner": sub.practitioner, "care_unit": sub.care_unit,
                  "care_provider": sub.care_provider, "recipient": sub.recipient}
     try:
-        root = build_document(mapping, Context(values=values, resources=resources), registry)
+        root = build_document(mapping, Context(values=values, resources=resources, index=index), registry)
     except ValueError:  # lxml: a control character or similar that XML 1.0 cannot carry
         mid = "LISN_OUTBOUND_NOT_XML_TEXT"
         raise errors.TransformError(messages.bilingual(mid), message_id=mid) from None

@@ -284,3 +284,30 @@ def test_a_control_character_is_a_transform_error_not_a_crash(example: dict[str,
     with pytest.raises(errors.TransformError) as exc:
         render_municipal_xml(bundle)
     assert exc.value.message_id == "LISN_OUTBOUND_NOT_XML_TEXT"
+
+
+def _mapping_paths(nodes: list[dict[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for node in nodes:
+        for spec in [node, node.get("for") or {}, *(node.get("attributes") or {}).values()]:
+            if isinstance(spec, dict) and "path" in spec:
+                out.add(spec["path"])
+        out |= _mapping_paths(node.get("children") or [])
+    return out
+
+
+@pytest.mark.parametrize("extra", ["", ".first()"])
+def test_the_fast_path_evaluation_agrees_with_fhirpathpy(example: dict[str, Any], extra: str) -> None:
+    from fhirpathpy import evaluate as fhirpath
+
+    from adapter.outbound.engine import evaluate
+
+    paths = _mapping_paths(list(mapping_for(Submission(example).questionnaire).body)) | {
+        "identifier.value", "address.line", "name.given", "telecom.system", "meta.security.code", "nothing.here"}
+    resources = [e["resource"] for e in example["entry"]] + [
+        {"resourceType": "Patient", "name": [{"given": ["A", "B"], "family": "C"}, {"given": ["D"]}],
+         "address": [{"line": ["x", "y"], "city": "z"}, {"line": ["w"]}]}]
+    for resource in resources:
+        for path in paths:
+            expression = path + extra if not path.endswith(")") else path
+            assert evaluate(expression, resource) == fhirpath(resource, expression), (expression, resource["resourceType"])
