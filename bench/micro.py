@@ -68,6 +68,7 @@ def validation(*, quick: bool) -> dict[str, Any]:
         "adapter_validate": subject,
         "baseline_fhir_resources_r4b_parse": baseline,
         "ratio_vs_baseline": stats.ratio(subject, baseline),
+        "ratio_by_cpu": baseline["cpu_min_ms"] / subject["cpu_min_ms"],
         "stage_bench": _stage_bench("bench_validate", quick),
     }
 
@@ -124,5 +125,6 @@ def transform_sign(*, quick: bool) -> dict[str, Any]:
         "adapter_transform_only": transform,
         "baseline_bare_signxml_sign": baseline,
         "ratio_vs_baseline": stats.ratio(subject, baseline),
+        "ratio_by_cpu": baseline["cpu_min_ms"] / subject["cpu_min_ms"],
         "stage_bench": _stage_bench("bench_transform_sign", quick),
     }

@@ -14,8 +14,9 @@ def _micro_lines(name: str, section: dict[str, Any], subject: str, baseline: str
         return [f"{name:<28} unavailable: {section.get('reason', section.get('status'))}"]
     s, b = section[subject], section[baseline]
     return [f"{name:<28} {_fmt(s['per_second'])}/s  p50 {_fmt(s['p50_ms'], 2)} ms  p95 {_fmt(s['p95_ms'], 2)} ms"
-            f"  p99 {_fmt(s['p99_ms'], 2)} ms",
-            f"{'  baseline ' + baseline:<28} {_fmt(b['per_second'])}/s  ratio {section['ratio_vs_baseline']:.2f}x"]
+            f"  p99 {_fmt(s['p99_ms'], 2)} ms  (best cpu {_fmt(s['cpu_min_ms'], 2)} ms)",
+            f"{'  baseline ' + baseline:<28} {_fmt(b['per_second'])}/s  (best cpu {_fmt(b['cpu_min_ms'], 2)} ms)"
+            f"  ratio {section['ratio_vs_baseline']:.2f}x, by cpu {section.get('ratio_by_cpu', float('nan')):.2f}x"]
 
 
 def _http_lines(section: dict[str, Any]) -> list[str]:
@@ -37,7 +38,7 @@ def _http_lines(section: dict[str, Any]) -> list[str]:
 def _growth_lines(section: dict[str, Any]) -> list[str]:
     lines = []
     for stage, data in section["stages"].items():
-        cells = "  ".join(f"{r['factor']}x: {_fmt(r['min_ms'], 2)} ms {r['peak_memory_bytes'] / 1e6:.2f} MB"
+        cells = "  ".join(f"{r['factor']}x: {_fmt(r['cpu_min_ms'], 2)} ms cpu {r['peak_memory_bytes'] / 1e6:.2f} MB"
                           for r in data["rows"])
         verdict = "linear" if data["linear"] else "NOT linear"
         lines.append(f"growth {stage:<21} {cells}  slope t {data['time_slope']:.2f} m {data['memory_slope']:.2f}"

@@ -34,16 +34,21 @@ def summarise(latencies_s: list[float], wall_s: float) -> dict[str, float]:
 
 
 def measure(call: Callable[[], Any], *, min_runs: int, budget_s: float, warmup: int = 3) -> dict[str, float]:
-    """Call ``call`` at least ``min_runs`` times and until ``budget_s`` has passed; summarise."""
+    """Call ``call`` at least ``min_runs`` times and until ``budget_s`` has passed; summarise.
+
+    Besides wall-clock latencies, ``cpu_min_ms`` is the least CPU time of this process for one
+    call: other processes on the machine change the wall clock far more than the CPU time."""
     for _ in range(warmup):
         call()
     latencies: list[float] = []
+    cpu: list[float] = []
     start = time.perf_counter()
     while len(latencies) < min_runs or time.perf_counter() - start < budget_s:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         call()
+        cpu.append(time.process_time() - c0)
         latencies.append(time.perf_counter() - t0)
-    return summarise(latencies, time.perf_counter() - start)
+    return {**summarise(latencies, time.perf_counter() - start), "cpu_min_ms": min(cpu) * 1000}
 
 
 def ratio(subject: dict[str, float], baseline: dict[str, float]) -> float:
