@@ -65,7 +65,7 @@ class Ctx:
 _MEMO: dict[tuple[int, str], tuple[Node, Any]] = {}
 
 
-def _memo(item: Node, key: str, compute: Any) -> Any:
+def memo(item: Node, key: str, compute: Any) -> Any:
     """Per-definition facts, computed once: Questionnaires in a registry are read, never changed,
     so (object identity, key) is a safe key; the identity check guards against reuse of an id."""
     hit = _MEMO.get((id(item), key))
@@ -80,7 +80,7 @@ def _memo(item: Node, key: str, compute: Any) -> Any:
 
 def ext_values(item: Node, url: str) -> list[Any]:
     """The value[x] of every extension ``url`` on ``item`` (a Questionnaire item or answerOption)."""
-    return _memo(item, url, lambda: _ext_values(item, url))  # type: ignore[no-any-return]
+    return memo(item, url, lambda: _ext_values(item, url))  # type: ignore[no-any-return]
 
 
 def _ext_values(item: Node, url: str) -> list[Any]:
@@ -126,7 +126,7 @@ def date_key(text: str) -> tuple[int, ...] | None:
 
 def allowed_types(qitem: Node) -> tuple[str, ...]:
     """The value[x] types an answer to ``qitem`` may have."""
-    return _memo(qitem, "#allowed", lambda: _allowed_types(qitem))  # type: ignore[no-any-return]
+    return memo(qitem, "#allowed", lambda: _allowed_types(qitem))  # type: ignore[no-any-return]
 
 
 def _allowed_types(qitem: Node) -> tuple[str, ...]:

@@ -25,13 +25,21 @@ import fhirpathpy
 from adapter.validation.questionnaire import as_dict, as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
-from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value
+from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, memo
 from adapter.validation.enable_when import is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, index_for
 
 Node = dict[str, Any]
 Stack = list[tuple[str, Node]]
 COMPLETE = ("completed", "amended")
+MIN_OCCURS, MAX_OCCURS = EXT + "questionnaire-minOccurs", EXT + "questionnaire-maxOccurs"
+CONSTRAINT = EXT + "questionnaire-constraint"
+
+
+def constraints_of(qitem: Node) -> list[Node]:
+    """The questionnaire-constraint extensions of an item (memoised: most items have none)."""
+    return memo(qitem, "#constraints", lambda: [e for e in as_list(qitem.get("extension"))  # type: ignore[no-any-return]
+                                                if isinstance(e, dict) and e.get("url") == CONSTRAINT])
 
 
 def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse") -> None:
@@ -159,16 +167,16 @@ class _Walker:
 
     def _occurrences(self, qitem: Node, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
         issues, link = self.ctx.issues, qitem.get("linkId")
-        enabled = is_enabled(qitem, self.index, self.root, stack)
-        present = [(n, p) for n, p in occ if n.get("answer") or n.get("item")]
-        if not enabled:
-            for _node, p in present:
-                issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule", linkId=link)
+        if not is_enabled(qitem, self.index, self.root, stack):
+            for node, p in occ:
+                # an item with only a linkId does not count (as the Java validator)
+                if node.get("answer") or node.get("item"):
+                    issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule", linkId=link)
             return
         if not occ:
             issues.check(not qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
                          severity=self.soft, code="required", linkId=link)
-            low = ext_value(qitem, EXT + "questionnaire-minOccurs")
+            low = ext_value(qitem, MIN_OCCURS)
             issues.check(not isinstance(low, int) or low < 1 or qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
                          expression=path, severity=self.soft, code="required", linkId=link, min=low, count=0)
             return
@@ -181,8 +189,7 @@ class _Walker:
             self.item(qitem, n, p, stack + [(str(link), n)])
 
     def _occurs(self, qitem: Node, count: int, path: str) -> None:
-        low = ext_value(qitem, EXT + "questionnaire-minOccurs")
-        high = ext_value(qitem, EXT + "questionnaire-maxOccurs")
+        low, high = ext_value(qitem, MIN_OCCURS), ext_value(qitem, MAX_OCCURS)
         link = qitem.get("linkId")
         if isinstance(high, int):
             self.ctx.issues.check(count <= high, "QUESTIONNAIRE_QR_ITEM_MAX_OCCURS", expression=path,
@@ -195,8 +202,8 @@ class _Walker:
         """One response item against its definition."""
         issues, link, t = self.ctx.issues, qitem.get("linkId"), text_of(qitem.get("type"))
         text = node.get("text")
-        issues.check(not text or text == qitem.get("text"), "QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text",
-                     code="value", linkId=link)
+        if text and text != qitem.get("text"):
+            issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=link)
         answers = [a for a in as_list(node.get("answer")) if isinstance(a, dict)]
         if not issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_QR_ITEM_NOTYPE", expression=path, severity="fatal",
                             code="structure", linkId=link, type=t):
@@ -237,11 +244,10 @@ class _Walker:
                      linkId=link)
 
     def _constraints(self, qitem: Node, node: Node, path: str) -> None:
-        for ext in as_list(qitem.get("extension")):
-            if isinstance(ext, dict) and ext.get("url") == EXT + "questionnaire-constraint":
-                parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
-                         for e in as_list(ext.get("extension")) if isinstance(e, dict)}
-                self._constraint(qitem, node, path, parts)
+        for ext in constraints_of(qitem):
+            parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
+                     for e in as_list(ext.get("extension")) if isinstance(e, dict)}
+            self._constraint(qitem, node, path, parts)
 
     def _constraint(self, qitem: Node, node: Node, path: str, parts: dict[Any, Any]) -> None:
         severity = "error" if parts.get("severity") == "error" else "warning"
