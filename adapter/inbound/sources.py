@@ -53,10 +53,15 @@ class XmlSource:
         self._tree = root.getroottree()
         self._prefix = {uri: p for p, uri in reversed(list(namespaces.items()))}
         self._read: set[str] = set()
+        self._compiled: dict[str, etree.XPath] = {}
+        self._paths: dict[str, str] = {}
 
     def select(self, ctx: Any, selector: str) -> list[Any]:
         try:
-            found = ctx.xpath(selector, namespaces=self.namespaces)
+            if selector not in self._compiled:
+                # Compiled once per document: a mapping runs the same selector in every repeat.
+                self._compiled[selector] = etree.XPath(selector, namespaces=self.namespaces)
+            found = self._compiled[selector](ctx)
         except (etree.XPathError, TypeError) as exc:
             raise SelectorError(str(exc)) from None
         return list(found) if isinstance(found, list) else [str(found)] if found not in ("", None) else []
@@ -127,6 +132,12 @@ class XmlSource:
         return f"{prefix}:{q.localname}" if prefix else f"*[local-name()='{q.localname}']"
 
     def _path(self, el: etree._Element) -> str:
+        key = self._tree.getpath(el)
+        if key not in self._paths:
+            self._paths[key] = self._build_path(el)
+        return self._paths[key]
+
+    def _build_path(self, el: etree._Element) -> str:
         steps = []
         node: etree._Element | None = el
         while node is not None:
