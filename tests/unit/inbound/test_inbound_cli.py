@@ -24,14 +24,17 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("example", example_inputs(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_example_converts_into_a_submission_the_validator_accepts(example: Path) -> None:
+def test_every_example_converts_into_a_submission_the_validator_accepts(example: Path, tmp_path: Path) -> None:
     code, out, err = run("--from", example.parent.name, str(example))
     assert code == 0, err
     assert err == "", "the shipped examples map every value"
     bundle = json.loads(out)
     check_submission(bundle)
-    oo = validate(bundle)
-    assert not errors.has_errors(oo), oo
+    assert not errors.has_errors(validate(bundle))
+    converted = tmp_path / "submission.json"
+    converted.write_text(out, encoding="utf-8")
+    checked = CliRunner().invoke(cli, ["validate", str(converted)])
+    assert checked.exit_code == 0, checked.output
 
 
 def test_every_format_has_an_example() -> None:
