@@ -42,6 +42,24 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
     return n / elapsed
 
 
+def paired(a: Callable[[], object], b: Callable[[], object], seconds: float) -> tuple[float, float]:
+    """Rates of ``a`` and ``b`` measured in alternating short batches, so that a change in machine
+    load during the run affects both alike (the ratio stays meaningful on a busy machine)."""
+    for fn in (a, b):
+        for _ in range(3):
+            fn()
+    counts, times = [0, 0], [0.0, 0.0]
+    deadline = time.perf_counter() + 2 * seconds
+    while time.perf_counter() < deadline:
+        for i, fn in enumerate((a, b)):
+            start = time.perf_counter()
+            for _ in range(5):
+                fn()
+            times[i] += time.perf_counter() - start
+            counts[i] += 5
+    return counts[0] / times[0], counts[1] / times[1]
+
+
 def measure(seconds: float) -> list[dict[str, Any]]:
     bundle = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     xml = render_municipal_xml(bundle)
@@ -61,8 +79,7 @@ def measure(seconds: float) -> list[dict[str, Any]]:
             def ours() -> bytes:
                 return sign_document(render_municipal_xml(bundle), key=key, cert_chain=chain, algorithm=algorithm)
 
-            baseline = rate(bare, seconds)
-            combined = rate(ours, seconds)
+            baseline, combined = paired(bare, ours, seconds)
             signed = ours()
             rows.append({"case": f"bare signxml sign, {algorithm} (baseline)", "per_second": baseline})
             rows.append({"case": f"transform + sign, {algorithm}", "per_second": combined,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -107,12 +108,17 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
                                    c14n_algorithm=EXC_C14N)
     signer = _XAdESSigner(**options) if xades else XMLSigner(**options)
     try:
-        signed = signer.sign(root, key=private_key, cert=[pem(c).decode("ascii") for c in certs],
-                             always_add_key_value=False)
+        signed = signer.sign(root, key=private_key, cert=[_pem_text(c) for c in certs], always_add_key_value=False)
     except (InvalidInput, ValueError) as exc:
         mid = "LISN_SIG_SIGNING_FAILED"
         raise errors.SigningError(messages.bilingual(mid, detail=str(exc)), message_id=mid) from None
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+@lru_cache(maxsize=64)
+def _pem_text(cert: x509.Certificate) -> str:
+    # The same few certificates sign every document; encoding them each time was measurable.
+    return pem(cert).decode("ascii")
 
 
 def _as_key(key: PrivateKey | bytes) -> PrivateKey:
