@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from adapter.store.models import AuditEntry, AuditHead, stamp
 
 GENESIS = "0" * 64
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 HEAD_ID = 1
 _FIELDS = ("seq", "at", "actor", "end_user", "action", "patient", "certificate", "outcome", "purpose",
            "prev_hash")
@@ -37,14 +39,26 @@ def record(session: Session, *, actor: str, action: str, outcome: str, end_user:
            at: datetime | None = None) -> AuditEntry:
     """Append one audit row in ``session``'s transaction and return it."""
     head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar_one()
-    entry = AuditEntry(seq=head.seq + 1, at=stamp(at or datetime.now(timezone.utc)), actor=actor,
-                       end_user=end_user, action=action, patient=patient, certificate=certificate,
-                       outcome=outcome, purpose=purpose, prev_hash=head.hash)
+    entry = AuditEntry(seq=head.seq + 1, at=stamp(at or datetime.now(timezone.utc)), actor=_fit("actor", actor),
+                       end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
+                       certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
+                       prev_hash=head.hash)
     entry.hash = row_hash(entry)
     session.add(entry)
     head.seq, head.hash = entry.seq, entry.hash
     session.flush()
     return entry
+
+
+def _fit(column: str, value: str | None) -> str | None:
+    """A refused request may carry an over-long value; the row is still written, the value clipped
+    (a "…" marks it) rather than the database refusing it (PostgreSQL enforces lengths)."""
+    if value is None:
+        return None
+    # Neither PostgreSQL text nor UTF-8 holds NUL or a lone surrogate: replaced, never refused.
+    value = _CONTROL.sub("\ufffd", value.encode("utf-8", "replace").decode("utf-8"))
+    limit = AuditEntry.__table__.c[column].type.length
+    return value if limit is None or len(value) <= limit else value[:limit - 1] + "…"
 
 
 @dataclass(frozen=True)

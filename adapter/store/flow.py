@@ -126,6 +126,15 @@ def _essentials(sub: Submission, issues: Issues) -> None:
                  expression="Bundle.entry[0].resource.destination.receiver")
     issues.check(sub.event in KIND_BY_EVENT, "LISN_SUBMISSION_UNKNOWN_EVENT",
                  expression="Bundle.entry[0].resource.eventCoding")
+    # Longer than any valid value, and longer than the columns that keep them.
+    for value, limit, where in ((sub.certificate_id, 200, "QuestionnaireResponse.identifier"),
+                                (sub.replaces, 200, "QuestionnaireResponse.extension"),
+                                (sub.care_unit_hsa, 64, "Organization.identifier"),
+                                ((sub.patient_identifier or ("", ""))[1], 20, "Patient.identifier"),
+                                (sub.kommunkod, 4, "Organization.identifier")):
+        issues.check(len(value or "") <= limit, "LISN_SUBMISSION_VALUE_TOO_LONG",
+                     expression=f"Bundle.entry.resource.ofType({where.split('.')[0]}).{where.split('.')[1]}",
+                     limit=limit)
 
 
 def authorise_sender(sub: Submission, ctx: Context) -> Answer | None:

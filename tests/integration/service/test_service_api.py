@@ -419,3 +419,51 @@ def test_sender_revokes_a_consent_that_came_in_its_submission(api: Api) -> None:
     r = api.post(f"/fhir/Consent/{cid}/$revoke", b"", content_type=None)
     assert r.status_code == 200 and r.json["status"] == "inactive"
     assert [x["state"] for x in outbox_rows(api)] == ["withheld"]
+
+
+def test_overlong_values_are_refused_before_anything_is_stored(api: Api) -> None:
+    before = api.counts()
+    long_patient = example()
+    long_patient["entry"][2]["resource"]["identifier"][0]["value"] = "1" * 5000
+    r = api.post("/fhir/$process-message", long_patient, who="other-ehr")
+    assert r.status_code == 400 and mid(r.json) == ["LISN_SUBMISSION_VALUE_TOO_LONG"]
+    assert r.json["issue"][0]["expression"] == ["Bundle.entry.resource.ofType(Patient).identifier"]
+    long_kommun = example()
+    long_kommun["entry"][7]["resource"]["identifier"][0]["value"] = "0180" * 100
+    assert mid(api.submit_example(long_kommun).json) == ["LISN_SUBMISSION_VALUE_TOO_LONG"]
+    assert api.counts() == before
+
+
+def test_audit_clips_overlong_values(api: Api) -> None:
+    from adapter.store import audit
+
+    svc = api.app.extensions["lisn"]
+    with svc.transaction() as session:
+        entry = audit.record(session, actor="x" * 500, action="submit", outcome="forbidden", patient="9" * 50)
+    assert entry.patient == "9" * 19 + "…" and len(entry.actor) == 200
+    with svc.transaction() as session:
+        odd = audit.record(session, actor="a", action="submit", outcome="forbidden", patient="19\x0012\ud800")
+    assert odd.patient == "19\ufffd12?"
+    with svc.transaction() as session:
+        assert audit.verify(session) == (2, None)
+
+
+def test_consent_with_invalid_personnummer_is_refused(api: Api) -> None:
+    before = api.counts()
+    bad = data("consent-0180.json")
+    bad["patient"]["identifier"]["value"] = "191212121213"
+    r = api.post("/fhir/Consent", bad)
+    assert r.status_code == 422 and mid(r.json) == ["LISN_PERSONNUMMER_CHECKSUM"]
+    assert r.json["issue"][0]["expression"] == ["Consent.patient.identifier.value"]
+    bad["patient"]["identifier"]["value"] = "1912121212\u000012"
+    r = api.post("/fhir/Consent", bad)
+    assert r.status_code == 400 and mid(r.json) == ["LISN_INPUT_BAD_CHARACTER"]
+    assert api.counts() == before
+
+
+def test_foreign_sender_with_hostile_patient_value_is_403_not_500(api: Api) -> None:
+    bad = example()
+    bad["entry"][2]["resource"]["identifier"][0]["value"] = "1912\u00001212\ud800"
+    r = api.post("/fhir/$process-message", json.dumps(bad).encode("utf-8", "surrogatepass"), who="other-ehr")
+    assert r.status_code in (400, 403)
+    assert r.json["resourceType"] == "OperationOutcome"
