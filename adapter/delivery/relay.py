@@ -82,7 +82,8 @@ class Relay:
             else:
                 self._push(msg, recipient, stats)
         except Exception as exc:  # noqa: BLE001 - a poison message must not stop the relay
-            log.exception("outbox message %s failed in the relay", msg.id)
+            # Only the type: an exception's text or traceback may quote the document (patient data).
+            log.error("outbox message %s failed in the relay: %s", msg.id, type(exc).__name__)
             crash = Receipt(Outcome.RETRY, None, f"relay error: {type(exc).__name__}")
             self._record(msg, crash, self.settings.max_attempts, stats)
 
