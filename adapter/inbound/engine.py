@@ -63,6 +63,8 @@ class Engine:
     source: Source
     registry: Registry
     issues: Issues
+    conceptmaps: Registry = field(default_factory=Registry)
+    """ConceptMaps of mappings/codes/ and the mapping file, looked up before ``registry``."""
     header: dict[str, Any] = field(default_factory=dict)
     trace: list[Trace] = field(default_factory=list)
     template: Template | None = None
@@ -157,7 +159,7 @@ class Engine:
 
     def coding(self, rule: Rule, where: str, system: str | None, code: str, display: Any) -> dict[str, Any]:
         if rule.map:
-            cm = codes.find_conceptmap(self.registry, rule.map)
+            cm = codes.find_conceptmap(self.conceptmaps, rule.map) or codes.find_conceptmap(self.registry, rule.map)
             if cm is None:
                 self.issues.add("LISN_MAP_CONCEPTMAP_UNKNOWN", diagnostics=f"{self.mapping.label}:{rule.line}",
                                 conceptmap=rule.map, line=rule.line)

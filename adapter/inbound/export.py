@@ -49,26 +49,28 @@ def mapping_for(fmt: str, mapping: Path | None = None) -> Mapping:
 
 
 @lru_cache(maxsize=1)
-def _profiles_and_codes() -> Registry:
-    reg = default_registry()
+def _profiles() -> Registry:
+    return default_registry()
+
+
+@lru_cache(maxsize=16)
+def _conceptmaps(extra: tuple[Path, ...]) -> Registry:
+    reg = Registry()
     reg.load_path(mappings_dir() / "codes")
+    for path in extra:
+        reg.load_path(path)
     return reg
 
 
-def registry_for(mapping: Mapping, registry: Registry | None) -> Registry:
-    """The profiles, our ConceptMaps in ``mappings/codes/`` and the mapping's own ConceptMaps."""
-    if registry is None and not mapping.conceptmaps:
-        return _profiles_and_codes()
-    reg = (registry or default_registry()).copy()
-    reg.load_path(mappings_dir() / "codes")
+def conceptmaps_for(mapping: Mapping) -> Registry:
+    """Our ConceptMaps in ``mappings/codes/`` plus the mapping's own; read once, then cached."""
     for extra in mapping.conceptmaps:
-        if not extra.exists():
+        if not extra.is_file():
             oo = Issues()
             oo.add("LISN_MAP_FILE_INVALID", diagnostics=mapping.label, file=mapping.label, line=1,
                    problem=f"the ConceptMap file {extra.name} does not exist")
             raise errors.MappingError(outcome=oo.outcome(), message_id="LISN_MAP_FILE_INVALID")
-        reg.load_path(extra)
-    return reg
+    return _conceptmaps(mapping.conceptmaps)
 
 
 def open_source(raw: bytes, mapping: Mapping, issues: Issues, *, limits: Limits,
@@ -114,12 +116,13 @@ def run_mapping(raw: bytes, fmt: str, *, mapping: Path | None = None, registry: 
 def _run(raw: bytes, fmt: str, *, mapping: Path | None, registry: Registry | None, limits: Limits,
          xml: XmlParsing) -> tuple[Bundle | None, Issues, list[Trace], dict[str, str]]:
     spec = mapping_for(fmt, mapping)
-    reg = registry_for(spec, registry)
+    maps = conceptmaps_for(spec)
+    reg = registry if registry is not None else _profiles()
     issues = Issues()
     source = open_source(raw, spec, issues, limits=limits, xml=xml)
     if source is None:
         return None, issues, [], {}
-    engine = Engine(spec, source, reg, issues)
+    engine = Engine(spec, source, reg, issues, conceptmaps=maps)
     engine.run_header(source.root)
     canonical = str(engine.header.get("questionnaire") or spec.template or "")
     questionnaire = reg.resolve(canonical, "Questionnaire") if canonical else None
@@ -181,7 +184,7 @@ def convert_export(raw: bytes, fmt: str, *, mapping: Path | None = None, registr
     if validate is None:
         issues.add("LISN_MAP_VALIDATOR_MISSING", severity="warning", code="informational")
     else:
-        found = validate(bundle, registry or default_registry())
+        found = validate(bundle, registry if registry is not None else _profiles())
         issues.extend([_with_source(i, where) for i in found.get("issue", []) if i.get("severity") != "information"])
     return bundle, issues.outcome()
 

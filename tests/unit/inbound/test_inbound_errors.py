@@ -261,3 +261,9 @@ def test_protected_identity_never_carries_the_name() -> None:
     patient = bundle["entry"][2]["resource"]
     assert "name" not in patient and patient["meta"]["security"][0]["code"] == "V"
     assert "Tolvansson" not in json.dumps(bundle, ensure_ascii=False)
+
+
+def test_a_given_registry_gives_the_same_result() -> None:
+    from adapter.fhir.registry import default_registry
+
+    assert map_export(INERA, "inera-xml", registry=default_registry())[0] == map_export(INERA, "inera-xml")[0]
