@@ -7,6 +7,9 @@ nearest group that also contains the question (the common ancestor); the answers
 are those inside the matching occurrence of that group in the response, found by walking up
 the stack of response items being validated. No common ancestor means the whole response.
 
+The SDC ``enableWhenExpression`` (FHIRPath, evaluated on the response as the Java validator
+does; true, or a non-empty result other than false, means enabled) replaces enableWhen.
+
 Operators: ``exists`` (answerBoolean true: has an answer; false: has none), ``=``, ``!=``,
 ``>``, ``<``, ``>=``, ``<=``. A question with no answer makes every operator but ``exists``
 false; ``!=`` holds when there are answers and none equals the value (R4: "True if no answer
@@ -21,17 +24,24 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Sequence
 
-from adapter.validation.questionnaire import as_list
-from adapter.validation.answers import date_key
-from adapter.validation.questionnaire import QuestionnaireIndex
+import fhirpathpy
+from fhirpathpy.models import models as fhirpath_models
+
+from adapter.validation.answers import SDC, date_key, ext_value
+from adapter.validation.questionnaire import QuestionnaireIndex, as_list
 
 Node = dict[str, Any]
+SDC_ENABLE_WHEN = SDC + "sdc-questionnaire-enableWhenExpression"
+R4_MODEL = fhirpath_models["r4"]  # so that choice elements (answer.value) resolve
 # One entry per response item on the way down: (linkId of its definition, the response node).
 Stack = Sequence[tuple[str, Node]]
 
 
 def is_enabled(qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack) -> bool:
     """Whether ``qitem`` is enabled, given the response root and the stack of enclosing items."""
+    expression = _expression(qitem)
+    if expression is not None:
+        return _expression_enabled(expression, root)
     conditions = qitem.get("enableWhen")
     if not isinstance(conditions, list) or not conditions:
         return True
@@ -39,6 +49,26 @@ def is_enabled(qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack)
     if qitem.get("enableBehavior") == "any":
         return any(results)
     return all(results)
+
+
+def _expression(qitem: Node) -> str | None:
+    """The SDC enableWhenExpression (FHIRPath) of an item, if any; it replaces enableWhen."""
+    if not qitem.get("extension"):
+        return None
+    value = ext_value(qitem, SDC_ENABLE_WHEN)
+    if isinstance(value, dict) and value.get("language") == "text/fhirpath" and isinstance(value.get("expression"), str):
+        return str(value["expression"])
+    return None
+
+
+def _expression_enabled(expression: str, root: Node) -> bool:
+    # As the Java validator: evaluated on the response, true means enabled. An expression that
+    # cannot be evaluated leaves the item enabled, so its answers are still checked.
+    try:
+        result = fhirpathpy.evaluate(root, expression, {"resource": root}, R4_MODEL)
+    except Exception:  # noqa: BLE001 - any failure of a third-party evaluation means "cannot tell"
+        return True
+    return bool(result) and result != [False]
 
 
 def _condition(cond: Node, qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack) -> bool:

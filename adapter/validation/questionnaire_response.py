@@ -26,7 +26,7 @@ from adapter.validation.questionnaire import as_dict, as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, memo
-from adapter.validation.enable_when import is_enabled
+from adapter.validation.enable_when import R4_MODEL, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, index_for
 
 Node = dict[str, Any]
@@ -253,7 +253,7 @@ class _Walker:
         severity = "error" if parts.get("severity") == "error" else "warning"
         human = parts.get("human") or parts.get("key")
         try:
-            result = fhirpathpy.evaluate(node, str(parts.get("expression")), {"resource": self.root})
+            result = fhirpathpy.evaluate(node, str(parts.get("expression")), {"resource": self.root}, R4_MODEL)
         except Exception:  # noqa: BLE001 - any failure of a third-party expression means "cannot evaluate"
             self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT_FAILED", expression=path, severity="warning",
                                 code="invariant", linkId=qitem.get("linkId"), human=human)
