@@ -24,7 +24,7 @@ SIGNATURE_TYPE = {"system": "urn:iso-astm:E1762-95:2013", "code": "1.2.840.10065
 
 # Header fields a mapping can target, with the conversion each one takes.
 HEADER_FIELDS: dict[str, str] = {
-    "certificate.id": "string", "questionnaire": "string", "authored": "dateTime",
+    "certificate.id": "string", "questionnaire": "string", "status": "string", "authored": "dateTime",
     "timestamp": "dateTime", "event": "string", "replaces": "string",
     "patient.identifier": "identifier", "patient.name": "string", "patient.family": "string",
     "patient.given": "string", "patient.security": "string",
@@ -45,7 +45,8 @@ REQUIRED_HEADER = frozenset({"certificate.id", "authored", "patient.identifier",
 HEADER_PATHS = {
     "timestamp": "Bundle.timestamp", "event": "Bundle.entry[0].resource.eventCoding",
     "source": "Bundle.entry[0].resource.source", "certificate.id": "Bundle.entry[1].resource.identifier",
-    "questionnaire": "Bundle.entry[1].resource.questionnaire", "authored": "Bundle.entry[1].resource.authored",
+    "questionnaire": "Bundle.entry[1].resource.questionnaire", "status": "Bundle.entry[1].resource.status",
+    "authored": "Bundle.entry[1].resource.authored",
     "replaces": "Bundle.entry[1].resource.extension[0]", "patient.identifier": "Bundle.entry[2].resource.identifier[0]",
     "patient": "Bundle.entry[2].resource.name[0]", "practitioner.identifier": "Bundle.entry[3].resource.identifier[0]",
     "practitioner": "Bundle.entry[3].resource.name[0]", "careUnit.identifier": "Bundle.entry[5].resource.identifier[0]",
@@ -147,7 +148,7 @@ def _response(h: dict[str, Any], rid: dict[str, str], cert: str, items: list[dic
         "QuestionnaireResponse", "lisn-questionnaireresponse", rid["questionnaireresponse"],
         extension=extension,
         identifier={"system": ids.CERTIFICATE_ID, "value": f"urn:uuid:{cert}"},
-        questionnaire=questionnaire, status="completed", subject=_ref(rid, "patient"),
+        questionnaire=questionnaire, status=h.get("status") or "completed", subject=_ref(rid, "patient"),
         authored=h.get("authored"), author=_ref(rid, "practitionerrole"), source=_ref(rid, "patient"),
         item=items,
     )

@@ -27,6 +27,7 @@ from adapter.issues import Issues
 # Where each header field ends up, as FHIRPath on the submission (for error expressions).
 _HEADER_EXPR = {
     "certificate.id": "QuestionnaireResponse.identifier", "questionnaire": "QuestionnaireResponse.questionnaire",
+    "status": "QuestionnaireResponse.status",
     "authored": "QuestionnaireResponse.authored", "timestamp": "Bundle.timestamp",
     "event": "MessageHeader.eventCoding", "replaces": "QuestionnaireResponse.extension",
     "patient": "Patient", "practitioner": "Practitioner", "careUnit": "Organization",

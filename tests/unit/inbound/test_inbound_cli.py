@@ -124,3 +124,15 @@ def test_a_signed_register_certificate_validates() -> None:
         "signed-register-certificate.input.xml"
     code, _, err = run("--from", "inera-xml", str(signed))
     assert code == 0, err
+
+
+def test_an_unfinished_fhir_response_is_not_sent(tmp_path: Path) -> None:
+    qr = json.loads((EXAMPLES / "fhir" / "lisn-questionnaireresponse-contained.json").read_bytes())
+    qr["status"] = "in-progress"
+    draft = tmp_path / "draft.json"
+    draft.write_text(json.dumps(qr), encoding="utf-8")
+    code, out, _ = run("--from", "fhir", str(draft), "--format", "json")
+    issues = json.loads(out)["issue"]
+    assert code == 1
+    assert "https://lisn.se/fhir/StructureDefinition/lisn-questionnaireresponse#lisn-8" in \
+        [errors.message_id_of(i) for i in issues], issues
