@@ -166,6 +166,7 @@ def reprocess(submission_id: str, dry_run: bool) -> None:
         if row is None or not row.raw:
             mid = "LISN_DELIVERY_REPROCESS_NO_RAW"
             fail(errors.NotFound(messages.bilingual(mid, id=submission_id), message_id=mid), code=EXIT_INVALID)
+            return
         bundle = (parse_json(row.raw, settings.limits) if row.source_format == "fhir-json"
                   else stages.map_export(row.raw, row.source_format))
         oo = stages.validate(bundle, registry)

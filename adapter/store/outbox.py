@@ -29,11 +29,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (Float, ForeignKey, Index, Integer, LargeBinary, String, Text, and_, exists,
                         func, or_, select, update)
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from adapter.delivery.model import Claimed, Kind, Receipt, Recipient, State
@@ -124,19 +124,19 @@ def withhold(session: Session, *, submission_id: str, now: float | None = None) 
     A message a worker is pushing right now may still arrive; its receipt is then refused by
     the fence (state is no longer pending) and it stays withheld here (see docs/delivery.md)."""
     at = time.time() if now is None else now
-    count = session.execute(
+    count = _rowcount(session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.submission_id == submission_id, OutboxMessage.state.in_(LIVE))
         .values(state=State.WITHHELD.value, claim_token=None, lease_until=None, updated_at=at,
                 last_error="consent revoked")
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
     if count:
         _status(session, submission_id, "withheld", f"{count} delivery(ies) withheld", at)
     return count
 
 
 def recipients_of(session: Session, certificate_id: str) -> list[str]:
-    """Kommunkoder that received, or are about to receive, ``certificate_id`` (or a replacement of it)."""
+    """Kommunkoder that received, or are about to receive, ``certificate_id`` (withdrawals aside)."""
     rows = session.scalars(
         select(OutboxMessage.kommunkod).distinct()
         .where(OutboxMessage.certificate_id == certificate_id,
@@ -152,13 +152,13 @@ def withdraw_unsent(session: Session, *, certificate_id: str, kommunkod: str, no
     ``attempts = 0`` is the proof: a claim increments it before any push. Atomic on both
     databases: the UPDATE re-checks its WHERE after waiting for a concurrent claim."""
     at = time.time() if now is None else now
-    count = session.execute(
+    count = _rowcount(session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.certificate_id == certificate_id, OutboxMessage.kommunkod == kommunkod,
                OutboxMessage.kind != Kind.WITHDRAWAL.value, OutboxMessage.state == State.PENDING.value,
                OutboxMessage.attempts == 0)
         .values(state=State.WITHDRAWN.value, updated_at=at, last_error="withdrawn before delivery")
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
     return bool(count)
 
 
@@ -307,10 +307,10 @@ class SqlOutboxStore:
 
     def _take(self, conn: Connection, row_id: int, owner: str, until: float) -> Claimed:
         token = str(uuid.uuid4())
-        t = OutboxMessage.__table__
-        conn.execute(update(t).where(t.c.id == row_id).values(
-            lease_owner=owner, lease_until=until, claim_token=token, attempts=t.c.attempts + 1))
-        row = conn.execute(select(t).where(t.c.id == row_id)).one()
+        o = OutboxMessage
+        conn.execute(update(o).where(o.id == row_id).values(
+            lease_owner=owner, lease_until=until, claim_token=token, attempts=o.attempts + 1))
+        row = conn.execute(select(o.__table__).where(o.id == row_id)).one()
         return Claimed(id=row.id, token=token, attempts=row.attempts, idempotency_key=row.idempotency_key,
                        submission_id=row.submission_id, certificate_id=row.certificate_id,
                        kommunkod=row.kommunkod, kind=row.kind, document=row.document)
@@ -332,12 +332,12 @@ class SqlOutboxStore:
     def _finish(self, msg: Claimed, receipt: Receipt | None, now: float, status: str | None,
                 **values: Any) -> bool:
         with Session(self.engine) as session, session.begin():
-            written = session.execute(
+            written = _rowcount(session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == msg.id, OutboxMessage.claim_token == msg.token,
                        OutboxMessage.state == State.PENDING.value)
                 .values(claim_token=None, lease_until=None, updated_at=now, **values)
-                .execution_options(synchronize_session=False)).rowcount == 1
+                .execution_options(synchronize_session=False))) == 1
             if receipt is not None:
                 session.add(DeliveryReceipt(outbox_id=msg.id, attempt=msg.attempts, at=now,
                                             outcome=receipt.outcome.value, http_status=receipt.status,
@@ -347,6 +347,11 @@ class SqlOutboxStore:
                     f": {receipt.reason}" if receipt is not None and receipt.reason else "")
                 _status(session, msg.submission_id, status, detail, now)
         return written
+
+
+def _rowcount(result: Any) -> int:
+    # Session.execute is typed as Result; an UPDATE gives a CursorResult, which has rowcount.
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _begin_immediate(conn: Connection) -> None:
