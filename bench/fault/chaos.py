@@ -11,7 +11,9 @@ Per request, by the probabilities given:
   has given up; the receiver still stores it);
 - otherwise forward unchanged.
 
-Counts of each outcome are served at ``GET /_chaos`` (JSON) for the reconciliation report.
+``GET /_chaos`` serves the counts of each outcome and, per ``Idempotency-Key``, the time (POSIX
+seconds) a push first *left the sender* (arrived here): the reconciliation uses it to tell a push
+sent after a consent was revoked from one that was only delayed on the way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Chaos:
         self.rand = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()
+        self.first_sent: dict[str, float] = {}
 
     def choose(self) -> str:
         with self.lock:
@@ -81,11 +84,15 @@ def _handler(chaos: Chaos) -> type[BaseHTTPRequestHandler]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             if self.path == "/_chaos":
                 with chaos.lock:
-                    self._answer(200, json.dumps(dict(chaos.counts)).encode())
+                    self._answer(200, json.dumps({"counts": dict(chaos.counts),
+                                                  "first_sent": chaos.first_sent}).encode())
                 return
             what = chaos.choose() if self.command == "POST" else "forward"
             with chaos.lock:
                 chaos.counts[what] += 1
+                key = self.headers.get("Idempotency-Key")
+                if key and self.command == "POST":
+                    chaos.first_sent.setdefault(key, time.time())
             if what == "fail_before":
                 return self._answer(503, b'{"status": "unavailable"}')
             if what == "stall":

@@ -43,8 +43,12 @@ class Reconciliation:
     missing_at_receiver: list[str] = field(default_factory=list)
     unexpected_at_receiver: list[str] = field(default_factory=list)
     withheld_after_unconfirmed_send: list[str] = field(default_factory=list)
-    """Informational: sent, stored by the receiver, but the receipt was lost (a 503 after commit or
-    a stall) and the consent was revoked before the retry. The adapter cannot know; it reports withheld."""
+    """Informational: sent, stored by the receiver before the revocation, but the receipt was lost
+    (a 503 after commit or a stall) and the consent was revoked before the retry. The adapter cannot
+    know; it reports withheld."""
+    sent_after_revocation: list[str] = field(default_factory=list)
+    """Withheld certificates whose first push left the adapter *after* the consent was revoked
+    (a worker still holding a claim): a disclosure the patient had stopped. Fails the run."""
     stored_twice: list[str] = field(default_factory=list)
     outbox_rows_per_certificate_over_one: list[str] = field(default_factory=list)
 
@@ -55,6 +59,7 @@ class Reconciliation:
     @property
     def ok(self) -> bool:
         return (self.balanced and self.unfinished == 0 and not self.missing_at_receiver
+                and not self.sent_after_revocation
                 and not self.unexpected_at_receiver and not self.stored_twice
                 and not self.outbox_rows_per_certificate_over_one)
 
@@ -76,14 +81,17 @@ def _adapter_rows(database_url: str) -> tuple[list[tuple[str, str]], list[tuple[
     return [tuple(r) for r in subs], [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-def _receiver_rows(receiver_db: Path) -> tuple[list[tuple[str, str]], int]:
+def _receiver_rows(receiver_db: Path) -> tuple[list[tuple[str, str, str]], int]:
     with sqlite3.connect(receiver_db) as conn:
-        docs = conn.execute("SELECT idempotency_key, certificate_id FROM documents WHERE kind = 'certificate'").fetchall()
+        docs = conn.execute("SELECT idempotency_key, certificate_id, received_at FROM documents "
+                            "WHERE kind = 'certificate'").fetchall()
         requests = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
     return docs, int(requests)
 
 
-def reconcile(database_url: str, receiver_db: Path) -> Reconciliation:
+
+def reconcile(database_url: str, receiver_db: Path, *, revoked_at: float | None = None,
+              first_sent: dict[str, float] | None = None) -> Reconciliation:
     subs, outbox = _adapter_rows(database_url)
     docs, requests = _receiver_rows(receiver_db)
     rec = Reconciliation(accepted=len(subs), receiver_documents=len(docs), receiver_requests=requests)
@@ -106,12 +114,15 @@ def reconcile(database_url: str, receiver_db: Path) -> Reconciliation:
         else:
             rec.unfinished += 1
     delivered_keys = {r[2] for r in outbox if r[3] in DELIVERED}
-    received_keys = {k for k, _ in docs}
+    received_keys = {k for k, _, _ in docs}
     rec.missing_at_receiver = sorted(delivered_keys - received_keys)
     # The receiver may hold a message whose receipt the sender never saw (a stall, a 503 after
     # commit); once retried it is delivered. Only a withdrawn one at the receiver is a problem.
     rec.unexpected_at_receiver = sorted(received_keys & {r[2] for r in outbox if r[3] in WITHDRAWN})
-    rec.withheld_after_unconfirmed_send = sorted(received_keys & {r[2] for r in outbox if r[3] in WITHHELD})
-    certs = Counter(c for _, c in docs)
+    withheld_keys = {r[2] for r in outbox if r[3] in WITHHELD}
+    late = {k for k, at in (first_sent or {}).items() if revoked_at is not None and at > revoked_at}
+    rec.sent_after_revocation = sorted(withheld_keys & received_keys & late)
+    rec.withheld_after_unconfirmed_send = sorted((received_keys & withheld_keys) - late)
+    certs = Counter(c for _, c, _ in docs)
     rec.stored_twice = sorted(c for c, n in certs.items() if n > 1)
     return rec

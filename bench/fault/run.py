@@ -7,6 +7,7 @@ Ends with :func:`bench.fault.reconcile.reconcile`.
 from __future__ import annotations
 
 import random
+import signal
 import tempfile
 import threading
 import time
@@ -54,12 +55,25 @@ class Workers:
         self.env, self.log = env, log
         self.procs = [processes.start_worker(env, log) for _ in range(count)]
         self.kills = 0
+        self.lock = threading.Lock()  # held while paused: no kill restarts a worker then
 
     def kill_one(self, rng: random.Random) -> None:
-        i = rng.randrange(len(self.procs))
-        processes.kill9(self.procs[i])
-        self.kills += 1
-        self.procs[i] = processes.start_worker(self.env, self.log)
+        with self.lock:
+            i = rng.randrange(len(self.procs))
+            processes.kill9(self.procs[i])
+            self.kills += 1
+            self.procs[i] = processes.start_worker(self.env, self.log)
+
+    def pause(self) -> None:
+        """SIGSTOP every worker: what they hold is claimed but not yet sent (in flight)."""
+        self.lock.acquire()
+        for p in self.procs:
+            p.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for p in self.procs:
+            p.send_signal(signal.SIGCONT)
+        self.lock.release()
 
     def stop(self) -> None:
         for p in self.procs:
@@ -97,6 +111,12 @@ def _submit_all(client: api.Client, planned: list[scenario.Planned]) -> dict[str
     for i, p in enumerate(planned):
         first = client.submit(p.body)
         codes[f"{p.group}:{first.status}"] += 1
+        for _ in range(10):  # an EHR retries a 5xx (a cut database connection), as this does
+            if first.status < 500:
+                break
+            time.sleep(0.3)
+            first = client.submit(p.body)
+            codes[f"{p.group}:retry:{first.status}"] += 1
         if i % 4 == 1:
             again = client.submit(p.body)
             duplicates["sent"] += 1
@@ -172,22 +192,33 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         started = time.monotonic()
         chaos_thread.start()
         half = len(planned) // 2
-        submitted = _submit_all(client, planned[:half])
-        revoked = admin.revoke_patient(scenario.REVOCABLE_PATIENT[1])  # deliveries are in flight now
+        revocable = [p for p in planned[:half] if p.group == "revoke"]
+        held = revocable[-max(1, len(revocable) // 3):]  # sent while the workers are stopped
+        submitted = _submit_all(client, [p for p in planned[:half] if p not in held])
+        workers.pause()
+        try:
+            held_answers = _submit_all(client, held)
+            revoked_at = time.time()
+            revoked = admin.revoke_patient(scenario.REVOCABLE_PATIENT[1])  # deliveries are in flight now
+        finally:
+            workers.resume()
         late = _submit_all(client, planned[half:])
         chaos_thread.join()
         deadline = started + plan.seconds
         while _pending(url) and time.monotonic() < deadline:
             time.sleep(0.5)
         stop.set()
-        rec = reconcile.reconcile(url, work / "receiver.db")
+        chaos_seen = _chaos_counts(ports[2])
+        rec = reconcile.reconcile(url, work / "receiver.db", revoked_at=revoked_at,
+                                  first_sent=chaos_seen["first_sent"])
         return {"plan": plan.__dict__, "database": database, "seconds": time.monotonic() - started,
                 "worker_kills": workers.kills, "db_connection_cuts": cuts, "revocation_statuses": revoked,
-                "submissions_before_revocation": submitted, "submissions_after_revocation": late,
-                "chaos": _chaos_counts(ports[2]), "reconciliation": rec.as_dict()}
+                "submissions_before_revocation": submitted, "submissions_while_paused": held_answers,
+                "submissions_after_revocation": late,
+                "chaos": chaos_seen["counts"], "reconciliation": rec.as_dict()}
 
 
-def _chaos_counts(port: int) -> dict[str, int]:
+def _chaos_counts(port: int) -> dict[str, Any]:
     import json
     import urllib.request
 

@@ -49,17 +49,18 @@ def _post_through(upstream: str, **p: float) -> int:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(chaos))
     url = _serve(server)
     try:
-        req = urllib.request.Request(url + "/push", data=b"<x/>", method="POST")
+        req = urllib.request.Request(url + "/push", data=b"<x/>", method="POST", headers={"Idempotency-Key": "k-1"})
         with urllib.request.urlopen(req, timeout=5) as resp:
             status = resp.status
     except urllib.error.HTTPError as exc:
         status = exc.code
     finally:
         with urllib.request.urlopen(url + "/_chaos", timeout=5) as resp:
-            counts = json.loads(resp.read())
+            seen = json.loads(resp.read())
         server.shutdown()
         server.server_close()
-    assert sum(counts.values()) == 1
+    assert sum(seen["counts"].values()) == 1
+    assert set(seen["first_sent"]) == {"k-1"}
     return status
 
 

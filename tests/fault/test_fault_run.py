@@ -28,11 +28,17 @@ def _check(result: dict[str, Any], *, cuts_expected: bool) -> None:
     assert result["worker_kills"] == PLAN.kills
     if cuts_expected:
         assert len(result["db_connection_cuts"]) == PLAN.db_cuts
-    for part in ("submissions_before_revocation", "submissions_after_revocation"):
+    for part in ("submissions_before_revocation", "submissions_while_paused", "submissions_after_revocation"):
         dup = result[part]["duplicates"]
-        assert dup["replayed_same_status"] == dup["sent"] > 0
+        assert dup["replayed_same_status"] == dup["sent"]
         assert dup["conflict_409"] == dup["conflicts_sent"]
-        assert all(code.endswith(":200") for code in result[part]["status_codes"])
+        codes = result[part]["status_codes"]
+        # A request whose database connection is cut may fail (a 5xx; see docs/reliability.md);
+        # the sender's retry must then be accepted. Nothing else but 200 is acceptable.
+        assert all(c.endswith(":200") or (c.endswith(":500") or c.endswith(":503")) for c in codes), codes
+        failed = sum(n for c, n in codes.items() if not c.endswith(":200"))
+        retried_ok = sum(n for c, n in codes.items() if ":retry:" in c and c.endswith(":200"))
+        assert failed == retried_ok, codes
     chaos = result["chaos"]
     assert chaos.get("fail_before", 0) + chaos.get("fail_after", 0) + chaos.get("stall", 0) > 0, chaos
 
