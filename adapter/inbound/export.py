@@ -98,7 +98,9 @@ def _check_targets(engine: Engine, rules: tuple[Rule, ...], parent: str | None) 
     assert engine.template is not None
     for rule in rules:
         name = rule.name
-        if engine.template.get(name) is None or engine.template.between(parent, name) is None:
+        found = engine.template.get(name)
+        wrong_kind = found is not None and (found.type == "group") != bool(rule.group)
+        if found is None or wrong_kind or engine.template.between(parent, name) is None:
             engine.issues.add("LISN_MAP_LINKID_UNKNOWN", diagnostics=f"{engine.mapping.label}:{rule.line}",
                               questionnaire=engine.template.canonical, target=name, line=rule.line)
         elif rule.group:

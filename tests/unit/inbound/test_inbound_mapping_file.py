@@ -143,3 +143,9 @@ def test_missing_conceptmap_file_is_a_mapping_file_error(tmp_path: Path) -> None
     with pytest.raises(errors.MappingError) as exc:
         run_mapping(json.dumps(DOC).encode(), "t", mapping=path)
     assert errors.message_id_of(exc.value.outcome["issue"][0]) == "LISN_MAP_FILE_INVALID"
+
+
+@pytest.mark.parametrize("rule", ["  - {target: grund, from: a}\n", "  - {group: debut, for: a}\n"])
+def test_target_must_be_a_question_and_group_a_group(tmp_path: Path, rule: str) -> None:
+    bundle, issues, _ = _map(tmp_path, rule, {**DOC, "a": "x"})
+    assert bundle is None and _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None)]
