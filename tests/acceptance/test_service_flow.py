@@ -157,3 +157,24 @@ def test_the_app_starts_its_relay_when_configured(tmp_path: Path) -> None:
     assert not thread.is_alive()
     plain = create_app({"TESTING": True, "SETTINGS": Settings(database=DatabaseSettings(data_dir=tmp_path))})
     assert "lisn-relay" not in plain.extensions
+
+
+def test_a_rejected_delivery_shows_as_dead_lettered_on_the_task(tmp_path: Path) -> None:
+    from adapter.signing import init_dev_keys
+
+    h, port = setup(tmp_path)
+    stranger = init_dev_keys(tmp_path / "another-ca")  # the municipality trusts someone else
+    assert submit(h, example("Bundle-lisn-example-submission")).status_code == 200
+    with receiver(tmp_path, stranger.ca, port=port) as recv:
+        worker = start_worker(worker_env(db_url(h)), recipients=None)
+        try:
+            assert wait_until(all_settled(h.engine), timeout=20)
+        finally:
+            stop(worker)
+        assert recv.stored() == {}
+    with transaction(session_factory(h.engine)) as session:
+        [msg] = outbox.list_messages(session)
+    task = h.call("ehr", "GET", f"/fhir/Task/{msg['submissionId']}").get_json()
+    status = task["businessStatus"]
+    assert status["coding"][0]["code"] == "dead-lettered"
+    assert status["text"].startswith("certificate to 0180, attempt 1: LISN_SIG_")
