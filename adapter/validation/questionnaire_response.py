@@ -18,6 +18,7 @@ display items with answers, children under items vs under answers; every answer 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import fhirpathpy
@@ -26,7 +27,7 @@ from adapter.validation.questionnaire import as_dict, as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, memo
-from adapter.validation.enable_when import R4_MODEL, is_enabled
+from adapter.validation.enable_when import R4_MODEL, SDC_ENABLE_WHEN, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, index_for
 
 Node = dict[str, Any]
@@ -36,10 +37,38 @@ MIN_OCCURS, MAX_OCCURS = EXT + "questionnaire-minOccurs", EXT + "questionnaire-m
 CONSTRAINT = EXT + "questionnaire-constraint"
 
 
-def constraints_of(qitem: Node) -> list[Node]:
-    """The questionnaire-constraint extensions of an item (memoised: most items have none)."""
-    return memo(qitem, "#constraints", lambda: [e for e in as_list(qitem.get("extension"))  # type: ignore[no-any-return]
-                                                if isinstance(e, dict) and e.get("url") == CONSTRAINT])
+@dataclass(frozen=True)
+class Plan:
+    """What the walk needs of one item definition, read once (definitions are never changed)."""
+
+    link: Any
+    type: str | None
+    text: Any
+    required: bool
+    repeats: bool
+    children: list[Node]
+    min_occurs: int | None
+    max_occurs: int | None
+    conditional: bool
+    """Has enableWhen or an enableWhenExpression."""
+    constraints: list[Node]
+
+
+def plan_of(qitem: Node) -> Plan:
+    return memo(qitem, "#plan", lambda: _plan(qitem))  # type: ignore[no-any-return]
+
+
+def _plan(qitem: Node) -> Plan:
+    low, high = ext_value(qitem, MIN_OCCURS), ext_value(qitem, MAX_OCCURS)
+    return Plan(
+        link=qitem.get("linkId"), type=text_of(qitem.get("type")), text=qitem.get("text"),
+        required=bool(qitem.get("required")), repeats=qitem.get("repeats") is True,
+        children=as_list(qitem.get("item")),
+        min_occurs=low if isinstance(low, int) and not isinstance(low, bool) else None,
+        max_occurs=high if isinstance(high, int) and not isinstance(high, bool) else None,
+        conditional=bool(qitem.get("enableWhen")) or ext_value(qitem, SDC_ENABLE_WHEN) is not None,
+        constraints=[e for e in as_list(qitem.get("extension")) if isinstance(e, dict) and e.get("url") == CONSTRAINT],
+    )
 
 
 def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse") -> None:
@@ -166,85 +195,88 @@ class _Walker:
         self.item(qitem or {}, item, ipath, stack + [(link, item)])
 
     def _occurrences(self, qitem: Node, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
-        issues, link = self.ctx.issues, qitem.get("linkId")
-        if not is_enabled(qitem, self.index, self.root, stack):
+        issues, plan = self.ctx.issues, plan_of(qitem)
+        link = plan.link
+        if plan.conditional and not is_enabled(qitem, self.index, self.root, stack):
             for node, p in occ:
                 # an item with only a linkId does not count (as the Java validator)
                 if node.get("answer") or node.get("item"):
                     issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule", linkId=link)
             return
         if not occ:
-            issues.check(not qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+            issues.check(not plan.required, "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
                          severity=self.soft, code="required", linkId=link)
-            low = ext_value(qitem, MIN_OCCURS)
-            issues.check(not isinstance(low, int) or low < 1 or qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
+            low = plan.min_occurs
+            issues.check(low is None or low < 1 or plan.required, "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
                          expression=path, severity=self.soft, code="required", linkId=link, min=low, count=0)
             return
-        issues.check(len(occ) == 1 or qitem.get("repeats") is True, "QUESTIONNAIRE_QR_ITEM_ONLYONEI",
-                     expression=occ[1][1] if len(occ) > 1 else path, severity=self.soft, code="structure",
-                     linkId=link, count=len(occ))
-        if qitem.get("type") == "group":
-            self._occurs(qitem, len(occ), occ[-1][1])
+        if len(occ) > 1 and not plan.repeats:
+            issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEI", expression=occ[1][1], severity=self.soft, code="structure",
+                       linkId=link, count=len(occ))
+        if plan.type == "group":
+            self._occurs(plan, len(occ), occ[-1][1])
         for n, p in occ:
             self.item(qitem, n, p, stack + [(str(link), n)])
 
-    def _occurs(self, qitem: Node, count: int, path: str) -> None:
-        low, high = ext_value(qitem, MIN_OCCURS), ext_value(qitem, MAX_OCCURS)
-        link = qitem.get("linkId")
-        if isinstance(high, int):
+    def _occurs(self, plan: "Plan", count: int, path: str) -> None:
+        low, high = plan.min_occurs, plan.max_occurs
+        if high is not None:
             self.ctx.issues.check(count <= high, "QUESTIONNAIRE_QR_ITEM_MAX_OCCURS", expression=path,
-                                  severity=self.soft, code="structure", linkId=link, max=high, count=count)
-        if isinstance(low, int):
+                                  severity=self.soft, code="structure", linkId=plan.link, max=high, count=count)
+        if low is not None:
             self.ctx.issues.check(count >= low, "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS", expression=path,
-                                  severity=self.soft, code="required", linkId=link, min=low, count=count)
+                                  severity=self.soft, code="required", linkId=plan.link, min=low, count=count)
 
     def item(self, qitem: Node, node: Node, path: str, stack: Stack) -> None:
         """One response item against its definition."""
-        issues, link, t = self.ctx.issues, qitem.get("linkId"), text_of(qitem.get("type"))
+        issues, plan = self.ctx.issues, plan_of(qitem)
+        link, t = plan.link, plan.type
         text = node.get("text")
-        if text and text != qitem.get("text"):
+        if text and text != plan.text:
             issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=link)
         answers = [a for a in as_list(node.get("answer")) if isinstance(a, dict)]
         if not issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_QR_ITEM_NOTYPE", expression=path, severity="fatal",
                             code="structure", linkId=link, type=t):
             return
         if t == "group":
-            self._group(qitem, node, answers, path, stack)
+            self._group(plan, node, answers, path, stack)
         elif t == "display":
             issues.check(not answers, "QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
                          linkId=link)
             issues.check(not node.get("item"), "QUESTIONNAIRE_QR_ITEM_DISPLAY", expression=path, code="structure",
                          linkId=link)
         else:
-            self._question(qitem, node, answers, path, stack)
-        self._constraints(qitem, node, path)
+            self._question(qitem, plan, node, answers, path, stack)
+        if plan.constraints:
+            self._constraints(qitem, node, path)
 
-    def _group(self, qitem: Node, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
-        issues, link = self.ctx.issues, qitem.get("linkId")
+    def _group(self, plan: "Plan", node: Node, answers: list[Node], path: str, stack: Stack) -> None:
+        issues, link = self.ctx.issues, plan.link
         issues.check(not answers, "QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=link,
                      type="group")
-        issues.check(not qitem.get("required") or node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
+        issues.check(not plan.required or node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
                      expression=path, severity=self.soft, code="required", linkId=link)
-        self.items(as_list(qitem.get("item")), node, path, stack)
+        self.items(plan.children, node, path, stack)
 
-    def _question(self, qitem: Node, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
-        issues, link = self.ctx.issues, qitem.get("linkId")
-        issues.check(answers or not qitem.get("required"), "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+    def _question(self, qitem: Node, plan: "Plan", node: Node, answers: list[Node], path: str, stack: Stack) -> None:
+        issues, link = self.ctx.issues, plan.link
+        issues.check(answers or not plan.required, "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
                      severity=self.soft, code="required", linkId=link)
-        issues.check(len(answers) <= 1 or qitem.get("repeats") is True, "QUESTIONNAIRE_QR_ITEM_ONLYONEA",
-                     expression=path, severity=self.soft, code="structure", linkId=link, count=len(answers))
-        if answers or not qitem.get("required"):
-            self._occurs(qitem, len(answers), path)
+        if len(answers) > 1 and not plan.repeats:
+            issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
+                       linkId=link, count=len(answers))
+        if answers or not plan.required:
+            self._occurs(plan, len(answers), path)
         for j, answer in enumerate(answers):
             apath = f"{path}.answer[{j}]"
             check_answer(self.ctx, qitem, answer, apath, len(answers))
-            if qitem.get("item") or answer.get("item"):
-                self.items(as_list(qitem.get("item")), answer, apath, stack)
+            if plan.children or answer.get("item"):
+                self.items(plan.children, answer, apath, stack)
         issues.check(not node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
                      linkId=link)
 
     def _constraints(self, qitem: Node, node: Node, path: str) -> None:
-        for ext in constraints_of(qitem):
+        for ext in plan_of(qitem).constraints:
             parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
                      for e in as_list(ext.get("extension")) if isinstance(e, dict)}
             self._constraint(qitem, node, path, parts)
