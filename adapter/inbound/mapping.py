@@ -207,6 +207,11 @@ def _rule(path: Path, raw: Any, *, header: bool) -> Rule:
         raise _invalid(path, line, f"unknown header field '{raw.get('target')}'; see docs/mappings.md")
     if raw.get("convert") is not None and raw["convert"] not in CONVERSIONS:
         raise _invalid(path, line, f"'convert' must be one of {sorted(CONVERSIONS)}")
+    if raw.get("pattern") is not None:
+        try:
+            str(raw["pattern"]).format("x")
+        except (KeyError, IndexError, ValueError):
+            raise _invalid(path, line, "'pattern' may only hold '{}' where the value goes") from None
     return Rule(
         line=line, target=raw.get("target"), group=raw.get("group"), source=raw.get("from"),
         each=raw.get("for"), order_by=raw.get("order_by"),

@@ -48,6 +48,7 @@ def invalid(tmp_path: Path, text: str) -> tuple[str, str]:
     (HEAD + "items:\n  - {target: debut, from: a, convert: money}\n", 5),
     (HEAD + "header:\n  - {group: grund}\n", 5),
     (HEAD + "header:\n  - {target: patient.shoeSize, from: x}\n", 5),
+    (HEAD + "items:\n  - {target: ovrigt, from: a, pattern: 'x {value}'}\n", 5),
     (HEAD + "items:\n  - {target: debut, from: a, when: {path: b, like: c}}\n", 5),
     ("format: t\nsyntax: csv\n", 1),
     ("format: t\nsyntax: json\nsurprise: 1\n", 1),
