@@ -39,6 +39,7 @@ def create() -> Any:
 @bp.get("/Consent/<consent_id>")
 @require_role("sender", "municipality", "admin")
 def read(consent_id: str) -> Any:
+    http.checked(consent_id, what="id")
     return http.answer(*run(lambda ctx: reads.read_consent(consent_id, ctx)))
 
 
@@ -54,10 +55,12 @@ def search() -> Any:
     if not patient:
         raise errors.InputRejected(messages.bilingual("LISN_SEARCH_PARAM_REQUIRED", param="patient"),
                                    message_id="LISN_SEARCH_PARAM_REQUIRED")
+    http.checked(patient, what="patient", search=True)
     return http.answer(*run(lambda ctx: reads.search_consents(patient, ctx)))
 
 
 @bp.post("/Consent/<consent_id>/$revoke")
 @require_role("sender", "admin")
 def revoke(consent_id: str) -> Any:
+    http.checked(consent_id, what="id")
     return http.answer(*run(lambda ctx: pipeline.revoke_consent(consent_id, ctx)))

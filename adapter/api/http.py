@@ -10,6 +10,7 @@ of a connection reset.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable
 
 from flask import Response, request
@@ -21,6 +22,9 @@ FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json")
 XML_TYPES = ("application/fhir+xml", "application/xml", "text/xml")
 _CHUNK = 64 * 1024
+# FHIR ids (R4 §2.1.0.9: [A-Za-z0-9\-\.]{1,64}); search values: identifiers and URIs, never control characters.
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_TOKEN = re.compile(r"[A-Za-z0-9\-.:/|_]{1,256}")
 _DRAIN_LIMIT = 8 * 1024 * 1024
 
 
@@ -89,3 +93,12 @@ def answer(oo: dict[str, Any], resource: dict[str, Any] | None, *, status: int |
     if code < 400 and resource is not None:
         return fhir_response(resource, status or code, headers)
     return fhir_response(oo, code, headers)
+
+
+def checked(value: str, *, what: str, search: bool = False) -> str:
+    """``value`` when it can be an id (or a search value); else 400. Keeps NUL bytes and the like
+    away from the database, which would refuse them with an error of its own."""
+    if not (_TOKEN if search else _ID).fullmatch(value):
+        mid = "LISN_PARAM_INVALID"
+        raise errors.InputRejected(messages.bilingual(mid, param=what), message_id=mid)
+    return value

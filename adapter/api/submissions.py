@@ -72,13 +72,14 @@ def validate_response() -> Any:
 @bp.get("/Task/<task_id>")
 @require_role("sender", "municipality", "admin")
 def read_task(task_id: str) -> Any:
+    http.checked(task_id, what="id")
     return http.answer(*run(lambda ctx: reads.read_task(task_id, ctx)))
 
 
 @bp.get("/Task")
 @require_role("sender", "municipality", "admin")
 def search_tasks() -> Any:
-    focus = _one_param("focus")
+    focus = http.checked(_one_param("focus"), what="focus", search=True)
     return http.answer(*run(lambda ctx: reads.search_tasks(focus, ctx)))
 
 

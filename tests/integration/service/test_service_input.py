@@ -143,3 +143,15 @@ def test_request_log_leaves_out_the_query(api: Api, server: tuple[str, int], cap
     lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
     assert any("GET /fhir/Consent " in line for line in lines)
     assert not any("191212121212" in line for line in lines)
+
+
+@pytest.mark.parametrize("path", ["/fhir/Task/%00", "/fhir/Consent/a%00b", "/fhir/Task?focus=x%00",
+                                  "/fhir/Consent?patient=1912%0012", "/fhir/Task/" + "a" * 65,
+                                  "/fhir/Consent?patient=%F0%9F%98%80"])
+def test_hostile_ids_and_search_values_are_400(api: Api, path: str) -> None:
+    before = api.counts()
+    r = api.get(path)
+    assert r.status_code == 400 and mid(r.json) == ["LISN_PARAM_INVALID"]
+    assert api.counts() == before
+    r = api.post("/fhir/Consent/%00/$revoke", b"", content_type=None)
+    assert r.status_code == 400
