@@ -32,7 +32,9 @@ def create() -> Any:
     headers = {}
     if resource is not None:
         base = service().settings.service.base_url.rstrip("/")
-        headers["Location"] = f"{base}/Consent/{resource['id']}/_history/{resource['meta']['versionId']}"
+        # No vread here (only the current version is kept), so Location names the resource itself.
+        headers["Location"] = f"{base}/Consent/{resource['id']}"
+        headers["ETag"] = f'W/"{resource["meta"]["versionId"]}"'
     return http.answer(oo, resource, status=201, headers=headers)
 
 
