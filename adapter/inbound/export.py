@@ -19,7 +19,7 @@ from adapter.inbound import fhirinput
 from adapter.inbound.bundle import HEADER_FIELDS, build_bundle, header_path
 from adapter.inbound.engine import Engine, Trace
 from adapter.inbound.mapping import Mapping, Rule, load_mapping
-from adapter.inbound.sources import FlatSource, JsonSource, Source, XmlSource
+from adapter.inbound.sources import FlatSource, JsonSource, SelectorError, Source, XmlSource
 from adapter.inbound.template import Instance, Template, render
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
@@ -73,12 +73,19 @@ def conceptmaps_for(mapping: Mapping) -> Registry:
     return _conceptmaps(mapping.conceptmaps)
 
 
+def _is_root(root: Any, mapping: Mapping) -> bool:
+    try:
+        return bool(XmlSource(root, mapping.namespaces).select(root, f"self::{mapping.root}"))
+    except SelectorError:
+        return False
+
+
 def open_source(raw: bytes, mapping: Mapping, issues: Issues, *, limits: Limits,
                 xml: XmlParsing) -> Source | None:
     """A reader for the input in the mapping's syntax; None (with issues) when it cannot be read."""
     if mapping.syntax == "xml":
         root = parse.parse_xml(raw, limits, xml)
-        if mapping.root and not root.xpath(f"self::{mapping.root}", namespaces=mapping.namespaces):
+        if mapping.root and not _is_root(root, mapping):
             issues.add("LISN_MAP_ROOT_UNEXPECTED", expression="/", code="structure", expected=mapping.root)
             return None
         return XmlSource(root, mapping.namespaces)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -155,6 +156,10 @@ def _mapping(path: Path, data: dict[str, Any]) -> Mapping:
         if not isinstance(data.get(key), str):
             raise _invalid(path, line, f"'{key}' is required")
     parts = {k: _str_dict(path, v, f"parts.{k}") for k, v in _plain(data.get("parts") or {}).items()}
+    try:
+        ZoneInfo(str(data.get("timezone") or "Europe/Stockholm"))
+    except (ValueError, KeyError):
+        raise _invalid(path, line, f"unknown timezone {data.get('timezone')!r}") from None
     return Mapping(
         path=path, format=data["format"], syntax=syntax,
         header=tuple(_rules(path, data.get("header") or [], header=True)),

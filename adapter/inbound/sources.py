@@ -62,7 +62,7 @@ class XmlSource:
                 # Compiled once per document: a mapping runs the same selector in every repeat.
                 self._compiled[selector] = etree.XPath(selector, namespaces=self.namespaces)
             found = self._compiled[selector](ctx)
-        except (etree.XPathError, TypeError) as exc:
+        except (etree.XPathError, TypeError, ValueError) as exc:
             raise SelectorError(str(exc)) from None
         return list(found) if isinstance(found, list) else [str(found)] if found not in ("", None) else []
 

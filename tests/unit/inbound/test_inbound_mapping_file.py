@@ -51,6 +51,7 @@ def invalid(tmp_path: Path, text: str) -> tuple[str, str]:
     (HEAD + "items:\n  - {target: ovrigt, from: a, pattern: 'x {value}'}\n", 5),
     (HEAD + "items:\n  - {target: debut, from: a, when: {path: b, like: c}}\n", 5),
     ("format: t\nsyntax: csv\n", 1),
+    ("format: t\nsyntax: json\ntimezone: Mars/Olympus\n", 1),
     ("format: t\nsyntax: json\nsurprise: 1\n", 1),
     ("format: t\nsyntax: json\nitems: [\n", 4),                           # YAML syntax error
     ("- just\n- a list\n", 1),
@@ -150,3 +151,9 @@ def test_missing_conceptmap_file_is_a_mapping_file_error(tmp_path: Path) -> None
 def test_target_must_be_a_question_and_group_a_group(tmp_path: Path, rule: str) -> None:
     bundle, issues, _ = _map(tmp_path, rule, {**DOC, "a": "x"})
     assert bundle is None and _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None)]
+
+
+def test_a_bad_root_selector_is_an_issue_not_a_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, "format: t\nsyntax: xml\nroot: 'x:['\n" + MINIMAL_HEADER)
+    bundle, issues, _ = run_mapping(b"<r/>", "t", mapping=path)
+    assert bundle is None and _ids(issues) == [("LISN_MAP_ROOT_UNEXPECTED", None)]
