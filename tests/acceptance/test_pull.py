@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from adapter import errors
 from adapter.signing import verify_document
+from adapter.store import outbox
 from adapter.store.db import session_factory, transaction
 from adapter.store.models import AuditEntry
 from adapter.store.outbox import OutboxMessage
@@ -93,3 +94,22 @@ def test_a_listing_writes_one_audit_row(service: Harness) -> None:
     with transaction(session_factory(service.engine)) as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry)
                               .where(AuditEntry.action == "delivery-list")) == 1
+
+
+def test_a_withheld_message_cannot_be_acknowledged(service: Harness) -> None:
+    [item] = service.call("0180", "GET", "/municipal/certificates").get_json()["certificates"]
+    with transaction(session_factory(service.engine)) as session:
+        outbox.withhold(session, submission_id=submission_of(service))
+    resp = service.call("0180", "POST", f"/municipal/certificates/{item['id']}/$acknowledge")
+    assert (resp.status_code, message_id(resp.get_json())) == (409, "LISN_DELIVERY_NOT_AVAILABLE")
+
+
+def test_a_municipality_client_without_kommunkod_is_refused(service: Harness) -> None:
+    from adapter.store import clients
+
+    svc = service.app.extensions["lisn"]
+    with transaction(svc.sessions) as session:
+        _, token = clients.add_client(session, name="nowhere", role="municipality", pepper=svc.pepper)
+    service.tokens["nowhere"] = token
+    resp = service.call("nowhere", "GET", "/municipal/certificates")
+    assert (resp.status_code, message_id(resp.get_json())) == (403, "LISN_DELIVERY_NO_KOMMUNKOD")

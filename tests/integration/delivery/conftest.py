@@ -19,6 +19,8 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     eng = make_engine(f"sqlite:///{tmp_path / 'adapter.db'}")
     migrate.upgrade(eng)
     yield eng
+    # Leak check: every store call must have given its connection back.
+    assert eng.pool.checkedout() == 0, "a connection was left checked out"  # type: ignore[attr-defined]
     eng.dispose()
 
 
