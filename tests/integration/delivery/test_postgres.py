@@ -73,7 +73,7 @@ def test_two_worker_processes_deliver_each_message_once(pg_engine: Engine, tmp_p
     keys = init_dev_keys(tmp_path / "keys")
     enqueue_signed(pg_engine, keys, [f"pg-{i:03d}" for i in range(60)], "0180")
     url = pg_engine.url.render_as_string(hide_password=False)
-    with receiver(tmp_path, keys.ca, delay_ms=5) as recv:
+    with receiver(tmp_path, keys.ca, delay_ms=30) as recv:  # slow enough that both workers get work
         recipients = write_recipients(tmp_path / "r.json", {"0180": recv.url})
         workers = [start_worker(worker_env(url), recipients, batch=3) for _ in range(2)]
         try:
