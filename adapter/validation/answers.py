@@ -108,6 +108,11 @@ def type_label(t: str) -> str:
     return t[0].lower() + t[1:] if t in _PRIMITIVE else t
 
 
+def is_datetime(value: Any) -> bool:
+    """A valid R4 dateTime (https://hl7.org/fhir/R4/datatypes.html#dateTime)."""
+    return isinstance(value, str) and bool(_FORMATS["DateTime"].fullmatch(value)) and date_key(value) is not None
+
+
 def date_key(text: str) -> tuple[int, ...] | None:
     """A sortable key for a (partial) date or dateTime: missing parts take their earliest value, UTC."""
     m = _DATE_PARTS.fullmatch(text)

@@ -26,7 +26,7 @@ import fhirpathpy
 from adapter.validation.questionnaire import as_dict, as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
-from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, memo
+from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
 from adapter.validation.enable_when import R4_MODEL, SDC_ENABLE_WHEN, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, index_for
 
@@ -113,6 +113,9 @@ def _check_questionnaire_use(q: Node, qr: Node, issues: Issues, path: str) -> No
     issues.check(q.get("status") != "retired", "QUESTIONNAIRE_QR_Q_RETIRED", expression=f"{path}.questionnaire",
                  severity="warning", code="business-rule", questionnaire=name)
     period, authored = q.get("effectivePeriod"), qr.get("authored")
+    if authored is not None and not issues.check(is_datetime(authored), "TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID",
+                                                 expression=f"{path}.authored", code="value", value=str(authored)[:40]):
+        return
     if not isinstance(period, dict) or not isinstance(authored, str) or date_key(authored) is None:
         return
     start, end = period.get("start"), period.get("end")
