@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable
 
 from adapter.delivery.relay import Relay, RunStats
+
+log = logging.getLogger(__name__)
 
 
 def run_loop(relay: Relay, *, stop: threading.Event, poll_interval: float = 1.0,
@@ -14,12 +17,19 @@ def run_loop(relay: Relay, *, stop: threading.Event, poll_interval: float = 1.0,
     """Run passes until ``stop`` is set (SIGTERM handler, app shutdown) or ``max_passes``.
 
     Returns the number of passes. When a pass found work the next one starts at once;
-    otherwise it waits ``poll_interval`` (and wakes early on ``stop``).
+    otherwise it waits ``poll_interval`` (and wakes early on ``stop``). A pass that fails as a
+    whole (the database is away) is logged by type and retried after ``poll_interval``: the
+    outbox is durable, so waiting loses nothing, while exiting would need a supervisor.
     """
     passes = 0
     while not stop.is_set() and (max_passes is None or passes < max_passes):
-        stats = relay.run_once()
         passes += 1
+        try:
+            stats = relay.run_once()
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.error("relay pass failed: %s", type(exc).__name__)
+            stop.wait(poll_interval)
+            continue
         if on_pass is not None:
             on_pass(stats)
         if stats.claimed == 0:

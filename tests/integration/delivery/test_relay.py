@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from delivery_helpers import START, FixedClock, enqueue, row
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapter.delivery import Envelope, Outcome, Receipt, Relay
+from adapter.delivery import Claimed, Envelope, Outcome, Receipt, Relay
 from adapter.delivery.backoff import backoff_delay
+from adapter.delivery.loop import run_loop
 from adapter.testing import MockTransport
 from adapter.settings import DeliverySettings
 from adapter.store import outbox
@@ -205,3 +208,29 @@ def test_backoff_stays_within_full_jitter_bounds(attempt: int, base: float, cap:
         assert delay <= base * 2 ** (attempt - 1)
     ceiling = backoff_delay(attempt, base=base, cap=cap, rand=lambda: 1.0)
     assert backoff_delay(attempt + 1, base=base, cap=cap, rand=lambda: 1.0) >= ceiling  # never shrinks
+
+
+class AwayOnceStore(outbox.SqlOutboxStore):
+    """The database is unreachable for the first claim, then back."""
+
+    def __init__(self, inner: outbox.SqlOutboxStore) -> None:
+        super().__init__(inner.engine, recipients=inner.recipients)
+        self.claims = 0
+
+    def claim(self, *, owner: str, now: float, lease_seconds: float, limit: int) -> list[Claimed]:
+        self.claims += 1
+        if self.claims == 1:
+            raise OperationalError("SELECT", {}, Exception("database is away"))
+        return super().claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)
+
+
+def test_the_loop_survives_a_failing_pass_and_stops_on_request(factory: sessionmaker[Session],
+                                                               store: outbox.SqlOutboxStore,
+                                                               clock: FixedClock) -> None:
+    key = enqueue(factory, "c1")
+    stop = threading.Event()
+    passes = run_loop(relay(AwayOnceStore(store), MockTransport(), clock), stop=stop, poll_interval=0.01,
+                      max_passes=3)
+    assert passes == 3 and row(factory, key).state == "delivered"
+    stop.set()
+    assert run_loop(relay(store, MockTransport(), clock), stop=stop, poll_interval=0.01) == 0
