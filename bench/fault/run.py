@@ -103,26 +103,32 @@ def _pending(url: str) -> int:
         engine.dispose()
 
 
+def _submit(client: api.Client, body: bytes, codes: Counter[str], label: str) -> api.Answer:
+    """One submission as an EHR makes it: a 5xx (a cut database connection) is retried."""
+    answer = client.submit(body)
+    codes[f"{label}:{answer.status}"] += 1
+    for _ in range(10):
+        if answer.status < 500:
+            break
+        time.sleep(0.3)
+        answer = client.submit(body)
+        codes[f"{label}:retry:{answer.status}"] += 1
+    return answer
+
+
 def _submit_all(client: api.Client, planned: list[scenario.Planned]) -> dict[str, Any]:
     """Submit every certificate; every fourth again unchanged (must replay the first answer) and
     every seventh with changed content under the same id (must be a conflict)."""
     codes: Counter[str] = Counter()
     duplicates = {"sent": 0, "replayed_same_status": 0, "conflicts_sent": 0, "conflict_409": 0}
     for i, p in enumerate(planned):
-        first = client.submit(p.body)
-        codes[f"{p.group}:{first.status}"] += 1
-        for _ in range(10):  # an EHR retries a 5xx (a cut database connection), as this does
-            if first.status < 500:
-                break
-            time.sleep(0.3)
-            first = client.submit(p.body)
-            codes[f"{p.group}:retry:{first.status}"] += 1
+        first = _submit(client, p.body, codes, p.group)
         if i % 4 == 1:
-            again = client.submit(p.body)
+            again = _submit(client, p.body, Counter(), p.group)
             duplicates["sent"] += 1
             duplicates["replayed_same_status"] += again.status == first.status and again.body == first.body
         if i % 7 == 3:
-            conflict = client.submit(scenario.changed_content(p))
+            conflict = _submit(client, scenario.changed_content(p), Counter(), p.group)
             duplicates["conflicts_sent"] += 1
             duplicates["conflict_409"] += conflict.status == 409
     return {"status_codes": dict(codes), "duplicates": duplicates}
