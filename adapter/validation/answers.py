@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from adapter.validation.questionnaire import as_list
@@ -113,6 +114,7 @@ def is_datetime(value: Any) -> bool:
     return isinstance(value, str) and bool(_FORMATS["DateTime"].fullmatch(value)) and date_key(value) is not None
 
 
+@lru_cache(maxsize=4096)
 def date_key(text: str) -> tuple[int, ...] | None:
     """A sortable key for a (partial) date or dateTime: missing parts take their earliest value, UTC."""
     m = _DATE_PARTS.fullmatch(text)

@@ -76,10 +76,16 @@ def expand(registry: Registry, canonical: str, *, contained: Iterable[Resource] 
 def concept_display(registry: Registry, system: str | None, code: str | None) -> tuple[bool, str | None, set[str]]:
     """(system known, display, every acceptable display lower-cased) for a code."""
     cache: dict[str, Any] = _CACHES.setdefault(registry, {})  # type: ignore[assignment]
-    key = "cs:" + (system or "")
+    key = f"cd:{system}|{code}"
     if key not in cache:
-        cache[key] = resolve(registry, normalise_system(system) or "", "CodeSystem") if system else None
-    cs = cache[key]
+        if len(cache) > 20_000:
+            cache.clear()  # codes come from the input: keep the memory bounded
+        cache[key] = _concept_display(registry, system, code)
+    return cache[key]  # type: ignore[no-any-return]
+
+
+def _concept_display(registry: Registry, system: str | None, code: str | None) -> tuple[bool, str | None, set[str]]:
+    cs = resolve(registry, normalise_system(system) or "", "CodeSystem") if system else None
     if cs is None or cs.get("content") not in (None, "complete"):
         return False, None, set()
     concept = _concepts(cs).get(code or "")
