@@ -29,7 +29,7 @@ from signxml.util import X509CertChainVerifier
 from signxml.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
 from adapter import errors, messages
-from adapter.fhir.parse import xml_parser
+from adapter.fhir.parse import parse_xml, xml_parser
 from adapter.signing.keys import PrivateKey, pem
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -186,9 +186,9 @@ def verify_document(xml: bytes, *, trust: Sequence[x509.Certificate | bytes],
     """Verify the enveloped signature of ``xml`` against ``trust`` (CA certificates); never raises."""
     anchors = as_certificates(trust)
     try:
-        root = etree.fromstring(xml, parser=xml_parser())
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        return _result(False, "LISN_SIG_MALFORMED", detail=str(exc), )
+        root = parse_xml(xml)  # no DOCTYPE, no entities, no network, size and depth limited
+    except errors.InputRejected as exc:
+        return _result(False, "LISN_SIG_MALFORMED", detail=str(exc))
     problem = _precheck(root) or (None if anchors else _result(False, "LISN_SIG_NO_TRUST"))
     if problem:
         return problem

@@ -288,3 +288,14 @@ def test_signer_and_trust_from_settings(tmp_path: Path, example_xml: bytes) -> N
     assert result.ok and result.xades
     with pytest.raises(errors.SigningError):
         load_signer(Settings().signing)
+
+
+@pytest.mark.parametrize("doc", [
+    b"<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><r>&lol2;</r>',
+    b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+    b"<a>" * 100 + b"</a>" * 100,
+])
+def test_hostile_xml_is_malformed_not_a_crash(rsa_keys, doc: bytes) -> None:
+    result = verify_document(doc, trust=[rsa_keys.ca])
+    assert (result.ok, result.code) == (False, "LISN_SIG_MALFORMED")
