@@ -467,3 +467,10 @@ def test_foreign_sender_with_hostile_patient_value_is_403_not_500(api: Api) -> N
     r = api.post("/fhir/$process-message", json.dumps(bad).encode("utf-8", "surrogatepass"), who="other-ehr")
     assert r.status_code in (400, 403)
     assert r.json["resourceType"] == "OperationOutcome"
+
+
+def test_consent_registered_before_the_certificate(api: Api) -> None:
+    assert api.post("/fhir/Consent", data("consent-0180.json")).status_code == 201
+    task = task_of(api.submit_example(example(without_consent=True)))
+    assert steps(task) == ["received", "validated", "consent-ok"]
+    assert [r["kind"] for r in outbox_rows(api)] == ["certificate"]
