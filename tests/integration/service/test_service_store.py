@@ -69,3 +69,24 @@ def test_patient_lock_serialises_consent_work(api: Api) -> None:
     with api.engine.connect() as other:
         assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar() is True
         other.rollback()
+
+
+def test_identical_submissions_at_once_are_stored_once(api: Api) -> None:
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service_helpers import FHIR, example
+
+    body = json.dumps(example()).encode()
+    headers = {"Authorization": f"Bearer {api.tokens['ehr']}", "Content-Type": FHIR}
+
+    def post(_: int) -> tuple[int, bytes]:
+        r = api.app.test_client().post("/fhir/$process-message", data=body, headers=headers)
+        return r.status_code, r.data
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(post, range(6)))
+    assert {status for status, _ in results} == {200}
+    assert len({data for _, data in results}) == 1
+    assert api.counts()["submissions"] == 1 and api.counts()["outbox"] == 1
+    assert sorted(a["action"] for a in api.audit_rows()) == ["submit"] + ["submit-repeat"] * 5
