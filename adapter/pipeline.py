@@ -32,13 +32,13 @@ def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json") -> Answer:
     # Step: a sender submits only for its own care units
     if (refused := flow.authorise_sender(sub, ctx)) is not None:
         return refused
+    # Step: the same certificate again: the first answer (it was valid then), or a conflict
+    if (earlier := flow.replay_or_conflict(sub, bundle, ctx)) is not None:
+        return earlier
     # Step: validate against the LISN template and profiles; a rejection stores nothing
     oo = flow.validate_submission(bundle, ctx)
     if errors.has_errors(oo):
         return flow.reject(sub, bundle, oo, ctx)
-    # Step: the same certificate again: the first answer, or a conflict
-    if (earlier := flow.replay_or_conflict(sub, bundle, ctx)) is not None:
-        return earlier
     # Step: a withdrawal before its certificate is refused, retryably
     if (early := flow.withdrawal_precondition(sub, ctx)) is not None:
         return early
