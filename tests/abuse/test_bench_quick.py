@@ -45,7 +45,7 @@ def test_every_section_ran(results: dict) -> None:
 def test_micro_sections_have_rates_and_a_ratio(results: dict, section: str, subject: str, baseline: str) -> None:
     data = results[section]
     assert RATE_KEYS <= set(data[subject]) and RATE_KEYS <= set(data[baseline])
-    assert data[subject]["per_second"] > 0 and data["ratio_vs_baseline"] > 0
+    assert data[subject]["per_second"] > 0 and data["ratio_vs_baseline"] > 0 and data["ratio_by_cpu"] > 0
 
 
 def test_http_runs_on_each_database_at_each_level(results: dict) -> None:
