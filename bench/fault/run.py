@@ -183,8 +183,8 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         stack.callback(workers.stop)
         client = api.Client(base, token)
         stack.callback(client.close)
-        # Revoked by an admin client: a sender cannot revoke a consent that came inside its own
-        # submission (finding, tests/abuse/test_findings.py).
+        # Revoked by an admin client (written when a sender could not revoke a consent that came
+        # inside its own submission; fixed since, see tests/abuse/test_findings.py).
         admin = api.Client(base, provision.add_client(env, role="admin"))
         stack.callback(admin.close)
         rng = random.Random(plan.seed)
