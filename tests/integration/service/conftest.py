@@ -82,3 +82,5 @@ def api(engine: sa.Engine, shared: dict[str, Any]) -> Iterator[Api]:
         for r in setup["recipients"]:
             add_recipient(session, **r)
     yield Api(app, app.test_client(), tokens, clock, engine)
+    # Leak check: every request's transaction has ended and its connection is back in the pool.
+    assert engine.pool.checkedout() == 0, "a connection is still checked out after the test"
