@@ -12,7 +12,7 @@ transaction. The paths are outside ``/fhir`` because the payload is the municipa
 a FHIR resource; errors are OperationOutcomes as everywhere.
 
 :func:`start_in_process_relay` runs the outbox relay as a thread of the web service, for the
-embedded default (``ADAPTER_DELIVERY_RUN_IN_PROCESS=1``).
+embedded default (``adapter serve`` calls it when ``ADAPTER_DELIVERY_RUN_IN_PROCESS=1``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from flask.blueprints import BlueprintSetupState
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter import errors, messages
@@ -118,16 +117,6 @@ def acknowledge(message_id: str) -> Any:
         mid = "LISN_DELIVERY_NOT_AVAILABLE"
         raise errors.Conflict(messages.bilingual(mid, id=message_id, state=state), message_id=mid)
     return jsonify({"id": message_id, "state": state})
-
-
-@bp.record_once
-def _relay_with_the_app(state: BlueprintSetupState) -> None:
-    """With ``ADAPTER_DELIVERY_RUN_IN_PROCESS=1`` the app runs its own relay thread (embedded default).
-
-    The thread and its stop event are kept in ``app.extensions["lisn-relay"]``."""
-    svc = state.app.extensions.get("lisn")
-    if svc is not None and svc.settings.delivery.run_in_process:
-        state.app.extensions["lisn-relay"] = start_in_process_relay(svc.settings, svc.sessions)
 
 
 def start_in_process_relay(app_settings: Settings, sessions: sessionmaker[Session], *,

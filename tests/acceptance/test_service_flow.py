@@ -143,22 +143,6 @@ def test_in_process_relay_delivers_for_the_embedded_default(tmp_path: Path) -> N
     assert task_status(h) == ["delivered"]
 
 
-def test_the_app_starts_its_relay_when_configured(tmp_path: Path) -> None:
-    from adapter.api import create_app
-    from adapter.settings import DatabaseSettings, DeliverySettings, Settings
-
-    settings = Settings(database=DatabaseSettings(data_dir=tmp_path),
-                        delivery=DeliverySettings(run_in_process=True))
-    app = create_app({"TESTING": True, "SETTINGS": settings})
-    thread, stop_relay = app.extensions["lisn-relay"]
-    assert thread.is_alive()
-    stop_relay.set()
-    thread.join(10)
-    assert not thread.is_alive()
-    plain = create_app({"TESTING": True, "SETTINGS": Settings(database=DatabaseSettings(data_dir=tmp_path))})
-    assert "lisn-relay" not in plain.extensions
-
-
 def test_a_rejected_delivery_shows_as_dead_lettered_on_the_task(tmp_path: Path) -> None:
     from adapter.signing import init_dev_keys
 
