@@ -66,13 +66,13 @@ class Ctx:
 _MEMO: dict[tuple[int, str], tuple[Node, Any]] = {}
 
 
-def memo(item: Node, key: str, compute: Any) -> Any:
+def memo(item: Node, key: str, compute: Any, *args: Any) -> Any:
     """Per-definition facts, computed once: Questionnaires in a registry are read, never changed,
     so (object identity, key) is a safe key; the identity check guards against reuse of an id."""
     hit = _MEMO.get((id(item), key))
     if hit is not None and hit[0] is item:
         return hit[1]
-    value = compute()
+    value = compute(*args)
     if len(_MEMO) > 100_000:
         _MEMO.clear()
     _MEMO[(id(item), key)] = (item, value)
@@ -81,7 +81,7 @@ def memo(item: Node, key: str, compute: Any) -> Any:
 
 def ext_values(item: Node, url: str) -> list[Any]:
     """The value[x] of every extension ``url`` on ``item`` (a Questionnaire item or answerOption)."""
-    return memo(item, url, lambda: _ext_values(item, url))  # type: ignore[no-any-return]
+    return memo(item, url, _ext_values, item, url)  # type: ignore[no-any-return]
 
 
 def _ext_values(item: Node, url: str) -> list[Any]:
@@ -133,7 +133,7 @@ def date_key(text: str) -> tuple[int, ...] | None:
 
 def allowed_types(qitem: Node) -> tuple[str, ...]:
     """The value[x] types an answer to ``qitem`` may have."""
-    return memo(qitem, "#allowed", lambda: _allowed_types(qitem))  # type: ignore[no-any-return]
+    return memo(qitem, "#allowed", _allowed_types, qitem)  # type: ignore[no-any-return]
 
 
 def _allowed_types(qitem: Node) -> tuple[str, ...]:
@@ -197,11 +197,13 @@ def _number_limits(ctx: Ctx, qitem: Node, value: Any, vpath: str, kind: str) -> 
     v = Decimal(str(value))
     low, high = ext_value(qitem, EXT + "minValue"), ext_value(qitem, EXT + "maxValue")
     if isinstance(low, (int, float)) and not isinstance(low, bool):
-        ctx.issues.check(v >= Decimal(str(low)), f"QUESTIONNAIRE_QR_ITEM_{kind}_MIN", expression=vpath,
-                         code="invariant", linkId=link_id, value=value, min=low)
+        if v < Decimal(str(low)):
+            ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_{kind}_MIN", expression=vpath,
+                           code="invariant", linkId=link_id, value=value, min=low)
     if isinstance(high, (int, float)) and not isinstance(high, bool):
-        ctx.issues.check(v <= Decimal(str(high)), f"QUESTIONNAIRE_QR_ITEM_{kind}_MAX", expression=vpath,
-                         code="invariant", linkId=link_id, value=value, max=high)
+        if v > Decimal(str(high)):
+            ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_{kind}_MAX", expression=vpath,
+                           code="invariant", linkId=link_id, value=value, max=high)
 
 
 def _decimals(value: Any) -> int:
@@ -218,8 +220,9 @@ def _check_decimal(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, co
     _number_limits(ctx, qitem, value, vpath, "DECIMAL")
     places = ext_value(qitem, EXT + "maxDecimalPlaces")
     if isinstance(places, int):
-        ctx.issues.check(_decimals(value) <= places, "QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
-                         code="invariant", linkId=qitem.get("linkId"), value=value, max=places)
+        if _decimals(value) > places:
+            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
+                           code="invariant", linkId=qitem.get("linkId"), value=value, max=places)
     _check_primitive_option(ctx, qitem, "Decimal", value, vpath, "QUESTIONNAIRE_QR_ITEM_NODECIMAL")
 
 
@@ -230,8 +233,9 @@ def _check_date(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count
         limit = ext_value(qitem, url)
         limit_key = date_key(limit) if isinstance(limit, str) else None
         if limit_key is not None and key is not None:
-            ctx.issues.check(cmp(key, limit_key), mid, expression=vpath, code="invariant",
-                             linkId=qitem.get("linkId"), value=value, min=limit, max=limit)
+            if not cmp(key, limit_key):
+                ctx.issues.add(mid, expression=vpath, code="invariant",
+                               linkId=qitem.get("linkId"), value=value, min=limit, max=limit)
     vtype = "Date" if vpath.endswith("(date)") else "DateTime"
     _check_primitive_option(ctx, qitem, vtype, value, vpath, "QUESTIONNAIRE_QR_ITEM_NODATE")
 
@@ -239,11 +243,13 @@ def _check_date(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count
 def _check_time(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
     low, high = ext_value(qitem, EXT + "minValue"), ext_value(qitem, EXT + "maxValue")
     if isinstance(low, str):
-        ctx.issues.check(value >= low, "QUESTIONNAIRE_QR_ITEM_TIME_MIN", expression=vpath, code="invariant",
-                         linkId=qitem.get("linkId"), value=value, min=low)
+        if value < low:
+            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_TIME_MIN", expression=vpath, code="invariant",
+                           linkId=qitem.get("linkId"), value=value, min=low)
     if isinstance(high, str):
-        ctx.issues.check(value <= high, "QUESTIONNAIRE_QR_ITEM_TIME_MAX", expression=vpath, code="invariant",
-                         linkId=qitem.get("linkId"), value=value, max=high)
+        if value > high:
+            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_TIME_MAX", expression=vpath, code="invariant",
+                           linkId=qitem.get("linkId"), value=value, max=high)
     _check_primitive_option(ctx, qitem, "Time", value, vpath, "QUESTIONNAIRE_QR_ITEM_NOTIME")
 
 
@@ -252,15 +258,18 @@ def _check_string(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, cou
     issues = ctx.issues
     if qitem.get("type") == "string":
         # R4: "string" is a single line; the corpus (string-vs-text) and the .NET validator make this an error.
-        issues.check("\n" not in value and "\r" not in value, "QUESTIONNAIRE_QR_ITEM_STRING_ILLEGAL_CHARS",
-                     expression=vpath, code="invariant", linkId=link_id)
+        if "\n" in value or "\r" in value:
+            issues.add("QUESTIONNAIRE_QR_ITEM_STRING_ILLEGAL_CHARS",
+                       expression=vpath, code="invariant", linkId=link_id)
     low, high = ext_value(qitem, EXT + "minLength"), qitem.get("maxLength")
     if isinstance(low, int):
-        issues.check(len(value) >= low, "QUESTIONNAIRE_QR_ITEM_STRING_MIN_LENGTH", expression=vpath,
-                     code="invariant", linkId=link_id, length=len(value), min=low)
+        if len(value) < low:
+            issues.add("QUESTIONNAIRE_QR_ITEM_STRING_MIN_LENGTH", expression=vpath,
+                       code="invariant", linkId=link_id, length=len(value), min=low)
     if isinstance(high, int):
-        issues.check(len(value) <= high, "QUESTIONNAIRE_QR_ITEM_STRING_MAX_LENGTH", expression=vpath,
-                     code="too-long", linkId=link_id, length=len(value), max=high)
+        if len(value) > high:
+            issues.add("QUESTIONNAIRE_QR_ITEM_STRING_MAX_LENGTH", expression=vpath,
+                       code="too-long", linkId=link_id, length=len(value), max=high)
     _check_regex(ctx, qitem, value, vpath)
     if qitem.get("type") == "open-choice":
         _warn_string_matches_coding(ctx, qitem, value, vpath)
@@ -279,9 +288,10 @@ def _check_regex(ctx: Ctx, qitem: Node, value: str, vpath: str) -> None:
         matched = re.fullmatch(regex, value) is not None
     except re.error:
         return  # a broken pattern is the Questionnaire's fault, not the answer's
-    ctx.issues.check(matched, "QUESTIONNAIRE_QR_ITEM_STRING_REGEX_EF" if fmt else "QUESTIONNAIRE_QR_ITEM_STRING_REGEX",
-                     expression=vpath, code="invariant", linkId=qitem.get("linkId"), value=value[:80],
-                     regex=regex, format=fmt)
+    if not matched:
+        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_STRING_REGEX_EF" if fmt else "QUESTIONNAIRE_QR_ITEM_STRING_REGEX",
+                       expression=vpath, code="invariant", linkId=qitem.get("linkId"), value=value[:80],
+                       regex=regex, format=fmt)
 
 
 def _warn_string_matches_coding(ctx: Ctx, qitem: Node, value: str, vpath: str) -> None:
@@ -289,8 +299,9 @@ def _warn_string_matches_coding(ctx: Ctx, qitem: Node, value: str, vpath: str) -
     hit = any(isinstance(o.get("valueCoding"), dict)
               and low in (str(o["valueCoding"].get("display", "")).lower(), str(o["valueCoding"].get("code", "")).lower())
               for o in as_list(qitem.get("answerOption")) if isinstance(o, dict))
-    ctx.issues.check(not hit, "QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
-                     code="invariant", value=value[:80])
+    if hit:
+        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
+                       code="invariant", value=value[:80])
 
 
 def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) -> None:
@@ -302,8 +313,9 @@ def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) ->
     assert exp is not None
     # As the Java validator: the string is taken as a code (a display is not a member).
     hit = any(code == value for (_s, code) in exp.codes) or bool(exp.whole_systems)
-    ctx.issues.check(hit, "QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
-                     value=value[:80], valueSet=vs_url, linkId=qitem.get("linkId"))
+    if not hit:
+        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
+                       value=value[:80], valueSet=vs_url, linkId=qitem.get("linkId"))
 
 
 def _check_uri(ctx: Ctx, qitem: Node, value: str, apath: str, vpath: str, count: int) -> None:
@@ -312,11 +324,13 @@ def _check_uri(ctx: Ctx, qitem: Node, value: str, apath: str, vpath: str, count:
                         code="value", value=value[:80]):
         return
     if value.startswith("urn:uuid:"):
-        issues.check(_UUID.fullmatch(value), "TYPE_SPECIFIC_CHECKS_DT_UUID_VALID", expression=vpath,
-                     code="value", value=value[:80])
+        if not _UUID.fullmatch(value):
+            issues.add("TYPE_SPECIFIC_CHECKS_DT_UUID_VALID", expression=vpath,
+                       code="value", value=value[:80])
     elif value.startswith("urn:oid:"):
-        issues.check(_OID.fullmatch(value), "TYPE_SPECIFIC_CHECKS_DT_OID_VALID", expression=vpath,
-                     code="value", value=value[:80])
+        if not _OID.fullmatch(value):
+            issues.add("TYPE_SPECIFIC_CHECKS_DT_OID_VALID", expression=vpath,
+                       code="value", value=value[:80])
 
 
 def _check_attachment(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
@@ -326,8 +340,9 @@ def _check_attachment(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str
     content_type = value.get("contentType")
     if allowed and issues.check(isinstance(content_type, str), "QUESTIONNAIRE_QR_ITEM_NOT_ATTACHMENT_MIMETYPE",
                                 expression=apath, code="required", linkId=link_id):
-        issues.check(any(str(content_type).startswith(m) for m in allowed), "QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_MIMETYPE",
-                     expression=apath, code="value", linkId=link_id, mimeType=content_type, allowed=", ".join(allowed))
+        if not any(str(content_type).startswith(m) for m in allowed):
+            issues.add("QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_MIMETYPE",
+                       expression=apath, code="value", linkId=link_id, mimeType=content_type, allowed=", ".join(allowed))
     data = value.get("data")
     if not isinstance(data, str):
         return
@@ -338,12 +353,14 @@ def _check_attachment(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str
         return
     stated = value.get("size")
     if isinstance(stated, int) and not isinstance(stated, bool):
-        issues.check(stated == size, "TYPE_SPECIFIC_CHECKS_DT_ATT_SIZE_CORRECT", expression=vpath, code="value",
-                     stated=stated, actual=size)
+        if stated != size:
+            issues.add("TYPE_SPECIFIC_CHECKS_DT_ATT_SIZE_CORRECT", expression=vpath, code="value",
+                       stated=stated, actual=size)
     limit = ext_value(qitem, EXT + "maxSize")
     if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
-        issues.check(size <= limit, "QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_LENGTH", expression=apath,
-                     code="too-long", linkId=link_id, max=limit, size=size)
+        if size > limit:
+            issues.add("QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_LENGTH", expression=apath,
+                       code="too-long", linkId=link_id, max=limit, size=size)
 
 
 def _check_reference(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
@@ -358,11 +375,13 @@ def _check_reference(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str,
     rtype = _reference_type(ref)
     allowed = [c for c in ext_values(qitem, EXT + "questionnaire-referenceResource") if isinstance(c, str)]
     if rtype is None:
-        issues.check(not allowed, "QUESTIONNAIRE_QR_ITEM_REF_CANT", expression=vpath, code="value", reference=ref[:120])
+        if allowed:
+            issues.add("QUESTIONNAIRE_QR_ITEM_REF_CANT", expression=vpath, code="value", reference=ref[:120])
     elif issues.check(rtype in resource_types(), "QUESTIONNAIRE_QR_ITEM_REF_INVALID_GENERAL", expression=vpath,
                       code="value", resourceType=rtype, reference=ref[:120]) and allowed:
-        issues.check(rtype in allowed or "Resource" in allowed, "QUESTIONNAIRE_QR_ITEM_REF_INVALID", expression=vpath,
-                     code="value", resourceType=rtype, reference=ref[:120], allowed=",".join(allowed), linkId=link_id)
+        if rtype not in allowed and "Resource" not in allowed:
+            issues.add("QUESTIONNAIRE_QR_ITEM_REF_INVALID", expression=vpath,
+                       code="value", resourceType=rtype, reference=ref[:120], allowed=",".join(allowed), linkId=link_id)
     _check_reference_option(ctx, qitem, ref, apath)
 
 
@@ -377,8 +396,9 @@ def _check_reference_option(ctx: Ctx, qitem: Node, ref: str, apath: str) -> None
     options = [o["valueReference"].get("reference") for o in as_list(qitem.get("answerOption"))
                if isinstance(o, dict) and isinstance(o.get("valueReference"), dict)]
     if options:
-        ctx.issues.check(ref in options, "QUESTIONNAIRE_QR_ITEM_NOREFERENCE", expression=apath,
-                         code="code-invalid", value=ref[:120], linkId=qitem.get("linkId"))
+        if ref not in options:
+            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOREFERENCE", expression=apath,
+                           code="code-invalid", value=ref[:120], linkId=qitem.get("linkId"))
 
 
 def _check_primitive_option(ctx: Ctx, qitem: Node, vtype: str, value: Any, vpath: str, message_id: str) -> None:
@@ -393,8 +413,9 @@ def _check_primitive_option(ctx: Ctx, qitem: Node, vtype: str, value: Any, vpath
         hit = any(Decimal(str(v)) == Decimal(str(value)) for v in values if isinstance(v, (int, float)))
     else:
         hit = value in values
-    ctx.issues.check(hit or qitem.get("type") == "open-choice", message_id, expression=vpath, code="code-invalid",
-                     linkId=qitem.get("linkId"), value=str(value)[:80])
+    if not hit and qitem.get("type") != "open-choice":
+        ctx.issues.add(message_id, expression=vpath, code="code-invalid",
+                       linkId=qitem.get("linkId"), value=str(value)[:80])
 
 
 def _expansion(ctx: Ctx, vs_url: str) -> terminology.Expansion | None:
@@ -426,8 +447,9 @@ def _check_coding_option(ctx: Ctx, qitem: Node, value: Node, apath: str, count: 
         c = opt.get("valueCoding") if isinstance(opt, dict) else None
         if isinstance(c, dict) and c.get("system") == system and c.get("code") == code:
             if ext_value(opt, EXT + "questionnaire-optionExclusive") is True:
-                ctx.issues.check(count == 1, "QUESTIONNAIRE_QR_ITEM_EXCLUSIVE", expression=apath, code="business-rule",
-                                 system=system, value=code, linkId=qitem.get("linkId"))
+                if count != 1:
+                    ctx.issues.add("QUESTIONNAIRE_QR_ITEM_EXCLUSIVE", expression=apath, code="business-rule",
+                                   system=system, value=code, linkId=qitem.get("linkId"))
             return
     if qitem.get("type") == "open-choice" and not system and not code:
         return  # a display-only Coding on an open-choice is free text
@@ -451,9 +473,10 @@ def _check_coding_value_set(ctx: Ctx, qitem: Node, value: Node, apath: str, vpat
         return
     known, expected, names = terminology.concept_display(ctx.registry, system, code)
     if known and isinstance(display, str) and names:
-        ctx.issues.check(display.lower() in names, "QUESTIONNAIRE_QR_ITEM_BADDISPLAY", expression=f"{vpath}.display",
-                         code="code-invalid", display=display, system=system, value=code, expected=expected,
-                         linkId=link_id)
+        if display.lower() not in names:
+            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_BADDISPLAY", expression=f"{vpath}.display",
+                           code="code-invalid", display=display, system=system, value=code, expected=expected,
+                           linkId=link_id)
 
 
 def _check_quantity(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
@@ -466,8 +489,9 @@ def _check_quantity(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, 
             _compare_quantity(ctx, qitem, value, limit, vpath, kind)
     places = ext_value(qitem, EXT + "maxDecimalPlaces")
     if isinstance(places, int):
-        ctx.issues.check(_decimals(raw) <= places, "QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
-                         code="invariant", linkId=qitem.get("linkId"), value=raw, max=places)
+        if _decimals(raw) > places:
+            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
+                           code="invariant", linkId=qitem.get("linkId"), value=raw, max=places)
     _check_units(ctx, qitem, value, vpath)
 
 
@@ -496,8 +520,9 @@ def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: st
         ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}_UNITS", expression=vpath,
                        code="invariant", **args)
         return
-    ctx.issues.check(order >= 0 if kind == "MIN" else order <= 0, f"QUESTIONNAIRE_QR_ITEM_QUANTITY_{kind}",
-                     expression=vpath, code="invariant", **args)
+    if (order < 0) if kind == "MIN" else (order > 0):
+        ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_QUANTITY_{kind}",
+                       expression=vpath, code="invariant", **args)
 
 
 def _ucum_order(v: Decimal, vcode: str, lim: Decimal, lcode: str) -> int | None:
@@ -517,18 +542,20 @@ def _check_units(ctx: Ctx, qitem: Node, value: Node, vpath: str) -> None:
                   and (not c.get("code") or c["code"] == value.get("code"))
                   and (not c.get("display") or not value.get("unit") or c["display"] == value.get("unit"))
                   for c in options)
-        ctx.issues.check(hit, "QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNITS", expression=vpath, code="code-invalid",
-                         linkId=qitem.get("linkId"), value=show_quantity(value),
-                         allowed=",".join(f"{c.get('display') or c.get('code')} ({c.get('system')}#{c.get('code')})"
-                                          for c in options))
+        if not hit:
+            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNITS", expression=vpath, code="code-invalid",
+                           linkId=qitem.get("linkId"), value=show_quantity(value),
+                           allowed=",".join(f"{c.get('display') or c.get('code')} ({c.get('system')}#{c.get('code')})"
+                           for c in options))
     vs_url = ext_value(qitem, EXT + "questionnaire-unitValueSet")
     if isinstance(vs_url, str):
         exp = _expansion(ctx, vs_url)
         if ctx.issues.check(exp is not None, "QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNIT_VS", expression=vpath,
                             code="code-invalid", valueSet=vs_url) and exp is not None:
-            ctx.issues.check(exp.contains(_text(value.get("system")), _text(value.get("code"))), "QUESTIONNAIRE_QR_ITEM_DECIMAL_UNIT_FAIL_VS",
-                             expression=vpath, code="code-invalid", value=show_quantity(value), valueSet=vs_url,
-                             linkId=qitem.get("linkId"))
+            if not exp.contains(_text(value.get("system")), _text(value.get("code"))):
+                ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_UNIT_FAIL_VS",
+                               expression=vpath, code="code-invalid", value=show_quantity(value), valueSet=vs_url,
+                               linkId=qitem.get("linkId"))
 
 
 _BY_TYPE = {

@@ -55,7 +55,7 @@ class Plan:
 
 
 def plan_of(qitem: Node) -> Plan:
-    return memo(qitem, "#plan", lambda: _plan(qitem))  # type: ignore[no-any-return]
+    return memo(qitem, "#plan", _plan, qitem)  # type: ignore[no-any-return]
 
 
 def _plan(qitem: Node) -> Plan:
@@ -108,10 +108,12 @@ def resolve_questionnaire(qr: Node, registry: Registry, issues: Issues, *, path:
 
 def _check_questionnaire_use(q: Node, qr: Node, issues: Issues, path: str) -> None:
     name = q.get("url") or q.get("id")
-    issues.check(q.get("status") != "draft", "QUESTIONNAIRE_QR_Q_DRAFT", expression=f"{path}.questionnaire",
-                 severity="warning", code="business-rule", questionnaire=name)
-    issues.check(q.get("status") != "retired", "QUESTIONNAIRE_QR_Q_RETIRED", expression=f"{path}.questionnaire",
-                 severity="warning", code="business-rule", questionnaire=name)
+    if q.get("status") == "draft":
+        issues.add("QUESTIONNAIRE_QR_Q_DRAFT", expression=f"{path}.questionnaire",
+                   severity="warning", code="business-rule", questionnaire=name)
+    if q.get("status") == "retired":
+        issues.add("QUESTIONNAIRE_QR_Q_RETIRED", expression=f"{path}.questionnaire",
+                   severity="warning", code="business-rule", questionnaire=name)
     period, authored = q.get("effectivePeriod"), qr.get("authored")
     if authored is not None and not issues.check(is_datetime(authored), "TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID",
                                                  expression=f"{path}.authored", code="value", value=str(authored)[:40]):
@@ -120,11 +122,13 @@ def _check_questionnaire_use(q: Node, qr: Node, issues: Issues, path: str) -> No
         return
     start, end = period.get("start"), period.get("end")
     if isinstance(start, str) and date_key(start) is not None:
-        issues.check(not _before(authored, start), "QUESTIONNAIRE_QR_AUTHOR_START", expression=f"{path}.authored",
-                     severity="warning", code="business-rule", authored=authored, start=start)
+        if _before(authored, start):
+            issues.add("QUESTIONNAIRE_QR_AUTHOR_START", expression=f"{path}.authored",
+                       severity="warning", code="business-rule", authored=authored, start=start)
     if isinstance(end, str) and date_key(end) is not None:
-        issues.check(not _before(end, authored), "QUESTIONNAIRE_QR_AUTHOR_END", expression=f"{path}.authored",
-                     severity="warning", code="business-rule", authored=authored, end=end)
+        if _before(end, authored):
+            issues.add("QUESTIONNAIRE_QR_AUTHOR_END", expression=f"{path}.authored",
+                       severity="warning", code="business-rule", authored=authored, end=end)
 
 
 def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, path: str) -> None:
@@ -181,7 +185,8 @@ class _Walker:
             if pos is None:
                 self._misplaced(item, ipath, link, stack)
                 continue
-            issues.check(pos >= last, "QUESTIONNAIRE_QR_ITEM_ORDER", expression=ipath, code="structure", linkId=link)
+            if pos < last:
+                issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=ipath, code="structure", linkId=link)
             last = pos
             found.setdefault(link, []).append((item, ipath))
         for qitem in qitems:
@@ -207,11 +212,13 @@ class _Walker:
                     issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule", linkId=link)
             return
         if not occ:
-            issues.check(not plan.required, "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
-                         severity=self.soft, code="required", linkId=link)
+            if plan.required:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                           severity=self.soft, code="required", linkId=link)
             low = plan.min_occurs
-            issues.check(low is None or low < 1 or plan.required, "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
-                         expression=path, severity=self.soft, code="required", linkId=link, min=low, count=0)
+            if low is not None and low >= 1 and not plan.required:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
+                           expression=path, severity=self.soft, code="required", linkId=link, min=low, count=0)
             return
         if len(occ) > 1 and not plan.repeats:
             issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEI", expression=occ[1][1], severity=self.soft, code="structure",
@@ -224,11 +231,13 @@ class _Walker:
     def _occurs(self, plan: "Plan", count: int, path: str) -> None:
         low, high = plan.min_occurs, plan.max_occurs
         if high is not None:
-            self.ctx.issues.check(count <= high, "QUESTIONNAIRE_QR_ITEM_MAX_OCCURS", expression=path,
-                                  severity=self.soft, code="structure", linkId=plan.link, max=high, count=count)
+            if count > high:
+                self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_MAX_OCCURS", expression=path,
+                                    severity=self.soft, code="structure", linkId=plan.link, max=high, count=count)
         if low is not None:
-            self.ctx.issues.check(count >= low, "QUESTIONNAIRE_QR_ITEM_MIN_OCCURS", expression=path,
-                                  severity=self.soft, code="required", linkId=plan.link, min=low, count=count)
+            if count < low:
+                self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_MIN_OCCURS", expression=path,
+                                    severity=self.soft, code="required", linkId=plan.link, min=low, count=count)
 
     def item(self, qitem: Node, node: Node, path: str, stack: Stack) -> None:
         """One response item against its definition."""
@@ -244,10 +253,12 @@ class _Walker:
         if t == "group":
             self._group(plan, node, answers, path, stack)
         elif t == "display":
-            issues.check(not answers, "QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
-                         linkId=link)
-            issues.check(not node.get("item"), "QUESTIONNAIRE_QR_ITEM_DISPLAY", expression=path, code="structure",
-                         linkId=link)
+            if answers:
+                issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
+                           linkId=link)
+            if node.get("item"):
+                issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY", expression=path, code="structure",
+                           linkId=link)
         else:
             self._question(qitem, plan, node, answers, path, stack)
         if plan.constraints:
@@ -255,16 +266,19 @@ class _Walker:
 
     def _group(self, plan: "Plan", node: Node, answers: list[Node], path: str, stack: Stack) -> None:
         issues, link = self.ctx.issues, plan.link
-        issues.check(not answers, "QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=link,
-                     type="group")
-        issues.check(not plan.required or node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
-                     expression=path, severity=self.soft, code="required", linkId=link)
+        if answers:
+            issues.add("QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=link,
+                       type="group")
+        if plan.required and not node.get("item"):
+            issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
+                       expression=path, severity=self.soft, code="required", linkId=link)
         self.items(plan.children, node, path, stack)
 
     def _question(self, qitem: Node, plan: "Plan", node: Node, answers: list[Node], path: str, stack: Stack) -> None:
         issues, link = self.ctx.issues, plan.link
-        issues.check(answers or not plan.required, "QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
-                     severity=self.soft, code="required", linkId=link)
+        if plan.required and not answers:
+            issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                       severity=self.soft, code="required", linkId=link)
         if len(answers) > 1 and not plan.repeats:
             issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
                        linkId=link, count=len(answers))
@@ -275,8 +289,9 @@ class _Walker:
             check_answer(self.ctx, qitem, answer, apath, len(answers))
             if plan.children or answer.get("item"):
                 self.items(plan.children, answer, apath, stack)
-        issues.check(not node.get("item"), "QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
-                     linkId=link)
+        if node.get("item"):
+            issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
+                       linkId=link)
 
     def _constraints(self, qitem: Node, node: Node, path: str) -> None:
         for ext in plan_of(qitem).constraints:
@@ -293,5 +308,6 @@ class _Walker:
             self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT_FAILED", expression=path, severity="warning",
                                 code="invariant", linkId=qitem.get("linkId"), human=human)
             return
-        self.ctx.issues.check(result == [True], "QUESTIONNAIRE_QR_ITEM_INVARIANT", expression=path, severity=severity,
-                              code="invariant", linkId=qitem.get("linkId"), human=human)
+        if result != [True]:
+            self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT", expression=path, severity=severity,
+                                code="invariant", linkId=qitem.get("linkId"), human=human)
