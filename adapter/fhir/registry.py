@@ -59,13 +59,14 @@ class Registry:
                     self.add(entry["resource"])
             return
         rtype = resource.get("resourceType")
-        if rtype not in CONFORMANCE_TYPES:
+        if not isinstance(rtype, str) or rtype not in CONFORMANCE_TYPES:
             return
-        url = resource.get("url")
+        url, version, rid = resource.get("url"), resource.get("version"), resource.get("id")
         if isinstance(url, str):
-            self._by_url.setdefault(url, {})[resource.get("version")] = resource
-        if resource.get("id"):
-            self._by_id[f"{rtype}/{resource['id']}"] = resource
+            # A malformed version (not a string) is indexed as "no version": the validator reports it.
+            self._by_url.setdefault(url, {})[version if isinstance(version, str) else None] = resource
+        if isinstance(rid, str) and rid:
+            self._by_id[f"{rtype}/{rid}"] = resource
 
     def load_path(self, path: str | Path) -> int:
         """Load a file, folder or package; returns how many resources were read."""

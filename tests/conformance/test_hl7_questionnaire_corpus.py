@@ -45,12 +45,7 @@ def _cases() -> list[Any]:
 
 
 # Cases failing because of a rule outside this area; strict, so fixing it turns the xfail red.
-_KNOWN_GAPS = {
-    "questionnaire-inactive-start-qr": pytest.mark.xfail(strict=True, reason=(
-        "adapter/validation/business.py (profile checks) makes an authored date before any "
-        "Questionnaire's effectivePeriod.start an error (LISN_TEMPLATE_NOT_ACTIVE); the corpus and "
-        "both references expect a warning for a general Questionnaire. Should apply to LISN templates only.")),
-}
+_KNOWN_GAPS: dict[str, pytest.MarkDecorator] = {}
 
 
 _OFTYPE = re.compile(r"\.value\.ofType\(\w+\)")
