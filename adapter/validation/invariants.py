@@ -23,6 +23,9 @@ from fhirpathpy.models import models
 _R4 = models["r4"]
 
 Compiled = Callable[..., list[Any]]
+# fhirpathpy's messages may name objects by memory address ("<ResourceNode object at 0x7f…>"):
+# left out, so that the same input always gives the same text.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,107 @@ def _prune(node: Any, links: frozenset[str], originals: dict[int, Any]) -> Any:
     return slim
 
 
+# Reference pruning (lisn-sub-2): ``entry.resource.descendants()`` walks every node of every
+# entry (some 380 in the example submission, ~1.3 ms in fhirpathpy) to find a dozen References.
+_REF_STEPS = re.compile(r"\bentry\.resource\.descendants\(\)\.ofType\(Reference\)\."
+                        r"(?:reference\b(?!\s*\()|where\(reference\.exists\(\) and )")
+_FULL_URL = re.compile(r"\bentry\.fullUrl\b(?!\s*\()")
+_ROOT_VARS = re.compile(r"%(?:context|resource|rootResource)\.(?=entry\b)")
+# Anything else that could see the pruned entry resources, or compare entries or the root whole.
+_REF_UNSAFE = re.compile(r"\b(?:entry|resource|descendants|children|repeat|trace|toJson|encode|resolve"
+                         r"|extension|conformsTo|memberOf|toString|escape|hash)\b|[%$]")
+
+
+class _Unprunable(Exception):
+    """Data on which fhirpathpy's ``descendants()``/``ofType()`` raise (an array directly inside an
+    array, a ``resourceType`` that is not a string): pruning it away would hide that failure."""
+
+
+@lru_cache(maxsize=2048)
+def reference_only(expression: str) -> bool:
+    """Whether ``expression`` sees the entry resources only as ``descendants().ofType(Reference)`` with a ``reference``.
+
+    True when every ``resource`` step is ``entry.resource.descendants().ofType(Reference)``
+    followed by ``.reference`` or ``.where(reference.exists() and …)``, ``entry`` is otherwise
+    only followed by ``.fullUrl``, and no other function could walk, serialise or compare the
+    entries or the root. Then a subtree of an entry resource with no ``reference`` or
+    ``_reference`` key anywhere adds nothing to the result: a Reference without one yields no
+    ``reference`` and fails ``reference.exists()``, and any other node is no Reference with a
+    reference. fhirpathpy types a descendant by the keys on its path (and ``resourceType``), so
+    the nodes kept keep their types, their depth and their relative (breadth-first) order.
+    """
+    rest = _FULL_URL.sub("", _REF_STEPS.sub("", _ROOT_VARS.sub("", expression)))
+    return bool(_REF_STEPS.search(expression)) and not _REF_UNSAFE.search(rest)
+
+
+def _refs(node: Any, originals: dict[int, Any]) -> Any:
+    """``node`` without the subtrees that hold no ``reference``/``_reference`` key (``None``: nothing left)."""
+    if isinstance(node, dict):
+        if "reference" in node or "_reference" in node:
+            return node  # kept whole: the where() body may look at any part of it
+        slim: dict[str, Any] = {}
+        found = False
+        for key, value in node.items():
+            if key == "resourceType":
+                if not isinstance(value, str):
+                    raise _Unprunable
+                slim[key] = value  # fhirpathpy types a resource (and the nodes below it) by this
+                continue
+            if not isinstance(value, (dict, list)):
+                continue  # a primitive is no Reference with a reference
+            kept = _refs(value, originals)
+            if kept is not None:
+                slim[key] = kept
+                found = True
+        if not found:
+            return None
+        originals[id(slim)] = node
+        return slim
+    if isinstance(node, list):
+        kept_items = []
+        for v in node:
+            if isinstance(v, list):
+                raise _Unprunable
+            if isinstance(v, dict):
+                k = _refs(v, originals)
+                if k is not None:
+                    kept_items.append(k)
+        return kept_items or None
+    return None
+
+
+def _prune_entries(bundle: dict[str, Any], originals: dict[int, Any]) -> dict[str, Any]:
+    slim = dict(bundle)
+    entries = []
+    for entry in bundle["entry"]:
+        if isinstance(entry, dict) and "resource" in entry:
+            copy = dict(entry)
+            kept = _refs(entry["resource"], originals)
+            if kept is None:  # a resource with no reference at all: keep what types it
+                kept = {"resourceType": entry["resource"]["resourceType"]} \
+                    if isinstance(entry["resource"], dict) and "resourceType" in entry["resource"] else None
+            if kept is None:
+                del copy["resource"]
+            else:
+                copy["resource"] = kept
+            originals[id(copy)] = entry
+            entry = copy
+        entries.append(entry)
+    slim["entry"] = entries
+    originals[id(slim)] = bundle
+    return slim
+
+
 def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]) -> tuple[Any, Any]:
-    links = item_links(expression) if node is resource and isinstance(node, dict) else None
+    if node is not resource or not isinstance(node, dict):
+        return node, resource
+    if isinstance(node.get("entry"), list) and reference_only(expression):
+        try:
+            slim = _prune_entries(node, originals)
+        except _Unprunable:
+            return node, resource
+        return slim, slim
+    links = item_links(expression)
     if links is None or not isinstance(node.get("item"), list):
         return node, resource
     slim = _prune(node, links, originals)
@@ -104,7 +206,7 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     try:
         return fn(node, {"resource": resource, "rootResource": resource})
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
-        return FhirPathProblem(expression, f"{type(exc).__name__}: {exc}")
+        return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 
 
 def holds(expression: str, node: Any, *, resource: Any) -> bool | FhirPathProblem:
