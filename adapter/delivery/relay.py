@@ -97,6 +97,11 @@ class Relay:
         if not recipient.endpoint:
             self._record(msg, Receipt(Outcome.RETRY, None, "recipient has no push endpoint"), limit, stats)
             return
+        if not self.store.still_claimed(msg):
+            # Checked just before the network: a consent revoked (or a lease taken over) while this
+            # message waited in our batch must not be sent. Only a push already on the wire can race.
+            stats.fenced += 1
+            return
         receipt = self.send(msg, recipient)
         self._record(msg, receipt, limit, stats)
 

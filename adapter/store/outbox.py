@@ -315,6 +315,13 @@ class SqlOutboxStore:
                        submission_id=row.submission_id, certificate_id=row.certificate_id,
                        kommunkod=row.kommunkod, kind=row.kind, document=row.document)
 
+    def still_claimed(self, msg: Claimed) -> bool:
+        with self.engine.connect() as conn:
+            o = OutboxMessage
+            found = conn.execute(select(o.id).where(o.id == msg.id, o.claim_token == msg.token,
+                                                    o.state == State.PENDING.value)).first()
+        return found is not None
+
     def mark_delivered(self, msg: Claimed, receipt: Receipt, *, now: float) -> bool:
         return self._finish(msg, receipt, now, "delivered", state=State.DELIVERED.value,
                             delivered_at=now, last_error=None)

@@ -177,6 +177,35 @@ def test_withheld_while_in_flight_stays_withheld(factory: sessionmaker[Session],
     assert row(factory, key).state == "withheld"
 
 
+def test_consent_revoked_while_waiting_in_a_batch_is_never_sent(factory: sessionmaker[Session],
+                                                                store: outbox.SqlOutboxStore,
+                                                                clock: FixedClock) -> None:
+    first, second = enqueue(factory, "c1"), enqueue(factory, "c2")
+
+    def revoke_the_other(env: Envelope) -> Receipt:
+        # While the first push is on the wire, the patient behind the second revokes consent.
+        with transaction(factory) as session:
+            outbox.withhold(session, submission_id="sub-c2" if env.idempotency_key == first else "sub-c1")
+        return Receipt(Outcome.ACCEPTED, 201)
+
+    transport = MockTransport(revoke_the_other)
+    stats = relay(store, transport, clock).run_once()
+    assert (stats.claimed, stats.delivered, stats.fenced) == (2, 1, 1)
+    assert len(transport.sent) == 1
+    sent = transport.sent[0].idempotency_key
+    withheld = second if sent == first else first
+    assert row(factory, withheld).state == "withheld"
+
+
+def test_a_taken_over_claim_is_not_sent(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+                                        clock: FixedClock) -> None:
+    enqueue(factory, "c1")
+    [stale] = store.claim(owner="slow", now=clock.now, lease_seconds=1, limit=10)
+    clock.advance(2)
+    [fresh] = store.claim(owner="w2", now=clock.now, lease_seconds=60, limit=10)
+    assert not store.still_claimed(stale) and store.still_claimed(fresh)
+
+
 @pytest.mark.parametrize(("attempt", "ceiling"), [(1, 2.0), (2, 4.0), (5, 32.0), (7, 60.0), (5000, 60.0)])
 def test_backoff_ceiling_doubles_up_to_the_cap(attempt: int, ceiling: float) -> None:
     assert backoff_delay(attempt, base=2.0, cap=60.0, rand=lambda: 1.0) == ceiling
