@@ -19,7 +19,7 @@ PLAN = run.Plan.quick()
 
 def _check(result: dict[str, Any], *, cuts_expected: bool) -> None:
     rec = result["reconciliation"]
-    assert rec["ok"], rec
+    assert rec["ok"], "reconciliation failed: " + ", ".join(f"{k}={v}" for k, v in rec.items() if v)
     assert rec["accepted"] == PLAN.deliver + PLAN.revoke + PLAN.reject
     assert rec["accepted"] == rec["delivered"] + rec["withheld"] + rec["dead_lettered"] + rec["withdrawn"]
     assert rec["dead_lettered"] == PLAN.reject  # the rejecting receiver: terminal, never retried forever
