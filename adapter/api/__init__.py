@@ -13,6 +13,7 @@ import pkgutil
 from typing import Any, Mapping
 
 from flask import Flask, Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from adapter import errors, messages
@@ -105,6 +106,17 @@ def _register_error_handlers(app: Flask) -> None:
         else:
             oo = errors.bad_request(f"{exc.name}.", message_id=f"LISN_HTTP_{code}")
         return fhir_response(oo, code)
+
+    @app.errorhandler(DBAPIError)
+    def store_unavailable(exc: DBAPIError) -> Response:
+        # A lost connection, a restarted database, a lock timeout: nothing was committed, so the
+        # sender may simply try again. Only the type is logged (the statement may carry patient data).
+        if not (isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated):
+            return unexpected(exc)
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        mid = "LISN_STORE_UNAVAILABLE"
+        oo = errors.outcome([errors.issue("error", "transient", messages.bilingual(mid), message_id=mid)])
+        return fhir_response(oo, 503, {"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
