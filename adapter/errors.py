@@ -24,7 +24,7 @@ Unknown exceptions become a 500 whose diagnostics never carry patient data.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 MESSAGE_ID_URL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
 
@@ -84,7 +84,7 @@ def has_errors(oo: Mapping[str, Any]) -> bool:
 def message_id_of(iss: Mapping[str, Any]) -> str | None:
     for ext in iss.get("extension", []):
         if ext.get("url") == MESSAGE_ID_URL:
-            return ext.get("valueString")
+            return cast("str | None", ext.get("valueString"))
     return None
 
 

@@ -143,7 +143,9 @@ def parse_xml(raw: bytes, limits: Limits = Limits(), xml: XmlParsing = XmlParsin
     except ValueError as exc:  # e.g. unicode strings with encoding declarations
         raise _reject(f"Ogiltig XML: {exc}. (Invalid XML.)", "LISN_INPUT_NOT_XML") from None
     docinfo = tree.getroottree().docinfo
-    if xml.forbid_dtd and (docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None):
+    # lxml-stubs' DocInfo lacks ``doctype`` (lxml has it).
+    doctype = docinfo.doctype  # type: ignore[union-attr]
+    if xml.forbid_dtd and (doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None):
         raise _reject("XML med DOCTYPE/DTD tas inte emot. (XML with a DOCTYPE or DTD is refused.)",
                       "LISN_INPUT_XML_DTD")
     for el in tree.iter():

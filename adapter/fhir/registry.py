@@ -15,7 +15,7 @@ import json
 import tarfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, cast
 
 from adapter.data import data_dir
 
@@ -166,5 +166,5 @@ def default_registry(extra: Iterable[str | Path] = ()) -> Registry:
 
 def read_profile_json(name: str) -> Resource:
     """One file of ``profiles/`` by file name (``Questionnaire-lisn-1.0.json``)."""
-    return json.loads((data_dir("profiles") / name).read_text(encoding="utf-8"))
+    return cast(Resource, json.loads((data_dir("profiles") / name).read_text(encoding="utf-8")))
 

@@ -11,7 +11,7 @@ profile checks can report them. Input must already be parsed safely (:func:`adap
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -69,7 +69,8 @@ class _Reader:
         repeats = elem.repeats if elem else False
         here = f"{path}.{name}" + (f"[{len(out.get(name) or [])}]" if repeats else "")
         if self.lines is not None and sub.sourceline:
-            self.lines.setdefault(here, (sub.sourceline, None))
+            # lxml-stubs leave sourceline unannotated; it is an int here (checked above).
+            self.lines.setdefault(here, (cast(int, sub.sourceline), None))
         if elem is not None and elem.type in _RESOURCE_TYPES:
             inner = next((c for c in sub if isinstance(c.tag, str)), None)
             _store(out, name, self.resource(inner, here) if inner is not None else {}, None, repeats)

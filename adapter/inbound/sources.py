@@ -10,7 +10,7 @@ below it as read.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol, cast
 
 from lxml import etree
 
@@ -68,7 +68,8 @@ class XmlSource:
 
     def value(self, node: Any) -> Scalar | None:
         if isinstance(node, etree._Element):
-            text = "".join(node.itertext()).strip()
+            # lxml-stubs allow bytes; a parsed tree always yields str.
+            text = "".join(cast("Iterator[str]", node.itertext())).strip()
         else:
             text = str(node).strip()
         return text or None

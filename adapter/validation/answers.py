@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from adapter.validation.questionnaire import as_list
 from adapter.fhir.model import resource_types
@@ -85,7 +85,7 @@ def ext_values(item: Node, url: str) -> list[Any]:
 
 
 def _ext_values(item: Node, url: str) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for ext in as_list(item.get("extension")):
         if isinstance(ext, dict) and ext.get("url") == url:
             out.extend(v for k, v in ext.items() if k.startswith("value"))
@@ -228,8 +228,10 @@ def _check_decimal(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, co
 
 def _check_date(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
     key = date_key(value)
-    for url, mid, cmp in ((EXT + "minValue", "QUESTIONNAIRE_QR_ITEM_DATE_MIN", lambda a, b: a >= b),
-                          (EXT + "maxValue", "QUESTIONNAIRE_QR_ITEM_DATE_MAX", lambda a, b: a <= b)):
+    bounds: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+        (EXT + "minValue", "QUESTIONNAIRE_QR_ITEM_DATE_MIN", lambda a, b: a >= b),
+        (EXT + "maxValue", "QUESTIONNAIRE_QR_ITEM_DATE_MAX", lambda a, b: a <= b))
+    for url, mid, cmp in bounds:
         limit = ext_value(qitem, url)
         limit_key = date_key(limit) if isinstance(limit, str) else None
         if limit_key is not None and key is not None:
@@ -502,7 +504,7 @@ def show_quantity(q: Node) -> str:
 
 
 def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: str, kind: str) -> None:
-    args = {"linkId": qitem.get("linkId"), "value": show_quantity(value), kind.lower(): show_quantity(limit)}
+    args: dict[str, Any] = {"linkId": qitem.get("linkId"), "value": show_quantity(value), kind.lower(): show_quantity(limit)}
     v, lim = Decimal(str(value["value"])), Decimal(str(limit["value"]))
     if value.get("code") and limit.get("code"):
         if value.get("system") == limit.get("system") and value["code"] == limit["code"]:

@@ -19,7 +19,7 @@ from adapter.validation import profiles
 _MAY_BE_EMPTY = frozenset({"searchset", "history", "batch-response", "transaction-response"})
 
 
-def validate_bundle(bundle: dict, registry: Registry, issues: Issues, *, path: str = "Bundle") -> None:
+def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, *, path: str = "Bundle") -> None:
     """Bundle-level checks of ``bundle`` (found at ``path``; a nested Bundle passes its own)."""
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:

@@ -22,7 +22,7 @@ check reports that mismatch in the Questionnaire).
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import fhirpathpy
 from fhirpathpy.models import models as fhirpath_models
@@ -151,7 +151,7 @@ def _ordering(type_name: str, actual: Any, expected: Any) -> int | None:
     if a is None or e is None:
         return None
     try:
-        return (a > e) - (a < e)
+        return cast(int, (a > e) - (a < e))
     except TypeError:
         return None
 

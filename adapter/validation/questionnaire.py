@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, cast
 
 from adapter.issues import Issues
 
@@ -148,7 +148,7 @@ def _check_item(item: Node, path: str, issues: Issues) -> None:
     link_id = item.get("linkId")
     issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_Q_ITEM_TYPE_UNKNOWN", expression=f"{path}.type",
                  code="code-invalid", linkId=link_id, type=t)
-    has = lambda k: item.get(k) not in (None, [], "")  # noqa: E731 - a local shorthand reads best here
+    has: Callable[[str], bool] = lambda k: item.get(k) not in (None, [], "")  # noqa: E731 - a local shorthand reads best here
     _invariant(issues, t != "group" or has("item"), "que-1", "Group items must have nested items", path)
     _invariant(issues, t != "display" or not has("item"), "que-1", "Display items cannot have nested items", path)
     _invariant(issues, t != "display" or not has("code"), "que-3", "Display items cannot have a \"code\" asserted", path)
@@ -185,6 +185,7 @@ def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: I
         if not issues.check(isinstance(question, str) and question, "QUESTIONNAIRE_Q_ENABLEWHEN_NOLINK",
                             expression=epath, code="business-rule"):
             continue
+        question = cast(str, question)  # checked just above
         target = idx.items.get(question)
         if not issues.check(question != link_id, "QUESTIONNAIRE_Q_ENABLEWHEN_SELF", expression=f"{epath}.question",
                             code="business-rule", linkId=link_id):

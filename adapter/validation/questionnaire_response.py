@@ -19,7 +19,7 @@ display items with answers, children under items vs under answers; every answer 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import fhirpathpy
 
@@ -87,6 +87,7 @@ def resolve_questionnaire(qr: Node, registry: Registry, issues: Issues, *, path:
     if not issues.check(isinstance(canonical, str) and canonical, "QUESTIONNAIRE_QR_Q_NONE", expression=path,
                         code="required"):
         return None
+    canonical = cast(str, canonical)  # checked just above
     if canonical.startswith("#"):
         found = next((r for r in as_list(qr.get("contained")) if isinstance(r, dict)
                       and r.get("resourceType") == "Questionnaire" and r.get("id") == canonical[1:]), None)
@@ -181,6 +182,7 @@ class _Walker:
             if not issues.check(isinstance(link, str) and link, "QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=ipath,
                                 code="required"):
                 continue
+            link = cast(str, link)  # checked just above
             pos = positions.get(link)
             if pos is None:
                 self._misplaced(item, ipath, link, stack)

@@ -75,7 +75,7 @@ def expand(registry: Registry, canonical: str, *, contained: Iterable[Resource] 
 
 def concept_display(registry: Registry, system: str | None, code: str | None) -> tuple[bool, str | None, set[str]]:
     """(system known, display, every acceptable display lower-cased) for a code."""
-    cache: dict[str, Any] = _CACHES.setdefault(registry, {})  # type: ignore[assignment]
+    cache: dict[str, Any] = _CACHES.setdefault(registry, {})
     key = f"cd:{system}|{code}"
     if key not in cache:
         if len(cache) > 20_000:
