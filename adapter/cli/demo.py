@@ -219,7 +219,7 @@ def _standalone_consent(consent: dict[str, Any], bundle: dict[str, Any]) -> dict
     """The Bundle's Consent as a resource on its own: references become contained resources."""
     by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
     out = copy.deepcopy(consent)
-    contained = []
+    contained: list[dict[str, Any]] = []
 
     def local(ref: dict[str, Any]) -> None:
         target = by_url.get(ref.get("reference", ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -49,7 +49,7 @@ def _bundle(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         fail(errors.InputRejected("Filen är inte en FHIR Bundle. (The file is not a FHIR Bundle.)",
                                   message_id="LISN_INPUT_NOT_BUNDLE"))
-    return data
+    return cast(dict[str, Any], data)
 
 
 @click.group("keys")

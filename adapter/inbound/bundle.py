@@ -9,7 +9,7 @@ re-import is recognisably the same certificate.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from adapter.fhir import identifiers as ids
 from adapter.fhir.registry import Registry
@@ -108,7 +108,7 @@ def build_bundle(h: dict[str, Any], items: list[dict[str, Any]], *, questionnair
         "type": "message", "timestamp": h.get("timestamp") or h.get("authored"),
         "entry": [{"fullUrl": f"urn:uuid:{rid[role]}", "resource": res} for role, res in parts],
     }
-    return prune(bundle)
+    return cast(dict[str, Any], prune(bundle))
 
 
 def _ref(rid: dict[str, str], role: str) -> dict[str, str]:

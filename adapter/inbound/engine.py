@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from lxml import etree
 
@@ -199,7 +199,8 @@ class Engine:
     def default(self, rule: Rule, kind: str) -> Any:
         if kind == "coding" and isinstance(rule.default, dict):
             return {k: v for k, v in rule.default.items() if k != "__line__"}
-        return values.SCALAR.get(kind, values.to_string)(rule.default, timezone=self.mapping.timezone)
+        convert: Callable[..., Any] = values.SCALAR.get(kind, values.to_string)
+        return convert(rule.default, timezone=self.mapping.timezone)
 
     def run_header(self, ctx: Any) -> None:
         for rule in self.mapping.header:

@@ -146,10 +146,10 @@ def _run(raw: bytes, fmt: str, *, mapping: Path | None, registry: Registry | Non
     top = Instance(None)
     engine.run_items(spec.items, source.root, top)
     signature = engine.signature()
-    for where in source.unread(spec.ignore):
-        issues.add("LISN_MAP_NOT_MAPPED", expression=where, severity="warning", code="informational",
-                   source=where)
-        issues.items[-1]["location"] = [where]
+    for unread in source.unread(spec.ignore):
+        issues.add("LISN_MAP_NOT_MAPPED", expression=unread, severity="warning", code="informational",
+                   source=unread)
+        issues.items[-1]["location"] = [unread]
     if issues.has_errors:
         return None, issues, engine.trace, {}
     where: dict[str, str] = {}
@@ -176,10 +176,10 @@ def map_export(raw: bytes, fmt: str, *, mapping: Path | None = None, registry: R
 
 def _validator() -> Callable[..., errors.OperationOutcome] | None:
     try:
-        from adapter.validation import validate  # type: ignore[attr-defined]
+        from adapter.validation import validate
     except ImportError:
         return None
-    return validate  # type: ignore[no-any-return]
+    return validate
 
 
 def convert_export(raw: bytes, fmt: str, *, mapping: Path | None = None, registry: Registry | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -97,7 +97,8 @@ class _LineLoader(_Base):  # type: ignore[misc]
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    data = loader.construct_mapping(node, deep=True)
+    # construct_mapping builds a dict; types-PyYAML types its keys and values as Any.
+    data = cast(dict[str, Any], loader.construct_mapping(node, deep=True))
     data["__line__"] = node.start_mark.line + 1
     return data
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 from fhirpathpy import compile as fhirpath_compile
 from lxml import etree
@@ -44,8 +44,8 @@ class Context:
 
 @lru_cache(maxsize=512)
 def _fhirpath(expression: str) -> Callable[[Any], list[Any]]:
-    compiled: Callable[[Any], list[Any]] = fhirpath_compile(expression, None)
-    return compiled
+    # fhirpathpy types the context argument as required; at run time it defaults to None.
+    return cast(Callable[[Any], list[Any]], fhirpath_compile(expression, None))
 
 
 _SIMPLE = re.compile(r"([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)(\.first\(\))?")
@@ -78,7 +78,9 @@ def evaluate(expression: str, obj: Any) -> list[Any]:
 
 def build_document(mapping: OutboundMapping, ctx: Context, registry: Registry | None) -> etree._Element:
     """The municipal XML tree for one submission (not yet schema-validated)."""
-    root = etree.Element(f"{{{mapping.namespace}}}{mapping.root}", nsmap={None: mapping.namespace})
+    # lxml-stubs type nsmap keys as str only; lxml takes None for the default namespace.
+    root = etree.Element(f"{{{mapping.namespace}}}{mapping.root}",
+                         nsmap={None: mapping.namespace})  # type: ignore[dict-item]
     for name, spec in mapping.root_attributes.items():
         for value in _source(spec, ctx):
             root.set(name, _text(value))
@@ -139,7 +141,7 @@ class _Writer:
         while stack:
             concept = stack.pop()
             if concept.get("code") == code:
-                return concept.get("display")
+                return cast("str | None", concept.get("display"))
             stack.extend(concept.get("concept") or [])
         return None
 

@@ -8,7 +8,7 @@ the element path.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, Sequence, cast
 
 from lxml import etree
 
@@ -53,11 +53,22 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+class _LogEntry(Protocol):
+    """The parts of lxml's ``_LogEntry`` used here (lxml-stubs leave ``_ErrorLog`` opaque)."""
+
+    path: str
+    message: str
+
+
+def _entries(log: etree._ErrorLog) -> Sequence[_LogEntry]:
+    return cast("Sequence[_LogEntry]", log)
+
+
 def validate_document(root: etree._Element, mapping: OutboundMapping) -> None:
     """Raise TransformError with the element path of the first schema violation."""
     if mapping.schema.validate(root):
         return
-    first = mapping.schema.error_log[0]
+    first = _entries(mapping.schema.error_log)[0]
     path = readable_path(root, first.path or "/")
     mid = "LISN_OUTBOUND_XSD_INVALID"
     detail = first.message
@@ -65,13 +76,14 @@ def validate_document(root: etree._Element, mapping: OutboundMapping) -> None:
                                 outcome=errors.outcome([errors.issue(
                                     "error", "exception", messages.bilingual(mid, path=path, detail=detail),
                                     expression=path, message_id=mid,
-                                    diagnostics="; ".join(f"{e.path}: {e.message}" for e in mapping.schema.error_log))]))
+                                    diagnostics="; ".join(f"{e.path}: {e.message}" for e in _entries(mapping.schema.error_log)))]))
 
 
 def readable_path(root: etree._Element, xpath: str) -> str:
     """``/intyg/svar/diagnos[2]/kod`` for lxml's ``/*/*[6]/*[6]/*[1]`` (an index only where a name repeats)."""
     try:
-        found = root.getroottree().xpath(xpath)
+        # An error-log path is a location path, so the result is a node-set (a list).
+        found = cast(list[Any], root.getroottree().xpath(xpath))
     except etree.XPathError:
         return xpath
     if not found or not isinstance(found[0], etree._Element):

@@ -96,10 +96,10 @@ def _summary(doc: MunicipalDocument, reg: Registry) -> dict[str, Any]:
     not_assessed = [c.get("display") or c.get("code") for c in cs.get("concept") or [] if c.get("code") not in assessed]
     flags = [{"label": label, "on": doc.text(f"bedomningsstod/flaggor/{name}") == "true"}
              for name, label in FLAG_LABELS.items()]
-    hours = [a["timmar"] for a in activities if a["timmar"] is not None]
+    all_hours = [a["timmar"] for a in activities if a["timmar"] is not None]
     glance = _at_a_glance(activities)
     return {"aktiviteter": activities, "ejBedomda": not_assessed, "iKorthet": glance,
-            "maxTimmar": max(hours) if hours else None,
+            "maxTimmar": max(all_hours) if all_hours else None,
             "procent": doc.text("bedomningsstod/kvarvarandeArbetsformagaProcent"),
             "giltigt": doc.text("bedomningsstod/giltigtTillOchMed"),
             "uppfoljning": doc.text("bedomningsstod/senastUppfoljning"),
