@@ -15,6 +15,7 @@ from typing import Union
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -54,7 +55,7 @@ def load_key(path: str | Path, passphrase: str | bytes | None = None) -> Private
     raw = Path(path).read_bytes()
     try:
         if _is_pem(raw):
-            key = serialization.load_pem_private_key(raw, password=_passphrase(passphrase))
+            key: PrivateKeyTypes | None = serialization.load_pem_private_key(raw, password=_passphrase(passphrase))
         else:
             key, _, _ = pkcs12.load_key_and_certificates(raw, _passphrase(passphrase))
     except (ValueError, TypeError) as exc:

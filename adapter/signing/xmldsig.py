@@ -15,7 +15,7 @@ import binascii
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -85,8 +85,9 @@ class _XAdESSigner(XAdESSigner):
     """
 
     def _add_reference_to_signed_info(self, sig_root: Any, node_to_reference: Any, **attrs: Any) -> None:
-        super()._add_reference_to_signed_info(sig_root, node_to_reference, **attrs)
-        reference = self._find(sig_root, "SignedInfo").findall(f"{{{DS}}}Reference")[-1]
+        # signxml's private hooks carry no annotations.
+        super()._add_reference_to_signed_info(sig_root, node_to_reference, **attrs)  # type: ignore[no-untyped-call]
+        reference = self._find(sig_root, "SignedInfo").findall(f"{{{DS}}}Reference")[-1]  # type: ignore[no-untyped-call]
         transforms = etree.Element(f"{{{DS}}}Transforms", nsmap={"ds": DS})
         etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm=self.c14n_alg.value)
         reference.insert(0, transforms)
@@ -100,7 +101,8 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
     certs = as_certificates(cert_chain)
     wants = rsa.RSAPrivateKey if algorithm == "rsa-sha256" else ec.EllipticCurvePrivateKey
     if method is None or not isinstance(private_key, wants) or not certs \
-            or certs[0].public_key().public_numbers() != private_key.public_key().public_numbers():
+            or cast("rsa.RSAPublicKey | ec.EllipticCurvePublicKey", certs[0].public_key()).public_numbers() \
+            != private_key.public_key().public_numbers():
         mid = "LISN_SIG_KEY_MISMATCH"
         raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
     root = etree.fromstring(xml, parser=xml_parser())
@@ -147,7 +149,7 @@ class TrustStoreChainVerifier(X509CertChainVerifier):
     """
 
     def __init__(self, trust: Sequence[x509.Certificate], verification_time: datetime | None) -> None:
-        super().__init__(ca_pem_file="(in memory)", verification_time=verification_time)
+        super().__init__(ca_pem_file="(in memory)", verification_time=verification_time)  # type: ignore[no-untyped-call]
         self._trust = list(trust)
 
     @property
@@ -159,7 +161,8 @@ class TrustStoreChainVerifier(X509CertChainVerifier):
         leaves = [c for c in cert_chain if c.subject not in issuers or c.subject == c.issuer and len(cert_chain) == 1]
         leaf = leaves[0] if leaves else cert_chain[0]
         try:
-            result = self.verifier.verify(leaf=leaf, intermediates=[c for c in cert_chain if c is not leaf])
+            result: x509.verification.VerifiedClient = self.verifier.verify(
+                leaf=leaf, intermediates=[c for c in cert_chain if c is not leaf])
         except x509.verification.VerificationError as exc:
             raise InvalidCertificate(str(exc)) from None
         # KeyInfo is not signed in plain XML-DSig: refuse certificates the chain does not use, so
@@ -174,7 +177,7 @@ class _Verifier(XMLVerifier):
     trust: Sequence[x509.Certificate] = ()
 
     def get_cert_chain_verifier(self, ca_pem_file: Any, ee_policy: Any, ca_policy: Any) -> X509CertChainVerifier:
-        return TrustStoreChainVerifier(self.trust, self._get_cert_verification_time())
+        return TrustStoreChainVerifier(self.trust, self._get_cert_verification_time())  # type: ignore[no-untyped-call]
 
 
 class _XAdESVerifier(XAdESVerifier, _Verifier):

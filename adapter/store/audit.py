@@ -16,8 +16,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
 from adapter.store.models import AuditEntry, AuditHead, stamp
@@ -57,7 +58,7 @@ def _fit(column: str, value: str | None) -> str | None:
         return None
     # Neither PostgreSQL text nor UTF-8 holds NUL or a lone surrogate: replaced, never refused.
     value = _CONTROL.sub("\ufffd", value.encode("utf-8", "replace").decode("utf-8"))
-    limit = AuditEntry.__table__.c[column].type.length
+    limit = cast(String, AuditEntry.__table__.c[column].type).length  # every clipped column is a String
     return value if limit is None or len(value) <= limit else value[:limit - 1] + "…"
 
 
