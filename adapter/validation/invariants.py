@@ -40,7 +40,7 @@ class FhirPathProblem:
 def _compile(expression: str, raw: bool) -> Compiled | FhirPathProblem:
     options = {"returnRawData": True} if raw else None
     try:
-        return fhirpathpy.compile(expression, _R4, options)  # type: ignore[no-any-return]
+        return fhirpathpy.compile(expression, _R4, options)
     except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions of many kinds
         return FhirPathProblem(expression, f"{type(exc).__name__}: {exc}")
 

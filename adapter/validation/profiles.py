@@ -231,7 +231,7 @@ class Walk:
     def cardinality(self, node: Node, values: list[tuple[Any, str]], parent_path: str,
                     min_id: str, max_id: str) -> None:
         found = len(values)
-        args = {"element": node.label, "found": found, "profile": self.profile.canonical}
+        args: dict[str, Any] = {"element": node.label, "found": found, "profile": self.profile.canonical}
         if node.min is not None and found < node.min:
             self.issues.add(min_id, expression=f"{parent_path}.{node.name.replace('[x]', '')}",
                             code="structure", min=node.min, **args)
@@ -474,7 +474,7 @@ def validate_profile(resource: Resource, sd: Resource, registry: Registry, issue
     Walk(profile, registry, issues, resource, resolver=resolver, refs_only=refs_only).run(path)
 
 
-def validate_against_profiles(resource: dict, registry: Registry, issues: Issues, *, path: str) -> None:
+def validate_against_profiles(resource: Resource, registry: Registry, issues: Issues, *, path: str) -> None:
     """Validate ``resource`` against every profile that applies, plus the identifier and template rules.
 
     Profiles: ``meta.profile`` (an unknown one is a warning) and, for a response to the
