@@ -187,7 +187,7 @@ def test_bundle_rule_fast_path_equals_plain(mutations: list[tuple[tuple[int, str
     assert _outcome(SUB_2, bundle, plain=False) == _outcome(SUB_2, bundle, plain=True)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_mutation, max_size=3))
 def test_validate_fast_path_equals_plain_on_mutated_submissions(mutations: list[tuple[tuple[int, str], Any]]) -> None:
     bundle = _mutated(mutations)
