@@ -51,27 +51,6 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     except UnicodeDecodeError as exc:
         raise _reject(f"Indata är inte giltig UTF-8 (byte {exc.start}). (Input is not valid UTF-8.)",
                       "LISN_INPUT_NOT_UTF8") from None
-    # Cheap pre-check so that a deeply nested document never reaches the recursive decoder.
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limits.max_json_depth:
-                raise _reject(f"JSON är för djupt nästlad (mer än {limits.max_json_depth} nivåer). "
-                              f"(JSON nested deeper than {limits.max_json_depth} levels.)",
-                              "LISN_INPUT_TOO_DEEP")
-        elif ch in "]}":
-            depth -= 1
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
@@ -82,9 +61,27 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
         raise _reject(f"Ogiltig JSON: {exc}. (Invalid JSON: {exc}.)", "LISN_INPUT_NOT_JSON") from None
     except RecursionError:
         raise _reject("JSON är för djupt nästlad. (JSON nested too deeply.)", "LISN_INPUT_TOO_DEEP") from None
+    # The C decoder guards its own recursion (RecursionError above); the limit is checked on the
+    # result, visiting containers only, which costs far less than scanning the text in Python.
+    if _too_deep(data, limits.max_json_depth):
+        raise _reject(f"JSON är för djupt nästlad (mer än {limits.max_json_depth} nivåer). "
+                      f"(JSON nested deeper than {limits.max_json_depth} levels.)", "LISN_INPUT_TOO_DEEP")
     if "\\u" in text:  # raw control characters and surrogates are already refused by the decoder
         _check_characters(data)
     return data
+
+
+def _too_deep(data: Any, limit: int) -> bool:
+    if not isinstance(data, (dict, list)):
+        return False
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 # FHIR R4 §2.6.2 (string): no characters below U+0020 except TAB, CR, LF; and no lone

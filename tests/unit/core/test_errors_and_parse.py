@@ -109,3 +109,17 @@ def test_parse_json_refuses_forbidden_characters(raw: bytes, expression: str) ->
 
 def test_parse_json_keeps_allowed_escapes() -> None:
     assert parse_json(b'{"t": "a\\tb\\nc\\r\\u00e5\\ud83d\\ude00"}') == {"t": "a\tb\nc\r\u00e5\U0001F600"}
+
+
+@pytest.mark.parametrize("raw", [b"5", b'"text"', b"null", b"[]", b"{}"])
+def test_parse_json_scalars_and_empties(raw: bytes) -> None:
+    assert parse_json(raw) == __import__("json").loads(raw)
+
+
+def test_parse_json_depth_limit_is_exact() -> None:
+    assert parse_json(b"[" * 64 + b"]" * 64) is not None
+    assert parse_json(b'{"a":' * 64 + b"1" + b"}" * 64) is not None
+    for raw in (b'{"a":' * 65 + b"1" + b"}" * 65, b"[" * 100_000 + b"]" * 100_000):
+        with pytest.raises(errors.InputRejected) as info:
+            parse_json(raw, Limits(max_body_bytes=1_000_000))
+        assert _mid(info.value) == "LISN_INPUT_TOO_DEEP"
