@@ -9,7 +9,9 @@ that the token registered here is the one the service accepts.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 EXAMPLE_CARE_UNIT = "SE2321000016-15CQ"
 EXAMPLE_KOMMUNKOD = "0180"
@@ -107,3 +109,38 @@ def row_counts(database_url: str) -> dict[str, int]:
             return {n: int(conn.execute(sa.text(f'SELECT count(*) FROM "{n}"')).scalar_one()) for n in names}
     finally:
         engine.dispose()
+
+
+# The audit log records refused requests too (who tried what, when): that is the log doing its
+# job, not stored state changing. Every other table must keep its row count.
+AUDIT_TABLES = frozenset({"audit_log", "audit_head"})
+
+
+@dataclass
+class Instance:
+    """An app on a fresh SQLite database with a registered sender (and municipality), in-process."""
+
+    app: Any
+    token: str
+    database_url: str
+    municipality_token: str = ""
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every table but the audit log's."""
+        return {t: n for t, n in row_counts(self.database_url).items() if t not in AUDIT_TABLES}
+
+    def close(self) -> None:
+        self.app.extensions["lisn"].engine.dispose()
+
+
+def instance(data_dir: Path) -> Instance:
+    """Provision ``data_dir`` and build the app on it (the hostile corpus and the API fuzzing share it)."""
+    check_available()
+    env = environment(data_dir=data_dir)
+    token = prepare(env)
+    settings = settings_of(env)
+    from adapter.api import create_app
+
+    app = create_app({"TESTING": True, "SETTINGS": settings})
+    municipality = add_client(env, role="municipality", kommunkod=EXAMPLE_KOMMUNKOD)
+    return Instance(app, token, settings.database.effective_url(), municipality)

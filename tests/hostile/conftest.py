@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bench import provision
-
-# The audit log records refused requests too (who tried what, when): that is the log doing its
-# job, not stored state changing. Every other table must keep its row count.
-AUDIT_TABLES = frozenset({"audit_log", "audit_head"})
-
-
-@dataclass
-class Instance:
-    app: Any
-    token: str
-    database_url: str
-
-    def counts(self) -> dict[str, int]:
-        return {t: n for t, n in provision.row_counts(self.database_url).items() if t not in AUDIT_TABLES}
+from bench.provision import Instance
 
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    provision.check_available()
-    data_dir: Path = tmp_path_factory.mktemp("hostile")
-    env = provision.environment(data_dir=data_dir)
-    token = provision.prepare(env)
-    settings = provision.settings_of(env)
-    from adapter.api import create_app
-
-    app = create_app({"TESTING": True, "SETTINGS": settings})
-    yield Instance(app, token, settings.database.effective_url())
-    app.extensions["lisn"].engine.dispose()
+    made = provision.instance(tmp_path_factory.mktemp("hostile"))
+    yield made
+    made.close()
