@@ -101,8 +101,7 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
     certs = as_certificates(cert_chain)
     wants = rsa.RSAPrivateKey if algorithm == "rsa-sha256" else ec.EllipticCurvePrivateKey
     if method is None or not isinstance(private_key, wants) or not certs \
-            or cast("rsa.RSAPublicKey | ec.EllipticCurvePublicKey", certs[0].public_key()).public_numbers() \
-            != private_key.public_key().public_numbers():
+            or not _same_public_key(certs[0].public_key(), private_key):
         mid = "LISN_SIG_KEY_MISMATCH"
         raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
     root = etree.fromstring(xml, parser=xml_parser())
@@ -121,6 +120,15 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
 def _pem_text(cert: x509.Certificate) -> str:
     # The same few certificates sign every document; encoding them each time was measurable.
     return pem(cert).decode("ascii")
+
+
+def _same_public_key(public: object, private: PrivateKey) -> bool:
+    """True when the certificate's key is the private key's (a different key type never is)."""
+    if isinstance(public, rsa.RSAPublicKey) and isinstance(private, rsa.RSAPrivateKey):
+        return public.public_numbers() == private.public_key().public_numbers()
+    if isinstance(public, ec.EllipticCurvePublicKey) and isinstance(private, ec.EllipticCurvePrivateKey):
+        return public.public_numbers() == private.public_key().public_numbers()
+    return False
 
 
 def _as_key(key: PrivateKey | bytes) -> PrivateKey:

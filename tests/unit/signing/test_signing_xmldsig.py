@@ -299,3 +299,21 @@ def test_signer_and_trust_from_settings(tmp_path: Path, example_xml: bytes) -> N
 def test_hostile_xml_is_malformed_not_a_crash(rsa_keys, doc: bytes) -> None:
     result = verify_document(doc, trust=[rsa_keys.ca])
     assert (result.ok, result.code) == (False, "LISN_SIG_MALFORMED")
+
+
+def test_a_certificate_of_another_key_type_is_a_mismatch_not_a_crash(rsa_keys, example_xml: bytes) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    edkey = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LISN TEST ed25519")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(edkey.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=1)).sign(edkey, None))
+    with pytest.raises(errors.SigningError) as exc:
+        sign_document(example_xml, key=rsa_keys.key, cert_chain=[cert], algorithm="rsa-sha256")
+    assert exc.value.message_id == "LISN_SIG_KEY_MISMATCH"
