@@ -15,7 +15,7 @@ import binascii
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
-from typing import Any, Sequence, cast
+from typing import Any, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
