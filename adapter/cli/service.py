@@ -175,6 +175,8 @@ def recipients() -> None:
 @click.option("--endpoint", "endpoint_url")
 @click.option("--mtls-cert", "mtls_cert_path")
 @click.option("--mtls-key", "mtls_key_path")
+@click.option("--ca-bundle", "ca_bundle_path", help="PEM trust anchors for the recipient's server certificate "
+              "(default: the system store).")
 @click.option("--max-attempts", type=int)
 def recipients_add(kommunkod: str, **options: object) -> None:
     """Register (or update) the socialnämnd of KOMMUNKOD."""

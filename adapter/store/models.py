@@ -48,6 +48,8 @@ class Recipient(Base):
     endpoint_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     mtls_cert_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     mtls_key_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    ca_bundle_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    """Trust anchors (PEM) for the recipient's server certificate; None means the system store."""
     max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
     active: Mapped[bool] = mapped_column(default=True)
 

@@ -396,7 +396,7 @@ def registry_recipients(engine: Engine) -> Callable[[str], Recipient | None]:
                 return None
             return Recipient(kommunkod=row.kommunkod, mode=row.delivery_mode, endpoint=row.endpoint_url,
                              client_cert=row.mtls_cert_path, client_key=row.mtls_key_path,
-                             max_attempts=row.max_attempts)
+                             ca_bundle=row.ca_bundle_path, max_attempts=row.max_attempts)
     return lookup
 
 

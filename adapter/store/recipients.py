@@ -13,7 +13,7 @@ MODES = ("push", "pull")
 def add_recipient(session: Session, *, kommunkod: str, name: str, organisationsnummer: str | None = None,
                   delivery_mode: str = "pull", endpoint_url: str | None = None,
                   mtls_cert_path: str | None = None, mtls_key_path: str | None = None,
-                  max_attempts: int | None = None) -> Recipient:
+                  ca_bundle_path: str | None = None, max_attempts: int | None = None) -> Recipient:
     """Register or update the socialnämnd of ``kommunkod``."""
     if not (len(kommunkod) == 4 and kommunkod.isdigit()):
         raise ValueError("kommunkod must be four digits")
@@ -24,7 +24,7 @@ def add_recipient(session: Session, *, kommunkod: str, name: str, organisationsn
     row = session.get(Recipient, kommunkod) or Recipient(kommunkod=kommunkod)
     row.name, row.organisationsnummer, row.delivery_mode = name, organisationsnummer, delivery_mode
     row.endpoint_url, row.mtls_cert_path, row.mtls_key_path = endpoint_url, mtls_cert_path, mtls_key_path
-    row.max_attempts, row.active = max_attempts, True
+    row.ca_bundle_path, row.max_attempts, row.active = ca_bundle_path, max_attempts, True
     session.add(row)
     session.flush()
     return row

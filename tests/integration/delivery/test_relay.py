@@ -263,3 +263,17 @@ def test_the_loop_survives_a_failing_pass_and_stops_on_request(factory: sessionm
     assert passes == 3 and row(factory, key).state == "delivered"
     stop.set()
     assert run_loop(relay(store, MockTransport(), clock), stop=stop, poll_interval=0.01) == 0
+
+
+def test_registry_recipient_carries_its_server_trust_anchors(factory: sessionmaker[Session]) -> None:
+    from adapter.store.recipients import add_recipient
+
+    with transaction(factory) as session:
+        add_recipient(session, kommunkod="1280", name="Socialnämnden i Malmö", delivery_mode="push",
+                      endpoint_url="https://intyg.malmo.example/inbox", ca_bundle_path="/etc/lisn/malmo-ca.pem")
+        add_recipient(session, kommunkod="0380", name="Socialnämnden i Uppsala", delivery_mode="push",
+                      endpoint_url="https://intyg.uppsala.example/inbox")
+    lookup = outbox.registry_recipients(factory.kw["bind"])
+    malmo, uppsala = lookup("1280"), lookup("0380")
+    assert malmo is not None and malmo.ca_bundle == "/etc/lisn/malmo-ca.pem"
+    assert uppsala is not None and uppsala.ca_bundle is None

@@ -19,10 +19,10 @@ def test_migrations_match_the_models(engine: sa.Engine) -> None:
     assert diff == []
 
 
-def test_migrations_are_at_head_with_outbox(engine: sa.Engine) -> None:
+def test_migrations_are_at_head(engine: sa.Engine) -> None:
     from adapter.store import migrate
 
-    assert migrate.current(engine) == {"0002_outbox"}
+    assert migrate.current(engine) == {"0003_recipient_ca_bundle"}
 
 
 def test_concurrent_appends_never_fork_the_chain(api: Api) -> None:
