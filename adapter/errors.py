@@ -104,11 +104,6 @@ def forbidden(text: str = "Åtkomst nekas. (Forbidden.)", message_id: str = "LIS
     return _single("error", "forbidden", text, None, message_id)
 
 
-def unauthorized(text: str = "Inloggning krävs. (Authentication required.)",
-                 message_id: str = "LISN_UNAUTHENTICATED") -> OperationOutcome:
-    return _single("error", "login", text, None, message_id)
-
-
 def conflict(text: str, message_id: str = "LISN_CONFLICT") -> OperationOutcome:
     return _single("error", "conflict", text, None, message_id)
 
@@ -120,11 +115,6 @@ def gone(text: str, message_id: str = "LISN_GONE") -> OperationOutcome:
 def too_large(text: str = "Förfrågan är för stor. (Request body too large.)",
               message_id: str = "LISN_TOO_LARGE") -> OperationOutcome:
     return _single("error", "too-costly", text, None, message_id)
-
-
-def too_many_requests(text: str = "För många förfrågningar. (Too many requests.)",
-                      message_id: str = "LISN_TOO_MANY_REQUESTS") -> OperationOutcome:
-    return _single("error", "throttled", text, None, message_id)
 
 
 def server_error(message_id: str = "LISN_INTERNAL") -> OperationOutcome:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -21,12 +22,14 @@ import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 import requests
 
+from adapter.consent import inline_references
 from adapter.data import data_dir
+from adapter.fhir.submission import Submission
 
 EXAMPLE = "examples/Bundle-lisn-example-submission.json"
 MARKER = ".lisn-demo"
@@ -127,7 +130,9 @@ class _Run:
         self.expect_status(task, "awaiting-consent")
         _step("Patientens samtycke registreras → intyget släpps (consent-ok)")
         consent = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Consent")
-        consent = _standalone_consent(consent, bundle)
+        # On its own, the Consent names patient and organisations by identifier, not by fullUrl.
+        consent = inline_references(consent, Submission(bundle).resolve)
+        consent.pop("id", None)
         answer = self.http("POST", "/fhir/Consent", consent, token="sender")
         _expect(answer.status_code == 201, f"consent not created: {answer.status_code} {answer.text[:300]}")
         self.expect_status(task, "consent-ok")
@@ -215,30 +220,6 @@ class _Run:
         return proc
 
 
-def _standalone_consent(consent: dict[str, Any], bundle: dict[str, Any]) -> dict[str, Any]:
-    """The Bundle's Consent as a resource on its own: references become contained resources."""
-    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
-    out = copy.deepcopy(consent)
-    contained: list[dict[str, Any]] = []
-
-    def local(ref: dict[str, Any]) -> None:
-        target = by_url.get(ref.get("reference", ""))
-        if target is not None:
-            copy_ = {k: v for k, v in target.items() if k != "meta"}
-            copy_["id"] = f"c{len(contained)}"
-            contained.append(copy_)
-            ref["reference"] = f"#{copy_['id']}"
-
-    local(out["patient"])
-    for org in out.get("organization", []):
-        local(org)
-    for actor in out.get("provision", {}).get("actor", []):
-        local(actor["reference"])
-    out["contained"] = contained
-    out.pop("id", None)
-    return out
-
-
 def _readdress(bundle: dict[str, Any], kommun: tuple[str, str, str]) -> dict[str, Any]:
     """A second, distinct certificate for the same patient, addressed to another socialnämnd."""
     other = copy.deepcopy(bundle)
@@ -273,19 +254,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _lines(proc: subprocess.Popen[str]) -> Iterator[str]:
-    assert proc.stdout is not None
-    yield from proc.stdout
-
-
 def _read_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+    """The first line of ``proc``'s output that starts with ``prefix``, waiting at most ``timeout``."""
+    assert proc.stdout is not None
     deadline = time.monotonic() + timeout
-    for line in _lines(proc):
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        line = proc.stdout.readline() if ready else ""
         if line.startswith(prefix):
             return line.strip()
-        if time.monotonic() > deadline:
+        if ready and not line:  # end of output: the process has gone
             break
-    raise DemoFailed(f"process did not print {prefix!r} in time")
+    raise DemoFailed(f"process did not print {prefix!r} within {timeout:.0f} s")
 
 
 def _wait_http(url: str, timeout: float) -> None:

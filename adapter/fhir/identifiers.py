@@ -38,6 +38,3 @@ def normalise_system(system: str | None) -> str | None:
     key = system[len("urn:oid:"):] if system.startswith("urn:oid:") else system
     return _ALIASES.get(key, system)
 
-
-def is_person_system(system: str | None) -> bool:
-    return normalise_system(system) in (PERSONNUMMER, SAMORDNINGSNUMMER)

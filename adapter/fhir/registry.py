@@ -163,8 +163,3 @@ def default_registry(extra: Iterable[str | Path] = ()) -> Registry:
         reg.load_path(src)
     return reg
 
-
-def read_profile_json(name: str) -> Resource:
-    """One file of ``profiles/`` by file name (``Questionnaire-lisn-1.0.json``)."""
-    return cast(Resource, json.loads((data_dir("profiles") / name).read_text(encoding="utf-8")))
-
