@@ -80,3 +80,20 @@ def test_the_tool_refuses_a_list_of_the_wrong_size(tmp_path: Path, capsys: pytes
 def test_the_retired_list_names_its_source() -> None:
     data = json.loads((ROOT / "tools" / "kommunkod_retired.json").read_text(encoding="utf-8"))
     assert "SCB" in data["_source"] and data["retired"]
+
+
+def test_the_test_environment_setting_reaches_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from adapter.cli.validate import validate_command
+
+    practitioner = read(PROFILES / "examples" / "Practitioner-lisn-example-practitioner.json")
+    practitioner["identifier"][0]["value"] = "TSTNMT2321000156-1079"
+    path = tmp_path / "Practitioner.json"
+    path.write_text(json.dumps(practitioner), encoding="utf-8")
+    monkeypatch.delenv("ADAPTER_VALIDATION_TEST_ENVIRONMENT", raising=False)
+    refused = CliRunner().invoke(validate_command, [str(path)])
+    assert refused.exit_code == 1 and "LISN_HSAID_TEST_PREFIX" in refused.output
+    monkeypatch.setenv("ADAPTER_VALIDATION_TEST_ENVIRONMENT", "1")
+    accepted = CliRunner().invoke(validate_command, [str(path)])
+    assert accepted.exit_code == 0, accepted.output
