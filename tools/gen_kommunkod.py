@@ -52,11 +52,13 @@ def code_system(rows: list[dict[str, str]], retired: list[dict[str, str]], sourc
             raise ValueError(f"retired code {r['code']}: must not be current, and {r['replacedBy']} must be")
     concepts: list[dict[str, Any]] = [
         {"code": r["municipality_code"], "display": r["municipality_name_short"].strip(),
+         "definition": f"{r['municipality_name'].strip()}, län {r['county_code']}.",
          "designation": [{"language": "sv", "value": r["municipality_name"].strip()}],
          "property": [{"code": "status", "valueCode": "active"}]}
         for r in sorted(rows, key=lambda r: r["municipality_code"])]
     concepts += [
         {"code": r["code"], "display": f"{r['name']} (upphörd kod, nu {r['replacedBy']})",
+         "definition": f"{r['name']} hade koden {r['code']} till {r['retired']}; i dag {r['replacedBy']}.",
          "property": [{"code": "status", "valueCode": "retired"}, {"code": "replacedBy", "valueCode": r["replacedBy"]},
                       {"code": "retirementDate", "valueDateTime": r["retired"]}]}
         for r in sorted(retired, key=lambda r: r["code"])]

@@ -29,7 +29,7 @@ def test_the_code_system_holds_290_current_municipalities_and_the_retired_codes(
     assert status["1917"] == "retired" and status["0331"] == "active"
     heby = next(c for c in cs["concept"] if c["code"] == "1917")
     assert {"code": "replacedBy", "valueCode": "0331"} in heby["property"]
-    assert all(c["display"].strip() for c in cs["concept"])
+    assert all(c["display"].strip() and c["definition"].endswith(".") for c in cs["concept"])
     assert next(c for c in cs["concept"] if c["code"] == "0180")["display"] == "Stockholm"
     assert "sjbrg/swedish-geodata" in cs["description"] and "SCB" in cs["description"]
     # Every current code starts with a county code in use (01, 03-10, 12-14, 17-25).
