@@ -97,3 +97,16 @@ def test_the_test_environment_setting_reaches_the_command_line(tmp_path: Path, m
     monkeypatch.setenv("ADAPTER_VALIDATION_TEST_ENVIRONMENT", "1")
     accepted = CliRunner().invoke(validate_command, [str(path)])
     assert accepted.exit_code == 0, accepted.output
+
+
+def test_the_test_environment_setting_reaches_the_service_stages(tmp_path: Path) -> None:
+    from adapter.api.stages import default_stages
+    from adapter.settings import DatabaseSettings, Settings, ValidationSettings
+
+    practitioner = read(PROFILES / "examples" / "Practitioner-lisn-example-practitioner.json")
+    practitioner["identifier"][0]["value"] = "TSTNMT2321000156-1079"
+    registry = default_registry()
+    for flag, errors_expected in ((False, True), (True, False)):
+        settings = Settings(database=DatabaseSettings(data_dir=tmp_path), validation=ValidationSettings(test_environment=flag))
+        oo = default_stages(settings, registry).validate(practitioner, registry)
+        assert any(i["severity"] == "error" for i in oo["issue"]) is errors_expected
