@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from lxml import etree
 
-from adapter.outbound import read_municipal_xml, render_municipal_xml
+from adapter.outbound import read_verified, render_municipal_xml
 from adapter.signing import init_dev_keys, load_certificates, load_key, sign_document, verify_document
 
 HERE = Path(__file__).resolve().parent
@@ -35,8 +36,11 @@ def test_every_vector_file_is_in_the_manifest() -> None:
 
 def test_the_signed_vectors_carry_the_committed_document() -> None:
     """The vectors sign a real municipal document that still reads back through our mapping."""
-    doc = read_municipal_xml((HERE / "xmlsec1-rsa-sha256.xml").read_bytes())
+    result = verify_document((HERE / "xmlsec1-rsa-sha256.xml").read_bytes(), trust=load_certificates(HERE / "ca-rsa.pem"))
+    doc = read_verified(result)
     assert doc.signed and doc.text("mottagare/kommunkod") == "0180"
+    assert result.signed_content == etree.tostring(etree.parse(HERE / "document.xml").getroot(), method="c14n",
+                                                   exclusive=True)
 
 
 @pytest.fixture(scope="module")
