@@ -234,8 +234,15 @@ class Inbox:
         return bytes(row[0]) if row else None
 
 
+def _content_length(value: str | None) -> int:
+    """The declared body length; 0 (refused) when absent or not a plain number (no chunked bodies)."""
+    return int(value) if value and value.isascii() and value.isdigit() else 0
+
+
 def _receipt(key: str, status: str, at: str, *, reason: str = "", duplicate: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {"idempotencyKey": key, "status": status, "receivedAt": at}
+    body: dict[str, Any] = {"idempotencyKey": key, "status": status}
+    if at:
+        body["receivedAt"] = at
     if reason:
         body["reason"] = reason
     if duplicate:
@@ -273,15 +280,16 @@ def handler_for(inbox: Inbox, access: ReadAccess | None = None) -> type[BaseHTTP
         def do_POST(self) -> None:  # noqa: N802 - stdlib naming
             if self.path.rstrip("/") != "/inbox":
                 return self._json(404, {"status": "rejected", "reason": "no such endpoint"})
-            length = int(self.headers.get("Content-Length") or 0)
-            if length <= 0 or length > MAX_BODY:
-                self.close_connection = True  # the body (if any) is not read
-                return self._json(413 if length > MAX_BODY else 400,
-                                  {"status": "rejected", "reason": "missing or oversize body"})
-            xml = self.rfile.read(length)
             key = self.headers.get("Idempotency-Key", "")
             if not KEY_RE.match(key):
+                self.close_connection = True  # the body is not read
                 return self._json(400, {"status": "rejected", "reason": "missing Idempotency-Key"})
+            length = _content_length(self.headers.get("Content-Length"))
+            if length <= 0 or length > MAX_BODY:
+                self.close_connection = True
+                return self._json(413 if length > MAX_BODY else 400,
+                                  _receipt(key, "rejected", "", reason="missing or oversize body"))
+            xml = self.rfile.read(length)
             fault = inbox.chaos()
             if inbox.delay:
                 time.sleep(inbox.delay)  # tests only: a slow municipality widens the crash window

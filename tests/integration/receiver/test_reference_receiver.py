@@ -244,3 +244,22 @@ def test_start_up_refuses_a_weak_token_and_an_old_database(tmp_path: Path, keys:
         conn.execute("CREATE TABLE documents (idempotency_key TEXT PRIMARY KEY)")
     assert rx.main(["--db", str(tmp_path / "old.db"), "--trust", str(keys.ca), "--port", "0"]) == 2
     assert "another version" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"Content-Length": "x12"}, 400), ({"Content-Length": str(rx.MAX_BODY + 1)}, 413), ({}, 400)])
+def test_a_bad_request_line_is_refused_with_a_receipt_the_relay_reads(server: str, headers: dict[str, str],
+                                                                        status: int) -> None:
+    """Final for the sender (the receipt names its key): never a traceback, never a retry loop."""
+    import http.client
+
+    host, port = server.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.putrequest("POST", "/inbox", skip_accept_encoding=True)
+    for name, value in {"Idempotency-Key": "key-bad-request", **headers}.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    answer = conn.getresponse()
+    body = json.loads(answer.read())
+    conn.close()
+    assert (answer.status, body["status"], body["idempotencyKey"]) == (status, "rejected", "key-bad-request")
