@@ -309,6 +309,9 @@ def test_edits_that_keep_the_signed_content_verify_and_show_the_same(signed: tup
         xml.replace(b"<huvud>", b'<huvud xmlns:unused="urn:example:other">', 1),
         xml.replace(b' schemaVersion="1.0"', b" schemaVersion='1.0' ", 1),
         DECLARATION.sub(b"", xml, count=1),
+        xml.decode("utf-8").replace("encoding='UTF-8'", "encoding='UTF-16'").encode("utf-16"),
+        xml.replace(b'<typ kod="motiverande" kodsystem="https://lisn.se/fhir/CodeSystem/aktivitet-typ">',
+                    b'<typ kodsystem="https://lisn.se/fhir/CodeSystem/aktivitet-typ" kod="motiverande">', 1),
         xml.replace(b"</ds:SignedInfo><ds:SignatureValue>", b"</ds:SignedInfo>\n  <ds:SignatureValue>", 1),
     ]
     for changed in harmless:
