@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from functools import lru_cache
 from typing import Any, Callable, Mapping
-
-import fhirpathpy
-from fhirpathpy.engine.invocations.constants import constants
-from fhirpathpy.engine.nodes import FP_Type
-from fhirpathpy.parser import parse
 
 from adapter.fhirpath.compiler import compile_tree
 from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data
 from adapter.fhirpath.fhir import USER_FUNCTIONS, scope
 from adapter.fhirpath.params import Unsupported
+from adapter.fhirpath.upstream import FP_Type, apply_parsed_path, parse, reset_clock, set_paths
 
-__all__ = ["Expression", "Unsupported", "compile", "fallbacks", "fhirpathpy_options"]
+__all__ = ["Expression", "Unsupported", "cached", "compile", "evaluate", "fallbacks", "fhirpathpy_options"]
 
 log = logging.getLogger(__name__)
 _FALLBACKS: Counter[str] = Counter()
@@ -54,8 +51,8 @@ class Expression:
             self.reason = str(exc)
             _FALLBACKS[text] += 1
             log.debug("FHIRPath evaluated by fhirpathpy (%s): %s", exc, text)
-        self._fallback: Callable[..., list[Any]] = fhirpathpy.set_paths(
-            fhirpathpy.apply_parsed_path, parsedPath=tree, model=MODEL, options=fhirpathpy_options(raw))
+        self._fallback: Callable[..., list[Any]] = set_paths(
+            apply_parsed_path, parsedPath=tree, model=MODEL, options=fhirpathpy_options(raw))
         self._clock = any(f"{name}(" in text for name in _CLOCK)
         self._resolves = "resolve" in text
 
@@ -70,7 +67,7 @@ class Expression:
         if self.compiled is None:
             return self._fallback(resource, variables)
         if self._clock:
-            constants.reset()  # today()/now() are fixed per evaluation, as fhirpathpy fixes them
+            reset_clock()  # today()/now() are fixed per evaluation, as fhirpathpy fixes them
         root = arraify(resource)
         result = self.compiled(Env(root, variables), root)
         return _raw(result) if self.raw else _plain(result)
@@ -79,6 +76,17 @@ class Expression:
 def compile(text: str, *, raw: bool = False) -> Expression:  # noqa: A001 - fhirpathpy's name for it
     """Parse and compile ``text`` once; raises what fhirpathpy's parser raises on bad syntax."""
     return Expression(text, raw=raw)
+
+
+@lru_cache(maxsize=4096)
+def cached(text: str, raw: bool = False) -> Expression:
+    """:func:`compile`, once per expression text (an expression that fails to parse is not kept)."""
+    return Expression(text, raw=raw)
+
+
+def evaluate(resource: Any, text: str, context: Mapping[str, Any] | None = None) -> list[Any]:
+    """``fhirpathpy.evaluate(resource, text, context, r4)`` with the compiled form, parsed once per text."""
+    return cached(text)(resource, context)
 
 
 def fallbacks() -> dict[str, int]:

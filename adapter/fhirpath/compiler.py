@@ -13,13 +13,12 @@ import re
 from decimal import Decimal
 from typing import Any, Callable
 
-from fhirpathpy.engine.evaluators import evaluators
-
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.operators import compile_operator
 from adapter.fhirpath.params import Unsupported
+from adapter.fhirpath.upstream import EVALUATORS
 
 Ast = dict[str, Any]
 _LITERALS = frozenset({"NullLiteral", "BooleanLiteral", "StringLiteral", "NumberLiteral", "QuantityLiteral",
@@ -69,7 +68,7 @@ def compile_node(ast: Ast) -> Compiled:
         literal = _children(ast, 1)[0]
         if literal.get("type") not in _LITERALS:
             raise Unsupported(f"literal {literal.get('type')}")
-        return Const(evaluators[literal["type"]](None, None, literal))
+        return Const(EVALUATORS[literal["type"]](None, None, literal))
     if kind in _INFIX:
         return compile_operator(ast["terminalNodeText"][0], _children(ast, 2), compile_node, constant)
     if kind in _ALIASES:

@@ -18,11 +18,8 @@ from __future__ import annotations
 from collections import abc
 from typing import Any, Callable, cast
 
-from fhirpathpy.engine import nodes, util
-from fhirpathpy.models import models
+from adapter.fhirpath.upstream import MODEL, RN, get_data, is_capitalized
 
-RN = nodes.ResourceNode
-MODEL: dict[str, Any] = cast(dict[str, Any], models["r4"])  # choice types (answer.value → valueDate)
 # fhirpathpy's functions take its ``ctx`` dict; the ones we call read only the model from it.
 FP_CTX: dict[str, Any] = {"model": MODEL}
 
@@ -56,12 +53,17 @@ class Env:
 Compiled = Callable[[Env, Items], Items]
 
 _new = object.__new__
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def node(data: Any, path: str | None) -> Any:
     """``ResourceNode(data, path)`` without its constructor's overhead (same attributes)."""
     n = _new(RN)
-    if isinstance(data, abc.Mapping) and "resourceType" in data:
+    kind = type(data)
+    if kind is dict:
+        if "resourceType" in data:
+            path = data["resourceType"]
+    elif kind not in _SCALARS and isinstance(data, abc.Mapping) and "resourceType" in data:
         path = data["resourceType"]
     n.path = path
     n.data = data
@@ -101,5 +103,4 @@ def is_true(result: Items) -> bool:
     return len(result) == 1 and bool(result[0] == True)  # noqa: E712 - a node compares its data
 
 
-get_data = cast(Callable[[Any], Any], util.get_data)
-is_capitalized = cast(Callable[[Any], bool], util.is_capitalized)
+__all__ = ["MODEL", "RN", "get_data", "is_capitalized"]

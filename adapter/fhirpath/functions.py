@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, cast
 
-from fhirpathpy.engine.invocations import invocation_registry
-from fhirpathpy.engine.nodes import TypeInfo
 
 from adapter.fhirpath import fhir, navigation
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify, flatten, get_data, is_true
 from adapter.fhirpath.params import Maker, Unsupported, maker_for, type_param
+from adapter.fhirpath.upstream import REGISTRY, TypeInfo
 
 Ast = dict[str, Any]
 CompileNode = Callable[[Ast], Compiled]
-REGISTRY = cast(dict[str, dict[str, Any]], invocation_registry)
 
 
 def _criterion(body: Compiled) -> Callable[[Env, Any], Items]:
@@ -173,7 +171,7 @@ def _trace(label: Maker) -> Compiled:
     return trace
 
 
-def _of_type(info: TypeInfo) -> Compiled:
+def _of_type(info: Any) -> Compiled:
     """``ofType(T)``: fhirpathpy's type test, remembered per node type path (and model state)."""
     seen: dict[tuple[str, int], bool] = {}
 

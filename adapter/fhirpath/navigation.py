@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections import abc
 from typing import Any, NamedTuple
 
-from fhirpathpy.engine import nodes
-from fhirpathpy.engine.invocations import navigation as fp_navigation
-
 from adapter.fhirpath.env import FP_CTX, MODEL, RN, Env, Items, as_node, is_capitalized, node
+from adapter.fhirpath.upstream import FP_Quantity, fp_children, fp_descendants
 
 _ELSEWHERE: dict[str, str] = MODEL["pathsDefinedElsewhere"]
 _CHOICES: dict[str, list[str]] = MODEL["choiceTypePaths"]
@@ -93,7 +91,7 @@ class Member:
         """Choice elements, quantities and non-objects, in fhirpathpy's order of tests."""
         add = add_ = None
         path = step.path
-        if isinstance(d, nodes.FP_Quantity):
+        if isinstance(d, FP_Quantity):
             add = d.value
         if step.choices and isinstance(d, abc.Mapping):
             path = step.fallback_path
@@ -110,6 +108,9 @@ class Member:
             add = len(d)
         _add(acc, add, path)
         _add(acc, add_, path)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class _Odd(Exception):
@@ -134,10 +135,16 @@ def _children_of(level: Items, skip_extensions: bool) -> Items:
     for res in level:
         res = res if type(res) is RN else as_node(res)
         data = res.data
-        if isinstance(data, list) or not isinstance(res.path, str) and isinstance(data, abc.Mapping):
+        kind = type(data)
+        if kind is not dict:
+            if kind in _SCALARS:
+                continue
+            if isinstance(data, list):
+                raise _Odd
+            if not isinstance(data, abc.Mapping):
+                continue
+        if type(res.path) is not str:
             raise _Odd
-        if not isinstance(data, abc.Mapping):
-            continue
         for prop, value in data.items():
             if skip_extensions and prop.startswith("_"):
                 continue
@@ -154,7 +161,7 @@ def children(env: Env, data: Items) -> Items:
     try:
         return _children_of(data, True)
     except _Odd:
-        return list(fp_navigation.children(FP_CTX, data))  # raises as fhirpathpy raises
+        return list(fp_children(FP_CTX, data))  # raises as fhirpathpy raises
 
 
 def descendants(env: Env, data: Items) -> Items:
@@ -167,4 +174,4 @@ def descendants(env: Env, data: Items) -> Items:
             level = _children_of(level, False)
         return out
     except _Odd:
-        return list(fp_navigation.descendants(FP_CTX, data))
+        return list(fp_descendants(FP_CTX, data))

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fhirpathpy.engine.invocations import equality
-
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify
-from adapter.fhirpath.functions import REGISTRY
+
 from adapter.fhirpath.params import Maker, Unsupported, maker_for
+from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 _PLAIN_TYPES = (str, int, bool)
@@ -55,7 +54,7 @@ def _generic(fn: Callable[..., Any], left: Maker, right: Maker, nullable: bool) 
 
 
 def _equal(left: Maker, right: Maker, negate: bool) -> Compiled:
-    slow = equality.unequal if negate else equality.equal
+    slow = fp_unequal if negate else fp_equal
 
     def eq(env: Env, data: Items) -> Items:
         a, b = left(env, data), right(env, data)

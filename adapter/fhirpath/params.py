@@ -10,15 +10,13 @@ that sets ``$this`` to its argument and evaluates. Every other kind is evaluated
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, cast
-
-from fhirpathpy import engine as fp_engine
-from fhirpathpy.engine.nodes import TypeInfo
+from typing import Any, Callable
 
 from adapter.fhirpath.env import Compiled, Env, Items, arraify
+from adapter.fhirpath.upstream import PARAM_CHECKS, TypeInfo
 
 Maker = Callable[[Env, Items], Any]
-_CHECKS = cast(dict[str, Callable[[Any], Any]], fp_engine.param_check_table)
+_CHECKS = PARAM_CHECKS
 
 
 class Unsupported(Exception):

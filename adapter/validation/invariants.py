@@ -1,11 +1,12 @@
-"""FHIRPath invariants (``ElementDefinition.constraint``) evaluated with fhirpathpy.
+"""FHIRPath invariants (``ElementDefinition.constraint``), compiled by :mod:`adapter.fhirpath`.
 
 FHIR R4 §2.28 (https://hl7.org/fhir/R4/fhirpath.html) and the constraint rules of
 https://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.constraint.
 
 Compiling an expression costs far more than evaluating it, so compiled expressions
-are cached by their text. An expression fhirpathpy cannot parse, or one that fails
-while it is evaluated, never raises out of this module: the caller gets a
+are cached by their text. The compiler keeps fhirpathpy's semantics (and falls back to
+fhirpathpy for what it does not cover). An expression fhirpathpy's parser rejects, or one
+that fails while it is evaluated, never raises out of this module: the caller gets a
 ``FhirPathProblem`` and reports it once as a warning about the profile.
 """
 
@@ -16,11 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-import fhirpathpy
-from fhirpathpy.models import models
-
-# The R4 model lets fhirpathpy resolve choice elements (``answer.value`` → ``valueDate``).
-_R4 = models["r4"]
+from adapter import fhirpath
 
 Compiled = Callable[..., list[Any]]
 # fhirpathpy's messages may name objects by memory address ("<ResourceNode object at 0x7f…>"):
@@ -38,9 +35,8 @@ class FhirPathProblem:
 
 @lru_cache(maxsize=2048)
 def _compile(expression: str, raw: bool) -> Compiled | FhirPathProblem:
-    options = {"returnRawData": True} if raw else None
     try:
-        return fhirpathpy.compile(expression, _R4, options)
+        return fhirpath.compile(expression, raw=raw)
     except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions of many kinds
         return FhirPathProblem(expression, f"{type(exc).__name__}: {exc}")
 
