@@ -36,7 +36,7 @@ class _Step(NamedTuple):
     fallback_path: str  # a choice element none of whose types is present
 
 
-def _step_for(parent: str | None, key: str) -> _Step:
+def _step_for(parent: Any, key: str) -> _Step:
     child = f"{parent}.{key}" if parent else f"_.{key}"
     child = _ELSEWHERE.get(child, child)
     types = _CHOICES.get(child)
@@ -77,9 +77,13 @@ class Member:
         return acc
 
     def one(self, acc: Items, res: Any) -> None:
-        step = self.steps.get(res.path)
-        if step is None:
-            step = self.steps[res.path] = _step_for(res.path, self.key)
+        path = res.path
+        if path is None or type(path) is str:
+            step = self.steps.get(path)
+            if step is None:
+                step = self.steps[path] = _step_for(path, self.key)
+        else:  # a resource whose resourceType is no string: fhirpathpy formats it into the path
+            step = _step_for(path, self.key)
         d = res.data
         if type(d) is dict and step.choices is None:
             _add(acc, d.get(self.key), step.extension_path if self.key == "extension" else step.path)
