@@ -95,8 +95,8 @@ class _Scanner:
     def scan(self) -> tuple[dict[str, tuple[int, int | None]], str]:
         # Each frame: [path of the object or array, next array index or None for an object].
         stack: list[list[Any]] = []
-        path = ""
-        while True:
+        path: str | None = ""
+        while path is not None:
             self._skip()
             self._spot(path)
             ch = self.text[self.i]
@@ -117,8 +117,7 @@ class _Scanner:
             else:
                 self._scalar(len(stack) == 1 and path == ".resourceType")
             path = self._after_value(stack)
-            if path is None:
-                return self.spots, self.root
+        return self.spots, self.root
 
     def _after_value(self, stack: list[list[Any]]) -> str | None:
         """The path of the next value, closing objects and arrays that end here; ``None`` at the end."""
