@@ -20,8 +20,15 @@ from typing import Any
 from adapter.errors import OperationOutcome
 
 _OFTYPE = re.compile(r"\.value\.ofType\((\w)(\w*)\)")
+# A string (unrolled: no backtracking frame per character) or a bracket.
+_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+# Up to this size a skipped object or array is read by the C decoder (fast; it builds the objects,
+# a bounded amount); above it brackets are counted instead, so memory stays flat.
+_DECODE_UP_TO = 256 * 1024
+_DECODER = json.JSONDecoder()
 _LITERAL = re.compile(r"-?[0-9.eE+\-]+|true|false|null")
 _WS = " \t\r\n"
+_BLANK = re.compile(r"[ \t\r\n]*")
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
@@ -88,25 +95,36 @@ class _Scanner:
 
     def __init__(self, text: str, wanted: set[str]) -> None:
         self.text, self.wanted, self.i = text, wanted, 0
-        self.spots: dict[str, tuple[int, int | None]] = {}
+        self.offsets: dict[str, int] = {}
         self.line, self.counted = 1, 0  # the line of offset ``counted``
         self.root = ""
 
     def scan(self) -> tuple[dict[str, tuple[int, int | None]], str]:
+        """Line and column of each wanted location found, and the root's ``resourceType``."""
+        self._walk()
+        return {path: self.line_col(offset) for path, offset in sorted(self.offsets.items(), key=lambda x: x[1])}, self.root
+
+    def _walk(self) -> None:
         # Each frame: [path of the object or array, next array index or None for an object].
         stack: list[list[Any]] = []
         path: str | None = ""
         while path is not None:
             self._skip()
-            self._spot(path)
             ch = self.text[self.i]
-            if ch == "{":
+            if path not in self.wanted:  # nothing wanted inside (the wanted set holds every prefix)
+                if len(stack) == 1 and path == ".resourceType" and ch not in "{[":
+                    self._scalar(True)
+                else:
+                    self._skip_value(ch)
+            elif ch == "{":
+                self._spot(path)
                 self.i += 1
                 stack.append([path, None])
                 path = self._key(stack)
                 if path is not None:
                     continue
             elif ch == "[":
+                self._spot(path)
                 self.i += 1
                 self._skip()
                 if self.text[self.i] != "]":
@@ -115,9 +133,9 @@ class _Scanner:
                     continue
                 self.i += 1  # an empty array
             else:
+                self._spot(path)
                 self._scalar(len(stack) == 1 and path == ".resourceType")
             path = self._after_value(stack)
-        return self.spots, self.root
 
     def _after_value(self, stack: list[list[Any]]) -> str | None:
         """The path of the next value, closing objects and arrays that end here; ``None`` at the end."""
@@ -167,6 +185,27 @@ class _Scanner:
         if is_root_type:
             self.root = m.group(0)
 
+    def _skip_value(self, ch: str) -> None:
+        """Past an object or array (strings inside skipped whole, brackets counted) or a scalar."""
+        if ch not in "{[":
+            self._scalar(False)
+            return
+        if len(self.text) <= _DECODE_UP_TO:
+            self.i = _DECODER.raw_decode(self.text, self.i)[1]  # in C; the objects made are small here
+            return
+        depth = 0
+        text = self.text
+        for m in _STRUCTURE.finditer(text, self.i):
+            bracket = text[m.start()]  # not m.group(0): that would copy every string skipped
+            if bracket in "{[":
+                depth += 1
+            elif bracket in "}]":
+                depth -= 1
+                if depth == 0:
+                    self.i = m.end()
+                    return
+        raise ValueError("not JSON")
+
     def _string_end(self, i: int) -> int:
         """The offset after the closing quote of a string whose content starts at ``i``."""
         text = self.text
@@ -180,13 +219,18 @@ class _Scanner:
             i = quote + 1
 
     def _skip(self) -> None:
-        text, i = self.text, self.i
-        while text[i] in _WS:
-            i += 1
-        self.i = i
+        if self.text[self.i] in _WS:
+            blank = _BLANK.match(self.text, self.i)
+            assert blank is not None  # ``*`` matches the empty string too
+            self.i = blank.end()
 
     def _spot(self, path: str) -> None:
-        if path in self.wanted and path not in self.spots:
-            self.line += self.text.count("\n", self.counted, self.i)
-            self.counted = self.i
-            self.spots[path] = (self.line, self.i - self.text.rfind("\n", 0, self.i))
+        self.offsets.setdefault(path, self.i)
+
+    def line_col(self, offset: int) -> tuple[int, int | None]:
+        """Line and column of ``offset``; called with increasing offsets (counts newlines once)."""
+        if offset < self.counted:
+            self.line, self.counted = 1, 0
+        self.line += self.text.count("\n", self.counted, offset)
+        self.counted = offset
+        return self.line, offset - self.text.rfind("\n", 0, offset)
