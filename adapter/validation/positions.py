@@ -35,26 +35,30 @@ _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
 def add_positions(oo: OperationOutcome, raw: bytes) -> None:
     """Add line/col extensions to every issue whose expression can be found in ``raw``."""
-    wanted = _wanted(oo)
     try:
-        spots, root = _Scanner(raw.decode("utf-8-sig"), wanted).scan()
+        text = raw.decode("utf-8-sig")
+        spots, root = _Scanner(text, _wanted(oo, every_split=False)).scan()
+        if "." in root or "[" in root:  # an odd root type: its name holds a step separator
+            spots, root = _Scanner(text, _wanted(oo, every_split=True)).scan()
     except (UnicodeDecodeError, ValueError, IndexError):
         return  # positions are a courtesy; the issues stand without them
     apply_positions(oo, spots, root)
 
 
-def _wanted(oo: OperationOutcome) -> set[str]:
-    """Every location the look-up may try, relative to the root, whatever the root's type.
+def _wanted(oo: OperationOutcome, *, every_split: bool) -> set[str]:
+    """Every location the look-up may try, relative to the root (and each shorter one).
 
-    The root's ``resourceType`` is known only once the scan has read it, so each expression is
-    split at each of its steps: one split is the root's type, the rest is what is looked up.
+    The root's ``resourceType`` is read by the scan itself. A type without ``.`` or ``[`` (every
+    real one) is an expression's first step, so the rest of the expression is what is looked up
+    (a root that matches only part of the first step finds nothing but the root itself, ``""``).
+    For any other root the scan is repeated with the expressions split at each of their steps.
     """
     wanted = {""}
     for iss in oo.get("issue", []):
         for expr in iss.get("expression") or []:
             path = _normalised(expr)
             cuts = [i for i, ch in enumerate(path) if ch in ".["] + [len(path)]
-            for i, start in enumerate(cuts):
+            for i, start in enumerate(cuts if every_split else cuts[:1]):
                 wanted.update(path[start:end] for end in cuts[i:])
     return wanted
 

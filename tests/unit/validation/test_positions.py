@@ -64,7 +64,14 @@ def test_any_layout(document: dict[str, Any], indent: int | None) -> None:
 def test_only_wanted_locations_are_recorded() -> None:
     text = json.dumps({"resourceType": "Patient", "name": [{"given": ["A"]}], "birthDate": "x" * 1000}, indent=1)
     oo: Any = {"issue": [{"expression": ["Patient.name[0].given[3]"]}]}
-    spots, root = _Scanner(text, _wanted(oo)).scan()
+    spots, root = _Scanner(text, _wanted(oo, every_split=False)).scan()
     assert root == "Patient" and set(spots) == {"", ".name", ".name[0]", ".name[0].given"}
     add_positions(oo, text.encode())
     assert [e["valueInteger"] for e in oo["issue"][0]["extension"]] == [5, 13]  # falls back to given
+
+
+def test_a_root_type_with_a_separator_still_finds_its_locations() -> None:
+    text = json.dumps({"resourceType": "Odd.Type", "item": [{"linkId": "a"}]}, indent=1)
+    oo: Any = {"issue": [{"expression": ["Odd.Type.item[0].linkId"]}]}
+    add_positions(oo, text.encode())
+    assert [e["valueInteger"] for e in oo["issue"][0]["extension"]] == [5, 14]
