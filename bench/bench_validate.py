@@ -11,6 +11,15 @@ subject alone, back to back (warm caches: the best case for each):
 - baseline ``fhir.resources``: ``fhir.resources.R4B.bundle.Bundle.model_validate_json`` of the
   same bytes (pydantic models: parse and type checks only, no Questionnaire, no profiles).
 
+Two more variants run alone (back to back), to show where the time goes in the same run:
+``validate, FHIRPath by fhirpathpy`` (every expression handed to fhirpathpy, as before the
+compiler: ``adapter.fhirpath`` falls back for all) and ``validate, no invariants`` (every
+FHIRPath invariant taken as holding: the cost of everything else).
+
+Issue 15's target is meant with the base R4 checks on (issue 14). Whether they are is probed,
+not assumed: ``{"resourceType": "Foo"}`` must give an error. The result says ``base_r4_checks``
+so that figures taken before and after that work lands are not mixed up; rerun after merging it.
+
 Prints a table and one JSON object. ``python -m bench.bench_validate [--seconds N]``;
 ``run(quick=True)`` is what ``bench/micro.py`` attaches.
 """
@@ -19,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
 
@@ -44,6 +55,40 @@ def _subjects(raw: bytes) -> dict[str, Callable[[], Any]]:
     }
 
 
+def base_r4_checks() -> bool:
+    """Whether validation checks base R4 (an unknown resource type is an error)."""
+    from adapter import errors
+    from adapter.validation import validate_bytes
+
+    return errors.has_errors(validate_bytes(b'{"resourceType": "Foo"}'))
+
+
+@contextmanager
+def _variant(name: str) -> Iterator[None]:
+    """``fhirpathpy``: every FHIRPath expression evaluated by fhirpathpy; ``no-invariants``: none."""
+    from adapter import fhirpath
+    from adapter.fhirpath import compiler
+    from adapter.validation import invariants
+
+    def reject(tree: Any) -> Any:
+        raise fhirpath.Unsupported("benchmark variant: fhirpathpy only")
+
+    original_tree, original_holds = compiler.compile_tree, invariants.holds
+    if name == "fhirpathpy":
+        setattr(fhirpath, "compile_tree", reject)
+    elif name == "no-invariants":
+        setattr(invariants, "holds", lambda *args, **kwargs: True)
+    invariants._compile.cache_clear()
+    fhirpath.cached.cache_clear()
+    try:
+        yield
+    finally:
+        setattr(fhirpath, "compile_tree", original_tree)
+        setattr(invariants, "holds", original_holds)
+        invariants._compile.cache_clear()
+        fhirpath.cached.cache_clear()
+
+
 def measure(seconds: float = 5.0) -> dict[str, Any]:
     """Latencies (ms) per subject, interleaved in rounds for about ``seconds`` in all."""
     raw = EXAMPLE.read_bytes()
@@ -58,7 +103,13 @@ def measure(seconds: float = 5.0) -> dict[str, Any]:
             f()
             samples[name].append((time.perf_counter() - t0) * 1000)
     blocks = {name: _block(f, seconds / 6) for name, f in subjects.items()}
-    return {"document_bytes": len(raw), "subjects": {n: _summary(v) for n, v in samples.items()},
+    for variant in ("fhirpathpy", "no-invariants"):
+        with _variant(variant):
+            subjects["validate"]()  # compile afresh
+            label = "validate, FHIRPath by fhirpathpy" if variant == "fhirpathpy" else "validate, no invariants"
+            blocks[label] = _block(subjects["validate"], seconds / 6)
+    return {"document_bytes": len(raw), "base_r4_checks": base_r4_checks(), "loadavg_at_start": os.getloadavg(),
+            "subjects": {n: _summary(v) for n, v in samples.items()},
             "ratios_vs_fhir_resources": _ratios(samples),
             "blocks": {n: _summary(v) for n, v in blocks.items()},
             "block_ratios_vs_fhir_resources": _ratios(blocks)}
@@ -93,7 +144,9 @@ def run(*, quick: bool = False) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
-    rows = []
+    rows = [f"example submission ({result['document_bytes']} bytes), load {result['loadavg_at_start'][0]:.1f}, "
+            f"base R4 checks {'ON' if result['base_r4_checks'] else 'OFF (not merged yet: rerun after issue 14)'}; "
+            "target: validate >= 2x fhir.resources"]
     for title, key, rkey in (("interleaved rounds", "subjects", "ratios_vs_fhir_resources"),
                              ("each alone, back to back", "blocks", "block_ratios_vs_fhir_resources")):
         rows.append(f"{title:<26}{'per s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'x fhir.resources':>18}")
@@ -107,7 +160,7 @@ def table(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
-    result = run() if parser.parse_args().seconds == 5.0 else {"status": "ok", **measure(parser.parse_args().seconds)}
+    result = {"status": "ok", **measure(parser.parse_args().seconds)}
     print(table(result))
     print(json.dumps(result))
 

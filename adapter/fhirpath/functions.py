@@ -16,7 +16,8 @@ from typing import Any, Callable, cast
 from adapter.fhirpath import fhir, navigation
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify, flatten, get_data, is_true
 from adapter.fhirpath.params import Maker, Unsupported, maker_for, type_param
-from adapter.fhirpath.upstream import REGISTRY, TypeInfo
+from adapter.fhirpath.navigation import Member
+from adapter.fhirpath.upstream import EVALUATORS, REGISTRY, TypeInfo
 
 Ast = dict[str, Any]
 CompileNode = Callable[[Ast], Compiled]
@@ -40,6 +41,48 @@ def _where(crit: Callable[[Env, Any], Items]) -> Compiled:
             r = crit(env, x)
             if r and r[0]:
                 kept.append(x)
+        return flatten(kept)
+
+    return where
+
+
+def _member_equals(ast: Ast) -> tuple[str, str] | None:
+    """``key = 'text'`` (a lower-case member name, a string literal): ``(key, text)``, else ``None``."""
+    if ast.get("type") != "EqualityExpression" or ast.get("terminalNodeText") != ["="]:
+        return None
+    left, right = ast.get("children") or [{}, {}]
+    try:
+        member = left["children"][0]["children"][0]
+        literal = right["children"][0]["children"][0]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if left["type"] != "TermExpression" or left["children"][0]["type"] != "InvocationTerm" \
+            or member["type"] != "MemberInvocation" or right["type"] != "TermExpression" \
+            or right["children"][0]["type"] != "LiteralTerm" or literal["type"] != "StringLiteral":
+        return None
+    key = str(member["children"][0].get("text", "")).strip('"').replace("`", "")
+    if not key or key[0] != key[0].lower() or key[0] == key[0].upper():
+        return None  # a type name (``Patient``) or an odd one: the general code
+    return key, EVALUATORS["StringLiteral"](None, None, literal)[0]
+
+
+def _where_equals(member: Member, literal: str, crit: Callable[[Env, Any], Items]) -> Compiled:
+    """``where(key = 'text')``: the general criterion, but read straight from the item when it
+    is an object whose ``key`` is one plain string (then ``=`` is string equality)."""
+
+    def where(env: Env, data: Items) -> Items:
+        kept = []
+        for i, x in enumerate(data):
+            env.index = i
+            value = member.plain_string(x) if type(x) is RN else None
+            if value is None:
+                r = crit(env, x)
+                if r and r[0]:
+                    kept.append(x)
+            else:
+                env.this = [x]  # as the criterion would have left it
+                if value == literal:
+                    kept.append(x)
         return flatten(kept)
 
     return where
@@ -141,6 +184,9 @@ def compile_function(name: str, params: list[Ast], compile_node: CompileNode) ->
             raise Unsupported(f"{name}() with parameters")
         return _PLAIN[name]
     crit = [_criterion(compile_node(p)) for p in params[:1]] if name in _CRITERIA else []
+    if name == "where" and len(params) == 1 and _member_equals(params[0]) is not None:
+        key, literal = _member_equals(params[0])  # type: ignore[misc]
+        return _where_equals(Member(key), literal, crit[0])
     if name in ("where", "select", "all") and len(params) == 1:
         return {"where": _where, "select": _select, "all": _all}[name](crit[0])
     if name == "exists" and len(params) <= 1:

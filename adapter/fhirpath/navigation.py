@@ -76,14 +76,28 @@ class Member:
             self.one(acc, res if type(res) is RN else as_node(res))
         return acc
 
-    def one(self, acc: Items, res: Any) -> None:
-        path = res.path
+    def step(self, path: Any) -> _Step:
+        """The child's typing under a parent of type ``path`` (cached per path)."""
         if path is None or type(path) is str:
             step = self.steps.get(path)
             if step is None:
                 step = self.steps[path] = _step_for(path, self.key)
-        else:  # a resource whose resourceType is no string: fhirpathpy formats it into the path
-            step = _step_for(path, self.key)
+            return step
+        return _step_for(path, self.key)  # a resourceType that is no string: fhirpathpy formats it in
+
+    def plain_string(self, res: Any) -> str | None:
+        """The value when ``.key`` of node ``res`` is exactly one string (no ``_key``, no choice, no Quantity)."""
+        d = res.data
+        if type(d) is not dict:
+            return None
+        value = d.get(self.key)
+        if type(value) is not str or self.ext_key in d or self.key == "extension":
+            return None
+        step = self.step(res.path)
+        return value if step.choices is None and step.path not in ("Quantity", "System.Quantity") else None
+
+    def one(self, acc: Items, res: Any) -> None:
+        step = self.step(res.path)
         d = res.data
         if type(d) is dict and step.choices is None:
             _add(acc, d.get(self.key), step.extension_path if self.key == "extension" else step.path)

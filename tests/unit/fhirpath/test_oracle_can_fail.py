@@ -6,6 +6,7 @@ of ``test_oracle.py`` is then run on the example submission and must report disa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,7 +14,7 @@ import pytest
 
 import fhirpath_oracle
 import test_oracle
-from adapter.fhirpath import functions, operators
+from adapter.fhirpath import functions, navigation, operators
 from fhirpath_oracle import ROOT
 
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
@@ -38,17 +39,45 @@ def _where_keeps_all(m: pytest.MonkeyPatch) -> None:
     m.setattr(functions, "_where", lambda crit: lambda env, data: list(data))
 
 
+def _where_equals_ignores_extensions(m: pytest.MonkeyPatch) -> None:
+    real = navigation.Member.plain_string
+    m.setattr(navigation.Member, "plain_string",
+              lambda self, res: real(self, res) or (res.data.get(self.key) if isinstance(res.data, dict) else None))
+
+
 def _ordering_inclusive(m: pytest.MonkeyPatch) -> None:
     m.setitem(operators._ORDER, ">", lambda x, y: x >= y)
 
 
-@pytest.mark.parametrize("fault", [_case_blind_equality, _empty_is_false, _where_keeps_all, _ordering_inclusive])
-def test_a_wrong_semantics_is_caught(fault: Callable[[pytest.MonkeyPatch], None]) -> None:
+def _with_linkid_extensions(tmp_path: Path) -> Path:
+    """The example with a ``_linkId`` (primitive extension) beside every ``linkId``."""
+    def mark(node: Any) -> None:
+        if isinstance(node, dict):
+            if "linkId" in node:
+                node["_linkId"] = {"extension": [{"url": "http://example.org/x", "valueBoolean": True}]}
+            for value in node.values():
+                mark(value)
+        elif isinstance(node, list):
+            for value in node:
+                mark(value)
+
+    document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    mark(document)
+    out = tmp_path / "examples" / "with-linkid-extensions.json"
+    out.parent.mkdir()
+    out.write_text(json.dumps(document), encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("fault", [_case_blind_equality, _empty_is_false, _where_keeps_all, _ordering_inclusive,
+                                   _where_equals_ignores_extensions])
+def test_a_wrong_semantics_is_caught(fault: Callable[[pytest.MonkeyPatch], None], tmp_path: Path) -> None:
+    document = _with_linkid_extensions(tmp_path) if fault is _where_equals_ignores_extensions else EXAMPLE
     with pytest.MonkeyPatch.context() as m:
         fault(m)
         fhirpath_oracle.ours.cache_clear()  # compile afresh, with the fault
         try:
             with pytest.raises(AssertionError, match="disagreements"):
-                test_oracle.test_compiled_equals_fhirpathpy(Path(EXAMPLE))
+                test_oracle.test_compiled_equals_fhirpathpy(document)
         finally:
             fhirpath_oracle.ours.cache_clear()
