@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
-from adapter.fhirpath.navigation import Member
+from adapter.fhirpath.navigation import Member, descendants_of_type
 from adapter.fhirpath.operators import compile_operator
-from adapter.fhirpath.params import Unsupported
+from adapter.fhirpath.params import Unsupported, type_param
 from adapter.fhirpath.upstream import EVALUATORS
 
 Ast = dict[str, Any]
@@ -82,8 +82,27 @@ def compile_node(ast: Ast) -> Compiled:
     return handler(ast)
 
 
+def _function_name(ast: Ast) -> tuple[str, list[Ast]] | None:
+    """``(name, parameters)`` of a FunctionInvocation node, else ``None``."""
+    if ast.get("type") != "FunctionInvocation":
+        return None
+    parts = ast["children"][0].get("children") or []
+    if not parts or parts[0].get("type") != "Identifier":
+        return None
+    params = parts[1].get("children", []) if len(parts) > 1 else []
+    return _identifier(parts[0]), params
+
+
 def _invocation_expression(ast: Ast) -> Compiled:
-    steps = [compile_node(c) for c in _children(ast)]
+    children = _children(ast)
+    inner = children[0] if children[0].get("type") == "InvocationExpression" else None
+    if len(children) == 2 and inner is not None and len(_children(inner)) == 2 \
+            and _function_name(children[1]) is not None and _function_name(_children(inner)[1]) == ("descendants", []):
+        name, params = _function_name(children[1])  # type: ignore[misc]
+        if name == "ofType" and len(params) == 1:
+            # ``….descendants().ofType(T)``: one walk, nodes made only for the matches.
+            children = [_children(inner)[0], {"fused": descendants_of_type(type_param(params[0])(Env([], {}), []))}]
+    steps = [c["fused"] if "fused" in c else compile_node(c) for c in children]
 
     def chain(env: Env, data: Items) -> Items:
         for step in steps:

@@ -14,7 +14,7 @@ from collections import abc
 from typing import Any, NamedTuple
 
 from adapter.fhirpath.env import FP_CTX, MODEL, RN, Env, Items, as_node, is_capitalized, node
-from adapter.fhirpath.upstream import FP_Quantity, fp_children, fp_descendants
+from adapter.fhirpath.upstream import FP_Quantity, TypeInfo, fp_children, fp_descendants
 
 _ELSEWHERE: dict[str, str] = MODEL["pathsDefinedElsewhere"]
 _CHOICES: dict[str, list[str]] = MODEL["choiceTypePaths"]
@@ -135,15 +135,20 @@ class _Odd(Exception):
     """A node fhirpathpy's child walk raises on (no type path, a list in a list): let it raise."""
 
 
-_CHILD_PATHS: dict[tuple[str, str], str] = {}
+_CHILD_PATHS: dict[str, dict[str, str]] = {}  # parent type path -> member name -> child type path
 
 
-def _child_path(parent: str, prop: str) -> str:
-    found = _CHILD_PATHS.get((parent, prop))
-    if found is None:
-        child = "Extension" if prop == "extension" else f"{parent}.{prop}"
-        child = _ELSEWHERE.get(child, child)
-        found = _CHILD_PATHS[(parent, prop)] = _TYPES.get(child, child)
+def _child_table(parent: str) -> dict[str, str]:
+    table = _CHILD_PATHS.get(parent)
+    if table is None:
+        table = _CHILD_PATHS[parent] = {}
+    return table
+
+
+def _child_path(parent: str, prop: str, table: dict[str, str]) -> str:
+    child = "Extension" if prop == "extension" else f"{parent}.{prop}"
+    child = _ELSEWHERE.get(child, child)
+    found = table[prop] = _TYPES.get(child, child)
     return found
 
 
@@ -163,10 +168,11 @@ def _children_of(level: Items, skip_extensions: bool) -> Items:
                 continue
         if type(res.path) is not str:
             raise _Odd
+        table = _child_table(res.path)
         for prop, value in data.items():
             if skip_extensions and prop.startswith("_"):
                 continue
-            path = _child_path(res.path, prop)
+            path = table.get(prop) or _child_path(res.path, prop, table)
             if isinstance(value, list):
                 out.extend([v if type(v) is RN else node(v, path) for v in value])
             else:
@@ -193,3 +199,72 @@ def descendants(env: Env, data: Items) -> Items:
         return out
     except _Odd:
         return list(fp_descendants(FP_CTX, data))
+
+
+def _effective(value: Any, path: Any) -> Any:
+    """The type path fhirpathpy's node gets: a resource's own ``resourceType`` wins."""
+    if type(value) is dict and "resourceType" in value:
+        return value["resourceType"]
+    return path
+
+
+def _child_pairs(level: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """``_children_of`` (extensions included) on ``(data, type path)`` pairs, making no nodes."""
+    out: list[tuple[Any, Any]] = []
+    for data, path in level:
+        kind = type(data)
+        if kind is not dict:
+            if kind in _SCALARS:
+                continue
+            raise _Odd  # lists in lists, other mappings: the general code decides
+        if type(path) is not str:
+            raise _Odd
+        table = _child_table(path)
+        for prop, value in data.items():
+            child = table.get(prop) or _child_path(path, prop, table)
+            if type(value) is list:
+                out.extend([(v, v["resourceType"] if type(v) is dict and "resourceType" in v else child)
+                            for v in value])
+            elif type(value) is dict and "resourceType" in value:
+                out.append((value, value["resourceType"]))
+            else:
+                out.append((value, child))
+    return out
+
+
+def descendants_of_type(info: Any) -> Any:
+    """``descendants().ofType(T)`` in one walk: nodes are made only for the descendants that are a T.
+
+    Same nodes, same (breadth-first) order as the two steps; on anything unusual (and on any
+    error) the two steps are run as they are, so that the same result or error comes out.
+    """
+    from adapter.fhirpath.functions import _of_type
+
+    separate = _of_type(info)
+    # Whether a node is a T depends on its type path and the model fhirpathpy's is/as last set;
+    # without a model, a dotted path is typed by the Python type of its value.
+    seen: dict[tuple[str, int, type | None], bool] = {}
+
+    def run(env: Env, data: Items) -> Items:
+        try:
+            level = [(_effective(x, None), x) if type(x) is not RN else (x.path, x.data) for x in data]
+            pairs = _child_pairs([(d, p) for p, d in level])
+            model = id(TypeInfo.model)
+            by_value = TypeInfo.model is None
+            out: Items = []
+            while pairs:
+                for value, path in pairs:
+                    if type(path) is not str:
+                        raise _Odd
+                    key = (path, model, type(value) if by_value and "." in path else None)
+                    hit = seen.get(key)
+                    if hit is None:
+                        hit = seen[key] = bool(TypeInfo.from_value(node(value, path)).is_(info))
+                    if hit:
+                        out.append(node(value, path))
+                pairs = _child_pairs(pairs)
+            return out
+        except Exception:  # noqa: BLE001 - the two steps as they are give the exact result or error
+            return separate(env, descendants(env, data))
+
+    return run

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify
 
 from adapter.fhirpath.params import Maker, Unsupported, maker_for
-from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
+from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 _PLAIN_TYPES = (str, int, bool)
@@ -97,6 +97,32 @@ def _in_strings(left: Maker, right: Maker, strings: frozenset[str]) -> Compiled:
     return in_
 
 
+def _date_arithmetic(fn: Callable[..., Any], left: Maker, right: Maker) -> Compiled:
+    """``+``/``-`` as fhirpathpy computes them, its date results remembered: a date (or dateTime)
+    string plus a literal quantity (``+ 7 days``) is parsed and formatted by dateutil each time."""
+    memo: dict[tuple[Any, ...], str] = {}
+
+    def arithmetic(env: Env, data: Items) -> Items:
+        a, b = left(env, data), right(env, data)
+        if not a or not b:
+            return []
+        key: tuple[Any, ...] | None = None
+        if len(a) == 1 and len(b) == 1 and type(b[0]) is FP_Quantity:
+            x = a[0]
+            if type(x) is RN and type(x.data) is str and type(x.path) is str:
+                key = (x.path, x.data, str(b[0].value), b[0].unit)
+            elif type(x) is str:
+                key = (None, x, str(b[0].value), b[0].unit)
+        if key is not None and key in memo:
+            return [memo[key]]
+        result = fn(FP_CTX, a, b)
+        if key is not None and type(result) is str and len(memo) < 4096:
+            memo[key] = result
+        return arraify(result)
+
+    return arithmetic
+
+
 def compile_operator(op: str, operands: list[Ast], compile_node: Callable[[Ast], Compiled],
                      constant: Callable[[Compiled], Items | None]) -> Compiled:
     """The closure for ``left op right`` (``op`` as fhirpathpy's registry names it)."""
@@ -109,6 +135,8 @@ def compile_operator(op: str, operands: list[Ast], compile_node: Callable[[Ast],
         return _equal(left, right, op == "!=")
     if op in _ORDER:
         return _order(op, left, right)
+    if op in ("+", "-"):
+        return _date_arithmetic(inv["fn"], left, right)
     if op == "inOp":
         values = constant(compile_node(operands[1]))
         if values is not None and values and all(type(v) is str for v in values):
