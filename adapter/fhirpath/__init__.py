@@ -20,12 +20,12 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from adapter.fhirpath.compiler import compile_tree
-from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data
+from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data, node
 from adapter.fhirpath.fhir import USER_FUNCTIONS, scope
 from adapter.fhirpath.params import Unsupported
 from adapter.fhirpath.upstream import FP_Type, apply_parsed_path, parse, reset_clock, set_paths
 
-__all__ = ["Expression", "Unsupported", "cached", "compile", "evaluate", "fallbacks", "fhirpathpy_options"]
+__all__ = ["Expression", "Unsupported", "cached", "compile", "evaluate", "fallbacks", "fhirpathpy_options", "typed"]
 
 log = logging.getLogger(__name__)
 _FALLBACKS: Counter[str] = Counter()
@@ -87,6 +87,12 @@ def cached(text: str, raw: bool = False) -> Expression:
 def evaluate(resource: Any, text: str, context: Mapping[str, Any] | None = None) -> list[Any]:
     """``fhirpathpy.evaluate(resource, text, context, r4)`` with the compiled form, parsed once per text."""
     return cached(text)(resource, context)
+
+
+def typed(data: Any, type_path: str) -> Any:
+    """``data`` as a node of FHIR type ``type_path`` (``Identifier``, ``Bundle.entry``): the input to
+    give an element-level expression, so that its children are typed as fhirpathpy types them."""
+    return node(data, type_path)
 
 
 def fallbacks() -> dict[str, int]:

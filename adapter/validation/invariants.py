@@ -190,28 +190,37 @@ def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]
 
 
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
-             originals: dict[int, Any] | None = None) -> list[Any] | FhirPathProblem:
-    """Evaluate ``expression`` on ``node`` with ``%resource`` (and ``%rootResource``) bound.
+             originals: dict[int, Any] | None = None, root: Any = None,
+             type_path: str | None = None) -> list[Any] | FhirPathProblem:
+    """Evaluate ``expression`` on ``node`` with ``%resource`` and ``%rootResource`` bound.
 
     ``originals`` receives ``id(copy) -> original`` for the objects the item pruning copied.
+    ``root`` is ``%rootResource`` (the Bundle an entry stands in, where ``resolve()`` looks;
+    default: ``resource``). ``type_path`` types ``node`` when it is not a resource (an element:
+    ``Identifier``, ``Bundle.entry``), as FHIRPath needs for ``children()``, choice types and
+    ``is``/``ofType``; without it an element's children have no type.
     """
     fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
         return fn
+    pruned_root = root is None or root is resource
     node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
+    if type_path is not None:
+        node = fhirpath.typed(node, type_path)
     try:
-        return fn(node, {"resource": resource, "rootResource": resource})
+        return fn(node, {"resource": resource, "rootResource": resource if pruned_root else root})
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 
 
-def holds(expression: str, node: Any, *, resource: Any) -> bool | FhirPathProblem:
-    """Whether an invariant holds on ``node``.
+def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
+          type_path: str | None = None) -> bool | FhirPathProblem:
+    """Whether an invariant holds on ``node`` (``root``, ``type_path``: as for :func:`evaluate`).
 
     FHIRPath constraint semantics: the result must be a single ``true``; an empty
     result counts as passing (the HL7 validator does the same), anything else fails.
     """
-    result = evaluate(expression, node, resource=resource)
+    result = evaluate(expression, node, resource=resource, root=root, type_path=type_path)
     if isinstance(result, FhirPathProblem):
         return result
     if not result:
