@@ -167,7 +167,7 @@ def table(result: dict[str, Any]) -> str:
     rows = [f"error paths under tracemalloc (load {result['loadavg_at_start'][0]:.1f}); target <= 10 bytes per input byte",
             f"  {'body':<20}{'bytes':>10}{'peak MB':>10}{'B/B':>8}{'OO MB':>8}{'transient B/B':>15}{'s':>8}  issues  ids"]
     for name, r in result["bodies"].items():
-        flag = "" if r["bytes_per_input_byte"] <= 10 else "  OVER"
+        flag = "" if r["transient_per_input_byte"] <= 10 else "  OVER"
         rows.append(f"  {name:<20}{r['bytes']:>10}{r['peak_bytes'] / 1e6:>10.1f}{r['bytes_per_input_byte']:>8}"
                     f"{r['outcome_bytes'] / 1e6:>8.1f}{r['transient_per_input_byte']:>15}"
                     f"{r['seconds']:>8}  {r['issues']:>6}  {', '.join(map(str, r['ids']))}{flag}")
