@@ -33,11 +33,20 @@ def _criterion(body: Compiled) -> Callable[[Env, Any], Items]:
     return run
 
 
-def _where(crit: Callable[[Env, Any], Items]) -> Compiled:
+def _where(crit: Callable[[Env, Any], Items], member: Member | None = None, literal: str = "") -> Compiled:
+    """``where(criterion)``; for ``where(key = 'text')`` (``member``, ``literal``) the string is read
+    straight from an item whose ``key`` is one plain string (then ``=`` is string equality)."""
+
     def where(env: Env, data: Items) -> Items:
         kept = []
         for i, x in enumerate(data):
             env.index = i
+            value = member.plain_string(x) if member is not None and type(x) is RN else None
+            if value is not None:
+                env.this = [x]  # as the criterion would have left it
+                if value == literal:
+                    kept.append(x)
+                continue
             r = crit(env, x)
             if r and r[0]:
                 kept.append(x)
@@ -64,28 +73,6 @@ def _member_equals(ast: Ast) -> tuple[str, str] | None:
     if not key or key[0] != key[0].lower() or key[0] == key[0].upper():
         return None  # a type name (``Patient``) or an odd one: the general code
     return key, EVALUATORS["StringLiteral"](None, None, literal)[0]
-
-
-def _where_equals(member: Member, literal: str, crit: Callable[[Env, Any], Items]) -> Compiled:
-    """``where(key = 'text')``: the general criterion, but read straight from the item when it
-    is an object whose ``key`` is one plain string (then ``=`` is string equality)."""
-
-    def where(env: Env, data: Items) -> Items:
-        kept = []
-        for i, x in enumerate(data):
-            env.index = i
-            value = member.plain_string(x) if type(x) is RN else None
-            if value is None:
-                r = crit(env, x)
-                if r and r[0]:
-                    kept.append(x)
-            else:
-                env.this = [x]  # as the criterion would have left it
-                if value == literal:
-                    kept.append(x)
-        return flatten(kept)
-
-    return where
 
 
 def _select(crit: Callable[[Env, Any], Items]) -> Compiled:
@@ -186,7 +173,7 @@ def compile_function(name: str, params: list[Ast], compile_node: CompileNode) ->
     crit = [_criterion(compile_node(p)) for p in params[:1]] if name in _CRITERIA else []
     if name == "where" and len(params) == 1 and _member_equals(params[0]) is not None:
         key, literal = _member_equals(params[0])  # type: ignore[misc]
-        return _where_equals(Member(key), literal, crit[0])
+        return _where(crit[0], Member(key), literal)
     if name in ("where", "select", "all") and len(params) == 1:
         return {"where": _where, "select": _select, "all": _all}[name](crit[0])
     if name == "exists" and len(params) <= 1:

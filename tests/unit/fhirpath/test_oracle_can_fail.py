@@ -36,7 +36,7 @@ def _empty_is_false(m: pytest.MonkeyPatch) -> None:
 
 
 def _where_keeps_all(m: pytest.MonkeyPatch) -> None:
-    m.setattr(functions, "_where", lambda crit: lambda env, data: list(data))
+    m.setattr(functions, "_where", lambda crit, *specialised: lambda env, data: list(data))
 
 
 def _where_equals_ignores_extensions(m: pytest.MonkeyPatch) -> None:
