@@ -40,7 +40,7 @@ def add_positions(oo: OperationOutcome, raw: bytes) -> None:
         spots, root = _Scanner(text, _wanted(oo, every_split=False)).scan()
         if "." in root or "[" in root:  # an odd root type: its name holds a step separator
             spots, root = _Scanner(text, _wanted(oo, every_split=True)).scan()
-    except (UnicodeDecodeError, ValueError, IndexError):
+    except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return  # positions are a courtesy; the issues stand without them
     apply_positions(oo, spots, root)
 
