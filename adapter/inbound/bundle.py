@@ -37,10 +37,16 @@ HEADER_FIELDS: dict[str, str] = {
     "source.name": "string", "source.software": "string", "source.version": "string",
     "source.endpoint": "string", "consent": "resource",
 }
-# Without these there is no submission; a mapping may not make them optional.
+# Without these there is no submission (the profiles require them: lisn-practitioner's name,
+# lisn-vardenhet's name, address and phone, lisn-vardgivare's and lisn-socialnamnd's name);
+# a mapping file must have a rule for each, and may not make them optional.
 REQUIRED_HEADER = frozenset({"certificate.id", "authored", "patient.identifier", "practitioner.identifier",
-                             "careUnit.identifier", "careProvider.identifier", "recipient.kommunkod",
-                             "source.endpoint"})
+                             "careUnit.identifier", "careUnit.name", "careUnit.phone",
+                             "careProvider.identifier", "careProvider.name",
+                             "recipient.kommunkod", "recipient.name", "source.endpoint"})
+# Of each of these, at least one (a HumanName or an Address needs one part).
+REQUIRED_HEADER_ONE_OF = (("practitioner.name", "practitioner.family", "practitioner.given"),
+                          ("careUnit.line", "careUnit.postalCode", "careUnit.city"))
 # Where each header field lands in the Bundle (entries are always in this order).
 HEADER_PATHS = {
     "timestamp": "Bundle.timestamp", "event": "Bundle.entry[0].resource.eventCoding",
@@ -84,7 +90,8 @@ def ids_for(certificate: str) -> dict[str, str]:
 def build_bundle(h: dict[str, Any], items: list[dict[str, Any]], *, questionnaire: str,
                  registry: Registry, signature: str | None = None) -> dict[str, Any]:
     """The submission Bundle for header values ``h`` and QuestionnaireResponse items."""
-    cert = certificate_uuid(str(h["certificate.id"]))
+    # A partial Bundle (the mapping had errors) is built too, only to be validated: every problem at once.
+    cert = certificate_uuid(str(h.get("certificate.id") or ""))
     rid = ids_for(cert)
     parts = [
         ("messageheader", _message_header(h, rid, registry)),
@@ -129,7 +136,7 @@ def _message_header(h: dict[str, Any], rid: dict[str, str], registry: Registry) 
     return _resource(
         "MessageHeader", "lisn-messageheader", rid["messageheader"],
         eventCoding={"system": EVENT_SYSTEM, "code": event, "display": display_for(registry, EVENT_SYSTEM, event)},
-        destination=[{"name": h.get("recipient.name"), "endpoint": f"urn:lisn:kommunkod:{kommun}",
+        destination=[{"name": h.get("recipient.name"), "endpoint": f"urn:lisn:kommunkod:{kommun}" if kommun else None,
                       "receiver": _ref(rid, "socialnamnd")}],
         sender=_ref(rid, "vardenhet"),
         source={"name": h.get("source.name"), "software": h.get("source.software"),
