@@ -172,7 +172,7 @@ def _substring(ev: Evaluator, expr: Expr, raw: Any) -> str:
 
 @lru_cache(maxsize=256)
 def _pattern(text: str) -> Any:
-    import re2  # type: ignore[import-untyped]  # google-re2: linear-time matching, no backtracking
+    import re2  # google-re2: linear-time matching, no backtracking
 
     return re2.compile(text)
 

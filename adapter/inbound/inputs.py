@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from adapter import errors, messages
 from adapter.inbound import values
 from adapter.issues import Issues
 
@@ -29,22 +30,25 @@ class InputDecl:
     line: int = 1
 
 
-class AssignmentError(ValueError):
-    """``--set`` text that is not ``NAME=VALUE``."""
-
-
 def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
-    """``["kommun=0180", ...]`` as a dict; a malformed or repeated name raises AssignmentError."""
+    """``["kommun=0180", ...]`` (``--set`` options, ``set`` query parameters) as a dict.
+
+    A malformed pair or a name given twice raises InputRejected naming it.
+    """
     out: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep or not NAME.match(name):
-            raise AssignmentError(f"'{pair[:60]}' is not NAME=VALUE (a name of letters, digits, '_', '.', '-')")
+            _reject("LISN_MAP_INPUT_SYNTAX", pair=pair[:60])
         if name in out:
-            raise AssignmentError(f"the input '{name}' is given twice")
+            _reject("LISN_MAP_INPUT_TWICE", name=name)
         out[name] = value
     return out
+
+
+def _reject(message_id: str, **args: str) -> None:
+    raise errors.InputRejected(messages.bilingual(message_id, **args), message_id=message_id, expression="set")
 
 
 def resolve(declared: Mapping[str, InputDecl], given: Mapping[str, Any], issues: Issues, *,
