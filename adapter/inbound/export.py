@@ -191,7 +191,19 @@ def _run(raw: bytes, fmt: str, *, mapping: Path | str | None, registry: Registry
             where.setdefault(str(header_path(t.target)), (t.source, t.line))
     bundle = build_bundle(engine.header, items, questionnaire=canonical, registry=reg, signature=signature)
     ok = not issues.has_errors
-    return Run(bundle if ok else None, issues, engine.trace, where, None if ok else bundle, engine.failed, spec.label)
+    return Run(bundle if ok else None, issues, engine.trace, where, None if ok else bundle,
+               _with_groups(engine.failed, engine.template), spec.label)
+
+
+def _with_groups(failed: set[tuple[str, bool]], template: Template) -> set[tuple[str, bool]]:
+    """Failed items and the groups above them (a group left empty by a failed item is no news)."""
+    out = set(failed)
+    for target, header in failed:
+        parent = template.items[target].parent if not header and target in template.items else None
+        while parent is not None:
+            out.add((parent, False))
+            parent = template.items[parent].parent
+    return out
 
 
 def map_export(raw: bytes, fmt: str, *, mapping: Path | str | None = None, registry: Registry | None = None,

@@ -112,7 +112,7 @@ def parse(raw: Any) -> Expr:
         return selector(raw)
     if not isinstance(raw, dict):
         raise ExpressionError(f"an expression is a selector or a mapping with one function, not {raw!r}")
-    keys = [k for k in raw if k != "__line__"]
+    keys = [k for k in raw if k not in ("__line__", "__lines__")]
     found = [k for k in keys if k in FUNCTIONS]
     if len(found) != 1:
         raise ExpressionError(f"an expression needs exactly one function of {sorted(FUNCTIONS)}, got {keys}")
