@@ -191,6 +191,17 @@ class Engine:
             found[main] = item.value
         return found
 
+    def from_parts(self, rule: Rule, ctx: Any, kind: str, header: bool) -> Found:
+        """A composite whose parts are each an expression (e.g. two side inputs), without ``from``."""
+        got: dict[str, Any] = {}
+        where = ""
+        for name, expr in rule.parts.items():
+            found = self.items(rule, expr, ctx, header=header, read=True)
+            got[name] = found[0].value if found else None
+            where = where or (found[0].location if found else "")
+        value = self.composite(rule, got, kind, where or "parts", header=header)
+        return [] if value is None else [(value, Item(value, where or "parts", computed=True))]
+
     def composite(self, rule: Rule, got: dict[str, Any], kind: str, where: str, *, header: bool) -> Any:
         if got.get(values.REQUIRED_PART[kind]) is None:
             return None
@@ -244,6 +255,8 @@ class Engine:
         try:
             if rule.when and not self.holds(rule, rule.when, ctx, header=header):
                 return [], True
+            if rule.source is None and rule.parts and kind in values.COMPOSITE_PARTS:
+                return self.from_parts(rule, ctx, kind, header), False
             found = self.items(rule, rule.source, ctx, header=header) if rule.source else []
         except _Reported:
             return [], True

@@ -388,8 +388,8 @@ class _Loader:
             ok = False
         if raw.get("group") and header:
             self.problem(line, "'group' rules belong under 'items'")
-        if raw.get("target") and not (raw.get("from") or "default" in raw):
-            self.problem(line, "a 'target' rule needs 'from' or 'default'")
+        if raw.get("target") and not (raw.get("from") or "default" in raw or raw.get("parts")):
+            self.problem(line, "a 'target' rule needs 'from', 'parts' or 'default'")
         if header and raw.get("target") and raw.get("target") not in HEADER_FIELDS:
             self.problem(line, f"unknown header field '{raw.get('target')}'; see docs/mappings.md")
         if raw.get("convert") is not None and raw["convert"] not in CONVERSIONS:
