@@ -155,9 +155,9 @@ def _option(fn: str, key: str, value: Any) -> Any:
         if len(text) > MAX_PATTERN:
             raise ExpressionError(f"'replace.pattern' is longer than {MAX_PATTERN} characters")
         _compile(text)
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+    if not isinstance(value, str):
         raise ExpressionError(f"'{fn}.{key}' must be a text")
-    return str(value) if key not in ("start", "length") else value
+    return value
 
 
 def _compile(pattern: str) -> Any:

@@ -67,13 +67,16 @@ class Evaluator:
             return [Item(expr.value, "const", computed=True)]
         return _FUNCTIONS[expr.fn](self, expr, ctx)
 
-    def read(self, expr: Expr, ctx: Any) -> list[Item]:
-        """The argument's items, their nodes marked as read, blanks left out."""
+    def read(self, expr: Expr, ctx: Any, *, contexts: bool = False) -> list[Item]:
+        """The argument's items, their nodes marked as read, blanks left out (a literal is kept
+        as written: ``{const: " "}`` is a separator). ``contexts`` keeps nodes without a value of
+        their own (a JSON object, a FLAT prefix, an XML element with children) to pick among."""
         found = self.items(expr, ctx)
         for item in found:
             if item.node is not None:
                 self.source.mark(item.node)
-        return [i for i in found if i.value is not None and _text(i.value) != ""]
+        return [i for i in found if (i.value is not None and (_text(i.value) != "" or i.location == "const"))
+                or (contexts and i.node is not None)]
 
     def arg(self, expr: Expr, ctx: Any) -> list[Item]:
         return self.read(expr.args[0], ctx)
@@ -215,10 +218,10 @@ def order_key(value: Any, timezone: str) -> tuple[int, float]:
 
 def _pick(which: str) -> Callable[[Evaluator, Expr, Any], list[Item]]:
     def run(ev: Evaluator, expr: Expr, ctx: Any) -> list[Item]:
-        found = ev.arg(expr, ctx)
+        by: Expr | None = expr.options.get("by")
+        found = ev.read(expr.args[0], ctx, contexts=by is not None or "value" in expr.options)
         if not found:
             return []
-        by: Expr | None = expr.options.get("by")
         if by is None and which in ("first", "last"):
             chosen = found[0] if which == "first" else found[-1]
         else:
