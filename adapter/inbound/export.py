@@ -297,7 +297,8 @@ def with_source(iss: dict[str, Any], where: Where, label: str) -> dict[str, Any]
         if best is not None:
             location, line = where[best]
             out = {**iss, "location": [location], "expression": [*iss["expression"], location]}
-            if line and not iss.get("diagnostics"):
-                out["diagnostics"] = f"{label}:{line}"
+            if line:
+                rule = f"{label}:{line}"
+                out["diagnostics"] = f"{iss['diagnostics']}; {rule}" if iss.get("diagnostics") else rule
             return out
     return iss
