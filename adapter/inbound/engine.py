@@ -319,10 +319,12 @@ class Engine:
                 self.report("LISN_MAP_REQUIRED_MISSING", rules[0], self.where(ctx, rules[0]), header=True,
                             code="required")
 
-    def where(self, ctx: Any, rule: Rule) -> str:
+    def where(self, ctx: Any, rule: Rule, found: Found | None = None) -> str:
+        """The source location a rule's problem is reported at: where its selector looks, or, for a
+        function of several values, the second value found (the one too many)."""
         text = rule.source.describe() if rule.source else ""
         if rule.source is not None and not rule.source.is_selector:
-            return text
+            return found[1][1].location if found and len(found) > 1 else text
         return self.source.describe(ctx, text)
 
     def store_header(self, rule: Rule, ctx: Any, found: Found, failed: bool) -> None:
@@ -333,7 +335,7 @@ class Engine:
                 self.report("LISN_MAP_REQUIRED_MISSING", rule, self.where(ctx, rule), header=True, code="required")
             return
         if len(found) > 1:
-            self.report("LISN_MAP_TOO_MANY", rule, self.where(ctx, rule), header=True, count=len(found))
+            self.report("LISN_MAP_TOO_MANY", rule, self.where(ctx, rule, found), header=True, count=len(found))
         if target not in self.header:
             value, item = found[0]
             self.header[target] = value
@@ -401,7 +403,7 @@ class Engine:
                 self.report("LISN_MAP_REQUIRED_MISSING", rule, self.where(ctx, rule), code="required")
             return
         if len(found) > 1 and not item.repeats:
-            self.report("LISN_MAP_TOO_MANY", rule, self.where(ctx, rule), count=len(found))
+            self.report("LISN_MAP_TOO_MANY", rule, self.where(ctx, rule, found), count=len(found))
             found = found[:1]
         key = values.ANSWER_KEY.get(item.type, "valueString")
         host.answers.setdefault(rule.target, []).extend({key: v} for v, _ in found)
