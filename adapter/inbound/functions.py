@@ -34,13 +34,26 @@ class InputMissing(Exception):
     """An expression reads a side input that was not given (already reported once)."""
 
 
-@dataclass(frozen=True)
 class Item:
-    value: Any
-    location: str
-    node: Any = None
-    """The source node the value is (None for a computed value or an input)."""
-    computed: bool = False
+    """A value, where it came from, and the source node when the value is one (a coding or an
+    identifier still reads its parts from it). A node's location is worked out only when asked:
+    most values are never reported, and an XML path costs more than the value."""
+
+    __slots__ = ("value", "node", "computed", "_location", "_source")
+
+    def __init__(self, value: Any, location: str | None = None, node: Any = None, computed: bool = False,
+                 source: Source | None = None) -> None:
+        self.value, self.node, self.computed = value, node, computed
+        self._location, self._source = location, source
+
+    @property
+    def location(self) -> str:
+        if self._location is None:
+            self._location = self._source.location(self.node) if self._source is not None else ""
+        return self._location
+
+    def __repr__(self) -> str:
+        return f"Item({self.value!r}, {self.location!r})"
 
 
 @dataclass
@@ -55,7 +68,7 @@ class Evaluator:
 
     def items(self, expr: Expr, ctx: Any) -> list[Item]:
         if expr.selector is not None:
-            return [Item(self.source.value(n), self.source.location(n), n)
+            return [Item(self.source.value(n), None, n, source=self.source)
                     for n in self.source.select(ctx, expr.selector)]
         if expr.fn == "input":
             if expr.value in self.failed_inputs:
