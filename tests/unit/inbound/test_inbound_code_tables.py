@@ -56,11 +56,13 @@ TABLES = """codes:
 """
 
 
-def _run(tmp_path: Path, items: str, doc: dict[str, Any]) -> tuple[Any, Any]:
-    shutil.copy(DATA / "snomed-icd.json", tmp_path / "snomed-icd.json")
+def _run(tmp_path: Path, items: str, doc: dict[str, Any], *, tables: bool = True) -> tuple[Any, Any]:
+    for name in ("snomed-icd.json", "test-atgard.json"):
+        shutil.copy(DATA / name, tmp_path / name)
     path = tmp_path / "m.yaml"
     path.write_text("format: t\nsyntax: json\ntemplate: https://lisn.se/fhir/Questionnaire/lisn|1.0\n"
-                    "conceptmaps: [snomed-icd.json]\n" + TABLES + HEADER + "items:\n" + items, encoding="utf-8")
+                    "conceptmaps: [snomed-icd.json, test-atgard.json]\n" + (TABLES if tables else "") + HEADER
+                    + "items:\n" + items, encoding="utf-8")
     bundle, issues, _ = run_mapping(json.dumps(doc).encode(), "t", mapping=path)
     return bundle, issues
 
@@ -84,6 +86,13 @@ def test_inline_table_translates_and_removes_duplicates(tmp_path: Path) -> None:
     assert [c["code"] for c in got] == ["arbetslivsinriktad-rehabilitering", "sip"], "two codes fold into one; OVRIGT has none"
     # The display is the target CodeSystem's, not the table's or the source's.
     assert got[1]["display"] == "Samordnad individuell plan (SIP)"
+
+
+def test_a_conceptmap_that_sends_two_codes_to_one_gives_one_answer(tmp_path: Path) -> None:
+    items = "  - {target: atgarder.typ, from: 'a[*]', map: test-atgard, system: 'urn:x:atgard'}\n"
+    bundle, issues = _run(tmp_path, items, {"a": ["TRANING", "ANPASSNING"]}, tables=False)
+    assert not issues.has_errors, issues.outcome()
+    assert [c["code"] for c in _answers(bundle, "atgarder.typ")] == ["arbetslivsinriktad-rehabilitering"]
 
 
 def test_a_code_not_in_the_table_is_an_error(tmp_path: Path) -> None:
@@ -116,7 +125,7 @@ def test_a_conceptmap_target_never_keeps_the_source_display(tmp_path: Path) -> N
                   "text": "Diabetes typ 2"},
                  {"kod": {"code": "35489007", "system": "http://snomed.info/sct", "display": "Depressive disorder"},
                   "text": "Depression"}]}
-    bundle, issues = _run(tmp_path, items, doc)
+    bundle, issues = _run(tmp_path, items, doc, tables=False)
     assert not issues.has_errors, issues.outcome()
     first, second = _answers(bundle, "diagnos.kod")
     # E11.9 must not go out with SNOMED's English text; we hold no ICD-10-SE CodeSystem, so no display.

@@ -20,7 +20,7 @@ from lxml import etree
 from adapter import errors
 from adapter.cli import cli
 from adapter.inbound import convert_export, map_export, run_mapping
-from adapter.inbound.bundle import REQUIRED_HEADER, REQUIRED_HEADER_ONE_OF
+from adapter.inbound.bundle import REQUIRED_HEADER
 from adapter.inbound.sources import FlatSource, XmlSource
 
 LISJP = EXAMPLES / "inera-lisjp" / "lisjp-stepwise.xml"
@@ -71,6 +71,15 @@ def test_header_item_and_validator_problems_come_in_one_run() -> None:
     # The validator does not repeat what the mapping already said.
     texts = " ".join(i["details"]["text"] for i in oo["issue"])
     assert "'funktionsnedsattning'" not in texts and "Patient.identifier: minst" not in texts
+
+
+def test_one_run_without_side_inputs_too() -> None:
+    raw = _edit(INERA, ("//gn:patient/gn:person-id", None), ("//gn:svar[@id='35']/gn:delsvar", None),
+                ("//gn:svar[@id='1'][2]/gn:delsvar[@id='1.2']", "2026-09-20"))
+    bundle, oo = convert_export(raw, "inera-xml")
+    ids = [f[0] for f in _found(oo)]
+    assert bundle is None
+    assert ids.count("LISN_MAP_REQUIRED_MISSING") == 2 and any(i and i.endswith("#lisn-1") for i in ids), ids
 
 
 def test_an_undeclared_prefix_is_named_with_the_declared_ones(tmp_path: Path) -> None:
@@ -153,6 +162,8 @@ def test_map_export_takes_a_str_mapping_path() -> None:
 
 
 def test_the_docs_required_header_fields_are_the_engines() -> None:
+    from adapter.inbound.bundle import REQUIRED_HEADER_ONE_OF
+
     docs = (ROOT / "docs" / "mappings.md").read_text(encoding="utf-8")
     table = docs[docs.index("### Header fields"):docs.index("### Code tables")]
     required: set[str] = set()

@@ -15,7 +15,6 @@ from inbound_helpers import EXAMPLES, side_inputs
 from adapter import errors
 from adapter.cli import cli
 from adapter.inbound import map_export, run_mapping
-from adapter.inbound.inputs import parse_assignments
 
 LISJP = EXAMPLES / "inera-lisjp" / "lisjp-stepwise.xml"
 FLAT = EXAMPLES / "openehr-arbetsformaga" / "utlatande-ehrbase.json"
@@ -77,6 +76,21 @@ def test_inputs_and_defaults_give_proper_identifiers(tmp_path: Path) -> None:
                                                          "answer": [{"valueDate": "2026-09-01"}]}
 
 
+def test_identifier_defaults_are_identifiers(tmp_path: Path) -> None:
+    text = HEAD.replace("{input: pnr}", "pnr").replace("{input: kommun}", "kommun").replace("{input: dag}", "dag")
+    text = text[:text.index("inputs:")] + text[text.index("header:"):]
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+    doc = json.dumps({"id": "T-1", "when": "2026-09-14T10:00:00+02:00", "pnr": "191212121212", "kommun": "0180"})
+    bundle, issues, _ = run_mapping(doc.encode(), "t", mapping=path)
+    units = [e["resource"]["identifier"][0] for e in bundle["entry"]
+             if e["resource"]["resourceType"] in ("Organization", "Practitioner")
+             and "kommunkod" not in json.dumps(e["resource"])]
+    assert units == [{"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000016-1003"},
+                     {"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000016-15CQ"},
+                     {"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000016-0001"}]
+
+
 def test_a_missing_required_input_is_named_once_and_not_echoed(tmp_path: Path) -> None:
     bundle, issues, _ = run_mapping(DOC, "t", mapping=_mapping(tmp_path))
     assert bundle is None
@@ -103,6 +117,8 @@ def test_an_undeclared_input_in_a_rule_is_a_mapping_file_error(tmp_path: Path) -
 @pytest.mark.parametrize(("pairs", "message_id"), [(["kommun"], "LISN_MAP_INPUT_SYNTAX"), (["=1"], "LISN_MAP_INPUT_SYNTAX"),
                                                    (["a=1", "a=2"], "LISN_MAP_INPUT_TWICE")])
 def test_assignments_are_name_equals_value(pairs: list[str], message_id: str) -> None:
+    from adapter.inbound.inputs import parse_assignments
+
     assert parse_assignments(["kommun=0180", "namn=Socialnämnden i Å=stad"]) == {
         "kommun": "0180", "namn": "Socialnämnden i Å=stad"}
     with pytest.raises(errors.InputRejected) as exc:
