@@ -67,4 +67,7 @@ def default_stages(settings: Settings, registry: Registry) -> Stages:
                                      inputs=inputs)
         return bundle
 
-    return Stages(validate=validate, map_export=export, render=render_municipal_xml, sign=_signer(settings))
+    def check(resource: dict[str, Any], reg: Registry) -> dict[str, Any]:
+        return validate(resource, reg, test_environment=settings.validation.test_environment)
+
+    return Stages(validate=check, map_export=export, render=render_municipal_xml, sign=_signer(settings))
