@@ -40,6 +40,10 @@ def test_lisjp_periods_become_lisn_1_1_steps() -> None:
     # Today's degree is that of the first period, not of any other (and never one for the whole span).
     assert [v["code"] for k, v in got if k == "formaga.arbete"] == ["helt-nedsatt"]
     assert [v["code"] for k, v in got if k == "atgarder.typ"] == ["arbetslivsinriktad-rehabilitering"]
+    # LISN 1.1 is issued by a legitimerad läkare: Inera's legitimeratYrke (HSA codes) becomes the qualification.
+    practitioner = bundle["entry"][3]["resource"]
+    assert practitioner["qualification"] == [{"code": {"coding": [
+        {"system": "urn:oid:1.2.752.116.3.1.3", "code": "LK", "display": "Läkare"}]}}]
 
 
 def test_ag7804_with_several_periods_is_refused_not_mapped_to_one() -> None:
