@@ -147,11 +147,6 @@ def conceptmap_from_table(name: str, url: str, *, source: str | None, target: st
             continue
         out = {"code": str(to["code"]), "display": to.get("display")} if isinstance(to, dict) else {"code": str(to)}
         elements.append({"code": str(code), "target": [{**{k: v for k, v in out.items() if v}, "equivalence": "equivalent"}]})
-    group: dict[str, Any] = {"element": elements}
-    if source:
-        group["source"] = source
-    if target:
-        group["target"] = target
-    if unmapped:
-        group["unmapped"] = unmapped
-    return {"resourceType": "ConceptMap", "id": name, "url": url, "status": "active", "group": [group]}
+    group = {"source": source, "target": target, "element": elements, "unmapped": unmapped}
+    return {"resourceType": "ConceptMap", "id": name, "url": url, "status": "active",
+            "group": [{k: v for k, v in group.items() if v is not None}]}
