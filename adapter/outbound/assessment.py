@@ -1,16 +1,14 @@
 """The assessment summary (bedömningsstöd): what the certificate means for the activity requirement.
 
-Issue 5 §1 and DESIGN §1: the socialnämnd decides, per activity type, how many hours a week the
-person can take part; this module derives those figures and the flags a case worker looks for
-from the answers, as data. The rules, and the choices made where the issue leaves room, are in
-docs/outbound.md ("Bedömningsstöd"):
-
-- hours per week: fullt = 40, begransat = the hours given, inte = 0;
-- remaining work capacity: ej-nedsatt 100, nedsatt-25 75, nedsatt-50 50, nedsatt-75 25, helt-nedsatt 0;
-- validity end = formaga.period.slut; latest follow-up = the earlier of the period end and three
-  calendar months after the period start;
-- flags; quality remarks (descriptions shorter than ``MIN_DESCRIPTION_CHARS``, a diagnosis text
-  that only repeats the code or its display).
+The socialnämnd decides how much, and in which kinds of activity, the person can take part
+(DESIGN §1, seed 001: the bedömningsstöd helps "ta ställning till i vilken utsträckning de
+medicinska nedsättningar ... påverkar den enskildes förutsättningar att stå till
+arbetsmarknadens förfogande eller att delta i aktiviteter"). This module restates what the
+physician wrote, as data, and never adds a figure the physician did not write: "kan delta fullt
+ut" stays the code ``fullt``, hours appear only where the physician gave them. On top of that it
+lists remarks a case worker must look at before deciding. Every rule, with its source and its
+threshold, is the table in docs/outbound.md ("Bedömningsstöd"); the cases are
+``tests/unit/outbound/assessment_cases.yaml``.
 """
 
 from __future__ import annotations
@@ -18,33 +16,56 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from adapter import messages
 from adapter.fhir.submission import Submission
 
-HOURS_FULL_TIME = 40
-"""A full-time activity week in hours (the activity requirement is, as a rule, full time)."""
 MIN_DESCRIPTION_CHARS = 50
 """Below this many characters an impairment or activity-limitation text rarely supports a decision."""
 FOLLOW_UP_MONTHS = 3
 """The municipality follows up at the latest this many months after the period starts."""
+CERTIFICATE_FROM_DAY = 8
+"""The activity requirement asks for a medical certificate from day 8 of the illness (seed 000)."""
+OLD_BASIS_DAYS = 30
+"""A basis (examination, contact, records) older than this at signing predates the last monthly decision."""
+REMOTE_ONLY_MAX_DAYS = 30
+"""A period this long or longer that rests on no examination of the patient is remarked on."""
 
 REMAINING_CAPACITY = {"ej-nedsatt": 100, "nedsatt-25": 75, "nedsatt-50": 50, "nedsatt-75": 25, "helt-nedsatt": 0}
 COORDINATED_REHABILITATION = frozenset({"samordnad-rehabilitering", "samordningsforbund",
                                         "arbetslivsinriktad-rehabilitering"})
 UNCLEAR_OR_POOR_PROGNOSIS = frozenset({"oklar", "ej-aterfa"})
+EXAMINATION = frozenset({"undersokning-fysisk", "undersokning-video"})
+SOCIAL_CIRCUMSTANCES = re.compile(r"Z(5[5-9]|6[0-5])(\.|$|[0-9A-Z])")
+"""ICD-10 block Z55–Z65: "potential health hazards related to socioeconomic and psychosocial circumstances"."""
 _DESCRIPTIONS = ("funktionsnedsattning", "aktivitetsbegransning")
+
+REMARK_KIND = {
+    "LISN_ASSESS_TEXT_TOO_SHORT": "kvalitet", "LISN_ASSESS_DIAGNOS_TEXT_REPEATS_CODE": "kvalitet",
+    "LISN_ASSESS_NO_ACTIVITY_ASSESSED": "kvalitet", "LISN_ASSESS_HOURS_MISSING": "kvalitet",
+    "LISN_ASSESS_DEBUT_MISSING": "kvalitet",
+    "LISN_ASSESS_WORK_NONE_ACTIVITY_FULL": "konsistens", "LISN_ASSESS_WORK_FULL_ACTIVITY_NONE": "konsistens",
+    "LISN_ASSESS_DAY8_GAP": "konsistens", "LISN_ASSESS_OLD_BASIS": "konsistens",
+    "LISN_ASSESS_REMOTE_ONLY_LONG": "konsistens", "LISN_ASSESS_SOCIAL_DIAGNOSIS_ONLY": "konsistens",
+    "LISN_ASSESS_PROGNOSIS_FK": "planering", "LISN_ASSESS_ADAPTATION": "planering",
+}
+"""What a remark asks of the case worker: check the quality, check a contradiction, or plan with it."""
 
 
 @dataclass(frozen=True)
 class ActivityCapacity:
-    """One assessed activity type and the hours per week the person can take part."""
+    """One assessed activity type, as the physician assessed it.
+
+    ``timmar_per_vecka`` is the physician's own figure (only with ``begransat``); ``fullt`` and
+    ``inte`` are codes, never turned into hours.
+    """
 
     typ: dict[str, Any]
     deltagande: dict[str, Any]
     timmar_per_vecka: int | None
+    anpassning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,13 +80,15 @@ class Flags:
 
 @dataclass(frozen=True)
 class Remark:
-    """A quality remark: something in the certificate a case worker should look at twice."""
+    """Something in the certificate a case worker should look at twice (``kind``: kvalitet,
+    konsistens or planering)."""
 
     code: str
     link_id: str
     expression: str | None
     text_sv: str
     text_en: str
+    kind: str = "kvalitet"
 
 
 @dataclass(frozen=True)
@@ -112,29 +135,28 @@ def add_months(day: date, months: int) -> date:
 
 
 def _activities(idx: AnswerIndex, qr: dict[str, Any]) -> list[ActivityCapacity]:
+    return [activity for _, activity in _activity_groups(idx, qr)]
+
+
+def _activity_groups(idx: AnswerIndex, qr: dict[str, Any]) -> list[tuple[int, ActivityCapacity]]:
+    """Each well-formed ``formaga.aktivitet`` group with its occurrence number (for its location)."""
     out = []
-    for group in idx.items(qr, "formaga.aktivitet"):
+    for n, group in enumerate(idx.items(qr, "formaga.aktivitet")):
         typ = _first(idx, group, "formaga.aktivitet.typ")
         deltagande = _first(idx, group, "formaga.aktivitet.deltagande")
         if not isinstance(typ, dict) or not isinstance(deltagande, dict):
             continue
-        out.append(ActivityCapacity(typ=typ, deltagande=deltagande,
-                                    timmar_per_vecka=_hours(idx, deltagande.get("code"), group)))
+        given = _first(idx, group, "formaga.aktivitet.timmar")
+        hours = given if deltagande.get("code") == "begransat" and isinstance(given, int) else None
+        adaptation = _first(idx, group, "formaga.aktivitet.anpassning")
+        out.append((n, ActivityCapacity(typ=typ, deltagande=deltagande, timmar_per_vecka=hours,
+                                        anpassning=adaptation.strip() or None if isinstance(adaptation, str) else None)))
     return out
-
-
-def _hours(idx: AnswerIndex, participation: str | None, group: dict[str, Any]) -> int | None:
-    if participation == "fullt":
-        return HOURS_FULL_TIME
-    if participation == "inte":
-        return 0
-    given = _first(idx, group, "formaga.aktivitet.timmar")
-    return given if participation == "begransat" and isinstance(given, int) else None
 
 
 def _flags(idx: AnswerIndex, qr: dict[str, Any], start: date | None, slut: date | None) -> Flags:
     measures = {c.get("code") for c in idx.answers(qr, "atgarder.typ") if isinstance(c, dict)}
-    basis = [d for d in (_to_date(v) for v in idx.answers(qr, "grund.datum")) if d]
+    basis = _basis_dates(idx, qr)
     return Flags(
         sip_rekommenderas="sip" in measures,
         samordnad_rehabilitering_rekommenderas=bool(measures & COORDINATED_REHABILITATION),
@@ -145,32 +167,103 @@ def _flags(idx: AnswerIndex, qr: dict[str, Any], start: date | None, slut: date 
     )
 
 
+def _basis_dates(idx: AnswerIndex, qr: dict[str, Any]) -> list[date]:
+    return [d for d in (_to_date(v) for v in idx.answers(qr, "grund.datum")) if d]
+
+
+# -- remarks -------------------------------------------------------------------------------------
+
+class _Remarks:
+    """Collects remarks for one response; ``paths`` gives each linkId's FHIRPath location."""
+
+    def __init__(self, idx: AnswerIndex, qr: dict[str, Any]) -> None:
+        self.idx, self.qr, self.paths = idx, qr, item_paths(qr)
+        self.out: list[Remark] = []
+
+    def add(self, message_id: str, link_id: str, where: str | None = None, **args: Any) -> None:
+        expression = self.paths.get(where or link_id)
+        self.out.append(Remark(code=message_id, link_id=link_id, expression=expression,
+                               text_sv=messages.text(message_id, "sv", linkId=link_id, **args),
+                               text_en=messages.text(message_id, "en", linkId=link_id, **args),
+                               kind=REMARK_KIND[message_id]))
+
+
 def _remarks(idx: AnswerIndex, qr: dict[str, Any]) -> list[Remark]:
-    out = []
-    paths = item_paths(qr)
+    remarks = _Remarks(idx, qr)
+    activities = _activity_groups(idx, qr)
+    for rule in (_quality, _capacity_consistency, _time_consistency, _diagnosis_consistency):
+        rule(remarks, activities)
+    _planning(remarks, activities)
+    return remarks.out
+
+
+def _quality(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
     for link_id in _DESCRIPTIONS:
-        text = _first(idx, qr, link_id)
+        text = _first(r.idx, r.qr, link_id)
         if not isinstance(text, str) or len(text.strip()) < MIN_DESCRIPTION_CHARS:
-            label = next((i.get("text") for i in idx.items(qr, link_id) if i.get("text")), link_id)
-            out.append(_remark("LISN_ASSESS_TEXT_TOO_SHORT", link_id, paths.get(link_id),
-                               min=MIN_DESCRIPTION_CHARS, label=label))
-    for index, group in enumerate(idx.items(qr, "diagnos")):
-        code, text = _first(idx, group, "diagnos.kod"), _first(idx, group, "diagnos.text")
+            label = next((i.get("text") for i in r.idx.items(r.qr, link_id) if i.get("text")), link_id)
+            r.add("LISN_ASSESS_TEXT_TOO_SHORT", link_id, min=MIN_DESCRIPTION_CHARS, label=label)
+    for index, group in enumerate(r.idx.items(r.qr, "diagnos")):
+        code, text = _first(r.idx, group, "diagnos.kod"), _first(r.idx, group, "diagnos.text")
         if isinstance(code, dict) and _repeats_code(text, code):
-            out.append(_remark("LISN_ASSESS_DIAGNOS_TEXT_REPEATS_CODE", "diagnos.text",
-                               paths.get(f"diagnos.text#{index}"), code=code.get("code", "")))
-    if not idx.items(qr, "formaga.aktivitet"):
-        out.append(_remark("LISN_ASSESS_NO_ACTIVITY_ASSESSED", "formaga.aktivitet", paths.get("formaga")))
-    for activity in _activities(idx, qr):
-        if activity.timmar_per_vecka is None:
-            out.append(_remark("LISN_ASSESS_HOURS_MISSING", "formaga.aktivitet.timmar", paths.get("formaga"),
-                               typ=activity.typ.get("code", "")))
-    return out
+            r.add("LISN_ASSESS_DIAGNOS_TEXT_REPEATS_CODE", "diagnos.text", f"diagnos.text#{index}",
+                  code=code.get("code", ""))
+    if not r.idx.items(r.qr, "formaga.aktivitet"):
+        r.add("LISN_ASSESS_NO_ACTIVITY_ASSESSED", "formaga.aktivitet", "formaga")
+    for n, activity in activities:
+        if activity.deltagande.get("code") == "begransat" and activity.timmar_per_vecka is None:
+            r.add("LISN_ASSESS_HOURS_MISSING", "formaga.aktivitet.timmar", f"formaga.aktivitet#{n}",
+                  typ=_name(activity.typ))
 
 
-def _remark(message_id: str, link_id: str, expression: str | None, **args: Any) -> Remark:
-    return Remark(code=message_id, link_id=link_id, expression=expression, text_sv=messages.text(
-        message_id, "sv", linkId=link_id, **args), text_en=messages.text(message_id, "en", linkId=link_id, **args))
+def _capacity_consistency(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
+    """Work capacity and activity participation that contradict each other."""
+    work = _first_code(r.idx, r.qr, "formaga.arbete")
+    full = [_name(a.typ) for _, a in activities if a.deltagande.get("code") == "fullt"]
+    if work == "helt-nedsatt" and full:
+        r.add("LISN_ASSESS_WORK_NONE_ACTIVITY_FULL", "formaga.arbete", typer=", ".join(full))
+    if work == "ej-nedsatt" and activities and all(a.deltagande.get("code") == "inte" for _, a in activities):
+        r.add("LISN_ASSESS_WORK_FULL_ACTIVITY_NONE", "formaga.arbete")
+
+
+def _time_consistency(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
+    """Day 8 of the illness, the age of the basis, and a long period on no examination."""
+    start = _first_date(r.idx, r.qr, "formaga.period.start")
+    slut = _first_date(r.idx, r.qr, "formaga.period.slut")
+    debut = _first_date(r.idx, r.qr, "debut")
+    if debut is None:
+        r.add("LISN_ASSESS_DEBUT_MISSING", "debut", "formaga")
+    elif start is not None:
+        day8 = debut + timedelta(days=CERTIFICATE_FROM_DAY - 1)
+        if start > day8:
+            r.add("LISN_ASSESS_DAY8_GAP", "formaga.period.start", debut=debut.isoformat(), day8=day8.isoformat(),
+                  start=start.isoformat(), last=(start - timedelta(days=1)).isoformat())
+    basis = _basis_dates(r.idx, r.qr)
+    signed = _to_date(r.qr.get("authored"))
+    if basis and signed and (signed - max(basis)).days > OLD_BASIS_DAYS:
+        r.add("LISN_ASSESS_OLD_BASIS", "grund.datum", "grund", latest=max(basis).isoformat(), days=OLD_BASIS_DAYS)
+    kinds = {c.get("code") for c in r.idx.answers(r.qr, "grund.typ") if isinstance(c, dict)}
+    if kinds and not kinds & EXAMINATION and start and slut and (slut - start).days + 1 >= REMOTE_ONLY_MAX_DAYS:
+        r.add("LISN_ASSESS_REMOTE_ONLY_LONG", "grund.typ", "grund", days=(slut - start).days + 1)
+
+
+def _diagnosis_consistency(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
+    codes = [c.get("code") or "" for c in r.idx.answers(r.qr, "diagnos.kod") if isinstance(c, dict)]
+    if codes and all(SOCIAL_CIRCUMSTANCES.match(c.upper()) for c in codes):
+        r.add("LISN_ASSESS_SOCIAL_DIAGNOSIS_ONLY", "diagnos.kod", "diagnos", codes=", ".join(codes))
+
+
+def _planning(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
+    if _first_code(r.idx, r.qr, "prognos.typ") == "ej-aterfa":
+        r.add("LISN_ASSESS_PROGNOSIS_FK", "prognos.typ", "prognos")
+    for n, activity in activities:
+        if activity.anpassning:
+            r.add("LISN_ASSESS_ADAPTATION", "formaga.aktivitet.anpassning", f"formaga.aktivitet#{n}",
+                  typ=_name(activity.typ))
+
+
+def _name(coding: dict[str, Any]) -> str:
+    return str(coding.get("display") or coding.get("code") or "")
 
 
 def _normalise(text: Any) -> str:

@@ -20,14 +20,23 @@ from adapter.outbound.engine import Context, build_document, submission_values
 from adapter.outbound.mapping import OutboundMapping, mapping_for
 
 STATUSES = ("original", "replacing", "withdrawn")
+EVENT_STATUS = {"certificate": "original", "certificate-replacement": "replacing",
+                "certificate-withdrawal": "withdrawn"}
+"""The document status a MessageHeader event stands for (the same table as the service's flow)."""
 
 
-def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = None, status: str = "original",
+def status_of(bundle: dict[str, Any]) -> str:
+    """The status of the document a submission Bundle becomes, from its MessageHeader event."""
+    return EVENT_STATUS.get(Submission(bundle).event or "", "original")
+
+
+def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = None, status: str | None = None,
                          replaces: str | None = None) -> bytes:
     """The municipal XML (UTF-8 bytes, no pretty-printing) for a validated submission Bundle.
 
     ``status`` is ``original``, ``replacing`` (then ``replaces`` or the Bundle's ``replaces``
-    extension names the certificate replaced) or ``withdrawn``.
+    extension names the certificate replaced) or ``withdrawn``; None takes it from the Bundle's
+    MessageHeader event, so that a withdrawal Bundle never renders as a valid certificate.
     """
     sub = Submission(bundle)
     qr = sub.response
@@ -35,6 +44,7 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
         mid = "LISN_OUTBOUND_NO_RESPONSE"
         raise errors.TransformError(messages.bilingual(mid), message_id=mid, expression="Bundle.entry")
     replaces = replaces or sub.replaces
+    status = status or status_of(bundle)
     if status not in STATUSES or (status == "replacing" and not replaces):
         mid = "LISN_OUTBOUND_BAD_STATUS"
         raise errors.TransformError(messages.bilingual(mid, status=status), message_id=mid)

@@ -20,12 +20,16 @@ EXAMPLE = HERE.parents[2] / "profiles" / "examples" / "Bundle-lisn-example-submi
 CASES = yaml.safe_load((HERE / "assessment_cases.yaml").read_text(encoding="utf-8"))
 CS = "https://lisn.se/fhir/CodeSystem/"
 CODED = {"formaga.arbete": "formaga-arbete", "prognos.typ": "prognos-typ", "atgarder.typ": "atgarder-typ",
-         "formaga.aktivitet.typ": "aktivitet-typ", "formaga.aktivitet.deltagande": "aktivitet-deltagande"}
+         "formaga.aktivitet.typ": "aktivitet-typ", "formaga.aktivitet.deltagande": "aktivitet-deltagande",
+         "grund.typ": "grund-typ"}
+ICD10_SE = "urn:oid:1.2.752.116.1.1.1"
 
 
 def _value(link_id: str, value: Any) -> dict[str, Any]:
     if link_id in CODED:
         return {"valueCoding": {"system": CS + CODED[link_id], "code": value}}
+    if link_id == "diagnos.kod":
+        return {"valueCoding": {"system": ICD10_SE, "code": value}}
     if isinstance(value, bool):
         return {"valueBoolean": value}
     if isinstance(value, int):
@@ -39,15 +43,31 @@ def _set(qr: dict[str, Any], link_id: str, value: Any) -> None:
     target = find_items(qr, link_id)
     assert target, f"the example has no item {link_id}"
     values = value if isinstance(value, list) else [value]
-    target[0]["answer"] = [_value(link_id, v) for v in values]
+    target[0]["answer"] = [_value(link_id, v) for v in values if v is not None]
 
 
 def _activity(spec: list[Any]) -> dict[str, Any]:
+    """[typ, deltagande, timmar?, anpassning?] as a formaga.aktivitet group (None leaves an answer out)."""
     items = [{"linkId": "formaga.aktivitet.typ", "answer": [_value("formaga.aktivitet.typ", spec[0])]},
              {"linkId": "formaga.aktivitet.deltagande", "answer": [_value("formaga.aktivitet.deltagande", spec[1])]}]
-    if len(spec) > 2:
+    if len(spec) > 2 and spec[2] is not None:
         items.append({"linkId": "formaga.aktivitet.timmar", "answer": [{"valueInteger": spec[2]}]})
+    if len(spec) > 3:
+        items.append({"linkId": "formaga.aktivitet.anpassning", "answer": [{"valueString": spec[3]}]})
     return {"linkId": "formaga.aktivitet", "item": items}
+
+
+def _diagnosis(spec: list[str]) -> dict[str, Any]:
+    return {"linkId": "diagnos", "item": [{"linkId": "diagnos.kod", "answer": [_value("diagnos.kod", spec[0])]},
+                                          {"linkId": "diagnos.text", "answer": [{"valueString": spec[1]}]}]}
+
+
+def _replace_groups(items: list[dict[str, Any]], link_id: str, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` with every group ``link_id`` replaced by ``groups``, where the first one stood."""
+    at = next(i for i, item in enumerate(items) if item["linkId"] == link_id)
+    others = [item for item in items if item["linkId"] != link_id]
+    before = len([item for item in items[:at] if item["linkId"] != link_id])
+    return others[:before] + groups + others[before:]
 
 
 def build_case(case: dict[str, Any]) -> dict[str, Any]:
@@ -57,10 +77,15 @@ def build_case(case: dict[str, Any]) -> dict[str, Any]:
         _set(qr, link_id, value)
     if "aktiviteter" in case:
         formaga = find_items(qr, "formaga")[0]
-        others = [i for i in formaga["item"] if i["linkId"] != "formaga.aktivitet"]
-        formaga["item"] = others[:1] + [_activity(a) for a in case["aktiviteter"]] + others[1:]
+        formaga["item"] = _replace_groups(formaga["item"], "formaga.aktivitet", [_activity(a) for a in case["aktiviteter"]])
+    if "diagnoser" in case:
+        qr["item"] = _replace_groups(qr["item"], "diagnos", [_diagnosis(d) for d in case["diagnoser"]])
     for group, day in zip(find_items(qr, "grund"), case.get("grund_datum") or []):
         _set(group, "grund.datum", day)
+    for group, kind in zip(find_items(qr, "grund"), case.get("grund_typ") or []):
+        _set(group, "grund.typ", kind)
+    if "authored" in case:
+        qr["authored"] = case["authored"]
     return bundle
 
 
@@ -68,7 +93,9 @@ def build_case(case: dict[str, Any]) -> dict[str, Any]:
 def test_assessment_case(case: dict[str, Any]) -> None:
     result = assess(build_case(case)).as_dict()
     expect = case["expect"]
-    assert {a["typ"]["code"]: a["timmar_per_vecka"] for a in result["aktiviteter"]} == expect["hours"]
+    activities = {a["typ"]["code"]: [a["deltagande"]["code"]] + ([a["timmar_per_vecka"]] if a["timmar_per_vecka"]
+                                                                 is not None else []) for a in result["aktiviteter"]}
+    assert activities == expect["activities"]
     assert result["kvarvarande_arbetsformaga_procent"] == expect["percent"]
     assert result["giltigt_till_och_med"] == expect["validity_end"].isoformat()
     assert result["senast_uppfoljning"] == expect["follow_up"].isoformat()

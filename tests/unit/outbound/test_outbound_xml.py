@@ -311,3 +311,12 @@ def test_the_fast_path_evaluation_agrees_with_fhirpathpy(example: dict[str, Any]
         for path in paths:
             expression = path + extra if not path.endswith(")") else path
             assert evaluate(expression, resource) == fhirpath(resource, expression), (expression, resource["resourceType"])
+
+
+def test_full_participation_is_a_code_not_hours(example: dict[str, Any]) -> None:
+    """Issue 17: "Kan delta fullt ut" must never become <timmarPerVecka>40</timmarPerVecka>."""
+    doc = read_municipal_xml(render_municipal_xml(example))
+    by_code = {a.find(f"{{{NS}}}deltagande").get("kod"): a for a in doc.findall("bedomningsstod/aktivitet")}
+    assert by_code["fullt"].find(f"{{{NS}}}timmarPerVecka") is None
+    assert by_code["inte"].find(f"{{{NS}}}timmarPerVecka") is None
+    assert by_code["begransat"].findtext(f"{{{NS}}}timmarPerVecka") == "10"  # the physician's own figure
