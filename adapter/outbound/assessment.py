@@ -7,51 +7,28 @@ arbetsmarknadens förfogande eller att delta i aktiviteter"). This module restat
 physician wrote, as data, and never adds a figure the physician did not write: "kan delta fullt
 ut" stays the code ``fullt``, hours appear only where the physician gave them. On top of that it
 lists remarks a case worker must look at before deciding. Every rule, with its source and its
-threshold, is the table in docs/outbound.md ("Bedömningsstöd"); the cases are
-``tests/unit/outbound/assessment_cases.yaml``.
+threshold, is the table in docs/outbound.md ("Bedömningsstöd"); the remarks are
+:mod:`adapter.outbound.remarks`; the cases are ``tests/unit/outbound/assessment_cases.yaml``.
 """
 
 from __future__ import annotations
 
 import calendar
-import re
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-from adapter import messages
 from adapter.fhir.submission import Submission
 
-MIN_DESCRIPTION_CHARS = 50
-"""Below this many characters an impairment or activity-limitation text rarely supports a decision."""
 FOLLOW_UP_MONTHS = 3
 """The municipality follows up at the latest this many months after the period starts."""
-CERTIFICATE_FROM_DAY = 8
-"""The activity requirement asks for a medical certificate from day 8 of the illness (seed 000)."""
-OLD_BASIS_DAYS = 30
-"""A basis (examination, contact, records) older than this at signing predates the last monthly decision."""
-REMOTE_ONLY_MAX_DAYS = 30
-"""A period this long or longer that rests on no examination of the patient is remarked on."""
 
 REMAINING_CAPACITY = {"ej-nedsatt": 100, "nedsatt-25": 75, "nedsatt-50": 50, "nedsatt-75": 25, "helt-nedsatt": 0}
 COORDINATED_REHABILITATION = frozenset({"samordnad-rehabilitering", "samordningsforbund",
                                         "arbetslivsinriktad-rehabilitering"})
 UNCLEAR_OR_POOR_PROGNOSIS = frozenset({"oklar", "ej-aterfa"})
-EXAMINATION = frozenset({"undersokning-fysisk", "undersokning-video"})
-SOCIAL_CIRCUMSTANCES = re.compile(r"Z(5[5-9]|6[0-5])(\.|$|[0-9A-Z])")
-"""ICD-10 block Z55–Z65: "potential health hazards related to socioeconomic and psychosocial circumstances"."""
-_DESCRIPTIONS = ("funktionsnedsattning", "aktivitetsbegransning")
-
-REMARK_KIND = {
-    "LISN_ASSESS_TEXT_TOO_SHORT": "kvalitet", "LISN_ASSESS_DIAGNOS_TEXT_REPEATS_CODE": "kvalitet",
-    "LISN_ASSESS_NO_ACTIVITY_ASSESSED": "kvalitet", "LISN_ASSESS_HOURS_MISSING": "kvalitet",
-    "LISN_ASSESS_DEBUT_MISSING": "kvalitet",
-    "LISN_ASSESS_WORK_NONE_ACTIVITY_FULL": "konsistens", "LISN_ASSESS_WORK_FULL_ACTIVITY_NONE": "konsistens",
-    "LISN_ASSESS_DAY8_GAP": "konsistens", "LISN_ASSESS_OLD_BASIS": "konsistens",
-    "LISN_ASSESS_REMOTE_ONLY_LONG": "konsistens", "LISN_ASSESS_SOCIAL_DIAGNOSIS_ONLY": "konsistens",
-    "LISN_ASSESS_PROGNOSIS_FK": "planering", "LISN_ASSESS_ADAPTATION": "planering",
-}
-"""What a remark asks of the case worker: check the quality, check a contradiction, or plan with it."""
+ACTIVITY_GROUPS = ("formaga.aktivitet", "formaga.period.aktivitet")
+"""Template 1.0 assesses activities once for the one period; 1.1 per period (a stepwise build-up)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +43,25 @@ class ActivityCapacity:
     deltagande: dict[str, Any]
     timmar_per_vecka: int | None
     anpassning: str | None = None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The total capacity over all activity types (template 1.1): the code, hours only when given."""
+
+    deltagande: dict[str, Any]
+    timmar_per_vecka: int | None = None
+    timmar_per_dag: float | None = None
+
+
+@dataclass(frozen=True)
+class PeriodCapacity:
+    """One period of the assessment (1.1 has up to four: a stepwise build-up)."""
+
+    start: date | None
+    slut: date | None
+    total_formaga: Capacity | None
+    aktiviteter: tuple[ActivityCapacity, ...]
 
 
 @dataclass(frozen=True)
@@ -94,17 +90,24 @@ class Remark:
 @dataclass(frozen=True)
 class Assessment:
     aktiviteter: tuple[ActivityCapacity, ...] = ()
+    """Template 1.0's activities (``formaga.aktivitet``); a 1.1 certificate has them per period."""
     kvarvarande_arbetsformaga_procent: int | None = None
     giltigt_till_och_med: date | None = None
     senast_uppfoljning: date | None = None
     flaggor: Flags = field(default_factory=Flags)
     kvalitetsanmarkningar: tuple[Remark, ...] = ()
+    perioder: tuple[PeriodCapacity, ...] = ()
+    total_formaga: Capacity | None = None
+    """The total capacity at the start (the first period's), when the template asks for it (1.1)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (dates as ISO strings) for the mapping engine and templates."""
         data = asdict(self)
         for key in ("giltigt_till_och_med", "senast_uppfoljning"):
             data[key] = data[key].isoformat() if data[key] else None
+        for period in data["perioder"]:
+            for key in ("start", "slut"):
+                period[key] = period[key].isoformat() if period[key] else None
         return data
 
 
@@ -113,17 +116,23 @@ def assess(bundle: dict[str, Any], *, index: "AnswerIndex | None" = None) -> Ass
 
     ``index`` lets the XML transformation share its answer index (one walk of the response).
     """
+    from adapter.outbound.remarks import remarks
+
     qr = bundle if bundle.get("resourceType") == "QuestionnaireResponse" else (Submission(bundle).response or {})
     idx = index or AnswerIndex()
-    start, slut = _first_date(idx, qr, "formaga.period.start"), _first_date(idx, qr, "formaga.period.slut")
-    follow_up = min(slut, add_months(start, FOLLOW_UP_MONTHS)) if start and slut else slut
+    periods = tuple(periods_of(idx, qr))
+    start, slut = span(periods)
+    new_certificate = first_date(idx, qr, "prognos.nyttintyg")
+    ends = [d for d in (slut, add_months(start, FOLLOW_UP_MONTHS) if start else None, new_certificate) if d]
     return Assessment(
-        aktiviteter=tuple(_activities(idx, qr)),
-        kvarvarande_arbetsformaga_procent=REMAINING_CAPACITY.get(_first_code(idx, qr, "formaga.arbete") or ""),
+        aktiviteter=tuple(a for _, a in activity_groups(idx, qr, ("formaga.aktivitet",))),
+        kvarvarande_arbetsformaga_procent=REMAINING_CAPACITY.get(first_code(idx, qr, "formaga.arbete") or ""),
         giltigt_till_och_med=slut,
-        senast_uppfoljning=follow_up,
+        senast_uppfoljning=min(ends) if ends else None,
         flaggor=_flags(idx, qr, start, slut),
-        kvalitetsanmarkningar=tuple(_remarks(idx, qr)),
+        kvalitetsanmarkningar=tuple(remarks(idx, qr, periods)),
+        perioder=periods,
+        total_formaga=periods[0].total_formaga if periods else None,
     )
 
 
@@ -134,146 +143,68 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def _activities(idx: AnswerIndex, qr: dict[str, Any]) -> list[ActivityCapacity]:
-    return [activity for _, activity in _activity_groups(idx, qr)]
+def span(periods: tuple[PeriodCapacity, ...]) -> tuple[date | None, date | None]:
+    """The first start and the last end over all periods."""
+    starts = [p.start for p in periods if p.start]
+    ends = [p.slut for p in periods if p.slut]
+    return (min(starts) if starts else None), (max(ends) if ends else None)
 
 
-def _activity_groups(idx: AnswerIndex, qr: dict[str, Any]) -> list[tuple[int, ActivityCapacity]]:
-    """Each well-formed ``formaga.aktivitet`` group with its occurrence number (for its location)."""
+def periods_of(idx: AnswerIndex, qr: dict[str, Any]) -> list[PeriodCapacity]:
+    """Every ``formaga.period``; a 1.0 certificate's one period carries 1.0's ``formaga.aktivitet``."""
+    top = tuple(a for _, a in activity_groups(idx, qr, ("formaga.aktivitet",)))
     out = []
-    for n, group in enumerate(idx.items(qr, "formaga.aktivitet")):
-        typ = _first(idx, group, "formaga.aktivitet.typ")
-        deltagande = _first(idx, group, "formaga.aktivitet.deltagande")
-        if not isinstance(typ, dict) or not isinstance(deltagande, dict):
-            continue
-        given = _first(idx, group, "formaga.aktivitet.timmar")
-        hours = given if deltagande.get("code") == "begransat" and isinstance(given, int) else None
-        adaptation = _first(idx, group, "formaga.aktivitet.anpassning")
-        out.append((n, ActivityCapacity(typ=typ, deltagande=deltagande, timmar_per_vecka=hours,
-                                        anpassning=adaptation.strip() or None if isinstance(adaptation, str) else None)))
+    for group in idx.items(qr, "formaga.period"):
+        own = tuple(a for _, a in activity_groups(idx, group, ("formaga.period.aktivitet",)))
+        out.append(PeriodCapacity(start=first_date(idx, group, "formaga.period.start"),
+                                  slut=first_date(idx, group, "formaga.period.slut"),
+                                  total_formaga=_total(idx, group), aktiviteter=own or top))
+    return out
+
+
+def _total(idx: AnswerIndex, period: dict[str, Any]) -> Capacity | None:
+    code = first_answer(idx, period, "formaga.period.totalt")
+    if not isinstance(code, dict):
+        return None
+    hours, per_day = first_answer(idx, period, "formaga.period.totalt.timmar"), first_answer(idx, period, "formaga.period.totalt.dag")
+    limited = code.get("code") == "begransat"
+    return Capacity(deltagande=code, timmar_per_vecka=hours if limited and isinstance(hours, int) else None,
+                    timmar_per_dag=float(per_day) if limited and isinstance(per_day, (int, float)) else None)
+
+
+def activity_groups(idx: AnswerIndex, node: dict[str, Any],
+                    families: tuple[str, ...] = ACTIVITY_GROUPS) -> list[tuple[str, ActivityCapacity]]:
+    """Each well-formed activity group below ``node`` with its location key (``linkId#n``, for item_paths)."""
+    out = []
+    for family in families:
+        for n, group in enumerate(idx.items(node, family)):
+            typ, deltagande = first_answer(idx, group, f"{family}.typ"), first_answer(idx, group, f"{family}.deltagande")
+            if not isinstance(typ, dict) or not isinstance(deltagande, dict):
+                continue
+            given = first_answer(idx, group, f"{family}.timmar")
+            hours = given if deltagande.get("code") == "begransat" and isinstance(given, int) else None
+            adaptation = first_answer(idx, group, f"{family}.anpassning")
+            out.append((f"{family}#{n}", ActivityCapacity(
+                typ=typ, deltagande=deltagande, timmar_per_vecka=hours,
+                anpassning=adaptation.strip() or None if isinstance(adaptation, str) else None)))
     return out
 
 
 def _flags(idx: AnswerIndex, qr: dict[str, Any], start: date | None, slut: date | None) -> Flags:
     measures = {c.get("code") for c in idx.answers(qr, "atgarder.typ") if isinstance(c, dict)}
-    basis = _basis_dates(idx, qr)
+    basis = basis_dates(idx, qr)
     return Flags(
         sip_rekommenderas="sip" in measures,
         samordnad_rehabilitering_rekommenderas=bool(measures & COORDINATED_REHABILITATION),
-        kontakt_onskas=_first(idx, qr, "kontakt.onskas") is True,
+        kontakt_onskas=first_answer(idx, qr, "kontakt.onskas") is True,
         retroaktiv_period=bool(start and basis and start < min(basis)),
-        oklar_eller_dalig_prognos=_first_code(idx, qr, "prognos.typ") in UNCLEAR_OR_POOR_PROGNOSIS,
+        oklar_eller_dalig_prognos=first_code(idx, qr, "prognos.typ") in UNCLEAR_OR_POOR_PROGNOSIS,
         period_over_tre_manader=bool(start and slut and slut >= add_months(start, FOLLOW_UP_MONTHS)),
     )
 
 
-def _basis_dates(idx: AnswerIndex, qr: dict[str, Any]) -> list[date]:
-    return [d for d in (_to_date(v) for v in idx.answers(qr, "grund.datum")) if d]
-
-
-# -- remarks -------------------------------------------------------------------------------------
-
-class _Remarks:
-    """Collects remarks for one response; ``paths`` gives each linkId's FHIRPath location."""
-
-    def __init__(self, idx: AnswerIndex, qr: dict[str, Any]) -> None:
-        self.idx, self.qr, self.paths = idx, qr, item_paths(qr)
-        self.out: list[Remark] = []
-
-    def add(self, message_id: str, link_id: str, where: str | None = None, **args: Any) -> None:
-        expression = self.paths.get(where or link_id)
-        self.out.append(Remark(code=message_id, link_id=link_id, expression=expression,
-                               text_sv=messages.text(message_id, "sv", linkId=link_id, **args),
-                               text_en=messages.text(message_id, "en", linkId=link_id, **args),
-                               kind=REMARK_KIND[message_id]))
-
-
-def _remarks(idx: AnswerIndex, qr: dict[str, Any]) -> list[Remark]:
-    remarks = _Remarks(idx, qr)
-    activities = _activity_groups(idx, qr)
-    for rule in (_quality, _capacity_consistency, _time_consistency, _diagnosis_consistency):
-        rule(remarks, activities)
-    _planning(remarks, activities)
-    return remarks.out
-
-
-def _quality(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
-    for link_id in _DESCRIPTIONS:
-        text = _first(r.idx, r.qr, link_id)
-        if not isinstance(text, str) or len(text.strip()) < MIN_DESCRIPTION_CHARS:
-            label = next((i.get("text") for i in r.idx.items(r.qr, link_id) if i.get("text")), link_id)
-            r.add("LISN_ASSESS_TEXT_TOO_SHORT", link_id, min=MIN_DESCRIPTION_CHARS, label=label)
-    for index, group in enumerate(r.idx.items(r.qr, "diagnos")):
-        code, text = _first(r.idx, group, "diagnos.kod"), _first(r.idx, group, "diagnos.text")
-        if isinstance(code, dict) and _repeats_code(text, code):
-            r.add("LISN_ASSESS_DIAGNOS_TEXT_REPEATS_CODE", "diagnos.text", f"diagnos.text#{index}",
-                  code=code.get("code", ""))
-    if not r.idx.items(r.qr, "formaga.aktivitet"):
-        r.add("LISN_ASSESS_NO_ACTIVITY_ASSESSED", "formaga.aktivitet", "formaga")
-    for n, activity in activities:
-        if activity.deltagande.get("code") == "begransat" and activity.timmar_per_vecka is None:
-            r.add("LISN_ASSESS_HOURS_MISSING", "formaga.aktivitet.timmar", f"formaga.aktivitet#{n}",
-                  typ=_name(activity.typ))
-
-
-def _capacity_consistency(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
-    """Work capacity and activity participation that contradict each other."""
-    work = _first_code(r.idx, r.qr, "formaga.arbete")
-    full = [_name(a.typ) for _, a in activities if a.deltagande.get("code") == "fullt"]
-    if work == "helt-nedsatt" and full:
-        r.add("LISN_ASSESS_WORK_NONE_ACTIVITY_FULL", "formaga.arbete", typer=", ".join(full))
-    if work == "ej-nedsatt" and activities and all(a.deltagande.get("code") == "inte" for _, a in activities):
-        r.add("LISN_ASSESS_WORK_FULL_ACTIVITY_NONE", "formaga.arbete")
-
-
-def _time_consistency(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
-    """Day 8 of the illness, the age of the basis, and a long period on no examination."""
-    start = _first_date(r.idx, r.qr, "formaga.period.start")
-    slut = _first_date(r.idx, r.qr, "formaga.period.slut")
-    debut = _first_date(r.idx, r.qr, "debut")
-    if debut is None:
-        r.add("LISN_ASSESS_DEBUT_MISSING", "debut", "formaga")
-    elif start is not None:
-        day8 = debut + timedelta(days=CERTIFICATE_FROM_DAY - 1)
-        if start > day8:
-            r.add("LISN_ASSESS_DAY8_GAP", "formaga.period.start", debut=debut.isoformat(), day8=day8.isoformat(),
-                  start=start.isoformat(), last=(start - timedelta(days=1)).isoformat())
-    basis = _basis_dates(r.idx, r.qr)
-    signed = _to_date(r.qr.get("authored"))
-    if basis and signed and (signed - max(basis)).days > OLD_BASIS_DAYS:
-        r.add("LISN_ASSESS_OLD_BASIS", "grund.datum", "grund", latest=max(basis).isoformat(), days=OLD_BASIS_DAYS)
-    kinds = {c.get("code") for c in r.idx.answers(r.qr, "grund.typ") if isinstance(c, dict)}
-    if kinds and not kinds & EXAMINATION and start and slut and (slut - start).days + 1 >= REMOTE_ONLY_MAX_DAYS:
-        r.add("LISN_ASSESS_REMOTE_ONLY_LONG", "grund.typ", "grund", days=(slut - start).days + 1)
-
-
-def _diagnosis_consistency(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
-    codes = [c.get("code") or "" for c in r.idx.answers(r.qr, "diagnos.kod") if isinstance(c, dict)]
-    if codes and all(SOCIAL_CIRCUMSTANCES.match(c.upper()) for c in codes):
-        r.add("LISN_ASSESS_SOCIAL_DIAGNOSIS_ONLY", "diagnos.kod", "diagnos", codes=", ".join(codes))
-
-
-def _planning(r: _Remarks, activities: list[tuple[int, ActivityCapacity]]) -> None:
-    if _first_code(r.idx, r.qr, "prognos.typ") == "ej-aterfa":
-        r.add("LISN_ASSESS_PROGNOSIS_FK", "prognos.typ", "prognos")
-    for n, activity in activities:
-        if activity.anpassning:
-            r.add("LISN_ASSESS_ADAPTATION", "formaga.aktivitet.anpassning", f"formaga.aktivitet#{n}",
-                  typ=_name(activity.typ))
-
-
-def _name(coding: dict[str, Any]) -> str:
-    return str(coding.get("display") or coding.get("code") or "")
-
-
-def _normalise(text: Any) -> str:
-    return re.sub(r"[\W_]+", "", str(text or "")).casefold()
-
-
-def _repeats_code(text: Any, code: dict[str, Any]) -> bool:
-    """True when the free text adds nothing to the code: empty, the code, its display, or both."""
-    said, c, d = _normalise(text), _normalise(code.get("code")), _normalise(code.get("display"))
-    return said in {"", c, d, c + d, d + c}
+def basis_dates(idx: AnswerIndex, qr: dict[str, Any]) -> list[date]:
+    return [d for d in (to_date(v) for v in idx.answers(qr, "grund.datum")) if d]
 
 
 # -- reading answers -----------------------------------------------------------------------------
@@ -360,21 +291,21 @@ def item_paths(qr: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _first(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> Any:
+def first_answer(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> Any:
     found = idx.answers(node, link_id)
     return found[0] if found else None
 
 
-def _first_code(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> str | None:
-    value = _first(idx, node, link_id)
+def first_code(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> str | None:
+    value = first_answer(idx, node, link_id)
     return value.get("code") if isinstance(value, dict) else None
 
 
-def _first_date(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> date | None:
-    return _to_date(_first(idx, node, link_id))
+def first_date(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> date | None:
+    return to_date(first_answer(idx, node, link_id))
 
 
-def _to_date(value: Any) -> date | None:
+def to_date(value: Any) -> date | None:
     try:
         return date.fromisoformat(value[:10]) if isinstance(value, str) else None
     except ValueError:

@@ -50,7 +50,7 @@ def read_municipal_xml(xml: bytes) -> MunicipalDocument:
     """Parse (safely) a municipal XML document and read its answers back through its mapping."""
     root = parse_xml(xml)
     qname = etree.QName(root)
-    mapping = mapping_for_namespace(qname.namespace or "")
+    mapping = mapping_for_namespace(qname.namespace or "", root.get("schemaVersion"))
     if mapping is None or qname.localname != mapping.root:
         mid = "LISN_OUTBOUND_NOT_MUNICIPAL_XML"
         raise errors.InputRejected(messages.bilingual(mid, root=qname.text), message_id=mid)

@@ -11,7 +11,7 @@ from typing import Any
 
 from adapter.fhir.identifiers import ICD10_SE, normalise_system
 from adapter.fhir.registry import Registry, default_registry
-from adapter.outbound.assessment import REMARK_KIND
+from adapter.outbound.remarks import REMARK_KIND
 from adapter.outbound.reader import Item, MunicipalDocument, value_of
 
 STATUS_LABELS = {"original": "Original", "replacing": "Ersättande intyg", "withdrawn": "MAKULERAT",
