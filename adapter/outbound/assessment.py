@@ -169,7 +169,7 @@ def _total(idx: AnswerIndex, period: dict[str, Any]) -> Capacity | None:
     hours, per_day = first_answer(idx, period, "formaga.period.totalt.timmar"), first_answer(idx, period, "formaga.period.totalt.dag")
     limited = code.get("code") == "begransat"
     return Capacity(deltagande=code, timmar_per_vecka=hours if limited and isinstance(hours, int) else None,
-                    timmar_per_dag=float(per_day) if limited and isinstance(per_day, (int, float)) else None)
+                    timmar_per_dag=per_day if limited and isinstance(per_day, (int, float)) else None)
 
 
 def activity_groups(idx: AnswerIndex, node: dict[str, Any],

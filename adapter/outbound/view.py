@@ -11,6 +11,7 @@ from typing import Any
 
 from adapter.fhir.identifiers import ICD10_SE, normalise_system
 from adapter.fhir.registry import Registry, default_registry
+from adapter.outbound.engine import status_text
 from adapter.outbound.remarks import REMARK_KIND
 from adapter.outbound.reader import Item, MunicipalDocument, value_of
 
@@ -86,15 +87,7 @@ def _header(doc: MunicipalDocument) -> dict[str, Any]:
 
 def _banner(status: str, ersatter: str | None, ersatt_av: str | None) -> str | None:
     """What a case worker must read first when the document is not a plain, valid certificate."""
-    if status == "withdrawn":
-        return "Intyget är makulerat och får inte användas som underlag."
-    if status == "replaced":
-        by = f" av intyg {ersatt_av}" if ersatt_av else ""
-        return f"Intyget är ersatt{by} och får inte användas som underlag."
-    if status == "replacing":
-        return (f"Detta intyg ersätter intyg {ersatter}. Det tidigare intyget får inte längre användas "
-                "som underlag; använd detta.")
-    return None
+    return status_text(status, replaces=ersatter, replaced_by=ersatt_av)
 
 
 def _patient(doc: MunicipalDocument) -> dict[str, Any]:

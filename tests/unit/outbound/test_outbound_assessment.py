@@ -17,11 +17,13 @@ from adapter.outbound.assessment import add_months, find_items
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parents[2] / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
+EXAMPLE_1_1 = HERE.parents[2] / "tests" / "golden" / "outbound" / "1.1" / "example.input.json"
 CASES = yaml.safe_load((HERE / "assessment_cases.yaml").read_text(encoding="utf-8"))
 CS = "https://lisn.se/fhir/CodeSystem/"
 CODED = {"formaga.arbete": "formaga-arbete", "prognos.typ": "prognos-typ", "atgarder.typ": "atgarder-typ",
          "formaga.aktivitet.typ": "aktivitet-typ", "formaga.aktivitet.deltagande": "aktivitet-deltagande",
-         "grund.typ": "grund-typ"}
+         "grund.typ": "grund-typ", "formaga.period.totalt": "aktivitet-deltagande",
+         "formaga.period.aktivitet.deltagande": "aktivitet-deltagande"}
 ICD10_SE = "urn:oid:1.2.752.116.1.1.1"
 
 
@@ -71,7 +73,8 @@ def _replace_groups(items: list[dict[str, Any]], link_id: str, groups: list[dict
 
 
 def build_case(case: dict[str, Any]) -> dict[str, Any]:
-    bundle = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    base = EXAMPLE_1_1 if case.get("template") == "1.1" else EXAMPLE
+    bundle = json.loads(base.read_text(encoding="utf-8"))
     qr = Submission(bundle).response
     for link_id, value in (case.get("set") or {}).items():
         _set(qr, link_id, value)
@@ -95,12 +98,24 @@ def test_assessment_case(case: dict[str, Any]) -> None:
     expect = case["expect"]
     activities = {a["typ"]["code"]: [a["deltagande"]["code"]] + ([a["timmar_per_vecka"]] if a["timmar_per_vecka"]
                                                                  is not None else []) for a in result["aktiviteter"]}
-    assert activities == expect["activities"]
+    assert activities == expect.get("activities", {})
+    if "periods" in expect:
+        assert [_period(p) for p in result["perioder"]] == expect["periods"]
     assert result["kvarvarande_arbetsformaga_procent"] == expect["percent"]
     assert result["giltigt_till_och_med"] == expect["validity_end"].isoformat()
     assert result["senast_uppfoljning"] == expect["follow_up"].isoformat()
     assert sorted(k for k, v in result["flaggor"].items() if v) == sorted(expect["flags"])
     assert [f"{r['code']}@{r['link_id']}" for r in result["kvalitetsanmarkningar"]] == expect["remarks"]
+
+
+def _period(p: dict[str, Any]) -> dict[str, Any]:
+    """A period as [start, slut, total as [code, hours?, per day?], {typ: [deltagande, hours?]}]."""
+    total = p["total_formaga"]
+    shown = None if total is None else [total["deltagande"]["code"]] + [
+        v for v in (total["timmar_per_vecka"], total["timmar_per_dag"]) if v is not None]
+    acts = {a["typ"]["code"]: [a["deltagande"]["code"]] + ([a["timmar_per_vecka"]] if a["timmar_per_vecka"]
+                                                           is not None else []) for a in p["aktiviteter"]}
+    return {"from": p["start"], "to": p["slut"], "total": shown, "activities": acts}
 
 
 def test_remarks_carry_text_and_location() -> None:
