@@ -144,18 +144,25 @@ def _summary(pdf: _Pdf, s: dict[str, Any], h: dict[str, Any]) -> None:
     pdf.line_text(f"Arbetsförmåga: {s['arbete'] or '–'} ({s['procent']} % kvar)   ·   Intyget gäller "
                   f"{s['start']} – {s['giltigt']}   ·   Följ upp senast {s['uppfoljning']}", 10, True)
     pdf.ln(1)
-    pdf.line_text("Vilka aktiviteter passar", 9.5, True, ACCENT)
+    first = f" (första perioden, {s['perioder'][0]['start']} – {s['perioder'][0]['slut']})" if s["perioder"] else ""
+    pdf.line_text("Vilka aktiviteter passar" + first, 9.5, True, ACCENT)
     for line in s["iKorthet"]:
         pdf.line_text(f"{line['label']}: " + ", ".join(line["typer"]), 9.5, indent=3)
     if not s["iKorthet"]:
         pdf.line_text("Ingen aktivitetstyp är bedömd.", 9.5, indent=3)
     if s["ejBedomda"]:
         pdf.line_text("Ej bedömda: " + ", ".join(s["ejBedomda"]), 9, color=MUTED, indent=3)
+    if s["perioder"]:
+        pdf.line_text("Stegvis upptrappning", 9.5, True, ACCENT)
     for p in s["perioder"]:
-        parts = "; ".join(f"{a['typ']}: {a['deltagandeText']}" + (f" ({a['timmar']} tim/v)" if a["timmar"] is not None
-                                                                  else "") for a in p["aktiviteter"])
-        total_hours = f"{p['timmar']} tim/v totalt; " if p["timmar"] else ""
-        pdf.line_text(f"{p['start']} – {p['slut']}: {total_hours}{parts}", 9, indent=3)
+        parts = "; ".join(f"{a['typ']}: " + (f"{a['timmar']} tim/v" if a["timmar"] is not None
+                                             else a["deltagandeText"].lower()) for a in p["aktiviteter"])
+        total = p["total"]
+        shown = "" if not total else (f"totalt {total['vecka']} tim/v" if total["vecka"] else total["omfattning"]) + \
+            (f", högst {total['dag']} tim/dag" if total and total["dag"] else "") + ". "
+        pdf.line_text(f"{p['start']} – {p['slut']}: {shown}{parts}", 9, indent=3)
+    for d in s["detaljer"]:
+        pdf.line_text(f"{d['label']}: {d['text']}", 9.5, indent=3)
     for a in s["anpassningar"]:
         pdf.line_text(f"Anpassning, {a['typ']}: {a['text']}", 9.5, color=(29, 107, 50), indent=3)
     pdf.ln(1)
@@ -169,12 +176,19 @@ def _summary(pdf: _Pdf, s: dict[str, Any], h: dict[str, Any]) -> None:
 def _parties(pdf: _Pdf, view: dict[str, Any]) -> None:
     i, r = view["issuer"], view["recipient"]
     pdf.heading("Utfärdare och mottagare")
-    titles = "".join(f", {t}" for t in i["befattning"] + i["legitimation"])
-    pdf.line_text(f"{i['lakare']} ({i['lakareHsa']}){titles}, " + (f"{i['vardenhet']}, " if i["vardenhet"] else "")
+    pdf.line_text(f"{i['lakare']} ({i['lakareHsa']}), " + (f"{i['vardenhet']}, " if i["vardenhet"] else "")
                   + f"{i['vardgivare']}")
+    titles = [f"Legitimation: {', '.join(i['legitimation'])}"] * bool(i["legitimation"]) + \
+        [f"Befattning: {', '.join(i['befattning'])}"] * bool(i["befattning"])
+    if titles:
+        pdf.line_text(" · ".join(titles), 9)
     contact = i["adress"] + (f" · tel {i['telefon']}" if i["telefon"] else "")
     pdf.line_text(contact or f"vårdenhetens HSA-id {i['vardenhetHsa']}", 9, color=MUTED)
     pdf.line_text(f"Mottagare: {r['namn']} (kommunkod {r['kommunkod']})")
+    c = view["consent"]
+    if c:
+        pdf.line_text(f"Patientens samtycke (grunden för utlämnandet): lämnat {c['lamnat']}, gäller {c['fran']} – "
+                      f"{c['till']}; ändamål: {', '.join(c['andamal'])}", 9.5)
 
 
 def _signatures(pdf: _Pdf, sig: dict[str, Any]) -> None:

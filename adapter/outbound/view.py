@@ -45,6 +45,7 @@ def certificate_view(doc: MunicipalDocument, *, registry: Registry | None = None
         "patient": _patient(doc),
         "issuer": _issuer(doc),
         "recipient": {"namn": doc.text("mottagare/namn"), "kommunkod": doc.text("mottagare/kommunkod")},
+        "consent": _consent(doc),
         "summary": _summary(doc, reg),
         "sections": _sections(doc.items, questions),
         "signature": _signature(doc, signature_status),
@@ -118,7 +119,10 @@ def _texts(doc: MunicipalDocument, path: str) -> list[str]:
 
 
 def _summary(doc: MunicipalDocument, reg: Registry) -> dict[str, Any]:
-    activities = [_activity(doc, el) for el in doc.findall("bedomningsstod/aktivitet")]
+    # 1.0 assesses activities once; 1.1 per period, and what fits now is the first period's
+    periods = _periods(doc)
+    activities = [_activity(doc, el) for el in doc.findall("bedomningsstod/aktivitet")] or \
+        (periods[0]["aktiviteter"] if periods else [])
     assessed = {a["code"] for a in activities}
     cs = reg.resolve(ACTIVITY_CODESYSTEM, "CodeSystem") or {}
     not_assessed = [c.get("display") or c.get("code") for c in cs.get("concept") or [] if c.get("code") not in assessed]
@@ -127,8 +131,9 @@ def _summary(doc: MunicipalDocument, reg: Registry) -> dict[str, Any]:
     work = doc.find("svar/formaga/arbete")
     return {"aktiviteter": activities, "ejBedomda": not_assessed, "iKorthet": _at_a_glance(activities),
             "anpassningar": _adaptations(doc),
-            "total": _total(doc),
-            "perioder": _periods(doc),
+            "total": _total(doc, doc.find("bedomningsstod/totalFormaga")),
+            "perioder": periods if len(periods) > 1 else [],
+            "detaljer": _details(doc),
             "arbete": value_of(work)["display"] if work is not None else None,
             "procent": doc.text("bedomningsstod/kvarvarandeArbetsformagaProcent"),
             "start": doc.text("svar/formaga/period/start"),
@@ -161,7 +166,7 @@ def _at_a_glance(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _adaptations(doc: MunicipalDocument) -> list[dict[str, str]]:
     """The physician's adaptations per activity type, from the answers (what the case worker plans with)."""
     out = []
-    for el in doc.findall("svar/formaga/aktivitet"):
+    for el in doc.findall("svar/formaga/aktivitet") + doc.findall("svar/formaga/period/aktivitet"):
         typ = el.find(f"{{{doc.mapping.namespace}}}typ")
         text = el.find(f"{{{doc.mapping.namespace}}}anpassning")
         if typ is not None and text is not None and (text.text or "").strip():
@@ -169,26 +174,53 @@ def _adaptations(doc: MunicipalDocument) -> list[dict[str, str]]:
     return out
 
 
-def _total(doc: MunicipalDocument) -> dict[str, Any] | None:
-    """The total weekly capacity (template 1.1 and later); None when the document does not carry it."""
-    el = doc.find("bedomningsstod/totalFormaga")
+def _total(doc: MunicipalDocument, el: Any) -> dict[str, Any] | None:
+    """A total capacity over all activity types (template 1.1); None when the document has none."""
     if el is None:
         return None
-    week, day = el.find(f"{{{doc.mapping.namespace}}}timmarPerVecka"), el.find(f"{{{doc.mapping.namespace}}}timmarPerDag")
-    level = el.find(f"{{{doc.mapping.namespace}}}omfattning")
-    return {"vecka": week.text if week is not None else None, "dag": day.text if day is not None else None,
-            "omfattning": value_of(level)["display"] if level is not None else None}
+    ns = doc.mapping.namespace
+    level = el.find(f"{{{ns}}}deltagande")
+    return {"vecka": el.findtext(f"{{{ns}}}timmarPerVecka"), "dag": el.findtext(f"{{{ns}}}timmarPerDag"),
+            "omfattning": value_of(level)["display"] if level is not None else None,
+            "code": level.get("kod") if level is not None else None}
 
 
 def _periods(doc: MunicipalDocument) -> list[dict[str, Any]]:
-    """Stepwise periods (template 1.1): each with its extent per activity type."""
-    out = []
-    for el in doc.findall("bedomningsstod/period"):
-        ns = doc.mapping.namespace
-        out.append({"start": el.findtext(f"{{{ns}}}start"), "slut": el.findtext(f"{{{ns}}}slut"),
-                    "timmar": el.findtext(f"{{{ns}}}timmarPerVecka"),
-                    "aktiviteter": [_activity(doc, a) for a in el.findall(f"{{{ns}}}aktivitet")]})
-    return out
+    """Stepwise periods (template 1.1): each with its total and its extent per activity type."""
+    ns = doc.mapping.namespace
+    return [{"start": el.findtext(f"{{{ns}}}start"), "slut": el.findtext(f"{{{ns}}}slut"),
+             "total": _total(doc, el.find(f"{{{ns}}}totalFormaga")),
+             "aktiviteter": [_activity(doc, a) for a in el.findall(f"{{{ns}}}aktivitet")]}
+            for el in doc.findall("bedomningsstod/period")]
+
+
+def _details(doc: MunicipalDocument) -> list[dict[str, str]]:
+    """Template 1.1's answers a case worker plans with, as label and text (only those present)."""
+    def coded(path: str) -> str | None:
+        el = doc.find(path)
+        return (value_of(el)["display"] or value_of(el)["code"]) if el is not None else None
+    risk = doc.text("svar/formaga/risk/finns")
+    months = doc.text("svar/prognos/manader")
+    rows = [("Arbetsförmågan bedömd i förhållande till", coded("svar/formaga/relation")),
+            ("Risk för försämring", None if risk is None else ("Ja: " + (doc.text("svar/formaga/risk/beskrivning") or "")
+                                                               if risk == "true" else "Nej")),
+            ("Prognos", (coded("svar/prognos/typ") or "") + (f", inom {months} månader" if months else "")
+             if months else None),
+            ("Nytt intyg behövs senast", doc.text("svar/prognos/nyttIntyg")),
+            ("Huvudansvar för rehabiliteringen", coded("svar/atgarder/ansvar")),
+            ("Förmågan att delta i aktiviteter är inte bedömd", doc.text("svar/formaga/ejBedomd"))]
+    return [{"label": label, "text": text} for label, text in rows if text]
+
+
+def _consent(doc: MunicipalDocument) -> dict[str, Any] | None:
+    """The patient's consent (schema 1.1): the legal basis of the disclosure."""
+    el = doc.find("samtycke")
+    if el is None:
+        return None
+    ns = doc.mapping.namespace
+    return {"status": el.findtext(f"{{{ns}}}status"), "lamnat": (el.findtext(f"{{{ns}}}lamnat") or "")[:10],
+            "fran": el.findtext(f"{{{ns}}}giltigtFran"), "till": el.findtext(f"{{{ns}}}giltigtTill"),
+            "andamal": [value_of(a)["display"] or value_of(a)["code"] for a in el.findall(f"{{{ns}}}andamal")]}
 
 
 def _remark_groups(doc: MunicipalDocument) -> list[dict[str, Any]]:

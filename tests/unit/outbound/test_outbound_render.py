@@ -223,3 +223,20 @@ def test_pdf_without_a_unicode_font_does_not_crash_on_other_characters(example: 
         if item["linkId"] == "funktionsnedsattning":
             item["answer"] = [{"valueString": "Smärta ≥ 7 av 10 → vila 😊"}]
     assert "Smärta ? 7 av 10 ? vila ?".encode("cp1252") in _pdf_text(bundle)
+
+
+def test_the_1_1_view_leads_with_the_total_and_shows_every_step() -> None:
+    bundle = json.loads((ROOT / "tests" / "golden" / "outbound" / "1.1" / "example.input.json").read_text(encoding="utf-8"))
+    html = render_html(bundle)
+    summary = html[html.index("Bedömningsstöd –"):html.index("Intygets svar")]
+    assert "<b>10 tim/vecka</b><span>total förmåga, alla aktiviteter · högst 2 tim/dag</span>" in summary
+    assert "Stegvis upptrappning" in summary and "2027-02-01 –<br>2027-03-31" in summary and "<b>20 tim/v</b>" in summary
+    assert "Risk för försämring</th><td>Ja: Stressande miljöer" in summary
+    assert "Förväntas återfå förmågan delvis, inom 6 månader" in summary
+    assert "Huvudansvar för rehabiliteringen</th><td>Hälso- och sjukvården" in summary
+    assert "Lämnat 2026-12-14, gäller 2026-12-14 – 2027-12-14" in html  # the consent, legal basis of the disclosure
+    assert "<span class=\"muted\">Legitimation:</span> Läkare" in html
+    assert "Anges inte i intyget" not in html
+    text = _pdf_text(bundle)
+    assert "Total förmåga, alla aktiviteter: 10 tim/vecka, högst 2 tim/dag".encode("cp1252") in text
+    assert "Stegvis upptrappning".encode("cp1252") in text
