@@ -240,3 +240,12 @@ def test_the_1_1_view_leads_with_the_total_and_shows_every_step() -> None:
     text = _pdf_text(bundle)
     assert "Total förmåga, alla aktiviteter: 10 tim/vecka, högst 2 tim/dag".encode("cp1252") in text
     assert "Stegvis upptrappning".encode("cp1252") in text
+
+
+def test_cli_to_xml_replaced(tmp_path: Path) -> None:
+    v11 = ROOT / "tests" / "golden" / "outbound" / "1.1" / "example.input.json"
+    new = "22222222-3333-4444-8555-666666666666"
+    result = CliRunner().invoke(cli, ["to-xml", str(v11), "--status", "replaced", "--replaced-by", new])
+    assert result.exit_code == 0 and f"<status>replaced</status><ersattAvIntygsId>{new}<".encode() in result.stdout_bytes
+    result = CliRunner().invoke(cli, ["to-xml", str(v11), "--status", "replaced"])
+    assert result.exit_code == 1 and "LISN_OUTBOUND_BAD_STATUS" in result.output
