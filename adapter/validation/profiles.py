@@ -452,13 +452,22 @@ def declared_profiles(resource: Resource) -> list[str]:
 
 
 def applicable_profiles(resource: Resource) -> list[str]:
-    """The profiles ``resource`` must meet: its ``meta.profile``s, and the LISN QR profile for LISN responses."""
+    """The profiles ``resource`` must meet: its ``meta.profile``s, and the LISN QR profile for LISN responses.
+
+    The LISN QR profile has one version per template version (``lisn-questionnaireresponse|1.1.0``
+    holds the rules of template 1.1): a response to ``lisn|<major.minor>`` gets that version, and
+    an unversioned ``meta.profile`` naming the LISN QR profile is read the same way (the newest
+    version would apply one template's rules to another's answers).
+    """
     found = declared_profiles(resource)
     q = resource.get("questionnaire")
-    if (resource.get("resourceType") == "QuestionnaireResponse" and isinstance(q, str)
-            and split_canonical(q)[0] == LISN_QUESTIONNAIRE
-            and LISN_QR_PROFILE not in {split_canonical(p)[0] for p in found}):
-        found.append(LISN_QR_PROFILE)
+    if resource.get("resourceType") == "QuestionnaireResponse" and isinstance(q, str):
+        url, version = split_canonical(q)
+        if url == LISN_QUESTIONNAIRE:
+            wanted = f"{LISN_QR_PROFILE}|{version}" if version else LISN_QR_PROFILE
+            found = [wanted if p == LISN_QR_PROFILE else p for p in found]
+            if LISN_QR_PROFILE not in {split_canonical(p)[0] for p in found}:
+                found.append(wanted)
     return found
 
 

@@ -124,7 +124,7 @@ def test_repeats_become_group_instances_in_template_order(tmp_path: Path) -> Non
     assert [i["linkId"] for i in formaga["item"]] == ["formaga.arbete", "formaga.aktivitet", "formaga.aktivitet"]
     assert [g["item"][0]["answer"][0]["valueCoding"]["code"] for g in formaga["item"][1:]] == ["motiverande", "sprak"]
     assert formaga["item"][1]["item"][0]["answer"][0]["valueCoding"]["display"] == \
-        "Motiverande eller förberedande insatser", "displays come from our CodeSystem"
+        "Aktiviteter för att motivera eller öka förmågan till arbete eller utbildning", "displays come from our CodeSystem"
 
 
 def test_a_non_repeating_group_found_twice(tmp_path: Path) -> None:
