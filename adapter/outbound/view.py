@@ -140,7 +140,6 @@ def _summary(doc: MunicipalDocument, reg: Registry) -> dict[str, Any]:
             "giltigt": doc.text("bedomningsstod/giltigtTillOchMed"),
             "uppfoljning": doc.text("bedomningsstod/senastUppfoljning"),
             "flaggor": flags, "aktivaFlaggor": [f["label"] for f in flags if f["on"]],
-            "anmarkningar": [e.text for e in doc.findall("bedomningsstod/kvalitetsanmarkning")],
             "anmarkningsgrupper": _remark_groups(doc)}
 
 
