@@ -264,8 +264,9 @@ def _signature(doc: MunicipalDocument, status: Any) -> dict[str, Any]:
     elif status is None:
         seal = {"state": "unchecked", "text": "Förseglingen har inte kontrollerats i denna vy.", "signer": None}
     else:
-        seal = {"state": "valid" if status.ok else "invalid", "text": status.text_sv,
-                "signer": _common_name(status.signer)}
+        # the holder is named once, by its CN, not again as a raw certificate subject in the text
+        text = status.text_sv.replace(f" ({status.signer})", "") if status.signer else status.text_sv
+        seal = {"state": "valid" if status.ok else "invalid", "text": text, "signer": _common_name(status.signer)}
     return {**seal, "lakare": physician}
 
 

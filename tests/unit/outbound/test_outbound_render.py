@@ -106,7 +106,8 @@ def test_html_shows_signature_status(example: dict[str, Any], dev_keys) -> None:
     assert "Läkarens signatur (i journalsystemet)" in sigs
     assert "Utfärdat och signerat av Lena Läkarsson (SE2321000016-1003) 2026-09-14 10:32" in sigs
     assert "adapterns elektroniska stämpel, inte läkarens signatur" in sigs
-    assert "Förseglat av LISN TEST SIGNING KEY — NOT FOR PRODUCTION." in sigs
+    assert "Förseglat av LISN TEST SIGNING KEY — NOT FOR PRODUCTION. Signaturen är giltig" in sigs
+    assert "CN=" not in sigs  # the holder by name, not as a raw certificate subject
     bad = verify_document(signed.replace(b"Tolvansson", b"Tolvanson"), trust=load_certificates(dev_keys.ca))
     assert "sig-invalid" in render_html(signed, signature_status=bad)
 
