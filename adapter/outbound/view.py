@@ -259,10 +259,8 @@ def _signature(doc: MunicipalDocument, status: Any) -> dict[str, Any]:
     physician = {"namn": doc.text("utfardare/lakare/namn"), "hsaId": doc.text("utfardare/lakare/hsaId"),
                  "tidpunkt": (doc.text("huvud/signeringstidpunkt") or "").replace("T", " ")[:16],
                  "ursprunglig": bool(doc.findall("ursprungligSignatur"))}
-    if not doc.signed:
+    if status is None:  # a signed document is only ever read from its valid verification
         seal = {"state": "unsigned", "text": "Dokumentet är inte förseglat.", "signer": None}
-    elif status is None:
-        seal = {"state": "unchecked", "text": "Förseglingen har inte kontrollerats i denna vy.", "signer": None}
     else:
         # the holder is named once, by its CN, not again as a raw certificate subject in the text
         text = status.text_sv.replace(f" ({status.signer})", "") if status.signer else status.text_sv
