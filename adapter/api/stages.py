@@ -66,4 +66,7 @@ def default_stages(settings: Settings, registry: Registry) -> Stages:
         bundle, _report = map_export(raw, fmt, registry=registry, limits=settings.limits, xml=settings.xml)
         return bundle
 
-    return Stages(validate=validate, map_export=export, render=render_municipal_xml, sign=_signer(settings))
+    def check(resource: dict[str, Any], reg: Registry) -> dict[str, Any]:
+        return validate(resource, reg, test_environment=settings.validation.test_environment)
+
+    return Stages(validate=check, map_export=export, render=render_municipal_xml, sign=_signer(settings))

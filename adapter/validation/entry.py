@@ -28,11 +28,15 @@ Resource = dict[str, Any]
 
 
 def validate(resource: Resource, registry: Registry | None = None, *, lang: str = "sv",
-             source_text: bytes | None = None) -> errors.OperationOutcome:
-    """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …)."""
+             source_text: bytes | None = None, test_environment: bool = False) -> errors.OperationOutcome:
+    """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …).
+
+    ``test_environment`` (the setting ``validation.test_environment``) admits Inera's test HSA-ids.
+    """
     reg = registry if registry is not None else _default()
     issues = Issues(lang)
-    validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"))
+    validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"),
+                  test_environment=test_environment)
     oo = issues.outcome()
     if source_text is not None and len(issues):
         add_positions(oo, source_text)
@@ -50,7 +54,7 @@ def _default() -> Registry:
     return _DEFAULT[0]
 
 
-def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str) -> None:
+def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str, test_environment: bool = False) -> None:
     """Add the issues of ``resource`` (found at ``path``) to ``issues``."""
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     if not issues.check(isinstance(rtype, str) and rtype, "LISN_VALIDATION_UNSUPPORTED_RESOURCE",
@@ -63,11 +67,13 @@ def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: st
         validate_response(resource, registry, issues, path=path)
     elif rtype == "Questionnaire":
         check_questionnaire(resource, issues, path=path)
-    _call("profiles", "validate_against_profiles", resource, registry, issues, path=path)
+    _call("profiles", "validate_against_profiles", resource, registry, issues, path=path,
+          test_environment=test_environment)
     if rtype == "Bundle":
         for i, entry in enumerate(as_list(resource.get("entry"))):
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                validate_into(entry["resource"], registry, issues, path=f"{path}.entry[{i}].resource")
+                validate_into(entry["resource"], registry, issues, path=f"{path}.entry[{i}].resource",
+                              test_environment=test_environment)
 
 
 def _call(module: str, name: str, *args: Any, **kwargs: Any) -> None:
@@ -111,22 +117,23 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
 
 
 def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limits = Limits(),
-                   xml: XmlParsing = XmlParsing(), lang: str = "sv") -> errors.OperationOutcome:
+                   xml: XmlParsing = XmlParsing(), lang: str = "sv", test_environment: bool = False) -> errors.OperationOutcome:
     """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
     lines: dict[str, tuple[int, int | None]] = {}
     try:
         data = read_resource(raw, limits=limits, xml=xml, lines=lines)
     except errors.InputRejected as exc:
         return exc.outcome
-    return validate_read(data, raw, registry, lines=lines, lang=lang)
+    return validate_read(data, raw, registry, lines=lines, lang=lang, test_environment=test_environment)
 
 
 def validate_read(resource: Resource, raw: bytes, registry: Registry | None = None, *,
-                  lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv") -> errors.OperationOutcome:
+                  lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv",
+                  test_environment: bool = False) -> errors.OperationOutcome:
     """Validate a resource read by :func:`read_resource` from ``raw``, with issue positions."""
     if parse.sniff(raw) == "json":
-        return validate(resource, registry, lang=lang, source_text=raw)
-    oo = validate(resource, registry, lang=lang)
+        return validate(resource, registry, lang=lang, source_text=raw, test_environment=test_environment)
+    oo = validate(resource, registry, lang=lang, test_environment=test_environment)
     if lines:
         apply_positions(oo, lines, str(resource.get("resourceType")))
     return oo

@@ -483,7 +483,8 @@ def validate_profile(resource: Resource, sd: Resource, registry: Registry, issue
     Walk(profile, registry, issues, resource, resolver=resolver, refs_only=refs_only).run(path)
 
 
-def validate_against_profiles(resource: Resource, registry: Registry, issues: Issues, *, path: str) -> None:
+def validate_against_profiles(resource: Resource, registry: Registry, issues: Issues, *, path: str,
+                              test_environment: bool = False) -> None:
     """Validate ``resource`` against every profile that applies, plus the identifier and template rules.
 
     Profiles: ``meta.profile`` (an unknown one is a warning) and, for a response to the
@@ -503,7 +504,7 @@ def validate_against_profiles(resource: Resource, registry: Registry, issues: Is
                        code="structure", profile=canonical)
             continue
         validate_profile(resource, sd, registry, issues, path=path, resolver=resolver)
-    identifiers.validate_identifiers(resource, issues, path=path)
+    identifiers.validate_identifiers(resource, issues, path=path, test_environment=test_environment)
     business.check_template_active(resource, registry, issues, path=path)
 
 
