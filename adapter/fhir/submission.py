@@ -19,7 +19,16 @@ Resource = dict[str, Any]
 
 EVENT_SYSTEM = f"{ids.CANONICAL_BASE}/CodeSystem/lisn-message-event"
 REPLACES_URL = f"{ids.CANONICAL_BASE}/StructureDefinition/replaces"
-PROTECTED_CODES = frozenset({"R", "V"})  # v3-Confidentiality restricted / very restricted
+PROTECTED_CODES = frozenset({"R", "V"})  # v3-Confidentiality restricted / very restricted (any system: fail safe)
+SE_SECURITY_LABELS = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
+"""HL7 Sweden's base profiles (SEBasePatient, ``meta.security`` bound to SecurityLabelVS): the labels
+``sekretessmarkering`` and ``skyddadFolkbokforing``, the two protections the national population
+register (SPAR) and Inera's person service carry. Any code of this system counts as protected, so a
+misspelt label still protects; the validator refuses codes it does not know (profile lisn-pat-4)."""
+SE_PROTECTED_CODES = frozenset({"sekretessmarkering", "skyddadFolkbokforing"})
+DEMOGRAPHICS_SENSITIVE = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "DEMO")
+"""v3-ActCode DEMO ("all demographic information sensitivity"): in HL7 Sweden's SecurityLabelVS and sent
+beside the Swedish label in its examples; on its own it also means the demographics are protected."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +141,11 @@ class Submission:
 
     @property
     def protected_identity(self) -> bool:
-        """True when the patient is marked with protected identity (meta.security R or V)."""
-        for sec in ((self.patient or {}).get("meta") or {}).get("security") or []:
-            if isinstance(sec, dict) and sec.get("code") in PROTECTED_CODES:
-                return True
-        return False
+        """True when the patient carries a protected-identity label in ``meta.security`` (see
+        :func:`is_protection_label`); then name, address and location data are never passed on."""
+        meta = (self.patient or {}).get("meta")
+        labels = meta.get("security") if isinstance(meta, dict) else None
+        return any(is_protection_label(sec) for sec in labels or [] if isinstance(sec, dict))
 
     @property
     def kommunkod(self) -> str | None:
@@ -156,6 +165,14 @@ class Submission:
                 value = ext.get("valueIdentifier") or {}
                 return value.get("value")
         return None
+
+
+def is_protection_label(coding: dict[str, Any]) -> bool:
+    """A ``meta.security`` Coding that marks a protected identity (docs/outbound.md, "Protected identity"):
+    v3-Confidentiality R or V, any HL7 Sweden SecurityLabel code, or v3-ActCode DEMO."""
+    system, code = coding.get("system"), coding.get("code")
+    return (code in PROTECTED_CODES or system == SE_SECURITY_LABELS
+            or (system, code) == DEMOGRAPHICS_SENSITIVE)
 
 
 def _identifier(resource: Resource | None, *systems: str) -> tuple[str, str] | None:
