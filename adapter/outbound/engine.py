@@ -17,6 +17,7 @@ from lxml import etree
 
 from adapter.fhir import identifiers as ids
 from adapter.fhir.registry import Registry, default_registry
+from adapter.fhir.items import walk
 from adapter.fhir.submission import Submission
 from adapter.outbound.assessment import AnswerIndex
 from adapter.outbound.mapping import OutboundMapping
@@ -154,17 +155,9 @@ class _Writer:
 
 def unmapped_answers(qr: dict[str, Any], named: frozenset[str]) -> Iterator[tuple[str, Any]]:
     """(linkId, value) of every answer whose linkId the mapping does not name, in document order."""
-    stack = list(reversed(qr.get("item") or []))
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        children = list(item.get("item") or [])
-        for ans in item.get("answer") or []:
-            if item.get("linkId") not in named:
-                yield from ((item["linkId"], v) for k, v in ans.items() if k.startswith("value"))
-            children.extend(ans.get("item") or [])
-        stack.extend(reversed(children))
+    for visit in walk(qr):
+        if visit.link_id not in named:
+            yield from ((visit.link_id, v) for v in visit.values())
 
 
 def _contexts(spec: dict[str, Any] | None, ctx: Context) -> list[Context]:
