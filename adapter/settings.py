@@ -96,8 +96,9 @@ class ServiceSettings:
     """Addresses whose client-certificate headers are believed."""
     client_cert_header: str = "X-SSL-Client-Cert"
     """Header in which the reverse proxy forwards the client certificate (PEM, URL-encoded)."""
-    base_url: str = "http://localhost:8080/fhir"
-    """Public base URL of the FHIR API, used in fullUrls and Location headers."""
+    base_url: str = ""
+    """Public base URL of the FHIR API, used in fullUrls and Location headers; empty: the address
+    ``adapter serve`` listens on (``http://localhost:8080/fhir`` for an app built otherwise)."""
     token_pepper: str = ""
     """Server secret API tokens are keyed with (HMAC); empty: one kept in ``data_dir/token-pepper``."""
 

@@ -16,13 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapter import errors
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
 from adapter.fhir.parse import parse_json, sniff
-from adapter.fhir.submission import Submission
+from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
 from adapter.signing import init_dev_keys, load_certificates, load_key, sign_document, verify_document
-
-EVENT_STATUS = {"certificate": "original", "certificate-replacement": "replacing",
-                "certificate-withdrawal": "withdrawn"}
-
 
 def _read(path: Path) -> bytes:
     try:
@@ -91,7 +87,7 @@ def to_xml(file: Path, status: str, replaces: str | None, do_sign: bool, key: Pa
     """Print the municipal XML for FILE, a submission Bundle (JSON); optionally signed."""
     bundle = _bundle(file)
     if status == "auto":
-        status = EVENT_STATUS.get(Submission(bundle).event or "", "original")
+        status = XML_STATUS_BY_EVENT.get(Submission(bundle).event or "", "original")
     try:
         xml = render_municipal_xml(bundle, status=status, replaces=replaces)
         if do_sign:

@@ -21,6 +21,9 @@ Resource = dict[str, Any]
 EVENT_SYSTEM = f"{ids.CANONICAL_BASE}/CodeSystem/lisn-message-event"
 REPLACES_URL = f"{ids.CANONICAL_BASE}/StructureDefinition/replaces"
 PROTECTED_CODES = frozenset({"R", "V"})  # v3-Confidentiality restricted / very restricted
+# The message events (CodeSystem lisn-message-event) and the status each gives the municipal XML.
+XML_STATUS_BY_EVENT = {"certificate": "original", "certificate-replacement": "replacing",
+                       "certificate-withdrawal": "withdrawn"}
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from adapter.api import create_app
 from adapter.settings import DatabaseSettings, Limits, Settings
-from adapter.store import migrate, outbox  # noqa: F401 - outbox tables join Base.metadata
+from adapter.store import migrate
 from adapter.store.clients import add_client
-from adapter.store.db import Base, make_engine
+from adapter.store.db import make_engine
+from adapter.store.models import Base
 from adapter.store.recipients import add_recipient
 from adapter.testing import FixedClock
 from service_helpers import LIMIT, Api, data
@@ -57,8 +58,8 @@ def _empty(engine: sa.Engine) -> None:
 @pytest.fixture(scope="session")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The registry and stages (with the signing key, slow to load) built once per session."""
-    from adapter.api.stages import default_stages
     from adapter.fhir.registry import default_registry
+    from adapter.wiring import default_stages
 
     tmp = tmp_path_factory.mktemp("service-var")
     registry = default_registry()
@@ -74,7 +75,7 @@ def api(engine: sa.Engine, shared: dict[str, Any]) -> Iterator[Api]:
     svc = app.extensions["lisn"]
     tokens: dict[str, str] = {}
     setup = data("clients.json")
-    with svc.transaction() as session:
+    with svc.store.session() as session:
         for c in setup["clients"]:
             _, tokens[c["name"]] = add_client(session, name=c["name"], role=c["role"], pepper=svc.pepper,
                                               care_units=tuple(c.get("care_units", ())),

@@ -34,7 +34,7 @@ def test_register_submit_and_audit_via_cli(tmp_path: Path) -> None:
     r = app.test_client().post("/fhir/$process-message", data=EXAMPLE.read_bytes(), headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
     assert r.status_code == 200
-    app.extensions["lisn"].engine.dispose()
+    app.extensions["lisn"].store.engine.dispose()
 
     verified = run.invoke(cli, ["audit", "verify"])
     assert verified.exit_code == 0 and "intact: 1 rows" in verified.output
