@@ -12,6 +12,8 @@ import pytest
 
 from bench import __main__ as bench_main
 
+pytestmark = pytest.mark.slow  # the short benchmark run: about 45 s
+
 ROOT = Path(__file__).resolve().parents[2]
 RATE_KEYS = {"n", "per_second", "mean_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
 

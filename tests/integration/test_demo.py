@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 from pathlib import Path
 
 from lxml import etree
+
+pytestmark = pytest.mark.slow  # three demo runs with real processes: about 45 s
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
@@ -60,6 +62,7 @@ def test_token_rotation_and_usage_errors(tmp_path: Path) -> None:
     assert run.invoke(cli, ["recipients", "add", "12", "--name", "x"]).exit_code == 2
 
 
+@pytest.mark.slow  # a real server process
 def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
     import os
     import socket
