@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from adapter import errors, messages
 from adapter.settings import SigningSettings
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 TEST_CA_NAME = "LISN TEST CA — NOT FOR PRODUCTION"
 TEST_SIGNER_NAME = "LISN TEST SIGNING KEY — NOT FOR PRODUCTION"
 KEY_ALGORITHMS = ("rsa", "ecdsa")

@@ -105,8 +105,8 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
         mid = "LISN_SIG_KEY_MISMATCH"
         raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
     root = etree.fromstring(xml, parser=xml_parser())
-    options: dict[str, Any] = dict(signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256,
-                                   c14n_algorithm=EXC_C14N)
+    options: dict[str, Any] = {"signature_algorithm": method, "digest_algorithm": DigestAlgorithm.SHA256,
+                               "c14n_algorithm": EXC_C14N}
     signer = _XAdESSigner(**options) if xades else XMLSigner(**options)
     try:
         signed = signer.sign(root, key=private_key, cert=[_pem_text(c) for c in certs], always_add_key_value=False)
