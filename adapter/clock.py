@@ -10,7 +10,7 @@ sorts as text in the order of time. FHIR output shows the same instant through
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -26,19 +26,19 @@ class SystemClock:
     """The real time."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def stamp(moment: datetime) -> str:
     """The written form of an instant: ``2026-11-23T12:00:00.000000Z`` (UTC, microseconds)."""
-    return moment.astimezone(timezone.utc).strftime(STAMP_FORMAT)
+    return moment.astimezone(UTC).strftime(STAMP_FORMAT)
 
 
 def parse_stamp(text: str) -> datetime:
     """The instant a :func:`stamp` wrote."""
-    return datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=UTC)
 
 
 def fhir_instant(moment: datetime, timespec: Literal["seconds", "milliseconds"] = "seconds") -> str:
     """An instant as FHIR writes it (``2026-11-23T12:00:00Z``), at the precision asked for."""
-    return moment.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")

@@ -29,8 +29,9 @@ exceptions become a 500 whose diagnostics never carry patient data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, cast
+from typing import Any, cast
 
 from adapter import messages
 

@@ -8,9 +8,10 @@ from globals.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "ADAPTER") -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "ADAPTER") -> Settings:
         """Read ``ADAPTER_<CONCERN>_<FIELD>`` (and the short forms ``ADAPTER_DATABASE_URL``,
         ``ADAPTER_DATA_DIR``) from the environment."""
         env = dict(os.environ if environ is None else environ)

@@ -17,12 +17,26 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from adapter.delivery.mock import MockTransport, accept_all
-from adapter.flows.ports import (PENDING, Attempt, AuditEvent, Claim, ClientInfo, ConsentRecord, DecisionRecord,
-                                 Match, MessageChanges, OutboxMessage, RecipientRecord, Resource, StatusStep,
-                                 SubmissionRecord, WriteConflict)
+from adapter.flows.ports import (
+    PENDING,
+    Attempt,
+    AuditEvent,
+    Claim,
+    ClientInfo,
+    ConsentRecord,
+    DecisionRecord,
+    Match,
+    MessageChanges,
+    OutboxMessage,
+    RecipientRecord,
+    Resource,
+    StatusStep,
+    SubmissionRecord,
+    WriteConflict,
+)
 
 __all__ = ["FixedClock", "MemoryStore", "MockTransport", "accept_all"]
 
@@ -31,7 +45,7 @@ __all__ = ["FixedClock", "MemoryStore", "MockTransport", "accept_all"]
 class FixedClock:
     """A clock that stands still until told to move."""
 
-    current: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    current: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
 
     def now(self) -> datetime:
         return self.current

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench import certificates, stats
 

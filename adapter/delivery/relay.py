@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable
 
 from adapter.clock import Clock, SystemClock
 from adapter.delivery.backoff import backoff_delay

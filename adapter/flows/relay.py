@@ -12,8 +12,18 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from adapter.delivery.model import Claimed, Receipt, Recipient
-from adapter.flows.ports import (AVAILABLE, DEAD, DELIVERED, PENDING, Attempt, Claim, Match, MessageChanges,
-                                 StatusStep, Store)
+from adapter.flows.ports import (
+    AVAILABLE,
+    DEAD,
+    DELIVERED,
+    PENDING,
+    Attempt,
+    Claim,
+    Match,
+    MessageChanges,
+    StatusStep,
+    Store,
+)
 
 RecipientLookup = Callable[[str], Recipient | None]
 

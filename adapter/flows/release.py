@@ -13,8 +13,7 @@ from adapter.consent import CertificateFacts, Decision, decide_consent
 from adapter.delivery.idempotency import idempotency_key
 from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.flows.context import Context, Resource, refuse, step
-from adapter.flows.ports import (LIVE, PENDING, RECEIVED, WITHDRAWN, WITHHELD, DecisionRecord, Match,
-                                 SubmissionRecord)
+from adapter.flows.ports import LIVE, PENDING, RECEIVED, WITHDRAWN, WITHHELD, DecisionRecord, Match, SubmissionRecord
 
 # What a submission's event puts in the outbox (``adapter.delivery.Kind``).
 KIND_BY_EVENT = {"certificate": "certificate", "certificate-replacement": "replacement",

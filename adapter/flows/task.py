@@ -9,8 +9,9 @@ oldest first: ``type`` is the step's code with the reason as text, ``valueDateTi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from adapter.clock import fhir_instant
 from adapter.fhir import identifiers as ids

@@ -7,9 +7,10 @@ source value no rule read, build the Bundle. ``convert_export`` adds the validat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from adapter import errors
 from adapter.data import data_dir

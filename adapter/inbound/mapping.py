@@ -57,7 +57,7 @@ class Rule:
     map: str | None = None
     system: str | None = None
     pattern: str | None = None
-    rules: tuple["Rule", ...] = ()
+    rules: tuple[Rule, ...] = ()
 
     @property
     def name(self) -> str:

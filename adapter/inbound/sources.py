@@ -10,7 +10,8 @@ below it as read.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator, Protocol, cast
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol, cast
 
 from lxml import etree
 

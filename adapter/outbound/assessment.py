@@ -86,7 +86,7 @@ class Assessment:
         return data
 
 
-def assess(bundle: dict[str, Any], *, index: "AnswerIndex | None" = None) -> Assessment:
+def assess(bundle: dict[str, Any], *, index: AnswerIndex | None = None) -> Assessment:
     """The bedömningsstöd for a submission Bundle (or a bare QuestionnaireResponse).
 
     ``index`` lets the XML transformation share its answer index (one walk of the response).

@@ -8,16 +8,17 @@ elements. It holds no element names of its own: those are data in the mapping fi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Callable, Iterator, cast
+from typing import Any, cast
 
 from fhirpathpy import compile as fhirpath_compile
 from lxml import etree
 
 from adapter.fhir import identifiers as ids
-from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.items import walk
+from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.submission import Submission
 from adapter.outbound.assessment import AnswerIndex
 from adapter.outbound.mapping import OutboundMapping

@@ -8,7 +8,8 @@ the element path.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, cast
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
 
 from lxml import etree
 

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import String, select
@@ -41,7 +41,7 @@ def record(session: Session, *, actor: str, action: str, outcome: str, end_user:
            at: datetime | None = None) -> AuditRow:
     """Append one audit row in ``session``'s transaction and return it."""
     head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()).scalar_one()
-    entry = AuditRow(seq=head.seq + 1, at=stamp(at or datetime.now(timezone.utc)), actor=_fit("actor", actor),
+    entry = AuditRow(seq=head.seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", actor),
                        end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
                        certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
                        prev_hash=head.hash)

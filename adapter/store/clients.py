@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,7 +45,7 @@ def add_client(session: Session, *, name: str, role: str, pepper: bytes, care_un
     token = f"lisn_{prefix}_{secrets.token_urlsafe(32)}"
     row = ClientRow(id=str(uuid.uuid4()), name=name, role=role, care_units=list(care_units), kommunkod=kommunkod,
                  token_prefix=prefix, token_hash=token_hash(token, pepper), cert_sha256=cert_sha256,
-                 active=True, created_at=stamp(datetime.now(timezone.utc)))
+                 active=True, created_at=stamp(datetime.now(UTC)))
     session.add(row)
     session.flush()
     return client_info(row), token

@@ -26,7 +26,7 @@ is still pending.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import and_, exists, func, or_, select, update
@@ -36,13 +36,14 @@ from sqlalchemy.orm import Session, aliased
 from adapter.flows.ports import PENDING, Attempt, Claim, Match, MessageChanges, OutboxMessage
 from adapter.store.models import OutboxRow, ReceiptRow
 
+
 def seconds(moment: datetime) -> float:
     """The outbox's stored form of an instant: POSIX seconds."""
     return moment.timestamp()
 
 
 def instant(value: float) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromtimestamp(value, UTC)
 
 
 def enqueue(session: Session, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,

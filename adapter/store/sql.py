@@ -21,9 +21,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapter import errors
 from adapter.clock import parse_stamp, stamp
-from adapter.flows.ports import (Attempt, AuditEvent, Claim, ClientInfo, ConsentRecord, DecisionRecord, Match,
-                                 MessageChanges, OutboxMessage, RecipientRecord, Resource, StatusStep,
-                                 SubmissionRecord, WriteConflict)
+from adapter.flows.ports import (
+    Attempt,
+    AuditEvent,
+    Claim,
+    ClientInfo,
+    ConsentRecord,
+    DecisionRecord,
+    Match,
+    MessageChanges,
+    OutboxMessage,
+    RecipientRecord,
+    Resource,
+    StatusStep,
+    SubmissionRecord,
+    WriteConflict,
+)
 from adapter.store import audit, clients, outbox
 from adapter.store.db import session_factory
 from adapter.store.models import ConsentRow, DecisionRow, RecipientRow, StatusRow, SubmissionRow

@@ -21,8 +21,9 @@ check reports that mismatch in the Questionnaire).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
 import fhirpathpy
 from fhirpathpy.models import models as fhirpath_models

@@ -16,8 +16,9 @@ Texts never repeat the identifier's value: outcomes may end up in logs.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 from adapter.fhir import identifiers as ids
 from adapter.issues import Issues

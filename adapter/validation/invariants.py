@@ -12,9 +12,10 @@ while it is evaluated, never raises out of this module: the caller gets a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import fhirpathpy
 from fhirpathpy.models import models

@@ -33,11 +33,11 @@ class Plan:
     seed: int = 8
 
     @classmethod
-    def quick(cls) -> "Plan":
+    def quick(cls) -> Plan:
         return cls(deliver=12, revoke=6, reject=2, kills=4, db_cuts=2, seconds=90)
 
     @classmethod
-    def full(cls) -> "Plan":
+    def full(cls) -> Plan:
         return cls(deliver=200, revoke=40, reject=10, kills=25, db_cuts=8, seconds=600)
 
 

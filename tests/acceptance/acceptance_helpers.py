@@ -20,10 +20,9 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from datetime import datetime, timezone
 
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
@@ -188,7 +187,7 @@ def enqueue_signed(engine: Engine, keys: Any, certs: list[str], kommunkod: str, 
             if not tx.messages(Match(key=key)):
                 tx.enqueue(key=key, submission_id=f"sub-{cert}", certificate_id=cert, kommunkod=kommunkod, kind=kind,
                            document=signed(keys, cert, kommunkod, kind, replaces), replaces=replaces,
-                           at=datetime.now(timezone.utc))
+                           at=datetime.now(UTC))
             keys_out.append(key)
     return keys_out
 

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from acceptance_helpers import (Receiver, all_settled, enqueue_signed, receiver, start_worker, states, stop,
-                                wait_until, worker_env, write_recipients)
+from acceptance_helpers import (
+    Receiver,
+    all_settled,
+    enqueue_signed,
+    receiver,
+    start_worker,
+    states,
+    stop,
+    wait_until,
+    worker_env,
+    write_recipients,
+)
 from sqlalchemy.engine import Engine
 
 from adapter.signing import DevKeyPaths

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 
-from acceptance_helpers import (all_settled, enqueue_signed, messages, receiver, start_worker, states, stop,
-                                wait_until, worker_env, write_recipients)
+import pytest
+from acceptance_helpers import (
+    all_settled,
+    enqueue_signed,
+    messages,
+    receiver,
+    start_worker,
+    states,
+    stop,
+    wait_until,
+    worker_env,
+    write_recipients,
+)
 from sqlalchemy.engine import Engine
 
 from adapter.signing import DevKeyPaths

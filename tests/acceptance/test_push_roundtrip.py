@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 
-from acceptance_helpers import (all_settled, attempts, enqueue_signed, free_port, messages, receiver, start_worker, states, stop,
-                                wait_until, worker_env, write_recipients)
+import pytest
+from acceptance_helpers import (
+    all_settled,
+    attempts,
+    enqueue_signed,
+    free_port,
+    messages,
+    receiver,
+    start_worker,
+    states,
+    stop,
+    wait_until,
+    worker_env,
+    write_recipients,
+)
 from sqlalchemy.engine import Engine
 
 from adapter.signing import DevKeyPaths, verify_document

@@ -9,16 +9,31 @@ complete pass of the relay over the queue and exits, and only then is the receiv
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from acceptance_helpers import (CLI, DATA, Harness, Receiver, all_settled, example, free_port, harness, messages,
-                                receiver, start_worker, states, stop, wait_until, without_consent, worker_env)
+import pytest
+from acceptance_helpers import (
+    CLI,
+    DATA,
+    Harness,
+    Receiver,
+    all_settled,
+    example,
+    free_port,
+    harness,
+    messages,
+    receiver,
+    start_worker,
+    states,
+    stop,
+    wait_until,
+    without_consent,
+    worker_env,
+)
 
 from adapter import errors
 from adapter.signing import verify_document

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 pytestmark = pytest.mark.slow  # three demo runs with real processes: about 45 s

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from adapter.delivery import Recipient, idempotency_key
 from adapter.fhir.registry import Registry
@@ -12,7 +12,7 @@ from adapter.flows.ports import Match, OutboxMessage, Store
 from adapter.settings import Settings
 from adapter.testing import FixedClock
 
-START = datetime(2026, 11, 23, 9, 20, tzinfo=timezone.utc)  # a fixed "now" for the clock
+START = datetime(2026, 11, 23, 9, 20, tzinfo=UTC)  # a fixed "now" for the clock
 OPERATOR = context.ClientInfo(id="", name="test", role="admin")
 
 RECIPIENTS = [

@@ -83,10 +83,9 @@ def test_counts_by_state_and_recipient(store: Store) -> None:
 
 
 def test_a_rolled_back_transaction_leaves_nothing(store: Store) -> None:
-    with pytest.raises(RuntimeError):
-        with store.transaction() as tx:
-            tx.enqueue(key="k", submission_id="s", certificate_id="c", kommunkod="0180", kind="certificate",
-                       document=b"<x/>", replaces=None, at=START)
-            raise RuntimeError("crash before commit")
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.enqueue(key="k", submission_id="s", certificate_id="c", kommunkod="0180", kind="certificate",
+                   document=b"<x/>", replaces=None, at=START)
+        raise RuntimeError("crash before commit")
     with store.transaction() as tx:
         assert tx.messages(Match()) == []

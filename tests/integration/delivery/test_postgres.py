@@ -70,8 +70,17 @@ def test_concurrent_claims_are_disjoint(pg_engine: Engine) -> None:
 def test_two_worker_processes_deliver_each_message_once(pg_engine: Engine, tmp_path: Path) -> None:
     sys.path.insert(0, str(ACCEPTANCE))
     try:
-        from acceptance_helpers import (all_settled, enqueue_signed, receiver, start_worker, states, stop,
-                                        wait_until, worker_env, write_recipients)
+        from acceptance_helpers import (
+            all_settled,
+            enqueue_signed,
+            receiver,
+            start_worker,
+            states,
+            stop,
+            wait_until,
+            worker_env,
+            write_recipients,
+        )
     finally:
         sys.path.remove(str(ACCEPTANCE))
     keys = init_dev_keys(tmp_path / "keys")

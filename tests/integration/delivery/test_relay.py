@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-
-import pytest
 from datetime import datetime, timedelta
 
+import pytest
 from delivery_helpers import START, enqueue, row, withhold
 from hypothesis import given
 from hypothesis import strategies as st

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+
+from stores import PEPPER, register
 
 from adapter.fhir.registry import Registry, default_registry
 from adapter.flows import context
@@ -20,7 +23,6 @@ from adapter.outbound import render_municipal_xml
 from adapter.settings import Settings
 from adapter.testing import FixedClock
 from adapter.validation import validate
-from stores import PEPPER, register
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "profiles" / "examples"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from service_helpers import LIMIT, Api, data
 
 from adapter.api import create_app
 from adapter.settings import DatabaseSettings, Limits, Settings
@@ -22,7 +23,6 @@ from adapter.store.db import make_engine
 from adapter.store.models import Base
 from adapter.store.recipients import add_recipient
 from adapter.testing import FixedClock
-from service_helpers import LIMIT, Api, data
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
+from service_helpers import FHIR, Api, data, example
 
 from adapter import errors
-from service_helpers import FHIR, Api, data, example
 
 
 def mid(body: dict[str, Any]) -> list[str | None]:

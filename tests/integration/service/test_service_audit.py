@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from urllib.parse import quote
+from service_helpers import Api, data, example
 
+from adapter.flows.access import cert_fingerprint
 from adapter.signing.keys import make_ca, new_key
 from adapter.store import audit
-from adapter.flows.access import cert_fingerprint
 from adapter.store.clients import add_client
-from service_helpers import Api, data, example
 
 
 def _verify(api: Api) -> tuple[int, Any]:

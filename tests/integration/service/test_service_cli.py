@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from service_helpers import EXAMPLE
 
 from adapter.cli import cli
-from service_helpers import EXAMPLE
 
 
 def _runner(tmp_path: Path) -> CliRunner:

@@ -7,11 +7,11 @@ import threading
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from service_helpers import Api
 
 from adapter.store import audit
 from adapter.store.db import session_factory, transaction
 from adapter.store.models import Base
-from service_helpers import Api
 
 
 def test_migrations_match_the_models(engine: sa.Engine) -> None:

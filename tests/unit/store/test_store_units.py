@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,7 +67,7 @@ def test_recipient_rules(session: Session, kwargs: dict[str, str], ok: bool) -> 
 def _fill(session: Session, n: int) -> None:
     for i in range(n):
         audit.record(session, actor="ehr", action="submit", outcome="accepted", patient=f"19121212121{i % 10}",
-                     at=datetime(2026, 11, 23, 12, i, tzinfo=timezone.utc))
+                     at=datetime(2026, 11, 23, 12, i, tzinfo=UTC))
 
 
 def test_intact_chain_verifies(session: Session) -> None:
