@@ -292,7 +292,8 @@ def _check_references(sig: etree._Element) -> Verification | None:
 
 
 def _check_base64(sig: etree._Element) -> Verification | None:
-    """Refuse non-canonical base64: spare bits would let a changed character still verify."""
+    """Refuse non-canonical base64: spare bits would let a changed character still verify. An empty
+    value is refused too (signxml would fail on it with an AttributeError, not a verdict)."""
     for el in sig.findall(".//ds:SignatureValue", NS) + sig.findall(".//ds:DigestValue", NS) \
             + sig.findall(".//ds:X509Certificate", NS):
         text = "".join((el.text or "").split())
@@ -300,7 +301,7 @@ def _check_base64(sig: etree._Element) -> Verification | None:
             canonical = base64.b64encode(base64.b64decode(text, validate=True)).decode("ascii")
         except (binascii.Error, ValueError):
             canonical = None
-        if canonical != text:
+        if not text or canonical != text:
             return _result(False, "LISN_SIG_MALFORMED", detail=f"{etree.QName(el).localname} is not canonical base64")
     return None
 

@@ -218,6 +218,13 @@ def test_non_canonical_base64_is_refused(rsa_keys, example_xml: bytes) -> None:
     assert verify_document(etree.tostring(root), trust=[rsa_keys.ca]).code == "LISN_SIG_MALFORMED"
 
 
+@pytest.mark.parametrize("element", ["SignatureValue", "DigestValue", "X509Certificate"])
+def test_an_empty_base64_value_is_malformed_not_a_crash(rsa_keys, example_xml: bytes, element: str) -> None:
+    root = etree.fromstring(sign_document(example_xml, key=rsa_keys.key, cert_chain=rsa_keys.chain))
+    root[-1].find(f".//ds:{element}", NS).text = ""
+    assert verify_document(etree.tostring(root), trust=[rsa_keys.ca]).code == "LISN_SIG_MALFORMED"
+
+
 def test_verification_outcome_carries_the_reason(rsa_keys, example_xml: bytes) -> None:
     oo = verify_document(example_xml, trust=[rsa_keys.ca]).outcome()
     assert errors.message_id_of(oo["issue"][0]) == "LISN_SIG_MISSING"
