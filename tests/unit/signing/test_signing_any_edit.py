@@ -324,6 +324,7 @@ def _reading_the_bytes_received(received: dict[str, bytes]) -> Callable[[Any], r
     return lambda verification: reader._document(parse_xml(received["xml"]), verification)
 
 
+@pytest.mark.slow  # the negative control: hypothesis searches until it finds the defect (10-20 s)
 def test_the_property_finds_the_comment_defect_without_the_protections(rsa_keys: Any,
                                                                        example_bundle: dict[str, Any]) -> None:
     xml = sign_document(render_municipal_xml(example_bundle), key=rsa_keys.key, cert_chain=rsa_keys.chain)
