@@ -15,13 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapter import errors
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, echo_json, fail
 from adapter.fhir.parse import parse_json, sniff
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
 from adapter.outbound.html import Source
 from adapter.outbound.municipal import status_of
-from adapter.signing import (Verification, init_dev_keys, load_certificates, load_key, sign_document,
-                             verify_document)
+from adapter.signing import Verification, init_dev_keys, load_certificates, load_key, sign_document, verify_document
 
 
 def _read(path: Path) -> bytes:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import tarfile
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, cast
+from typing import Any
 
 from adapter.data import data_dir
 
@@ -143,7 +144,7 @@ class Registry:
     def count(self) -> int:
         return sum(1 for _ in self.all())
 
-    def copy(self) -> "Registry":
+    def copy(self) -> Registry:
         other = Registry(self.all())
         other.sources = list(self.sources)
         return other

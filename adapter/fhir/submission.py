@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.fhir import identifiers as ids
+from adapter.fhir.items import walk
 
 Resource = dict[str, Any]
 
@@ -29,6 +30,9 @@ SE_PROTECTED_CODES = frozenset({"sekretessmarkering", "skyddadFolkbokforing"})
 DEMOGRAPHICS_SENSITIVE = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "DEMO")
 """v3-ActCode DEMO ("all demographic information sensitivity"): in HL7 Sweden's SecurityLabelVS and sent
 beside the Swedish label in its examples; on its own it also means the demographics are protected."""
+# The message events (CodeSystem lisn-message-event) and the status each gives the municipal XML.
+XML_STATUS_BY_EVENT = {"certificate": "original", "certificate-replacement": "replacing",
+                       "certificate-withdrawal": "withdrawn"}
 
 
 @dataclass(frozen=True)
@@ -187,15 +191,4 @@ def _identifier(resource: Resource | None, *systems: str) -> tuple[str, str] | N
 
 def answers(qr: Resource, link_id: str) -> list[Any]:
     """Every answer value (``valueX``) of every item with ``link_id``, anywhere in the tree, in order."""
-    out: list[Any] = []
-    stack = list(reversed(qr.get("item") or []))
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        for ans in item.get("answer") or []:
-            if item.get("linkId") == link_id:
-                out.extend(v for k, v in ans.items() if k.startswith("value"))
-            stack.extend(reversed(ans.get("item") or []))
-        stack.extend(reversed(item.get("item") or []))
-    return out
+    return [v for visit in walk(qr) if visit.item.get("linkId") == link_id for v in visit.values()]

@@ -11,9 +11,10 @@ an evaluation with :func:`scope` (a context variable: safe with threads).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator
+from typing import Any
 
 from adapter.fhirpath.env import node
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from adapter.fhir.items import walk
 from adapter.fhir.submission import Submission
 
 FOLLOW_UP_MONTHS = 3
@@ -111,7 +112,7 @@ class Assessment:
         return data
 
 
-def assess(bundle: dict[str, Any], *, index: "AnswerIndex | None" = None) -> Assessment:
+def assess(bundle: dict[str, Any], *, index: AnswerIndex | None = None) -> Assessment:
     """The bedömningsstöd for a submission Bundle (or a bare QuestionnaireResponse).
 
     ``index`` lets the XML transformation share its answer index (one walk of the response).
@@ -210,31 +211,17 @@ def basis_dates(idx: AnswerIndex, qr: dict[str, Any]) -> list[date]:
 # -- reading answers -----------------------------------------------------------------------------
 
 def find_items(node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
-    """Every item with ``link_id`` below ``node`` (not descending into the matches)."""
-    found: list[dict[str, Any]] = []
-    stack = list(reversed(node.get("item") or []))
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        if item.get("linkId") == link_id:
-            found.append(item)
-            continue
-        children = list(item.get("item") or [])
-        for ans in item.get("answer") or []:
-            children.extend(ans.get("item") or [])
-        stack.extend(reversed(children))
-    return found
+    """Every item with ``link_id`` below ``node`` (not the matches' own descendants with that linkId)."""
+    return [v.item for v in walk(node) if v.link_id == link_id and link_id not in v.above]
 
 
 class AnswerIndex:
     """Answers and items by linkId below a group, found in one walk per group: a mapping asks for
     many linkIds, and walking the response once per question was the engine's main cost.
 
-    Same results as :func:`adapter.fhir.submission.answers` (every answer of every item with the
-    linkId, in document order; ``answers()`` visits ``item.item`` before ``answer.item`` for an item
-    that has both, which a real response never does) and :func:`adapter.outbound.assessment.find_items` (matches, not the
-    matches' own descendants with the same linkId).
+    Built on the one item walk (:func:`adapter.fhir.items.walk`), as
+    :func:`adapter.fhir.submission.answers` and :func:`find_items` are: the same answers, in the
+    same order, and the same items.
     """
 
     def __init__(self) -> None:
@@ -245,20 +232,10 @@ class AnswerIndex:
         if found is None:
             values: dict[str, list[Any]] = {}
             items: dict[str, list[dict[str, Any]]] = {}
-            stack: list[tuple[Any, frozenset[str]]] = [(i, frozenset()) for i in reversed(node.get("item") or [])]
-            while stack:
-                item, above = stack.pop()
-                if not isinstance(item, dict):
-                    continue
-                link_id = item.get("linkId", "")
-                if link_id not in above:
-                    items.setdefault(link_id, []).append(item)
-                below = above | {link_id}
-                children = list(item.get("item") or [])
-                for ans in item.get("answer") or []:
-                    values.setdefault(link_id, []).extend(v for k, v in ans.items() if k.startswith("value"))
-                    children.extend(ans.get("item") or [])
-                stack.extend((c, below) for c in reversed(children))
+            for visit in walk(node):
+                values.setdefault(visit.link_id, []).extend(visit.values())
+                if visit.link_id not in visit.above:
+                    items.setdefault(visit.link_id, []).append(visit.item)
             found = self._by_node[id(node)] = (values, items)
         return found
 
@@ -273,21 +250,11 @@ def item_paths(qr: dict[str, Any]) -> dict[str, str]:
     """FHIRPath location of each linkId's first item (``diagnos.text#1`` for the second occurrence)."""
     out: dict[str, str] = {}
     seen: dict[str, int] = {}
-
-    def walk(items: list[Any], prefix: str) -> None:
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                continue
-            link_id, path = item.get("linkId", ""), f"{prefix}.item[{i}]"
-            n = seen.get(link_id, 0)
-            seen[link_id] = n + 1
-            out.setdefault(link_id, path)
-            out[f"{link_id}#{n}"] = path
-            walk(item.get("item") or [], path)
-            for j, ans in enumerate(item.get("answer") or []):
-                walk(ans.get("item") or [], f"{path}.answer[{j}]")
-
-    walk(qr.get("item") or [], "QuestionnaireResponse")
+    for visit in walk(qr):
+        n = seen.get(visit.link_id, 0)
+        seen[visit.link_id] = n + 1
+        out.setdefault(visit.link_id, visit.path)
+        out[f"{visit.link_id}#{n}"] = visit.path
     return out
 
 

@@ -8,15 +8,17 @@ elements. It holds no element names of its own: those are data in the mapping fi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Callable, Iterator, cast
+from typing import Any, cast
 
 from fhirpathpy import compile as fhirpath_compile
 from lxml import etree
 
 from adapter import messages
 from adapter.fhir import identifiers as ids
+from adapter.fhir.items import walk
 from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.submission import Submission
 from adapter.outbound.assessment import AnswerIndex
@@ -155,17 +157,9 @@ class _Writer:
 
 def unmapped_answers(qr: dict[str, Any], named: frozenset[str]) -> Iterator[tuple[str, Any]]:
     """(linkId, value) of every answer whose linkId the mapping does not name, in document order."""
-    stack = list(reversed(qr.get("item") or []))
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        children = list(item.get("item") or [])
-        for ans in item.get("answer") or []:
-            if item.get("linkId") not in named:
-                yield from ((item["linkId"], v) for k, v in ans.items() if k.startswith("value"))
-            children.extend(ans.get("item") or [])
-        stack.extend(reversed(children))
+    for visit in walk(qr):
+        if visit.link_id not in named:
+            yield from ((visit.link_id, v) for v in visit.values())
 
 
 def _contexts(spec: dict[str, Any] | None, ctx: Context) -> list[Context]:

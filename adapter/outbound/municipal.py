@@ -8,26 +8,24 @@ the element path.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, cast
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
 
 from lxml import etree
 
 from adapter import errors, messages
 from adapter.fhir.registry import Registry
-from adapter.fhir.submission import Submission
+from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.outbound.assessment import AnswerIndex, assess
 from adapter.outbound.engine import Context, build_document, submission_values
 from adapter.outbound.mapping import OutboundMapping, mapping_for
 
 STATUSES = ("original", "replacing", "withdrawn", "replaced")
-EVENT_STATUS = {"certificate": "original", "certificate-replacement": "replacing",
-                "certificate-withdrawal": "withdrawn"}
-"""The document status a MessageHeader event stands for (the same table as the service's flow)."""
 
 
 def status_of(bundle: dict[str, Any]) -> str:
     """The status of the document a submission Bundle becomes, from its MessageHeader event."""
-    return EVENT_STATUS.get(Submission(bundle).event or "", "original")
+    return XML_STATUS_BY_EVENT.get(Submission(bundle).event or "", "original")
 
 
 def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = None, status: str | None = None,

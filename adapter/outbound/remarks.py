@@ -14,9 +14,20 @@ from datetime import date, timedelta
 from typing import Any
 
 from adapter import messages
-from adapter.outbound.assessment import (ActivityCapacity, AnswerIndex, PeriodCapacity, Remark, activity_groups,
-                                         basis_dates, first_answer, first_code, first_date, item_paths,
-                                         span, to_date)
+from adapter.outbound.assessment import (
+    ActivityCapacity,
+    AnswerIndex,
+    PeriodCapacity,
+    Remark,
+    activity_groups,
+    basis_dates,
+    first_answer,
+    first_code,
+    first_date,
+    item_paths,
+    span,
+    to_date,
+)
 
 MIN_DESCRIPTION_CHARS = 50
 """Below this many characters an impairment or activity-limitation text rarely supports a decision."""

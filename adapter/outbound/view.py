@@ -12,8 +12,8 @@ from typing import Any
 from adapter.fhir.identifiers import ICD10_SE, normalise_system
 from adapter.fhir.registry import Registry, default_registry
 from adapter.outbound.engine import status_text
-from adapter.outbound.remarks import REMARK_KIND
 from adapter.outbound.reader import Item, MunicipalDocument, value_of
+from adapter.outbound.remarks import REMARK_KIND
 
 STATUS_LABELS = {"original": "Original", "replacing": "Ersättande intyg", "withdrawn": "MAKULERAT",
                  "replaced": "ERSATT"}

@@ -12,16 +12,16 @@ scanned a second time (only when there are issues) to find where each expression
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from adapter import errors
-from adapter.validation.questionnaire import as_list
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
 from adapter.validation.positions import add_positions, apply_positions
-from adapter.validation.questionnaire import check_questionnaire
+from adapter.validation.questionnaire import as_list, check_questionnaire
 from adapter.validation.questionnaire_response import validate_response
 
 Resource = dict[str, Any]
