@@ -41,15 +41,20 @@ class Run:
     states: dict[str, int]
 
 
-def _kill_mid_delivery(recv: Receiver, env: dict[str, str], recipients: Path, *, mark_first: bool,
-                       rng: random.Random) -> int:
-    """Start a worker, wait until it has sent something, kill -9 it at a random moment; repeat."""
+def _kill_mid_delivery(recv: Receiver, env: dict[str, str], recipients: Path, engine: Engine, *,
+                       mark_first: bool, rng: random.Random) -> int:
+    """Start a worker, wait until it has sent something, kill -9 it at a random moment; repeat.
+
+    The wait ends on a signal, not a guess: a request reached the receiver, or nothing is left to
+    send. A worker that starts slowly (a loaded machine) is waited for, not taken for an idle one."""
     kills = 0
-    deadline = time.monotonic() + 45
+    settled = all_settled(engine)
+    deadline = time.monotonic() + 180
     while kills < KILLS and time.monotonic() < deadline:
         before = recv.requests()
         worker = start_worker(env, recipients, mark_first=mark_first)
-        if not wait_until(lambda before=before: recv.requests() > before, timeout=10, interval=0.01):
+        wait_until(lambda before=before: recv.requests() > before or settled(), timeout=60, interval=0.01)
+        if recv.requests() <= before:
             stop(worker, signal.SIGKILL)
             break  # nothing left to send
         time.sleep(rng.uniform(0.0, 0.15))
@@ -65,7 +70,7 @@ def _run(tmp_path: Path, keys: DevKeyPaths, engine: Engine, db_url: str, *, mark
     with receiver(tmp_path, keys.ca, fail_every=5, delay_ms=15) as recv:
         recipients = write_recipients(tmp_path / "r.json", {"0180": recv.url})
         env = worker_env(db_url)
-        kills = _kill_mid_delivery(recv, env, recipients, mark_first=mark_first, rng=rng)
+        kills = _kill_mid_delivery(recv, env, recipients, engine, mark_first=mark_first, rng=rng)
         final = start_worker(env, recipients, mark_first=mark_first)
         try:
             wait_until(all_settled(engine), timeout=40)
