@@ -11,18 +11,18 @@ scanned a second time (only when there are issues) to find where each expression
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable
+from typing import Any
 
 from adapter import errors
-from adapter.validation.questionnaire import as_list
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
 from adapter.validation.positions import add_positions, apply_positions
+from adapter.validation import bundle, profiles
 from adapter.validation.questionnaire import check_questionnaire
 from adapter.validation.questionnaire_response import validate_response
+from adapter.validation.structure import validate_structure
 
 Resource = dict[str, Any]
 
@@ -51,43 +51,28 @@ def _default() -> Registry:
 
 
 def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str) -> None:
-    """Add the issues of ``resource`` (found at ``path``) to ``issues``."""
+    """Add the issues of ``resource`` (found at ``path``) to ``issues``.
+
+    One walk of the tree (:mod:`adapter.validation.structure`) checks every element against
+    the R4 core definitions and the profiles that apply; each resource it meets (this one,
+    Bundle entries, contained and nested resources) also gets its resource-level checks.
+    """
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     if not issues.check(isinstance(rtype, str) and rtype, "LISN_VALIDATION_UNSUPPORTED_RESOURCE",
                         expression=path, code="structure"):
         return
-    assert isinstance(resource, dict)
-    if rtype == "Bundle":
-        _call("bundle", "validate_bundle", resource, registry, issues)
-    elif rtype == "QuestionnaireResponse":
-        validate_response(resource, registry, issues, path=path)
-    elif rtype == "Questionnaire":
-        check_questionnaire(resource, issues, path=path)
-    _call("profiles", "validate_against_profiles", resource, registry, issues, path=path)
-    if rtype == "Bundle":
-        for i, entry in enumerate(as_list(resource.get("entry"))):
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                validate_into(entry["resource"], registry, issues, path=f"{path}.entry[{i}].resource")
 
+    def resource_checks(res: Resource, where: str) -> None:
+        kind = res.get("resourceType")
+        if kind == "Bundle":
+            bundle.validate_bundle(res, registry, issues, path=where)
+        elif kind == "QuestionnaireResponse":
+            validate_response(res, registry, issues, path=where)
+        elif kind == "Questionnaire":
+            check_questionnaire(res, issues, path=where)
+        profiles.check_resource_rules(res, registry, issues, path=where)
 
-def _call(module: str, name: str, *args: Any, **kwargs: Any) -> None:
-    """Call the profile validator's function when its module exists (it is built alongside)."""
-    func = _optional(module, name)
-    if func is not None:
-        func(*args, **kwargs)
-
-
-_OPTIONAL: dict[str, Callable[..., None] | None] = {}
-
-
-def _optional(module: str, name: str) -> Callable[..., None] | None:
-    key = f"{module}.{name}"
-    if key not in _OPTIONAL:
-        try:
-            _OPTIONAL[key] = getattr(importlib.import_module(f"adapter.validation.{module}"), name, None)
-        except ImportError:
-            _OPTIONAL[key] = None
-    return _OPTIONAL[key]
+    validate_structure(resource, registry, issues, path=path, on_resource=resource_checks)
 
 
 def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = XmlParsing(),

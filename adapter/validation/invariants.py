@@ -19,6 +19,8 @@ from typing import Any, Callable
 import fhirpathpy
 from fhirpathpy.models import models
 
+from adapter.validation import fhirpath_functions
+
 # The R4 model lets fhirpathpy resolve choice elements (``answer.value`` → ``valueDate``).
 _R4 = models["r4"]
 
@@ -38,7 +40,8 @@ class FhirPathProblem:
 
 @lru_cache(maxsize=2048)
 def _compile(expression: str, raw: bool) -> Compiled | FhirPathProblem:
-    options = {"returnRawData": True} if raw else None
+    # FHIR's own functions (hasValue, htmlChecks) and a silent trace(): see fhirpath_functions.
+    options = {**fhirpath_functions.OPTIONS, **({"returnRawData": True} if raw else {})}
     try:
         return fhirpathpy.compile(expression, _R4, options)
     except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions of many kinds

@@ -1,0 +1,47 @@
+"""The core invariants (``ElementDefinition.constraint`` of the R4 definitions), evaluated on one node.
+
+Each constraint goes through :mod:`adapter.validation.invariants` (the project's one FHIRPath
+path), as the profile constraints do. ``ele-1`` ("All FHIR elements must have a @value or
+children": ``hasValue() or (children().count() > id.count())``) stands on every element; on an
+object with a property other than ``id`` its outcome is settled by the JSON already (that
+property is a child), so it is evaluated only on the objects where it can fail. An expression
+the engine cannot evaluate is reported once per validation, as a warning, never a crash.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from adapter.fhir.definitions import Constraint
+from adapter.issues import Issues
+from adapter.validation import invariants
+
+
+def check_constraints(constraints: Iterable[Constraint], node: Any, path: str, resource: Any,
+                      issues: Issues, reported: set[str]) -> None:
+    """Add an issue for each constraint that does not hold on ``node`` (at ``path``).
+
+    ``reported`` holds the keys whose expression could not be evaluated (reported once).
+    """
+    for c in constraints:
+        if c.best_practice:
+            continue  # a recommendation (dom-6), not a rule: the HL7 validator's outcomes leave it out too
+        if c.key == "ele-1" and (not isinstance(node, dict) or any(k != "id" for k in node)):
+            continue
+        result = invariants.holds(c.expression, node, resource=resource)
+        if isinstance(result, invariants.FhirPathProblem):
+            _problem(c, result, path, issues, reported)
+        elif not result:
+            issues.add("INV_FAILED", expression=path, code="invariant",
+                       severity="warning" if c.severity == "warning" else "error", key=c.key, human=c.human,
+                       diagnostics=f"{c.key}: {c.expression}")
+
+
+def _problem(c: Constraint, problem: invariants.FhirPathProblem, path: str, issues: Issues,
+             reported: set[str]) -> None:
+    if c.key in reported:
+        return
+    reported.add(c.key)
+    issues.add("Problem_processing_expression__in_profile__path__", expression=path, severity="warning",
+               code="processing", key=c.key, fhirpath=c.expression, profile="FHIR R4 core",
+               detail=problem.detail)

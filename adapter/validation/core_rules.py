@@ -1,0 +1,149 @@
+"""Rules of the R4 data types that the definitions state in prose, not as FHIRPath.
+
+Checked natively, as the HL7 validator does (its message ids): Extension.url present and
+absolute (https://hl7.org/fhir/R4/extensibility.html#extension), Coding.system and
+Identifier.system absolute and not a ValueSet (https://hl7.org/fhir/R4/datatypes.html#Coding),
+Attachment.size agreeing with the data, the narrative's XHTML (https://hl7.org/fhir/R4/narrative.html#xhtml),
+``uri`` values that are not ``oid:``/``uuid:`` shorthands, and required bindings to the core
+ValueSets that can be expanded without a terminology server (:func:`check_binding`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from lxml import etree
+
+from adapter.fhir import definitions as defs
+from adapter.issues import Issues
+from adapter.validation import bundle_rules
+
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S")
+_VALUESET_BASES = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.org/ValueSet/")
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+# R4 narrative: no head, body, scripts, forms, base/link, frames, iframes, objects or styles.
+_XHTML_BANNED = frozenset({"head", "body", "html", "script", "form", "input", "button", "select", "textarea",
+                           "base", "link", "meta", "frame", "frameset", "iframe", "object", "applet",
+                           "embed", "style"})
+
+
+def check_type(type_name: str | None, obj: dict[str, Any], path: str, issues: Issues, resource: Any) -> None:
+    """The prose rules of ``type_name`` on one value of it."""
+    if type_name == "Extension":
+        _extension(obj, path, issues)
+    elif type_name == "Coding":
+        _system(obj.get("system"), f"{path}.system", issues, "Terminology_TX_System_Relative", coding=True)
+    elif type_name == "Identifier":
+        _system(obj.get("system"), f"{path}.system", issues, "Type_Specific_Checks_DT_Identifier_System",
+                coding=False)
+    elif type_name == "Attachment":
+        _attachment(obj, path, issues)
+    elif type_name == "Narrative":
+        check_xhtml(obj.get("div"), f"{path}.div", issues)
+    elif type_name == "Bundle":
+        bundle_rules.check_bundle(obj, path, issues)
+
+
+def absolute(url: str) -> bool:
+    return bool(_ABSOLUTE.match(url))
+
+
+def _extension(obj: dict[str, Any], path: str, issues: Issues) -> None:
+    url = obj.get("url")
+    if not isinstance(url, str):
+        issues.add("Extension_EXT_Url_NotFound", expression=path, code="structure")
+    elif url:
+        issues.check(absolute(url), "Extension_EXT_URL_Absolute", expression=path, code="value")
+
+
+def _system(system: Any, where: str, issues: Issues, message_id: str, *, coding: bool) -> None:
+    if not isinstance(system, str) or not system:
+        return
+    if not absolute(system):
+        issues.add(message_id, expression=where, code="value")
+    elif coding and system.startswith(_VALUESET_BASES):
+        issues.add("Terminology_TX_System_ValueSet2", expression=where, code="value", system=system)
+
+
+def _attachment(obj: dict[str, Any], path: str, issues: Issues) -> None:
+    data, size = obj.get("data"), obj.get("size")
+    if not isinstance(data, str) or not data:
+        return
+    try:
+        decoded = base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return  # reported at .data as a base64Binary that does not decode
+    if isinstance(size, int) and not isinstance(size, bool):
+        issues.check(size == len(decoded), "TYPE_SPECIFIC_CHECKS_DT_ATT_SIZE_CORRECT", expression=f"{path}.size",
+                     code="value", stated=size, actual=len(decoded))
+
+
+def check_xhtml(div: Any, path: str, issues: Issues) -> None:
+    """The narrative ``div``: well-formed XHTML, a ``div`` in the XHTML namespace, no active content."""
+    if isinstance(div, str) and div:
+        for message_id, args in xhtml_problems(div):
+            issues.add(message_id, expression=path, code="value", **args)
+
+
+def xhtml_problems(div: str) -> list[tuple[str, dict[str, str]]]:
+    """What is wrong with a narrative ``div`` (message id and arguments); empty when nothing is."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(div.encode("utf-8"), parser=parser)
+    except etree.XMLSyntaxError as exc:
+        entity = re.search(r"Entity '([^']+)' not defined", str(exc))
+        if entity:
+            return [("XHTML_XHTML_Entity_Illegal", {"entity": f"&{entity.group(1)};"})]
+        return [("LISN_BASE_XHTML_MALFORMED", {"detail": str(exc.msg)})]
+    name = etree.QName(root)
+    if name.localname != "div":
+        return [("XHTML_XHTML_Name_Invalid", {"name": name.localname})]
+    if name.namespace != XHTML_NS:
+        return [("XHTML_XHTML_NS_InValid", {"found": name.namespace or "", "expected": XHTML_NS})]
+    out: list[tuple[str, dict[str, str]]] = []
+    for el in root.iter():
+        if isinstance(el, etree._Entity):
+            out.append(("XHTML_XHTML_Entity_Illegal", {"entity": f"&{el.name};"}))
+        if not isinstance(el.tag, str):
+            continue
+        local = etree.QName(el).localname
+        if local in _XHTML_BANNED:
+            out.append(("XHTML_XHTML_Element_Illegal", {"name": local}))
+        for attr in el.attrib:
+            if etree.QName(attr).localname.lower().startswith("on"):
+                out.append(("XHTML_XHTML_Attribute_Illegal", {"name": etree.QName(attr).localname, "element": local}))
+    return out
+
+
+def check_primitive_rules(type_name: str, el: defs.ElementDef, value: Any, where: str, issues: Issues) -> None:
+    """Rules on primitive values beyond their type's expression."""
+    if type_name == "uri" and isinstance(value, str):
+        issues.check(not value.startswith("oid:"), "Type_Specific_Checks_DT_URI_OID", expression=where, code="value")
+        issues.check(not value.startswith("uuid:"), "Type_Specific_Checks_DT_URI_UUID", expression=where,
+                     code="value")
+
+
+def check_binding(value_set: str, value: Any, where: str, issues: Issues) -> None:
+    """A required binding to a core ValueSet; one that needs a terminology server is not checked."""
+    expansion = defs.expansion(value_set)
+    if expansion is None:
+        return
+    if isinstance(value, str):
+        issues.check(any(value in codes for codes in expansion.values()), "Terminology_TX_NoValid_16",
+                     expression=where, code="code-invalid", value=value, valueSet=value_set)
+    elif isinstance(value, dict) and isinstance(value.get("coding"), list):
+        codings = [c for c in value["coding"] if isinstance(c, dict)]
+        shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings)
+        issues.check(any(_member(expansion, c) for c in codings), "Terminology_TX_NoValid_1_CC",
+                     expression=where, code="code-invalid", valueSet=value_set, codes=shown)
+    elif isinstance(value, dict) and ("code" in value or "system" in value):
+        issues.check(_member(expansion, value), "Terminology_TX_NoValid_12", expression=where,
+                     code="code-invalid", valueSet=value_set, coding=f"{value.get('system')}#{value.get('code')}")
+
+
+def _member(expansion: dict[str, frozenset[str]], coding: dict[str, Any]) -> bool:
+    system, code = coding.get("system"), coding.get("code")
+    return isinstance(system, str) and isinstance(code, str) and code in expansion.get(system, frozenset())

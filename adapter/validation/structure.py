@@ -1,0 +1,201 @@
+"""The one walk: every element of a resource against the R4 core definitions and the profiles.
+
+FHIR R4 resource structure (https://hl7.org/fhir/R4/elementdefinition.html), JSON representation
+(https://hl7.org/fhir/R4/json.html) and the core invariants. The walk visits each node of the
+instance once, wherever the resource stands (top level, Bundle entries, contained, nested
+resources such as ``Parameters.parameter.resource``): for each property it finds the core
+element (unknown ones are errors), checks the JSON shape (array or single value, ``_element``
+alignment, empty objects, arrays and strings, nulls), the cardinality, the primitive format,
+required core bindings, the type's own rules (:mod:`adapter.validation.core_rules`) and the
+constraints. The profiles that apply (``meta.profile``, the LISN rules) are walked along in the
+same visit: at each node the walk hands the profile walks their element (see
+:class:`adapter.validation.profiles.Walk`), so profile checks need no second pass of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adapter.fhir import definitions as defs
+from adapter.fhir.registry import Registry
+from adapter.issues import Issues
+from adapter.validation import core_rules, primitives, profiles
+from adapter.validation.constraints import check_constraints
+
+Resource = dict[str, Any]
+Active = list[tuple["profiles.Walk", "profiles.Node"]]
+OnResource = Callable[[Resource, str], None]
+_CORE = "http://hl7.org/fhir/StructureDefinition/"
+
+
+class StructureWalk:
+    """Validates one resource tree; ``on_resource`` runs the resource-level checks of each resource met."""
+
+    def __init__(self, registry: Registry, issues: Issues, on_resource: OnResource) -> None:
+        self.registry = registry
+        self.issues = issues
+        self.on_resource = on_resource
+        self.reported: set[str] = set()
+
+    def resource(self, res: Any, path: str, inherited: Active | None = None) -> None:
+        if not isinstance(res, dict):
+            self.issues.add("LISN_BASE_NOT_OBJECT", expression=path, code="structure", type="Resource")
+            return
+        rtype = res.get("resourceType")
+        if not isinstance(rtype, str) or not rtype:
+            self.issues.add("UNABLE_TO_FIND_RESOURCETYPE_PROPERTY", expression=path, code="structure")
+            return
+        tdef = defs.type_def(rtype)
+        if tdef is None or tdef.kind != "resource" or tdef.abstract:
+            self.issues.add("Validation_VAL_Profile_NoDefinition", expression=path, code="structure", type=rtype)
+            return
+        self.on_resource(res, path)
+        active = list(inherited or []) + profiles.start_walks(res, self.registry, self.issues, path=path)
+        self.complex(res, path, rtype, None, active, res, root=True)
+
+    def complex(self, obj: dict[str, Any], path: str, owner: str, el: defs.ElementDef | None,
+                active: Active, res: Resource, *, root: bool = False) -> None:
+        for walk, node in active:
+            walk.enter(node, obj, path)
+        if not obj:
+            self.issues.add("Object_must_have_some_content", expression=path, code="structure")
+            return
+        below: dict[str, Active] = {}
+        for walk, node in active:
+            for value, where, sub in walk.below(node, obj, path):
+                below.setdefault(where, []).append((walk, sub))
+        names = defs.json_names(owner)
+        found: dict[str, list[str]] = {}
+        for key in obj:
+            if root and key == "resourceType":
+                continue
+            bare = key[1:] if key.startswith("_") else key
+            hit = names.get(bare)
+            if hit is None or (key.startswith("_") and hit[1] not in defs.PRIMITIVES):
+                self.issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
+                continue
+            if not key.startswith("_") or bare not in obj:
+                found.setdefault(hit[0].name, []).append(bare)
+        for name, element in defs.children(owner).items():
+            self.element(obj, path, element, found.get(name, []), below, res)
+        type_name = owner if "." not in owner else None
+        core_rules.check_type(type_name, obj, path, self.issues, res)
+        check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported)
+
+    def element(self, obj: dict[str, Any], path: str, el: defs.ElementDef, keys: list[str],
+                below: dict[str, Active], res: Resource) -> None:
+        count = 0
+        for key in keys:
+            type_name = defs.json_names(_owner_of(el))[key][1] if el.choice else (el.types or ("?",))[0]
+            items = self.items(obj, key, el, type_name, path)
+            count += len(items)
+            for value, meta, where in items:
+                self.value(value, meta, where, el, type_name, below.get(where, []), res)
+        if len(keys) > 1:
+            self.issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1]}", code="structure",
+                            element=el.path, names=", ".join(keys))
+        profile = f"{_CORE}{el.path.split('.')[0]}|4.0.1"
+        if count < el.min:
+            self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{el.name}", code="structure",
+                            element=el.path, min=el.min, found=count, profile=profile)
+        elif count > el.max:
+            self.issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{keys[0]}", code="structure",
+                            element=el.path, max=el.max, found=count, profile=profile)
+
+    def items(self, obj: dict[str, Any], key: str, el: defs.ElementDef, type_name: str,
+              path: str) -> list[tuple[Any, Any, str]]:
+        """The values of ``key`` (with their ``_key`` parts for primitives) and their locations."""
+        value, meta = obj.get(key), obj.get("_" + key)
+        where = f"{path}.{key}"
+        primitive = type_name in defs.PRIMITIVES
+        if not el.repeats:
+            for v in (value, meta):
+                if isinstance(v, list):
+                    self.issues.add("This_property_must_be_an_simple_value_not_", expression=where,
+                                    code="structure", name=key)
+                    return []
+            if value is None and meta is None:
+                self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=where, code="structure")
+                return []
+            return [(value, meta, where)]
+        values = self.array(value, where, key) if key in obj else None
+        metas = self.array(meta, where, "_" + key) if primitive and "_" + key in obj else None
+        if values is None and metas is None:
+            return []
+        if values is not None and metas is not None and len(values) != len(metas):
+            self.issues.add("LISN_BASE_PRIMITIVE_ALIGNMENT", expression=where, code="structure", name=key,
+                            values=len(values), extensions=len(metas))
+        size = max(len(values or []), len(metas or []))
+        out = []
+        for i in range(size):
+            v = values[i] if values is not None and i < len(values) else None
+            m = metas[i] if metas is not None and i < len(metas) else None
+            if v is None and m is None:
+                self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=f"{where}[{i}]", code="structure")
+                continue
+            out.append((v, m, f"{where}[{i}]"))
+        return out
+
+    def array(self, value: Any, where: str, key: str) -> list[Any] | None:
+        if not isinstance(value, list):
+            self.issues.add("This_property_must_be_an_Array_not_", expression=where, code="structure", name=key)
+            return [value]
+        if not value:
+            self.issues.add("ARRAY_CANNOT_BE_EMPTY", expression=where, code="structure")
+        return value
+
+    def value(self, value: Any, meta: Any, where: str, el: defs.ElementDef, type_name: str,
+              active: Active, res: Resource) -> None:
+        if type_name in defs.PRIMITIVES:
+            self.primitive(value, meta, where, el, type_name, active, res)
+        elif type_name == "Resource":
+            self.resource(value, where, active)
+        elif not isinstance(value, dict):
+            self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type=type_name)
+        else:
+            owner = el.owner or type_name
+            if defs.type_def(owner) is None and "." not in owner:
+                return  # a type R4 does not define cannot occur in the generated definitions
+            self.complex(value, where, owner, el, active, res)
+            if el.value_set:
+                core_rules.check_binding(el.value_set, value, where, self.issues)
+
+    def primitive(self, value: Any, meta: Any, where: str, el: defs.ElementDef, type_name: str,
+                  active: Active, res: Resource) -> None:
+        for walk, node in active:
+            walk.instance(node, value if value is not None else meta, where)
+        if value is not None:
+            root_id = el.path.count(".") == 1 and el.name == "id" and defs.is_resource_type(el.path.split(".")[0])
+            primitives.check_primitive(value, "id" if root_id else type_name, where, self.issues,
+                                       resource_id=root_id)
+            if el.value_set and isinstance(value, str):
+                core_rules.check_binding(el.value_set, value, where, self.issues)
+            core_rules.check_primitive_rules(type_name, el, value, where, self.issues)
+            check_constraints(tuple(c for c in el.constraints if c.key != "ele-1"), value, where, res, self.issues,
+                              self.reported)
+        if meta is None:
+            return
+        if not isinstance(meta, dict):
+            self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type="Element")
+            return
+        self.complex(meta, where, "Element", None, [], res)
+
+
+def _owner_of(el: defs.ElementDef) -> str:
+    return el.path.rsplit(".", 1)[0]
+
+
+def _constraints(el: defs.ElementDef | None, type_name: str | None, root: bool) -> tuple[defs.Constraint, ...]:
+    """The constraints on a complex value: its element's and its type's (a resource's own at the root)."""
+    own = el.constraints if el is not None else ()
+    tdef = defs.type_def(type_name) if type_name else None
+    if tdef is None or (not root and tdef.kind == "resource"):
+        return own
+    keys = {c.key for c in own}
+    return own + tuple(c for c in tdef.constraints if c.key not in keys)
+
+
+def validate_structure(resource: Resource, registry: Registry, issues: Issues, *, path: str,
+                       on_resource: OnResource) -> None:
+    """Walk ``resource`` (found at ``path``) once: base R4 rules, profiles, and ``on_resource`` per resource."""
+    StructureWalk(registry, issues, on_resource).resource(resource, path)
