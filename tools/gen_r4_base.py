@@ -13,7 +13,8 @@ are defined (backbone or ``contentReference``), a required binding, and its cons
 into one table of ``key, severity, human, expression, best practice``); per type its root constraints and base
 type; per primitive its regular expression (the ``regex`` extension on ``<type>.value``); and the
 expansion (system -> codes) of every required-bound ValueSet that the package's CodeSystems
-define completely. ValueSets that need a terminology server (BCP-13 mime types, BCP-47
+define completely. A few published expressions are wrong; the corrections the HL7 validator
+applies when it evaluates them are applied here (``ERRATA``). ValueSets that need a terminology server (BCP-13 mime types, BCP-47
 languages, UCUM, …) are listed under ``unexpanded`` with the reason, and not checked.
 
 Run: python tools/gen_r4_base.py [--source DIR]   (DIR: an unpacked package; default: npm pack)
@@ -61,8 +62,44 @@ def _type_code(t: dict[str, Any]) -> str:
     for profile in t.get("profile") or []:
         name = profile[len(_SD):] if profile.startswith(_SD) else ""
         if name in _CONSTRAINT_TYPES:
-            return name
+            return f"{code}|{name}"  # named Quantity in JSON, checked as SimpleQuantity
     return code
+
+
+# Published R4 expressions that are wrong, with the corrections the HL7 Java validator applies when
+# it evaluates them (org.hl7.fhir.validation.instance.utils.FHIRPathExpressionFixer, R4 branch):
+# the definitions stay as published, the expression evaluated is the corrected one.
+_REF_1 = "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))"
+ERRATA = {
+    # a Reference with only a display or identifier has no reference to check
+    _REF_1: f"reference.exists() implies (reference = '#' or ({_REF_1}))",
+    # bdl-8: an entry without fullUrl
+    "fullUrl.contains('/_history/').not()": "fullUrl.exists() implies fullUrl.contains('/_history/').not()",
+    # ras-2: probability as a Range
+    "probability is decimal implies (probability as decimal) <= 100":
+        "(probability.exists() and (probability is decimal)) implies ((probability as decimal) <= 100)",
+    # que-12: the text says "more than one"
+    "enableWhen.count() > 2 implies enableBehavior.exists()": "enableWhen.count() >= 2 implies enableBehavior.exists()",
+    # con-3
+    "clinicalStatus.exists() or verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/"
+    "condition-ver-status' and code = 'entered-in-error').exists() or category.select($this='problem-list-item')"
+    ".empty()":
+        "(verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and "
+        "code = 'entered-in-error').exists() and category.coding.exists(system='http://terminology.hl7.org/"
+        "CodeSystem/condition-category' and code ='problem-list-item').empty()) implies (clinicalStatus.exists())",
+    # tim-9
+    "offset.empty() or (when.exists() and ((when in ('C' | 'CM' | 'CD' | 'CV')).not()))":
+        "offset.empty() or (when.exists() and when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse())",
+    # obs-6
+    "(component.empty() and hasMember.empty()) implies (dataAbsentReason or value)":
+        "(component.empty() and hasMember.empty()) implies (dataAbsentReason.exists() or value.exists())",
+    "isModifier implies isModifierReason.exists()": "(isModifier.exists() and isModifier) implies isModifierReason.exists()",
+    "differential.element.all(id) and differential.element.id.trace('ids').isDistinct()":
+        "differential.element.all(id.exists()) and differential.element.id.trace('ids').isDistinct()",
+    "snapshot.element.all(id) and snapshot.element.id.trace('ids').isDistinct()":
+        "snapshot.element.all(id.exists()) and snapshot.element.id.trace('ids').isDistinct()",
+}
+_KEY_ERRATA = {"que-7": "operator = 'exists' implies (answer is boolean)"}
 
 
 class Builder:
@@ -76,11 +113,12 @@ class Builder:
     def constraint(self, c: dict[str, Any]) -> int | None:
         if not c.get("expression"):
             return None
-        key = (str(c["key"]), str(c["expression"]))
+        expression = _KEY_ERRATA.get(str(c["key"])) or ERRATA.get(str(c["expression"]), str(c["expression"]))
+        key = (str(c["key"]), expression)
         if key not in self._cidx:
             self._cidx[key] = len(self.constraints)
             bp = any(e.get("url") == _BP_EXT and e.get("valueBoolean") for e in c.get("extension") or [])
-            self.constraints.append([c["key"], c.get("severity", "error"), c.get("human", ""), c["expression"], bp])
+            self.constraints.append([c["key"], c.get("severity", "error"), c.get("human", ""), expression, bp])
         return self._cidx[key]
 
     def add_type(self, sd: dict[str, Any]) -> None:

@@ -37,7 +37,8 @@ class ElementDef:
     name: str
     min: int
     max: int
-    types: tuple[str, ...]
+    types: tuple[str, ...]  # what each value is checked as (SimpleQuantity)
+    codes: tuple[str, ...]  # the type codes JSON names are made of (Quantity)
     choice: bool
     owner: str | None
     value_set: str | None
@@ -86,7 +87,8 @@ def children(owner: str) -> dict[str, ElementDef]:
     out = {}
     for name, (mn, mx, types, choice, sub, vs, cons) in (_data()["owners"].get(owner) or {}).items():
         out[name] = ElementDef(f"{owner}.{name}", name, int(mn), UNBOUNDED if mx == "*" else int(mx),
-                               tuple(types or ()), bool(choice), sub, vs,
+                               tuple(t.split("|")[-1] for t in types or ()),
+                               tuple(t.split("|")[0] for t in types or ()), bool(choice), sub, vs,
                                tuple(table[i] for i in cons or ()))
     return out
 
@@ -97,8 +99,8 @@ def json_names(owner: str) -> dict[str, tuple[ElementDef, str]]:
     out: dict[str, tuple[ElementDef, str]] = {}
     for name, el in children(owner).items():
         if el.choice:
-            for t in el.types:
-                out[name + t[0].upper() + t[1:]] = (el, t)
+            for code, t in zip(el.codes, el.types):
+                out[name + code[0].upper() + code[1:]] = (el, t)
         else:
             out[name] = (el, el.types[0] if el.types else "BackboneElement")
     return out

@@ -6,6 +6,7 @@ children": ``hasValue() or (children().count() > id.count())``) stands on every 
 object with a property other than ``id`` its outcome is settled by the JSON already (that
 property is a child), so it is evaluated only on the objects where it can fail. An expression
 the engine cannot evaluate is reported once per validation, as a warning, never a crash.
+A result is read as the HL7 validator reads it (:func:`as_boolean`): empty fails.
 """
 
 from __future__ import annotations
@@ -17,24 +18,42 @@ from adapter.issues import Issues
 from adapter.validation import invariants
 
 
+# Checked by a module of their own, with messages at the item that name the rule: the Questionnaire
+# invariants (adapter.validation.questionnaire: que-0 … que-13, que-2 as the linkId uniqueness check).
+CHECKED_ELSEWHERE = frozenset(f"que-{i}" for i in range(14))
+
+
 def check_constraints(constraints: Iterable[Constraint], node: Any, path: str, resource: Any,
-                      issues: Issues, reported: set[str]) -> None:
+                      issues: Issues, reported: set[str], *, type_path: str | None = None) -> None:
     """Add an issue for each constraint that does not hold on ``node`` (at ``path``).
 
+    ``type_path`` is what the node is (``Period``, ``Parameters.parameter``; None for a resource).
     ``reported`` holds the keys whose expression could not be evaluated (reported once).
     """
     for c in constraints:
-        if c.best_practice:
+        if c.best_practice or c.key in CHECKED_ELSEWHERE:
             continue  # a recommendation (dom-6), not a rule: the HL7 validator's outcomes leave it out too
         if c.key == "ele-1" and (not isinstance(node, dict) or any(k != "id" for k in node)):
             continue
-        result = invariants.holds(c.expression, node, resource=resource)
+        result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path)
         if isinstance(result, invariants.FhirPathProblem):
             _problem(c, result, path, issues, reported)
-        elif not result:
+        elif not as_boolean(result):
             issues.add("INV_FAILED", expression=path, code="invariant",
                        severity="warning" if c.severity == "warning" else "error", key=c.key, human=c.human,
                        diagnostics=f"{c.key}: {c.expression}")
+
+
+def as_boolean(result: list[Any]) -> bool:
+    """A constraint's result as the HL7 validator reads it (``FHIRPathEngine.convertToBoolean``).
+
+    A single boolean is itself; anything else is true when not empty. So an empty result fails:
+    ``per-1`` on a date start and a dateTime end of the same day compares as empty (the
+    precisions differ) and the Period is refused, as the Java validator refuses it.
+    """
+    if len(result) == 1 and isinstance(result[0], bool):
+        return result[0]
+    return len(result) > 0
 
 
 def _problem(c: Constraint, problem: invariants.FhirPathProblem, path: str, issues: Issues,

@@ -30,10 +30,10 @@ _XHTML_BANNED = frozenset({"head", "body", "html", "script", "form", "input", "b
                            "embed", "style"})
 
 
-def check_type(type_name: str | None, obj: dict[str, Any], path: str, issues: Issues, resource: Any) -> None:
-    """The prose rules of ``type_name`` on one value of it."""
+def check_type(type_name: str | None, obj: dict[str, Any], path: str, issues: Issues, *, nested: bool) -> None:
+    """The prose rules of ``type_name`` on one value of it (``nested``: an extension inside an extension)."""
     if type_name == "Extension":
-        _extension(obj, path, issues)
+        _extension(obj, path, issues, nested)
     elif type_name == "Coding":
         _system(obj.get("system"), f"{path}.system", issues, "Terminology_TX_System_Relative", coding=True)
     elif type_name == "Identifier":
@@ -51,11 +51,11 @@ def absolute(url: str) -> bool:
     return bool(_ABSOLUTE.match(url))
 
 
-def _extension(obj: dict[str, Any], path: str, issues: Issues) -> None:
+def _extension(obj: dict[str, Any], path: str, issues: Issues, nested: bool) -> None:
     url = obj.get("url")
     if not isinstance(url, str):
         issues.add("Extension_EXT_Url_NotFound", expression=path, code="structure")
-    elif url:
+    elif not nested:  # a complex extension's parts are named by relative urls ("species")
         issues.check(absolute(url), "Extension_EXT_URL_Absolute", expression=path, code="value")
 
 

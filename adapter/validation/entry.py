@@ -11,6 +11,7 @@ scanned a second time (only when there are issues) to find where each expression
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from adapter import errors
@@ -33,10 +34,24 @@ def validate(resource: Resource, registry: Registry | None = None, *, lang: str 
     reg = registry if registry is not None else _default()
     issues = Issues(lang)
     validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"))
+    _drop_repeats(issues)
     oo = issues.outcome()
     if source_text is not None and len(issues):
         add_positions(oo, source_text)
     return oo
+
+
+def _drop_repeats(issues: Issues) -> None:
+    """Keep one of identical issues (same severity, id, place and text): the base checks and a
+    resource's own checks (a QuestionnaireResponse's ``authored``) may find the same fault."""
+    seen: set[str] = set()
+    kept = []
+    for item in issues.items:
+        key = json.dumps(item, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    issues.items[:] = kept
 
 
 _DEFAULT: list[Registry] = []

@@ -17,12 +17,14 @@ from functools import lru_cache
 from typing import Any, Callable
 
 import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from adapter.validation import fhirpath_functions
 
 # The R4 model lets fhirpathpy resolve choice elements (``answer.value`` → ``valueDate``).
 _R4 = models["r4"]
+fhirpath_functions.compare_typed_dates()
 
 Compiled = Callable[..., list[Any]]
 # fhirpathpy's messages may name objects by memory address ("<ResourceNode object at 0x7f…>"):
@@ -197,14 +199,19 @@ def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]
 
 
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
-             originals: dict[int, Any] | None = None) -> list[Any] | FhirPathProblem:
+             originals: dict[int, Any] | None = None, type_path: str | None = None) -> list[Any] | FhirPathProblem:
     """Evaluate ``expression`` on ``node`` with ``%resource`` (and ``%rootResource``) bound.
 
     ``originals`` receives ``id(copy) -> original`` for the objects the item pruning copied.
+    ``type_path`` names what ``node`` is when it is not a resource (a data type, ``Period``, or a
+    backbone element, ``Parameters.parameter``), so that choice elements (``value`` ->
+    ``valueString``) and typed comparisons (dates) resolve through the R4 model.
     """
     fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
         return fn
+    if type_path is not None:
+        node = ResourceNode.create_node(node, type_path)
     node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
         return fn(node, {"resource": resource, "rootResource": resource})
@@ -212,13 +219,13 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 
 
-def holds(expression: str, node: Any, *, resource: Any) -> bool | FhirPathProblem:
-    """Whether an invariant holds on ``node``.
+def holds(expression: str, node: Any, *, resource: Any, type_path: str | None = None) -> bool | FhirPathProblem:
+    """Whether an invariant holds on ``node`` (of type ``type_path``, see :func:`evaluate`).
 
     FHIRPath constraint semantics: the result must be a single ``true``; an empty
     result counts as passing (the HL7 validator does the same), anything else fails.
     """
-    result = evaluate(expression, node, resource=resource)
+    result = evaluate(expression, node, resource=resource, type_path=type_path)
     if isinstance(result, FhirPathProblem):
         return result
     if not result:

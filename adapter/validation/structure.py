@@ -79,8 +79,9 @@ class StructureWalk:
         for name, element in defs.children(owner).items():
             self.element(obj, path, element, found.get(name, []), below, res)
         type_name = owner if "." not in owner else None
-        core_rules.check_type(type_name, obj, path, self.issues, res)
-        check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported)
+        core_rules.check_type(type_name, obj, path, self.issues, nested=el is not None and el.path == "Extension.extension")
+        check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported,
+                          type_path=None if root else owner)
 
     def element(self, obj: dict[str, Any], path: str, el: defs.ElementDef, keys: list[str],
                 below: dict[str, Active], res: Resource) -> None:
@@ -172,7 +173,7 @@ class StructureWalk:
                 core_rules.check_binding(el.value_set, value, where, self.issues)
             core_rules.check_primitive_rules(type_name, el, value, where, self.issues)
             check_constraints(tuple(c for c in el.constraints if c.key != "ele-1"), value, where, res, self.issues,
-                              self.reported)
+                              self.reported, type_path=type_name)
         if meta is None:
             return
         if not isinstance(meta, dict):
