@@ -81,11 +81,12 @@ def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, A
         issues.add("LISN_VALIDATION_FILE_UNREADABLE", code="not-found", file=name, reason=exc.strerror or type(exc).__name__)
         return issues.outcome(), EXIT_USAGE
     lines: dict[str, tuple[int, int | None]] = {}
+    problems: list[Any] = []
     try:
-        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines)
+        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome, EXIT_USAGE
-    oo = validate_read(resource, raw, registry, lines=lines)
+    oo = validate_read(resource, raw, registry, lines=lines, problems=problems)
     return oo, (EXIT_INVALID if errors.has_errors(oo) else EXIT_OK)
 
 

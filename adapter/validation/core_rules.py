@@ -4,7 +4,8 @@ Checked natively, as the HL7 validator does (its message ids): Extension.url pre
 absolute (https://hl7.org/fhir/R4/extensibility.html#extension), Coding.system and
 Identifier.system absolute and not a ValueSet (https://hl7.org/fhir/R4/datatypes.html#Coding),
 Attachment.size agreeing with the data, the narrative's XHTML (https://hl7.org/fhir/R4/narrative.html#xhtml),
-``uri`` values that are not ``oid:``/``uuid:`` shorthands, and required bindings to the core
+``uri`` values that are not ``oid:``/``uuid:`` shorthands, contained resources that are referenced
+(dom-3, :func:`check_contained`), and required bindings to the core
 ValueSets that can be expanded without a terminology server (:func:`check_binding`).
 """
 
@@ -147,3 +148,42 @@ def check_binding(value_set: str, value: Any, where: str, issues: Issues) -> Non
 def _member(expansion: dict[str, frozenset[str]], coding: dict[str, Any]) -> bool:
     system, code = coding.get("system"), coding.get("code")
     return isinstance(system, str) and isinstance(code, str) and code in expansion.get(system, frozenset())
+
+
+_LOCAL_LINK = re.compile(r"""\b(?:href|src)\s*=\s*["']#([^"']*)["']""")
+
+
+def local_references(value: str, el: defs.ElementDef, type_name: str) -> set[str]:
+    """The ids a value refers to inside its resource: ``#id`` in a Reference, uri or canonical, and
+    the narrative's ``href``/``src`` links (the HL7 validator counts both for dom-3)."""
+    if type_name == "xhtml":
+        return set(_LOCAL_LINK.findall(value))
+    if type_name in ("uri", "url", "canonical") or el.path == "Reference.reference":
+        return {value[1:]}
+    return set()
+
+
+def check_contained(resource: dict[str, Any], path: str, local_refs: dict[int, set[str]], issues: Issues) -> None:
+    """dom-3, as the HL7 validator checks it (natively: the published FHIRPath is slow and wrong).
+
+    Each contained resource is referenced (``#id``) from the container outside ``contained``, or
+    refers to the container (``#``), or is referenced by a contained resource that is.
+    """
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return
+    base = local_refs.get(id(resource), set())
+    items = [c for c in contained if isinstance(c, dict)]
+    reached = {id(c) for c in items if c.get("id") in base or "" in local_refs.get(id(c), set())}
+    grew = True
+    while grew:
+        grew = False
+        for c in items:
+            if id(c) not in reached and any(c.get("id") in local_refs.get(id(o), set())
+                                           for o in items if id(o) in reached):
+                reached.add(id(c))
+                grew = True
+    for i, c in enumerate(contained):
+        if isinstance(c, dict) and id(c) not in reached:
+            issues.add("CONTAINED_ORPHAN_DOM3", expression=f"{path}.contained[{i}]", code="invalid",
+                       id=str(c.get("id")))

@@ -12,11 +12,12 @@ scanned a second time (only when there are issues) to find where each expression
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from adapter import errors
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
+from adapter.fhir.xmljson import Problem
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
 from adapter.validation.positions import add_positions, apply_positions
@@ -29,10 +30,16 @@ Resource = dict[str, Any]
 
 
 def validate(resource: Resource, registry: Registry | None = None, *, lang: str = "sv",
-             source_text: bytes | None = None) -> errors.OperationOutcome:
-    """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …)."""
+             source_text: bytes | None = None, xml_problems: Sequence[Problem] = ()) -> errors.OperationOutcome:
+    """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …).
+
+    ``xml_problems`` are the XML representation errors :func:`read_resource` found, if any.
+    """
     reg = registry if registry is not None else _default()
     issues = Issues(lang)
+    root = str(resource.get("resourceType") or "Resource")
+    for message_id, where, args in xml_problems:
+        issues.add(message_id, expression=root + ("" if where == "." else where), code="structure", **args)
     validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"))
     _drop_repeats(issues)
     oo = issues.outcome()
@@ -91,18 +98,21 @@ def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: st
 
 
 def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = XmlParsing(),
-                  lines: dict[str, tuple[int, int | None]] | None = None) -> Resource:
+                  lines: dict[str, tuple[int, int | None]] | None = None,
+                  problems: list[Problem] | None = None) -> Resource:
     """Parse raw FHIR R4 JSON or XML (sniffed by content) safely; raises InputRejected.
 
-    For XML, ``lines`` (when given) receives the source line of each element for issue positions.
+    For XML, ``lines`` (when given) receives the source line of each element for issue positions,
+    and ``problems`` the XML representation errors (text, undefined attributes, order), which
+    :func:`validate_read` reports.
     """
-    from adapter.fhir.xmljson import xml_to_json  # only XML input pays for the type model
+    from adapter.fhir.xmljson import xml_to_json
 
     kind = parse.sniff(raw)
     if kind == "json":
         data = parse.parse_json(raw, limits)
     elif kind == "xml":
-        data = xml_to_json(parse.parse_xml(raw, limits, xml), lines=lines)
+        data = xml_to_json(parse.parse_xml(raw, limits, xml), lines=lines, problems=problems)
     else:
         raise _rejected("LISN_VALIDATION_INPUT_UNKNOWN")
     if not isinstance(data, dict):
@@ -114,19 +124,21 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
                    xml: XmlParsing = XmlParsing(), lang: str = "sv") -> errors.OperationOutcome:
     """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
     lines: dict[str, tuple[int, int | None]] = {}
+    problems: list[Problem] = []
     try:
-        data = read_resource(raw, limits=limits, xml=xml, lines=lines)
+        data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome
-    return validate_read(data, raw, registry, lines=lines, lang=lang)
+    return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems)
 
 
 def validate_read(resource: Resource, raw: bytes, registry: Registry | None = None, *,
-                  lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv") -> errors.OperationOutcome:
+                  lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv",
+                  problems: Sequence[Problem] = ()) -> errors.OperationOutcome:
     """Validate a resource read by :func:`read_resource` from ``raw``, with issue positions."""
     if parse.sniff(raw) == "json":
         return validate(resource, registry, lang=lang, source_text=raw)
-    oo = validate(resource, registry, lang=lang)
+    oo = validate(resource, registry, lang=lang, xml_problems=problems)
     if lines:
         apply_positions(oo, lines, str(resource.get("resourceType")))
     return oo

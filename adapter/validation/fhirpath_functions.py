@@ -21,7 +21,7 @@ from typing import Any, Callable
 from fhirpathpy.engine import nodes
 from fhirpathpy.engine.invocations import equality
 
-_DATE_TYPES = {"date": nodes.FP_DateTime, "dateTime": nodes.FP_DateTime, "instant": nodes.FP_DateTime,
+_DATE_TYPES: dict[str, Any] = {"date": nodes.FP_DateTime, "dateTime": nodes.FP_DateTime, "instant": nodes.FP_DateTime,
                "time": nodes.FP_Time}
 
 

@@ -211,12 +211,17 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     if isinstance(fn, FhirPathProblem):
         return fn
     if type_path is not None:
-        node = ResourceNode.create_node(node, type_path)
+        node = _typed_node(node, type_path)
     node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
         return fn(node, {"resource": resource, "rootResource": resource})
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
+
+
+def _typed_node(node: Any, type_path: str) -> Any:
+    create: Callable[..., Any] = ResourceNode.create_node  # fhirpathpy is not annotated
+    return create(node, type_path)
 
 
 def holds(expression: str, node: Any, *, resource: Any, type_path: str | None = None) -> bool | FhirPathProblem:

@@ -36,6 +36,8 @@ class StructureWalk:
         self.issues = issues
         self.on_resource = on_resource
         self.reported: set[str] = set()
+        # '#id' references found in each resource (by id()), outside its contained resources: dom-3
+        self.local_refs: dict[int, set[str]] = {}
 
     def resource(self, res: Any, path: str, inherited: Active | None = None) -> None:
         if not isinstance(res, dict):
@@ -51,7 +53,9 @@ class StructureWalk:
             return
         self.on_resource(res, path)
         active = list(inherited or []) + profiles.start_walks(res, self.registry, self.issues, path=path)
+        self.local_refs[id(res)] = set()
         self.complex(res, path, rtype, None, active, res, root=True)
+        core_rules.check_contained(res, path, self.local_refs, self.issues)
 
     def complex(self, obj: dict[str, Any], path: str, owner: str, el: defs.ElementDef | None,
                 active: Active, res: Resource, *, root: bool = False) -> None:
@@ -166,6 +170,8 @@ class StructureWalk:
         for walk, node in active:
             walk.instance(node, value if value is not None else meta, where)
         if value is not None:
+            if isinstance(value, str) and (value.startswith("#") or type_name == "xhtml"):
+                self.local_refs.setdefault(id(res), set()).update(core_rules.local_references(value, el, type_name))
             root_id = el.path.count(".") == 1 and el.name == "id" and defs.is_resource_type(el.path.split(".")[0])
             primitives.check_primitive(value, "id" if root_id else type_name, where, self.issues,
                                        resource_id=root_id)
