@@ -1,8 +1,8 @@
 """Bundle-level checks: entries present, MessageHeader first, fullUrl unique, references resolve.
 
 FHIR R4 Bundle (https://hl7.org/fhir/R4/bundle.html#references, invariants bdl-7, and the
-messaging rule of https://hl7.org/fhir/R4/messaging.html). Every ``Reference.reference``
-inside an entry must resolve to an entry of the same Bundle, by ``fullUrl`` or ``Type/id``;
+messaging rule of https://hl7.org/fhir/R4/messaging.html). In a document or message Bundle, every
+``Reference.reference`` inside an entry must resolve to an entry of the same Bundle, by ``fullUrl`` or ``Type/id``;
 the referenced resource's type is then checked against the profiles' ``targetProfile``s.
 Each entry's own resource is validated against its profiles by the dispatcher, not here.
 """
@@ -15,6 +15,10 @@ from adapter.fhir.registry import Registry
 from adapter.issues import Issues
 from adapter.validation import profiles
 
+# Bundle types whose references must resolve inside the Bundle (R4 documents and messages: a
+# receiver reads them without the sender's server); in a collection, search set or transaction a
+# reference may point to a server.
+_SELF_CONTAINED = frozenset({"document", "message"})
 # Bundle types whose entry list may legitimately be empty.
 _MAY_BE_EMPTY = frozenset({"searchset", "history", "batch-response", "transaction-response"})
 
@@ -37,9 +41,10 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
         if not isinstance(resource, dict):
             continue
         where = f"{path}.entry[{i}].resource"
-        for reference, at in references(resource, where):
-            issues.check(resolve(reference) is not None, "Reference_REF_CantResolve",
-                         expression=f"{at}.reference", code="not-found", reference=reference)
+        if bundle.get("type") in _SELF_CONTAINED:
+            for reference, at in references(resource, where):
+                issues.check(resolve(reference) is not None, "Reference_REF_CantResolve",
+                             expression=f"{at}.reference", code="not-found", reference=reference)
         profiles.check_reference_targets(resource, registry, issues, path=where, resolver=resolve)
 
 

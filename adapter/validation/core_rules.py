@@ -119,6 +119,17 @@ def xhtml_problems(div: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+def xhtml_has_content(div: str) -> bool:
+    """txt-2: the narrative has some non-whitespace text, or an image."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(div.encode("utf-8"), parser=parser)
+    except etree.XMLSyntaxError:
+        return True  # malformed XHTML is txt-1's finding, reported once
+    return any(str(t).strip() for t in root.itertext()) or any(
+        isinstance(el.tag, str) and etree.QName(el).localname == "img" for el in root.iter())
+
+
 def check_primitive_rules(type_name: str, el: defs.ElementDef, value: Any, where: str, issues: Issues) -> None:
     """Rules on primitive values beyond their type's expression."""
     if type_name == "uri" and isinstance(value, str):

@@ -2,7 +2,9 @@
 
 https://hl7.org/fhir/R4/fhirpath.html#functions: ``hasValue()`` (a single primitive with a value:
 ``per-1``, ``bdl-10``, ``ele-1``…) and ``htmlChecks()`` (the narrative rules of ``txt-1``, the same
-check as :func:`adapter.validation.core_rules.xhtml_problems`). ``trace()`` goes nowhere instead
+check as :func:`adapter.validation.core_rules.xhtml_problems`); ``htmlChecks2()`` is the HL7
+validator's name for ``txt-2``'s rule (some non-whitespace content), which R4 publishes as
+``htmlChecks()`` by mistake. ``trace()`` goes nowhere instead
 of to standard output (``dom-3`` and ``ref-1`` trace their work). Handed to the FHIRPath engine
 by :mod:`adapter.validation.invariants`.
 
@@ -35,6 +37,12 @@ def _html_checks(inputs: list[Any]) -> list[bool]:
     return [all(isinstance(i, str) and not xhtml_problems(i) for i in inputs)]
 
 
+def _html_checks2(inputs: list[Any]) -> list[bool]:
+    from adapter.validation.core_rules import xhtml_has_content
+
+    return [all(isinstance(i, str) and xhtml_has_content(i) for i in inputs)]
+
+
 def _no_trace(label: str, value: Any) -> None:
     return None
 
@@ -43,6 +51,7 @@ OPTIONS: dict[str, Any] = {
     "userInvocationTable": {
         "hasValue": {"fn": _has_value, "arity": {0: []}},
         "htmlChecks": {"fn": _html_checks, "arity": {0: []}},
+        "htmlChecks2": {"fn": _html_checks2, "arity": {0: []}},
     },
     "traceFn": _no_trace,
 }

@@ -96,11 +96,11 @@ class StructureWalk:
             count += len(items)
             for value, meta, where in items:
                 self.value(value, meta, where, el, type_name, below.get(where, []), res)
+        profile = f"{_CORE}{el.path.split('.')[0]}|4.0.1"
         if len(keys) > 1:
             self.issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1]}", code="structure",
                             element=el.path, names=", ".join(keys))
-        profile = f"{_CORE}{el.path.split('.')[0]}|4.0.1"
-        if count < el.min:
+        elif count < el.min:
             self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{el.name}", code="structure",
                             element=el.path, min=el.min, found=count, profile=profile)
         elif count > el.max:
