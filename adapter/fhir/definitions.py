@@ -95,6 +95,12 @@ def children(owner: str) -> dict[str, ElementDef]:
 
 
 @lru_cache(maxsize=None)
+def required(owner: str) -> tuple[ElementDef, ...]:
+    """The elements below ``owner`` with a minimum cardinality above zero."""
+    return tuple(el for el in children(owner).values() if el.min > 0)
+
+
+@lru_cache(maxsize=None)
 def json_names(owner: str) -> dict[str, tuple[ElementDef, str]]:
     """Every JSON property name allowed in ``owner`` -> (element, type): choices spelled out."""
     out: dict[str, tuple[ElementDef, str]] = {}

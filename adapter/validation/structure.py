@@ -14,6 +14,7 @@ same visit: at each node the walk hands the profile walks their element (see
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable
 
 from adapter.fhir import definitions as defs
@@ -80,8 +81,12 @@ class StructureWalk:
                 continue
             if not key.startswith("_") or bare not in obj:
                 found.setdefault(hit[0].name, []).append(bare)
-        for name, element in defs.children(owner).items():
-            self.element(obj, path, element, found.get(name, []), below, res)
+        elements = defs.children(owner)
+        for name, keys in found.items():
+            self.element(obj, path, elements[name], keys, below, res)
+        for element in defs.required(owner):
+            if element.name not in found:
+                self.element(obj, path, element, [], below, res)
         type_name = owner if "." not in owner else None
         core_rules.check_type(type_name, obj, path, self.issues, nested=el is not None and el.path == "Extension.extension")
         check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported,
@@ -192,6 +197,7 @@ def _owner_of(el: defs.ElementDef) -> str:
     return el.path.rsplit(".", 1)[0]
 
 
+@lru_cache(maxsize=None)
 def _constraints(el: defs.ElementDef | None, type_name: str | None, root: bool) -> tuple[defs.Constraint, ...]:
     """The constraints on a complex value: its element's and its type's (a resource's own at the root)."""
     own = el.constraints if el is not None else ()
