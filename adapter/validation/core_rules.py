@@ -5,7 +5,7 @@ absolute (https://hl7.org/fhir/R4/extensibility.html#extension), Coding.system a
 Identifier.system absolute and not a ValueSet (https://hl7.org/fhir/R4/datatypes.html#Coding),
 Attachment.size agreeing with the data, the narrative's XHTML (https://hl7.org/fhir/R4/narrative.html#xhtml),
 ``uri`` values that are not ``oid:``/``uuid:`` shorthands, contained resources that are referenced
-(dom-3, :func:`check_contained`), and required bindings to the core
+(dom-3, :func:`check_contained`), MIME types by their grammar (BCP-13), and required bindings to the core
 ValueSets that can be expanded without a terminology server (:func:`check_binding`).
 """
 
@@ -22,6 +22,11 @@ from adapter.fhir import definitions as defs
 from adapter.issues import Issues
 from adapter.validation import bundle_rules
 
+# BCP-13 (RFC 6838 §4.2 names, RFC 2045 parameters): the MIME types ValueSet is a grammar, not a
+# list, so a code that does not parse cannot be a member; one that parses is accepted.
+MIME_TYPES = "http://hl7.org/fhir/ValueSet/mimetypes"
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}"
+_MIME = re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;\s*[A-Za-z0-9!#$&^_.+\-]+=(\"[^\"]*\"|[A-Za-z0-9!#$&^_.+\-]+))*")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S")
 _VALUESET_BASES = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.org/ValueSet/")
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -140,6 +145,11 @@ def check_primitive_rules(type_name: str, el: defs.ElementDef, value: Any, where
 
 def check_binding(value_set: str, value: Any, where: str, issues: Issues) -> None:
     """A required binding to a core ValueSet; one that needs a terminology server is not checked."""
+    if value_set == MIME_TYPES:
+        if isinstance(value, str):
+            issues.check(_MIME.fullmatch(value), "Terminology_TX_NoValid_16", expression=where, code="code-invalid",
+                         value=value, valueSet=value_set)
+        return
     expansion = defs.expansion(value_set)
     if expansion is None:
         return
