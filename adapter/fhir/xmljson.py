@@ -9,7 +9,7 @@ XHTML text). Elements the definitions do not know are kept (as text or object) s
 validator reports them where they stand.
 
 What only XML can get wrong is recorded in ``problems`` (message id, JSON location, arguments),
-as the HL7 validator's XML parser reports it: text where none is allowed, attributes that are not
+as the HL7 validator's XML parser reports it: a single-valued element given twice, text where none is allowed, attributes that are not
 defined (only ``value`` and ``id`` on primitives, ``id`` on other elements, ``url`` on extensions),
 elements inside a primitive other than ``extension``, and elements out of the definitions' order.
 Input must already be parsed safely (:func:`adapter.fhir.parse.parse_xml`).
@@ -104,6 +104,11 @@ class _Reader:
             hit: tuple[defs.ElementDef, str] | None, path: str) -> None:
         repeats = hit[0].repeats if hit else False
         here = f"{path}.{name}" + (f"[{len(out.get(name) or [])}]" if repeats else "")
+        if not repeats and (name in out or "_" + name in out):
+            # JSON has one slot for it: the second is reported, not silently dropped
+            self.problem("Validation_VAL_Profile_Maximum", here, element=hit[0].path if hit else name, max=1,
+                         found="2+", profile="FHIR R4 core")
+            return
         if self.lines is not None and sub.sourceline:
             # lxml-stubs leave sourceline unannotated; it is an int here (checked above).
             self.lines.setdefault(here, (cast(int, sub.sourceline), None))

@@ -5,6 +5,7 @@ and batches (and their responses); a ``fullUrl`` is absolute; one that looks lik
 (``…/Type/id``, with an optional ``/_history/v``) names the entry resource's type and id. A
 document starts with a Composition, and every entry is reachable from it by following references
 forwards, or backwards from an entry that is (https://hl7.org/fhir/R4/documents.html#bundle).
+References resolve inside a Bundle by the R4 rules (:func:`resolve_reference`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def _restful() -> re.Pattern[str]:
 
 
 def check_bundle(bundle: dict[str, Any], path: str, issues: Issues) -> None:
+    if bundle.get("type") in ("searchset", "history"):
+        _search_links(bundle, path, issues)
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return
@@ -39,9 +42,20 @@ def check_bundle(bundle: dict[str, Any], path: str, issues: Issues) -> None:
         _document(bundle, entries, path, issues)
 
 
+def _search_links(bundle: dict[str, Any], path: str, issues: Issues) -> None:
+    """A search set or history names each paging relation at most once."""
+    seen: set[str] = set()
+    links = bundle.get("link")
+    for j, link in enumerate(links if isinstance(links, list) else []):
+        rel = link.get("relation") if isinstance(link, dict) else None
+        if rel in ("self", "first", "previous", "next", "last"):
+            issues.check(rel not in seen, "BUNDLE_LINK_SEARCH_NO_DUPLICATES", expression=f"{path}.link[{j}]",
+                         code="invalid", relation=rel)
+            seen.add(str(rel))
+
+
 def _document(bundle: dict[str, Any], entries: list[Any], path: str, issues: Issues) -> None:
     from adapter.validation.bundle import references
-    from adapter.validation.profiles import bundle_resolver
 
     resources = [e.get("resource") if isinstance(e, dict) and isinstance(e.get("resource"), dict) else None
                  for e in entries]
@@ -50,14 +64,11 @@ def _document(bundle: dict[str, Any], entries: list[Any], path: str, issues: Iss
                         "Bundle_BUNDLE_Entry_Document", expression=f"{path}.entry[0]", code="invalid"):
         return
     styled = _document_links(bundle, resources, path, issues)
-    resolve = bundle_resolver(bundle)
-    index = {id(r): i for i, r in enumerate(resources) if r is not None}
-    targets: dict[int, set[int]] = {i: set() for i in index.values()}
+    targets: dict[int, set[int]] = {i: set() for i, r in enumerate(resources) if r is not None}
     for i, res in enumerate(resources):
         for ref, _ in references(res, "") if res is not None else ():
-            found = resolve(ref)
-            if found is not None and id(found) in index and index[id(found)] != i:
-                targets[i].add(index[id(found)])
+            targets[i].update(t for t in resolve_reference(entries, ref, entries[i].get("fullUrl"))
+                              if t != i and t in targets)
     reached = _reach({0} | styled, targets)
     grew = True
     while grew:  # an entry that points into the document (a Provenance) is part of it
@@ -119,3 +130,39 @@ def _entry(entry: dict[str, Any], where: str, optional: bool, issues: Issues) ->
     else:
         issues.check(full_url.endswith(f"/{rtype}/{rid}"), "BUNDLE_ENTRY_URL_MATCHES_TYPE_ID",
                      expression=f"{where}.fullUrl", code="invalid", url=full_url, type=rtype, id=rid)
+
+
+_VERSIONED = re.compile(r"^(.*?)/_history/([^/]+)$")
+
+
+def version_of(resource: Any) -> Any:
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    return meta.get("versionId") if isinstance(meta, dict) else None
+
+
+def resolve_reference(entries: list[Any], reference: str, from_full_url: Any) -> list[int]:
+    """The entries a reference inside a Bundle points at, by the R4 rules (https://hl7.org/fhir/R4/bundle.html#references).
+
+    An absolute reference is a fullUrl; a relative ``Type/id`` is appended to the root of the
+    referencing entry's fullUrl when that is a RESTful URL, and cannot be resolved inside the
+    Bundle otherwise (a ``urn:uuid:`` fullUrl has no root). ``/_history/v`` selects the entry
+    whose ``meta.versionId`` is ``v``.
+    """
+    versioned = _VERSIONED.match(reference)
+    target, version = (versioned.group(1), versioned.group(2)) if versioned else (reference, None)
+    if not _ABSOLUTE.match(target):
+        root = _root(from_full_url)
+        if root is None:
+            return []
+        target = root + target
+    return [i for i, e in enumerate(entries)
+            if isinstance(e, dict) and e.get("fullUrl") == target
+            and (version is None or version_of(e.get("resource")) == version)]
+
+
+def _root(full_url: Any) -> str | None:
+    """``http://x/fhir/`` for ``http://x/fhir/Patient/1``; None when the fullUrl is not RESTful."""
+    if not isinstance(full_url, str) or not _restful().fullmatch(full_url) or not full_url.startswith("http"):
+        return None
+    parts = _VERSIONED.sub(r"\1", full_url).rstrip("/").split("/")
+    return "/".join(parts[:-2]) + "/"

@@ -25,10 +25,12 @@ CHECKED_ELSEWHERE = frozenset({f"que-{i}" for i in range(14)} | {"dom-3"})
 
 
 def check_constraints(constraints: Iterable[Constraint], node: Any, path: str, resource: Any,
-                      issues: Issues, reported: set[str], *, type_path: str | None = None) -> None:
+                      issues: Issues, reported: set[str], *, type_path: str | None = None,
+                      root_resource: Any = None) -> None:
     """Add an issue for each constraint that does not hold on ``node`` (at ``path``).
 
-    ``type_path`` is what the node is (``Period``, ``Parameters.parameter``; None for a resource).
+    ``type_path`` is what the node is (``Period``, ``Parameters.parameter``; None for a resource);
+    ``root_resource`` the container when ``resource`` is a contained one.
     ``reported`` holds the keys whose expression could not be evaluated (reported once).
     """
     for c in constraints:
@@ -36,7 +38,8 @@ def check_constraints(constraints: Iterable[Constraint], node: Any, path: str, r
             continue  # a recommendation (dom-6), not a rule: the HL7 validator's outcomes leave it out too
         if c.key == "ele-1" and (not isinstance(node, dict) or any(k != "id" for k in node)):
             continue
-        result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path)
+        result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
+                                     root_resource=root_resource)
         if isinstance(result, invariants.FhirPathProblem):
             _problem(c, result, path, issues, reported)
         elif not as_boolean(result):

@@ -199,8 +199,12 @@ def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]
 
 
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
-             originals: dict[int, Any] | None = None, type_path: str | None = None) -> list[Any] | FhirPathProblem:
-    """Evaluate ``expression`` on ``node`` with ``%resource`` (and ``%rootResource``) bound.
+             originals: dict[int, Any] | None = None, type_path: str | None = None,
+             root_resource: Any = None) -> list[Any] | FhirPathProblem:
+    """Evaluate ``expression`` on ``node`` with ``%resource`` and ``%rootResource`` bound.
+
+    ``%rootResource`` is ``root_resource`` when given (the container of a contained resource:
+    ref-1 looks up ``%rootResource.contained``), else ``resource``.
 
     ``originals`` receives ``id(copy) -> original`` for the objects the item pruning copied.
     ``type_path`` names what ``node`` is when it is not a resource (a data type, ``Period``, or a
@@ -214,7 +218,7 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         node = _typed_node(node, type_path)
     node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
-        return fn(node, {"resource": resource, "rootResource": resource})
+        return fn(node, {"resource": resource, "rootResource": resource if root_resource is None else root_resource})
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 

@@ -39,6 +39,8 @@ class StructureWalk:
         self.reported: set[str] = set()
         # '#id' references found in each resource (by id()), outside its contained resources: dom-3
         self.local_refs: dict[int, set[str]] = {}
+        # id(contained resource) -> its container, for %rootResource
+        self.containers: dict[int, Resource] = {}
 
     def resource(self, res: Any, path: str, inherited: Active | None = None) -> None:
         if not isinstance(res, dict):
@@ -90,7 +92,7 @@ class StructureWalk:
         type_name = owner if "." not in owner else None
         core_rules.check_type(type_name, obj, path, self.issues, nested=el is not None and el.path == "Extension.extension")
         check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported,
-                          type_path=None if root else owner)
+                          type_path=None if root else owner, root_resource=self.containers.get(id(res)))
 
     def element(self, obj: dict[str, Any], path: str, el: defs.ElementDef, keys: list[str],
                 below: dict[str, Active], res: Resource) -> None:
@@ -159,6 +161,8 @@ class StructureWalk:
         if type_name in defs.PRIMITIVES:
             self.primitive(value, meta, where, el, type_name, active, res)
         elif type_name == "Resource":
+            if el.name == "contained" and isinstance(value, dict):
+                self.containers[id(value)] = self.containers.get(id(res), res)
             self.resource(value, where, active)
         elif not isinstance(value, dict):
             self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type=type_name)
@@ -184,7 +188,7 @@ class StructureWalk:
                 core_rules.check_binding(el.value_set, value, where, self.issues)
             core_rules.check_primitive_rules(type_name, el, value, where, self.issues)
             check_constraints(tuple(c for c in el.constraints if c.key != "ele-1"), value, where, res, self.issues,
-                              self.reported, type_path=type_name)
+                              self.reported, type_path=type_name, root_resource=self.containers.get(id(res)))
         if meta is None:
             return
         if not isinstance(meta, dict):
