@@ -9,8 +9,8 @@ build 9346c8cc45). The package is Apache-2.0; the FHIR specification's definitio
 What is kept, per type (resource, complex type, and the SimpleQuantity/MoneyQuantity
 constraints): for every element below the type, by owner (the type, or the path of a backbone
 element) and JSON name, its cardinality, type codes, whether it is a choice, where its children
-are defined (backbone or ``contentReference``), a required binding, its constraints and its
-position (XML order) (by index
+are defined (backbone or ``contentReference``), a required binding, its constraints, its
+position (XML order) and the resource types a Reference may point to (by index
 into one table of ``key, severity, human, expression, best practice``); per type its root constraints and base
 type; per primitive its regular expression (the ``regex`` extension on ``<type>.value``); and the
 expansion (system -> codes) of every required-bound ValueSet that the package's CodeSystems
@@ -155,6 +155,10 @@ class Builder:
                 spec["owner"] = own
                 self.owners.setdefault(own, {})
             spec["types"] = types
+            targets = sorted({str(p)[len(_SD):] for t in el.get("type") or [] if t.get("code") == "Reference"
+                              for p in t.get("targetProfile") or [] if str(p).startswith(_SD)})
+            if targets:
+                spec["targets"] = targets
             if leaf.endswith("[x]"):
                 spec["choice"] = True
                 leaf = leaf[:-3]
@@ -167,7 +171,7 @@ class Builder:
                 spec["c"] = cons
             spec["order"] = len(self.owners.setdefault(owner, {}))
             self.owners[owner][leaf] = [spec[k] if k in spec else None
-                                        for k in ("min", "max", "types", "choice", "owner", "vs", "c", "order")]
+                                        for k in ("min", "max", "types", "choice", "owner", "vs", "c", "order", "targets")]
 
     def _cons(self, el: dict[str, Any]) -> list[int]:
         out = [self.constraint(c) for c in el.get("constraint") or []]
@@ -295,7 +299,7 @@ def build(src: Path) -> None:
         "source": {"package": PACKAGE, "fhirVersion": "4.0.1",
                    "build": info.split("buildId=")[1].split()[0] if "buildId=" in info else None,
                    "licence": "package Apache-2.0; FHIR definitions CC0"},
-        "fields": ["min", "max", "types", "choice", "owner", "vs", "c", "order"],
+        "fields": ["min", "max", "types", "choice", "owner", "vs", "c", "order", "targets"],
         "primitives": primitive_patterns(types),
         "constraints": builder.constraints,
         "types": builder.types,

@@ -44,6 +44,7 @@ class ElementDef:
     value_set: str | None
     constraints: tuple[Constraint, ...]
     order: int  # position among its siblings: FHIR XML keeps this order
+    targets: tuple[str, ...]  # for a Reference: the resource types it may point to (Resource: any)
 
     @property
     def repeats(self) -> bool:
@@ -86,11 +87,11 @@ def children(owner: str) -> dict[str, ElementDef]:
     """The elements below ``owner`` (a type name or a backbone path) by name (``value`` for ``value[x]``)."""
     table = _constraints()
     out = {}
-    for name, (mn, mx, types, choice, sub, vs, cons, order) in (_data()["owners"].get(owner) or {}).items():
+    for name, (mn, mx, types, choice, sub, vs, cons, order, targets) in (_data()["owners"].get(owner) or {}).items():
         out[name] = ElementDef(f"{owner}.{name}", name, int(mn), UNBOUNDED if mx == "*" else int(mx),
                                tuple(t.split("|")[-1] for t in types or ()),
                                tuple(t.split("|")[0] for t in types or ()), bool(choice), sub, vs,
-                               tuple(table[i] for i in cons or ()), int(order))
+                               tuple(table[i] for i in cons or ()), int(order), tuple(targets or ()))
     return out
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from adapter.fhir import definitions as defs
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
-from adapter.validation import core_rules, primitives, profiles
+from adapter.validation import core_rules, primitives, profiles, references
 from adapter.validation.constraints import check_constraints
 
 Resource = dict[str, Any]
@@ -41,6 +41,8 @@ class StructureWalk:
         self.local_refs: dict[int, set[str]] = {}
         # id(contained resource) -> its container, for %rootResource
         self.containers: dict[int, Resource] = {}
+        # the Bundle entries and the fullUrl of the entry being walked, innermost last
+        self.entries: list[tuple[list[Any], Any]] = []
 
     def resource(self, res: Any, path: str, inherited: Active | None = None) -> None:
         if not isinstance(res, dict):
@@ -90,6 +92,9 @@ class StructureWalk:
             if element.name not in found:
                 self.element(obj, path, element, [], below, res)
         type_name = owner if "." not in owner else None
+        if type_name == "Reference" and el is not None and el.targets:
+            references.check_reference(obj, path, el.targets, self.entries[-1] if self.entries else None,
+                                       self.issues)
         core_rules.check_type(type_name, obj, path, self.issues, nested=el is not None and el.path == "Extension.extension")
         check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported,
                           type_path=None if root else owner, root_resource=self.containers.get(id(res)))
@@ -163,6 +168,11 @@ class StructureWalk:
         elif type_name == "Resource":
             if el.name == "contained" and isinstance(value, dict):
                 self.containers[id(value)] = self.containers.get(id(res), res)
+            if el.path == "Bundle.entry.resource" and isinstance(res.get("entry"), list):
+                self.entries.append((res["entry"], self.entry_full_url(res["entry"], value)))
+                self.resource(value, where, active)
+                self.entries.pop()
+                return
             self.resource(value, where, active)
         elif not isinstance(value, dict):
             self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type=type_name)
@@ -195,6 +205,11 @@ class StructureWalk:
             self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type="Element")
             return
         self.complex(meta, where, "Element", None, [], res)
+
+
+    @staticmethod
+    def entry_full_url(entries: list[Any], resource: Any) -> Any:
+        return next((e.get("fullUrl") for e in entries if isinstance(e, dict) and e.get("resource") is resource), None)
 
 
 def _owner_of(el: defs.ElementDef) -> str:
