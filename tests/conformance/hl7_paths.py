@@ -9,8 +9,10 @@ without an index equals the same with ``[0]``, and an index-less Java segment ma
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from adapter.fhir import definitions as defs
 
@@ -22,6 +24,18 @@ _SEGMENT = re.compile(r"^(.*?)(\[(\d+)\])?$")
 _NAMED = re.compile(r"^(?:Unrecognized property|Undefined element) '([^']+)'")
 _CARDINALITY = re.compile(r"^[\w.\[\]]+?\.(\w+)(?:\[x\])?: (?:minimum required|max allowed)")
 _GRAPH = re.compile(r"^(Can't find '|Found \d+ matches for '|Entry '.*' isn't reachable)")
+
+
+def corpus_dir(name: str) -> Path | None:
+    """``$ADAPTER_CONFORMANCE_DIR/<name>`` or ``../shared/conformance/<name>`` beside the checkout, if present.
+
+    Collection needs the case names before fixtures run; the ``conformance`` fixture still
+    decides (skip locally, fail in CI) when the folder is missing.
+    """
+    env = os.environ.get("ADAPTER_CONFORMANCE_DIR")
+    base = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "conformance"
+    folder = base / name
+    return folder if (folder / "manifest.json").is_file() else None
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,6 @@ with at least one error at the same element as one of the Java validator's error
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from adapter.cli import cli
-from tests.conformance.hl7_paths import java_location, matches, normalise
-
-_HERE = Path(__file__).resolve()
-
-
-def _corpus_dir() -> Path | None:
-    env = os.environ.get("ADAPTER_CONFORMANCE_DIR")
-    base = Path(env) if env else _HERE.parents[3] / "shared" / "conformance"
-    folder = base / "hl7-base"
-    return folder if (folder / "manifest.json").is_file() else None
+from tests.conformance.hl7_paths import corpus_dir, java_location, matches, normalise
 
 
 def _cases() -> list[Any]:
-    folder = _corpus_dir()
+    folder = corpus_dir("hl7-base")
     if folder is None:
         return [pytest.param(None, id="corpus-missing")]
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
