@@ -3,8 +3,9 @@
 As the HL7 validator's ``-ig``: a single resource file (JSON or XML; a Bundle's entries are taken
 one by one), a folder (every ``*.json`` and ``*.xml`` below it), or a FHIR NPM package ``.tgz``
 (https://confluence.hl7.org/display/FHIR/NPM+Package+Specification: the files under ``package/``),
-in any mix. Files are parsed as safely as any input (:mod:`adapter.fhir.parse`: no DTD, no
-entities, duplicate JSON keys refused), with a larger size limit, since definitions can be large.
+in any mix. XML is parsed as safely as any input (:mod:`adapter.fhir.parse`: no DTD, no entities,
+no network), with a larger size limit, since definitions can be large; JSON with the standard
+library, as the registry always read it.
 
 Nothing is skipped silently: a file named on its own that cannot be read, is not FHIR, or holds no
 conformance resource is a :class:`DefinitionSourceError` naming that file; inside a folder or a
@@ -14,6 +15,7 @@ while instances that are not definitions (a package's ``example/`` folder) are l
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,7 +34,7 @@ CONFORMANCE_TYPES = frozenset({
 # Package metadata, not resources (NPM package specification).
 _NOT_RESOURCES = frozenset({"package.json", ".index.json"})
 _SUFFIXES = (".json", ".xml")
-_DEFINITION_LIMITS = Limits(max_body_bytes=256 * 1024 * 1024, max_json_depth=128, max_xml_depth=128)
+_DEFINITION_LIMITS = Limits(max_body_bytes=256 * 1024 * 1024, max_xml_depth=128)
 
 
 class DefinitionSourceError(errors.InputRejected):
@@ -98,13 +100,22 @@ def _resources(raw: bytes, origin: str, *, alone: bool) -> Iterator[Resource]:
     yield from kept
 
 
+def _json(raw: bytes, origin: str) -> Any:
+    # Definitions are the user's own files, read as the registry always read them (json.loads):
+    # not held to the input rules of submissions (control characters in a text, nesting limits).
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DefinitionSourceError(origin, f"not valid JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
 def _parsed(raw: bytes, origin: str) -> Resource:
     from adapter.fhir.xmljson import xml_to_json  # only XML definitions pay for the XML reader
 
     kind = parse.sniff(raw)
     try:
         if kind == "json":
-            data = parse.parse_json(raw, _DEFINITION_LIMITS)
+            data = _json(raw, origin)
         elif kind == "xml":
             data = xml_to_json(parse.parse_xml(raw, _DEFINITION_LIMITS))
         else:
