@@ -24,10 +24,10 @@ Resource = dict[str, Any]
 Answer = tuple[OperationOutcome, "Resource | None"]
 
 
-def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json") -> Answer:
+def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json", inputs: dict[str, str] | None = None) -> Answer:
     """Receive a certificate message: parse, authorise, validate, decide consent, release."""
-    # Step: parse the input (FHIR JSON, or an EHR export through the inbound mapping)
-    bundle = flow.parse_submission(raw, fmt, ctx)
+    # Step: parse the input (FHIR JSON, or an EHR export through the inbound mapping and its side inputs)
+    bundle = flow.parse_submission(raw, fmt, ctx, inputs or {})
     sub = Submission(bundle)
     # Step: a sender submits only for its own care units
     if (refused := flow.authorise_sender(sub, ctx)) is not None:

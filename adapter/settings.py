@@ -103,6 +103,14 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class ValidationSettings:
+    """How strictly submissions are checked."""
+
+    test_environment: bool = False
+    """A test installation: Inera's test HSA-ids (``TSTNMT...``) are accepted. Never in production."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one adapter instance."""
 
@@ -112,6 +120,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "ADAPTER") -> "Settings":

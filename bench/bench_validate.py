@@ -11,6 +11,16 @@ subject alone, back to back (warm caches: the best case for each):
 - baseline ``fhir.resources``: ``fhir.resources.R4B.bundle.Bundle.model_validate_json`` of the
   same bytes (pydantic models: parse and type checks only, no Questionnaire, no profiles).
 
+Two more variants, in rounds of five calls alternating with plain ``validate`` and the baseline,
+show where the time goes in the same run:
+``validate, FHIRPath by fhirpathpy`` (every expression handed to fhirpathpy, as before the
+compiler: ``adapter.fhirpath`` falls back for all) and ``validate, no invariants`` (every
+FHIRPath invariant taken as holding: the cost of everything else).
+
+Issue 15's target is meant with the base R4 checks on (issue 14). Whether they are is probed,
+not assumed: ``{"resourceType": "Foo"}`` must give an error. The result says ``base_r4_checks``
+so that figures taken before and after that work lands are not mixed up; rerun after merging it.
+
 Prints a table and one JSON object. ``python -m bench.bench_validate [--seconds N]``;
 ``run(quick=True)`` is what ``bench/micro.py`` attaches.
 """
@@ -19,10 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
 
@@ -44,6 +56,40 @@ def _subjects(raw: bytes) -> dict[str, Callable[[], Any]]:
     }
 
 
+def base_r4_checks() -> bool:
+    """Whether validation checks base R4 (an unknown resource type is an error)."""
+    from adapter import errors
+    from adapter.validation import validate_bytes
+
+    return errors.has_errors(validate_bytes(b'{"resourceType": "Foo"}'))
+
+
+@contextmanager
+def _variant(name: str) -> Iterator[None]:
+    """``fhirpathpy``: every FHIRPath expression evaluated by fhirpathpy; ``no-invariants``: none."""
+    from adapter import fhirpath
+    from adapter.fhirpath import compiler
+    from adapter.validation import invariants
+
+    def reject(tree: Any) -> Any:
+        raise fhirpath.Unsupported("benchmark variant: fhirpathpy only")
+
+    original_tree, original_holds = compiler.compile_tree, invariants.holds
+    if name == "fhirpathpy":
+        setattr(fhirpath, "compile_tree", reject)
+    elif name == "no-invariants":
+        setattr(invariants, "holds", lambda *args, **kwargs: True)
+    invariants._compile.cache_clear()
+    fhirpath.cached.cache_clear()
+    try:
+        yield
+    finally:
+        setattr(fhirpath, "compile_tree", original_tree)
+        setattr(invariants, "holds", original_holds)
+        invariants._compile.cache_clear()
+        fhirpath.cached.cache_clear()
+
+
 def measure(seconds: float = 5.0) -> dict[str, Any]:
     """Latencies (ms) per subject, interleaved in rounds for about ``seconds`` in all."""
     raw = EXAMPLE.read_bytes()
@@ -58,10 +104,35 @@ def measure(seconds: float = 5.0) -> dict[str, Any]:
             f()
             samples[name].append((time.perf_counter() - t0) * 1000)
     blocks = {name: _block(f, seconds / 6) for name, f in subjects.items()}
-    return {"document_bytes": len(raw), "subjects": {n: _summary(v) for n, v in samples.items()},
+    variants = _variants(subjects, seconds / 2)
+    return {"document_bytes": len(raw), "base_r4_checks": base_r4_checks(), "loadavg_at_start": os.getloadavg(),
+            "subjects": {n: _summary(v) for n, v in samples.items()},
+            "variants": {n: _summary(v) for n, v in variants.items()},
+            "variant_ratios_vs_fhir_resources": _ratios(variants),
             "ratios_vs_fhir_resources": _ratios(samples),
             "blocks": {n: _summary(v) for n, v in blocks.items()},
             "block_ratios_vs_fhir_resources": _ratios(blocks)}
+
+
+_VARIANTS = {"validate": None, "validate, FHIRPath by fhirpathpy": "fhirpathpy",
+             "validate, no invariants": "no-invariants", "fhir.resources R4B parse": None}
+
+
+def _variants(subjects: dict[str, Callable[[], Any]], seconds: float) -> dict[str, list[float]]:
+    """The validate variants and the baseline in rounds of five calls each (after one untimed
+    call that compiles the variant's expressions), so that a change of load hits them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in _VARIANTS}
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or min(len(v) for v in samples.values()) < 20:
+        for name, variant in _VARIANTS.items():
+            f = subjects["fhir.resources R4B parse" if name.startswith("fhir") else "validate"]
+            with _variant(variant or "compiled"):
+                f()
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    f()
+                    samples[name].append((time.perf_counter() - t0) * 1000)
+    return samples
 
 
 def _block(f: Callable[[], Any], seconds: float) -> list[float]:
@@ -93,21 +164,24 @@ def run(*, quick: bool = False) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
-    rows = []
+    rows = [f"example submission ({result['document_bytes']} bytes), load {result['loadavg_at_start'][0]:.1f}, "
+            f"base R4 checks {'ON' if result['base_r4_checks'] else 'OFF (not merged yet: rerun after issue 14)'}; "
+            "target: validate >= 2x fhir.resources"]
     for title, key, rkey in (("interleaved rounds", "subjects", "ratios_vs_fhir_resources"),
-                             ("each alone, back to back", "blocks", "block_ratios_vs_fhir_resources")):
-        rows.append(f"{title:<26}{'per s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'x fhir.resources':>18}")
+                             ("each alone, back to back", "blocks", "block_ratios_vs_fhir_resources"),
+                             ("variants, rounds of five", "variants", "variant_ratios_vs_fhir_resources")):
+        rows.append(f"{title:<36}{'per s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'x fhir.resources':>18}")
         ratios = result[rkey]
         for name, s in result[key].items():
             ratio = f"{ratios[name]:.2f}" if name in ratios else "1 (baseline)"
-            rows.append(f"  {name:<24}{s['per_second']:>9}{s['p50_ms']:>9}{s['p90_ms']:>9}{s['p99_ms']:>9}{ratio:>18}")
+            rows.append(f"  {name:<34}{s['per_second']:>9}{s['p50_ms']:>9}{s['p90_ms']:>9}{s['p99_ms']:>9}{ratio:>18}")
     return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
-    result = run() if parser.parse_args().seconds == 5.0 else {"status": "ok", **measure(parser.parse_args().seconds)}
+    result = {"status": "ok", **measure(parser.parse_args().seconds)}
     print(table(result))
     print(json.dumps(result))
 

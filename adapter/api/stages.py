@@ -62,8 +62,12 @@ def default_stages(settings: Settings, registry: Registry) -> Stages:
     from adapter.outbound import render_municipal_xml
     from adapter.validation import validate
 
-    def export(raw: bytes, fmt: str) -> dict[str, Any]:
-        bundle, _report = map_export(raw, fmt, registry=registry, limits=settings.limits, xml=settings.xml)
+    def export(raw: bytes, fmt: str, inputs: dict[str, str] | None = None) -> dict[str, Any]:
+        bundle, _report = map_export(raw, fmt, registry=registry, limits=settings.limits, xml=settings.xml,
+                                     inputs=inputs)
         return bundle
 
-    return Stages(validate=validate, map_export=export, render=render_municipal_xml, sign=_signer(settings))
+    def check(resource: dict[str, Any], reg: Registry) -> dict[str, Any]:
+        return validate(resource, reg, test_environment=settings.validation.test_environment)
+
+    return Stages(validate=check, map_export=export, render=render_municipal_xml, sign=_signer(settings))

@@ -31,11 +31,19 @@ def process_message() -> Any:
     fmt = request.args.get("format", "fhir-json")
     http.require_content_type(http.JSON_TYPES if fmt == "fhir-json" else http.JSON_TYPES + http.XML_TYPES)
     raw = http.read_body(service().settings.limits.max_body_bytes)
-    oo, receipt = run(lambda ctx: pipeline.submit(raw, ctx, fmt=fmt))
+    inputs = _inputs()
+    oo, receipt = run(lambda ctx: pipeline.submit(raw, ctx, fmt=fmt, inputs=inputs))
     headers = {}
     if receipt is not None:
         headers["Location"] = f"{service().settings.service.base_url.rstrip('/')}/{_task_ref(receipt)}"
     return http.answer(oo, receipt, headers=headers)
+
+
+def _inputs() -> dict[str, str]:
+    """Side inputs of an export's mapping: ``set=NAME=VALUE`` query parameters, as ``adapter convert --set``."""
+    from adapter.inbound.inputs import parse_assignments
+
+    return parse_assignments(request.args.getlist("set"))
 
 
 def _task_ref(receipt: dict[str, Any]) -> str:

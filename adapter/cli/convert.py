@@ -11,6 +11,7 @@ import click
 from adapter import errors
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, outcome_text
 from adapter.inbound import convert_export, known_formats
+from adapter.inbound.inputs import parse_assignments
 
 
 def _print_outcome(oo: errors.OperationOutcome, fmt: str) -> None:
@@ -28,8 +29,16 @@ def _print_outcome(oo: errors.OperationOutcome, fmt: str) -> None:
               help="Use this mapping file instead of mappings/inbound/FORMAT.yaml.")
 @click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text",
               help="How issues are printed: text on stderr, or an OperationOutcome (JSON) on stdout.")
-def convert(source_format: str, file: Path, mapping: Path | None, out_format: str) -> None:
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="A side input the mapping declares (e.g. --set kommun=0180); repeatable.")
+def convert(source_format: str, file: Path, mapping: Path | None, out_format: str,
+            assignments: tuple[str, ...]) -> None:
     """Print the submission Bundle for FILE, an export in FORMAT; exit 1 when it does not map or validate."""
+    try:
+        inputs = parse_assignments(assignments)
+    except errors.InputRejected as exc:
+        _print_outcome(exc.outcome, out_format)
+        sys.exit(EXIT_USAGE)
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -37,7 +46,7 @@ def convert(source_format: str, file: Path, mapping: Path | None, out_format: st
                                           message_id="LISN_INPUT_UNREADABLE"), out_format)
         sys.exit(EXIT_USAGE)
     try:
-        bundle, oo = convert_export(raw, source_format, mapping=mapping)
+        bundle, oo = convert_export(raw, source_format, mapping=mapping, inputs=inputs)
     except errors.InputRejected as exc:
         _print_outcome(exc.outcome, out_format)
         sys.exit(EXIT_USAGE)

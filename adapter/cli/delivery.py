@@ -168,7 +168,7 @@ def reprocess(submission_id: str, dry_run: bool) -> None:
             fail(errors.NotFound(messages.bilingual(mid, id=submission_id), message_id=mid), code=EXIT_INVALID)
             return
         bundle = (parse_json(row.raw, settings.limits) if row.source_format == "fhir-json"
-                  else stages.map_export(row.raw, row.source_format))
+                  else stages.map_export(row.raw, row.source_format, {}))
         oo = stages.validate(bundle, registry)
         if errors.has_errors(oo):
             fail(errors.ValidationFailed(outcome=oo), code=EXIT_INVALID)

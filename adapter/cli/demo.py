@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 import select
 import shutil
 import socket
@@ -80,6 +81,7 @@ class _Run:
         self.tokens: dict[str, str] = {}
         self.base = ""
         self.receiver = ""
+        self.read_token = secrets.token_urlsafe(32)
 
     # -- set-up ------------------------------------------------------------
     def prepare(self) -> None:
@@ -104,8 +106,12 @@ class _Run:
         if not receiver_py.is_file():
             raise DemoFailed("examples/receiver/receiver.py is missing: run the demo from a source checkout")
         _step("Kommunens mottagare (reference receiver) startas")
+        token_file = self.dir / "receiver-read-token"
+        with os.fdopen(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(self.read_token)  # reads need the token; the file is the demo's only copy
         proc = self.spawn(stack, [sys.executable, str(receiver_py), "--db", str(self.dir / "receiver.db"),
-                                  "--trust", str(self.dir / "keys" / "ca.pem"), "--port", "0"])
+                                  "--trust", str(self.dir / "keys" / "ca.pem"), "--port", "0",
+                                  "--read-token-file", str(token_file)])
         line = _read_line(proc, "LISTENING", 30)
         self.receiver = line.split()[-1]
         click.echo(f"  {self.receiver}")
@@ -149,11 +155,15 @@ class _Run:
 
     def check_receiver(self) -> None:
         _step("Mottagaren har intyget, signaturen verifierad mot kommunens betrodda CA")
-        received = requests.get(self.receiver.replace("/inbox", "/received"), timeout=10).json()
+        reader = {"Authorization": f"Bearer {self.read_token}"}
+        _expect(requests.get(self.receiver.replace("/inbox", "/received"), timeout=10).status_code == 401,
+                "the receiver serves its certificates without a read token")
+        received = requests.get(self.receiver.replace("/inbox", "/received"), headers=reader, timeout=10).json()
         items = received.get("documents", [])
         _expect(len(items) == 1, f"receiver should hold exactly one certificate, holds {len(items)}")
         key = items[0]["idempotencyKey"]
-        doc = requests.get(self.receiver.replace("/inbox", f"/documents/{key}"), timeout=10)
+        doc = requests.get(self.receiver.replace("/inbox", f"/documents/{key}"), headers=reader, timeout=10)
+        _expect(doc.status_code == 200, f"the receiver does not serve document {key}: {doc.status_code}")
         path = self.dir / "received-0180.xml"
         path.write_bytes(doc.content)
         self.cli("verify", str(path), "--trust", str(self.dir / "keys" / "ca.pem"))

@@ -87,7 +87,8 @@ def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, A
         resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome, EXIT_USAGE
-    oo = validate_read(resource, raw, registry, lines=lines, problems=problems)
+    oo = validate_read(resource, raw, registry, lines=lines, problems=problems,
+                       test_environment=settings.validation.test_environment)
     return oo, (EXIT_INVALID if errors.has_errors(oo) else EXIT_OK)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import click
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapter import errors
@@ -18,7 +19,9 @@ from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fa
 from adapter.fhir.parse import parse_json, sniff
 from adapter.fhir.submission import Submission
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
-from adapter.signing import init_dev_keys, load_certificates, load_key, sign_document, verify_document
+from adapter.outbound.html import Source
+from adapter.signing import (Verification, init_dev_keys, load_certificates, load_key, sign_document,
+                             verify_document)
 
 EVENT_STATUS = {"certificate": "original", "certificate-replacement": "replacing",
                 "certificate-withdrawal": "withdrawn"}
@@ -108,23 +111,35 @@ def to_xml(file: Path, status: str, replaces: str | None, do_sign: bool, key: Pa
     _write(xml, output)
 
 
+def _trust(paths: tuple[Path, ...]) -> list[x509.Certificate]:
+    try:
+        return [c for path in paths for c in load_certificates(path)]
+    except errors.AdapterError as exc:
+        fail(exc)
+        raise  # unreachable: fail() exits
+
+
+def _line(result: Verification) -> str:
+    return f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text_sv} ({result.text_en})"
+
+
 @click.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--trust", "trust", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Trust anchors (PEM CA certificates); repeatable. Nothing else is trusted.")
 @click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text")
-def verify(file: Path, trust: tuple[Path, ...], out_format: str) -> None:
+@click.option("--signed-content", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="When valid, write exactly what the signature covers to this file (the part to use).")
+def verify(file: Path, trust: tuple[Path, ...], out_format: str, signed_content: Path | None) -> None:
     """Verify the signature of FILE (municipal XML): exit 0 when valid and trusted, 1 otherwise."""
     xml = _read(file)
-    try:
-        anchors = [c for path in trust for c in load_certificates(path)]
-    except errors.AdapterError as exc:
-        fail(exc)
-    result = verify_document(xml, trust=anchors)
+    result = verify_document(xml, trust=_trust(trust))
     if out_format == "json":
         echo_json(result.outcome())
     else:
-        click.echo(f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text_sv} ({result.text_en})")
+        click.echo(_line(result))
+    if result.ok and signed_content is not None and result.signed_content is not None:
+        signed_content.write_bytes(result.signed_content)
     sys.exit(EXIT_OK if result.ok else EXIT_INVALID)
 
 
@@ -132,20 +147,27 @@ def verify(file: Path, trust: tuple[Path, ...], out_format: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "out_format", type=click.Choice(["html", "pdf"]), default="html", show_default=True)
 @click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Check the signature against these CA certificates and show the result.")
+              help="Verify the signature against these CA certificates; a signed document is shown only so, "
+                   "from its signed content.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def render(file: Path, out_format: str, trust: tuple[Path, ...], output: Path | None) -> None:
-    """Render FILE (municipal XML, or a submission Bundle as JSON) as HTML or PDF for a case worker."""
+    """Render FILE (municipal XML, or a submission Bundle as JSON) as HTML or PDF for a case worker.
+
+    A signed document needs --trust: it is rendered from what its signature covers, and an
+    invalid signature renders nothing (exit 1, with the reason).
+    """
     raw = _read(file)
-    source: bytes | dict[str, Any] = _bundle(file) if sniff(raw) == "json" else raw
+    source: Source = _bundle(file) if sniff(raw) == "json" else raw
+    if trust and isinstance(source, bytes):
+        source = verify_document(source, trust=_trust(trust))
+        if not source.ok:
+            click.echo(_line(source), err=True)
+            sys.exit(EXIT_INVALID)
     try:
-        status = None
-        if trust and isinstance(source, bytes):
-            status = verify_document(source, trust=[c for p in trust for c in load_certificates(p)])
         if out_format == "pdf":
-            _write(render_pdf(source, signature_status=status), output)
+            _write(render_pdf(source), output)
         else:
-            _write(render_html(source, signature_status=status).encode("utf-8"), output)
+            _write(render_html(source).encode("utf-8"), output)
     except errors.AdapterError as exc:
         fail(exc)
 

@@ -115,8 +115,12 @@ def _bad_char(path: str) -> errors.InputRejected:
     return errors.InputRejected(text, outcome=oo, message_id="LISN_INPUT_BAD_CHARACTER")
 
 
-def xml_parser(xml: XmlParsing = XmlParsing()) -> etree.XMLParser:
-    """An lxml parser that never loads a DTD, never expands an entity and never uses the network."""
+def xml_parser(xml: XmlParsing = XmlParsing(), *, keep_pis: bool = False) -> etree.XMLParser:
+    """An lxml parser that never loads a DTD, never expands an entity and never uses the network.
+
+    Processing instructions are dropped unless ``keep_pis`` (signature verification keeps them
+    in order to refuse them: they would otherwise ride along unsigned).
+    """
     return etree.XMLParser(
         resolve_entities=not xml.forbid_entities,
         no_network=xml.forbid_external,
@@ -124,15 +128,16 @@ def xml_parser(xml: XmlParsing = XmlParsing()) -> etree.XMLParser:
         dtd_validation=False,
         huge_tree=False,
         remove_comments=False,
-        remove_pis=True,
+        remove_pis=not keep_pis,
     )
 
 
-def parse_xml(raw: bytes, limits: Limits = Limits(), xml: XmlParsing = XmlParsing()) -> etree._Element:
+def parse_xml(raw: bytes, limits: Limits = Limits(), xml: XmlParsing = XmlParsing(), *,
+              keep_pis: bool = False) -> etree._Element:
     """Parse XML safely: no DOCTYPE, no entities, no network; depth limited."""
     check_size(raw, limits)
     try:
-        tree = etree.fromstring(raw, parser=xml_parser(xml))
+        tree = etree.fromstring(raw, parser=xml_parser(xml, keep_pis=keep_pis))
     except etree.XMLSyntaxError as exc:
         line, col = (exc.position if exc.position else (None, None))
         raise _reject(f"Ogiltig XML: {exc.msg}. (Invalid XML: {exc.msg}.)", "LISN_INPUT_NOT_XML",

@@ -29,6 +29,7 @@ HEADER_FIELDS: dict[str, str] = {
     "patient.identifier": "identifier", "patient.name": "string", "patient.family": "string",
     "patient.given": "string", "patient.security": "string",
     "practitioner.identifier": "identifier", "practitioner.name": "string",
+    "practitioner.qualification": "coding", "practitioner.role": "coding",
     "practitioner.family": "string", "practitioner.given": "string",
     "careUnit.identifier": "identifier", "careUnit.name": "string", "careUnit.line": "string",
     "careUnit.postalCode": "string", "careUnit.city": "string", "careUnit.phone": "string",
@@ -37,10 +38,16 @@ HEADER_FIELDS: dict[str, str] = {
     "source.name": "string", "source.software": "string", "source.version": "string",
     "source.endpoint": "string", "consent": "resource",
 }
-# Without these there is no submission; a mapping may not make them optional.
+# Without these there is no submission (the profiles require them: lisn-practitioner's name,
+# lisn-vardenhet's name, address and phone, lisn-vardgivare's and lisn-socialnamnd's name);
+# a mapping file must have a rule for each, and may not make them optional.
 REQUIRED_HEADER = frozenset({"certificate.id", "authored", "patient.identifier", "practitioner.identifier",
-                             "careUnit.identifier", "careProvider.identifier", "recipient.kommunkod",
-                             "source.endpoint"})
+                             "careUnit.identifier", "careUnit.name", "careUnit.phone",
+                             "careProvider.identifier", "careProvider.name",
+                             "recipient.kommunkod", "recipient.name", "source.endpoint"})
+# Of each of these, at least one (a HumanName or an Address needs one part).
+REQUIRED_HEADER_ONE_OF = (("practitioner.name", "practitioner.family", "practitioner.given"),
+                          ("careUnit.line", "careUnit.postalCode", "careUnit.city"))
 # Where each header field lands in the Bundle (entries are always in this order).
 HEADER_PATHS = {
     "timestamp": "Bundle.timestamp", "event": "Bundle.entry[0].resource.eventCoding",
@@ -49,6 +56,8 @@ HEADER_PATHS = {
     "authored": "Bundle.entry[1].resource.authored",
     "replaces": "Bundle.entry[1].resource.extension[0]", "patient.identifier": "Bundle.entry[2].resource.identifier[0]",
     "patient": "Bundle.entry[2].resource.name[0]", "practitioner.identifier": "Bundle.entry[3].resource.identifier[0]",
+    "practitioner.qualification": "Bundle.entry[3].resource.qualification[0]",
+    "practitioner.role": "Bundle.entry[4].resource.code[0]",
     "practitioner": "Bundle.entry[3].resource.name[0]", "careUnit.identifier": "Bundle.entry[5].resource.identifier[0]",
     "careUnit.name": "Bundle.entry[5].resource.name", "careUnit.phone": "Bundle.entry[5].resource.telecom[0]",
     "careUnit": "Bundle.entry[5].resource.address[0]", "careProvider.identifier": "Bundle.entry[6].resource.identifier[0]",
@@ -84,15 +93,17 @@ def ids_for(certificate: str) -> dict[str, str]:
 def build_bundle(h: dict[str, Any], items: list[dict[str, Any]], *, questionnaire: str,
                  registry: Registry, signature: str | None = None) -> dict[str, Any]:
     """The submission Bundle for header values ``h`` and QuestionnaireResponse items."""
-    cert = certificate_uuid(str(h["certificate.id"]))
+    # A partial Bundle (the mapping had errors) is built too, only to be validated: every problem at once.
+    cert = certificate_uuid(str(h.get("certificate.id") or ""))
     rid = ids_for(cert)
     parts = [
         ("messageheader", _message_header(h, rid, registry)),
         ("questionnaireresponse", _response(h, rid, cert, items, questionnaire)),
         ("patient", _patient(h, rid)),
-        ("practitioner", _person("Practitioner", "lisn-practitioner", h, "practitioner", rid)),
+        ("practitioner", _practitioner(h, rid)),
         ("practitionerrole", _resource("PractitionerRole", "lisn-practitionerrole", rid["practitionerrole"],
-                                       practitioner=_ref(rid, "practitioner"), organization=_ref(rid, "vardenhet"))),
+                                       practitioner=_ref(rid, "practitioner"), organization=_ref(rid, "vardenhet"),
+                                       code=_codeable(h.get("practitioner.role")))),
         ("vardenhet", _care_unit(h, rid)),
         ("vardgivare", _resource("Organization", "lisn-vardgivare", rid["vardgivare"],
                                  identifier=[h.get("careProvider.identifier")], name=h.get("careProvider.name"))),
@@ -129,7 +140,7 @@ def _message_header(h: dict[str, Any], rid: dict[str, str], registry: Registry) 
     return _resource(
         "MessageHeader", "lisn-messageheader", rid["messageheader"],
         eventCoding={"system": EVENT_SYSTEM, "code": event, "display": display_for(registry, EVENT_SYSTEM, event)},
-        destination=[{"name": h.get("recipient.name"), "endpoint": f"urn:lisn:kommunkod:{kommun}",
+        destination=[{"name": h.get("recipient.name"), "endpoint": f"urn:lisn:kommunkod:{kommun}" if kommun else None,
                       "receiver": _ref(rid, "socialnamnd")}],
         sender=_ref(rid, "vardenhet"),
         source={"name": h.get("source.name"), "software": h.get("source.software"),
@@ -167,6 +178,19 @@ def _patient(h: dict[str, Any], rid: dict[str, str]) -> dict[str, Any]:
                          meta={"profile": [PROFILE + "lisn-patient"], "security": [{
                              "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": code}]})
     return _person("Patient", "lisn-patient", h, "patient", rid)
+
+
+def _codeable(coding: Any) -> list[dict[str, Any]] | None:
+    return [{"coding": [coding]}] if coding else None
+
+
+def _practitioner(h: dict[str, Any], rid: dict[str, str]) -> dict[str, Any]:
+    # The legitimation (LISN 1.1 asks for a legitimerad läkare: lisn-sub-6) is a qualification.
+    out = _person("Practitioner", "lisn-practitioner", h, "practitioner", rid)
+    qualification = _codeable(h.get("practitioner.qualification"))
+    if qualification:
+        out["qualification"] = [{"code": c} for c in qualification]
+    return out
 
 
 def _person(rtype: str, profile: str, h: dict[str, Any], who: str, rid: dict[str, str]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ Displays come from our own CodeSystems, so the Swedish text is always the templa
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from adapter.fhir import identifiers
 from adapter.fhir.registry import Registry
@@ -22,26 +23,73 @@ def find_conceptmap(registry: Registry, ref: str) -> dict[str, Any] | None:
     return registry.resolve(ref, "ConceptMap") or registry.by_id("ConceptMap", ref)
 
 
+@dataclass(frozen=True)
+class Translation:
+    """Where a source code goes: ``code`` None means the map says it has no counterpart (``unmatched``)."""
+
+    system: str | None
+    code: str | None
+    display: str | None = None
+    """The map's own display for the target (used when we hold no CodeSystem for it)."""
+
+
 def translate(conceptmap: dict[str, Any], system: str | None, code: str,
-              targets: frozenset[str] = frozenset()) -> tuple[str, str] | None:
-    """``(target system, target code)`` for ``code``, or None when the map has no entry.
+              targets: frozenset[str] = frozenset(),
+              resolve: Callable[[str], dict[str, Any] | None] | None = None,
+              _depth: int = 0) -> Translation | None:
+    """Where ``code`` goes through ``conceptmap``, or None when the map has no entry for it.
 
     ``targets`` (the code systems of the item's ValueSet) picks the group when one map
-    holds several lists whose source codes overlap (openEHR local at-codes do).
+    holds several lists whose source codes overlap (openEHR local at-codes do). A code with
+    no element falls back on the group's ``unmapped`` (R4: ``provided`` keeps the code,
+    ``fixed`` gives the stated code, ``other-map`` asks the map at ``url``, found by ``resolve``).
     """
-    wanted = identifiers.normalise_system(system)
-    for group in conceptmap.get("group") or []:
-        source = identifiers.normalise_system(group.get("source"))
-        if wanted and source and source != wanted:
-            continue
-        if targets and group.get("target") not in targets:
-            continue
+    groups = [g for g in conceptmap.get("group") or [] if _group_fits(g, system, targets)]
+    for group in groups:
         for element in group.get("element") or []:
-            if element.get("code") != code:
-                continue
-            for target in element.get("target") or []:
-                if target.get("equivalence") not in _NO_TARGET and target.get("code"):
-                    return str(group.get("target") or ""), str(target["code"])
+            if element.get("code") == code:
+                return _target(group, element)
+    for group in groups:
+        unmapped = group.get("unmapped")
+        if isinstance(unmapped, dict) and _depth < _MAX_CHAIN:
+            found = _unmapped(group, unmapped, system, code, targets, resolve, _depth)
+            if found is not None:
+                return found
+    return None
+
+
+_MAX_CHAIN = 5  # other-map chains deeper than this are a loop
+
+
+def _group_fits(group: dict[str, Any], system: str | None, targets: frozenset[str]) -> bool:
+    wanted = identifiers.normalise_system(system)
+    source = identifiers.normalise_system(group.get("source"))
+    if wanted and source and source != wanted:
+        return False
+    return not targets or group.get("target") in targets
+
+
+def _target(group: dict[str, Any], element: dict[str, Any]) -> Translation:
+    for target in element.get("target") or []:
+        if target.get("equivalence") not in _NO_TARGET and target.get("code"):
+            return Translation(str(group.get("target") or ""), str(target["code"]), target.get("display"))
+    # Every target is unmatched/disjoint (or there is none): the map says "no counterpart".
+    return Translation(str(group.get("target") or "") or None, None)
+
+
+def _unmapped(group: dict[str, Any], unmapped: dict[str, Any], system: str | None, code: str,
+              targets: frozenset[str], resolve: Callable[[str], dict[str, Any] | None] | None,
+              depth: int) -> Translation | None:
+    mode = unmapped.get("mode")
+    target_system = str(group.get("target") or "") or None
+    if mode == "provided":
+        return Translation(target_system, code)
+    if mode == "fixed" and unmapped.get("code"):
+        return Translation(target_system, str(unmapped["code"]), unmapped.get("display"))
+    if mode == "other-map" and unmapped.get("url") and resolve is not None:
+        other = resolve(str(unmapped["url"]))
+        if other is not None:
+            return translate(other, system, code, targets, resolve, depth + 1)
     return None
 
 
@@ -83,3 +131,22 @@ def _has_code(cs: dict[str, Any], code: str) -> bool:
             return True
         stack.extend(concept.get("concept") or [])
     return False
+
+
+def conceptmap_from_table(name: str, url: str, *, source: str | None, target: str | None,
+                          entries: dict[str, Any], unmapped: dict[str, Any] | None) -> dict[str, Any]:
+    """An inline code table of a mapping file as an R4 ConceptMap, so one translator serves both.
+
+    ``entries`` maps a source code to a target code, to ``{code, display}``, or to None
+    (``unmatched``: the code deliberately has no counterpart).
+    """
+    elements = []
+    for code, to in entries.items():
+        if to is None:
+            elements.append({"code": str(code), "target": [{"equivalence": "unmatched"}]})
+            continue
+        out = {"code": str(to["code"]), "display": to.get("display")} if isinstance(to, dict) else {"code": str(to)}
+        elements.append({"code": str(code), "target": [{**{k: v for k, v in out.items() if v}, "equivalence": "equivalent"}]})
+    group = {"source": source, "target": target, "element": elements, "unmapped": unmapped}
+    return {"resourceType": "ConceptMap", "id": name, "url": url, "status": "active",
+            "group": [{k: v for k, v in group.items() if v is not None}]}

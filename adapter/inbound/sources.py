@@ -10,6 +10,8 @@ below it as read.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable, Iterator, Protocol, cast
 
 from lxml import etree
@@ -37,12 +39,54 @@ class Source(Protocol):
     def describe(self, ctx: Any, selector: str) -> str: ...
 
 
-def _ignored(location: str, patterns: Iterable[str]) -> bool:
-    """``*`` matches any run of characters; everything else, brackets included, is literal."""
-    return any(re.fullmatch(re.escape(p).replace(r"\*", ".*"), location) for p in patterns)
+@lru_cache(maxsize=512)
+def _ignore_pattern(pattern: str, separator: str) -> re.Pattern[str]:
+    # ``**`` first: escaped it is ``\*\*``, which must not become two single stars.
+    parts = [re.escape(chunk).replace(r"\*", f"[^{re.escape(separator)}]*") for chunk in pattern.split("**")]
+    return re.compile(".*".join(parts))
+
+
+def _ignored(location: str, patterns: Iterable[str], separator: str = "/") -> bool:
+    """``*`` matches a run of characters within one step (never ``separator``), ``**`` any run
+    across steps; everything else, brackets included, is literal."""
+    return any(_ignore_pattern(p, separator).fullmatch(location) for p in patterns)
 
 
 # -- XML ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class XPathValue:
+    """The result of an XPath that is not a node-set, with the nodes it was computed from."""
+
+    text: str
+    reads: tuple[Any, ...]
+    selector: str
+
+
+_CALL = re.compile(r"^\s*([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?)\s*\((.*)\)\s*$", re.S)
+
+
+def _function_args(xpath: str) -> list[str]:
+    """The top-level arguments of ``f(a, b, ...)`` (strings and brackets respected); [] otherwise."""
+    m = _CALL.match(xpath)
+    if not m:
+        return []
+    args, depth, quote, start, body = [], 0, "", 0, m.group(2)
+    for i, ch in enumerate(body):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(body[start:i])
+            start = i + 1
+    args.append(body[start:])
+    return [a.strip() for a in args if a.strip() and a.strip()[0] not in "'\"0123456789"]
+
 
 class XmlSource:
     """XPath 1.0 over a parsed document; namespaces come from the mapping file."""
@@ -64,9 +108,32 @@ class XmlSource:
             found = self._compiled[selector](ctx)
         except (etree.XPathError, TypeError, ValueError) as exc:
             raise SelectorError(str(exc)) from None
-        return list(found) if isinstance(found, list) else [str(found)] if found not in ("", None) else []
+        if isinstance(found, list):
+            return list(found)
+        if found in ("", None):
+            return []
+        # A string, number or boolean (concat(), normalize-space(), ...): remember the nodes it
+        # read, so that they count as mapped and the value has a location.
+        text = str(int(found)) if isinstance(found, float) and found.is_integer() else str(found)
+        return [XPathValue(text, self._reads(ctx, selector), selector)]
+
+    def _reads(self, ctx: Any, selector: str) -> tuple[Any, ...]:
+        """The nodes the location paths among a function's arguments select (XPath 1.0 §3.2)."""
+        out: list[Any] = []
+        for arg in _function_args(selector):
+            try:
+                got = etree.XPath(arg, namespaces=self.namespaces)(ctx)
+            except (etree.XPathError, TypeError, ValueError):
+                continue
+            if isinstance(got, list):
+                out.extend(got)
+            else:
+                out.extend(self._reads(ctx, arg))
+        return tuple(out)
 
     def value(self, node: Any) -> Scalar | None:
+        if isinstance(node, XPathValue):
+            return node.text.strip() or None
         if isinstance(node, etree._Element):
             # lxml-stubs allow bytes; a parsed tree always yields str.
             text = "".join(cast("Iterator[str]", node.itertext())).strip()
@@ -75,6 +142,8 @@ class XmlSource:
         return text or None
 
     def location(self, node: Any) -> str:
+        if isinstance(node, XPathValue):
+            return self.location(node.reads[0]) if node.reads else node.selector
         if isinstance(node, etree._Element):
             return self._path(node)
         parent = getattr(node, "getparent", lambda: None)()
@@ -89,6 +158,10 @@ class XmlSource:
         return f"{self.location(ctx)}/{selector}"
 
     def mark(self, node: Any) -> None:
+        if isinstance(node, XPathValue):
+            for read in node.reads:
+                self.mark(read)
+            return
         if isinstance(node, etree._Element):
             self._read.add(self._tree.getpath(node))
             return
@@ -248,7 +321,7 @@ class JsonSource:
             if any(path[:n] in self._read for n in range(len(path) + 1)):
                 continue
             where = json_location(path)
-            if not _ignored(where, patterns):
+            if not _ignored(where, patterns, "."):
                 out.append(where)
         return out
 
@@ -284,13 +357,15 @@ class FlatSource:
         full = self.join(ctx, selector)
         if "{i}" not in full:
             return [full] if any(_under(k, full) for k in self.doc) else []
-        pattern = re.compile("^" + re.escape(full).replace(r"\{i\}", r"(\d+)") + r"(?=$|[/|:])")
+        # ``name:{i}`` also matches ``name`` written without an index (FLAT's index 0 may be left out).
+        pattern = re.compile("^" + re.escape(full).replace(r":\{i\}", r"(?::(\d+))?").replace(r"\{i\}", r"(\d+)")
+                             + r"(?=$|[/|:])")
         found: dict[str, tuple[int, ...]] = {}
         for key in self.doc:
             m = pattern.match(key)
             if m:
-                found[m.group(0)] = tuple(int(g) for g in m.groups())
-        return sorted(found, key=lambda k: found[k])
+                found[m.group(0)] = tuple(int(g or 0) for g in m.groups())
+        return sorted(found, key=lambda k: (found[k], k))
 
     def value(self, node: Any) -> Scalar | None:
         value = self.doc.get(node)

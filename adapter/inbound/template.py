@@ -71,10 +71,11 @@ class Instance:
     link_id: str | None
     groups: dict[str, list["Instance"]] = field(default_factory=dict)
     answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    sources: dict[str, list[str]] = field(default_factory=dict)
-    """Per linkId, the source location of each answer (parallel to ``answers``)."""
+    sources: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    """Per linkId, the source location and mapping-file line of each answer (parallel to ``answers``)."""
     origin: str | None = None
     """The source location of the context this group instance was made for."""
+    origin_line: int = 0
 
     def single(self, link_id: str) -> "Instance":
         """The one instance of a non-repeating child group, created when first needed."""
@@ -94,12 +95,16 @@ class Instance:
             siblings.remove(inst)
 
 
+Where = dict[str, tuple[str, int]]
+
+
 def render(template: Template, inst: Instance, *, path: str = "QuestionnaireResponse",
-           where: dict[str, str] | None = None) -> list[dict[str, Any]]:
+           where: Where | None = None) -> list[dict[str, Any]]:
     """QuestionnaireResponse.item for ``inst``, in template order; empty groups are left out.
 
     ``where`` receives, for each rendered item and answer path (``path.item[2].answer[0]``),
-    the source location it came from, so that a validator issue can point back at the source.
+    the source location it came from and the mapping-file line that put it there, so that a
+    validator issue can point back at both.
     """
     where = {} if where is None else where
     ids = template.top if inst.link_id is None else template.items[inst.link_id].children
@@ -112,7 +117,7 @@ def render(template: Template, inst: Instance, *, path: str = "QuestionnaireResp
                 sub = render(template, child, path=here, where=where)
                 if sub:
                     if child.origin:
-                        where[here] = child.origin
+                        where[here] = (child.origin, child.origin_line)
                     out.append(_item(item, item=sub))
         elif inst.answers.get(link_id):
             here = f"{path}.item[{len(out)}]"

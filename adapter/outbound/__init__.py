@@ -8,7 +8,7 @@ No IO, no Flask, no database.
 from adapter.outbound.assessment import Assessment, assess
 from adapter.outbound.html import render_html, render_pdf
 from adapter.outbound.municipal import render_municipal_xml
-from adapter.outbound.reader import MunicipalDocument, read_municipal_xml
+from adapter.outbound.reader import MunicipalDocument, read_municipal_xml, read_verified
 
-__all__ = ["Assessment", "MunicipalDocument", "assess", "read_municipal_xml", "render_html", "render_municipal_xml",
-           "render_pdf"]
+__all__ = ["Assessment", "MunicipalDocument", "assess", "read_municipal_xml", "read_verified", "render_html",
+           "render_municipal_xml", "render_pdf"]

@@ -1,7 +1,8 @@
 """Readable renderings of a municipal XML document: HTML (Jinja2, autoescaped) and PDF (fpdf2).
 
 Both render what the municipality receives: a Bundle is first turned into the municipal XML and
-read back. PDF uses fpdf2 (pure Python, no system libraries) with the DejaVu Sans TTF font
+read back. A signed document is rendered from its verification only (the signed content, see
+``reader.py``); its signed bytes alone are refused. PDF uses fpdf2 (pure Python, no system libraries) with the DejaVu Sans TTF font
 (Debian ``fonts-dejavu-core``, or any TTF passed in) so that å, ä and ö render; see docs/outbound.md.
 """
 
@@ -15,8 +16,13 @@ import jinja2
 
 from adapter.fhir.registry import Registry
 from adapter.outbound.municipal import render_municipal_xml
-from adapter.outbound.reader import MunicipalDocument, read_municipal_xml
+from adapter.outbound.reader import MunicipalDocument, read_municipal_xml, read_verified
 from adapter.outbound.view import certificate_view
+from adapter.signing.xmldsig import Verification
+
+Source = bytes | str | dict[str, Any] | Verification
+"""What the views render: a submission Bundle, an unsigned municipal XML document, or the
+:class:`~adapter.signing.Verification` of a signed one (``verify_document(xml, trust=...)``)."""
 
 
 @lru_cache(maxsize=1)
@@ -25,21 +31,26 @@ def _environment() -> jinja2.Environment:
                               autoescape=True, undefined=jinja2.StrictUndefined)
 
 
-def _document(xml_or_bundle: bytes | str | dict[str, Any], registry: Registry | None) -> MunicipalDocument:
-    if isinstance(xml_or_bundle, dict):
-        xml_or_bundle = render_municipal_xml(xml_or_bundle, registry=registry)
-    raw = xml_or_bundle.encode("utf-8") if isinstance(xml_or_bundle, str) else xml_or_bundle
-    return read_municipal_xml(raw)
+def _document(source: Source, registry: Registry | None) -> MunicipalDocument:
+    if isinstance(source, Verification):
+        return read_verified(source)  # a failed verification raises SigningError: nothing to show
+    if isinstance(source, dict):
+        source = render_municipal_xml(source, registry=registry)
+    return read_municipal_xml(source.encode("utf-8") if isinstance(source, str) else source)
 
 
-def render_html(xml_or_bundle: bytes | str | dict[str, Any], *, signature_status: Any = None,
-                registry: Registry | None = None) -> str:
+def _view(source: Source, registry: Registry | None) -> dict[str, Any]:
+    doc = _document(source, registry)
+    return certificate_view(doc, registry=registry, signature_status=doc.verification)
+
+
+def render_html(source: Source, *, registry: Registry | None = None) -> str:
     """The certificate as one HTML page in Swedish: assessment summary on top, then every answer.
 
-    ``signature_status`` is a :class:`~adapter.signing.Verification` (or None: shown as not checked).
+    ``source`` is a Bundle, unsigned XML, or the valid :class:`~adapter.signing.Verification` of a
+    signed document (shown with its signature status, from the signed content only).
     """
-    view = certificate_view(_document(xml_or_bundle, registry), registry=registry, signature_status=signature_status)
-    return _environment().get_template("certificate.html.j2").render(**view)
+    return _environment().get_template("certificate.html.j2").render(**_view(source, registry))
 
 
 FONT_CANDIDATES = (
@@ -52,10 +63,8 @@ def find_font() -> Path | None:
     return next((p for p in FONT_CANDIDATES if p.is_file()), None)
 
 
-def render_pdf(xml_or_bundle: bytes | str | dict[str, Any], *, signature_status: Any = None,
-               registry: Registry | None = None, font: Path | None = None) -> bytes:
+def render_pdf(source: Source, *, registry: Registry | None = None, font: Path | None = None) -> bytes:
     """The same content as :func:`render_html` as a PDF (A4)."""
     from adapter.outbound.pdf import build_pdf
 
-    view = certificate_view(_document(xml_or_bundle, registry), registry=registry, signature_status=signature_status)
-    return build_pdf(view, font=font or find_font())
+    return build_pdf(_view(source, registry), font=font or find_font())

@@ -2,6 +2,13 @@
 
 Used by the HTML/PDF views (which therefore show exactly what the municipality receives) and by
 the round-trip tests (Bundle -> XML -> answers equal the QuestionnaireResponse's).
+
+Two ways in, and only two. A signed document is read from its verification alone
+(:func:`read_verified`): from the bytes the signature covers, never from the bytes received, so
+that what is shown is what is signed. An unsigned document is read from its bytes
+(:func:`read_municipal_xml`), which refuses any document that carries a signature. Either way
+the tree is canonical (exclusive C14N, no comments): ``element.text`` is then the whole text of
+an element, where a comment would otherwise cut it short (``2<!---->5`` read as "2").
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from lxml import etree
 from adapter import errors, messages
 from adapter.fhir.parse import parse_xml
 from adapter.outbound.mapping import OutboundMapping, mapping_for_namespace
+from adapter.signing.xmldsig import DS, Verification
 
 Item = dict[str, Any]
 """``{"linkId": str, "answers": [value], "items": [Item]}``; a coded value is ``{code, system, display}``."""
@@ -26,6 +34,8 @@ class MunicipalDocument:
     root: etree._Element = field(repr=False)
     mapping: OutboundMapping = field(repr=False)
     items: list[Item]
+    verification: Verification | None = field(default=None, repr=False)
+    """The valid verification the document was read from (:func:`read_verified`), else None."""
 
     def find(self, path: str) -> etree._Element | None:
         """An element by a slash path of local names below the root (``huvud/intygsId``)."""
@@ -43,12 +53,36 @@ class MunicipalDocument:
 
     @property
     def signed(self) -> bool:
-        return self.root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None
+        """True when read from the signed content of a valid signature."""
+        return self.verification is not None
 
 
 def read_municipal_xml(xml: bytes) -> MunicipalDocument:
-    """Parse (safely) a municipal XML document and read its answers back through its mapping."""
+    """Parse (safely) an unsigned municipal XML document and read its answers back through its mapping.
+
+    A document that carries a signature is refused (``LISN_OUTBOUND_SIGNED_UNVERIFIED``): read it
+    with :func:`read_verified` from its verification.
+    """
     root = parse_xml(xml)
+    if any(etree.QName(el).namespace == DS for el in root.iter(etree.Element)):
+        mid = "LISN_OUTBOUND_SIGNED_UNVERIFIED"
+        raise errors.InputRejected(messages.bilingual(mid), message_id=mid, expression="Signature")
+    return _document(parse_xml(etree.tostring(root, method="c14n", exclusive=True, with_comments=False)))
+
+
+def read_verified(verification: Verification) -> MunicipalDocument:
+    """The document a valid signature covers, read from exactly its signed content.
+
+    A failed verification raises :class:`~adapter.errors.SigningError` carrying its outcome
+    (the reason code and text): there is no signed content to show.
+    """
+    if not verification.ok or verification.signed_content is None:
+        raise errors.SigningError(f"{verification.text_sv} ({verification.text_en})", message_id=verification.code,
+                                  outcome=verification.outcome())
+    return _document(parse_xml(verification.signed_content), verification)
+
+
+def _document(root: etree._Element, verification: Verification | None = None) -> MunicipalDocument:
     qname = etree.QName(root)
     mapping = mapping_for_namespace(qname.namespace or "")
     if mapping is None or qname.localname != mapping.root:
@@ -56,7 +90,7 @@ def read_municipal_xml(xml: bytes) -> MunicipalDocument:
         raise errors.InputRejected(messages.bilingual(mid, root=qname.text), message_id=mid)
     items: list[Item] = []
     _read(list(mapping.body), root, items, mapping.namespace)
-    return MunicipalDocument(root=root, mapping=mapping, items=items)
+    return MunicipalDocument(root=root, mapping=mapping, items=items, verification=verification)
 
 
 def _names_answers(node: dict[str, Any]) -> bool:

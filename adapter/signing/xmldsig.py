@@ -4,15 +4,17 @@ W3C XML Signature 1.1 (https://www.w3.org/TR/xmldsig-core1/), ETSI EN 319 132 (X
 Signing: RSA-SHA256 or ECDSA-P256-SHA256, digest SHA-256, exclusive C14N set explicitly, the signer
 certificate chain in KeyInfo. Verification never trusts a certificate because it is in KeyInfo:
 the chain must end in one of the given trust anchors (signxml's default, the public web PKI, is
-never used), SHA-1 is refused, exactly one reference may cover document content (URI ""), and
-each failure maps to one reason code (docs/outbound.md "Signatures").
+never used), SHA-1 is refused, exactly one reference may cover document content (URI ""), the
+document may carry nothing its signature does not cover (``structure.py``), and each failure
+maps to one reason code (docs/outbound.md "Signatures"). A valid result hands back the signed
+content itself (``Verification.signed_content``): the only bytes a reader may use.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime
 from typing import Any, Sequence
@@ -31,6 +33,7 @@ from signxml.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifie
 from adapter import errors, messages
 from adapter.fhir.parse import parse_xml, xml_parser
 from adapter.signing.keys import PrivateKey, pem
+from adapter.signing.structure import Unsigned, comment_or_pi, unsigned_content
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
@@ -59,6 +62,11 @@ class Verification:
     xades: bool = False
     detail: str | None = None
     """Technical detail for operators (never document content)."""
+    signed_content: bytes | None = field(default=None, repr=False, compare=False)
+    """When ``ok``: exactly what the signature covers, as signed: the exclusive C14N of the
+    document element without its ds:Signature and without comments (signxml's
+    ``VerifyResult.signed_data``). Read the document from these bytes, never from the bytes
+    received (``adapter.outbound.read_verified`` does)."""
 
     def outcome(self) -> errors.OperationOutcome:
         severity = "information" if self.ok else "error"
@@ -68,9 +76,18 @@ class Verification:
 
 
 def _result(ok: bool, code: str, *, signer: str | None = None, xades: bool = False, detail: str | None = None,
-            **args: Any) -> Verification:
+            signed_content: bytes | None = None, **args: Any) -> Verification:
     return Verification(ok=ok, code=code, text_sv=messages.text(code, "sv", **args),
-                        text_en=messages.text(code, "en", **args), signer=signer, xades=xades, detail=detail)
+                        text_en=messages.text(code, "en", **args), signer=signer, xades=xades, detail=detail,
+                        signed_content=signed_content)
+
+
+UNSIGNED_CODES = {"comment": "LISN_SIG_COMMENT", "pi": "LISN_SIG_PROCESSING_INSTRUCTION",
+                  "content": "LISN_SIG_UNSIGNED_CONTENT"}
+
+
+def _unsigned(found: Unsigned, xades: bool = False) -> Verification:
+    return _result(False, UNSIGNED_CODES[found.kind], where=found.where, xades=xades)
 
 
 # -- signing -------------------------------------------------------------------------------------
@@ -104,7 +121,11 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
             or not _same_public_key(certs[0].public_key(), private_key):
         mid = "LISN_SIG_KEY_MISMATCH"
         raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
-    root = etree.fromstring(xml, parser=xml_parser())
+    root = etree.fromstring(xml, parser=xml_parser(keep_pis=True))
+    found = comment_or_pi(root)
+    if found is not None:  # signed, it would ride along unsigned (exclusive C14N without comments)
+        mid = "LISN_SIG_SIGNING_FAILED"
+        raise errors.SigningError(messages.bilingual(mid, detail=_unsigned(found).text_en), message_id=mid)
     options: dict[str, Any] = dict(signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256,
                                    c14n_algorithm=EXC_C14N)
     signer = _XAdESSigner(**options) if xades else XMLSigner(**options)
@@ -197,18 +218,21 @@ def verify_document(xml: bytes, *, trust: Sequence[x509.Certificate | bytes],
     """Verify the enveloped signature of ``xml`` against ``trust`` (CA certificates); never raises."""
     anchors = as_certificates(trust)
     try:
-        root = parse_xml(xml)  # no DOCTYPE, no entities, no network, size and depth limited
+        # no DOCTYPE, no entities, no network, size and depth limited; PIs kept so as to refuse them
+        root = parse_xml(xml, keep_pis=True)
     except errors.InputRejected as exc:
         return _result(False, "LISN_SIG_MALFORMED", detail=str(exc))
-    problem = _precheck(root) or (None if anchors else _result(False, "LISN_SIG_NO_TRUST"))
+    is_xades = root.find("ds:Signature/ds:Object/xades:QualifyingProperties", NS) is not None
+    problem = _precheck(root, is_xades) or (None if anchors else _result(False, "LISN_SIG_NO_TRUST"))
     if problem:
         return problem
-    is_xades = root.find("ds:Signature/ds:Object/xades:QualifyingProperties", NS) is not None
-    return _verify_with_signxml(xml, anchors, is_xades, now)
+    refs = root.findall("ds:Signature/ds:SignedInfo/ds:Reference", NS)
+    content_index = next(i for i, r in enumerate(refs) if r.get("URI") == "")
+    return _verify_with_signxml(xml, anchors, is_xades, now, content_index)
 
 
-def _precheck(root: etree._Element) -> Verification | None:
-    """Structure, algorithms and references, checked before any cryptography (precise reasons)."""
+def _precheck(root: etree._Element, is_xades: bool) -> Verification | None:
+    """Structure, algorithms, references and unsigned content, checked before any cryptography."""
     signatures = root.findall(".//ds:Signature", NS)
     if not signatures:
         return _result(False, "LISN_SIG_MISSING")
@@ -217,6 +241,9 @@ def _precheck(root: etree._Element) -> Verification | None:
     sig = signatures[0]
     if sig.getparent() is not root:
         return _result(False, "LISN_SIG_MISSING", detail="ds:Signature is not a child of the root element")
+    found = unsigned_content(root, xades=is_xades)
+    if found is not None:
+        return _unsigned(found, is_xades)
     return _check_algorithms(sig) or _check_references(sig) or _check_base64(sig) or _check_xades_target(sig)
 
 
@@ -272,7 +299,7 @@ def _check_base64(sig: etree._Element) -> Verification | None:
 
 
 def _verify_with_signxml(xml: bytes, trust: list[x509.Certificate], is_xades: bool,
-                         now: datetime | None) -> Verification:
+                         now: datetime | None, content_index: int) -> Verification:
     config_cls = XAdESSignatureConfiguration if is_xades else SignatureConfiguration
     config = config_cls(require_x509=True, location="./", signature_methods=ALLOWED_SIGNATURE_METHODS,
                         digest_algorithms=ALLOWED_DIGESTS, verification_time=now,
@@ -293,10 +320,13 @@ def _verify_with_signxml(xml: bytes, trust: list[x509.Certificate], is_xades: bo
         if "forbidden by configuration" in str(exc):
             return _result(False, "LISN_SIG_ALGORITHM_NOT_ALLOWED", algorithm=str(exc).split()[2], xades=is_xades)
         return _result(False, "LISN_SIG_MALFORMED", detail=str(exc).split("\n")[0], xades=is_xades)
-    first = result[0] if isinstance(result, list) else result
-    signer = _signer_subject(first)
-    return _result(True, "LISN_SIG_VALID", signer=signer, xades=is_xades, signer_name=signer) \
-        if signer else _result(False, "LISN_SIG_UNTRUSTED_CHAIN", detail="no signer certificate", xades=is_xades)
+    # signxml returns one result per reference, in SignedInfo order; ours covers the document.
+    content = result[content_index] if isinstance(result, list) else result
+    signer = _signer_subject(content)
+    if not signer:
+        return _result(False, "LISN_SIG_UNTRUSTED_CHAIN", detail="no signer certificate", xades=is_xades)
+    return _result(True, "LISN_SIG_VALID", signer=signer, xades=is_xades, signer_name=signer,
+                   signed_content=content.signed_data)
 
 
 def _signer_subject(result: Any) -> str | None:

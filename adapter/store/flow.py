@@ -53,7 +53,8 @@ class Stages:
     """The pure stages the flow calls (injected, so tests and tools can replace them)."""
 
     validate: Callable[[Resource, Registry], OperationOutcome]
-    map_export: Callable[[bytes, str], Resource]
+    map_export: Callable[[bytes, str, dict[str, str]], Resource]
+    """``(export, format, side inputs) -> submission Bundle``."""
     render: Callable[..., bytes]
     sign: Callable[[bytes], bytes]
 
@@ -98,9 +99,10 @@ def _patient_value(sub: Submission) -> str | None:
 
 # -- submission steps ----------------------------------------------------------------------
 
-def parse_submission(raw: bytes, fmt: str, ctx: Context) -> Resource:
+def parse_submission(raw: bytes, fmt: str, ctx: Context, inputs: dict[str, str] | None = None) -> Resource:
     """The submission Bundle, from FHIR JSON or from an EHR export; refuses anything that is not one."""
-    bundle = parse_json(raw, ctx.settings.limits) if fmt == "fhir-json" else ctx.stages.map_export(raw, fmt)
+    bundle = (parse_json(raw, ctx.settings.limits) if fmt == "fhir-json"
+              else ctx.stages.map_export(raw, fmt, inputs or {}))
     issues = Issues()
     if not (isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle"):
         issues.add("LISN_SUBMISSION_NOT_BUNDLE", expression="resourceType")

@@ -39,7 +39,7 @@ def check_constraints(constraints: Iterable[Constraint], node: Any, path: str, r
         if c.key == "ele-1" and (not isinstance(node, dict) or any(k != "id" for k in node)):
             continue
         result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
-                                     root_resource=root_resource)
+                                     root=root_resource)
         if isinstance(result, invariants.FhirPathProblem):
             _problem(c, result, path, issues, reported)
         elif not as_boolean(result):

@@ -16,9 +16,9 @@ import binascii
 import re
 from typing import Any
 
-from lxml import etree
 
 from adapter.fhir import definitions as defs
+from adapter.fhir.xhtml import xhtml_problems
 from adapter.issues import Issues
 from adapter.validation import bundle_rules
 
@@ -29,11 +29,6 @@ _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]{0,126}"
 _MIME = re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;\s*[A-Za-z0-9!#$&^_.+\-]+=(\"[^\"]*\"|[A-Za-z0-9!#$&^_.+\-]+))*")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S")
 _VALUESET_BASES = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.org/ValueSet/")
-XHTML_NS = "http://www.w3.org/1999/xhtml"
-# R4 narrative: no head, body, scripts, forms, base/link, frames, iframes, objects or styles.
-_XHTML_BANNED = frozenset({"head", "body", "html", "script", "form", "input", "button", "select", "textarea",
-                           "base", "link", "meta", "frame", "frameset", "iframe", "object", "applet",
-                           "embed", "style"})
 
 
 def check_type(type_name: str | None, obj: dict[str, Any], path: str, issues: Issues, *, nested: bool) -> None:
@@ -92,47 +87,6 @@ def check_xhtml(div: Any, path: str, issues: Issues) -> None:
     if isinstance(div, str) and div:
         for message_id, args in xhtml_problems(div):
             issues.add(message_id, expression=path, code="value", **args)
-
-
-def xhtml_problems(div: str) -> list[tuple[str, dict[str, str]]]:
-    """What is wrong with a narrative ``div`` (message id and arguments); empty when nothing is."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-    try:
-        root = etree.fromstring(div.encode("utf-8"), parser=parser)
-    except etree.XMLSyntaxError as exc:
-        entity = re.search(r"Entity '([^']+)' not defined", str(exc))
-        if entity:
-            return [("XHTML_XHTML_Entity_Illegal", {"entity": f"&{entity.group(1)};"})]
-        return [("LISN_BASE_XHTML_MALFORMED", {"detail": str(exc.msg)})]
-    name = etree.QName(root)
-    if name.localname != "div":
-        return [("XHTML_XHTML_Name_Invalid", {"name": name.localname})]
-    if name.namespace != XHTML_NS:
-        return [("XHTML_XHTML_NS_InValid", {"found": name.namespace or "", "expected": XHTML_NS})]
-    out: list[tuple[str, dict[str, str]]] = []
-    for el in root.iter():
-        if isinstance(el, etree._Entity):
-            out.append(("XHTML_XHTML_Entity_Illegal", {"entity": f"&{el.name};"}))
-        if not isinstance(el.tag, str):
-            continue
-        local = etree.QName(el).localname
-        if local in _XHTML_BANNED:
-            out.append(("XHTML_XHTML_Element_Illegal", {"name": local}))
-        for attr in el.attrib:
-            if etree.QName(attr).localname.lower().startswith("on"):
-                out.append(("XHTML_XHTML_Attribute_Illegal", {"name": etree.QName(attr).localname, "element": local}))
-    return out
-
-
-def xhtml_has_content(div: str) -> bool:
-    """txt-2: the narrative has some non-whitespace text, or an image."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-    try:
-        root = etree.fromstring(div.encode("utf-8"), parser=parser)
-    except etree.XMLSyntaxError:
-        return True  # malformed XHTML is txt-1's finding, reported once
-    return any(str(t).strip() for t in root.itertext()) or any(
-        isinstance(el.tag, str) and etree.QName(el).localname == "img" for el in root.iter())
 
 
 def check_primitive_rules(type_name: str, el: defs.ElementDef, value: Any, where: str, issues: Issues) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Sequence, cast
 
-import fhirpathpy
+from adapter import fhirpath
 from fhirpathpy.models import models as fhirpath_models
 
 from adapter.validation.answers import SDC, date_key, ext_value
@@ -65,7 +65,7 @@ def _expression_enabled(expression: str, root: Node) -> bool:
     # As the Java validator: evaluated on the response, true means enabled. An expression that
     # cannot be evaluated leaves the item enabled, so its answers are still checked.
     try:
-        result = fhirpathpy.evaluate(root, expression, {"resource": root}, R4_MODEL)
+        result = fhirpath.evaluate(root, expression, {"resource": root})
     except Exception:  # noqa: BLE001 - any failure of a third-party evaluation means "cannot tell"
         return True
     return bool(result) and result != [False]

@@ -30,9 +30,11 @@ Resource = dict[str, Any]
 
 
 def validate(resource: Resource, registry: Registry | None = None, *, lang: str = "sv",
-             source_text: bytes | None = None, xml_problems: Sequence[Problem] = ()) -> errors.OperationOutcome:
+             source_text: bytes | None = None, test_environment: bool = False,
+             xml_problems: Sequence[Problem] = ()) -> errors.OperationOutcome:
     """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …).
 
+    ``test_environment`` (the setting ``validation.test_environment``) admits Inera's test HSA-ids.
     ``xml_problems`` are the XML representation errors :func:`read_resource` found, if any.
     """
     reg = registry if registry is not None else _default()
@@ -40,7 +42,7 @@ def validate(resource: Resource, registry: Registry | None = None, *, lang: str 
     root = str(resource.get("resourceType") or "Resource")
     for message_id, where, args in xml_problems:
         issues.add(message_id, expression=root + ("" if where == "." else where), code="structure", **args)
-    validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"))
+    validate_into(resource, reg, issues, path=root, test_environment=test_environment)
     _drop_repeats(issues)
     oo = issues.outcome()
     if source_text is not None and len(issues):
@@ -72,7 +74,8 @@ def _default() -> Registry:
     return _DEFAULT[0]
 
 
-def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str) -> None:
+def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str,
+                  test_environment: bool = False) -> None:
     """Add the issues of ``resource`` (found at ``path``) to ``issues``.
 
     One walk of the tree (:mod:`adapter.validation.structure`) checks every element against
@@ -92,7 +95,7 @@ def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: st
             validate_response(res, registry, issues, path=where)
         elif kind == "Questionnaire":
             check_questionnaire(res, issues, path=where)
-        profiles.check_resource_rules(res, registry, issues, path=where)
+        profiles.check_resource_rules(res, registry, issues, path=where, test_environment=test_environment)
 
     validate_structure(resource, registry, issues, path=path, on_resource=resource_checks)
 
@@ -121,7 +124,7 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
 
 
 def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limits = Limits(),
-                   xml: XmlParsing = XmlParsing(), lang: str = "sv") -> errors.OperationOutcome:
+                   xml: XmlParsing = XmlParsing(), lang: str = "sv", test_environment: bool = False) -> errors.OperationOutcome:
     """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
     lines: dict[str, tuple[int, int | None]] = {}
     problems: list[Problem] = []
@@ -129,16 +132,17 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
         data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome
-    return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems)
+    return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems,
+                         test_environment=test_environment)
 
 
 def validate_read(resource: Resource, raw: bytes, registry: Registry | None = None, *,
                   lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv",
-                  problems: Sequence[Problem] = ()) -> errors.OperationOutcome:
+                  problems: Sequence[Problem] = (), test_environment: bool = False) -> errors.OperationOutcome:
     """Validate a resource read by :func:`read_resource` from ``raw``, with issue positions."""
     if parse.sniff(raw) == "json":
-        return validate(resource, registry, lang=lang, source_text=raw)
-    oo = validate(resource, registry, lang=lang, xml_problems=problems)
+        return validate(resource, registry, lang=lang, source_text=raw, test_environment=test_environment)
+    oo = validate(resource, registry, lang=lang, test_environment=test_environment, xml_problems=problems)
     if lines:
         apply_positions(oo, lines, str(resource.get("resourceType")))
     return oo

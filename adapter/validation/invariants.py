@@ -1,11 +1,12 @@
-"""FHIRPath invariants (``ElementDefinition.constraint``) evaluated with fhirpathpy.
+"""FHIRPath invariants (``ElementDefinition.constraint``), compiled by :mod:`adapter.fhirpath`.
 
 FHIR R4 §2.28 (https://hl7.org/fhir/R4/fhirpath.html) and the constraint rules of
 https://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.constraint.
 
 Compiling an expression costs far more than evaluating it, so compiled expressions
-are cached by their text. An expression fhirpathpy cannot parse, or one that fails
-while it is evaluated, never raises out of this module: the caller gets a
+are cached by their text. The compiler keeps fhirpathpy's semantics (and falls back to
+fhirpathpy for what it does not cover). An expression fhirpathpy's parser rejects, or one
+that fails while it is evaluated, never raises out of this module: the caller gets a
 ``FhirPathProblem`` and reports it once as a warning about the profile.
 """
 
@@ -16,15 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
 
-import fhirpathpy
-from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models
-
-from adapter.validation import fhirpath_functions
-
-# The R4 model lets fhirpathpy resolve choice elements (``answer.value`` → ``valueDate``).
-_R4 = models["r4"]
-fhirpath_functions.compare_typed_dates()
+from adapter import fhirpath
 
 Compiled = Callable[..., list[Any]]
 # fhirpathpy's messages may name objects by memory address ("<ResourceNode object at 0x7f…>"):
@@ -42,10 +35,8 @@ class FhirPathProblem:
 
 @lru_cache(maxsize=2048)
 def _compile(expression: str, raw: bool) -> Compiled | FhirPathProblem:
-    # FHIR's own functions (hasValue, htmlChecks) and a silent trace(): see fhirpath_functions.
-    options = {**fhirpath_functions.OPTIONS, **({"returnRawData": True} if raw else {})}
     try:
-        return fhirpathpy.compile(expression, _R4, options)
+        return fhirpath.compile(expression, raw=raw)
     except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions of many kinds
         return FhirPathProblem(expression, f"{type(exc).__name__}: {exc}")
 
@@ -199,42 +190,37 @@ def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]
 
 
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
-             originals: dict[int, Any] | None = None, type_path: str | None = None,
-             root_resource: Any = None) -> list[Any] | FhirPathProblem:
+             originals: dict[int, Any] | None = None, root: Any = None,
+             type_path: str | None = None) -> list[Any] | FhirPathProblem:
     """Evaluate ``expression`` on ``node`` with ``%resource`` and ``%rootResource`` bound.
 
-    ``%rootResource`` is ``root_resource`` when given (the container of a contained resource:
-    ref-1 looks up ``%rootResource.contained``), else ``resource``.
-
     ``originals`` receives ``id(copy) -> original`` for the objects the item pruning copied.
-    ``type_path`` names what ``node`` is when it is not a resource (a data type, ``Period``, or a
-    backbone element, ``Parameters.parameter``), so that choice elements (``value`` ->
-    ``valueString``) and typed comparisons (dates) resolve through the R4 model.
+    ``root`` is ``%rootResource`` (the Bundle an entry stands in, where ``resolve()`` looks;
+    default: ``resource``). ``type_path`` types ``node`` when it is not a resource (an element:
+    ``Identifier``, ``Bundle.entry``), as FHIRPath needs for ``children()``, choice types and
+    ``is``/``ofType``; without it an element's children have no type.
     """
     fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
         return fn
-    if type_path is not None:
-        node = _typed_node(node, type_path)
+    pruned_root = root is None or root is resource
     node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
+    if type_path is not None:
+        node = fhirpath.typed(node, type_path)
     try:
-        return fn(node, {"resource": resource, "rootResource": resource if root_resource is None else root_resource})
+        return fn(node, {"resource": resource, "rootResource": resource if pruned_root else root})
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 
 
-def _typed_node(node: Any, type_path: str) -> Any:
-    create: Callable[..., Any] = ResourceNode.create_node  # fhirpathpy is not annotated
-    return create(node, type_path)
-
-
-def holds(expression: str, node: Any, *, resource: Any, type_path: str | None = None) -> bool | FhirPathProblem:
-    """Whether an invariant holds on ``node`` (of type ``type_path``, see :func:`evaluate`).
+def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
+          type_path: str | None = None) -> bool | FhirPathProblem:
+    """Whether an invariant holds on ``node`` (``root``, ``type_path``: as for :func:`evaluate`).
 
     FHIRPath constraint semantics: the result must be a single ``true``; an empty
     result counts as passing (the HL7 validator does the same), anything else fails.
     """
-    result = evaluate(expression, node, resource=resource, type_path=type_path)
+    result = evaluate(expression, node, resource=resource, root=root, type_path=type_path)
     if isinstance(result, FhirPathProblem):
         return result
     if not result:

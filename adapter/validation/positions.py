@@ -1,21 +1,34 @@
 """Line and column for issue expressions, from the JSON text the resource was parsed from.
 
-A second, cheap scan of the text (only on the error path) records where every value starts,
-keyed by its FHIRPath-like location (``Bundle.entry[1].resource.item[0].answer[0].valueCoding``).
-An expression is looked up as is, then with ``value.ofType(X)`` written as ``valueX``, then
-by dropping trailing steps until a known location is found.
+Only on the error path, and in one forward scan of the text: the locations the issues name
+(``Bundle.entry[1].resource.item[0].answer[0].valueCoding``, and each shorter location the
+look-up may fall back to) are collected first, and the scan records the line and column of those
+values only. An expression is looked up as is, then with ``value.ofType(X)`` written as
+``valueX``, then by dropping trailing steps until a known location is found.
+
+The scan keeps memory flat whatever the input: no regular expression runs over a string value
+(the end of a string is found with ``str.find``), no value is copied but object keys, and
+nesting is an explicit stack, not recursion.
 """
 
 from __future__ import annotations
 
-import bisect
+import json
 import re
 from typing import Any
 
 from adapter.errors import OperationOutcome
 
 _OFTYPE = re.compile(r"\.value\.ofType\((\w)(\w*)\)")
+# A string (unrolled: no backtracking frame per character) or a bracket.
+_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+# Up to this size a skipped object or array is read by the C decoder (fast; it builds the objects,
+# a bounded amount); above it brackets are counted instead, so memory stays flat.
+_DECODE_UP_TO = 256 * 1024
+_DECODER = json.JSONDecoder()
+_LITERAL = re.compile(r"-?[0-9.eE+\-]+|true|false|null")
 _WS = " \t\r\n"
+_BLANK = re.compile(r"[ \t\r\n]*")
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
@@ -24,15 +37,34 @@ def add_positions(oo: OperationOutcome, raw: bytes) -> None:
     """Add line/col extensions to every issue whose expression can be found in ``raw``."""
     try:
         text = raw.decode("utf-8-sig")
-        spots, root = _Scanner(text).scan()
+        spots, root = _Scanner(text, _wanted(oo, every_split=False)).scan()
+        if "." in root or "[" in root:  # an odd root type: its name holds a step separator
+            spots, root = _Scanner(text, _wanted(oo, every_split=True)).scan()
     except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return  # positions are a courtesy; the issues stand without them
-    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
-    lines: dict[str, tuple[int, int | None]] = {}
-    for path, offset in spots.items():
-        line = bisect.bisect_right(starts, offset)
-        lines[path] = (line, offset - starts[line - 1] + 1)
-    apply_positions(oo, lines, root)
+    apply_positions(oo, spots, root)
+
+
+def _wanted(oo: OperationOutcome, *, every_split: bool) -> set[str]:
+    """Every location the look-up may try, relative to the root (and each shorter one).
+
+    The root's ``resourceType`` is read by the scan itself. A type without ``.`` or ``[`` (every
+    real one) is an expression's first step, so the rest of the expression is what is looked up
+    (a root that matches only part of the first step finds nothing but the root itself, ``""``).
+    For any other root the scan is repeated with the expressions split at each of their steps.
+    """
+    wanted = {""}
+    for iss in oo.get("issue", []):
+        for expr in iss.get("expression") or []:
+            path = _normalised(expr)
+            cuts = [i for i, ch in enumerate(path) if ch in ".["] + [len(path)]
+            for i, start in enumerate(cuts if every_split else cuts[:1]):
+                wanted.update(path[start:end] for end in cuts[i:])
+    return wanted
+
+
+def _normalised(expr: str) -> str:
+    return _OFTYPE.sub(lambda m: f".value{m.group(1).upper()}{m.group(2)}", expr)
 
 
 def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None]], root: str) -> None:
@@ -49,7 +81,7 @@ def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None
 
 
 def _lookup(spots: dict[str, Any], root: str, expr: str) -> Any:
-    path = _OFTYPE.sub(lambda m: f".value{m.group(1).upper()}{m.group(2)}", expr)
+    path = _normalised(expr)
     if not path.startswith(root):
         return None
     path = path[len(root):]
@@ -63,73 +95,146 @@ def _lookup(spots: dict[str, Any], root: str, expr: str) -> Any:
 
 
 class _Scanner:
-    """Records the offset of every value; the text is already known to be valid JSON."""
+    """Finds where the wanted values start; the text is already known to be valid JSON."""
 
-    def __init__(self, text: str) -> None:
-        self.text, self.i = text, 0
-        self.spots: dict[str, int] = {}
+    def __init__(self, text: str, wanted: set[str]) -> None:
+        self.text, self.wanted, self.i = text, wanted, 0
+        self.offsets: dict[str, int] = {}
+        self.line, self.counted = 1, 0  # the line of offset ``counted``
+        self.root = ""
 
-    def scan(self) -> tuple[dict[str, int], str]:
+    def scan(self) -> tuple[dict[str, tuple[int, int | None]], str]:
+        """Line and column of each wanted location found, and the root's ``resourceType``."""
+        self._walk()
+        return {path: self.line_col(offset) for path, offset in sorted(self.offsets.items(), key=lambda x: x[1])}, self.root
+
+    def _walk(self) -> None:
+        # Each frame: [path of the object or array, next array index or None for an object].
+        stack: list[list[Any]] = []
+        path: str | None = ""
+        while path is not None:
+            self._skip()
+            ch = self.text[self.i]
+            if path not in self.wanted:  # nothing wanted inside (the wanted set holds every prefix)
+                if len(stack) == 1 and path == ".resourceType" and ch not in "{[":
+                    self._scalar(True)
+                else:
+                    self._skip_value(ch)
+            elif ch == "{":
+                self._spot(path)
+                self.i += 1
+                stack.append([path, None])
+                path = self._key(stack)
+                if path is not None:
+                    continue
+            elif ch == "[":
+                self._spot(path)
+                self.i += 1
+                self._skip()
+                if self.text[self.i] != "]":
+                    stack.append([path, 0])
+                    path = f"{path}[0]"
+                    continue
+                self.i += 1  # an empty array
+            else:
+                self._spot(path)
+                self._scalar(len(stack) == 1 and path == ".resourceType")
+            path = self._after_value(stack)
+
+    def _after_value(self, stack: list[list[Any]]) -> str | None:
+        """The path of the next value, closing objects and arrays that end here; ``None`` at the end."""
+        while stack:
+            self._skip()
+            frame = stack[-1]
+            if self.text[self.i] == ",":
+                self.i += 1
+                if frame[1] is None:
+                    found = self._key(stack)
+                    if found is not None:
+                        return found
+                    continue
+                frame[1] += 1
+                return f"{frame[0]}[{frame[1]}]"
+            self.i += 1  # the closing bracket
+            stack.pop()
+        return None
+
+    def _key(self, stack: list[list[Any]]) -> str | None:
+        """Reads ``"key":`` in the innermost object; ``None`` (and the object closed) at its ``}``."""
         self._skip()
-        start = self.i
-        root = self._value("")
-        self.spots[""] = start
-        rtype = root.get("resourceType") if isinstance(root, dict) else None
-        return self.spots, str(rtype or "")
+        if self.text[self.i] == "}":
+            self.i += 1
+            stack.pop()
+            return None
+        start = self.i + 1
+        self.i = self._string_end(start)
+        key = self.text[start:self.i - 1]
+        if "\\" in key:
+            key = json.loads(f'"{key}"')  # an escaped key: named unescaped in expressions
+        self._skip()
+        self.i += 1  # the colon
+        return f"{stack[-1][0]}.{key}"
+
+    def _scalar(self, is_root_type: bool) -> None:
+        if self.text[self.i] == '"':
+            start = self.i + 1
+            self.i = self._string_end(start)
+            if is_root_type:
+                self.root = self.text[start:self.i - 1]
+            return
+        m = _LITERAL.match(self.text, self.i)
+        if not m:
+            raise ValueError("not JSON")
+        self.i = m.end()
+        if is_root_type:
+            self.root = m.group(0)
+
+    def _skip_value(self, ch: str) -> None:
+        """Past an object or array (strings inside skipped whole, brackets counted) or a scalar."""
+        if ch not in "{[":
+            self._scalar(False)
+            return
+        if len(self.text) <= _DECODE_UP_TO:
+            self.i = _DECODER.raw_decode(self.text, self.i)[1]  # in C; the objects made are small here
+            return
+        depth = 0
+        text = self.text
+        for m in _STRUCTURE.finditer(text, self.i):
+            bracket = text[m.start()]  # not m.group(0): that would copy every string skipped
+            if bracket in "{[":
+                depth += 1
+            elif bracket in "}]":
+                depth -= 1
+                if depth == 0:
+                    self.i = m.end()
+                    return
+        raise ValueError("not JSON")
+
+    def _string_end(self, i: int) -> int:
+        """The offset after the closing quote of a string whose content starts at ``i``."""
+        text = self.text
+        while True:
+            quote = text.index('"', i)
+            backslashes = quote - 1
+            while text[backslashes] == "\\":
+                backslashes -= 1
+            if (quote - 1 - backslashes) % 2 == 0:
+                return quote + 1
+            i = quote + 1
 
     def _skip(self) -> None:
-        while self.i < len(self.text) and self.text[self.i] in _WS:
-            self.i += 1
+        if self.text[self.i] in _WS:
+            blank = _BLANK.match(self.text, self.i)
+            assert blank is not None  # ``*`` matches the empty string too
+            self.i = blank.end()
 
-    def _value(self, path: str) -> Any:
-        self.spots.setdefault(path, self.i)
-        ch = self.text[self.i]
-        if ch == "{":
-            return self._object(path)
-        if ch == "[":
-            return self._array(path)
-        if ch == '"':
-            return self._string()
-        m = re.compile(r"-?[0-9.eE+\-]+|true|false|null").match(self.text, self.i)
-        if not m:
-            raise ValueError("not JSON")
-        self.i = m.end()
-        return m.group(0)
+    def _spot(self, path: str) -> None:
+        self.offsets.setdefault(path, self.i)
 
-    def _object(self, path: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        self.i += 1
-        self._skip()
-        while self.text[self.i] != "}":
-            key = self._string()
-            self._skip()
-            self.i += 1  # the colon
-            self._skip()
-            out[key] = self._value(f"{path}.{key}")
-            self._skip()
-            if self.text[self.i] == ",":
-                self.i += 1
-                self._skip()
-        self.i += 1
-        return {k: v for k, v in out.items() if k == "resourceType"}
-
-    def _array(self, path: str) -> list[Any]:
-        self.i += 1
-        self._skip()
-        n = 0
-        while self.text[self.i] != "]":
-            self._value(f"{path}[{n}]")
-            n += 1
-            self._skip()
-            if self.text[self.i] == ",":
-                self.i += 1
-                self._skip()
-        self.i += 1
-        return []
-
-    def _string(self) -> str:
-        m = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S).match(self.text, self.i)
-        if not m:
-            raise ValueError("not JSON")
-        self.i = m.end()
-        return m.group(1)
+    def line_col(self, offset: int) -> tuple[int, int | None]:
+        """Line and column of ``offset``; called with increasing offsets (counts newlines once)."""
+        if offset < self.counted:
+            self.line, self.counted = 1, 0
+        self.line += self.text.count("\n", self.counted, offset)
+        self.counted = offset
+        return self.line, offset - self.text.rfind("\n", 0, offset)

@@ -464,13 +464,22 @@ def declared_profiles(resource: Resource) -> list[str]:
 
 
 def applicable_profiles(resource: Resource) -> list[str]:
-    """The profiles ``resource`` must meet: its ``meta.profile``s, and the LISN QR profile for LISN responses."""
+    """The profiles ``resource`` must meet: its ``meta.profile``s, and the LISN QR profile for LISN responses.
+
+    The LISN QR profile has one version per template version (``lisn-questionnaireresponse|1.1.0``
+    holds the rules of template 1.1): a response to ``lisn|<major.minor>`` gets that version, and
+    an unversioned ``meta.profile`` naming the LISN QR profile is read the same way (the newest
+    version would apply one template's rules to another's answers).
+    """
     found = declared_profiles(resource)
     q = resource.get("questionnaire")
-    if (resource.get("resourceType") == "QuestionnaireResponse" and isinstance(q, str)
-            and split_canonical(q)[0] == LISN_QUESTIONNAIRE
-            and LISN_QR_PROFILE not in {split_canonical(p)[0] for p in found}):
-        found.append(LISN_QR_PROFILE)
+    if resource.get("resourceType") == "QuestionnaireResponse" and isinstance(q, str):
+        url, version = split_canonical(q)
+        if url == LISN_QUESTIONNAIRE:
+            wanted = f"{LISN_QR_PROFILE}|{version}" if version else LISN_QR_PROFILE
+            found = [wanted if p == LISN_QR_PROFILE else p for p in found]
+            if LISN_QR_PROFILE not in {split_canonical(p)[0] for p in found}:
+                found.append(wanted)
     return found
 
 
@@ -515,17 +524,22 @@ def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path:
     return walks
 
 
-def check_resource_rules(resource: Resource, registry: Registry, issues: Issues, *, path: str) -> None:
-    """The identifier and template rules of one resource (not of the resources inside it)."""
-    identifiers.validate_identifiers(resource, issues, path=path)
+def check_resource_rules(resource: Resource, registry: Registry, issues: Issues, *, path: str,
+                         test_environment: bool = False) -> None:
+    """The identifier and template rules of one resource (not of the resources inside it).
+
+    ``test_environment`` (the setting ``validation.test_environment``) admits Inera's test HSA-ids.
+    """
+    identifiers.validate_identifiers(resource, issues, path=path, test_environment=test_environment)
     business.check_template_active(resource, registry, issues, path=path)
 
 
-def validate_against_profiles(resource: Resource, registry: Registry, issues: Issues, *, path: str) -> None:
+def validate_against_profiles(resource: Resource, registry: Registry, issues: Issues, *, path: str,
+                              test_environment: bool = False) -> None:
     """Validate ``resource`` alone against every profile that applies, plus the identifier and template rules."""
     for walk, root in start_walks(resource, registry, issues, path=path):
         walk.instance(root, resource, path)
-    check_resource_rules(resource, registry, issues, path=path)
+    check_resource_rules(resource, registry, issues, path=path, test_environment=test_environment)
 
 
 def check_reference_targets(resource: Resource, registry: Registry, issues: Issues, *, path: str,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-import fhirpathpy
+from adapter import fhirpath
 
 from adapter.validation.questionnaire import as_dict, as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
@@ -305,7 +305,7 @@ class _Walker:
         severity = "error" if parts.get("severity") == "error" else "warning"
         human = parts.get("human") or parts.get("key")
         try:
-            result = fhirpathpy.evaluate(node, str(parts.get("expression")), {"resource": self.root}, R4_MODEL)
+            result = fhirpath.evaluate(node, str(parts.get("expression")), {"resource": self.root})
         except Exception:  # noqa: BLE001 - any failure of a third-party expression means "cannot evaluate"
             self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT_FAILED", expression=path, severity="warning",
                                 code="invariant", linkId=qitem.get("linkId"), human=human)

@@ -21,7 +21,7 @@ def _popen(cmd: list[str], log: Path, **kwargs: object) -> subprocess.Popen[byte
 
 def start_receiver(db: Path, trust: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     proc = _popen([sys.executable, str(RECEIVER), "--db", str(db), "--trust", str(trust), "--port", str(port)], log)
-    servers.wait_http(f"http://127.0.0.1:{port}/received", proc=proc)
+    servers.wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
     return proc
 
 

@@ -1,23 +1,37 @@
 """The reference municipal receiver: what a socialnämnd runs to take pushed certificates.
 
-It receives ``POST /inbox`` (the signed municipal XML, ``Idempotency-Key`` header),
-verifies the signature against its own trust store with
-``adapter.signing.verify_document``, stores the document once per idempotency key
-(SQLite), and answers with the application-level receipt of ``adapter.delivery.receipt``:
+``POST /inbox`` takes the signed municipal XML with an ``Idempotency-Key`` header. The receiver
 
-* 201 ``accepted``: stored now; 200 ``accepted`` with ``"duplicate": true``: stored before;
-* 422 ``rejected``: bad signature or not a document (terminal for the sender);
-* 409 ``retry``: a withdrawal for a certificate not received yet (the sender retries);
-* 400 ``rejected``: no idempotency key.
+1. verifies the signature against **its own** trust anchors with the adapter's verifier
+   (``adapter.signing.verify_document``: no comment, processing instruction or other content
+   the signature does not cover is accepted);
+2. reads the certificate from the **signed content only** (``adapter.outbound.read_verified``):
+   certificate id, status and the certificate it replaces come from there, never from headers
+   (headers that disagree with the signed content are refused);
+3. applies idempotency: the same key with the same signed content answers the first receipt
+   again; the same key with other content is refused; the same certificate and kind under
+   another key with the same content is a duplicate, with other content refused;
+4. stores what was verified, append-only: the document as received (evidence, verifiable again)
+   and its signed content (what a case system imports). A certificate's state is computed from
+   everything stored, so no replayed message can undo a withdrawal or a replacement, and a
+   withdrawal or replacement that arrives before its certificate is kept and applies on arrival.
 
-``GET /received`` lists what is stored (keys, certificate ids, kinds, request counts);
-``GET /documents/<key>`` returns one stored document. Standard library only, plus the
-adapter package for verification. See README.md beside this file.
+Answers are the receipt of ``adapter.delivery.receipt``: 201 ``accepted``; 200 ``accepted`` with
+``"duplicate": true``; 400/413/422 ``rejected`` (final for the sender); 503 ``retry``.
+
+Reads (``GET /received``, ``/documents/<key>``, ``/documents/<key>/content``,
+``/certificates/<id>``) need ``Authorization: Bearer <token>`` with the token of
+``--read-token-file``; without that option reads are switched off. ``GET /health`` is open.
+Standard library only, plus the adapter package (``lisn-adapter``, installed from this repository) for verification
+and reading.
+See docs/receiver.md and README.md beside this file.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import re
 import sqlite3
@@ -25,50 +39,99 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
+
+from adapter.errors import AdapterError
+from adapter.outbound import read_municipal_xml, read_verified
+from adapter.signing import verify_document
 
 MAX_BODY = 5 * 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+MIN_TOKEN = 32
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
-  idempotency_key TEXT PRIMARY KEY, certificate_id TEXT, kind TEXT, received_at TEXT,
-  signer TEXT, xml BLOB);
+  idempotency_key TEXT PRIMARY KEY, certificate_id TEXT NOT NULL, kind TEXT NOT NULL, received_at TEXT NOT NULL,
+  signer TEXT, xml BLOB NOT NULL, content BLOB NOT NULL, content_sha256 TEXT NOT NULL, replaces TEXT,
+  receipt TEXT NOT NULL, UNIQUE (certificate_id, kind));
 CREATE TABLE IF NOT EXISTS requests (
   id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT, at TEXT, answer TEXT);
 """
+KIND_BY_STATUS = {"original": "certificate", "replacing": "replacement", "withdrawn": "withdrawal"}
 
-Verifier = Callable[[bytes], tuple[bool, str, str]]
+Verifier = Callable[[bytes], Any]
+"""Bytes received -> an ``adapter.signing.Verification`` (``ok``, ``code``, ``signer``, ``signed_content``)."""
 
 
 def adapter_verifier(trust: list[Path]) -> Verifier:
-    """Verify with the adapter's signing stage against our own trust anchors (never the web PKI)."""
-    from adapter.signing import verify_document
+    """The adapter's verifier over our own trust anchors (never the web PKI)."""
+    return partial(verify_document, trust=[p.read_bytes() for p in trust])
 
-    anchors = [p.read_bytes() for p in trust]
 
-    def verify(xml: bytes) -> tuple[bool, str, str]:
-        result = verify_document(xml, trust=anchors)  # never raises: malformed input is a result
-        return result.ok, f"{result.code}: {result.text_en}", result.signer or ""
-    return verify
+class Certificate(NamedTuple):
+    """What the signed content says about itself."""
+
+    id: str
+    kind: str
+    replaces: str | None
+    kommunkod: str | None
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+class Refused(Exception):
+    """A request answered 422 ``rejected``: final for the sender."""
+
+
+def read_certificate(verification: Any) -> Certificate:
+    """The certificate from a valid verification's signed content, and from nothing else."""
+    try:
+        doc = read_verified(verification)  # refuses a failed verification
+    except AdapterError as exc:
+        raise Refused(f"{exc.message_id}: {verification.text_en}") from None
+    cert_id, status = doc.text("huvud/intygsId") or "", doc.text("huvud/status") or ""
+    if not cert_id or status not in KIND_BY_STATUS:
+        raise Refused("the signed content names no certificate id or no known status")
+    return Certificate(cert_id, KIND_BY_STATUS[status], doc.text("huvud/ersatterIntygsId"),
+                       doc.text("mottagare/kommunkod"), verification.signed_content)
 
 
 class Inbox:
     """The receiver's storage and decisions, independent of HTTP."""
 
-    def __init__(self, db: Path, verify: Verifier, *, fail_every: int = 0, delay: float = 0.0) -> None:
-        self.db, self.verify, self.fail_every, self.delay = db, verify, fail_every, delay
+    def __init__(self, db: Path, verify: Verifier, *, kommunkod: str | None = None, fail_every: int = 0,
+                 delay: float = 0.0) -> None:
+        self.db, self.verify, self.kommunkod = db, verify, kommunkod
+        self.fail_every, self.delay = fail_every, delay
         self.lock = threading.Lock()
         self.count = 0
         with self._conn() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if tables and version != SCHEMA_VERSION:
+                raise SystemExit(f"receiver: {db} was written by another version of this receiver "
+                                 f"(schema {version}, expected {SCHEMA_VERSION}); use a new file")
             conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    def _conn(self) -> sqlite3.Connection:
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
         conn = sqlite3.connect(self.db, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # an accepted certificate survives a power cut
+            yield conn
+        finally:
+            conn.close()
 
     def chaos(self) -> str | None:
         """Test-only failure injection: every Nth request fails, alternately before and after storing."""
@@ -81,44 +144,105 @@ class Inbox:
             return None
         return "before" if (n // self.fail_every) % 2 else "after"
 
-    def receive(self, key: str, cert_id: str, kind: str, xml: bytes) -> tuple[int, dict[str, Any]]:
+    def receive(self, key: str, headers: dict[str, str], xml: bytes) -> tuple[int, dict[str, Any]]:
+        """Verify (outside the lock: it is the slow part), then decide and store in one transaction."""
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        try:
+            verification = self.verify(xml)
+            cert = read_certificate(verification)
+            self._check_headers(cert, headers)
+        except Refused as exc:
+            return self._answer(key, now, 422, _receipt(key, "rejected", now, reason=str(exc)))
         with self.lock, self._conn() as conn:
-            status, body = self._decide(conn, key, cert_id, kind, xml, now)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                try:
+                    status, body = self._decide(conn, key, cert, verification.signer or "", xml, now)
+                except Refused as exc:
+                    status, body = 422, _receipt(key, "rejected", now, reason=str(exc))
+                conn.execute("INSERT INTO requests (idempotency_key, at, answer) VALUES (?, ?, ?)",
+                             (key, now, f"{status} {body['status']}"))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return status, body
+
+    def _answer(self, key: str, now: str, status: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self._conn() as conn:
             conn.execute("INSERT INTO requests (idempotency_key, at, answer) VALUES (?, ?, ?)",
                          (key, now, f"{status} {body['status']}"))
         return status, body
 
-    def _decide(self, conn: sqlite3.Connection, key: str, cert_id: str, kind: str, xml: bytes,
+    def _check_headers(self, cert: Certificate, headers: dict[str, str]) -> None:
+        """Headers are hints for routing; where they disagree with the signed content, refuse."""
+        said_id = headers.get("X-LISN-Certificate-Id", "").removeprefix("urn:uuid:")
+        said_kind = headers.get("X-LISN-Kind", "")
+        if said_id and said_id != cert.id:
+            raise Refused(f"X-LISN-Certificate-Id {said_id} is not the signed certificate id {cert.id}")
+        if said_kind and said_kind != cert.kind:
+            raise Refused(f"X-LISN-Kind {said_kind} is not the signed kind {cert.kind}")
+        if self.kommunkod and cert.kommunkod != self.kommunkod:
+            raise Refused(f"the certificate is addressed to kommun {cert.kommunkod}, not {self.kommunkod}")
+
+    def _decide(self, conn: sqlite3.Connection, key: str, cert: Certificate, signer: str, xml: bytes,
                 now: str) -> tuple[int, dict[str, Any]]:
-        if conn.execute("SELECT 1 FROM documents WHERE idempotency_key = ?", (key,)).fetchone():
-            return 200, _receipt(key, "accepted", now, duplicate=True)
-        ok, reason, signer = self.verify(xml)
-        if not ok:
-            return 422, _receipt(key, "rejected", now, reason=reason)
-        if kind == "withdrawal" and not conn.execute(
-                "SELECT 1 FROM documents WHERE certificate_id = ? AND kind != 'withdrawal'",
-                (cert_id,)).fetchone():
-            return 409, _receipt(key, "retry", now, reason="withdrawal before its certificate; retry later")
-        conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)", (key, cert_id, kind, now, signer, xml))
-        return 201, _receipt(key, "accepted", now)
+        same_key = conn.execute("SELECT content_sha256, receipt FROM documents WHERE idempotency_key = ?",
+                                (key,)).fetchone()
+        if same_key:
+            if same_key[0] != cert.sha256:
+                raise Refused("this Idempotency-Key was used before for other content")
+            return 200, {**json.loads(same_key[1]), "duplicate": True}  # the first receipt, again
+        same_cert = conn.execute("SELECT content_sha256, received_at FROM documents "
+                                 "WHERE certificate_id = ? AND kind = ?", (cert.id, cert.kind)).fetchone()
+        if same_cert:
+            if same_cert[0] != cert.sha256:
+                raise Refused(f"a {cert.kind} of certificate {cert.id} was received before with other content")
+            return 200, _receipt(key, "accepted", same_cert[1], duplicate=True)
+        receipt = _receipt(key, "accepted", now)
+        conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (key, cert.id, cert.kind, now, signer, xml, cert.content, cert.sha256, cert.replaces,
+                      json.dumps(receipt)))
+        return 201, receipt
+
+    # -- reads -------------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
         with self._conn() as conn:
-            docs = [dict(zip(("idempotencyKey", "certificateId", "kind", "receivedAt", "signer"), r))
-                    for r in conn.execute("SELECT idempotency_key, certificate_id, kind, received_at, signer "
-                                          "FROM documents ORDER BY received_at")]
+            docs = [dict(zip(("idempotencyKey", "certificateId", "kind", "receivedAt", "signer", "replaces"), r))
+                    for r in conn.execute("SELECT idempotency_key, certificate_id, kind, received_at, signer, "
+                                          "replaces FROM documents ORDER BY received_at, rowid")]
             requests = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
-        return {"documents": docs, "requests": requests}
+        ids = sorted({d["certificateId"] for d in docs} | {d["replaces"] for d in docs if d["replaces"]})
+        return {"documents": docs, "certificates": [self.certificate(i) for i in ids], "requests": requests}
 
-    def document(self, key: str) -> bytes | None:
+    def certificate(self, cert_id: str) -> dict[str, Any]:
+        """A certificate's state, from everything stored: withdrawn > replaced > active."""
         with self._conn() as conn:
-            row = conn.execute("SELECT xml FROM documents WHERE idempotency_key = ?", (key,)).fetchone()
-        return row[0] if row else None
+            kinds = {k for (k,) in conn.execute("SELECT kind FROM documents WHERE certificate_id = ?", (cert_id,))}
+            replaced_by = [r for (r,) in conn.execute("SELECT certificate_id FROM documents WHERE replaces = ? "
+                                                      "AND kind = 'replacement' ORDER BY received_at", (cert_id,))]
+        received = bool(kinds & {"certificate", "replacement"})
+        state = ("withdrawn" if "withdrawal" in kinds else "replaced" if replaced_by
+                 else "active" if received else "unknown")
+        return {"certificateId": cert_id, "state": state, "received": received, "replacedBy": replaced_by}
+
+    def document(self, key: str, *, content: bool = False) -> bytes | None:
+        column = "content" if content else "xml"
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT {column} FROM documents WHERE idempotency_key = ?", (key,)).fetchone()
+        return bytes(row[0]) if row else None
 
 
-def _receipt(key: str, status: str, now: str, *, reason: str = "", duplicate: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {"idempotencyKey": key, "status": status, "receivedAt": now}
+def _content_length(value: str | None) -> int:
+    """The declared body length; 0 (refused) when absent or not a plain number (no chunked bodies)."""
+    return int(value) if value and value.isascii() and value.isdigit() else 0
+
+
+def _receipt(key: str, status: str, at: str, *, reason: str = "", duplicate: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"idempotencyKey": key, "status": status}
+    if at:
+        body["receivedAt"] = at
     if reason:
         body["reason"] = reason
     if duplicate:
@@ -126,10 +250,29 @@ def _receipt(key: str, status: str, now: str, *, reason: str = "", duplicate: bo
     return body
 
 
-def handler_for(inbox: Inbox) -> type[BaseHTTPRequestHandler]:
+class ReadAccess:
+    """Who may read: the holder of the read token (compared in constant time); nobody without one."""
+
+    def __init__(self, token: str | None) -> None:
+        if token is not None and len(token) < MIN_TOKEN:
+            raise SystemExit(f"receiver: the read token must have at least {MIN_TOKEN} characters")
+        self._expected = f"Bearer {token}".encode() if token else None
+
+    def check(self, authorization: str | None) -> tuple[int, str] | None:
+        """None when allowed, else (status, reason)."""
+        if self._expected is None:
+            return 403, "reads are switched off (start the receiver with --read-token-file)"
+        if not authorization or not hmac.compare_digest(authorization.encode(), self._expected):
+            return 401, "a valid read token is needed (Authorization: Bearer ...)"
+        return None
+
+
+def handler_for(inbox: Inbox, access: ReadAccess | None = None) -> type[BaseHTTPRequestHandler]:
+    readers = access or ReadAccess(None)
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        server_version = "lisn-reference-receiver/0.1"
+        server_version = "lisn-reference-receiver/0.2"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass  # requests carry patient data in their bodies only; we log nothing per request
@@ -137,21 +280,25 @@ def handler_for(inbox: Inbox) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 - stdlib naming
             if self.path.rstrip("/") != "/inbox":
                 return self._json(404, {"status": "rejected", "reason": "no such endpoint"})
-            length = int(self.headers.get("Content-Length") or 0)
-            if length <= 0 or length > MAX_BODY:
-                return self._json(413 if length > MAX_BODY else 400,
-                                  {"status": "rejected", "reason": "missing or oversize body"})
-            xml = self.rfile.read(length)
             key = self.headers.get("Idempotency-Key", "")
             if not KEY_RE.match(key):
+                self.close_connection = True  # the body is not read
                 return self._json(400, {"status": "rejected", "reason": "missing Idempotency-Key"})
+            length = _content_length(self.headers.get("Content-Length"))
+            if length <= 0 or length > MAX_BODY:
+                self.close_connection = True
+                return self._json(413 if length > MAX_BODY else 400,
+                                  _receipt(key, "rejected", "", reason="missing or oversize body"))
+            xml = self.rfile.read(length)
             fault = inbox.chaos()
             if inbox.delay:
                 time.sleep(inbox.delay)  # tests only: a slow municipality widens the crash window
             if fault == "before":
                 return self._json(503, {"status": "retry", "reason": "injected failure"})
-            status, body = inbox.receive(key, self.headers.get("X-LISN-Certificate-Id", ""),
-                                         self.headers.get("X-LISN-Kind", "certificate"), xml)
+            try:
+                status, body = inbox.receive(key, {k: v for k, v in self.headers.items()}, xml)
+            except sqlite3.Error:
+                return self._json(503, _receipt(key, "retry", "", reason="storage unavailable"))
             if fault == "after":
                 self.close_connection = True  # stored and committed, but the sender never hears so
                 return None
@@ -160,28 +307,38 @@ def handler_for(inbox: Inbox) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - stdlib naming
             if self.path == "/health":
                 return self._json(200, {"status": "ok"})
+            refused = readers.check(self.headers.get("Authorization"))
+            if refused is not None:
+                return self._json(refused[0], {"status": "rejected", "reason": refused[1]},
+                                  {"WWW-Authenticate": "Bearer"} if refused[0] == 401 else {})
             if self.path == "/received":
                 return self._json(200, inbox.summary())
-            if self.path.startswith("/documents/"):
-                xml = inbox.document(self.path.removeprefix("/documents/"))
+            match = re.fullmatch(r"/documents/([^/]+)(/content)?", self.path)
+            if match:
+                xml = inbox.document(match[1], content=bool(match[2]))
                 if xml is not None:
                     return self._send(200, "application/xml", xml)
+            if self.path.startswith("/certificates/"):
+                return self._json(200, inbox.certificate(self.path.removeprefix("/certificates/")))
             return self._json(404, {"status": "rejected", "reason": "not found"})
 
-        def _json(self, status: int, body: dict[str, Any]) -> None:
-            self._send(status, "application/json", json.dumps(body).encode())
+        def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            self._send(status, "application/json", json.dumps(body).encode(), headers)
 
-        def _send(self, status: int, ctype: str, data: bytes) -> None:
+        def _send(self, status: int, ctype: str, data: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")  # patient data: never kept by a cache
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
     return Handler
 
 
 def tls_context(cert: Path, key: Path, client_ca: Path | None) -> ssl.SSLContext:
-    """Server TLS; with ``client_ca`` the sender must present a certificate it issued (mTLS)."""
+    """Server TLS; with ``client_ca`` every client must present a certificate it issued (mTLS)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
@@ -191,11 +348,24 @@ def tls_context(cert: Path, key: Path, client_ca: Path | None) -> ssl.SSLContext
     return ctx
 
 
+def warm_up() -> None:
+    """Load what the first request would otherwise load (the reading mapping), so that it is not slow."""
+    read_municipal_xml(b'<intyg xmlns="https://lisn.se/xml/intyg/1"/>')
+
+
+def read_token(path: Path | None) -> str | None:
+    return path.read_text(encoding="utf-8").strip() if path else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--db", type=Path, required=True, help="SQLite file for received documents")
     p.add_argument("--trust", type=Path, action="append", required=True,
-                   help="PEM certificate(s) of the signers we trust (repeatable)")
+                   help="PEM CA certificate(s) that the adapter's signing certificate must chain to (repeatable)")
+    p.add_argument("--read-token-file", type=Path,
+                   help=f"file holding the bearer token for reads (at least {MIN_TOKEN} characters); "
+                        "without it reads are switched off")
+    p.add_argument("--kommunkod", help="accept only certificates addressed to this kommun")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8443, help="0 picks a free port (printed on stdout)")
     p.add_argument("--tls-cert", type=Path)
@@ -204,17 +374,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fail-every", type=int, default=0, help=argparse.SUPPRESS)  # tests only
     p.add_argument("--delay-ms", type=int, default=0, help=argparse.SUPPRESS)  # tests only
     args = p.parse_args(argv)
-    missing = [str(f) for f in [*args.trust, args.tls_cert, args.tls_key, args.client_ca] if f and not f.is_file()]
+    files = [*args.trust, args.tls_cert, args.tls_key, args.client_ca, args.read_token_file]
+    missing = [str(f) for f in files if f and not f.is_file()]
     if missing:
         print(f"receiver: file not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    inbox = Inbox(args.db, adapter_verifier(args.trust), fail_every=args.fail_every,
-                  delay=args.delay_ms / 1000)
-    server = ThreadingHTTPServer((args.host, args.port), handler_for(inbox))
+    try:
+        access = ReadAccess(read_token(args.read_token_file))
+        inbox = Inbox(args.db, adapter_verifier(args.trust), kommunkod=args.kommunkod,
+                      fail_every=args.fail_every, delay=args.delay_ms / 1000)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    warm_up()
+    server = ThreadingHTTPServer((args.host, args.port), handler_for(inbox, access))
     scheme = "http"
     if args.tls_cert and args.tls_key:
-        ctx = tls_context(args.tls_cert, args.tls_key, args.client_ca)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        server.socket = tls_context(args.tls_cert, args.tls_key, args.client_ca).wrap_socket(
+            server.socket, server_side=True)
         scheme = "https"
     print(f"LISTENING {scheme}://{args.host}:{server.server_address[1]}/inbox", flush=True)
     try:

@@ -38,6 +38,9 @@ MARK_FIRST = Path(__file__).resolve().parent / "mark_first_worker.py"
 CLI = "from adapter.cli import main; main()"
 
 
+READ_TOKEN = "acceptance-test-read-token-0123456789abcdef"
+
+
 @dataclass
 class Receiver:
     proc: subprocess.Popen[str]
@@ -48,9 +51,14 @@ class Receiver:
     def base(self) -> str:
         return self.url.removesuffix("/inbox")
 
+    def get(self, path: str) -> bytes:
+        """A read, with the receiver's read token (reads need one)."""
+        request = urllib.request.Request(f"{self.base}{path}", headers={"Authorization": f"Bearer {READ_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback
+            return bytes(resp.read())
+
     def summary(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.base}/received", timeout=5) as resp:  # noqa: S310 - loopback
-            return dict(json.loads(resp.read()))
+        return dict(json.loads(self.get("/received")))
 
     def stored(self) -> dict[str, int]:
         """Per idempotency key: how many times it was stored (201). The test of 'once in effect'."""
@@ -82,9 +90,11 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 @contextmanager
 def receiver(tmp: Path, trust: Path, *, port: int = 0, fail_every: int = 0, delay_ms: int = 0,
              name: str = "receiver") -> Iterator[Receiver]:
-    db = tmp / f"{name}.db"
+    db, token = tmp / f"{name}.db", tmp / f"{name}.token"
+    token.write_text(READ_TOKEN, encoding="utf-8")
     cmd = [sys.executable, str(RECEIVER), "--db", str(db), "--trust", str(trust), "--host", "127.0.0.1",
-           "--port", str(port), "--fail-every", str(fail_every), "--delay-ms", str(delay_ms)]
+           "--port", str(port), "--fail-every", str(fail_every), "--delay-ms", str(delay_ms),
+           "--read-token-file", str(token)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = _read_line(proc, 15)
@@ -143,10 +153,24 @@ def _key_material(key: Path, cert: Path) -> tuple[Any, Any]:
     return load_key(key), load_certificates(cert)
 
 
-def signed(keys: Any, cert: str, kommunkod: str, kind: str) -> bytes:
-    xml = (DATA / "intyg.xml").read_bytes()
-    xml = xml.replace(b"CERT_ID", cert.encode()).replace(b"KIND", kind.encode())
-    xml = xml.replace(b"KOMMUNKOD", kommunkod.encode())
+XML_STATUS = {"certificate": "original", "replacement": "replacing", "withdrawal": "withdrawn"}
+EXAMPLE_ID, EXAMPLE_KOMMUN = b"3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d", b"<kommunkod>0180</kommunkod>"
+
+
+@functools.lru_cache(maxsize=8)
+def _municipal_xml(kind: str, replaces: str | None) -> bytes:
+    from adapter.outbound import render_municipal_xml
+
+    bundle = example("Bundle-lisn-example-submission")
+    return render_municipal_xml(bundle, status=XML_STATUS[kind], replaces=replaces)
+
+
+def signed(keys: Any, cert: str, kommunkod: str, kind: str, replaces: str | None = None) -> bytes:
+    """The example certificate as municipal XML, re-addressed and re-numbered, signed (a real document:
+    the reference receiver reads id, kind and replaced certificate from its signed content)."""
+    xml = _municipal_xml(kind, replaces if kind == "replacement" else None)
+    assert EXAMPLE_ID in xml and EXAMPLE_KOMMUN in xml
+    xml = xml.replace(EXAMPLE_ID, cert.encode()).replace(EXAMPLE_KOMMUN, f"<kommunkod>{kommunkod}</kommunkod>".encode())
     key, chain = _key_material(keys.key, keys.cert)
     return sign_document(xml, key=key, cert_chain=chain)
 
@@ -157,8 +181,9 @@ def enqueue_signed(engine: Engine, keys: Any, certs: list[str], kommunkod: str, 
     with transaction(session_factory(engine)) as session:
         for cert in certs:
             key = idempotency_key(cert, kommunkod, kind)
+            document = signed(keys, cert, kommunkod, kind, replaces)
             outbox.enqueue_delivery(session, submission_id=f"sub-{cert}", certificate_id=cert,
-                                    kommunkod=kommunkod, kind=kind, document=signed(keys, cert, kommunkod, kind),
+                                    kommunkod=kommunkod, kind=kind, document=document,
                                     idempotency_key=key, replaces=replaces)
             keys_out.append(key)
     return keys_out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.request
 from pathlib import Path
 
 from acceptance_helpers import (all_settled, enqueue_signed, free_port, receiver, start_worker, states, stop,
@@ -26,9 +25,9 @@ def test_signed_xml_arrives_verified(tmp_path: Path, keys: DevKeyPaths, engine: 
         assert states(engine) == {"delivered": 1}
         [doc] = recv.summary()["documents"]
         assert doc["idempotencyKey"] == key and "NOT FOR PRODUCTION" in doc["signer"]
-        with urllib.request.urlopen(f"{recv.base}/documents/{key}", timeout=5) as resp:  # noqa: S310
-            held = resp.read()
-    assert verify_document(held, trust=[keys.ca.read_bytes()]).ok
+        held, content = recv.get(f"/documents/{key}"), recv.get(f"/documents/{key}/content")
+    verification = verify_document(held, trust=[keys.ca.read_bytes()])
+    assert verification.ok and verification.signed_content == content  # it keeps what it verified
 
 
 def test_receiver_down_then_up_is_delivered_once(tmp_path: Path, keys: DevKeyPaths, engine: Engine,

@@ -1,7 +1,8 @@
 """The HTTPS push transport and the receipt format, against the reference receiver in a thread.
 
 TLS and mTLS are real: a CA, a server certificate for 127.0.0.1 and a client certificate are
-made here. Signature checks are switched off in this receiver (the acceptance tests cover them).
+made here. Signature checks are replaced by a stand-in in this receiver (the body is taken as
+the signed content): the receiver's own tests and the acceptance tests cover them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from adapter.delivery import Envelope, Outcome, idempotency_key
 from adapter.delivery.http import HttpTransport
 from adapter.delivery.receipt import build_receipt, read_receipt
+from adapter.signing import Verification
 
 RECEIVER = Path(__file__).resolve().parents[3] / "examples" / "receiver" / "receiver.py"
 KEY = idempotency_key("c1", "0180")
@@ -79,8 +81,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "client_cert": client_cert, "client_key": client_key_path}
 
 
+def stand_in_verifier(verify_ok: bool) -> Any:
+    def verify(xml: bytes) -> Verification:
+        if not verify_ok:
+            return Verification(ok=False, code="LISN_SIG_X", text_sv="kontrollerad", text_en="checked")
+        return Verification(ok=True, code="LISN_SIG_VALID", text_sv="", text_en="", signer="CN=test",
+                            signed_content=xml)
+    return verify
+
+
 def _serve(tmp_path: Path, *, verify_ok: bool = True, tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    inbox = receiver_mod.Inbox(tmp_path / "r.db", lambda xml: (verify_ok, "LISN_SIG_X: checked", "CN=test"))
+    inbox = receiver_mod.Inbox(tmp_path / "r.db", stand_in_verifier(verify_ok))
     server = receiver_mod.ThreadingHTTPServer(("127.0.0.1", 0), receiver_mod.handler_for(inbox))
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
@@ -104,8 +115,13 @@ def mtls(tmp_path: Path, pki: dict[str, Path]) -> Iterator[str]:
     yield from _serve(tmp_path, tls=receiver_mod.tls_context(pki["server_cert"], pki["server_key"], pki["ca"]))
 
 
+STATUS = {"certificate": "original", "withdrawal": "withdrawn"}
+
+
 def envelope(url: str, *, kind: str = "certificate", key: str = KEY, **tls: Any) -> Envelope:
-    return Envelope(endpoint=url, document=b"<intyg/>", idempotency_key=key, certificate_id="c1", kind=kind,
+    document = (f'<intyg xmlns="https://lisn.se/xml/intyg/1"><huvud><intygsId>c1</intygsId>'
+                f"<status>{STATUS[kind]}</status></huvud></intyg>").encode()
+    return Envelope(endpoint=url, document=document, idempotency_key=key, certificate_id="c1", kind=kind,
                     attempt=1, **tls)
 
 
@@ -121,13 +137,14 @@ def test_accepted_then_duplicate_is_still_accepted(plain: str) -> None:
     assert '"duplicate": true' in second.body
 
 
-def test_withdrawal_before_its_certificate_is_retried(plain: str) -> None:
+def test_withdrawal_before_its_certificate_is_accepted_and_kept(plain: str) -> None:
     t = transport()
-    early = t.send(envelope(plain, kind="withdrawal", key=idempotency_key("c1", "0180", "withdrawal")))
-    assert (early.outcome, early.status) == (Outcome.RETRY, 409)
-    assert t.send(envelope(plain)).outcome is Outcome.ACCEPTED
-    late = t.send(envelope(plain, kind="withdrawal", key=idempotency_key("c1", "0180", "withdrawal")))
-    assert (late.outcome, late.status) == (Outcome.ACCEPTED, 201)
+    withdrawal = envelope(plain, kind="withdrawal", key=idempotency_key("c1", "0180", "withdrawal"))
+    early = t.send(withdrawal)
+    assert (early.outcome, early.status) == (Outcome.ACCEPTED, 201)
+    assert t.send(envelope(plain)).status == 201
+    again = t.send(withdrawal)
+    assert (again.outcome, again.status) == (Outcome.ACCEPTED, 200)
 
 
 def test_bad_signature_is_rejected_with_the_reason(tmp_path: Path) -> None:

@@ -343,6 +343,25 @@ def test_source_format_is_mapped_then_processed(api: Api) -> None:
         assert conn.execute(sa.text("SELECT source_format, raw FROM submissions")).one() == ("inera-xml", raw)
 
 
+def test_side_inputs_are_set_parameters(api: Api) -> None:
+    from urllib.parse import urlencode
+
+    from service_helpers import ROOT
+
+    example = ROOT / "mappings" / "examples" / "inera-lisjp" / "lisjp-stepwise.xml"
+    inputs = json.loads(example.with_name("lisjp-stepwise.inputs.json").read_text(encoding="utf-8"))
+    raw = example.read_bytes()
+    before = api.counts()
+    r = api.post("/fhir/$process-message?format=inera-lisjp", raw, content_type="application/xml")
+    assert r.status_code == 422 and set(mid(r.json)) == {"LISN_MAP_INPUT_MISSING"}, r.json
+    r = api.post("/fhir/$process-message?format=inera-lisjp&set=kommun", raw, content_type="application/xml")
+    assert r.status_code == 400 and mid(r.json) == ["LISN_MAP_INPUT_SYNTAX"]
+    assert api.counts() == before
+    query = urlencode([("format", "inera-lisjp")] + [("set", f"{k}={v}") for k, v in inputs.items()])
+    r = api.post(f"/fhir/$process-message?{query}", raw, content_type="application/xml")
+    assert r.status_code == 200, r.json
+
+
 def test_source_format_errors(api: Api) -> None:
     before = api.counts()
     r = api.post("/fhir/$process-message?format=nope", b"<x/>", content_type="application/xml")

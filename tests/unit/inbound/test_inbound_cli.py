@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from inbound_helpers import EXAMPLES, check_submission, example_inputs
+from inbound_helpers import EXAMPLES, check_submission, example_inputs, set_options
 
 from adapter import errors
 from adapter.cli import cli
@@ -25,7 +25,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("example", example_inputs(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_example_converts_into_a_submission_the_validator_accepts(example: Path, tmp_path: Path) -> None:
-    code, out, err = run("--from", example.parent.name, str(example))
+    code, out, err = run("--from", example.parent.name, str(example), *set_options(example))
     assert code == 0, err
     assert err == "", "the shipped examples map every value"
     bundle = json.loads(out)
@@ -38,7 +38,9 @@ def test_every_example_converts_into_a_submission_the_validator_accepts(example:
 
 
 def test_every_format_has_an_example() -> None:
-    assert {p.parent.name for p in example_inputs()} == {"fhir", "inera-xml", "openehr-flat"}
+    from adapter.inbound import known_formats
+
+    assert {p.parent.name for p in example_inputs()} == set(known_formats())
 
 
 def test_output_is_byte_identical_between_runs() -> None:

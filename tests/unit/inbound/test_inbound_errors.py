@@ -177,7 +177,7 @@ def test_unknown_format() -> None:
         map_export(b"{}", "hl7v2")
     [iss] = exc.value.outcome["issue"]
     assert errors.message_id_of(iss) == "LISN_MAP_FORMAT_UNKNOWN"
-    assert "fhir, inera-xml, openehr-flat" in iss["details"]["text"]
+    assert "fhir, inera-ag7804, inera-lisjp, inera-xml, openehr-arbetsformaga, openehr-flat" in iss["details"]["text"]
 
 
 def test_map_export_raises_mapping_error_with_every_issue() -> None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from inbound_helpers import GOLDEN, check_submission, check_traceable, golden_inputs
+from inbound_helpers import GOLDEN, check_submission, check_traceable, golden_inputs, side_inputs
 
 from adapter import errors
 from adapter.inbound import run_mapping
@@ -32,7 +32,7 @@ def _dump(data: object) -> str:
 def test_golden(case: Path) -> None:
     fmt, name = case.parent.name, case.name.split(".")[0]
     raw = case.read_bytes()
-    bundle, issues, trace = run_mapping(raw, fmt)
+    bundle, issues, trace = run_mapping(raw, fmt, inputs=side_inputs(case))
     assert bundle is not None, issues.outcome()
     expected, report = case.with_name(f"{name}.expected.json"), case.with_name(f"{name}.report.json")
     if REGENERATE:
@@ -46,7 +46,8 @@ def test_golden(case: Path) -> None:
 
 def test_every_golden_input_has_its_expected_files() -> None:
     cases = golden_inputs()
-    assert {c.parent.name for c in cases} >= {"fhir", "inera-xml", "openehr-flat"}
+    assert {c.parent.name for c in cases} >= {"fhir", "inera-xml", "openehr-flat", "inera-lisjp", "inera-ag7804",
+                                              "openehr-arbetsformaga"}
     for case in cases:
         name = case.name.split(".")[0]
         assert case.with_name(f"{name}.expected.json").is_file(), case
@@ -58,6 +59,6 @@ def test_every_golden_input_has_its_expected_files() -> None:
 @pytest.mark.parametrize("case", golden_inputs(), ids=lambda p: f"{p.parent.name}/{p.name.split('.')[0]}")
 def test_same_input_gives_byte_identical_output(case: Path) -> None:
     raw = case.read_bytes()
-    first, _, _ = run_mapping(raw, case.parent.name)
-    second, _, _ = run_mapping(raw, case.parent.name)
+    first, _, _ = run_mapping(raw, case.parent.name, inputs=side_inputs(case))
+    second, _, _ = run_mapping(raw, case.parent.name, inputs=side_inputs(case))
     assert _dump(first) == _dump(second)

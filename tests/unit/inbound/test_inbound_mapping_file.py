@@ -20,9 +20,15 @@ MINIMAL_HEADER = """header:
   - {target: authored, from: when}
   - {target: patient.identifier, from: pnr, system: "1.2.752.129.2.1.3.1"}
   - {target: practitioner.identifier, from: hsa, system: "1.2.752.129.2.1.4.1"}
+  - {target: practitioner.name, default: "Lena Läkarsson"}
   - {target: careUnit.identifier, from: hsa, system: "1.2.752.129.2.1.4.1"}
+  - {target: careUnit.name, default: "Vårdcentralen Exempelby"}
+  - {target: careUnit.city, default: "Stockholm"}
+  - {target: careUnit.phone, default: "08-123 456 78"}
   - {target: careProvider.identifier, from: hsa, system: "1.2.752.129.2.1.4.1"}
+  - {target: careProvider.name, default: "Region Exempel"}
   - {target: recipient.kommunkod, from: kommun, default: "0180"}
+  - {target: recipient.name, default: "Socialnämnden i Stockholms stad"}
   - {target: source.endpoint, default: "urn:lisn:system:test"}
 """
 DOC = {"id": "T-1", "when": "2026-09-14T10:00:00+02:00", "pnr": "191212121212", "hsa": "SE2321000016-15CQ"}
@@ -34,11 +40,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def invalid(tmp_path: Path, text: str) -> tuple[str, str]:
+def invalid(tmp_path: Path, text: str) -> list[tuple[str, str]]:
     with pytest.raises(errors.MappingError) as exc:
         load_mapping(write(tmp_path, text))
-    [iss] = exc.value.outcome["issue"]
-    return str(errors.message_id_of(iss)), iss["diagnostics"]
+    return [(str(errors.message_id_of(i)), i["diagnostics"]) for i in exc.value.outcome["issue"]]
 
 
 @pytest.mark.parametrize(("text", "line"), [
@@ -57,7 +62,9 @@ def invalid(tmp_path: Path, text: str) -> tuple[str, str]:
     ("- just\n- a list\n", 1),
 ])
 def test_invalid_mapping_files_name_the_line(tmp_path: Path, text: str, line: int) -> None:
-    assert invalid(tmp_path, text) == ("LISN_MAP_FILE_INVALID", f"m.yaml:{line}")
+    found = invalid(tmp_path, text)
+    assert ("LISN_MAP_FILE_INVALID", f"m.yaml:{line}") in found, found
+    assert {mid for mid, _ in found} == {"LISN_MAP_FILE_INVALID"}
 
 
 def test_the_shipped_mappings_load() -> None:
@@ -78,18 +85,22 @@ def _ids(issues) -> list[tuple[str | None, list | None]]:
 def test_unknown_linkid_names_the_rule_line(tmp_path: Path) -> None:
     bundle, issues, _ = _map(tmp_path, "  - {target: grund.typx, from: a}\n", DOC)
     assert bundle is None and _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None)]
-    assert issues.items[0]["diagnostics"] == "m.yaml:14"
+    assert issues.items[0]["diagnostics"] == "m.yaml:20"
 
 
 def test_linkid_outside_its_group_is_refused(tmp_path: Path) -> None:
     items = "  - group: diagnos\n    for: d[*]\n    items:\n      - {target: grund.typ, from: a}\n"
     _, issues, _ = _map(tmp_path, items, DOC)
-    assert _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None)] and issues.items[0]["diagnostics"] == "m.yaml:17"
+    # The misplaced rule is skipped; the rest of the mapping still runs and reports what it finds.
+    assert _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None), ("LISN_MAP_REQUIRED_MISSING", ["d[*]"])]
+    assert issues.items[0]["diagnostics"] == "m.yaml:23"
 
 
-def test_invalid_selector(tmp_path: Path) -> None:
-    _, issues, _ = _map(tmp_path, "  - {target: debut, from: 'a[b'}\n", DOC)
-    assert _ids(issues)[0] == ("LISN_MAP_SELECTOR_INVALID", None)
+def test_invalid_selector_is_a_mapping_file_error_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(errors.MappingError) as exc:
+        _map(tmp_path, "  - {target: debut, from: 'a[b'}\n", DOC)
+    [iss] = exc.value.outcome["issue"]
+    assert iss["diagnostics"] == "m.yaml:20" and "'a[b'" in iss["details"]["text"]
 
 
 def test_unknown_conceptmap(tmp_path: Path) -> None:
@@ -123,8 +134,9 @@ def test_repeats_become_group_instances_in_template_order(tmp_path: Path) -> Non
     formaga = bundle["entry"][1]["resource"]["item"][0]
     assert [i["linkId"] for i in formaga["item"]] == ["formaga.arbete", "formaga.aktivitet", "formaga.aktivitet"]
     assert [g["item"][0]["answer"][0]["valueCoding"]["code"] for g in formaga["item"][1:]] == ["motiverande", "sprak"]
+    cs = json.loads((Path(__file__).resolve().parents[3] / "profiles" / "CodeSystem-aktivitet-typ.json").read_bytes())
     assert formaga["item"][1]["item"][0]["answer"][0]["valueCoding"]["display"] == \
-        "Motiverande eller förberedande insatser", "displays come from our CodeSystem"
+        next(c["display"] for c in cs["concept"] if c["code"] == "motiverande"), "displays come from our CodeSystem"
 
 
 def test_a_non_repeating_group_found_twice(tmp_path: Path) -> None:
@@ -150,10 +162,12 @@ def test_missing_conceptmap_file_is_a_mapping_file_error(tmp_path: Path) -> None
 @pytest.mark.parametrize("rule", ["  - {target: grund, from: a}\n", "  - {group: debut, for: a}\n"])
 def test_target_must_be_a_question_and_group_a_group(tmp_path: Path, rule: str) -> None:
     bundle, issues, _ = _map(tmp_path, rule, {**DOC, "a": "x"})
-    assert bundle is None and _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None)]
+    assert bundle is None and _ids(issues) == [("LISN_MAP_LINKID_UNKNOWN", None), ("LISN_MAP_NOT_MAPPED", ["a"])]
 
 
-def test_a_bad_root_selector_is_an_issue_not_a_traceback(tmp_path: Path) -> None:
+def test_a_bad_root_selector_is_a_mapping_file_error_not_a_traceback(tmp_path: Path) -> None:
     path = write(tmp_path, "format: t\nsyntax: xml\nroot: 'x:['\n" + MINIMAL_HEADER)
-    bundle, issues, _ = run_mapping(b"<r/>", "t", mapping=path)
-    assert bundle is None and _ids(issues) == [("LISN_MAP_ROOT_UNEXPECTED", None)]
+    with pytest.raises(errors.MappingError) as exc:
+        run_mapping(b"<r/>", "t", mapping=path)
+    [iss] = exc.value.outcome["issue"]
+    assert iss["diagnostics"] == "m.yaml:3" and "Invalid expression" in iss["details"]["text"]

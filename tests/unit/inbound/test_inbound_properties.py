@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from inbound_helpers import EXAMPLES, check_submission
+from inbound_helpers import EXAMPLES, check_submission, side_inputs
 from lxml import etree
 
 from adapter import errors
@@ -53,9 +53,9 @@ def _holds(result: tuple[Any, Any, Any]) -> None:
         check_submission(bundle)
 
 
-def _run(raw: bytes, fmt: str) -> None:
+def _run(raw: bytes, fmt: str, inputs: dict[str, str] | None = None) -> None:
     try:
-        result = run_mapping(raw, fmt)
+        result = run_mapping(raw, fmt, inputs=inputs)
     except errors.AdapterError as exc:  # unreadable input: an outcome, never a traceback
         assert exc.outcome["issue"] and errors.has_errors(exc.outcome)
         return
@@ -80,7 +80,12 @@ xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), ma
 @SETTINGS
 @given(st.lists(st.tuples(st.integers(min_value=0), xml_text), max_size=6), st.lists(st.integers(min_value=0), max_size=3))
 def test_random_values_and_removals_in_xml_never_crash(changes: list[tuple[int, str]], removals: list[int]) -> None:
-    root = etree.fromstring(INERA)
+    _run(_mutated(INERA, changes, removals), "inera-xml")
+
+
+def _mutated(raw: bytes, changes: list[tuple[int, str]], removals: list[int]) -> bytes:
+    """The document with some leaves' texts changed and some leaves removed."""
+    root = etree.fromstring(raw)
     leaves = [el for el in root.iter() if isinstance(el.tag, str) and len(el) == 0]
     for index, text in changes:
         leaves[index % len(leaves)].text = text
@@ -88,7 +93,7 @@ def test_random_values_and_removals_in_xml_never_crash(changes: list[tuple[int, 
         el = leaves[index % len(leaves)]
         if el.getparent() is not None:
             el.getparent().remove(el)
-    _run(etree.tostring(root), "inera-xml")
+    return etree.tostring(root)
 
 
 @SETTINGS
@@ -115,3 +120,14 @@ def _answers(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @given(st.binary(max_size=200), st.sampled_from(["fhir", "inera-xml", "openehr-flat"]))
 def test_random_bytes_never_crash(raw: bytes, fmt: str) -> None:
     _run(raw, fmt)
+
+
+LISJP = EXAMPLES / "inera-lisjp" / "lisjp-stepwise.xml"
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(min_value=0), xml_text), max_size=6), st.lists(st.integers(min_value=0), max_size=3),
+       st.dictionaries(st.sampled_from(sorted(side_inputs(LISJP)) + ["okand"]), st.text(max_size=12), max_size=3))
+def test_random_values_removals_and_inputs_in_lisjp_never_crash(changes: list[tuple[int, str]], removals: list[int],
+                                                                inputs: dict[str, str]) -> None:
+    _run(_mutated(LISJP.read_bytes(), changes, removals), "inera-lisjp", {**side_inputs(LISJP), **inputs})

@@ -78,7 +78,7 @@ def test_xml_locations_use_prefixes_and_svar_ids() -> None:
     assert src.location(src.select(root, "g:svar[1]/g:d/@id")[0]) == "/g:r/g:svar[@id='1'][1]/g:d[@id='1.1']/@id"
     src.mark(src.select(root, "g:svar[1]")[0])
     src.mark(src.select(root, "g:y[2]/text()")[0])
-    assert src.unread(["*/@id"]) == ["/g:r/g:svar[@id='1'][2]/g:d[@id='1.1']", "/g:r/g:x", "/g:r/g:y[1]"]
+    assert src.unread(["**/@id"]) == ["/g:r/g:svar[@id='1'][2]/g:d[@id='1.1']", "/g:r/g:x", "/g:r/g:y[1]"]
     with pytest.raises(SelectorError):
         src.select(root, "g:svar[")
 
@@ -89,7 +89,9 @@ def test_conceptmap_translation_picks_the_group_by_source_and_target() -> None:
         {"source": "local", "target": "cs:b", "element": [{"code": "at1", "target": [{"code": "B", "equivalence": "equivalent"}]},
                                                           {"code": "at2", "target": [{"code": "X", "equivalence": "unmatched"}]}]},
     ]}
-    assert codes.translate(cm, "local", "at1") == ("cs:a", "A")
-    assert codes.translate(cm, "local", "at1", frozenset({"cs:b"})) == ("cs:b", "B")
+    assert codes.translate(cm, "local", "at1") == codes.Translation("cs:a", "A")
+    assert codes.translate(cm, "local", "at1", frozenset({"cs:b"})) == codes.Translation("cs:b", "B")
     assert codes.translate(cm, "other", "at1") is None
-    assert codes.translate(cm, "local", "at2") is None
+    assert codes.translate(cm, "local", "at3") is None
+    # An explicit "unmatched" is an answer: the code has no counterpart (not "no entry").
+    assert codes.translate(cm, "local", "at2", frozenset({"cs:b"})) == codes.Translation("cs:b", None)

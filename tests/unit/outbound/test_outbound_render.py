@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from adapter import errors
 from adapter.cli import cli
 from adapter.fhir.registry import default_registry
 from adapter.fhir.submission import Submission
@@ -74,15 +75,22 @@ def test_html_escapes_text(example: dict[str, Any]) -> None:
 
 
 def test_html_shows_signature_status(example: dict[str, Any], dev_keys) -> None:
+    """Unsigned: said so. Signed: only through a valid verification, never from the bytes alone."""
     xml = render_municipal_xml(example)
     assert "inte signerat" in render_html(xml)
     signed = sign_document(xml, key=load_key(dev_keys.key), cert_chain=load_certificates(dev_keys.cert),
                            algorithm="ecdsa-sha256")
-    assert "har inte kontrollerats" in render_html(signed)
+    with pytest.raises(errors.InputRejected) as refused:
+        render_html(signed)
+    assert refused.value.message_id == "LISN_OUTBOUND_SIGNED_UNVERIFIED"
     ok = verify_document(signed, trust=load_certificates(dev_keys.ca))
-    assert "Signaturen är giltig" in render_html(signed, signature_status=ok)
+    assert "Signaturen är giltig" in render_html(ok) and "sig-valid" in render_html(ok)
+    assert render_pdf(ok).startswith(b"%PDF-")
     bad = verify_document(signed.replace(b"Tolvansson", b"Tolvanson"), trust=load_certificates(dev_keys.ca))
-    assert "sig-invalid" in render_html(signed, signature_status=bad)
+    for render in (render_html, render_pdf):
+        with pytest.raises(errors.SigningError) as invalid:
+            render(bad)
+        assert invalid.value.message_id == "LISN_SIG_DIGEST_MISMATCH"
 
 
 def test_html_for_protected_identity_and_withdrawn(example: dict[str, Any]) -> None:

@@ -14,12 +14,24 @@ from lisn_profiles_support import EXAMPLES, R4, apply_ops, constraints, data, ex
 CASES = data("constraint_cases.json")["cases"]
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 LOCATION = "https://lisn.se/fhir/StructureDefinition/constraint-location"
-OURS = [c for c in constraints() if c[0]["id"] != "lisn-questionnaireresponse"]  # that one has its own tests
+# lisn-questionnaireresponse 1.0.0 has its own tests (tests/unit/validation_profiles); its 1.1.0 is tested here.
+OURS = [c for c in constraints() if c[0]["id"] != "lisn-questionnaireresponse"]
 
 
-def _instances_of(profile_url: str) -> list[tuple[str, dict[str, Any]]]:
+def _claims(profile: str, sd: dict[str, Any]) -> bool:
+    url, _, version = profile.partition("|")
+    return url == sd["url"] and (not version or version == sd["version"])
+
+
+def _instances_of(sd: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(label, r) for label, r in example_instances()
-            if profile_url in (r.get("meta") or {}).get("profile", [])]
+            if any(_claims(p, sd) for p in (r.get("meta") or {}).get("profile", []))]
+
+
+def _constraint(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The constraint a case names: by key, and by StructureDefinition id (``sd``) where versions share keys."""
+    (found,) = [c for c in constraints() if c[2]["key"] == case["key"] and case.get("sd", c[0]["id"]) == c[0]["id"]]
+    return found
 
 
 def _key(x: Any) -> str:
@@ -44,13 +56,19 @@ def test_our_invariants_sit_on_the_root_in_swedish_and_english(
 
 
 def test_invariant_keys_are_unique() -> None:
-    keys = [con["key"] for _, _, con in constraints()]
-    assert len(keys) == len(set(keys))
+    # Within a profile; across profiles only between versions of one profile (same url, same rule).
+    by_key: dict[str, set[str]] = {}
+    for sd in {id(sd): sd for sd, _, _ in constraints()}.values():
+        keys = [c["key"] for e in sd["differential"]["element"] for c in e.get("constraint") or []]
+        assert len(keys) == len(set(keys)), sd["id"]
+        for key in keys:
+            by_key.setdefault(key, set()).add(sd["url"])
+    assert all(len(urls) == 1 for urls in by_key.values()), {k: v for k, v in by_key.items() if len(v) > 1}
 
 
 @pytest.mark.parametrize("sd, element, con", list(constraints()), ids=_key)
 def test_invariant_holds_on_every_example(sd: dict[str, Any], element: dict[str, Any], con: dict[str, Any]) -> None:
-    targets = _instances_of(sd["url"])
+    targets = _instances_of(sd)
     assert targets, f"no example claims {sd['url']}"
     failing = [label for label, res in targets if not holds(res, con["expression"], element["path"])]
     assert not failing, f"{con['key']} fails on {failing}"
@@ -58,30 +76,35 @@ def test_invariant_holds_on_every_example(sd: dict[str, Any], element: dict[str,
 
 @pytest.mark.parametrize("sd, element, con", OURS, ids=_key)
 def test_every_invariant_has_a_failing_case(sd: dict[str, Any], element: dict[str, Any], con: dict[str, Any]) -> None:
-    assert any(c["key"] == con["key"] and c["expect"] is False for c in CASES), con["key"]
+    assert any(c["key"] == con["key"] and c.get("sd", sd["id"]) == sd["id"] and c["expect"] is False
+               for c in CASES), f"{sd['id']}#{con['key']}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['key']}-{'holds' if c['expect'] else 'fails'}")
+def _case_id(case: dict[str, Any]) -> str:
+    return f"{case.get('sd', '')}{'#' if 'sd' in case else ''}{case['key']}-{'holds' if case['expect'] else 'fails'}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_mutation(case: dict[str, Any]) -> None:
-    ((_, element, con),) = [c for c in constraints() if c[2]["key"] == case["key"]]
+    _, element, con = _constraint(case)
     original = read(EXAMPLES / case["example"])
     assert holds(original, con["expression"], element["path"]), "the unmutated example must satisfy it"
     mutated = apply_ops(original, case["ops"])
     assert holds(mutated, con["expression"], element["path"]) is case["expect"]
 
 
-def _location(key: str) -> str | None:
-    ((_, _, con),) = [c for c in constraints() if c[2]["key"] == key]
+def _location(case: dict[str, Any]) -> str | None:
+    _, _, con = _constraint(case)
     found = [e["valueString"] for e in con.get("extension", []) if e["url"] == LOCATION]
     return found[0] if found else None
 
 
 # Invariants about a count or an absence have no element to point at; they report on the resource.
-@pytest.mark.parametrize("case", [c for c in CASES if not c["expect"] and _location(c["key"])],
-                         ids=lambda c: f"{c['key']}-{'-'.join(o['op'] for o in c['ops'])}")
+@pytest.mark.parametrize("case", [c for c in CASES if not c["expect"] and _location(c)],
+                         ids=lambda c: f"{_case_id(c)}-{'-'.join(o['op'] for o in c['ops'])}")
 def test_location_points_at_the_offending_elements(case: dict[str, Any]) -> None:
     # constraint-location selects what breaks the rule: nothing on the example, something on the broken copy.
-    location = _location(case["key"])
+    location = _location(case)
     assert location is not None
     original = read(EXAMPLES / case["example"])
     mutated = apply_ops(original, case["ops"])

@@ -20,7 +20,7 @@ from adapter.fhir.package import build_package
 from adapter.fhir.registry import Registry
 
 IG_FILE = "ImplementationGuide-se.lisn.fhir.json"
-TGZ = "se.lisn.fhir-1.0.0.tgz"
+TGZ = "se.lisn.fhir-1.1.0.tgz"
 
 
 def _listed() -> list[str]:
@@ -34,7 +34,7 @@ def _on_disk() -> set[str]:
 
 def test_package_json() -> None:
     pkg = read(PROFILES / "package.json")
-    assert (pkg["name"], pkg["version"], pkg["canonical"]) == ("se.lisn.fhir", "1.0.0", "https://lisn.se/fhir")
+    assert (pkg["name"], pkg["version"], pkg["canonical"]) == ("se.lisn.fhir", "1.1.0", "https://lisn.se/fhir")
     assert pkg["fhirVersions"] == ["4.0.1"]
     assert pkg["dependencies"] == {"hl7.fhir.r4.core": "4.0.1"}
 

@@ -10,8 +10,10 @@ from lisn_profiles_support import BASE, PROFILES, data, definitions, example_ins
 
 from adapter.fhir.identifiers import normalise_system
 from adapter.fhir.registry import default_registry
+from adapter.validation import terminology
 
 CODES = {k: v for k, v in data("design_codes.json").items() if not k.startswith("_")}
+VALUE_SETS = {k: v for k, v in data("design_codes.json")["_value_sets"].items() if not k.startswith("_")}
 NAMING = {k: v for k, v in data("design_naming.json").items() if not k.startswith("_")}
 ICD10_SE = "urn:oid:1.2.752.116.1.1.1"
 ICD_FORM = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
@@ -22,20 +24,44 @@ def test_code_system_has_exactly_the_design_codes(cs_id: str) -> None:
     cs = read(PROFILES / f"CodeSystem-{cs_id}.json")
     assert [c["code"] for c in cs["concept"]] == CODES[cs_id]
     assert all(c["display"].strip() for c in cs["concept"]), "Swedish displays"
+    assert all(c["definition"].strip().endswith(".") for c in cs["concept"]), "a definition for every concept"
     assert (cs["content"], cs["caseSensitive"], cs["count"]) == ("complete", True, len(CODES[cs_id]))
     assert cs["url"] == f"{BASE}/CodeSystem/{cs_id}"
 
 
-@pytest.mark.parametrize("cs_id", sorted(CODES))
+@pytest.mark.parametrize("cs_id", sorted(set(CODES) - set(VALUE_SETS)))
 def test_value_set_of_the_same_id_includes_the_code_system(cs_id: str) -> None:
     vs = read(PROFILES / f"ValueSet-{cs_id}.json")
     assert vs["url"] == f"{BASE}/ValueSet/{cs_id}"
     assert vs["compose"]["include"] == [{"system": f"{BASE}/CodeSystem/{cs_id}"}]
 
 
+@pytest.mark.parametrize("vs_id", sorted(VALUE_SETS))
+def test_value_sets_that_select_codes(vs_id: str) -> None:
+    cs_id, codes = VALUE_SETS[vs_id]
+    vs = read(PROFILES / f"ValueSet-{vs_id}.json")
+    include = {"system": f"{BASE}/CodeSystem/{cs_id}"}
+    if codes is not None:
+        include["concept"] = [{"code": c} for c in codes]
+    assert vs["compose"]["include"] == [include]
+    expanded = terminology.expand(default_registry(), vs["url"])
+    assert expanded is not None
+    assert sorted(code for _, code in expanded.codes) == sorted(codes or CODES[cs_id])
+
+
+def test_template_1_0_still_offers_only_its_six_measures() -> None:
+    # The CodeSystem grew in 1.1.0; the value set template 1.0 names must not grow with it.
+    expanded = terminology.expand(default_registry(), f"{BASE}/ValueSet/atgarder-typ")
+    assert expanded is not None and not expanded.contains(f"{BASE}/CodeSystem/atgarder-typ", "socialpsykiatri")
+    assert expanded.contains(f"{BASE}/CodeSystem/atgarder-typ", "sip")
+
+
+REGISTERS = {"kommunkod"}  # generated from a national register by tools/ (test_profiles_registers.py)
+
+
 def test_no_code_system_beyond_the_design() -> None:
-    assert {cs["id"] for cs in definitions("CodeSystem")} == set(CODES)
-    assert {vs["id"] for vs in definitions("ValueSet")} == set(CODES) | {"icd-10-se"}
+    assert {cs["id"] for cs in definitions("CodeSystem")} == set(CODES) | REGISTERS
+    assert {vs["id"] for vs in definitions("ValueSet")} == set(CODES) | set(VALUE_SETS) | REGISTERS | {"icd-10-se"}
 
 
 def test_icd_10_se_value_set_includes_the_whole_system() -> None:
@@ -75,10 +101,11 @@ def _codings() -> Iterator[tuple[str, dict[str, Any]]]:
 def test_every_lisn_code_in_the_examples_is_in_its_code_system(label: str, coding: dict[str, Any]) -> None:
     cs = default_registry().resolve(coding["system"], "CodeSystem")
     assert cs is not None, f"{label}: unknown system {coding['system']}"
-    displays = {c["code"]: c["display"] for c in cs["concept"]}
+    displays = {c["code"]: {c["display"]} | {d["value"] for d in c.get("designation", [])} for c in cs["concept"]}
     assert coding["code"] in displays, f"{label}: {coding['code']} not in {cs['id']}"
     if "display" in coding:
-        assert coding["display"] == displays[coding["code"]], label
+        # The display, or an earlier one kept as a designation (1.0 certificates keep their words).
+        assert coding["display"] in displays[coding["code"]], label
 
 
 def test_icd_codes_in_the_examples_are_well_formed() -> None:

@@ -28,7 +28,7 @@ from adapter.validation import validate
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = json.loads((ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json").read_text("utf-8"))
 CONSENT = ROOT / "tests" / "integration" / "service" / "data" / "consent-0180.json"
-STAGES = Stages(validate=validate, map_export=lambda raw, fmt: {}, render=render_municipal_xml,
+STAGES = Stages(validate=validate, map_export=lambda raw, fmt, inputs: {}, render=render_municipal_xml,
                 sign=lambda xml: xml)  # signing is the signing stage's business; here the bytes pass through
 REGISTRY = default_registry()
 

@@ -63,7 +63,8 @@ def test_every_single_digit_change_fails_luhn(born: date, serial: str, position:
     value = personnummer(born, serial)
     changed = value[:position] + str((int(value[position]) + delta) % 10) + value[position + 1:]
     assert not ids.luhn_ok(changed[2:])
-    assert ids.personnummer_problem(changed) in ("LISN_PERSONNUMMER_CHECKSUM", "LISN_PERSONNUMMER_DATE")
+    assert ids.personnummer_problem(changed) in ("LISN_PERSONNUMMER_CHECKSUM", "LISN_PERSONNUMMER_DATE",
+                                                 "LISN_PERSONNUMMER_BIRTH_DATE")
 
 
 @given(st.integers(min_value=10, max_value=99), st.integers(min_value=2, max_value=9),
@@ -82,6 +83,51 @@ def test_organisationsnummer_luhn(head: int, third: int, rest: int, position: in
 def test_any_text_gives_an_answer(text: str) -> None:
     for check in CHECKS.values():
         assert check(text) is None or check(text).startswith("LISN_")
+
+
+def test_test_hsa_ids_only_in_a_test_environment() -> None:
+    assert ids.hsa_id_problem("TSTNMT2321000156-1079") == "LISN_HSAID_TEST_PREFIX"
+    assert ids.hsa_id_problem("TSTNMT2321000156-1079", test_environment=True) is None
+    # The length limit and the form hold in a test environment too.
+    assert ids.hsa_id_problem("TSTNMT2321000156-" + "A" * 15, test_environment=True) == "LISN_HSAID_LENGTH"
+    practitioner = {"resourceType": "Practitioner",
+                    "identifier": [{"system": "urn:oid:1.2.752.29.4.19", "value": "TSTNMT2321000156-1079"}]}
+    for flag, expected in ((False, ["LISN_HSAID_TEST_PREFIX"]), (True, [])):
+        issues = Issues()
+        ids.validate_identifiers(practitioner, issues, path="Practitioner", test_environment=flag)
+        assert [errors.message_id_of(i) for i in issues] == expected
+
+
+def test_birth_dates_are_bounded_by_today() -> None:
+    value = personnummer(date(2026, 12, 3), "123")
+    assert ids.personnummer_problem(value, today=date(2026, 12, 3)) is None
+    assert ids.personnummer_problem(value, today=date(2026, 12, 2)) == "LISN_PERSONNUMMER_BIRTH_DATE"
+
+
+def test_a_retired_kommunkod_names_the_current_one() -> None:
+    issues = Issues()
+    ids.validate_identifiers({"resourceType": "Organization", "identifier": [
+        {"system": "https://lisn.se/fhir/sid/kommunkod", "value": "1917"}]}, issues, path="Organization")
+    (issue,) = issues
+    assert errors.message_id_of(issue) == "LISN_KOMMUNKOD_RETIRED" and "0331" in issue["details"]["text"]
+
+
+def test_the_register_holds_the_290_municipalities() -> None:
+    current, retired = ids.municipalities()
+    assert len(current) == 290 and retired == {"1917": "0331"}
+    assert {"0180", "0331", "1480", "1280", "2584", "0330"} <= current
+
+
+def test_diagnoses_in_a_response_are_checked_for_existence_not_form() -> None:
+    qr = {"resourceType": "QuestionnaireResponse", "item": [{"linkId": "diagnos", "item": [
+        {"linkId": "diagnos.kod", "answer": [{"valueCoding": {"system": "urn:oid:1.2.752.116.1.1.1", "code": c}}]}]}
+        for c in ("F32.1", "K99.1", "F32", "f32")]}
+    issues = Issues()
+    ids.validate_identifiers(qr, issues, path="QuestionnaireResponse")
+    # 'f32' is malformed: the profile's invariant lisn-7 reports it, not this check.
+    assert [(errors.message_id_of(i), i["expression"][0]) for i in issues] == [
+        ("LISN_ICD10SE_UNKNOWN", "QuestionnaireResponse.item[1].item[0].answer[0].valueCoding.code"),
+        ("LISN_ICD10SE_F_FOUR_POSITIONS", "QuestionnaireResponse.item[2].item[0].answer[0].valueCoding.code")]
 
 
 def test_day_after_february_28_in_leap_year() -> None:

@@ -1,0 +1,124 @@
+"""FHIRPath compiled to Python closures, with fhirpathpy as parser, reference and fallback.
+
+``compile(expression)`` parses once with fhirpathpy's parser and compiles the tree into closures
+(:mod:`adapter.fhirpath.compiler`); the result is called like fhirpathpy's compiled form,
+``fn(resource, {"resource": …})``, and returns what fhirpathpy returns for it (plain data, or with
+``raw=True`` the nodes themselves, so that callers keep object identity). An expression with a
+part the compiler does not cover is evaluated by fhirpathpy, from the same parse: such fallbacks
+are counted (:func:`fallbacks`) and logged at debug level, never silent. Both paths know FHIR's
+``hasValue()`` and ``resolve()`` (:mod:`adapter.fhirpath.fhir`) and neither prints ``trace()``.
+
+Semantics are fhirpathpy's (FHIRPath N1 as it implements it, R4 model); the property tests in
+``tests/unit/fhirpath/`` hold the compiled closures to fhirpathpy's results.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Callable, Mapping
+
+from adapter.fhirpath.compiler import compile_tree
+from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data, node
+from adapter.fhirpath.fhir import USER_FUNCTIONS, scope
+from adapter.fhirpath.params import Unsupported
+from adapter.fhirpath.upstream import FP_Type, apply_parsed_path, parse, reset_clock, set_paths
+
+__all__ = ["Expression", "Unsupported", "cached", "compile", "evaluate", "fallbacks", "fhirpathpy_options", "typed"]
+
+log = logging.getLogger(__name__)
+_FALLBACKS: Counter[str] = Counter()
+_CLOCK = ("today", "now", "timeOfDay")
+
+
+def fhirpathpy_options(raw: bool) -> dict[str, Any]:
+    """fhirpathpy's options as this package uses it: FHIR's functions, ``trace()`` silent."""
+    return {"returnRawData": raw, "userInvocationTable": USER_FUNCTIONS, "traceFn": lambda label, value: None}
+
+
+class Expression:
+    """A compiled expression: ``expr(resource, variables) -> list`` like fhirpathpy's compiled form."""
+
+    def __init__(self, text: str, *, raw: bool = False) -> None:
+        self.text, self.raw = text, raw
+        tree = parse(text)
+        self.compiled: Compiled | None = None
+        self.reason = ""
+        try:
+            self.compiled = compile_tree(tree)
+        except Unsupported as exc:
+            self.reason = str(exc)
+            _FALLBACKS[text] += 1
+            log.debug("FHIRPath evaluated by fhirpathpy (%s): %s", exc, text)
+        self._fallback: Callable[..., list[Any]] = set_paths(
+            apply_parsed_path, parsedPath=tree, model=MODEL, options=fhirpathpy_options(raw))
+        self._clock = any(f"{name}(" in text for name in _CLOCK)
+        self._resolves = "resolve" in text
+
+    def __call__(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
+        variables = {"context": resource, "ucum": "http://unitsofmeasure.org", **(context or {})}
+        if not self._resolves:
+            return self._run(resource, variables)
+        with scope(variables.get("resource"), variables.get("rootResource")):
+            return self._run(resource, variables)
+
+    def _run(self, resource: Any, variables: dict[str, Any]) -> list[Any]:
+        if self.compiled is None:
+            return self._fallback(resource, variables)
+        if self._clock:
+            reset_clock()  # today()/now() are fixed per evaluation, as fhirpathpy fixes them
+        root = arraify(resource)
+        result = self.compiled(Env(root, variables), root)
+        return _raw(result) if self.raw else _plain(result)
+
+
+def compile(text: str, *, raw: bool = False) -> Expression:  # noqa: A001 - fhirpathpy's name for it
+    """Parse and compile ``text`` once; raises what fhirpathpy's parser raises on bad syntax."""
+    return Expression(text, raw=raw)
+
+
+@lru_cache(maxsize=4096)
+def cached(text: str, raw: bool = False) -> Expression:
+    """:func:`compile`, once per expression text (an expression that fails to parse is not kept)."""
+    return Expression(text, raw=raw)
+
+
+def evaluate(resource: Any, text: str, context: Mapping[str, Any] | None = None) -> list[Any]:
+    """``fhirpathpy.evaluate(resource, text, context, r4)`` with the compiled form, parsed once per text."""
+    return cached(text)(resource, context)
+
+
+def typed(data: Any, type_path: str) -> Any:
+    """``data`` as a node of FHIR type ``type_path`` (``Identifier``, ``Bundle.entry``): the input to
+    give an element-level expression, so that its children are typed as fhirpathpy types them."""
+    return node(data, type_path)
+
+
+def fallbacks() -> dict[str, int]:
+    """The expressions compiled so far that fhirpathpy evaluates, with how often each was compiled."""
+    return dict(_FALLBACKS)
+
+
+def _raw(items: list[Any]) -> list[Any]:
+    """fhirpathpy's raw result: primitive-extension-only nodes (``_status``) left out."""
+    return [i for i in items if not (type(i) is RN and isinstance(i.data, dict) and list(i.data) == ["extension"])]
+
+
+def _plain(items: list[Any]) -> list[Any]:
+    """fhirpathpy's plain result (its ``visit``): data out of the nodes, floats as Decimals."""
+    out = []
+    for item in items:
+        value = _visit(item)
+        if not (isinstance(value, dict) and list(value) == ["extension"]):
+            out.append(value)
+    return out
+
+
+def _visit(item: Any) -> Any:
+    if isinstance(item, list):
+        return _plain(item)
+    data = get_data(item)
+    if isinstance(data, dict) and not isinstance(data, FP_Type):
+        return {key: _visit(value) for key, value in data.items()}
+    return data

@@ -1,0 +1,202 @@
+"""From fhirpathpy's syntax tree to Python closures (FHIRPath N1 §3–§4: terms and expressions).
+
+fhirpathpy's parser (antlr4, its grammar) gives a tree of ``{"type", "text", "children",
+"terminalNodeText"}`` dicts; its interpreter walks that tree on every evaluation. Here each node
+is turned once into a closure ``(env, input) -> output`` that does what fhirpathpy's evaluator
+for that node does. A node type, function or operator this module does not know raises
+:class:`Unsupported`, and the caller evaluates the whole expression with fhirpathpy instead.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Callable
+
+from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
+from adapter.fhirpath.functions import compile_function
+from adapter.fhirpath.navigation import Member, descendants_of_type
+from adapter.fhirpath.operators import compile_operator
+from adapter.fhirpath.params import Unsupported, type_param
+from adapter.fhirpath.upstream import EVALUATORS
+
+Ast = dict[str, Any]
+_LITERALS = frozenset({"NullLiteral", "BooleanLiteral", "StringLiteral", "NumberLiteral", "QuantityLiteral",
+                       "DateTimeLiteral", "TimeLiteral"})
+_INFIX = frozenset({"InequalityExpression", "AdditiveExpression", "MultiplicativeExpression", "EqualityExpression",
+                    "OrExpression", "ImpliesExpression", "AndExpression", "XorExpression"})
+_ALIASES = {"MembershipExpression": {"contains": "containsOp", "in": "inOp"},
+            "TypeExpression": {"is": "isOp", "as": "asOp"}}
+_QUOTES = re.compile(r'(^"|"$)')
+
+
+class Const:
+    """A literal (or a union of literals): the same values on every evaluation, folded once."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Items) -> None:
+        self.values = values
+
+    def __call__(self, env: Env, data: Items) -> Items:
+        return list(self.values)
+
+
+def constant(body: Compiled) -> Items | None:
+    return body.values if isinstance(body, Const) else None
+
+
+def _children(ast: Ast, count: int | None = None) -> list[Ast]:
+    children = ast.get("children")
+    if not isinstance(children, list) or (count is not None and len(children) != count):
+        raise Unsupported(f"{ast.get('type')} with unexpected children")
+    return children
+
+
+def _identifier(ast: Ast) -> str:
+    if ast.get("type") != "Identifier" or not isinstance(ast.get("text"), str):
+        raise Unsupported("expected an identifier")
+    return _QUOTES.sub("", ast["text"]).replace("`", "")
+
+
+def compile_node(ast: Ast) -> Compiled:
+    """The closure for one syntax-tree node."""
+    kind = ast.get("type")
+    if kind in ("TermExpression", "InvocationTerm", "ParenthesizedTerm"):
+        return compile_node(_children(ast, 1)[0])
+    if kind == "LiteralTerm":
+        literal = _children(ast, 1)[0]
+        if literal.get("type") not in _LITERALS:
+            raise Unsupported(f"literal {literal.get('type')}")
+        return Const(EVALUATORS[literal["type"]](None, None, literal))
+    if kind in _INFIX:
+        return compile_operator(ast["terminalNodeText"][0], _children(ast, 2), compile_node, constant)
+    if kind in _ALIASES:
+        op = _ALIASES[kind].get(ast["terminalNodeText"][0])
+        if op is None:
+            raise Unsupported(f"{kind} {ast['terminalNodeText'][0]}")
+        return compile_operator(op, _children(ast, 2), compile_node, constant)
+    handler = _HANDLERS.get(str(kind))
+    if handler is None:
+        raise Unsupported(f"node {kind}")
+    return handler(ast)
+
+
+def _function_name(ast: Ast) -> tuple[str, list[Ast]] | None:
+    """``(name, parameters)`` of a FunctionInvocation node, else ``None``."""
+    if ast.get("type") != "FunctionInvocation":
+        return None
+    parts = ast["children"][0].get("children") or []
+    if not parts or parts[0].get("type") != "Identifier":
+        return None
+    params = parts[1].get("children", []) if len(parts) > 1 else []
+    return _identifier(parts[0]), params
+
+
+def _invocation_expression(ast: Ast) -> Compiled:
+    children = _children(ast)
+    inner = children[0] if children[0].get("type") == "InvocationExpression" else None
+    if len(children) == 2 and inner is not None and len(_children(inner)) == 2 \
+            and _function_name(children[1]) is not None and _function_name(_children(inner)[1]) == ("descendants", []):
+        name, params = _function_name(children[1])  # type: ignore[misc]
+        if name == "ofType" and len(params) == 1:
+            # ``….descendants().ofType(T)``: one walk, nodes made only for the matches.
+            children = [_children(inner)[0], {"fused": descendants_of_type(type_param(params[0])(Env([], {}), []))}]
+    steps = [c["fused"] if "fused" in c else compile_node(c) for c in children]
+
+    def chain(env: Env, data: Items) -> Items:
+        for step in steps:
+            data = step(env, data)
+        return data
+
+    return chain
+
+
+def _function(ast: Ast) -> Compiled:
+    functn = _children(ast, 1)[0]
+    parts = _children(functn)
+    name = _identifier(parts[0])
+    params = _children(parts[1]) if len(parts) > 1 and parts[1].get("children") else []
+    if len(parts) > 2 or (len(parts) > 1 and parts[1].get("type") != "ParamList"):
+        raise Unsupported(f"function {name} with unexpected syntax")
+    return compile_function(name, params, compile_node)
+
+
+def _variable(ast: Ast) -> Compiled:
+    name = _identifier(_children(_children(ast, 1)[0], 1)[0])
+
+    def var(env: Env, data: Items) -> Items:
+        if name not in env.vars:
+            raise ValueError(f"Attempting to access an undefined environment variable: {name}")
+        return arraify(env.vars[name])
+
+    return var
+
+
+def _special(attribute: str, name: str) -> Callable[[Ast], Compiled]:
+    def make(ast: Ast) -> Compiled:
+        def special(env: Env, data: Items) -> Items:
+            value = getattr(env, attribute)
+            if value is UNSET:
+                raise KeyError(name)  # what fhirpathpy's ``ctx[name]`` raises before it is set
+            return arraify(value)
+
+        return special
+
+    return make
+
+
+def _indexer(ast: Ast) -> Compiled:
+    coll, index = (compile_node(c) for c in _children(ast, 2))
+
+    def indexer(env: Env, data: Items) -> Items:
+        items, idx = coll(env, data), index(env, data)
+        if not idx:
+            return []
+        n = int(idx[0])
+        return [items[n]] if 0 <= n < len(items) else []
+
+    return indexer
+
+
+def _polarity(ast: Ast) -> Compiled:
+    sign = ast["terminalNodeText"][0]
+    body = compile_node(_children(ast, 1)[0])
+
+    def polarity(env: Env, data: Items) -> Items:
+        result = body(env, data)
+        if len(result) != 1:
+            raise Exception("Unary " + sign + " can only be applied to an individual number.")
+        value = result[0]
+        if not isinstance(value, (int, Decimal, complex)) or isinstance(value, bool):
+            raise Exception("Unary " + sign + " can only be applied to a number.")
+        return [-value if sign == "-" else value]
+
+    return polarity
+
+
+def _union(ast: Ast) -> Compiled:
+    left, right = (compile_node(c) for c in _children(ast, 2))
+    body = compile_operator("|", _children(ast, 2), compile_node, constant)
+    if isinstance(left, Const) and isinstance(right, Const):
+        return Const(body(Env([], {}), []))  # both sides fixed: computed once
+    return body
+
+
+_HANDLERS: dict[str, Callable[[Ast], Compiled]] = {
+    "InvocationExpression": _invocation_expression,
+    "MemberInvocation": lambda ast: Member(_identifier(_children(ast, 1)[0])),
+    "FunctionInvocation": _function,
+    "ExternalConstantTerm": _variable,
+    "ThisInvocation": _special("this", "$this"),
+    "IndexInvocation": _special("index", "$index"),
+    "TotalInvocation": _special("total", "$total"),
+    "IndexerExpression": _indexer,
+    "PolarityExpression": _polarity,
+    "UnionExpression": _union,
+}
+
+
+def compile_tree(tree: Ast) -> Compiled:
+    """The closure for a whole parsed expression (fhirpathpy's ``parse`` result)."""
+    return compile_node(_children(tree, 1)[0])

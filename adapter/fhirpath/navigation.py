@@ -1,0 +1,270 @@
+"""Path navigation (FHIRPath N1 §5 "Navigation", §3 "Path selection") over the R4 model.
+
+A member step (``item``, ``answer.value``) does what fhirpathpy's ``MemberInvocation`` does,
+with the model look-ups made once per parent type instead of once per item: the child's type
+path (``QuestionnaireResponse.item.answer.valueCoding`` → ``Coding``), R4 choice types (``value``
+→ the first of ``valueBoolean``, ``valueDecimal``… present), elements defined elsewhere, and the
+primitive's extension (``_status``) added as a node of its own after the value, as fhirpathpy
+does. A capitalised first step (``Patient.name``) filters by ``resourceType``.
+"""
+
+from __future__ import annotations
+
+from collections import abc
+from typing import Any, NamedTuple
+
+from adapter.fhirpath.env import FP_CTX, MODEL, RN, Env, Items, as_node, is_capitalized, node
+from adapter.fhirpath.upstream import FP_Quantity, TypeInfo, fp_children, fp_descendants
+
+_ELSEWHERE: dict[str, str] = MODEL["pathsDefinedElsewhere"]
+_CHOICES: dict[str, list[str]] = MODEL["choiceTypePaths"]
+_TYPES: dict[str, str] = MODEL["path2Type"]
+
+
+class _Choice(NamedTuple):
+    field: str
+    extension_field: str
+    path: str
+
+
+class _Step(NamedTuple):
+    """What a member step needs to know about one parent type path."""
+
+    path: str  # the child's type path for a plain element
+    extension_path: str  # ... when the key is ``extension``
+    choices: tuple[_Choice, ...] | None  # the R4 choice types, in the model's order
+    fallback_path: str  # a choice element none of whose types is present
+
+
+def _step_for(parent: Any, key: str) -> _Step:
+    child = f"{parent}.{key}" if parent else f"_.{key}"
+    child = _ELSEWHERE.get(child, child)
+    types = _CHOICES.get(child)
+    choices = None
+    if types:
+        choices = tuple(_Choice(f"{key}{t}", f"_{key}{t}", _TYPES.get(child + t, child + t)) for t in types)
+    return _Step(_TYPES.get(child, child), _TYPES.get("Extension", "Extension"), choices, _TYPES.get(child, child))
+
+
+def _add(acc: Items, value: Any, path: str) -> None:
+    if isinstance(value, list):
+        if value:
+            acc.extend([node(v, path) for v in value])
+    elif value is not None:
+        acc.append(node(value, path))
+
+
+class Member:
+    """The compiled step ``.key``: a callable ``(env, items) -> items``."""
+
+    __slots__ = ("key", "ext_key", "capital", "steps")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.ext_key = "_" + key
+        self.capital = is_capitalized(key)
+        self.steps: dict[str | None, _Step] = {}
+
+    def __call__(self, env: Env, data: Items) -> Items:
+        if self.capital:
+            try:
+                return [node(x, self.key) for x in [x for x in data if x["resourceType"] == self.key]]
+            except TypeError:
+                pass  # not raw resources (nodes, strings…): an ordinary member step, as fhirpathpy does
+        acc: Items = []
+        for res in data:
+            self.one(acc, res if type(res) is RN else as_node(res))
+        return acc
+
+    def step(self, path: Any) -> _Step:
+        """The child's typing under a parent of type ``path`` (cached per path)."""
+        if path is None or type(path) is str:
+            step = self.steps.get(path)
+            if step is None:
+                step = self.steps[path] = _step_for(path, self.key)
+            return step
+        return _step_for(path, self.key)  # a resourceType that is no string: fhirpathpy formats it in
+
+    def plain_string(self, res: Any) -> str | None:
+        """The value when ``.key`` of node ``res`` is exactly one string (no ``_key``, no choice, no Quantity)."""
+        d = res.data
+        if type(d) is not dict:
+            return None
+        value = d.get(self.key)
+        if type(value) is not str or self.ext_key in d or self.key == "extension":
+            return None
+        step = self.step(res.path)
+        return value if step.choices is None and step.path not in ("Quantity", "System.Quantity") else None
+
+    def one(self, acc: Items, res: Any) -> None:
+        step = self.step(res.path)
+        d = res.data
+        if type(d) is dict and step.choices is None:
+            _add(acc, d.get(self.key), step.extension_path if self.key == "extension" else step.path)
+            _add(acc, d.get(self.ext_key), step.extension_path if self.key == "extension" else step.path)
+            return
+        self.other(acc, d, step)
+
+    def other(self, acc: Items, d: Any, step: _Step) -> None:
+        """Choice elements, quantities and non-objects, in fhirpathpy's order of tests."""
+        add = add_ = None
+        path = step.path
+        if isinstance(d, FP_Quantity):
+            add = d.value
+        if step.choices and isinstance(d, abc.Mapping):
+            path = step.fallback_path
+            for choice in step.choices:
+                add, add_ = d.get(choice.field), d.get(choice.extension_field)
+                if add is not None or add_ is not None:
+                    path = choice.path
+                    break
+        elif isinstance(d, abc.Mapping):
+            add, add_ = d.get(self.key), d.get(self.ext_key)
+            if self.key == "extension":
+                path = step.extension_path
+        elif self.key == "length":
+            add = len(d)
+        _add(acc, add, path)
+        _add(acc, add_, path)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class _Odd(Exception):
+    """A node fhirpathpy's child walk raises on (no type path, a list in a list): let it raise."""
+
+
+_CHILD_PATHS: dict[str, dict[str, str]] = {}  # parent type path -> member name -> child type path
+
+
+def _child_table(parent: str) -> dict[str, str]:
+    table = _CHILD_PATHS.get(parent)
+    if table is None:
+        table = _CHILD_PATHS[parent] = {}
+    return table
+
+
+def _child_path(parent: str, prop: str, table: dict[str, str]) -> str:
+    child = "Extension" if prop == "extension" else f"{parent}.{prop}"
+    child = _ELSEWHERE.get(child, child)
+    found = table[prop] = _TYPES.get(child, child)
+    return found
+
+
+def _children_of(level: Items, skip_extensions: bool) -> Items:
+    """fhirpathpy's ``create_reduce_children`` over a level: each object's members, in key order."""
+    out: Items = []
+    for res in level:
+        res = res if type(res) is RN else as_node(res)
+        data = res.data
+        kind = type(data)
+        if kind is not dict:
+            if kind in _SCALARS:
+                continue
+            if isinstance(data, list):
+                raise _Odd
+            if not isinstance(data, abc.Mapping):
+                continue
+        if type(res.path) is not str:
+            raise _Odd
+        table = _child_table(res.path)
+        for prop, value in data.items():
+            if skip_extensions and prop.startswith("_"):
+                continue
+            path = table.get(prop) or _child_path(res.path, prop, table)
+            if isinstance(value, list):
+                out.extend([v if type(v) is RN else node(v, path) for v in value])
+            else:
+                out.append(value if type(value) is RN else node(value, path))
+    return out
+
+
+def children(env: Env, data: Items) -> Items:
+    """``children()``: the members of each item, typed from the item's path, extensions (``_x``) left out."""
+    try:
+        return _children_of(data, True)
+    except _Odd:
+        return list(fp_children(FP_CTX, data))  # raises as fhirpathpy raises
+
+
+def descendants(env: Env, data: Items) -> Items:
+    """``descendants()``: breadth-first, level by level, primitive extensions included, as fhirpathpy."""
+    try:
+        out: Items = []
+        level = _children_of(data, False)
+        while level:
+            out.extend(level)
+            level = _children_of(level, False)
+        return out
+    except _Odd:
+        return list(fp_descendants(FP_CTX, data))
+
+
+def _effective(value: Any, path: Any) -> Any:
+    """The type path fhirpathpy's node gets: a resource's own ``resourceType`` wins."""
+    if type(value) is dict and "resourceType" in value:
+        return value["resourceType"]
+    return path
+
+
+def _child_pairs(level: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """``_children_of`` (extensions included) on ``(data, type path)`` pairs, making no nodes."""
+    out: list[tuple[Any, Any]] = []
+    for data, path in level:
+        kind = type(data)
+        if kind is not dict:
+            if kind in _SCALARS:
+                continue
+            raise _Odd  # lists in lists, other mappings: the general code decides
+        if type(path) is not str:
+            raise _Odd
+        table = _child_table(path)
+        for prop, value in data.items():
+            child = table.get(prop) or _child_path(path, prop, table)
+            if type(value) is list:
+                out.extend([(v, v["resourceType"] if type(v) is dict and "resourceType" in v else child)
+                            for v in value])
+            elif type(value) is dict and "resourceType" in value:
+                out.append((value, value["resourceType"]))
+            else:
+                out.append((value, child))
+    return out
+
+
+def descendants_of_type(info: Any) -> Any:
+    """``descendants().ofType(T)`` in one walk: nodes are made only for the descendants that are a T.
+
+    Same nodes, same (breadth-first) order as the two steps; on anything unusual (and on any
+    error) the two steps are run as they are, so that the same result or error comes out.
+    """
+    from adapter.fhirpath.functions import _of_type
+
+    separate = _of_type(info)
+    # Whether a node is a T depends on its type path and the model fhirpathpy's is/as last set;
+    # without a model, a dotted path is typed by the Python type of its value.
+    seen: dict[tuple[str, int, type | None], bool] = {}
+
+    def run(env: Env, data: Items) -> Items:
+        try:
+            level = [(_effective(x, None), x) if type(x) is not RN else (x.path, x.data) for x in data]
+            pairs = _child_pairs([(d, p) for p, d in level])
+            model = id(TypeInfo.model)
+            by_value = TypeInfo.model is None
+            out: Items = []
+            while pairs:
+                for value, path in pairs:
+                    if type(path) is not str:
+                        raise _Odd
+                    key = (path, model, type(value) if by_value and "." in path else None)
+                    hit = seen.get(key)
+                    if hit is None:
+                        hit = seen[key] = bool(TypeInfo.from_value(node(value, path)).is_(info))
+                    if hit:
+                        out.append(node(value, path))
+                pairs = _child_pairs(pairs)
+            return out
+        except Exception:  # noqa: BLE001 - the two steps as they are give the exact result or error
+            return separate(env, descendants(env, data))
+
+    return run

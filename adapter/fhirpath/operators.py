@@ -1,0 +1,146 @@
+"""Operators (FHIRPath N1 §6): equality, comparison, membership, types, Boolean logic, math.
+
+Each operator is compiled as fhirpathpy's ``infix_invoke`` runs it: both operands evaluated on
+the operator's input (``$this`` set to it), checked by the operator's parameter types, empty
+operands giving an empty result for the ``nullable`` ones, then fhirpathpy's own implementation.
+Fast paths skip that implementation only where its result is plainly known: ``=``, ``!=`` and
+the orderings on two single strings, integers or Booleans (neither a date/time nor a
+Quantity-typed node), ``in`` against a constant list of strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify
+
+from adapter.fhirpath.params import Maker, Unsupported, maker_for
+from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, fp_equal, fp_unequal
+
+Ast = dict[str, Any]
+_PLAIN_TYPES = (str, int, bool)
+_QUANTITY_PATHS = frozenset({"Quantity", "System.Quantity"})  # fhirpathpy compares those as quantities
+# Typed date/time nodes compare as dates, with precision (adapter.fhirpath.fhir.compare_typed_dates)
+_DATE_PATHS = frozenset({"date", "dateTime", "instant", "time"})
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda x, y: x < y, ">": lambda x, y: x > y, "<=": lambda x, y: x <= y, ">=": lambda x, y: x >= y,
+}
+
+
+def _plain(item: Any) -> Any:
+    """The value of a single string/integer/Boolean item, or ``None`` (then: the general code)."""
+    if type(item) is RN:
+        if item.path in _QUANTITY_PATHS or item.path in _DATE_PATHS:
+            return None
+        item = item.data
+    return item if type(item) in _PLAIN_TYPES else None
+
+
+def _simple_pair(a: Items, b: Items) -> tuple[Any, Any] | None:
+    if len(a) != 1 or len(b) != 1:
+        return None
+    x, y = _plain(a[0]), _plain(b[0])
+    if x is None or y is None or type(x) is not type(y):
+        return None
+    return x, y
+
+
+def _generic(fn: Callable[..., Any], left: Maker, right: Maker, nullable: bool) -> Compiled:
+    def op(env: Env, data: Items) -> Items:
+        a, b = left(env, data), right(env, data)
+        if nullable and (a is None or b is None or (isinstance(a, list) and not a) or (isinstance(b, list) and not b)):
+            return []
+        return arraify(fn(FP_CTX, a, b))
+
+    return op
+
+
+def _equal(left: Maker, right: Maker, negate: bool) -> Compiled:
+    slow = fp_unequal if negate else fp_equal
+
+    def eq(env: Env, data: Items) -> Items:
+        a, b = left(env, data), right(env, data)
+        if not a or not b:
+            return []
+        pair = _simple_pair(a, b)
+        if pair is None:
+            return arraify(slow(FP_CTX, a, b))
+        return [(pair[0] == pair[1]) is not negate]
+
+    return eq
+
+
+def _order(op: str, left: Maker, right: Maker) -> Compiled:
+    slow, fast = REGISTRY[op]["fn"], _ORDER[op]
+
+    def compare(env: Env, data: Items) -> Items:
+        a, b = left(env, data), right(env, data)
+        if not a or not b:
+            return []
+        pair = _simple_pair(a, b)
+        if pair is None or type(pair[0]) is bool:
+            return arraify(slow(FP_CTX, a, b))
+        return [fast(pair[0], pair[1])]
+
+    return compare
+
+
+def _in_strings(left: Maker, right: Maker, strings: frozenset[str]) -> Compiled:
+    slow = REGISTRY["inOp"]["fn"]
+
+    def in_(env: Env, data: Items) -> Items:
+        a, b = left(env, data), right(env, data)
+        if len(a) == 1 and b:
+            x = a[0].data if type(a[0]) is RN else a[0]
+            if type(x) is str:
+                return [x in strings]
+        return arraify(slow(FP_CTX, a, b))
+
+    return in_
+
+
+def _date_arithmetic(fn: Callable[..., Any], left: Maker, right: Maker) -> Compiled:
+    """``+``/``-`` as fhirpathpy computes them, its date results remembered: a date (or dateTime)
+    string plus a literal quantity (``+ 7 days``) is parsed and formatted by dateutil each time."""
+    memo: dict[tuple[Any, ...], str] = {}
+
+    def arithmetic(env: Env, data: Items) -> Items:
+        a, b = left(env, data), right(env, data)
+        if not a or not b:
+            return []
+        key: tuple[Any, ...] | None = None
+        if len(a) == 1 and len(b) == 1 and type(b[0]) is FP_Quantity:
+            x = a[0]
+            if type(x) is RN and type(x.data) is str and type(x.path) is str:
+                key = (x.path, x.data, str(b[0].value), b[0].unit)
+            elif type(x) is str:
+                key = (None, x, str(b[0].value), b[0].unit)
+        if key is not None and key in memo:
+            return [memo[key]]
+        result = fn(FP_CTX, a, b)
+        if key is not None and type(result) is str and len(memo) < 4096:
+            memo[key] = result
+        return arraify(result)
+
+    return arithmetic
+
+
+def compile_operator(op: str, operands: list[Ast], compile_node: Callable[[Ast], Compiled],
+                     constant: Callable[[Compiled], Items | None]) -> Compiled:
+    """The closure for ``left op right`` (``op`` as fhirpathpy's registry names it)."""
+    inv = REGISTRY.get(op)
+    if inv is None or "fn" not in inv or len(operands) != 2 or 2 not in inv.get("arity", {}):
+        raise Unsupported(f"operator {op}")
+    kinds = inv["arity"][2]
+    left, right = (maker_for(k, p, compile_node) for k, p in zip(kinds, operands))
+    if op in ("=", "!="):
+        return _equal(left, right, op == "!=")
+    if op in _ORDER:
+        return _order(op, left, right)
+    if op in ("+", "-"):
+        return _date_arithmetic(inv["fn"], left, right)
+    if op == "inOp":
+        values = constant(compile_node(operands[1]))
+        if values is not None and values and all(type(v) is str for v in values):
+            return _in_strings(left, right, frozenset(values))
+    return _generic(inv["fn"], left, right, "nullable" in inv)

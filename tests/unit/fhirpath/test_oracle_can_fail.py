@@ -1,0 +1,83 @@
+"""The oracle tests can fail: with a deliberately wrong semantics compiled in, they do.
+
+Each fault below breaks one rule in the compiler only (fhirpathpy is untouched); the oracle test
+of ``test_oracle.py`` is then run on the example submission and must report disagreements.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import fhirpath_oracle
+import test_oracle
+from adapter.fhirpath import functions, navigation, operators
+from fhirpath_oracle import ROOT
+
+EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
+
+
+def _case_blind_equality(m: pytest.MonkeyPatch) -> None:
+    real = operators._simple_pair
+
+    def pair(a: Any, b: Any) -> Any:
+        found = real(a, b)
+        return found if found is None or type(found[0]) is not str else (found[0].lower(), found[1].lower())
+
+    m.setattr(operators, "_simple_pair", pair)
+
+
+def _empty_is_false(m: pytest.MonkeyPatch) -> None:
+    m.setattr(operators, "_equal", lambda left, right, negate: lambda env, data: [
+        (left(env, data) == right(env, data)) is not negate])
+
+
+def _where_keeps_all(m: pytest.MonkeyPatch) -> None:
+    m.setattr(functions, "_where", lambda crit, *specialised: lambda env, data: list(data))
+
+
+def _where_equals_ignores_extensions(m: pytest.MonkeyPatch) -> None:
+    real = navigation.Member.plain_string
+    m.setattr(navigation.Member, "plain_string",
+              lambda self, res: real(self, res) or (res.data.get(self.key) if isinstance(res.data, dict) else None))
+
+
+def _ordering_inclusive(m: pytest.MonkeyPatch) -> None:
+    m.setitem(operators._ORDER, ">", lambda x, y: x >= y)
+
+
+def _with_linkid_extensions(tmp_path: Path) -> Path:
+    """The example with a ``_linkId`` (primitive extension) beside every ``linkId``."""
+    def mark(node: Any) -> None:
+        if isinstance(node, dict):
+            if "linkId" in node:
+                node["_linkId"] = {"extension": [{"url": "http://example.org/x", "valueBoolean": True}]}
+            for value in node.values():
+                mark(value)
+        elif isinstance(node, list):
+            for value in node:
+                mark(value)
+
+    document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    mark(document)
+    out = tmp_path / "examples" / "with-linkid-extensions.json"
+    out.parent.mkdir()
+    out.write_text(json.dumps(document), encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("fault", [_case_blind_equality, _empty_is_false, _where_keeps_all, _ordering_inclusive,
+                                   _where_equals_ignores_extensions])
+def test_a_wrong_semantics_is_caught(fault: Callable[[pytest.MonkeyPatch], None], tmp_path: Path) -> None:
+    document = _with_linkid_extensions(tmp_path) if fault is _where_equals_ignores_extensions else EXAMPLE
+    with pytest.MonkeyPatch.context() as m:
+        fault(m)
+        fhirpath_oracle.ours.cache_clear()  # compile afresh, with the fault
+        try:
+            with pytest.raises(AssertionError, match="disagreements"):
+                test_oracle.test_compiled_equals_fhirpathpy(document)
+        finally:
+            fhirpath_oracle.ours.cache_clear()
