@@ -73,18 +73,7 @@ class StructureWalk:
         for walk, node in active:
             for value, where, sub in walk.below(node, obj, path):
                 below.setdefault(where, []).append((walk, sub))
-        names = defs.json_names(owner)
-        found: dict[str, list[str]] = {}
-        for key in obj:
-            if root and key == "resourceType":
-                continue
-            bare = key[1:] if key.startswith("_") else key
-            hit = names.get(bare)
-            if hit is None or (key.startswith("_") and hit[1] not in defs.PRIMITIVES):
-                self.issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
-                continue
-            if not key.startswith("_") or bare not in obj:
-                found.setdefault(hit[0].name, []).append(bare)
+        found = self.known_keys(obj, path, owner, root)
         elements = defs.children(owner)
         for name, keys in found.items():
             self.element(obj, path, elements[name], keys, below, res)
@@ -98,6 +87,21 @@ class StructureWalk:
         core_rules.check_type(type_name, obj, path, self.issues, nested=el is not None and el.path == "Extension.extension")
         check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported,
                           type_path=None if root else owner, root_resource=self.containers.get(id(res)))
+
+    def known_keys(self, obj: dict[str, Any], path: str, owner: str, root: bool) -> dict[str, list[str]]:
+        """The JSON names in ``obj`` by element (``value`` -> ``["valueString"]``); unknown ones reported."""
+        names = defs.json_names(owner)
+        found: dict[str, list[str]] = {}
+        for key in obj:
+            if root and key == "resourceType":
+                continue
+            bare = key[1:] if key.startswith("_") else key
+            hit = names.get(bare)
+            if hit is None or (key.startswith("_") and hit[1] not in defs.PRIMITIVES):
+                self.issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
+            elif not key.startswith("_") or bare not in obj:
+                found.setdefault(hit[0].name, []).append(bare)
+        return found
 
     def element(self, obj: dict[str, Any], path: str, el: defs.ElementDef, keys: list[str],
                 below: dict[str, Active], res: Resource) -> None:
