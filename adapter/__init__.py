@@ -13,7 +13,7 @@ from typing import Any
 _EXPORTS = {
     # errors and configuration
     "AdapterError": "adapter.errors",
-    "status_for": "adapter.errors",
+    "status_for": "adapter.errors",  # status_for(error): the HTTP status of an AdapterError (errors.HTTP)
     "to_outcome": "adapter.errors",
     "Settings": "adapter.settings",
     # FHIR data

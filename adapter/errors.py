@@ -1,37 +1,43 @@
-"""The error model: one exception tree, one OperationOutcome shape, one status map.
+"""The error model: one exception tree, one OperationOutcome shape, one status table.
 
 Every error the adapter reports to a user is a FHIR R4 ``OperationOutcome``
 (https://hl7.org/fhir/R4/operationoutcome.html) whose issues carry a stable
 message id (extension ``operationoutcome-message-id``) and an ``expression``
 that points at the element concerned.
 
-Exception tree::
+Exception tree, with the HTTP status each answers (the table :data:`HTTP`)::
 
-    AdapterError                    (.outcome: the OperationOutcome to answer with)
-     ├── InputRejected (ValueError) malformed, oversize or hostile input; 400/413/415
-     ├── MappingError               an EHR export could not be mapped; 422
-     ├── ValidationFailed           the certificate breaks a rule; 422
-     ├── ConsentDenied              no consent permits the disclosure; 403
-     ├── TransformError             municipal XML could not be produced; 500 (a bug)
-     ├── SigningError               signing or signature verification failed
-     ├── DeliveryError              a recipient could not be reached or refused
-     ├── NotFound                   404
-     ├── Forbidden                  403
-     └── Conflict                   409
+    AdapterError                        (.outcome: the OperationOutcome to answer with)   500
+     ├── InputRejected (ValueError)     malformed, oversize or hostile input                400
+     │    ├── PayloadTooLarge           larger than the configured limit                    413
+     │    └── UnsupportedMediaType      a content type or charset we do not read            415
+     ├── MappingError                   an EHR export could not be mapped                   422
+     ├── ValidationFailed               the certificate breaks a rule                       422
+     ├── TransformError                 municipal XML could not be produced (a bug)         500
+     ├── SigningError                   signing or signature verification failed            422
+     ├── Unauthenticated                no client, or an unknown one                        401
+     ├── Forbidden                      this client may not do this                         403
+     ├── NotFound                                                                           404
+     ├── Conflict                       conflicts with the stored state                     409
+     └── RetryLater                     not possible yet; the same request later may succeed 503, Retry-After 60
+          └── StoreUnavailable          the database cannot be reached; nothing was stored  503, Retry-After 5
 
-Unknown exceptions become a 500 whose diagnostics never carry patient data.
+A use case that refuses a request *returns* the error instead of raising it, so that the audit
+row of the refusal commits; either way the face answers ``status_for(error)``. Unknown
+exceptions become a 500 whose diagnostics never carry patient data.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, cast
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from adapter import messages
 
 MESSAGE_ID_URL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
 
 OperationOutcome = dict[str, Any]
-
-_SEVERITY_ORDER = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
-
 
 def issue(
     severity: str,
@@ -96,27 +102,6 @@ def bad_request(text: str, expression: str | None = None, message_id: str = "LIS
     return _single("error", "invalid", text, expression, message_id)
 
 
-def not_found(text: str = "Resursen finns inte. (Not found.)", message_id: str = "LISN_NOT_FOUND") -> OperationOutcome:
-    return _single("error", "not-found", text, None, message_id)
-
-
-def forbidden(text: str = "Åtkomst nekas. (Forbidden.)", message_id: str = "LISN_FORBIDDEN") -> OperationOutcome:
-    return _single("error", "forbidden", text, None, message_id)
-
-
-def conflict(text: str, message_id: str = "LISN_CONFLICT") -> OperationOutcome:
-    return _single("error", "conflict", text, None, message_id)
-
-
-def gone(text: str, message_id: str = "LISN_GONE") -> OperationOutcome:
-    return _single("error", "deleted", text, None, message_id)
-
-
-def too_large(text: str = "Förfrågan är för stor. (Request body too large.)",
-              message_id: str = "LISN_TOO_LARGE") -> OperationOutcome:
-    return _single("error", "too-costly", text, None, message_id)
-
-
 def server_error(message_id: str = "LISN_INTERNAL") -> OperationOutcome:
     # Never carries exception text: it may contain patient data.
     return _single("fatal", "exception", "Ett internt fel uppstod. (Internal error.)", None, message_id)
@@ -125,7 +110,6 @@ def server_error(message_id: str = "LISN_INTERNAL") -> OperationOutcome:
 class AdapterError(Exception):
     """The adapter could not complete the request."""
 
-    status = 500
     code = "processing"
     message_id = "LISN_ERROR"
 
@@ -141,7 +125,6 @@ class AdapterError(Exception):
 class InputRejected(AdapterError, ValueError):
     """The input could not be read: it is malformed, too large or not allowed."""
 
-    status = 400
     code = "invalid"
     message_id = "LISN_INPUT_REJECTED"
 
@@ -149,7 +132,6 @@ class InputRejected(AdapterError, ValueError):
 class PayloadTooLarge(InputRejected):
     """The input is larger than the configured limit."""
 
-    status = 413
     code = "too-costly"
     message_id = "LISN_TOO_LARGE"
 
@@ -157,7 +139,6 @@ class PayloadTooLarge(InputRejected):
 class UnsupportedMediaType(InputRejected):
     """The content type is not supported."""
 
-    status = 415
     code = "not-supported"
     message_id = "LISN_UNSUPPORTED_MEDIA_TYPE"
 
@@ -165,7 +146,6 @@ class UnsupportedMediaType(InputRejected):
 class MappingError(AdapterError):
     """The EHR export could not be mapped to the certificate."""
 
-    status = 422
     code = "invalid"
     message_id = "LISN_MAPPING_FAILED"
 
@@ -173,23 +153,13 @@ class MappingError(AdapterError):
 class ValidationFailed(AdapterError):
     """The certificate does not conform to its template and profiles."""
 
-    status = 422
     code = "invalid"
     message_id = "LISN_VALIDATION_FAILED"
-
-
-class ConsentDenied(AdapterError):
-    """No valid consent permits disclosure to this recipient."""
-
-    status = 403
-    code = "forbidden"
-    message_id = "LISN_CONSENT_DENIED"
 
 
 class TransformError(AdapterError):
     """The municipal XML could not be produced (a bug in a mapping or schema)."""
 
-    status = 500
     code = "exception"
     message_id = "LISN_TRANSFORM_FAILED"
 
@@ -197,23 +167,13 @@ class TransformError(AdapterError):
 class SigningError(AdapterError):
     """The document could not be signed, or its signature could not be verified."""
 
-    status = 422
     code = "security"
     message_id = "LISN_SIGNATURE_INVALID"
-
-
-class DeliveryError(AdapterError):
-    """The recipient could not be reached or refused the certificate."""
-
-    status = 502
-    code = "transient"
-    message_id = "LISN_DELIVERY_FAILED"
 
 
 class NotFound(AdapterError):
     """The resource does not exist."""
 
-    status = 404
     code = "not-found"
     message_id = "LISN_NOT_FOUND"
 
@@ -221,7 +181,6 @@ class NotFound(AdapterError):
 class Forbidden(AdapterError):
     """The client is not allowed to do this."""
 
-    status = 403
     code = "forbidden"
     message_id = "LISN_FORBIDDEN"
 
@@ -229,7 +188,6 @@ class Forbidden(AdapterError):
 class Unauthenticated(AdapterError):
     """The client is not authenticated."""
 
-    status = 401
     code = "login"
     message_id = "LISN_UNAUTHENTICATED"
 
@@ -237,9 +195,24 @@ class Unauthenticated(AdapterError):
 class Conflict(AdapterError):
     """The request conflicts with the stored state."""
 
-    status = 409
     code = "conflict"
     message_id = "LISN_CONFLICT"
+
+
+class RetryLater(AdapterError):
+    """The request cannot be carried out yet; the same request later may succeed."""
+
+    code = "transient"
+    message_id = "LISN_RETRY_LATER"
+
+
+class StoreUnavailable(RetryLater):
+    """The database cannot be reached; nothing was stored."""
+
+    message_id = "LISN_STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__(messages.bilingual(self.message_id))
 
 
 def to_outcome(exc: BaseException) -> OperationOutcome:
@@ -249,20 +222,40 @@ def to_outcome(exc: BaseException) -> OperationOutcome:
     return server_error()
 
 
-_STATUS_BY_CODE = {
-    "invalid": 400, "structure": 400, "required": 400, "value": 400, "invariant": 400,
-    "security": 403, "login": 401, "unknown": 401, "forbidden": 403, "suppressed": 403,
-    "processing": 422, "not-supported": 415, "duplicate": 409, "multiple-matches": 412,
-    "not-found": 404, "deleted": 410, "too-long": 413, "code-invalid": 422, "extension": 422,
-    "too-costly": 413, "business-rule": 422, "conflict": 409, "transient": 503, "lock-error": 503,
-    "no-store": 503, "exception": 500, "timeout": 504, "incomplete": 422, "throttled": 429,
-    "informational": 200,
+@dataclass(frozen=True)
+class HttpStatus:
+    """What an error answers over HTTP."""
+
+    code: int
+    retry_after: int | None = None
+    """Seconds a client should wait before trying again (the ``Retry-After`` header)."""
+
+
+# The one table from error to HTTP status (the most specific class found in an error's MRO wins).
+# A database blip passes in seconds; a certificate that has not arrived yet takes longer.
+HTTP: dict[type[AdapterError], HttpStatus] = {
+    AdapterError: HttpStatus(500),
+    InputRejected: HttpStatus(400),
+    PayloadTooLarge: HttpStatus(413),
+    UnsupportedMediaType: HttpStatus(415),
+    MappingError: HttpStatus(422),
+    ValidationFailed: HttpStatus(422),
+    TransformError: HttpStatus(500),
+    SigningError: HttpStatus(422),
+    Unauthenticated: HttpStatus(401),
+    Forbidden: HttpStatus(403),
+    NotFound: HttpStatus(404),
+    Conflict: HttpStatus(409),
+    RetryLater: HttpStatus(503, retry_after=60),
+    StoreUnavailable: HttpStatus(503, retry_after=5),
 }
 
 
-def status_for(oo: Mapping[str, Any]) -> int:
-    """The HTTP status for an OperationOutcome: 200 when it has no error, else by its first error's code."""
-    for iss in sorted(oo.get("issue", []), key=lambda i: _SEVERITY_ORDER.get(i.get("severity", ""), 9)):
-        if iss.get("severity") in ("error", "fatal"):
-            return _STATUS_BY_CODE.get(iss.get("code", ""), 400)
-    return 200
+def http_status(exc: AdapterError) -> HttpStatus:
+    """The row of :data:`HTTP` for ``exc``."""
+    return next(HTTP[c] for c in type(exc).__mro__ if c in HTTP)
+
+
+def status_for(exc: AdapterError) -> int:
+    """The HTTP status the service answers ``exc`` with."""
+    return http_status(exc).code

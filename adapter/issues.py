@@ -10,7 +10,8 @@ only the caller decides whether errors make the request fail.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from adapter import errors, messages
 
@@ -40,7 +41,7 @@ class Issues:
             return False
         return True
 
-    def extend(self, other: "Issues | list[dict[str, Any]]") -> None:
+    def extend(self, other: Issues | list[dict[str, Any]]) -> None:
         self.items.extend(other.items if isinstance(other, Issues) else other)
 
     @property

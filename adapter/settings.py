@@ -8,9 +8,10 @@ from globals.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,9 @@ class ServiceSettings:
     """Addresses whose client-certificate headers are believed."""
     client_cert_header: str = "X-SSL-Client-Cert"
     """Header in which the reverse proxy forwards the client certificate (PEM, URL-encoded)."""
-    base_url: str = "http://localhost:8080/fhir"
-    """Public base URL of the FHIR API, used in fullUrls and Location headers."""
+    base_url: str = ""
+    """Public base URL of the FHIR API, used in fullUrls and Location headers; empty: the address
+    ``adapter serve`` listens on (``http://localhost:8080/fhir`` for an app built otherwise)."""
     token_pepper: str = ""
     """Server secret API tokens are keyed with (HMAC); empty: one kept in ``data_dir/token-pepper``."""
 
@@ -123,7 +125,7 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "ADAPTER") -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "ADAPTER") -> Settings:
         """Read ``ADAPTER_<CONCERN>_<FIELD>`` (and the short forms ``ADAPTER_DATABASE_URL``,
         ``ADAPTER_DATA_DIR``) from the environment."""
         env = dict(os.environ if environ is None else environ)

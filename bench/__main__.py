@@ -8,12 +8,14 @@ JSON. ``--quick`` keeps every section to a few seconds (CI runs it through
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench import growth, micro
 
@@ -24,16 +26,12 @@ def machine() -> dict[str, Any]:
     import os
 
     cpu = ""
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     mem = ""
-    try:
+    with contextlib.suppress(OSError, IndexError):
         mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
-    except (OSError, IndexError):
-        pass
     # Other work on the machine skews every figure: the load average at the start is recorded.
     return {"nproc": os.cpu_count(), "cpu": cpu, "memory": mem, "python": platform.python_version(),
             "platform": platform.platform(), "loadavg_at_start": list(os.getloadavg())}

@@ -23,9 +23,11 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -92,12 +94,12 @@ def measure(seconds: float, base: str) -> list[dict[str, Any]]:
         for fmt, path, inputs in examples():
             raw = path.read_bytes()
             parse = (lambda: parse_xml(raw)) if raw.lstrip()[:1] == b"<" else (lambda: parse_json(raw))
-            new_map = (lambda: map_export(raw, fmt, inputs=inputs))
-            new_convert = (lambda: convert_export(raw, fmt, inputs=inputs))
+            new_map = partial(map_export, raw, fmt, inputs=inputs)
+            new_convert = partial(convert_export, raw, fmt, inputs=inputs)
             row: dict[str, Any] = {"example": f"{fmt}/{path.name}"}
             if fmt in old_formats:
-                old_map = (lambda: old.map_export(raw, fmt))
-                old_convert = (lambda: old.convert_export(raw, fmt))
+                old_map = partial(old.map_export, raw, fmt)
+                old_convert = partial(old.convert_export, raw, fmt)
                 t = paired([new_map, old_map, new_convert, old_convert], seconds)
                 row.update(map_ms=t[0] * 1e3, old_map_ms=t[1] * 1e3, map_ratio=t[0] / t[1],
                            convert_ms=t[2] * 1e3, old_convert_ms=t[3] * 1e3, convert_ratio=t[2] / t[3])

@@ -30,8 +30,9 @@ import re
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 2 * 1024 * 1024 - 4096  # just under the 2 MiB body limit

@@ -32,9 +32,10 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
 
@@ -76,16 +77,16 @@ def _variant(name: str) -> Iterator[None]:
 
     original_tree, original_holds = compiler.compile_tree, invariants.holds
     if name == "fhirpathpy":
-        setattr(fhirpath, "compile_tree", reject)
+        fhirpath.compile_tree = reject
     elif name == "no-invariants":
-        setattr(invariants, "holds", lambda *args, **kwargs: True)
+        invariants.holds = lambda *args, **kwargs: True
     invariants._compile.cache_clear()
     fhirpath.cached.cache_clear()
     try:
         yield
     finally:
-        setattr(fhirpath, "compile_tree", original_tree)
-        setattr(invariants, "holds", original_holds)
+        fhirpath.compile_tree = original_tree
+        invariants.holds = original_holds
         invariants._compile.cache_clear()
         fhirpath.cached.cache_clear()
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench import certificates, stats
 
@@ -65,8 +66,9 @@ def _one_stage(call: Callable[[bytes], Any], docs: dict[int, bytes], quick: bool
     for factor, raw in docs.items():
         runs, budget = (5, 0.3) if quick else (30, 3.0)
         timing = stats.measure(lambda raw=raw: _safe(call, raw), min_runs=runs, budget_s=budget, warmup=1)
-        rows.append({"factor": factor, "bytes": len(raw), "cpu_min_ms": timing["cpu_min_ms"], "min_ms": timing["min_ms"], "mean_ms": timing["mean_ms"],
-                     "p95_ms": timing["p95_ms"], "peak_memory_bytes": _peak_bytes(lambda raw=raw: _safe(call, raw))})
+        rows.append({"factor": factor, "bytes": len(raw), "cpu_min_ms": timing["cpu_min_ms"], "min_ms": timing["min_ms"],
+                     "mean_ms": timing["mean_ms"], "p95_ms": timing["p95_ms"],
+                     "peak_memory_bytes": _peak_bytes(lambda raw=raw: _safe(call, raw))})
     base = rows[0]
     for row in rows:
         row["time_ratio_vs_1x"] = row["cpu_min_ms"] / base["cpu_min_ms"]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench import certificates, keys, stats
 

@@ -58,14 +58,14 @@ def prepare(env: dict[str, str], *, endpoint: str | None = None, max_attempts: i
     for the example's care unit; returns the sender's API token."""
     from adapter.store import clients, migrate
     from adapter.store.db import make_engine, session_factory, transaction
-    from adapter.store.models import Recipient
+    from adapter.store.models import RecipientRow
 
     settings = _settings(env)
     engine = make_engine(settings.database.effective_url())
     try:
         migrate.upgrade(engine)
         with transaction(session_factory(engine)) as session:
-            session.add(Recipient(kommunkod=EXAMPLE_KOMMUNKOD, name="Socialnämnden i Stockholms stad",
+            session.add(RecipientRow(kommunkod=EXAMPLE_KOMMUNKOD, name="Socialnämnden i Stockholms stad",
                                   organisationsnummer="2120000142", delivery_mode="push" if endpoint else "pull",
                                   endpoint_url=endpoint, max_attempts=max_attempts, active=True))
             name = f"bench-sender-{secrets.token_hex(3)}"
@@ -130,7 +130,7 @@ class Instance:
         return {t: n for t, n in row_counts(self.database_url).items() if t not in AUDIT_TABLES}
 
     def close(self) -> None:
-        self.app.extensions["lisn"].engine.dispose()
+        self.app.extensions["lisn"].store.engine.dispose()
 
 
 def instance(data_dir: Path) -> Instance:

@@ -1,8 +1,11 @@
-"""Shared fixtures: paths to data, the outside conformance corpus, the PostgreSQL server."""
+"""Shared fixtures: paths to data, the outside conformance corpus, the PostgreSQL server, and the
+``store`` every flow test runs on (in memory, SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,58 @@ def pg_url() -> str:
         pytest.skip("no PostgreSQL server reachable at ADAPTER_TEST_POSTGRES_URL "
                     "(CI sets ADAPTER_REQUIRE_POSTGRES=1 and never skips)")
     return url
+
+
+# -- the stores (see tests/stores.py) ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from adapter.store import migrate
+    from adapter.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'adapter.db'}")
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(pg_url: str) -> Iterator[object]:
+    """A schema of its own, so that parallel runs on one server never meet."""
+    import sqlalchemy as sa
+
+    from adapter.store import migrate
+    from adapter.store.db import make_engine
+
+    schema = f"t_store_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+STORE_KINDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest) -> Iterator[object]:
+    """An empty store: ``MemoryStore``, or the SQL store on SQLite or PostgreSQL."""
+    from adapter.store.sql import SqlStore
+    from adapter.testing import MemoryStore
+
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    from stores import empty
+
+    engine = request.getfixturevalue(f"{request.param}_engine")
+    empty(engine)
+    yield SqlStore(engine)
+    # Leak check: every transaction has ended and given its connection back.
+    assert engine.pool.checkedout() == 0, "a connection is still checked out after the test"

@@ -170,7 +170,7 @@ class Builder:
             if cons:
                 spec["c"] = cons
             spec["order"] = len(self.owners.setdefault(owner, {}))
-            self.owners[owner][leaf] = [spec[k] if k in spec else None
+            self.owners[owner][leaf] = [spec.get(k)
                                         for k in ("min", "max", "types", "choice", "owner", "vs", "c", "order", "targets")]
 
     def _cons(self, el: dict[str, Any]) -> list[int]:

@@ -10,19 +10,15 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from adapter import errors, messages
-from adapter.api.http import fhir_response
-from adapter.api.service import Service, token_pepper
-from adapter.fhir.registry import default_registry
+from adapter import errors, messages, wiring
+from adapter.api.http import error_response, fhir_response
 from adapter.settings import Settings
-from adapter.store import migrate
-from adapter.store.db import make_engine
 
 __all__ = ["create_app"]
 
@@ -30,27 +26,17 @@ log = logging.getLogger(__name__)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """The WSGI app. ``test_config`` may carry ``SETTINGS`` (a Settings), ``ENGINE``, ``STAGES``,
-    ``CLOCK`` and ``MIGRATE`` (run migrations on start; default on for the embedded SQLite)."""
+    """The WSGI app. ``test_config`` may carry ``SETTINGS`` (a Settings), ``ENGINE`` or ``STORE``,
+    ``REGISTRY``, ``STAGES``, ``CLOCK`` and ``MIGRATE`` (run migrations on start; default on for
+    the embedded SQLite). Everything else is built by :mod:`adapter.wiring`."""
     config = dict(test_config or {})
     app = Flask(__name__)
     app.config.update({k: v for k, v in config.items() if k.isupper()})
     settings: Settings = config.get("SETTINGS") or Settings.from_env()
-    url = settings.database.effective_url()
-    if url.startswith("sqlite"):
-        settings.database.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = config.get("ENGINE") or make_engine(url)
-    if config.get("MIGRATE", url.startswith("sqlite")):
-        migrate.upgrade(engine)
-    from adapter.api.stages import default_stages  # imports the stages only when an app is built
-
-    registry = config.get("REGISTRY") or default_registry()
-    svc = Service(settings=settings, engine=engine, registry=registry,
-                  stages=config.get("STAGES") or default_stages(settings, registry),
-                  pepper=token_pepper(settings))
-    if config.get("CLOCK") is not None:
-        svc.clock = config["CLOCK"]
-    app.extensions["lisn"] = svc
+    store = config.get("STORE") or wiring.open_store(settings, engine=config.get("ENGINE"),
+                                                     upgrade=config.get("MIGRATE"))
+    app.extensions["lisn"] = wiring.build_service(settings, store=store, registry=config.get("REGISTRY"),
+                                                  stages=config.get("STAGES"), clock=config.get("CLOCK"))
     _quiet_payload_loggers()
     _register_blueprints(app)
     _register_error_handlers(app)
@@ -80,43 +66,29 @@ def _register_blueprints(app: Flask) -> None:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(errors.AdapterError)
     def adapter_error(exc: errors.AdapterError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        # The class knows its status (a ValidationFailed is 422 whatever its issues' codes say).
-        status = exc.status if type(exc) is not errors.AdapterError else errors.status_for(exc.outcome)
-        if status == 503:
-            headers["Retry-After"] = "60"
-        if status == 413:
-            headers["Connection"] = "close"
-        return fhir_response(exc.outcome, status, headers)
+        if isinstance(exc, errors.StoreUnavailable):
+            # A lost connection, a restarted database, a lock timeout: nothing was committed, so the
+            # sender may simply try again. Only the type is logged (the statement may carry patient data).
+            cause = exc.__cause__
+            log.warning("database unavailable: %s", type(getattr(cause, "orig", None) or cause).__name__)
+        return error_response(exc)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         code = exc.code or 500
         if isinstance(exc, NotFound):
-            oo = errors.not_found(messages.bilingual("LISN_ROUTE_NOT_FOUND"), message_id="LISN_ROUTE_NOT_FOUND")
-        elif isinstance(exc, MethodNotAllowed):
+            mid = "LISN_ROUTE_NOT_FOUND"
+            return error_response(errors.NotFound(messages.bilingual(mid), message_id=mid))
+        if isinstance(exc, MethodNotAllowed):
             mid = "LISN_METHOD_NOT_ALLOWED"
             from flask import request
 
             oo = errors.outcome([errors.issue("error", "not-supported",
                                               messages.bilingual(mid, method=request.method), message_id=mid)])
             return fhir_response(oo, 405, {"Allow": ", ".join(exc.valid_methods or [])})
-        elif code == 413:
-            oo = errors.too_large()
-        else:
-            oo = errors.bad_request(f"{exc.name}.", message_id=f"LISN_HTTP_{code}")
-        return fhir_response(oo, code)
-
-    @app.errorhandler(DBAPIError)
-    def store_unavailable(exc: DBAPIError) -> Response:
-        # A lost connection, a restarted database, a lock timeout: nothing was committed, so the
-        # sender may simply try again. Only the type is logged (the statement may carry patient data).
-        if not (isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated):
-            return unexpected(exc)
-        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-        mid = "LISN_STORE_UNAVAILABLE"
-        oo = errors.outcome([errors.issue("error", "transient", messages.bilingual(mid), message_id=mid)])
-        return fhir_response(oo, 503, {"Retry-After": "5"})
+        if code == 413:
+            return error_response(errors.PayloadTooLarge("Förfrågan är för stor. (Request body too large.)"))
+        return fhir_response(errors.bad_request(f"{exc.name}.", message_id=f"LISN_HTTP_{code}"), code)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -20,15 +20,12 @@ from flask import g, request
 
 from adapter import errors, messages
 from adapter.api.service import service
-from adapter.store import clients
-from adapter.store.clients import ClientInfo
+from adapter.flows.access import authenticate as authenticate_client
+from adapter.flows.access import cert_fingerprint, unauthenticated
+from adapter.flows.ports import ClientInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 END_USER_HEADER = "X-LISN-End-User"
-
-
-def _unauthenticated(mid: str) -> errors.Unauthenticated:
-    return errors.Unauthenticated(messages.bilingual(mid), message_id=mid)
 
 
 def _certificate_fingerprint() -> str | None:
@@ -39,26 +36,22 @@ def _certificate_fingerprint() -> str | None:
     try:
         cert = x509.load_pem_x509_certificate(unquote(header).encode("ascii"))
     except (ValueError, UnicodeEncodeError):
-        raise _unauthenticated("LISN_AUTH_INVALID") from None
-    return clients.cert_fingerprint(cert.public_bytes(Encoding.DER))
+        raise unauthenticated("LISN_AUTH_INVALID") from None
+    return cert_fingerprint(cert.public_bytes(Encoding.DER))
 
 
 def authenticate() -> ClientInfo:
     """The calling client; raises Unauthenticated (401) when there is none or it is not known."""
-    svc = service()
     auth = request.headers.get("Authorization", "")
     fingerprint = _certificate_fingerprint()
     if not auth and fingerprint is None:
-        raise _unauthenticated("LISN_AUTH_REQUIRED")
-    with svc.transaction() as session:
-        if auth:
-            scheme, _, token = auth.partition(" ")
-            found = clients.by_token(session, token.strip(), svc.pepper) if scheme.lower() == "bearer" else None
-        else:
-            found = clients.by_certificate(session, fingerprint or "")
-    if found is None:
-        raise _unauthenticated("LISN_AUTH_INVALID")
-    return found
+        raise unauthenticated("LISN_AUTH_REQUIRED")
+    if not auth:
+        return authenticate_client(service(), fingerprint=fingerprint)
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer":
+        raise unauthenticated("LISN_AUTH_INVALID")
+    return authenticate_client(service(), token=token.strip())
 
 
 def current_client() -> ClientInfo:

@@ -64,7 +64,7 @@ def capability_statement() -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement", "status": "active", "date": "2026-11-23", "kind": "instance",
         "software": {"name": "LISN adapter"}, "implementation": {"description": "LISN adapter",
-                                                                  "url": service().settings.service.base_url},
+                                                                  "url": service().base_url},
         "fhirVersion": "4.0.1", "format": ["application/fhir+json"], "rest": [rest],
     }
 

@@ -49,7 +49,7 @@ def search(rtype: str) -> Any:
     found = [r for r in service().registry.all(rtype)
              if (url is None or r.get("url") == url) and (version is None or r.get("version") == version)]
     found.sort(key=lambda r: (r.get("url") or "", version_key(r.get("version"))))
-    base = service().settings.service.base_url.rstrip("/")
+    base = service().base_url
     return fhir_response({"resourceType": "Bundle", "type": "searchset", "total": len(found),
                           "entry": [{"fullUrl": f"{base}/{rtype}/{r.get('id')}", "resource": r,
                                      "search": {"mode": "match"}} for r in found]})

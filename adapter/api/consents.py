@@ -6,12 +6,11 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from adapter import errors, messages, pipeline
+from adapter import errors, messages
 from adapter.api import http
 from adapter.api.auth import require_role
-from adapter.api.flow import run
-from adapter.api.service import service
-from adapter.store import reads
+from adapter.api.service import run, service
+from adapter.flows import consents, reads
 
 bp = Blueprint("consents", __name__, url_prefix="/fhir")
 
@@ -28,21 +27,20 @@ CAPABILITY = {"Consent": {
 def create() -> Any:
     http.require_content_type(http.JSON_TYPES)
     raw = http.read_body(service().settings.limits.max_body_bytes)
-    oo, resource = run(lambda ctx: pipeline.register_consent(raw, ctx))
+    result = run(lambda ctx: consents.register_consent(raw, ctx))
     headers = {}
-    if resource is not None:
-        base = service().settings.service.base_url.rstrip("/")
+    if not isinstance(result, errors.AdapterError):
         # No vread here (only the current version is kept), so Location names the resource itself.
-        headers["Location"] = f"{base}/Consent/{resource['id']}"
-        headers["ETag"] = f'W/"{resource["meta"]["versionId"]}"'
-    return http.answer(oo, resource, status=201, headers=headers)
+        headers["Location"] = f"{service().base_url}/Consent/{result['id']}"
+        headers["ETag"] = f'W/"{result["meta"]["versionId"]}"'
+    return http.answer(result, status=201, headers=headers)
 
 
 @bp.get("/Consent/<consent_id>")
 @require_role("sender", "municipality", "admin")
 def read(consent_id: str) -> Any:
     http.checked(consent_id, what="id")
-    return http.answer(*run(lambda ctx: reads.read_consent(consent_id, ctx)))
+    return http.answer(run(lambda ctx: reads.read_consent(consent_id, ctx)))
 
 
 @bp.get("/Consent")
@@ -58,11 +56,11 @@ def search() -> Any:
         raise errors.InputRejected(messages.bilingual("LISN_SEARCH_PARAM_REQUIRED", param="patient"),
                                    message_id="LISN_SEARCH_PARAM_REQUIRED")
     http.checked(patient, what="patient", search=True)
-    return http.answer(*run(lambda ctx: reads.search_consents(patient, ctx)))
+    return http.answer(run(lambda ctx: reads.search_consents(patient, ctx)))
 
 
 @bp.post("/Consent/<consent_id>/$revoke")
 @require_role("sender", "admin")
 def revoke(consent_id: str) -> Any:
     http.checked(consent_id, what="id")
-    return http.answer(*run(lambda ctx: pipeline.revoke_consent(consent_id, ctx)))
+    return http.answer(run(lambda ctx: consents.revoke_consent(consent_id, ctx)))

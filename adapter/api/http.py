@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -79,20 +80,25 @@ def fhir_response(resource: dict[str, Any], status: int = 200, headers: dict[str
     return Response(body, status=status, content_type=f"{FHIR_JSON}; charset=utf-8", headers=headers or {})
 
 
-def answer(oo: dict[str, Any], resource: dict[str, Any] | None, *, status: int | None = None,
-           headers: dict[str, str] | None = None) -> Response:
-    """The pipeline's ``(outcome, resource)`` as HTTP: the resource on success, else the outcome.
+def error_response(exc: errors.AdapterError) -> Response:
+    """An error as HTTP: its outcome, with the status and ``Retry-After`` of the one table (``errors.HTTP``)."""
+    row = errors.http_status(exc)
+    headers = {}
+    if row.retry_after is not None:
+        headers["Retry-After"] = str(row.retry_after)
+    if row.code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if row.code == 413:
+        headers["Connection"] = "close"  # the rest of an oversize body is not read
+    return fhir_response(exc.outcome, row.code, headers)
 
-    An outcome the pipeline returns (rather than raises) for content it could read but not accept
-    is 422, as FHIR asks for profile and business-rule violations; 400 stays for unreadable input."""
-    code = errors.status_for(oo)
-    if code == 400:
-        code = 422
-    if code == 503:
-        headers = dict(headers or {}, **{"Retry-After": "60"})
-    if code < 400 and resource is not None:
-        return fhir_response(resource, status or code, headers)
-    return fhir_response(oo, code, headers)
+
+def answer(result: dict[str, Any] | errors.AdapterError, *, status: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
+    """A use case's result as HTTP: the resource, or the refusal it returned."""
+    if isinstance(result, errors.AdapterError):
+        return error_response(result)
+    return fhir_response(result, status, headers)
 
 
 def checked(value: str, *, what: str, search: bool = False) -> str:

@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from adapter import errors, messages, pipeline
+from adapter import errors, messages
 from adapter.api import http
 from adapter.api.auth import current_client, require_role
-from adapter.api.flow import run
-from adapter.api.service import service
+from adapter.api.service import run, service
 from adapter.fhir.parse import parse_json
-from adapter.store import reads
+from adapter.flows import reads
+from adapter.flows.submit import submit
 
 bp = Blueprint("submissions", __name__, url_prefix="/fhir")
 
@@ -32,11 +32,11 @@ def process_message() -> Any:
     http.require_content_type(http.JSON_TYPES if fmt == "fhir-json" else http.JSON_TYPES + http.XML_TYPES)
     raw = http.read_body(service().settings.limits.max_body_bytes)
     inputs = _inputs()
-    oo, receipt = run(lambda ctx: pipeline.submit(raw, ctx, fmt=fmt, inputs=inputs))
+    result = run(lambda ctx: submit(raw, ctx, fmt=fmt, inputs=inputs))
     headers = {}
-    if receipt is not None:
-        headers["Location"] = f"{service().settings.service.base_url.rstrip('/')}/{_task_ref(receipt)}"
-    return http.answer(oo, receipt, headers=headers)
+    if not isinstance(result, errors.AdapterError):
+        headers["Location"] = f"{service().base_url}/{_task_ref(result)}"
+    return http.answer(result, headers=headers)
 
 
 def _inputs() -> dict[str, str]:
@@ -81,14 +81,14 @@ def validate_response() -> Any:
 @require_role("sender", "municipality", "admin")
 def read_task(task_id: str) -> Any:
     http.checked(task_id, what="id")
-    return http.answer(*run(lambda ctx: reads.read_task(task_id, ctx)))
+    return http.answer(run(lambda ctx: reads.read_task(task_id, ctx)))
 
 
 @bp.get("/Task")
 @require_role("sender", "municipality", "admin")
 def search_tasks() -> Any:
     focus = http.checked(_one_param("focus"), what="focus", search=True)
-    return http.answer(*run(lambda ctx: reads.search_tasks(focus, ctx)))
+    return http.answer(run(lambda ctx: reads.search_tasks(focus, ctx)))
 
 
 def _one_param(name: str, allowed: tuple[str, ...] = ("_format",)) -> str:

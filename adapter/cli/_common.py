@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -32,7 +32,7 @@ def outcome_text(oo: dict[str, Any], label: str = "") -> str:
     return "\n".join(([head] if head else []) + lines)
 
 
-def fail(exc: errors.AdapterError, fmt: str = "text", code: int = EXIT_USAGE) -> None:
+def fail(exc: errors.AdapterError, fmt: str = "text", code: int = EXIT_USAGE) -> NoReturn:
     """Print an AdapterError's outcome to stderr (text) or stdout (json) and exit."""
     if fmt == "json":
         echo_json(exc.outcome)

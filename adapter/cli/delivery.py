@@ -1,56 +1,39 @@
 """``adapter worker``, ``adapter queue list|show|retry|dead-letter`` and ``adapter reprocess``.
 
-Thin: each command opens the configured database (``ADAPTER_DATABASE_URL`` or SQLite under
-``ADAPTER_DATA_DIR``) and calls ``adapter.store.outbox`` or the relay.
+Thin: each command reads the settings, gets the store and the relay from ``adapter.wiring`` and
+calls one use case of ``adapter.flows.operate`` (or runs the relay), then prints the answer.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
 import sys
 import threading
-import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import click
 
-from adapter import errors, messages
+from adapter import errors, messages, wiring
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
-from adapter.delivery.http import HttpTransport
 from adapter.delivery.loop import run_loop
-from adapter.delivery.model import Recipient
-from adapter.delivery.relay import Relay, RunStats
+from adapter.delivery.relay import RunStats
+from adapter.flows import context, operate
+from adapter.flows.context import Context
 from adapter.settings import Settings
-from adapter.fhir.parse import parse_json
-from adapter.store import audit, outbox
-from adapter.store.db import make_engine, session_factory, transaction
+
+T = TypeVar("T")
 
 
-def build_relay(settings: Settings, *, recipients_file: Path | None = None, batch: int = 10) -> Relay:
-    """The production relay: SQL store on the configured database, HTTPS transport."""
-    engine = make_engine(settings.database.effective_url())
-    lookup = (outbox.static_recipients(read_recipients(recipients_file)) if recipients_file
-              else outbox.registry_recipients(engine))
-    store = outbox.SqlOutboxStore(engine, recipients=lookup)
-    transport = HttpTransport(connect_timeout=settings.delivery.connect_timeout,
-                              read_timeout=settings.delivery.read_timeout)
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    return Relay(store, transport, settings=settings.delivery, owner=owner, batch=batch)
-
-
-def read_recipients(path: Path) -> list[Recipient]:
-    """A JSON list of recipients (``kommunkod``, ``mode``, ``endpoint``, ``client_cert``, ...)."""
+def _operate(step: Callable[[Context], T], *, stages: bool = False) -> T:
+    """Run one operator use case on the configured database (with the stages only when it renders)."""
+    settings = Settings.from_env()
+    store = wiring.open_store(settings)
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-        return [Recipient(**item) for item in items]
-    except (OSError, ValueError, TypeError) as exc:
-        mid = "LISN_DELIVERY_RECIPIENTS_FILE"
-        raise errors.InputRejected(messages.bilingual(mid, path=str(path), detail=type(exc).__name__),
-                                   message_id=mid) from None
+        return context.run(wiring.operator_service(settings, store, stages=stages), wiring.OPERATOR, step)
+    finally:
+        store.engine.dispose()
 
 
 def _stats_line(stats: RunStats) -> str:
@@ -67,8 +50,10 @@ def _stats_line(stats: RunStats) -> str:
 @click.option("--verbose", is_flag=True, help="Print counts after every pass that did something.")
 def worker(once: bool, batch: int, poll: float, recipients_file: Path | None, verbose: bool) -> None:
     """Run the outbox relay until SIGTERM or SIGINT (finishes the message in hand, then stops)."""
+    settings = Settings.from_env()
     try:
-        relay = build_relay(Settings.from_env(), recipients_file=recipients_file, batch=batch)
+        relay = wiring.build_relay(settings, wiring.open_store(settings), recipients_file=recipients_file,
+                                   batch=batch)
     except errors.AdapterError as exc:
         fail(exc)
     stop = threading.Event()
@@ -80,10 +65,6 @@ def worker(once: bool, batch: int, poll: float, recipients_file: Path | None, ve
             click.echo(_stats_line(stats), err=True)
     run_loop(relay, stop=stop, poll_interval=poll, max_passes=1 if once else None, on_pass=report)
     sys.exit(EXIT_OK)
-
-
-def _factory() -> Any:
-    return session_factory(make_engine(Settings.from_env().database.effective_url()))
 
 
 @click.group("queue")
@@ -98,16 +79,13 @@ def queue() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def queue_list(state: str | None, kommunkod: str | None, limit: int, fmt: str) -> None:
     """Counts by state and recipient, then the messages (no patient data is shown)."""
-    with transaction(_factory()) as session:
-        counts = outbox.queue_counts(session)
-        rows = outbox.list_messages(session, state=state, kommunkod=kommunkod, limit=limit)
+    found = _operate(lambda ctx: operate.queue_list(ctx, state=state, kommunkod=kommunkod, limit=limit))
     if fmt == "json":
-        echo_json({"counts": [{"state": s, "kommunkod": k, "count": n} for s, k, n in counts],
-                   "messages": rows})
+        echo_json(found)
         return
-    for s, k, n in counts:
-        click.echo(f"{s:<13} {k}  {n}")
-    for r in rows:
+    for c in found["counts"]:
+        click.echo(f"{c['state']:<13} {c['kommunkod']}  {c['count']}")
+    for r in found["messages"]:
         click.echo(f"{r['id']}  {r['kommunkod']}  {r['kind']:<11} {r['state']:<12} "
                    f"attempts={r['attempts']}  {r['lastError'] or ''}")
 
@@ -116,16 +94,14 @@ def queue_list(state: str | None, kommunkod: str | None, limit: int, fmt: str) -
 @click.argument("message_id")
 def queue_show(message_id: str) -> None:
     """One message's attempts and receipts."""
-    with transaction(_factory()) as session:
-        echo_json(outbox.receipts_of(session, message_id))
+    echo_json(_operate(lambda ctx: operate.queue_show(message_id, ctx)))
 
 
 @queue.command("retry")
 @click.argument("message_id")
 def queue_retry(message_id: str) -> None:
     """Put a dead-lettered message back in the queue with a fresh attempt budget."""
-    with transaction(_factory()) as session:
-        state = outbox.retry(session, message_id)
+    state = _operate(lambda ctx: operate.retry(message_id, ctx))
     _answer(message_id, state, "pending")
 
 
@@ -134,8 +110,7 @@ def queue_retry(message_id: str) -> None:
 @click.option("--reason", required=True, help="Why the operator stops it (kept as its last error).")
 def queue_dead_letter(message_id: str, reason: str) -> None:
     """Stop trying a message."""
-    with transaction(_factory()) as session:
-        state = outbox.dead_letter(session, message_id, reason=reason)
+    state = _operate(lambda ctx: operate.dead_letter(message_id, reason, ctx))
     _answer(message_id, state, "dead")
 
 
@@ -153,34 +128,13 @@ def _answer(message_id: str, state: str | None, wanted: str) -> None:
 def reprocess(submission_id: str, dry_run: bool) -> None:
     """Derive a submission's documents again from its raw input (after a mapping or template fix)
     and re-queue its dead-lettered deliveries with them, under the same submission."""
-    from adapter.api.stages import default_stages
-    from adapter.fhir.registry import default_registry
-    from adapter.store.flow import KIND_BY_EVENT, XML_STATUS_BY_KIND
-    from adapter.store.models import Submission
-
-    settings = Settings.from_env()
-    registry = default_registry()
-    stages = default_stages(settings, registry)
-    with transaction(_factory()) as session:
-        row = session.get(Submission, submission_id)
-        if row is None or not row.raw:
-            mid = "LISN_DELIVERY_REPROCESS_NO_RAW"
-            fail(errors.NotFound(messages.bilingual(mid, id=submission_id), message_id=mid), code=EXIT_INVALID)
-            return
-        bundle = (parse_json(row.raw, settings.limits) if row.source_format == "fhir-json"
-                  else stages.map_export(row.raw, row.source_format, {}))
-        oo = stages.validate(bundle, registry)
-        if errors.has_errors(oo):
-            fail(errors.ValidationFailed(outcome=oo), code=EXIT_INVALID)
-        kind = KIND_BY_EVENT.get(row.event or "certificate", "certificate")
-        document = stages.sign(stages.render(bundle, registry=registry, status=XML_STATUS_BY_KIND[kind],
-                                             replaces=row.replaces))
-        keys = [] if dry_run else outbox.requeue_reprocessed(session, submission_id=submission_id,
-                                                              documents={kind: document})
-        if keys:
-            audit.record(session, actor="admin-cli", action="reprocess", outcome="requeued",
-                         patient=row.patient_value, certificate=row.certificate_id)
-    echo_json({"submission": submission_id, "valid": True, "requeued": keys, "dryRun": dry_run})
+    try:
+        result = _operate(lambda ctx: operate.reprocess(submission_id, ctx, dry_run=dry_run), stages=True)
+    except errors.AdapterError as exc:  # unreadable raw input
+        fail(exc, code=EXIT_INVALID)
+    if isinstance(result, errors.AdapterError):
+        fail(result, code=EXIT_INVALID)
+    echo_json(result)
 
 
 def register(cli: click.Group) -> None:
@@ -189,4 +143,4 @@ def register(cli: click.Group) -> None:
     cli.add_command(reprocess)
 
 
-__all__ = ["EXIT_USAGE", "build_relay", "register"]
+__all__ = ["EXIT_USAGE", "register"]

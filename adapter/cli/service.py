@@ -1,12 +1,14 @@
 """Service commands: ``serve``, ``db upgrade``, ``clients``, ``recipients``, ``audit``.
 
-Thin: each command opens the configured database (``ADAPTER_DATABASE_URL``, else SQLite in
-``ADAPTER_DATA_DIR``), calls one store function and prints the result.
+Thin: each command reads the settings (``Settings.from_env``), opens the configured database
+through ``adapter.wiring`` (``ADAPTER_DATABASE_URL``, else SQLite in ``ADAPTER_DATA_DIR``,
+migrated on open), calls one store function and prints the result. Clients, recipients and the
+audit chain are the store's own administration, not a flow of patient data.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
+from adapter import wiring
 from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, echo_json
 from adapter.settings import Settings
 
@@ -26,26 +29,16 @@ def _settings() -> Settings:
 
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
-    from adapter.store import migrate
-    from adapter.store.db import make_engine, session_factory, transaction
-
-    url = settings.database.effective_url()
-    if url.startswith("sqlite"):
-        Path(settings.database.data_dir).mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
+    store = wiring.open_store(settings)
     try:
-        if url.startswith("sqlite"):
-            migrate.upgrade(engine)  # the embedded default is always current
-        with transaction(session_factory(engine)) as session:
+        with store.session() as session:
             yield session
     finally:
-        engine.dispose()
+        store.engine.dispose()
 
 
 def _pepper(settings: Settings) -> bytes:
-    from adapter.api.service import token_pepper
-
-    return token_pepper(settings)
+    return wiring.token_pepper(settings)
 
 
 @click.command("serve")
@@ -57,21 +50,17 @@ def serve(host: str, port: int) -> None:
     from adapter.api.serving import make_embedded_server
 
     settings = _settings()
-    if "ADAPTER_SERVICE_BASE_URL" not in os.environ:
+    if not settings.service.base_url:
         # Location headers and fullUrls should name the address this server actually listens on.
         settings = replace(settings, service=replace(settings.service, base_url=f"http://{host}:{port}/fhir"))
     app = create_app({"SETTINGS": settings})
     if settings.delivery.run_in_process:
         # The embedded default can deliver without a separate ``adapter worker`` (issue 7).
-        from adapter.api.delivery import start_in_process_relay
-
-        start_in_process_relay(settings, app.extensions["lisn"].sessions)
+        wiring.start_in_process_relay(app.extensions["lisn"])
     server = make_embedded_server(app, host, port)
     click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 @click.group("db")
@@ -84,16 +73,11 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Bring the database to the newest schema."""
     from adapter.store import migrate
-    from adapter.store.db import make_engine
 
-    settings = _settings()
-    url = settings.database.effective_url()
-    if url.startswith("sqlite"):
-        Path(settings.database.data_dir).mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
-    migrate.upgrade(engine, revision)
-    click.echo("database at " + ", ".join(sorted(migrate.current(engine))))
-    engine.dispose()
+    store = wiring.open_store(_settings(), upgrade=False)
+    migrate.upgrade(store.engine, revision)
+    click.echo("database at " + ", ".join(sorted(migrate.current(store.engine))))
+    store.engine.dispose()
 
 
 @click.group("clients")
@@ -111,8 +95,8 @@ def clients() -> None:
 def clients_add(name: str, role: str, care_units: tuple[str, ...], kommunkod: str | None,
                 cert_path: Path | None) -> None:
     """Register a client and print its API token (shown once; stored only hashed)."""
+    from adapter.flows.access import cert_fingerprint
     from adapter.store.clients import add_client
-    from adapter.store.clients import cert_fingerprint
 
     if role == "sender" and not care_units:
         raise click.UsageError("a sender needs at least one --care-unit")

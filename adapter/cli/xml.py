@@ -15,16 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapter import errors
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, echo_json, fail
 from adapter.fhir.parse import parse_json, sniff
-from adapter.fhir.submission import Submission
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
 from adapter.outbound.html import Source
-from adapter.signing import (Verification, init_dev_keys, load_certificates, load_key, sign_document,
-                             verify_document)
-
-EVENT_STATUS = {"certificate": "original", "certificate-replacement": "replacing",
-                "certificate-withdrawal": "withdrawn"}
+from adapter.outbound.municipal import status_of
+from adapter.signing import Verification, init_dev_keys, load_certificates, load_key, sign_document, verify_document
 
 
 def _read(path: Path) -> bytes:
@@ -79,9 +75,10 @@ def keys_init(directory: Path, algorithm: str, force: bool) -> None:
 
 @click.command("to-xml")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--status", type=click.Choice(["auto", "original", "replacing", "withdrawn"]), default="auto",
-              show_default=True, help="auto: from the MessageHeader event.")
+@click.option("--status", type=click.Choice(["auto", "original", "replacing", "withdrawn", "replaced"]),
+              default="auto", show_default=True, help="auto: from the MessageHeader event; replaced needs schema 1.1.")
 @click.option("--replaces", default=None, help="Certificate id replaced (default: the Bundle's replaces extension).")
+@click.option("--replaced-by", default=None, help="With --status replaced: the id of the certificate that replaces it.")
 @click.option("--sign", "do_sign", is_flag=True, help="Sign the document (enveloped XML-DSig).")
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="Private key, PEM or PKCS#12.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path),
@@ -89,14 +86,14 @@ def keys_init(directory: Path, algorithm: str, force: bool) -> None:
 @click.option("--passphrase", default=None, help="Passphrase of the key file.")
 @click.option("--xades", is_flag=True, help="Add XAdES-BES properties (SigningTime, SigningCertificateV2).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def to_xml(file: Path, status: str, replaces: str | None, do_sign: bool, key: Path | None, cert: Path | None,
+def to_xml(file: Path, status: str, replaces: str | None, replaced_by: str | None, do_sign: bool, key: Path | None, cert: Path | None,
            passphrase: str | None, xades: bool, output: Path | None) -> None:
     """Print the municipal XML for FILE, a submission Bundle (JSON); optionally signed."""
     bundle = _bundle(file)
     if status == "auto":
-        status = EVENT_STATUS.get(Submission(bundle).event or "", "original")
+        status = status_of(bundle)
     try:
-        xml = render_municipal_xml(bundle, status=status, replaces=replaces)
+        xml = render_municipal_xml(bundle, status=status, replaces=replaces, replaced_by=replaced_by)
         if do_sign:
             if key is None:
                 raise click.UsageError("--sign needs --key (and --cert unless the key is PKCS#12)")

@@ -9,9 +9,10 @@ permit (FHIR R4 Consent §2.13.6: nested provisions are exceptions to their pare
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapter import messages

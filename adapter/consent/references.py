@@ -9,7 +9,8 @@ referenced resource into the Reference, keeping the original ``reference``.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from adapter.fhir import identifiers as ids
 

@@ -7,9 +7,8 @@ The relay does IO only through the Store and Transport ports it is given; no Fla
 """
 
 from adapter.delivery.backoff import backoff_delay
-from adapter.delivery.keys import idempotency_key
-from adapter.delivery.model import (Claimed, Envelope, Kind, Outcome, Receipt, Recipient, State,
-                                    Store, Transport)
+from adapter.delivery.idempotency import idempotency_key
+from adapter.delivery.model import Claimed, Envelope, Kind, Outcome, Receipt, Recipient, State, Store, Transport
 from adapter.delivery.relay import Relay, RunStats
 
 __all__ = ["Claimed", "Envelope", "Kind", "Outcome", "Receipt", "Recipient", "Relay", "RunStats",

@@ -8,7 +8,7 @@ Backoff and Jitter", 2015). ``rand`` is injected so tests are deterministic.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:

@@ -6,7 +6,7 @@ rejecting municipality without a socket. ``sent`` keeps every envelope handed ov
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from adapter.delivery.model import Envelope, Outcome, Receipt
 

@@ -1,16 +1,16 @@
 """The delivery ports and the values that cross them.
 
 The relay sees the database only as a :class:`Store` and the network only as a
-:class:`Transport` (``send(envelope) -> Receipt``); time comes from a
-:class:`Clock`. The SQL store lives in ``adapter.store.outbox``, the HTTPS
-transport in ``adapter.delivery.http``; ``adapter.testing`` has in-memory fakes.
+:class:`Transport` (``send(envelope) -> Receipt``); time comes from an
+:class:`adapter.clock.Clock`. The store is ``adapter.flows.relay.RelayStore`` (on SQL or in
+memory), the HTTPS transport ``adapter.delivery.http``; ``adapter.testing`` has in-memory fakes.
 """
 
 from __future__ import annotations
 
 import enum
-import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -107,14 +107,10 @@ class Transport(Protocol):
     def send(self, envelope: Envelope) -> Receipt: ...
 
 
-class Clock(Protocol):
-    def __call__(self) -> float: ...
-
-
 class Store(Protocol):
     """What the relay needs from persistence. Every write after a claim is fenced by the token."""
 
-    def claim(self, *, owner: str, now: float, lease_seconds: float, limit: int) -> list[Claimed]: ...
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]: ...
 
     def recipient(self, kommunkod: str) -> Recipient | None: ...
 
@@ -122,14 +118,10 @@ class Store(Protocol):
         """True while ``msg`` is pending and still held by this claim (not withheld, not taken over)."""
         ...
 
-    def mark_delivered(self, msg: Claimed, receipt: Receipt, *, now: float) -> bool: ...
+    def mark_delivered(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool: ...
 
-    def mark_available(self, msg: Claimed, *, now: float) -> bool: ...
+    def mark_available(self, msg: Claimed, *, now: datetime) -> bool: ...
 
-    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: float, next_at: float) -> bool: ...
+    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime) -> bool: ...
 
-    def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: float) -> bool: ...
-
-
-def system_clock() -> float:
-    return time.time()
+    def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool: ...

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import timedelta
 
+from adapter.clock import Clock, SystemClock
 from adapter.delivery.backoff import backoff_delay
-from adapter.delivery.model import (Claimed, Clock, Envelope, Outcome, Receipt, Recipient, Store,
-                                    Transport, system_clock)
+from adapter.delivery.model import Claimed, Envelope, Outcome, Receipt, Recipient, Store, Transport
 from adapter.settings import DeliverySettings
 
 log = logging.getLogger(__name__)
@@ -42,27 +43,27 @@ class Relay:
     """One worker's relay. ``owner`` names the worker in leases (host:pid:random)."""
 
     def __init__(self, store: Store, transport: Transport, *, settings: DeliverySettings,
-                 owner: str, clock: Clock = system_clock,
+                 owner: str, clock: Clock | None = None,
                  rand: Callable[[], float] = random.random, batch: int = 10) -> None:
         self.store = store
         self.transport = transport
         self.settings = settings
         self.owner = owner
-        self.clock = clock
+        self.clock = clock or SystemClock()
         self.rand = rand
         self.batch = batch
 
     def run_once(self) -> RunStats:
         """Claim up to ``batch`` due messages and handle each; one failing never stops the others."""
         stats = RunStats()
-        started = self.clock()
+        started = self.clock.now()
         claimed = self.store.claim(owner=self.owner, now=started,
                                    lease_seconds=self.settings.lease_seconds, limit=self.batch)
         stats.claimed = len(claimed)
         # A push must finish inside our lease, or a second worker may take the message over.
-        latest_start = started + self.settings.lease_seconds - self._push_budget()
+        latest_start = started + timedelta(seconds=self.settings.lease_seconds - self._push_budget())
         for msg in claimed:
-            if self.clock() > latest_start:
+            if self.clock.now() > latest_start:
                 stats.skipped += 1
                 continue
             self._handle(msg, stats)
@@ -78,7 +79,7 @@ class Relay:
                 no_one = Receipt(Outcome.RETRY, None, f"no recipient registered for kommunkod {msg.kommunkod}")
                 self._record(msg, no_one, self.settings.max_attempts, stats)
             elif recipient.mode == "pull":
-                self._count(stats, "available", self.store.mark_available(msg, now=self.clock()))
+                self._count(stats, "available", self.store.mark_available(msg, now=self.clock.now()))
             else:
                 self._push(msg, recipient, stats)
         except Exception as exc:  # noqa: BLE001 - a poison message must not stop the relay
@@ -92,7 +93,7 @@ class Relay:
         if msg.attempts > limit:
             # Earlier attempts died with their worker (a message that crashes the relay).
             spent = Receipt(Outcome.REJECTED, None, f"out of attempts ({limit}) without an answer")
-            self._count(stats, "dead", self.store.mark_dead(msg, spent, now=self.clock()))
+            self._count(stats, "dead", self.store.mark_dead(msg, spent, now=self.clock.now()))
             return
         if not recipient.endpoint:
             self._record(msg, Receipt(Outcome.RETRY, None, "recipient has no push endpoint"), limit, stats)
@@ -110,7 +111,7 @@ class Relay:
         return self.transport.send(envelope_for(msg, recipient))
 
     def _record(self, msg: Claimed, receipt: Receipt, limit: int, stats: RunStats) -> None:
-        now = self.clock()
+        now = self.clock.now()
         stats.outcomes.append(receipt.outcome.value)
         if receipt.outcome is Outcome.ACCEPTED:
             self._count(stats, "delivered", self.store.mark_delivered(msg, receipt, now=now))
@@ -119,7 +120,8 @@ class Relay:
         else:
             delay = backoff_delay(msg.attempts, base=self.settings.backoff_base,
                                   cap=self.settings.backoff_max, rand=self.rand)
-            self._count(stats, "retried", self.store.mark_retry(msg, receipt, now=now, next_at=now + delay))
+            next_at = now + timedelta(seconds=delay)
+            self._count(stats, "retried", self.store.mark_retry(msg, receipt, now=now, next_at=next_at))
 
     @staticmethod
     def _count(stats: RunStats, name: str, written: bool) -> None:

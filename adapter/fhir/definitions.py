@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -72,7 +72,7 @@ def _constraints() -> tuple[Constraint, ...]:
     return tuple(Constraint(*c) for c in _data()["constraints"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def type_def(name: str) -> TypeDef | None:
     """A resource or data type by name (``Patient``, ``Period``), or None when R4 has none."""
     raw = _data()["types"].get(name)
@@ -82,7 +82,7 @@ def type_def(name: str) -> TypeDef | None:
     return TypeDef(name, raw["kind"], raw["abstract"], raw["base"], tuple(table[i] for i in raw["c"]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def children(owner: str) -> dict[str, ElementDef]:
     """The elements below ``owner`` (a type name or a backbone path) by name (``value`` for ``value[x]``)."""
     table = _constraints()
@@ -95,13 +95,13 @@ def children(owner: str) -> dict[str, ElementDef]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def required(owner: str) -> tuple[ElementDef, ...]:
     """The elements below ``owner`` with a minimum cardinality above zero."""
     return tuple(el for el in children(owner).values() if el.min > 0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def json_names(owner: str) -> dict[str, tuple[ElementDef, str]]:
     """Every JSON property name allowed in ``owner`` -> (element, type): choices spelled out."""
     out: dict[str, tuple[ElementDef, str]] = {}
@@ -124,7 +124,7 @@ def primitive_pattern(type_name: str) -> str | None:
     return pattern
 
 
-@lru_cache(maxsize=None)
+@cache
 def expansion(value_set: str) -> dict[str, frozenset[str]] | None:
     """System -> codes of a required-bound core ValueSet, or None when it needs a terminology server."""
     raw = _data()["expansions"].get(value_set)

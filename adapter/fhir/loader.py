@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from adapter import errors, messages
 from adapter.fhir import parse

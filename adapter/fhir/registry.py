@@ -11,9 +11,10 @@ entries are taken one by one), a folder, or a FHIR NPM package ``.tgz``, read by
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, cast
+from typing import Any
 
 from adapter.data import data_dir
 from adapter.fhir.loader import CONFORMANCE_TYPES, read_definitions
@@ -117,7 +118,7 @@ class Registry:
     def count(self) -> int:
         return sum(1 for _ in self.all())
 
-    def copy(self) -> "Registry":
+    def copy(self) -> Registry:
         other = Registry(self.all())
         other.sources = list(self.sources)
         return other

@@ -14,12 +14,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.fhir import identifiers as ids
+from adapter.fhir.items import walk
 
 Resource = dict[str, Any]
 
 EVENT_SYSTEM = f"{ids.CANONICAL_BASE}/CodeSystem/lisn-message-event"
 REPLACES_URL = f"{ids.CANONICAL_BASE}/StructureDefinition/replaces"
-PROTECTED_CODES = frozenset({"R", "V"})  # v3-Confidentiality restricted / very restricted
+PROTECTED_CODES = frozenset({"R", "V"})  # v3-Confidentiality restricted / very restricted (any system: fail safe)
+SE_SECURITY_LABELS = "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel"
+"""HL7 Sweden's base profiles (SEBasePatient, ``meta.security`` bound to SecurityLabelVS): the labels
+``sekretessmarkering`` and ``skyddadFolkbokforing``, the two protections the national population
+register (SPAR) and Inera's person service carry. Any code of this system counts as protected, so a
+misspelt label still protects; the validator refuses codes it does not know (profile lisn-pat-4)."""
+SE_PROTECTED_CODES = frozenset({"sekretessmarkering", "skyddadFolkbokforing"})
+DEMOGRAPHICS_SENSITIVE = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "DEMO")
+"""v3-ActCode DEMO ("all demographic information sensitivity"): in HL7 Sweden's SecurityLabelVS and sent
+beside the Swedish label in its examples; on its own it also means the demographics are protected."""
+# The message events (CodeSystem lisn-message-event) and the status each gives the municipal XML.
+XML_STATUS_BY_EVENT = {"certificate": "original", "certificate-replacement": "replacing",
+                       "certificate-withdrawal": "withdrawn"}
 
 
 @dataclass(frozen=True)
@@ -132,11 +145,11 @@ class Submission:
 
     @property
     def protected_identity(self) -> bool:
-        """True when the patient is marked with protected identity (meta.security R or V)."""
-        for sec in ((self.patient or {}).get("meta") or {}).get("security") or []:
-            if isinstance(sec, dict) and sec.get("code") in PROTECTED_CODES:
-                return True
-        return False
+        """True when the patient carries a protected-identity label in ``meta.security`` (see
+        :func:`is_protection_label`); then name, address and location data are never passed on."""
+        meta = (self.patient or {}).get("meta")
+        labels = meta.get("security") if isinstance(meta, dict) else None
+        return any(is_protection_label(sec) for sec in labels or [] if isinstance(sec, dict))
 
     @property
     def kommunkod(self) -> str | None:
@@ -158,6 +171,14 @@ class Submission:
         return None
 
 
+def is_protection_label(coding: dict[str, Any]) -> bool:
+    """A ``meta.security`` Coding that marks a protected identity (docs/outbound.md, "Protected identity"):
+    v3-Confidentiality R or V, any HL7 Sweden SecurityLabel code, or v3-ActCode DEMO."""
+    system, code = coding.get("system"), coding.get("code")
+    return (code in PROTECTED_CODES or system == SE_SECURITY_LABELS
+            or (system, code) == DEMOGRAPHICS_SENSITIVE)
+
+
 def _identifier(resource: Resource | None, *systems: str) -> tuple[str, str] | None:
     for ident in (resource or {}).get("identifier") or []:
         if not isinstance(ident, dict):
@@ -170,15 +191,4 @@ def _identifier(resource: Resource | None, *systems: str) -> tuple[str, str] | N
 
 def answers(qr: Resource, link_id: str) -> list[Any]:
     """Every answer value (``valueX``) of every item with ``link_id``, anywhere in the tree, in order."""
-    out: list[Any] = []
-    stack = list(reversed(qr.get("item") or []))
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        for ans in item.get("answer") or []:
-            if item.get("linkId") == link_id:
-                out.extend(v for k, v in ans.items() if k.startswith("value"))
-            stack.extend(reversed(ans.get("item") or []))
-        stack.extend(reversed(item.get("item") or []))
-    return out
+    return [v for visit in walk(qr) if visit.item.get("linkId") == link_id for v in visit.values()]

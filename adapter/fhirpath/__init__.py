@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from adapter.fhirpath.compiler import compile_tree
 from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data, node

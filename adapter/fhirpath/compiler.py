@@ -10,8 +10,9 @@ for that node does. A node type, function or operator this module does not know 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function

@@ -16,7 +16,8 @@ evaluated on the ``$this`` a previous ``where()`` left) give the same result.
 from __future__ import annotations
 
 from collections import abc
-from typing import Any, Callable, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from adapter.fhirpath.upstream import MODEL, RN, get_data, is_capitalized
 

@@ -4,15 +4,16 @@
 within the Bundle being validated, or among the resource's contained resources, and never over
 the network), ``htmlChecks()`` (txt-1: the narrative's XHTML rules) and ``htmlChecks2()`` (the
 HL7 validator's name for txt-2's rule, some non-whitespace content; R4 publishes txt-2 as
-``htmlChecks()`` by mistake), both by :mod:`adapter.fhir.xhtml`.
+``htmlChecks()`` by mistake), both by :mod:`adapter.fhir.xhtml`. The same functions are given to
+fhirpathpy as its ``userInvocationTable``, so the fallback and the oracle tests see them too and
+the two engines agree on them by construction.
 
 :func:`compare_typed_dates` mends a gap of fhirpathpy 2.2.4 against FHIRPath (and against
 fhirpath.js, which it ports): its ``<``, ``<=``, ``>``, ``>=`` compare FHIR ``date``/``dateTime``/
 ``instant``/``time`` elements as text, so ``2023-06-21 <= 2023-06-21T06:20:00Z`` is true where
 FHIRPath says empty (the precisions differ), and per-1 let such a Period pass (the HL7 validator
 refuses it). fhirpath.js converts typed nodes first (``valDataConverted``); so does the wrapper,
-applied once when this module is imported, for fhirpathpy and the compiled closures alike. The same functions are given to fhirpathpy as its ``userInvocationTable``, so the
-fallback and the oracle tests see them too and the two engines agree on them by construction.
+applied once when this module is imported, for fhirpathpy and the compiled closures alike.
 
 ``resolve()`` needs to know the resource being validated; the caller sets it for the duration of
 an evaluation with :func:`scope` (a context variable: safe with threads).
@@ -20,13 +21,15 @@ an evaluation with :func:`scope` (a context variable: safe with threads).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from adapter.fhir.xhtml import xhtml_has_content, xhtml_problems
 from adapter.fhirpath.env import node
-from adapter.fhirpath.upstream import FP_DateTime, FP_Time, fp_equality_module as equality
+from adapter.fhirpath.upstream import FP_DateTime, FP_Time
+from adapter.fhirpath.upstream import fp_equality_module as equality
 
 _ROOTS: ContextVar[tuple[Any, Any]] = ContextVar("fhirpath_roots", default=(None, None))
 
@@ -123,7 +126,7 @@ def compare_typed_dates() -> None:
     def typecheck(a: list[Any], b: list[Any]) -> Any:
         return original(_converted(a), _converted(b))
 
-    setattr(typecheck, "_typed_dates", True)
+    typecheck.__dict__["_typed_dates"] = True  # marks the wrapper, so a second call keeps one layer
     equality.typecheck = typecheck
 
 

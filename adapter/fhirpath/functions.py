@@ -10,13 +10,13 @@ parameter evaluation and checks, the same ``nullable`` rules, the same implement
 
 from __future__ import annotations
 
-from typing import Any, Callable, cast
-
+from collections.abc import Callable
+from typing import Any
 
 from adapter.fhirpath import fhir, navigation
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify, flatten, get_data, is_true
-from adapter.fhirpath.params import Maker, Unsupported, maker_for, type_param
 from adapter.fhirpath.navigation import Member
+from adapter.fhirpath.params import Maker, Unsupported, maker_for, type_param
 from adapter.fhirpath.upstream import EVALUATORS, REGISTRY, TypeInfo
 
 Ast = dict[str, Any]

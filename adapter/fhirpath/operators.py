@@ -10,10 +10,10 @@ Quantity-typed node), ``in`` against a constant list of strings.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify
-
 from adapter.fhirpath.params import Maker, Unsupported, maker_for
 from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, fp_equal, fp_unequal
 

@@ -10,7 +10,8 @@ that sets ``$this`` to its argument and evaluates. Every other kind is evaluated
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from adapter.fhirpath.env import Compiled, Env, Items, arraify
 from adapter.fhirpath.upstream import PARAM_CHECKS, TypeInfo

@@ -6,7 +6,8 @@ here once, so that the rest of the package stays checked by ``mypy --strict``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import fhirpathpy
 from fhirpathpy import engine

@@ -8,8 +8,9 @@ Displays come from our own CodeSystems, so the Swedish text is always the templa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from adapter.fhir import identifiers
 from adapter.fhir.registry import Registry

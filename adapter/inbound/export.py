@@ -8,11 +8,12 @@ source value no rule read, build the Bundle. ``convert_export`` adds the validat
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from adapter import errors
 from adapter.data import data_dir
@@ -21,9 +22,9 @@ from adapter.fhir.registry import Registry, default_registry
 from adapter.inbound import encoding, fhirinput, selectors
 from adapter.inbound.bundle import HEADER_FIELDS, build_bundle, header_path
 from adapter.inbound.engine import Engine, Trace
+from adapter.inbound.inputs import resolve as resolve_inputs
 from adapter.inbound.mapping import Mapping, Rule, load_mapping
 from adapter.inbound.sources import FlatSource, JsonSource, SelectorError, Source, XmlSource
-from adapter.inbound.inputs import resolve as resolve_inputs
 from adapter.inbound.template import Instance, Template, Where, render
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing

@@ -16,8 +16,9 @@ In YAML an expression is a string (a selector) or a mapping with one function ke
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 # name -> (how the function key's value is read, the options it takes)
 #   "one": one sub-expression; "many": a list of sub-expressions; "name"/"literal": a plain value
@@ -64,14 +65,14 @@ class Expr:
     selector: str | None = None
     value: Any = None
     """The literal of ``const`` and the input name of ``input``."""
-    args: tuple["Expr", ...] = ()
+    args: tuple[Expr, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_selector(self) -> bool:
         return self.fn == "select"
 
-    def walk(self) -> Iterator["Expr"]:
+    def walk(self) -> Iterator[Expr]:
         yield self
         for arg in self.args:
             yield from arg.walk()

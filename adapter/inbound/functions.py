@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapter.inbound import values

@@ -9,8 +9,9 @@ any rule runs; every problem is reported, naming the input.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from adapter import errors, messages
 from adapter.inbound import values

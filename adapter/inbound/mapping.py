@@ -69,7 +69,7 @@ class Rule:
     map: str | None = None
     system: str | None = None
     pattern: str | None = None
-    rules: tuple["Rule", ...] = ()
+    rules: tuple[Rule, ...] = ()
     note: str | None = None
 
     @property

@@ -10,9 +10,10 @@ below it as read.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, Protocol, cast
+from typing import Any, Protocol, cast
 
 from lxml import etree
 

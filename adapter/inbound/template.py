@@ -69,7 +69,7 @@ class Instance:
     """One occurrence of a group (or the response itself, ``link_id`` None) being filled."""
 
     link_id: str | None
-    groups: dict[str, list["Instance"]] = field(default_factory=dict)
+    groups: dict[str, list[Instance]] = field(default_factory=dict)
     answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sources: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     """Per linkId, the source location and mapping-file line of each answer (parallel to ``answers``)."""
@@ -77,19 +77,19 @@ class Instance:
     """The source location of the context this group instance was made for."""
     origin_line: int = 0
 
-    def single(self, link_id: str) -> "Instance":
+    def single(self, link_id: str) -> Instance:
         """The one instance of a non-repeating child group, created when first needed."""
         found = self.groups.setdefault(link_id, [])
         if not found:
             found.append(Instance(link_id))
         return found[0]
 
-    def new(self, link_id: str) -> "Instance":
+    def new(self, link_id: str) -> Instance:
         inst = Instance(link_id)
         self.groups.setdefault(link_id, []).append(inst)
         return inst
 
-    def discard(self, inst: "Instance") -> None:
+    def discard(self, inst: Instance) -> None:
         siblings = self.groups.get(inst.link_id or "", [])
         if inst in siblings:
             siblings.remove(inst)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # FHIR R4 dateTime with a time part requires a zone; the source may omit it (RIVTA does).

@@ -1,33 +1,26 @@
 """The assessment summary (bedömningsstöd): what the certificate means for the activity requirement.
 
-Issue 5 §1 and DESIGN §1: the socialnämnd decides, per activity type, how many hours a week the
-person can take part; this module derives those figures and the flags a case worker looks for
-from the answers, as data. The rules, and the choices made where the issue leaves room, are in
-docs/outbound.md ("Bedömningsstöd"):
-
-- hours per week: fullt = 40, begransat = the hours given, inte = 0;
-- remaining work capacity: ej-nedsatt 100, nedsatt-25 75, nedsatt-50 50, nedsatt-75 25, helt-nedsatt 0;
-- validity end = formaga.period.slut; latest follow-up = the earlier of the period end and three
-  calendar months after the period start;
-- flags; quality remarks (descriptions shorter than ``MIN_DESCRIPTION_CHARS``, a diagnosis text
-  that only repeats the code or its display).
+The socialnämnd decides how much, and in which kinds of activity, the person can take part
+(DESIGN §1, seed 001: the bedömningsstöd helps "ta ställning till i vilken utsträckning de
+medicinska nedsättningar ... påverkar den enskildes förutsättningar att stå till
+arbetsmarknadens förfogande eller att delta i aktiviteter"). This module restates what the
+physician wrote, as data, and never adds a figure the physician did not write: "kan delta fullt
+ut" stays the code ``fullt``, hours appear only where the physician gave them. On top of that it
+lists remarks a case worker must look at before deciding. Every rule, with its source and its
+threshold, is the table in docs/outbound.md ("Bedömningsstöd"); the remarks are
+:mod:`adapter.outbound.remarks`; the cases are ``tests/unit/outbound/assessment_cases.yaml``.
 """
 
 from __future__ import annotations
 
 import calendar
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from adapter import messages
+from adapter.fhir.items import walk
 from adapter.fhir.submission import Submission
 
-HOURS_FULL_TIME = 40
-"""A full-time activity week in hours (the activity requirement is, as a rule, full time)."""
-MIN_DESCRIPTION_CHARS = 50
-"""Below this many characters an impairment or activity-limitation text rarely supports a decision."""
 FOLLOW_UP_MONTHS = 3
 """The municipality follows up at the latest this many months after the period starts."""
 
@@ -35,16 +28,41 @@ REMAINING_CAPACITY = {"ej-nedsatt": 100, "nedsatt-25": 75, "nedsatt-50": 50, "ne
 COORDINATED_REHABILITATION = frozenset({"samordnad-rehabilitering", "samordningsforbund",
                                         "arbetslivsinriktad-rehabilitering"})
 UNCLEAR_OR_POOR_PROGNOSIS = frozenset({"oklar", "ej-aterfa"})
-_DESCRIPTIONS = ("funktionsnedsattning", "aktivitetsbegransning")
+ACTIVITY_GROUPS = ("formaga.aktivitet", "formaga.period.aktivitet")
+"""Template 1.0 assesses activities once for the one period; 1.1 per period (a stepwise build-up)."""
 
 
 @dataclass(frozen=True)
 class ActivityCapacity:
-    """One assessed activity type and the hours per week the person can take part."""
+    """One assessed activity type, as the physician assessed it.
+
+    ``timmar_per_vecka`` is the physician's own figure (only with ``begransat``); ``fullt`` and
+    ``inte`` are codes, never turned into hours.
+    """
 
     typ: dict[str, Any]
     deltagande: dict[str, Any]
     timmar_per_vecka: int | None
+    anpassning: str | None = None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The total capacity over all activity types (template 1.1): the code, hours only when given."""
+
+    deltagande: dict[str, Any]
+    timmar_per_vecka: int | None = None
+    timmar_per_dag: float | None = None
+
+
+@dataclass(frozen=True)
+class PeriodCapacity:
+    """One period of the assessment (1.1 has up to four: a stepwise build-up)."""
+
+    start: date | None
+    slut: date | None
+    total_formaga: Capacity | None
+    aktiviteter: tuple[ActivityCapacity, ...]
 
 
 @dataclass(frozen=True)
@@ -59,48 +77,63 @@ class Flags:
 
 @dataclass(frozen=True)
 class Remark:
-    """A quality remark: something in the certificate a case worker should look at twice."""
+    """Something in the certificate a case worker should look at twice (``kind``: kvalitet,
+    konsistens or planering)."""
 
     code: str
     link_id: str
     expression: str | None
     text_sv: str
     text_en: str
+    kind: str = "kvalitet"
 
 
 @dataclass(frozen=True)
 class Assessment:
     aktiviteter: tuple[ActivityCapacity, ...] = ()
+    """Template 1.0's activities (``formaga.aktivitet``); a 1.1 certificate has them per period."""
     kvarvarande_arbetsformaga_procent: int | None = None
     giltigt_till_och_med: date | None = None
     senast_uppfoljning: date | None = None
     flaggor: Flags = field(default_factory=Flags)
     kvalitetsanmarkningar: tuple[Remark, ...] = ()
+    perioder: tuple[PeriodCapacity, ...] = ()
+    total_formaga: Capacity | None = None
+    """The total capacity at the start (the first period's), when the template asks for it (1.1)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (dates as ISO strings) for the mapping engine and templates."""
         data = asdict(self)
         for key in ("giltigt_till_och_med", "senast_uppfoljning"):
             data[key] = data[key].isoformat() if data[key] else None
+        for period in data["perioder"]:
+            for key in ("start", "slut"):
+                period[key] = period[key].isoformat() if period[key] else None
         return data
 
 
-def assess(bundle: dict[str, Any], *, index: "AnswerIndex | None" = None) -> Assessment:
+def assess(bundle: dict[str, Any], *, index: AnswerIndex | None = None) -> Assessment:
     """The bedömningsstöd for a submission Bundle (or a bare QuestionnaireResponse).
 
     ``index`` lets the XML transformation share its answer index (one walk of the response).
     """
+    from adapter.outbound.remarks import remarks
+
     qr = bundle if bundle.get("resourceType") == "QuestionnaireResponse" else (Submission(bundle).response or {})
     idx = index or AnswerIndex()
-    start, slut = _first_date(idx, qr, "formaga.period.start"), _first_date(idx, qr, "formaga.period.slut")
-    follow_up = min(slut, add_months(start, FOLLOW_UP_MONTHS)) if start and slut else slut
+    periods = tuple(periods_of(idx, qr))
+    start, slut = span(periods)
+    new_certificate = first_date(idx, qr, "prognos.nyttintyg")
+    ends = [d for d in (slut, add_months(start, FOLLOW_UP_MONTHS) if start else None, new_certificate) if d]
     return Assessment(
-        aktiviteter=tuple(_activities(idx, qr)),
-        kvarvarande_arbetsformaga_procent=REMAINING_CAPACITY.get(_first_code(idx, qr, "formaga.arbete") or ""),
+        aktiviteter=tuple(a for _, a in activity_groups(idx, qr, ("formaga.aktivitet",))),
+        kvarvarande_arbetsformaga_procent=REMAINING_CAPACITY.get(first_code(idx, qr, "formaga.arbete") or ""),
         giltigt_till_och_med=slut,
-        senast_uppfoljning=follow_up,
+        senast_uppfoljning=min(ends) if ends else None,
         flaggor=_flags(idx, qr, start, slut),
-        kvalitetsanmarkningar=tuple(_remarks(idx, qr)),
+        kvalitetsanmarkningar=tuple(remarks(idx, qr, periods)),
+        perioder=periods,
+        total_formaga=periods[0].total_formaga if periods else None,
     )
 
 
@@ -111,106 +144,84 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def _activities(idx: AnswerIndex, qr: dict[str, Any]) -> list[ActivityCapacity]:
+def span(periods: tuple[PeriodCapacity, ...]) -> tuple[date | None, date | None]:
+    """The first start and the last end over all periods."""
+    starts = [p.start for p in periods if p.start]
+    ends = [p.slut for p in periods if p.slut]
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def periods_of(idx: AnswerIndex, qr: dict[str, Any]) -> list[PeriodCapacity]:
+    """Every ``formaga.period``; a 1.0 certificate's one period carries 1.0's ``formaga.aktivitet``."""
+    top = tuple(a for _, a in activity_groups(idx, qr, ("formaga.aktivitet",)))
     out = []
-    for group in idx.items(qr, "formaga.aktivitet"):
-        typ = _first(idx, group, "formaga.aktivitet.typ")
-        deltagande = _first(idx, group, "formaga.aktivitet.deltagande")
-        if not isinstance(typ, dict) or not isinstance(deltagande, dict):
-            continue
-        out.append(ActivityCapacity(typ=typ, deltagande=deltagande,
-                                    timmar_per_vecka=_hours(idx, deltagande.get("code"), group)))
+    for group in idx.items(qr, "formaga.period"):
+        own = tuple(a for _, a in activity_groups(idx, group, ("formaga.period.aktivitet",)))
+        out.append(PeriodCapacity(start=first_date(idx, group, "formaga.period.start"),
+                                  slut=first_date(idx, group, "formaga.period.slut"),
+                                  total_formaga=_total(idx, group), aktiviteter=own or top))
     return out
 
 
-def _hours(idx: AnswerIndex, participation: str | None, group: dict[str, Any]) -> int | None:
-    if participation == "fullt":
-        return HOURS_FULL_TIME
-    if participation == "inte":
-        return 0
-    given = _first(idx, group, "formaga.aktivitet.timmar")
-    return given if participation == "begransat" and isinstance(given, int) else None
+def _total(idx: AnswerIndex, period: dict[str, Any]) -> Capacity | None:
+    code = first_answer(idx, period, "formaga.period.totalt")
+    if not isinstance(code, dict):
+        return None
+    hours, per_day = first_answer(idx, period, "formaga.period.totalt.timmar"), first_answer(idx, period, "formaga.period.totalt.dag")
+    limited = code.get("code") == "begransat"
+    return Capacity(deltagande=code, timmar_per_vecka=hours if limited and isinstance(hours, int) else None,
+                    timmar_per_dag=per_day if limited and isinstance(per_day, (int, float)) else None)
+
+
+def activity_groups(idx: AnswerIndex, node: dict[str, Any],
+                    families: tuple[str, ...] = ACTIVITY_GROUPS) -> list[tuple[str, ActivityCapacity]]:
+    """Each well-formed activity group below ``node`` with its location key (``linkId#n``, for item_paths)."""
+    out = []
+    for family in families:
+        for n, group in enumerate(idx.items(node, family)):
+            typ, deltagande = first_answer(idx, group, f"{family}.typ"), first_answer(idx, group, f"{family}.deltagande")
+            if not isinstance(typ, dict) or not isinstance(deltagande, dict):
+                continue
+            given = first_answer(idx, group, f"{family}.timmar")
+            hours = given if deltagande.get("code") == "begransat" and isinstance(given, int) else None
+            adaptation = first_answer(idx, group, f"{family}.anpassning")
+            out.append((f"{family}#{n}", ActivityCapacity(
+                typ=typ, deltagande=deltagande, timmar_per_vecka=hours,
+                anpassning=adaptation.strip() or None if isinstance(adaptation, str) else None)))
+    return out
 
 
 def _flags(idx: AnswerIndex, qr: dict[str, Any], start: date | None, slut: date | None) -> Flags:
     measures = {c.get("code") for c in idx.answers(qr, "atgarder.typ") if isinstance(c, dict)}
-    basis = [d for d in (_to_date(v) for v in idx.answers(qr, "grund.datum")) if d]
+    basis = basis_dates(idx, qr)
     return Flags(
         sip_rekommenderas="sip" in measures,
         samordnad_rehabilitering_rekommenderas=bool(measures & COORDINATED_REHABILITATION),
-        kontakt_onskas=_first(idx, qr, "kontakt.onskas") is True,
+        kontakt_onskas=first_answer(idx, qr, "kontakt.onskas") is True,
         retroaktiv_period=bool(start and basis and start < min(basis)),
-        oklar_eller_dalig_prognos=_first_code(idx, qr, "prognos.typ") in UNCLEAR_OR_POOR_PROGNOSIS,
+        oklar_eller_dalig_prognos=first_code(idx, qr, "prognos.typ") in UNCLEAR_OR_POOR_PROGNOSIS,
         period_over_tre_manader=bool(start and slut and slut >= add_months(start, FOLLOW_UP_MONTHS)),
     )
 
 
-def _remarks(idx: AnswerIndex, qr: dict[str, Any]) -> list[Remark]:
-    out = []
-    paths = item_paths(qr)
-    for link_id in _DESCRIPTIONS:
-        text = _first(idx, qr, link_id)
-        if not isinstance(text, str) or len(text.strip()) < MIN_DESCRIPTION_CHARS:
-            label = next((i.get("text") for i in idx.items(qr, link_id) if i.get("text")), link_id)
-            out.append(_remark("LISN_ASSESS_TEXT_TOO_SHORT", link_id, paths.get(link_id),
-                               min=MIN_DESCRIPTION_CHARS, label=label))
-    for index, group in enumerate(idx.items(qr, "diagnos")):
-        code, text = _first(idx, group, "diagnos.kod"), _first(idx, group, "diagnos.text")
-        if isinstance(code, dict) and _repeats_code(text, code):
-            out.append(_remark("LISN_ASSESS_DIAGNOS_TEXT_REPEATS_CODE", "diagnos.text",
-                               paths.get(f"diagnos.text#{index}"), code=code.get("code", "")))
-    if not idx.items(qr, "formaga.aktivitet"):
-        out.append(_remark("LISN_ASSESS_NO_ACTIVITY_ASSESSED", "formaga.aktivitet", paths.get("formaga")))
-    for activity in _activities(idx, qr):
-        if activity.timmar_per_vecka is None:
-            out.append(_remark("LISN_ASSESS_HOURS_MISSING", "formaga.aktivitet.timmar", paths.get("formaga"),
-                               typ=activity.typ.get("code", "")))
-    return out
-
-
-def _remark(message_id: str, link_id: str, expression: str | None, **args: Any) -> Remark:
-    return Remark(code=message_id, link_id=link_id, expression=expression, text_sv=messages.text(
-        message_id, "sv", linkId=link_id, **args), text_en=messages.text(message_id, "en", linkId=link_id, **args))
-
-
-def _normalise(text: Any) -> str:
-    return re.sub(r"[\W_]+", "", str(text or "")).casefold()
-
-
-def _repeats_code(text: Any, code: dict[str, Any]) -> bool:
-    """True when the free text adds nothing to the code: empty, the code, its display, or both."""
-    said, c, d = _normalise(text), _normalise(code.get("code")), _normalise(code.get("display"))
-    return said in {"", c, d, c + d, d + c}
+def basis_dates(idx: AnswerIndex, qr: dict[str, Any]) -> list[date]:
+    return [d for d in (to_date(v) for v in idx.answers(qr, "grund.datum")) if d]
 
 
 # -- reading answers -----------------------------------------------------------------------------
 
 def find_items(node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
-    """Every item with ``link_id`` below ``node`` (not descending into the matches)."""
-    found: list[dict[str, Any]] = []
-    stack = list(reversed(node.get("item") or []))
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        if item.get("linkId") == link_id:
-            found.append(item)
-            continue
-        children = list(item.get("item") or [])
-        for ans in item.get("answer") or []:
-            children.extend(ans.get("item") or [])
-        stack.extend(reversed(children))
-    return found
+    """Every item with ``link_id`` below ``node`` (not the matches' own descendants with that linkId)."""
+    return [v.item for v in walk(node) if v.link_id == link_id and link_id not in v.above]
 
 
 class AnswerIndex:
     """Answers and items by linkId below a group, found in one walk per group: a mapping asks for
     many linkIds, and walking the response once per question was the engine's main cost.
 
-    Same results as :func:`adapter.fhir.submission.answers` (every answer of every item with the
-    linkId, in document order; ``answers()`` visits ``item.item`` before ``answer.item`` for an item
-    that has both, which a real response never does) and :func:`adapter.outbound.assessment.find_items` (matches, not the
-    matches' own descendants with the same linkId).
+    Built on the one item walk (:func:`adapter.fhir.items.walk`), as
+    :func:`adapter.fhir.submission.answers` and :func:`find_items` are: the same answers, in the
+    same order, and the same items.
     """
 
     def __init__(self) -> None:
@@ -221,20 +232,10 @@ class AnswerIndex:
         if found is None:
             values: dict[str, list[Any]] = {}
             items: dict[str, list[dict[str, Any]]] = {}
-            stack: list[tuple[Any, frozenset[str]]] = [(i, frozenset()) for i in reversed(node.get("item") or [])]
-            while stack:
-                item, above = stack.pop()
-                if not isinstance(item, dict):
-                    continue
-                link_id = item.get("linkId", "")
-                if link_id not in above:
-                    items.setdefault(link_id, []).append(item)
-                below = above | {link_id}
-                children = list(item.get("item") or [])
-                for ans in item.get("answer") or []:
-                    values.setdefault(link_id, []).extend(v for k, v in ans.items() if k.startswith("value"))
-                    children.extend(ans.get("item") or [])
-                stack.extend((c, below) for c in reversed(children))
+            for visit in walk(node):
+                values.setdefault(visit.link_id, []).extend(visit.values())
+                if visit.link_id not in visit.above:
+                    items.setdefault(visit.link_id, []).append(visit.item)
             found = self._by_node[id(node)] = (values, items)
         return found
 
@@ -249,39 +250,29 @@ def item_paths(qr: dict[str, Any]) -> dict[str, str]:
     """FHIRPath location of each linkId's first item (``diagnos.text#1`` for the second occurrence)."""
     out: dict[str, str] = {}
     seen: dict[str, int] = {}
-
-    def walk(items: list[Any], prefix: str) -> None:
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                continue
-            link_id, path = item.get("linkId", ""), f"{prefix}.item[{i}]"
-            n = seen.get(link_id, 0)
-            seen[link_id] = n + 1
-            out.setdefault(link_id, path)
-            out[f"{link_id}#{n}"] = path
-            walk(item.get("item") or [], path)
-            for j, ans in enumerate(item.get("answer") or []):
-                walk(ans.get("item") or [], f"{path}.answer[{j}]")
-
-    walk(qr.get("item") or [], "QuestionnaireResponse")
+    for visit in walk(qr):
+        n = seen.get(visit.link_id, 0)
+        seen[visit.link_id] = n + 1
+        out.setdefault(visit.link_id, visit.path)
+        out[f"{visit.link_id}#{n}"] = visit.path
     return out
 
 
-def _first(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> Any:
+def first_answer(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> Any:
     found = idx.answers(node, link_id)
     return found[0] if found else None
 
 
-def _first_code(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> str | None:
-    value = _first(idx, node, link_id)
+def first_code(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> str | None:
+    value = first_answer(idx, node, link_id)
     return value.get("code") if isinstance(value, dict) else None
 
 
-def _first_date(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> date | None:
-    return _to_date(_first(idx, node, link_id))
+def first_date(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> date | None:
+    return to_date(first_answer(idx, node, link_id))
 
 
-def _to_date(value: Any) -> date | None:
+def to_date(value: Any) -> date | None:
     try:
         return date.fromisoformat(value[:10]) if isinstance(value, str) else None
     except ValueError:

@@ -8,14 +8,17 @@ elements. It holds no element names of its own: those are data in the mapping fi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Callable, Iterator, cast
+from typing import Any, cast
 
 from fhirpathpy import compile as fhirpath_compile
 from lxml import etree
 
+from adapter import messages
 from adapter.fhir import identifiers as ids
+from adapter.fhir.items import walk
 from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.submission import Submission
 from adapter.outbound.assessment import AnswerIndex
@@ -154,17 +157,9 @@ class _Writer:
 
 def unmapped_answers(qr: dict[str, Any], named: frozenset[str]) -> Iterator[tuple[str, Any]]:
     """(linkId, value) of every answer whose linkId the mapping does not name, in document order."""
-    stack = list(reversed(qr.get("item") or []))
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        children = list(item.get("item") or [])
-        for ans in item.get("answer") or []:
-            if item.get("linkId") not in named:
-                yield from ((item["linkId"], v) for k, v in ans.items() if k.startswith("value"))
-            children.extend(ans.get("item") or [])
-        stack.extend(reversed(children))
+    for visit in walk(qr):
+        if visit.link_id not in named:
+            yield from ((visit.link_id, v) for v in visit.values())
 
 
 def _contexts(spec: dict[str, Any] | None, ctx: Context) -> list[Context]:
@@ -214,7 +209,7 @@ def _text(value: Any) -> str:
 
 
 def submission_values(sub: Submission, summary: dict[str, Any], *, status: str,
-                      replaces: str | None) -> dict[str, Any]:
+                      replaces: str | None, replaced_by: str | None = None) -> dict[str, Any]:
     """The named values (``value:`` in a mapping) the engine computes from the submission."""
     qr = sub.response or {}
     url, _, version = (sub.questionnaire or "").partition("|")
@@ -228,11 +223,24 @@ def submission_values(sub: Submission, summary: dict[str, Any], *, status: str,
         "authored": sub.authored,
         "status": status,
         "replaces": _bare_uuid(replaces),
+        "replaced_by": _bare_uuid(replaced_by),
+        "status_text": status_text(status, replaces=_bare_uuid(replaces), replaced_by=_bare_uuid(replaced_by)),
+        "consents": sub.consents,
         "person_id_type": person[0].rsplit("/", 1)[-1] if person else None,
         "protected_identity": sub.protected_identity,
         "identity_allowed": not sub.protected_identity,
         "xml_signatures": xml_signatures(sub),
     }
+
+
+STATUS_TEXT = {"withdrawn": "LISN_OUTBOUND_STATUS_WITHDRAWN", "replaced": "LISN_OUTBOUND_STATUS_REPLACED",
+               "replacing": "LISN_OUTBOUND_STATUS_REPLACING"}
+
+
+def status_text(status: str, *, replaces: str | None = None, replaced_by: str | None = None) -> str | None:
+    """What the status means for the reader, in Swedish (None for an original certificate)."""
+    mid = STATUS_TEXT.get(status)
+    return messages.text(mid, "sv", replaces=replaces or "", by=replaced_by or "") if mid else None
 
 
 def xml_signatures(sub: Submission) -> list[dict[str, Any]]:

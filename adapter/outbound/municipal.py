@@ -8,26 +8,37 @@ the element path.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, cast
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
 
 from lxml import etree
 
 from adapter import errors, messages
 from adapter.fhir.registry import Registry
-from adapter.fhir.submission import Submission
+from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.outbound.assessment import AnswerIndex, assess
 from adapter.outbound.engine import Context, build_document, submission_values
 from adapter.outbound.mapping import OutboundMapping, mapping_for
 
-STATUSES = ("original", "replacing", "withdrawn")
+STATUSES = ("original", "replacing", "withdrawn", "replaced")
 
 
-def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = None, status: str = "original",
-                         replaces: str | None = None) -> bytes:
+def status_of(bundle: dict[str, Any]) -> str:
+    """The status of the document a submission Bundle becomes, from its MessageHeader event."""
+    return XML_STATUS_BY_EVENT.get(Submission(bundle).event or "", "original")
+
+
+def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = None, status: str | None = None,
+                         replaces: str | None = None, replaced_by: str | None = None,
+                         schema_version: str | None = None) -> bytes:
     """The municipal XML (UTF-8 bytes, no pretty-printing) for a validated submission Bundle.
 
     ``status`` is ``original``, ``replacing`` (then ``replaces`` or the Bundle's ``replaces``
-    extension names the certificate replaced) or ``withdrawn``.
+    extension names the certificate replaced), ``withdrawn`` or, from schema version 1.1,
+    ``replaced`` (then ``replaced_by`` names the certificate that replaces it); None takes it from
+    the Bundle's MessageHeader event, so that a withdrawal Bundle never renders as a valid
+    certificate. ``schema_version`` forces a schema version of the template's major version
+    (default: the one that names the template's items, see :func:`mapping_for`).
     """
     sub = Submission(bundle)
     qr = sub.response
@@ -35,15 +46,20 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
         mid = "LISN_OUTBOUND_NO_RESPONSE"
         raise errors.TransformError(messages.bilingual(mid), message_id=mid, expression="Bundle.entry")
     replaces = replaces or sub.replaces
-    if status not in STATUSES or (status == "replacing" and not replaces):
+    status = status or status_of(bundle)
+    mapping = mapping_for(sub.questionnaire, schema_version=schema_version)
+    if status not in mapping.statuses or (status == "replacing" and not replaces) \
+            or (status == "replaced" and not replaced_by):
         mid = "LISN_OUTBOUND_BAD_STATUS"
-        raise errors.TransformError(messages.bilingual(mid, status=status), message_id=mid)
-    mapping = mapping_for(sub.questionnaire)
+        raise errors.TransformError(messages.bilingual(mid, status=status, allowed=", ".join(mapping.statuses),
+                                                       version=mapping.schema_version), message_id=mid)
     index = AnswerIndex()
     values = submission_values(sub, assess(bundle, index=index).as_dict(), status=status,
-                               replaces=replaces if status == "replacing" else None)
+                               replaces=replaces if status == "replacing" else None,
+                               replaced_by=replaced_by if status == "replaced" else None)
     resources = {"patient": sub.patient, "practitioner": sub.practitioner, "care_unit": sub.care_unit,
-                 "care_provider": sub.care_provider, "recipient": sub.recipient}
+                 "care_provider": sub.care_provider, "recipient": sub.recipient,
+                 "practitioner_role": sub.practitioner_role}
     try:
         root = build_document(mapping, Context(values=values, resources=resources, index=index), registry)
     except ValueError:  # lxml: a control character or similar that XML 1.0 cannot carry

@@ -84,7 +84,7 @@ def read_verified(verification: Verification) -> MunicipalDocument:
 
 def _document(root: etree._Element, verification: Verification | None = None) -> MunicipalDocument:
     qname = etree.QName(root)
-    mapping = mapping_for_namespace(qname.namespace or "")
+    mapping = mapping_for_namespace(qname.namespace or "", root.get("schemaVersion"))
     if mapping is None or qname.localname != mapping.root:
         mid = "LISN_OUTBOUND_NOT_MUNICIPAL_XML"
         raise errors.InputRejected(messages.bilingual(mid, root=qname.text), message_id=mid)

@@ -6,7 +6,15 @@ Gives: the signed document, or a verification result with its reason.
 No IO (except reading/writing key files in ``keys.py``), no Flask, no database.
 """
 
-from adapter.signing.keys import DevKeyPaths, Signer, init_dev_keys, load_certificates, load_key, load_signer, load_trust
+from adapter.signing.keys import (
+           DevKeyPaths,
+           Signer,
+           init_dev_keys,
+           load_certificates,
+           load_key,
+           load_signer,
+           load_trust,
+)
 from adapter.signing.provenance import ProvenanceSignatureResult, verify_provenance_signatures
 from adapter.signing.xmldsig import Verification, sign_document, verify_document
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from adapter import errors, messages
 from adapter.settings import SigningSettings
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 TEST_CA_NAME = "LISN TEST CA — NOT FOR PRODUCTION"
 TEST_SIGNER_NAME = "LISN TEST SIGNING KEY — NOT FOR PRODUCTION"
 KEY_ALGORITHMS = ("rsa", "ecdsa")
@@ -95,7 +94,7 @@ def _name(common_name: str) -> x509.Name:
 def make_ca(key: PrivateKey, *, name: str = TEST_CA_NAME, not_before: datetime | None = None,
             days: int = 3650) -> x509.Certificate:
     """A self-signed CA certificate with the extensions a path validator expects (RFC 5280)."""
-    start = not_before or datetime.now(timezone.utc) - timedelta(minutes=5)
+    start = not_before or datetime.now(UTC) - timedelta(minutes=5)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     return (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(_name(name))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -113,7 +112,7 @@ def make_signing_cert(key: PrivateKey, ca_key: PrivateKey, ca_cert: x509.Certifi
                       name: str = TEST_SIGNER_NAME, not_before: datetime | None = None,
                       days: int = 825) -> x509.Certificate:
     """An end-entity certificate for document signing (digitalSignature, nonRepudiation)."""
-    start = not_before or datetime.now(timezone.utc) - timedelta(minutes=5)
+    start = not_before or datetime.now(UTC) - timedelta(minutes=5)
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     return (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())

@@ -21,18 +21,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
+from signxml.exceptions import InvalidCertificate
 
 from adapter import messages
 from adapter.fhir.submission import Submission
-from adapter.signing.xmldsig import as_certificates, TrustStoreChainVerifier
-from signxml.exceptions import InvalidCertificate
+from adapter.signing.xmldsig import TrustStoreChainVerifier, as_certificates
 
 JOSE = "application/jose"
 XML_DSIG = "application/signature+xml"
@@ -118,7 +119,7 @@ def _verify_token(token: str, header: dict[str, Any], *, detached: bool, payload
         return _result(where, JOSE, "invalid", "LISN_PROV_SIGNATURE_UNTRUSTED", detail="no x5c certificate chain"
                        if not chain else "no trust anchors configured")
     try:
-        leaf = TrustStoreChainVerifier(trust, now or datetime.now(timezone.utc)).verify(chain)
+        leaf = TrustStoreChainVerifier(trust, now or datetime.now(UTC)).verify(chain)
     except InvalidCertificate as exc:
         return _result(where, JOSE, "invalid", "LISN_PROV_SIGNATURE_UNTRUSTED", detail=str(exc))
     signer = leaf.subject.rfc4514_string()

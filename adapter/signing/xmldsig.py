@@ -14,18 +14,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
-from typing import Any, Sequence
+from functools import lru_cache
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 from lxml import etree
-from signxml import (CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration, SignatureMethod,
-                     XMLSigner, XMLVerifier)
+from signxml import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConfiguration,
+    SignatureMethod,
+    XMLSigner,
+    XMLVerifier,
+)
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
 from signxml.util import X509CertChainVerifier
 from signxml.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
@@ -126,8 +133,8 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
     if found is not None:  # signed, it would ride along unsigned (exclusive C14N without comments)
         mid = "LISN_SIG_SIGNING_FAILED"
         raise errors.SigningError(messages.bilingual(mid, detail=_unsigned(found).text_en), message_id=mid)
-    options: dict[str, Any] = dict(signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256,
-                                   c14n_algorithm=EXC_C14N)
+    options: dict[str, Any] = {"signature_algorithm": method, "digest_algorithm": DigestAlgorithm.SHA256,
+                               "c14n_algorithm": EXC_C14N}
     signer = _XAdESSigner(**options) if xades else XMLSigner(**options)
     try:
         signed = signer.sign(root, key=private_key, cert=[_pem_text(c) for c in certs], always_add_key_value=False)
@@ -285,7 +292,8 @@ def _check_references(sig: etree._Element) -> Verification | None:
 
 
 def _check_base64(sig: etree._Element) -> Verification | None:
-    """Refuse non-canonical base64: spare bits would let a changed character still verify."""
+    """Refuse non-canonical base64: spare bits would let a changed character still verify. An empty
+    value is refused too (signxml would fail on it with an AttributeError, not a verdict)."""
     for el in sig.findall(".//ds:SignatureValue", NS) + sig.findall(".//ds:DigestValue", NS) \
             + sig.findall(".//ds:X509Certificate", NS):
         text = "".join((el.text or "").split())
@@ -293,7 +301,7 @@ def _check_base64(sig: etree._Element) -> Verification | None:
             canonical = base64.b64encode(base64.b64decode(text, validate=True)).decode("ascii")
         except (binascii.Error, ValueError):
             canonical = None
-        if canonical != text:
+        if not text or canonical != text:
             return _result(False, "LISN_SIG_MALFORMED", detail=f"{etree.QName(el).localname} is not canonical base64")
     return None
 

@@ -15,13 +15,14 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
-from adapter.store.models import AuditEntry, AuditHead, stamp
+from adapter.clock import stamp
+from adapter.store.models import AuditHeadRow, AuditRow
 
 GENESIS = "0" * 64
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -30,17 +31,17 @@ _FIELDS = ("seq", "at", "actor", "end_user", "action", "patient", "certificate",
            "prev_hash")
 
 
-def row_hash(entry: AuditEntry) -> str:
+def row_hash(entry: AuditRow) -> str:
     body = json.dumps([getattr(entry, f) for f in _FIELDS], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def record(session: Session, *, actor: str, action: str, outcome: str, end_user: str | None = None,
            patient: str | None = None, certificate: str | None = None, purpose: str | None = None,
-           at: datetime | None = None) -> AuditEntry:
+           at: datetime | None = None) -> AuditRow:
     """Append one audit row in ``session``'s transaction and return it."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()).scalar_one()
-    entry = AuditEntry(seq=head.seq + 1, at=stamp(at or datetime.now(timezone.utc)), actor=_fit("actor", actor),
+    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()).scalar_one()
+    entry = AuditRow(seq=head.seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", actor),
                        end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
                        certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
                        prev_hash=head.hash)
@@ -58,7 +59,7 @@ def _fit(column: str, value: str | None) -> str | None:
         return None
     # Neither PostgreSQL text nor UTF-8 holds NUL or a lone surrogate: replaced, never refused.
     value = _CONTROL.sub("\ufffd", value.encode("utf-8", "replace").decode("utf-8"))
-    limit = cast(String, AuditEntry.__table__.c[column].type).length  # every clipped column is a String
+    limit = cast(String, AuditRow.__table__.c[column].type).length  # every clipped column is a String
     return value if limit is None or len(value) <= limit else value[:limit - 1] + "…"
 
 
@@ -73,14 +74,14 @@ class ChainProblem:
 def verify(session: Session) -> tuple[int, ChainProblem | None]:
     """Check the whole chain; returns (rows checked, the first problem or None)."""
     # Streamed in batches (a server-side cursor on PostgreSQL), closed even when a problem ends the walk.
-    result = session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000))
+    result = session.execute(select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=1000))
     try:
         return _walk(session, result.scalars())
     finally:
         result.close()
 
 
-def _walk(session: Session, rows: Iterable[AuditEntry]) -> tuple[int, ChainProblem | None]:
+def _walk(session: Session, rows: Iterable[AuditRow]) -> tuple[int, ChainProblem | None]:
     expected_seq, prev, count = 1, GENESIS, 0
     for entry in rows:
         count += 1
@@ -91,17 +92,17 @@ def _walk(session: Session, rows: Iterable[AuditEntry]) -> tuple[int, ChainProbl
         if row_hash(entry) != entry.hash:
             return count, ChainProblem(entry.seq, "row was changed (hash mismatch)")
         expected_seq, prev = entry.seq + 1, entry.hash
-    head = session.get(AuditHead, HEAD_ID)
+    head = session.get(AuditHeadRow, HEAD_ID)
     if head is None or head.seq != expected_seq - 1 or head.hash != prev:
         return count, ChainProblem(expected_seq, "the chain's end does not match its head (rows removed at the end)")
     return count, None
 
 
-def extract(session: Session, *, patient: str) -> list[AuditEntry]:
+def extract(session: Session, *, patient: str) -> list[AuditRow]:
     """Every audit row about one patient (personnummer or samordningsnummer), oldest first."""
     return list(session.execute(
-        select(AuditEntry).where(AuditEntry.patient == patient).order_by(AuditEntry.seq)).scalars())
+        select(AuditRow).where(AuditRow.patient == patient).order_by(AuditRow.seq)).scalars())
 
 
-def as_dict(entry: AuditEntry) -> dict[str, object]:
+def as_dict(entry: AuditRow) -> dict[str, object]:
     return {f: getattr(entry, f) for f in (*_FIELDS, "hash")}

@@ -12,30 +12,20 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapter.store.models import Client, stamp
+from adapter.clock import stamp
+from adapter.flows.ports import ClientInfo
+from adapter.store.models import ClientRow
 
 ROLES = ("sender", "municipality", "admin")
 
 
-@dataclass(frozen=True)
-class ClientInfo:
-    """The authenticated caller, as the pipeline and the views see it."""
-
-    id: str
-    name: str
-    role: str
-    care_units: tuple[str, ...] = ()
-    kommunkod: str | None = None
-
-    @classmethod
-    def of(cls, row: Client) -> "ClientInfo":
-        return cls(row.id, row.name, row.role, tuple(row.care_units or ()), row.kommunkod)
+def client_info(row: ClientRow) -> ClientInfo:
+    return ClientInfo(row.id, row.name, row.role, tuple(row.care_units or ()), row.kommunkod)
 
 
 def token_hash(token: str, pepper: bytes) -> str:
@@ -53,17 +43,17 @@ def add_client(session: Session, *, name: str, role: str, pepper: bytes, care_un
         raise ValueError(f"role must be one of {ROLES}")
     prefix = secrets.token_hex(4)
     token = f"lisn_{prefix}_{secrets.token_urlsafe(32)}"
-    row = Client(id=str(uuid.uuid4()), name=name, role=role, care_units=list(care_units), kommunkod=kommunkod,
+    row = ClientRow(id=str(uuid.uuid4()), name=name, role=role, care_units=list(care_units), kommunkod=kommunkod,
                  token_prefix=prefix, token_hash=token_hash(token, pepper), cert_sha256=cert_sha256,
-                 active=True, created_at=stamp(datetime.now(timezone.utc)))
+                 active=True, created_at=stamp(datetime.now(UTC)))
     session.add(row)
     session.flush()
-    return ClientInfo.of(row), token
+    return client_info(row), token
 
 
 def rotate_token(session: Session, *, name: str, pepper: bytes) -> str | None:
     """A new token for client ``name`` (the old one stops working); None when there is no such client."""
-    row = session.execute(select(Client).where(Client.name == name)).scalar_one_or_none()
+    row = session.execute(select(ClientRow).where(ClientRow.name == name)).scalar_one_or_none()
     if row is None:
         return None
     prefix = secrets.token_hex(4)
@@ -76,16 +66,16 @@ def by_token(session: Session, token: str, pepper: bytes) -> ClientInfo | None:
     """The active client owning ``token``, or None (same work whether the prefix exists or not)."""
     parts = token.split("_", 2)  # the secret part may itself contain "_"
     prefix = parts[1] if len(parts) == 3 and parts[0] == "lisn" else ""
-    row = session.execute(select(Client).where(Client.token_prefix == prefix)).scalar_one_or_none()
+    row = session.execute(select(ClientRow).where(ClientRow.token_prefix == prefix)).scalar_one_or_none()
     expected = row.token_hash if row is not None and row.token_hash else "0" * 64
     ok = hmac.compare_digest(expected, token_hash(token, pepper))
-    return ClientInfo.of(row) if ok and row is not None and row.active else None
+    return client_info(row) if ok and row is not None and row.active else None
 
 
 def by_certificate(session: Session, fingerprint: str) -> ClientInfo | None:
-    row = session.execute(select(Client).where(Client.cert_sha256 == fingerprint)).scalar_one_or_none()
-    return ClientInfo.of(row) if row is not None and row.active else None
+    row = session.execute(select(ClientRow).where(ClientRow.cert_sha256 == fingerprint)).scalar_one_or_none()
+    return client_info(row) if row is not None and row.active else None
 
 
 def list_clients(session: Session) -> list[ClientInfo]:
-    return [ClientInfo.of(r) for r in session.execute(select(Client).order_by(Client.name)).scalars()]
+    return [client_info(r) for r in session.execute(select(ClientRow).order_by(ClientRow.name)).scalars()]

@@ -1,4 +1,4 @@
-"""The declarative base every table derives from, and the engine factory.
+"""The engine factory and the transaction helper (the tables are in ``models.py``).
 
 SQLite (the embedded default) gets WAL, foreign keys, a busy timeout and
 ``BEGIN IMMEDIATE`` for every transaction: each request that touches patient data
@@ -14,25 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-
-# Stable constraint names, so that Alembic migrations are the same on SQLite and PostgreSQL.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # pysqlite's own transaction handling is switched off so that "begin" below is the only BEGIN.

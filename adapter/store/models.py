@@ -1,23 +1,34 @@
-"""The tables of the service (issue 6); the outbox and receipts live in ``outbox.py``.
+"""Every table of the adapter, on one metadata (``Base.metadata``): importing this module is enough.
 
-Times are stored as ISO-8601 UTC text (``2026-11-23T12:00:00.000000Z``): the same
-representation on SQLite and PostgreSQL, sortable as text, and stable for the audit hash.
+Service times are stored as :func:`adapter.clock.stamp` text (``2026-11-23T12:00:00.000000Z``):
+the same representation on SQLite and PostgreSQL, sortable as text, and stable for the audit
+hash. The outbox keeps POSIX seconds (UTC) as floats, which its claim query compares in SQL.
+ORM classes end in ``Row``; the use cases see the records of ``adapter.flows.ports`` instead.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from adapter.store.db import Base
-
+# Stable constraint names, so that Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 TIME = String(32)
 
 
-class Client(Base):
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ClientRow(Base):
     """A system that calls the API: an EHR (sender), a municipality, or an administrator."""
 
     __tablename__ = "clients"
@@ -36,7 +47,7 @@ class Client(Base):
     created_at: Mapped[str] = mapped_column(TIME)
 
 
-class Recipient(Base):
+class RecipientRow(Base):
     """A socialnämnd that can receive certificates (the recipient registry)."""
 
     __tablename__ = "recipients"
@@ -54,7 +65,7 @@ class Recipient(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class Submission(Base):
+class SubmissionRow(Base):
     """One received certificate message, as received and as parsed."""
 
     __tablename__ = "submissions"
@@ -81,7 +92,7 @@ class Submission(Base):
     received_at: Mapped[str] = mapped_column(TIME)
 
 
-class StatusEvent(Base):
+class StatusRow(Base):
     """One step in a submission's history (shown as the Task's output)."""
 
     __tablename__ = "submission_status"
@@ -94,7 +105,7 @@ class StatusEvent(Base):
     at: Mapped[str] = mapped_column(TIME)
 
 
-class ConsentRecord(Base):
+class ConsentRow(Base):
     """A patient's Consent resource as registered (inside a submission or on its own)."""
 
     __tablename__ = "consents"
@@ -111,7 +122,7 @@ class ConsentRecord(Base):
     updated_at: Mapped[str] = mapped_column(TIME)
 
 
-class ConsentDecisionRecord(Base):
+class DecisionRow(Base):
     """Each consent decision with its reason and the consent it rests on."""
 
     __tablename__ = "consent_decisions"
@@ -125,7 +136,7 @@ class ConsentDecisionRecord(Base):
     decided_at: Mapped[str] = mapped_column(TIME)
 
 
-class AuditEntry(Base):
+class AuditRow(Base):
     """One append-only audit row; ``hash`` covers every field and ``prev_hash``."""
 
     __tablename__ = "audit_log"
@@ -143,7 +154,7 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditHead(Base):
+class AuditHeadRow(Base):
     """The single row that holds the chain's end; locking it orders concurrent appends."""
 
     __tablename__ = "audit_head"
@@ -153,6 +164,44 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-def stamp(moment: datetime) -> str:
-    """The stored form of a time: ISO-8601 in UTC with microseconds and a ``Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+class OutboxRow(Base):
+    """One signed document for one recipient. Times are POSIX seconds (UTC), comparable in SQL."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_claim", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    submission_id: Mapped[str] = mapped_column(String(80), index=True)
+    certificate_id: Mapped[str] = mapped_column(String(80), index=True)
+    replaces: Mapped[str | None] = mapped_column(String(80))
+    kommunkod: Mapped[str] = mapped_column(String(8), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    delivered_at: Mapped[float | None] = mapped_column(Float)
+    acknowledged_at: Mapped[float | None] = mapped_column(Float)
+
+
+class ReceiptRow(Base):
+    """One row per push attempt: what the recipient answered (or why there was no answer)."""
+
+    __tablename__ = "delivery_receipt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)

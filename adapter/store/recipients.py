@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapter.store.models import Recipient
+from adapter.store.models import RecipientRow
 
 MODES = ("push", "pull")
 
@@ -13,7 +13,7 @@ MODES = ("push", "pull")
 def add_recipient(session: Session, *, kommunkod: str, name: str, organisationsnummer: str | None = None,
                   delivery_mode: str = "pull", endpoint_url: str | None = None,
                   mtls_cert_path: str | None = None, mtls_key_path: str | None = None,
-                  ca_bundle_path: str | None = None, max_attempts: int | None = None) -> Recipient:
+                  ca_bundle_path: str | None = None, max_attempts: int | None = None) -> RecipientRow:
     """Register or update the socialnämnd of ``kommunkod``."""
     if not (len(kommunkod) == 4 and kommunkod.isdigit()):
         raise ValueError("kommunkod must be four digits")
@@ -21,7 +21,7 @@ def add_recipient(session: Session, *, kommunkod: str, name: str, organisationsn
         raise ValueError(f"delivery mode must be one of {MODES}")
     if delivery_mode == "push" and not endpoint_url:
         raise ValueError("push delivery needs an endpoint URL")
-    row = session.get(Recipient, kommunkod) or Recipient(kommunkod=kommunkod)
+    row = session.get(RecipientRow, kommunkod) or RecipientRow(kommunkod=kommunkod)
     row.name, row.organisationsnummer, row.delivery_mode = name, organisationsnummer, delivery_mode
     row.endpoint_url, row.mtls_cert_path, row.mtls_key_path = endpoint_url, mtls_cert_path, mtls_key_path
     row.ca_bundle_path, row.max_attempts, row.active = ca_bundle_path, max_attempts, True
@@ -30,9 +30,9 @@ def add_recipient(session: Session, *, kommunkod: str, name: str, organisationsn
     return row
 
 
-def get_recipient(session: Session, kommunkod: str) -> Recipient | None:
-    return session.get(Recipient, kommunkod)
+def get_recipient(session: Session, kommunkod: str) -> RecipientRow | None:
+    return session.get(RecipientRow, kommunkod)
 
 
-def list_recipients(session: Session) -> list[Recipient]:
-    return list(session.execute(select(Recipient).order_by(Recipient.kommunkod)).scalars())
+def list_recipients(session: Session) -> list[RecipientRow]:
+    return list(session.execute(select(RecipientRow).order_by(RecipientRow.kommunkod)).scalars())

@@ -15,17 +15,18 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
-from adapter.validation.questionnaire import as_list
 from adapter.fhir.model import resource_types
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
 from adapter.validation import quantities, terminology
+from adapter.validation.questionnaire import as_list
 
 Node = dict[str, Any]
 EXT = "http://hl7.org/fhir/StructureDefinition/"

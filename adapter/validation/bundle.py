@@ -10,7 +10,8 @@ Each entry's own resource is validated against its profiles by the dispatcher, n
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues

@@ -15,7 +15,6 @@ from adapter.fhir.identifiers import CANONICAL_BASE
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
 
-
 _LISN = f"{CANONICAL_BASE}/Questionnaire/"
 
 

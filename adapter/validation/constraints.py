@@ -11,12 +11,12 @@ A result is read as the HL7 validator reads it (:func:`as_boolean`): empty fails
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from adapter.fhir.definitions import Constraint
 from adapter.issues import Issues
 from adapter.validation import invariants
-
 
 # Checked by code of their own, with messages that name the rule: the Questionnaire invariants
 # (adapter.validation.questionnaire: que-0 … que-13, que-2 as the linkId uniqueness check), and dom-3

@@ -16,7 +16,6 @@ import binascii
 import re
 from typing import Any
 
-
 from adapter.fhir import definitions as defs
 from adapter.fhir.xhtml import xhtml_problems
 from adapter.issues import Issues

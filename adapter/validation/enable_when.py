@@ -21,12 +21,13 @@ check reports that mismatch in the Questionnaire).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
-from adapter import fhirpath
 from fhirpathpy.models import models as fhirpath_models
 
+from adapter import fhirpath
 from adapter.validation.answers import SDC, date_key, ext_value
 from adapter.validation.questionnaire import QuestionnaireIndex, as_list
 

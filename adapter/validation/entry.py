@@ -12,7 +12,8 @@ scanned a second time (only when there are issues) to find where each expression
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from adapter import errors
 from adapter.fhir import parse
@@ -20,8 +21,8 @@ from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.xmljson import Problem
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
-from adapter.validation.positions import add_positions, apply_positions
 from adapter.validation import bundle, profiles
+from adapter.validation.positions import add_positions, apply_positions
 from adapter.validation.questionnaire import check_questionnaire
 from adapter.validation.questionnaire_response import validate_response
 from adapter.validation.structure import validate_structure

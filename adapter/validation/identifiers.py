@@ -31,10 +31,11 @@ import importlib.util
 import json
 import re
 import warnings
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from adapter.data import data_dir
 from adapter.fhir import identifiers as ids

@@ -13,9 +13,10 @@ that fails while it is evaluated, never raises out of this module: the caller ge
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from adapter import fhirpath
 

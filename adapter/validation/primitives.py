@@ -15,7 +15,7 @@ import binascii
 import datetime as dt
 import math
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from adapter.fhir.definitions import primitive_pattern
@@ -35,7 +35,7 @@ _FORMAT_IDS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _regex(type_name: str) -> re.Pattern[str] | None:
     pattern = primitive_pattern(type_name)
     return re.compile(pattern, re.ASCII) if pattern else None

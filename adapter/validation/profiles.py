@@ -16,8 +16,9 @@ element index) and cached; validation walks that tree over the plain JSON.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from adapter import errors, messages
 from adapter.fhir.identifiers import CANONICAL_BASE
@@ -55,8 +56,8 @@ class Node:
     name: str
     slice_name: str | None = None
     element: dict[str, Any] | None = None
-    children: dict[str, "Node"] = field(default_factory=dict)
-    slices: list["Node"] = field(default_factory=list)
+    children: dict[str, Node] = field(default_factory=dict)
+    slices: list[Node] = field(default_factory=list)
     min: int | None = None
     max: int | None = None
     fixed: Any = None

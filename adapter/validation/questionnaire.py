@@ -10,8 +10,9 @@ itself nor inside it, and (ours) its operator and answer[x] fit that question's 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, cast
+from typing import Any, cast
 
 from adapter.issues import Issues
 

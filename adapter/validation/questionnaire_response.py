@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from adapter import fhirpath
-
-from adapter.validation.questionnaire import as_dict, as_list, text_of
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
-from adapter.validation.enable_when import R4_MODEL, SDC_ENABLE_WHEN, is_enabled
-from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, index_for
+from adapter.validation.enable_when import SDC_ENABLE_WHEN, is_enabled
+from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, as_dict, as_list, index_for, text_of
 
 Node = dict[str, Any]
 Stack = list[tuple[str, Node]]
@@ -230,7 +228,7 @@ class _Walker:
         for n, p in occ:
             self.item(qitem, n, p, stack + [(str(link), n)])
 
-    def _occurs(self, plan: "Plan", count: int, path: str) -> None:
+    def _occurs(self, plan: Plan, count: int, path: str) -> None:
         low, high = plan.min_occurs, plan.max_occurs
         if high is not None:
             if count > high:
@@ -266,7 +264,7 @@ class _Walker:
         if plan.constraints:
             self._constraints(qitem, node, path)
 
-    def _group(self, plan: "Plan", node: Node, answers: list[Node], path: str, stack: Stack) -> None:
+    def _group(self, plan: Plan, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
         issues, link = self.ctx.issues, plan.link
         if answers:
             issues.add("QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=link,
@@ -276,7 +274,7 @@ class _Walker:
                        expression=path, severity=self.soft, code="required", linkId=link)
         self.items(plan.children, node, path, stack)
 
-    def _question(self, qitem: Node, plan: "Plan", node: Node, answers: list[Node], path: str, stack: Stack) -> None:
+    def _question(self, qitem: Node, plan: Plan, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
         issues, link = self.ctx.issues, plan.link
         if plan.required and not answers:
             issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,

@@ -22,7 +22,7 @@ def check_reference(ref: dict[str, Any], path: str, targets: tuple[str, ...],
                     entry: tuple[list[Any], Any] | None, issues: Issues) -> None:
     """``entry``: the Bundle entries and the referencing entry's fullUrl, when inside a Bundle."""
     reference = ref.get("reference")
-    if not isinstance(reference, str) or reference.startswith("#") or reference.startswith("urn:"):
+    if not isinstance(reference, str) or reference.startswith(("#", "urn:")):
         named = None
     else:
         m = _TYPED.search(reference)

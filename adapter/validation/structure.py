@@ -14,8 +14,9 @@ same visit: at each node the walk hands the profile walks their element (see
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from adapter.fhir import definitions as defs
 from adapter.fhir.registry import Registry
@@ -71,7 +72,7 @@ class StructureWalk:
             return
         below: dict[str, Active] = {}
         for walk, node in active:
-            for value, where, sub in walk.below(node, obj, path):
+            for _value, where, sub in walk.below(node, obj, path):
                 below.setdefault(where, []).append((walk, sub))
         found = self.known_keys(obj, path, owner, root)
         elements = defs.children(owner)
@@ -220,7 +221,7 @@ def _owner_of(el: defs.ElementDef) -> str:
     return el.path.rsplit(".", 1)[0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _constraints(el: defs.ElementDef | None, type_name: str | None, root: bool) -> tuple[defs.Constraint, ...]:
     """The constraints on a complex value: its element's and its type's (a resource's own at the root)."""
     own = el.constraints if el is not None else ()

@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import re
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
-from adapter.validation.questionnaire import as_dict, as_list
 from adapter.fhir.identifiers import normalise_system
 from adapter.fhir.registry import Registry
+from adapter.validation.questionnaire import as_dict, as_list
 
 Resource = dict[str, Any]
 
@@ -52,7 +53,7 @@ def core_registry() -> Registry:
     return Registry(json.loads(text))
 
 
-_CACHES: "weakref.WeakKeyDictionary[Registry, dict[str, Expansion | None]]" = weakref.WeakKeyDictionary()
+_CACHES: weakref.WeakKeyDictionary[Registry, dict[str, Expansion | None]] = weakref.WeakKeyDictionary()
 
 
 def resolve(registry: Registry, canonical: str, resource_type: str) -> Resource | None:

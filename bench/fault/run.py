@@ -33,11 +33,11 @@ class Plan:
     seed: int = 8
 
     @classmethod
-    def quick(cls) -> "Plan":
+    def quick(cls) -> Plan:
         return cls(deliver=12, revoke=6, reject=2, kills=4, db_cuts=2, seconds=90)
 
     @classmethod
-    def full(cls) -> "Plan":
+    def full(cls) -> Plan:
         return cls(deliver=200, revoke=40, reject=10, kills=25, db_cuts=8, seconds=600)
 
 
@@ -83,12 +83,12 @@ class Workers:
 def _register_rejecting(env: dict[str, str], endpoint: str) -> None:
     from adapter.settings import Settings
     from adapter.store.db import make_engine, session_factory, transaction
-    from adapter.store.models import Recipient
+    from adapter.store.models import RecipientRow
 
     engine = make_engine(Settings.from_env(env).database.effective_url())
     try:
         with transaction(session_factory(engine)) as session:
-            session.add(Recipient(kommunkod=scenario.REJECTING_KOMMUNKOD, name="Socialnämnden i Göteborgs stad",
+            session.add(RecipientRow(kommunkod=scenario.REJECTING_KOMMUNKOD, name="Socialnämnden i Göteborgs stad",
                                   delivery_mode="push", endpoint_url=endpoint, active=True))
     finally:
         engine.dispose()

@@ -39,13 +39,13 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from adapter.errors import AdapterError
 from adapter.outbound import read_municipal_xml, read_verified
@@ -146,7 +146,7 @@ class Inbox:
 
     def receive(self, key: str, headers: dict[str, str], xml: bytes) -> tuple[int, dict[str, Any]]:
         """Verify (outside the lock: it is the slow part), then decide and store in one transaction."""
-        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
         try:
             verification = self.verify(xml)
             cert = read_certificate(verification)
@@ -296,7 +296,7 @@ def handler_for(inbox: Inbox, access: ReadAccess | None = None) -> type[BaseHTTP
             if fault == "before":
                 return self._json(503, {"status": "retry", "reason": "injected failure"})
             try:
-                status, body = inbox.receive(key, {k: v for k, v in self.headers.items()}, xml)
+                status, body = inbox.receive(key, dict(self.headers.items()), xml)
             except sqlite3.Error:
                 return self._json(503, _receipt(key, "retry", "", reason="storage unavailable"))
             if fault == "after":

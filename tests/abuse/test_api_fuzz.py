@@ -15,6 +15,8 @@ from schemathesis import GenerationMode
 
 from adapter.api.openapi import description
 
+pytestmark = pytest.mark.slow  # schemathesis over every route: about 35 s
+
 EXAMPLES = 25
 # Operations by label ("POST /fhir/$process-message"), read from the description file itself.
 OPERATIONS = sorted(f"{m.upper()} {p}" for p, ops in description()["paths"].items() for m in ops)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session
 
 from adapter.store import clients, migrate

@@ -20,16 +20,18 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select as sql_select
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 
 from adapter.delivery import idempotency_key
+from adapter.flows.ports import Attempt, Match, OutboxMessage
 from adapter.signing import load_certificates, load_key, sign_document
-from adapter.store import outbox
-from adapter.store.db import session_factory, transaction
+from adapter.store.models import ConsentRow
+from adapter.store.sql import SqlStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -65,7 +67,7 @@ class Receiver:
         with sqlite3.connect(self.db) as conn:
             rows = conn.execute("SELECT idempotency_key, COUNT(*) FROM requests "
                                 "WHERE answer LIKE '201 %' GROUP BY idempotency_key").fetchall()
-        return {k: n for k, n in rows}
+        return dict(rows)
 
     def requests(self) -> int:
         with sqlite3.connect(self.db) as conn:
@@ -177,23 +179,37 @@ def signed(keys: Any, cert: str, kommunkod: str, kind: str, replaces: str | None
 
 def enqueue_signed(engine: Engine, keys: Any, certs: list[str], kommunkod: str, *,
                    kind: str = "certificate", replaces: str | None = None) -> list[str]:
+    """Queue signed documents as the service would; a key already queued is left as it is."""
     keys_out = []
-    with transaction(session_factory(engine)) as session:
+    with SqlStore(engine).transaction() as tx:
         for cert in certs:
             key = idempotency_key(cert, kommunkod, kind)
-            document = signed(keys, cert, kommunkod, kind, replaces)
-            outbox.enqueue_delivery(session, submission_id=f"sub-{cert}", certificate_id=cert,
-                                    kommunkod=kommunkod, kind=kind, document=document,
-                                    idempotency_key=key, replaces=replaces)
+            if not tx.messages(Match(key=key)):
+                tx.enqueue(key=key, submission_id=f"sub-{cert}", certificate_id=cert, kommunkod=kommunkod, kind=kind,
+                           document=signed(keys, cert, kommunkod, kind, replaces), replaces=replaces,
+                           at=datetime.now(UTC))
             keys_out.append(key)
     return keys_out
 
 
+def messages(engine: Engine, **match: Any) -> list[OutboxMessage]:
+    with SqlStore(engine).transaction() as tx:
+        return tx.messages(Match(**match))
+
+
+def attempts(engine: Engine, key: str) -> list[Attempt]:
+    with SqlStore(engine).transaction() as tx:
+        return tx.attempts(key)
+
+
 def states(engine: Engine) -> dict[str, int]:
-    with transaction(session_factory(engine)) as session:
-        rows = session.execute(sql_select(outbox.OutboxMessage.state, func.count())
-                               .group_by(outbox.OutboxMessage.state))
-        return {s: int(n) for s, n in rows}
+    """How many outbox messages are in each state."""
+    with SqlStore(engine).transaction() as tx:
+        counts = tx.counts()
+    found: dict[str, int] = {}
+    for state, _, count in counts:
+        found[state] = found.get(state, 0) + count
+    return found
 
 
 def all_settled(engine: Engine) -> Callable[[], bool]:
@@ -232,13 +248,11 @@ class Harness:
 
     @property
     def engine(self) -> Engine:
-        return self.app.extensions["lisn"].engine
+        return self.app.extensions["lisn"].store.engine  # type: ignore[no-any-return]
 
     def consent_ids(self) -> list[str]:
-        from adapter.store.models import ConsentRecord
-
-        with transaction(session_factory(self.engine)) as session:
-            return list(session.scalars(sql_select(ConsentRecord.id).order_by(ConsentRecord.created_at)))
+        with SqlStore(self.engine).session() as session:
+            return list(session.scalars(sql_select(ConsentRow.id).order_by(ConsentRow.created_at)))
 
     def revoke_all(self) -> None:
         for cid in self.consent_ids():
@@ -259,7 +273,7 @@ def harness(data_dir: Path, endpoints: dict[str, str | None]) -> Harness:
     app = create_app({"TESTING": True, "SETTINGS": Settings(database=DatabaseSettings(data_dir=data_dir))})
     svc = app.extensions["lisn"]
     tokens: dict[str, str] = {}
-    with transaction(svc.sessions) as session:
+    with svc.store.session() as session:
         _, token = clients.add_client(session, name="ehr", role="sender", pepper=svc.pepper,
                                       care_units=("SE2321000016-15CQ",))
         tokens["ehr"] = token

@@ -11,7 +11,7 @@ import signal
 import threading
 from pathlib import Path
 
-from adapter.cli.delivery import build_relay
+from adapter import wiring
 from adapter.delivery.loop import run_loop
 from adapter.delivery.model import Claimed, Outcome, Receipt, Recipient
 from adapter.delivery.relay import Relay, RunStats
@@ -22,7 +22,7 @@ class MarkFirstRelay(Relay):
     """The wrong order: mark, then send; whatever the answer, the message counts as delivered."""
 
     def _push(self, msg: Claimed, recipient: Recipient, stats: RunStats) -> None:
-        self.store.mark_delivered(msg, Receipt(Outcome.ACCEPTED, None, "marked before sending"), now=self.clock())
+        self.store.mark_delivered(msg, Receipt(Outcome.ACCEPTED, None, "marked before sending"), now=self.clock.now())
         self.send(msg, recipient)
         stats.delivered += 1
 
@@ -33,7 +33,9 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=0.05)
     parser.add_argument("--batch", type=int, default=5)
     args = parser.parse_args()
-    good = build_relay(Settings.from_env(), recipients_file=args.recipients, batch=args.batch)
+    settings = Settings.from_env()
+    good = wiring.build_relay(settings, wiring.open_store(settings), recipients_file=args.recipients,
+                              batch=args.batch)
     relay = MarkFirstRelay(good.store, good.transport, settings=good.settings, owner=good.owner, batch=good.batch)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from acceptance_helpers import (Receiver, all_settled, enqueue_signed, receiver, start_worker, states, stop,
-                                wait_until, worker_env, write_recipients)
+from acceptance_helpers import (
+    Receiver,
+    all_settled,
+    enqueue_signed,
+    receiver,
+    start_worker,
+    states,
+    stop,
+    wait_until,
+    worker_env,
+    write_recipients,
+)
 from sqlalchemy.engine import Engine
 
 from adapter.signing import DevKeyPaths
@@ -39,7 +49,7 @@ def _kill_mid_delivery(recv: Receiver, env: dict[str, str], recipients: Path, *,
     while kills < KILLS and time.monotonic() < deadline:
         before = recv.requests()
         worker = start_worker(env, recipients, mark_first=mark_first)
-        if not wait_until(lambda: recv.requests() > before, timeout=10, interval=0.01):
+        if not wait_until(lambda before=before: recv.requests() > before, timeout=10, interval=0.01):
             stop(worker, signal.SIGKILL)
             break  # nothing left to send
         time.sleep(rng.uniform(0.0, 0.15))

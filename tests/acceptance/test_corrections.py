@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acceptance_helpers import (all_settled, enqueue_signed, receiver, start_worker, states, stop, wait_until,
-                                worker_env, write_recipients)
+import pytest
+from acceptance_helpers import (
+    all_settled,
+    enqueue_signed,
+    messages,
+    receiver,
+    start_worker,
+    states,
+    stop,
+    wait_until,
+    worker_env,
+    write_recipients,
+)
 from sqlalchemy.engine import Engine
 
 from adapter.signing import DevKeyPaths
-from adapter.store import outbox
-from adapter.store.db import session_factory, transaction
+
+pytestmark = pytest.mark.slow  # worker and two receiver processes
 
 ORIGINAL = "0a0b0c0d-0000-4000-8000-000000000001"
 REPLACEMENT = "0a0b0c0d-0000-4000-8000-000000000002"
@@ -26,8 +37,7 @@ def test_follow_ups_reach_every_receiver_of_the_original(tmp_path: Path, keys: D
         worker = start_worker(worker_env(db_url), recipients)
         try:
             assert wait_until(all_settled(engine), timeout=20)
-            with transaction(session_factory(engine)) as session:
-                targets = outbox.recipients_of(session, ORIGINAL)
+            targets = sorted({m.kommunkod for m in messages(engine, certificate_id=ORIGINAL, states=("delivered",))})
             assert targets == ["0180", "1480"]
             for kommunkod in targets:
                 enqueue_signed(engine, keys, [REPLACEMENT], kommunkod, kind="replacement", replaces=ORIGINAL)

@@ -11,10 +11,8 @@ from sqlalchemy import func, select
 
 from adapter import errors
 from adapter.signing import verify_document
-from adapter.store import outbox
-from adapter.store.db import session_factory, transaction
-from adapter.store.models import AuditEntry
-from adapter.store.outbox import OutboxMessage
+from adapter.store.models import AuditRow, OutboxRow
+from adapter.store.sql import SqlStore
 
 
 @pytest.fixture()
@@ -25,13 +23,13 @@ def service(tmp_path: Path) -> Harness:
 
 
 def audit_rows(h: Harness, action: str) -> list[tuple[str, str | None]]:
-    with transaction(session_factory(h.engine)) as session:
-        return [(r.outcome, r.patient) for r in session.scalars(select(AuditEntry).where(AuditEntry.action == action))]
+    with SqlStore(h.engine).session() as session:
+        return [(r.outcome, r.patient) for r in session.scalars(select(AuditRow).where(AuditRow.action == action))]
 
 
 def submission_of(h: Harness) -> str:
-    with transaction(session_factory(h.engine)) as session:
-        return str(session.scalar(select(OutboxMessage.submission_id)))
+    with SqlStore(h.engine).session() as session:
+        return str(session.scalar(select(OutboxRow.submission_id)))
 
 
 def message_id(oo: dict) -> str | None:
@@ -91,15 +89,14 @@ def test_revoked_consent_takes_it_off_the_list(tmp_path: Path) -> None:
 
 def test_a_listing_writes_one_audit_row(service: Harness) -> None:
     service.call("0180", "GET", "/municipal/certificates")
-    with transaction(session_factory(service.engine)) as session:
-        assert session.scalar(select(func.count()).select_from(AuditEntry)
-                              .where(AuditEntry.action == "delivery-list")) == 1
+    with SqlStore(service.engine).session() as session:
+        assert session.scalar(select(func.count()).select_from(AuditRow)
+                              .where(AuditRow.action == "delivery-list")) == 1
 
 
 def test_a_withheld_message_cannot_be_acknowledged(service: Harness) -> None:
     [item] = service.call("0180", "GET", "/municipal/certificates").get_json()["certificates"]
-    with transaction(session_factory(service.engine)) as session:
-        outbox.withhold(session, submission_id=submission_of(service))
+    service.revoke_all()
     resp = service.call("0180", "POST", f"/municipal/certificates/{item['id']}/$acknowledge")
     assert (resp.status_code, message_id(resp.get_json())) == (409, "LISN_DELIVERY_NOT_AVAILABLE")
 
@@ -108,7 +105,7 @@ def test_a_municipality_client_without_kommunkod_is_refused(service: Harness) ->
     from adapter.store import clients
 
     svc = service.app.extensions["lisn"]
-    with transaction(svc.sessions) as session:
+    with svc.store.session() as session:
         _, token = clients.add_client(session, name="nowhere", role="municipality", pepper=svc.pepper)
     service.tokens["nowhere"] = token
     resp = service.call("nowhere", "GET", "/municipal/certificates")

@@ -6,22 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from acceptance_helpers import Harness, example, harness, states
+from acceptance_helpers import Harness, example, harness, messages, states
 from click.testing import CliRunner
 
 from adapter.cli import cli
 from adapter.signing import verify_document
-from adapter.store import outbox
-from adapter.store.db import session_factory, transaction
 
 
 def dead_lettered(tmp_path: Path) -> tuple[Harness, str, str]:
     h = harness(tmp_path, {"0180": "http://127.0.0.1:9/inbox"})
     assert h.call("ehr", "POST", "/fhir/$process-message", example("Bundle-lisn-example-submission")).status_code == 200
-    with transaction(session_factory(h.engine)) as session:
-        [msg] = outbox.list_messages(session)
-        outbox.dead_letter(session, msg["id"], reason="rejected: schema")
-    return h, msg["submissionId"], msg["id"]
+    [msg] = messages(h.engine)
+    done = runner(h, tmp_path).invoke(cli, ["queue", "dead-letter", msg.key, "--reason", "rejected: schema"])
+    assert done.exit_code == 0, done.output
+    return h, msg.submission_id, msg.key
 
 
 def runner(h: Harness, data_dir: Path) -> CliRunner:
@@ -37,11 +35,9 @@ def test_reprocess_requeues_the_dead_letter_with_a_fresh_signed_document(tmp_pat
     result = runner(h, tmp_path).invoke(cli, ["reprocess", submission])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["requeued"] == [key]
-    with transaction(session_factory(h.engine)) as session:
-        [msg] = outbox.list_messages(session)
-        document = outbox.fetch_for_pull(session, "0180", key).document  # type: ignore[union-attr]
-    assert (msg["state"], msg["attempts"], msg["lastError"]) == ("pending", 0, "reprocessed")
-    assert verify_document(document, trust=[h.trust.read_bytes()]).ok
+    [msg] = messages(h.engine)
+    assert (msg.key, msg.state, msg.attempts, msg.last_error) == (key, "pending", 0, "reprocessed")
+    assert verify_document(msg.document, trust=[h.trust.read_bytes()]).ok
     task = h.call("ehr", "GET", f"/fhir/Task/{submission}").get_json()
     assert task["businessStatus"]["coding"][0]["code"] == "reprocessed"
 

@@ -2,24 +2,50 @@
 submit -> consent -> signed XML at the receiver (verified); no consent -> nothing leaves;
 consent later -> released; revoke before delivery -> withheld; replacement and withdrawal
 follow the original; a withdrawal before its certificate gets a retryable error.
+
+"Nothing leaves" is shown without waiting a while and hoping: ``adapter worker --once`` runs one
+complete pass of the relay over the queue and exits, and only then is the receiver asked.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from acceptance_helpers import (DATA, Harness, Receiver, all_settled, example, free_port, harness, receiver,
-                                start_worker, states, stop, wait_until, without_consent, worker_env)
+import pytest
+from acceptance_helpers import (
+    CLI,
+    DATA,
+    Harness,
+    Receiver,
+    all_settled,
+    example,
+    free_port,
+    harness,
+    messages,
+    receiver,
+    start_worker,
+    states,
+    stop,
+    wait_until,
+    without_consent,
+    worker_env,
+)
 
 from adapter import errors
 from adapter.signing import verify_document
-from adapter.store import outbox
-from adapter.store.db import session_factory, transaction
 
-SETTLE = 1.0  # seconds a running worker gets to (wrongly) deliver something that must not go
+pytestmark = pytest.mark.slow  # worker and receiver processes over real HTTP
+
+def one_pass(h: Harness) -> str:
+    """One complete relay pass over the queue (the worker process exits when it is done)."""
+    done = subprocess.run([sys.executable, "-c", CLI, "worker", "--once", "--verbose"], env=worker_env(db_url(h)),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stderr
 
 
 def consent() -> dict[str, Any]:
@@ -27,8 +53,7 @@ def consent() -> dict[str, Any]:
 
 
 def task_status(h: Harness) -> list[str]:
-    with transaction(session_factory(h.engine)) as session:
-        ids = [m["submissionId"] for m in outbox.list_messages(session)]
+    ids = [m.submission_id for m in messages(h.engine)]
     return [h.call("ehr", "GET", f"/fhir/Task/{i}").get_json()["businessStatus"]["coding"][0]["code"]
             for i in dict.fromkeys(ids)]
 
@@ -59,10 +84,9 @@ def test_consent_gates_and_releases_delivery(tmp_path: Path) -> None:
     h, port = setup(tmp_path)
     assert submit(h, without_consent(example("Bundle-lisn-example-submission"))).status_code == 200
     with receiver(tmp_path, h.trust, port=port) as recv:
+        assert "claimed=" not in one_pass(h) and recv.requests() == 0  # no consent: nothing to send
         worker = start_worker(worker_env(db_url(h)), recipients=None)
         try:
-            time.sleep(SETTLE)
-            assert recv.summary()["documents"] == []  # no consent: nothing leaves
             assert h.call("ehr", "POST", "/fhir/Consent", consent()).status_code == 201
             assert wait_until(lambda: len(recv.summary()["documents"]) == 1, timeout=20)
         finally:
@@ -80,11 +104,7 @@ def test_revoked_before_delivery_is_withheld(tmp_path: Path) -> None:
     h.revoke_all()
     assert states(h.engine) == {"withheld": 1}
     with receiver(tmp_path, h.trust, port=port) as recv:
-        worker = start_worker(worker_env(db_url(h)), recipients=None)
-        try:
-            time.sleep(SETTLE)
-        finally:
-            stop(worker)
+        assert "claimed=" not in one_pass(h)  # a complete pass claimed nothing: withheld is not pending
         assert recv.requests() == 0
     assert task_status(h) == ["withheld"]
 
@@ -93,7 +113,7 @@ def test_withdrawal_before_its_certificate_is_retryable(tmp_path: Path) -> None:
     h, _ = setup(tmp_path)
     resp = submit(h, example("Bundle-lisn-example-withdrawal"))
     oo = resp.get_json()
-    assert resp.status_code in (409, 425, 503), resp.get_data(as_text=True)
+    assert (resp.status_code, resp.headers["Retry-After"]) == (503, "60"), resp.get_data(as_text=True)
     assert errors.message_id_of(oo["issue"][0]) == "LISN_WITHDRAWAL_BEFORE_CERTIFICATE"
     assert oo["issue"][0]["code"] == "transient"
     assert states(h.engine) == {}
@@ -121,14 +141,14 @@ def test_replacement_and_withdrawal_follow_the_original(tmp_path: Path) -> None:
 def test_in_process_relay_delivers_for_the_embedded_default(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from adapter.api.delivery import start_in_process_relay
+    from adapter.wiring import start_in_process_relay
 
     h, port = setup(tmp_path)
     svc = h.app.extensions["lisn"]
-    settings = replace(svc.settings, delivery=replace(svc.settings.delivery, run_in_process=True,
-                                                      connect_timeout=0.5, read_timeout=1.0, lease_seconds=5))
+    svc.settings = replace(svc.settings, delivery=replace(svc.settings.delivery, run_in_process=True,
+                                                          connect_timeout=0.5, read_timeout=1.0, lease_seconds=5))
     with receiver(tmp_path, h.trust, port=port) as recv:
-        thread, stop_relay = start_in_process_relay(settings, svc.sessions, poll_interval=0.05)
+        thread, stop_relay = start_in_process_relay(svc, poll_interval=0.05)
         try:
             assert submit(h, example("Bundle-lisn-example-submission")).status_code == 200
             assert wait_until(lambda: len(recv.summary()["documents"]) == 1, timeout=20)
@@ -153,9 +173,8 @@ def test_a_rejected_delivery_shows_as_dead_lettered_on_the_task(tmp_path: Path) 
         finally:
             stop(worker)
         assert recv.stored() == {}
-    with transaction(session_factory(h.engine)) as session:
-        [msg] = outbox.list_messages(session)
-    task = h.call("ehr", "GET", f"/fhir/Task/{msg['submissionId']}").get_json()
+    [msg] = messages(h.engine)
+    task = h.call("ehr", "GET", f"/fhir/Task/{msg.submission_id}").get_json()
     status = task["businessStatus"]
     assert status["coding"][0]["code"] == "dead-lettered"
     assert status["text"].startswith("certificate to 0180, attempt 1: LISN_SIG_")

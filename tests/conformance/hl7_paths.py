@@ -40,13 +40,13 @@ def corpus_dir(name: str) -> Path | None:
 
 @lru_cache(maxsize=1)
 def _type_suffixes() -> tuple[str, ...]:
-    names = set(defs.PRIMITIVES) | {n for n in ("Quantity", "CodeableConcept", "Coding", "Reference", "Period",
+    names = set(defs.PRIMITIVES) | {"Quantity", "CodeableConcept", "Coding", "Reference", "Period",
                                                 "Range", "Ratio", "Attachment", "Identifier", "SampledData",
                                                 "Timing", "Age", "Duration", "Money", "HumanName", "Address",
                                                 "ContactPoint", "Annotation", "Signature", "Count", "Distance",
                                                 "Expression", "Meta", "Dosage", "UsageContext", "ContactDetail",
                                                 "Contributor", "DataRequirement", "ParameterDefinition",
-                                                "RelatedArtifact", "TriggerDefinition")}
+                                                "RelatedArtifact", "TriggerDefinition"}
     return tuple(sorted((n[0].upper() + n[1:] for n in names), key=len, reverse=True))
 
 

@@ -48,7 +48,7 @@ def normalise(expr: str) -> str:
 
 
 def _related(a: str, b: str) -> bool:
-    return a == b or b.startswith(a + ".") or b.startswith(a + "[") or a.startswith(b + ".") or a == ""
+    return a == b or b.startswith((a + ".", a + "[")) or a.startswith(b + ".") or a == ""
 
 
 def error_locations(oo: dict[str, Any]) -> set[str]:

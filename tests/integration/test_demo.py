@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from lxml import etree
+
+pytestmark = pytest.mark.slow  # three demo runs with real processes: about 45 s
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from adapter.store import models  # noqa: F401 - registers the tables on Base.metadata
-from adapter.store.db import Base
+from adapter.store.models import Base
 
 config = context.config
 engine = config.attributes["engine"]

@@ -1,4 +1,5 @@
-"""Fixtures for the delivery tests: a migrated SQLite database, a store on it, a fixed clock."""
+"""Fixtures for the delivery tests: the relay's store over each store (memory, SQLite, PostgreSQL),
+a fixed clock, and a SQLite file for the command-line tests."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from delivery_helpers import RECIPIENTS, FixedClock
+from delivery_helpers import RECIPIENTS, START
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from adapter.store import migrate, outbox
-from adapter.store.db import make_engine, session_factory
+from adapter.flows.ports import Store
+from adapter.flows.relay import RelayStore, static_recipients
+from adapter.store import migrate
+from adapter.store.db import make_engine
+from adapter.store.sql import SqlStore
+from adapter.testing import FixedClock
 
 
 @pytest.fixture()
 def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A SQLite file of its own (the command-line tests name it in ADAPTER_DATABASE_URL)."""
     eng = make_engine(f"sqlite:///{tmp_path / 'adapter.db'}")
     migrate.upgrade(eng)
     yield eng
@@ -25,15 +30,15 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture()
-def factory(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
+def sql(engine: Engine) -> SqlStore:
+    return SqlStore(engine)
 
 
 @pytest.fixture()
 def clock() -> FixedClock:
-    return FixedClock()
+    return FixedClock(START)
 
 
 @pytest.fixture()
-def store(engine: Engine) -> outbox.SqlOutboxStore:
-    return outbox.SqlOutboxStore(engine, recipients=outbox.static_recipients(RECIPIENTS))
+def relay_store(store: Store) -> RelayStore:
+    return RelayStore(store, recipients=static_recipients(RECIPIENTS))

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from datetime import UTC, datetime
 
 from adapter.delivery import Recipient, idempotency_key
-from adapter.store import outbox
-from adapter.store.db import transaction
+from adapter.fhir.registry import Registry
+from adapter.flows import context, release
+from adapter.flows.context import Service, Stages
+from adapter.flows.ports import Match, OutboxMessage, Store
+from adapter.settings import Settings
+from adapter.testing import FixedClock
 
-START = 1_795_435_200.0  # 2026-11-23T09:20:00Z: a fixed "now" for the clock
-
-
-class FixedClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
+START = datetime(2026, 11, 23, 9, 20, tzinfo=UTC)  # a fixed "now" for the clock
+OPERATOR = context.ClientInfo(id="", name="test", role="admin")
 
 RECIPIENTS = [
     Recipient(kommunkod="0180", mode="push", endpoint="https://stockholm.example/inbox"),
@@ -32,18 +22,26 @@ RECIPIENTS = [
 ]
 
 
-def enqueue(factory: sessionmaker[Session], cert: str, kommunkod: str = "0180", *, kind: str = "certificate",
-            submission: str | None = None, now: float = START, replaces: str | None = None) -> str:
+def enqueue(store: Store, cert: str, kommunkod: str = "0180", *, kind: str = "certificate",
+            submission: str | None = None, at: datetime = START, replaces: str | None = None) -> str:
     key = idempotency_key(cert, kommunkod, kind)
-    with transaction(factory) as session:
-        outbox.enqueue_delivery(session, submission_id=submission or f"sub-{cert}", certificate_id=cert,
-                                kommunkod=kommunkod, kind=kind, document=f"<doc id='{cert}'/>".encode(),
-                                idempotency_key=key, replaces=replaces, now=now)
+    with store.transaction() as tx:
+        tx.enqueue(key=key, submission_id=submission or f"sub-{cert}", certificate_id=cert, kommunkod=kommunkod,
+                   kind=kind, document=f"<doc id='{cert}'/>".encode(), replaces=replaces, at=at)
     return key
 
 
-def row(factory: sessionmaker[Session], key: str) -> outbox.OutboxMessage:
-    with transaction(factory) as session:
-        found = session.scalar(select(outbox.OutboxMessage).where(outbox.OutboxMessage.idempotency_key == key))
-        assert found is not None
-        return found
+def row(store: Store, key: str) -> OutboxMessage:
+    with store.transaction() as tx:
+        [found] = tx.messages(Match(key=key))
+    return found
+
+
+def withhold(store: Store, submission_id: str, clock: FixedClock | None = None) -> int:
+    """What a revoked consent does (``adapter.flows.release.withhold``)."""
+    def unused(*_: object, **__: object) -> bytes:
+        raise AssertionError("no stage is called")
+
+    service = Service(settings=Settings(), store=store, registry=Registry(), clock=clock or FixedClock(START),
+                      stages=Stages(validate=unused, map_export=unused, render=unused, sign=unused))
+    return context.run(service, OPERATOR, lambda ctx: release.withhold(submission_id, ctx))

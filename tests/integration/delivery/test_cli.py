@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from delivery_helpers import enqueue, row
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.cli import cli
-from adapter.store.outbox import OutboxMessage
+from adapter.store.models import OutboxRow
+from adapter.store.sql import SqlStore
 
 
 @pytest.fixture()
@@ -21,9 +21,9 @@ def run(engine: Engine) -> CliRunner:
     return CliRunner(env={"ADAPTER_DATABASE_URL": engine.url.render_as_string(hide_password=False)})
 
 
-def test_queue_list_counts_by_state_and_recipient(run: CliRunner, factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1", "0180")
-    enqueue(factory, "c2", "1480")
+def test_queue_list_counts_by_state_and_recipient(run: CliRunner, sql: SqlStore) -> None:
+    key = enqueue(sql, "c1", "0180")
+    enqueue(sql, "c2", "1480")
     text = run.invoke(cli, ["queue", "list"])
     assert text.exit_code == 0
     assert text.output.splitlines()[:2] == ["pending       0180  1", "pending       1480  1"]
@@ -32,14 +32,14 @@ def test_queue_list_counts_by_state_and_recipient(run: CliRunner, factory: sessi
     assert "191212121212" not in text.output  # no patient data on the console
 
 
-def test_dead_letter_then_retry(run: CliRunner, factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1")
+def test_dead_letter_then_retry(run: CliRunner, sql: SqlStore) -> None:
+    key = enqueue(sql, "c1")
     dead = run.invoke(cli, ["queue", "dead-letter", key, "--reason", "municipality asked"])
     assert (dead.exit_code, dead.output.strip()) == (0, f"{key} dead")
-    assert row(factory, key).last_error == "operator: municipality asked"
+    assert row(sql, key).last_error == "operator: municipality asked"
     again = run.invoke(cli, ["queue", "retry", key])
     assert (again.exit_code, again.output.strip()) == (0, f"{key} pending")
-    assert row(factory, key).attempts == 0
+    assert row(sql, key).attempts == 0
 
 
 def test_unknown_message_is_an_outcome_not_a_traceback(run: CliRunner) -> None:
@@ -48,23 +48,23 @@ def test_unknown_message_is_an_outcome_not_a_traceback(run: CliRunner) -> None:
     assert "[LISN_DELIVERY_MESSAGE_NOT_FOUND]" in result.output and "Traceback" not in result.output
 
 
-def test_retry_of_a_delivered_message_changes_nothing(run: CliRunner, factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1")
-    with factory() as session, session.begin():
-        session.execute(update(OutboxMessage).values(state="delivered"))
+def test_retry_of_a_delivered_message_changes_nothing(run: CliRunner, sql: SqlStore) -> None:
+    key = enqueue(sql, "c1")
+    with sql.session() as session:
+        session.execute(update(OutboxRow).values(state="delivered"))
     result = run.invoke(cli, ["queue", "retry", key])
     assert (result.exit_code, result.output.strip()) == (1, f"{key} delivered")
 
 
-def test_worker_once_publishes_to_a_pull_recipient(run: CliRunner, factory: sessionmaker[Session],
+def test_worker_once_publishes_to_a_pull_recipient(run: CliRunner, sql: SqlStore,
                                                    tmp_path: Path) -> None:
-    key = enqueue(factory, "c1", "1280")
+    key = enqueue(sql, "c1", "1280")
     recipients = tmp_path / "recipients.json"
     recipients.write_text(json.dumps([{"kommunkod": "1280", "mode": "pull"}]), encoding="utf-8")
     result = run.invoke(cli, ["worker", "--once", "--recipients", str(recipients), "--verbose"])
     assert result.exit_code == 0, result.output
     assert "claimed=1 delivered=0 available=1" in result.output
-    assert row(factory, key).state == "available"
+    assert row(sql, key).state == "available"
 
 
 def test_worker_refuses_an_unreadable_recipients_file(run: CliRunner, tmp_path: Path) -> None:

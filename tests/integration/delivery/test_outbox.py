@@ -1,20 +1,13 @@
-"""The outbox queries the service and the pull API call (issue 7, items 1, 3, 4, 5)."""
+"""The outbox part of the store port, on each store: the in-memory store answers as the databases do."""
 
 from __future__ import annotations
 
-from delivery_helpers import START, enqueue, row
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+import pytest
+from delivery_helpers import START, enqueue, row, withhold
 
-from adapter.delivery import idempotency_key
-from adapter.store import outbox
-from adapter.store.db import transaction
-
-
-
-def count(factory: sessionmaker[Session]) -> int:
-    with transaction(factory) as session:
-        return int(session.scalar(select(func.count()).select_from(outbox.OutboxMessage)) or 0)
+from adapter.delivery import State, idempotency_key
+from adapter.flows import ports
+from adapter.flows.ports import Match, Store, WriteConflict
 
 
 def test_idempotency_key_is_stable_and_distinct_per_recipient_and_kind() -> None:
@@ -24,89 +17,75 @@ def test_idempotency_key_is_stable_and_distinct_per_recipient_and_kind() -> None
     assert len(keys) == 4
 
 
-def test_enqueue_twice_is_a_no_op(factory: sessionmaker[Session]) -> None:
-    enqueue(factory, "c1")
-    enqueue(factory, "c1")
-    assert count(factory) == 1
-    enqueue(factory, "c1", "1480")
-    assert count(factory) == 2
+def test_the_port_names_the_relay_states() -> None:
+    assert {s.value for s in State} == {ports.PENDING, ports.AVAILABLE, ports.DELIVERED, ports.ACKNOWLEDGED,
+                                        ports.WITHHELD, ports.DEAD, ports.WITHDRAWN}
 
 
-def test_withhold_then_enqueue_again_releases(factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1")
-    with transaction(factory) as session:
-        assert outbox.withhold(session, submission_id="sub-c1", now=START) == 1
-    assert row(factory, key).state == "withheld"
-    with transaction(factory) as session:
-        assert outbox.withhold(session, submission_id="sub-c1", now=START) == 0
-    enqueue(factory, "c1")
-    assert row(factory, key).state == "pending"
-    assert count(factory) == 1
+def test_a_key_is_queued_once(store: Store) -> None:
+    enqueue(store, "c1")
+    with pytest.raises(WriteConflict):
+        enqueue(store, "c1")
+    with store.transaction() as tx:
+        assert len(tx.messages(Match())) == 1
 
 
-def test_withhold_leaves_delivered_alone(factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1")
-    with transaction(factory) as session:
-        session.scalar(select(outbox.OutboxMessage)).state = "delivered"
-    with transaction(factory) as session:
-        assert outbox.withhold(session, submission_id="sub-c1") == 0
-    assert row(factory, key).state == "delivered"
+def test_messages_match_on_every_given_field(store: Store) -> None:
+    a = enqueue(store, "c1", "0180")
+    b = enqueue(store, "c1", "1480")
+    c = enqueue(store, "c1", "0180", kind="withdrawal")
+    d = enqueue(store, "c2", "0180", submission="s2")
+    with store.transaction() as tx:
+        def keys(**match: object) -> list[str]:
+            return [m.key for m in tx.messages(Match(**match))]  # type: ignore[arg-type]
+        assert keys() == [a, b, c, d]
+        assert keys(certificate_id="c1", kommunkod="0180") == [a, c]
+        assert keys(kinds=("certificate",)) == [a, b, d]
+        assert keys(submission_id="s2") == [d]
+        assert keys(key=b) == [b]
+        assert keys(states=("dead",)) == []
+        assert [m.key for m in tx.messages(Match(), limit=2)] == [a, b]
 
 
-def test_recipients_of_lists_every_live_or_received_recipient(factory: sessionmaker[Session]) -> None:
-    enqueue(factory, "c1", "0180")
-    enqueue(factory, "c1", "1480")
-    enqueue(factory, "c1", "1280")
-    enqueue(factory, "c1", "0180", kind="withdrawal")
-    with transaction(factory) as session:
-        outbox.withhold(session, submission_id="other")  # another submission: no effect
-        assert outbox.recipients_of(session, "c1") == ["0180", "1280", "1480"]
-        assert outbox.recipients_of(session, "c2") == []
+def test_an_update_changes_only_what_matches_and_counts_it(store: Store) -> None:
+    key = enqueue(store, "c1")
+    enqueue(store, "c2")
+    assert withhold(store, "sub-c1") == 1
+    assert withhold(store, "sub-c1") == 0  # no longer live
+    assert (row(store, key).state, row(store, key).last_error) == ("withheld", "consent revoked")
+    assert row(store, idempotency_key("c2", "0180")).state == "pending"
 
 
-def test_withdraw_unsent_cancels_only_never_claimed(factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1", "0180")
-    with transaction(factory) as session:
-        assert outbox.withdraw_unsent(session, certificate_id="c1", kommunkod="0180")
-    assert row(factory, key).state == "withdrawn"
-    key2 = enqueue(factory, "c2", "0180")
-    with transaction(factory) as session:
-        session.scalar(select(outbox.OutboxMessage).where(outbox.OutboxMessage.idempotency_key == key2)).attempts = 1
-    with transaction(factory) as session:
-        assert not outbox.withdraw_unsent(session, certificate_id="c2", kommunkod="0180")
-    assert row(factory, key2).state == "pending"
+def test_never_sent_and_the_claim_fence(store: Store) -> None:
+    key = enqueue(store, "c1")
+    enqueue(store, "c2")
+    with store.transaction() as tx:
+        claimed = tx.claim(owner="w1", now=START, lease_seconds=60, limit=1)
+        assert [c.key for c in claimed] == [key] and claimed[0].attempts == 1
+        assert tx.update_messages(Match(key=key, never_sent=True), {"state": "withdrawn"}, at=START) == 0
+        wrong = Match(claim=(claimed[0].id, "not-the-token"))
+        assert tx.update_messages(wrong, {"state": "delivered"}, at=START) == 0
+        right = Match(claim=(claimed[0].id, claimed[0].token), states=("pending",))
+        assert tx.update_messages(right, {"state": "delivered", "delivered_at": START}, at=START) == 1
+        # The fence is released by any update: the same token fences nothing afterwards.
+        assert tx.update_messages(right, {"state": "dead"}, at=START) == 0
+    assert (row(store, key).state, row(store, key).delivered_at, row(store, key).lease_owner) == \
+        ("delivered", START, "w1")
 
 
-def test_pull_lists_until_acknowledged_and_ack_is_idempotent(factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1", "1280")
-    enqueue(factory, "c2", "0180")
-    with transaction(factory) as session:
-        assert [m["id"] for m in outbox.list_for_pull(session, "1280")] == [key]
-        assert outbox.fetch_for_pull(session, "0180", key) is None  # not theirs
-        assert outbox.acknowledge(session, "0180", key) is None
-        assert outbox.acknowledge(session, "1280", key, now=START + 5) == "acknowledged"
-        assert outbox.acknowledge(session, "1280", key) == "acknowledged"
-        assert outbox.list_for_pull(session, "1280") == []
-    assert row(factory, key).acknowledged_at == START + 5
+def test_counts_by_state_and_recipient(store: Store) -> None:
+    enqueue(store, "c1", "0180")
+    enqueue(store, "c2", "0180")
+    enqueue(store, "c3", "1480")
+    withhold(store, "sub-c3")
+    with store.transaction() as tx:
+        assert tx.counts() == [("pending", "0180", 2), ("withheld", "1480", 1)]
 
 
-def test_admin_retry_and_dead_letter(factory: sessionmaker[Session]) -> None:
-    key = enqueue(factory, "c1")
-    with transaction(factory) as session:
-        assert outbox.dead_letter(session, key, reason="wrong endpoint") == "dead"
-        assert outbox.dead_letter(session, "nope", reason="x") is None
-    assert row(factory, key).last_error == "operator: wrong endpoint"
-    with transaction(factory) as session:
-        assert [c for c in outbox.queue_counts(session)] == [("dead", "0180", 1)]
-        assert outbox.retry(session, key, now=START + 9) == "pending"
-        assert outbox.retry(session, "nope") is None
-    again = row(factory, key)
-    assert (again.state, again.attempts, again.next_attempt_at) == ("pending", 0, START + 9)
-
-
-def test_delivery_status_reports_attempts_and_error(factory: sessionmaker[Session]) -> None:
-    enqueue(factory, "c1", "0180")
-    with transaction(factory) as session:
-        [status] = outbox.delivery_status(session, "sub-c1")
-    assert (status["kommunkod"], status["state"], status["attempts"], status["lastError"]) == \
-        ("0180", "pending", 0, None)
+def test_a_rolled_back_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.enqueue(key="k", submission_id="s", certificate_id="c", kommunkod="0180", kind="certificate",
+                   document=b"<x/>", replaces=None, at=START)
+        raise RuntimeError("crash before commit")
+    with store.transaction() as tx:
+        assert tx.messages(Match()) == []

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 from delivery_helpers import START, enqueue
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from adapter.delivery import Claimed
+from adapter.flows.relay import RelayStore
 from adapter.signing import init_dev_keys
-from adapter.store import migrate, outbox
-from adapter.store.db import make_engine, session_factory
+from adapter.store import migrate
+from adapter.store.db import make_engine
+from adapter.store.models import OutboxRow
+from adapter.store.sql import SqlStore
 
 pytestmark = pytest.mark.postgres
 
@@ -42,10 +45,10 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
 
 
 def test_concurrent_claims_are_disjoint(pg_engine: Engine) -> None:
-    factory = session_factory(pg_engine)
+    sql = SqlStore(pg_engine)
     for i in range(200):
-        enqueue(factory, f"c{i:03d}", now=START)
-    store = outbox.SqlOutboxStore(pg_engine, recipients=lambda k: None)
+        enqueue(sql, f"c{i:03d}", at=START)
+    store = RelayStore(sql, recipients=lambda k: None)
     claimed: dict[str, list[Claimed]] = {f"w{i}": [] for i in range(4)}
     barrier = threading.Barrier(4)
 
@@ -63,11 +66,21 @@ def test_concurrent_claims_are_disjoint(pg_engine: Engine) -> None:
     assert sum(1 for batch in claimed.values() if batch) >= 2  # the workers really ran side by side
 
 
+@pytest.mark.slow  # two worker processes and a receiver: about 10 s
 def test_two_worker_processes_deliver_each_message_once(pg_engine: Engine, tmp_path: Path) -> None:
     sys.path.insert(0, str(ACCEPTANCE))
     try:
-        from acceptance_helpers import (all_settled, enqueue_signed, receiver, start_worker, states, stop,
-                                        wait_until, worker_env, write_recipients)
+        from acceptance_helpers import (
+            all_settled,
+            enqueue_signed,
+            receiver,
+            start_worker,
+            states,
+            stop,
+            wait_until,
+            worker_env,
+            write_recipients,
+        )
     finally:
         sys.path.remove(str(ACCEPTANCE))
     keys = init_dev_keys(tmp_path / "keys")
@@ -84,6 +97,6 @@ def test_two_worker_processes_deliver_each_message_once(pg_engine: Engine, tmp_p
         assert recv.requests() == 60          # one request per message: nobody sent one twice
         assert len(recv.stored()) == 60
     assert states(pg_engine) == {"delivered": 60}
-    with session_factory(pg_engine)() as session:
-        owners = {r.lease_owner for r in session.query(outbox.OutboxMessage)}
+    with SqlStore(pg_engine).session() as session:
+        owners = set(session.scalars(select(OutboxRow.lease_owner)))
     assert len(owners) == 2  # both workers took part

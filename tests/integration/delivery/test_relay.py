@@ -1,30 +1,30 @@
-"""The relay on the SQL store with a scripted transport (issue 7, items 1, 2, 5)."""
+"""The relay through the use-case layer, on each store, with a scripted transport (issue 7, items 1, 2, 5)."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
+from delivery_helpers import START, enqueue, row, withhold
 from hypothesis import given
 from hypothesis import strategies as st
-from delivery_helpers import START, FixedClock, enqueue, row
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
+from adapter import errors
 from adapter.delivery import Claimed, Envelope, Outcome, Receipt, Relay
 from adapter.delivery.backoff import backoff_delay
 from adapter.delivery.loop import run_loop
-from adapter.testing import MockTransport
+from adapter.flows.ports import RecipientRecord, Store
+from adapter.flows.relay import RelayStore
 from adapter.settings import DeliverySettings
-from adapter.store import outbox
-from adapter.store.db import transaction
+from adapter.testing import FixedClock, MockTransport
 
 SETTINGS = DeliverySettings(max_attempts=3, backoff_base=2.0, backoff_max=60.0, lease_seconds=60.0,
                             connect_timeout=1.0, read_timeout=2.0)
 
 
-def relay(store: outbox.SqlOutboxStore, transport: MockTransport, clock: FixedClock, *,
+def relay(store: RelayStore, transport: MockTransport, clock: FixedClock, *,
           owner: str = "w1", settings: DeliverySettings = SETTINGS) -> Relay:
     return Relay(store, transport, settings=settings, owner=owner, clock=clock, rand=lambda: 0.5)
 
@@ -33,177 +33,166 @@ def answer(outcome: Outcome, status: int | None = None, reason: str = "") -> Moc
     return MockTransport(lambda env: Receipt(outcome, status, reason))
 
 
-def test_accepted_is_delivered_once(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+def test_accepted_is_delivered_once(store: Store, relay_store: RelayStore,
                                     clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
+    key = enqueue(store, "c1")
     transport = MockTransport()
-    stats = relay(store, transport, clock).run_once()
+    stats = relay(relay_store, transport, clock).run_once()
     assert (stats.claimed, stats.delivered) == (1, 1)
-    assert row(factory, key).state == "delivered"
+    assert row(store, key).state == "delivered"
     assert [e.idempotency_key for e in transport.sent] == [key]
-    assert relay(store, transport, clock).run_once().claimed == 0
+    assert relay(relay_store, transport, clock).run_once().claimed == 0
 
 
-def test_retry_uses_the_same_key_and_full_jitter_backoff(factory: sessionmaker[Session],
-                                                         store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
+def test_retry_uses_the_same_key_and_full_jitter_backoff(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+    key = enqueue(store, "c1")
     transport = answer(Outcome.RETRY, 503, "HTTP 503")
-    r = relay(store, transport, clock)
+    r = relay(relay_store, transport, clock)
     assert r.run_once().retried == 1
-    first = row(factory, key)
+    first = row(store, key)
     assert (first.state, first.attempts, first.next_attempt_at, first.last_error) == \
-        ("pending", 1, START + 1.0, "HTTP 503")  # 0.5 * 2 * 2**0
+        ("pending", 1, START + timedelta(seconds=1.0), "HTTP 503")  # 0.5 * 2 * 2**0
     assert r.run_once().claimed == 0  # not due yet
-    clock.advance(1.0)
+    clock.advance(seconds=1.0)
     assert r.run_once().retried == 1
-    assert row(factory, key).next_attempt_at == clock.now + 2.0  # 0.5 * 2 * 2**1
+    assert row(store, key).next_attempt_at == clock.now() + timedelta(seconds=2.0)  # 0.5 * 2 * 2**1
     assert {e.idempotency_key for e in transport.sent} == {key}
     assert [e.attempt for e in transport.sent] == [1, 2]
 
 
-def test_out_of_attempts_is_dead_lettered_with_last_error(factory: sessionmaker[Session],
-                                                          store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
-    r = relay(store, answer(Outcome.RETRY, None, "transport error: ConnectTimeout"), clock)
+def test_out_of_attempts_is_dead_lettered_with_last_error(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+    key = enqueue(store, "c1")
+    r = relay(relay_store, answer(Outcome.RETRY, None, "transport error: ConnectTimeout"), clock)
     for _ in range(3):
         r.run_once()
-        clock.advance(100)
-    dead = row(factory, key)
+        clock.advance(seconds=100)
+    dead = row(store, key)
     assert (dead.state, dead.attempts, dead.last_error) == ("dead", 3, "transport error: ConnectTimeout")
-    with transaction(factory) as session:
-        assert [a["outcome"] for a in outbox.receipts_of(session, key)] == ["retry"] * 3
+    with store.transaction() as tx:
+        assert [a.outcome for a in tx.attempts(key)] == ["retry"] * 3
 
 
-def test_per_recipient_max_attempts_overrides(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+def test_per_recipient_max_attempts_overrides(store: Store, relay_store: RelayStore,
                                               clock: FixedClock) -> None:
-    key = enqueue(factory, "c1", "1480")  # max_attempts=2 in the registry
-    r = relay(store, answer(Outcome.RETRY, 500), clock)
+    key = enqueue(store, "c1", "1480")  # max_attempts=2 in the registry
+    r = relay(relay_store, answer(Outcome.RETRY, 500), clock)
     r.run_once()
-    clock.advance(100)
+    clock.advance(seconds=100)
     r.run_once()
-    assert (row(factory, key).state, row(factory, key).attempts) == ("dead", 2)
+    assert (row(store, key).state, row(store, key).attempts) == ("dead", 2)
 
 
-def test_rejection_is_terminal_with_reason(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+def test_rejection_is_terminal_with_reason(store: Store, relay_store: RelayStore,
                                            clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
-    stats = relay(store, answer(Outcome.REJECTED, 422, "signature not verified"), clock).run_once()
+    key = enqueue(store, "c1")
+    stats = relay(relay_store, answer(Outcome.REJECTED, 422, "signature not verified"), clock).run_once()
     assert stats.dead == 1
-    assert (row(factory, key).state, row(factory, key).last_error) == ("dead", "signature not verified")
+    assert (row(store, key).state, row(store, key).last_error) == ("dead", "signature not verified")
 
 
-def test_a_poison_message_does_not_block_the_others(factory: sessionmaker[Session],
-                                                    store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
-    poison = enqueue(factory, "c-poison")
-    good = [enqueue(factory, f"c{i}") for i in range(3)]
+def test_a_poison_message_does_not_block_the_others(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+    poison = enqueue(store, "c-poison")
+    good = [enqueue(store, f"c{i}") for i in range(3)]
 
     def handler(env: Envelope) -> Receipt:
         if env.idempotency_key == poison:
             raise RuntimeError("boom")
         return Receipt(Outcome.ACCEPTED, 201)
-    stats = relay(store, MockTransport(handler), clock).run_once()
+    stats = relay(relay_store, MockTransport(handler), clock).run_once()
     assert (stats.delivered, stats.retried) == (3, 1)
-    assert [row(factory, k).state for k in good] == ["delivered"] * 3
-    assert row(factory, poison).last_error == "relay error: RuntimeError"
+    assert [row(store, k).state for k in good] == ["delivered"] * 3
+    assert row(store, poison).last_error == "relay error: RuntimeError"
 
 
-def test_pull_recipient_becomes_available_without_a_push(factory: sessionmaker[Session],
-                                                         store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
-    key = enqueue(factory, "c1", "1280")
+def test_pull_recipient_becomes_available_without_a_push(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+    key = enqueue(store, "c1", "1280")
     transport = MockTransport()
-    assert relay(store, transport, clock).run_once().available == 1
-    assert row(factory, key).state == "available" and transport.sent == []
+    assert relay(relay_store, transport, clock).run_once().available == 1
+    assert row(store, key).state == "available" and transport.sent == []
 
 
-def test_unknown_recipient_is_retried(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+def test_unknown_recipient_is_retried(store: Store, relay_store: RelayStore,
                                       clock: FixedClock) -> None:
-    key = enqueue(factory, "c1", "9999")
-    relay(store, MockTransport(), clock).run_once()
-    assert row(factory, key).last_error == "no recipient registered for kommunkod 9999"
+    key = enqueue(store, "c1", "9999")
+    relay(relay_store, MockTransport(), clock).run_once()
+    assert row(store, key).last_error == "no recipient registered for kommunkod 9999"
 
 
-def test_stalled_lease_is_taken_over_only_after_expiry(factory: sessionmaker[Session],
-                                                       store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
-    [stalled] = store.claim(owner="dead-worker", now=clock.now, lease_seconds=60, limit=10)
-    clock.advance(59.9)
-    assert store.claim(owner="w2", now=clock.now, lease_seconds=60, limit=10) == []
-    clock.advance(0.1)
-    [taken] = store.claim(owner="w2", now=clock.now, lease_seconds=60, limit=10)
+def test_stalled_lease_is_taken_over_only_after_expiry(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+    key = enqueue(store, "c1")
+    [stalled] = relay_store.claim(owner="dead-worker", now=clock.now(), lease_seconds=60, limit=10)
+    clock.advance(seconds=59.9)
+    assert relay_store.claim(owner="w2", now=clock.now(), lease_seconds=60, limit=10) == []
+    clock.advance(seconds=0.1)
+    [taken] = relay_store.claim(owner="w2", now=clock.now(), lease_seconds=60, limit=10)
     assert (taken.id, taken.attempts) == (stalled.id, 2) and taken.token != stalled.token
     # The dead worker wakes up: its lease is gone, so its writes are fenced off.
-    assert not store.mark_delivered(stalled, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
-    assert row(factory, key).state == "pending"
-    assert store.mark_delivered(taken, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
-    assert row(factory, key).state == "delivered"
+    assert not relay_store.mark_delivered(stalled, Receipt(Outcome.ACCEPTED, 201), now=clock.now())
+    assert row(store, key).state == "pending"
+    assert relay_store.mark_delivered(taken, Receipt(Outcome.ACCEPTED, 201), now=clock.now())
+    assert row(store, key).state == "delivered"
 
 
-def test_messages_past_the_safe_lease_window_are_left(factory: sessionmaker[Session],
-                                                      store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
+def test_messages_past_the_safe_lease_window_are_left(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
     for i in range(3):
-        enqueue(factory, f"c{i}")
+        enqueue(store, f"c{i}")
 
     def slow(env: Envelope) -> Receipt:
-        clock.advance(30)  # each push eats half the lease
+        clock.advance(seconds=30)  # each push eats half the lease
         return Receipt(Outcome.ACCEPTED, 201)
-    stats = relay(store, MockTransport(slow), clock).run_once()
+    stats = relay(relay_store, MockTransport(slow), clock).run_once()
     assert (stats.delivered, stats.skipped) == (2, 1)  # the third would start 60 s in: past 60 - 4
 
 
 @pytest.mark.parametrize("kind", ["withdrawal", "replacement"])
-def test_a_follow_up_waits_for_its_pending_certificate(factory: sessionmaker[Session],
-                                                       store: outbox.SqlOutboxStore, clock: FixedClock,
+def test_a_follow_up_waits_for_its_pending_certificate(store: Store, relay_store: RelayStore, clock: FixedClock,
                                                        kind: str) -> None:
-    original = enqueue(factory, "c1")
-    follow_up = (enqueue(factory, "c1", kind="withdrawal") if kind == "withdrawal"
-                 else enqueue(factory, "c2", kind="replacement", replaces="c1"))
-    other = enqueue(factory, "c9", "1480")
-    elsewhere = enqueue(factory, "c1", "1480", kind="withdrawal")  # nothing pending of c1 at 1480
-    claimed = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
+    original = enqueue(store, "c1")
+    follow_up = (enqueue(store, "c1", kind="withdrawal") if kind == "withdrawal"
+                 else enqueue(store, "c2", kind="replacement", replaces="c1"))
+    other = enqueue(store, "c9", "1480")
+    elsewhere = enqueue(store, "c1", "1480", kind="withdrawal")  # nothing pending of c1 at 1480
+    claimed = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
     assert {c.idempotency_key for c in claimed} == {original, other, elsewhere}
     for c in claimed:
-        store.mark_delivered(c, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
-    later = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
+        relay_store.mark_delivered(c, Receipt(Outcome.ACCEPTED, 201), now=clock.now())
+    later = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
     assert [c.idempotency_key for c in later] == [follow_up]
 
 
-def test_withheld_while_in_flight_stays_withheld(factory: sessionmaker[Session],
-                                                 store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
-    [msg] = store.claim(owner="w1", now=clock.now, lease_seconds=60, limit=10)
-    with transaction(factory) as session:
-        assert outbox.withhold(session, submission_id="sub-c1") == 1
-    assert not store.mark_delivered(msg, Receipt(Outcome.ACCEPTED, 201), now=clock.now)
-    assert row(factory, key).state == "withheld"
+def test_withheld_while_in_flight_stays_withheld(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+    key = enqueue(store, "c1")
+    [msg] = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
+    assert withhold(store, "sub-c1") == 1
+    assert not relay_store.mark_delivered(msg, Receipt(Outcome.ACCEPTED, 201), now=clock.now())
+    assert row(store, key).state == "withheld"
 
 
-def test_consent_revoked_while_waiting_in_a_batch_is_never_sent(factory: sessionmaker[Session],
-                                                                store: outbox.SqlOutboxStore,
+def test_consent_revoked_while_waiting_in_a_batch_is_never_sent(store: Store, relay_store: RelayStore,
                                                                 clock: FixedClock) -> None:
-    first, second = enqueue(factory, "c1"), enqueue(factory, "c2")
+    first, second = enqueue(store, "c1"), enqueue(store, "c2")
 
     def revoke_the_other(env: Envelope) -> Receipt:
         # While the first push is on the wire, the patient behind the second revokes consent.
-        with transaction(factory) as session:
-            outbox.withhold(session, submission_id="sub-c2" if env.idempotency_key == first else "sub-c1")
+        withhold(store, "sub-c2" if env.idempotency_key == first else "sub-c1")
         return Receipt(Outcome.ACCEPTED, 201)
 
     transport = MockTransport(revoke_the_other)
-    stats = relay(store, transport, clock).run_once()
+    stats = relay(relay_store, transport, clock).run_once()
     assert (stats.claimed, stats.delivered, stats.fenced) == (2, 1, 1)
     assert len(transport.sent) == 1
     sent = transport.sent[0].idempotency_key
     withheld = second if sent == first else first
-    assert row(factory, withheld).state == "withheld"
+    assert row(store, withheld).state == "withheld"
 
 
-def test_a_taken_over_claim_is_not_sent(factory: sessionmaker[Session], store: outbox.SqlOutboxStore,
+def test_a_taken_over_claim_is_not_sent(store: Store, relay_store: RelayStore,
                                         clock: FixedClock) -> None:
-    enqueue(factory, "c1")
-    [stale] = store.claim(owner="slow", now=clock.now, lease_seconds=1, limit=10)
-    clock.advance(2)
-    [fresh] = store.claim(owner="w2", now=clock.now, lease_seconds=60, limit=10)
-    assert not store.still_claimed(stale) and store.still_claimed(fresh)
+    enqueue(store, "c1")
+    [stale] = relay_store.claim(owner="slow", now=clock.now(), lease_seconds=1, limit=10)
+    clock.advance(seconds=2)
+    [fresh] = relay_store.claim(owner="w2", now=clock.now(), lease_seconds=60, limit=10)
+    assert not relay_store.still_claimed(stale) and relay_store.still_claimed(fresh)
 
 
 @pytest.mark.parametrize(("attempt", "ceiling"), [(1, 2.0), (2, 4.0), (5, 32.0), (7, 60.0), (5000, 60.0)])
@@ -217,15 +206,14 @@ def test_backoff_refuses_attempt_zero() -> None:
         backoff_delay(0, base=2.0, cap=60.0, rand=lambda: 1.0)
 
 
-def test_crashing_worker_attempts_count_toward_dead_letter(factory: sessionmaker[Session],
-                                                           store: outbox.SqlOutboxStore, clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
+def test_crashing_worker_attempts_count_toward_dead_letter(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+    key = enqueue(store, "c1")
     for _ in range(3):  # three workers die holding the message
-        store.claim(owner="doomed", now=clock.now, lease_seconds=60, limit=10)
-        clock.advance(61)
+        relay_store.claim(owner="doomed", now=clock.now(), lease_seconds=60, limit=10)
+        clock.advance(seconds=61)
     transport = MockTransport()
-    assert relay(store, transport, clock, settings=replace(SETTINGS, max_attempts=3)).run_once().dead == 1
-    assert transport.sent == [] and row(factory, key).state == "dead"
+    assert relay(relay_store, transport, clock, settings=replace(SETTINGS, max_attempts=3)).run_once().dead == 1
+    assert transport.sent == [] and row(store, key).state == "dead"
 
 
 @given(attempt=st.integers(min_value=1, max_value=10_000), base=st.floats(min_value=0.01, max_value=60),
@@ -239,41 +227,40 @@ def test_backoff_stays_within_full_jitter_bounds(attempt: int, base: float, cap:
     assert backoff_delay(attempt + 1, base=base, cap=cap, rand=lambda: 1.0) >= ceiling  # never shrinks
 
 
-class AwayOnceStore(outbox.SqlOutboxStore):
+class AwayOnceStore(RelayStore):
     """The database is unreachable for the first claim, then back."""
 
-    def __init__(self, inner: outbox.SqlOutboxStore) -> None:
-        super().__init__(inner.engine, recipients=inner.recipients)
+    def __init__(self, inner: RelayStore) -> None:
+        super().__init__(inner.store, recipients=inner.lookup)
         self.claims = 0
 
-    def claim(self, *, owner: str, now: float, lease_seconds: float, limit: int) -> list[Claimed]:
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]:
         self.claims += 1
         if self.claims == 1:
-            raise OperationalError("SELECT", {}, Exception("database is away"))
+            raise errors.StoreUnavailable()
         return super().claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)
 
 
-def test_the_loop_survives_a_failing_pass_and_stops_on_request(factory: sessionmaker[Session],
-                                                               store: outbox.SqlOutboxStore,
+def test_the_loop_survives_a_failing_pass_and_stops_on_request(store: Store, relay_store: RelayStore,
                                                                clock: FixedClock) -> None:
-    key = enqueue(factory, "c1")
+    key = enqueue(store, "c1")
     stop = threading.Event()
-    passes = run_loop(relay(AwayOnceStore(store), MockTransport(), clock), stop=stop, poll_interval=0.01,
+    passes = run_loop(relay(AwayOnceStore(relay_store), MockTransport(), clock), stop=stop, poll_interval=0.01,
                       max_passes=3)
-    assert passes == 3 and row(factory, key).state == "delivered"
+    assert passes == 3 and row(store, key).state == "delivered"
     stop.set()
-    assert run_loop(relay(store, MockTransport(), clock), stop=stop, poll_interval=0.01) == 0
+    assert run_loop(relay(relay_store, MockTransport(), clock), stop=stop, poll_interval=0.01) == 0
 
 
-def test_registry_recipient_carries_its_server_trust_anchors(factory: sessionmaker[Session]) -> None:
-    from adapter.store.recipients import add_recipient
+def test_registry_recipient_carries_its_server_trust_anchors(store: Store) -> None:
+    from stores import register
 
-    with transaction(factory) as session:
-        add_recipient(session, kommunkod="1280", name="Socialnämnden i Malmö", delivery_mode="push",
-                      endpoint_url="https://intyg.malmo.example/inbox", ca_bundle_path="/etc/lisn/malmo-ca.pem")
-        add_recipient(session, kommunkod="0380", name="Socialnämnden i Uppsala", delivery_mode="push",
-                      endpoint_url="https://intyg.uppsala.example/inbox")
-    lookup = outbox.registry_recipients(factory.kw["bind"])
-    malmo, uppsala = lookup("1280"), lookup("0380")
+    register(store, recipients=[
+        RecipientRecord("1280", "Socialnämnden i Malmö", mode="push", endpoint="https://intyg.malmo.example/inbox",
+                        ca_bundle="/etc/lisn/malmo-ca.pem"),
+        RecipientRecord("0380", "Socialnämnden i Uppsala", mode="push", endpoint="https://intyg.uppsala.example/inbox")])
+    lookup = RelayStore(store)
+    malmo, uppsala = lookup.recipient("1280"), lookup.recipient("0380")
     assert malmo is not None and malmo.ca_bundle == "/etc/lisn/malmo-ca.pem"
     assert uppsala is not None and uppsala.ca_bundle is None
+    assert lookup.recipient("9999") is None

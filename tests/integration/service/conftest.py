@@ -1,64 +1,39 @@
 """The service on a real database: SQLite (a file) and PostgreSQL (a schema of its own per run).
 
-Every test in this folder runs once per backend (``backend`` is parametrised); the schema
-is migrated once per session and emptied after each test. Clients and recipients come from
+Every test in this folder runs once per backend (``engine`` is parametrised); the databases are
+those of the flow tests (tests/conftest.py), migrated once per session and emptied before each test. Clients and recipients come from
 ``data/clients.json``.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from service_helpers import LIMIT, Api, data
+from stores import empty
 
 from adapter.api import create_app
 from adapter.settings import DatabaseSettings, Limits, Settings
-from adapter.store import migrate, outbox  # noqa: F401 - outbox tables join Base.metadata
 from adapter.store.clients import add_client
-from adapter.store.db import Base, make_engine
 from adapter.store.recipients import add_recipient
 from adapter.testing import FixedClock
-from service_helpers import LIMIT, Api, data
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp('db') / 'adapter.db'}")
-        migrate.upgrade(eng)
-        yield eng
-        eng.dispose()
-        return
-    url = request.getfixturevalue("pg_url")
-    schema = f"t_service_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-
-
-def _empty(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name != "audit_head":
-                conn.execute(table.delete())
-        conn.execute(sa.text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+def engine(request: pytest.FixtureRequest) -> sa.Engine:
+    """The session's SQLite file or PostgreSQL schema (``sqlite_engine``/``postgres_engine``, tests/conftest.py)."""
+    found: sa.Engine = request.getfixturevalue(f"{request.param}_engine")
+    return found
 
 
 @pytest.fixture(scope="session")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The registry and stages (with the signing key, slow to load) built once per session."""
-    from adapter.api.stages import default_stages
     from adapter.fhir.registry import default_registry
+    from adapter.wiring import default_stages
 
     tmp = tmp_path_factory.mktemp("service-var")
     registry = default_registry()
@@ -68,13 +43,13 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture
 def api(engine: sa.Engine, shared: dict[str, Any]) -> Iterator[Api]:
-    _empty(engine)
+    empty(engine)
     clock = FixedClock()
     app = create_app({"TESTING": True, **shared, "ENGINE": engine, "MIGRATE": False, "CLOCK": clock})
     svc = app.extensions["lisn"]
     tokens: dict[str, str] = {}
     setup = data("clients.json")
-    with svc.transaction() as session:
+    with svc.store.session() as session:
         for c in setup["clients"]:
             _, tokens[c["name"]] = add_client(session, name=c["name"], role=c["role"], pepper=svc.pepper,
                                               care_units=tuple(c.get("care_units", ())),

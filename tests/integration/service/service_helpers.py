@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from adapter.store.db import Base
+from adapter.store.models import Base
 from adapter.testing import FixedClock
 
 DATA = Path(__file__).parent / "data"

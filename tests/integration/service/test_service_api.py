@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
+from service_helpers import FHIR, Api, data, example
 
 from adapter import errors
-from service_helpers import FHIR, Api, data, example
 
 
 def mid(body: dict[str, Any]) -> list[str | None]:
@@ -408,7 +408,7 @@ def test_only_the_issuing_care_unit_withdraws(api: Api) -> None:
     svc = api.app.extensions["lisn"]
     from adapter.store.clients import add_client
 
-    with svc.transaction() as session:
+    with svc.store.session() as session:
         _, token = add_client(session, name="unit-b", role="sender", pepper=svc.pepper,
                               care_units=("SE2321000016-BBBB",))
     withdrawal = _example("withdrawal")
@@ -458,13 +458,13 @@ def test_audit_clips_overlong_values(api: Api) -> None:
     from adapter.store import audit
 
     svc = api.app.extensions["lisn"]
-    with svc.transaction() as session:
+    with svc.store.session() as session:
         entry = audit.record(session, actor="x" * 500, action="submit", outcome="forbidden", patient="9" * 50)
     assert entry.patient == "9" * 19 + "…" and len(entry.actor) == 200
-    with svc.transaction() as session:
+    with svc.store.session() as session:
         odd = audit.record(session, actor="a", action="submit", outcome="forbidden", patient="19\x0012\ud800")
     assert odd.patient == "19\ufffd12?"
-    with svc.transaction() as session:
+    with svc.store.session() as session:
         assert audit.verify(session) == (2, None)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from service_helpers import EXAMPLE
 
 from adapter.cli import cli
-from service_helpers import EXAMPLE
 
 
 def _runner(tmp_path: Path) -> CliRunner:
@@ -34,7 +35,7 @@ def test_register_submit_and_audit_via_cli(tmp_path: Path) -> None:
     r = app.test_client().post("/fhir/$process-message", data=EXAMPLE.read_bytes(), headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
     assert r.status_code == 200
-    app.extensions["lisn"].engine.dispose()
+    app.extensions["lisn"].store.engine.dispose()
 
     verified = run.invoke(cli, ["audit", "verify"])
     assert verified.exit_code == 0 and "intact: 1 rows" in verified.output
@@ -60,6 +61,7 @@ def test_token_rotation_and_usage_errors(tmp_path: Path) -> None:
     assert run.invoke(cli, ["recipients", "add", "12", "--name", "x"]).exit_code == 2
 
 
+@pytest.mark.slow  # a real server process
 def test_serve_runs_the_embedded_default(tmp_path: Path) -> None:
     import os
     import socket

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
+from service_helpers import FHIR, ROOT, example
 
 from adapter.store import audit, migrate
 from adapter.store.clients import add_client
 from adapter.store.db import make_engine, session_factory, transaction
 from adapter.store.recipients import add_recipient
-from service_helpers import FHIR, ROOT, example
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PEPPER = "gunicorn-test-pepper"

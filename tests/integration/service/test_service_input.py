@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from service_helpers import FHIR, LIMIT, Api, example
 
 from adapter import errors
 from adapter.api.serving import make_embedded_server
-from service_helpers import FHIR, LIMIT, Api, example
 
 
 def mid(body: dict[str, Any]) -> list[str | None]:

@@ -7,10 +7,11 @@ import threading
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from service_helpers import Api
 
 from adapter.store import audit
-from adapter.store.db import Base, session_factory, transaction
-from service_helpers import Api
+from adapter.store.db import session_factory, transaction
+from adapter.store.models import Base
 
 
 def test_migrations_match_the_models(engine: sa.Engine) -> None:
@@ -53,15 +54,12 @@ def test_patient_lock_serialises_consent_work(api: Api) -> None:
 
     import pytest
 
-    from adapter.store.flow import lock_patient
-
     if api.engine.dialect.name != "postgresql":
         pytest.skip("SQLite transactions already run one at a time (BEGIN IMMEDIATE)")
     svc = api.app.extensions["lisn"]
     key = int.from_bytes(hashlib.sha256(b"lisn-patient:191212121212").digest()[:8], "big", signed=True)
-    with svc.transaction() as session:
-        ctx = svc.context(session, None, end_user=None)  # type: ignore[arg-type]
-        lock_patient(ctx, "191212121212")
+    with svc.store.transaction() as tx:
+        tx.lock_patient("191212121212")
         with api.engine.connect() as other:
             assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar() is False
             assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key + 1}).scalar() is True

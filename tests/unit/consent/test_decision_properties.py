@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_decision import BASE, FACTS, NOW
 
 from adapter.consent import decide_consent
-from test_decision import BASE, FACTS, NOW
 
 
 @st.composite
@@ -53,7 +53,7 @@ def test_inactive_or_foreign_consent_never_changes_the_decision(items: list[dict
 @settings(max_examples=200, deadline=None)
 @given(st.lists(consents(), min_size=1, max_size=5))
 def test_permit_only_rests_on_an_active_consent_of_this_patient_and_recipient(items: list[dict[str, Any]]) -> None:
-    decision = decide_consent(FACTS, items, datetime(2026, 11, 23, 11, 0, tzinfo=timezone.utc))
+    decision = decide_consent(FACTS, items, datetime(2026, 11, 23, 11, 0, tzinfo=UTC))
     if decision.permitted:
         chosen = next(c for c in items if c["id"] == decision.consent_id)
         assert chosen["status"] == "active" and chosen["provision"]["type"] == "permit"

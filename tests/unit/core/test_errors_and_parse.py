@@ -12,19 +12,38 @@ def _mid(exc: errors.AdapterError) -> str | None:
     return errors.message_id_of(exc.outcome["issue"][0])
 
 
-def test_status_for_maps_first_error() -> None:
-    assert errors.status_for(errors.outcome([])) == 200
-    assert errors.status_for(errors.not_found()) == 404
-    assert errors.status_for(errors.too_large()) == 413
-    warn_then_err = errors.outcome([errors.issue("warning", "invalid", "w"),
-                                    errors.issue("error", "conflict", "e")])
-    assert errors.status_for(warn_then_err) == 409
+@pytest.mark.parametrize(("error", "status", "retry_after"), [
+    (errors.InputRejected(), 400, None), (errors.PayloadTooLarge(), 413, None),
+    (errors.UnsupportedMediaType(), 415, None), (errors.MappingError(), 422, None),
+    (errors.ValidationFailed(), 422, None), (errors.SigningError(), 422, None), (errors.TransformError(), 500, None),
+    (errors.Unauthenticated(), 401, None), (errors.Forbidden(), 403, None), (errors.NotFound(), 404, None),
+    (errors.Conflict(), 409, None), (errors.RetryLater(), 503, 60), (errors.StoreUnavailable(), 503, 5),
+    (errors.AdapterError(), 500, None),
+])
+def test_one_table_decides_status_and_retry_after(error: errors.AdapterError, status: int,
+                                                  retry_after: int | None) -> None:
+    assert errors.http_status(error) == errors.HttpStatus(status, retry_after)
+    assert errors.status_for(error) == status
+
+
+def test_an_error_without_a_row_answers_as_its_parent() -> None:
+    class Stale(errors.Conflict):
+        """A newer version exists."""
+
+    assert errors.status_for(Stale()) == 409
+
+
+def test_every_error_class_has_its_row_and_its_place_in_the_drawn_tree() -> None:
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.AdapterError)]
+    assert set(classes) == set(errors.HTTP)
+    tree = (errors.__doc__ or "").split("Exception tree")[1]
+    assert [c.__name__ for c in classes if f" {c.__name__} " not in tree] == []
 
 
 def test_unknown_exception_outcome_leaks_nothing() -> None:
     oo = errors.to_outcome(RuntimeError("personnummer 191212121212"))
     assert "1912" not in str(oo)
-    assert errors.status_for(oo) == 500
+    assert oo["issue"][0]["code"] == "exception"
 
 
 def test_issues_collects_all_and_keeps_ids() -> None:

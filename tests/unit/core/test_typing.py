@@ -20,6 +20,7 @@ def test_mypy_configuration_is_strict() -> None:
     assert config["files"] == ["adapter"]
 
 
+@pytest.mark.slow  # 15-20 s from a cold cache
 def test_adapter_passes_mypy_strict() -> None:
     mypy_api = pytest.importorskip(
         "mypy.api", reason="mypy is not installed (pip install -e '.[test]' brings it); the typing check cannot run")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import fhirpathpy
 from fhirpathpy.engine.nodes import FP_Type, ResourceNode
@@ -26,12 +27,12 @@ ROOT = HERE.parents[2]
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-@lru_cache(maxsize=None)
+@cache
 def ours(expression: str, raw: bool) -> Any:
     return fhirpath.compile(expression, raw=raw)
 
 
-@lru_cache(maxsize=None)
+@cache
 def theirs(expression: str, raw: bool) -> Any:
     return fhirpathpy.compile(expression, MODEL, fhirpathpy_options(raw))
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fhirpath_oracle import HERE, ROOT, disagreement, input_files, load, resources, typed_nodes
 
 SEMANTICS = [e for group in json.loads((HERE / "semantics.json").read_text(encoding="utf-8"))["expressions"].values()

@@ -7,15 +7,16 @@ of ``test_oracle.py`` is then run on the example submission and must report disa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest
+from typing import Any
 
 import fhirpath_oracle
+import pytest
 import test_oracle
-from adapter.fhirpath import functions, navigation, operators
 from fhirpath_oracle import ROOT
+
+from adapter.fhirpath import functions, navigation, operators
 
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
 

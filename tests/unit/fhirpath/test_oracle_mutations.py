@@ -10,15 +10,15 @@ resource of the mutated document, with both engines.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from typing import Any
 
 import pytest
+from fhirpath_oracle import ROOT, disagreement, resources, typed_nodes
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
-from fhirpath_oracle import ROOT, disagreement, resources, typed_nodes
 from test_oracle import CORE, PROFILE, SEMANTICS, _core_for
 
 BASES = [json.loads((ROOT / "profiles" / "examples" / name).read_text(encoding="utf-8"))
@@ -72,10 +72,8 @@ def mutated(draw: st.DrawFn) -> Any:
         spots = _spots(doc)
         path = draw(st.sampled_from(spots))
         how = draw(st.sampled_from(["set", "set", "delete", "duplicate", "extension", "rename", "contain"]))
-        try:
+        with contextlib.suppress(KeyError, IndexError, TypeError):  # the spot went away with an earlier mutation
             _mutate(doc, path, how, copy.deepcopy(draw(VALUES)))
-        except (KeyError, IndexError, TypeError):
-            pass  # the spot went away with an earlier mutation
     return doc
 
 

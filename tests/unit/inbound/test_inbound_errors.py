@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from inbound_helpers import EXAMPLES, GOLDEN
@@ -186,7 +187,7 @@ def test_map_export_raises_mapping_error_with_every_issue() -> None:
         map_export(raw, "openehr-flat")
     ids = [errors.message_id_of(i) for i in exc.value.outcome["issue"]]
     assert ids == ["LISN_MAP_VALUE_INVALID", "LISN_MAP_REQUIRED_MISSING", "LISN_MAP_NOT_MAPPED"]
-    assert errors.status_for(exc.value.outcome) == 400
+    assert errors.status_for(exc.value) == 422
 
 
 # -- fhir ----------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ XSD_CASES = yaml.safe_load((HERE / "xsd_cases.yaml").read_text(encoding="utf-8")
 
 def _submissions() -> list[Path]:
     out = []
-    for path in sorted(EXAMPLES.glob("*.json")):
+    for path in sorted(EXAMPLES.glob("*.json")) + sorted(GOLDEN.glob("**/*.input.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("resourceType") == "Bundle" and data.get("type") == "message" and Submission(data).response:
             # Template 1.1 has no municipal XML mapping yet (issue 17, branch lisn11-outbound adds it).
@@ -70,7 +70,7 @@ def _xml_items(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def test_there_are_examples_to_round_trip() -> None:
-    assert len(_submissions()) >= 3  # submission, replacement, withdrawal
+    assert len(_submissions()) >= 5  # submission, replacement, withdrawal; golden inputs 1.0 and 1.1
 
 
 @pytest.mark.parametrize("path", _submissions(), ids=lambda p: p.stem)
@@ -78,7 +78,9 @@ def test_every_example_round_trips(path: Path) -> None:
     bundle = json.loads(path.read_text(encoding="utf-8"))
     xml = render_municipal_xml(bundle, status="original")
     root = etree.fromstring(xml)
-    assert mapping_for(Submission(bundle).questionnaire).schema.validate(root)
+    mapping = mapping_for(Submission(bundle).questionnaire)
+    assert mapping.schema.validate(root)
+    assert root.get("schemaVersion") == Submission(bundle).questionnaire.split("|")[1]  # 1.0 -> 1.0, 1.1 -> 1.1
     doc = read_municipal_xml(xml)
     assert _xml_items(doc.items) == _qr_items(Submission(bundle).response["item"])
     assert doc.text("huvud/intygsId") == Submission(bundle).certificate_id.removeprefix("urn:uuid:")
@@ -97,14 +99,15 @@ def test_free_text_survives_the_round_trip(example: dict[str, Any], text: str) -
     assert [i["answers"] for i in doc.items if i["linkId"] == "funktionsnedsattning"] == [[text]]
 
 
-@pytest.mark.parametrize("inp", sorted(GOLDEN.glob("*.input.json")), ids=lambda p: p.name.split(".")[0])
+@pytest.mark.parametrize("inp", sorted(GOLDEN.glob("**/*.input.json")),
+                         ids=lambda p: f"{p.parent.name}/{p.name.split('.')[0]}")
 def test_golden(inp: Path) -> None:
     expected = inp.with_name(inp.name.replace(".input.json", ".expected.xml")).read_bytes()
     assert render_municipal_xml(json.loads(inp.read_text(encoding="utf-8"))) == expected
 
 
 def test_protected_identity_never_has_name_or_address() -> None:
-    bundle = json.loads((GOLDEN / "protected-identity.input.json").read_text(encoding="utf-8"))
+    bundle = json.loads((GOLDEN / "1.0" / "protected-identity.input.json").read_text(encoding="utf-8"))
     patient = Submission(bundle).patient
     assert patient["name"] and patient["address"]  # the input has both ...
     xml = render_municipal_xml(bundle)
@@ -142,15 +145,17 @@ def test_unknown_template_major_version(example: dict[str, Any]) -> None:
     assert exc.value.outcome["issue"][0]["expression"] == ["QuestionnaireResponse.questionnaire"]
 
 
-def test_a_later_minor_version_item_is_passed_on(example: dict[str, Any]) -> None:
-    bundle = copy.deepcopy(example)
+def test_a_later_minor_version_item_is_passed_on() -> None:
+    """A 1.2 certificate (no 1.2 mapping yet) is written by the 1.1 mapping; its new items as tillaggssvar."""
+    bundle = json.loads((GOLDEN / "1.1" / "example.input.json").read_text(encoding="utf-8"))
     qr = Submission(bundle).response
-    qr["questionnaire"] = "https://lisn.se/fhir/Questionnaire/lisn|1.1"
+    qr["questionnaire"] = "https://lisn.se/fhir/Questionnaire/lisn|1.2"
     qr["item"].append({"linkId": "sysselsattning", "answer": [{"valueCoding": {
         "system": "https://lisn.se/fhir/CodeSystem/sysselsattning", "code": "arbetssokande", "display": "Arbetssökande"}}]})
     xml = render_municipal_xml(bundle)
     assert (b'<tillaggssvar linkId="sysselsattning" kod="arbetssokande" '
             b'kodsystem="https://lisn.se/fhir/CodeSystem/sysselsattning">Arbetss\xc3\xb6kande</tillaggssvar>') in xml
+    assert b'schemaVersion="1.1"' in xml
     assert _xml_items(read_municipal_xml(xml).items) == _qr_items(qr["item"])
 
 
@@ -265,15 +270,19 @@ def test_every_template_version_in_profiles_has_a_mapping() -> None:
         mapping = mapping_for(f"{q['url']}|{q['version']}")
         assert mapping.template_major == int(q["version"].split(".")[0])
     # items a later minor version adds are passed on as tillaggssvar (test above) until the
-    # mapping names them; the 1.0 template is named in full:
-    v10 = default_registry().resolve("https://lisn.se/fhir/Questionnaire/lisn|1.0", "Questionnaire")
-    assert _link_ids_of(v10["item"]) <= mapping_for(f"{v10['url']}|1.0").link_ids
+    # mapping names them; templates 1.0 and 1.1 are named in full, each by its own mapping:
+    for version in ("1.0", "1.1"):
+        q = default_registry().resolve(f"https://lisn.se/fhir/Questionnaire/lisn|{version}", "Questionnaire")
+        mapping = mapping_for(f"{q['url']}|{version}")
+        assert mapping.schema_version == version
+        assert _link_ids_of(q["item"]) <= mapping.link_ids, _link_ids_of(q["item"]) - mapping.link_ids
 
 
 def _link_ids_of(items: list[dict[str, Any]]) -> set[str]:
     out: set[str] = set()
     for item in items:
-        out.add(item["linkId"])
+        if item.get("type") != "display":  # help texts are never answered
+            out.add(item["linkId"])
         out |= _link_ids_of(item.get("item") or [])
     return out
 
@@ -313,3 +322,84 @@ def test_the_fast_path_evaluation_agrees_with_fhirpathpy(example: dict[str, Any]
         for path in paths:
             expression = path + extra if not path.endswith(")") else path
             assert evaluate(expression, resource) == fhirpath(resource, expression), (expression, resource["resourceType"])
+
+
+def test_full_participation_is_a_code_not_hours(example: dict[str, Any]) -> None:
+    """Issue 17: "Kan delta fullt ut" must never become <timmarPerVecka>40</timmarPerVecka>."""
+    doc = read_municipal_xml(render_municipal_xml(example))
+    by_code = {a.find(f"{{{NS}}}deltagande").get("kod"): a for a in doc.findall("bedomningsstod/aktivitet")}
+    assert by_code["fullt"].find(f"{{{NS}}}timmarPerVecka") is None
+    assert by_code["inte"].find(f"{{{NS}}}timmarPerVecka") is None
+    assert by_code["begransat"].findtext(f"{{{NS}}}timmarPerVecka") == "10"  # the physician's own figure
+
+
+# -- schema versions 1.0 and 1.1 ----------------------------------------------------------------------
+
+def _schema(name: str) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(ROOT / "schemas" / name)))
+
+
+@pytest.fixture(scope="module")
+def example_1_1() -> dict[str, Any]:
+    return json.loads((GOLDEN / "1.1" / "example.input.json").read_text(encoding="utf-8"))
+
+
+def test_a_receiver_tells_the_versions_apart_and_1_0_stays_valid(example: dict[str, Any],
+                                                                  example_1_1: dict[str, Any]) -> None:
+    v10, v11 = etree.fromstring(render_municipal_xml(example)), etree.fromstring(render_municipal_xml(example_1_1))
+    assert (v10.get("schemaVersion"), v11.get("schemaVersion")) == ("1.0", "1.1")
+    assert v10.nsmap[None] == v11.nsmap[None] == NS  # one namespace per major version
+    current, frozen = _schema("municipal-intyg-1.xsd"), _schema("municipal-intyg-1.0.xsd")
+    assert current.validate(v10) and frozen.validate(v10)  # a 1.0 document is valid against both
+    assert current.validate(v11) and not frozen.validate(v11)  # a 1.1 document needs the 1.1 schema
+    for golden in sorted((GOLDEN / "1.0").glob("*.expected.xml")):
+        assert frozen.validate(etree.parse(str(golden))), golden.name
+
+
+def test_the_1_0_schema_file_is_frozen() -> None:
+    """municipal-intyg-1.0.xsd is the schema as published with 1.0 (apart from its header comment)."""
+    import hashlib
+
+    text = (ROOT / "schemas" / "municipal-intyg-1.0.xsd").read_text(encoding="utf-8")
+    body = text[text.index("<xs:schema"):]
+    assert hashlib.sha256(body.encode()).hexdigest()[:16] == FROZEN_1_0_DIGEST
+
+
+FROZEN_1_0_DIGEST = "d7533733e17d558c"  # the body of municipal-intyg-1.xsd as it was on main before 1.1
+
+
+def test_1_1_carries_consent_qualification_and_the_new_answers(example_1_1: dict[str, Any]) -> None:
+    doc = read_municipal_xml(render_municipal_xml(example_1_1))
+    assert doc.text("samtycke/status") == "active" and doc.text("samtycke/giltigtFran") == "2026-12-14"
+    assert doc.text("samtycke/giltigtTill") == "2027-12-14"
+    assert doc.find("samtycke/andamal").get("kod") == "ekonomiskt-bistand"
+    assert doc.find("utfardare/lakare/legitimation").get("kod") == "LK"
+    assert doc.text("utfardare/lakare/befattning") == "Distriktsläkare/Specialist allmänmedicin"
+    assert doc.find("bedomningsstod/totalFormaga/deltagande").get("kod") == "begransat"
+    assert doc.text("bedomningsstod/totalFormaga/timmarPerVecka") == "10"
+    assert [p.findtext(f"{{{NS}}}start") for p in doc.findall("bedomningsstod/period")] == ["2026-12-14", "2027-02-01"]
+    assert doc.text("svar/formaga/risk/finns") == "true" and doc.text("svar/prognos/manader") == "6"
+    assert doc.find("svar/atgarder/ansvar").get("kod") == "halso-och-sjukvarden"
+    kinds = {e.get("kategori") for e in doc.findall("bedomningsstod/kvalitetsanmarkning")}
+    assert kinds == {"planering"}
+
+
+def test_no_consent_in_the_bundle_no_samtycke(example_1_1: dict[str, Any]) -> None:
+    bundle = {**example_1_1, "entry": [e for e in example_1_1["entry"] if e["resource"]["resourceType"] != "Consent"]}
+    assert b"<samtycke>" not in render_municipal_xml(bundle)
+
+
+def test_status_replaced_needs_schema_1_1(example: dict[str, Any], example_1_1: dict[str, Any]) -> None:
+    new = "22222222-3333-4444-8555-666666666666"
+    xml = render_municipal_xml(example_1_1, status="replaced", replaced_by=new)
+    doc = read_municipal_xml(xml)
+    assert doc.text("huvud/status") == "replaced" and doc.text("huvud/ersattAvIntygsId") == new
+    assert doc.text("huvud/statusbeskrivning") == f"Intyget är ersatt av intyg {new} och får inte användas som underlag."
+    withdrawn = read_municipal_xml(render_municipal_xml(example_1_1, status="withdrawn"))
+    assert withdrawn.text("huvud/statusbeskrivning") == "Intyget är makulerat och får inte användas som underlag."
+    for bad in ({"status": "replaced"}, {"status": "replaced", "replaced_by": new, "schema_version": "1.0"}):
+        with pytest.raises(errors.TransformError) as exc:
+            render_municipal_xml(example_1_1 if "schema_version" not in bad else example, **bad)
+        assert exc.value.message_id == "LISN_OUTBOUND_BAD_STATUS"
+    with pytest.raises(errors.TransformError):
+        render_municipal_xml(example, status="replaced", replaced_by=new)  # a 1.0 certificate: schema 1.0

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import fhirpathpy
+import pytest
 from lisn_profiles_support import EXAMPLES, R4, apply_ops, constraints, data, example_instances, holds, read
 
 CASES = data("constraint_cases.json")["cases"]

@@ -3,7 +3,8 @@ table in docs/profiles.md (design_items_1.1.json); 1.1 has a help text on every 
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from lisn_profiles_support import BASE, PROFILES, data, read

@@ -100,8 +100,8 @@ def test_the_test_environment_setting_reaches_the_command_line(tmp_path: Path, m
 
 
 def test_the_test_environment_setting_reaches_the_service_stages(tmp_path: Path) -> None:
-    from adapter.api.stages import default_stages
     from adapter.settings import DatabaseSettings, Settings, ValidationSettings
+    from adapter.wiring import default_stages
 
     practitioner = read(PROFILES / "examples" / "Practitioner-lisn-example-practitioner.json")
     practitioner["identifier"][0]["value"] = "TSTNMT2321000156-1079"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from lisn_profiles_support import BASE, PROFILES, data, definitions, example_instances, read, walk

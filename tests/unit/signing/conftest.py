@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -54,7 +54,7 @@ def keys(request: pytest.FixtureRequest, rsa_keys: KeySet, ec_keys: KeySet) -> K
 
 @pytest.fixture(scope="session")
 def expired_keys() -> KeySet:
-    return make_keyset("ecdsa", not_before=datetime.now(timezone.utc) - timedelta(days=400), days=30)
+    return make_keyset("ecdsa", not_before=datetime.now(UTC) - timedelta(days=400), days=30)
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,8 @@ def insert_element(data: st.DataObject, root: etree._Element) -> str:
 
 def second_signature(data: st.DataObject, root: etree._Element) -> str:
     signature = root.find(f"{{{DS}}}Signature")
-    assert signature is not None
+    if signature is None:  # an earlier edit of the same example removed it: nothing to copy
+        return "signature (none left to copy)"
     new = copy.deepcopy(signature)
     new.tail = None
     return "signature " + _place(data, root, new, outside_allowed=False)
@@ -324,6 +325,7 @@ def _reading_the_bytes_received(received: dict[str, bytes]) -> Callable[[Any], r
     return lambda verification: reader._document(parse_xml(received["xml"]), verification)
 
 
+@pytest.mark.slow  # the negative control: hypothesis searches until it finds the defect (10-20 s)
 def test_the_property_finds_the_comment_defect_without_the_protections(rsa_keys: Any,
                                                                        example_bundle: dict[str, Any]) -> None:
     xml = sign_document(render_municipal_xml(example_bundle), key=rsa_keys.key, cert_chain=rsa_keys.chain)
@@ -340,9 +342,9 @@ def test_the_property_finds_the_comment_defect_without_the_protections(rsa_keys:
         _check(data, fixture, unprotected)
 
     with patch.object(xmldsig, "unsigned_content", lambda root, *, xades: None), \
-            patch.object(html, "read_verified", _reading_the_bytes_received(received)):
-        with pytest.raises(AssertionError, match="verified, but the view changed"):
-            run()
+            patch.object(html, "read_verified", _reading_the_bytes_received(received)), \
+            pytest.raises(AssertionError, match="verified, but the view changed"):
+        run()
     assert b"<!--" in received["xml"]  # the falsifying edit carries a comment
     # and with the protections in place, that very file is refused
     assert verify_document(received["xml"], trust=[rsa_keys.ca]).code == "LISN_SIG_COMMENT"

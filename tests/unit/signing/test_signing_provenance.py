@@ -17,7 +17,6 @@ from adapter.signing.keys import make_ca, new_key
 from adapter.signing.provenance import canonical_json
 
 
-
 def _token(keys: Any, payload: bytes, *, alg: str = "ES256", x5c: bool = True, detached: bool = True) -> str:
     key = jwk.JWK.from_pyca(keys.key)
     header = {"alg": alg}

@@ -7,7 +7,7 @@ import copy
 import hashlib
 import os
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -218,6 +218,13 @@ def test_non_canonical_base64_is_refused(rsa_keys, example_xml: bytes) -> None:
     assert verify_document(etree.tostring(root), trust=[rsa_keys.ca]).code == "LISN_SIG_MALFORMED"
 
 
+@pytest.mark.parametrize("element", ["SignatureValue", "DigestValue", "X509Certificate"])
+def test_an_empty_base64_value_is_malformed_not_a_crash(rsa_keys, example_xml: bytes, element: str) -> None:
+    root = etree.fromstring(sign_document(example_xml, key=rsa_keys.key, cert_chain=rsa_keys.chain))
+    root[-1].find(f".//ds:{element}", NS).text = ""
+    assert verify_document(etree.tostring(root), trust=[rsa_keys.ca]).code == "LISN_SIG_MALFORMED"
+
+
 def test_verification_outcome_carries_the_reason(rsa_keys, example_xml: bytes) -> None:
     oo = verify_document(example_xml, trust=[rsa_keys.ca]).outcome()
     assert errors.message_id_of(oo["issue"][0]) == "LISN_SIG_MISSING"
@@ -268,7 +275,7 @@ def test_encrypted_pem_and_pkcs12_with_passphrase(tmp_path: Path, rsa_keys, exam
 
 def test_verification_time_defaults_to_now(rsa_keys, example_xml: bytes) -> None:
     xml = sign_document(example_xml, key=rsa_keys.key, cert_chain=rsa_keys.chain)
-    far = datetime.now(timezone.utc) + timedelta(days=3000)
+    far = datetime.now(UTC) + timedelta(days=3000)
     assert verify_document(xml, trust=[rsa_keys.ca]).ok
     assert verify_document(xml, trust=[rsa_keys.ca], now=far).code == "LISN_SIG_CERT_EXPIRED"
 
@@ -302,7 +309,7 @@ def test_hostile_xml_is_malformed_not_a_crash(rsa_keys, doc: bytes) -> None:
 
 
 def test_a_certificate_of_another_key_type_is_a_mismatch_not_a_crash(rsa_keys, example_xml: bytes) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -310,7 +317,7 @@ def test_a_certificate_of_another_key_type_is_a_mismatch_not_a_crash(rsa_keys, e
 
     edkey = ed25519.Ed25519PrivateKey.generate()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LISN TEST ed25519")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(edkey.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now)
             .not_valid_after(now + timedelta(days=1)).sign(edkey, None))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from adapter.store import audit, clients, migrate, recipients
 from adapter.store.db import make_engine, session_factory, transaction
-from adapter.store.models import Client
+from adapter.store.models import ClientRow
 
 PEPPER = b"test-pepper"
 
@@ -28,7 +28,7 @@ def session(tmp_path: Path) -> Iterator[Session]:
 
 def test_token_is_stored_only_as_hmac(session: Session) -> None:
     info, token = clients.add_client(session, name="ehr", role="sender", pepper=PEPPER, care_units=("SE1",))
-    row = session.get(Client, info.id)
+    row = session.get(ClientRow, info.id)
     assert row is not None and token not in (row.token_hash, row.token_prefix)
     assert row.token_hash == clients.token_hash(token, PEPPER)
     assert clients.by_token(session, token, PEPPER) == info
@@ -67,7 +67,7 @@ def test_recipient_rules(session: Session, kwargs: dict[str, str], ok: bool) -> 
 def _fill(session: Session, n: int) -> None:
     for i in range(n):
         audit.record(session, actor="ehr", action="submit", outcome="accepted", patient=f"19121212121{i % 10}",
-                     at=datetime(2026, 11, 23, 12, i, tzinfo=timezone.utc))
+                     at=datetime(2026, 11, 23, 12, i, tzinfo=UTC))
 
 
 def test_intact_chain_verifies(session: Session) -> None:
@@ -92,7 +92,7 @@ def test_tampering_is_detected(session: Session, tamper: str, seq: int, problem:
 
 def test_rehashed_edit_still_breaks_the_next_link(session: Session) -> None:
     _fill(session, 3)
-    row = session.get(audit.AuditEntry, 2)
+    row = session.get(audit.AuditRow, 2)
     assert row is not None
     row.actor = "mallory"
     row.hash = audit.row_hash(row)  # a forger who recomputes the edited row's own hash

@@ -9,8 +9,9 @@ and brackets inside strings, blank lines, deep nesting, empty arrays and objects
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings

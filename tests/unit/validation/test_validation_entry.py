@@ -42,7 +42,8 @@ def test_example_submission_is_clean(bundle: dict[str, Any]) -> None:
 def test_response_inside_a_bundle_gets_the_entry_path(bundle: dict[str, Any]) -> None:
     b = copy.deepcopy(bundle)
     b["entry"][1]["resource"]["item"].append({"linkId": "nope"})
-    assert ("QUESTIONNAIRE_QR_ITEM_NOTFOUND", f"Bundle.entry[1].resource.item[{len(b['entry'][1]['resource']['item']) - 1}]") in ids(validate(b))
+    last = len(b["entry"][1]["resource"]["item"]) - 1
+    assert ("QUESTIONNAIRE_QR_ITEM_NOTFOUND", f"Bundle.entry[1].resource.item[{last}]") in ids(validate(b))
 
 
 def test_unknown_template_version_names_the_known_ones(bundle: dict[str, Any]) -> None:

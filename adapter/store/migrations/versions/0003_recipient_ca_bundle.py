@@ -4,9 +4,8 @@ Revision ID: 0003_recipient_ca_bundle
 Revises: 0002_outbox
 Create Date: 2026-11-23
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003_recipient_ca_bundle'
 down_revision = '0002_outbox'

@@ -9,12 +9,14 @@ oldest first: ``type`` is the step's code with the reason as text, ``valueDateTi
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from adapter.clock import fhir_instant
 from adapter.fhir import identifiers as ids
 from adapter.fhir.submission import EVENT_SYSTEM
-from adapter.store.models import StatusEvent, Submission
+from adapter.flows.ports import StatusStep, SubmissionRecord
 
 STATUS_SYSTEM = f"{ids.CANONICAL_BASE}/CodeSystem/lisn-submission-status"
 SUBMISSION_SYSTEM = f"{ids.CANONICAL_BASE}/sid/submission"
@@ -28,20 +30,19 @@ _TASK_STATUS = {
 }
 
 
-def fhir_time(stored: str) -> str:
-    """A stored UTC stamp as a FHIR dateTime (second precision keeps it readable)."""
-    moment = datetime.strptime(stored, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def fhir_time(moment: datetime) -> str:
+    """A step's time as a FHIR dateTime (milliseconds tell apart steps of one request)."""
+    return fhir_instant(moment, "milliseconds")
 
 
-def _step(event: StatusEvent) -> dict[str, Any]:
+def _step(event: StatusStep) -> dict[str, Any]:
     kind: dict[str, Any] = {"coding": [{"system": STATUS_SYSTEM, "code": event.status}]}
     if event.reason:
         kind["text"] = event.reason
     return {"type": kind, "valueDateTime": fhir_time(event.at)}
 
 
-def build_task(sub: Submission, steps: Sequence[StatusEvent]) -> dict[str, Any]:
+def build_task(sub: SubmissionRecord, steps: Sequence[StatusStep]) -> dict[str, Any]:
     """The Task resource of a submission from its stored status history."""
     last = steps[-1] if steps else None
     task: dict[str, Any] = {
@@ -85,7 +86,7 @@ def receipt_bundle(*, request_header: dict[str, Any] | None, task: dict[str, Any
     }
     return {
         "resourceType": "Bundle", "id": message_id, "type": "message",
-        "timestamp": now.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "timestamp": fhir_instant(now),
         "entry": [
             {"fullUrl": f"{base_url}/MessageHeader/{message_id}", "resource": header},
             {"fullUrl": f"{base_url}/Task/{task['id']}", "resource": task},

@@ -1,0 +1,322 @@
+"""What the use cases need from storage: the :class:`Store` port and the records that cross it.
+
+The use-case layer is the consumer, so it defines the port (STYLE §10); ``adapter.store.sql``
+implements it on SQLAlchemy, ``adapter.testing.MemoryStore`` in memory. Both are run by the same
+flow tests. The port is narrow on purpose: reads by key, appends, and one conditional update of
+outbox messages; every decision (who may see what, when a message may go) is made by the use
+cases, never by a store. This module imports nothing of the adapter, so a store that implements
+it depends on no stage.
+
+Every method of :class:`Tx` runs inside one transaction: all of it commits together, or
+nothing does. Records are copies: changing one changes nothing stored.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypedDict
+
+Resource = dict[str, Any]
+
+# Outbox states (``adapter.delivery.State`` names the same values for the relay).
+PENDING, AVAILABLE, DELIVERED, ACKNOWLEDGED = "pending", "available", "delivered", "acknowledged"
+WITHHELD, DEAD, WITHDRAWN = "withheld", "dead", "withdrawn"
+LIVE = (PENDING, AVAILABLE)
+"""States from which a message can still reach its recipient."""
+RECEIVED = (DELIVERED, ACKNOWLEDGED)
+
+
+class WriteConflict(Exception):
+    """A concurrent transaction won a race (the same certificate at once, a lock timeout).
+
+    Nothing of this transaction was stored; the use case may simply run again
+    (:func:`adapter.flows.context.run` does, a few times). ``transient`` is False for a
+    constraint that another attempt would break again."""
+
+    def __init__(self, *, transient: bool = True) -> None:
+        super().__init__("concurrent write")
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """The authenticated caller, as the use cases see it."""
+
+    id: str
+    name: str
+    role: str
+    care_units: tuple[str, ...] = ()
+    kommunkod: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One received certificate message, as received and as parsed."""
+
+    id: str
+    certificate_id: str | None
+    event: str | None
+    kommunkod: str | None
+    care_unit_hsa: str | None
+    patient_system: str | None
+    patient_value: str | None
+    status: str
+    received_at: datetime
+    replaces: str | None = None
+    content_hash: str = ""
+    source_format: str = "fhir-json"
+    raw: bytes = b""
+    bundle: Resource | None = None
+    client_id: str | None = None
+    accepted_key: str | None = None
+    """``event|certificate id`` once accepted: at most one accepted submission per key."""
+    response: Resource | None = None
+    """The first answer, replayed for an identical resubmission."""
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    """One step in a submission's history (shown as the Task's output)."""
+
+    status: str
+    at: datetime
+    reason: str | None = None
+    reason_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A consent decision with its reason and the consent it rests on."""
+
+    decision: str
+    reason_id: str
+    reason: str
+    consent_id: str | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A patient's Consent resource as registered (inside a submission or on its own)."""
+
+    id: str
+    patient_system: str
+    patient_value: str
+    status: str
+    content_hash: str
+    resource: Resource
+    created_at: datetime
+    updated_at: datetime
+    client_id: str | None = None
+    submission_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    """A socialnämnd in the recipient registry, with its delivery settings."""
+
+    kommunkod: str
+    name: str
+    mode: str = "pull"
+    endpoint: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    ca_bundle: str | None = None
+    max_attempts: int | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One read or write of patient data (the store chains and hashes it)."""
+
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    end_user: str | None = None
+    patient: str | None = None
+    certificate: str | None = None
+    purpose: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One signed document for one recipient, and where it is in its life."""
+
+    id: int
+    key: str
+    """The idempotency key: the same on every attempt (``adapter.delivery.idempotency``)."""
+    submission_id: str
+    certificate_id: str
+    kommunkod: str
+    kind: str
+    state: str
+    attempts: int
+    document: bytes
+    created_at: datetime
+    next_attempt_at: datetime
+    replaces: str | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    lease_owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An outbox message claimed by one worker; ``token`` fences every later write."""
+
+    id: int
+    token: str
+    attempts: int
+    """Attempts including the one now starting."""
+    key: str
+    submission_id: str
+    certificate_id: str
+    kommunkod: str
+    kind: str
+    document: bytes
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One push attempt: what the recipient answered (or why there was no answer)."""
+
+    attempt: int
+    at: datetime
+    outcome: str
+    http_status: int | None = None
+    reason: str | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which outbox messages an operation concerns: every field given must match."""
+
+    key: str | None = None
+    submission_id: str | None = None
+    certificate_id: str | None = None
+    kommunkod: str | None = None
+    states: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+    never_sent: bool = False
+    """Only messages no worker ever claimed (``attempts == 0``): the recipient never saw them."""
+    claim: tuple[int, str] | None = None
+    """Only the message with this id while it still holds this claim token (the fence)."""
+
+
+class MessageChanges(TypedDict, total=False):
+    """What :meth:`Tx.update_messages` may change (besides releasing the claim)."""
+
+    state: str
+    attempts: int
+    document: bytes
+    next_attempt_at: datetime
+    last_error: str | None
+    delivered_at: datetime
+    acknowledged_at: datetime
+    lease_owner: None
+
+
+class Tx(Protocol):
+    """One transaction on the store."""
+
+    # -- submissions and their history -------------------------------------------------------
+    def submission(self, submission_id: str) -> SubmissionRecord | None: ...
+
+    def submissions_of(self, certificate_id: str) -> list[SubmissionRecord]:
+        """Every submission of a certificate, oldest first."""
+        ...
+
+    def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
+        """Accepted submissions of a patient whose current status is one of ``statuses``, oldest first."""
+        ...
+
+    def add_submission(self, record: SubmissionRecord) -> None: ...
+
+    def accept(self, submission_id: str, *, accepted_key: str, response: Resource) -> None:
+        """Mark accepted, with its answer; :class:`WriteConflict` when the key is taken."""
+        ...
+
+    def add_step(self, submission_id: str, step: StatusStep) -> None:
+        """Append a step to the history and make it the current status."""
+        ...
+
+    def history(self, submission_id: str) -> list[StatusStep]: ...
+
+    def add_decision(self, submission_id: str, decision: DecisionRecord) -> None: ...
+
+    def latest_decision(self, submission_id: str) -> DecisionRecord | None: ...
+
+    def ever_permitted(self, submission_id: str) -> bool: ...
+
+    def lock_patient(self, patient_value: str) -> None:
+        """Serialise the consent work of one patient until this transaction ends."""
+        ...
+
+    # -- consents --------------------------------------------------------------------------
+    def consent(self, consent_id: str) -> ConsentRecord | None: ...
+
+    def consents_of(self, patient: tuple[str, str]) -> list[ConsentRecord]:
+        """The patient's consents, oldest first."""
+        ...
+
+    def consent_with_hash(self, patient_value: str, content_hash: str) -> ConsentRecord | None: ...
+
+    def add_consent(self, record: ConsentRecord) -> None: ...
+
+    def update_consent(self, record: ConsentRecord) -> None: ...
+
+    # -- registry, clients, audit ---------------------------------------------------------------
+    def recipient(self, kommunkod: str) -> RecipientRecord | None: ...
+
+    def client_by_token(self, token: str, pepper: bytes) -> ClientInfo | None: ...
+
+    def client_by_certificate(self, fingerprint: str) -> ClientInfo | None: ...
+
+    def audit(self, event: AuditEvent) -> None:
+        """Append one row to the audit log, in this transaction."""
+        ...
+
+    # -- the outbox --------------------------------------------------------------------------
+    def enqueue(self, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
+                document: bytes, replaces: str | None, at: datetime) -> None: ...
+
+    def messages(self, match: Match, *, limit: int | None = None) -> list[OutboxMessage]:
+        """Matching messages in the order they were queued."""
+        ...
+
+    def update_messages(self, match: Match, changes: MessageChanges, *, at: datetime) -> int:
+        """Change every matching message at once (one atomic statement) and release its claim;
+        returns how many changed."""
+        ...
+
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
+        """Take up to ``limit`` due pending messages whose lease is free; none is claimed twice.
+
+        A withdrawal or replacement waits for an earlier pending message of its certificate to
+        the same recipient."""
+        ...
+
+    def add_attempt(self, message_id: int, attempt: Attempt) -> None: ...
+
+    def attempts(self, key: str) -> list[Attempt]: ...
+
+    def counts(self) -> list[tuple[str, str, int]]:
+        """(state, kommunkod, count) over the whole outbox."""
+        ...
+
+
+class Store(Protocol):
+    """Where state is kept: a transaction at a time."""
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One unit of work: commit when the block ends, roll back when it raises.
+
+        Raises :class:`WriteConflict` when a concurrent transaction won a race and
+        ``adapter.errors.StoreUnavailable`` when the storage cannot be reached."""
+        ...

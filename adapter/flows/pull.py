@@ -1,0 +1,97 @@
+"""Pull delivery: a municipality lists, fetches and acknowledges what is addressed to it.
+
+Only messages to the caller's kommunkod are visible, and an unknown id is answered the same as
+another municipality's (no probing). Unacknowledged messages stay listed, so a municipality
+that crashes after fetching simply fetches again. Every list, fetch and acknowledgement writes
+one audit row in the same transaction, refusals too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapter import errors, messages
+from adapter.clock import fhir_instant
+from adapter.flows.context import Context, Resource, audit, step
+from adapter.flows.ports import ACKNOWLEDGED, DELIVERED, LIVE, Match, OutboxMessage
+
+LIST_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """A fetched document: the signed municipal XML, its key and its kind."""
+
+    key: str
+    kind: str
+    document: bytes
+
+
+def list_available(ctx: Context) -> Resource:
+    """What is addressed to the caller and not yet acknowledged (nor withheld, withdrawn or dead)."""
+    kommunkod = _kommunkod(ctx)
+    found = ctx.tx.messages(Match(kommunkod=kommunkod, states=LIVE), limit=LIST_LIMIT)
+    audit(ctx, action="delivery-list", outcome="ok")
+    return {"kommunkod": kommunkod, "certificates": [_public(m) for m in found]}
+
+
+def fetch(key: str, ctx: Context) -> Pulled | errors.AdapterError:
+    """The document ``key`` if it is addressed to the caller."""
+    message = _addressed(key, ctx)
+    if message is None:
+        audit(ctx, action="delivery-fetch", outcome="not-found")
+        return _not_addressed(key)
+    audit(ctx, action="delivery-fetch", outcome="ok", patient=_patient(message, ctx),
+          certificate=message.certificate_id)
+    return Pulled(message.key, message.kind, message.document)
+
+
+def acknowledge(key: str, ctx: Context) -> Resource | errors.AdapterError:
+    """Done: the message leaves the list. Acknowledging twice answers ``acknowledged`` again;
+    a withheld, withdrawn or dead message cannot be acknowledged (409)."""
+    message = _addressed(key, ctx)
+    if message is None:
+        audit(ctx, action="delivery-acknowledge", outcome="not-found")
+        return _not_addressed(key)
+    state = message.state
+    if state in LIVE:
+        now = ctx.clock.now()
+        ctx.tx.update_messages(Match(key=key, states=LIVE), {"state": ACKNOWLEDGED, "acknowledged_at": now}, at=now)
+        step(ctx, message.submission_id, "acknowledged", f"acknowledged by {message.kommunkod}")
+        state = ACKNOWLEDGED
+    audit(ctx, action="delivery-acknowledge", outcome=state, patient=_patient(message, ctx),
+          certificate=message.certificate_id)
+    if state not in (ACKNOWLEDGED, DELIVERED):
+        mid = "LISN_DELIVERY_NOT_AVAILABLE"
+        return errors.Conflict(messages.bilingual(mid, id=key, state=state), message_id=mid)
+    return {"id": key, "state": state}
+
+
+def _kommunkod(ctx: Context) -> str:
+    if not ctx.client.kommunkod:
+        mid = "LISN_DELIVERY_NO_KOMMUNKOD"
+        raise errors.Forbidden(messages.bilingual(mid), message_id=mid)
+    return ctx.client.kommunkod
+
+
+def _addressed(key: str, ctx: Context) -> OutboxMessage | None:
+    found = ctx.tx.messages(Match(key=key, kommunkod=_kommunkod(ctx)))
+    return found[0] if found else None
+
+
+def _patient(message: OutboxMessage, ctx: Context) -> str | None:
+    sub = ctx.tx.submission(message.submission_id)
+    return sub.patient_value if sub else None
+
+
+def _not_addressed(key: str) -> errors.NotFound:
+    # The same answer whether it does not exist or belongs to another municipality: no probing.
+    mid = "LISN_DELIVERY_NOT_ADDRESSED"
+    return errors.NotFound(messages.bilingual(mid, id=key), message_id=mid)
+
+
+def _public(message: OutboxMessage) -> Resource:
+    return {"id": message.key, "certificateId": message.certificate_id, "kind": message.kind,
+            "state": message.state, "queuedAt": fhir_instant(message.created_at),
+            "links": {"document": f"certificates/{message.key}",
+                      "acknowledge": f"certificates/{message.key}/$acknowledge"}}

@@ -1,0 +1,98 @@
+"""The relay's port (:class:`adapter.delivery.Store`) on the use-case layer's :class:`~adapter.flows.ports.Store`.
+
+The relay (``adapter.delivery.relay``) decides how to push; this adapter records what came of it:
+the new state, the receipt, and the step on the submission's Task history, in one transaction.
+Every write after a claim is fenced by the claim token, so a worker whose lease expired (and
+whose message another worker took over, or a revoked consent withheld) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from adapter.delivery.model import Claimed, Receipt, Recipient
+from adapter.flows.ports import (
+    AVAILABLE,
+    DEAD,
+    DELIVERED,
+    PENDING,
+    Attempt,
+    Claim,
+    Match,
+    MessageChanges,
+    StatusStep,
+    Store,
+)
+
+RecipientLookup = Callable[[str], Recipient | None]
+
+
+class RelayStore:
+    """:class:`adapter.delivery.model.Store` over a use-case store; recipients from its registry
+    unless a fixed lookup is given (``adapter worker --recipients FILE``)."""
+
+    def __init__(self, store: Store, *, recipients: RecipientLookup | None = None) -> None:
+        self.store = store
+        self.lookup = recipients
+
+    def recipient(self, kommunkod: str) -> Recipient | None:
+        if self.lookup is not None:
+            return self.lookup(kommunkod)
+        with self.store.transaction() as tx:
+            row = tx.recipient(kommunkod)
+        if row is None or not row.active:
+            return None
+        return Recipient(kommunkod=row.kommunkod, mode=row.mode, endpoint=row.endpoint, client_cert=row.client_cert,
+                         client_key=row.client_key, ca_bundle=row.ca_bundle, max_attempts=row.max_attempts)
+
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]:
+        with self.store.transaction() as tx:
+            return [_claimed(c) for c in tx.claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)]
+
+    def still_claimed(self, msg: Claimed) -> bool:
+        with self.store.transaction() as tx:
+            return bool(tx.messages(_fence(msg)))
+
+    def mark_delivered(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool:
+        return self._finish(msg, receipt, now, "delivered", {"state": DELIVERED, "delivered_at": now, "last_error": None})
+
+    def mark_available(self, msg: Claimed, *, now: datetime) -> bool:
+        return self._finish(msg, None, now, None, {"state": AVAILABLE})
+
+    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime) -> bool:
+        return self._finish(msg, receipt, now, None, {"next_attempt_at": next_at, "last_error": receipt.reason})
+
+    def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool:
+        return self._finish(msg, receipt, now, "dead-lettered", {"state": DEAD, "last_error": receipt.reason})
+
+    def _finish(self, msg: Claimed, receipt: Receipt | None, now: datetime, status: str | None,
+                changes: MessageChanges) -> bool:
+        with self.store.transaction() as tx:
+            written = tx.update_messages(_fence(msg), changes, at=now) == 1
+            if receipt is not None:
+                tx.add_attempt(msg.id, Attempt(attempt=msg.attempts, at=now, outcome=receipt.outcome.value,
+                                               http_status=receipt.status, reason=receipt.reason or None,
+                                               body=receipt.body or None))
+            # A queue filled by hand (or by a test) has no submission to tell.
+            if written and status and tx.submission(msg.submission_id) is not None:
+                detail = f"{msg.kind} to {msg.kommunkod}, attempt {msg.attempts}" + (
+                    f": {receipt.reason}" if receipt is not None and receipt.reason else "")
+                tx.add_step(msg.submission_id, StatusStep(status, now, reason=detail))
+        return written
+
+
+def _fence(msg: Claimed) -> Match:
+    return Match(claim=(msg.id, msg.token), states=(PENDING,))
+
+
+def _claimed(c: Claim) -> Claimed:
+    return Claimed(id=c.id, token=c.token, attempts=c.attempts, idempotency_key=c.key, submission_id=c.submission_id,
+                   certificate_id=c.certificate_id, kommunkod=c.kommunkod, kind=c.kind, document=c.document)
+
+
+def static_recipients(recipients: Iterable[Recipient]) -> RecipientLookup:
+    """A recipient lookup from a fixed list (``adapter worker --recipients FILE``, tests)."""
+    table = {r.kommunkod: r for r in recipients}
+    return table.get
+
