@@ -30,7 +30,7 @@ def register(cli: click.Group) -> None:
 
 @click.command("validate")
 @click.option("--ig", "igs", multiple=True, metavar="PATH",
-              help="Add definitions: a resource file, a folder or a FHIR package .tgz (repeatable).")
+              help="Add definitions (JSON or XML): a resource file, a folder or a FHIR package .tgz (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 def validate_command(igs: tuple[str, ...], fmt: str, files: tuple[str, ...]) -> None:
@@ -54,8 +54,9 @@ def _registry(igs: tuple[str, ...], fmt: str) -> Registry:
         return default_registry(igs)
     except (OSError, tarfile.TarError, ValueError, TypeError, AttributeError) as exc:  # a malformed source
         issues = Issues()
-        issues.add("LISN_VALIDATION_IG_UNREADABLE", code="not-found", source=_failed_source(igs, exc),
-                   reason=type(exc).__name__)
+        source, reason = getattr(exc, "source", None), getattr(exc, "reason", None)  # DefinitionSourceError
+        issues.add("LISN_VALIDATION_IG_UNREADABLE", code="not-found", source=source or _failed_source(igs, exc),
+                   reason=reason or type(exc).__name__)
         _print_and_exit(issues.outcome(), fmt)
         raise  # unreachable: _print_and_exit exits
 
@@ -81,11 +82,13 @@ def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, A
         issues.add("LISN_VALIDATION_FILE_UNREADABLE", code="not-found", file=name, reason=exc.strerror or type(exc).__name__)
         return issues.outcome(), EXIT_USAGE
     lines: dict[str, tuple[int, int | None]] = {}
+    problems: list[Any] = []
     try:
-        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines)
+        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome, EXIT_USAGE
-    oo = validate_read(resource, raw, registry, lines=lines, test_environment=settings.validation.test_environment)
+    oo = validate_read(resource, raw, registry, lines=lines, problems=problems,
+                       test_environment=settings.validation.test_environment)
     return oo, (EXIT_INVALID if errors.has_errors(oo) else EXIT_OK)
 
 

@@ -4,29 +4,24 @@ A canonical reference is ``url`` or ``url|version`` (FHIR R4 §2.1.0.14,
 https://hl7.org/fhir/R4/references.html#canonical). Without a version the
 newest version wins (by numeric comparison of dotted versions).
 
-Sources (as the HL7 validator's ``-ig``): a resource file (JSON; a Bundle's
-entries are taken one by one), a folder (every ``*.json`` below it), or a
-FHIR NPM package ``.tgz`` (the files under ``package/``).
+Sources (as the HL7 validator's ``-ig``): a resource file (JSON or XML; a Bundle's
+entries are taken one by one), a folder, or a FHIR NPM package ``.tgz``, read by
+:mod:`adapter.fhir.loader`.
 """
 
 from __future__ import annotations
 
-import json
-import tarfile
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from adapter.data import data_dir
+from adapter.fhir.loader import CONFORMANCE_TYPES, read_definitions
 
 Resource = dict[str, Any]
 
-CONFORMANCE_TYPES = frozenset({
-    "Questionnaire", "StructureDefinition", "ValueSet", "CodeSystem", "NamingSystem",
-    "ConceptMap", "ImplementationGuide", "SearchParameter", "CapabilityStatement",
-    "MessageDefinition", "OperationDefinition",
-})
+__all__ = ["CONFORMANCE_TYPES", "Registry", "default_registry", "split_canonical", "version_key"]
 
 
 def version_key(version: str | None) -> tuple[Any, ...]:
@@ -70,36 +65,15 @@ class Registry:
             self._by_id[f"{rtype}/{rid}"] = resource
 
     def load_path(self, path: str | Path) -> int:
-        """Load a file, folder or package; returns how many resources were read."""
-        p = Path(path)
-        before = self.count()
-        if p.is_dir():
-            for f in sorted(p.rglob("*.json")):
-                if f.name not in ("package.json", ".index.json"):
-                    self._add_bytes(f.read_bytes(), str(f))
-        elif p.name.endswith((".tgz", ".tar.gz")):
-            with tarfile.open(p, "r:gz") as tar:
-                for member in tar.getmembers():
-                    name = member.name
-                    if (member.isfile() and name.endswith(".json")
-                            and not name.endswith(("package.json", ".index.json"))):
-                        fh = tar.extractfile(member)
-                        if fh is not None:
-                            self._add_bytes(fh.read(), f"{p}:{name}")
-        elif p.is_file():
-            self._add_bytes(p.read_bytes(), str(p))
-        else:
-            raise FileNotFoundError(str(p))
-        self.sources.append(str(p))
-        return self.count() - before
+        """Load a file, folder or package (JSON or XML); returns how many resources were read.
 
-    def _add_bytes(self, raw: bytes, origin: str) -> None:
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return  # not JSON: not a definition we can use (a package may hold other files)
-        if isinstance(data, dict):
-            self.add(data)
+        Raises :class:`adapter.fhir.loader.DefinitionSourceError` naming the file that cannot be used.
+        """
+        before = self.count()
+        for resource in read_definitions(path):
+            self.add(resource)
+        self.sources.append(str(path))
+        return self.count() - before
 
     # -- lookup ----------------------------------------------------------
     def resolve(self, canonical: str, resource_type: str | None = None) -> Resource | None:

@@ -20,6 +20,8 @@ from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, fp_equal, fp_unequa
 Ast = dict[str, Any]
 _PLAIN_TYPES = (str, int, bool)
 _QUANTITY_PATHS = frozenset({"Quantity", "System.Quantity"})  # fhirpathpy compares those as quantities
+# Typed date/time nodes compare as dates, with precision (adapter.fhirpath.fhir.compare_typed_dates)
+_DATE_PATHS = frozenset({"date", "dateTime", "instant", "time"})
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda x, y: x < y, ">": lambda x, y: x > y, "<=": lambda x, y: x <= y, ">=": lambda x, y: x >= y,
 }
@@ -28,7 +30,7 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 def _plain(item: Any) -> Any:
     """The value of a single string/integer/Boolean item, or ``None`` (then: the general code)."""
     if type(item) is RN:
-        if item.path in _QUANTITY_PATHS:
+        if item.path in _QUANTITY_PATHS or item.path in _DATE_PATHS:
             return None
         item = item.data
     return item if type(item) in _PLAIN_TYPES else None

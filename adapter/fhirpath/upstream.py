@@ -24,6 +24,8 @@ RN: Any = nodes.ResourceNode
 TypeInfo: Any = nodes.TypeInfo
 FP_Quantity: Any = nodes.FP_Quantity
 FP_Type: Any = nodes.FP_Type
+FP_DateTime: Any = nodes.FP_DateTime
+FP_Time: Any = nodes.FP_Time
 
 MODEL = cast(dict[str, Any], models["r4"])  # choice types (answer.value → valueDate)
 REGISTRY = cast(dict[str, dict[str, Any]], invocation_registry)
@@ -40,3 +42,4 @@ fp_children = cast(Fn, navigation.children)
 fp_descendants = cast(Fn, navigation.descendants)
 fp_equal = cast(Fn, equality.equal)
 fp_unequal = cast(Fn, equality.unequal)
+fp_equality_module: Any = equality  # adapter.fhirpath.fhir wraps its typecheck (typed dates)

@@ -1,8 +1,9 @@
 """Bundle-level checks: entries present, MessageHeader first, fullUrl unique, references resolve.
 
 FHIR R4 Bundle (https://hl7.org/fhir/R4/bundle.html#references, invariants bdl-7, and the
-messaging rule of https://hl7.org/fhir/R4/messaging.html). Every ``Reference.reference``
-inside an entry must resolve to an entry of the same Bundle, by ``fullUrl`` or ``Type/id``;
+messaging rule of https://hl7.org/fhir/R4/messaging.html). In a document or message Bundle, every
+``Reference.reference`` inside an entry must resolve to exactly one entry of the same Bundle by the R4
+resolution rules (:func:`adapter.validation.bundle_rules.resolve_reference`);
 the referenced resource's type is then checked against the profiles' ``targetProfile``s.
 Each entry's own resource is validated against its profiles by the dispatcher, not here.
 """
@@ -14,8 +15,12 @@ from typing import Any
 
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
-from adapter.validation import profiles
+from adapter.validation import bundle_rules, profiles
 
+# Bundle types whose references must resolve inside the Bundle (R4 documents and messages: a
+# receiver reads them without the sender's server); in a collection, search set or transaction a
+# reference may point to a server.
+_SELF_CONTAINED = frozenset({"document", "message"})
 # Bundle types whose entry list may legitimately be empty.
 _MAY_BE_EMPTY = frozenset({"searchset", "history", "batch-response", "transaction-response"})
 
@@ -31,30 +36,37 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
         first = entries[0].get("resource") if isinstance(entries[0], dict) else None
         issues.check(isinstance(first, dict) and first.get("resourceType") == "MessageHeader",
                      "Validation_BUNDLE_Message", expression=f"{path}.entry[0].resource", code="structure")
-    _check_full_urls(entries, issues, path)
+    if bundle.get("type") != "history":  # a history holds versions of one resource under one fullUrl
+        _check_full_urls(entries, issues, path)
     resolve = profiles.bundle_resolver(bundle)
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             continue
         where = f"{path}.entry[{i}].resource"
-        for reference, at in references(resource, where):
-            issues.check(resolve(reference) is not None, "Reference_REF_CantResolve",
-                         expression=f"{at}.reference", code="not-found", reference=reference)
+        if bundle.get("type") in _SELF_CONTAINED:
+            for reference, at in references(resource, where):
+                found = bundle_rules.resolve_reference(entries, reference, entry.get("fullUrl"))
+                issues.check(found, "Reference_REF_CantResolve", expression=f"{at}.reference", code="not-found",
+                             reference=reference)
+                issues.check(len(found) < 2, "Bundle_BUNDLE_MultipleMatches", expression=f"{at}.reference",
+                             code="invalid", reference=reference)
         profiles.check_reference_targets(resource, registry, issues, path=where, resolver=resolve)
 
 
 def _check_full_urls(entries: list[Any], issues: Issues, path: str) -> None:
-    seen: dict[str, int] = {}
+    # bdl-7: one fullUrl per entry, unless the entries are different versions (meta.versionId)
+    seen: dict[tuple[str, Any], int] = {}
     for i, entry in enumerate(entries):
         url = entry.get("fullUrl") if isinstance(entry, dict) else None
         if not isinstance(url, str):
             continue
-        if url in seen:
+        key = (url, bundle_rules.version_of(entry.get("resource")))
+        if key in seen:
             issues.add("LISN_BUNDLE_FULLURL_DUPLICATE", expression=f"{path}.entry[{i}].fullUrl",
-                       code="duplicate", first=seen[url])
+                       code="duplicate", first=seen[key])
         else:
-            seen[url] = i
+            seen[key] = i
 
 
 def references(resource: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -11,36 +11,57 @@ scanned a second time (only when there are issues) to find where each expression
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from adapter import errors
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
+from adapter.fhir.xmljson import Problem
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
+from adapter.validation import bundle, profiles
 from adapter.validation.positions import add_positions, apply_positions
-from adapter.validation.questionnaire import as_list, check_questionnaire
+from adapter.validation.questionnaire import check_questionnaire
 from adapter.validation.questionnaire_response import validate_response
+from adapter.validation.structure import validate_structure
 
 Resource = dict[str, Any]
 
 
 def validate(resource: Resource, registry: Registry | None = None, *, lang: str = "sv",
-             source_text: bytes | None = None, test_environment: bool = False) -> errors.OperationOutcome:
+             source_text: bytes | None = None, test_environment: bool = False,
+             xml_problems: Sequence[Problem] = ()) -> errors.OperationOutcome:
     """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …).
 
     ``test_environment`` (the setting ``validation.test_environment``) admits Inera's test HSA-ids.
+    ``xml_problems`` are the XML representation errors :func:`read_resource` found, if any.
     """
     reg = registry if registry is not None else _default()
     issues = Issues(lang)
-    validate_into(resource, reg, issues, path=str(resource.get("resourceType") or "Resource"),
-                  test_environment=test_environment)
+    root = str(resource.get("resourceType") or "Resource")
+    for message_id, where, args in xml_problems:
+        issues.add(message_id, expression=root + ("" if where == "." else where), code="structure", **args)
+    validate_into(resource, reg, issues, path=root, test_environment=test_environment)
+    _drop_repeats(issues)
     oo = issues.outcome()
     if source_text is not None and len(issues):
         add_positions(oo, source_text)
     return oo
+
+
+def _drop_repeats(issues: Issues) -> None:
+    """Keep one of identical issues (same severity, id, place and text): the base checks and a
+    resource's own checks (a QuestionnaireResponse's ``authored``) may find the same fault."""
+    seen: set[str] = set()
+    kept = []
+    for item in issues.items:
+        key = json.dumps(item, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    issues.items[:] = kept
 
 
 _DEFAULT: list[Registry] = []
@@ -54,61 +75,48 @@ def _default() -> Registry:
     return _DEFAULT[0]
 
 
-def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str, test_environment: bool = False) -> None:
-    """Add the issues of ``resource`` (found at ``path``) to ``issues``."""
+def validate_into(resource: Any, registry: Registry, issues: Issues, *, path: str,
+                  test_environment: bool = False) -> None:
+    """Add the issues of ``resource`` (found at ``path``) to ``issues``.
+
+    One walk of the tree (:mod:`adapter.validation.structure`) checks every element against
+    the R4 core definitions and the profiles that apply; each resource it meets (this one,
+    Bundle entries, contained and nested resources) also gets its resource-level checks.
+    """
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     if not issues.check(isinstance(rtype, str) and rtype, "LISN_VALIDATION_UNSUPPORTED_RESOURCE",
                         expression=path, code="structure"):
         return
-    assert isinstance(resource, dict)
-    if rtype == "Bundle":
-        _call("bundle", "validate_bundle", resource, registry, issues)
-    elif rtype == "QuestionnaireResponse":
-        validate_response(resource, registry, issues, path=path)
-    elif rtype == "Questionnaire":
-        check_questionnaire(resource, issues, path=path)
-    _call("profiles", "validate_against_profiles", resource, registry, issues, path=path,
-          test_environment=test_environment)
-    if rtype == "Bundle":
-        for i, entry in enumerate(as_list(resource.get("entry"))):
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                validate_into(entry["resource"], registry, issues, path=f"{path}.entry[{i}].resource",
-                              test_environment=test_environment)
 
+    def resource_checks(res: Resource, where: str) -> None:
+        kind = res.get("resourceType")
+        if kind == "Bundle":
+            bundle.validate_bundle(res, registry, issues, path=where)
+        elif kind == "QuestionnaireResponse":
+            validate_response(res, registry, issues, path=where)
+        elif kind == "Questionnaire":
+            check_questionnaire(res, issues, path=where)
+        profiles.check_resource_rules(res, registry, issues, path=where, test_environment=test_environment)
 
-def _call(module: str, name: str, *args: Any, **kwargs: Any) -> None:
-    """Call the profile validator's function when its module exists (it is built alongside)."""
-    func = _optional(module, name)
-    if func is not None:
-        func(*args, **kwargs)
-
-
-_OPTIONAL: dict[str, Callable[..., None] | None] = {}
-
-
-def _optional(module: str, name: str) -> Callable[..., None] | None:
-    key = f"{module}.{name}"
-    if key not in _OPTIONAL:
-        try:
-            _OPTIONAL[key] = getattr(importlib.import_module(f"adapter.validation.{module}"), name, None)
-        except ImportError:
-            _OPTIONAL[key] = None
-    return _OPTIONAL[key]
+    validate_structure(resource, registry, issues, path=path, on_resource=resource_checks)
 
 
 def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = XmlParsing(),
-                  lines: dict[str, tuple[int, int | None]] | None = None) -> Resource:
+                  lines: dict[str, tuple[int, int | None]] | None = None,
+                  problems: list[Problem] | None = None) -> Resource:
     """Parse raw FHIR R4 JSON or XML (sniffed by content) safely; raises InputRejected.
 
-    For XML, ``lines`` (when given) receives the source line of each element for issue positions.
+    For XML, ``lines`` (when given) receives the source line of each element for issue positions,
+    and ``problems`` the XML representation errors (text, undefined attributes, order), which
+    :func:`validate_read` reports.
     """
-    from adapter.fhir.xmljson import xml_to_json  # only XML input pays for the type model
+    from adapter.fhir.xmljson import xml_to_json
 
     kind = parse.sniff(raw)
     if kind == "json":
         data = parse.parse_json(raw, limits)
     elif kind == "xml":
-        data = xml_to_json(parse.parse_xml(raw, limits, xml), lines=lines)
+        data = xml_to_json(parse.parse_xml(raw, limits, xml), lines=lines, problems=problems)
     else:
         raise _rejected("LISN_VALIDATION_INPUT_UNKNOWN")
     if not isinstance(data, dict):
@@ -120,20 +128,22 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
                    xml: XmlParsing = XmlParsing(), lang: str = "sv", test_environment: bool = False) -> errors.OperationOutcome:
     """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
     lines: dict[str, tuple[int, int | None]] = {}
+    problems: list[Problem] = []
     try:
-        data = read_resource(raw, limits=limits, xml=xml, lines=lines)
+        data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome
-    return validate_read(data, raw, registry, lines=lines, lang=lang, test_environment=test_environment)
+    return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems,
+                         test_environment=test_environment)
 
 
 def validate_read(resource: Resource, raw: bytes, registry: Registry | None = None, *,
                   lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv",
-                  test_environment: bool = False) -> errors.OperationOutcome:
+                  problems: Sequence[Problem] = (), test_environment: bool = False) -> errors.OperationOutcome:
     """Validate a resource read by :func:`read_resource` from ``raw``, with issue positions."""
     if parse.sniff(raw) == "json":
         return validate(resource, registry, lang=lang, source_text=raw, test_environment=test_environment)
-    oo = validate(resource, registry, lang=lang, test_environment=test_environment)
+    oo = validate(resource, registry, lang=lang, test_environment=test_environment, xml_problems=problems)
     if lines:
         apply_positions(oo, lines, str(resource.get("resourceType")))
     return oo

@@ -204,30 +204,42 @@ class Walk:
     def run(self, path: str) -> None:
         self.instance(self.profile.root, self.resource, path)
 
-    # one instance of an element: its own rules, then its children
+    # One instance of an element: its own rules (``enter``), then its children (``below``). The
+    # structure walk (adapter.validation.structure) calls the two halves itself as it visits each
+    # node, so a profile adds no pass of its own; ``instance`` is the standalone form.
     def instance(self, node: Node, value: Any, path: str) -> None:
+        self.enter(node, value, path)
+        for v, p, sub in self.below(node, value, path):
+            self.instance(sub, v, p)
+
+    def enter(self, node: Node, value: Any, path: str) -> None:
         if node.element is not None:
             if not self.refs_only:
                 self.own_rules(node, value, path)
             if node.target_types and self.resolver is not None:
                 self.reference_target(node, value, path)
-        for child in node.children.values():
-            self.children(child, value, path)
 
-    def children(self, node: Node, parent: Any, parent_path: str) -> None:
+    def below(self, node: Node, value: Any, path: str) -> list[tuple[Any, str, Node]]:
+        """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
+        out: list[tuple[Any, str, Node]] = []
+        for child in node.children.values():
+            out.extend(self.children(child, value, path))
+        return out
+
+    def children(self, node: Node, parent: Any, parent_path: str) -> list[tuple[Any, str, Node]]:
         values = child_values(parent, node.name, parent_path)
         if not self.refs_only:
             self.cardinality(node, values, parent_path, "Validation_VAL_Profile_Minimum",
                              "Validation_VAL_Profile_Maximum")
+        out: list[tuple[Any, str, Node]] = []
         if node.slices:
             for sl, matched in self.slice(node, values).items():
                 if not self.refs_only:
                     self.cardinality(sl, matched, parent_path, "Validation_VAL_Profile_Minimum_SLICE",
                                      "Validation_VAL_Profile_Maximum_SLICE")
-                for v, p in matched:
-                    self.instance(sl, v, p)
-        for v, p in values:
-            self.instance(node, v, p)
+                out.extend((v, p, sl) for v, p in matched)
+        out.extend((v, p, node) for v, p in values)
+        return out
 
     def cardinality(self, node: Node, values: list[tuple[Any, str]], parent_path: str,
                     min_id: str, max_id: str) -> None:
@@ -484,19 +496,18 @@ def validate_profile(resource: Resource, sd: Resource, registry: Registry, issue
     Walk(profile, registry, issues, resource, resolver=resolver, refs_only=refs_only).run(path)
 
 
-def validate_against_profiles(resource: Resource, registry: Registry, issues: Issues, *, path: str,
-                              test_environment: bool = False) -> None:
-    """Validate ``resource`` against every profile that applies, plus the identifier and template rules.
+def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path: str) -> list[tuple[Walk, Node]]:
+    """The profile walks of ``resource``, each at its root node, for the structure walk to carry along.
 
     Profiles: ``meta.profile`` (an unknown one is a warning) and, for a response to the
-    LISN Questionnaire, ``lisn-questionnaireresponse``. Entry resources reached through a
-    Bundle profile's slices are not validated again against profiles they declare themselves:
-    the dispatcher validates each entry on its own.
+    LISN Questionnaire, ``lisn-questionnaireresponse``; a profile of another type is reported
+    here and not walked. Entry resources reached through a Bundle profile's slices are not
+    validated again against profiles they declare themselves: their own walks cover them.
     """
-    canonicals = applicable_profiles(resource)
     declared = declared_profiles(resource)
     resolver = bundle_resolver(resource) if resource.get("resourceType") == "Bundle" else None
-    for canonical in canonicals:
+    walks: list[tuple[Walk, Node]] = []
+    for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
         if sd is None:
             where = f"{path}.meta.profile[{resource['meta']['profile'].index(canonical)}]" \
@@ -504,9 +515,32 @@ def validate_against_profiles(resource: Resource, registry: Registry, issues: Is
             issues.add("Validation_VAL_Profile_Unknown", expression=where, severity="warning",
                        code="structure", profile=canonical)
             continue
-        validate_profile(resource, sd, registry, issues, path=path, resolver=resolver)
+        profile = compile_profile(sd)
+        if resource.get("resourceType") != profile.type:
+            issues.add("Validation_VAL_Profile_WrongType", expression=path, code="structure",
+                       expected=profile.type, found=resource.get("resourceType"), profile=profile.canonical)
+            continue
+        walk = Walk(profile, registry, issues, resource, resolver=resolver)
+        walks.append((walk, profile.root))
+    return walks
+
+
+def check_resource_rules(resource: Resource, registry: Registry, issues: Issues, *, path: str,
+                         test_environment: bool = False) -> None:
+    """The identifier and template rules of one resource (not of the resources inside it).
+
+    ``test_environment`` (the setting ``validation.test_environment``) admits Inera's test HSA-ids.
+    """
     identifiers.validate_identifiers(resource, issues, path=path, test_environment=test_environment)
     business.check_template_active(resource, registry, issues, path=path)
+
+
+def validate_against_profiles(resource: Resource, registry: Registry, issues: Issues, *, path: str,
+                              test_environment: bool = False) -> None:
+    """Validate ``resource`` alone against every profile that applies, plus the identifier and template rules."""
+    for walk, root in start_walks(resource, registry, issues, path=path):
+        walk.instance(root, resource, path)
+    check_resource_rules(resource, registry, issues, path=path, test_environment=test_environment)
 
 
 def check_reference_targets(resource: Resource, registry: Registry, issues: Issues, *, path: str,

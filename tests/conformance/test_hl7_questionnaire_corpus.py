@@ -14,7 +14,6 @@ docs/validation.md, "Corpus decisions".
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -23,21 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 from adapter.cli import cli
-
-_HERE = Path(__file__).resolve()
-
-
-def _corpus_dir() -> Path | None:
-    # Collection needs the case names before fixtures run; the `conformance` fixture still decides
-    # (skip locally, fail in CI) when the folder is missing.
-    env = os.environ.get("ADAPTER_CONFORMANCE_DIR")
-    base = Path(env) if env else _HERE.parents[3] / "shared" / "conformance"
-    folder = base / "hl7-questionnaire"
-    return folder if (folder / "manifest.json").is_file() else None
+from tests.conformance.hl7_paths import corpus_dir
 
 
 def _cases() -> list[Any]:
-    folder = _corpus_dir()
+    folder = corpus_dir("hl7-questionnaire")
     if folder is None:
         return [pytest.param(None, id="corpus-missing")]
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from adapter.fhir.loader import DefinitionSourceError
 from adapter.fhir.registry import Registry, default_registry, split_canonical, version_key
 from adapter.issues import Issues
 from adapter.validation.business import check_template_active
@@ -45,10 +46,13 @@ def test_malformed_definitions_never_crash(resource: dict[str, Any]) -> None:
 def test_load_path_file_folder_and_bundle(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps(_q("1.0")))
     (tmp_path / "b.json").write_text(json.dumps({"resourceType": "Bundle", "entry": [{"resource": _q("2.0")}]}))
-    (tmp_path / "c.json").write_text("not json")
     reg = Registry()
     assert reg.load_path(tmp_path) == 2
-    with pytest.raises(FileNotFoundError):
+    # Nothing is skipped silently: a broken file in a folder, or a missing source, names the file.
+    (tmp_path / "c.json").write_text("not json")
+    with pytest.raises(DefinitionSourceError, match="c.json"):
+        Registry().load_path(tmp_path)
+    with pytest.raises(DefinitionSourceError, match="missing.json"):
         reg.load_path(tmp_path / "missing.json")
 
 

@@ -1,0 +1,168 @@
+"""Base R4 rules of a Bundle's entries that the definitions state in prose (https://hl7.org/fhir/R4/bundle.html).
+
+As the HL7 validator's ``BundleValidator``: every entry has a ``fullUrl`` except in transactions
+and batches (and their responses); a ``fullUrl`` is absolute; one that looks like a RESTful URL
+(``…/Type/id``, with an optional ``/_history/v``) names the entry resource's type and id. A
+document starts with a Composition, and every entry is reachable from it by following references
+forwards, or backwards from an entry that is (https://hl7.org/fhir/R4/documents.html#bundle).
+References resolve inside a Bundle by the R4 rules (:func:`resolve_reference`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from adapter.fhir import definitions as defs
+from adapter.issues import Issues
+
+_OPTIONAL = frozenset({"transaction", "transaction-response", "batch", "batch-response"})
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S")
+
+
+@lru_cache(maxsize=1)
+def _restful() -> re.Pattern[str]:
+    names = "|".join(sorted(defs.resource_type_names()))
+    return re.compile(rf"((http|https)://([A-Za-z0-9\\.:%$]*/)*)?({names})/[A-Za-z0-9\-.]{{1,64}}"
+                      rf"(/_history/[A-Za-z0-9\-.]{{1,64}})?")
+
+
+def check_bundle(bundle: dict[str, Any], path: str, issues: Issues) -> None:
+    if bundle.get("type") in ("searchset", "history"):
+        _search_links(bundle, path, issues)
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return
+    optional = bundle.get("type") in _OPTIONAL
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            _entry(entry, f"{path}.entry[{i}]", optional, issues)
+    if bundle.get("type") == "document" and entries:
+        _document(bundle, entries, path, issues)
+
+
+def _search_links(bundle: dict[str, Any], path: str, issues: Issues) -> None:
+    """A search set or history names each paging relation at most once."""
+    seen: set[str] = set()
+    links = bundle.get("link")
+    for j, link in enumerate(links if isinstance(links, list) else []):
+        rel = link.get("relation") if isinstance(link, dict) else None
+        if rel in ("self", "first", "previous", "next", "last"):
+            issues.check(rel not in seen, "BUNDLE_LINK_SEARCH_NO_DUPLICATES", expression=f"{path}.link[{j}]",
+                         code="invalid", relation=rel)
+            seen.add(str(rel))
+
+
+def _document(bundle: dict[str, Any], entries: list[Any], path: str, issues: Issues) -> None:
+    from adapter.validation.bundle import references
+
+    resources = [e.get("resource") if isinstance(e, dict) and isinstance(e.get("resource"), dict) else None
+                 for e in entries]
+    first = resources[0]
+    if not issues.check(first is not None and first.get("resourceType") == "Composition",
+                        "Bundle_BUNDLE_Entry_Document", expression=f"{path}.entry[0]", code="invalid"):
+        return
+    styled = _document_links(bundle, resources, path, issues)
+    targets: dict[int, set[int]] = {i: set() for i, r in enumerate(resources) if r is not None}
+    for i, res in enumerate(resources):
+        for ref, _ in references(res, "") if res is not None else ():
+            targets[i].update(t for t in resolve_reference(entries, ref, entries[i].get("fullUrl"))
+                              if t != i and t in targets)
+    reached = _reach({0} | styled, targets)
+    grew = True
+    while grew:  # an entry that points into the document (a Provenance) is part of it
+        grew = False
+        for i, out in targets.items():
+            if i not in reached and out & reached:
+                reached |= _reach({i}, targets)
+                grew = True
+    for i in sorted(set(targets) - reached):
+        url = entries[i].get("fullUrl") if isinstance(entries[i], dict) else None
+        issues.add("Bundle_BUNDLE_Entry_Orphan_DOCUMENT", expression=f"{path}.entry[{i}]", code="invalid",
+                   entry=f"'{url}'" if isinstance(url, str) else f"entry[{i}]")
+
+
+def _document_links(bundle: dict[str, Any], resources: list[Any], path: str, issues: Issues) -> set[int]:
+    """A document's links: no paging relations; a local stylesheet names an entry (returned, reached)."""
+    names = {f"{r.get('resourceType')}/{r.get('id')}": i for i, r in enumerate(resources) if r is not None}
+    styled: set[int] = set()
+    links = bundle.get("link")
+    for j, link in enumerate(links if isinstance(links, list) else []):
+        if not isinstance(link, dict):
+            continue
+        rel, url = link.get("relation"), link.get("url")
+        issues.check(rel not in ("first", "previous", "next", "last"), "BUNDLE_LINK_SEARCH_PROHIBITED",
+                     expression=f"{path}.link[{j}].relation", code="invalid", relation=rel)
+        if rel == "stylesheet" and isinstance(url, str) and not _ABSOLUTE.match(url):
+            if issues.check(url in names, "BUNDLE_LINK_STYELSHEET_NOT_FOUND", expression=f"{path}.link[{j}].url",
+                            code="not-found"):
+                styled.add(names[url])
+    return styled
+
+
+def _reach(start: set[int], targets: dict[int, set[int]]) -> set[int]:
+    seen, todo = set(start), list(start)
+    while todo:
+        for t in targets.get(todo.pop(), ()):
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return seen
+
+
+def _entry(entry: dict[str, Any], where: str, optional: bool, issues: Issues) -> None:
+    full_url = entry.get("fullUrl")
+    resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else None
+    if not isinstance(full_url, str) or not full_url:
+        issues.check(optional or full_url is not None, "BUNDLE_BUNDLE_ENTRY_FULLURL_REQUIRED",
+                     expression=f"{where}.fullUrl", code="invalid")
+        return
+    if not _ABSOLUTE.match(full_url):
+        issues.add("BUNDLE_ENTRY_URL_ABSOLUTE", expression=f"{where}.fullUrl", code="invalid", url=full_url)
+        return
+    rtype = resource.get("resourceType") if resource else None
+    if not isinstance(rtype, str) or not _restful().fullmatch(full_url):
+        return
+    rid = resource.get("id") if resource else None
+    if not isinstance(rid, str):
+        issues.add("BUNDLE_ENTRY_URL_MATCHES_NO_ID", expression=f"{where}.fullUrl", code="invalid", url=full_url)
+    else:
+        issues.check(full_url.endswith(f"/{rtype}/{rid}"), "BUNDLE_ENTRY_URL_MATCHES_TYPE_ID",
+                     expression=f"{where}.fullUrl", code="invalid", url=full_url, type=rtype, id=rid)
+
+
+_VERSIONED = re.compile(r"^(.*?)/_history/([^/]+)$")
+
+
+def version_of(resource: Any) -> Any:
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    return meta.get("versionId") if isinstance(meta, dict) else None
+
+
+def resolve_reference(entries: list[Any], reference: str, from_full_url: Any) -> list[int]:
+    """The entries a reference inside a Bundle points at, by the R4 rules (https://hl7.org/fhir/R4/bundle.html#references).
+
+    An absolute reference is a fullUrl; a relative ``Type/id`` is appended to the root of the
+    referencing entry's fullUrl when that is a RESTful URL, and cannot be resolved inside the
+    Bundle otherwise (a ``urn:uuid:`` fullUrl has no root). ``/_history/v`` selects the entry
+    whose ``meta.versionId`` is ``v``.
+    """
+    versioned = _VERSIONED.match(reference)
+    target, version = (versioned.group(1), versioned.group(2)) if versioned else (reference, None)
+    if not _ABSOLUTE.match(target):
+        root = _root(from_full_url)
+        if root is None:
+            return []
+        target = root + target
+    return [i for i, e in enumerate(entries)
+            if isinstance(e, dict) and e.get("fullUrl") == target
+            and (version is None or version_of(e.get("resource")) == version)]
+
+
+def _root(full_url: Any) -> str | None:
+    """``http://x/fhir/`` for ``http://x/fhir/Patient/1``; None when the fullUrl is not RESTful."""
+    if not isinstance(full_url, str) or not _restful().fullmatch(full_url) or not full_url.startswith("http"):
+        return None
+    parts = _VERSIONED.sub(r"\1", full_url).rstrip("/").split("/")
+    return "/".join(parts[:-2]) + "/"

@@ -1,0 +1,70 @@
+"""The core invariants (``ElementDefinition.constraint`` of the R4 definitions), evaluated on one node.
+
+Each constraint goes through :mod:`adapter.validation.invariants` (the project's one FHIRPath
+path), as the profile constraints do. ``ele-1`` ("All FHIR elements must have a @value or
+children": ``hasValue() or (children().count() > id.count())``) stands on every element; on an
+object with a property other than ``id`` its outcome is settled by the JSON already (that
+property is a child), so it is evaluated only on the objects where it can fail. An expression
+the engine cannot evaluate is reported once per validation, as a warning, never a crash.
+A result is read as the HL7 validator reads it (:func:`as_boolean`): empty fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from adapter.fhir.definitions import Constraint
+from adapter.issues import Issues
+from adapter.validation import invariants
+
+# Checked by code of their own, with messages that name the rule: the Questionnaire invariants
+# (adapter.validation.questionnaire: que-0 … que-13, que-2 as the linkId uniqueness check), and dom-3
+# (core_rules.check_contained, as the HL7 validator does: the published expression is slow and wrong).
+CHECKED_ELSEWHERE = frozenset({f"que-{i}" for i in range(14)} | {"dom-3"})
+
+
+def check_constraints(constraints: Iterable[Constraint], node: Any, path: str, resource: Any,
+                      issues: Issues, reported: set[str], *, type_path: str | None = None,
+                      root_resource: Any = None) -> None:
+    """Add an issue for each constraint that does not hold on ``node`` (at ``path``).
+
+    ``type_path`` is what the node is (``Period``, ``Parameters.parameter``; None for a resource);
+    ``root_resource`` the container when ``resource`` is a contained one.
+    ``reported`` holds the keys whose expression could not be evaluated (reported once).
+    """
+    for c in constraints:
+        if c.best_practice or c.key in CHECKED_ELSEWHERE:
+            continue  # a recommendation (dom-6), not a rule: the HL7 validator's outcomes leave it out too
+        if c.key == "ele-1" and (not isinstance(node, dict) or any(k != "id" for k in node)):
+            continue
+        result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
+                                     root=root_resource)
+        if isinstance(result, invariants.FhirPathProblem):
+            _problem(c, result, path, issues, reported)
+        elif not as_boolean(result):
+            issues.add("INV_FAILED", expression=path, code="invariant",
+                       severity="warning" if c.severity == "warning" else "error", key=c.key, human=c.human,
+                       diagnostics=f"{c.key}: {c.expression}")
+
+
+def as_boolean(result: list[Any]) -> bool:
+    """A constraint's result as the HL7 validator reads it (``FHIRPathEngine.convertToBoolean``).
+
+    A single boolean is itself; anything else is true when not empty. So an empty result fails:
+    ``per-1`` on a date start and a dateTime end of the same day compares as empty (the
+    precisions differ) and the Period is refused, as the Java validator refuses it.
+    """
+    if len(result) == 1 and isinstance(result[0], bool):
+        return result[0]
+    return len(result) > 0
+
+
+def _problem(c: Constraint, problem: invariants.FhirPathProblem, path: str, issues: Issues,
+             reported: set[str]) -> None:
+    if c.key in reported:
+        return
+    reported.add(c.key)
+    issues.add("Problem_processing_expression__in_profile__path__", expression=path, severity="warning",
+               code="processing", key=c.key, fhirpath=c.expression, profile="FHIR R4 core",
+               detail=problem.detail)

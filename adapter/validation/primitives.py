@@ -1,0 +1,122 @@
+"""Primitive values: the JSON type of each primitive and the spec's regular expression for it.
+
+FHIR R4 §2.24.0.1 (https://hl7.org/fhir/R4/datatypes.html#primitive) and JSON §2.6.2
+(https://hl7.org/fhir/R4/json.html#primitive). The expressions are the ``regex`` extensions of
+the R4 primitive type definitions (:mod:`adapter.fhir.definitions`), matched whole and with
+Java's character classes (``\\s`` is ASCII whitespace, as in the HL7 validator). Beyond the
+expressions: dates that exist (``2020-02-30`` is none), 32-bit integers, finite decimals,
+base64 that decodes, the 1 MB string limit, and ids of at most 64 characters.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import math
+import re
+from functools import cache
+from typing import Any
+
+from adapter.fhir.definitions import primitive_pattern
+from adapter.issues import Issues
+
+_INT_TYPES = frozenset({"integer", "positiveInt", "unsignedInt"})
+_MAX_STRING = 1024 * 1024
+_INT32 = (-(2 ** 31), 2 ** 31 - 1)
+# The message id (the HL7 validator's) for a value that does not meet its type's expression.
+_FORMAT_IDS = {
+    "date": "Type_Specific_Checks_DT_Date_Valid", "dateTime": "TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID",
+    "instant": "Type_Specific_Checks_DT_Instant_Valid", "time": "Type_Specific_Checks_DT_Time_Valid",
+    "base64Binary": "Type_Specific_Checks_DT_Base64_Valid", "code": "Type_Specific_Checks_DT_Code_WS",
+    "id": "Type_Specific_Checks_DT_ID_Valid", "oid": "TYPE_SPECIFIC_CHECKS_DT_OID_VALID",
+    "uuid": "TYPE_SPECIFIC_CHECKS_DT_UUID_VALID", "uri": "TYPE_SPECIFIC_CHECKS_DT_URI_WS",
+    "url": "TYPE_SPECIFIC_CHECKS_DT_URI_WS", "canonical": "TYPE_SPECIFIC_CHECKS_DT_URI_WS",
+}
+
+
+@cache
+def _regex(type_name: str) -> re.Pattern[str] | None:
+    pattern = primitive_pattern(type_name)
+    return re.compile(pattern, re.ASCII) if pattern else None
+
+
+def check_primitive(value: Any, type_name: str, path: str, issues: Issues, *, resource_id: bool = False) -> None:
+    """Add the issues of one primitive JSON value of FHIR type ``type_name`` found at ``path``."""
+    if type_name == "boolean":
+        issues.check(isinstance(value, bool), "Error_parsing_JSON_the_primitive_value_must_be_a_boolean",
+                     expression=path, code="structure")
+    elif type_name in _INT_TYPES:
+        _integer(value, type_name, path, issues)
+    elif type_name == "decimal":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        issues.check(ok, "Error_parsing_JSON_the_primitive_value_must_be_a_number", expression=path,
+                     code="structure")
+    elif not isinstance(value, str):
+        issues.add("Error_parsing_JSON_the_primitive_value_must_be_a_string", expression=path, code="structure")
+    elif value == "":
+        issues.add("Type_Specific_Checks_DT_Primitive_NotEmpty", expression=path, code="value")
+    elif type_name != "xhtml":
+        _text(value, type_name, path, issues, resource_id)
+
+
+def _integer(value: Any, type_name: str, path: str, issues: Issues) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = value if isinstance(value, (str, float)) else type(value).__name__
+        issues.add("Type_Specific_Checks_DT_Integer_Valid", expression=path, code="structure", value=shown)
+    elif not _INT32[0] <= value <= _INT32[1]:
+        issues.add("Type_Specific_Checks_DT_Integer_Valid", expression=path, code="value", value=value)
+    elif type_name == "positiveInt":
+        issues.check(value >= 1, "Type_Specific_Checks_DT_Integer_LT1", expression=path, code="value")
+    elif type_name == "unsignedInt":
+        issues.check(value >= 0, "Type_Specific_Checks_DT_Integer_LT0", expression=path, code="value")
+
+
+def _text(value: str, type_name: str, path: str, issues: Issues, resource_id: bool) -> None:
+    if len(value) > _MAX_STRING:
+        issues.add("Type_Specific_Checks_DT_String_Length", expression=path, code="value")
+        return
+    if resource_id and type_name == "id":
+        _resource_id(value, path, issues)
+        return
+    regex = _regex(type_name)
+    if regex is not None and not regex.fullmatch(value):
+        message_id = _FORMAT_IDS.get(type_name, "Type_Specific_Checks_DT_Primitive_Regex_Type")
+        issues.add(message_id, expression=path, code="value", value=_shown(value), type=type_name,
+                   regex=regex.pattern)
+    elif type_name in ("date", "dateTime", "instant") and not real_date(value):
+        issues.add(_FORMAT_IDS[type_name], expression=path, code="value", value=_shown(value))
+    elif type_name == "base64Binary" and not _decodes(value):
+        issues.add("Type_Specific_Checks_DT_Base64_Valid", expression=path, code="value", value=_shown(value))
+
+
+def _resource_id(value: str, path: str, issues: Issues) -> None:
+    # Resource.id is an ``id`` (https://hl7.org/fhir/R4/resource.html#id); the HL7 validator says which rule broke.
+    if len(value) > 64:
+        issues.add("Resource_RES_ID_Malformed_Length", expression=path, code="value", length=len(value))
+    elif not re.fullmatch(r"[A-Za-z0-9\-.]+", value):
+        issues.add("Resource_RES_ID_Malformed_Chars", expression=path, code="value", value=_shown(value))
+
+
+def real_date(value: str) -> bool:
+    """Whether the date part of a (partial) date, dateTime or instant names a day that exists."""
+    parts = value[:10].split("-")
+    if len(parts) < 3:
+        return True  # a year, or a year and month: the expression has checked the ranges
+    try:
+        dt.date(int(parts[0]), int(parts[1]), int(parts[2][:2]))
+    except ValueError:
+        return False
+    return True
+
+
+def _decodes(value: str) -> bool:
+    try:
+        base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 60 else value[:57] + "..."
