@@ -29,7 +29,7 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
     """Bundle-level checks of ``bundle`` (found at ``path``; a nested Bundle passes its own)."""
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
-        issues.check(bundle.get("type") in _MAY_BE_EMPTY, "Bundle_BUNDLE_Entry_NoFirst",
+        issues.check(bundle_rules.bundle_type(bundle) in _MAY_BE_EMPTY, "Bundle_BUNDLE_Entry_NoFirst",
                      expression=f"{path}.entry", code="structure")
         return
     if bundle.get("type") == "message":
@@ -44,7 +44,7 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
         if not isinstance(resource, dict):
             continue
         where = f"{path}.entry[{i}].resource"
-        if bundle.get("type") in _SELF_CONTAINED:
+        if bundle_rules.bundle_type(bundle) in _SELF_CONTAINED:
             for reference, at in references(resource, where):
                 found = bundle_rules.resolve_reference(entries, reference, entry.get("fullUrl"))
                 issues.check(found, "Reference_REF_CantResolve", expression=f"{at}.reference", code="not-found",

@@ -28,13 +28,19 @@ def _restful() -> re.Pattern[str]:
                       rf"(/_history/[A-Za-z0-9\-.]{{1,64}})?")
 
 
+def bundle_type(bundle: dict[str, Any]) -> str | None:
+    """``Bundle.type`` when it is a code (a wrong JSON type is reported by the structure checks)."""
+    found = bundle.get("type")
+    return found if isinstance(found, str) else None
+
+
 def check_bundle(bundle: dict[str, Any], path: str, issues: Issues) -> None:
     if bundle.get("type") in ("searchset", "history"):
         _search_links(bundle, path, issues)
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return
-    optional = bundle.get("type") in _OPTIONAL
+    optional = bundle_type(bundle) in _OPTIONAL
     for i, entry in enumerate(entries):
         if isinstance(entry, dict):
             _entry(entry, f"{path}.entry[{i}]", optional, issues)

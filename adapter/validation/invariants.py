@@ -218,14 +218,15 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
           type_path: str | None = None) -> bool | FhirPathProblem:
     """Whether an invariant holds on ``node`` (``root``, ``type_path``: as for :func:`evaluate`).
 
-    FHIRPath constraint semantics: the result must be a single ``true``; an empty
-    result counts as passing (the HL7 validator does the same), anything else fails.
+    Read as the HL7 validator reads a constraint (``FHIRPathEngine.convertToBoolean``, and
+    :func:`adapter.validation.constraints.as_boolean` for the core invariants): a single boolean
+    is itself, an empty result fails; anything else is a problem with the expression.
     """
     result = evaluate(expression, node, resource=resource, root=root, type_path=type_path)
     if isinstance(result, FhirPathProblem):
         return result
     if not result:
-        return True
+        return False
     if len(result) == 1 and isinstance(result[0], bool):
         return result[0]
     return FhirPathProblem(expression, f"result is not a single boolean: {result[:3]!r}")

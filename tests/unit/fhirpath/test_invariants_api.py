@@ -22,6 +22,9 @@ def test_root_is_where_resolve_looks() -> None:
                                                   {"resource": observation}]}
     rule = "subject.resolve().is(Patient)"
     assert invariants.holds(rule, observation, resource=observation, root=bundle) is True
-    assert invariants.holds(rule, observation, resource=observation) is True  # empty: passes
+    # Nothing to resolve against: the result is empty, and an empty result fails, as the HL7 validator
+    # reads a constraint (FHIRPathEngine.convertToBoolean) and as the core invariants are read.
+    assert invariants.evaluate(rule, observation, resource=observation) == []
+    assert invariants.holds(rule, observation, resource=observation) is False
     assert invariants.evaluate("subject.resolve().id", observation, resource=observation, root=bundle) == ["p1"]
     assert invariants.evaluate("subject.resolve().id", observation, resource=observation) == []
