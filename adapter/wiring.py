@@ -160,7 +160,7 @@ def build_relay(settings: Settings, store: Any, *, recipients_file: Path | None 
 
     lookup = static_recipients(read_recipients(recipients_file)) if recipients_file else None
     transport = HttpTransport(connect_timeout=settings.delivery.connect_timeout,
-                              read_timeout=settings.delivery.read_timeout)
+                              read_timeout=settings.delivery.read_timeout, deadline=settings.delivery.deadline)
     owner = ":".join(p for p in (socket.gethostname(), str(os.getpid()), role, uuid.uuid4().hex[:8]) if p)
     return Relay(RelayStore(store, recipients=lookup), transport, settings=settings.delivery, owner=owner,
                  batch=batch, clock=clock)

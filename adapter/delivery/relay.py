@@ -236,26 +236,29 @@ class Relay:
             stats.fenced += 1
             return
         receipt = self.send(msg, recipient)
+        hold = None
         if receipt.outcome is Outcome.RETRY:
             opened = self.breaker.failed(msg.kommunkod, self.clock.now())
             if opened is not None:
-                self._open_circuit(msg.kommunkod, opened, receipt)
+                hold = self._open_circuit(msg.kommunkod, opened, receipt)
         else:
             self.breaker.answered(msg.kommunkod)
-        self._record(msg, receipt, limit, stats)
+        self._record(msg, receipt, limit, stats, hold=hold)
 
-    def _open_circuit(self, kommunkod: str, until: datetime, receipt: Receipt) -> None:
+    def _open_circuit(self, kommunkod: str, until: datetime, receipt: Receipt) -> tuple[datetime, str]:
         reason = (f"circuit open until {until.isoformat(timespec='seconds')} after "
                   f"{self.breaker.failures} consecutive failures (last: {receipt.reason})")
         log.warning("recipient %s: %s", kommunkod, reason)
         # In the database too: other workers leave these messages alone, and `adapter queue list` says why.
         self.store.postpone(kommunkod, until=until, reason=reason, now=self.clock.now())
+        return until, reason
 
     def send(self, msg: Claimed, recipient: Recipient) -> Receipt:
         """Hand the envelope to the transport (a subclass may wrap this)."""
         return self.transport.send(envelope_for(msg, recipient))
 
-    def _record(self, msg: Claimed, receipt: Receipt, limit: int, stats: RunStats) -> None:
+    def _record(self, msg: Claimed, receipt: Receipt, limit: int, stats: RunStats, *,
+                hold: tuple[datetime, str] | None = None) -> None:
         now = self.clock.now()
         stats.outcomes.append(receipt.outcome.value)
         if receipt.outcome is Outcome.ACCEPTED:
@@ -276,6 +279,9 @@ class Relay:
                               cap=self.settings.backoff_max, rand=self.rand)
         # The last try falls at the end of the retry period, not somewhere after it.
         next_at = min(now + timedelta(seconds=delay), ends)
+        if hold is not None and hold[0] > next_at:
+            # This failure opened the circuit: the message waits with the others.
+            next_at, receipt = min(hold[0], ends), Receipt(receipt.outcome, receipt.status, hold[1], receipt.body)
         self._count(stats, "retried", self.store.mark_retry(msg, receipt, now=now, next_at=next_at))
 
     @staticmethod

@@ -62,6 +62,8 @@ class RelayStore:
             if attempts[i].attempt <= attempts[i - 1].attempt:
                 start = i
         run = attempts[start:]
+        if run and msg.attempts <= run[-1].attempt:
+            return None, 0  # this claim is the first of a new run (nothing of it recorded yet)
         return (run[0].at if run else None), len(run)
 
     def postpone(self, kommunkod: str, *, until: datetime, reason: str, now: datetime) -> int:
