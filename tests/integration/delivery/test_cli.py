@@ -102,3 +102,13 @@ def test_queue_list_says_what_waits_and_why(run: CliRunner, sql: SqlStore) -> No
     assert "attempts=1" in lines[waiting] and "attempts=0" in lines[other]
     data = json.loads(run.invoke(cli, ["queue", "list", "--format", "json"]).output)
     assert {m["nextAttemptAt"] for m in data["messages"]} == {"2026-11-23T09:30:00.000Z"}
+
+
+def test_worker_refuses_a_lease_shorter_than_the_push_deadline(engine: Engine) -> None:
+    env = {"ADAPTER_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+           "ADAPTER_DELIVERY_LEASE_SECONDS": "30", "ADAPTER_DELIVERY_PUSH_DEADLINE": "29.5"}
+    result = CliRunner(env=env).invoke(cli, ["worker", "--once"])
+    assert result.exit_code == 2, result.output
+    assert "[LISN_DELIVERY_LEASE_TOO_SHORT]" in result.output and "Traceback" not in result.output
+    env["ADAPTER_DELIVERY_PUSH_DEADLINE"] = "28.5"
+    assert CliRunner(env=env).invoke(cli, ["worker", "--once"]).exit_code == 0
