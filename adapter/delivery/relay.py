@@ -279,10 +279,11 @@ class Relay:
                               cap=self.settings.backoff_max, rand=self.rand)
         # The last try falls at the end of the retry period, not somewhere after it.
         next_at = min(now + timedelta(seconds=delay), ends)
+        note = None
         if hold is not None and hold[0] > next_at:
             # This failure opened the circuit: the message waits with the others.
-            next_at, receipt = min(hold[0], ends), Receipt(receipt.outcome, receipt.status, hold[1], receipt.body)
-        self._count(stats, "retried", self.store.mark_retry(msg, receipt, now=now, next_at=next_at))
+            next_at, note = min(hold[0], ends), hold[1]
+        self._count(stats, "retried", self.store.mark_retry(msg, receipt, now=now, next_at=next_at, last_error=note))
 
     @staticmethod
     def _count(stats: RunStats, name: str, written: bool) -> None:

@@ -81,8 +81,10 @@ class RelayStore:
     def mark_available(self, msg: Claimed, *, now: datetime) -> bool:
         return self._finish(msg, None, now, None, {"state": AVAILABLE})
 
-    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime) -> bool:
-        return self._finish(msg, receipt, now, None, {"next_attempt_at": next_at, "last_error": receipt.reason})
+    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime,
+                   last_error: str | None = None) -> bool:
+        return self._finish(msg, receipt, now, None, {"next_attempt_at": next_at,
+                                                      "last_error": last_error or receipt.reason})
 
     def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool:
         return self._finish(msg, receipt, now, "dead-lettered", {"state": DEAD, "last_error": receipt.reason})
