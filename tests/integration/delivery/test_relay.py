@@ -290,3 +290,34 @@ def test_registry_recipient_carries_its_server_trust_anchors(store: Store) -> No
     assert malmo is not None and malmo.ca_bundle == "/etc/lisn/malmo-ca.pem"
     assert uppsala is not None and uppsala.ca_bundle is None
     assert lookup.recipient("9999") is None
+
+
+def test_an_open_circuit_skips_one_recipient_and_not_the_others(store: Store, relay_store: RelayStore,
+                                                                 clock: FixedClock) -> None:
+    down = [enqueue(store, f"down{i}", "0180") for i in range(5)]
+    fine = [enqueue(store, f"ok{i}", "1480") for i in range(5)]
+    healthy = {"up": False}
+
+    def handler(env: Envelope) -> Receipt:
+        if env.idempotency_key in down and not healthy["up"]:
+            return Receipt(Outcome.RETRY, 503, "HTTP 503 without a readable receipt")
+        return Receipt(Outcome.ACCEPTED, 201)
+    transport = MockTransport(handler)
+    settings = replace(SETTINGS, max_attempts=0, breaker_failures=2, breaker_cooldown=300.0, per_recipient=1)
+    r = relay(relay_store, transport, clock, settings=settings)
+    for _ in range(3):
+        r.run_once()
+        clock.advance(seconds=5)
+    assert all(row(store, k).state == "delivered" for k in fine)
+    assert sum(e.idempotency_key in down for e in transport.sent) == 2  # then the circuit opened
+    assert all("circuit open until" in (row(store, k).last_error or "") for k in down)
+    assert all(row(store, k).next_attempt_at == START + timedelta(seconds=300) for k in down)
+    # Half-open after the cool-down: one more failure opens it again at once.
+    clock.advance(seconds=300)
+    r.run_once()
+    assert sum(e.idempotency_key in down for e in transport.sent) == 3
+    # An answer closes it: everything waiting goes.
+    clock.advance(seconds=300)
+    healthy["up"] = True
+    r.run_once()
+    assert all(row(store, k).state == "delivered" for k in down)
