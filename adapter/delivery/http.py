@@ -1,6 +1,6 @@
 """The push transport: HTTPS POST with ``requests``, optional mTLS, and a total deadline per push.
 
-One ``requests.Session`` per worker keeps connections to each municipality alive.
+One ``requests.Session`` per push lane (thread) keeps connections to each municipality alive.
 Redirects are not followed: a signed medical certificate goes to the configured
 endpoint or nowhere. The answer is read up to 64 KiB and judged by
 :func:`adapter.delivery.receipt.read_receipt`.
@@ -44,7 +44,8 @@ class HttpTransport:
     """``send(envelope) -> Receipt`` over HTTPS (or HTTP on loopback for tests and dev).
 
     ``deadline`` bounds the whole push; ``None`` means ``connect_timeout + read_timeout``.
-    Safe to share between threads (each push registers its own connection).
+    Safe to share between the relay's lanes: each thread has its own session (a given ``session``
+    is shared), and each push registers its own connection.
     """
 
     def __init__(self, *, connect_timeout: float, read_timeout: float, deadline: float | None = None,
@@ -54,10 +55,22 @@ class HttpTransport:
             raise ValueError("the push deadline must be positive")
         # No single wait may outlast the whole push.
         self.timeout = (min(connect_timeout, self.deadline), min(read_timeout, self.deadline))
-        self.session = session or requests.Session()
-        watched = _WatchedAdapter()
-        self.session.mount("https://", watched)
-        self.session.mount("http://", watched)
+        self._shared = _watched(session) if session is not None else None
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session."""
+        if self._shared is not None:
+            return self._shared
+        found: requests.Session | None = getattr(self._local, "session", None)
+        if found is None:
+            found = self._local.session = _watched(requests.Session())
+            with self._lock:
+                self._sessions.append(found)
+        return found
 
     def send(self, envelope: Envelope) -> Receipt:
         conns: list[Any] = []
@@ -83,7 +96,17 @@ class HttpTransport:
             _in_flight.conns = None
 
     def close(self) -> None:
-        self.session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for s in sessions + ([self._shared] if self._shared is not None else []):
+            s.close()
+
+
+def _watched(session: requests.Session) -> requests.Session:
+    adapter = _WatchedAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _cut(conns: list[Any], expired: threading.Event) -> None:
