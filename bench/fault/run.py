@@ -296,7 +296,8 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         try:
             held_answers = _submit_all(client, held)
             revoked_at = time.time()
-            revoked = admin.revoke_patient(scenario.REVOCABLE_PATIENT[1])  # deliveries are in flight now
+            # Deliveries are in flight now. (No revocable certificates, as in --isolation: nothing to revoke.)
+            revoked = admin.revoke_patient(scenario.REVOCABLE_PATIENT[1]) if plan.revoke else []
         finally:
             workers.resume()
         late = _submit_all(client, planned[half:])
