@@ -61,7 +61,7 @@ def check_spec(spec: Any, earlier: Iterable[str] = ()) -> None:
     if not isinstance(spec, dict):
         raise ExpectationError(f"an expectation is a mapping, not {spec!r}")
     keys = set(spec) - {"rule"}
-    kinds = keys & {"status", "header", "issue", "no_issue", "same_as", "path"}
+    kinds = keys & ({"path"} if "path" in keys else {"status", "header", "issue", "no_issue", "same_as"})
     if len(kinds) != 1:
         raise ExpectationError(f"exactly one of status, header, issue, no_issue, same_as, path in {spec!r}")
     kind = kinds.pop()
@@ -172,7 +172,7 @@ def match(spec: Mapping[str, Any], response: Response, earlier: Mapping[str, Res
         if "issue" in spec:
             return Check(f"an issue with {_describe(want)}", bool(hits), shown, rule)
         return Check(f"no issue with {_describe(want)}", not hits, shown, rule)
-    if "same_as" in spec:
+    if "same_as" in spec and "path" not in spec:
         before = earlier.get(spec["same_as"])
         if before is None:
             return Check(f"same answer as step {spec['same_as']}", False, "that step has no answer", rule)
