@@ -3,14 +3,15 @@
 An expectation is one mapping in a step's ``expect`` list; the optional ``rule`` key says which
 rule of the specification it checks (shown in the reports):
 
-| expectation | holds when |
-|---|---|
-| ``status: 422`` | the status is exactly 422 |
-| ``header: Location`` | the answer has that header |
-| ``issue: {severity: error, expression: "Bundle.entry[2]...", id: LISN_PERSONNUMMER_CHECKSUM}`` | an OperationOutcome issue in the answer has every field given (``expression`` one of its expressions, ``id`` its message id) |
-| ``no_issue: {severity: error}`` | no issue has the fields given |
-| ``same_as: submit`` | status and body equal those of the earlier step ``submit`` |
-| ``{path: FHIRPATH, equals: V}`` / ``in: [..]`` / ``exists: true\\|false`` / ``same_as: STEP`` | the first value of the FHIRPath on the JSON answer |
+- ``status: 422``: the status is exactly 422;
+- ``header: Location``: the answer has that header;
+- ``issue: {severity: error, expression: "Bundle.entry[2]...", id: LISN_PERSONNUMMER_CHECKSUM}``: an
+  OperationOutcome issue in the answer (the outcome itself or one in a Bundle's entries) has every
+  field given (``expression``: one of its expressions; ``id``: its message id);
+- ``no_issue: {severity: error}``: no issue has the fields given;
+- ``same_as: submit``: status and body equal those of the earlier step ``submit``;
+- ``{path: FHIRPATH, equals: V}``, ``in: [...]``, ``exists: true|false`` or ``same_as: STEP``: the
+  first value of the FHIRPath on the JSON answer (equal to it in the answer of STEP, for same_as).
 """
 
 from __future__ import annotations

@@ -18,9 +18,24 @@ from adapter.testkit.expect import message_id
 from adapter.testkit.report import Case, Detail
 
 
+INPUTS_SUFFIX = ".inputs.json"
+
+
 def export_files(folder: Path) -> list[Path]:
-    """The files of ``folder`` (not hidden, not recursive), in name order."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """The export files of ``folder`` (not hidden, not recursive, not ``*.inputs.json``), in name order."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and not p.name.endswith(INPUTS_SUFFIX))
+
+
+def side_inputs(path: Path) -> dict[str, str]:
+    """The side inputs of one export: ``<name>.inputs.json`` beside it (as in mappings/examples), if any."""
+    beside = path.with_name(path.stem + INPUTS_SUFFIX)
+    if not beside.is_file():
+        return {}
+    data = json.loads(beside.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{beside}: not a JSON object of NAME: VALUE")
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _issue_rows(oo: errors.OperationOutcome) -> list[tuple[str, bool, str, str]]:
@@ -40,6 +55,7 @@ def check_file(path: Path, fmt: str, mapping: Path | None, inputs: dict[str, str
     name = path.name
     try:
         raw = path.read_bytes()
+        inputs = side_inputs(path) | inputs
         bundle, oo = convert_export(raw, fmt, mapping=mapping, inputs=inputs)
     except OSError as exc:
         return Case(name, name, f"converts from {fmt} and validates", False, time.monotonic() - start,
@@ -47,6 +63,9 @@ def check_file(path: Path, fmt: str, mapping: Path | None, inputs: dict[str, str
                     f"cannot read: {exc.strerror}", str(path))
     except (errors.InputRejected, errors.MappingError) as exc:
         oo, bundle = exc.outcome, None
+    except ValueError as exc:  # an unusable <name>.inputs.json (json.JSONDecodeError is one)
+        return Case(name, name, f"converts from {fmt} and validates", False, time.monotonic() - start,
+                    [Detail("side inputs", error=str(exc), passed=False)], f"side inputs: {exc}", str(path))
     rows = _issue_rows(oo)
     passed = bundle is not None and not errors.has_errors(oo)
     first = next((r for r in rows if not r[1]), None)

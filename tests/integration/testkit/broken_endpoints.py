@@ -15,6 +15,7 @@ Prints ``LISTENING <url>`` when ready (``--port 0`` picks a free port). Standard
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -59,10 +60,8 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler(args.mode))
     path = "/inbox" if args.mode == "receiver" else "/fhir"
     print(f"LISTENING http://127.0.0.1:{server.server_address[1]}{path}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
