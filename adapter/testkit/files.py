@@ -17,7 +17,6 @@ from adapter.inbound import convert_export
 from adapter.testkit.expect import message_id
 from adapter.testkit.report import Case, Detail
 
-
 INPUTS_SUFFIX = ".inputs.json"
 
 
