@@ -53,7 +53,7 @@ def _line(ok: bool, ident: str, name: str, seconds: float, why: str = "") -> Non
 
 
 def _write_reports(suite: str, title: str, target: str, cases: list[Any], junit: Path | None,
-                   html: Path | None) -> None:
+                   html: Path | None, unit: str = "scenarios") -> None:
     from adapter.testkit.report import html_report
     from adapter.testkit.report import junit as junit_xml
 
@@ -62,7 +62,7 @@ def _write_reports(suite: str, title: str, target: str, cases: list[Any], junit:
             junit.write_bytes(junit_xml(suite, cases))
             click.echo(f"JUnit XML: {junit}")
         if html:
-            html.write_text(html_report(title, target, cases), encoding="utf-8")
+            html.write_text(html_report(title, target, cases, unit), encoding="utf-8")
             click.echo(f"HTML report: {html}")
     except OSError as exc:
         click.echo(f"testkit: cannot write the report: {exc.strerror}: {exc.filename}", err=True)
@@ -211,16 +211,19 @@ def files(source_format: str, folder: Path, mapping: Path | None, assignments: t
     if not paths:
         click.echo(f"testkit: {folder} holds no files", err=True)
         sys.exit(EXIT_USAGE)
-    with click.progressbar(length=len(paths), label=f"{source_format} files", file=sys.stderr,
-                           show_pos=True, item_show_func=lambda c: c.id if c else None) as bar:
-        cases = check_files(paths, source_format, mapping, inputs, progress=lambda c: bar.update(1, c))
+    if sys.stderr.isatty():  # a bar on a terminal; nothing in a log
+        with click.progressbar(length=len(paths), label=f"{source_format} files", file=sys.stderr,
+                               show_pos=True, item_show_func=lambda c: c.id if c else None) as bar:
+            cases = check_files(paths, source_format, mapping, inputs, progress=lambda c: bar.update(1, c))
+    else:
+        cases = check_files(paths, source_format, mapping, inputs)
     for c in cases:
         if not c.passed:
             _line(False, c.id, "", c.seconds, c.message)
     failed = sum(1 for c in cases if not c.passed)
     click.echo(f"files: {len(cases)} files, {len(cases) - failed} valid, {failed} with errors "
                f"({sum(c.seconds for c in cases):.1f} s)")
-    _write_reports("files", f"LISN test kit: {source_format} export files", str(folder), cases, junit, html)
+    _write_reports("files", f"LISN test kit: {source_format} export files", str(folder), cases, junit, html, "files")
     sys.exit(EXIT_OK if failed == 0 else EXIT_INVALID)
 
 

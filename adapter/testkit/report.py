@@ -122,6 +122,7 @@ section.case h2{font-size:16px;margin:0 0 4px} .rule{color:#57606a;margin:2px 0 
 .step{margin:10px 0 0 0;padding-top:8px;border-top:1px dashed #d0d7de} .step h3{font-size:14px;margin:0 0 6px}
 table.checks{border-collapse:collapse;width:100%;font-size:13px}
 table.checks td{border-bottom:1px solid #eaeef2;padding:3px 6px;vertical-align:top}
+table.checks td:first-child{width:48px} table.checks td:nth-child(2){width:50%}
 details{margin:6px 0} summary{cursor:pointer;color:#0969da}
 pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:8px;white-space:pre-wrap;
 word-break:break-all;max-height:360px;overflow:auto;font-size:12px}
@@ -137,7 +138,7 @@ def _verdict(ok: bool) -> str:
     return f'<span class="v {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span>'
 
 
-def html_report(title: str, target: str, cases: list[Case]) -> str:
+def html_report(title: str, target: str, cases: list[Case], unit: str = "scenarios") -> str:
     passed = sum(1 for c in cases if c.passed)
     failed = len(cases) - passed
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -146,9 +147,9 @@ def html_report(title: str, target: str, cases: list[Case]) -> str:
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>{_e(title)}</h1><div class=\"meta\">Target: <code>{_e(target)}</code> · {now}</div>",
-             f'<div class="totals"><span class="tot all">{len(cases)} scenarios</span>'
+             f'<div class="totals"><span class="tot all">{len(cases)} {_e(unit)}</span>'
              f'<span class="tot pass">{passed} passed</span><span class="tot fail">{failed} failed</span></div>',
-             f'<table class="index"><tr><th>verdict</th><th>id</th><th>scenario</th><th>time</th></tr>{rows}</table>']
+             f'<table class="index"><tr><th>verdict</th><th>id</th><th>{_e(unit.rstrip("s"))}</th><th>time</th></tr>{rows}</table>']
     for c in cases:
         parts.append(f'<section class="case {"pass" if c.passed else "fail"}" id="{_e(c.id)}">'
                      f"<h2>{_verdict(c.passed)} {_e(c.name)}</h2>"
