@@ -144,8 +144,11 @@ def path_values(doc: Any, path: str) -> list[Any]:
     """The values of a FHIRPath on a JSON answer (a FHIR resource or any JSON object)."""
     from adapter.fhirpath import evaluate
 
-    if doc is None:
+    if not isinstance(doc, dict | list):
         return []
+    head = path.split(".", 1)[0].split("(", 1)[0]
+    if head[:1].isupper() and isinstance(doc, dict) and doc.get("resourceType") != head:
+        return []  # FHIRPath: a path from another (or no) resource type selects nothing
     return evaluate(doc, path)
 
 

@@ -184,3 +184,10 @@ def test_paths_equals_in_exists_and_same_as() -> None:
 def test_malformed_expectations_are_refused(spec: object) -> None:
     with pytest.raises(ExpectationError):
         check_spec(spec, earlier=["first"])
+
+
+def test_a_typed_path_on_an_answer_of_another_type_finds_nothing() -> None:
+    empty = answer(200, {})
+    failed = match({"path": "Bundle.type", "equals": "message"}, empty, {})
+    assert not failed.ok and failed.found == "Bundle.type: empty"
+    assert match({"path": "Bundle.type", "exists": False}, answer(200, {"resourceType": "Task"}), {}).ok
