@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, outcome_text
 
 EXIT_ENVIRONMENT = 3
 
@@ -206,14 +206,15 @@ def files(source_format: str, folder: Path, mapping: Path | None, assignments: t
     try:
         inputs = parse_assignments(assignments)
     except errors.InputRejected as exc:
-        raise click.UsageError(str(exc.message)) from None
+        raise click.UsageError(outcome_text(exc.outcome)) from None
     paths = export_files(folder)
     if not paths:
         click.echo(f"testkit: {folder} holds no files", err=True)
         sys.exit(EXIT_USAGE)
     if sys.stderr.isatty():  # a bar on a terminal; nothing in a log
-        with click.progressbar(length=len(paths), label=f"{source_format} files", file=sys.stderr,
-                               show_pos=True, item_show_func=lambda c: c.id if c else None) as bar:
+        bar_context: Any = click.progressbar(length=len(paths), label=f"{source_format} files", file=sys.stderr,
+                                             show_pos=True, item_show_func=lambda c: c.id if c else None)
+        with bar_context as bar:
             cases = check_files(paths, source_format, mapping, inputs, progress=lambda c: bar.update(1, c))
     else:
         cases = check_files(paths, source_format, mapping, inputs)

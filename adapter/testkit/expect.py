@@ -170,9 +170,9 @@ def match(spec: Mapping[str, Any], response: Response, earlier: Mapping[str, Res
                      f"{spec['header']}: {value}" if value is not None else "absent", rule)
     if "issue" in spec or "no_issue" in spec:
         want = spec.get("issue") or spec.get("no_issue") or {}
-        found = issues(response.json)
-        hits = [i for i in found if _issue_matches(i, want)]
-        shown = "; ".join(_show_issue(i) for i in found[:12]) or "no OperationOutcome issues"
+        found_issues = issues(response.json)
+        hits = [i for i in found_issues if _issue_matches(i, want)]
+        shown = "; ".join(_show_issue(i) for i in found_issues[:12]) or "no OperationOutcome issues"
         if "issue" in spec:
             return Check(f"an issue with {_describe(want)}", bool(hits), shown, rule)
         return Check(f"no issue with {_describe(want)}", not hits, shown, rule)

@@ -101,7 +101,7 @@ def junit(suite: str, cases: list[Case]) -> bytes:
         out = ET.SubElement(tc, "system-out")
         out.text = "\n\n".join(f"== {d.name}\n>>> {d.request}\n<<< {d.response}" for d in c.details if d.request)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 # -- HTML ------------------------------------------------------------------------------------------

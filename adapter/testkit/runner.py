@@ -125,6 +125,7 @@ class Runner:
     def _request(self, scenario: Scenario, step: Step, variables: dict[str, str]) -> tuple[str, dict[str, str], bytes | None]:
         headers = {k: fill(v, variables) for k, v in step.headers.items()}
         body_spec = step.body
+        data: bytes | None
         if body_spec is not None and "document" in body_spec:
             if self.signers is None:
                 raise ScenarioError(f"{scenario.source}: document bodies need signing keys (--key, --cert)")

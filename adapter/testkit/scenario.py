@@ -190,7 +190,7 @@ def build_body(spec: dict[str, Any] | None, source: Path, variables: dict[str, s
     if "json" in spec:
         return json.dumps(fill(spec["json"], variables), ensure_ascii=False).encode("utf-8")
     path = fixture_path(spec["fixture"], source)
-    text = fill(path.read_text(encoding="utf-8"), variables)
+    text = str(fill(path.read_text(encoding="utf-8"), variables))
     if not spec.get("set") and not spec.get("remove"):
         return text.encode("utf-8")
     try:
