@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "mappings" / "examples"
 
 
+@pytest.mark.slow  # three formats, the registry loaded cold: a few seconds
 def test_the_example_exports_of_every_format_pass(tmp_path: Path) -> None:
     for fmt in ("inera-xml", "inera-lisjp", "openehr-flat"):  # lisjp takes side inputs from <name>.inputs.json
         result = CliRunner().invoke(cli, ["testkit", "files", "--from", fmt, str(EXAMPLES / fmt)])
