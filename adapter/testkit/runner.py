@@ -96,9 +96,6 @@ class Runner:
                  session: requests.Session | None = None) -> None:
         self.target, self.variables, self.signers = target, variables, signers
         self.session = session or requests.Session()
-        self.session.verify = target.verify
-        if target.client_cert:
-            self.session.cert = target.client_cert
 
     def run(self, scenarios: list[Scenario], progress: Callable[[ScenarioResult], None] | None = None,
             ) -> list[ScenarioResult]:
@@ -142,8 +139,9 @@ class Runner:
         exchange = Exchange(method, url, shown_headers, _shown(data))
         start = time.monotonic()
         try:
+            # verify and cert per request: a session's own are overridden by REQUESTS_CA_BUNDLE and the like
             resp = self.session.request(method, url, headers=headers, data=data, timeout=self.target.timeout,
-                                        allow_redirects=False)
+                                        allow_redirects=False, verify=self.target.verify, cert=self.target.client_cert)
         except requests.RequestException as exc:
             exchange.seconds = time.monotonic() - start
             exchange.error = f"{type(exc).__name__}: {exc}"

@@ -220,3 +220,56 @@ def test_a_broken_scenario_file_is_exit_2_naming_file_and_place(tmp_path: Path) 
     assert result.exit_code == 2
     assert f"{tmp_path / 'x.yaml'}: steps[0].expect[0]: status is one number" in result.output
     assert "Traceback" not in result.output
+
+
+def _tls_files(folder: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def cert(cn: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+             ca: bool = False, ip: str | None = None) -> x509.Certificate:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        now = datetime.now(UTC)
+        b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer[0] if issuer else name)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if ip:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address(ip))]), critical=False)
+        return b.sign(issuer[1] if issuer else key, hashes.SHA256())
+
+    out: dict[str, Path] = {}
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = cert("testkit TLS CA", ca_key, None, ca=True)
+    pairs = {"ca": (ca, ca_key)}
+    for name, ip in (("server", "127.0.0.1"), ("client", None)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        pairs[name] = (cert(name, key, (ca.subject, ca_key), ip=ip), key)
+    for name, (c, k) in pairs.items():
+        out[name] = folder / f"{name}.pem"
+        out[name].write_bytes(c.public_bytes(serialization.Encoding.PEM))
+        out[f"{name}-key"] = folder / f"{name}-key.pem"
+        out[f"{name}-key"].write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return out
+
+
+def test_receiver_scenarios_over_mutual_tls(tmp_path: Path, signing: Path) -> None:
+    """--ca verifies the receiver's server certificate; --client-cert/--client-key present the kit's."""
+    tls = _tls_files(tmp_path)
+    cmd = _reference_receiver(tmp_path, signing) + ["--tls-cert", str(tls["server"]), "--tls-key",
+                                                    str(tls["server-key"]), "--client-ca", str(tls["ca"])]
+    keys = ["--key", str(signing / "signing-key.pem"), "--cert", str(signing / "signing-cert.pem")]
+    with process(cmd) as url:
+        assert url.startswith("https://")
+        ok = kit("receiver", "--url", url, *keys, "--ca", str(tls["ca"]), "--client-cert", str(tls["client"]),
+                 "--client-key", str(tls["client-key"]), "--only", "01-*", "--only", "02-*")
+        no_client_cert = kit("receiver", "--url", url, *keys, "--ca", str(tls["ca"]), "--only", "01-*")
+    assert ok.exit_code == 0, ok.output
+    assert no_client_cert.exit_code == 3, no_client_cert.output  # the handshake is refused: no answer at all
