@@ -7,6 +7,7 @@ The HTML has no scripts and loads nothing: styles inline, every body escaped.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ class Detail:
     checks: list[tuple[str, bool, str, str]] = field(default_factory=list)  # expected, ok, found, rule
     error: str = ""
     passed: bool = True
+    skipped: bool = False
 
 
 @dataclass
@@ -39,19 +41,29 @@ class Case:
     source: str = ""
 
 
+def _pretty(body: str) -> str:
+    """JSON indented for reading; anything else as it came."""
+    if body[:1] not in ("{", "["):
+        return body
+    try:
+        return json.dumps(json.loads(body), ensure_ascii=False, indent=2)
+    except ValueError:
+        return body
+
+
 def _exchange_text(result_step: object) -> tuple[str, str]:
     ex = getattr(result_step, "exchange", None)
     if ex is None:
         return "", ""
     req = f"{ex.method} {ex.url}\n" + "".join(f"{k}: {v}\n" for k, v in ex.request_headers.items())
     if ex.request_body:
-        req += "\n" + ex.request_body
+        req += "\n" + _pretty(ex.request_body)
     if ex.status is None:
         return req, f"(no answer: {ex.error})"
     resp = f"HTTP {ex.status}  ({ex.seconds * 1000:.0f} ms)\n" + "".join(
         f"{k}: {v}\n" for k, v in ex.response_headers.items())
     if ex.response_body:
-        resp += "\n" + ex.response_body
+        resp += "\n" + _pretty(ex.response_body)
     return req, resp
 
 
@@ -67,7 +79,7 @@ def cases_from(results: Iterable[ScenarioResult]) -> list[Case]:
                                                        for c in s.checks], s.error, s.passed))
         skipped = [st.name for st in r.scenario.steps[len(r.steps):]]
         for name in skipped:
-            details.append(Detail(name, error="not run: an earlier step failed", passed=False))
+            details.append(Detail(name, error="not run: an earlier step failed", passed=False, skipped=True))
         message = ""
         if not r.passed:
             failed = next((s for s in r.steps if not s.passed), None)
@@ -114,7 +126,7 @@ h1{font-size:22px;margin:0 0 4px} .meta{color:#57606a;margin-bottom:16px}
 .tot.fail{background:#ffebe9;color:#a40e26} .tot.all{background:#eaeef2}
 table.index{border-collapse:collapse;width:100%;margin-bottom:24px}
 table.index td,table.index th{border-bottom:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top}
-.v{font-weight:700;white-space:nowrap} .v.pass{color:#116329} .v.fail{color:#a40e26}
+.v{font-weight:700;white-space:nowrap} .v.pass{color:#116329} .v.fail{color:#a40e26} .v.skip{color:#6e7781}
 section.case{border:1px solid #d0d7de;border-radius:8px;margin:0 0 18px;padding:12px 16px}
 section.case.fail{border-left:6px solid #cf222e} section.case.pass{border-left:6px solid #1a7f37}
 section.case h2{font-size:16px;margin:0 0 4px} .rule{color:#57606a;margin:2px 0 8px}
@@ -158,14 +170,15 @@ def html_report(title: str, target: str, cases: list[Case], unit: str = "scenari
         if c.message:
             parts.append(f'<div class="why"><b>Why it failed:</b> {_e(c.message)}</div>')
         for d in c.details:
-            parts.append(f'<div class="step"><h3>{_verdict(d.passed)} {_e(d.name)}</h3>')
+            head = '<span class="v skip">NOT RUN</span>' if d.skipped else _verdict(d.passed)
+            parts.append(f'<div class="step"><h3>{head} {_e(d.name)}</h3>')
             if d.checks:
                 parts.append('<table class="checks">' + "".join(
                     f"<tr><td>{_verdict(ok)}</td><td>expected {_e(exp)}"
                     + (f'<div class="rule">{_e(rule)}</div>' if rule else "")
                     + f"</td><td>found {_e(found)}</td></tr>" for exp, ok, found, rule in d.checks) + "</table>")
             if d.error:
-                parts.append(f'<div class="why">{_e(d.error)}</div>')
+                parts.append(f'<div class="{"src" if d.skipped else "why"}">{_e(d.error)}</div>')
             if d.request:
                 parts.append(f"<details><summary>request</summary><pre>{_e(d.request)}</pre></details>")
             if d.response:
