@@ -459,13 +459,13 @@ def test_audit_clips_overlong_values(api: Api) -> None:
 
     svc = api.app.extensions["lisn"]
     with svc.store.session() as session:
-        entry = audit.record(session, actor="x" * 500, action="submit", outcome="forbidden", patient="9" * 50)
+        entry = audit.record(session, svc.store.seal, actor="x" * 500, action="submit", outcome="forbidden", patient="9" * 50)
     assert entry.patient == "9" * 19 + "…" and len(entry.actor) == 200
     with svc.store.session() as session:
-        odd = audit.record(session, actor="a", action="submit", outcome="forbidden", patient="19\x0012\ud800")
+        odd = audit.record(session, svc.store.seal, actor="a", action="submit", outcome="forbidden", patient="19\x0012\ud800")
     assert odd.patient == "19\ufffd12?"
     with svc.store.session() as session:
-        assert audit.verify(session) == (2, None)
+        assert audit.verify(session, svc.store.seal) == (2, None)
 
 
 def test_consent_with_invalid_personnummer_is_refused(api: Api) -> None:

@@ -1,0 +1,118 @@
+"""Issue 13 through the real faces: the audit seal via `adapter audit verify`, production refusal
+without configured secrets, private files, a durable SQLite."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from service_helpers import EXAMPLE
+
+from adapter import wiring
+from adapter.cli import cli
+from adapter.settings import Settings
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"ADAPTER_DATA_DIR": str(tmp_path / "var"), "ADAPTER_DATABASE_URL": "",
+            "ADAPTER_AUDIT_CHECKPOINT_PATH": str(tmp_path / "log-host" / "checkpoints.jsonl"), **extra}
+
+
+def _submit_twice(tmp_path: Path, env: dict[str, str]) -> None:
+    run = CliRunner(env=env)
+    token = run.invoke(cli, ["clients", "add", "journal", "--role", "sender",
+                             "--care-unit", "SE2321000016-15CQ"]).output.strip()
+    assert run.invoke(cli, ["recipients", "add", "0180", "--name", "Socialnämnden i Stockholms stad"]).exit_code == 0
+    from adapter.api import create_app
+
+    app = create_app({"SETTINGS": Settings.from_env(env)})
+    for _ in range(2):
+        r = app.test_client().post("/fhir/$process-message", data=EXAMPLE.read_bytes(), headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
+        assert r.status_code == 200
+    app.extensions["lisn"].store.engine.dispose()
+
+
+def test_audit_verify_finds_a_truncation_made_with_sql_alone(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    _submit_twice(tmp_path, env)
+    run = CliRunner(env=env)
+    assert run.invoke(cli, ["audit", "verify"]).output == "audit chain intact: 2 rows\n"
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'adapter.db'}")
+    with engine.begin() as conn:  # the two statements of the review: cut the last row, move the head back
+        conn.execute(sa.text("DELETE FROM audit_log WHERE seq = 2"))
+        conn.execute(sa.text("UPDATE audit_head SET seq = 1, hash = (SELECT hash FROM audit_log WHERE seq = 1)"))
+    engine.dispose()
+    broken = run.invoke(cli, ["audit", "verify"])
+    assert broken.exit_code == 1
+    assert "BROKEN at row 2: rows 2..2 are gone" in broken.output
+
+
+def test_production_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:
+    env = _env(tmp_path, ADAPTER_ENV="production")
+    result = CliRunner(env=env).invoke(cli, ["clients", "list"])
+    assert result.exit_code == 3
+    for name in ("ADAPTER_SIGNING_KEY_PATH", "ADAPTER_SIGNING_CERT_PATH", "ADAPTER_SERVICE_TOKEN_PEPPER",
+                 "ADAPTER_AUDIT_KEY_PATH"):
+        assert name in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "var" / "audit-key").exists() and not (tmp_path / "var" / "keys").exists()
+    from adapter.api import create_app
+
+    with pytest.raises(wiring.UnsafeConfiguration, match="ADAPTER_SIGNING_KEY_PATH"):
+        create_app({"SETTINGS": Settings.from_env(env)})
+
+
+@pytest.mark.parametrize(("env", "production"), [
+    ({"ADAPTER_DATABASE_URL": "postgresql+psycopg://lisn@db/lisn"}, True),
+    ({"ADAPTER_ENV": "production"}, True),
+    ({"ADAPTER_DATABASE_URL": "postgresql+psycopg://lisn@db/lisn", "ADAPTER_ENV": "development"}, False),
+    ({"ADAPTER_DATABASE_URL": "sqlite:////tmp/x.db"}, False),
+    ({}, False),
+])
+def test_what_counts_as_production(env: dict[str, str], production: bool) -> None:
+    settings = Settings.from_env(env)
+    assert settings.production is production
+    if production:
+        with pytest.raises(wiring.UnsafeConfiguration):
+            wiring.token_pepper(settings)
+
+
+def test_production_starts_with_every_secret_configured(tmp_path: Path) -> None:
+    from adapter.signing.keys import init_dev_keys
+
+    keys = init_dev_keys(tmp_path / "secrets")
+    (tmp_path / "secrets" / "audit-key").write_text("a" * 64)
+    env = _env(tmp_path, ADAPTER_ENV="production", ADAPTER_SIGNING_KEY_PATH=str(keys.key),
+               ADAPTER_SIGNING_CERT_PATH=str(keys.cert), ADAPTER_SERVICE_TOKEN_PEPPER="p" * 64,
+               ADAPTER_AUDIT_KEY_PATH=str(tmp_path / "secrets" / "audit-key"))
+    result = CliRunner(env=env).invoke(cli, ["clients", "add", "k", "--role", "admin"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "var" / "token-pepper").exists() and not (tmp_path / "var" / "audit-key").exists()
+
+
+def test_a_short_audit_key_stops_the_start(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text("short")
+    result = CliRunner(env=_env(tmp_path, ADAPTER_AUDIT_KEY_PATH=str(tmp_path / "k"))).invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 3 and "shorter than 32 bytes" in result.output
+
+
+def test_secret_files_and_the_database_are_private(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    _submit_twice(tmp_path, env)
+    var = tmp_path / "var"
+    for path in (var / "adapter.db", var / "audit-key", var / "token-pepper", var / "keys" / "signing-key.pem",
+                 tmp_path / "log-host" / "checkpoints.jsonl"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for side in var.glob("adapter.db-*"):  # the WAL and shared-memory files take the database's mode
+        assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0, side
+
+
+def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
+    store = wiring.open_store(Settings.from_env(_env(tmp_path)))
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+    store.engine.dispose()
