@@ -18,6 +18,7 @@ are imported only when a service is built, so a command that needs none of them
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -73,6 +74,22 @@ def check_production(settings: Settings) -> None:
     if missing:
         raise UnsafeConfiguration("production instance (ADAPTER_ENV=production or a server database) "
                                   "refuses to start without: " + ", ".join(missing))
+    loopback = [a for a in settings.service.trusted_proxies if is_loopback(a)]
+    if loopback:
+        raise UnsafeConfiguration(f"production instance refuses loopback in ADAPTER_SERVICE_TRUSTED_PROXIES "
+                                  f"({', '.join(loopback)}): any local process could claim a client certificate")
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1 (also IPv4-mapped) or localhost."""
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _dev_only(settings: Settings, what: str) -> None:

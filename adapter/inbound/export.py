@@ -226,11 +226,11 @@ def map_export(raw: bytes, fmt: str, *, mapping: Path | str | None = None, regis
     return run.bundle, run.issues.outcome()
 
 
-def _validator() -> Callable[..., errors.OperationOutcome] | None:
-    try:
-        from adapter.validation import validate
-    except ImportError:
-        return None
+def _validator() -> Callable[..., errors.OperationOutcome]:
+    # Imported when first needed (a mapping run without validation starts faster), never guarded:
+    # a validator that cannot load is a crash, never a certificate that passes unchecked.
+    from adapter.validation import validate
+
     return validate
 
 
@@ -248,22 +248,17 @@ def convert_export(raw: bytes, fmt: str, *, mapping: Path | str | None = None, r
     if run.bundle is None:
         _validate_partial(run, registry)
         return None, run.issues.outcome()
-    validate = _validator()
-    if validate is None:
-        run.issues.add("LISN_MAP_VALIDATOR_MISSING", severity="warning", code="informational")
-    else:
-        found = validate(run.bundle, registry if registry is not None else _profiles())
-        run.issues.extend([with_source(i, run.where, run.label) for i in found.get("issue", [])
-                           if i.get("severity") != "information"])
+    found = _validator()(run.bundle, registry if registry is not None else _profiles())
+    run.issues.extend([with_source(i, run.where, run.label) for i in found.get("issue", [])
+                       if i.get("severity") != "information"])
     return run.bundle, run.issues.outcome()
 
 
 def _validate_partial(run: Run, registry: Registry | None) -> None:
     """The validator's findings on what did map, without the echoes of the mapping's own errors."""
-    validate = _validator()
-    if run.partial is None or validate is None or run.broken_file:
+    if run.partial is None or run.broken_file:
         return
-    found = validate(run.partial, registry if registry is not None else _profiles())
+    found = _validator()(run.partial, registry if registry is not None else _profiles())
     echo = echoes(run.failed)
     run.issues.extend([with_source(i, run.where, run.label) for i in found.get("issue", [])
                        if i.get("severity") != "information" and not echo(i)])

@@ -116,3 +116,36 @@ def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
     store.engine.dispose()
+
+
+SAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "adapter.env.sample"
+
+
+def _sample() -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in SAMPLE.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def test_the_sample_configuration_trusts_no_loopback_proxy() -> None:
+    sample = _sample()
+    proxies = Settings.from_env(sample).service.trusted_proxies
+    assert proxies, "the sample names its proxy"
+    assert not [a for a in proxies if wiring.is_loopback(a)]
+    assert "loopback" in SAMPLE.read_text(encoding="utf-8").lower()  # and says why
+    # Every secret a production instance needs is named in the sample.
+    for name in ("ADAPTER_SIGNING_KEY_PATH", "ADAPTER_SIGNING_CERT_PATH", "ADAPTER_SERVICE_TOKEN_PEPPER",
+                 "ADAPTER_AUDIT_KEY_PATH"):
+        assert sample.get(name), name
+
+
+@pytest.mark.parametrize("proxies", ["127.0.0.1", "127.1.2.3", "::1", "localhost", "10.20.0.4,::ffff:127.0.0.1"])
+def test_production_refuses_a_loopback_proxy(proxies: str) -> None:
+    settings = Settings.from_env({"ADAPTER_ENV": "production", "ADAPTER_SIGNING_KEY_PATH": "k",
+                                  "ADAPTER_SIGNING_CERT_PATH": "c", "ADAPTER_SERVICE_TOKEN_PEPPER": "p",
+                                  "ADAPTER_AUDIT_KEY_PATH": "a", "ADAPTER_SERVICE_TRUSTED_PROXIES": proxies})
+    with pytest.raises(wiring.UnsafeConfiguration, match="loopback"):
+        wiring.check_production(settings)
+    wiring.check_production(Settings.from_env({**{k: "x" for k in (
+        "ADAPTER_SIGNING_KEY_PATH", "ADAPTER_SIGNING_CERT_PATH", "ADAPTER_SERVICE_TOKEN_PEPPER",
+        "ADAPTER_AUDIT_KEY_PATH")}, "ADAPTER_ENV": "production", "ADAPTER_SERVICE_TRUSTED_PROXIES": "10.20.0.4"}))
