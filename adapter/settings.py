@@ -24,6 +24,9 @@ class Limits:
     """Deepest nesting of JSON arrays and objects accepted."""
     max_xml_depth: int = 64
     """Deepest nesting of XML elements accepted."""
+    body_read_seconds: float = 30.0
+    """Longest time a request body may take to arrive, in all (a slow client holds a worker thread
+    while it sends; past this it is answered 408 and the connection closed)."""
 
 
 @dataclass(frozen=True)

@@ -42,17 +42,21 @@ def known_formats() -> list[str]:
 
 
 def mapping_for(fmt: str, mapping: Path | str | None = None) -> Mapping:
-    """The mapping file given (a path, as ``Path`` or ``str``), or the one for ``fmt`` in ``mappings/inbound/``."""
+    """The mapping file given (a path, as ``Path`` or ``str``), or the one for ``fmt`` in ``mappings/inbound/``.
+
+    ``fmt`` must be one of :func:`known_formats` exactly: it is never joined into a path as it
+    comes (``../x`` or an absolute path would load any ``*.yaml`` on the server)."""
+    registered = mapping is not None or fmt in known_formats()
     path = Path(mapping) if mapping is not None else mappings_dir() / "inbound" / f"{fmt}.yaml"
-    if not path.is_file():
+    if not registered or not path.is_file():
         known = ", ".join(known_formats())
         oo = Issues()
         if mapping is not None:
             oo.add("LISN_MAP_FILE_MISSING", code="not-found", file=str(path))
         else:
-            oo.add("LISN_MAP_FORMAT_UNKNOWN", code="not-supported", format=fmt, known=known)
+            oo.add("LISN_MAP_FORMAT_UNKNOWN", code="not-supported", format=fmt[:60], known=known)
         message_id = errors.message_id_of(oo.items[0]) or "LISN_MAP_FORMAT_UNKNOWN"
-        raise errors.MappingError(f"no mapping file for {fmt!r}", outcome=oo.outcome(), message_id=message_id)
+        raise errors.MappingError(f"no mapping file for {fmt[:60]!r}", outcome=oo.outcome(), message_id=message_id)
     return load_mapping(path)
 
 

@@ -3,13 +3,16 @@ without configured secrets, private files, a durable SQLite."""
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from service_helpers import EXAMPLE
+from service_helpers import EXAMPLE, ROOT, Api
 
 from adapter import wiring
 from adapter.cli import cli
@@ -149,3 +152,66 @@ def test_production_refuses_a_loopback_proxy(proxies: str) -> None:
     with pytest.raises(wiring.UnsafeConfiguration, match="loopback"):
         wiring.check_production(settings)
     wiring.check_production(Settings.from_env({**SECRETS, "ADAPTER_SERVICE_TRUSTED_PROXIES": "10.20.0.4"}))
+
+
+# -- hostile input leftovers (issue 13), on SQLite and PostgreSQL (the `api` fixture) ------------
+
+def _mid(body: dict[str, Any]) -> list[str]:
+    from adapter.errors import message_id_of
+
+    return [m for m in (message_id_of(i) for i in body.get("issue", [])) if m]
+
+
+@pytest.mark.parametrize("shape", ["absolute", "dotdot", "long"])
+def test_format_names_only_a_registered_mapping(api: Api, tmp_path: Path, shape: str) -> None:
+    """``?format=`` was joined into a path: an absolute path or ``../`` loaded any ``*.yaml``."""
+    planted = tmp_path / ("x" * 50 if shape == "long" else "planted")
+    shutil.copy(ROOT / "mappings" / "inbound" / "inera-xml.yaml", f"{planted}.yaml")
+    fmt = {"absolute": str(planted), "long": str(planted),
+           "dotdot": "../" * 12 + str(planted).lstrip("/")}[shape]
+    raw = (ROOT / "mappings" / "examples" / "inera-xml" / "lisn-depression.xml").read_bytes()
+    before = api.counts()
+    r = api.post(f"/fhir/$process-message?format={quote(fmt, safe='')}", raw, content_type="application/xml")
+    assert r.status_code == 422 and _mid(r.json) == ["LISN_MAP_FORMAT_UNKNOWN"], r.json
+    assert api.counts() == before
+    # The control: the same export under its registered name is accepted.
+    assert api.post("/fhir/$process-message?format=inera-xml", raw, content_type="application/xml").status_code == 200
+
+
+@pytest.mark.parametrize(("body", "line", "column"), [
+    (b'{"resourceType": "Bundle", "type": "message", "total": NaN}', 1, 56),
+    (b'{"resourceType": "Bundle",\n "entry": [{"resource": {"valueDecimal": -Infinity}}]}', 2, 42),
+    (b'{"resourceType": "Bundle", "id": "NaN", "total": Infinity}', 1, 50),
+])
+def test_json_nan_and_infinity_are_refused_at_parse(api: Api, body: bytes, line: int, column: int) -> None:
+    before = api.counts()
+    for path in ("/fhir/$process-message", "/fhir/Consent", "/fhir/Bundle/$validate"):
+        r = api.post(path, body)
+        assert r.status_code == 400 and _mid(r.json) == ["LISN_INPUT_NOT_JSON"], (path, r.json)
+        ext = {e["url"].rsplit("-", 1)[-1]: e.get("valueInteger") for e in r.json["issue"][0]["extension"]}
+        assert (ext["line"], ext["col"]) == (line, column)
+    assert api.counts() == before
+
+
+@pytest.mark.parametrize("message_id", ["%00", "a%00b", "00000000-0000-4000-8000-00000000000%00",
+                                        "x" * 300, "%C3%A5%F0%9F%98%80"])
+def test_odd_pull_ids_are_404_like_any_unknown_id(api: Api, message_id: str) -> None:
+    unknown = api.get("/municipal/certificates/00000000-0000-4000-8000-000000000000", who="stockholm")
+    assert unknown.status_code == 404
+    r = api.get(f"/municipal/certificates/{message_id}", who="stockholm")
+    assert r.status_code == 404 and _mid(r.json) == _mid(unknown.json) == ["LISN_DELIVERY_NOT_ADDRESSED"]
+    ack = api.post(f"/municipal/certificates/{message_id}/$acknowledge", b"", who="stockholm", content_type=None)
+    assert ack.status_code == 404 and _mid(ack.json) == ["LISN_DELIVERY_NOT_ADDRESSED"]
+
+
+def test_task_search_answers_another_tenants_certificate_as_a_missing_one(api: Api) -> None:
+    api.submit_example()
+    cert = "urn:uuid:3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d"
+    missing = "urn:uuid:00000000-0000-4000-8000-000000000000"
+    assert api.get(f"/fhir/Task?focus={cert}", who="ehr").json["total"] == 1
+    for outsider in ("other-ehr", "goteborg"):
+        theirs, nobodys = api.get(f"/fhir/Task?focus={cert}", who=outsider), api.get(f"/fhir/Task?focus={missing}", who=outsider)
+        assert (theirs.status_code, theirs.get_data()) == (nobodys.status_code, nobodys.get_data())
+        assert theirs.status_code == 200 and theirs.json["total"] == 0
+    assert [(r["actor"], r["outcome"]) for r in api.audit_rows() if r["action"] == "task-search"][1::2] == [
+        ("other-ehr", "filtered"), ("goteborg", "filtered")]
