@@ -9,6 +9,7 @@ audit chain are the store's own administration, not a flow of patient data.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,6 +170,28 @@ def clients_token(name: str) -> None:
         click.echo(f"no client {name!r}", err=True)
         sys.exit(EXIT_USAGE)
     click.echo(token)
+
+
+@clients.command("disable")
+@click.argument("name")
+@click.option("--cert-only", is_flag=True, help="Forget only the client's certificate; its token still works.")
+def clients_disable(name: str, cert_only: bool) -> None:
+    """Switch a client off at once: its next request is 401 (token and certificate alike). Audited."""
+    from adapter.store.audit import record
+    from adapter.store.clients import disable
+
+    with _store(_settings()) as store, store.session() as session:
+        found = disable(session, name=name, certificate_only=cert_only)
+        if found is not None:
+            # Who did it (the operating-system user), and to which client (the `certificate` column
+            # names the object of an administrative row: docs/service.md).
+            record(session, store.seal, actor=wiring.OPERATOR.name, end_user=getpass.getuser(),
+                   action="client-disable", outcome="certificate-removed" if cert_only else "disabled",
+                   certificate=f"client:{name}")
+    if found is None:
+        click.echo(f"no client {name!r}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"client {name} " + ("certificate removed" if cert_only else "disabled"))
 
 
 @click.group("recipients")

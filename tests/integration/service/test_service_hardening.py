@@ -215,3 +215,51 @@ def test_task_search_answers_another_tenants_certificate_as_a_missing_one(api: A
         assert theirs.status_code == 200 and theirs.json["total"] == 0
     assert [(r["actor"], r["outcome"]) for r in api.audit_rows() if r["action"] == "task-search"][1::2] == [
         ("other-ehr", "filtered"), ("goteborg", "filtered")]
+
+
+# -- adapter clients disable ----------------------------------------------------------------------
+
+def test_a_disabled_client_is_refused_at_its_next_request(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from adapter.signing.keys import make_ca, new_key
+
+    env = _env(tmp_path, ADAPTER_SERVICE_TRUSTED_PROXIES="10.20.0.4")
+    run = CliRunner(env=env)
+    key = new_key("ecdsa")
+    cert = make_ca(key, name="journal client")
+    (tmp_path / "client.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    token = run.invoke(cli, ["clients", "add", "journal", "--role", "sender", "--care-unit", "SE2321000016-15CQ",
+                             "--cert", str(tmp_path / "client.pem")]).output.strip()
+    from adapter.api import create_app
+
+    app = create_app({"SETTINGS": Settings.from_env(env)})
+    client = app.test_client()
+    by_token = {"Authorization": f"Bearer {token}"}
+    by_cert = {"X-SSL-Client-Cert": quote(cert.public_bytes(Encoding.PEM).decode())}
+    proxy = {"REMOTE_ADDR": "10.20.0.4"}
+    search = "/fhir/Task?focus=urn:uuid:00000000-0000-4000-8000-000000000000"
+    assert client.get(search, headers=by_token).status_code == 200
+    assert client.get(search, headers=by_cert, environ_base=proxy).status_code == 200
+
+    # Only the certificate: the token still works, the certificate no longer does.
+    done = run.invoke(cli, ["clients", "disable", "journal", "--cert-only"])
+    assert done.exit_code == 0, done.output
+    assert client.get(search, headers=by_cert, environ_base=proxy).status_code == 401
+    assert client.get(search, headers=by_token).status_code == 200
+
+    # The whole client, while the service runs: the very next request is refused.
+    assert run.invoke(cli, ["clients", "disable", "journal"]).exit_code == 0
+    refused = client.get(search, headers=by_token)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+    app.extensions["lisn"].store.engine.dispose()
+
+    assert run.invoke(cli, ["clients", "disable", "nobody"]).exit_code == 2
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'adapter.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT action, outcome, certificate FROM audit_log WHERE action = "
+                                    "'client-disable' ORDER BY seq")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("client-disable", "certificate-removed", "client:journal"),
+                                        ("client-disable", "disabled", "client:journal")]
+    assert run.invoke(cli, ["audit", "verify"]).exit_code == 0
