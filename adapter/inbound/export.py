@@ -186,8 +186,12 @@ def _run(raw: bytes, fmt: str, *, mapping: Path | str | None, registry: Registry
     engine.run_items(spec.items, source.root, top)
     signature = engine.signature()
     for unread in source.unread(spec.ignore):
-        issues.add("LISN_MAP_NOT_MAPPED", expression=unread, severity="warning", code="informational",
-                   source=unread)
+        if ".meta.security" in unread:
+            # Dropping a security label could send a protected identity on as an ordinary one.
+            issues.add("LISN_MAP_SECURITY_LABEL_DROPPED", expression=unread, code="security", source=unread)
+        else:
+            issues.add("LISN_MAP_NOT_MAPPED", expression=unread, severity="warning", code="informational",
+                       source=unread)
         issues.items[-1]["location"] = [unread]
     where: Where = {}
     items = render(engine.template, top, path="Bundle.entry[1].resource", where=where)

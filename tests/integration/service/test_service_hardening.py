@@ -263,3 +263,43 @@ def test_a_disabled_client_is_refused_at_its_next_request(tmp_path: Path) -> Non
     assert [tuple(r) for r in rows] == [("client-disable", "certificate-removed", "client:journal"),
                                         ("client-disable", "disabled", "client:journal")]
     assert run.invoke(cli, ["audit", "verify"]).exit_code == 0
+
+
+# -- protected identity through the inbound FHIR mapping ------------------------------------------
+
+def _protected_export(label: dict[str, str]) -> dict[str, Any]:
+    from service_helpers import example
+
+    bundle = example()
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient.setdefault("meta", {})["security"] = [label]
+    patient["address"] = [{"line": ["Hemliga gatan 1"], "postalCode": "11111", "city": "Hemliga staden"}]
+    return bundle
+
+
+@pytest.mark.parametrize("code", ["skyddadFolkbokforing", "sekretessmarkering"])
+def test_a_protected_patient_from_a_fhir_export_stays_protected(api: Api, code: str) -> None:
+    """Inbound FHIR export with HL7 Sweden's label -> municipal XML with skyddadIdentitet=true and
+    neither name nor address (the old mapping dropped the label with a warning: false, name sent)."""
+    label = {"system": "http://hl7.se/fhir/ig/base/CodeSystem/SecurityLabel", "code": code}
+    r = api.post("/fhir/$process-message?format=fhir", _protected_export(label))
+    assert r.status_code == 200, r.json
+    with api.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT bundle FROM submissions")).scalar_one()
+        documents = [bytes(d) for d in conn.execute(sa.text("SELECT document FROM outbox")).scalars()]
+    assert "SecurityLabel" in str(stored) and "Tolvan" not in str(stored)
+    assert documents, "released to the municipality"
+    for xml in documents:
+        assert b"<skyddadIdentitet>true</skyddadIdentitet>" in xml
+        for leaked in (b"Tolvan", b"Hemliga", b"11111", b"<adress"):
+            assert leaked not in xml
+
+
+def test_a_security_label_no_rule_reads_is_refused_not_dropped(api: Api) -> None:
+    label = {"system": "urn:oid:1.2.752.129.2.2.2.999", "code": "skyddad"}
+    before = api.counts()
+    r = api.post("/fhir/$process-message?format=fhir", _protected_export(label))
+    assert r.status_code == 422 and "LISN_MAP_SECURITY_LABEL_DROPPED" in _mid(r.json), r.json
+    assert r.json["issue"][0]["expression"] == ["Patient.meta.security[0].system"] or any(
+        i.get("expression") == ["Patient.meta.security[0].system"] for i in r.json["issue"])
+    assert api.counts() == before
