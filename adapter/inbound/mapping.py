@@ -109,8 +109,31 @@ class Mapping:
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_MAPPING_BYTES = 1024 * 1024
+"""The largest mapping file read (the shipped ones are under 20 kB)."""
+MAX_MAPPING_DEPTH = 32
+"""The deepest YAML nesting of a mapping file (the shipped ones nest about 8 deep)."""
+
+
 class _LineLoader(_Base):  # type: ignore[misc]
     """A safe loader that records each mapping's line as ``__line__`` and each key's as ``__lines__``."""
+
+
+def _check_shape(text: str) -> None:
+    """Refuse aliases (a few anchors can stand for an exponentially large document) and nesting
+    deeper than :data:`MAX_MAPPING_DEPTH`, from the parser's events, before anything is built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(problem="aliases (*name) are not allowed in a mapping file",
+                                       problem_mark=event.start_mark)
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_MAPPING_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_MAPPING_DEPTH} levels",
+                                           problem_mark=event.start_mark)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -159,7 +182,11 @@ def _cached(path: Path, mtime_ns: int, size: int) -> Mapping:
 
 def _load(path: Path) -> Mapping:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        if path.stat().st_size > MAX_MAPPING_BYTES:
+            raise file_error(path.name, [(1, f"the file is larger than {MAX_MAPPING_BYTES} bytes")])
+        text = path.read_text(encoding="utf-8")
+        _check_shape(text)
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise file_error(path.name, [((mark.line + 1) if mark else 1, str(getattr(exc, "problem", exc)))]) from None

@@ -19,7 +19,7 @@ import pytest
 from bench import certificates
 
 HERE = Path(__file__).resolve().parent
-DATA_FILES = ("tokens.json", "expected.json", "known-defects.json", "formats.json")
+DATA_FILES = ("tokens.json", "expected.json", "known-defects.json", "formats.json", "mappings.json")
 RAW = sorted(p for p in HERE.iterdir() if p.suffix in (".json", ".xml") and p.name not in DATA_FILES)
 # Defects found by this corpus and not yet fixed (in other areas): strict xfail, so a fix shows.
 KNOWN_DEFECTS: dict[str, str] = json.loads((HERE / "known-defects.json").read_text(encoding="utf-8"))
@@ -276,3 +276,35 @@ def test_format_is_never_a_path(instance: Any, case: dict[str, str], tmp_path: P
     body = assert_refused(_post(instance, f"{SUBMIT}?format={quote(fmt, safe='')}", raw, "application/xml"))
     _expect(f"formats/{case['name']}", message_ids(body))
     assert instance.counts() == before
+
+
+# -- hostile mapping files: bounded size and depth, selectors that read only their document -------
+
+MAPPINGS = json.loads((HERE / "mappings.json").read_text(encoding="utf-8"))["cases"]
+
+
+def _pad(text: str) -> str:
+    import re
+
+    return re.sub(r"PAD(\d+)", lambda m: "x" * int(m.group(1)), text)
+
+
+@pytest.mark.parametrize("case", MAPPINGS, ids=lambda c: c["name"])
+def test_hostile_mapping_file(case: dict[str, str], tmp_path: Path) -> None:
+    from adapter import errors
+    from adapter.inbound.mapping import load_mapping
+
+    shipped = Path(certificates.__file__).resolve().parents[1] / "mappings" / "inbound" / "inera-xml.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    if "append" in case:
+        text += "\n" + _pad(case["append"])
+    else:
+        selector = 'from: "rc:intyg/gn:version"'
+        assert selector in text
+        text = text.replace(selector, "from: " + json.dumps(_pad(case["replace"])))
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(errors.MappingError) as caught:
+        load_mapping(path)
+    texts = " ".join(i["details"]["text"] for i in caught.value.outcome["issue"])
+    assert case["expect"] in texts
