@@ -303,3 +303,22 @@ def test_a_security_label_no_rule_reads_is_refused_not_dropped(api: Api) -> None
     assert r.json["issue"][0]["expression"] == ["Patient.meta.security[0].system"] or any(
         i.get("expression") == ["Patient.meta.security[0].system"] for i in r.json["issue"])
     assert api.counts() == before
+
+
+def test_a_conflict_with_another_tenants_certificate_names_no_task(api: Api) -> None:
+    """Partial (issue 13): the 409 stays (the id is taken), but another tenant's Task is never named."""
+    import json as _json
+
+    from service_helpers import example
+
+    first = api.submit_example()
+    task_id = next(e["resource"]["id"] for e in first.json["entry"] if e["resource"]["resourceType"] == "Task")
+    theirs = _json.loads(_json.dumps(example()).replace("SE2321000016-15CQ", "SE2321000016-9ZZZ"))
+    r = api.post("/fhir/$process-message", theirs, who="other-ehr")
+    assert r.status_code == 409 and _mid(r.json) == ["LISN_SUBMISSION_ID_TAKEN"], r.json
+    assert task_id not in r.get_data(as_text=True)
+    # The owner's own conflicting resubmission still names its Task.
+    changed = example()
+    changed["entry"][0]["resource"]["id"] = "changed-header"
+    own = api.post("/fhir/$process-message", changed)
+    assert own.status_code == 409 and task_id in own.get_data(as_text=True)
