@@ -119,20 +119,36 @@ class _LineLoader(_Base):  # type: ignore[misc]
     """A safe loader that records each mapping's line as ``__line__`` and each key's as ``__lines__``."""
 
 
+MAX_MAPPING_ALIASES = 64
+"""The most aliases (``*name``) a mapping file may use (the shipped ones use a few, for ``<<:``)."""
+
+
 def _check_shape(text: str) -> None:
-    """Refuse aliases (a few anchors can stand for an exponentially large document) and nesting
-    deeper than :data:`MAX_MAPPING_DEPTH`, from the parser's events, before anything is built."""
-    depth = 0
+    """Bound what the file can expand to, from the parser's events, before anything is built:
+    nesting at most :data:`MAX_MAPPING_DEPTH`, at most :data:`MAX_MAPPING_ALIASES` aliases, and no
+    alias inside an anchored node (nested aliases are how a few lines stand for an exponentially
+    large document); so the expanded file is at most that many times its own size."""
+    depth, aliases = 0, 0
+    anchored: list[int] = []  # depths at which an anchored collection is open
     for event in yaml.parse(text, Loader=_Base):
         if isinstance(event, yaml.AliasEvent):
-            raise yaml.MarkedYAMLError(problem="aliases (*name) are not allowed in a mapping file",
-                                       problem_mark=event.start_mark)
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            aliases += 1
+            if anchored:
+                raise yaml.MarkedYAMLError(problem="an alias (*name) inside an anchored node (&name) is not "
+                                                   "allowed in a mapping file", problem_mark=event.start_mark)
+            if aliases > MAX_MAPPING_ALIASES:
+                raise yaml.MarkedYAMLError(problem=f"more than {MAX_MAPPING_ALIASES} aliases (*name)",
+                                           problem_mark=event.start_mark)
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_MAPPING_DEPTH:
                 raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_MAPPING_DEPTH} levels",
                                            problem_mark=event.start_mark)
+            if event.anchor is not None:
+                anchored.append(depth)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            if anchored and anchored[-1] == depth:
+                anchored.pop()
             depth -= 1
 
 

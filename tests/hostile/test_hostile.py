@@ -286,6 +286,7 @@ MAPPINGS = json.loads((HERE / "mappings.json").read_text(encoding="utf-8"))["cas
 def _pad(text: str) -> str:
     import re
 
+    text = text.replace("PADALIAS", ", ".join(["*a"] * 100))
     return re.sub(r"PAD(\d+)", lambda m: "x" * int(m.group(1)), text)
 
 
