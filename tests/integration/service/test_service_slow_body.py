@@ -83,3 +83,26 @@ def test_one_byte_bodies_do_not_starve_the_service(tmp_path: Path) -> None:
             s.close()
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+WIRE = sorted((ROOT / "tests" / "hostile" / "wire").glob("*.http"))
+
+
+def test_malformed_wire_requests_under_gunicorn(tmp_path: Path) -> None:
+    """The hostile corpus's malformed chunk sizes and request lines against the production server:
+    a 400 each, never a 500, a dropped connection or a traceback in the error log."""
+    proc, port, token = _start(tmp_path, 5.0)
+    try:
+        for path in WIRE:
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+                s.sendall(path.read_bytes().replace(b"{TOKEN}", token.encode()))
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"400", (path.name, answer[:300])
+            if path.name.startswith("chunk"):  # the app answers these: an OperationOutcome
+                assert b'"resourceType":"OperationOutcome"' in answer, (path.name, answer[:300])
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert b"Traceback" not in err, err.decode()[-2000:]
