@@ -53,8 +53,12 @@ OPERATOR = ClientInfo(id="", name="admin-cli", role="admin")
 """The caller of the operator commands (``adapter queue``, ``adapter reprocess``)."""
 
 
-class UnsafeConfiguration(RuntimeError):
-    """A production instance is missing a secret it must not make up (the message names each)."""
+class UnsafeConfiguration(errors.AdapterError):
+    """A production instance is missing a secret it must not make up (the message names each).
+    Raised at start-up, before any request: the service does not start, a command exits."""
+
+    code = "security"
+    message_id = "LISN_UNSAFE_CONFIGURATION"
 
 
 # What a production instance must be given, and the setting that gives it.

@@ -322,3 +322,9 @@ def test_a_conflict_with_another_tenants_certificate_names_no_task(api: Api) -> 
     changed["entry"][0]["resource"]["id"] = "changed-header"
     own = api.post("/fhir/$process-message", changed)
     assert own.status_code == 409 and task_id in own.get_data(as_text=True)
+
+
+def test_the_worker_refuses_production_without_secrets_in_one_line(tmp_path: Path) -> None:
+    result = CliRunner(env=_env(tmp_path, ADAPTER_ENV="production")).invoke(cli, ["worker", "--once"])
+    assert result.exit_code != 0 and "ADAPTER_AUDIT_KEY_PATH" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
