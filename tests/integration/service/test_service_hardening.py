@@ -328,3 +328,10 @@ def test_the_worker_refuses_production_without_secrets_in_one_line(tmp_path: Pat
     result = CliRunner(env=_env(tmp_path, ADAPTER_ENV="production")).invoke(cli, ["worker", "--once"])
     assert result.exit_code != 0 and "ADAPTER_AUDIT_KEY_PATH" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_db_upgrade_needs_no_secrets_in_production(tmp_path: Path) -> None:
+    """The schema can be brought up before the secrets are in place; nothing is generated."""
+    result = CliRunner(env=_env(tmp_path, ADAPTER_ENV="production")).invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["adapter.db"]
