@@ -78,3 +78,11 @@ def test_the_submission_status_codes_are_every_step_the_code_writes() -> None:
 def test_the_submission_naming_system_is_the_task_identifier_system() -> None:
     ns = read(PROFILES / "NamingSystem-submission.json")
     assert [u["value"] for u in ns["uniqueId"] if u.get("preferred")] == [task.SUBMISSION_SYSTEM]
+
+
+def test_package_json_has_the_fields_of_a_fhir_package() -> None:
+    pkg = read(PROFILES / "package.json")
+    for field in ("name", "version", "description", "author", "fhirVersions", "dependencies", "canonical", "url",
+                  "title", "type", "license", "jurisdiction", "date"):
+        assert pkg.get(field), field
+    assert pkg["dependencies"] == {"hl7.fhir.r4.core": "4.0.1"} and pkg["fhirVersions"] == ["4.0.1"]

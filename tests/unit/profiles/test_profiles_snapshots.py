@@ -232,3 +232,24 @@ def test_the_checked_in_snapshots_are_what_the_tool_generates() -> None:
     base = tool.load_base(tool.fetch())
     stale = tool.run(PROFILES, base, check=True)
     assert not stale, f"stale snapshots (run python tools/gen_snapshots.py): {[p.name for p in stale]}"
+
+
+@pytest.mark.parametrize("path", [p for p in sorted(PROFILES.glob("*.json")) if p.name != "package.json"],
+                         ids=lambda p: p.stem)
+def test_every_definition_is_valid_r4_for_the_adapters_validator(path: Path) -> None:
+    """The base R4 rules (structure, cardinality, the sdf-/eld- invariants on snapshots) hold."""
+    from adapter.fhir.registry import default_registry
+    from adapter.validation import validate
+
+    oo = validate(read(path), default_registry())
+    assert [i for i in oo.get("issue", []) if i["severity"] in ("fatal", "error")] == []
+
+
+def test_the_adapters_validator_refuses_a_snapshot_with_a_repeated_id() -> None:
+    from adapter.fhir.registry import default_registry
+    from adapter.validation import validate
+
+    sd = read(PROFILES / "StructureDefinition-lisn-vardgivare.json")
+    sd["snapshot"]["element"].append(copy.deepcopy(sd["snapshot"]["element"][1]))
+    oo = validate(sd, default_registry())
+    assert any(i["severity"] == "error" for i in oo["issue"])
