@@ -60,6 +60,8 @@ def install_tools() -> Path:
     key = hashlib.sha256(json.dumps(TOOLS, sort_keys=True).encode()).hexdigest()[:12]
     prefix = cache_dir() / f"tools-{key}"
     stamp = prefix / ".installed"
+    if shutil.which("node") is None:
+        _unavailable("node is not installed (Debian: apt-get install nodejs npm)")
     if stamp.is_file():
         return prefix
     binary = npm()
