@@ -304,7 +304,7 @@ def _warn_string_matches_coding(ctx: Ctx, qitem: Node, value: str, vpath: str) -
               for o in as_list(qitem.get("answerOption")) if isinstance(o, dict))
     if hit:
         ctx.issues.add("QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
-                       code="invariant", value=value[:80])
+                       code="invariant", linkId=qitem.get("linkId"), value=value[:80])
 
 
 def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) -> None:

@@ -77,7 +77,12 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
     _check_questionnaire_use(q, qr, issues, path)
     _check_current_major(q, qr, registry, issues, path)
     ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
-    _Walker(ctx, index_for(q), qr).items(as_list(q.get("item")), qr, path, [])
+    index = index_for(q)
+    outer, issues.questions = issues.questions, index.items  # messages name the question by its text
+    try:
+        _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
+    finally:
+        issues.questions = outer
 
 
 def resolve_questionnaire(qr: Node, registry: Registry, issues: Issues, *, path: str) -> Node | None:
@@ -199,7 +204,7 @@ class _Walker:
                                      code="not-found", linkId=link):
             return
         self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_WRONG_PLACE", expression=ipath, code="structure", linkId=link,
-                            parent=self.index.parent.get(link) or "QuestionnaireResponse")
+                            parent=self.ctx.issues.label(self.index.parent.get(link) or "QuestionnaireResponse"))
         self.item(qitem or {}, item, ipath, stack + [(link, item)])
 
     def _occurrences(self, qitem: Node, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
