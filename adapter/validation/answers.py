@@ -52,6 +52,9 @@ _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _REFERENCE = re.compile(r"((https?://|urn:)[^\s]+|#[A-Za-z0-9\-.]+|[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[A-Za-z0-9\-.]{1,64})?)")
 
 
+SDC_ANSWER_EXPRESSION = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-answerExpression"
+
+
 @dataclass
 class Ctx:
     """What every rule of one validation run needs."""
@@ -434,7 +437,7 @@ def _check_coding(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, co
         _check_coding_option(ctx, qitem, value, apath, count)
     elif isinstance(qitem.get("answerValueSet"), str):
         _check_coding_value_set(ctx, qitem, value, apath, vpath)
-    else:
+    elif ext_value(qitem, SDC_ANSWER_EXPRESSION) is None:  # an answerExpression is checked by sdc.py
         ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOOPTIONS", expression=apath, severity="information",
                        code="informational", linkId=qitem.get("linkId"))
 

@@ -24,6 +24,7 @@ from typing import Any, cast
 from adapter import fhirpath
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
+from adapter.validation import sdc
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
 from adapter.validation.enable_when import SDC_ENABLE_WHEN, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, as_dict, as_list, index_for, text_of
@@ -289,6 +290,8 @@ class _Walker:
                        linkId=link, count=len(answers))
         if answers or not plan.required:
             self._occurs(plan, len(answers), path)
+        sdc.check_calculated(self.ctx, qitem, node, answers, self.root, path)
+        sdc.check_answer_expression(self.ctx, qitem, node, answers, self.root, path)
         for j, answer in enumerate(answers):
             apath = f"{path}.answer[{j}]"
             check_answer(self.ctx, qitem, answer, apath, len(answers))
@@ -308,7 +311,9 @@ class _Walker:
         severity = "error" if parts.get("severity") == "error" else "warning"
         human = parts.get("human") or parts.get("key")
         try:
-            result = fhirpath.evaluate(node, str(parts.get("expression")), {"resource": self.root})
+            # the item typed as QuestionnaireResponse.item, so that choice elements (answer.value) resolve
+            result = fhirpath.evaluate(fhirpath.typed(node, "QuestionnaireResponse.item"), str(parts.get("expression")),
+                                       {"resource": self.root})
         except Exception:  # noqa: BLE001 - any failure of a third-party expression means "cannot evaluate"
             self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT_FAILED", expression=path, severity="warning",
                                 code="invariant", linkId=qitem.get("linkId"), human=human)
