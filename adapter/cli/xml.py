@@ -115,7 +115,7 @@ def _trust(paths: tuple[Path, ...]) -> list[x509.Certificate]:
 
 
 def _line(result: Verification) -> str:
-    return f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text_sv} ({result.text_en})"
+    return f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text()}"
 
 
 @click.command("verify")
