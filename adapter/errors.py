@@ -50,8 +50,14 @@ def issue(
     diagnostics: str | None = None,
     line: int | None = None,
     column: int | None = None,
+    coded_as: str | None = None,
 ) -> dict[str, Any]:
-    """Build one ``OperationOutcome.issue``."""
+    """Build one ``OperationOutcome.issue``.
+
+    ``details.coding`` names the message in the package's CodeSystem ``lisn-message-id``:
+    ``message_id`` itself, or ``coded_as`` when the id is not a code of it (a profile
+    constraint's ``url#key`` is coded as the message whose text it uses, ``LISN_INVARIANT``).
+    """
     out: dict[str, Any] = {}
     ext: list[dict[str, Any]] = []
     if message_id:
@@ -66,8 +72,9 @@ def issue(
         out["extension"] = ext
     out["severity"] = severity
     out["code"] = code
-    out["details"] = ({"coding": [{"system": messages.SYSTEM, "code": message_id}], "text": text}
-                      if message_id else {"text": text})
+    code_id = coded_as or message_id
+    out["details"] = ({"coding": [{"system": messages.SYSTEM, "code": code_id}], "text": text}
+                      if code_id else {"text": text})
     if diagnostics:
         out["diagnostics"] = diagnostics
     if expression is not None:

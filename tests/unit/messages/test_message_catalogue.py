@@ -150,3 +150,20 @@ def test_a_parse_error_is_in_the_chosen_language() -> None:
     assert sv["details"]["text"].startswith("Ogiltig JSON") and "Invalid" not in sv["details"]["text"]
     assert en["details"]["text"].startswith("Invalid JSON") and "Ogiltig" not in en["details"]["text"]
     assert sv["details"]["coding"][0]["code"] == "LISN_INPUT_NOT_JSON"
+
+
+def test_every_issue_is_coded_with_a_code_of_the_codesystem() -> None:
+    """The example with twelve mistakes (profile invariants included, whose own id is
+    ``url#key``), every base R4 case input and the example: each issue's ``details.coding``
+    names a code the CodeSystem defines."""
+    codes = {c["code"] for c in json.loads(CODESYSTEM.read_text(encoding="utf-8"))["concept"]}
+    cases = ROOT / "tests" / "cases" / "validation"
+    inputs = [cases / "acceptance" / "Bundle-twelve-mistakes.json", EXAMPLE,
+              *sorted((cases / "inputs" / "base").glob("*.json"))]
+    seen: set[str] = set()
+    for path in inputs:
+        for iss in validate(json.loads(path.read_text(encoding="utf-8")))["issue"]:
+            [coding] = iss["details"]["coding"]
+            assert coding["system"] == messages.SYSTEM and coding["code"] in codes, (path.name, coding)
+            seen.add(coding["code"])
+    assert {"LISN_INVARIANT", "ALL_OK", "Unrecognised_property_"} <= seen
