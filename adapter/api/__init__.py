@@ -58,7 +58,8 @@ def _quiet_payload_loggers() -> None:
 
 def _register_language(app: Flask) -> None:
     """Every text of a request's OperationOutcomes is in the language ``Accept-Language`` asks for
-    (``sv`` or ``en``; Swedish otherwise), said back in ``Content-Language``."""
+    (``sv`` or ``en``; Swedish otherwise); an OperationOutcome says it in ``Content-Language``
+    (``http.fhir_response``)."""
     from flask import g, request
 
     @app.before_request
@@ -66,8 +67,7 @@ def _register_language(app: Flask) -> None:
         g.lisn_lang_token = messages.set_lang(messages.negotiate(request.headers.get("Accept-Language")))
 
     @app.after_request
-    def say_language(response: Response) -> Response:
-        response.headers.setdefault("Content-Language", messages.current_lang())
+    def vary_by_language(response: Response) -> Response:
         response.vary.add("Accept-Language")
         return response
 

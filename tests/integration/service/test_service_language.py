@@ -65,3 +65,11 @@ def test_the_language_of_one_request_does_not_reach_the_next(api: Api) -> None:
     r = api.post("/fhir/Bundle/$validate", _without_activity_limitation())
     assert r.headers["Content-Language"] == "sv"
     assert _issue(r.json, "QUESTIONNAIRE_QR_ITEM_MISSING")["details"]["text"].startswith("Den obligatoriska frågan")
+
+
+def test_content_language_is_said_only_for_outcomes(api: Api) -> None:
+    """A certificate's own content is Swedish whatever the client asks for: only an
+    OperationOutcome (whose texts follow Accept-Language) says Content-Language."""
+    r = api.client.get("/fhir/metadata", headers={"Accept-Language": "en"})
+    assert r.status_code == 200 and "Content-Language" not in r.headers
+    assert "Accept-Language" in r.headers.get("Vary", "")
