@@ -113,6 +113,19 @@ def negotiate(accept_language: str | None) -> str:
     return best
 
 
+@lru_cache(maxsize=1)
+def _type_names() -> dict[str, dict[str, str]]:
+    data: dict[str, dict[str, str]] = json.loads(
+        resources.files(__name__).joinpath("vocabulary", "fhir-types.json").read_text(encoding="utf-8"))
+    return data
+
+
+def type_name(fhir_type: str, lang: str | None = None) -> str:
+    """A FHIR data type as a reader of ``lang`` says it (``date`` is ``datum`` in Swedish); the
+    FHIR name itself in English and for types the vocabulary does not list."""
+    return _type_names().get(fhir_type, {}).get(lang or current_lang()) or fhir_type
+
+
 def text(message_id: str, lang: str | None = None, **args: Any) -> str:
     """The text of a message in ``lang`` (default: the current language).
 

@@ -167,3 +167,17 @@ def test_every_issue_is_coded_with_a_code_of_the_codesystem() -> None:
             assert coding["system"] == messages.SYSTEM and coding["code"] in codes, (path.name, coding)
             seen.add(coding["code"])
     assert {"LISN_INVARIANT", "ALL_OK", "Unrecognised_property_"} <= seen
+
+
+def test_answer_types_are_said_in_the_chosen_language() -> None:
+    """A physician reads "datum", not "date"; an integrator reads the FHIR type name."""
+    bundle = json.loads((ROOT / "tests" / "cases" / "validation" / "acceptance" / "Bundle-twelve-mistakes.json")
+                        .read_text(encoding="utf-8"))
+    texts = {lang: next(i["details"]["text"] for i in validate(bundle, lang=lang)["issue"]
+                        if errors.message_id_of(i) == "QUESTIONNAIRE_QR_ITEM_WRONGTYPE") for lang in ("sv", "en")}
+    assert texts["sv"] == "Svaret på 'Jag har känt patienten sedan' har fel slags värde (text); frågan kräver datum"
+    assert texts["en"] == "The answer to 'kannedom' must be of type date, not string"
+    for fhir_type in ("boolean", "date", "Coding", "Quantity"):
+        assert messages.type_name(fhir_type, "en") == fhir_type
+        assert messages.type_name(fhir_type, "sv") != fhir_type
+    assert messages.type_name("Signature", "sv") == "Signature"  # not listed: the FHIR name
