@@ -211,7 +211,12 @@ class _Walker:
     def _occurrences(self, qitem: Node, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
         issues, plan = self.ctx.issues, plan_of(qitem)
         link = plan.link
-        if plan.conditional and not is_enabled(qitem, self.index, self.root, stack):
+        problems: list[str] = []
+        enabled = not plan.conditional or is_enabled(qitem, self.index, self.root, stack, problems)
+        if problems and (occ or plan.required or plan.min_occurs):  # where it matters: said, never silently
+            issues.add("LISN_SDC_ENABLE_WHEN_UNEVALUABLE", expression=occ[0][1] if occ else path, severity="warning",
+                       code="not-supported", diagnostics=problems[0], linkId=link)
+        if not enabled:
             for node, p in occ:
                 # an item with only a linkId does not count (as the Java validator)
                 if node.get("answer") or node.get("item"):
