@@ -60,6 +60,36 @@ def test_every_message_id_the_code_uses_is_in_the_catalogue() -> None:
     assert not missing
 
 
+def test_every_message_id_built_by_the_code_is_in_the_catalogue() -> None:
+    """Ids built with f-strings (``f"QUESTIONNAIRE_QR_ITEM_{kind}_MIN"``, ``f"{prefix}_CHECKSUM"``
+    for personnummer and samordningsnummer): each pattern names catalogue ids, and the identifier
+    problems exist for both kinds of person number."""
+    cat = messages.catalogue()
+    patterns: dict[str, str] = {}
+    for path in sorted((ROOT / "adapter").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.JoinedStr):
+                continue
+            parts = [v.value if isinstance(v, ast.Constant) else None for v in node.values]
+            fixed = "".join(p for p in parts if isinstance(p, str))
+            if not re.fullmatch(r"[A-Z0-9_]+", fixed) or not any(isinstance(p, str) and p.startswith(
+                    ("LISN_", "QUESTIONNAIRE_", "_")) for p in parts) or "settings.py" in path.name:
+                continue
+            pattern = "".join(re.escape(p) if isinstance(p, str) else "[A-Z0-9_]+" for p in parts)
+            if pattern.startswith("[A-Z0-9_]+_") and len(fixed) > 2:  # f"{prefix}_X": an id suffix
+                patterns[pattern] = f"{path.relative_to(ROOT)}:{node.lineno}"
+            elif fixed.startswith(("LISN_", "QUESTIONNAIRE_")):
+                patterns[pattern] = f"{path.relative_to(ROOT)}:{node.lineno}"
+    assert len(patterns) >= 8
+    for pattern, where in patterns.items():
+        assert any(re.fullmatch(pattern, mid) for mid in cat), (pattern, where)
+    for suffix in ("SHORT_FORM", "FORMAT", "DATE", "BIRTH_DATE", "CHECKSUM"):
+        for prefix in ("LISN_PERSONNUMMER", "LISN_SAMORDNINGSNUMMER"):
+            assert f"{prefix}_{suffix}" in cat
+    for kind in ("INTEGER", "DECIMAL", "DATE", "TIME"):
+        assert {f"QUESTIONNAIRE_QR_ITEM_{kind}_MIN", f"QUESTIONNAIRE_QR_ITEM_{kind}_MAX"} <= set(cat)
+
+
 def test_swedish_texts_carry_no_fhir_jargon() -> None:
     """Placeholders (``{authored}``) are names for the code, not text: they are left out."""
     found = {mid: t["sv"] for mid, t in messages.catalogue().items()
