@@ -76,9 +76,8 @@ def test_every_message_id_built_by_the_code_is_in_the_catalogue() -> None:
                     ("LISN_", "QUESTIONNAIRE_", "_")) for p in parts) or "settings.py" in path.name:
                 continue
             pattern = "".join(re.escape(p) if isinstance(p, str) else "[A-Z0-9_]+" for p in parts)
-            if pattern.startswith("[A-Z0-9_]+_") and len(fixed) > 2:  # f"{prefix}_X": an id suffix
-                patterns[pattern] = f"{path.relative_to(ROOT)}:{node.lineno}"
-            elif fixed.startswith(("LISN_", "QUESTIONNAIRE_")):
+            suffix_only = pattern.startswith("[A-Z0-9_]+_") and len(fixed) > 2  # f"{prefix}_X"
+            if suffix_only or fixed.startswith(("LISN_", "QUESTIONNAIRE_")):
                 patterns[pattern] = f"{path.relative_to(ROOT)}:{node.lineno}"
     assert len(patterns) >= 8
     for pattern, where in patterns.items():
