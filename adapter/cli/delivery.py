@@ -102,6 +102,8 @@ def queue_show(message_id: str) -> None:
 def queue_retry(message_id: str) -> None:
     """Put a dead-lettered message back in the queue with a fresh attempt budget."""
     state = _operate(lambda ctx: operate.retry(message_id, ctx))
+    if isinstance(state, errors.AdapterError):  # it may not leave now (consent, withdrawal)
+        fail(state, code=EXIT_INVALID)
     _answer(message_id, state, "pending")
 
 

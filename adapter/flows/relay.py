@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from adapter.clock import Clock, SystemClock
 from adapter.delivery.model import Claimed, Receipt, Recipient
+from adapter.fhir.registry import Registry
+from adapter.flows import permit, release
+from adapter.flows.context import Context, Service, Stages
 from adapter.flows.ports import (
     AVAILABLE,
     DEAD,
@@ -19,22 +23,36 @@ from adapter.flows.ports import (
     PENDING,
     Attempt,
     Claim,
+    ClientInfo,
     Match,
     MessageChanges,
     StatusStep,
     Store,
 )
+from adapter.settings import Settings
 
 RecipientLookup = Callable[[str], Recipient | None]
+RELAY_CLIENT = ClientInfo(id="relay", name="relay", role="relay")
+
+
+def _no_stage(*args: object, **kwargs: object) -> bytes:
+    raise AssertionError("the relay's bookkeeping renders and validates nothing")
+
+
+_NO_STAGES = Stages(validate=_no_stage, map_export=_no_stage, render=_no_stage, sign=_no_stage)  # type: ignore[arg-type]
 
 
 class RelayStore:
     """:class:`adapter.delivery.model.Store` over a use-case store; recipients from its registry
     unless a fixed lookup is given (``adapter worker --recipients FILE``)."""
 
-    def __init__(self, store: Store, *, recipients: RecipientLookup | None = None) -> None:
+    def __init__(self, store: Store, *, recipients: RecipientLookup | None = None, clock: Clock | None = None) -> None:
         self.store = store
         self.lookup = recipients
+        self.clock = clock or SystemClock()
+        # The hold's bookkeeping (a step on the Task) runs as a use case needs only store and clock.
+        self.service = Service(settings=Settings(), store=store, registry=Registry(), stages=_NO_STAGES,
+                               clock=self.clock)
 
     def recipient(self, kommunkod: str) -> Recipient | None:
         if self.lookup is not None:
@@ -51,8 +69,23 @@ class RelayStore:
             return [_claimed(c) for c in tx.claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)]
 
     def still_claimed(self, msg: Claimed) -> bool:
+        """Just before the push: is the message still ours, and may it leave now (``flows.permit``)?
+        A message that may not leave is held in the same transaction (withheld, uncertain or
+        withdrawn, with a step on its Task), so no worker claims it again."""
         with self.store.transaction() as tx:
-            return bool(tx.messages(_fence(msg)))
+            found = tx.messages(_fence(msg))
+            if not found:
+                return False
+            now = self.clock.now()
+            row = tx.submission(msg.submission_id)
+            if row is not None and row.patient_value:
+                tx.lock_patient(row.patient_value)  # serialised with a revocation of the same patient
+            verdict = permit.may_leave(msg, tx, now)
+            if verdict.allowed:
+                return True
+            ctx = Context(self.service, tx, RELAY_CLIENT)
+            release.hold(found[0], verdict, ctx, claim=(msg.id, msg.token), sent_before=msg.attempts - 1)
+            return False
 
     def mark_delivered(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool:
         return self._finish(msg, receipt, now, "delivered", {"state": DELIVERED, "delivered_at": now, "last_error": None})

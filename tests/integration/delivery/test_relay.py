@@ -160,12 +160,12 @@ def test_a_follow_up_waits_for_its_pending_certificate(store: Store, relay_store
     assert [c.idempotency_key for c in later] == [follow_up]
 
 
-def test_withheld_while_in_flight_stays_withheld(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+def test_held_while_in_flight_stays_uncertain(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
     key = enqueue(store, "c1")
     [msg] = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
-    assert withhold(store, "sub-c1") == 1
+    assert withhold(store, "sub-c1") == 1  # claimed: it may be on the wire, so the recipient may hold it
     assert not relay_store.mark_delivered(msg, Receipt(Outcome.ACCEPTED, 201), now=clock.now())
-    assert row(store, key).state == "withheld"
+    assert row(store, key).state == "uncertain"
 
 
 def test_consent_revoked_while_waiting_in_a_batch_is_never_sent(store: Store, relay_store: RelayStore,
@@ -182,8 +182,8 @@ def test_consent_revoked_while_waiting_in_a_batch_is_never_sent(store: Store, re
     assert (stats.claimed, stats.delivered, stats.fenced) == (2, 1, 1)
     assert len(transport.sent) == 1
     sent = transport.sent[0].idempotency_key
-    withheld = second if sent == first else first
-    assert row(store, withheld).state == "withheld"
+    held = second if sent == first else first
+    assert row(store, held).state == "uncertain"  # it was claimed when the consent went: it might have left
 
 
 def test_a_taken_over_claim_is_not_sent(store: Store, relay_store: RelayStore,
