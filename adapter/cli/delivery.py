@@ -73,7 +73,7 @@ def queue() -> None:
 
 
 @queue.command("list")
-@click.option("--state", help="pending, available, delivered, acknowledged, withheld, withdrawn, dead")
+@click.option("--state", help="pending, available, delivered, acknowledged, withheld, uncertain, withdrawn, dead")
 @click.option("--kommunkod", help="Only this recipient.")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")

@@ -48,7 +48,7 @@ KOMMUNER = ("0180", "1480")  # 0180 push (may pull too), 1480 pull
 PULLERS = {"0180": "stockholm", "1480": "goteborg"}
 CERTS = [f"urn:uuid:00000000-0000-4000-8000-{n:012d}" for n in range(1, 7)]
 MODES = ("accept", "fail", "lost", "reject")
-EXAMPLES = int(os.environ.get("ADAPTER_STATEFUL_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("ADAPTER_STATEFUL_EXAMPLES", "25"))
 STEPS = 30
 
 
@@ -311,20 +311,20 @@ class Delivery(RuleBasedStateMachine):
             if m.key in self.holds:
                 assert m.state != WITHHELD, f"{m.key} is withheld but the municipality may hold it"
         with self.w.tx() as tx:
-            for sid in {m.submission_id for m in found}:
-                row = tx.submission(sid)
-                mine = [m for m in found if m.submission_id == sid]
-                if row is not None and row.status == "withheld":
-                    assert not any(m.state == UNCERTAIN for m in mine), f"Task {sid} says withheld"
-                if any(m.state == UNCERTAIN for m in mine) and row is not None:
-                    task = self.w.run("admin", lambda ctx, sid=sid: reads.read_task(sid, ctx))
-                    assert isinstance(task, dict) and task["businessStatus"]["coding"][0]["code"] != "withheld"
+            rows = {sid: tx.submission(sid) for sid in {m.submission_id for m in found}}
+        for sid, row in rows.items():
+            mine = [m for m in found if m.submission_id == sid]
+            if row is not None and row.status == "withheld":
+                assert not any(m.state == UNCERTAIN for m in mine), f"Task {sid} says withheld"
+            if any(m.state == UNCERTAIN for m in mine) and row is not None:
+                task = self.w.run("admin", lambda ctx, sid=sid: reads.read_task(sid, ctx))
+                assert isinstance(task, dict) and task["businessStatus"]["coding"][0]["code"] != "withheld"
 
 
-def run(new_store: Callable[[], Store], examples: int = EXAMPLES) -> None:
+def run(new_store: Callable[[], Store], examples: int = EXAMPLES, steps: int = STEPS) -> None:
     machine = type("Machine", (Delivery,), {"new_store": staticmethod(new_store)})
     run_state_machine_as_test(machine, settings=settings(
-        max_examples=examples, stateful_step_count=STEPS, deadline=None, derandomize=True,
+        max_examples=examples, stateful_step_count=steps, deadline=None, derandomize=True,
         suppress_health_check=list(HealthCheck), database=None))
 
 
@@ -343,6 +343,12 @@ def sql_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], Store]]:
     yield fresh
 
 
+def test_memory_smoke() -> None:
+    """A few short runs in the default suite; the full runs below are ``slow`` (CI runs them)."""
+    run(MemoryStore, examples=3, steps=12)
+
+
+@pytest.mark.slow
 def test_memory() -> None:
     run(MemoryStore)
 
