@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from flow_helpers import World, consent, example, raw, world
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
@@ -321,10 +321,11 @@ class Delivery(RuleBasedStateMachine):
                 assert isinstance(task, dict) and task["businessStatus"]["coding"][0]["code"] != "withheld"
 
 
-def run(new_store: Callable[[], Store], examples: int = EXAMPLES, steps: int = STEPS) -> None:
+def run(new_store: Callable[[], Store], examples: int = EXAMPLES, steps: int = STEPS, *, shrink: bool = True) -> None:
     machine = type("Machine", (Delivery,), {"new_store": staticmethod(new_store)})
+    phases = list(Phase) if shrink else [Phase.explicit, Phase.generate]
     run_state_machine_as_test(machine, settings=settings(
-        max_examples=examples, stateful_step_count=steps, deadline=None, derandomize=True,
+        max_examples=examples, stateful_step_count=steps, deadline=None, derandomize=True, phases=phases,
         suppress_health_check=list(HealthCheck), database=None))
 
 
@@ -372,4 +373,4 @@ def test_it_finds_defect_1(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(operate, "_refused", lambda key, action, ctx: None)
     monkeypatch.setattr(RelayStore, "still_claimed", fence_only)
     with pytest.raises(AssertionError, match="sent without consent"):
-        run(MemoryStore, examples=200)
+        run(MemoryStore, examples=200, shrink=False)  # stops at the first run that finds it
