@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     for db, r in results.items():
         rec = r["reconciliation"]
         print(f"{db:<10} accepted {rec['accepted']} = delivered {rec['delivered']} + withheld {rec['withheld']}"
-              f" + dead-lettered {rec['dead_lettered']} + withdrawn {rec['withdrawn']}; unfinished {rec['unfinished']};"
+              f" + uncertain {rec['uncertain']} + dead-lettered {rec['dead_lettered']} + withdrawn {rec['withdrawn']};"
+              f" unfinished {rec['unfinished']};"
               f" kills {r['worker_kills']}; db cuts {len(r['db_connection_cuts'])}; chaos {r['chaos']};"
               f" receiver stored {rec['receiver_documents']} from {rec['receiver_requests']} requests"
               f" -> {'OK' if rec['ok'] else 'FAILED'}")

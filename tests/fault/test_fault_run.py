@@ -21,9 +21,11 @@ def _check(result: dict[str, Any], *, cuts_expected: bool) -> None:
     rec = result["reconciliation"]
     assert rec["ok"], "reconciliation failed: " + ", ".join(f"{k}={v}" for k, v in rec.items() if v)
     assert rec["accepted"] == PLAN.deliver + PLAN.revoke + PLAN.reject
-    assert rec["accepted"] == rec["delivered"] + rec["withheld"] + rec["dead_lettered"] + rec["withdrawn"]
+    assert rec["accepted"] == (rec["delivered"] + rec["withheld"] + rec["uncertain"] + rec["dead_lettered"]
+                               + rec["withdrawn"])
     assert rec["dead_lettered"] == PLAN.reject  # the rejecting receiver: terminal, never retried forever
-    assert 1 <= rec["withheld"] <= PLAN.revoke  # the revocation stopped what had not yet gone
+    assert 1 <= rec["withheld"] + rec["uncertain"] <= PLAN.revoke  # the revocation stopped what had not yet gone
+    assert rec["withheld_after_unconfirmed_send"] == []  # what the receiver may hold is never called withheld
     assert result["revocation_statuses"] and set(result["revocation_statuses"]) == {200}
     assert result["worker_kills"] == PLAN.kills
     if cuts_expected:
