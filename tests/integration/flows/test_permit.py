@@ -313,3 +313,23 @@ def test_may_leave_reads_the_current_state(w: World) -> None:
         [message] = tx.messages(Match())
         verdict = permit.may_leave(message, tx, w.clock.now())
         assert (verdict.allowed, verdict.hold, verdict.reason_id) == (False, "withheld", "LISN_CONSENT_INACTIVE")
+
+
+def test_the_retry_command_refuses_with_an_outcome_and_exit_1(sqlite_engine: Any) -> None:
+    from click.testing import CliRunner
+    from stores import empty
+
+    from adapter.cli import cli
+    from adapter.store.sql import SqlStore
+
+    empty(sqlite_engine)
+    w = world(SqlStore(sqlite_engine))
+    w.run("ehr", lambda ctx: submit(raw(example()), ctx))
+    [key] = keys(w)
+    w.run("admin", lambda ctx: operate.dead_letter(key, "endpoint gone", ctx))
+    revoke_all(w)
+    runner = CliRunner(env={"ADAPTER_DATABASE_URL": sqlite_engine.url.render_as_string(hide_password=False)})
+    result = runner.invoke(cli, ["queue", "retry", key])
+    assert result.exit_code == 1, result.output
+    assert "[LISN_DELIVERY_REFUSED]" in result.output and "Traceback" not in result.output
+    assert outbox(w) == [("certificate", "0180", "dead")]
