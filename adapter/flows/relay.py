@@ -8,19 +8,21 @@ whose message another worker took over, or a revoked consent withheld) changes n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 
 from adapter.clock import Clock, SystemClock
 from adapter.delivery.model import Claimed, Receipt, Recipient
 from adapter.fhir.registry import Registry
 from adapter.flows import permit, release
-from adapter.flows.context import Context, Service, Stages
+from adapter.flows.context import Context, Service, Stages, step
 from adapter.flows.ports import (
     AVAILABLE,
     DEAD,
     DELIVERED,
     PENDING,
+    UNCERTAIN,
+    WITHHELD,
     Attempt,
     Claim,
     ClientInfo,
@@ -64,26 +66,47 @@ class RelayStore:
         return Recipient(kommunkod=row.kommunkod, mode=row.mode, endpoint=row.endpoint, client_cert=row.client_cert,
                          client_key=row.client_key, ca_bundle=row.ca_bundle, max_attempts=row.max_attempts)
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]:
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+              exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claimed]:
         with self.store.transaction() as tx:
-            return [_claimed(c) for c in tx.claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)]
+            return [_claimed(c) for c in tx.claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit,
+                                                  exclude=exclude, per_recipient=per_recipient)]
+
+    def history(self, msg: Claimed) -> tuple[datetime | None, int]:
+        with self.store.transaction() as tx:
+            attempts = list(tx.attempts(msg.idempotency_key))
+        # An operator's retry (or a reprocess) starts the attempt numbers again at 1: the current
+        # run of failures begins after the last place where the numbering went down.
+        start = 0
+        for i in range(1, len(attempts)):
+            if attempts[i].attempt <= attempts[i - 1].attempt:
+                start = i
+        run = attempts[start:]
+        if run and msg.attempts <= run[-1].attempt:
+            return None, 0  # this claim is the first of a new run (nothing of it recorded yet)
+        return (run[0].at if run else None), len(run)
+
+    def postpone(self, kommunkod: str, *, until: datetime, reason: str, now: datetime) -> int:
+        with self.store.transaction() as tx:
+            return tx.update_messages(Match(kommunkod=kommunkod, states=(PENDING,), unleased_at=now, due_before=until),
+                                      {"next_attempt_at": until, "last_error": reason}, at=now)
 
     def still_claimed(self, msg: Claimed) -> bool:
         """Just before the push: is the message still ours, and may it leave now (``flows.permit``)?
         A message that may not leave is held in the same transaction (withheld, uncertain or
         withdrawn, with a step on its Task), so no worker claims it again."""
         with self.store.transaction() as tx:
-            found = tx.messages(_fence(msg))
-            if not found:
-                return False
-            now = self.clock.now()
             row = tx.submission(msg.submission_id)
             if row is not None and row.patient_value:
                 tx.lock_patient(row.patient_value)  # serialised with a revocation of the same patient
-            verdict = permit.may_leave(msg, tx, now)
+            found = tx.messages(_fence(msg))
+            ctx = Context(self.service, tx, RELAY_CLIENT)
+            if not found:
+                _never_sent(msg, ctx)
+                return False
+            verdict = permit.may_leave(msg, tx, self.clock.now())
             if verdict.allowed:
                 return True
-            ctx = Context(self.service, tx, RELAY_CLIENT)
             release.hold(found[0], verdict, ctx, claim=(msg.id, msg.token), sent_before=msg.attempts - 1)
             return False
 
@@ -93,8 +116,10 @@ class RelayStore:
     def mark_available(self, msg: Claimed, *, now: datetime) -> bool:
         return self._finish(msg, None, now, None, {"state": AVAILABLE})
 
-    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime) -> bool:
-        return self._finish(msg, receipt, now, None, {"next_attempt_at": next_at, "last_error": receipt.reason})
+    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime,
+                   last_error: str | None = None) -> bool:
+        return self._finish(msg, receipt, now, None, {"next_attempt_at": next_at,
+                                                      "last_error": last_error or receipt.reason})
 
     def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool:
         return self._finish(msg, receipt, now, "dead-lettered", {"state": DEAD, "last_error": receipt.reason})
@@ -113,6 +138,18 @@ class RelayStore:
                     f": {receipt.reason}" if receipt is not None and receipt.reason else "")
                 tx.add_step(msg.submission_id, StatusStep(status, now, reason=detail))
         return written
+
+
+def _never_sent(msg: Claimed, ctx: Context) -> None:
+    """A revocation held our claimed message as ``uncertain`` (it could not know that we had not
+    pushed it yet). We know: this is its first claim and it never left, so it is ``withheld``."""
+    found = ctx.tx.messages(Match(key=msg.idempotency_key, states=(UNCERTAIN,)))
+    if (msg.attempts != 1 or not found or found[0].attempts != msg.attempts
+            or found[0].delivered_at is not None):  # a later claim since, or fetched by pull
+        return
+    if ctx.tx.update_messages(Match(key=msg.idempotency_key, states=(UNCERTAIN,)),
+                              {"state": WITHHELD, "attempts": 0}, at=ctx.clock.now()):
+        step(ctx, msg.submission_id, "withheld", "never sent: held before its first push")
 
 
 def _fence(msg: Claimed) -> Match:

@@ -315,15 +315,17 @@ def test_may_leave_reads_the_current_state(w: World) -> None:
         assert (verdict.allowed, verdict.hold, verdict.reason_id) == (False, "withheld", "LISN_CONSENT_INACTIVE")
 
 
-def test_the_retry_command_refuses_with_an_outcome_and_exit_1(sqlite_engine: Any) -> None:
+def test_the_retry_command_refuses_with_an_outcome_and_exit_1(sqlite_engine: Any, tmp_path: Any) -> None:
     from click.testing import CliRunner
     from stores import empty
 
     from adapter.cli import cli
+    from adapter.store.audit import AuditSeal
     from adapter.store.sql import SqlStore
 
     empty(sqlite_engine)
-    w = world(SqlStore(sqlite_engine))
+    w = world(SqlStore(sqlite_engine, seal=AuditSeal(key=b"permit-tests-audit-key-32-bytes-long",
+                                                      checkpoints=tmp_path / "audit-checkpoints.jsonl")))
     w.run("ehr", lambda ctx: submit(raw(example()), ctx))
     [key] = keys(w)
     w.run("admin", lambda ctx: operate.dead_letter(key, "endpoint gone", ctx))
