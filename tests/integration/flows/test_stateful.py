@@ -330,16 +330,18 @@ def run(new_store: Callable[[], Store], examples: int = EXAMPLES, steps: int = S
 
 
 @pytest.fixture
-def sql_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], Store]]:
+def sql_store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Callable[[], Store]]:
     from stores import empty
 
+    from adapter.store.audit import AuditSeal
     from adapter.store.sql import SqlStore
 
     engine = request.getfixturevalue(f"{request.param}_engine")
+    seal = AuditSeal(key=b"stateful-tests-audit-key-32-bytes-long", checkpoints=tmp_path / "audit-checkpoints.jsonl")
 
     def fresh() -> Store:
         empty(engine)
-        return SqlStore(engine)
+        return SqlStore(engine, seal=seal)
 
     yield fresh
 
