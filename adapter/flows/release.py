@@ -15,7 +15,6 @@ from adapter.delivery.idempotency import idempotency_key
 from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.flows import permit
 from adapter.flows.context import Context, Resource, refuse, step
-from adapter.outbound.notice import render_consent_withdrawn
 from adapter.flows.ports import (
     AVAILABLE,
     HELD,
@@ -31,6 +30,7 @@ from adapter.flows.ports import (
     OutboxMessage,
     SubmissionRecord,
 )
+from adapter.outbound.notice import render_consent_withdrawn
 
 # What a submission's event puts in the outbox (``adapter.delivery.Kind``).
 KIND_BY_EVENT = {"certificate": "certificate", "certificate-replacement": "replacement",

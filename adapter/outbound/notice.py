@@ -73,7 +73,25 @@ def read_consent_withdrawn(verification: Verification) -> ConsentWithdrawn:
     if not _schema().validate(root):
         mid = "LISN_OUTBOUND_NOT_MUNICIPAL_XML"
         raise errors.InputRejected(messages.bilingual(mid, root=etree.QName(root).text), message_id=mid)
+    return _fields(root)
 
+
+def stored_notice(signed_content: bytes) -> ConsentWithdrawn:
+    """A notice's fields from signed content verified and checked before (a receiver's own store)."""
+    return _fields(parse_xml(signed_content))
+
+
+def _fields(root: etree._Element) -> ConsentWithdrawn:
     def text(name: str) -> str:
         return root.findtext(f"{{{NAMESPACE}}}{name}") or ""
     return ConsentWithdrawn(text("intygsId"), text("kommunkod"), text("aterkallatTidpunkt"))
+
+
+def is_notice_content(signed_content: bytes | None) -> bool:
+    """Is this signed content a consent-withdrawn notice (and not a certificate)?"""
+    if not signed_content:
+        return False
+    try:
+        return is_notice(parse_xml(signed_content))
+    except errors.AdapterError:
+        return False
