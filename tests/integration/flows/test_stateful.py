@@ -11,7 +11,9 @@ withdrawn, what the municipality holds) checks after every step:
 * nothing the outbox recorded delivered is sent again;
 * nothing is lost: a certificate whose consent permits it has a message that is not held;
 * the state tells the truth: a message the municipality may hold is never ``withheld``, and a
-  Task that says ``withheld`` has no message the municipality may hold.
+  Task that says ``withheld`` has no message the municipality may hold;
+* the municipality is told: a certificate it holds that a revocation left ``uncertain`` has a
+  consent-withdrawn notice to it (queued, sent or received; a notice may always leave).
 
 The validator is a stub here (every input valid: validation has its own tests); everything else
 is the service: the use cases, the relay, the store. ``test_it_finds_defect_1`` removes the
@@ -131,8 +133,8 @@ class Delivery(RuleBasedStateMachine):
 
     # -- the model's rule: may this go to kommunkod now? --------------------------------------------
     def permitted(self, kind: str, certificate_id: str, kommunkod: str) -> bool:
-        if kind == "withdrawal":
-            return True
+        if kind in ("withdrawal", "consent-revoked"):
+            return True  # a withdrawal, and a consent-withdrawn notice, disclose nothing new
         return bool(self.active[kommunkod]) and certificate_id not in self.withdrawn
 
     def _receive(self, env: Envelope) -> Receipt:
@@ -319,6 +321,16 @@ class Delivery(RuleBasedStateMachine):
             if any(m.state == UNCERTAIN for m in mine) and row is not None:
                 task = self.w.run("admin", lambda ctx, sid=sid: reads.read_task(sid, ctx))
                 assert isinstance(task, dict) and task["businessStatus"]["coding"][0]["code"] != "withheld"
+
+
+    @invariant()
+    def the_municipality_is_told(self) -> None:
+        found = self.messages()
+        told = {(m.certificate_id, m.kommunkod) for m in found
+                if m.kind == "consent-revoked" and m.state != "withdrawn"}  # withdrawn: recalled, never sent
+        for m in found:
+            if m.state == UNCERTAIN and m.key in self.holds and m.kind in ("certificate", "replacement"):
+                assert (m.certificate_id, m.kommunkod) in told, f"{m.key} is uncertain and nobody told {m.kommunkod}"
 
 
 def run(new_store: Callable[[], Store], examples: int = EXAMPLES, steps: int = STEPS, *, shrink: bool = True) -> None:
