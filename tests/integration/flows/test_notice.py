@@ -208,3 +208,20 @@ def test_the_reference_receiver_marks_the_certificate_not_to_be_used(store: Stor
     assert inbox.certificate(CERT)["state"] == "consent-withdrawn"
     # The certificate stored once (its retries after the lost receipts were duplicates), the notice once.
     assert answers[0] == 201 and set(answers[1:-1]) <= {200} and answers[-1] == 201
+
+
+def test_a_dead_lettered_notice_can_be_retried_after_the_revocation(w: World) -> None:
+    """A notice always may leave: the operator's retry is not refused by the revoked consent."""
+    from adapter.flows import operate
+
+    w.run("ehr", lambda ctx: submit(raw(example()), ctx))
+    relay(w, MockTransport(lost)).run_once()
+    revoke_all(w)
+    with w.tx() as tx:
+        [notice] = tx.messages(Match(kinds=(NOTICE,)))
+    w.run("admin", lambda ctx: operate.dead_letter(notice.key, "endpoint gone", ctx))
+    assert w.run("admin", lambda ctx: operate.retry(notice.key, ctx)) == "pending"
+    with w.tx() as tx:  # the certificate itself stays refused
+        [cert] = tx.messages(Match(kinds=("certificate",)))
+    refused = w.run("admin", lambda ctx: operate.retry(cert.key, ctx))
+    assert refused != "pending"

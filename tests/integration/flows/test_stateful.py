@@ -37,7 +37,7 @@ from adapter import errors
 from adapter.delivery.model import Envelope, Outcome, Receipt
 from adapter.delivery.relay import Relay
 from adapter.fhir.submission import REPLACES_URL
-from adapter.flows import consents, operate, pull, reads
+from adapter.flows import consents, operate, pull, reads, release
 from adapter.flows.context import Stages
 from adapter.flows.ports import HELD, UNCERTAIN, WITHHELD, Match, Store
 from adapter.flows.relay import RelayStore
@@ -388,3 +388,12 @@ def test_it_finds_defect_1(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RelayStore, "still_claimed", fence_only)
     with pytest.raises(AssertionError, match="sent without consent"):
         run(MemoryStore, examples=200, shrink=False)  # stops at the first run that finds it
+
+
+@pytest.mark.slow
+def test_it_finds_an_untold_municipality(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The negative control of ``the_municipality_is_told``: without the consent-withdrawn notice
+    (as on main before it), a revocation after a lost receipt leaves the municipality untold."""
+    monkeypatch.setattr(release, "notify", lambda message, ctx: None)
+    with pytest.raises(AssertionError, match="nobody told"):
+        run(MemoryStore, examples=200, shrink=False)
