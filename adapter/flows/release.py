@@ -187,6 +187,8 @@ def notify(message: OutboxMessage, ctx: Context) -> None:
     the key is derived; a notice recalled before it left is queued again with the new time)."""
     if message.kind not in ("certificate", "replacement"):
         return
+    if ctx.tx.submission(message.submission_id) is None:
+        return  # a queue filled by hand (tools, the queue's own tests): no certificate of ours to name
     key, now = notice_key(message), ctx.clock.now()
     found = ctx.tx.messages(Match(key=key))
     if found and found[0].state != WITHDRAWN:
