@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from adapter.delivery.model import Claimed, Receipt, Recipient
+from adapter.flows import stats
 from adapter.flows.ports import (
     AVAILABLE,
     DEAD,
@@ -79,6 +80,8 @@ class RelayStore:
                 detail = f"{msg.kind} to {msg.kommunkod}, attempt {msg.attempts}" + (
                     f": {receipt.reason}" if receipt is not None and receipt.reason else "")
                 tx.add_step(msg.submission_id, StatusStep(status, now, reason=detail))
+            if written and status == "delivered":
+                stats.note_delivered(msg.submission_id, now, tx)
         return written
 
 
