@@ -9,6 +9,9 @@ certificate, and updated in the transactions that decide consent, deliver, repla
 
 from __future__ import annotations
 
+import logging
+import random
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import NoReturn
@@ -17,10 +20,11 @@ from adapter import errors, messages
 from adapter.fhir.submission import Submission
 from adapter.flows.context import Context, audit, refuse
 from adapter.flows.ports import StatisticsRecord, SubmissionRecord, Tx
-from adapter.stats import codes, dimensions
+from adapter.stats import codes, dimensions, synth
 from adapter.stats.disclosure import Table, protect
 from adapter.stats.row import statistics_row
 
+log = logging.getLogger(__name__)
 CERTIFICATE_EVENTS = ("certificate", "certificate-replacement")
 READERS = ("statistics", "admin")
 
@@ -79,6 +83,27 @@ def _signed(row: SubmissionRecord) -> date | None:
         return date.fromisoformat(authored[:10]) if authored else None
     except ValueError:
         return None
+
+
+def add_synthetic(count: int, seed: int, ctx: Context) -> int:
+    """Rows for ``count`` fictitious certificates (``adapter.stats.synth``), with drawn outcomes; only in a
+    test environment (``ADAPTER_VALIDATION_TEST_ENVIRONMENT``), so production statistics stay real.
+    Their keys start with ``synthetic-``. Returns how many were written."""
+    if not ctx.settings.validation.test_environment:
+        mid = "LISN_STATS_SYNTHETIC_PRODUCTION"
+        raise errors.InputRejected(messages.bilingual(mid), message_id=mid)
+    rng = random.Random(seed)
+    for number, bundle in enumerate(synth.synthetic_certificates(count, seed=seed)):
+        facts = asdict(statistics_row(bundle, synth.received_at(bundle)))
+        drawn = synth.outcome(rng)
+        facts.update(consent=drawn.consent, status=drawn.status, delivery_days=drawn.delivery_days,
+                     delivery_band=codes.band(drawn.delivery_days, codes.DAY_BANDS))
+        key = f"synthetic-{uuid.UUID(int=rng.getrandbits(128)).hex[:26]}"
+        ctx.tx.add_statistics(StatisticsRecord(submission_id=key, **facts))
+        if number and number % 1000 == 0:
+            log.info("%d synthetic statistics rows", number)
+    audit(ctx, action="statistics-synthetic", outcome=f"{count} rows")
+    return count
 
 
 # -- read, protected ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@ older certificates and every table read them the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 UNKNOWN = "okand"
 """The value of a dimension the certificate does not say (kept as a value, so totals add up)."""
 
@@ -76,3 +78,24 @@ def region_of(kommunkod: str | None) -> str:
     """The län of a kommunkod: its first two digits (``0180`` -> ``01``)."""
     head = (kommunkod or "")[:2]
     return head if head in REGIONS else UNKNOWN
+
+
+WORK_CAPACITY = ("ej-nedsatt", "nedsatt-25", "nedsatt-50", "nedsatt-75", "helt-nedsatt")
+PROGNOSES = ("aterfar-helt", "aterfar-delvis", "oklar", "ej-aterfa")
+LEVELS = ("fullt", "begransat", "inte", "ej-bedomd")
+ORDER = {"sex": SEXES, "agegroup": AGE_BANDS, "capacity": WORK_CAPACITY, "activity_hours": ACTIVITY_BANDS,
+         "debut": DAY_BANDS, "delivery": DAY_BANDS, "consent": CONSENT_OUTCOMES, "status": LIFECYCLE,
+         "prognosis": PROGNOSES, "chapter": tuple(c[0] for c in ICD10_CHAPTERS), "replacement": ("nej", "ja")}
+
+
+def sort_key(dimension: str) -> Callable[[str], tuple[int, str]]:
+    """Values of a dimension in their natural order (bands ascending, capacity from none to full), the
+    unknown last; values without an order (kommun, month) as text."""
+    order = LEVELS if dimension.startswith("activity:") else ("nej", "ja") if dimension.startswith(
+        "measure:") else ORDER.get(dimension, ())
+
+    def key(value: str) -> tuple[int, str]:
+        if value == UNKNOWN:
+            return (len(order) + 1, value)
+        return (order.index(value), "") if value in order else (len(order), value)
+    return key

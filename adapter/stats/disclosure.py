@@ -27,6 +27,8 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from adapter.stats import codes
+
 ALL = "*"
 """The value of a dimension a margin sums over."""
 PRIME = (1 << 61) - 1
@@ -70,7 +72,7 @@ def protect(dimensions: Iterable[str], counts: Iterable[tuple[Key, int]], *, thr
     ``secondary=False`` leaves only the primary suppression (for tests that show why it is needed)."""
     dims = tuple(dimensions)
     given = dict(counts)
-    values = [sorted({key[i] for key in given}) for i in range(len(dims))]
+    values = [sorted({key[i] for key in given}, key=codes.sort_key(dims[i])) for i in range(len(dims))]
     cells = {key: given.get(key, 0) for key in itertools.product(*values)} if dims else {}
     items, equations = _structure(dims, values, cells, sum(given.values()))
     hidden = {key: "primary" for key, n in items.items() if 0 < n < threshold}

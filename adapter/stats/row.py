@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from adapter.fhir.items import walk
-from adapter.fhir.submission import Submission, answers
+from adapter.fhir.submission import Submission
 from adapter.stats import codes
 from adapter.stats.codes import UNKNOWN
 
@@ -56,8 +56,9 @@ def statistics_row(bundle: Resource, received_at: datetime) -> StatisticsRow:
     """The statistics row of a certificate (or replacement) received at ``received_at``."""
     sub = Submission(bundle)
     qr = sub.response or {}
+    found = _index(qr)
     signed = _date(qr.get("authored")) or received_at.date()
-    debut = _first_date(answers(qr, "debut"))
+    debut = _first_date(found.get("debut", []))
     debut_days = (signed - debut).days if debut else None
     sex, born = person_facts(sub)
     return StatisticsRow(
@@ -65,13 +66,13 @@ def statistics_row(bundle: Resource, received_at: datetime) -> StatisticsRow:
         kommunkod=sub.kommunkod or UNKNOWN, region=codes.region_of(sub.kommunkod),
         care_provider=_care_provider(sub), month=received_at.strftime("%Y-%m"),
         template_version=_template_version(sub.questionnaire),
-        diagnosis_chapter=codes.icd10_chapter(_first_code(answers(qr, "diagnos.kod"))),
-        work_capacity=_first_code(answers(qr, "formaga.arbete")) or UNKNOWN,
+        diagnosis_chapter=codes.icd10_chapter(_first_code(found.get("diagnos.kod", []))),
+        work_capacity=_first_code(found.get("formaga.arbete", [])) or UNKNOWN,
         activity_band=codes.band(activity_hours(qr), codes.ACTIVITY_BANDS),
-        prognosis=_first_code(answers(qr, "prognos.typ")) or UNKNOWN,
+        prognosis=_first_code(found.get("prognos.typ", [])) or UNKNOWN,
         debut_days=debut_days, debut_band=codes.band(debut_days, codes.DAY_BANDS),
         replacement=sub.event == "certificate-replacement",
-        activities=activities(qr), measures=tuple(sorted(set(_codes(answers(qr, "atgarder.typ"))))))
+        activities=activities(qr), measures=tuple(sorted(set(_codes(found.get("atgarder.typ", []))))))
 
 
 def person_facts(sub: Submission) -> tuple[str, date | None]:
@@ -104,13 +105,13 @@ def activities(qr: Resource) -> dict[str, str]:
 def activity_hours(qr: Resource) -> int | None:
     """Hours a week of activity the person can take part in: the first period's total (1.1), or the
     most any one activity allows (1.0 has no total; activities may share the same hours)."""
-    scope = _first_period(qr)
-    totals = [h for h in answers(scope, "formaga.period.totalt.timmar") if isinstance(h, int)]
+    found = _index(_first_period(qr))
+    totals = [h for h in found.get("formaga.period.totalt.timmar", []) if isinstance(h, int)]
     if totals:
         return totals[0]
-    if _first_code(answers(scope, "formaga.period.totalt")) == "inte":
+    if _first_code(found.get("formaga.period.totalt", [])) == "inte":
         return 0
-    hours = [h for h in answers(scope, "formaga.aktivitet.timmar") if isinstance(h, int)]
+    hours = [h for h in found.get("formaga.aktivitet.timmar", []) if isinstance(h, int)]
     return max(hours) if hours else None
 
 
@@ -122,6 +123,14 @@ def _first_period(qr: Resource) -> Resource:
                                  for v in walk(first)):
         return first
     return qr
+
+
+def _index(node: Resource) -> dict[str, list[Any]]:
+    """Every answer value by linkId, in one walk (as ``fhir.submission.answers`` gives them one linkId at a time)."""
+    found: dict[str, list[Any]] = {}
+    for visit in walk(node):
+        found.setdefault(visit.link_id, []).extend(visit.values())
+    return found
 
 
 def _values(item: Resource | None) -> list[Any]:

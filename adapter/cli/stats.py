@@ -1,0 +1,92 @@
+"""``adapter stats``: protected tables of the de-identified statistics; ``adapter stats synth N``
+and ``adapter stats report --out DIR`` (docs/statistics.md).
+
+Thin: parse the options, run the use case ``flows.stats.statistics_table`` as the operator
+(audited like any read), print the table. A bad option is one line on stderr and exit 2; a
+database that cannot be reached exit 3.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from adapter import errors, messages, wiring
+from adapter.cli._common import EXIT_USAGE, fail
+from adapter.flows import context
+from adapter.flows import stats as flow
+from adapter.flows.context import Context
+from adapter.settings import Settings
+from adapter.stats import render
+
+EXIT_ENVIRONMENT = 3
+SYNTH_LIMIT = 1_000_000
+T = TypeVar("T")
+
+
+def _as_operator(step: Callable[[Context], T], settings: Settings | None = None) -> T:
+    settings = settings or Settings.from_env()
+    try:
+        store = wiring.open_store(settings)
+    except errors.AdapterError as exc:
+        fail(exc, code=EXIT_ENVIRONMENT)
+    try:
+        return context.run(wiring.operator_service(settings, store, stages=False), wiring.OPERATOR, step)
+    except errors.StoreUnavailable as exc:
+        fail(exc, code=EXIT_ENVIRONMENT)
+    except errors.InputRejected as exc:
+        fail(exc, code=EXIT_USAGE)
+    finally:
+        store.engine.dispose()
+
+
+def query_of(by: str, month_from: str | None, month_to: str | None, threshold: int | None) -> flow.Query:
+    names = tuple(n.strip() for n in by.split(",") if n.strip())
+    return flow.Query(by=names, month_from=month_from, month_to=month_to, threshold=threshold)
+
+
+@click.group("stats", invoke_without_command=True)
+@click.option("--by", default="", help="Dimensions, comma-separated: sex,agegroup,kommun,region,provider,month,"
+                                       "template,chapter,capacity,activity_hours,prognosis,debut,delivery,consent,"
+                                       "status,replacement, activity:<type>, measure:<code>.")
+@click.option("--from", "month_from", help="First month, YYYY-MM (inclusive).")
+@click.option("--to", "month_to", help="Last month, YYYY-MM (inclusive).")
+@click.option("--threshold", type=int, help="Hide counts under this (never below ADAPTER_STATISTICS_MIN_CELL).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_context
+def stats(click_ctx: click.Context, by: str, month_from: str | None, month_to: str | None, threshold: int | None,
+          fmt: str) -> None:
+    """Counts of accepted certificates by dimension, small cells hidden (never a row, never a person)."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    query = query_of(by, month_from, month_to, threshold)
+    table = _as_operator(lambda ctx: flow.statistics_table(query, ctx))
+    if isinstance(table, errors.AdapterError):
+        fail(table)
+    if fmt == "json":
+        months = flow.check_query(query, 2)[1]
+        click.echo(json.dumps(render.as_json(table, months=months), ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        sys.stdout.write(render.as_csv(table))
+    else:
+        click.echo(render.as_text(table))
+
+
+@stats.command("synth")
+@click.argument("count", type=int)
+@click.option("--seed", default=19, show_default=True, help="The same seed gives the same certificates.")
+def synth(count: int, seed: int) -> None:
+    """Write statistics rows for COUNT fictitious certificates (test environments only)."""
+    if not 0 < count <= SYNTH_LIMIT:
+        mid = "LISN_STATS_COUNT"
+        fail(errors.InputRejected(messages.bilingual(mid, limit=SYNTH_LIMIT, value=count), message_id=mid))
+    written = _as_operator(lambda ctx: flow.add_synthetic(count, seed, ctx))
+    click.echo(f"{written} synthetic statistics rows written (seed {seed})")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(stats)
