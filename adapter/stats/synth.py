@@ -111,6 +111,10 @@ def _kommuner() -> tuple[list[str], list[int]]:
     return codes, [KOMMUN_WEIGHTS.get(c, OTHER_KOMMUN_WEIGHT) for c in codes]
 
 
+def _pick(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([name for name, _ in table], [weight for _, weight in table])[0]
+
+
 def _certificate(template: Resource, kommuner: tuple[list[str], list[int]], rng: random.Random, number: int,
                  seed: int, start: date, months: int) -> Resource:
     bundle = copy.deepcopy(template)
@@ -147,9 +151,9 @@ def _certificate(template: Resource, kommuner: tuple[list[str], list[int]], rng:
 
 
 def _answers(qr: Resource, sex: str, signed: date, rng: random.Random) -> None:
-    code = rng.choices([d[0] for d in DIAGNOSES], [d[1] for d in DIAGNOSES])[0]
+    code = _pick(rng, DIAGNOSES)
     debut = signed - timedelta(days=int(rng.lognormvariate(4.2, 0.9)))
-    items = {}
+    items: dict[str, Resource] = {}
     for visit in walk(qr):
         items.setdefault(visit.link_id, visit.item)
     qr["item"] = [i for n, i in enumerate(qr["item"]) if i["linkId"] != "diagnos" or n == qr["item"].index(
@@ -167,8 +171,8 @@ def _answers(qr: Resource, sex: str, signed: date, rng: random.Random) -> None:
     items["formaga.arbete"]["answer"][0]["valueCoding"].pop("display", None)
     _activities(items["formaga"], rng)
     items["prognos.typ"]["answer"][0]["valueCoding"] = {"system": "https://lisn.se/fhir/CodeSystem/prognos-typ",
-                                                        "code": rng.choices(*zip(*PROGNOSES))[0]}
-    chosen = sorted({rng.choices(*zip(*MEASURES))[0] for _ in range(rng.randrange(1, 4))})
+                                                        "code": _pick(rng, PROGNOSES)}
+    chosen = sorted({_pick(rng, MEASURES) for _ in range(rng.randrange(1, 4))})
     items["atgarder.typ"]["answer"] = [{"valueCoding": {"system": "https://lisn.se/fhir/CodeSystem/atgarder-typ",
                                                         "code": c}} for c in chosen]
     period = items.get("formaga.period")
@@ -186,7 +190,7 @@ def _activities(formaga: Resource, rng: random.Random) -> None:
     groups = []
     for kind in chosen:
         group = copy.deepcopy(template)
-        level = rng.choices(*zip(*LEVELS))[0]
+        level = _pick(rng, LEVELS)
         hours = {"fullt": 40, "begransat": rng.choice((4, 8, 10, 15, 20, 25, 30)), "inte": 0}[level]
         for child in group["item"]:
             link = child["linkId"]
