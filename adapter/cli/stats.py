@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -86,6 +88,34 @@ def synth(count: int, seed: int) -> None:
         fail(errors.InputRejected(messages.bilingual(mid, limit=SYNTH_LIMIT, value=count), message_id=mid))
     written = _as_operator(lambda ctx: flow.add_synthetic(count, seed, ctx))
     click.echo(f"{written} synthetic statistics rows written (seed {seed})")
+
+
+@stats.command("report")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for statistik.html (created if missing).")
+@click.option("--from", "month_from", help="First month, YYYY-MM (inclusive).")
+@click.option("--to", "month_to", help="Last month, YYYY-MM (inclusive).")
+def report(out_dir: Path, month_from: str | None, month_to: str | None) -> None:
+    """Write a self-contained HTML page with charts and the tables behind them (Swedish)."""
+    from adapter.stats.report import render_report  # matplotlib only for this command
+
+    settings = Settings.from_env()
+    tables = _as_operator(lambda ctx: flow.report_tables(month_from, month_to, ctx), settings)
+    if isinstance(tables, errors.AdapterError):
+        fail(tables)
+    months = flow.check_query(flow.Query(month_from=month_from, month_to=month_to), 2)[1]
+    period = f"{months[0] or 'början'} – {months[1] or 'nu'}"
+    created = datetime.now(UTC).strftime("%Y-%m-%d")
+    html = render_report(tables, period=period, created=created)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / "statistik.html"
+        target.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        mid = "LISN_STATS_OUT"
+        fail(errors.InputRejected(messages.bilingual(mid, path=str(out_dir), reason=exc.strerror or ""),
+                                  message_id=mid))
+    click.echo(str(target))
 
 
 def register(cli: click.Group) -> None:

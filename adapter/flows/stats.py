@@ -120,6 +120,26 @@ def statistics_table(query: Query, ctx: Context) -> Table | errors.AdapterError:
     return protect(query.by, counts, threshold=threshold)
 
 
+REPORT = {"sex_capacity": ("sex", "capacity"), "region_debut": ("region", "debut"),
+          "sex_consent": ("sex", "consent"), "month_sex": ("month", "sex")}
+"""The tables behind the charts of ``adapter stats report`` (docs/statistics.md)."""
+
+
+def report_tables(month_from: str | None, month_to: str | None, ctx: Context) -> dict[str, Table] | errors.AdapterError:
+    """The protected tables of the report (:data:`REPORT`), read in one transaction with one audit row."""
+    if ctx.client.role not in READERS:
+        mid = "LISN_STATS_ROLE"
+        return refuse(ctx, errors.Forbidden(messages.bilingual(mid), message_id=mid), action="statistics-report",
+                      patient=None)
+    tables = {}
+    for name, by in REPORT.items():
+        query = Query(by=by, month_from=month_from, month_to=month_to)
+        fields, months, threshold = check_query(query, ctx.settings.statistics.min_cell)
+        tables[name] = protect(by, ctx.tx.tally_statistics(fields, months=months), threshold=threshold)
+    audit(ctx, action="statistics-report", outcome="ok")
+    return tables
+
+
 def check_query(query: Query, min_cell: int) -> tuple[tuple[str, ...], tuple[str | None, str | None], int]:
     """The row fields, the month bounds and the threshold of a query; InputRejected naming what is wrong."""
     if len(query.by) > dimensions.MAX_DIMENSIONS:

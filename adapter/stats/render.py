@@ -48,6 +48,10 @@ def value_label(dimension: str, value: str) -> str:
         return f"{codes.REGIONS.get(value, codes.LABELS_SV.get(value, value))} ({value})"
     if dimension == "chapter" and value != codes.UNKNOWN:
         return f"Kapitel {value}"
+    if dimension in ("debut", "delivery", "activity_hours") and value != codes.UNKNOWN:
+        unit = "tim" if dimension == "activity_hours" else "dagar"
+        low, dash, high = value.partition("-")
+        return f"{low}–{high} {unit}" if high else f"minst {low} {unit}" if dash else f"{low} {unit}"
     return codes.LABELS_SV.get(value, value)
 
 
