@@ -55,3 +55,15 @@ def test_an_unreachable_database_exits_3(env: dict[str, str]) -> None:
     env["ADAPTER_DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"
     code, out, err = run(env, "--by", "sex")
     assert code == 3 and "LISN_STORE_UNAVAILABLE" in err and "Traceback" not in err + out
+
+
+def test_report_writes_one_html_page(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(env, "synth", "150")[0] == 0
+    code, out, _ = run(env, "report", "--out", str(tmp_path / "rapport"))
+    page = tmp_path / "rapport" / "statistik.html"
+    assert code == 0 and out.strip() == str(page)
+    html = page.read_text("utf-8")
+    assert html.count("<svg") == 4 and "<b>150</b>" in html
+    (tmp_path / "file").write_text("x")
+    code, _, err = run(env, "report", "--out", str(tmp_path / "file" / "sub"))
+    assert code == 2 and "LISN_STATS_OUT" in err
