@@ -37,6 +37,9 @@ def _as_operator(step: Callable[[Context], T], settings: Settings | None = None)
     except errors.AdapterError as exc:
         fail(exc, code=EXIT_ENVIRONMENT)
     try:
+        if "0004_stats" not in _applied(store.engine):
+            mid = "LISN_STATS_NOT_MIGRATED"
+            fail(errors.AdapterError(messages.bilingual(mid), message_id=mid), code=EXIT_ENVIRONMENT)
         return context.run(wiring.operator_service(settings, store, stages=False), wiring.OPERATOR, step)
     except errors.StoreUnavailable as exc:
         fail(exc, code=EXIT_ENVIRONMENT)
@@ -44,6 +47,23 @@ def _as_operator(step: Callable[[Context], T], settings: Settings | None = None)
         fail(exc, code=EXIT_USAGE)
     finally:
         store.engine.dispose()
+
+
+def _applied(engine: object) -> set[str]:
+    """The revisions the database has, with everything they build on (``0004_stats`` creates the tables)."""
+    from alembic.script import ScriptDirectory
+
+    from adapter.store import migrate
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(engine))  # type: ignore[arg-type]
+    try:
+        heads = migrate.current(engine)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - a database that cannot be reached (the driver's own error)
+        raise errors.StoreUnavailable() from exc
+    found: set[str] = set()
+    for head in heads:
+        found.update(r.revision for r in script.iterate_revisions(head, "base"))
+    return found
 
 
 def query_of(by: str, month_from: str | None, month_to: str | None, threshold: int | None) -> flow.Query:

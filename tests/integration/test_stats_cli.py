@@ -67,3 +67,23 @@ def test_report_writes_one_html_page(env: dict[str, str], tmp_path: Path) -> Non
     (tmp_path / "file").write_text("x")
     code, _, err = run(env, "report", "--out", str(tmp_path / "file" / "sub"))
     assert code == 2 and "LISN_STATS_OUT" in err
+
+
+@pytest.mark.postgres
+def test_a_database_without_the_statistics_tables_exits_3(env: dict[str, str], pg_url: str) -> None:
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"t_nomig_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        env["ADAPTER_DATABASE_URL"] = f"{pg_url}?options=-csearch_path%3D{schema}"
+        code, out, err = run(env, "--by", "sex")
+        assert code == 3 and "LISN_STATS_NOT_MIGRATED" in err and "Traceback" not in err + out
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
