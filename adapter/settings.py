@@ -77,16 +77,36 @@ class DeliverySettings:
     """Seconds to wait for a recipient's TCP/TLS connection."""
     read_timeout: float = 30.0
     """Seconds to wait for a recipient's answer."""
-    max_attempts: int = 10
-    """Attempts before a message is dead-lettered."""
+    push_deadline: float = 0.0
+    """Seconds one whole push may take (connect, send, the whole answer); 0: connect + read timeout."""
+    max_attempts: int = 0
+    """Attempts before a message is dead-lettered; 0: no count limit, ``retry_period`` decides."""
+    retry_period: float = 3 * 24 * 3600.0
+    """Seconds a message that keeps failing (no answer, 5xx, 429) is retried, counted from its first
+    failed attempt, before it is dead-lettered (3 days: a municipality's weekend outage)."""
+    max_unanswered: int = 10
+    """Claims that ended without any recorded outcome (the worker died) before a message is dead-lettered."""
     backoff_base: float = 2.0
     """First retry delay in seconds; doubles per attempt, with full jitter."""
     backoff_max: float = 3600.0
     """Longest retry delay in seconds."""
     lease_seconds: float = 60.0
-    """How long a claimed outbox row belongs to one worker."""
+    """How long a claimed outbox row belongs to one worker; must exceed the push deadline + 1 s."""
+    lanes: int = 8
+    """Pushes one worker runs at the same time (threads)."""
+    per_recipient: int = 2
+    """Pushes one worker runs at the same time to one municipality."""
+    breaker_failures: int = 5
+    """Consecutive failed pushes to one municipality that open its circuit."""
+    breaker_cooldown: float = 60.0
+    """Seconds an open circuit keeps a municipality's messages waiting before it is tried again."""
     run_in_process: bool = False
     """Run the relay inside the web service (embedded default only)."""
+
+    @property
+    def deadline(self) -> float:
+        """The total deadline of one push in seconds."""
+        return self.push_deadline or (self.connect_timeout + self.read_timeout)
 
 
 @dataclass(frozen=True)

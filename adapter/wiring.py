@@ -159,8 +159,13 @@ def build_relay(settings: Settings, store: Any, *, recipients_file: Path | None 
     from adapter.delivery.http import HttpTransport
 
     lookup = static_recipients(read_recipients(recipients_file)) if recipients_file else None
+    d = settings.delivery
+    if d.lease_seconds <= d.deadline + 1.0:  # a second worker could take over a push still in flight
+        mid = "LISN_DELIVERY_LEASE_TOO_SHORT"
+        raise errors.InputRejected(messages.bilingual(mid, lease=f"{d.lease_seconds:g}", deadline=f"{d.deadline:g}"),
+                                   message_id=mid)
     transport = HttpTransport(connect_timeout=settings.delivery.connect_timeout,
-                              read_timeout=settings.delivery.read_timeout)
+                              read_timeout=settings.delivery.read_timeout, deadline=settings.delivery.deadline)
     owner = ":".join(p for p in (socket.gethostname(), str(os.getpid()), role, uuid.uuid4().hex[:8]) if p)
     return Relay(RelayStore(store, recipients=lookup), transport, settings=settings.delivery, owner=owner,
                  batch=batch, clock=clock)

@@ -9,7 +9,7 @@ a race lost to a concurrent transaction is :class:`~adapter.flows.ports.WriteCon
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -219,8 +219,10 @@ class SqlTx:
     def update_messages(self, match: Match, changes: MessageChanges, *, at: datetime) -> int:
         return outbox.update_messages(self.session, match, changes, at)
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
-        return outbox.claim(self.session, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+              exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claim]:
+        return outbox.claim(self.session, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit,
+                            exclude=exclude, per_recipient=per_recipient)
 
     def add_attempt(self, message_id: int, attempt: Attempt) -> None:
         outbox.add_attempt(self.session, message_id, attempt)
