@@ -151,3 +151,19 @@ def _audit(w: World) -> list[Any]:
 
     with w.store.engine.connect() as conn:  # type: ignore[attr-defined]
         return list(conn.execute(sa.text("SELECT action, outcome, actor FROM audit_log ORDER BY seq")))
+
+
+def test_a_push_delivery_records_the_days_from_signing(store: Store) -> None:
+    from adapter.delivery.relay import Relay
+    from adapter.flows.relay import RelayStore
+    from adapter.settings import DeliverySettings
+    from adapter.testing import MockTransport, accept_all
+
+    w = world(store)  # 0180 takes pushes
+    w.run("ehr", lambda ctx: submit(raw(example()), ctx))
+    w.clock.advance(days=2)
+    relay = Relay(RelayStore(w.store), MockTransport(accept_all), settings=DeliverySettings(), owner="w1",
+                  clock=w.clock, rand=lambda: 0.5)
+    assert relay.run_once().delivered == 1
+    # Signed 2026-09-14, delivered 2026-11-25: 72 days.
+    assert [r["delivery_days"] for r in stored_rows(w) if "delivery_days" in r] == [72]
