@@ -47,15 +47,17 @@ from adapter.store.models import ConsentRow, DecisionRow, RecipientRow, StatusRo
 class SqlStore:
     """The store on one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, seal: audit.AuditSeal | None = None) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = session_factory(engine)
+        self.seal = seal
+        """The audit key and checkpoint file; without one, writing an audit row is an error."""
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
         try:
             with self.sessions() as session, session.begin():
-                yield SqlTx(session)
+                yield SqlTx(session, self.seal)
         except IntegrityError as exc:
             raise WriteConflict(transient=False) from exc
         except (OperationalError, InterfaceError) as exc:
@@ -83,8 +85,9 @@ def _lost_race(exc: DBAPIError) -> bool:
 class SqlTx:
     """:class:`adapter.flows.ports.Tx` in one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, seal: audit.AuditSeal | None = None) -> None:
         self.session = session
+        self.seal = seal
 
     # -- submissions ---------------------------------------------------------------------------
     def submission(self, submission_id: str) -> SubmissionRecord | None:
@@ -203,7 +206,7 @@ class SqlTx:
         return clients.by_certificate(self.session, fingerprint)
 
     def audit(self, event: AuditEvent) -> None:
-        audit.record(self.session, actor=event.actor, end_user=event.end_user, action=event.action,
+        audit.record(self.session, self.seal, actor=event.actor, end_user=event.end_user, action=event.action,
                      patient=event.patient, certificate=event.certificate, outcome=event.outcome,
                      purpose=event.purpose, at=event.at)
 
