@@ -21,10 +21,13 @@ import argparse
 import dataclasses
 import json
 import os
+import secrets
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +40,7 @@ from adapter.settings import Settings
 from adapter.stats.row import statistics_row
 from adapter.stats.synth import outcome, received_at, synthetic_certificates
 from adapter.store import migrate
+from adapter.store.audit import AuditSeal
 from adapter.store.db import make_engine
 from adapter.store.sql import SqlStore
 
@@ -109,7 +113,8 @@ def run(engine: sa.Engine, count: int, rounds: int) -> dict[str, Any]:
             conn.execute(item_table.insert(), items[i:i + 20000])
         conn.execute(sa.text("ANALYZE certificate_statistics; ANALYZE certificate_statistics_item"))
     loaded = time.perf_counter() - started
-    store = SqlStore(engine)
+    checkpoints = Path(tempfile.mkdtemp(prefix="bench-stats-")) / "audit-checkpoints.jsonl"
+    store = SqlStore(engine, seal=AuditSeal(key=secrets.token_bytes(32), checkpoints=checkpoints))
     service = Service(settings=Settings(), store=store, registry=None, stages=None)  # type: ignore[arg-type]
 
     def tally(*dims: str) -> Callable[[], Any]:

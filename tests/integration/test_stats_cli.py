@@ -53,6 +53,7 @@ def test_synth_is_refused_outside_a_test_environment(env: dict[str, str]) -> Non
 
 def test_an_unreachable_database_exits_3(env: dict[str, str]) -> None:
     env["ADAPTER_DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"
+    env["ADAPTER_ENV"] = "development"  # a server database is production otherwise (and wants its secrets)
     code, out, err = run(env, "--by", "sex")
     assert code == 3 and "LISN_STORE_UNAVAILABLE" in err and "Traceback" not in err + out
 
@@ -81,6 +82,7 @@ def test_a_database_without_the_statistics_tables_exits_3(env: dict[str, str], p
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
         env["ADAPTER_DATABASE_URL"] = f"{pg_url}?options=-csearch_path%3D{schema}"
+        env["ADAPTER_ENV"] = "development"
         code, out, err = run(env, "--by", "sex")
         assert code == 3 and "LISN_STATS_NOT_MIGRATED" in err and "Traceback" not in err + out
     finally:

@@ -79,8 +79,11 @@ def test_the_models_and_the_migrations_agree(engine: sa.Engine) -> None:
     assert [d for d in diff if "statistic" in repr(d)] == []
 
 
-def test_the_back_fill_writes_what_receipt_wrote(engine: sa.Engine) -> None:
-    w = world(SqlStore(engine), mode_0180="pull")
+def test_the_back_fill_writes_what_receipt_wrote(engine: sa.Engine, tmp_path: Any) -> None:
+    from adapter.store.audit import AuditSeal
+
+    seal = AuditSeal(key=b"stats-tests-audit-key-32-bytes-long", checkpoints=tmp_path / "checkpoints.jsonl")
+    w = world(SqlStore(engine, seal=seal), mode_0180="pull")
     fill(w)
     written = snapshot(engine)
     assert len([r for r in written if len(r) > 6]) == 4  # four certificates (the withdrawal itself has none)
