@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, outcome_text
 from adapter.inbound import convert_export, known_formats
 from adapter.inbound.inputs import parse_assignments
@@ -42,7 +42,7 @@ def convert(source_format: str, file: Path, mapping: Path | None, out_format: st
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        _print_outcome(errors.bad_request(f"Filen kan inte läsas. (Cannot read file: {exc.strerror}.)",
+        _print_outcome(errors.bad_request(messages.text("LISN_INPUT_UNREADABLE", file=file, reason=exc.strerror),
                                           message_id="LISN_INPUT_UNREADABLE"), out_format)
         sys.exit(EXIT_USAGE)
     try:

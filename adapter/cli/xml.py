@@ -14,7 +14,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, echo_json, fail
 from adapter.fhir.parse import parse_json, sniff
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
@@ -27,7 +27,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        fail(errors.InputRejected(f"Filen {path} kan inte läsas. (Cannot read {path}: {exc.strerror}.)",
+        fail(errors.InputRejected(messages.text("LISN_INPUT_UNREADABLE", file=path, reason=exc.strerror),
                                   message_id="LISN_INPUT_UNREADABLE"))
         raise  # unreachable: fail() exits
 
@@ -46,8 +46,7 @@ def _bundle(path: Path) -> dict[str, Any]:
     except errors.InputRejected as exc:
         fail(exc)
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
-        fail(errors.InputRejected("Filen är inte en FHIR Bundle. (The file is not a FHIR Bundle.)",
-                                  message_id="LISN_INPUT_NOT_BUNDLE"))
+        fail(errors.InputRejected(message_id="LISN_INPUT_NOT_BUNDLE"))
     return cast(dict[str, Any], data)
 
 
@@ -65,8 +64,7 @@ def keys_init(directory: Path, algorithm: str, force: bool) -> None:
     """Write DIRECTORY/ca.pem, signing-key.pem, signing-cert.pem: a test CA and signer, NOT FOR PRODUCTION."""
     existing = [p for p in ("ca.pem", "signing-key.pem", "signing-cert.pem") if (directory / p).exists()]
     if existing and not force:
-        fail(errors.InputRejected(f"{directory} innehåller redan {', '.join(existing)} (använd --force). "
-                                  f"({directory} already holds {', '.join(existing)}; use --force.)",
+        fail(errors.InputRejected(messages.text("LISN_KEYS_EXIST", directory=directory, files=", ".join(existing)),
                                   message_id="LISN_KEYS_EXIST"))
     paths = init_dev_keys(directory, algorithm=algorithm)
     click.echo(f"CA (trust anchor):      {paths.ca}\nSigning key:            {paths.key}\n"
@@ -117,7 +115,7 @@ def _trust(paths: tuple[Path, ...]) -> list[x509.Certificate]:
 
 
 def _line(result: Verification) -> str:
-    return f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text_sv} ({result.text_en})"
+    return f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text()}"
 
 
 @click.command("verify")

@@ -64,9 +64,12 @@ def search_consents(patient: str, ctx: Context) -> Result:
 
 
 def searchset(resources: list[Resource], ctx: Context, rtype: str) -> Resource:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"fullUrl": f"{ctx.base_url}/{rtype}/{r['id']}", "resource": r,
-                       "search": {"mode": "match"}} for r in resources]}
+    """A searchset Bundle; without matches it has no ``entry`` (FHIR JSON has no empty arrays)."""
+    bundle: Resource = {"resourceType": "Bundle", "type": "searchset", "total": len(resources)}
+    if resources:
+        bundle["entry"] = [{"fullUrl": f"{ctx.base_url}/{rtype}/{r['id']}", "resource": r,
+                            "search": {"mode": "match"}} for r in resources]
+    return bundle
 
 
 def _released(row: SubmissionRecord, ctx: Context) -> bool:
@@ -85,7 +88,7 @@ def _may_see(row: SubmissionRecord, ctx: Context) -> bool:
 
 
 def _forbidden(ctx: Context, *, action: str, patient: str | None, certificate: str | None = None) -> errors.Forbidden:
-    error = errors.Forbidden("Åtkomst nekas. (Forbidden.)")
+    error = errors.Forbidden()
     refuse(ctx, error, action=action, patient=patient, certificate=certificate)
     return error
 
