@@ -195,7 +195,7 @@ class _Run:
     def statistics(self) -> None:
         _step("Statistik över det som skickades (avidentifierad; tal under 5 visas som ..)")
         table = json.loads(self.cli("stats", "--by", "kommun,consent", "--format", "json"))
-        _expect(table["total"]["count"] is None and all(c["count"] in (None, 0) for c in table["cells"]),
+        _expect("count" not in table["total"] and all(c.get("count", 0) == 0 for c in table["cells"]),
                 "two certificates: every count is under 5 and must be hidden")
         click.echo("  " + self.cli("stats", "--by", "kommun,consent").strip().replace("\n", "\n  "))
 

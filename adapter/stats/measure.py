@@ -27,17 +27,21 @@ def measure_report(table: Table, *, period: tuple[str, str], created: str) -> Re
     for i, name in enumerate(dims):
         cells = table.cells if len(dims) == 1 else [m for m in table.margins if m.key[i] != ALL
                                                      and all(v == ALL for j, v in enumerate(m.key) if j != i)]
-        stratifiers.append({"code": [{"text": name}],
-                            "stratum": [_stratum({"value": {"text": c.key[i]}}, c) for c in cells]})
+        stratifiers.append(_stratifier([{"text": name}],
+                                       [_stratum({"value": {"text": c.key[i]}}, c) for c in cells]))
     if len(dims) > 1:
-        stratifiers.append({"code": [{"text": name} for name in dims], "stratum": [
+        stratifiers.append(_stratifier([{"text": name} for name in dims], [
             _stratum({"component": [{"code": {"text": d}, "value": {"text": v}} for d, v in zip(dims, c.key)]}, c)
-            for c in table.cells]})
+            for c in table.cells]))
     group: Resource = {"population": [_population(table.total)]}
     if stratifiers:
         group["stratifier"] = stratifiers
     return {"resourceType": "MeasureReport", "status": "complete", "type": "summary", "measure": MEASURE,
             "date": created, "period": {"start": period[0], "end": period[1]}, "group": [group]}
+
+
+def _stratifier(code: list[Resource], strata: list[Resource]) -> Resource:
+    return {"code": code, "stratum": strata} if strata else {"code": code}  # FHIR JSON has no empty arrays
 
 
 def _population(cell: Cell) -> Resource:

@@ -56,17 +56,28 @@ def value_label(dimension: str, value: str) -> str:
 
 
 def as_json(table: Table, *, months: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+    """The table as JSON without empty values: a hidden number has no ``count``, only ``suppressed``;
+    an open period bound, an empty list are left out."""
     def entry(cell: Cell) -> dict[str, Any]:
         out: dict[str, Any] = {d: v for d, v in zip(table.dimensions, cell.key) if v != ALL}
-        out["count"] = cell.count
+        if cell.count is not None:
+            out["count"] = cell.count
         if cell.suppressed:
             out["suppressed"] = cell.suppressed
         return out
 
-    return {"dimensions": list(table.dimensions), "threshold": table.threshold,
-            "period": {"from": months[0], "to": months[1]},
-            "cells": [entry(c) for c in table.cells], "margins": [entry(c) for c in table.margins],
-            "total": entry(table.total)}
+    found: dict[str, Any] = {"dimensions": list(table.dimensions), "threshold": table.threshold}
+    period = {k: v for k, v in (("from", months[0]), ("to", months[1])) if v}
+    if period:
+        found["period"] = period
+    if table.cells:
+        found["cells"] = [entry(c) for c in table.cells]
+    if table.margins:
+        found["margins"] = [entry(c) for c in table.margins]
+    found["total"] = entry(table.total)
+    if not found["dimensions"]:
+        del found["dimensions"]
+    return found
 
 
 def rows(table: Table) -> list[list[str]]:
