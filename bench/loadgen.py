@@ -13,8 +13,8 @@ import argparse
 import http.client
 import json
 import math
-import random
 import multiprocessing as mp
+import random
 import sys
 import threading
 import time
