@@ -88,7 +88,7 @@ class SqlTx:
         self.seal = seal
         # The session's identity map holds rows weakly: a submission row nobody references is
         # dropped after its flush, and the next step of the same transaction would load it again
-        # (raw body, Bundle and receipt, some 60 KB decoded each time). Kept here until the end.
+        # (raw body, Bundle and receipt: tens of KB decoded each time). Kept here until the end.
         self._submissions: dict[str, SubmissionRow] = {}
 
     # -- submissions ---------------------------------------------------------------------------
