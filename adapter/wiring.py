@@ -27,6 +27,7 @@ import shutil
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ class UnsafeConfiguration(errors.AdapterError):
 
 
 # What a production instance must be given, and the setting that gives it.
-_REQUIRED_IN_PRODUCTION = (
+_REQUIRED_IN_PRODUCTION: tuple[tuple[str, str, Callable[[Settings], object]], ...] = (
     ("signing key", "ADAPTER_SIGNING_KEY_PATH", lambda s: s.signing.key_path),
     ("signing certificate", "ADAPTER_SIGNING_CERT_PATH", lambda s: s.signing.cert_path),
     ("token pepper", "ADAPTER_SERVICE_TOKEN_PEPPER", lambda s: s.service.token_pepper),

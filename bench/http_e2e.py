@@ -1,15 +1,21 @@
-"""End to end over HTTP: the adapter under gunicorn (two workers) on SQLite and on PostgreSQL,
-driven by :mod:`bench.loadgen` in its own process at several concurrency levels.
+"""End to end over HTTP: the adapter under gunicorn as shipped (``deploy/gunicorn.conf.py``) on
+SQLite and on PostgreSQL, driven by :mod:`bench.loadgen` in its own process at several
+concurrency levels.
 
-Each request is the example submission with a fresh certificate id, posted to
-``/fhir/$process-message`` by a registered sender; the baseline is ``GET /fhir/metadata``
-through the same gunicorn and Flask stack at the same concurrency, so the ratio says what
-the pipeline costs on top of the framework.
+Each request is the example submission with a fresh certificate id and a patient of its own (a
+synthetic personnummer: one patient for every request would queue them all on the per-patient
+consent lock, a load no national service sees), posted to ``/fhir/$process-message`` by a
+registered sender; the baseline is ``GET /fhir/metadata`` through the same gunicorn and Flask
+stack at the same concurrency, so the ratio says what the pipeline costs on top of the
+framework. Each level also records the server's CPU seconds per submission (master and workers,
+from ``/proc``) and the load average: on a shared machine the rate is bounded by the CPU share
+the run gets, the CPU per submission much less.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,15 +25,19 @@ from typing import Any
 from bench import certificates, provision, servers
 
 SUBMIT_PATH = "/fhir/$process-message"
+SHIPPED_CONFIG = servers.ROOT / "deploy" / "gunicorn.conf.py"
+EXAMPLE_PATIENT = "191212121212"  # the example's personnummer, replaced per request
 BASELINE_PATH = "/fhir/metadata"
 
 
 def _loadgen(url: str, body: Path, *, headers: dict[str, str], placeholders: list[str], concurrency: int,
-             requests: int, seconds: float, method_get: bool = False) -> dict[str, Any]:
+             requests: int, seconds: float, method_get: bool = False, patient: str | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.loadgen", "--url", url, "--body", str(body),
            "--concurrency", str(concurrency), "--requests", str(requests), "--seconds", str(seconds)]
     if method_get:
         cmd.append("--get")
+    if patient:
+        cmd += ["--patient", patient]
     for name, value in headers.items():
         cmd += ["--header", f"{name}: {value}"]
     for ph in placeholders:
@@ -45,12 +55,15 @@ def _one_database(db: str, env: dict[str, str], work: Path, *, levels: tuple[int
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json",
                "Accept": "application/fhir+json"}
     runs = []
-    with servers.gunicorn(env, workers=2, log=work / f"gunicorn-{db}.log") as base:
-        _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders, concurrency=2,
-                 requests=6, seconds=10)  # warm both workers (imports, registry, connection pools)
+    with servers.gunicorn_process(env, log=work / f"gunicorn-{db}.log", config=SHIPPED_CONFIG) as (base, proc):
+        _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders, concurrency=4,
+                 requests=12, seconds=10, patient=EXAMPLE_PATIENT)  # warm the workers (imports, pools)
         for c in levels:
+            load, cpu = os.getloadavg()[0], servers.tree_cpu_seconds(proc.pid)
             submit = _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders,
-                              concurrency=c, requests=requests, seconds=seconds)
+                              concurrency=c, requests=requests, seconds=seconds, patient=EXAMPLE_PATIENT)
+            submit["server_cpu_ms_per_request"] = (servers.tree_cpu_seconds(proc.pid) - cpu) / max(submit["requests"], 1) * 1000
+            submit["loadavg_at_start"] = load
             baseline = _loadgen(base + BASELINE_PATH, body, headers={"Accept": "application/fhir+json"},
                                 placeholders=[], concurrency=c, requests=requests, seconds=seconds, method_get=True)
             runs.append({"submit": submit, "baseline": baseline,
@@ -61,7 +74,7 @@ def _one_database(db: str, env: dict[str, str], work: Path, *, levels: tuple[int
 def http(*, quick: bool, postgres_url: str | None) -> dict[str, Any]:
     levels, requests, seconds = ((1, 4), 20, 10.0) if quick else ((1, 4, 16), 400, 45.0)
     result: dict[str, Any] = {"status": "ok", "submit_path": SUBMIT_PATH, "baseline_path": BASELINE_PATH,
-                              "workers": 2, "levels": list(levels), "databases": {}}
+                              "server": "deploy/gunicorn.conf.py", "levels": list(levels), "databases": {}}
     with tempfile.TemporaryDirectory(prefix="lisn-bench-") as tmp:
         work = Path(tmp)
         try:

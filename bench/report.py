@@ -31,7 +31,9 @@ def _http_lines(section: dict[str, Any]) -> list[str]:
             sub = r["submit"]
             lines.append(f"  {db:<8} c={sub['concurrency']:<3} {_fmt(sub['per_second'])}/s  p50 {_fmt(sub['p50_ms'])}"
                          f"  p95 {_fmt(sub['p95_ms'])}  p99 {_fmt(sub['p99_ms'])} ms  ok {sub['ok']}/{sub['requests']}"
-                         f"  ratio vs baseline {r['ratio_vs_baseline']:.3f}")
+                         f"  ratio vs baseline {r['ratio_vs_baseline']:.3f}"
+                         f"  server cpu {_fmt(sub.get('server_cpu_ms_per_request'))} ms/req"
+                         f"  load {_fmt(sub.get('loadavg_at_start'))}")
     return lines
 
 

@@ -67,10 +67,21 @@ def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, seconds: f
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path | None = None) -> Iterator[str]:
+def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path | None = None,
+             config: Path | None = None) -> Iterator[str]:
     """The adapter under gunicorn; yields its base URL (``http://127.0.0.1:PORT``)."""
+    with gunicorn_process(env, workers=workers, log=log, config=config) as (base, _proc):
+        yield base
+
+
+@contextlib.contextmanager
+def gunicorn_process(env: dict[str, str], *, workers: int = 2, log: Path | None = None,
+                     config: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`gunicorn`, yielding the master process too. With ``config`` (``deploy/gunicorn.conf.py``)
+    the file decides the workers, their class and threads."""
     port = free_port()
-    cmd = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+    sizing = ["-c", str(config)] if config else ["--workers", str(workers)]
+    cmd = [str(BIN / "gunicorn"), *sizing, "--bind", f"127.0.0.1:{port}",
            "--chdir", str(ROOT), "--graceful-timeout", "5", "--timeout", "60", "adapter.api:create_app()"]
     if log:
         with open(log, "ab") as out:  # the child keeps its own descriptor
@@ -79,9 +90,26 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path | None = None) 
         proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/fhir/metadata", proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         stop(proc)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its children (gunicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    family = {pid}
+    for _ in range(3):  # master, workers, anything they started
+        family |= {p for p, (parent, _) in stats.items() if parent in family}
+    return sum(stats[p][1] for p in family if p in stats)
 
 
 def _pg_admin(admin_url: str):  # type: ignore[no-untyped-def]

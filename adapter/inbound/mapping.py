@@ -135,15 +135,15 @@ def _check_shape(text: str) -> None:
             aliases += 1
             if anchored:
                 raise yaml.MarkedYAMLError(problem="an alias (*name) inside an anchored node (&name) is not "
-                                                   "allowed in a mapping file", problem_mark=event.start_mark)
+                                                   "allowed in a mapping file", problem_mark=_mark(event))
             if aliases > MAX_MAPPING_ALIASES:
                 raise yaml.MarkedYAMLError(problem=f"more than {MAX_MAPPING_ALIASES} aliases (*name)",
-                                           problem_mark=event.start_mark)
+                                           problem_mark=_mark(event))
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_MAPPING_DEPTH:
                 raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_MAPPING_DEPTH} levels",
-                                           problem_mark=event.start_mark)
+                                           problem_mark=_mark(event))
             if event.anchor is not None:
                 anchored.append(depth)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -489,3 +489,8 @@ def _plain_deep(value: Any) -> Any:
 def table_url(fmt: str, name: str) -> str:
     """The canonical URL an inline code table gets (so ConceptMaps and tables can refer to it)."""
     return f"urn:lisn:mapping:{fmt}:codes:{name}"
+
+
+def _mark(event: yaml.Event) -> yaml.error.Mark | None:
+    """The event's start mark, typed as MarkedYAMLError takes it (the C loader's marks behave alike)."""
+    return cast("yaml.error.Mark | None", event.start_mark)

@@ -207,7 +207,8 @@ def verify(session: Session, seal: AuditSeal) -> tuple[int, ChainProblem | None]
 
 def _walk(session: Session, rows: Iterable[AuditRow], key: bytes, wanted: set[int], *,
           legacy_possible: bool) -> tuple[int, ChainProblem | None, dict[int, str]]:
-    expected_seq, prev, count, seen = 1, GENESIS, 0, {}
+    expected_seq, prev, count = 1, GENESIS, 0
+    seen: dict[int, str] = {}
     for entry in rows:
         count += 1
         if entry.seq != expected_seq:

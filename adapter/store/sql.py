@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import select, text
@@ -33,11 +33,13 @@ from adapter.flows.ports import (
     OutboxMessage,
     RecipientRecord,
     Resource,
+    StatisticsChanges,
+    StatisticsRecord,
     StatusStep,
     SubmissionRecord,
     WriteConflict,
 )
-from adapter.store import audit, clients, outbox
+from adapter.store import audit, clients, outbox, statistics
 from adapter.store.db import session_factory
 from adapter.store.models import ConsentRow, DecisionRow, RecipientRow, StatusRow, SubmissionRow
 
@@ -86,16 +88,20 @@ class SqlTx:
     def __init__(self, session: Session, seal: audit.AuditSeal | None = None) -> None:
         self.session = session
         self.seal = seal
+        # The session's identity map holds rows weakly: a submission row nobody references is
+        # dropped after its flush, and the next step of the same transaction would load it again
+        # (raw body, Bundle and receipt: tens of KB decoded each time). Kept here until the end.
+        self._submissions: dict[str, SubmissionRow] = {}
 
     # -- submissions ---------------------------------------------------------------------------
     def submission(self, submission_id: str) -> SubmissionRecord | None:
-        row = self.session.get(SubmissionRow, submission_id)
+        row = self._get_submission(submission_id)
         return _submission(row) if row is not None else None
 
     def submissions_of(self, certificate_id: str) -> list[SubmissionRecord]:
         rows = self.session.scalars(select(SubmissionRow).where(SubmissionRow.certificate_id == certificate_id)
                                     .order_by(SubmissionRow.received_at))
-        return [_submission(r) for r in rows]
+        return [_submission(self._keep(r)) for r in rows]
 
     def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
         s = SubmissionRow
@@ -105,9 +111,9 @@ class SqlTx:
         return [_submission(r) for r in rows]
 
     def add_submission(self, record: SubmissionRecord) -> None:
-        values = asdict(record)
+        values = _fields(record)
         values["received_at"] = stamp(record.received_at)
-        self.session.add(SubmissionRow(**values))
+        self.session.add(self._keep(SubmissionRow(**values)))
         self.session.flush()
 
     def accept(self, submission_id: str, *, accepted_key: str, response: Resource) -> None:
@@ -152,8 +158,16 @@ class SqlTx:
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": patient_lock_key(patient_value)})
 
+    def _get_submission(self, submission_id: str) -> SubmissionRow | None:
+        row = self._submissions.get(submission_id) or self.session.get(SubmissionRow, submission_id)
+        return self._keep(row) if row is not None else None
+
+    def _keep(self, row: SubmissionRow) -> SubmissionRow:
+        self._submissions[row.id] = row
+        return row
+
     def _row(self, submission_id: str) -> SubmissionRow:
-        row = self.session.get(SubmissionRow, submission_id)
+        row = self._get_submission(submission_id)
         if row is None:
             raise LookupError(f"no submission {submission_id}")
         return row
@@ -175,7 +189,7 @@ class SqlTx:
         return _consent(row) if row is not None else None
 
     def add_consent(self, record: ConsentRecord) -> None:
-        values = asdict(record)
+        values = _fields(record)
         values.update(created_at=stamp(record.created_at), updated_at=stamp(record.updated_at))
         self.session.add(ConsentRow(**values))
         self.session.flush()
@@ -233,6 +247,23 @@ class SqlTx:
 
     def counts(self) -> list[tuple[str, str, int]]:
         return outbox.counts(self.session)
+
+    # -- statistics --------------------------------------------------------------------------------
+    def add_statistics(self, record: StatisticsRecord) -> None:
+        statistics.add(self.session, record)
+
+    def update_statistics(self, submission_id: str, changes: StatisticsChanges) -> int:
+        return statistics.update_row(self.session, submission_id, changes)
+
+    def tally_statistics(self, dimensions: tuple[str, ...], *, months: tuple[str | None, str | None] = (None, None)
+                         ) -> list[tuple[tuple[str, ...], int]]:
+        return statistics.tally(self.session, dimensions, months)
+
+
+def _fields(record: object) -> dict[str, object]:
+    """A record's fields by name. Not ``dataclasses.asdict``: that deep-copies the Bundle and the
+    resources, which the row only stores."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}  # type: ignore[arg-type]
 
 
 def patient_lock_key(patient_value: str) -> int:

@@ -114,3 +114,40 @@ def test_rehashed_edit_still_breaks_the_next_link(session: Session, seal: audit.
     row.hash = audit.row_hash(row, seal.key)  # a forger who holds the key and recomputes the edited row
     session.flush()
     assert audit.verify(session, seal)[1] == audit.ChainProblem(3, "prev_hash does not match the previous row")
+
+
+def test_a_transaction_loads_its_submission_once(engine: sa.Engine) -> None:
+    """Later steps of a submission's transaction use the row already there: no SELECT that reloads
+    the raw body, the Bundle and the receipt after each flush (issue 15: 27 -> 21 statements)."""
+    import gc
+
+    from adapter.flows.ports import StatusStep, SubmissionRecord
+    from adapter.store.sql import SqlStore
+
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient"}}] * 50}
+    record = SubmissionRecord(id="s-1", certificate_id="c-1", event="certificate", kommunkod="0180",
+                              care_unit_hsa="SE1", patient_system="pnr", patient_value="191212121212",
+                              status="received", received_at=now, content_hash="0" * 64, source_format="fhir-json",
+                              raw=b"{}", bundle=bundle)
+    selects: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM submissions" in statement:
+            selects.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    with SqlStore(engine).transaction() as tx:
+        tx.add_submission(record)
+        gc.collect()  # what a busy request does between steps: the unreferenced row would be dropped
+        tx.add_step("s-1", StatusStep("received", now))
+        tx.add_step("s-1", StatusStep("validated", now))
+        stored = tx.submission("s-1")
+        tx.accept("s-1", accepted_key="certificate|c-1", response={"resourceType": "Bundle"})
+    sa.event.remove(engine, "before_cursor_execute", count)
+    assert selects == []
+    assert stored is not None and stored.bundle == bundle and stored.status == "validated"
+    assert stored.bundle is bundle  # stored as given, not a deep copy
+    with SqlStore(engine).transaction() as tx:
+        again = tx.submission("s-1")
+    assert again is not None and again.accepted_key == "certificate|c-1" and again.bundle == bundle
