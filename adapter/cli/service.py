@@ -19,7 +19,7 @@ import click
 from sqlalchemy.orm import Session
 
 from adapter import wiring
-from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, echo_json
+from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, EnvironmentProblem, echo_json, open_migrated_store
 from adapter.settings import Settings
 
 
@@ -29,7 +29,7 @@ def _settings() -> Settings:
 
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
-    store = wiring.open_store(settings)
+    store = open_migrated_store(settings)
     try:
         with store.session() as session:
             yield session
@@ -43,7 +43,8 @@ def _pepper(settings: Settings) -> bytes:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0: any free port, printed at start).")
 def serve(host: str, port: int) -> None:
     """Run the FHIR API (embedded default: SQLite in ADAPTER_DATA_DIR, migrated on start)."""
     from adapter.api import create_app
@@ -57,7 +58,10 @@ def serve(host: str, port: int) -> None:
     if settings.delivery.run_in_process:
         # The embedded default can deliver without a separate ``adapter worker`` (issue 7).
         wiring.start_in_process_relay(app.extensions["lisn"])
-    server = make_embedded_server(app, host, port)
+    try:
+        server = make_embedded_server(app, host, port)
+    except OSError as exc:  # in use, not ours to bind, no such address
+        raise EnvironmentProblem(f"cannot listen on {host}:{port} (--host/--port): {exc.strerror or exc}") from None
     click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -107,15 +111,22 @@ def clients_add(name: str, role: str, care_units: tuple[str, ...], kommunkod: st
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import Encoding
 
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        try:
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        except ValueError as exc:
+            raise click.BadParameter(f"{cert_path} is not a PEM certificate ({str(exc).splitlines()[0]})",
+                                     param_hint="--cert") from None
         fingerprint = cert_fingerprint(cert.public_bytes(Encoding.DER))
+    from sqlalchemy.exc import IntegrityError
+
     settings = _settings()
     try:
         with _session(settings) as session:
             _, token = add_client(session, name=name, role=role, pepper=_pepper(settings), care_units=care_units,
                                   kommunkod=kommunkod, cert_sha256=fingerprint)
-    except Exception as exc:  # noqa: BLE001 - the only expected one is a duplicate name
-        click.echo(f"could not add client {name!r}: {type(exc).__name__}", err=True)
+    except IntegrityError:  # the one unique column a new client can clash on is its name
+        click.echo(f"error: a client named {name!r} already exists (NAME; `adapter clients token {name}` "
+                   "issues it a new token)", err=True)
         sys.exit(EXIT_INVALID)
     click.echo(token)
 
@@ -203,14 +214,27 @@ def audit_verify() -> None:
 
 
 @audit.command("extract")
-@click.option("--patient", required=True, help="Personnummer or samordningsnummer (12 digits).")
+@click.option("--patient", required=True,
+              help="Personnummer or samordningsnummer: 12 digits, with or without the dash (19121212-1212).")
 def audit_extract(patient: str) -> None:
     """Every access to one patient's data, as JSON (for a log extract to the patient)."""
     from adapter.store.audit import as_dict, extract
 
+    patient = _personnummer(patient)
     with _session(_settings()) as session:
         rows = [as_dict(r) for r in extract(session, patient=patient)]
     echo_json({"patient": patient, "entries": rows})
+
+
+def _personnummer(given: str) -> str:
+    """The 12-digit form the audit log keeps: 19121212-1212 and 191212121212 are one patient."""
+    digits = given.strip()
+    if len(digits) == 13 and digits[8] in "-+":
+        digits = digits[:8] + digits[9:]
+    if len(digits) != 12 or not digits.isdigit():
+        raise click.BadParameter(f"{given!r} is not a 12-digit personnummer or samordningsnummer "
+                                 "(YYYYMMDDNNNN or YYYYMMDD-NNNN)", param_hint="--patient")
+    return digits
 
 
 def register(cli: click.Group) -> None:

@@ -80,6 +80,7 @@ class Relay:
                 self._record(msg, no_one, self.settings.max_attempts, stats)
             elif recipient.mode == "pull":
                 self._count(stats, "available", self.store.mark_available(msg, now=self.clock.now()))
+                log.info("outbox message %s to %s: available for pull", msg.id, msg.kommunkod)
             else:
                 self._push(msg, recipient, stats)
         except Exception as exc:  # noqa: BLE001 - a poison message must not stop the relay
@@ -122,6 +123,8 @@ class Relay:
                                   cap=self.settings.backoff_max, rand=self.rand)
             next_at = now + timedelta(seconds=delay)
             self._count(stats, "retried", self.store.mark_retry(msg, receipt, now=now, next_at=next_at))
+        # One line per delivery attempt; the outcome and the receipt's reason are the recipient's, never patient data.
+        log.info("outbox message %s to %s: %s (attempt %d)", msg.id, msg.kommunkod, receipt.outcome.value, msg.attempts)
 
     @staticmethod
     def _count(stats: RunStats, name: str, written: bool) -> None:
