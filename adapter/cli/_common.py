@@ -129,7 +129,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, errors.AdapterError):
         return outcome_text(exc.outcome), exit_code_for(exc)
     module = type(exc).__module__ or ""
-    if module.startswith("sqlalchemy") or module.startswith("psycopg"):
+    if module.startswith(("sqlalchemy", "psycopg")):
         return _database_problem(exc)
     if isinstance(exc, ModuleNotFoundError) and exc.name in _DB_DRIVERS:
         return (f"error: the database driver {exc.name!r} for ADAPTER_DATABASE_URL={_database_url()} is not installed "

@@ -65,19 +65,19 @@ def worker(once: bool, batch: int, poll: float, recipients_file: Path | None, ve
     except errors.AdapterError as exc:
         fail(exc)
     if once:  # a pass that fails is the command's failure (exit 3 from the top-level handler), not a log line
-        stats = relay.run_once()
-        if verbose:
-            click.echo(_stats_line(stats), err=True)
+        _report(relay.run_once(), verbose)
         sys.exit(EXIT_OK)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
-    def report(stats: RunStats) -> None:
-        if verbose and stats.claimed:
-            click.echo(_stats_line(stats), err=True)
-    run_loop(relay, stop=stop, poll_interval=poll, on_pass=report)
+    run_loop(relay, stop=stop, poll_interval=poll, on_pass=lambda stats: _report(stats, verbose))
     sys.exit(EXIT_OK)
+
+
+def _report(stats: RunStats, verbose: bool) -> None:
+    if verbose and stats.claimed:
+        click.echo(_stats_line(stats), err=True)
 
 
 def _log_to_stderr(level: int) -> None:
