@@ -156,7 +156,8 @@ def _database_problem(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, sa_exc.ProgrammingError | sa_exc.OperationalError) and _no_table(exc):
         return (f"error: the database {url} is not migrated (run `adapter db upgrade`): "
                 f"{_first_line(getattr(exc, 'orig', exc))}"), EXIT_ENVIRONMENT
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError):
+    if (isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError)
+            or type(exc) is sa_exc.DatabaseError):  # e.g. SQLite: "file is not a database"
         detail = _first_line(getattr(exc, "orig", None) or exc)
         return f"error: cannot use the database {url}: {detail}", EXIT_ENVIRONMENT
     return (f"internal error: {type(exc).__name__} from the database {url} (a bug: please report this; "
@@ -190,6 +191,19 @@ def _debug(ctx: click.Context) -> bool:
     return bool(ctx.meta.get("adapter.debug")) or env not in ("", "0", "false", "no")
 
 
+def open_store(settings: Any, *, upgrade: bool | None = None) -> Any:
+    """``wiring.open_store``; a data folder that cannot be made (``ADAPTER_DATA_DIR``) is exit 3."""
+    from adapter import wiring
+
+    try:
+        return wiring.open_store(settings, upgrade=upgrade)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise EnvironmentProblem(f"ADAPTER_DATA_DIR={settings.database.data_dir}: {exc.filename} cannot be "
+                                 f"created or written ({exc.strerror})") from None
+
+
 def open_migrated_store(settings: Any) -> Any:
     """The configured store (``wiring.open_store``), refused with exit 3 unless its schema is the newest.
 
@@ -198,10 +212,9 @@ def open_migrated_store(settings: Any) -> Any:
     """
     from alembic.script import ScriptDirectory
 
-    from adapter import wiring
     from adapter.store import migrate
 
-    store = wiring.open_store(settings)
+    store = open_store(settings)
     try:
         at = migrate.current(store.engine)
         missing = set(ScriptDirectory.from_config(migrate.alembic_config(store.engine)).get_heads()) - at

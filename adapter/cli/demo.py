@@ -87,9 +87,13 @@ class _Run:
     def prepare(self) -> None:
         if self.dir.exists():
             if not (self.dir / MARKER).exists():
-                raise DemoFailed(f"{self.dir} exists and is not a demo folder; choose another --data-dir")
+                raise click.BadParameter(f"{self.dir} exists and is not a demo folder; choose another",
+                                         param_hint="--data-dir")
             shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True)
+        try:
+            self.dir.mkdir(parents=True)
+        except OSError as exc:
+            raise click.BadParameter(f"{self.dir} cannot be created ({exc.strerror})", param_hint="--data-dir") from None
         (self.dir / MARKER).write_text("created by adapter demo\n")
         _step("Utvecklingsnycklar (development keys, TEST ONLY)")
         self.cli("keys", "init", str(self.dir / "keys"))

@@ -19,7 +19,7 @@ import click
 from sqlalchemy.orm import Session
 
 from adapter import wiring
-from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, EnvironmentProblem, echo_json, open_migrated_store
+from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, EnvironmentProblem, echo_json, open_migrated_store, open_store
 from adapter.settings import Settings
 
 
@@ -54,17 +54,34 @@ def serve(host: str, port: int) -> None:
     if not settings.service.base_url:
         # Location headers and fullUrls should name the address this server actually listens on.
         settings = replace(settings, service=replace(settings.service, base_url=f"http://{host}:{port}/fhir"))
-    app = create_app({"SETTINGS": settings})
+    _probe(host, port)  # before the app: a port in use is said at once, as exit 3
+    try:
+        app = create_app({"SETTINGS": settings})
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise EnvironmentProblem(f"ADAPTER_DATA_DIR={settings.database.data_dir}: {exc.filename} cannot be "
+                                 f"created or written ({exc.strerror})") from None
     if settings.delivery.run_in_process:
         # The embedded default can deliver without a separate ``adapter worker`` (issue 7).
         wiring.start_in_process_relay(app.extensions["lisn"])
-    try:
-        server = make_embedded_server(app, host, port)
-    except OSError as exc:  # in use, not ours to bind, no such address
-        raise EnvironmentProblem(f"cannot listen on {host}:{port} (--host/--port): {exc.strerror or exc}") from None
+    server = make_embedded_server(app, host, port)
     click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def _probe(host: str, port: int) -> None:
+    """Refuse (exit 3) a --host/--port this process cannot listen on: in use, not ours, no such address."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+            probe.bind(address)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot listen on {host}:{port} (--host/--port): {exc.strerror or exc}") from None
 
 
 @click.group("db")
@@ -78,7 +95,7 @@ def db_upgrade(revision: str) -> None:
     """Bring the database to the newest schema."""
     from adapter.store import migrate
 
-    store = wiring.open_store(_settings(), upgrade=False)
+    store = open_store(_settings(), upgrade=False)
     migrate.upgrade(store.engine, revision)
     click.echo("database at " + ", ".join(sorted(migrate.current(store.engine))))
     store.engine.dispose()
@@ -181,7 +198,7 @@ def recipients_add(kommunkod: str, **options: object) -> None:
         with _session(_settings()) as session:
             add_recipient(session, kommunkod=kommunkod, **options)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(f"recipient {kommunkod}: {exc}") from None
     click.echo(f"recipient {kommunkod} registered")
 
 

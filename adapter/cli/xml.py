@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapter import errors
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
-from adapter.fhir.parse import parse_json, sniff
+from adapter.fhir.parse import parse_json, parse_xml, sniff
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
 from adapter.outbound.html import Source
 from adapter.outbound.municipal import status_of
@@ -183,7 +183,12 @@ def _line(result: Verification) -> str:
 def verify(file: Path, trust: tuple[Path, ...], out_format: str, signed_content: Path | None) -> None:
     """Verify the signature of FILE (municipal XML): exit 0 when valid and trusted, 1 otherwise."""
     xml = _read(file)
-    result = verify_document(xml, trust=_trust(trust))
+    anchors = _trust(trust)
+    try:
+        parse_xml(xml, keep_pis=True)  # what verify_document reads: not XML at all is unreadable input (2)
+    except errors.InputRejected as exc:
+        fail(errors.InputRejected(f"{file}: {exc}", message_id=exc.message_id), out_format)
+    result = verify_document(xml, trust=anchors)
     if out_format == "json":
         echo_json(result.outcome())
     else:
