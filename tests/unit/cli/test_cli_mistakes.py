@@ -349,3 +349,26 @@ def test_real_process_prints_no_traceback(args: list[str], folder: Path) -> None
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert "Traceback" not in done.stderr and done.returncode in (EXIT_USAGE, EXIT_ENVIRONMENT), done.stderr
     assert len(done.stderr.strip().splitlines()) <= 3, done.stderr
+
+
+RECEIVER = ROOT / "examples" / "receiver" / "receiver.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "code", "names"), [
+    (["--db", "{T}/r.db", "--trust", "{T}/missing.pem"], 2, "{T}/missing.pem"),
+    (["--db", UNWRITABLE + "/r.db", "--trust", "{T}/keys/ca.pem"], 2, "--db"),
+    (["--db", "{T}/r.db", "--trust", "{T}/keys/ca.pem", "--port", "99999"], 2, "--port"),
+    (["--db", "{T}/r.db", "--trust", "{T}/keys/ca.pem", "--port", "{BUSY_PORT}"], 3, "--port"),
+    (["--db", "{T}/r.db", "--trust", "{T}/keys/ca.pem", "--read-token-file", "{T}/missing"], 2, "{T}/missing"),
+])
+def test_reference_receiver_bad_arguments(args: list[str], code: int, names: str, folder: Path) -> None:
+    """The example receiver script: one line and an exit code, as the commands."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        subs = {"{T}": str(folder), "{BUSY_PORT}": str(busy.getsockname()[1])}
+        done = subprocess.run([sys.executable, str(RECEIVER), *[_sub(a, subs) for a in args]], capture_output=True,
+                              text=True, timeout=60, check=False)
+    assert "Traceback" not in done.stderr and done.returncode == code, done.stderr
+    assert _sub(names, subs) in done.stderr
