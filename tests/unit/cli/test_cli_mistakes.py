@@ -372,3 +372,36 @@ def test_reference_receiver_bad_arguments(args: list[str], code: int, names: str
                               text=True, timeout=60, check=False)
     assert "Traceback" not in done.stderr and done.returncode == code, done.stderr
     assert _sub(names, subs) in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("terminal", [True, False])
+def test_batch_validate_shows_progress_only_on_a_terminal(terminal: bool) -> None:
+    """Many files: a bar on stderr when it is a terminal (stdout is redirected), nothing otherwise."""
+    import pty
+
+    files = [str(EXAMPLE)] * 6
+    master, slave = pty.openpty() if terminal else (None, None)
+    try:
+        done = subprocess.run([sys.executable, "-m", "adapter", "validate", "--format", "json", *files],
+                              stdout=subprocess.PIPE, stderr=slave if terminal else subprocess.PIPE,
+                              timeout=120, check=False)
+        if terminal:
+            os.close(slave)
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the other end is closed
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            err = b"".join(chunks).decode("utf-8", "replace")
+        else:
+            err = done.stderr.decode("utf-8")
+    finally:
+        if master is not None:
+            os.close(master)
+    assert done.returncode == EXIT_OK
+    assert ("validate" in err and "6/6" in err) is terminal, err
