@@ -10,7 +10,8 @@ Exception tree, with the HTTP status each answers (the table :data:`HTTP`)::
     AdapterError                        (.outcome: the OperationOutcome to answer with)   500
      ├── InputRejected (ValueError)     malformed, oversize or hostile input                400
      │    ├── PayloadTooLarge           larger than the configured limit                    413
-     │    └── UnsupportedMediaType      a content type or charset we do not read            415
+     │    ├── UnsupportedMediaType      a content type or charset we do not read            415
+     │    └── RequestTimeout            the body did not arrive within its deadline         408
      ├── MappingError                   an EHR export could not be mapped                   422
      ├── ValidationFailed               the certificate breaks a rule                       422
      ├── TransformError                 municipal XML could not be produced (a bug)         500
@@ -222,6 +223,13 @@ def to_outcome(exc: BaseException) -> OperationOutcome:
     return server_error()
 
 
+class RequestTimeout(InputRejected):
+    """The request body did not arrive in time."""
+
+    code = "timeout"
+    message_id = "LISN_BODY_TIMEOUT"
+
+
 @dataclass(frozen=True)
 class HttpStatus:
     """What an error answers over HTTP."""
@@ -238,6 +246,7 @@ HTTP: dict[type[AdapterError], HttpStatus] = {
     InputRejected: HttpStatus(400),
     PayloadTooLarge: HttpStatus(413),
     UnsupportedMediaType: HttpStatus(415),
+    RequestTimeout: HttpStatus(408),
     MappingError: HttpStatus(422),
     ValidationFailed: HttpStatus(422),
     TransformError: HttpStatus(500),

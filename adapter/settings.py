@@ -24,6 +24,9 @@ class Limits:
     """Deepest nesting of JSON arrays and objects accepted."""
     max_xml_depth: int = 64
     """Deepest nesting of XML elements accepted."""
+    body_read_seconds: float = 30.0
+    """Longest time a request body may take to arrive, in all (a slow client holds a worker thread
+    while it sends; past this it is answered 408 and the connection closed)."""
 
 
 @dataclass(frozen=True)
@@ -77,16 +80,36 @@ class DeliverySettings:
     """Seconds to wait for a recipient's TCP/TLS connection."""
     read_timeout: float = 30.0
     """Seconds to wait for a recipient's answer."""
-    max_attempts: int = 10
-    """Attempts before a message is dead-lettered."""
+    push_deadline: float = 0.0
+    """Seconds one whole push may take (connect, send, the whole answer); 0: connect + read timeout."""
+    max_attempts: int = 0
+    """Attempts before a message is dead-lettered; 0: no count limit, ``retry_period`` decides."""
+    retry_period: float = 3 * 24 * 3600.0
+    """Seconds a message that keeps failing (no answer, 5xx, 429) is retried, counted from its first
+    failed attempt, before it is dead-lettered (3 days: a municipality's weekend outage)."""
+    max_unanswered: int = 10
+    """Claims that ended without any recorded outcome (the worker died) before a message is dead-lettered."""
     backoff_base: float = 2.0
     """First retry delay in seconds; doubles per attempt, with full jitter."""
     backoff_max: float = 3600.0
     """Longest retry delay in seconds."""
     lease_seconds: float = 60.0
-    """How long a claimed outbox row belongs to one worker."""
+    """How long a claimed outbox row belongs to one worker; must exceed the push deadline + 1 s."""
+    lanes: int = 8
+    """Pushes one worker runs at the same time (threads)."""
+    per_recipient: int = 2
+    """Pushes one worker runs at the same time to one municipality."""
+    breaker_failures: int = 5
+    """Consecutive failed pushes to one municipality that open its circuit."""
+    breaker_cooldown: float = 60.0
+    """Seconds an open circuit keeps a municipality's messages waiting before it is tried again."""
     run_in_process: bool = False
     """Run the relay inside the web service (embedded default only)."""
+
+    @property
+    def deadline(self) -> float:
+        """The total deadline of one push in seconds."""
+        return self.push_deadline or (self.connect_timeout + self.read_timeout)
 
 
 @dataclass(frozen=True)
@@ -101,7 +124,29 @@ class ServiceSettings:
     """Public base URL of the FHIR API, used in fullUrls and Location headers; empty: the address
     ``adapter serve`` listens on (``http://localhost:8080/fhir`` for an app built otherwise)."""
     token_pepper: str = ""
-    """Server secret API tokens are keyed with (HMAC); empty: one kept in ``data_dir/token-pepper``."""
+    """Server secret API tokens are keyed with (HMAC); empty: one kept in ``data_dir/token-pepper``
+    (development only)."""
+    environment: str = ""
+    """``production``, ``development``, or empty: production when the database URL names a server
+    database (not SQLite). Production refuses to start without configured secrets
+    (``adapter.wiring.check_production``). Short form ``ADAPTER_ENV``."""
+
+    def is_production(self, database: DatabaseSettings) -> bool:
+        if self.environment:
+            return self.environment.strip().lower() == "production"
+        return bool(database.url) and not database.url.startswith("sqlite")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """The audit log's seal: both live outside the database (docs/service.md, "Audit log")."""
+
+    key_path: Path | None = None
+    """File holding the HMAC-SHA256 key (at least 32 bytes) the rows and checkpoints are MAC'd with;
+    unset: one generated into ``data_dir/audit-key`` (development only)."""
+    checkpoint_path: Path | None = None
+    """File the signed checkpoints of the chain's head are appended to; unset:
+    ``data_dir/audit-checkpoints.jsonl``. Keep it where the database's administrators cannot write."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +168,17 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+
+    @property
+    def production(self) -> bool:
+        """Whether this is a production instance (see :attr:`ServiceSettings.environment`)."""
+        return self.service.is_production(self.database)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "ADAPTER") -> Settings:
         """Read ``ADAPTER_<CONCERN>_<FIELD>`` (and the short forms ``ADAPTER_DATABASE_URL``,
-        ``ADAPTER_DATA_DIR``) from the environment."""
+        ``ADAPTER_DATA_DIR``, ``ADAPTER_ENV``) from the environment."""
         env = dict(os.environ if environ is None else environ)
         base = cls()
         updates: dict[str, Any] = {}
@@ -146,6 +197,8 @@ class Settings:
         if f"{prefix}_DATA_DIR" in env:
             db = replace(db, data_dir=Path(env[f"{prefix}_DATA_DIR"]))
         updates["database"] = db
+        if f"{prefix}_ENV" in env:
+            updates["service"] = replace(updates.get("service", base.service), environment=env[f"{prefix}_ENV"])
         return replace(base, **updates)
 
 

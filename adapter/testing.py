@@ -14,7 +14,7 @@ import copy
 import hmac
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -229,11 +229,20 @@ class MemoryTx:
             held.token, held.lease_until = None, None
         return len(hits)
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+              exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claim]:
         due = [h for h in self.s.outbox if h.message.state == PENDING and h.message.next_attempt_at <= now
-               and (h.lease_until is None or h.lease_until <= now) and not self._blocked(h)]
+               and (h.lease_until is None or h.lease_until <= now) and not self._blocked(h)
+               and h.message.kommunkod not in exclude]
         due.sort(key=lambda h: (h.message.next_attempt_at, h.message.id))
-        return [self._take(h, owner, now + timedelta(seconds=lease_seconds)) for h in due[:limit]]
+        taken: dict[str, int] = {}
+        chosen: list[_Held] = []
+        for held in due:
+            k = held.message.kommunkod
+            if len(chosen) < limit and (per_recipient is None or taken.get(k, 0) < per_recipient):
+                taken[k] = taken.get(k, 0) + 1
+                chosen.append(held)
+        return [self._take(h, owner, now + timedelta(seconds=lease_seconds)) for h in chosen]
 
     def _blocked(self, held: _Held) -> bool:
         """A withdrawal or replacement waits for an earlier pending message of its certificate."""
@@ -273,4 +282,6 @@ def _matches(held: _Held, match: Match) -> bool:
             and (match.states is None or m.state in match.states)
             and (match.kinds is None or m.kind in match.kinds)
             and (not match.never_sent or m.attempts == 0)
-            and (match.claim is None or (m.id == match.claim[0] and held.token == match.claim[1])))
+            and (match.claim is None or (m.id == match.claim[0] and held.token == match.claim[1]))
+            and (match.unleased_at is None or held.lease_until is None or held.lease_until <= match.unleased_at)
+            and (match.due_before is None or m.next_attempt_at < match.due_before))

@@ -35,7 +35,11 @@ def environment(*, data_dir: Path, database_url: str | None = None) -> dict[str,
 
     data_dir.mkdir(parents=True, exist_ok=True)
     keys = init_dev_keys(data_dir / "keys")
+    audit_key = data_dir / "audit-key"
+    audit_key.write_text(secrets.token_hex(32), encoding="ascii")
+    audit_key.chmod(0o600)
     env = {
+        "ADAPTER_AUDIT_KEY_PATH": str(audit_key),
         "ADAPTER_DATA_DIR": str(data_dir),
         "ADAPTER_SERVICE_TOKEN_PEPPER": secrets.token_hex(32),
         "ADAPTER_SIGNING_KEY_PATH": str(keys.key),

@@ -42,6 +42,20 @@ def wait_http(url: str, *, seconds: float = 30.0, proc: subprocess.Popen[bytes] 
     raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
+def wait_tcp(port: int, *, seconds: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until something listens on 127.0.0.1:``port`` (a server that does not answer HTTP)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before port {port} listened")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on port {port} within {seconds} s")
+
+
 def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, seconds: float = 10.0) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)

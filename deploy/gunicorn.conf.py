@@ -4,7 +4,8 @@
     gunicorn -c deploy/gunicorn.conf.py 'adapter.api:create_app()'
 
 Behind a TLS-terminating reverse proxy (nginx) that verifies client certificates and forwards
-them in X-SSL-Client-Cert; set ADAPTER_SERVICE_TRUSTED_PROXIES to the proxy's address.
+them in X-SSL-Client-Cert; set ADAPTER_SERVICE_TRUSTED_PROXIES to the proxy's address on its own
+host (never loopback: any local process could send the header; docs/service.md).
 """
 
 import multiprocessing

@@ -129,8 +129,11 @@ def store(request: pytest.FixtureRequest) -> Iterator[object]:
         return
     from stores import empty
 
+    from adapter.store.audit import AuditSeal
+
     engine = request.getfixturevalue(f"{request.param}_engine")
     empty(engine)
-    yield SqlStore(engine)
+    checkpoints = request.getfixturevalue("tmp_path") / "audit-checkpoints.jsonl"
+    yield SqlStore(engine, seal=AuditSeal(key=b"flow-tests-audit-key-32-bytes-long", checkpoints=checkpoints))
     # Leak check: every transaction has ended and given its connection back.
     assert engine.pool.checkedout() == 0, "a connection is still checked out after the test"

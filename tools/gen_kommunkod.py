@@ -64,7 +64,7 @@ def code_system(rows: list[dict[str, str]], retired: list[dict[str, str]], sourc
         for r in sorted(retired, key=lambda r: r["code"])]
     return {
         "resourceType": "CodeSystem", "id": "kommunkod", "language": "sv", "url": f"{BASE}/CodeSystem/kommunkod",
-        "version": date.replace("-", ""), "name": "Kommunkod", "title": "Sveriges kommuner (kommunkoder enligt SCB)",
+        "version": date.replace("-", ""), "name": "KommunkodCS", "title": "Sveriges kommuner (kommunkoder enligt SCB)",
         "status": "active", "experimental": False, "date": date, "publisher": "LISN-projektet",
         "description": (f"Sveriges {len(rows)} kommuner med SCB:s fyrsiffriga kommunkoder och namn, samt upphörda koder "
                         "(status retired) med den kod som gäller i stället (replacedBy). Värdena för identifierarsystemet "
@@ -85,7 +85,7 @@ def code_system(rows: list[dict[str, str]], retired: list[dict[str, str]], sourc
 def value_set(date: str) -> dict[str, Any]:
     return {
         "resourceType": "ValueSet", "id": "kommunkod", "language": "sv", "url": f"{BASE}/ValueSet/kommunkod",
-        "version": date.replace("-", ""), "name": "Kommunkod", "title": "Gällande kommunkoder", "status": "active",
+        "version": date.replace("-", ""), "name": "KommunkodVS", "title": "Gällande kommunkoder", "status": "active",
         "experimental": False, "date": date, "publisher": "LISN-projektet",
         "description": "De kommunkoder som gäller i dag (status active) i CodeSystem kommunkod.",
         "jurisdiction": [{"coding": [{"system": "urn:iso:std:iso:3166", "code": "SE", "display": "Sweden"}]}],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from importlib.metadata import version as dist_version
 from typing import Any
 
 from flask import Blueprint
@@ -34,11 +35,18 @@ def declarations() -> dict[str, dict[str, list[Any]]]:
     return merged
 
 
-def _resource(rtype: str, parts: dict[str, list[Any]]) -> dict[str, Any]:
+def _canonical(res: dict[str, Any]) -> str:
+    return f"{res['url']}|{res['version']}" if res.get("version") else str(res["url"])
+
+
+def _resource(rtype: str, parts: dict[str, list[Any]], profiles: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"type": rtype}
     if parts.get("profile"):
         out["profile"] = parts["profile"][0]
-    out["interaction"] = [{"code": c} for c in parts.get("interaction", [])]
+    if profiles:
+        out["supportedProfile"] = profiles
+    if parts.get("interaction"):
+        out["interaction"] = [{"code": c} for c in parts["interaction"]]
     if parts.get("searchParam"):
         out["searchParam"] = [{"name": n, "type": t} for n, t in parts["searchParam"]]
     if parts.get("operation"):
@@ -46,27 +54,58 @@ def _resource(rtype: str, parts: dict[str, list[Any]]) -> dict[str, Any]:
     return out
 
 
+def _supported_profiles(registry: Any) -> dict[str, list[str]]:
+    """Resource type -> the package's profiles of it (``url|version``)."""
+    out: dict[str, list[str]] = {}
+    for sd in registry.all("StructureDefinition"):
+        if sd.get("derivation") == "constraint" and sd.get("kind") == "resource":
+            out.setdefault(str(sd["type"]), []).append(_canonical(sd))
+    return {t: sorted(p) for t, p in out.items()}
+
+
+def _messaging(registry: Any) -> list[dict[str, Any]]:
+    """The messages ``$process-message`` receives: one MessageDefinition per event (its focus inside)."""
+    supported = [{"mode": "receiver", "definition": _canonical(md)}
+                 for md in sorted(registry.all("MessageDefinition"), key=lambda r: str(r["url"]))]
+    if not supported:
+        return []
+    return [{"documentation": "POST /fhir/$process-message: a Bundle of type message (profile lisn-submission); "
+             "the event is MessageHeader.eventCoding, the focus the certificate (QuestionnaireResponse). "
+             "The answer is a response message, synchronously.", "supportedMessage": supported}]
+
+
 def capability_statement() -> dict[str, Any]:
     decl = declarations()
     system = decl.pop("*", {})
-    present = {r.get("resourceType") for r in service().registry.all()}
+    registry = service().registry
+    present = {r.get("resourceType") for r in registry.all()}
     conformance = decl.pop("<conformance>", {})
     for rtype in sorted(t for t in present if t):
         decl.setdefault(rtype, {}).update({k: list(v) for k, v in conformance.items()})
+    profiles = _supported_profiles(registry)
     rest: dict[str, Any] = {
         "mode": "server",
         "security": {"cors": False, "description": "API tokens (Authorization: Bearer) or client "
                      "certificates through a trusted reverse proxy; roles sender, municipality, admin."},
-        "resource": [_resource(t, decl[t]) for t in sorted(decl)],
+        "resource": [_resource(t, decl[t], profiles.get(t, [])) for t in sorted(decl)],
     }
     if system.get("operation"):
         rest["operation"] = [{"name": n, "definition": d} for n, d in system["operation"]]
-    return {
-        "resourceType": "CapabilityStatement", "status": "active", "date": "2026-11-23", "kind": "instance",
-        "software": {"name": "LISN adapter"}, "implementation": {"description": "LISN adapter",
-                                                                  "url": service().base_url},
-        "fhirVersion": "4.0.1", "format": ["application/fhir+json"], "rest": [rest],
+    statement: dict[str, Any] = {
+        "resourceType": "CapabilityStatement", "name": "LisnAdapter", "title": "LISN adapter",
+        "status": "active", "date": "2026-11-23", "kind": "instance",
+        "software": {"name": "LISN adapter", "version": dist_version("lisn-adapter")},
+        "implementation": {"description": "LISN adapter", "url": service().base_url},
+        "fhirVersion": "4.0.1", "format": ["application/fhir+json"],
     }
+    guides = sorted(_canonical(ig) for ig in registry.all("ImplementationGuide"))
+    if guides:
+        statement["implementationGuide"] = guides
+    statement["rest"] = [rest]
+    messaging = _messaging(registry)
+    if messaging:
+        statement["messaging"] = messaging
+    return statement
 
 
 @bp.get("/metadata")

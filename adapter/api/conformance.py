@@ -50,6 +50,8 @@ def search(rtype: str) -> Any:
              if (url is None or r.get("url") == url) and (version is None or r.get("version") == version)]
     found.sort(key=lambda r: (r.get("url") or "", version_key(r.get("version"))))
     base = service().base_url
-    return fhir_response({"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                          "entry": [{"fullUrl": f"{base}/{rtype}/{r.get('id')}", "resource": r,
-                                     "search": {"mode": "match"}} for r in found]})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(found)}
+    if found:  # no empty arrays in FHIR JSON
+        bundle["entry"] = [{"fullUrl": f"{base}/{rtype}/{r.get('id')}", "resource": r,
+                            "search": {"mode": "match"}} for r in found]
+    return fhir_response(bundle)

@@ -26,7 +26,8 @@ CAPABILITY = {"Consent": {
 @require_role("sender", "admin")
 def create() -> Any:
     http.require_content_type(http.JSON_TYPES)
-    raw = http.read_body(service().settings.limits.max_body_bytes)
+    raw = http.read_body(service().settings.limits.max_body_bytes,
+                          service().settings.limits.body_read_seconds)
     result = run(lambda ctx: consents.register_consent(raw, ctx))
     headers = {}
     if not isinstance(result, errors.AdapterError):

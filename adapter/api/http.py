@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from flask import Response, request
@@ -43,23 +45,67 @@ def _drain(stream: Any) -> None:
         pass
 
 
-def read_body(limit: int) -> bytes:
-    """The request body, refusing (413) anything over ``limit`` bytes, chunked or not."""
+def read_body(limit: int, deadline_seconds: float | None = None) -> bytes:
+    """The request body, refusing (413) anything over ``limit`` bytes, chunked or not; 408 when it
+    has not all arrived within ``deadline_seconds``; 400 when its framing is broken."""
     if request.content_length is not None and request.content_length > limit:
         _drain(request.stream)
         raise _too_large(limit)
     parts: list[bytes] = []
     total = 0
-    try:
-        while chunk := request.stream.read(min(_CHUNK, limit + 1 - total)):
-            parts.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                _drain(request.stream)
-                raise _too_large(limit)
-    except RequestEntityTooLarge:
-        raise _too_large(limit) from None
+    with _deadline(deadline_seconds) as remaining:
+        try:
+            while (chunk := (remaining(), request.stream.read(min(_CHUNK, limit + 1 - total)))[1]):
+                parts.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    _drain(request.stream)
+                    raise _too_large(limit)
+        except RequestEntityTooLarge:
+            raise _too_large(limit) from None
+        except errors.AdapterError:
+            raise
+        except TimeoutError:
+            mid = "LISN_BODY_TIMEOUT"
+            raise errors.RequestTimeout(messages.bilingual(mid, seconds=f"{deadline_seconds:g}"),
+                                        message_id=mid) from None
+        except Exception as exc:
+            if not _broken_framing(exc):
+                raise
+            mid = "LISN_BODY_MALFORMED"
+            raise errors.InputRejected(messages.bilingual(mid), message_id=mid) from None
     return b"".join(parts)
+
+
+def _broken_framing(exc: Exception) -> bool:
+    """A body the server cannot read: a malformed chunk size or terminator, a connection that broke.
+    Werkzeug says so with OSError or ValueError, gunicorn with its own ``gunicorn.http.errors``."""
+    return isinstance(exc, (OSError, ValueError)) or type(exc).__module__ == "gunicorn.http.errors"
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[Callable[[], None]]:
+    """Bound the time the whole body may take: before each read the client socket's timeout is set
+    to what is left (gunicorn and the embedded server both hand the socket to the app), so a
+    client sending one byte at a time cannot hold a worker thread past the deadline."""
+    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    if not seconds or sock is None or not hasattr(sock, "settimeout"):
+        yield lambda: None
+        return
+    end = time.monotonic() + seconds
+    before = sock.gettimeout()
+
+    def remaining() -> None:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock.settimeout(left)
+
+    try:
+        yield remaining
+    finally:
+        with suppress(OSError):
+            sock.settimeout(before)
 
 
 def require_content_type(allowed: Iterable[str]) -> str:
@@ -88,8 +134,8 @@ def error_response(exc: errors.AdapterError) -> Response:
         headers["Retry-After"] = str(row.retry_after)
     if row.code == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if row.code == 413:
-        headers["Connection"] = "close"  # the rest of an oversize body is not read
+    if row.code in (408, 413) or exc.message_id == "LISN_BODY_MALFORMED":
+        headers["Connection"] = "close"  # the rest of the body is not read (or cannot be)
     return fhir_response(exc.outcome, row.code, headers)
 
 

@@ -30,7 +30,8 @@ CAPABILITY = {
 def process_message() -> Any:
     fmt = request.args.get("format", "fhir-json")
     http.require_content_type(http.JSON_TYPES if fmt == "fhir-json" else http.JSON_TYPES + http.XML_TYPES)
-    raw = http.read_body(service().settings.limits.max_body_bytes)
+    raw = http.read_body(service().settings.limits.max_body_bytes,
+                          service().settings.limits.body_read_seconds)
     inputs = _inputs()
     result = run(lambda ctx: submit(raw, ctx, fmt=fmt, inputs=inputs))
     headers = {}
@@ -53,7 +54,8 @@ def _task_ref(receipt: dict[str, Any]) -> str:
 def _validate(expected: str) -> Any:
     current_client()
     http.require_content_type(http.JSON_TYPES)
-    raw = http.read_body(service().settings.limits.max_body_bytes)
+    raw = http.read_body(service().settings.limits.max_body_bytes,
+                          service().settings.limits.body_read_seconds)
     resource = parse_json(raw, service().settings.limits)
     if isinstance(resource, dict) and resource.get("resourceType") == "Parameters":
         resource = next((p.get("resource") for p in resource.get("parameter") or []

@@ -41,9 +41,18 @@ _EXIT: dict[type[errors.AdapterError], int] = {
 }
 
 
+# Errors defined beside the part that raises them, by name (importing it here would slow every command).
+_EXIT_BY_NAME = {"UnsafeConfiguration": EXIT_ENVIRONMENT}  # adapter.wiring: production is missing a secret
+
+
 def exit_code_for(exc: errors.AdapterError) -> int:
-    """The exit code of an :class:`~adapter.errors.AdapterError` (table :data:`_EXIT`)."""
-    return next(_EXIT[c] for c in type(exc).__mro__ if c in _EXIT)
+    """The exit code of an :class:`~adapter.errors.AdapterError` (tables :data:`_EXIT`, :data:`_EXIT_BY_NAME`)."""
+    for c in type(exc).__mro__:
+        if c in _EXIT:
+            return _EXIT[c]
+        if c.__name__ in _EXIT_BY_NAME:
+            return _EXIT_BY_NAME[c.__name__]
+    return EXIT_INVALID
 
 
 class EnvironmentProblem(click.ClickException):
@@ -191,12 +200,12 @@ def _debug(ctx: click.Context) -> bool:
     return bool(ctx.meta.get("adapter.debug")) or env not in ("", "0", "false", "no")
 
 
-def open_store(settings: Any, *, upgrade: bool | None = None) -> Any:
+def open_store(settings: Any, **options: Any) -> Any:
     """``wiring.open_store``; a data folder that cannot be made (``ADAPTER_DATA_DIR``) is exit 3."""
     from adapter import wiring
 
     try:
-        return wiring.open_store(settings, upgrade=upgrade)
+        return wiring.open_store(settings, **options)
     except OSError as exc:
         if exc.filename is None:
             raise

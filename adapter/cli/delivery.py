@@ -109,8 +109,12 @@ def queue_list(state: str | None, kommunkod: str | None, limit: int, fmt: str) -
     for c in found["counts"]:
         click.echo(f"{c['state']:<13} {c['kommunkod']}  {c['count']}")
     for r in found["messages"]:
+        # What waits and why: the next attempt of a pending message, then its last error (which
+        # says "circuit open until ..." while its municipality's circuit is open).
+        waits = f"  next attempt {r['nextAttemptAt']}" if r["state"] == "pending" else ""
+        why = f"  last error: {r['lastError']}" if r["lastError"] else ""
         click.echo(f"{r['id']}  {r['kommunkod']}  {r['kind']:<11} {r['state']:<12} "
-                   f"attempts={r['attempts']}  {r['lastError'] or ''}")
+                   f"attempts={r['attempts']}{waits}{why}")
 
 
 @queue.command("show")

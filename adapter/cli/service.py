@@ -9,18 +9,31 @@ audit chain are the store's own administration, not a flow of patient data.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.orm import Session
 
 from adapter import wiring
-from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, EnvironmentProblem, echo_json, open_migrated_store, open_store
+from adapter.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_INVALID,
+    EXIT_USAGE,
+    EnvironmentProblem,
+    echo_json,
+    open_migrated_store,
+    open_store,
+)
 from adapter.settings import Settings
+
+if TYPE_CHECKING:
+    from adapter.store.sql import SqlStore
 
 
 def _settings() -> Settings:
@@ -28,17 +41,34 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    store = open_migrated_store(settings)
+def _refusal() -> Iterator[None]:
+    """An unsafe or unusable configuration: one line naming what is missing, exit 3."""
     try:
-        with store.session() as session:
-            yield session
+        yield
+    except wiring.UnsafeConfiguration as exc:
+        click.echo(f"adapter: {exc}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[SqlStore]:
+    with _refusal():
+        store = open_migrated_store(settings)
+    try:
+        yield store
     finally:
         store.engine.dispose()
 
 
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    with _store(settings) as store, store.session() as session:
+        yield session
+
+
 def _pepper(settings: Settings) -> bytes:
-    return wiring.token_pepper(settings)
+    with _refusal():
+        return wiring.token_pepper(settings)
 
 
 @click.command("serve")
@@ -56,7 +86,8 @@ def serve(host: str, port: int) -> None:
         settings = replace(settings, service=replace(settings.service, base_url=f"http://{host}:{port}/fhir"))
     _probe(host, port)  # before the app: a port in use is said at once, as exit 3
     try:
-        app = create_app({"SETTINGS": settings})
+        with _refusal():
+            app = create_app({"SETTINGS": settings})
     except OSError as exc:
         if exc.filename is None:
             raise
@@ -95,7 +126,7 @@ def db_upgrade(revision: str) -> None:
     """Bring the database to the newest schema."""
     from adapter.store import migrate
 
-    store = open_store(_settings(), upgrade=False)
+    store = open_store(_settings(), upgrade=False, audited=False)
     migrate.upgrade(store.engine, revision)
     click.echo("database at " + ", ".join(sorted(migrate.current(store.engine))))
     store.engine.dispose()
@@ -174,6 +205,28 @@ def clients_token(name: str) -> None:
     click.echo(token)
 
 
+@clients.command("disable")
+@click.argument("name")
+@click.option("--cert-only", is_flag=True, help="Forget only the client's certificate; its token still works.")
+def clients_disable(name: str, cert_only: bool) -> None:
+    """Switch a client off at once: its next request is 401 (token and certificate alike). Audited."""
+    from adapter.store.audit import record
+    from adapter.store.clients import disable
+
+    with _store(_settings()) as store, store.session() as session:
+        found = disable(session, name=name, certificate_only=cert_only)
+        if found is not None:
+            # Who did it (the operating-system user), and to which client (the `certificate` column
+            # names the object of an administrative row: docs/service.md).
+            record(session, store.seal, actor=wiring.OPERATOR.name, end_user=getpass.getuser(),
+                   action="client-disable", outcome="certificate-removed" if cert_only else "disabled",
+                   certificate=f"client:{name}")
+    if found is None:
+        click.echo(f"no client {name!r}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"client {name} " + ("certificate removed" if cert_only else "disabled"))
+
+
 @click.group("recipients")
 def recipients() -> None:
     """The recipient registry: socialnämnder by kommunkod."""
@@ -219,15 +272,33 @@ def audit() -> None:
 
 @audit.command("verify")
 def audit_verify() -> None:
-    """Check the whole chain; exit 1 naming the first removed or changed row."""
+    """Check every row's MAC, the chain and the checkpoints kept outside the database; exit 1
+    naming the first changed, forged, removed or truncated row."""
     from adapter.store.audit import verify
 
-    with _session(_settings()) as session:
-        count, problem = verify(session)
+    with _store(_settings()) as store, store.session() as session:
+        assert store.seal is not None  # an audited store always has its seal
+        count, problem = verify(session, store.seal)
     if problem is not None:
         click.echo(f"audit chain BROKEN at row {problem.seq}: {problem.problem} ({count} rows read)", err=True)
         sys.exit(EXIT_INVALID)
     click.echo(f"audit chain intact: {count} rows")
+
+
+@audit.command("rekey")
+def audit_rekey() -> None:
+    """Once, after upgrading from the unkeyed chain: check it, MAC every row under the audit key
+    and write the first checkpoint (docs/service.md, "Upgrading an existing log")."""
+    from adapter.store.audit import rekey
+
+    try:
+        with _store(_settings()) as store, store.session() as session:
+            assert store.seal is not None
+            count = rekey(session, store.seal)
+    except ValueError as exc:
+        click.echo(f"audit rekey refused: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"audit chain re-keyed: {count} rows")
 
 
 @audit.command("extract")

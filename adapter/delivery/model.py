@@ -9,6 +9,7 @@ memory), the HTTPS transport ``adapter.delivery.http``; ``adapter.testing`` has 
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -110,7 +111,20 @@ class Transport(Protocol):
 class Store(Protocol):
     """What the relay needs from persistence. Every write after a claim is fenced by the token."""
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]: ...
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+              exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claimed]:
+        """Due messages, none to a kommunkod in ``exclude``, at most ``per_recipient`` to one recipient."""
+        ...
+
+    def history(self, msg: Claimed) -> tuple[datetime | None, int]:
+        """Since when ``msg`` has been failing (its first recorded attempt since it was last queued
+        or retried by an operator; None before any) and how many attempts of that run have an outcome."""
+        ...
+
+    def postpone(self, kommunkod: str, *, until: datetime, reason: str, now: datetime) -> int:
+        """Move every pending, unleased message to ``kommunkod`` due before ``until`` to ``until``
+        with ``reason`` as its last error (an open circuit); returns how many."""
+        ...
 
     def recipient(self, kommunkod: str) -> Recipient | None: ...
 
@@ -122,6 +136,10 @@ class Store(Protocol):
 
     def mark_available(self, msg: Claimed, *, now: datetime) -> bool: ...
 
-    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime) -> bool: ...
+    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime,
+                   last_error: str | None = None) -> bool:
+        """Retry at ``next_at``; the attempt keeps the receipt's reason, the message ``last_error``
+        (default: the same reason)."""
+        ...
 
     def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool: ...

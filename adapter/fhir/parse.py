@@ -52,7 +52,12 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
         raise _reject(f"Indata är inte giltig UTF-8 (byte {exc.start}). (Input is not valid UTF-8.)",
                       "LISN_INPUT_NOT_UTF8") from None
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _NotJsonConstant as exc:
+        line, column = _constant_position(text, exc.token)
+        raise _reject(f"Ogiltig JSON: {exc.token} är inget JSON-tal (rad {line}, kolumn {column}). "
+                      f"(Invalid JSON: {exc.token} is not a JSON number, at line {line}, column {column}.)",
+                      "LISN_INPUT_NOT_JSON", line=line, column=column) from None
     except json.JSONDecodeError as exc:
         raise _reject(f"Ogiltig JSON: {exc.msg} (rad {exc.lineno}, kolumn {exc.colno}). "
                       f"(Invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.)",
@@ -69,6 +74,29 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     if "\\u" in text:  # raw control characters and surrogates are already refused by the decoder
         _check_characters(data)
     return data
+
+
+class _NotJsonConstant(ValueError):
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _no_constant(token: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259 §6), though Python reads them."""
+    raise _NotJsonConstant(token)
+
+
+_STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
+
+
+def _constant_position(text: str, token: str) -> tuple[int, int]:
+    """Line and column (1-based) of the first ``token`` outside a string (only on the error path)."""
+    for match in _STRING_OR_CONSTANT.finditer(text):
+        if match.group() == token:
+            before = text[:match.start()]
+            return before.count("\n") + 1, match.start() - (before.rfind("\n") + 1) + 1
+    return 1, 1
 
 
 def _too_deep(data: Any, limit: int) -> bool:

@@ -13,6 +13,7 @@ nothing does. Records are copies: changing one changes nothing stored.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -207,6 +208,10 @@ class Match:
     """Only messages no worker ever claimed (``attempts == 0``): the recipient never saw them."""
     claim: tuple[int, str] | None = None
     """Only the message with this id while it still holds this claim token (the fence)."""
+    unleased_at: datetime | None = None
+    """Only messages no worker holds a lease on at this time (not in flight)."""
+    due_before: datetime | None = None
+    """Only messages whose next attempt is due before this time."""
 
 
 class MessageChanges(TypedDict, total=False):
@@ -295,11 +300,13 @@ class Tx(Protocol):
         returns how many changed."""
         ...
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+              exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claim]:
         """Take up to ``limit`` due pending messages whose lease is free; none is claimed twice.
 
         A withdrawal or replacement waits for an earlier pending message of its certificate to
-        the same recipient."""
+        the same recipient. Messages to the kommunkoder in ``exclude`` are not taken, and at most
+        ``per_recipient`` to any one recipient."""
         ...
 
     def add_attempt(self, message_id: int, attempt: Attempt) -> None: ...

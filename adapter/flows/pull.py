@@ -8,6 +8,7 @@ one audit row in the same transaction, refusals too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from adapter import errors, messages
@@ -16,6 +17,8 @@ from adapter.flows.context import Context, Resource, audit, step
 from adapter.flows.ports import ACKNOWLEDGED, DELIVERED, LIVE, Match, OutboxMessage
 
 LIST_LIMIT = 100
+_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""The shape of a message id (a UUID, ``adapter.delivery.idempotency``)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ def _kommunkod(ctx: Context) -> str:
 
 
 def _addressed(key: str, ctx: Context) -> OutboxMessage | None:
+    if not _KEY.fullmatch(key):
+        return None  # no message has such an id; a NUL would make PostgreSQL refuse the query itself
     found = ctx.tx.messages(Match(key=key, kommunkod=_kommunkod(ctx)))
     return found[0] if found else None
 
@@ -87,7 +92,7 @@ def _patient(message: OutboxMessage, ctx: Context) -> str | None:
 def _not_addressed(key: str) -> errors.NotFound:
     # The same answer whether it does not exist or belongs to another municipality: no probing.
     mid = "LISN_DELIVERY_NOT_ADDRESSED"
-    return errors.NotFound(messages.bilingual(mid, id=key), message_id=mid)
+    return errors.NotFound(messages.bilingual(mid, id=key[:80]), message_id=mid)
 
 
 def _public(message: OutboxMessage) -> Resource:

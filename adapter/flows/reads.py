@@ -32,13 +32,12 @@ def read_task(submission_id: str, ctx: Context) -> Result:
 def search_tasks(focus: str, ctx: Context) -> Result:
     """Tasks of one certificate (``focus`` is its identifier, with or without ``urn:uuid:``)."""
     cert = focus.split("|")[-1]
-    rows = ctx.tx.submissions_of(cert) or ctx.tx.submissions_of(f"urn:uuid:{cert}")
-    if any(not _may_see(r, ctx) for r in rows):
-        return _forbidden(ctx, action="task-search", patient=rows[0].patient_value, certificate=rows[0].certificate_id)
-    if ctx.client.role == "municipality":
-        rows = [r for r in rows if _released(r, ctx)]
-    audit(ctx, action="task-search", outcome="ok", patient=rows[0].patient_value if rows else None,
-          certificate=rows[0].certificate_id if rows else cert)
+    found = ctx.tx.submissions_of(cert) or ctx.tx.submissions_of(f"urn:uuid:{cert}")
+    # Filtered, not refused: a 403 would tell the caller that another tenant holds this certificate,
+    # so another tenant's certificate is answered exactly as one that does not exist (issue 13).
+    rows = [r for r in found if _may_see(r, ctx) and (ctx.client.role != "municipality" or _released(r, ctx))]
+    audit(ctx, action="task-search", outcome="ok" if len(rows) == len(found) else "filtered",
+          patient=found[0].patient_value if found else None, certificate=found[0].certificate_id if found else cert)
     tasks = [build_task(r, ctx.tx.history(r.id)) for r in rows]
     return searchset(tasks, ctx, "Task")
 
@@ -65,9 +64,12 @@ def search_consents(patient: str, ctx: Context) -> Result:
 
 
 def searchset(resources: list[Resource], ctx: Context, rtype: str) -> Resource:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"fullUrl": f"{ctx.base_url}/{rtype}/{r['id']}", "resource": r,
-                       "search": {"mode": "match"}} for r in resources]}
+    """A searchset Bundle; without matches it has no ``entry`` (FHIR JSON has no empty arrays)."""
+    bundle: Resource = {"resourceType": "Bundle", "type": "searchset", "total": len(resources)}
+    if resources:
+        bundle["entry"] = [{"fullUrl": f"{ctx.base_url}/{rtype}/{r['id']}", "resource": r,
+                            "search": {"mode": "match"}} for r in resources]
+    return bundle
 
 
 def _released(row: SubmissionRecord, ctx: Context) -> bool:

@@ -8,7 +8,7 @@ whose message another worker took over, or a revoked consent withheld) changes n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 
 from adapter.delivery.model import Claimed, Receipt, Recipient
@@ -46,9 +46,30 @@ class RelayStore:
         return Recipient(kommunkod=row.kommunkod, mode=row.mode, endpoint=row.endpoint, client_cert=row.client_cert,
                          client_key=row.client_key, ca_bundle=row.ca_bundle, max_attempts=row.max_attempts)
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]:
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+              exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claimed]:
         with self.store.transaction() as tx:
-            return [_claimed(c) for c in tx.claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)]
+            return [_claimed(c) for c in tx.claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit,
+                                                  exclude=exclude, per_recipient=per_recipient)]
+
+    def history(self, msg: Claimed) -> tuple[datetime | None, int]:
+        with self.store.transaction() as tx:
+            attempts = list(tx.attempts(msg.idempotency_key))
+        # An operator's retry (or a reprocess) starts the attempt numbers again at 1: the current
+        # run of failures begins after the last place where the numbering went down.
+        start = 0
+        for i in range(1, len(attempts)):
+            if attempts[i].attempt <= attempts[i - 1].attempt:
+                start = i
+        run = attempts[start:]
+        if run and msg.attempts <= run[-1].attempt:
+            return None, 0  # this claim is the first of a new run (nothing of it recorded yet)
+        return (run[0].at if run else None), len(run)
+
+    def postpone(self, kommunkod: str, *, until: datetime, reason: str, now: datetime) -> int:
+        with self.store.transaction() as tx:
+            return tx.update_messages(Match(kommunkod=kommunkod, states=(PENDING,), unleased_at=now, due_before=until),
+                                      {"next_attempt_at": until, "last_error": reason}, at=now)
 
     def still_claimed(self, msg: Claimed) -> bool:
         with self.store.transaction() as tx:
@@ -60,8 +81,10 @@ class RelayStore:
     def mark_available(self, msg: Claimed, *, now: datetime) -> bool:
         return self._finish(msg, None, now, None, {"state": AVAILABLE})
 
-    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime) -> bool:
-        return self._finish(msg, receipt, now, None, {"next_attempt_at": next_at, "last_error": receipt.reason})
+    def mark_retry(self, msg: Claimed, receipt: Receipt, *, now: datetime, next_at: datetime,
+                   last_error: str | None = None) -> bool:
+        return self._finish(msg, receipt, now, None, {"next_attempt_at": next_at,
+                                                      "last_error": last_error or receipt.reason})
 
     def mark_dead(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool:
         return self._finish(msg, receipt, now, "dead-lettered", {"state": DEAD, "last_error": receipt.reason})

@@ -132,6 +132,13 @@ def replay_or_conflict(sub: Submission, bundle: Resource, ctx: Context) -> Resul
         audit(ctx, action="submit-repeat", outcome="replayed", patient=earlier.patient_value,
               certificate=earlier.certificate_id)
         return earlier.response
+    if earlier.care_unit_hsa not in ctx.client.care_units:
+        # Another tenant's certificate: never name its Task (issue 13; the 409 itself remains, see
+        # docs/service.md "Idempotency").
+        mid = "LISN_SUBMISSION_ID_TAKEN"
+        error = errors.Conflict(messages.bilingual(mid, certificate=sub.certificate_id), message_id=mid)
+        return refuse(ctx, error, action="submit", patient=patient_value(sub), certificate=sub.certificate_id,
+                      outcome="conflict")
     mid = "LISN_SUBMISSION_CONFLICT"
     error = errors.Conflict(messages.bilingual(mid, certificate=sub.certificate_id, task=earlier.id), message_id=mid)
     return refuse(ctx, error, action="submit", patient=earlier.patient_value, certificate=sub.certificate_id,

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from adapter.fhir import identifiers as ids
 from adapter.fhir.registry import Registry
-from adapter.fhir.submission import EVENT_SYSTEM, REPLACES_URL
+from adapter.fhir.submission import EVENT_SYSTEM, REPLACES_URL, SE_SECURITY_LABELS
 from adapter.inbound.codes import display_for
 
 # uuid5(NAMESPACE_URL, "https://lisn.se/fhir/inbound"): fixed forever, or re-imports change ids.
@@ -27,7 +27,7 @@ HEADER_FIELDS: dict[str, str] = {
     "certificate.id": "string", "questionnaire": "string", "status": "string", "authored": "dateTime",
     "timestamp": "dateTime", "event": "string", "replaces": "string",
     "patient.identifier": "identifier", "patient.name": "string", "patient.family": "string",
-    "patient.given": "string", "patient.security": "string",
+    "patient.given": "string", "patient.security": "string", "patient.securityLabel": "string",
     "practitioner.identifier": "identifier", "practitioner.name": "string",
     "practitioner.qualification": "coding", "practitioner.role": "coding",
     "practitioner.family": "string", "practitioner.given": "string",
@@ -170,13 +170,17 @@ def _name(h: dict[str, Any], who: str) -> list[dict[str, Any]]:
     return [{"text": h.get(f"{who}.name"), "family": h.get(f"{who}.family"), "given": given}]
 
 
+V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+
+
 def _patient(h: dict[str, Any], rid: dict[str, str]) -> dict[str, Any]:
-    code = h.get("patient.security")
-    if code:
-        # Protected identity (DESIGN §3): the name is never passed on, whatever the source holds.
+    labels = [{"system": system, "code": h[key]} for key, system in (
+        ("patient.security", V3_CONFIDENTIALITY), ("patient.securityLabel", SE_SECURITY_LABELS)) if h.get(key)]
+    if labels:
+        # Protected identity (DESIGN §3): the labels are carried over as they came, and the name is
+        # never passed on, whatever the source holds.
         return _resource("Patient", "lisn-patient", rid["patient"], identifier=[h.get("patient.identifier")],
-                         meta={"profile": [PROFILE + "lisn-patient"], "security": [{
-                             "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": code}]})
+                         meta={"profile": [PROFILE + "lisn-patient"], "security": labels})
     return _person("Patient", "lisn-patient", h, "patient", rid)
 
 

@@ -42,17 +42,21 @@ def known_formats() -> list[str]:
 
 
 def mapping_for(fmt: str, mapping: Path | str | None = None) -> Mapping:
-    """The mapping file given (a path, as ``Path`` or ``str``), or the one for ``fmt`` in ``mappings/inbound/``."""
+    """The mapping file given (a path, as ``Path`` or ``str``), or the one for ``fmt`` in ``mappings/inbound/``.
+
+    ``fmt`` must be one of :func:`known_formats` exactly: it is never joined into a path as it
+    comes (``../x`` or an absolute path would load any ``*.yaml`` on the server)."""
+    registered = mapping is not None or fmt in known_formats()
     path = Path(mapping) if mapping is not None else mappings_dir() / "inbound" / f"{fmt}.yaml"
-    if not path.is_file():
+    if not registered or not path.is_file():
         known = ", ".join(known_formats())
         oo = Issues()
         if mapping is not None:
             oo.add("LISN_MAP_FILE_MISSING", code="not-found", file=str(path))
         else:
-            oo.add("LISN_MAP_FORMAT_UNKNOWN", code="not-supported", format=fmt, known=known)
+            oo.add("LISN_MAP_FORMAT_UNKNOWN", code="not-supported", format=fmt[:60], known=known)
         message_id = errors.message_id_of(oo.items[0]) or "LISN_MAP_FORMAT_UNKNOWN"
-        raise errors.MappingError(f"no mapping file for {fmt!r}", outcome=oo.outcome(), message_id=message_id)
+        raise errors.MappingError(f"no mapping file for {fmt[:60]!r}", outcome=oo.outcome(), message_id=message_id)
     return load_mapping(path)
 
 
@@ -182,8 +186,12 @@ def _run(raw: bytes, fmt: str, *, mapping: Path | str | None, registry: Registry
     engine.run_items(spec.items, source.root, top)
     signature = engine.signature()
     for unread in source.unread(spec.ignore):
-        issues.add("LISN_MAP_NOT_MAPPED", expression=unread, severity="warning", code="informational",
-                   source=unread)
+        if ".meta.security" in unread:
+            # Dropping a security label could send a protected identity on as an ordinary one.
+            issues.add("LISN_MAP_SECURITY_LABEL_DROPPED", expression=unread, code="security", source=unread)
+        else:
+            issues.add("LISN_MAP_NOT_MAPPED", expression=unread, severity="warning", code="informational",
+                       source=unread)
         issues.items[-1]["location"] = [unread]
     where: Where = {}
     items = render(engine.template, top, path="Bundle.entry[1].resource", where=where)
@@ -226,11 +234,11 @@ def map_export(raw: bytes, fmt: str, *, mapping: Path | str | None = None, regis
     return run.bundle, run.issues.outcome()
 
 
-def _validator() -> Callable[..., errors.OperationOutcome] | None:
-    try:
-        from adapter.validation import validate
-    except ImportError:
-        return None
+def _validator() -> Callable[..., errors.OperationOutcome]:
+    # Imported when first needed (a mapping run without validation starts faster), never guarded:
+    # a validator that cannot load is a crash, never a certificate that passes unchecked.
+    from adapter.validation import validate
+
     return validate
 
 
@@ -248,22 +256,17 @@ def convert_export(raw: bytes, fmt: str, *, mapping: Path | str | None = None, r
     if run.bundle is None:
         _validate_partial(run, registry)
         return None, run.issues.outcome()
-    validate = _validator()
-    if validate is None:
-        run.issues.add("LISN_MAP_VALIDATOR_MISSING", severity="warning", code="informational")
-    else:
-        found = validate(run.bundle, registry if registry is not None else _profiles())
-        run.issues.extend([with_source(i, run.where, run.label) for i in found.get("issue", [])
-                           if i.get("severity") != "information"])
+    found = _validator()(run.bundle, registry if registry is not None else _profiles())
+    run.issues.extend([with_source(i, run.where, run.label) for i in found.get("issue", [])
+                       if i.get("severity") != "information"])
     return run.bundle, run.issues.outcome()
 
 
 def _validate_partial(run: Run, registry: Registry | None) -> None:
     """The validator's findings on what did map, without the echoes of the mapping's own errors."""
-    validate = _validator()
-    if run.partial is None or validate is None or run.broken_file:
+    if run.partial is None or run.broken_file:
         return
-    found = validate(run.partial, registry if registry is not None else _profiles())
+    found = _validator()(run.partial, registry if registry is not None else _profiles())
     echo = echoes(run.failed)
     run.issues.extend([with_source(i, run.where, run.label) for i in found.get("issue", [])
                        if i.get("severity") != "information" and not echo(i)])

@@ -109,8 +109,47 @@ class Mapping:
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_MAPPING_BYTES = 1024 * 1024
+"""The largest mapping file read (the shipped ones are under 20 kB)."""
+MAX_MAPPING_DEPTH = 32
+"""The deepest YAML nesting of a mapping file (the shipped ones nest about 8 deep)."""
+
+
 class _LineLoader(_Base):  # type: ignore[misc]
     """A safe loader that records each mapping's line as ``__line__`` and each key's as ``__lines__``."""
+
+
+MAX_MAPPING_ALIASES = 64
+"""The most aliases (``*name``) a mapping file may use (the shipped ones use a few, for ``<<:``)."""
+
+
+def _check_shape(text: str) -> None:
+    """Bound what the file can expand to, from the parser's events, before anything is built:
+    nesting at most :data:`MAX_MAPPING_DEPTH`, at most :data:`MAX_MAPPING_ALIASES` aliases, and no
+    alias inside an anchored node (nested aliases are how a few lines stand for an exponentially
+    large document); so the expanded file is at most that many times its own size."""
+    depth, aliases = 0, 0
+    anchored: list[int] = []  # depths at which an anchored collection is open
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if anchored:
+                raise yaml.MarkedYAMLError(problem="an alias (*name) inside an anchored node (&name) is not "
+                                                   "allowed in a mapping file", problem_mark=event.start_mark)
+            if aliases > MAX_MAPPING_ALIASES:
+                raise yaml.MarkedYAMLError(problem=f"more than {MAX_MAPPING_ALIASES} aliases (*name)",
+                                           problem_mark=event.start_mark)
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_MAPPING_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_MAPPING_DEPTH} levels",
+                                           problem_mark=event.start_mark)
+            if event.anchor is not None:
+                anchored.append(depth)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            if anchored and anchored[-1] == depth:
+                anchored.pop()
+            depth -= 1
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -159,7 +198,11 @@ def _cached(path: Path, mtime_ns: int, size: int) -> Mapping:
 
 def _load(path: Path) -> Mapping:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        if path.stat().st_size > MAX_MAPPING_BYTES:
+            raise file_error(path.name, [(1, f"the file is larger than {MAX_MAPPING_BYTES} bytes")])
+        text = path.read_text(encoding="utf-8")
+        _check_shape(text)
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise file_error(path.name, [((mark.line + 1) if mark else 1, str(getattr(exc, "problem", exc)))]) from None

@@ -17,6 +17,18 @@ _PREFIX = re.compile(r"(?<![\w.:-])([A-Za-z_][\w.-]*):(?!:)(?=[A-Za-z_*])")
 _LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
 _JSON_STEP = re.compile(r"[^.\[\]]+(?:\[[^\]]*\])*")
 
+# What a selector may do (issue 13): read the document it is given, in bounded time. Only XPath
+# 1.0's own functions (no prefixed extension such as EXSLT's re: or str:, which sources.py does
+# not register either), at most one descendant step, predicates nested at most two deep.
+MAX_SELECTOR_LENGTH = 300
+_CORE_FUNCTIONS = frozenset({
+    "last", "position", "count", "id", "local-name", "namespace-uri", "name", "string", "concat",
+    "starts-with", "contains", "substring-before", "substring-after", "substring", "string-length",
+    "normalize-space", "translate", "boolean", "not", "true", "false", "lang", "number", "sum",
+    "floor", "ceiling", "round",
+    "text", "node", "comment", "processing-instruction"})  # node tests, written like calls
+_CALL = re.compile(r"([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)?)\s*\(")
+
 
 def undeclared_prefixes(xpath: str, namespaces: dict[str, str]) -> list[str]:
     bare = _LITERAL.sub("''", xpath)
@@ -32,8 +44,31 @@ def check(syntax: str, selector: str, namespaces: dict[str, str], *, root: bool 
     return None if selector.strip() else "it is empty"
 
 
+def _bounds(xpath: str) -> str | None:
+    """Why ``xpath`` could read more than its document, or run unbounded (None when it cannot)."""
+    if len(xpath) > MAX_SELECTOR_LENGTH:
+        return f"it is longer than {MAX_SELECTOR_LENGTH} characters"
+    bare = _LITERAL.sub("''", xpath)
+    for name in _CALL.findall(bare):
+        if name not in _CORE_FUNCTIONS:
+            return (f"the function '{name}' is not allowed: a selector reads only its document "
+                    f"(XPath 1.0 core functions)")
+    if bare.count("//") + bare.count("descendant") > 1:
+        return "it has more than one descendant step ('//'): its cost would grow with the document's size"
+    depth = deepest = 0
+    for ch in bare:
+        depth += (ch == "[") - (ch == "]")
+        deepest = max(deepest, depth)
+    if deepest > 2:
+        return "its predicates are nested more than two deep"
+    return None
+
+
 @lru_cache(maxsize=1024)
 def check_xpath(xpath: str, namespaces: tuple[tuple[str, str], ...]) -> str | None:
+    bounded = _bounds(xpath)
+    if bounded:
+        return bounded
     declared = dict(namespaces)
     missing = undeclared_prefixes(xpath, declared)
     if missing:
@@ -42,13 +77,15 @@ def check_xpath(xpath: str, namespaces: tuple[tuple[str, str], ...]) -> str | No
     try:
         # Evaluated once on an empty element: lxml reports unknown functions and wrong
         # argument counts only when an expression runs.
-        etree.XPath(xpath, namespaces=declared)(etree.Element("probe"))
+        etree.XPath(xpath, namespaces=declared, regexp=False)(etree.Element("probe"))
     except etree.XPathError as exc:
         return f"XPath 1.0 says: {exc}"
     return None
 
 
 def _check_json(selector: str) -> str | None:
+    if len(selector) > MAX_SELECTOR_LENGTH:
+        return f"it is longer than {MAX_SELECTOR_LENGTH} characters"
     pos = 0
     while pos < len(selector):
         m = _JSON_STEP.match(selector, pos)

@@ -105,7 +105,7 @@ class XmlSource:
         try:
             if selector not in self._compiled:
                 # Compiled once per document: a mapping runs the same selector in every repeat.
-                self._compiled[selector] = etree.XPath(selector, namespaces=self.namespaces)
+                self._compiled[selector] = etree.XPath(selector, namespaces=self.namespaces, regexp=False)
             found = self._compiled[selector](ctx)
         except (etree.XPathError, TypeError, ValueError) as exc:
             raise SelectorError(str(exc)) from None
@@ -123,7 +123,7 @@ class XmlSource:
         out: list[Any] = []
         for arg in _function_args(selector):
             try:
-                got = etree.XPath(arg, namespaces=self.namespaces)(ctx)
+                got = etree.XPath(arg, namespaces=self.namespaces, regexp=False)(ctx)
             except (etree.XPathError, TypeError, ValueError):
                 continue
             if isinstance(got, list):

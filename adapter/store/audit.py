@@ -1,55 +1,172 @@
-"""The audit log: one append-only row per read or write of patient data, hash-chained.
+"""The audit log: one append-only row per read or write of patient data, MAC-chained and checkpointed.
 
-Each row holds the hash of the previous row and a SHA-256 over its own fields and that
-hash, so an edited row breaks its own hash and a removed row breaks the sequence or the
-link. The chain's end is kept in the single ``audit_head`` row; appending locks it
-(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions already hold the one
-write lock), so two workers can never fork the chain. :func:`record` runs in the
-caller's session, i.e. in the same transaction as the action it records.
+Each row holds the MAC of the previous row and an HMAC-SHA256 under the audit key over its own
+fields and that MAC, so an edited row breaks its own MAC, a removed row breaks the sequence or
+the link, and without the key (which never sits in the database) no row can be forged or the
+chain re-computed. The chain's end is kept in the single ``audit_head`` row; appending locks it
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions already hold the one write lock),
+so two workers can never fork the chain. :func:`record` runs in the caller's session, i.e. in
+the same transaction as the action it records.
+
+After every commit that appended rows, the new head (seq, MAC) is written as a *checkpoint*,
+itself MAC'd under the key, to a file outside the database (:class:`AuditSeal`). :func:`verify`
+checks every checkpoint against the rows: rows cut off the end (truncation), the whole log
+emptied, or a chain re-computed by someone holding the key are all found as long as the
+checkpoint file was out of their reach. What each attacker can and cannot do: docs/service.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import String, select
+from sqlalchemy import String, event, select
 from sqlalchemy.orm import Session
 
 from adapter.clock import stamp
 from adapter.store.models import AuditHeadRow, AuditRow
 
+log = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
+MIN_KEY_BYTES = 32
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 HEAD_ID = 1
 _FIELDS = ("seq", "at", "actor", "end_user", "action", "patient", "certificate", "outcome", "purpose",
            "prev_hash")
 
 
-def row_hash(entry: AuditRow) -> str:
-    body = json.dumps([getattr(entry, f) for f in _FIELDS], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class AuditSeal:
+    """What makes the log tamper-evident, both kept outside the database: the MAC key and the
+    file the signed checkpoints of the chain's head are appended to."""
+
+    key: bytes
+    checkpoints: Path
+
+    def __post_init__(self) -> None:
+        if len(self.key) < MIN_KEY_BYTES:
+            raise ValueError(f"the audit key must hold at least {MIN_KEY_BYTES} bytes")
+
+    def __repr__(self) -> str:  # never the key
+        return f"AuditSeal(checkpoints={str(self.checkpoints)!r})"
 
 
-def record(session: Session, *, actor: str, action: str, outcome: str, end_user: str | None = None,
-           patient: str | None = None, certificate: str | None = None, purpose: str | None = None,
-           at: datetime | None = None) -> AuditRow:
-    """Append one audit row in ``session``'s transaction and return it."""
+def load_key(path: Path) -> bytes:
+    """The audit key from its file (at least 32 bytes, surrounding whitespace ignored)."""
+    key = Path(path).read_bytes().strip()
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the audit key in {path} is shorter than {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def _body(entry: AuditRow) -> bytes:
+    return json.dumps([getattr(entry, f) for f in _FIELDS], ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def row_hash(entry: AuditRow, key: bytes) -> str:
+    """The row's MAC: HMAC-SHA256 under the audit key over its fields and the previous row's MAC."""
+    return hmac.new(key, b"lisn-audit-row\0" + _body(entry), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(entry: AuditRow) -> str:
+    """The unkeyed SHA-256 of logs written before the keyed MAC (read only by :func:`rekey`)."""
+    return hashlib.sha256(_body(entry)).hexdigest()
+
+
+def record(session: Session, seal: AuditSeal | None, *, actor: str, action: str, outcome: str,
+           end_user: str | None = None, patient: str | None = None, certificate: str | None = None,
+           purpose: str | None = None, at: datetime | None = None) -> AuditRow:
+    """Append one audit row in ``session``'s transaction and return it; once the transaction
+    commits, the new head is checkpointed to ``seal.checkpoints``."""
+    if seal is None:
+        raise RuntimeError("no audit key: this store was opened without an AuditSeal (adapter.wiring.open_store)")
     head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()).scalar_one()
     entry = AuditRow(seq=head.seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", actor),
                        end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
                        certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
                        prev_hash=head.hash)
-    entry.hash = row_hash(entry)
+    entry.hash = row_hash(entry, seal.key)
     session.add(entry)
     head.seq, head.hash = entry.seq, entry.hash
     session.flush()
+    _checkpoint_on_commit(session, seal, entry.seq, entry.hash)
     return entry
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+
+def _checkpoint_mac(key: bytes, seq: int, head: str, at: str) -> str:
+    return hmac.new(key, f"lisn-audit-checkpoint\0{seq}\0{head}\0{at}".encode(), hashlib.sha256).hexdigest()
+
+
+def write_checkpoint(seal: AuditSeal, seq: int, head: str, at: datetime | None = None) -> None:
+    """Append one signed checkpoint line ``{"seq", "hash", "at", "mac"}`` (a single ``O_APPEND``
+    write, so concurrent workers never interleave; the file is created 0600)."""
+    when = stamp(at or datetime.now(UTC))
+    line = json.dumps({"seq": seq, "hash": head, "at": when, "mac": _checkpoint_mac(seal.key, seq, head, when)},
+                      separators=(",", ":")) + "\n"
+    seal.checkpoints.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(seal.checkpoints, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _checkpoint_on_commit(session: Session, seal: AuditSeal, seq: int, head: str) -> None:
+    session.info["audit_checkpoint"] = (seal, seq, head)
+    if session.info.get("audit_listening"):
+        return
+    session.info["audit_listening"] = True
+
+    def committed(sess: Session) -> None:
+        pending = sess.info.pop("audit_checkpoint", None)
+        if pending is None:
+            return
+        try:
+            write_checkpoint(*pending)
+        except OSError as exc:
+            # The action is committed; the missing checkpoint only narrows what verify can prove,
+            # and an unwritable file already stops the start-up (wiring.audit_seal).
+            log.error("could not write the audit checkpoint: %s", type(exc).__name__)
+
+    def rolled_back(sess: Session) -> None:
+        sess.info.pop("audit_checkpoint", None)
+
+    event.listen(session, "after_commit", committed)
+    event.listen(session, "after_soft_rollback", lambda sess, _tx: rolled_back(sess))
+
+
+def read_checkpoints(seal: AuditSeal) -> tuple[list[tuple[int, str]], str | None]:
+    """The genuine checkpoints (seq, head MAC) in the file, or the first line that is not genuine."""
+    try:
+        lines = seal.checkpoints.read_text(encoding="ascii").splitlines()
+    except FileNotFoundError:
+        return [], None
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], f"the checkpoint file {seal.checkpoints} cannot be read ({type(exc).__name__})"
+    out: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            item: Any = json.loads(line)
+            seq, head, at, mac = int(item["seq"]), str(item["hash"]), str(item["at"]), str(item["mac"])
+        except (ValueError, TypeError, KeyError):
+            return out, f"checkpoint line {number} is malformed"
+        if not hmac.compare_digest(mac, _checkpoint_mac(seal.key, seq, head, at)):
+            return out, f"checkpoint line {number} is not signed with the audit key"
+        out.append((seq, head))
+    return out, None
 
 
 def _fit(column: str, value: str | None) -> str | None:
@@ -71,31 +188,82 @@ class ChainProblem:
     problem: str
 
 
-def verify(session: Session) -> tuple[int, ChainProblem | None]:
-    """Check the whole chain; returns (rows checked, the first problem or None)."""
+def verify(session: Session, seal: AuditSeal) -> tuple[int, ChainProblem | None]:
+    """Check the whole chain and every checkpoint; returns (rows checked, the first problem or None)."""
+    checkpoints, bad = read_checkpoints(seal)
+    if bad is not None:
+        return 0, ChainProblem(0, bad)
     # Streamed in batches (a server-side cursor on PostgreSQL), closed even when a problem ends the walk.
     result = session.execute(select(AuditRow).order_by(AuditRow.seq).execution_options(yield_per=1000))
     try:
-        return _walk(session, result.scalars())
+        count, problem, seen = _walk(session, result.scalars(), seal.key, {seq for seq, _ in checkpoints},
+                                     legacy_possible=not checkpoints)
     finally:
         result.close()
+    if problem is not None:
+        return count, problem
+    return count, _against_checkpoints(checkpoints, seen, count, seal)
 
 
-def _walk(session: Session, rows: Iterable[AuditRow]) -> tuple[int, ChainProblem | None]:
-    expected_seq, prev, count = 1, GENESIS, 0
+def _walk(session: Session, rows: Iterable[AuditRow], key: bytes, wanted: set[int], *,
+          legacy_possible: bool) -> tuple[int, ChainProblem | None, dict[int, str]]:
+    expected_seq, prev, count, seen = 1, GENESIS, 0, {}
     for entry in rows:
         count += 1
         if entry.seq != expected_seq:
-            return count, ChainProblem(expected_seq, f"row {expected_seq} is missing (next is {entry.seq})")
+            return count, ChainProblem(expected_seq, f"row {expected_seq} is missing (next is {entry.seq})"), seen
         if entry.prev_hash != prev:
-            return count, ChainProblem(entry.seq, "prev_hash does not match the previous row")
-        if row_hash(entry) != entry.hash:
-            return count, ChainProblem(entry.seq, "row was changed (hash mismatch)")
+            return count, ChainProblem(entry.seq, "prev_hash does not match the previous row"), seen
+        if not hmac.compare_digest(row_hash(entry, key), entry.hash):
+            # Only a log never checkpointed can predate the key; otherwise it is an unkeyed forgery.
+            if legacy_possible and legacy_hash(entry) == entry.hash:
+                return count, ChainProblem(entry.seq, "row carries an unkeyed hash from before the keyed MAC "
+                                                      "(run `adapter audit rekey` once after upgrading)"), seen
+            return count, ChainProblem(entry.seq, "row was changed (MAC mismatch)"), seen
+        if entry.seq in wanted:
+            seen[entry.seq] = entry.hash
         expected_seq, prev = entry.seq + 1, entry.hash
     head = session.get(AuditHeadRow, HEAD_ID)
     if head is None or head.seq != expected_seq - 1 or head.hash != prev:
-        return count, ChainProblem(expected_seq, "the chain's end does not match its head (rows removed at the end)")
-    return count, None
+        return count, ChainProblem(expected_seq, "the chain's end does not match its head (rows removed at the end)"), seen
+    return count, None, seen
+
+
+def _against_checkpoints(checkpoints: list[tuple[int, str]], seen: dict[int, str], count: int,
+                         seal: AuditSeal) -> ChainProblem | None:
+    if count and not checkpoints:
+        return ChainProblem(count, f"no checkpoint in {seal.checkpoints}: the log's end cannot be confirmed")
+    reached = max((seq for seq, _ in checkpoints), default=0)
+    if reached > count:
+        return ChainProblem(count + 1, f"rows {count + 1}..{reached} are gone: a checkpoint says the log "
+                                       f"reached row {reached} (truncated)")
+    for seq, head in sorted(checkpoints):
+        if seq > 0 and not hmac.compare_digest(seen[seq], head):
+            return ChainProblem(seq, "row differs from its checkpoint (the chain was re-computed)")
+    return None
+
+
+def rekey(session: Session, seal: AuditSeal) -> int:
+    """Upgrade a log written with the unkeyed SHA-256 chain: check that chain, re-compute every row's
+    MAC under the key and write a checkpoint. Refuses (ValueError) a chain that is not intact, and
+    a log that has checkpoints (it was keyed already: an unkeyed chain there is a forgery)."""
+    if read_checkpoints(seal) != ([], None):
+        raise ValueError(f"{seal.checkpoints} holds checkpoints: this log was keyed already")
+    expected_seq, prev, old_prev = 1, GENESIS, GENESIS
+    for entry in session.execute(select(AuditRow).order_by(AuditRow.seq)).scalars():
+        if entry.seq != expected_seq or entry.prev_hash != old_prev or legacy_hash(entry) != entry.hash:
+            raise ValueError(f"the unkeyed chain is not intact at row {expected_seq}: not re-keyed")
+        old_prev = entry.hash
+        entry.prev_hash = prev
+        entry.hash = prev = row_hash(entry, seal.key)
+        expected_seq += 1
+    head = session.get(AuditHeadRow, HEAD_ID)
+    if head is None or head.seq != expected_seq - 1 or head.hash != old_prev:
+        raise ValueError("the unkeyed chain's end does not match its head: not re-keyed")
+    head.hash = prev
+    session.flush()
+    _checkpoint_on_commit(session, seal, head.seq, head.hash)
+    return expected_seq - 1
 
 
 def extract(session: Session, *, patient: str) -> list[AuditRow]:

@@ -62,6 +62,20 @@ def rotate_token(session: Session, *, name: str, pepper: bytes) -> str | None:
     return token
 
 
+def disable(session: Session, *, name: str, certificate_only: bool = False) -> ClientInfo | None:
+    """Switch client ``name`` off (its token and certificate stop working at the next request), or
+    with ``certificate_only`` forget only its certificate identity; None when there is no such client."""
+    row = session.execute(select(ClientRow).where(ClientRow.name == name)).scalar_one_or_none()
+    if row is None:
+        return None
+    if certificate_only:
+        row.cert_sha256 = None
+    else:
+        row.active = False
+    session.flush()
+    return client_info(row)
+
+
 def by_token(session: Session, token: str, pepper: bytes) -> ClientInfo | None:
     """The active client owning ``token``, or None (same work whether the prefix exists or not)."""
     parts = token.split("_", 2)  # the secret part may itself contain "_"

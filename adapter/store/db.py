@@ -1,7 +1,8 @@
 """The engine factory and the transaction helper (the tables are in ``models.py``).
 
-SQLite (the embedded default) gets WAL, foreign keys, a busy timeout and
-``BEGIN IMMEDIATE`` for every transaction: each request that touches patient data
+SQLite (the embedded default) gets WAL, ``synchronous=FULL`` (a commit is on disk before the
+submission is answered, so an answered submission survives a power loss; NORMAL would lose the
+last commits), foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` for every transaction: each request that touches patient data
 also appends to the audit chain, so taking the write lock up front avoids the
 "read, then fail to upgrade" deadlock of deferred transactions. PostgreSQL runs
 through psycopg 3 with the default READ COMMITTED isolation; the audit chain
@@ -27,7 +28,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA synchronous=FULL")
     cur.close()
 
 

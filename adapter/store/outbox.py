@@ -26,6 +26,7 @@ is still pending.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -70,6 +71,10 @@ def _where(match: Match) -> list[Any]:
         found.append(o.attempts == 0)
     if match.claim is not None:
         found += [o.id == match.claim[0], o.claim_token == match.claim[1]]
+    if match.unleased_at is not None:
+        found.append(or_(o.lease_until.is_(None), o.lease_until <= seconds(match.unleased_at)))
+    if match.due_before is not None:
+        found.append(o.next_attempt_at < seconds(match.due_before))
     return found
 
 
@@ -99,12 +104,27 @@ def update_messages(session: Session, match: Match, changes: MessageChanges, at:
     return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
 
-def claim(session: Session, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
-    """Claim due messages (see the module docstring); runs in the caller's transaction."""
+def claim(session: Session, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+          exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claim]:
+    """Claim due messages (see the module docstring); runs in the caller's transaction.
+
+    ``exclude``: kommunkoder not to take (an open circuit, a recipient busy in this worker);
+    ``per_recipient``: at most this many to one recipient (the candidates are over-fetched and
+    thinned here, so one recipient's backlog does not fill the batch)."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         _begin_immediate(session)
-    ids = list(session.scalars(_claimable(seconds(now), limit, skip_locked=not sqlite)))
+    fetch = limit if per_recipient is None else limit * 4
+    rows = session.execute(_claimable(seconds(now), fetch, skip_locked=not sqlite, exclude=exclude)).all()
+    taken: dict[str, int] = {}
+    ids: list[int] = []
+    for row_id, kommunkod in rows:
+        if len(ids) >= limit:
+            break
+        if per_recipient is not None and taken.get(kommunkod, 0) >= per_recipient:
+            continue
+        taken[kommunkod] = taken.get(kommunkod, 0) + 1
+        ids.append(row_id)
     return [_take(session, row_id, owner, seconds(now) + lease_seconds) for row_id in ids]
 
 
@@ -128,7 +148,7 @@ def _begin_immediate(session: Session) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _claimable(now: float, limit: int, *, skip_locked: bool) -> Any:
+def _claimable(now: float, limit: int, *, skip_locked: bool, exclude: Collection[str] = ()) -> Any:
     o = OutboxRow
     earlier = aliased(OutboxRow)
     # A withdrawal or replacement waits for an earlier pending message of its certificate.
@@ -136,9 +156,10 @@ def _claimable(now: float, limit: int, *, skip_locked: bool) -> Any:
         earlier.kommunkod == o.kommunkod, earlier.id < o.id, earlier.state == PENDING,
         or_(earlier.certificate_id == o.certificate_id,
             and_(o.replaces.is_not(None), earlier.certificate_id == o.replaces)))
-    query = (select(o.id)
+    query = (select(o.id, o.kommunkod)
              .where(o.state == PENDING, o.next_attempt_at <= now,
-                    or_(o.lease_until.is_(None), o.lease_until <= now), ~blocked)
+                    or_(o.lease_until.is_(None), o.lease_until <= now), ~blocked,
+                    *([o.kommunkod.not_in(list(exclude))] if exclude else []))
              .order_by(o.next_attempt_at, o.id).limit(limit))
     if skip_locked:
         query = query.with_for_update(skip_locked=True, of=o.__table__)

@@ -9,7 +9,7 @@ a race lost to a concurrent transaction is :class:`~adapter.flows.ports.WriteCon
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -45,15 +45,17 @@ from adapter.store.models import ConsentRow, DecisionRow, RecipientRow, StatusRo
 class SqlStore:
     """The store on one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, seal: audit.AuditSeal | None = None) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = session_factory(engine)
+        self.seal = seal
+        """The audit key and checkpoint file; without one, writing an audit row is an error."""
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
         try:
             with self.sessions() as session, session.begin():
-                yield SqlTx(session)
+                yield SqlTx(session, self.seal)
         except IntegrityError as exc:
             raise WriteConflict(transient=False) from exc
         except (OperationalError, InterfaceError) as exc:
@@ -81,8 +83,9 @@ def _lost_race(exc: DBAPIError) -> bool:
 class SqlTx:
     """:class:`adapter.flows.ports.Tx` in one session."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, seal: audit.AuditSeal | None = None) -> None:
         self.session = session
+        self.seal = seal
 
     # -- submissions ---------------------------------------------------------------------------
     def submission(self, submission_id: str) -> SubmissionRecord | None:
@@ -201,7 +204,7 @@ class SqlTx:
         return clients.by_certificate(self.session, fingerprint)
 
     def audit(self, event: AuditEvent) -> None:
-        audit.record(self.session, actor=event.actor, end_user=event.end_user, action=event.action,
+        audit.record(self.session, self.seal, actor=event.actor, end_user=event.end_user, action=event.action,
                      patient=event.patient, certificate=event.certificate, outcome=event.outcome,
                      purpose=event.purpose, at=event.at)
 
@@ -217,8 +220,10 @@ class SqlTx:
     def update_messages(self, match: Match, changes: MessageChanges, *, at: datetime) -> int:
         return outbox.update_messages(self.session, match, changes, at)
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claim]:
-        return outbox.claim(self.session, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)
+    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
+              exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claim]:
+        return outbox.claim(self.session, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit,
+                            exclude=exclude, per_recipient=per_recipient)
 
     def add_attempt(self, message_id: int, attempt: Attempt) -> None:
         outbox.add_attempt(self.session, message_id, attempt)

@@ -63,6 +63,8 @@ class Chaos:
                 return resp.status, resp.read(), resp.headers.get("Content-Type", "application/json")
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), exc.headers.get("Content-Type", "application/json")
+        except OSError:  # the receiver is down (killed, restarting): a gateway error, as a proxy says
+            return 502, b'{"error": "upstream unavailable"}', "application/json"
 
 
 def _handler(chaos: Chaos) -> type[BaseHTTPRequestHandler]:

@@ -35,6 +35,13 @@ def start_chaos(port: int, upstream: str, *, seed: int, stall_seconds: float, lo
     return proc
 
 
+def start_tarpit(port: int, log: Path, *, byte_interval: float = 0.5) -> subprocess.Popen[bytes]:
+    proc = _popen([sys.executable, "-m", "bench.fault.tarpit", "--listen", str(port),
+                   "--byte-interval", str(byte_interval)], log, cwd=servers.ROOT)
+    servers.wait_tcp(port, proc=proc)
+    return proc
+
+
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return _popen([str(servers.BIN / "adapter"), "worker", "--poll", "0.1", "--batch", "5"], log,
                   env={**os.environ, **env}, cwd=servers.ROOT)

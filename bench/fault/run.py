@@ -1,7 +1,8 @@
 """One fault run: the service, two delivery workers killed with SIGKILL again and again, a
-receiver behind a chaos proxy, a rejecting receiver, a database whose connections are cut,
+receiver behind a chaos proxy that is itself killed and restarted, a rejecting receiver, a slow
+municipality (a tarpit that answers one byte at a time), a database whose connections are cut,
 duplicate and conflicting submissions, and a consent revoked while deliveries are in flight.
-Ends with :func:`bench.fault.reconcile.reconcile`.
+Ends with :func:`bench.fault.reconcile.reconcile` and the healthy municipality's delivery figures.
 """
 
 from __future__ import annotations
@@ -31,21 +32,59 @@ class Plan:
     db_cuts: int
     seconds: float
     seed: int = 8
+    slow: int = 0
+    """Certificates to the slow municipality (the tarpit)."""
+    receiver_kills: int = 0
+    """Times the healthy receiver is SIGKILLed (and restarted a moment later)."""
+    chaos: bool = True
+    """The chaos proxy fails and stalls at random; False: it only forwards (clean latency figures)."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Extra settings for the service and the workers."""
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(deliver=12, revoke=6, reject=2, kills=4, db_cuts=2, seconds=90)
+        return cls(deliver=12, revoke=6, reject=2, kills=4, db_cuts=2, seconds=90, slow=3, receiver_kills=2)
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(deliver=200, revoke=40, reject=10, kills=25, db_cuts=8, seconds=600)
+        return cls(deliver=200, revoke=40, reject=10, kills=25, db_cuts=8, seconds=600, slow=20, receiver_kills=5)
+
+    @classmethod
+    def isolation(cls, *, slow: int, env: tuple[tuple[str, str], ...] = ()) -> Plan:
+        """Healthy deliveries with or without a slow municipality: no kills, no cuts, no chaos."""
+        return cls(deliver=60, revoke=0, reject=0, kills=0, db_cuts=0, seconds=300, slow=slow, chaos=False,
+                   env=env)
 
 
 DELIVERY_ENV = {  # fast retries and short leases so that a run takes seconds, not hours
     "ADAPTER_DELIVERY_CONNECT_TIMEOUT": "1", "ADAPTER_DELIVERY_READ_TIMEOUT": "1",
     "ADAPTER_DELIVERY_BACKOFF_BASE": "0.05", "ADAPTER_DELIVERY_BACKOFF_MAX": "0.5",
     "ADAPTER_DELIVERY_LEASE_SECONDS": "8", "ADAPTER_DELIVERY_MAX_ATTEMPTS": "100",
+    # Total deadline 2 s per push; a circuit opens after 3 failures in a row and stays open 3 s.
+    "ADAPTER_DELIVERY_PUSH_DEADLINE": "2", "ADAPTER_DELIVERY_BREAKER_FAILURES": "3",
+    "ADAPTER_DELIVERY_BREAKER_COOLDOWN": "3",
 }
+WITHOUT_ISOLATION = (("ADAPTER_DELIVERY_LANES", "1"), ("ADAPTER_DELIVERY_BREAKER_FAILURES", "0"))
+"""One push at a time per worker and no circuit breaker: the relay before issue 12 (with the deadline)."""
+
+
+class Receiver:
+    """The healthy reference receiver; ``kill_and_restart`` SIGKILLs it and starts it again on the same
+    port and store after ``down`` seconds (pushes meanwhile get a 502 from the proxy)."""
+
+    def __init__(self, db: Path, trust: Path, port: int, log: Path) -> None:
+        self.args = (db, trust, port, log)
+        self.proc = processes.start_receiver(*self.args)
+        self.kills = 0
+
+    def kill_and_restart(self, down: float = 1.0) -> None:
+        processes.kill9(self.proc)
+        self.kills += 1
+        time.sleep(down)
+        self.proc = processes.start_receiver(*self.args)
+
+    def stop(self) -> None:
+        servers.stop(self.proc)
 
 
 class Workers:
@@ -80,7 +119,7 @@ class Workers:
             servers.stop(p)
 
 
-def _register_rejecting(env: dict[str, str], endpoint: str) -> None:
+def _register(env: dict[str, str], kommunkod: str, name: str, endpoint: str) -> None:
     from adapter.settings import Settings
     from adapter.store.db import make_engine, session_factory, transaction
     from adapter.store.models import RecipientRow
@@ -88,19 +127,59 @@ def _register_rejecting(env: dict[str, str], endpoint: str) -> None:
     engine = make_engine(Settings.from_env(env).database.effective_url())
     try:
         with transaction(session_factory(engine)) as session:
-            session.add(RecipientRow(kommunkod=scenario.REJECTING_KOMMUNKOD, name="Socialnämnden i Göteborgs stad",
-                                  delivery_mode="push", endpoint_url=endpoint, active=True))
+            session.add(RecipientRow(kommunkod=kommunkod, name=name, delivery_mode="push", endpoint_url=endpoint,
+                                     active=True))
     finally:
         engine.dispose()
 
 
 def _pending(url: str) -> int:
+    """Messages still pending, except to the slow municipality (they wait for it by design)."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM outbox WHERE state = 'pending'")).scalar_one())
+            return int(conn.execute(sa.text("SELECT count(*) FROM outbox WHERE state = 'pending' AND kommunkod <> :k"),
+                                    {"k": scenario.SLOW_KOMMUNKOD}).scalar_one())
     finally:
         engine.dispose()
+
+
+def healthy_figures(url: str, kommunkod: str = "0180") -> dict[str, Any]:
+    """Delivery to a healthy municipality: how many of its messages were delivered, and how long
+    each took from being queued (accepted with consent) to its positive receipt."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT state, created_at, delivered_at FROM outbox "
+                                        "WHERE kommunkod = :k AND kind = 'certificate'"), {"k": kommunkod}).all()
+    finally:
+        engine.dispose()
+    queued = [r for r in rows if r[0] != "withheld"]
+    done = sorted(r[2] - r[1] for r in queued if r[0] == "delivered" and r[2] is not None)
+    span = (max(r[2] for r in queued if r[2] is not None) - min(r[1] for r in queued)) if done else 0.0
+
+    def pct(p: float) -> float:
+        return round(done[min(len(done) - 1, int(p * len(done)))], 3) if done else 0.0
+    return {"kommunkod": kommunkod, "queued": len(queued), "delivered": len(done),
+            "delivered_share": round(len(done) / len(queued), 4) if queued else 0.0,
+            "latency_p50_s": pct(0.5), "latency_p95_s": pct(0.95), "latency_max_s": round(done[-1], 3) if done else 0.0,
+            "deliveries_per_s": round(len(done) / span, 2) if span else 0.0}
+
+
+def _slow_attempts(url: str) -> dict[str, Any]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT o.state, count(r.id) FROM outbox o LEFT JOIN delivery_receipt r "
+                                        "ON r.outbox_id = o.id WHERE o.kommunkod = :k GROUP BY o.id, o.state"),
+                                {"k": scenario.SLOW_KOMMUNKOD}).all()
+            errors = conn.execute(sa.text("SELECT last_error FROM outbox WHERE kommunkod = :k"),
+                                  {"k": scenario.SLOW_KOMMUNKOD}).scalars().all()
+    finally:
+        engine.dispose()
+    return {"messages": len(rows), "states": dict(Counter(r[0] for r in rows)),
+            "attempts": sum(int(r[1]) for r in rows),
+            "circuit_open_seen": sum("circuit open" in (e or "") for e in errors)}
 
 
 def _submit(client: api.Client, body: bytes, codes: Counter[str], label: str) -> api.Answer:
@@ -135,14 +214,19 @@ def _submit_all(client: api.Client, planned: list[scenario.Planned]) -> dict[str
 
 
 def _chaos_loop(stop: threading.Event, plan: Plan, workers: Workers, cut: Any, rng: random.Random,
-                cuts: list[int]) -> None:
+                cuts: list[int], receiver: Receiver) -> None:
     events = ["kill"] * plan.kills + ["cut"] * plan.db_cuts
     rng.shuffle(events)
+    # The receiver goes down at fixed places (kept out of the seeded sequence, which stays as it was).
+    for i in range(plan.receiver_kills):
+        events.insert((i + 1) * len(events) // (plan.receiver_kills + 1), "receiver")
     for event in events:
         if stop.wait(rng.uniform(0.2, 1.0)):
             return
         if event == "kill":
             workers.kill_one(rng)
+        elif event == "receiver":
+            receiver.kill_and_restart()
         elif cut is not None:
             cuts.append(cut())
 
@@ -161,23 +245,29 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         db_url = None
         if database == "postgresql":
             db_url = stack.enter_context(servers.scratch_postgres(admin_url or ""))
-        env = {**provision.environment(data_dir=work / "adapter", database_url=db_url), **DELIVERY_ENV}
+        env = {**provision.environment(data_dir=work / "adapter", database_url=db_url), **DELIVERY_ENV,
+               **dict(plan.env)}
         from adapter.settings import Settings
 
         url = Settings.from_env(env).database.effective_url()
         foreign = provision.environment(data_dir=work / "foreign")  # another CA: its receiver rejects us
-        ports = [servers.free_port() for _ in range(3)]
+        ports = [servers.free_port() for _ in range(4)]
         log = work / "fault.log"
-        receiver = processes.start_receiver(work / "receiver.db", Path(env["ADAPTER_SIGNING_TRUST_PATHS"]), ports[0], log)
-        stack.callback(servers.stop, receiver)
+        receiver = Receiver(work / "receiver.db", Path(env["ADAPTER_SIGNING_TRUST_PATHS"]), ports[0], log)
+        stack.callback(receiver.stop)
         rejecting = processes.start_receiver(work / "rejecting.db", Path(foreign["ADAPTER_SIGNING_TRUST_PATHS"]),
                                              ports[1], log)
         stack.callback(servers.stop, rejecting)
+        rates = {} if plan.chaos else {"fail_before": 0.0, "fail_after": 0.0, "stall": 0.0}
         chaos = processes.start_chaos(ports[2], f"http://127.0.0.1:{ports[0]}", seed=plan.seed, stall_seconds=2.5,
-                                      log=log)
+                                      log=log, **rates)
         stack.callback(servers.stop, chaos)
+        tarpit = processes.start_tarpit(ports[3], log)
+        stack.callback(servers.stop, tarpit)
         token = provision.prepare(env, endpoint=f"http://127.0.0.1:{ports[2]}/inbox")
-        _register_rejecting(env, f"http://127.0.0.1:{ports[1]}/inbox")
+        _register(env, scenario.REJECTING_KOMMUNKOD, "Socialnämnden i Göteborgs stad", f"http://127.0.0.1:{ports[1]}/inbox")
+        _register(env, scenario.SLOW_KOMMUNKOD, "Socialnämnden i Norrköpings kommun",
+                  f"http://127.0.0.1:{ports[3]}/inbox")
         base = stack.enter_context(servers.gunicorn(env, workers=2, log=log))
         workers = Workers(env, log)
         stack.callback(workers.stop)
@@ -193,8 +283,9 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
             name = db_url.rsplit("/", 1)[1]
             cut = lambda: servers.terminate_backends(admin_url or "", name)  # noqa: E731
         stop, cuts = threading.Event(), []  # type: ignore[var-annotated]
-        chaos_thread = threading.Thread(target=_chaos_loop, args=(stop, plan, workers, cut, rng, cuts))
-        planned = scenario.plan(deliver=plan.deliver, revoke=plan.revoke, reject=plan.reject, seed=plan.seed)
+        chaos_thread = threading.Thread(target=_chaos_loop, args=(stop, plan, workers, cut, rng, cuts, receiver))
+        planned = scenario.plan(deliver=plan.deliver, revoke=plan.revoke, reject=plan.reject, seed=plan.seed,
+                                slow=plan.slow)
         started = time.monotonic()
         chaos_thread.start()
         half = len(planned) // 2
@@ -205,7 +296,8 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         try:
             held_answers = _submit_all(client, held)
             revoked_at = time.time()
-            revoked = admin.revoke_patient(scenario.REVOCABLE_PATIENT[1])  # deliveries are in flight now
+            # Deliveries are in flight now. (No revocable certificates, as in --isolation: nothing to revoke.)
+            revoked = admin.revoke_patient(scenario.REVOCABLE_PATIENT[1]) if plan.revoke else []
         finally:
             workers.resume()
         late = _submit_all(client, planned[half:])
@@ -216,8 +308,10 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         stop.set()
         chaos_seen = _chaos_counts(ports[2])
         rec = reconcile.reconcile(url, work / "receiver.db", revoked_at=revoked_at,
-                                  first_sent=chaos_seen["first_sent"])
-        return {"plan": plan.__dict__, "database": database, "seconds": time.monotonic() - started,
+                                  first_sent=chaos_seen["first_sent"], waiting_kommunkod=scenario.SLOW_KOMMUNKOD)
+        return {"plan": {**plan.__dict__, "env": dict(plan.env)}, "database": database,
+                "seconds": time.monotonic() - started, "healthy": healthy_figures(url),
+                "slow_municipality": _slow_attempts(url), "receiver_kills": receiver.kills,
                 "worker_kills": workers.kills, "db_connection_cuts": cuts, "revocation_statuses": revoked,
                 "submissions_before_revocation": submitted, "submissions_while_paused": held_answers,
                 "submissions_after_revocation": late,

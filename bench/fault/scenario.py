@@ -4,7 +4,10 @@
 - ``revoke``: another patient (samordningsnummer) with a consent of their own, revoked while
   deliveries are in flight: what has not reached the receiver must end withheld;
 - ``reject``: to the socialnämnd 1480, whose receiver trusts another CA and rejects our signature:
-  a poison message per certificate, which must be dead-lettered without blocking the others.
+  a poison message per certificate, which must be dead-lettered without blocking the others;
+- ``slow``: to the socialnämnd 0581, whose server accepts a push and then answers one byte at a
+  time (``bench.fault.tarpit``): nothing can be delivered there, and nothing to the others may wait
+  for it. Its messages are still waiting (retried) when the run ends.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from bench import certificates
 REVOCABLE_CONSENT_ID = "bench-revocable-consent"
 REVOCABLE_PATIENT = ("http://electronichealth.se/identifier/samordningsnummer", "197010632391")
 REJECTING_KOMMUNKOD = "1480"
+SLOW_KOMMUNKOD = "0581"
 
 
 @dataclass(frozen=True)
@@ -41,28 +45,36 @@ def _revocable(bundle: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _rejecting(bundle: dict[str, Any]) -> dict[str, Any]:
+def _addressed(bundle: dict[str, Any], kommunkod: str, name: str) -> dict[str, Any]:
     out = copy.deepcopy(bundle)
     orgs = [e["resource"] for e in out["entry"] if e["resource"]["resourceType"] == "Organization"]
     namnd = next(o for o in orgs if any(i["system"].endswith("/kommunkod") for i in o.get("identifier", [])))
-    namnd["identifier"] = [{"system": "https://lisn.se/fhir/sid/kommunkod", "value": REJECTING_KOMMUNKOD}]
-    namnd["name"] = "Socialnämnden i Göteborgs stad"
+    namnd["identifier"] = [{"system": "https://lisn.se/fhir/sid/kommunkod", "value": kommunkod}]
+    namnd["name"] = name
     header = _entry(out, "MessageHeader")
-    header["destination"][0]["endpoint"] = f"urn:lisn:kommunkod:{REJECTING_KOMMUNKOD}"
+    header["destination"][0]["endpoint"] = f"urn:lisn:kommunkod:{kommunkod}"
     header["destination"][0]["name"] = namnd["name"]
     return out
 
 
-def plan(*, deliver: int, revoke: int, reject: int, seed: int) -> list[Planned]:
+def _rejecting(bundle: dict[str, Any]) -> dict[str, Any]:
+    return _addressed(bundle, REJECTING_KOMMUNKOD, "Socialnämnden i Göteborgs stad")
+
+
+def _slow(bundle: dict[str, Any]) -> dict[str, Any]:
+    return _addressed(bundle, SLOW_KOMMUNKOD, "Socialnämnden i Norrköpings kommun")
+
+
+def plan(*, deliver: int, revoke: int, reject: int, seed: int, slow: int = 0) -> list[Planned]:
     """The certificates in submission order (groups interleaved so they share the queue)."""
     base = certificates.example()
-    makers = {"deliver": lambda b: b, "revoke": _revocable, "reject": _rejecting}
-    wanted = {"deliver": deliver, "revoke": revoke, "reject": reject}
+    makers = {"deliver": lambda b: b, "revoke": _revocable, "reject": _rejecting, "slow": _slow}
+    wanted = {"deliver": deliver, "revoke": revoke, "reject": reject, "slow": slow}
     out: list[Planned] = []
     rng = uuid.UUID(int=seed)
     n = 0
     while any(wanted.values()):
-        for group in ("deliver", "revoke", "reject"):
+        for group in ("deliver", "revoke", "reject", "slow"):
             if wanted[group]:
                 wanted[group] -= 1
                 n += 1

@@ -113,7 +113,7 @@ def worker_env(db_url: str, **delivery: Any) -> dict[str, str]:
     env = dict(os.environ)
     env["ADAPTER_DATABASE_URL"] = db_url
     settings = {"lease_seconds": 3, "connect_timeout": 0.5, "read_timeout": 1.0, "backoff_base": 0.05,
-                "backoff_max": 0.4, "max_attempts": 100} | delivery
+                "backoff_max": 0.4, "max_attempts": 100, "breaker_cooldown": 0.4} | delivery  # retries in seconds
     env.update({f"ADAPTER_DELIVERY_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 

@@ -6,6 +6,7 @@ print no traceback, log one line per delivery from ``adapter worker``, and leave
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -69,10 +70,8 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
         try:
             proc.wait(timeout=400)
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)  # the service and receiver, should `kill %1 %2` not have run
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):  # the service and receiver, had `kill %1 %2` not run
+                os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
     out = (tmp_path / "out.txt").read_text(encoding="utf-8")
     err = (tmp_path / "err.txt").read_text(encoding="utf-8")

@@ -1,7 +1,8 @@
 """The short fault run (``python -m bench.fault --quick``) on SQLite and PostgreSQL.
 
 Workers are SIGKILLed during deliveries, the receiver fails and stalls at random (some failures
-after it stored the document), a second receiver rejects every signature, PostgreSQL connections
+after it stored the document) and is itself SIGKILLed and restarted, a second receiver rejects
+every signature, a third municipality answers one byte at a time (a tarpit), PostgreSQL connections
 are cut with ``pg_terminate_backend``, certificates are resubmitted unchanged and changed, and a
 consent is revoked while deliveries are in flight. The run must reconcile.
 """
@@ -20,8 +21,16 @@ PLAN = run.Plan.quick()
 def _check(result: dict[str, Any], *, cuts_expected: bool) -> None:
     rec = result["reconciliation"]
     assert rec["ok"], "reconciliation failed: " + ", ".join(f"{k}={v}" for k, v in rec.items() if v)
-    assert rec["accepted"] == PLAN.deliver + PLAN.revoke + PLAN.reject
-    assert rec["accepted"] == rec["delivered"] + rec["withheld"] + rec["dead_lettered"] + rec["withdrawn"]
+    assert rec["accepted"] == PLAN.deliver + PLAN.revoke + PLAN.reject + PLAN.slow
+    assert rec["accepted"] == (rec["delivered"] + rec["withheld"] + rec["dead_lettered"] + rec["withdrawn"]
+                               + rec["waiting_for_slow_recipient"])
+    # The slow municipality's certificates still wait (retried, not lost, not dead-lettered) ...
+    assert rec["waiting_for_slow_recipient"] == PLAN.slow
+    assert result["slow_municipality"]["attempts"] >= 1
+    # ... while every certificate to the healthy one, whose receiver was killed and restarted, arrived.
+    assert result["receiver_kills"] == PLAN.receiver_kills
+    healthy = result["healthy"]
+    assert healthy["queued"] >= 1 and healthy["delivered"] == healthy["queued"], healthy
     assert rec["dead_lettered"] == PLAN.reject  # the rejecting receiver: terminal, never retried forever
     assert 1 <= rec["withheld"] <= PLAN.revoke  # the revocation stopped what had not yet gone
     assert result["revocation_statuses"] and set(result["revocation_statuses"]) == {200}

@@ -19,7 +19,7 @@ import pytest
 from bench import certificates
 
 HERE = Path(__file__).resolve().parent
-DATA_FILES = ("tokens.json", "expected.json", "known-defects.json")
+DATA_FILES = ("tokens.json", "expected.json", "known-defects.json", "formats.json", "mappings.json")
 RAW = sorted(p for p in HERE.iterdir() if p.suffix in (".json", ".xml") and p.name not in DATA_FILES)
 # Defects found by this corpus and not yet fixed (in other areas): strict xfail, so a fix shows.
 KNOWN_DEFECTS: dict[str, str] = json.loads((HERE / "known-defects.json").read_text(encoding="utf-8"))
@@ -223,3 +223,89 @@ def test_chunked_oversize_over_a_real_socket(instance: Any) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- on the wire: malformed framing and request lines, through the embedded server ---------------
+
+WIRE = sorted((HERE / "wire").glob("*.http"))
+
+
+@pytest.mark.parametrize("path", WIRE, ids=lambda p: p.stem)
+def test_malformed_wire_request(instance: Any, path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A malformed chunk size or request line: 400 with an OperationOutcome, never a 500, a
+    dropped connection or a traceback (``wire/*.http``; ``{TOKEN}`` is the sender's token)."""
+    import threading
+
+    from adapter.api.serving import make_embedded_server
+
+    server = make_embedded_server(instance.app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        before = instance.counts()
+        status, answer = _raw_http(server.server_port, path.read_bytes().replace(b"{TOKEN}", instance.token.encode()))
+        assert status == 400
+        body = json.loads(answer)
+        assert body["resourceType"] == "OperationOutcome"
+        _expect(f"wire/{path.name}", message_ids(body))
+        assert instance.counts() == before
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# -- ?format= names a registered mapping, never a path ---------------------------------------------
+
+FORMATS = json.loads((HERE / "formats.json").read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.mark.parametrize("case", FORMATS, ids=lambda c: c["name"])
+def test_format_is_never_a_path(instance: Any, case: dict[str, str], tmp_path: Path) -> None:
+    """``?format=`` with ``../``, an absolute path or an over-long name; ``{PLANTED}`` is a copy of a
+    real mapping file outside ``mappings/inbound`` (without ``.yaml``), which the old code loaded."""
+    import shutil
+    from urllib.parse import quote
+
+    planted = tmp_path / "planted"
+    shutil.copy(Path(certificates.__file__).resolve().parents[1] / "mappings" / "inbound" / "inera-xml.yaml",
+                f"{planted}.yaml")
+    fmt = case["format"].replace("{PLANTED}", str(planted).lstrip("/"))
+    raw = (Path(certificates.__file__).resolve().parents[1] / "mappings" / "examples" / "inera-xml"
+           / "lisn-depression.xml").read_bytes()
+    before = instance.counts()
+    body = assert_refused(_post(instance, f"{SUBMIT}?format={quote(fmt, safe='')}", raw, "application/xml"))
+    _expect(f"formats/{case['name']}", message_ids(body))
+    assert instance.counts() == before
+
+
+# -- hostile mapping files: bounded size and depth, selectors that read only their document -------
+
+MAPPINGS = json.loads((HERE / "mappings.json").read_text(encoding="utf-8"))["cases"]
+
+
+def _pad(text: str) -> str:
+    import re
+
+    text = text.replace("PADALIAS", ", ".join(["*a"] * 100))
+    return re.sub(r"PAD(\d+)", lambda m: "x" * int(m.group(1)), text)
+
+
+@pytest.mark.parametrize("case", MAPPINGS, ids=lambda c: c["name"])
+def test_hostile_mapping_file(case: dict[str, str], tmp_path: Path) -> None:
+    from adapter import errors
+    from adapter.inbound.mapping import load_mapping
+
+    shipped = Path(certificates.__file__).resolve().parents[1] / "mappings" / "inbound" / "inera-xml.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    if "append" in case:
+        text += "\n" + _pad(case["append"])
+    else:
+        selector = 'from: "rc:intyg/gn:version"'
+        assert selector in text
+        text = text.replace(selector, "from: " + json.dumps(_pad(case["replace"])))
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(errors.MappingError) as caught:
+        load_mapping(path)
+    texts = " ".join(i["details"]["text"] for i in caught.value.outcome["issue"])
+    assert case["expect"] in texts

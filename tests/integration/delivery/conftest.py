@@ -30,8 +30,11 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture()
-def sql(engine: Engine) -> SqlStore:
-    return SqlStore(engine)
+def sql(engine: Engine, tmp_path: Path) -> SqlStore:
+    from adapter.store.audit import AuditSeal
+
+    return SqlStore(engine, seal=AuditSeal(key=b"delivery-tests-audit-key-32-bytes",
+                                           checkpoints=tmp_path / "audit-checkpoints.jsonl"))
 
 
 @pytest.fixture()

@@ -73,3 +73,42 @@ def test_worker_refuses_an_unreadable_recipients_file(run: CliRunner, tmp_path: 
     result = run.invoke(cli, ["worker", "--once", "--recipients", str(bad)])
     assert result.exit_code == 2
     assert "[LISN_DELIVERY_RECIPIENTS_FILE]" in result.output
+
+
+def test_queue_list_says_what_waits_and_why(run: CliRunner, sql: SqlStore) -> None:
+    from dataclasses import replace as with_
+
+    from delivery_helpers import RECIPIENTS, START
+
+    from adapter.delivery import Outcome, Receipt, Relay
+    from adapter.flows.relay import RelayStore, static_recipients
+    from adapter.settings import DeliverySettings
+    from adapter.testing import FixedClock, MockTransport
+
+    waiting, other = enqueue(sql, "c1", "0180"), enqueue(sql, "c2", "0180")
+    clock = FixedClock(START)
+    settings = with_(DeliverySettings(), breaker_failures=1, breaker_cooldown=600.0, per_recipient=1)
+    down = MockTransport(lambda env: Receipt(Outcome.RETRY, 503, "HTTP 503 without a readable receipt"))
+    relay = Relay(RelayStore(sql, recipients=static_recipients(RECIPIENTS)), down, settings=settings,
+                  owner="w1", clock=clock, rand=lambda: 0.5, batch=1)
+    assert relay.run_once().retried == 1  # one failure opens the circuit: the other message waits too
+    lines = {line.split()[0]: line for line in run.invoke(cli, ["queue", "list"]).output.splitlines()
+             if line.startswith((waiting, other))}
+    for key in (waiting, other):
+        assert "pending" in lines[key]
+        assert "next attempt 2026-11-23T09:30:00.000Z" in lines[key]
+        assert "last error: circuit open until 2026-11-23T09:30:00+00:00 after 1 consecutive failures " \
+               "(last: HTTP 503 without a readable receipt)" in lines[key]
+    assert "attempts=1" in lines[waiting] and "attempts=0" in lines[other]
+    data = json.loads(run.invoke(cli, ["queue", "list", "--format", "json"]).output)
+    assert {m["nextAttemptAt"] for m in data["messages"]} == {"2026-11-23T09:30:00.000Z"}
+
+
+def test_worker_refuses_a_lease_shorter_than_the_push_deadline(engine: Engine) -> None:
+    env = {"ADAPTER_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+           "ADAPTER_DELIVERY_LEASE_SECONDS": "30", "ADAPTER_DELIVERY_PUSH_DEADLINE": "29.5"}
+    result = CliRunner(env=env).invoke(cli, ["worker", "--once"])
+    assert result.exit_code == 2, result.output
+    assert "[LISN_DELIVERY_LEASE_TOO_SHORT]" in result.output and "Traceback" not in result.output
+    env["ADAPTER_DELIVERY_PUSH_DEADLINE"] = "28.5"
+    assert CliRunner(env=env).invoke(cli, ["worker", "--once"]).exit_code == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from delivery_helpers import START, enqueue, row, withhold
@@ -133,15 +134,34 @@ def test_stalled_lease_is_taken_over_only_after_expiry(store: Store, relay_store
     assert row(store, key).state == "delivered"
 
 
-def test_messages_past_the_safe_lease_window_are_left(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
-    for i in range(3):
-        enqueue(store, f"c{i}")
+class SlowClaimStore(RelayStore):
+    """Time passes between the claim and the push (a slow database, a busy worker)."""
 
-    def slow(env: Envelope) -> Receipt:
-        clock.advance(seconds=30)  # each push eats half the lease
-        return Receipt(Outcome.ACCEPTED, 201)
-    stats = relay(relay_store, MockTransport(slow), clock).run_once()
-    assert (stats.delivered, stats.skipped) == (2, 1)  # the third would start 60 s in: past 60 - 4
+    def __init__(self, inner: RelayStore, clock: FixedClock, seconds: float) -> None:
+        super().__init__(inner.store, recipients=inner.lookup)
+        self.clock, self.seconds = clock, seconds
+
+    def claim(self, **kw: Any) -> list[Claimed]:
+        claimed = super().claim(**kw)
+        if claimed:
+            self.clock.advance(seconds=self.seconds)
+        return claimed
+
+
+@pytest.mark.parametrize(("late", "pushed"), [(56.0, 1), (57.0, 0)])
+def test_messages_past_the_safe_lease_window_are_left(store: Store, relay_store: RelayStore, clock: FixedClock,
+                                                      late: float, pushed: int) -> None:
+    enqueue(store, "c1")
+    transport = MockTransport()
+    # lease 60 s, deadline 1 + 2 s: a push may start until 60 - 3 - 1 = 56 s after the claim.
+    stats = relay(SlowClaimStore(relay_store, clock, late), transport, clock).run_once()
+    assert (len(transport.sent), stats.skipped) == (pushed, 1 - pushed)
+
+
+def test_a_lease_shorter_than_the_push_deadline_is_refused(relay_store: RelayStore, clock: FixedClock) -> None:
+    with pytest.raises(ValueError, match="lease"):
+        relay(relay_store, MockTransport(), clock, settings=replace(SETTINGS, push_deadline=59.5))
+    relay(relay_store, MockTransport(), clock, settings=replace(SETTINGS, push_deadline=58.5))
 
 
 @pytest.mark.parametrize("kind", ["withdrawal", "replacement"])
@@ -168,22 +188,28 @@ def test_withheld_while_in_flight_stays_withheld(store: Store, relay_store: Rela
     assert row(store, key).state == "withheld"
 
 
+class RevokeAfterClaimStore(RelayStore):
+    """The patient revokes consent between the claim and the push."""
+
+    def __init__(self, inner: RelayStore, store: Store) -> None:
+        super().__init__(inner.store, recipients=inner.lookup)
+        self.outer = store
+
+    def claim(self, **kw: Any) -> list[Claimed]:
+        claimed = super().claim(**kw)
+        for msg in claimed:
+            withhold(self.outer, msg.submission_id)
+        return claimed
+
+
 def test_consent_revoked_while_waiting_in_a_batch_is_never_sent(store: Store, relay_store: RelayStore,
                                                                 clock: FixedClock) -> None:
     first, second = enqueue(store, "c1"), enqueue(store, "c2")
-
-    def revoke_the_other(env: Envelope) -> Receipt:
-        # While the first push is on the wire, the patient behind the second revokes consent.
-        withhold(store, "sub-c2" if env.idempotency_key == first else "sub-c1")
-        return Receipt(Outcome.ACCEPTED, 201)
-
-    transport = MockTransport(revoke_the_other)
-    stats = relay(relay_store, transport, clock).run_once()
-    assert (stats.claimed, stats.delivered, stats.fenced) == (2, 1, 1)
-    assert len(transport.sent) == 1
-    sent = transport.sent[0].idempotency_key
-    withheld = second if sent == first else first
-    assert row(store, withheld).state == "withheld"
+    transport = MockTransport()
+    stats = relay(RevokeAfterClaimStore(relay_store, store), transport, clock).run_once()
+    assert (stats.claimed, stats.delivered, stats.fenced) == (2, 0, 2)
+    assert transport.sent == []
+    assert row(store, first).state == row(store, second).state == "withheld"
 
 
 def test_a_taken_over_claim_is_not_sent(store: Store, relay_store: RelayStore,
@@ -234,11 +260,11 @@ class AwayOnceStore(RelayStore):
         super().__init__(inner.store, recipients=inner.lookup)
         self.claims = 0
 
-    def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Claimed]:
+    def claim(self, **kw: Any) -> list[Claimed]:
         self.claims += 1
         if self.claims == 1:
             raise errors.StoreUnavailable()
-        return super().claim(owner=owner, now=now, lease_seconds=lease_seconds, limit=limit)
+        return super().claim(**kw)
 
 
 def test_the_loop_survives_a_failing_pass_and_stops_on_request(store: Store, relay_store: RelayStore,
@@ -264,3 +290,34 @@ def test_registry_recipient_carries_its_server_trust_anchors(store: Store) -> No
     assert malmo is not None and malmo.ca_bundle == "/etc/lisn/malmo-ca.pem"
     assert uppsala is not None and uppsala.ca_bundle is None
     assert lookup.recipient("9999") is None
+
+
+def test_an_open_circuit_skips_one_recipient_and_not_the_others(store: Store, relay_store: RelayStore,
+                                                                 clock: FixedClock) -> None:
+    down = [enqueue(store, f"down{i}", "0180") for i in range(5)]
+    fine = [enqueue(store, f"ok{i}", "1480") for i in range(5)]
+    healthy = {"up": False}
+
+    def handler(env: Envelope) -> Receipt:
+        if env.idempotency_key in down and not healthy["up"]:
+            return Receipt(Outcome.RETRY, 503, "HTTP 503 without a readable receipt")
+        return Receipt(Outcome.ACCEPTED, 201)
+    transport = MockTransport(handler)
+    settings = replace(SETTINGS, max_attempts=0, breaker_failures=2, breaker_cooldown=300.0, per_recipient=1)
+    r = relay(relay_store, transport, clock, settings=settings)
+    for _ in range(3):
+        r.run_once()
+        clock.advance(seconds=5)
+    assert all(row(store, k).state == "delivered" for k in fine)
+    assert sum(e.idempotency_key in down for e in transport.sent) == 2  # then the circuit opened
+    assert all("circuit open until" in (row(store, k).last_error or "") for k in down)
+    assert all(row(store, k).next_attempt_at == START + timedelta(seconds=300) for k in down)
+    # Half-open after the cool-down: one more failure opens it again at once.
+    clock.advance(seconds=300)
+    r.run_once()
+    assert sum(e.idempotency_key in down for e in transport.sent) == 3
+    # An answer closes it: everything waiting goes.
+    clock.advance(seconds=300)
+    healthy["up"] = True
+    r.run_once()
+    assert all(row(store, k).state == "delivered" for k in down)

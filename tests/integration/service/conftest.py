@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from service_helpers import LIMIT, Api, data
+from service_helpers import LIMIT, Api, FhirJsonCheckingClient, data
 from stores import empty
 
 from adapter.api import create_app
@@ -46,7 +46,9 @@ def api(engine: sa.Engine, shared: dict[str, Any]) -> Iterator[Api]:
     empty(engine)
     clock = FixedClock()
     app = create_app({"TESTING": True, **shared, "ENGINE": engine, "MIGRATE": False, "CLOCK": clock})
+    app.test_client_class = FhirJsonCheckingClient  # no empty arrays, objects, strings or nulls anywhere
     svc = app.extensions["lisn"]
+    svc.store.seal.checkpoints.unlink(missing_ok=True)  # the chain was emptied: so are its checkpoints
     tokens: dict[str, str] = {}
     setup = data("clients.json")
     with svc.store.session() as session:

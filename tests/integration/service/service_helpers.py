@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from adapter.store.models import Base
 from adapter.testing import FixedClock
@@ -20,6 +21,37 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
 LIMIT = 256 * 1024  # a small body limit keeps the oversize tests fast
 FHIR = "application/fhir+json"
+
+
+def empty_values(doc: Any, where: str = "$") -> list[str]:
+    """Where a JSON document has an empty array, an empty object, an empty string or a null.
+
+    FHIR JSON allows none of them (https://hl7.org/fhir/R4/json.html): an element without a value
+    is left out.
+    """
+    if doc is None or doc == "" or doc == [] or doc == {}:
+        return [where]
+    if isinstance(doc, dict):
+        return [w for k, v in doc.items() for w in empty_values(v, f"{where}.{k}")]
+    if isinstance(doc, list):
+        return [w for i, v in enumerate(doc) for w in empty_values(v, f"{where}[{i}]")]
+    return []
+
+
+class FhirJsonCheckingClient(FlaskClient):
+    """The test client, checking every JSON answer of the API for empty values (``empty_values``).
+
+    Every test of the service goes through it, so every endpoint a test calls is checked. The
+    OpenAPI document is not FHIR (an empty ``security`` list there means "no authentication").
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        response = super().open(*args, **kwargs)
+        if (response.mimetype in ("application/json", "application/fhir+json")
+                and not response.request.path.endswith("openapi.json")):
+            found = empty_values(json.loads(response.get_data()))
+            assert not found, f"{response.request.method} {response.request.path}: empty in the answer: {found}"
+        return response
 
 
 @dataclass

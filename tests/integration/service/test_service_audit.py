@@ -21,7 +21,7 @@ from adapter.store.clients import add_client
 def _verify(api: Api) -> tuple[int, Any]:
     svc = api.app.extensions["lisn"]
     with svc.store.session() as session:
-        return audit.verify(session)
+        return audit.verify(session, svc.store.seal)
 
 
 def test_each_patient_data_action_writes_exactly_one_row(api: Api) -> None:
@@ -64,7 +64,7 @@ def test_edited_or_removed_row_is_detected(api: Api) -> None:
     assert _verify(api) == (3, None)
     with api.engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2"))
-    assert _verify(api)[1] == audit.ChainProblem(2, "row was changed (hash mismatch)")
+    assert _verify(api)[1] == audit.ChainProblem(2, "row was changed (MAC mismatch)")
     with api.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM audit_log WHERE seq = 2"))
     assert _verify(api)[1].seq == 2

@@ -24,6 +24,7 @@ import requests
 import sqlalchemy as sa
 from service_helpers import FHIR, ROOT, example
 
+from adapter.signing.keys import init_dev_keys
 from adapter.store import audit, migrate
 from adapter.store.clients import add_client
 from adapter.store.db import make_engine, session_factory, transaction
@@ -31,6 +32,7 @@ from adapter.store.recipients import add_recipient
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 PEPPER = "gunicorn-test-pepper"
+AUDIT_KEY = b"gunicorn-test-audit-key-of-32-bytes!"
 
 
 def _free_port() -> int:
@@ -53,8 +55,12 @@ def deployment(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, str, sa.Engin
                               care_units=("SE2321000016-15CQ",))
         add_recipient(session, kommunkod="0180", name="Socialnämnden i Stockholms stad")
     port = _free_port()
+    # A server database makes this a production instance: every secret is configured.
+    keys = init_dev_keys(tmp_path / "secrets")
+    (tmp_path / "secrets" / "audit-key").write_bytes(AUDIT_KEY)
     env = dict(os.environ, ADAPTER_DATABASE_URL=url, ADAPTER_DATA_DIR=str(tmp_path),
-               ADAPTER_SERVICE_TOKEN_PEPPER=PEPPER)
+               ADAPTER_SERVICE_TOKEN_PEPPER=PEPPER, ADAPTER_SIGNING_KEY_PATH=str(keys.key),
+               ADAPTER_SIGNING_CERT_PATH=str(keys.cert), ADAPTER_AUDIT_KEY_PATH=str(tmp_path / "secrets" / "audit-key"))
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                              "-w", "2", "-b", f"127.0.0.1:{port}", "adapter.api:create_app()"],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -90,7 +96,8 @@ def _with_id(certificate: str) -> dict[str, Any]:
     return bundle
 
 
-def test_two_workers_accept_concurrent_submissions_once(deployment: tuple[str, str, sa.Engine]) -> None:
+def test_two_workers_accept_concurrent_submissions_once(deployment: tuple[str, str, sa.Engine],
+                                                        tmp_path: Path) -> None:
     base, token, engine = deployment
     headers = {"Authorization": f"Bearer {token}", "Content-Type": FHIR}
     same = json.dumps(example())
@@ -109,4 +116,5 @@ def test_two_workers_accept_concurrent_submissions_once(deployment: tuple[str, s
         assert conn.execute(sa.text("SELECT count(*) FROM submissions")).scalar_one() == 9
         assert conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one() == 9
     with transaction(session_factory(engine)) as session:
-        assert audit.verify(session) == (14, None)
+        seal = audit.AuditSeal(key=AUDIT_KEY, checkpoints=tmp_path / "audit-checkpoints.jsonl")
+        assert audit.verify(session, seal) == (14, None)

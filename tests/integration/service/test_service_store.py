@@ -28,13 +28,14 @@ def test_migrations_are_at_head(engine: sa.Engine) -> None:
 
 def test_concurrent_appends_never_fork_the_chain(api: Api) -> None:
     factory = session_factory(api.engine)
+    seal = api.app.extensions["lisn"].store.seal
     failures: list[BaseException] = []
 
     def worker(n: int) -> None:
         try:
             for i in range(10):
                 with transaction(factory) as session:
-                    audit.record(session, actor=f"worker-{n}", action="task-read", outcome="ok",
+                    audit.record(session, seal, actor=f"worker-{n}", action="task-read", outcome="ok",
                                  patient="191212121212", certificate=str(i))
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
@@ -46,7 +47,7 @@ def test_concurrent_appends_never_fork_the_chain(api: Api) -> None:
         t.join(60)
     assert failures == []
     with transaction(factory) as session:
-        assert audit.verify(session) == (40, None)
+        assert audit.verify(session, seal) == (40, None)
 
 
 def test_patient_lock_serialises_consent_work(api: Api) -> None:

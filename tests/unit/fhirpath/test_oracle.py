@@ -43,7 +43,11 @@ def _files() -> list[Any]:
     env = os.environ.get("ADAPTER_CONFORMANCE_DIR")
     corpus = Path(env) if env else ROOT.parent / "shared" / "conformance"
     files = input_files(corpus if corpus.is_dir() else None)
-    return [pytest.param(f, id=str(f.relative_to(f.parents[1]))) for f in files]
+    examples = ROOT / "profiles" / "examples"
+    # The package's examples run in the default run; the test-case and corpus inputs (about 400
+    # files, two minutes of CPU) run in the slow tier, which CI runs too.
+    return [pytest.param(f, id=str(f.relative_to(f.parents[1])),
+                         marks=() if f.parent == examples else (pytest.mark.slow,)) for f in files]
 
 
 PROFILE = profile_expressions()

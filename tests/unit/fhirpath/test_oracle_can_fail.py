@@ -70,6 +70,7 @@ def _with_linkid_extensions(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow  # negative controls: each runs the oracle over the inputs until it catches the fault
 @pytest.mark.parametrize("fault", [_case_blind_equality, _empty_is_false, _where_keeps_all, _ordering_inclusive,
                                    _where_equals_ignores_extensions])
 def test_a_wrong_semantics_is_caught(fault: Callable[[pytest.MonkeyPatch], None], tmp_path: Path) -> None:

@@ -78,6 +78,7 @@ def mutated(draw: st.DrawFn) -> Any:
 
 
 # Shrinking re-runs hundreds of expressions per attempt: off (the failing example and seed are printed).
+@pytest.mark.slow  # 30 generated resources through every expression: ~40 s of CPU
 @settings(max_examples=30, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(mutated())

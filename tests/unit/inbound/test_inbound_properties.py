@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from inbound_helpers import EXAMPLES, check_submission, side_inputs
@@ -20,6 +21,9 @@ from adapter.inbound import run_mapping
 FLAT = json.loads((EXAMPLES / "openehr-flat" / "lisn-depression.json").read_bytes())
 INERA = (EXAMPLES / "inera-xml" / "lisn-depression.xml").read_bytes()
 FHIR = json.loads((EXAMPLES / "fhir" / "lisn-message-bundle.json").read_bytes())
+# 120 generated documents per property through the whole mapping engine: ~35 s of CPU in all.
+pytestmark = pytest.mark.slow
+
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.one_of(
