@@ -209,8 +209,9 @@ def open_store(settings: Any, **options: Any) -> Any:
     except OSError as exc:
         if exc.filename is None:
             raise
-        raise EnvironmentProblem(f"ADAPTER_DATA_DIR={settings.database.data_dir}: {exc.filename} cannot be "
-                                 f"created or written ({exc.strerror})") from None
+        where = (f"ADAPTER_DATABASE_URL={database_url_shown(settings.database.url)}" if settings.database.url
+                 else f"ADAPTER_DATA_DIR={settings.database.data_dir}")
+        raise EnvironmentProblem(f"{where}: {exc.filename} cannot be created or written ({exc.strerror})") from None
 
 
 def open_migrated_store(settings: Any) -> Any:

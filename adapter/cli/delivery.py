@@ -17,7 +17,16 @@ from typing import TypeVar
 import click
 
 from adapter import errors, messages, wiring
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail, open_migrated_store
+from adapter.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    echo_json,
+    exit_code_for,
+    fail,
+    open_migrated_store,
+)
 from adapter.delivery.loop import run_loop
 from adapter.delivery.relay import RunStats
 from adapter.flows import context, operate
@@ -157,8 +166,8 @@ def reprocess(submission_id: str, dry_run: bool) -> None:
     and re-queue its dead-lettered deliveries with them, under the same submission."""
     try:
         result = _operate(lambda ctx: operate.reprocess(submission_id, ctx, dry_run=dry_run), stages=True)
-    except errors.AdapterError as exc:  # unreadable raw input
-        fail(exc, code=EXIT_INVALID)
+    except errors.AdapterError as exc:  # unreadable raw input (1); a configuration that cannot run (3)
+        fail(exc, code=EXIT_ENVIRONMENT if exit_code_for(exc) == EXIT_ENVIRONMENT else EXIT_INVALID)
     if isinstance(result, errors.AdapterError):
         fail(result, code=EXIT_INVALID)
     echo_json(result)
