@@ -224,7 +224,12 @@ CASES: dict[str, list[Case]] = {
              "{T}/garbage.bin"),
         *db_cases("worker", "--once"),
     ],
-    "queue list": db_cases("queue", "list"),
+    "queue list": [
+        # Not a mistake: a data folder that does not exist yet is made and migrated (it used to crash).
+        Case("new data folder", ("queue", "list", "--format", "json"), EXIT_OK, '"counts": []',
+             {"ADAPTER_DATA_DIR": "{T}/fresh/data"}),
+        *db_cases("queue", "list"),
+    ],
     "queue show": db_cases("queue", "show", "1"),
     "queue retry": db_cases("queue", "retry", "1"),
     "queue dead-letter": db_cases("queue", "dead-letter", "1", "--reason", "x"),
