@@ -2,8 +2,9 @@
 
 Every error the adapter reports to a user is a FHIR R4 ``OperationOutcome``
 (https://hl7.org/fhir/R4/operationoutcome.html) whose issues carry a stable
-message id (extension ``operationoutcome-message-id``) and an ``expression``
-that points at the element concerned.
+message id (extension ``operationoutcome-message-id``, and as ``details.coding`` in the
+package's CodeSystem ``lisn-message-id``), a text in one language (:mod:`adapter.messages`) and
+an ``expression`` that points at the element concerned.
 
 Exception tree, with the HTTP status each answers (the table :data:`HTTP`)::
 
@@ -50,8 +51,14 @@ def issue(
     diagnostics: str | None = None,
     line: int | None = None,
     column: int | None = None,
+    coded_as: str | None = None,
 ) -> dict[str, Any]:
-    """Build one ``OperationOutcome.issue``."""
+    """Build one ``OperationOutcome.issue``.
+
+    ``details.coding`` names the message in the package's CodeSystem ``lisn-message-id``:
+    ``message_id`` itself, or ``coded_as`` when the id is not a code of it (a profile
+    constraint's ``url#key`` is coded as the message whose text it uses, ``LISN_INVARIANT``).
+    """
     out: dict[str, Any] = {}
     ext: list[dict[str, Any]] = []
     if message_id:
@@ -66,7 +73,9 @@ def issue(
         out["extension"] = ext
     out["severity"] = severity
     out["code"] = code
-    out["details"] = {"text": text}
+    code_id = coded_as or message_id
+    out["details"] = ({"coding": [{"system": messages.SYSTEM, "code": code_id}], "text": text}
+                      if code_id else {"text": text})
     if diagnostics:
         out["diagnostics"] = diagnostics
     if expression is not None:
@@ -78,8 +87,7 @@ def outcome(issues: Iterable[Mapping[str, Any]]) -> OperationOutcome:
     """Wrap issues in an OperationOutcome; an empty list gets the customary 'all OK' issue."""
     items = [dict(i) for i in issues]
     if not items:
-        items = [issue("information", "informational", "Inga fel hittades. (No issues found.)",
-                       message_id="ALL_OK")]
+        items = [issue("information", "informational", messages.text("ALL_OK"), message_id="ALL_OK")]
     return {"resourceType": "OperationOutcome", "issue": items}
 
 
@@ -105,7 +113,7 @@ def bad_request(text: str, expression: str | None = None, message_id: str = "LIS
 
 def server_error(message_id: str = "LISN_INTERNAL") -> OperationOutcome:
     # Never carries exception text: it may contain patient data.
-    return _single("fatal", "exception", "Ett internt fel uppstod. (Internal error.)", None, message_id)
+    return _single("fatal", "exception", messages.text(message_id), None, message_id)
 
 
 class AdapterError(Exception):
@@ -116,9 +124,9 @@ class AdapterError(Exception):
 
     def __init__(self, message: str | None = None, *, outcome: OperationOutcome | None = None,
                  expression: str | None = None, message_id: str | None = None) -> None:
-        text = message or (self.__doc__ or "").strip()
-        super().__init__(text)
         self.message_id = message_id or self.message_id
+        text = message or messages.text(self.message_id)
+        super().__init__(text)
         self.outcome: OperationOutcome = outcome or _single(
             "error", self.code, text, expression, self.message_id)
 

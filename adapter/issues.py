@@ -10,10 +10,23 @@ only the caller decides whether errors make the request fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from adapter import errors, messages
+
+LABEL_LENGTH = 60
+
+
+def shorten(text: str, limit: int = LABEL_LENGTH) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters (with '…')."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,.;:") + "…"
+
 
 # Default FHIR issue-type code per severity family; a rule can pass its own ``code``.
 _DEFAULT_CODE = "invalid"
@@ -22,16 +35,27 @@ _DEFAULT_CODE = "invalid"
 class Issues:
     """Collects OperationOutcome issues in the order they are found."""
 
-    def __init__(self, lang: str = "sv") -> None:
-        self.lang = lang
+    def __init__(self, lang: str | None = None) -> None:
+        self.lang = messages.check_lang(lang) if lang is not None else messages.current_lang()
         self.items: list[dict[str, Any]] = []
+        self.questions: Mapping[str, Any] | None = None
+        """linkId -> item definition of the Questionnaire being checked: messages with a ``linkId``
+        then also get ``label``, the question as the physician saw it (its text, shortened)."""
 
     def add(self, message_id: str, *, expression: str | None = None, severity: str = "error",
             code: str = _DEFAULT_CODE, diagnostics: str | None = None, **args: Any) -> None:
         """Add an issue unconditionally."""
+        if "linkId" in args and "label" not in args:
+            args["label"] = self.label(args["linkId"])
         self.items.append(errors.issue(
-            severity, code, messages.bilingual(message_id, **args),
+            severity, code, messages.text(message_id, self.lang, **args),
             expression=expression, message_id=message_id, diagnostics=diagnostics))
+
+    def label(self, link_id: Any) -> str:
+        """The question ``link_id`` as the physician saw it: its text, shortened, in quotes."""
+        item = (self.questions or {}).get(link_id) if isinstance(link_id, str) else None
+        shown = item.get("text") if isinstance(item, Mapping) else None
+        return f"'{shorten(shown if isinstance(shown, str) and shown.strip() else str(link_id))}'"
 
     def check(self, condition: Any, message_id: str, *, expression: str | None = None,
               severity: str = "error", code: str = _DEFAULT_CODE, **args: Any) -> bool:

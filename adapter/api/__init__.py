@@ -38,6 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["lisn"] = wiring.build_service(settings, store=store, registry=config.get("REGISTRY"),
                                                   stages=config.get("STAGES"), clock=config.get("CLOCK"))
     _quiet_payload_loggers()
+    _register_language(app)
     _register_blueprints(app)
     _register_error_handlers(app)
     return app
@@ -53,6 +54,28 @@ def _quiet_payload_loggers() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.INFO:
             logger.setLevel(logging.WARNING)
+
+
+def _register_language(app: Flask) -> None:
+    """Every text of a request's OperationOutcomes is in the language ``Accept-Language`` asks for
+    (``sv`` or ``en``; Swedish otherwise); an OperationOutcome says it in ``Content-Language``
+    (``http.fhir_response``)."""
+    from flask import g, request
+
+    @app.before_request
+    def choose_language() -> None:
+        g.lisn_lang_token = messages.set_lang(messages.negotiate(request.headers.get("Accept-Language")))
+
+    @app.after_request
+    def vary_by_language(response: Response) -> Response:
+        response.vary.add("Accept-Language")
+        return response
+
+    @app.teardown_request
+    def forget_language(_exc: BaseException | None) -> None:
+        token = g.pop("lisn_lang_token", None)
+        if token is not None:
+            messages.reset_lang(token)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -87,8 +110,9 @@ def _register_error_handlers(app: Flask) -> None:
                                               messages.bilingual(mid, method=request.method), message_id=mid)])
             return fhir_response(oo, 405, {"Allow": ", ".join(exc.valid_methods or [])})
         if code == 413:
-            return error_response(errors.PayloadTooLarge("Förfrågan är för stor. (Request body too large.)"))
-        return fhir_response(errors.bad_request(f"{exc.name}.", message_id=f"LISN_HTTP_{code}"), code)
+            return error_response(errors.PayloadTooLarge())
+        mid = "LISN_HTTP_ERROR"
+        return fhir_response(errors.bad_request(messages.text(mid, status=code, name=exc.name), message_id=mid), code)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -123,7 +123,10 @@ def require_content_type(allowed: Iterable[str]) -> str:
 
 def fhir_response(resource: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, content_type=f"{FHIR_JSON}; charset=utf-8", headers=headers or {})
+    headers = dict(headers or {})
+    if resource.get("resourceType") == "OperationOutcome":  # its texts are in the request's language
+        headers.setdefault("Content-Language", messages.current_lang())
+    return Response(body, status=status, content_type=f"{FHIR_JSON}; charset=utf-8", headers=headers)
 
 
 def error_response(exc: errors.AdapterError) -> Response:

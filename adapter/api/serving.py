@@ -22,9 +22,16 @@ class PathOnlyRequestHandler(WSGIRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # http.server answers a request line it cannot parse with an HTML page; the API answers
         # with an OperationOutcome, and never echoes the request (it may carry patient data).
-        from adapter import errors
+        from http import HTTPStatus
 
-        body = json.dumps(errors.bad_request(f"HTTP {code}.", message_id=f"LISN_HTTP_{code}"),
+        from adapter import errors, messages
+
+        try:
+            name = HTTPStatus(code).phrase
+        except ValueError:
+            name = "HTTP"
+        mid = "LISN_HTTP_ERROR"  # a request it could not read has no Accept-Language: Swedish
+        body = json.dumps(errors.bad_request(messages.text(mid, status=code, name=name), message_id=mid),
                           separators=(",", ":")).encode("utf-8")
         self.close_connection = True
         if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, outcome_text, progress
 from adapter.inbound import convert_export, known_formats
 from adapter.inbound.inputs import parse_assignments
@@ -64,8 +64,7 @@ def _one(file: Path, source_format: str, mapping: Path | None, inputs: dict[str,
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        _print_outcome(errors.bad_request(f"Filen {file} kan inte läsas: {exc.strerror}. "
-                                          f"(Cannot read file {file}: {exc.strerror}.)",
+        _print_outcome(errors.bad_request(messages.text("LISN_INPUT_UNREADABLE", file=file, reason=exc.strerror),
                                           message_id="LISN_INPUT_UNREADABLE"), out_format, label)
         return EXIT_USAGE
     try:

@@ -1,4 +1,7 @@
-"""``adapter validate [--ig PATH]... FILE... [--format text|json]`` (as the HL7 validator's -ig).
+"""``adapter validate [--ig PATH]... FILE... [--format text|json] [--lang sv|en]`` (as the HL7 validator's -ig).
+
+``--lang`` chooses the language of every text (Swedish by default); each issue names its
+message id whatever the language.
 
 Exit codes (``adapter.cli._common``): 0 no issue of severity error/fatal, 1 at least one (also JSON or
 XML that is no FHIR resource), 2 a file or ``--ig`` source cannot be read (or the usage is wrong:
@@ -14,7 +17,7 @@ from typing import Any
 
 import click
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, progress
 from adapter.fhir.registry import Registry, default_registry
 from adapter.issues import Issues
@@ -33,9 +36,16 @@ def register(cli: click.Group) -> None:
 @click.option("--ig", "igs", multiple=True, metavar="PATH",
               help="Add definitions (JSON or XML): a resource file, a folder or a FHIR package .tgz (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(list(messages.LANGS)), default=messages.DEFAULT_LANG, show_default=True,
+              help="Language of the messages: sv (Swedish) or en (English).")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-def validate_command(igs: tuple[str, ...], fmt: str, files: tuple[str, ...]) -> None:
+def validate_command(igs: tuple[str, ...], fmt: str, lang: str, files: tuple[str, ...]) -> None:
     """Validate FHIR R4 resources (JSON or XML) against the LISN profiles and their Questionnaire."""
+    with messages.use_lang(lang):
+        _validate_files(igs, fmt, files)
+
+
+def _validate_files(igs: tuple[str, ...], fmt: str, files: tuple[str, ...]) -> None:
     settings = Settings.from_env()
     registry = _registry(igs, fmt)
     outcomes, worst = [], EXIT_OK
@@ -98,13 +108,14 @@ def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, A
 
 
 def render_text(oo: dict[str, Any], label: str) -> str:
-    """One line per issue: severity, expression (line:col), Swedish (English) text, [message id]."""
+    """One line per issue: severity, expression (line:col), text in the current language, [message id]."""
     lines = [f"== {label}"] if label else []
+    word = "rad" if messages.current_lang() == "sv" else "line"
     for iss in oo.get("issue", []):
         ext = {e.get("url"): e.get("valueInteger") for e in iss.get("extension", [])}
         where = ", ".join(iss.get("expression", [])) or "-"
         if ext.get(_LINE):
-            where += f" (rad/line {ext[_LINE]}" + (f":{ext[_COL]})" if ext.get(_COL) else ")")
+            where += f" ({word} {ext[_LINE]}" + (f":{ext[_COL]})" if ext.get(_COL) else ")")
         text = (iss.get("details") or {}).get("text") or iss.get("diagnostics") or ""
         mid = errors.message_id_of(iss)
         lines.append(f"{iss.get('severity', '?').upper():<11} {where}  {text}" + (f"  [{mid}]" if mid else ""))

@@ -16,7 +16,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
 from adapter.fhir.parse import parse_json, parse_xml, sniff
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
@@ -29,7 +29,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        fail(errors.InputRejected(f"Filen {path} kan inte läsas. (Cannot read {path}: {exc.strerror}.)",
+        fail(errors.InputRejected(messages.text("LISN_INPUT_UNREADABLE", file=path, reason=exc.strerror),
                                   message_id="LISN_INPUT_UNREADABLE"))
         raise  # unreachable: fail() exits
 
@@ -42,9 +42,9 @@ def _write(data: bytes, out: Path | None, option: str = "-o/--output") -> None:
     try:
         out.write_bytes(data)
     except OSError as exc:
-        fail(errors.InputRejected(f"{option} {out} kan inte skrivas: {exc.strerror}. "
-                                  f"({option} {out} cannot be written: {exc.strerror}.)",
-                                  message_id="LISN_OUTPUT_UNWRITABLE"), code=EXIT_USAGE)
+        fail(errors.InputRejected(messages.text("LISN_OUTPUT_UNWRITABLE", option=option, path=out,
+                                                reason=exc.strerror), message_id="LISN_OUTPUT_UNWRITABLE"),
+             code=EXIT_USAGE)
 
 
 def _bundle(path: Path) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def _bundle(path: Path) -> dict[str, Any]:
         fail(exc)
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         # Read, but not what this command takes: the input has an error (exit 1), as in validate.
-        fail(errors.ValidationFailed(f"Filen {path} är inte en FHIR Bundle. (The file {path} is not a FHIR Bundle.)",
+        fail(errors.ValidationFailed(messages.text("LISN_INPUT_FILE_NOT_BUNDLE", file=path),
                                      message_id="LISN_INPUT_NOT_BUNDLE"))
     return cast(dict[str, Any], data)
 
@@ -80,15 +80,14 @@ def keys_init(directory: Path, algorithm: str, force: bool) -> None:
         click.echo(f"{directory} already holds development keys: kept (--force replaces them).")
         return
     if existing and not force:
-        fail(errors.InputRejected(f"{directory} innehåller redan {', '.join(existing)} (använd --force). "
-                                  f"({directory} already holds {', '.join(existing)}; use --force.)",
+        fail(errors.InputRejected(messages.text("LISN_KEYS_EXIST", directory=directory, files=", ".join(existing)),
                                   message_id="LISN_KEYS_EXIST"))
     try:
         paths = init_dev_keys(directory, algorithm=algorithm)
     except OSError as exc:
-        fail(errors.InputRejected(f"DIRECTORY {directory} kan inte skrivas: {exc.strerror}. "
-                                  f"(DIRECTORY {directory} cannot be written: {exc.strerror}.)",
-                                  message_id="LISN_OUTPUT_UNWRITABLE"), code=EXIT_USAGE)
+        fail(errors.InputRejected(messages.text("LISN_OUTPUT_UNWRITABLE", option="DIRECTORY", path=directory,
+                                                reason=exc.strerror), message_id="LISN_OUTPUT_UNWRITABLE"),
+             code=EXIT_USAGE)
     click.echo(f"CA (trust anchor):      {paths.ca}\nSigning key:            {paths.key}\n"
                f"Signing cert + chain:   {paths.cert}\nThese are TEST keys — NOT FOR PRODUCTION.")
 
@@ -169,7 +168,7 @@ def _trust(paths: tuple[Path, ...]) -> list[x509.Certificate]:
 
 
 def _line(result: Verification) -> str:
-    return f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text_sv} ({result.text_en})"
+    return f"{'OK' if result.ok else 'FAIL'} [{result.code}] {result.text()}"
 
 
 @click.command("verify")

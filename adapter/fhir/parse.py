@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.settings import Limits, XmlParsing
 
 
@@ -28,8 +28,7 @@ def _reject(text: str, message_id: str, *, line: int | None = None, column: int 
 
 def check_size(raw: bytes, limits: Limits) -> None:
     if len(raw) > limits.max_body_bytes:
-        raise _reject(f"Indata är större än {limits.max_body_bytes} byte. "
-                      f"(Input larger than {limits.max_body_bytes} bytes.)",
+        raise _reject(messages.text("LISN_INPUT_TOO_LARGE", limit=limits.max_body_bytes),
                       "LISN_INPUT_TOO_LARGE", cls=errors.PayloadTooLarge)
 
 
@@ -49,8 +48,7 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     try:
         text = data_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _reject(f"Indata är inte giltig UTF-8 (byte {exc.start}). (Input is not valid UTF-8.)",
-                      "LISN_INPUT_NOT_UTF8") from None
+        raise _reject(messages.text("LISN_INPUT_NOT_UTF8", position=exc.start), "LISN_INPUT_NOT_UTF8") from None
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except _NotJsonConstant as exc:
@@ -59,18 +57,16 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
                       f"(Invalid JSON: {exc.token} is not a JSON number, at line {line}, column {column}.)",
                       "LISN_INPUT_NOT_JSON", line=line, column=column) from None
     except json.JSONDecodeError as exc:
-        raise _reject(f"Ogiltig JSON: {exc.msg} (rad {exc.lineno}, kolumn {exc.colno}). "
-                      f"(Invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.)",
+        raise _reject(messages.text("LISN_INPUT_NOT_JSON_AT", detail=exc.msg, line=exc.lineno, column=exc.colno),
                       "LISN_INPUT_NOT_JSON", line=exc.lineno, column=exc.colno) from None
     except ValueError as exc:
-        raise _reject(f"Ogiltig JSON: {exc}. (Invalid JSON: {exc}.)", "LISN_INPUT_NOT_JSON") from None
+        raise _reject(messages.text("LISN_INPUT_NOT_JSON", detail=exc), "LISN_INPUT_NOT_JSON") from None
     except RecursionError:
-        raise _reject("JSON är för djupt nästlad. (JSON nested too deeply.)", "LISN_INPUT_TOO_DEEP") from None
+        raise _reject(messages.text("LISN_INPUT_TOO_DEEP", limit=limits.max_json_depth), "LISN_INPUT_TOO_DEEP") from None
     # The C decoder guards its own recursion (RecursionError above); the limit is checked on the
     # result, visiting containers only, which costs far less than scanning the text in Python.
     if _too_deep(data, limits.max_json_depth):
-        raise _reject(f"JSON är för djupt nästlad (mer än {limits.max_json_depth} nivåer). "
-                      f"(JSON nested deeper than {limits.max_json_depth} levels.)", "LISN_INPUT_TOO_DEEP")
+        raise _reject(messages.text("LISN_INPUT_TOO_DEEP", limit=limits.max_json_depth), "LISN_INPUT_TOO_DEEP")
     if "\\u" in text:  # raw control characters and surrogates are already refused by the decoder
         _check_characters(data)
     return data
@@ -136,8 +132,7 @@ def _check_characters(data: Any) -> None:
 
 
 def _bad_char(path: str) -> errors.InputRejected:
-    text = ("Texten innehåller otillåtna tecken (styrtecken eller ensamma surrogattecken). "
-            "(The string contains forbidden characters: control characters or lone surrogates.)")
+    text = messages.text("LISN_INPUT_BAD_CHARACTER")
     oo = errors.outcome([errors.issue("error", "value", text, expression=path,
                                       message_id="LISN_INPUT_BAD_CHARACTER")])
     return errors.InputRejected(text, outcome=oo, message_id="LISN_INPUT_BAD_CHARACTER")
@@ -168,26 +163,24 @@ def parse_xml(raw: bytes, limits: Limits = Limits(), xml: XmlParsing = XmlParsin
         tree = etree.fromstring(raw, parser=xml_parser(xml, keep_pis=keep_pis))
     except etree.XMLSyntaxError as exc:
         line, col = (exc.position if exc.position else (None, None))
-        raise _reject(f"Ogiltig XML: {exc.msg}. (Invalid XML: {exc.msg}.)", "LISN_INPUT_NOT_XML",
+        raise _reject(messages.text("LISN_INPUT_NOT_XML", detail=exc.msg), "LISN_INPUT_NOT_XML",
                       line=line, column=col) from None
     except ValueError as exc:  # e.g. unicode strings with encoding declarations
-        raise _reject(f"Ogiltig XML: {exc}. (Invalid XML.)", "LISN_INPUT_NOT_XML") from None
+        raise _reject(messages.text("LISN_INPUT_NOT_XML", detail=exc), "LISN_INPUT_NOT_XML") from None
     docinfo = tree.getroottree().docinfo
     # lxml-stubs' DocInfo lacks ``doctype`` (lxml has it).
     doctype = docinfo.doctype  # type: ignore[union-attr]
     if xml.forbid_dtd and (doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None):
-        raise _reject("XML med DOCTYPE/DTD tas inte emot. (XML with a DOCTYPE or DTD is refused.)",
-                      "LISN_INPUT_XML_DTD")
+        raise _reject(messages.text("LISN_INPUT_XML_DTD"), "LISN_INPUT_XML_DTD")
     for el in tree.iter():
         if isinstance(el, etree._Entity):
-            raise _reject("XML med entiteter tas inte emot. (XML entities are refused.)", "LISN_INPUT_XML_ENTITY")
+            raise _reject(messages.text("LISN_INPUT_XML_ENTITY"), "LISN_INPUT_XML_ENTITY")
     depth_limit = limits.max_xml_depth
     stack = [(tree, 1)]
     while stack:
         el, d = stack.pop()
         if d > depth_limit:
-            raise _reject(f"XML är för djupt nästlad (mer än {depth_limit} nivåer). "
-                          f"(XML nested deeper than {depth_limit} levels.)", "LISN_INPUT_TOO_DEEP")
+            raise _reject(messages.text("LISN_INPUT_XML_TOO_DEEP", limit=depth_limit), "LISN_INPUT_TOO_DEEP")
         stack.extend((c, d + 1) for c in el)
     return tree
 

@@ -88,7 +88,7 @@ def _may_see(row: SubmissionRecord, ctx: Context) -> bool:
 
 
 def _forbidden(ctx: Context, *, action: str, patient: str | None, certificate: str | None = None) -> errors.Forbidden:
-    error = errors.Forbidden("Åtkomst nekas. (Forbidden.)")
+    error = errors.Forbidden()
     refuse(ctx, error, action=action, patient=patient, certificate=certificate)
     return error
 

@@ -266,20 +266,42 @@ def _validate_partial(run: Run, registry: Registry | None) -> None:
     """The validator's findings on what did map, without the echoes of the mapping's own errors."""
     if run.partial is None or run.broken_file:
         return
-    found = _validator()(run.partial, registry if registry is not None else _profiles())
-    echo = echoes(run.failed)
+    reg = registry if registry is not None else _profiles()
+    found = _validator()(run.partial, reg)
+    echo = echoes(run.failed, _questions(run.partial, reg))
     run.issues.extend([with_source(i, run.where, run.label) for i in found.get("issue", [])
                        if i.get("severity") != "information" and not echo(i)])
 
 
-def echoes(failed: set[tuple[str, bool]]) -> Callable[[dict[str, Any]], bool]:
+def _questions(bundle: Any, registry: Registry) -> dict[str, Any]:
+    """linkId -> item definition of the Questionnaire the mapped response names (empty if none):
+    the validator's texts name a question by its text, so the echoes are rendered the same way."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    qr = next((e["resource"] for e in entries or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+               and e["resource"].get("resourceType") == "QuestionnaireResponse"), None)
+    canonical = qr.get("questionnaire") if qr else None
+    q = registry.resolve(canonical, "Questionnaire") if isinstance(canonical, str) else None
+    out: dict[str, Any] = {}
+    stack = list((q or {}).get("item") or [])
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            out.setdefault(str(item.get("linkId")), item)
+            stack.extend(item.get("item") or [])
+    return out
+
+
+def echoes(failed: set[tuple[str, bool]], questions: MappingABC[str, Any] | None = None
+           ) -> Callable[[dict[str, Any]], bool]:
     """A test for validator issues that only repeat a mapping error (a required value the mapping
-    already reported missing, the resource whose header value did not map)."""
+    already reported missing, the resource whose header value did not map). ``questions``: the
+    Questionnaire's items by linkId, which the validator's texts name the question by."""
     texts = set()
     for target, header in failed:
         if not header:
             for mid in ("QUESTIONNAIRE_QR_ITEM_MISSING", "QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED"):
                 probe = Issues()
+                probe.questions = questions
                 probe.add(mid, linkId=target)
                 texts.add((mid, probe.items[0]["details"]["text"]))
     paths = [p for p in (header_path(t) for t, h in failed if h) if p]

@@ -77,7 +77,7 @@ def read_verified(verification: Verification) -> MunicipalDocument:
     (the reason code and text): there is no signed content to show.
     """
     if not verification.ok or verification.signed_content is None:
-        raise errors.SigningError(f"{verification.text_sv} ({verification.text_en})", message_id=verification.code,
+        raise errors.SigningError(verification.text(), message_id=verification.code,
                                   outcome=verification.outcome())
     return _document(parse_xml(verification.signed_content), verification)
 

@@ -75,10 +75,14 @@ class Verification:
     ``VerifyResult.signed_data``). Read the document from these bytes, never from the bytes
     received (``adapter.outbound.read_verified`` does)."""
 
+    def text(self, lang: str | None = None) -> str:
+        """The text in ``lang`` (default: the current language, :mod:`adapter.messages`)."""
+        return self.text_en if (lang or messages.current_lang()) == "en" else self.text_sv
+
     def outcome(self) -> errors.OperationOutcome:
         severity = "information" if self.ok else "error"
         return errors.outcome([errors.issue(severity, "informational" if self.ok else "security",
-                                            f"{self.text_sv} ({self.text_en})", message_id=self.code,
+                                            self.text(), message_id=self.code,
                                             expression="Signature", diagnostics=self.detail)])
 
 

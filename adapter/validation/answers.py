@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
+from adapter import messages
 from adapter.fhir.model import resource_types
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
@@ -50,6 +51,9 @@ _UUID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 _OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _REFERENCE = re.compile(r"((https?://|urn:)[^\s]+|#[A-Za-z0-9\-.]+|[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[A-Za-z0-9\-.]{1,64})?)")
+
+
+SDC_ANSWER_EXPRESSION = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-answerExpression"
 
 
 @dataclass
@@ -110,6 +114,11 @@ def type_label(t: str) -> str:
     return t[0].lower() + t[1:] if t in _PRIMITIVE else t
 
 
+def _said(fhir_type: str, ctx: Ctx) -> str:
+    """A type name in the language of the issues (``datum`` in Swedish, ``date`` in English)."""
+    return messages.type_name(fhir_type, ctx.issues.lang)
+
+
 def is_datetime(value: Any) -> bool:
     """A valid R4 dateTime (https://hl7.org/fhir/R4/datatypes.html#dateTime)."""
     return isinstance(value, str) and bool(_FORMATS["DateTime"].fullmatch(value)) and date_key(value) is not None
@@ -161,8 +170,8 @@ def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) ->
     vpath = f"{apath}.value.ofType({type_label(vtype)})"
     allowed = allowed_types(qitem)
     if not ctx.issues.check(vtype in allowed, "QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure",
-                            linkId=link_id, expected=" | ".join(type_label(a) for a in allowed),
-                            found=type_label(vtype)):
+                            linkId=link_id, expected=" | ".join(_said(type_label(a), ctx) for a in allowed),
+                            found=_said(type_label(vtype), ctx)):
         return
     if not _well_formed(ctx, vtype, value, vpath, link_id):
         return
@@ -190,7 +199,7 @@ def _well_formed(ctx: Ctx, vtype: str, value: Any, vpath: str, link_id: Any) -> 
     else:
         ok = isinstance(value, dict)
     return ok or ctx.issues.check(ok, "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID", expression=vpath, code="value",
-                                  linkId=link_id, value=str(value)[:80], type=type_label(vtype))
+                                  linkId=link_id, value=str(value)[:80], type=_said(type_label(vtype), ctx))
 
 
 def _number_limits(ctx: Ctx, qitem: Node, value: Any, vpath: str, kind: str) -> None:
@@ -304,7 +313,7 @@ def _warn_string_matches_coding(ctx: Ctx, qitem: Node, value: str, vpath: str) -
               for o in as_list(qitem.get("answerOption")) if isinstance(o, dict))
     if hit:
         ctx.issues.add("QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
-                       code="invariant", value=value[:80])
+                       code="invariant", linkId=qitem.get("linkId"), value=value[:80])
 
 
 def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) -> None:
@@ -410,7 +419,8 @@ def _check_primitive_option(ctx: Ctx, qitem: Node, vtype: str, value: Any, vpath
         return
     values = [v for o in options if isinstance(o, dict) for k, v in o.items() if k == "value" + vtype]
     if not ctx.issues.check(values or qitem.get("type") == "open-choice", "QUESTIONNAIRE_QR_ITEM_NOOPTIONS_TYPE",
-                            expression=vpath, code="structure", linkId=qitem.get("linkId"), type=type_label(vtype)):
+                            expression=vpath, code="structure", linkId=qitem.get("linkId"),
+                            type=_said(type_label(vtype), ctx)):
         return
     if vtype in ("Integer", "Decimal"):
         hit = any(Decimal(str(v)) == Decimal(str(value)) for v in values if isinstance(v, (int, float)))
@@ -434,7 +444,7 @@ def _check_coding(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, co
         _check_coding_option(ctx, qitem, value, apath, count)
     elif isinstance(qitem.get("answerValueSet"), str):
         _check_coding_value_set(ctx, qitem, value, apath, vpath)
-    else:
+    elif ext_value(qitem, SDC_ANSWER_EXPRESSION) is None:  # an answerExpression is checked by sdc.py
         ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOOPTIONS", expression=apath, severity="information",
                        code="informational", linkId=qitem.get("linkId"))
 

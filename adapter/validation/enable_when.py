@@ -38,11 +38,16 @@ R4_MODEL = fhirpath_models["r4"]  # so that choice elements (answer.value) resol
 Stack = Sequence[tuple[str, Node]]
 
 
-def is_enabled(qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack) -> bool:
-    """Whether ``qitem`` is enabled, given the response root and the stack of enclosing items."""
+def is_enabled(qitem: Node, index: QuestionnaireIndex, root: Node, stack: Stack,
+               problems: list[str] | None = None) -> bool:
+    """Whether ``qitem`` is enabled, given the response root and the stack of enclosing items.
+
+    An enableWhenExpression that cannot be evaluated leaves the item enabled (its answers are
+    still checked) and is appended to ``problems`` (``expression: reason``), for the caller to say.
+    """
     expression = _expression(qitem)
     if expression is not None:
-        return _expression_enabled(expression, root)
+        return _expression_enabled(expression, root, problems)
     conditions = qitem.get("enableWhen")
     if not isinstance(conditions, list) or not conditions:
         return True
@@ -62,12 +67,14 @@ def _expression(qitem: Node) -> str | None:
     return None
 
 
-def _expression_enabled(expression: str, root: Node) -> bool:
+def _expression_enabled(expression: str, root: Node, problems: list[str] | None) -> bool:
     # As the Java validator: evaluated on the response, true means enabled. An expression that
     # cannot be evaluated leaves the item enabled, so its answers are still checked.
     try:
         result = fhirpath.evaluate(root, expression, {"resource": root})
-    except Exception:  # noqa: BLE001 - any failure of a third-party evaluation means "cannot tell"
+    except Exception as exc:  # noqa: BLE001 - any failure of a third-party evaluation means "cannot tell"
+        if problems is not None:
+            problems.append(f"{expression}: {str(exc)[:200]}")
         return True
     return bool(result) and result != [False]
 

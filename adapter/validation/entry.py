@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.xmljson import Problem
@@ -30,16 +30,25 @@ from adapter.validation.structure import validate_structure
 Resource = dict[str, Any]
 
 
-def validate(resource: Resource, registry: Registry | None = None, *, lang: str = "sv",
+def validate(resource: Resource, registry: Registry | None = None, *, lang: str | None = None,
              source_text: bytes | None = None, test_environment: bool = False,
              xml_problems: Sequence[Problem] = ()) -> errors.OperationOutcome:
     """Validate any R4 resource (a submission Bundle, a QuestionnaireResponse, a Questionnaire, …).
 
+    ``lang`` (``"sv"`` or ``"en"``; default: the current language, Swedish unless the caller chose
+    one with :func:`adapter.messages.use_lang`) is the language of every text; each issue also
+    carries its message id in ``details.coding``.
     ``test_environment`` (the setting ``validation.test_environment``) admits Inera's test HSA-ids.
     ``xml_problems`` are the XML representation errors :func:`read_resource` found, if any.
     """
+    with messages.use_lang(lang):
+        return _validate(resource, registry, source_text, test_environment, xml_problems)
+
+
+def _validate(resource: Resource, registry: Registry | None, source_text: bytes | None, test_environment: bool,
+              xml_problems: Sequence[Problem]) -> errors.OperationOutcome:
     reg = registry if registry is not None else _default()
-    issues = Issues(lang)
+    issues = Issues()
     root = str(resource.get("resourceType") or "Resource")
     for message_id, where, args in xml_problems:
         issues.add(message_id, expression=root + ("" if where == "." else where), code="structure", **args)
@@ -127,12 +136,14 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
 
 
 def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limits = Limits(),
-                   xml: XmlParsing = XmlParsing(), lang: str = "sv", test_environment: bool = False) -> errors.OperationOutcome:
+                   xml: XmlParsing = XmlParsing(), lang: str | None = None,
+                   test_environment: bool = False) -> errors.OperationOutcome:
     """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
     lines: dict[str, tuple[int, int | None]] = {}
     problems: list[Problem] = []
     try:
-        data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
+        with messages.use_lang(lang):
+            data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome
     return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems,
@@ -140,7 +151,7 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
 
 
 def validate_read(resource: Resource, raw: bytes, registry: Registry | None = None, *,
-                  lines: dict[str, tuple[int, int | None]] | None = None, lang: str = "sv",
+                  lines: dict[str, tuple[int, int | None]] | None = None, lang: str | None = None,
                   problems: Sequence[Problem] = (), test_environment: bool = False) -> errors.OperationOutcome:
     """Validate a resource read by :func:`read_resource` from ``raw``, with issue positions."""
     if parse.sniff(raw) == "json":

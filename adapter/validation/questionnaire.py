@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from adapter import messages
 from adapter.issues import Issues
 
 Node = dict[str, Any]
@@ -127,7 +128,7 @@ def check_questionnaire(q: Node, issues: Issues, *, path: str = "Questionnaire")
     name = q.get("name")
     issues.check(not isinstance(name, str) or _NAME.fullmatch(name), "QUESTIONNAIRE_Q_INVARIANT",
                  expression=f"{path}.name", severity="warning", code="invariant", key="que-0",
-                 human="Name should be usable as an identifier for the module by machine processing applications")
+                 human=messages.text("LISN_QUE_0", issues.lang))
     idx = index_for(q)
     seen: set[str] = set()
     for item, ipath, _parent in walk_items(q, path):
@@ -140,8 +141,11 @@ def check_questionnaire(q: Node, issues: Issues, *, path: str = "Questionnaire")
         _check_enable_when(item, ipath, idx, issues)
 
 
-def _invariant(issues: Issues, cond: Any, key: str, human: str, path: str) -> None:
-    issues.check(cond, "QUESTIONNAIRE_Q_INVARIANT", expression=path, code="invariant", key=key, human=human)
+def _invariant(issues: Issues, cond: Any, key: str, human_id: str, path: str) -> None:
+    """An R4 que-* invariant; its human text (``human_id``) in the language of ``issues``."""
+    if not cond:
+        issues.add("QUESTIONNAIRE_Q_INVARIANT", expression=path, code="invariant", key=key,
+                   human=messages.text(human_id, issues.lang))
 
 
 def _check_item(item: Node, path: str, issues: Issues) -> None:
@@ -150,27 +154,27 @@ def _check_item(item: Node, path: str, issues: Issues) -> None:
     issues.check(t in ITEM_TYPES, "QUESTIONNAIRE_Q_ITEM_TYPE_UNKNOWN", expression=f"{path}.type",
                  code="code-invalid", linkId=link_id, type=t)
     has: Callable[[str], bool] = lambda k: item.get(k) not in (None, [], "")  # noqa: E731 - a local shorthand reads best here
-    _invariant(issues, t != "group" or has("item"), "que-1", "Group items must have nested items", path)
-    _invariant(issues, t != "display" or not has("item"), "que-1", "Display items cannot have nested items", path)
-    _invariant(issues, t != "display" or not has("code"), "que-3", "Display items cannot have a \"code\" asserted", path)
+    _invariant(issues, t != "group" or has("item"), "que-1", "LISN_QUE_1_GROUP", path)
+    _invariant(issues, t != "display" or not has("item"), "que-1", "LISN_QUE_1_DISPLAY", path)
+    _invariant(issues, t != "display" or not has("code"), "que-3", "LISN_QUE_3", path)
     _invariant(issues, not (has("answerOption") and has("answerValueSet")), "que-4",
-               "A question cannot have both answerOption and answerValueSet", path)
+               "LISN_QUE_4", path)
     _invariant(issues, t in _OPTION_TYPES or not (has("answerOption") or has("answerValueSet")), "que-5",
-               "Only 'choice' and 'open-choice' items can have answerValueSet", path)
+               "LISN_QUE_5", path)
     _invariant(issues, t != "display" or not (has("required") or has("repeats")), "que-6",
-               "Required and repeat aren't permitted for display items", path)
+               "LISN_QUE_6", path)
     _invariant(issues, t not in ("group", "display") or not has("initial"), "que-8",
-               "Initial values can't be specified for groups or display items", path)
+               "LISN_QUE_8", path)
     _invariant(issues, t != "display" or not has("readOnly"), "que-9",
-               "Read-only can't be specified for \"display\" items", path)
+               "LISN_QUE_9", path)
     _invariant(issues, t in _MAXLENGTH_TYPES or not has("maxLength"), "que-10",
-               "Maximum length can only be declared for simple question types", path)
+               "LISN_QUE_10", path)
     _invariant(issues, not (has("answerOption") and has("initial")), "que-11",
-               "If one or more answerOption is present, initial[x] must be missing", path)
+               "LISN_QUE_11", path)
     _invariant(issues, len(as_list(item.get("enableWhen"))) <= 1 or has("enableBehavior"), "que-12",
-               "If there are more than one enableWhen, enableBehavior must be specified", path)
+               "LISN_QUE_12", path)
     _invariant(issues, item.get("repeats") is True or len(as_list(item.get("initial"))) <= 1, "que-13",
-               "Can only have multiple initial values for repeating items", path)
+               "LISN_QUE_13", path)
 
 
 def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: Issues) -> None:
@@ -182,7 +186,7 @@ def _check_enable_when(item: Node, path: str, idx: QuestionnaireIndex, issues: I
         question = ew.get("question")
         answer_key = next((k for k in ew if k.startswith("answer") and len(k) > 6), None)
         _invariant(issues, ew.get("operator") != "exists" or answer_key == "answerBoolean", "que-7",
-                   "If the operator is 'exists', the value must be a boolean", epath)
+                   "LISN_QUE_7", epath)
         if not issues.check(isinstance(question, str) and question, "QUESTIONNAIRE_Q_ENABLEWHEN_NOLINK",
                             expression=epath, code="business-rule"):
             continue

@@ -24,6 +24,7 @@ from typing import Any, cast
 from adapter import fhirpath
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
+from adapter.validation import sdc
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
 from adapter.validation.enable_when import SDC_ENABLE_WHEN, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, as_dict, as_list, index_for, text_of
@@ -77,7 +78,12 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
     _check_questionnaire_use(q, qr, issues, path)
     _check_current_major(q, qr, registry, issues, path)
     ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
-    _Walker(ctx, index_for(q), qr).items(as_list(q.get("item")), qr, path, [])
+    index = index_for(q)
+    outer, issues.questions = issues.questions, index.items  # messages name the question by its text
+    try:
+        _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
+    finally:
+        issues.questions = outer
 
 
 def resolve_questionnaire(qr: Node, registry: Registry, issues: Issues, *, path: str) -> Node | None:
@@ -199,13 +205,18 @@ class _Walker:
                                      code="not-found", linkId=link):
             return
         self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_WRONG_PLACE", expression=ipath, code="structure", linkId=link,
-                            parent=self.index.parent.get(link) or "QuestionnaireResponse")
+                            parent=self.ctx.issues.label(self.index.parent.get(link) or "QuestionnaireResponse"))
         self.item(qitem or {}, item, ipath, stack + [(link, item)])
 
     def _occurrences(self, qitem: Node, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
         issues, plan = self.ctx.issues, plan_of(qitem)
         link = plan.link
-        if plan.conditional and not is_enabled(qitem, self.index, self.root, stack):
+        problems: list[str] = []
+        enabled = not plan.conditional or is_enabled(qitem, self.index, self.root, stack, problems)
+        if problems and (occ or plan.required or plan.min_occurs):  # where it matters: said, never silently
+            issues.add("LISN_SDC_ENABLE_WHEN_UNEVALUABLE", expression=occ[0][1] if occ else path, severity="warning",
+                       code="not-supported", diagnostics=problems[0], linkId=link)
+        if not enabled:
             for node, p in occ:
                 # an item with only a linkId does not count (as the Java validator)
                 if node.get("answer") or node.get("item"):
@@ -284,6 +295,8 @@ class _Walker:
                        linkId=link, count=len(answers))
         if answers or not plan.required:
             self._occurs(plan, len(answers), path)
+        sdc.check_calculated(self.ctx, qitem, node, answers, self.root, path)
+        sdc.check_answer_expression(self.ctx, qitem, node, answers, self.root, path)
         for j, answer in enumerate(answers):
             apath = f"{path}.answer[{j}]"
             check_answer(self.ctx, qitem, answer, apath, len(answers))
@@ -303,7 +316,9 @@ class _Walker:
         severity = "error" if parts.get("severity") == "error" else "warning"
         human = parts.get("human") or parts.get("key")
         try:
-            result = fhirpath.evaluate(node, str(parts.get("expression")), {"resource": self.root})
+            # the item typed as QuestionnaireResponse.item, so that choice elements (answer.value) resolve
+            result = fhirpath.evaluate(fhirpath.typed(node, "QuestionnaireResponse.item"), str(parts.get("expression")),
+                                       {"resource": self.root})
         except Exception:  # noqa: BLE001 - any failure of a third-party expression means "cannot evaluate"
             self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT_FAILED", expression=path, severity="warning",
                                 code="invariant", linkId=qitem.get("linkId"), human=human)

@@ -73,8 +73,10 @@ def _free_port() -> int:
 @contextmanager
 def our_server(tmp: Path, database_url: str = "") -> Iterator[tuple[str, str]]:
     """``adapter serve`` as its own process, with a sender client and recipient 0180; yields (base, token)."""
-    env = dict(os.environ, ADAPTER_DATA_DIR=str(tmp), ADAPTER_DATABASE_URL=database_url)
-    run = CliRunner(env={"ADAPTER_DATA_DIR": str(tmp), "ADAPTER_DATABASE_URL": database_url})
+    # A test instance: development keys are generated (a server database alone means production).
+    settings = {"ADAPTER_DATA_DIR": str(tmp), "ADAPTER_DATABASE_URL": database_url, "ADAPTER_ENV": "development"}
+    env = dict(os.environ, **settings)
+    run = CliRunner(env=settings)
     assert run.invoke(cli, ["db", "upgrade"]).exit_code == 0
     added = run.invoke(cli, ["clients", "add", f"journal-{uuid.uuid4().hex[:6]}", "--role", "sender",
                              "--care-unit", "SE2321000016-15CQ"])

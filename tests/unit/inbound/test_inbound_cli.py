@@ -90,7 +90,7 @@ def test_broken_mapping_file_exits_2_naming_the_line(tmp_path: Path) -> None:
     mapping = tmp_path / "m.yaml"
     mapping.write_text("format: x\nsyntax: flat\nheader:\n  - {target: authored, form: a}\n", encoding="utf-8")
     code, _, err = run("--from", "x", str(EXAMPLES / "openehr-flat" / "lisn-depression.json"), "--mapping", str(mapping))
-    assert code == 2 and "line 4" in err and "[LISN_MAP_FILE_INVALID]" in err
+    assert code == 2 and "rad 4" in err and "[LISN_MAP_FILE_INVALID]" in err
 
 
 def test_a_fourth_format_needs_only_a_mapping_file_and_its_example(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def test_value_that_cannot_be_converted(key: str, value: Any, kind: str) -> None
     found = issues_of(raw, "openehr-flat")
     assert [(i[1], i[2]) for i in found if i[0] == "error"] == [("LISN_MAP_VALUE_INVALID", [key])]
     _, issues, _ = run_mapping(raw, "openehr-flat")
-    assert f"to {kind}:" in issues.items[0]["details"]["text"]
+    assert f"som {kind}:" in issues.items[0]["details"]["text"]
 
 
 def test_xml_value_that_cannot_be_converted() -> None:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from inbound_helpers import EXAMPLES, ROOT, side_inputs
 from lxml import etree
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.cli import cli
 from adapter.inbound import convert_export, map_export, run_mapping
 from adapter.inbound.bundle import REQUIRED_HEADER
@@ -109,14 +109,15 @@ def test_a_linkid_the_template_lacks_exits_2_with_the_rest_reported(tmp_path: Pa
 
 def test_wrong_root_and_namespace_say_what_was_found() -> None:
     raw = INERA.read_bytes().replace(b"RegisterCertificateResponder:3", b"RegisterCertificateResponder:2")
-    bundle, issues, _ = run_mapping(raw, "inera-xml")
+    with messages.use_lang("en"):
+        bundle, issues, _ = run_mapping(raw, "inera-xml")
     [iss] = issues.items
     text = iss["details"]["text"]
     assert bundle is None and errors.message_id_of(iss) == "LISN_MAP_ROOT_UNEXPECTED"
     assert "found RegisterCertificate in namespace urn:riv:clinicalprocess:healthcond:certificate:RegisterCertificateResponder:2" in text
     assert "another namespace" in text
     other = run_mapping(b"<Intyg xmlns='urn:x'/>", "inera-xml")[1].items[0]["details"]["text"]
-    assert "found Intyg in namespace urn:x" in other
+    assert "fann Intyg i namnrymden urn:x" in other  # Swedish unless English is asked for
 
 
 def test_a_missing_conceptmap_file_names_its_line(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import copy
 from inbound_helpers import EXAMPLES, answers, side_inputs
 from lxml import etree
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.inbound import run_mapping
 
 LISJP = EXAMPLES / "inera-lisjp" / "lisjp-stepwise.xml"
@@ -71,7 +71,8 @@ def test_ag7804_without_a_disclosed_diagnosis_is_refused() -> None:
 
 
 def test_another_certificate_type_is_refused_by_expect() -> None:
-    bundle, issues, _ = run_mapping(LISJP.read_bytes(), "inera-ag7804", inputs=side_inputs(AG7804))
+    with messages.use_lang("en"):
+        bundle, issues, _ = run_mapping(LISJP.read_bytes(), "inera-ag7804", inputs=side_inputs(AG7804))
     [iss] = issues.items
     assert bundle is None and errors.message_id_of(iss) == "LISN_MAP_EXPECTATION_FAILED"
     assert "expected AG7804" in iss["details"]["text"] and "found 'LISJP'" in iss["details"]["text"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
-from adapter import errors
+from adapter import errors, messages
 from adapter.cli import cli
 
 CASES = Path(__file__).resolve().parents[2] / "cases" / "validation" / "acceptance"
@@ -31,13 +32,16 @@ def test_twelve_mistakes_each_listed_with_path_and_id() -> None:
     assert not missing, f"not reported: {missing}"
 
 
-def test_twelve_mistakes_text_lines_are_readable() -> None:
-    result = CliRunner().invoke(cli, ["validate", str(BUNDLE)])
+@pytest.mark.parametrize(("lang", "word"), [("sv", "rad"), ("en", "line")])
+def test_twelve_mistakes_text_lines_are_readable(lang: str, word: str) -> None:
+    result = CliRunner().invoke(cli, ["validate", "--lang", lang, str(BUNDLE)])
     assert result.exit_code == 1
     for x in EXPECTED:
         line = next((ln for ln in result.output.splitlines() if f"[{x['id']}]" in ln and x["expression"] + " " in ln), None)
         assert line is not None, x
-        assert line.startswith("ERROR") and "(rad/line " in line and "(" in line.split("  ", 2)[-1]
+        # a catalogue text in the chosen language (profile invariants carry their own human text)
+        text = messages.catalogue().get(x["id"], {}).get(lang, "").split("{")[0]
+        assert line.startswith("ERROR") and f"({word} " in line and text in line
 
 
 def test_the_example_itself_is_clean() -> None:
