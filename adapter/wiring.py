@@ -272,8 +272,8 @@ def build_relay(settings: Settings, store: Any, *, recipients_file: Path | None 
     transport = HttpTransport(connect_timeout=settings.delivery.connect_timeout,
                               read_timeout=settings.delivery.read_timeout, deadline=settings.delivery.deadline)
     owner = ":".join(p for p in (socket.gethostname(), str(os.getpid()), role, uuid.uuid4().hex[:8]) if p)
-    return Relay(RelayStore(store, recipients=lookup), transport, settings=settings.delivery, owner=owner,
-                 batch=batch, clock=clock)
+    return Relay(RelayStore(store, recipients=lookup, clock=clock), transport, settings=settings.delivery,
+                 owner=owner, batch=batch, clock=clock)
 
 
 def read_recipients(path: Path) -> list[Recipient]:

@@ -105,7 +105,7 @@ def queue() -> None:
 
 
 @queue.command("list")
-@click.option("--state", help="pending, available, delivered, acknowledged, withheld, withdrawn, dead")
+@click.option("--state", help="pending, available, delivered, acknowledged, withheld, uncertain, withdrawn, dead")
 @click.option("--kommunkod", help="Only this recipient.")
 @click.option("--limit", default=100, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -138,6 +138,8 @@ def queue_show(message_id: str) -> None:
 def queue_retry(message_id: str) -> None:
     """Put a dead-lettered message back in the queue with a fresh attempt budget."""
     state = _operate(lambda ctx: operate.retry(message_id, ctx))
+    if isinstance(state, errors.AdapterError):  # it may not leave now (consent, withdrawal)
+        fail(state, code=EXIT_INVALID)
     _answer(message_id, state, "pending")
 
 

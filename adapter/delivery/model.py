@@ -23,6 +23,7 @@ class State(str, enum.Enum):
     DELIVERED = "delivered"      # the recipient's receipt said accepted
     ACKNOWLEDGED = "acknowledged"  # a pull recipient acknowledged it
     WITHHELD = "withheld"        # consent revoked before delivery
+    UNCERTAIN = "uncertain"      # consent revoked after an unconfirmed send or fetch: the recipient may hold it
     DEAD = "dead"                # dead-lettered: rejected, or out of attempts
     WITHDRAWN = "withdrawn"      # the certificate was withdrawn before this message was ever sent
 

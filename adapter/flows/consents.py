@@ -23,6 +23,7 @@ from adapter.fhir import identifiers as ids
 from adapter.fhir.parse import parse_json
 from adapter.fhir.submission import Submission
 from adapter.flows.context import Context, Resource, Result, audit, refuse
+from adapter.flows.permit import care_units
 from adapter.flows.ports import ConsentRecord, SubmissionRecord
 from adapter.flows.release import redecide_patient
 from adapter.issues import Issues
@@ -35,8 +36,12 @@ def register_consent(raw: bytes, ctx: Context) -> Result:
     # Step: a sender registers consents only for its own care units
     if (refused := authorise_write(consent, patient, ctx)) is not None:
         return refused
-    # Step: store it (an identical Consent is stored once)
+    # Step: store it (an identical Consent is stored once; a revoked one is not registered again)
     record = save(consent, patient, ctx)
+    if record.status != "active" and consent.get("status") == "active":
+        mid = "LISN_CONSENT_REVOKED_REPOST"
+        return refuse(ctx, errors.Conflict(messages.bilingual(mid), message_id=mid), action="consent-create",
+                      patient=patient[1], outcome="revoked")
     # Step: decide again for everything of this patient that waits
     redecide_patient(patient, ctx)
     audit(ctx, action="consent-create", outcome="created", patient=patient[1])
@@ -79,15 +84,6 @@ def parse_consent(raw: bytes, ctx: Context) -> tuple[Resource, tuple[str, str]]:
 
 # -- who may write and read a Consent --------------------------------------------------------------
 
-def _care_units(consent: Resource) -> set[str]:
-    units = set()
-    for org in consent.get("organization") or []:
-        found = reference_identifier(consent, org, ids.HSA_ID)
-        if found:
-            units.add(found["value"])
-    return units
-
-
 def _kommunkoder(consent: Resource) -> set[str]:
     found = set()
     stack = [consent.get("provision")]
@@ -103,8 +99,12 @@ def _kommunkoder(consent: Resource) -> set[str]:
 
 
 def may_write(consent: Resource, ctx: Context) -> bool:
+    """The scope of a Consent is the care units it names in ``Consent.organization`` (the discloser:
+    it releases only their certificates, ``flows.permit.in_scope``). A sender registers or revokes
+    it only when it is registered for every one of them."""
     client = ctx.client
-    return client.role == "admin" or (client.role == "sender" and bool(_care_units(consent) & set(client.care_units)))
+    units = care_units(consent)
+    return client.role == "admin" or (client.role == "sender" and bool(units) and units <= set(client.care_units))
 
 
 def may_read(row: ConsentRecord, ctx: Context) -> bool:
@@ -144,6 +144,17 @@ def save(resource: Resource, patient: tuple[str, str], ctx: Context, *,
                            client_id=ctx.client.id, submission_id=submission_id, created_at=now, updated_at=now)
     ctx.tx.add_consent(record)
     return record
+
+
+def bundle_consents_precondition(sub: Submission, ctx: Context) -> errors.AdapterError | None:
+    """A Consent inside a submission is held to the same scope rule as one registered on its own."""
+    for consent in sub.consents:
+        if not may_write(inline_references(consent, sub.resolve), ctx):
+            mid = "LISN_CONSENT_FORBIDDEN"
+            found = sub.patient_identifier
+            return refuse(ctx, errors.Forbidden(messages.bilingual(mid), message_id=mid), action="submit",
+                          patient=found[1] if found else None, certificate=sub.certificate_id)
+    return None
 
 
 def store_bundle_consents(row: SubmissionRecord, sub: Submission, ctx: Context) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from adapter import errors, messages
 from adapter.clock import fhir_instant
-from adapter.flows.context import Context, Resource, Result, audit, step
+from adapter.flows import permit
+from adapter.flows.context import Context, Resource, Result, audit, refuse, step
 from adapter.flows.ports import DEAD, LIVE, PENDING, Match, OutboxMessage
 from adapter.flows.release import KIND_BY_EVENT, document
 from adapter.flows.submit import parse_bundle
@@ -32,10 +33,14 @@ def queue_show(key: str, ctx: Context) -> list[dict[str, Any]]:
              "httpStatus": a.http_status, "reason": a.reason} for a in ctx.tx.attempts(key)]
 
 
-def retry(key: str, ctx: Context) -> str | None:
+def retry(key: str, ctx: Context) -> str | None | errors.AdapterError:
     """Put a dead-lettered (or pending) message back to pending with a fresh attempt budget.
-    Returns its state, None when there is no such message."""
+    Returns its state, None when there is no such message; a message that may not leave now
+    (:func:`adapter.flows.permit.may_leave`: consent revoked, certificate withdrawn) is refused
+    (409, audited) and stays as it is."""
     now = ctx.clock.now()
+    if (refused := _refused(key, "queue-retry", ctx)) is not None:
+        return refused
     ctx.tx.update_messages(Match(key=key, states=(DEAD, PENDING)),
                            {"state": PENDING, "attempts": 0, "next_attempt_at": now, "lease_owner": None}, at=now)
     return _state(key, ctx)
@@ -65,18 +70,37 @@ def reprocess(submission_id: str, ctx: Context, *, dry_run: bool = False) -> Res
     # Step: render and sign again
     event = row.event if row.event in KIND_BY_EVENT else "certificate"
     doc = document(bundle, event, row.replaces, ctx)
-    # Step: only dead letters get it (a pending one may be in flight; a delivered one is the recipient's)
-    keys = [] if dry_run else _requeue(submission_id, KIND_BY_EVENT[event], doc, ctx)
+    # Step: only dead letters get it (a pending one may be in flight; a delivered one is the recipient's),
+    # and only those that may leave now (consent, withdrawal: flows.permit)
+    dead = ctx.tx.messages(Match(submission_id=submission_id, states=(DEAD,), kinds=(KIND_BY_EVENT[event],)))
+    refused = [m.key for m in dead if not permit.may_leave(m, ctx.tx, ctx.clock.now()).allowed]
+    keys = [] if dry_run else _requeue(submission_id, [m.key for m in dead if m.key not in refused], doc, ctx)
     if keys:
         audit(ctx, action="reprocess", outcome="requeued", patient=row.patient_value, certificate=row.certificate_id)
-    return {"submission": submission_id, "valid": True, "requeued": keys, "dryRun": dry_run}
+    if refused:
+        audit(ctx, action="reprocess", outcome="refused", patient=row.patient_value, certificate=row.certificate_id)
+    return {"submission": submission_id, "valid": True, "requeued": keys, "refused": refused, "dryRun": dry_run}
 
 
-def _requeue(submission_id: str, kind: str, doc: bytes, ctx: Context) -> list[str]:
-    """The dead letters of ``kind`` get the new document and a new budget; the key stays (the
+def _refused(key: str, action: str, ctx: Context) -> errors.AdapterError | None:
+    """The refusal when message ``key`` may not leave now (audited), None when it may or does not exist."""
+    found = ctx.tx.messages(Match(key=key))
+    if not found:
+        return None
+    verdict = permit.may_leave(found[0], ctx.tx, ctx.clock.now())
+    if verdict.allowed:
+        return None
+    row = ctx.tx.submission(found[0].submission_id)
+    mid = "LISN_DELIVERY_REFUSED"
+    error = errors.Conflict(messages.bilingual(mid, id=key, reason=messages.text(verdict.reason_id, "en")),
+                            message_id=mid)
+    return refuse(ctx, error, action=action, patient=row.patient_value if row else None,
+                  certificate=found[0].certificate_id, outcome="refused")
+
+
+def _requeue(submission_id: str, keys: list[str], doc: bytes, ctx: Context) -> list[str]:
+    """The dead letters ``keys`` get the new document and a new budget; the key stays (the
     recipient never stored a rejected document)."""
-    dead = Match(submission_id=submission_id, states=(DEAD,), kinds=(kind,))
-    keys = [m.key for m in ctx.tx.messages(dead)]
     now = ctx.clock.now()
     for key in keys:
         ctx.tx.update_messages(Match(key=key, states=(DEAD,)),

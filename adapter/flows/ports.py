@@ -24,6 +24,11 @@ Resource = dict[str, Any]
 # Outbox states (``adapter.delivery.State`` names the same values for the relay).
 PENDING, AVAILABLE, DELIVERED, ACKNOWLEDGED = "pending", "available", "delivered", "acknowledged"
 WITHHELD, DEAD, WITHDRAWN = "withheld", "dead", "withdrawn"
+UNCERTAIN = "uncertain"
+"""Stopped by a revoked consent after it may already have reached its recipient (sent without a
+receipt, or fetched without an acknowledgement): the recipient may hold it."""
+HELD = (WITHHELD, UNCERTAIN)
+"""Stopped by the consent; a consent that permits again releases them."""
 LIVE = (PENDING, AVAILABLE)
 """States from which a message can still reach its recipient."""
 RECEIVED = (DELIVERED, ACKNOWLEDGED)

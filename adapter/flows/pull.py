@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from adapter import errors, messages
 from adapter.clock import fhir_instant
+from adapter.flows import permit, release
 from adapter.flows.context import Context, Resource, audit, step
-from adapter.flows.ports import ACKNOWLEDGED, DELIVERED, LIVE, Match, OutboxMessage
+from adapter.flows.ports import ACKNOWLEDGED, DELIVERED, LIVE, RECEIVED, Match, OutboxMessage
 
 LIST_LIMIT = 100
 _KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -31,18 +32,36 @@ class Pulled:
 
 
 def list_available(ctx: Context) -> Resource:
-    """What is addressed to the caller and not yet acknowledged (nor withheld, withdrawn or dead)."""
+    """What is addressed to the caller, not yet acknowledged (nor withheld, withdrawn or dead), and
+    may leave now (:func:`adapter.flows.permit.may_leave`)."""
     kommunkod = _kommunkod(ctx)
-    found = ctx.tx.messages(Match(kommunkod=kommunkod, states=LIVE), limit=LIST_LIMIT)
+    found = [m for m in ctx.tx.messages(Match(kommunkod=kommunkod, states=LIVE), limit=LIST_LIMIT)
+             if permit.may_leave(m, ctx.tx, ctx.clock.now(), to=kommunkod).allowed]
     audit(ctx, action="delivery-list", outcome="ok")
     return {"kommunkod": kommunkod, "certificates": [_public(m) for m in found]}
 
 
 def fetch(key: str, ctx: Context) -> Pulled | errors.AdapterError:
-    """The document ``key`` if it is addressed to the caller."""
+    """The document ``key`` if it is addressed to the caller, still live, and may leave now.
+
+    A refused fetch (withheld, uncertain, withdrawn, dead, or no consent that permits it now) answers
+    exactly like an unknown id (404) and is audited as ``refused``. A served fetch stamps the
+    message's ``delivered_at`` (first fetch): the municipality may hold it from then on."""
     message = _addressed(key, ctx)
     if message is None:
         audit(ctx, action="delivery-fetch", outcome="not-found")
+        return _not_addressed(key)
+    message = _lock(message, ctx)
+    now = ctx.clock.now()
+    verdict = permit.may_leave(message, ctx.tx, now, to=_kommunkod(ctx))
+    served = message.state in LIVE + RECEIVED and verdict.allowed
+    if served and message.state in LIVE:
+        # The fence: a concurrent revocation that held the message first leaves nothing to serve.
+        served = ctx.tx.update_messages(Match(key=key, states=(message.state,)),
+                                        {"delivered_at": message.delivered_at or now}, at=now) == 1
+    if not served:
+        audit(ctx, action="delivery-fetch", outcome="refused", patient=_patient(message, ctx),
+              certificate=message.certificate_id)
         return _not_addressed(key)
     audit(ctx, action="delivery-fetch", outcome="ok", patient=_patient(message, ctx),
           certificate=message.certificate_id)
@@ -56,8 +75,11 @@ def acknowledge(key: str, ctx: Context) -> Resource | errors.AdapterError:
     if message is None:
         audit(ctx, action="delivery-acknowledge", outcome="not-found")
         return _not_addressed(key)
+    message = _lock(message, ctx)
     state = message.state
-    if state in LIVE:
+    if state in LIVE and not (verdict := permit.may_leave(message, ctx.tx, ctx.clock.now())).allowed:
+        state = release.hold(message, verdict, ctx)  # it may not leave: it is held, and cannot be acknowledged
+    elif state in LIVE:
         now = ctx.clock.now()
         ctx.tx.update_messages(Match(key=key, states=LIVE), {"state": ACKNOWLEDGED, "acknowledged_at": now}, at=now)
         step(ctx, message.submission_id, "acknowledged", f"acknowledged by {message.kommunkod}")
@@ -82,6 +104,14 @@ def _addressed(key: str, ctx: Context) -> OutboxMessage | None:
         return None  # no message has such an id; a NUL would make PostgreSQL refuse the query itself
     found = ctx.tx.messages(Match(key=key, kommunkod=_kommunkod(ctx)))
     return found[0] if found else None
+
+
+def _lock(message: OutboxMessage, ctx: Context) -> OutboxMessage:
+    """Serialise with a revocation of the same patient (``release.redecide_patient`` takes the same
+    lock), then read the message again: what a revocation committed meanwhile is seen."""
+    if patient := _patient(message, ctx):
+        ctx.tx.lock_patient(patient)
+    return _addressed(message.key, ctx) or message
 
 
 def _patient(message: OutboxMessage, ctx: Context) -> str | None:

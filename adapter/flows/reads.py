@@ -26,7 +26,7 @@ def read_task(submission_id: str, ctx: Context) -> Result:
         return refuse(ctx, _not_found("LISN_TASK_NOT_FOUND"), action="task-read", patient=row.patient_value,
                       certificate=row.certificate_id, outcome="not-released")
     audit(ctx, action="task-read", outcome="ok", patient=row.patient_value, certificate=row.certificate_id)
-    return build_task(row, ctx.tx.history(row.id))
+    return build_task(row, ctx.tx.history(row.id), decision=ctx.tx.latest_decision(row.id))
 
 
 def search_tasks(focus: str, ctx: Context) -> Result:
@@ -38,7 +38,7 @@ def search_tasks(focus: str, ctx: Context) -> Result:
     rows = [r for r in found if _may_see(r, ctx) and (ctx.client.role != "municipality" or _released(r, ctx))]
     audit(ctx, action="task-search", outcome="ok" if len(rows) == len(found) else "filtered",
           patient=found[0].patient_value if found else None, certificate=found[0].certificate_id if found else cert)
-    tasks = [build_task(r, ctx.tx.history(r.id)) for r in rows]
+    tasks = [build_task(r, ctx.tx.history(r.id), decision=ctx.tx.latest_decision(r.id)) for r in rows]
     return searchset(tasks, ctx, "Task")
 
 

@@ -11,30 +11,50 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 
+from adapter.clock import Clock, SystemClock
 from adapter.delivery.model import Claimed, Receipt, Recipient
+from adapter.fhir.registry import Registry
+from adapter.flows import permit, release
+from adapter.flows.context import Context, Service, Stages, step
 from adapter.flows.ports import (
     AVAILABLE,
     DEAD,
     DELIVERED,
     PENDING,
+    UNCERTAIN,
+    WITHHELD,
     Attempt,
     Claim,
+    ClientInfo,
     Match,
     MessageChanges,
     StatusStep,
     Store,
 )
+from adapter.settings import Settings
 
 RecipientLookup = Callable[[str], Recipient | None]
+RELAY_CLIENT = ClientInfo(id="relay", name="relay", role="relay")
+
+
+def _no_stage(*args: object, **kwargs: object) -> bytes:
+    raise AssertionError("the relay's bookkeeping renders and validates nothing")
+
+
+_NO_STAGES = Stages(validate=_no_stage, map_export=_no_stage, render=_no_stage, sign=_no_stage)  # type: ignore[arg-type]
 
 
 class RelayStore:
     """:class:`adapter.delivery.model.Store` over a use-case store; recipients from its registry
     unless a fixed lookup is given (``adapter worker --recipients FILE``)."""
 
-    def __init__(self, store: Store, *, recipients: RecipientLookup | None = None) -> None:
+    def __init__(self, store: Store, *, recipients: RecipientLookup | None = None, clock: Clock | None = None) -> None:
         self.store = store
         self.lookup = recipients
+        self.clock = clock or SystemClock()
+        # The hold's bookkeeping (a step on the Task) runs as a use case needs only store and clock.
+        self.service = Service(settings=Settings(), store=store, registry=Registry(), stages=_NO_STAGES,
+                               clock=self.clock)
 
     def recipient(self, kommunkod: str) -> Recipient | None:
         if self.lookup is not None:
@@ -72,8 +92,23 @@ class RelayStore:
                                       {"next_attempt_at": until, "last_error": reason}, at=now)
 
     def still_claimed(self, msg: Claimed) -> bool:
+        """Just before the push: is the message still ours, and may it leave now (``flows.permit``)?
+        A message that may not leave is held in the same transaction (withheld, uncertain or
+        withdrawn, with a step on its Task), so no worker claims it again."""
         with self.store.transaction() as tx:
-            return bool(tx.messages(_fence(msg)))
+            row = tx.submission(msg.submission_id)
+            if row is not None and row.patient_value:
+                tx.lock_patient(row.patient_value)  # serialised with a revocation of the same patient
+            found = tx.messages(_fence(msg))
+            ctx = Context(self.service, tx, RELAY_CLIENT)
+            if not found:
+                _never_sent(msg, ctx)
+                return False
+            verdict = permit.may_leave(msg, tx, self.clock.now())
+            if verdict.allowed:
+                return True
+            release.hold(found[0], verdict, ctx, claim=(msg.id, msg.token), sent_before=msg.attempts - 1)
+            return False
 
     def mark_delivered(self, msg: Claimed, receipt: Receipt, *, now: datetime) -> bool:
         return self._finish(msg, receipt, now, "delivered", {"state": DELIVERED, "delivered_at": now, "last_error": None})
@@ -103,6 +138,18 @@ class RelayStore:
                     f": {receipt.reason}" if receipt is not None and receipt.reason else "")
                 tx.add_step(msg.submission_id, StatusStep(status, now, reason=detail))
         return written
+
+
+def _never_sent(msg: Claimed, ctx: Context) -> None:
+    """A revocation held our claimed message as ``uncertain`` (it could not know that we had not
+    pushed it yet). We know: this is its first claim and it never left, so it is ``withheld``."""
+    found = ctx.tx.messages(Match(key=msg.idempotency_key, states=(UNCERTAIN,)))
+    if (msg.attempts != 1 or not found or found[0].attempts != msg.attempts
+            or found[0].delivered_at is not None):  # a later claim since, or fetched by pull
+        return
+    if ctx.tx.update_messages(Match(key=msg.idempotency_key, states=(UNCERTAIN,)),
+                              {"state": WITHHELD, "attempts": 0}, at=ctx.clock.now()):
+        step(ctx, msg.submission_id, "withheld", "never sent: held before its first push")
 
 
 def _fence(msg: Claimed) -> Match:

@@ -9,26 +9,39 @@ certificate wherever it went (:func:`withdraw`).
 from __future__ import annotations
 
 from adapter import errors, messages
-from adapter.consent import CertificateFacts, Decision, decide_consent
+from adapter.consent import Decision
 from adapter.delivery.idempotency import idempotency_key
 from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
+from adapter.flows import permit
 from adapter.flows.context import Context, Resource, refuse, step
-from adapter.flows.ports import LIVE, PENDING, RECEIVED, WITHDRAWN, WITHHELD, DecisionRecord, Match, SubmissionRecord
+from adapter.flows.ports import (
+    AVAILABLE,
+    HELD,
+    LIVE,
+    PENDING,
+    RECEIVED,
+    UNCERTAIN,
+    WITHDRAWN,
+    WITHHELD,
+    DecisionRecord,
+    Match,
+    MessageChanges,
+    OutboxMessage,
+    SubmissionRecord,
+)
 
 # What a submission's event puts in the outbox (``adapter.delivery.Kind``).
 KIND_BY_EVENT = {"certificate": "certificate", "certificate-replacement": "replacement",
                  "certificate-withdrawal": "withdrawal"}
-WAITING_STATUSES = ("awaiting-consent", "consent-ok", "released", "withheld")
+WAITING_STATUSES = ("awaiting-consent", "consent-ok", "released", "withheld", "delivery-uncertain")
 
 
 # -- the consent decision ------------------------------------------------------------------------
 
 def decide(row: SubmissionRecord, ctx: Context, *, previous: str | None = None) -> Decision:
-    """Decide on the patient's stored consents; store the decision, and a step when it changed."""
-    facts = CertificateFacts(certificate_id=row.certificate_id or "", patient_system=row.patient_system or "",
-                             patient_value=row.patient_value or "", kommunkod=row.kommunkod or "")
-    stored = ctx.tx.consents_of((facts.patient_system, facts.patient_value))
-    decision = decide_consent(facts, [c.resource for c in stored], ctx.clock.now())
+    """Decide on the patient's stored consents in the submission's scope (``permit.in_scope``) for its
+    own recipient; store the decision, and a step when it changed."""
+    decision = permit.consent_decision(row, row.kommunkod or "", ctx.tx, ctx.clock.now())
     reason = messages.bilingual(decision.reason_id)
     ctx.tx.add_decision(row.id, DecisionRecord(decision.decision, decision.reason_id, reason, decision.consent_id,
                                                ctx.clock.now()))
@@ -40,18 +53,18 @@ def decide(row: SubmissionRecord, ctx: Context, *, previous: str | None = None) 
 
 
 def redecide_patient(patient: tuple[str, str], ctx: Context) -> None:
-    """Decide again for each waiting or undelivered submission of the patient; release or withhold."""
+    """Decide again for each waiting or undelivered submission of the patient; then every message of
+    it that is live or held is checked again (:func:`reconcile`): released or withheld per recipient."""
     ctx.tx.lock_patient(patient[1])
     for row in ctx.tx.waiting(patient, WAITING_STATUSES):
         if row.event == "certificate-withdrawal":
             continue
         before = ctx.tx.latest_decision(row.id)
-        was_permitted = before is not None and before.decision == "permit"
         decision = decide(row, ctx, previous=before.decision if before else None)
-        if decision.permitted and not was_permitted:
+        if decision.permitted and not ctx.tx.messages(Match(submission_id=row.id)):
             release(row, ctx)
-        elif was_permitted and not decision.permitted:
-            withhold(row.id, ctx)
+        else:
+            reconcile(row, ctx)
 
 
 # -- the outbox ----------------------------------------------------------------------------------
@@ -63,20 +76,29 @@ def document(bundle: Resource, event: str, replaces: str | None, ctx: Context) -
 
 
 def enqueue(row: SubmissionRecord, kommunkod: str, doc: bytes, ctx: Context, *, replaces: str | None = None) -> None:
-    """Queue ``doc`` for ``kommunkod``. The same key twice is a no-op, except that a message
-    withheld by a revoked consent is released again (a new consent permits it)."""
+    """Queue ``doc`` for ``kommunkod``. The same key twice is a no-op, except that a held message
+    (withheld by a revoked consent) is released again when :func:`permit.may_leave` now allows it.
+    A new message that may not leave for ``kommunkod`` is queued withheld."""
     kind = KIND_BY_EVENT[row.event or "certificate"]
     key = idempotency_key(row.certificate_id or "", kommunkod, kind)
-    if ctx.tx.messages(Match(key=key)):
-        ctx.tx.update_messages(Match(key=key, states=(WITHHELD,)),
-                               {"state": PENDING, "next_attempt_at": ctx.clock.now()}, at=ctx.clock.now())
+    found = ctx.tx.messages(Match(key=key))
+    if found:
+        if found[0].state in HELD and _verdict(found[0], ctx).allowed:
+            ctx.tx.update_messages(Match(key=key, states=HELD),
+                                   {"state": PENDING, "next_attempt_at": ctx.clock.now(), "last_error": None},
+                                   at=ctx.clock.now())
         return
     ctx.tx.enqueue(key=key, submission_id=row.id, certificate_id=row.certificate_id or "", kommunkod=kommunkod,
                    kind=kind, document=doc, replaces=replaces, at=ctx.clock.now())
+    [queued] = ctx.tx.messages(Match(key=key))
+    verdict = _verdict(queued, ctx)
+    if not verdict.allowed:
+        hold(queued, verdict, ctx)
 
 
 def release(row: SubmissionRecord, ctx: Context) -> int:
-    """Render, sign and queue the certificate (a replacement also to every receiver of the original)."""
+    """Render, sign and queue the certificate (a replacement also to every receiver of the original);
+    the decision is made for each recipient (:func:`enqueue`)."""
     targets = {row.kommunkod or ""}
     if row.event == "certificate-replacement" and row.replaces:
         targets.update(recipients_of(row.replaces, ctx))
@@ -86,22 +108,88 @@ def release(row: SubmissionRecord, ctx: Context) -> int:
     return len(targets)
 
 
-def withhold(submission_id: str, ctx: Context) -> int:
-    """Consent revoked: everything of the submission not yet delivered is withheld. Returns the count.
+def reconcile(row: SubmissionRecord, ctx: Context) -> None:
+    """Check every live or held message of ``row`` again: hold what may no longer leave, release
+    what may leave again. One step on the Task says what changed."""
+    held: list[str] = []
+    for message in ctx.tx.messages(Match(submission_id=row.id, states=LIVE + HELD)):
+        verdict = _verdict(message, ctx)
+        if message.state in LIVE and not verdict.allowed:
+            held.append(hold(message, verdict, ctx, step_too=False))
+        elif message.state in HELD and verdict.allowed:
+            ctx.tx.update_messages(Match(key=message.key, states=HELD),
+                                   {"state": PENDING, "next_attempt_at": ctx.clock.now(), "last_error": None},
+                                   at=ctx.clock.now())
+    _held_step(row.id, held, ctx)
 
-    A message a worker is pushing right now may still arrive; its receipt is then refused by
-    the fence (the state is no longer pending) and it stays withheld (see docs/delivery.md)."""
-    count = ctx.tx.update_messages(Match(submission_id=submission_id, states=LIVE),
-                                   {"state": WITHHELD, "last_error": "consent revoked"}, at=ctx.clock.now())
-    if count:
-        step(ctx, submission_id, "withheld", f"{count} delivery(ies) withheld")
-    return count
+
+def withhold(submission_id: str, ctx: Context) -> int:
+    """Consent revoked: everything of the submission not yet delivered is held. Returns the count.
+
+    A message that never left is ``withheld``; one that may have arrived (sent without a receipt,
+    or fetched without an acknowledgement) is ``uncertain``, and the Task says ``delivery-uncertain``.
+    A message a worker is pushing right now may still arrive; its receipt is then refused by the
+    fence (the state is no longer pending) and it stays ``uncertain`` (see docs/delivery.md)."""
+    held = [hold(m, permit.Verdict(False, "LISN_CONSENT_INACTIVE", WITHHELD), ctx, step_too=False)
+            for m in ctx.tx.messages(Match(submission_id=submission_id, states=LIVE))]
+    _held_step(submission_id, held, ctx)
+    return len(held)
+
+
+def hold(message: OutboxMessage, verdict: permit.Verdict, ctx: Context, *, step_too: bool = True,
+         claim: tuple[int, str] | None = None, sent_before: int | None = None) -> str:
+    """Stop ``message``: it may not leave (``verdict``). Returns the state it took.
+
+    ``withheld`` when it never reached its recipient, ``uncertain`` when it may have (a push
+    claimed before, whose receipt never came, or a fetch not acknowledged), ``withdrawn`` for a
+    withdrawn certificate. ``claim`` fences the write for the relay, which holds the message's
+    claim right now (its current attempt has not been sent: ``sent_before`` attempts may have)."""
+    now = ctx.clock.now()
+    state = verdict.hold or WITHHELD
+    reason = f"{verdict.reason_id}: {messages.text(verdict.reason_id, 'en')}"
+    if claim is not None:
+        if state == WITHHELD and (sent_before or message.delivered_at is not None):
+            state = UNCERTAIN
+        changes: MessageChanges = {"state": state, "last_error": reason, "attempts": sent_before or 0}
+        written = ctx.tx.update_messages(Match(claim=claim, states=(PENDING,)), changes, at=now)
+        if not written:
+            return message.state
+    elif state != WITHHELD:
+        ctx.tx.update_messages(Match(key=message.key, states=LIVE), {"state": state, "last_error": reason}, at=now)
+    elif message.state == PENDING and message.delivered_at is None and ctx.tx.update_messages(
+            Match(key=message.key, states=(PENDING,), never_sent=True), {"state": WITHHELD, "last_error": reason},
+            at=now):
+        pass  # one statement: it re-checks "never sent" after waiting for a worker's concurrent claim
+    elif message.state == AVAILABLE and message.delivered_at is None:
+        ctx.tx.update_messages(Match(key=message.key, states=(AVAILABLE,)), {"state": WITHHELD, "last_error": reason},
+                               at=now)
+    else:
+        state = UNCERTAIN
+        ctx.tx.update_messages(Match(key=message.key, states=LIVE), {"state": UNCERTAIN, "last_error": reason}, at=now)
+    if step_too:
+        _held_step(message.submission_id, [state], ctx)
+    return state
+
+
+def _held_step(submission_id: str, held: list[str], ctx: Context) -> None:
+    if not held:
+        return
+    uncertain = held.count(UNCERTAIN)
+    if uncertain:
+        mid = "LISN_DELIVERY_UNCERTAIN"
+        step(ctx, submission_id, "delivery-uncertain", messages.bilingual(mid, count=uncertain), reason_id=mid)
+    elif any(s == WITHHELD for s in held):
+        step(ctx, submission_id, "withheld", f"{held.count(WITHHELD)} delivery(ies) withheld")
+
+
+def _verdict(message: OutboxMessage, ctx: Context) -> permit.Verdict:
+    return permit.may_leave(message, ctx.tx, ctx.clock.now())
 
 
 def recipients_of(certificate_id: str, ctx: Context) -> list[str]:
     """Kommunkoder that received, or are about to receive, ``certificate_id`` (withdrawals aside)."""
     found = ctx.tx.messages(Match(certificate_id=certificate_id, kinds=("certificate", "replacement"),
-                                  states=LIVE + RECEIVED))
+                                  states=LIVE + RECEIVED + (UNCERTAIN,)))
     return sorted({m.kommunkod for m in found})
 
 
@@ -131,6 +219,27 @@ def withdrawal_precondition(sub: Submission, ctx: Context) -> errors.AdapterErro
     found = sub.patient_identifier
     return refuse(ctx, error, action="withdraw", patient=found[1] if found else None,
                   certificate=sub.certificate_id, outcome="retry-later")
+
+
+def replacement_precondition(sub: Submission, ctx: Context) -> errors.AdapterError | None:
+    """A replacement comes from the care unit that issued the certificate it replaces, for the same patient."""
+    if sub.event != "certificate-replacement" or not sub.replaces:
+        return None
+    first = original(sub.replaces, ctx)
+    if first is None:
+        return None
+    patient = sub.patient_identifier
+    if first.care_unit_hsa != sub.care_unit_hsa:
+        mid = "LISN_REPLACEMENT_OTHER_CARE_UNIT"
+        return refuse(ctx, errors.Forbidden(messages.bilingual(mid), message_id=mid), action="replace",
+                      patient=first.patient_value, certificate=sub.certificate_id)
+    if patient is None or (first.patient_system, first.patient_value) != patient:
+        mid = "LISN_REPLACEMENT_OTHER_PATIENT"
+        error = errors.ValidationFailed(messages.bilingual(mid), message_id=mid,
+                                        expression="Bundle.entry.resource.ofType(Patient).identifier")
+        return refuse(ctx, error, action="replace", patient=first.patient_value, certificate=sub.certificate_id,
+                      outcome="rejected")
+    return None
 
 
 def withdraw(row: SubmissionRecord, ctx: Context) -> None:

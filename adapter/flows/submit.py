@@ -41,6 +41,12 @@ def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json", inputs: dict[str
     # Step: a withdrawal before its certificate is refused, retryably
     if (early := release.withdrawal_precondition(sub, ctx)) is not None:
         return early
+    # Step: a replacement comes from the care unit that issued the original, for the same patient
+    if (other := release.replacement_precondition(sub, ctx)) is not None:
+        return other
+    # Step: consents inside it name only this sender's care units (their scope)
+    if (foreign := consents.bundle_consents_precondition(sub, ctx)) is not None:
+        return foreign
     # Step: store as received and validated
     row = store_received(sub, raw, bundle, fmt, ctx)
     # Step: a withdrawal goes wherever its certificate went
@@ -195,7 +201,7 @@ def store_received(sub: Submission, raw: bytes, bundle: Resource, fmt: str, ctx:
 def accept(row: SubmissionRecord, sub: Submission, oo: OperationOutcome, ctx: Context) -> Resource:
     """Audit, and answer with the receipt (kept: an identical resubmission gets it again)."""
     current = ctx.tx.submission(row.id) or row
-    task = build_task(current, ctx.tx.history(row.id))
+    task = build_task(current, ctx.tx.history(row.id), decision=ctx.tx.latest_decision(row.id))
     answer = receipt_bundle(request_header=sub.header, task=task, outcome=oo, base_url=ctx.base_url,
                             now=ctx.clock.now(), message_id=str(uuid.uuid4()))
     ctx.tx.accept(row.id, accepted_key=f"{row.event}|{row.certificate_id}", response=answer)

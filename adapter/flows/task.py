@@ -16,17 +16,18 @@ from typing import Any
 from adapter.clock import fhir_instant
 from adapter.fhir import identifiers as ids
 from adapter.fhir.submission import EVENT_SYSTEM
-from adapter.flows.ports import StatusStep, SubmissionRecord
+from adapter.flows.ports import DecisionRecord, StatusStep, SubmissionRecord
 
 STATUS_SYSTEM = f"{ids.CANONICAL_BASE}/CodeSystem/lisn-submission-status"
 SUBMISSION_SYSTEM = f"{ids.CANONICAL_BASE}/sid/submission"
+INPUT_SYSTEM = f"{ids.CANONICAL_BASE}/CodeSystem/lisn-task-input"
 
 # Task.status (FHIR's workflow state) for each business step.
 _TASK_STATUS = {
     "received": "received", "validated": "accepted", "awaiting-consent": "on-hold",
     "consent-ok": "in-progress", "released": "in-progress", "rejected": "rejected",
     "delivered": "in-progress", "acknowledged": "completed", "withheld": "on-hold",
-    "withdrawn": "cancelled", "dead-lettered": "failed",
+    "withdrawn": "cancelled", "dead-lettered": "failed", "delivery-uncertain": "on-hold",
 }
 
 
@@ -42,8 +43,11 @@ def _step(event: StatusStep) -> dict[str, Any]:
     return {"type": kind, "valueDateTime": fhir_time(event.at)}
 
 
-def build_task(sub: SubmissionRecord, steps: Sequence[StatusStep]) -> dict[str, Any]:
-    """The Task resource of a submission from its stored status history."""
+def build_task(sub: SubmissionRecord, steps: Sequence[StatusStep], *,
+               decision: DecisionRecord | None = None) -> dict[str, Any]:
+    """The Task resource of a submission from its stored status history. ``decision``: the latest
+    consent decision; the Task then names the Consent it rests on and the consent scope (the care
+    unit that discloses: only Consents naming it in ``Consent.organization`` count)."""
     last = steps[-1] if steps else None
     task: dict[str, Any] = {
         "resourceType": "Task", "id": sub.id,
@@ -70,6 +74,14 @@ def build_task(sub: SubmissionRecord, steps: Sequence[StatusStep]) -> dict[str, 
         task["owner"] = {"identifier": {"system": ids.KOMMUNKOD, "value": sub.kommunkod}}
     if sub.status == "rejected" and last and last.reason:
         task["statusReason"] = {"text": last.reason}
+    if sub.care_unit_hsa and sub.event != "certificate-withdrawal":
+        task["input"] = [{"type": {"coding": [{"system": INPUT_SYSTEM, "code": "consent-scope"}],
+                                   "text": "Consents that count: those naming this care unit in Consent.organization"},
+                          "valueIdentifier": {"system": ids.HSA_ID, "value": sub.care_unit_hsa}}]
+        if decision is not None and decision.consent_id:
+            task["input"].append({"type": {"coding": [{"system": INPUT_SYSTEM, "code": "consent"}],
+                                           "text": f"consent decision: {decision.decision}"},
+                                  "valueReference": {"reference": f"Consent/{decision.consent_id}"}})
     task["output"] = [_step(s) for s in steps]
     return task
 

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     for db, r in results.items():
         rec = r["reconciliation"]
         print(f"{db:<10} accepted {rec['accepted']} = delivered {rec['delivered']} + withheld {rec['withheld']}"
-              f" + dead-lettered {rec['dead_lettered']} + withdrawn {rec['withdrawn']}"
+              f" + uncertain {rec['uncertain']} + dead-lettered {rec['dead_lettered']} + withdrawn {rec['withdrawn']}"
               f" + waiting for the slow municipality {rec['waiting_for_slow_recipient']}; unfinished {rec['unfinished']};"
               f" kills {r['worker_kills']}; receiver kills {r['receiver_kills']};"
               f" db cuts {len(r['db_connection_cuts'])}; chaos {r['chaos']}; healthy {r['healthy']};"

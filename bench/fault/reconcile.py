@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 DELIVERED = ("delivered", "acknowledged")
 WITHHELD = ("withheld",)
+UNCERTAIN = ("uncertain",)
 DEAD = ("dead",)
 WITHDRAWN = ("withdrawn",)
 
@@ -35,6 +36,8 @@ class Reconciliation:
     accepted: int = 0
     delivered: int = 0
     withheld: int = 0
+    uncertain: int = 0
+    """Held by a revoked consent after a send whose receipt never came: the receiver may hold it."""
     dead_lettered: int = 0
     withdrawn: int = 0
     waiting_for_slow_recipient: int = 0
@@ -47,8 +50,8 @@ class Reconciliation:
     unexpected_at_receiver: list[str] = field(default_factory=list)
     withheld_after_unconfirmed_send: list[str] = field(default_factory=list)
     """Informational: sent, stored by the receiver before the revocation, but the receipt was lost
-    (a 503 after commit or a stall) and the consent was revoked before the retry. The adapter cannot
-    know; it reports withheld."""
+    (a 503 after commit or a stall) and the consent was revoked before the retry, yet the adapter
+    says ``withheld``. Since issue 12 it says ``uncertain`` there, so this stays empty."""
     sent_after_revocation: list[str] = field(default_factory=list)
     """Withheld certificates whose first push left the adapter *after* the consent was revoked
     (a worker still holding a claim): a disclosure the patient had stopped. Fails the run."""
@@ -57,8 +60,8 @@ class Reconciliation:
 
     @property
     def balanced(self) -> bool:
-        return self.accepted == (self.delivered + self.withheld + self.dead_lettered + self.withdrawn
-                                 + self.waiting_for_slow_recipient)
+        return self.accepted == (self.delivered + self.withheld + self.uncertain + self.dead_lettered
+                                 + self.withdrawn + self.waiting_for_slow_recipient)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +118,8 @@ def reconcile(database_url: str, receiver_db: Path, *, revoked_at: float | None 
             rec.delivered += 1
         elif state in WITHHELD:
             rec.withheld += 1
+        elif state in UNCERTAIN:
+            rec.uncertain += 1
         elif state in DEAD:
             rec.dead_lettered += 1
         elif state in WITHDRAWN:
@@ -129,7 +134,8 @@ def reconcile(database_url: str, receiver_db: Path, *, revoked_at: float | None 
     rec.unexpected_at_receiver = sorted(received_keys & {r[2] for r in outbox if r[3] in WITHDRAWN})
     withheld_keys = {r[2] for r in outbox if r[3] in WITHHELD}
     late = {k for k, at in (first_sent or {}).items() if revoked_at is not None and at > revoked_at}
-    rec.sent_after_revocation = sorted(withheld_keys & received_keys & late)
+    held_keys = withheld_keys | {r[2] for r in outbox if r[3] in UNCERTAIN}
+    rec.sent_after_revocation = sorted(held_keys & received_keys & late)
     rec.withheld_after_unconfirmed_send = sorted((received_keys & withheld_keys) - late)
     certs = Counter(c for _, c, _ in docs)
     rec.stored_twice = sorted(c for c, n in certs.items() if n > 1)

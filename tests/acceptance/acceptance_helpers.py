@@ -112,6 +112,7 @@ def receiver(tmp: Path, trust: Path, *, port: int = 0, fail_every: int = 0, dela
 def worker_env(db_url: str, **delivery: Any) -> dict[str, str]:
     env = dict(os.environ)
     env["ADAPTER_DATABASE_URL"] = db_url
+    env["ADAPTER_ENV"] = "development"  # a test worker: a server database alone would mean production
     settings = {"lease_seconds": 3, "connect_timeout": 0.5, "read_timeout": 1.0, "backoff_base": 0.05,
                 "backoff_max": 0.4, "max_attempts": 100, "breaker_cooldown": 0.4} | delivery  # retries in seconds
     env.update({f"ADAPTER_DELIVERY_{k.upper()}": str(v) for k, v in settings.items()})

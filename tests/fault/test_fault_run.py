@@ -22,8 +22,8 @@ def _check(result: dict[str, Any], *, cuts_expected: bool) -> None:
     rec = result["reconciliation"]
     assert rec["ok"], "reconciliation failed: " + ", ".join(f"{k}={v}" for k, v in rec.items() if v)
     assert rec["accepted"] == PLAN.deliver + PLAN.revoke + PLAN.reject + PLAN.slow
-    assert rec["accepted"] == (rec["delivered"] + rec["withheld"] + rec["dead_lettered"] + rec["withdrawn"]
-                               + rec["waiting_for_slow_recipient"])
+    assert rec["accepted"] == (rec["delivered"] + rec["withheld"] + rec["uncertain"] + rec["dead_lettered"]
+                               + rec["withdrawn"] + rec["waiting_for_slow_recipient"])
     # The slow municipality's certificates still wait (retried, not lost, not dead-lettered) ...
     assert rec["waiting_for_slow_recipient"] == PLAN.slow
     assert result["slow_municipality"]["attempts"] >= 1
@@ -32,7 +32,8 @@ def _check(result: dict[str, Any], *, cuts_expected: bool) -> None:
     healthy = result["healthy"]
     assert healthy["queued"] >= 1 and healthy["delivered"] == healthy["queued"], healthy
     assert rec["dead_lettered"] == PLAN.reject  # the rejecting receiver: terminal, never retried forever
-    assert 1 <= rec["withheld"] <= PLAN.revoke  # the revocation stopped what had not yet gone
+    assert 1 <= rec["withheld"] + rec["uncertain"] <= PLAN.revoke  # the revocation stopped what had not yet gone
+    assert rec["withheld_after_unconfirmed_send"] == []  # what the receiver may hold is never called withheld
     assert result["revocation_statuses"] and set(result["revocation_statuses"]) == {200}
     assert result["worker_kills"] == PLAN.kills
     if cuts_expected:

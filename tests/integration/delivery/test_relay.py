@@ -180,12 +180,12 @@ def test_a_follow_up_waits_for_its_pending_certificate(store: Store, relay_store
     assert [c.idempotency_key for c in later] == [follow_up]
 
 
-def test_withheld_while_in_flight_stays_withheld(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
+def test_held_while_in_flight_stays_uncertain(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
     key = enqueue(store, "c1")
     [msg] = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
-    assert withhold(store, "sub-c1") == 1
+    assert withhold(store, "sub-c1") == 1  # claimed: it may be on the wire, so the recipient may hold it
     assert not relay_store.mark_delivered(msg, Receipt(Outcome.ACCEPTED, 201), now=clock.now())
-    assert row(store, key).state == "withheld"
+    assert row(store, key).state == "uncertain"
 
 
 class RevokeAfterClaimStore(RelayStore):

@@ -230,6 +230,7 @@ def test_dead_letter_retry_and_reprocess(w: World) -> None:
     w.run("admin", lambda ctx: operate.dead_letter(message["id"], "rejected: schema", ctx))
     submission = task_of(receipt)["id"]  # type: ignore[arg-type]
     done = w.run("admin", lambda ctx: operate.reprocess(submission, ctx))
-    assert done == {"submission": submission, "valid": True, "requeued": [message["id"]], "dryRun": False}
+    assert done == {"submission": submission, "valid": True, "requeued": [message["id"]], "refused": [],
+                    "dryRun": False}
     assert outbox(w) == [("certificate", "0180", "pending")]
     assert isinstance(w.run("admin", lambda ctx: operate.reprocess("no-such-id", ctx)), errors.NotFound)
