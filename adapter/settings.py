@@ -158,6 +158,14 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class StatisticsSettings:
+    """Disclosure control of the de-identified statistics (docs/statistics.md)."""
+
+    min_cell: int = 5
+    """Counts from 1 up to one less than this are never shown, nor any count that would let one be worked out."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one adapter instance."""
 
@@ -168,6 +176,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    statistics: StatisticsSettings = field(default_factory=StatisticsSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
 
     @property

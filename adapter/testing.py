@@ -14,7 +14,7 @@ import copy
 import hmac
 import threading
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from adapter.delivery.mock import MockTransport, accept_all
 from adapter.flows.ports import (
     PENDING,
+    STATISTICS_DIMENSIONS,
     Attempt,
     AuditEvent,
     Claim,
@@ -33,6 +34,8 @@ from adapter.flows.ports import (
     OutboxMessage,
     RecipientRecord,
     Resource,
+    StatisticsChanges,
+    StatisticsRecord,
     StatusStep,
     SubmissionRecord,
     WriteConflict,
@@ -76,6 +79,7 @@ class _State:
     audit: list[AuditEvent] = field(default_factory=list)
     outbox: list[_Held] = field(default_factory=list)
     attempts: dict[int, list[Attempt]] = field(default_factory=dict)
+    statistics: dict[str, StatisticsRecord] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -272,6 +276,46 @@ class MemoryTx:
             pair = (held.message.state, held.message.kommunkod)
             tally[pair] = tally.get(pair, 0) + 1
         return [(s, k, n) for (s, k), n in sorted(tally.items())]
+
+    # -- statistics --------------------------------------------------------------------------------
+    def add_statistics(self, record: StatisticsRecord) -> None:
+        if record.submission_id in self.s.statistics:
+            raise WriteConflict(transient=False)
+        self.s.statistics[record.submission_id] = copy.deepcopy(record)
+
+    def update_statistics(self, submission_id: str, changes: StatisticsChanges) -> int:
+        row = self.s.statistics.get(submission_id)
+        if row is None or not changes or ("delivery_days" in changes and row.delivery_days is not None):
+            return 0
+        self.s.statistics[submission_id] = replace(row, **changes)
+        return 1
+
+    def tally_statistics(self, dimensions: tuple[str, ...], *, months: tuple[str | None, str | None] = (None, None)
+                         ) -> list[tuple[tuple[str, ...], int]]:
+        readers = [_statistics_reader(name) for name in dimensions]
+        tally: dict[tuple[str, ...], int] = {}
+        for row in self.s.statistics.values():
+            if (months[0] and row.month < months[0]) or (months[1] and row.month > months[1]):
+                continue
+            cell = tuple(read(row) for read in readers)
+            tally[cell] = tally.get(cell, 0) + 1
+        return sorted(tally.items())
+
+
+def _statistics_reader(name: str) -> Callable[[StatisticsRecord], str]:
+    """How one dimension reads a row (as the SQL store's tally does)."""
+    kind, _, code = name.partition(":")
+    if name == "replacement":
+        return lambda row: "ja" if row.replacement else "nej"
+    if name == "consent":
+        return lambda row: row.consent or "okand"
+    if name in STATISTICS_DIMENSIONS:
+        return lambda row: str(getattr(row, name))
+    if kind == "activity" and code:
+        return lambda row: row.activities.get(code, "ej-bedomd")
+    if kind == "measure" and code:
+        return lambda row: "ja" if code in row.measures else "nej"
+    raise ValueError(f"unknown statistics dimension {name!r}")
 
 
 def _matches(held: _Held, match: Match) -> bool:

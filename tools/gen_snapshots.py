@@ -73,11 +73,11 @@ def load_base(source: Path) -> dict[str, dict[str, Any]]:
         for entry in bundle["entry"]:
             res = entry["resource"]
             if res.get("resourceType") == "StructureDefinition" and "snapshot" in res:
-                out[res["url"]] = _spec_only(res)
+                out[res["url"]] = spec_only(res)
     return out
 
 
-def _spec_only(sd: dict[str, Any]) -> dict[str, Any]:
+def spec_only(sd: dict[str, Any]) -> dict[str, Any]:
     """``sd`` without the elements Medplum adds to its copy of the specification.
 
     Medplum's copy of some core types has elements of its own (``Meta.project``, ``Meta.author``,

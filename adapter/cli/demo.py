@@ -62,6 +62,7 @@ def demo(data_dir: Path, keep_running: bool) -> None:
         run.check_receiver()
         run.pull()
         run.audit()
+        run.statistics()
         click.secho("\nDemo klar: intyget är validerat, samtyckt, signerat och levererat. "
                     "(Demo done: validated, consented, signed and delivered.)", fg="green")
         if keep_running:
@@ -195,6 +196,13 @@ class _Run:
     def audit(self) -> None:
         _step("Granskningsloggen (audit log) är obruten")
         click.echo("  " + self.cli("audit", "verify").strip())
+
+    def statistics(self) -> None:
+        _step("Statistik över det som skickades (avidentifierad; tal under 5 visas som ..)")
+        table = json.loads(self.cli("stats", "--by", "kommun,consent", "--format", "json"))
+        _expect("count" not in table["total"] and all(c.get("count", 0) == 0 for c in table["cells"]),
+                "two certificates: every count is under 5 and must be hidden")
+        click.echo("  " + self.cli("stats", "--by", "kommun,consent").strip().replace("\n", "\n  "))
 
     # -- helpers -----------------------------------------------------------
     def post_message(self, bundle: dict[str, Any]) -> str:

@@ -139,7 +139,7 @@ def clients() -> None:
 
 @clients.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["sender", "municipality", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["sender", "municipality", "admin", "statistics"]), required=True)
 @click.option("--care-unit", "care_units", multiple=True, help="HSA-id of a care unit (sender; repeatable).")
 @click.option("--kommunkod", help="The municipality this client acts for (municipality).")
 @click.option("--cert", "cert_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),

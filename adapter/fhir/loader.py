@@ -30,7 +30,7 @@ Resource = dict[str, Any]
 CONFORMANCE_TYPES = frozenset({
     "Questionnaire", "StructureDefinition", "ValueSet", "CodeSystem", "NamingSystem",
     "ConceptMap", "ImplementationGuide", "SearchParameter", "CapabilityStatement",
-    "MessageDefinition", "OperationDefinition",
+    "MessageDefinition", "OperationDefinition", "Measure",
 })
 # Package metadata, not resources (NPM package specification).
 _NOT_RESOURCES = frozenset({"package.json", ".index.json"})

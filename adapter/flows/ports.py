@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
@@ -232,6 +232,52 @@ class MessageChanges(TypedDict, total=False):
     lease_owner: None
 
 
+@dataclass(frozen=True)
+class StatisticsRecord:
+    """One accepted certificate, de-identified (``adapter.stats.row``; docs/statistics.md).
+
+    Keyed by the submission's internal id (a random UUID, never shown), so that delivery and
+    consent decisions can update it; nothing in it names the person."""
+
+    submission_id: str
+    sex: str
+    age_band: str
+    kommunkod: str
+    region: str
+    care_provider: str
+    month: str
+    template_version: str
+    diagnosis_chapter: str
+    work_capacity: str
+    activity_band: str
+    prognosis: str
+    debut_days: int | None
+    debut_band: str
+    replacement: bool
+    activities: dict[str, str] = field(default_factory=dict)
+    measures: tuple[str, ...] = ()
+    consent: str | None = None
+    status: str = "current"
+    delivery_days: int | None = None
+    delivery_band: str = "okand"
+
+
+class StatisticsChanges(TypedDict, total=False):
+    """What :meth:`Tx.update_statistics` may change after receipt."""
+
+    consent: str
+    status: str
+    delivery_days: int
+    delivery_band: str
+
+
+STATISTICS_DIMENSIONS = ("sex", "age_band", "kommunkod", "region", "care_provider", "month", "template_version",
+                         "diagnosis_chapter", "work_capacity", "activity_band", "prognosis", "debut_band",
+                         "delivery_band", "consent", "status", "replacement")
+"""The single-valued fields a tally may group by; besides them ``activity:<type>`` (its level, or
+``ej-bedomd``) and ``measure:<code>`` (``ja``/``nej``)."""
+
+
 class Tx(Protocol):
     """One transaction on the store."""
 
@@ -320,6 +366,22 @@ class Tx(Protocol):
 
     def counts(self) -> list[tuple[str, str, int]]:
         """(state, kommunkod, count) over the whole outbox."""
+        ...
+
+    # -- statistics (de-identified) -------------------------------------------------------------
+    def add_statistics(self, record: StatisticsRecord) -> None: ...
+
+    def update_statistics(self, submission_id: str, changes: StatisticsChanges) -> int:
+        """Change the row of a submission; returns 1, or 0 when it has none (not a certificate).
+        The delivery fields are written once: a change with ``delivery_days`` when the row already
+        has them changes nothing (the first delivery counts)."""
+        ...
+
+    def tally_statistics(self, dimensions: tuple[str, ...], *, months: tuple[str | None, str | None] = (None, None)
+                         ) -> list[tuple[tuple[str, ...], int]]:
+        """Counts of rows by the values of ``dimensions`` (names of :data:`STATISTICS_DIMENSIONS`,
+        ``activity:<type>``, ``measure:<code>``), for the months ``YYYY-MM`` between the two bounds
+        (inclusive; None is open). Only combinations that occur."""
         ...
 
 

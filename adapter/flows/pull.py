@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from adapter import errors, messages
 from adapter.clock import fhir_instant
-from adapter.flows import permit, release
+from adapter.flows import permit, release, stats
 from adapter.flows.context import Context, Resource, audit, step
 from adapter.flows.ports import ACKNOWLEDGED, DELIVERED, LIVE, RECEIVED, Match, OutboxMessage
 
@@ -83,6 +83,7 @@ def acknowledge(key: str, ctx: Context) -> Resource | errors.AdapterError:
         now = ctx.clock.now()
         ctx.tx.update_messages(Match(key=key, states=LIVE), {"state": ACKNOWLEDGED, "acknowledged_at": now}, at=now)
         step(ctx, message.submission_id, "acknowledged", f"acknowledged by {message.kommunkod}")
+        stats.note_delivered(message.submission_id, now, ctx.tx)
         state = ACKNOWLEDGED
     audit(ctx, action="delivery-acknowledge", outcome=state, patient=_patient(message, ctx),
           certificate=message.certificate_id)

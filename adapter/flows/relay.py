@@ -14,7 +14,7 @@ from datetime import datetime
 from adapter.clock import Clock, SystemClock
 from adapter.delivery.model import Claimed, Receipt, Recipient
 from adapter.fhir.registry import Registry
-from adapter.flows import permit, release
+from adapter.flows import permit, release, stats
 from adapter.flows.context import Context, Service, Stages, step
 from adapter.flows.ports import (
     AVAILABLE,
@@ -137,6 +137,8 @@ class RelayStore:
                 detail = f"{msg.kind} to {msg.kommunkod}, attempt {msg.attempts}" + (
                     f": {receipt.reason}" if receipt is not None and receipt.reason else "")
                 tx.add_step(msg.submission_id, StatusStep(status, now, reason=detail))
+            if written and status == "delivered":
+                stats.note_delivered(msg.submission_id, now, tx)
         return written
 
 

@@ -12,7 +12,7 @@ from adapter import errors, messages
 from adapter.consent import Decision
 from adapter.delivery.idempotency import idempotency_key
 from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
-from adapter.flows import permit
+from adapter.flows import permit, stats
 from adapter.flows.context import Context, Resource, refuse, step
 from adapter.flows.ports import (
     AVAILABLE,
@@ -45,6 +45,7 @@ def decide(row: SubmissionRecord, ctx: Context, *, previous: str | None = None) 
     reason = messages.bilingual(decision.reason_id)
     ctx.tx.add_decision(row.id, DecisionRecord(decision.decision, decision.reason_id, reason, decision.consent_id,
                                                ctx.clock.now()))
+    stats.note_decision(row, decision.permitted, ctx)
     if decision.decision == previous:
         return decision
     step(ctx, row.id, "consent-ok" if decision.permitted else "awaiting-consent", reason,
@@ -257,5 +258,6 @@ def withdraw(row: SubmissionRecord, ctx: Context) -> None:
         doc = doc or document(row.bundle or {}, "certificate-withdrawal", None, ctx)
         enqueue(row, kommunkod, doc, ctx)
     if first is not None:
+        stats.note_withdrawn(first.id, ctx.tx)
         step(ctx, first.id, "withdrawn", messages.bilingual("LISN_WITHDRAWN"), reason_id="LISN_WITHDRAWN")
     step(ctx, row.id, "released", messages.bilingual("LISN_WITHDRAWAL_QUEUED"), reason_id="LISN_WITHDRAWAL_QUEUED")

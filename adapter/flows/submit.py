@@ -16,7 +16,7 @@ from adapter import errors, messages
 from adapter.errors import OperationOutcome
 from adapter.fhir.parse import parse_json
 from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
-from adapter.flows import consents, release
+from adapter.flows import consents, release, stats
 from adapter.flows.context import Context, Resource, Result, audit, refuse
 from adapter.flows.ports import StatusStep, SubmissionRecord
 from adapter.flows.task import build_task, receipt_bundle
@@ -49,6 +49,8 @@ def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json", inputs: dict[str
         return foreign
     # Step: store as received and validated
     row = store_received(sub, raw, bundle, fmt, ctx)
+    # Step: keep its de-identified statistics row, in this same transaction
+    stats.record_receipt(row, ctx)
     # Step: a withdrawal goes wherever its certificate went
     if sub.event == "certificate-withdrawal":
         release.withdraw(row, ctx)

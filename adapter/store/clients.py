@@ -21,7 +21,7 @@ from adapter.clock import stamp
 from adapter.flows.ports import ClientInfo
 from adapter.store.models import ClientRow
 
-ROLES = ("sender", "municipality", "admin")
+ROLES = ("sender", "municipality", "admin", "statistics")
 
 
 def client_info(row: ClientRow) -> ClientInfo:

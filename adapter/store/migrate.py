@@ -1,7 +1,8 @@
 """Alembic, configured in code so that ``adapter db upgrade`` works from an installed wheel.
 
 Revisions live in ``adapter/store/migrations/versions``; ``0001_initial`` creates the
-service's tables, the delivery's ``0002_outbox`` follows it, then ``0003_recipient_ca_bundle``.
+service's tables, the delivery's ``0002_outbox`` follows it, then ``0003_recipient_ca_bundle``
+and ``0004_stats`` (the de-identified statistics, back-filled from the stored certificates).
 """
 
 from __future__ import annotations

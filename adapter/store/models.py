@@ -205,3 +205,45 @@ class ReceiptRow(Base):
     http_status: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
+
+
+class CertificateStatsRow(Base):
+    """One accepted certificate, de-identified (docs/statistics.md). No foreign key to the submission:
+    the statistics outlive a submission purged under its retention time."""
+
+    __tablename__ = "certificate_statistics"
+    __table_args__ = (Index("ix_certificate_statistics_month", "month"),)
+
+    submission_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sex: Mapped[str] = mapped_column(String(8))
+    age_band: Mapped[str] = mapped_column(String(8))
+    kommunkod: Mapped[str] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(String(8))
+    care_provider: Mapped[str] = mapped_column(String(64))
+    month: Mapped[str] = mapped_column(String(7))
+    template_version: Mapped[str] = mapped_column(String(10))
+    diagnosis_chapter: Mapped[str] = mapped_column(String(8))
+    work_capacity: Mapped[str] = mapped_column(String(20))
+    activity_band: Mapped[str] = mapped_column(String(8))
+    prognosis: Mapped[str] = mapped_column(String(20))
+    debut_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    debut_band: Mapped[str] = mapped_column(String(8))
+    delivery_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delivery_band: Mapped[str] = mapped_column(String(8))
+    consent: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    status: Mapped[str] = mapped_column(String(10))
+    replacement: Mapped[bool] = mapped_column(default=False)
+
+
+class CertificateStatsItemRow(Base):
+    """A multi-valued fact of a statistics row: an activity type assessed (with its level) or a measure."""
+
+    __tablename__ = "certificate_statistics_item"
+    __table_args__ = (Index("ix_certificate_statistics_item_code", "kind", "code", "submission_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("certificate_statistics.submission_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    """``activity`` or ``measure``."""
+    code: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str | None] = mapped_column(String(20), nullable=True)

@@ -33,11 +33,13 @@ from adapter.flows.ports import (
     OutboxMessage,
     RecipientRecord,
     Resource,
+    StatisticsChanges,
+    StatisticsRecord,
     StatusStep,
     SubmissionRecord,
     WriteConflict,
 )
-from adapter.store import audit, clients, outbox
+from adapter.store import audit, clients, outbox, statistics
 from adapter.store.db import session_factory
 from adapter.store.models import ConsentRow, DecisionRow, RecipientRow, StatusRow, SubmissionRow
 
@@ -233,6 +235,17 @@ class SqlTx:
 
     def counts(self) -> list[tuple[str, str, int]]:
         return outbox.counts(self.session)
+
+    # -- statistics --------------------------------------------------------------------------------
+    def add_statistics(self, record: StatisticsRecord) -> None:
+        statistics.add(self.session, record)
+
+    def update_statistics(self, submission_id: str, changes: StatisticsChanges) -> int:
+        return statistics.update_row(self.session, submission_id, changes)
+
+    def tally_statistics(self, dimensions: tuple[str, ...], *, months: tuple[str | None, str | None] = (None, None)
+                         ) -> list[tuple[tuple[str, ...], int]]:
+        return statistics.tally(self.session, dimensions, months)
 
 
 def patient_lock_key(patient_value: str) -> int:

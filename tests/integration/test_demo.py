@@ -18,7 +18,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     for wanted in ("status: awaiting-consent", "status: consent-ok", "status: delivered",
-                   "adapter verify: OK", "kvitterat", "audit chain intact"):
+                   "adapter verify: OK", "kvitterat", "audit chain intact",
+                   "Statistik över det som skickades"):
         assert wanted in done.stdout
     for name in ("received-0180.xml", "pulled-1480.xml"):
         root = etree.parse(str(folder / name)).getroot()

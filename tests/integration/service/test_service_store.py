@@ -21,9 +21,13 @@ def test_migrations_match_the_models(engine: sa.Engine) -> None:
 
 
 def test_migrations_are_at_head(engine: sa.Engine) -> None:
+    from alembic.script import ScriptDirectory
+
     from adapter.store import migrate
 
-    assert migrate.current(engine) == {"0003_recipient_ca_bundle"}
+    heads = set(ScriptDirectory.from_config(migrate.alembic_config(engine)).get_heads())
+    assert "0004_stats" in heads  # the newest revision on this branch (others may follow it)
+    assert migrate.current(engine) == heads
 
 
 def test_concurrent_appends_never_fork_the_chain(api: Api) -> None:

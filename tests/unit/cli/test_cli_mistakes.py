@@ -234,6 +234,21 @@ CASES: dict[str, list[Case]] = {
     "queue retry": db_cases("queue", "retry", "1"),
     "queue dead-letter": db_cases("queue", "dead-letter", "1", "--reason", "x"),
     "reprocess": db_cases("reprocess", "x"),
+    "stats": [
+        Case("unknown --by", ("stats", "--by", "nonsense"), EXIT_USAGE, "nonsense"),
+        Case("bad --from", ("stats", "--from", "2026-13"), EXIT_USAGE, "2026-13"),
+        *db_cases("stats"),
+    ],
+    "stats report": [
+        Case("unwritable --out", ("stats", "report", "--out", UNWRITABLE), EXIT_USAGE, UNWRITABLE),
+        *db_cases("stats", "report", "--out", "{T}/report"),
+    ],
+    "stats synth": [
+        Case("not a number", ("stats", "synth", "abc"), EXIT_USAGE, "COUNT"),
+        Case("outside a test environment", ("stats", "synth", "5"), EXIT_USAGE, "ADAPTER_VALIDATION_TEST_ENVIRONMENT"),
+        *[Case(c.kind, c.args, c.code, c.names, {**c.env, "ADAPTER_VALIDATION_TEST_ENVIRONMENT": "1"})
+          for c in db_cases("stats", "synth", "5")],
+    ],
 }
 
 
@@ -242,6 +257,8 @@ def leaf_commands(group: click.Group = cli, prefix: str = "") -> list[str]:
     for name, command in sorted(group.commands.items()):
         full = f"{prefix}{name}"
         if isinstance(command, click.Group):
+            if command.invoke_without_command:  # `adapter stats` runs on its own too
+                names.append(full)
             names.extend(leaf_commands(command, full + " "))
         else:
             names.append(full)

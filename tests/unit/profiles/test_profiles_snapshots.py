@@ -138,7 +138,7 @@ def _base() -> dict[str, dict[str, Any]]:
                                       _el("Identifier.vendorOnly", type_="uri")]},
              "differential": {"element": [_el("Identifier"), _el("Identifier.system"), _el("Identifier.value")]}}
     tool = _tool()
-    return {sd["url"]: tool._spec_only(sd) for sd in (thing, ident)}
+    return {sd["url"]: tool.spec_only(sd) for sd in (thing, ident)}
 
 
 def _profile(diff: list[dict[str, Any]]) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def test_template_1_0_still_offers_only_its_six_measures() -> None:
 
 
 REGISTERS = {"kommunkod"}  # generated from a national register by tools/ (test_profiles_registers.py)
-API_SYSTEMS = {"lisn-submission-status"}  # what the API emits (test_profiles_api_systems.py)
+API_SYSTEMS = {"lisn-submission-status", "lisn-task-input"}  # what the API emits (test_profiles_api_systems.py)
 
 
 def test_no_code_system_beyond_the_design() -> None:

@@ -1,0 +1,81 @@
+"""The de-identified statistics rows (``certificate_statistics`` and its items) and their tally in SQL.
+
+The tally is one ``GROUP BY`` over the asked dimensions; a multi-valued dimension
+(``activity:<type>``, ``measure:<code>``) is one outer join on the items per dimension, so every
+certificate falls in exactly one cell of any table and the cells add up to the total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from adapter.flows.ports import STATISTICS_DIMENSIONS, StatisticsChanges, StatisticsRecord
+from adapter.store.models import CertificateStatsItemRow, CertificateStatsRow
+
+NOT_ASSESSED = "ej-bedomd"
+UNKNOWN = "okand"
+
+
+def add(session: Session, record: StatisticsRecord) -> None:
+    values = asdict(record)
+    activities, measures = values.pop("activities"), values.pop("measures")
+    session.add(CertificateStatsRow(**values))
+    session.flush()  # the items refer to the row
+    session.add_all([CertificateStatsItemRow(submission_id=record.submission_id, kind="activity", code=code,
+                                             level=level) for code, level in sorted(activities.items())]
+                    + [CertificateStatsItemRow(submission_id=record.submission_id, kind="measure", code=code)
+                       for code in measures])
+    session.flush()
+
+
+def update_row(session: Session, submission_id: str, changes: StatisticsChanges) -> int:
+    if not changes:
+        return 0
+    row = CertificateStatsRow
+    query = update(row).where(row.submission_id == submission_id)
+    if "delivery_days" in changes:
+        query = query.where(row.delivery_days.is_(None))  # the first delivery only
+    result = session.execute(query.values(**changes))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def tally(session: Session, dimensions: tuple[str, ...], months: tuple[str | None, str | None]
+          ) -> list[tuple[tuple[str, ...], int]]:
+    stats = CertificateStatsRow.__table__
+    items = CertificateStatsItemRow.__table__
+    source: FromClause = stats
+    columns: list[ColumnElement[Any]] = []
+    for i, name in enumerate(dimensions):
+        kind, _, code = name.partition(":")
+        if name in STATISTICS_DIMENSIONS:
+            columns.append(_column(stats, name))
+            continue
+        if kind not in ("activity", "measure") or not code:
+            raise ValueError(f"unknown statistics dimension {name!r}")
+        item = items.alias(f"item{i}")
+        source = source.outerjoin(item, and_(item.c.submission_id == stats.c.submission_id, item.c.kind == kind,
+                                             item.c.code == code))
+        columns.append(func.coalesce(item.c.level, NOT_ASSESSED) if kind == "activity"
+                       else case((item.c.id.is_not(None), "ja"), else_="nej"))
+    query = select(*columns, func.count()).select_from(source)
+    if months[0]:
+        query = query.where(stats.c.month >= months[0])
+    if months[1]:
+        query = query.where(stats.c.month <= months[1])
+    if columns:
+        query = query.group_by(*columns)
+    return [(tuple(str(v) for v in row[:-1]), int(row[-1])) for row in session.execute(query)
+            if columns or row[-1]]
+
+
+def _column(stats: Any, name: str) -> ColumnElement[Any]:
+    if name == "replacement":
+        return case((stats.c.replacement.is_(True), "ja"), else_="nej")
+    if name == "consent":
+        return func.coalesce(stats.c.consent, UNKNOWN)
+    return stats.c[name]  # type: ignore[no-any-return]
