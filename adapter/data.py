@@ -1,4 +1,4 @@
-"""Where the project's data folders are: ``profiles/`` and ``mappings/``.
+"""Where the project's data folders are: ``profiles/``, ``mappings/``, ``schemas/`` and ``examples/``.
 
 From a source checkout they are the top-level folders; from an installed wheel
 they are ``adapter/_data/<name>`` (put there by hatch ``force-include``).
@@ -12,7 +12,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """The folder ``name`` (``"profiles"`` or ``"mappings"``), wherever the adapter is installed."""
+    """The folder ``name`` (``"profiles"``, ``"mappings"``, ``"examples"``...), wherever the adapter is installed."""
     for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):
         if candidate.is_dir():
             return candidate

@@ -249,11 +249,14 @@ class MemoryTx:
         return [self._take(h, owner, now + timedelta(seconds=lease_seconds)) for h in chosen]
 
     def _blocked(self, held: _Held) -> bool:
-        """A withdrawal or replacement waits for an earlier pending message of its certificate."""
+        """A follow-up waits for an earlier pending message of its certificate: of the same certificate,
+        of the one it replaces, or a replacement of it (a withdrawal of the original never overtakes
+        the replacement queued before it)."""
         m = held.message
         return any(e.message.kommunkod == m.kommunkod and e.message.id < m.id and e.message.state == PENDING
                    and (e.message.certificate_id == m.certificate_id
-                        or (m.replaces is not None and e.message.certificate_id == m.replaces))
+                        or (m.replaces is not None and e.message.certificate_id == m.replaces)
+                        or e.message.replaces == m.certificate_id)
                    for e in self.s.outbox)
 
     @staticmethod

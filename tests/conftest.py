@@ -36,6 +36,12 @@ def conformance() -> Path:
 
 def postgres_url() -> str | None:
     """A reachable PostgreSQL URL, or None. In CI (ADAPTER_REQUIRE_POSTGRES=1) absence is a failure."""
+    url, _ = _postgres()
+    return url
+
+
+def _postgres() -> tuple[str | None, str]:
+    """(the URL, "") when usable, else (None, what is missing and how to get it)."""
     url = os.environ.get("ADAPTER_TEST_POSTGRES_URL",
                          "postgresql+psycopg://postgres@127.0.0.1:5432/adapter_test")
     try:
@@ -45,19 +51,33 @@ def postgres_url() -> str | None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         engine.dispose()
-        return url
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return url, ""
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"; the reason says which
+        reason = _postgres_reason(url, exc)
         if os.environ.get("ADAPTER_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here but not reachable at {url}: {exc}")
-        return None
+            pytest.fail(f"PostgreSQL is required here but {reason}")
+        return None, reason
+
+
+def _postgres_reason(url: str, exc: Exception) -> str:
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    text = str(getattr(exc, "orig", exc))
+    shown = parsed.render_as_string(hide_password=True)
+    if "does not exist" in text and "database" in text:
+        return (f"the server is up but the database {parsed.database!r} does not exist ({shown}): create it with "
+                f"psql -h {parsed.host or '127.0.0.1'} -p {parsed.port or 5432} -U {parsed.username or 'postgres'} "
+                f"-c 'CREATE DATABASE {parsed.database}'")
+    return (f"no PostgreSQL server reachable at {shown} (ADAPTER_TEST_POSTGRES_URL): "
+            f"{text.strip().splitlines()[0] if text.strip() else type(exc).__name__}")
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    url = postgres_url()
+    url, reason = _postgres()
     if url is None:
-        pytest.skip("no PostgreSQL server reachable at ADAPTER_TEST_POSTGRES_URL "
-                    "(CI sets ADAPTER_REQUIRE_POSTGRES=1 and never skips)")
+        pytest.skip(f"{reason} (CI sets ADAPTER_REQUIRE_POSTGRES=1 and never skips)")
     return url
 
 

@@ -12,11 +12,20 @@ import pkgutil
 
 import click
 
+from adapter.cli._common import AdapterGroup
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=AdapterGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lisn-adapter", prog_name="adapter")
-def cli() -> None:
-    """LISN adapter: läkarintyg till socialnämnden, from EHR to municipality."""
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error (also ADAPTER_DEBUG=1).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """LISN adapter: läkarintyg till socialnämnden, from EHR to municipality.
+
+    Exit codes: 0 done or valid, 1 the input has errors, 2 usage or unreadable input,
+    3 environment (database, port), 70 internal error.
+    """
+    ctx.meta["adapter.debug"] = debug
 
 
 def _register_all() -> None:

@@ -6,6 +6,7 @@ calls one use case of ``adapter.flows.operate`` (or runs the relay), then prints
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -16,7 +17,16 @@ from typing import TypeVar
 import click
 
 from adapter import errors, messages, wiring
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
+from adapter.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    echo_json,
+    exit_code_for,
+    fail,
+    open_migrated_store,
+)
 from adapter.delivery.loop import run_loop
 from adapter.delivery.relay import RunStats
 from adapter.flows import context, operate
@@ -29,7 +39,7 @@ T = TypeVar("T")
 def _operate(step: Callable[[Context], T], *, stages: bool = False) -> T:
     """Run one operator use case on the configured database (with the stages only when it renders)."""
     settings = Settings.from_env()
-    store = wiring.open_store(settings)
+    store = open_migrated_store(settings)
     try:
         return context.run(wiring.operator_service(settings, store, stages=stages), wiring.OPERATOR, step)
     finally:
@@ -45,26 +55,48 @@ def _stats_line(stats: RunStats) -> str:
 @click.option("--once", is_flag=True, help="Run one pass and exit (tests, cron).")
 @click.option("--batch", default=10, show_default=True, help="Messages claimed per pass.")
 @click.option("--poll", "poll", default=1.0, show_default=True, help="Seconds to wait when the queue is idle.")
-@click.option("--recipients", "recipients_file", type=click.Path(path_type=Path),
+@click.option("--recipients", "recipients_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Recipients as JSON instead of the registry (testing, static set-ups).")
 @click.option("--verbose", is_flag=True, help="Print counts after every pass that did something.")
-def worker(once: bool, batch: int, poll: float, recipients_file: Path | None, verbose: bool) -> None:
-    """Run the outbox relay until SIGTERM or SIGINT (finishes the message in hand, then stops)."""
+@click.option("--quiet", is_flag=True, help="Log only warnings and errors (not one line per delivery).")
+def worker(once: bool, batch: int, poll: float, recipients_file: Path | None, verbose: bool, quiet: bool) -> None:
+    """Run the outbox relay until SIGTERM or SIGINT (finishes the message in hand, then stops).
+
+    Logs one line per message handled (delivered, made available to a pull municipality, retried,
+    dead-lettered: message id, kommunkod, attempt; never patient data) on stderr at info level.
+    With --once it runs one pass and exits 0, or 3 when the pass cannot run (the database).
+    """
+    _log_to_stderr(logging.WARNING if quiet else logging.INFO)
     settings = Settings.from_env()
     try:
-        relay = wiring.build_relay(settings, wiring.open_store(settings), recipients_file=recipients_file,
+        relay = wiring.build_relay(settings, open_migrated_store(settings), recipients_file=recipients_file,
                                    batch=batch)
     except errors.AdapterError as exc:
         fail(exc)
+    if once:  # a pass that fails is the command's failure (exit 3 from the top-level handler), not a log line
+        _report(relay.run_once(), verbose)
+        sys.exit(EXIT_OK)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
-    def report(stats: RunStats) -> None:
-        if verbose and stats.claimed:
-            click.echo(_stats_line(stats), err=True)
-    run_loop(relay, stop=stop, poll_interval=poll, max_passes=1 if once else None, on_pass=report)
+    run_loop(relay, stop=stop, poll_interval=poll, on_pass=lambda stats: _report(stats, verbose))
     sys.exit(EXIT_OK)
+
+
+def _report(stats: RunStats, verbose: bool) -> None:
+    if verbose and stats.claimed:
+        click.echo(_stats_line(stats), err=True)
+
+
+def _log_to_stderr(level: int) -> None:
+    """The worker's log on stderr, one line per record (nothing is configured when a host app did)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    logging.getLogger("adapter").setLevel(level)
 
 
 @click.group("queue")
@@ -136,8 +168,8 @@ def reprocess(submission_id: str, dry_run: bool) -> None:
     and re-queue its dead-lettered deliveries with them, under the same submission."""
     try:
         result = _operate(lambda ctx: operate.reprocess(submission_id, ctx, dry_run=dry_run), stages=True)
-    except errors.AdapterError as exc:  # unreadable raw input
-        fail(exc, code=EXIT_INVALID)
+    except errors.AdapterError as exc:  # unreadable raw input (1); a configuration that cannot run (3)
+        fail(exc, code=EXIT_ENVIRONMENT if exit_code_for(exc) == EXIT_ENVIRONMENT else EXIT_INVALID)
     if isinstance(result, errors.AdapterError):
         fail(result, code=EXIT_INVALID)
     echo_json(result)

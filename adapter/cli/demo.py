@@ -88,9 +88,13 @@ class _Run:
     def prepare(self) -> None:
         if self.dir.exists():
             if not (self.dir / MARKER).exists():
-                raise DemoFailed(f"{self.dir} exists and is not a demo folder; choose another --data-dir")
+                raise click.BadParameter(f"{self.dir} exists and is not a demo folder; choose another",
+                                         param_hint="--data-dir")
             shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True)
+        try:
+            self.dir.mkdir(parents=True)
+        except OSError as exc:
+            raise click.BadParameter(f"{self.dir} cannot be created ({exc.strerror})", param_hint="--data-dir") from None
         (self.dir / MARKER).write_text("created by adapter demo\n")
         _step("Utvecklingsnycklar (development keys, TEST ONLY)")
         self.cli("keys", "init", str(self.dir / "keys"))
@@ -103,9 +107,10 @@ class _Run:
                                        "--kommunkod", PULL_KOMMUN[0]).strip().splitlines()[-1]
 
     def start(self, stack: ExitStack) -> None:
-        receiver_py = Path(__file__).resolve().parents[2] / "examples" / "receiver" / "receiver.py"
+        # In a checkout: examples/receiver/; in an installed wheel: adapter/_data/examples/receiver/.
+        receiver_py = data_dir("examples") / "receiver" / "receiver.py"
         if not receiver_py.is_file():
-            raise DemoFailed("examples/receiver/receiver.py is missing: run the demo from a source checkout")
+            raise DemoFailed(f"the reference receiver {receiver_py} is missing from this installation")
         _step("Kommunens mottagare (reference receiver) startas")
         token_file = self.dir / "receiver-read-token"
         with os.fdopen(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:

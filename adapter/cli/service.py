@@ -21,14 +21,19 @@ import click
 from sqlalchemy.orm import Session
 
 from adapter import wiring
-from adapter.cli._common import EXIT_INVALID, EXIT_USAGE, echo_json
+from adapter.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_INVALID,
+    EXIT_USAGE,
+    EnvironmentProblem,
+    echo_json,
+    open_migrated_store,
+    open_store,
+)
 from adapter.settings import Settings
 
 if TYPE_CHECKING:
     from adapter.store.sql import SqlStore
-
-
-EXIT_ENVIRONMENT = 3
 
 
 def _settings() -> Settings:
@@ -48,7 +53,7 @@ def _refusal() -> Iterator[None]:
 @contextmanager
 def _store(settings: Settings) -> Iterator[SqlStore]:
     with _refusal():
-        store = wiring.open_store(settings)
+        store = open_migrated_store(settings)
     try:
         yield store
     finally:
@@ -68,7 +73,8 @@ def _pepper(settings: Settings) -> bytes:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0: any free port, printed at start).")
 def serve(host: str, port: int) -> None:
     """Run the FHIR API (embedded default: SQLite in ADAPTER_DATA_DIR, migrated on start)."""
     from adapter.api import create_app
@@ -78,8 +84,15 @@ def serve(host: str, port: int) -> None:
     if not settings.service.base_url:
         # Location headers and fullUrls should name the address this server actually listens on.
         settings = replace(settings, service=replace(settings.service, base_url=f"http://{host}:{port}/fhir"))
-    with _refusal():
-        app = create_app({"SETTINGS": settings})
+    _probe(host, port)  # before the app: a port in use is said at once, as exit 3
+    try:
+        with _refusal():
+            app = create_app({"SETTINGS": settings})
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise EnvironmentProblem(f"ADAPTER_DATA_DIR={settings.database.data_dir}: {exc.filename} cannot be "
+                                 f"created or written ({exc.strerror})") from None
     if settings.delivery.run_in_process:
         # The embedded default can deliver without a separate ``adapter worker`` (issue 7).
         wiring.start_in_process_relay(app.extensions["lisn"])
@@ -87,6 +100,19 @@ def serve(host: str, port: int) -> None:
     click.echo(f"LISN adapter listening on http://{host}:{server.server_port}/fhir", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def _probe(host: str, port: int) -> None:
+    """Refuse (exit 3) a --host/--port this process cannot listen on: in use, not ours, no such address."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+            probe.bind(address)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot listen on {host}:{port} (--host/--port): {exc.strerror or exc}") from None
 
 
 @click.group("db")
@@ -100,7 +126,7 @@ def db_upgrade(revision: str) -> None:
     """Bring the database to the newest schema."""
     from adapter.store import migrate
 
-    store = wiring.open_store(_settings(), upgrade=False, audited=False)
+    store = open_store(_settings(), upgrade=False, audited=False)
     migrate.upgrade(store.engine, revision)
     click.echo("database at " + ", ".join(sorted(migrate.current(store.engine))))
     store.engine.dispose()
@@ -133,15 +159,22 @@ def clients_add(name: str, role: str, care_units: tuple[str, ...], kommunkod: st
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import Encoding
 
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        try:
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        except ValueError as exc:
+            raise click.BadParameter(f"{cert_path} is not a PEM certificate ({str(exc).splitlines()[0]})",
+                                     param_hint="--cert") from None
         fingerprint = cert_fingerprint(cert.public_bytes(Encoding.DER))
+    from sqlalchemy.exc import IntegrityError
+
     settings = _settings()
     try:
         with _session(settings) as session:
             _, token = add_client(session, name=name, role=role, pepper=_pepper(settings), care_units=care_units,
                                   kommunkod=kommunkod, cert_sha256=fingerprint)
-    except Exception as exc:  # noqa: BLE001 - the only expected one is a duplicate name
-        click.echo(f"could not add client {name!r}: {type(exc).__name__}", err=True)
+    except IntegrityError:  # the one unique column a new client can clash on is its name
+        click.echo(f"error: a client named {name!r} already exists (NAME; `adapter clients token {name}` "
+                   "issues it a new token)", err=True)
         sys.exit(EXIT_INVALID)
     click.echo(token)
 
@@ -218,7 +251,7 @@ def recipients_add(kommunkod: str, **options: object) -> None:
         with _session(_settings()) as session:
             add_recipient(session, kommunkod=kommunkod, **options)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(f"recipient {kommunkod}: {exc}") from None
     click.echo(f"recipient {kommunkod} registered")
 
 
@@ -269,14 +302,27 @@ def audit_rekey() -> None:
 
 
 @audit.command("extract")
-@click.option("--patient", required=True, help="Personnummer or samordningsnummer (12 digits).")
+@click.option("--patient", required=True,
+              help="Personnummer or samordningsnummer: 12 digits, with or without the dash (19121212-1212).")
 def audit_extract(patient: str) -> None:
     """Every access to one patient's data, as JSON (for a log extract to the patient)."""
     from adapter.store.audit import as_dict, extract
 
+    patient = _personnummer(patient)
     with _session(_settings()) as session:
         rows = [as_dict(r) for r in extract(session, patient=patient)]
     echo_json({"patient": patient, "entries": rows})
+
+
+def _personnummer(given: str) -> str:
+    """The 12-digit form the audit log keeps: 19121212-1212 and 191212121212 are one patient."""
+    digits = given.strip()
+    if len(digits) == 13 and digits[8] in "-+":
+        digits = digits[:8] + digits[9:]
+    if len(digits) != 12 or not digits.isdigit():
+        raise click.BadParameter(f"{given!r} is not a 12-digit personnummer or samordningsnummer "
+                                 "(YYYYMMDDNNNN or YYYYMMDD-NNNN)", param_hint="--patient")
+    return digits
 
 
 def register(cli: click.Group) -> None:

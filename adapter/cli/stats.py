@@ -18,7 +18,7 @@ from typing import TypeVar
 import click
 
 from adapter import errors, messages, wiring
-from adapter.cli._common import EXIT_USAGE, fail
+from adapter.cli._common import EXIT_USAGE, fail, open_store
 from adapter.flows import context
 from adapter.flows import stats as flow
 from adapter.flows.context import Context
@@ -33,7 +33,7 @@ T = TypeVar("T")
 def _as_operator(step: Callable[[Context], T], settings: Settings | None = None) -> T:
     settings = settings or Settings.from_env()
     try:
-        store = wiring.open_store(settings)
+        store = open_store(settings)  # an unusable data folder or database file is exit 3 there
     except errors.AdapterError as exc:
         fail(exc, code=EXIT_ENVIRONMENT)
     try:

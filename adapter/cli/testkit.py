@@ -178,7 +178,7 @@ def receiver(url: str, key: Path | None, cert: Path | None, keys_dir: Path, clie
     try:
         _ = signers.trusted
     except SigningError as exc:
-        click.echo(f"testkit: cannot use the signing key: {exc.message_id}", err=True)
+        click.echo(f"testkit: cannot use the signing key: {exc} [{exc.message_id}]", err=True)
         sys.exit(EXIT_USAGE)
     _run("receiver", target, DEFAULT_VARS | extra, scenarios, signers, junit, html)
 

@@ -3,8 +3,9 @@
 ``--lang`` chooses the language of every text (Swedish by default); each issue names its
 message id whatever the language.
 
-Exit codes: 0 no issue of severity error/fatal, 1 at least one, 2 a file or ``--ig`` source
-cannot be read (or the usage is wrong: click's own 2).
+Exit codes (``adapter.cli._common``): 0 no issue of severity error/fatal, 1 at least one (also JSON or
+XML that is no FHIR resource), 2 a file or ``--ig`` source cannot be read (or the usage is wrong:
+click's own 2). With many files on a terminal a progress bar shows on stderr.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import click
 
 from adapter import errors, messages
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, progress
 from adapter.fhir.registry import Registry, default_registry
 from adapter.issues import Issues
 from adapter.settings import Settings
@@ -48,12 +49,13 @@ def _validate_files(igs: tuple[str, ...], fmt: str, files: tuple[str, ...]) -> N
     settings = Settings.from_env()
     registry = _registry(igs, fmt)
     outcomes, worst = [], EXIT_OK
-    for name in files:
-        oo, code = _one(name, registry, settings)
-        outcomes.append(oo)
-        worst = max(worst, code)
-        if fmt == "text":
-            click.echo(render_text(oo, name))
+    with progress(files, "validate", stdout_busy=fmt == "text") as names:
+        for name in names:
+            oo, code = _one(name, registry, settings)
+            outcomes.append(oo)
+            worst = max(worst, code)
+            if fmt == "text":
+                click.echo(render_text(oo, name))
     if fmt == "json":
         echo_json(outcomes[0] if len(outcomes) == 1 else outcomes)
     sys.exit(worst)
@@ -96,7 +98,10 @@ def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, A
     try:
         resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
-        return exc.outcome, EXIT_USAGE
+        # JSON or XML that is no resource (an array, `null`, no resourceType) has errors (1), like a
+        # resource that breaks a rule; what cannot be read as JSON or XML at all is unreadable (2).
+        read = exc.message_id == "LISN_VALIDATION_UNSUPPORTED_RESOURCE"
+        return exc.outcome, (EXIT_INVALID if read else EXIT_USAGE)
     oo = validate_read(resource, raw, registry, lines=lines, problems=problems,
                        test_environment=settings.validation.test_environment)
     return oo, (EXIT_INVALID if errors.has_errors(oo) else EXIT_OK)

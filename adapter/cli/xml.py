@@ -1,11 +1,13 @@
 """``adapter keys init``, ``to-xml``, ``verify``, ``render``: the outbound XML, its signature and views.
 
 Thin: each command reads its files, calls adapter.outbound / adapter.signing, prints, and exits
-0 (ok), 1 (invalid signature or failed check) or 2 (unreadable input, usage error).
+with the codes of ``adapter.cli._common``: 0 ok, 1 the input has errors (not a Bundle, an invalid
+signature, a failed check), 2 unreadable input or a usage error.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -15,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapter import errors, messages
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, echo_json, fail
-from adapter.fhir.parse import parse_json, sniff
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
+from adapter.fhir.parse import parse_json, parse_xml, sniff
 from adapter.outbound import render_html, render_municipal_xml, render_pdf
 from adapter.outbound.html import Source
 from adapter.outbound.municipal import status_of
@@ -32,12 +34,17 @@ def _read(path: Path) -> bytes:
         raise  # unreachable: fail() exits
 
 
-def _write(data: bytes, out: Path | None) -> None:
+def _write(data: bytes, out: Path | None, option: str = "-o/--output") -> None:
     if out is None:
         sys.stdout.buffer.write(data)  # bytes as produced: never re-encoded or re-indented
         sys.stdout.buffer.flush()
-    else:
+        return
+    try:
         out.write_bytes(data)
+    except OSError as exc:
+        fail(errors.InputRejected(messages.text("LISN_OUTPUT_UNWRITABLE", option=option, path=out,
+                                                reason=exc.strerror), message_id="LISN_OUTPUT_UNWRITABLE"),
+             code=EXIT_USAGE)
 
 
 def _bundle(path: Path) -> dict[str, Any]:
@@ -46,7 +53,9 @@ def _bundle(path: Path) -> dict[str, Any]:
     except errors.InputRejected as exc:
         fail(exc)
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
-        fail(errors.InputRejected(message_id="LISN_INPUT_NOT_BUNDLE"))
+        # Read, but not what this command takes: the input has an error (exit 1), as in validate.
+        fail(errors.ValidationFailed(messages.text("LISN_INPUT_FILE_NOT_BUNDLE", file=path),
+                                     message_id="LISN_INPUT_NOT_BUNDLE"))
     return cast(dict[str, Any], data)
 
 
@@ -61,12 +70,24 @@ def keys() -> None:
               help="RSA-3072 or ECDSA P-256.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def keys_init(directory: Path, algorithm: str, force: bool) -> None:
-    """Write DIRECTORY/ca.pem, signing-key.pem, signing-cert.pem: a test CA and signer, NOT FOR PRODUCTION."""
-    existing = [p for p in ("ca.pem", "signing-key.pem", "signing-cert.pem") if (directory / p).exists()]
+    """Write DIRECTORY/ca.pem, signing-key.pem, signing-cert.pem: a test CA and signer, NOT FOR PRODUCTION.
+
+    Idempotent: when DIRECTORY already holds all three, they are kept (exit 0; --force replaces them).
+    """
+    names = ("ca.pem", "signing-key.pem", "signing-cert.pem")
+    existing = [p for p in names if (directory / p).exists()]
+    if len(existing) == len(names) and not force:
+        click.echo(f"{directory} already holds development keys: kept (--force replaces them).")
+        return
     if existing and not force:
         fail(errors.InputRejected(messages.text("LISN_KEYS_EXIST", directory=directory, files=", ".join(existing)),
                                   message_id="LISN_KEYS_EXIST"))
-    paths = init_dev_keys(directory, algorithm=algorithm)
+    try:
+        paths = init_dev_keys(directory, algorithm=algorithm)
+    except OSError as exc:
+        fail(errors.InputRejected(messages.text("LISN_OUTPUT_UNWRITABLE", option="DIRECTORY", path=directory,
+                                                reason=exc.strerror), message_id="LISN_OUTPUT_UNWRITABLE"),
+             code=EXIT_USAGE)
     click.echo(f"CA (trust anchor):      {paths.ca}\nSigning key:            {paths.key}\n"
                f"Signing cert + chain:   {paths.cert}\nThese are TEST keys — NOT FOR PRODUCTION.")
 
@@ -78,8 +99,8 @@ def keys_init(directory: Path, algorithm: str, force: bool) -> None:
 @click.option("--replaces", default=None, help="Certificate id replaced (default: the Bundle's replaces extension).")
 @click.option("--replaced-by", default=None, help="With --status replaced: the id of the certificate that replaces it.")
 @click.option("--sign", "do_sign", is_flag=True, help="Sign the document (enveloped XML-DSig).")
-@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="Private key, PEM or PKCS#12.")
-@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Private key, PEM or PKCS#12.")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Signer certificate and chain, PEM (default: from the PKCS#12 key file).")
 @click.option("--passphrase", default=None, help="Passphrase of the key file.")
 @click.option("--xades", is_flag=True, help="Add XAdES-BES properties (SigningTime, SigningCertificateV2).")
@@ -87,30 +108,62 @@ def keys_init(directory: Path, algorithm: str, force: bool) -> None:
 def to_xml(file: Path, status: str, replaces: str | None, replaced_by: str | None, do_sign: bool, key: Path | None, cert: Path | None,
            passphrase: str | None, xades: bool, output: Path | None) -> None:
     """Print the municipal XML for FILE, a submission Bundle (JSON); optionally signed."""
+    if not do_sign:
+        given = [name for name, value in (("--key", key), ("--cert", cert), ("--passphrase", passphrase),
+                                          ("--xades", xades)) if value]
+        if given:  # never write an unsigned document when signing was meant
+            raise click.UsageError(f"{', '.join(given)} given without --sign: add --sign, or leave them out")
+    elif key is None:
+        raise click.UsageError("--sign needs --key (and --cert unless the key is PKCS#12)")
+    elif cert is None and _is_pem_file(key):
+        raise click.UsageError(f"--sign with the PEM key {key} needs --cert (only a PKCS#12 key file holds "
+                               "its certificate)")
     bundle = _bundle(file)
     if status == "auto":
         status = status_of(bundle)
+    signer = _signer(key, cert, passphrase) if do_sign and key is not None else None
     try:
         xml = render_municipal_xml(bundle, status=status, replaces=replaces, replaced_by=replaced_by)
-        if do_sign:
-            if key is None:
-                raise click.UsageError("--sign needs --key (and --cert unless the key is PKCS#12)")
-            private_key = load_key(key, passphrase)
-            chain = load_certificates(cert or key, passphrase)
+        if signer is not None:
+            private_key, chain = signer
             algorithm = "ecdsa-sha256" if isinstance(private_key, ec.EllipticCurvePrivateKey) else "rsa-sha256"
             xml = sign_document(xml, key=private_key, cert_chain=chain, algorithm=algorithm, xades=xades)
-    except errors.TransformError as exc:
-        fail(exc, code=EXIT_INVALID)
     except errors.AdapterError as exc:
         fail(exc)
     _write(xml, output)
+
+
+def _is_pem_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4096).lstrip().startswith(b"-----BEGIN")
+    except OSError:
+        return False  # load_key names the file
+
+
+def _signer(key: Path, cert: Path | None, passphrase: str | None) -> tuple[Any, list[x509.Certificate]]:
+    """The key (--key) and chain (--cert, else the PKCS#12 --key); an unreadable file is exit 2."""
+    try:
+        return load_key(key, passphrase), load_certificates(cert or key, passphrase)
+    except errors.AdapterError as exc:
+        fail(exc, code=EXIT_USAGE)
+
+
+
+def _json_scalar(raw: bytes) -> bool:
+    """``null``, ``3``, ``"x"``: JSON, so "not a Bundle" (exit 1) rather than "invalid XML"."""
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
 
 
 def _trust(paths: tuple[Path, ...]) -> list[x509.Certificate]:
     try:
         return [c for path in paths for c in load_certificates(path)]
     except errors.AdapterError as exc:
-        fail(exc)
+        fail(exc, code=EXIT_USAGE)
         raise  # unreachable: fail() exits
 
 
@@ -120,7 +173,8 @@ def _line(result: Verification) -> str:
 
 @click.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--trust", "trust", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--trust", "trust", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Trust anchors (PEM CA certificates); repeatable. Nothing else is trusted.")
 @click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--signed-content", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -128,20 +182,25 @@ def _line(result: Verification) -> str:
 def verify(file: Path, trust: tuple[Path, ...], out_format: str, signed_content: Path | None) -> None:
     """Verify the signature of FILE (municipal XML): exit 0 when valid and trusted, 1 otherwise."""
     xml = _read(file)
-    result = verify_document(xml, trust=_trust(trust))
+    anchors = _trust(trust)
+    try:
+        parse_xml(xml, keep_pis=True)  # what verify_document reads: not XML at all is unreadable input (2)
+    except errors.InputRejected as exc:
+        fail(errors.InputRejected(f"{file}: {exc}", message_id=exc.message_id), out_format)
+    result = verify_document(xml, trust=anchors)
     if out_format == "json":
         echo_json(result.outcome())
     else:
         click.echo(_line(result))
     if result.ok and signed_content is not None and result.signed_content is not None:
-        signed_content.write_bytes(result.signed_content)
+        _write(result.signed_content, signed_content, "--signed-content")
     sys.exit(EXIT_OK if result.ok else EXIT_INVALID)
 
 
 @click.command("render")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "out_format", type=click.Choice(["html", "pdf"]), default="html", show_default=True)
-@click.option("--trust", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Verify the signature against these CA certificates; a signed document is shown only so, "
                    "from its signed content.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -151,8 +210,10 @@ def render(file: Path, out_format: str, trust: tuple[Path, ...], output: Path | 
     A signed document needs --trust: it is rendered from what its signature covers, and an
     invalid signature renders nothing (exit 1, with the reason).
     """
+    if out_format == "pdf" and output is None and sys.stdout.isatty():
+        raise click.UsageError("--format pdf writes binary: give -o FILE (or redirect stdout)")
     raw = _read(file)
-    source: Source = _bundle(file) if sniff(raw) == "json" else raw
+    source: Source = _bundle(file) if sniff(raw) == "json" or _json_scalar(raw) else raw
     if trust and isinstance(source, bytes):
         source = verify_document(source, trust=_trust(trust))
         if not source.ok:

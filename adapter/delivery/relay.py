@@ -201,6 +201,7 @@ class Relay:
                 self._record(msg, no_one, self._limit(None), stats)
             elif recipient.mode == "pull":
                 self._count(stats, "available", self.store.mark_available(msg, now=self.clock.now()))
+                log.info("outbox message %s to %s: available for pull", msg.id, msg.kommunkod)
             else:
                 self._push(msg, recipient, stats)
         except Exception as exc:  # noqa: BLE001 - a poison message must not stop the relay
@@ -261,6 +262,8 @@ class Relay:
                 hold: tuple[datetime, str] | None = None) -> None:
         now = self.clock.now()
         stats.outcomes.append(receipt.outcome.value)
+        # One line per delivery attempt (the outcome is the recipient's answer; never patient data).
+        log.info("outbox message %s to %s: %s (attempt %d)", msg.id, msg.kommunkod, receipt.outcome.value, msg.attempts)
         if receipt.outcome is Outcome.ACCEPTED:
             self._count(stats, "delivered", self.store.mark_delivered(msg, receipt, now=now))
             return

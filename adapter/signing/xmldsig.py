@@ -88,6 +88,8 @@ class Verification:
 
 def _result(ok: bool, code: str, *, signer: str | None = None, xades: bool = False, detail: str | None = None,
             signed_content: bytes | None = None, **args: Any) -> Verification:
+    if detail is not None:
+        args.setdefault("detail", detail)  # the texts that say why ("malformed: {detail}") show it
     return Verification(ok=ok, code=code, text_sv=messages.text(code, "sv", **args),
                         text_en=messages.text(code, "en", **args), signer=signer, xades=xades, detail=detail,
                         signed_content=signed_content)

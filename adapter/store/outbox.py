@@ -151,11 +151,14 @@ def _begin_immediate(session: Session) -> None:
 def _claimable(now: float, limit: int, *, skip_locked: bool, exclude: Collection[str] = ()) -> Any:
     o = OutboxRow
     earlier = aliased(OutboxRow)
-    # A withdrawal or replacement waits for an earlier pending message of its certificate.
+    # A follow-up waits for an earlier pending message of its certificate: of the same certificate,
+    # of the one it replaces, or a replacement of it (so a withdrawal of the original never
+    # overtakes the replacement queued before it, whatever the number of lanes).
     blocked = exists().where(
         earlier.kommunkod == o.kommunkod, earlier.id < o.id, earlier.state == PENDING,
         or_(earlier.certificate_id == o.certificate_id,
-            and_(o.replaces.is_not(None), earlier.certificate_id == o.replaces)))
+            and_(o.replaces.is_not(None), earlier.certificate_id == o.replaces),
+            earlier.replaces == o.certificate_id))
     query = (select(o.id, o.kommunkod)
              .where(o.state == PENDING, o.next_attempt_at <= now,
                     or_(o.lease_until.is_(None), o.lease_until <= now), ~blocked,

@@ -126,6 +126,8 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
         data = parse.parse_json(raw, limits)
     elif kind == "xml":
         data = xml_to_json(parse.parse_xml(raw, limits, xml), lines=lines, problems=problems)
+    elif _is_json_scalar(raw):
+        raise _rejected("LISN_VALIDATION_UNSUPPORTED_RESOURCE")  # `null`, `3`, `"x"`: JSON, but no resource
     else:
         raise _rejected("LISN_VALIDATION_INPUT_UNKNOWN")
     if not isinstance(data, dict):
@@ -158,6 +160,16 @@ def validate_read(resource: Resource, raw: bytes, registry: Registry | None = No
     if lines:
         apply_positions(oo, lines, str(resource.get("resourceType")))
     return oo
+
+
+def _is_json_scalar(raw: bytes) -> bool:
+    import json
+
+    try:
+        json.loads(raw)
+    except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
+        return False
+    return True
 
 
 def _rejected(message_id: str) -> errors.InputRejected:

@@ -376,6 +376,13 @@ def read_token(path: Path | None) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path else None
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--db", type=Path, required=True, help="SQLite file for received documents")
@@ -386,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                         "without it reads are switched off")
     p.add_argument("--kommunkod", help="accept only certificates addressed to this kommun")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8443, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--port", type=_port, default=8443, help="0 picks a free port (printed on stdout)")
     p.add_argument("--tls-cert", type=Path)
     p.add_argument("--tls-key", type=Path)
     p.add_argument("--client-ca", type=Path, help="require client certificates issued by this CA (mTLS)")
@@ -405,8 +412,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:  # --db in a folder that does not exist or cannot be written
+        print(f"receiver: --db {args.db}: {exc}", file=sys.stderr)
+        return 2
     warm_up()
-    server = ThreadingHTTPServer((args.host, args.port), handler_for(inbox, access))
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), handler_for(inbox, access))
+    except OSError as exc:  # the port is in use, or the address is not this machine's
+        print(f"receiver: cannot listen on {args.host}:{args.port} (--host/--port): {exc.strerror or exc}",
+              file=sys.stderr)
+        return 3
     scheme = "http"
     if args.tls_cert and args.tls_key:
         server.socket = tls_context(args.tls_cert, args.tls_key, args.client_ca).wrap_socket(

@@ -33,4 +33,5 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     (foreign / "keep.txt").write_text("x")
     refused = subprocess.run([sys.executable, "-m", "adapter", "demo", "--data-dir", str(foreign)],
                              capture_output=True, text=True, timeout=60, check=False)
-    assert refused.returncode == 1 and (foreign / "keep.txt").exists()
+    # A usage mistake (exit 2) naming the option, not a failed demo (1).
+    assert refused.returncode == 2 and "--data-dir" in refused.stderr and (foreign / "keep.txt").exists()

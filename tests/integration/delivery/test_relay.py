@@ -180,6 +180,23 @@ def test_a_follow_up_waits_for_its_pending_certificate(store: Store, relay_store
     assert [c.idempotency_key for c in later] == [follow_up]
 
 
+def test_a_withdrawal_of_the_original_waits_for_its_pending_replacement(store: Store, relay_store: RelayStore,
+                                                                       clock: FixedClock) -> None:
+    # The original went out; then a replacement and a withdrawal of the original were queued. With
+    # several lanes the withdrawal must not overtake the replacement (the receiver would end with a
+    # live replacement of a withdrawn certificate); found by test_service_flow after the lanes landed.
+    enqueue(store, "c1")
+    [first] = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
+    relay_store.mark_delivered(first, Receipt(Outcome.ACCEPTED, 201), now=clock.now())
+    replacement = enqueue(store, "c2", kind="replacement", replaces="c1")
+    withdrawal = enqueue(store, "c1", kind="withdrawal")
+    claimed = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
+    assert [c.idempotency_key for c in claimed] == [replacement]
+    relay_store.mark_delivered(claimed[0], Receipt(Outcome.ACCEPTED, 201), now=clock.now())
+    later = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)
+    assert [c.idempotency_key for c in later] == [withdrawal]
+
+
 def test_held_while_in_flight_stays_uncertain(store: Store, relay_store: RelayStore, clock: FixedClock) -> None:
     key = enqueue(store, "c1")
     [msg] = relay_store.claim(owner="w1", now=clock.now(), lease_seconds=60, limit=10)

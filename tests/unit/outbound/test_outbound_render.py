@@ -143,7 +143,12 @@ def test_cli_sign_verify_tamper_render(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     result = runner.invoke(cli, ["keys", "init", str(keys)])
     assert result.exit_code == 0 and "NOT FOR PRODUCTION" in result.output
-    assert runner.invoke(cli, ["keys", "init", str(keys)]).exit_code == 2  # never overwrites silently
+    before = (keys / "signing-key.pem").read_bytes()
+    again = runner.invoke(cli, ["keys", "init", str(keys)])  # idempotent: keeps the keys, never overwrites
+    assert again.exit_code == 0 and "kept" in again.output and (keys / "signing-key.pem").read_bytes() == before
+    (keys / "ca.pem").unlink()  # a partial set is refused, not completed with a key that matches nothing
+    assert runner.invoke(cli, ["keys", "init", str(keys)]).exit_code == 2
+    assert runner.invoke(cli, ["keys", "init", str(keys), "--force"]).exit_code == 0
     result = runner.invoke(cli, ["to-xml", str(EXAMPLE), "--sign", "--key", str(keys / "signing-key.pem"),
                                  "--cert", str(keys / "signing-cert.pem"), "--xades"])
     assert result.exit_code == 0, result.output
