@@ -34,6 +34,7 @@ class Kind(str, enum.Enum):
     CERTIFICATE = "certificate"
     REPLACEMENT = "replacement"
     WITHDRAWAL = "withdrawal"
+    CONSENT_REVOKED = "consent-revoked"  # a notice: the consent for a certificate that may have arrived was withdrawn
 
 
 class Outcome(str, enum.Enum):

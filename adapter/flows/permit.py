@@ -12,7 +12,9 @@ lets it go, on the state as it is then (never on a state an earlier decision lef
 The rule (the table in docs/delivery.md):
 
 1. a message goes only to its own recipient (pull: the caller's kommunkod);
-2. a withdrawal always may go: it follows the certificate wherever it went;
+2. a withdrawal always may go: it follows the certificate wherever it went; so may a
+   consent-withdrawn notice (``consent-revoked``: it tells a recipient that may hold the
+   certificate that it must not be used, and discloses nothing new);
 3. a certificate or replacement whose certificate was withdrawn may not go (state ``withdrawn``);
 4. otherwise the patient's consent decides, for *this* recipient (its kommunkod), on the consents
    in scope of the submission: those whose ``Consent.organization`` names the care unit that
@@ -36,6 +38,9 @@ from adapter.flows.ports import WITHDRAWN, WITHHELD, Resource, SubmissionRecord,
 
 ALLOWED = "LISN_LEAVE_ALLOWED"
 WITHDRAWAL = "LISN_LEAVE_WITHDRAWAL"
+NOTICE = "LISN_LEAVE_NOTICE"
+NOTICE_KIND = "consent-revoked"
+"""The outbox kind of a consent-withdrawn notice (``adapter.outbound.notice``)."""
 NO_SUBMISSION = "LISN_LEAVE_NO_SUBMISSION"
 NOT_ADDRESSED = "LISN_LEAVE_NOT_ADDRESSED"
 CERTIFICATE_WITHDRAWN = "LISN_LEAVE_WITHDRAWN"
@@ -71,6 +76,8 @@ def may_leave(message: Leaving, tx: Tx, now: datetime, *, to: str | None = None)
         return Verdict(False, NOT_ADDRESSED)
     if message.kind == "withdrawal":
         return Verdict(True, WITHDRAWAL)
+    if message.kind == NOTICE_KIND:
+        return Verdict(True, NOTICE)
     row = tx.submission(message.submission_id)
     if row is None:
         return Verdict(True, NO_SUBMISSION)

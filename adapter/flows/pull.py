@@ -82,8 +82,12 @@ def acknowledge(key: str, ctx: Context) -> Resource | errors.AdapterError:
     elif state in LIVE:
         now = ctx.clock.now()
         ctx.tx.update_messages(Match(key=key, states=LIVE), {"state": ACKNOWLEDGED, "acknowledged_at": now}, at=now)
-        step(ctx, message.submission_id, "acknowledged", f"acknowledged by {message.kommunkod}")
-        stats.note_delivered(message.submission_id, now, ctx.tx)
+        if message.kind == permit.NOTICE_KIND:  # told; the certificate it names is still not lawfully held
+            step(ctx, message.submission_id, "delivery-uncertain",
+                 f"consent-withdrawn notice acknowledged by {message.kommunkod}")
+        else:
+            step(ctx, message.submission_id, "acknowledged", f"acknowledged by {message.kommunkod}")
+            stats.note_delivered(message.submission_id, now, ctx.tx)
         state = ACKNOWLEDGED
     audit(ctx, action="delivery-acknowledge", outcome=state, patient=_patient(message, ctx),
           certificate=message.certificate_id)

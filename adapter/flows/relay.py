@@ -134,6 +134,8 @@ class RelayStore:
                                                body=receipt.body or None))
             # A queue filled by hand (or by a test) has no submission to tell.
             if written and status and tx.submission(msg.submission_id) is not None:
+                if msg.kind == permit.NOTICE_KIND and status == "delivered":
+                    status = "delivery-uncertain"  # told: the certificate it names is still not lawfully held
                 detail = f"{msg.kind} to {msg.kommunkod}, attempt {msg.attempts}" + (
                     f": {receipt.reason}" if receipt is not None and receipt.reason else "")
                 tx.add_step(msg.submission_id, StatusStep(status, now, reason=detail))
@@ -151,6 +153,7 @@ def _never_sent(msg: Claimed, ctx: Context) -> None:
         return
     if ctx.tx.update_messages(Match(key=msg.idempotency_key, states=(UNCERTAIN,)),
                               {"state": WITHHELD, "attempts": 0}, at=ctx.clock.now()):
+        release.recall_notice(found[0], ctx)  # it never left: there is nothing to tell
         step(ctx, msg.submission_id, "withheld", "never sent: held before its first push")
 
 

@@ -3,7 +3,8 @@
 Every consent decision about a stored submission is made by :func:`decide`, and every document
 enters the outbox through :func:`enqueue` (a withheld message comes back only through it). A
 revoked consent withholds what has not gone yet (:func:`withhold`); a withdrawal follows the
-certificate wherever it went (:func:`withdraw`).
+certificate wherever it went (:func:`withdraw`). A message held ``uncertain`` (the recipient may
+hold it) is followed by a signed consent-withdrawn notice to that recipient (:func:`notify`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from adapter.flows.ports import (
     OutboxMessage,
     SubmissionRecord,
 )
+from adapter.outbound.notice import render_consent_withdrawn
 
 # What a submission's event puts in the outbox (``adapter.delivery.Kind``).
 KIND_BY_EVENT = {"certificate": "certificate", "certificate-replacement": "replacement",
@@ -88,6 +90,7 @@ def enqueue(row: SubmissionRecord, kommunkod: str, doc: bytes, ctx: Context, *, 
             ctx.tx.update_messages(Match(key=key, states=HELD),
                                    {"state": PENDING, "next_attempt_at": ctx.clock.now(), "last_error": None},
                                    at=ctx.clock.now())
+            recall_notice(found[0], ctx)
         return
     ctx.tx.enqueue(key=key, submission_id=row.id, certificate_id=row.certificate_id or "", kommunkod=kommunkod,
                    kind=kind, document=doc, replaces=replaces, at=ctx.clock.now())
@@ -121,6 +124,7 @@ def reconcile(row: SubmissionRecord, ctx: Context) -> None:
             ctx.tx.update_messages(Match(key=message.key, states=HELD),
                                    {"state": PENDING, "next_attempt_at": ctx.clock.now(), "last_error": None},
                                    at=ctx.clock.now())
+            recall_notice(message, ctx)
     _held_step(row.id, held, ctx)
 
 
@@ -166,10 +170,47 @@ def hold(message: OutboxMessage, verdict: permit.Verdict, ctx: Context, *, step_
                                at=now)
     else:
         state = UNCERTAIN
-        ctx.tx.update_messages(Match(key=message.key, states=LIVE), {"state": UNCERTAIN, "last_error": reason}, at=now)
+        if ctx.tx.update_messages(Match(key=message.key, states=LIVE), {"state": UNCERTAIN, "last_error": reason},
+                                  at=now):
+            notify(message, ctx)
     if step_too:
         _held_step(message.submission_id, [state], ctx)
     return state
+
+
+def notice_key(message: OutboxMessage) -> str:
+    return idempotency_key(message.certificate_id, message.kommunkod, permit.NOTICE_KIND)
+
+
+def notify(message: OutboxMessage, ctx: Context) -> None:
+    """``message`` (a certificate or replacement) was held ``uncertain`` by a revoked consent: its
+    recipient may hold it. Queue a signed consent-withdrawn notice to that recipient alone (once:
+    the key is derived; a notice recalled before it left is queued again with the new time)."""
+    if message.kind not in ("certificate", "replacement"):
+        return
+    if ctx.tx.submission(message.submission_id) is None:
+        return  # a queue filled by hand (tools, the queue's own tests): no certificate of ours to name
+    key, now = notice_key(message), ctx.clock.now()
+    found = ctx.tx.messages(Match(key=key))
+    if found and found[0].state != WITHDRAWN:
+        return  # queued, or already told
+    doc = ctx.stages.sign(render_consent_withdrawn(message.certificate_id, message.kommunkod, now))
+    if found:
+        ctx.tx.update_messages(Match(key=key, states=(WITHDRAWN,)),
+                               {"state": PENDING, "document": doc, "next_attempt_at": now, "last_error": None},
+                               at=now)
+        return
+    ctx.tx.enqueue(key=key, submission_id=message.submission_id, certificate_id=message.certificate_id,
+                   kommunkod=message.kommunkod, kind=permit.NOTICE_KIND, document=doc, replaces=None, at=now)
+
+
+def recall_notice(message: OutboxMessage, ctx: Context) -> None:
+    """A consent permits again and ``message`` goes back to pending: a notice that never left is
+    cancelled (``withdrawn``), so the recipient is not told a consent is withdrawn that holds again.
+    One that left stays told (docs/delivery.md)."""
+    ctx.tx.update_messages(Match(key=notice_key(message), states=(PENDING,), never_sent=True),
+                           {"state": WITHDRAWN, "last_error": "consent given again before the notice left"},
+                           at=ctx.clock.now())
 
 
 def _held_step(submission_id: str, held: list[str], ctx: Context) -> None:

@@ -154,7 +154,9 @@ def healthy_figures(url: str, kommunkod: str = "0180") -> dict[str, Any]:
                                         "WHERE kommunkod = :k AND kind = 'certificate'"), {"k": kommunkod}).all()
     finally:
         engine.dispose()
-    queued = [r for r in rows if r[0] != "withheld"]
+    # Held by the revocation (withheld, or uncertain: it may have arrived, unconfirmed) is not the
+    # healthy municipality's to deliver: counted by the reconciliation, not here.
+    queued = [r for r in rows if r[0] not in ("withheld", "uncertain")]
     done = sorted(r[2] - r[1] for r in queued if r[0] == "delivered" and r[2] is not None)
     span = (max(r[2] for r in queued if r[2] is not None) - min(r[1] for r in queued)) if done else 0.0
 

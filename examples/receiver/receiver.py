@@ -14,7 +14,10 @@
 4. stores what was verified, append-only: the document as received (evidence, verifiable again)
    and its signed content (what a case system imports). A certificate's state is computed from
    everything stored, so no replayed message can undo a withdrawal or a replacement, and a
-   withdrawal or replacement that arrives before its certificate is kept and applies on arrival.
+   withdrawal or replacement that arrives before its certificate is kept and applies on arrival;
+5. takes a consent-withdrawn notice (root ``samtyckeAterkallat``: the patient's consent to a
+   certificate we may hold was revoked) like any document, and marks the certificate
+   ``consent-withdrawn``: not to be used. Idempotent, and kept when it comes before its certificate.
 
 Answers are the receipt of ``adapter.delivery.receipt``: 201 ``accepted``; 200 ``accepted`` with
 ``"duplicate": true``; 400/413/422 ``rejected`` (final for the sender); 503 ``retry``.
@@ -49,6 +52,7 @@ from typing import Any, NamedTuple
 
 from adapter.errors import AdapterError
 from adapter.outbound import read_municipal_xml, read_verified
+from adapter.outbound.notice import is_notice_content, read_consent_withdrawn, stored_notice
 from adapter.signing import verify_document
 
 MAX_BODY = 5 * 1024 * 1024
@@ -64,6 +68,8 @@ CREATE TABLE IF NOT EXISTS requests (
   id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT, at TEXT, answer TEXT);
 """
 KIND_BY_STATUS = {"original": "certificate", "replacing": "replacement", "withdrawn": "withdrawal"}
+NOTICE_KIND = "consent-revoked"
+"""The kind of a consent-withdrawn notice (``X-LISN-Kind``, and how it is stored)."""
 
 Verifier = Callable[[bytes], Any]
 """Bytes received -> an ``adapter.signing.Verification`` (``ok``, ``code``, ``signer``, ``signed_content``)."""
@@ -94,6 +100,12 @@ class Refused(Exception):
 
 def read_certificate(verification: Any) -> Certificate:
     """The certificate from a valid verification's signed content, and from nothing else."""
+    if verification.ok and is_notice_content(verification.signed_content):
+        try:
+            notice = read_consent_withdrawn(verification)  # checked against the schema
+        except AdapterError as exc:
+            raise Refused(f"{exc.message_id}: the consent-withdrawn notice is not valid") from None
+        return Certificate(notice.certificate_id, NOTICE_KIND, None, notice.kommunkod, verification.signed_content)
     try:
         doc = read_verified(verification)  # refuses a failed verification
     except AdapterError as exc:
@@ -217,15 +229,22 @@ class Inbox:
         return {"documents": docs, "certificates": [self.certificate(i) for i in ids], "requests": requests}
 
     def certificate(self, cert_id: str) -> dict[str, Any]:
-        """A certificate's state, from everything stored: withdrawn > replaced > active."""
+        """A certificate's state, from everything stored: withdrawn > consent-withdrawn > replaced > active.
+        ``consent-withdrawn``: the patient revoked the consent after it may have reached us; not to be used."""
         with self._conn() as conn:
             kinds = {k for (k,) in conn.execute("SELECT kind FROM documents WHERE certificate_id = ?", (cert_id,))}
+            notice = conn.execute("SELECT content FROM documents WHERE certificate_id = ? AND kind = ?",
+                                  (cert_id, NOTICE_KIND)).fetchone()
             replaced_by = [r for (r,) in conn.execute("SELECT certificate_id FROM documents WHERE replaces = ? "
                                                       "AND kind = 'replacement' ORDER BY received_at", (cert_id,))]
         received = bool(kinds & {"certificate", "replacement"})
-        state = ("withdrawn" if "withdrawal" in kinds else "replaced" if replaced_by
-                 else "active" if received else "unknown")
-        return {"certificateId": cert_id, "state": state, "received": received, "replacedBy": replaced_by}
+        state = ("withdrawn" if "withdrawal" in kinds else "consent-withdrawn" if notice
+                 else "replaced" if replaced_by else "active" if received else "unknown")
+        found: dict[str, Any] = {"certificateId": cert_id, "state": state, "received": received,
+                                 "replacedBy": replaced_by}
+        if notice:
+            found["consentWithdrawnAt"] = stored_notice(bytes(notice[0])).revoked_at
+        return found
 
     def document(self, key: str, *, content: bool = False) -> bytes | None:
         column = "content" if content else "xml"

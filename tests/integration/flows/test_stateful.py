@@ -11,7 +11,9 @@ withdrawn, what the municipality holds) checks after every step:
 * nothing the outbox recorded delivered is sent again;
 * nothing is lost: a certificate whose consent permits it has a message that is not held;
 * the state tells the truth: a message the municipality may hold is never ``withheld``, and a
-  Task that says ``withheld`` has no message the municipality may hold.
+  Task that says ``withheld`` has no message the municipality may hold;
+* the municipality is told: a certificate it holds that a revocation left ``uncertain`` has a
+  consent-withdrawn notice to it (queued, sent or received; a notice may always leave).
 
 The validator is a stub here (every input valid: validation has its own tests); everything else
 is the service: the use cases, the relay, the store. ``test_it_finds_defect_1`` removes the
@@ -35,7 +37,7 @@ from adapter import errors
 from adapter.delivery.model import Envelope, Outcome, Receipt
 from adapter.delivery.relay import Relay
 from adapter.fhir.submission import REPLACES_URL
-from adapter.flows import consents, operate, pull, reads
+from adapter.flows import consents, operate, pull, reads, release
 from adapter.flows.context import Stages
 from adapter.flows.ports import HELD, UNCERTAIN, WITHHELD, Match, Store
 from adapter.flows.relay import RelayStore
@@ -131,8 +133,8 @@ class Delivery(RuleBasedStateMachine):
 
     # -- the model's rule: may this go to kommunkod now? --------------------------------------------
     def permitted(self, kind: str, certificate_id: str, kommunkod: str) -> bool:
-        if kind == "withdrawal":
-            return True
+        if kind in ("withdrawal", "consent-revoked"):
+            return True  # a withdrawal, and a consent-withdrawn notice, disclose nothing new
         return bool(self.active[kommunkod]) and certificate_id not in self.withdrawn
 
     def _receive(self, env: Envelope) -> Receipt:
@@ -321,6 +323,16 @@ class Delivery(RuleBasedStateMachine):
                 assert isinstance(task, dict) and task["businessStatus"]["coding"][0]["code"] != "withheld"
 
 
+    @invariant()
+    def the_municipality_is_told(self) -> None:
+        found = self.messages()
+        told = {(m.certificate_id, m.kommunkod) for m in found
+                if m.kind == "consent-revoked" and m.state != "withdrawn"}  # withdrawn: recalled, never sent
+        for m in found:
+            if m.state == UNCERTAIN and m.key in self.holds and m.kind in ("certificate", "replacement"):
+                assert (m.certificate_id, m.kommunkod) in told, f"{m.key} is uncertain and nobody told {m.kommunkod}"
+
+
 def run(new_store: Callable[[], Store], examples: int = EXAMPLES, steps: int = STEPS, *, shrink: bool = True) -> None:
     machine = type("Machine", (Delivery,), {"new_store": staticmethod(new_store)})
     phases = list(Phase) if shrink else [Phase.explicit, Phase.generate]
@@ -376,3 +388,12 @@ def test_it_finds_defect_1(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RelayStore, "still_claimed", fence_only)
     with pytest.raises(AssertionError, match="sent without consent"):
         run(MemoryStore, examples=200, shrink=False)  # stops at the first run that finds it
+
+
+@pytest.mark.slow
+def test_it_finds_an_untold_municipality(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The negative control of ``the_municipality_is_told``: without the consent-withdrawn notice
+    (as on main before it), a revocation after a lost receipt leaves the municipality untold."""
+    monkeypatch.setattr(release, "notify", lambda message, ctx: None)
+    with pytest.raises(AssertionError, match="nobody told"):
+        run(MemoryStore, examples=200, shrink=False)

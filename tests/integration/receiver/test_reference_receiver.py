@@ -263,3 +263,41 @@ def test_a_bad_request_line_is_refused_with_a_receipt_the_relay_reads(server: st
     body = json.loads(answer.read())
     conn.close()
     assert (answer.status, body["status"], body["idempotencyKey"]) == (status, "rejected", "key-bad-request")
+
+
+# -- the consent-withdrawn notice (issue 12 item 6) -------------------------------------------------
+
+def signed_notice(keys: Any, cert: str = ORIGINAL, kommunkod: str = "0180") -> bytes:
+    from datetime import UTC, datetime
+
+    from adapter.outbound.notice import render_consent_withdrawn
+
+    xml = render_consent_withdrawn(cert, kommunkod, datetime(2026, 12, 3, 15, 0, tzinfo=UTC))
+    return sign_document(xml, key=load_key(keys.key), cert_chain=load_certificates(keys.cert),
+                         algorithm="ecdsa-sha256")
+
+
+def test_a_consent_withdrawn_notice_marks_the_certificate_in_either_order(inbox: Any, keys: Any) -> None:
+    assert post(inbox, signed(keys), "key-cert")[0] == 201
+    assert inbox.certificate(ORIGINAL)["state"] == "active"  # the passing case: no notice, usable
+    assert post(inbox, signed_notice(keys), "key-notice", **{"X-LISN-Kind": "consent-revoked"})[0] == 201
+    found = inbox.certificate(ORIGINAL)
+    assert found["state"] == "consent-withdrawn" and found["consentWithdrawnAt"] == "2026-12-03T15:00:00Z"
+    again = post(inbox, signed_notice(keys), "key-notice")  # re-signed, same content: the first receipt
+    assert again[0] == 200 and again[1]["duplicate"] is True
+    assert post(inbox, signed(keys), "key-cert")[0] == 200  # a replayed certificate does not undo it
+    assert inbox.certificate(ORIGINAL)["state"] == "consent-withdrawn"
+    # Before its certificate: kept, and applies when the certificate arrives.
+    assert post(inbox, signed_notice(keys, REPLACEMENT), "key-notice-2")[0] == 201
+    assert inbox.certificate(REPLACEMENT)["state"] == "consent-withdrawn"
+    assert not inbox.certificate(REPLACEMENT)["received"]
+
+
+def test_a_notice_for_another_kommun_or_with_a_bad_signature_is_refused(tmp_path: Path, keys: Any) -> None:
+    inbox = rx.Inbox(tmp_path / "r.db", rx.adapter_verifier([keys.ca]), kommunkod="0180")
+    code, body = post(inbox, signed_notice(keys, kommunkod="1480"), "key-other-kommun")
+    assert code == 422 and "1480" in body["reason"]
+    tampered = signed_notice(keys).replace(ORIGINAL.encode(), REPLACEMENT.encode())
+    assert post(inbox, tampered, "key-tampered")[0] == 422
+    assert post(inbox, signed_notice(keys), "key-kind", **{"X-LISN-Kind": "certificate"})[0] == 422
+    assert inbox.certificate(ORIGINAL)["state"] == "unknown" and inbox.certificate(REPLACEMENT)["state"] == "unknown"
