@@ -45,13 +45,14 @@ def _schema() -> etree.XMLSchema:
 
 def render_consent_withdrawn(certificate_id: str, kommunkod: str, revoked_at: datetime) -> bytes:
     """The unsigned notice, valid against the schema (a failure is a bug: TransformError)."""
-    root = etree.Element(f"{{{NAMESPACE}}}{ROOT}", nsmap={None: NAMESPACE}, schemaVersion=SCHEMA_VERSION)
+    root = etree.Element(f"{{{NAMESPACE}}}{ROOT}", nsmap={None: NAMESPACE},  # type: ignore[dict-item]
+                         schemaVersion=SCHEMA_VERSION)
     at = revoked_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     for name, value in (("intygsId", certificate_id.removeprefix("urn:uuid:")), ("kommunkod", kommunkod),
                         ("aterkallatTidpunkt", at), ("beskrivning", TEXT_SV)):
         etree.SubElement(root, f"{{{NAMESPACE}}}{name}").text = value
     if not _schema().validate(root):
-        raise errors.TransformError(f"consent-withdrawn notice not schema-valid: {_schema().error_log.last_error}")
+        raise errors.TransformError(f"consent-withdrawn notice not schema-valid: {_schema().error_log}")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
