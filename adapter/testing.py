@@ -129,8 +129,9 @@ class MemoryTx:
     def submission(self, submission_id: str) -> SubmissionRecord | None:
         return copy.deepcopy(self.s.submissions.get(submission_id))
 
-    def submissions_of(self, certificate_id: str) -> list[SubmissionRecord]:
-        found = [r for r in self.s.submissions.values() if r.certificate_id == certificate_id]
+    def submissions_of(self, certificate_id: str, care_unit: str | None = None) -> list[SubmissionRecord]:
+        found = [r for r in self.s.submissions.values() if r.certificate_id == certificate_id
+                 and (care_unit is None or r.care_unit_hsa == care_unit)]
         return copy.deepcopy(sorted(found, key=lambda r: r.received_at))
 
     def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
@@ -213,14 +214,14 @@ class MemoryTx:
 
     # -- the outbox ------------------------------------------------------------------------------
     def enqueue(self, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
-                document: bytes, replaces: str | None, at: datetime) -> None:
+                document: bytes, replaces: str | None, at: datetime, care_unit: str | None = None) -> None:
         if any(h.message.key == key for h in self.s.outbox):
             raise WriteConflict(transient=False)
         number = max((h.message.id for h in self.s.outbox), default=0) + 1
         self.s.outbox.append(_Held(OutboxMessage(
             id=number, key=key, submission_id=submission_id, certificate_id=certificate_id, kommunkod=kommunkod,
             kind=kind, state=PENDING, attempts=0, document=document, created_at=at, next_attempt_at=at,
-            replaces=replaces)))
+            replaces=replaces, care_unit=care_unit)))
 
     def messages(self, match: Match, *, limit: int | None = None) -> list[OutboxMessage]:
         found = [h.message for h in self.s.outbox if _matches(h, match)]
@@ -254,6 +255,7 @@ class MemoryTx:
         the replacement queued before it)."""
         m = held.message
         return any(e.message.kommunkod == m.kommunkod and e.message.id < m.id and e.message.state == PENDING
+                   and e.message.care_unit == m.care_unit
                    and (e.message.certificate_id == m.certificate_id
                         or (m.replaces is not None and e.message.certificate_id == m.replaces)
                         or e.message.replaces == m.certificate_id)
@@ -324,7 +326,8 @@ def _statistics_reader(name: str) -> Callable[[StatisticsRecord], str]:
 def _matches(held: _Held, match: Match) -> bool:
     m = held.message
     pairs = ((match.key, m.key), (match.submission_id, m.submission_id),
-             (match.certificate_id, m.certificate_id), (match.kommunkod, m.kommunkod))
+             (match.certificate_id, m.certificate_id), (match.care_unit, m.care_unit),
+             (match.kommunkod, m.kommunkod))
     return (all(want is None or want == have for want, have in pairs)
             and (match.states is None or m.state in match.states)
             and (match.kinds is None or m.kind in match.kinds)

@@ -12,7 +12,10 @@ import uuid
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://lisn.se/fhir/delivery")
 
 
-def idempotency_key(certificate_id: str, kommunkod: str, kind: str = "certificate") -> str:
-    """A UUID (RFC 4122 v5) over certificate id, recipient kommunkod and message kind."""
+def idempotency_key(certificate_id: str, kommunkod: str, kind: str = "certificate", *, care_unit: str) -> str:
+    """A UUID (RFC 4122 v5) over issuing care unit, certificate id, recipient kommunkod and message kind.
+
+    A certificate is known by its issuing care unit (HSA-id) and its id together: two care units'
+    certificates under one id are two certificates, with two keys (issue 13)."""
     cert = certificate_id.removeprefix("urn:uuid:")
-    return str(uuid.uuid5(_NAMESPACE, f"{cert}|{kommunkod}|{kind}"))
+    return str(uuid.uuid5(_NAMESPACE, f"{care_unit}|{cert}|{kommunkod}|{kind}"))

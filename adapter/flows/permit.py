@@ -81,7 +81,7 @@ def may_leave(message: Leaving, tx: Tx, now: datetime, *, to: str | None = None)
     row = tx.submission(message.submission_id)
     if row is None:
         return Verdict(True, NO_SUBMISSION)
-    if withdrawn(row.certificate_id, tx):
+    if withdrawn(row.certificate_id, row.care_unit_hsa, tx):
         return Verdict(False, CERTIFICATE_WITHDRAWN, WITHDRAWN)
     decision = consent_decision(row, message.kommunkod, tx, now)
     if not decision.permitted:
@@ -114,7 +114,7 @@ def care_units(consent: Resource) -> set[str]:
     return units
 
 
-def withdrawn(certificate_id: str | None, tx: Tx) -> bool:
-    """Has the issuing care unit withdrawn this certificate (an accepted withdrawal)?"""
+def withdrawn(certificate_id: str | None, care_unit: str | None, tx: Tx) -> bool:
+    """Has the issuing care unit withdrawn this certificate (an accepted withdrawal of its own)?"""
     return any(r.accepted_key and r.event == "certificate-withdrawal"
-               for r in tx.submissions_of(certificate_id or ""))
+               for r in tx.submissions_of(certificate_id or "", care_unit or ""))

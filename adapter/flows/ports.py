@@ -169,6 +169,8 @@ class OutboxMessage:
     delivered_at: datetime | None = None
     acknowledged_at: datetime | None = None
     lease_owner: str | None = None
+    care_unit: str | None = None
+    """The issuing care unit (HSA-id): a certificate is known by care unit and id together."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,8 @@ class Match:
     key: str | None = None
     submission_id: str | None = None
     certificate_id: str | None = None
+    care_unit: str | None = None
+    """With ``certificate_id``: the issuing care unit's messages only (ids are scoped per care unit)."""
     kommunkod: str | None = None
     states: tuple[str, ...] | None = None
     kinds: tuple[str, ...] | None = None
@@ -284,8 +288,9 @@ class Tx(Protocol):
     # -- submissions and their history -------------------------------------------------------
     def submission(self, submission_id: str) -> SubmissionRecord | None: ...
 
-    def submissions_of(self, certificate_id: str) -> list[SubmissionRecord]:
-        """Every submission of a certificate, oldest first."""
+    def submissions_of(self, certificate_id: str, care_unit: str | None = None) -> list[SubmissionRecord]:
+        """Every submission of a certificate, oldest first; with ``care_unit``, only those that care
+        unit issued (a certificate is known by its issuing care unit and its id together)."""
         ...
 
     def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
@@ -340,7 +345,7 @@ class Tx(Protocol):
 
     # -- the outbox --------------------------------------------------------------------------
     def enqueue(self, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
-                document: bytes, replaces: str | None, at: datetime) -> None: ...
+                document: bytes, replaces: str | None, at: datetime, care_unit: str | None = None) -> None: ...
 
     def messages(self, match: Match, *, limit: int | None = None) -> list[OutboxMessage]:
         """Matching messages in the order they were queued."""

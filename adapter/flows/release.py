@@ -83,17 +83,20 @@ def enqueue(row: SubmissionRecord, kommunkod: str, doc: bytes, ctx: Context, *, 
     (withheld by a revoked consent) is released again when :func:`permit.may_leave` now allows it.
     A new message that may not leave for ``kommunkod`` is queued withheld."""
     kind = KIND_BY_EVENT[row.event or "certificate"]
-    key = idempotency_key(row.certificate_id or "", kommunkod, kind)
-    found = ctx.tx.messages(Match(key=key))
+    key = idempotency_key(row.certificate_id or "", kommunkod, kind, care_unit=row.care_unit_hsa or "")
+    # By key, and by what the key stands for (a message queued before the key took the care unit in:
+    # reprocessing it after the upgrade must not queue it twice).
+    found = (ctx.tx.messages(Match(key=key))
+             or ctx.tx.messages(Match(submission_id=row.id, kommunkod=kommunkod, kinds=(kind,))))
     if found:
         if found[0].state in HELD and _verdict(found[0], ctx).allowed:
-            ctx.tx.update_messages(Match(key=key, states=HELD),
+            ctx.tx.update_messages(Match(key=found[0].key, states=HELD),
                                    {"state": PENDING, "next_attempt_at": ctx.clock.now(), "last_error": None},
                                    at=ctx.clock.now())
             recall_notice(found[0], ctx)
         return
     ctx.tx.enqueue(key=key, submission_id=row.id, certificate_id=row.certificate_id or "", kommunkod=kommunkod,
-                   kind=kind, document=doc, replaces=replaces, at=ctx.clock.now())
+                   kind=kind, document=doc, replaces=replaces, at=ctx.clock.now(), care_unit=row.care_unit_hsa)
     [queued] = ctx.tx.messages(Match(key=key))
     verdict = _verdict(queued, ctx)
     if not verdict.allowed:
@@ -105,7 +108,7 @@ def release(row: SubmissionRecord, ctx: Context) -> int:
     the decision is made for each recipient (:func:`enqueue`)."""
     targets = {row.kommunkod or ""}
     if row.event == "certificate-replacement" and row.replaces:
-        targets.update(recipients_of(row.replaces, ctx))
+        targets.update(recipients_of(row.replaces, row.care_unit_hsa, ctx))
     doc = document(row.bundle or {}, row.event or "certificate", row.replaces, ctx)
     for kommunkod in sorted(targets):
         enqueue(row, kommunkod, doc, ctx, replaces=row.replaces)
@@ -179,7 +182,8 @@ def hold(message: OutboxMessage, verdict: permit.Verdict, ctx: Context, *, step_
 
 
 def notice_key(message: OutboxMessage) -> str:
-    return idempotency_key(message.certificate_id, message.kommunkod, permit.NOTICE_KIND)
+    return idempotency_key(message.certificate_id, message.kommunkod, permit.NOTICE_KIND,
+                           care_unit=message.care_unit or "")
 
 
 def notify(message: OutboxMessage, ctx: Context) -> None:
@@ -194,14 +198,16 @@ def notify(message: OutboxMessage, ctx: Context) -> None:
     found = ctx.tx.messages(Match(key=key))
     if found and found[0].state != WITHDRAWN:
         return  # queued, or already told
-    doc = ctx.stages.sign(render_consent_withdrawn(message.certificate_id, message.kommunkod, now))
+    doc = ctx.stages.sign(render_consent_withdrawn(message.certificate_id, message.kommunkod, now,
+                                                   care_unit=message.care_unit or ""))
     if found:
         ctx.tx.update_messages(Match(key=key, states=(WITHDRAWN,)),
                                {"state": PENDING, "document": doc, "next_attempt_at": now, "last_error": None},
                                at=now)
         return
     ctx.tx.enqueue(key=key, submission_id=message.submission_id, certificate_id=message.certificate_id,
-                   kommunkod=message.kommunkod, kind=permit.NOTICE_KIND, document=doc, replaces=None, at=now)
+                   kommunkod=message.kommunkod, kind=permit.NOTICE_KIND, document=doc, replaces=None, at=now,
+                   care_unit=message.care_unit)
 
 
 def recall_notice(message: OutboxMessage, ctx: Context) -> None:
@@ -228,17 +234,21 @@ def _verdict(message: OutboxMessage, ctx: Context) -> permit.Verdict:
     return permit.may_leave(message, ctx.tx, ctx.clock.now())
 
 
-def recipients_of(certificate_id: str, ctx: Context) -> list[str]:
-    """Kommunkoder that received, or are about to receive, ``certificate_id`` (withdrawals aside)."""
-    found = ctx.tx.messages(Match(certificate_id=certificate_id, kinds=("certificate", "replacement"),
+def recipients_of(certificate_id: str, care_unit: str | None, ctx: Context) -> list[str]:
+    """Kommunkoder that received, or are about to receive, ``care_unit``'s certificate ``certificate_id``
+    (withdrawals aside)."""
+    found = ctx.tx.messages(Match(certificate_id=certificate_id, care_unit=care_unit,
+                                  kinds=("certificate", "replacement"),
                                   states=LIVE + RECEIVED + (UNCERTAIN,)))
     return sorted({m.kommunkod for m in found})
 
 
 # -- withdrawal ----------------------------------------------------------------------------------
 
-def original(certificate_id: str | None, ctx: Context) -> SubmissionRecord | None:
-    for row in ctx.tx.submissions_of(certificate_id or ""):
+def original(certificate_id: str | None, care_unit: str | None, ctx: Context) -> SubmissionRecord | None:
+    """The accepted certificate (or replacement) ``certificate_id`` that ``care_unit`` issued. Another
+    care unit's certificate under the same id is another certificate: never this one (issue 13)."""
+    for row in ctx.tx.submissions_of(certificate_id or "", care_unit or ""):
         if row.accepted_key and row.event in ("certificate", "certificate-replacement"):
             return row
     return None
@@ -248,11 +258,9 @@ def withdrawal_precondition(sub: Submission, ctx: Context) -> errors.AdapterErro
     """A withdrawal comes from the care unit that issued the certificate, after the certificate."""
     if sub.event != "certificate-withdrawal":
         return None
-    first = original(sub.certificate_id, ctx)
-    if first is not None and first.care_unit_hsa != sub.care_unit_hsa:
-        mid = "LISN_WITHDRAWAL_OTHER_CARE_UNIT"  # only the issuing care unit withdraws its certificate
-        return refuse(ctx, errors.Forbidden(messages.bilingual(mid), message_id=mid), action="withdraw",
-                      patient=first.patient_value, certificate=sub.certificate_id)
+    # Only the issuing care unit withdraws its certificate: another care unit's withdrawal under the
+    # same id names a certificate of its own that does not exist, and is answered exactly so.
+    first = original(sub.certificate_id, sub.care_unit_hsa, ctx)
     if first is not None:
         return None
     mid = "LISN_WITHDRAWAL_BEFORE_CERTIFICATE"
@@ -267,14 +275,12 @@ def replacement_precondition(sub: Submission, ctx: Context) -> errors.AdapterErr
     """A replacement comes from the care unit that issued the certificate it replaces, for the same patient."""
     if sub.event != "certificate-replacement" or not sub.replaces:
         return None
-    first = original(sub.replaces, ctx)
+    # Only the issuing care unit's own certificates can be replaced: ``replaces`` from another care
+    # unit names a certificate of that unit (unknown here: replaced as one not yet received).
+    first = original(sub.replaces, sub.care_unit_hsa, ctx)
     if first is None:
         return None
     patient = sub.patient_identifier
-    if first.care_unit_hsa != sub.care_unit_hsa:
-        mid = "LISN_REPLACEMENT_OTHER_CARE_UNIT"
-        return refuse(ctx, errors.Forbidden(messages.bilingual(mid), message_id=mid), action="replace",
-                      patient=first.patient_value, certificate=sub.certificate_id)
     if patient is None or (first.patient_system, first.patient_value) != patient:
         mid = "LISN_REPLACEMENT_OTHER_PATIENT"
         error = errors.ValidationFailed(messages.bilingual(mid), message_id=mid,
@@ -286,11 +292,12 @@ def replacement_precondition(sub: Submission, ctx: Context) -> errors.AdapterErr
 
 def withdraw(row: SubmissionRecord, ctx: Context) -> None:
     """Cancel what never left; send a signed withdrawal wherever the certificate went or is going."""
-    first = original(row.certificate_id, ctx)
+    first = original(row.certificate_id, row.care_unit_hsa, ctx)
     cert = row.certificate_id or ""
     doc: bytes | None = None
-    for kommunkod in recipients_of(cert, ctx):
-        never_sent = Match(certificate_id=cert, kommunkod=kommunkod, kinds=("certificate", "replacement"),
+    for kommunkod in recipients_of(cert, row.care_unit_hsa, ctx):
+        never_sent = Match(certificate_id=cert, care_unit=row.care_unit_hsa, kommunkod=kommunkod,
+                           kinds=("certificate", "replacement"),
                            states=(PENDING,), never_sent=True)
         # One statement: it re-checks "never sent" after waiting for a worker's concurrent claim.
         if ctx.tx.update_messages(never_sent, {"state": WITHDRAWN, "last_error": "withdrawn before delivery"},

@@ -50,7 +50,7 @@ def record_receipt(row: SubmissionRecord, ctx: Context) -> None:
     facts = statistics_row(row.bundle, row.received_at)
     ctx.tx.add_statistics(StatisticsRecord(submission_id=row.id, **asdict(facts)))
     if row.event == "certificate-replacement" and row.replaces:
-        for earlier in ctx.tx.submissions_of(row.replaces):
+        for earlier in ctx.tx.submissions_of(row.replaces, row.care_unit_hsa or ""):
             if earlier.accepted_key and earlier.id != row.id:
                 ctx.tx.update_statistics(earlier.id, {"status": "replaced"})
 

@@ -131,8 +131,12 @@ def authorise_sender(sub: Submission, ctx: Context) -> errors.AdapterError | Non
 
 
 def replay_or_conflict(sub: Submission, bundle: Resource, ctx: Context) -> Result | None:
-    """The first answer for an identical resubmission; 409 for different content under the same id."""
-    earlier = next((r for r in ctx.tx.submissions_of(sub.certificate_id or "")
+    """The first answer for an identical resubmission; 409 for different content under the same id.
+
+    A certificate is known by its issuing care unit and its id together: another care unit's
+    certificate under the same id is another certificate, so its existence changes nothing here and
+    the answer is the one for an id never seen (issue 13)."""
+    earlier = next((r for r in ctx.tx.submissions_of(sub.certificate_id or "", sub.care_unit_hsa or "")
                     if r.accepted_key and r.event == sub.event), None)
     if earlier is None:
         return None
@@ -140,13 +144,6 @@ def replay_or_conflict(sub: Submission, bundle: Resource, ctx: Context) -> Resul
         audit(ctx, action="submit-repeat", outcome="replayed", patient=earlier.patient_value,
               certificate=earlier.certificate_id)
         return earlier.response
-    if earlier.care_unit_hsa not in ctx.client.care_units:
-        # Another tenant's certificate: never name its Task (issue 13; the 409 itself remains, see
-        # docs/service.md "Idempotency").
-        mid = "LISN_SUBMISSION_ID_TAKEN"
-        error = errors.Conflict(messages.bilingual(mid, certificate=sub.certificate_id), message_id=mid)
-        return refuse(ctx, error, action="submit", patient=patient_value(sub), certificate=sub.certificate_id,
-                      outcome="conflict")
     mid = "LISN_SUBMISSION_CONFLICT"
     error = errors.Conflict(messages.bilingual(mid, certificate=sub.certificate_id, task=earlier.id), message_id=mid)
     return refuse(ctx, error, action="submit", patient=earlier.patient_value, certificate=sub.certificate_id,
@@ -200,12 +197,19 @@ def store_received(sub: Submission, raw: bytes, bundle: Resource, fmt: str, ctx:
     return row
 
 
+def accepted_key(row: SubmissionRecord) -> str:
+    """At most one accepted submission per event of a certificate, and a certificate is its care unit
+    and its id together (the id hashed: the key stays within its column whatever the id's length)."""
+    digest = hashlib.sha256((row.certificate_id or "").encode()).hexdigest()
+    return f"{row.event}|{row.care_unit_hsa or ''}|{digest}"
+
+
 def accept(row: SubmissionRecord, sub: Submission, oo: OperationOutcome, ctx: Context) -> Resource:
     """Audit, and answer with the receipt (kept: an identical resubmission gets it again)."""
     current = ctx.tx.submission(row.id) or row
     task = build_task(current, ctx.tx.history(row.id), decision=ctx.tx.latest_decision(row.id))
     answer = receipt_bundle(request_header=sub.header, task=task, outcome=oo, base_url=ctx.base_url,
                             now=ctx.clock.now(), message_id=str(uuid.uuid4()))
-    ctx.tx.accept(row.id, accepted_key=f"{row.event}|{row.certificate_id}", response=answer)
+    ctx.tx.accept(row.id, accepted_key=accepted_key(row), response=answer)
     audit(ctx, action="submit", outcome="accepted", patient=row.patient_value, certificate=row.certificate_id)
     return answer

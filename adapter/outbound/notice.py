@@ -3,8 +3,9 @@
 When a patient revokes a consent after a certificate may already have reached a socialnämnd (a
 push whose receipt never came, a fetch never acknowledged: outbox state ``uncertain``), the
 municipality is told that the consent is withdrawn and the certificate must not be used. The
-notice names the certificate id, the recipient's kommunkod and the time of the revocation; it
-carries nothing else about the patient. Root ``samtyckeAterkallat`` in the municipal namespace
+notice names the certificate (its id and the issuing care unit's HSA-id: a certificate is known by
+both together), the recipient's kommunkod and the time of the revocation; it carries nothing else
+about the patient. Root ``samtyckeAterkallat`` in the municipal namespace
 (``schemas/municipal-intyg-1.xsd``: a separate root, so no ``intyg`` document changes), validated
 against the schema here and signed by the signing stage like a certificate.
 """
@@ -36,6 +37,8 @@ class ConsentWithdrawn:
     certificate_id: str
     kommunkod: str
     revoked_at: str
+    care_unit: str = ""
+    """The HSA-id of the care unit that issued the certificate."""
 
 
 @lru_cache(maxsize=1)
@@ -43,12 +46,13 @@ def _schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(schemas_dir() / "municipal-intyg-1.xsd")))
 
 
-def render_consent_withdrawn(certificate_id: str, kommunkod: str, revoked_at: datetime) -> bytes:
+def render_consent_withdrawn(certificate_id: str, kommunkod: str, revoked_at: datetime, *, care_unit: str) -> bytes:
     """The unsigned notice, valid against the schema (a failure is a bug: TransformError)."""
     root = etree.Element(f"{{{NAMESPACE}}}{ROOT}", nsmap={None: NAMESPACE},  # type: ignore[dict-item]
                          schemaVersion=SCHEMA_VERSION)
     at = revoked_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    for name, value in (("intygsId", certificate_id.removeprefix("urn:uuid:")), ("kommunkod", kommunkod),
+    for name, value in (("intygsId", certificate_id.removeprefix("urn:uuid:")), ("vardenhetHsaId", care_unit),
+                        ("kommunkod", kommunkod),
                         ("aterkallatTidpunkt", at), ("beskrivning", TEXT_SV)):
         etree.SubElement(root, f"{{{NAMESPACE}}}{name}").text = value
     if not _schema().validate(root):
@@ -85,7 +89,7 @@ def stored_notice(signed_content: bytes) -> ConsentWithdrawn:
 def _fields(root: etree._Element) -> ConsentWithdrawn:
     def text(name: str) -> str:
         return root.findtext(f"{{{NAMESPACE}}}{name}") or ""
-    return ConsentWithdrawn(text("intygsId"), text("kommunkod"), text("aterkallatTidpunkt"))
+    return ConsentWithdrawn(text("intygsId"), text("kommunkod"), text("aterkallatTidpunkt"), text("vardenhetHsaId"))
 
 
 def is_notice_content(signed_content: bytes | None) -> bool:

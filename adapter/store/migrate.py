@@ -2,7 +2,8 @@
 
 Revisions live in ``adapter/store/migrations/versions``; ``0001_initial`` creates the
 service's tables, the delivery's ``0002_outbox`` follows it, then ``0003_recipient_ca_bundle``
-and ``0004_stats`` (the de-identified statistics, back-filled from the stored certificates).
+``0004_stats`` (the de-identified statistics, back-filled from the stored certificates) and
+``0005_issuer_scope`` (certificates known by issuing care unit and id: issue 13).
 """
 
 from __future__ import annotations

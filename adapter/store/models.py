@@ -73,7 +73,9 @@ class SubmissionRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     certificate_id: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
     accepted_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
-    """The certificate id once accepted: at most one accepted submission per certificate."""
+    """``event|care unit|sha256(certificate id)`` once accepted (``adapter.flows.submit.accepted_key``):
+    at most one accepted submission per event of a certificate, a certificate being known by its
+    issuing care unit and its id together."""
     content_hash: Mapped[str] = mapped_column(String(64))
     event: Mapped[str | None] = mapped_column(String(40), nullable=True)
     replaces: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -175,6 +177,8 @@ class OutboxRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     submission_id: Mapped[str] = mapped_column(String(80), index=True)
     certificate_id: Mapped[str] = mapped_column(String(80), index=True)
+    care_unit_hsa: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The issuing care unit: with ``certificate_id`` what identifies the certificate."""
     replaces: Mapped[str | None] = mapped_column(String(80))
     kommunkod: Mapped[str] = mapped_column(String(8), index=True)
     kind: Mapped[str] = mapped_column(String(16))

@@ -48,10 +48,11 @@ def instant(value: float) -> datetime:
 
 
 def enqueue(session: Session, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
-            document: bytes, replaces: str | None, at: datetime) -> None:
+            document: bytes, replaces: str | None, at: datetime, care_unit: str | None = None) -> None:
     now = seconds(at)
     session.add(OutboxRow(
         idempotency_key=key, submission_id=submission_id, certificate_id=certificate_id, replaces=replaces,
+        care_unit_hsa=care_unit,
         kommunkod=kommunkod, kind=kind, document=document, state=PENDING, attempts=0, next_attempt_at=now,
         created_at=now, updated_at=now))
     session.flush()
@@ -62,6 +63,7 @@ def _where(match: Match) -> list[Any]:
     found = [column == value for column, value in ((o.idempotency_key, match.key),
                                                     (o.submission_id, match.submission_id),
                                                     (o.certificate_id, match.certificate_id),
+                                                    (o.care_unit_hsa, match.care_unit),
                                                     (o.kommunkod, match.kommunkod)) if value is not None]
     if match.states is not None:
         found.append(o.state.in_(match.states))
@@ -90,7 +92,7 @@ def message(row: OutboxRow) -> OutboxMessage:
         id=row.id, key=row.idempotency_key, submission_id=row.submission_id, certificate_id=row.certificate_id,
         kommunkod=row.kommunkod, kind=row.kind, state=row.state, attempts=row.attempts, document=row.document,
         created_at=instant(row.created_at), next_attempt_at=instant(row.next_attempt_at), replaces=row.replaces,
-        last_error=row.last_error, lease_owner=row.lease_owner,
+        last_error=row.last_error, lease_owner=row.lease_owner, care_unit=row.care_unit_hsa,
         delivered_at=instant(row.delivered_at) if row.delivered_at is not None else None,
         acknowledged_at=instant(row.acknowledged_at) if row.acknowledged_at is not None else None)
 
@@ -156,6 +158,7 @@ def _claimable(now: float, limit: int, *, skip_locked: bool, exclude: Collection
     # overtakes the replacement queued before it, whatever the number of lanes).
     blocked = exists().where(
         earlier.kommunkod == o.kommunkod, earlier.id < o.id, earlier.state == PENDING,
+        earlier.care_unit_hsa.is_not_distinct_from(o.care_unit_hsa),
         or_(earlier.certificate_id == o.certificate_id,
             and_(o.replaces.is_not(None), earlier.certificate_id == o.replaces),
             earlier.replaces == o.certificate_id))

@@ -98,9 +98,11 @@ class SqlTx:
         row = self._get_submission(submission_id)
         return _submission(row) if row is not None else None
 
-    def submissions_of(self, certificate_id: str) -> list[SubmissionRecord]:
-        rows = self.session.scalars(select(SubmissionRow).where(SubmissionRow.certificate_id == certificate_id)
-                                    .order_by(SubmissionRow.received_at))
+    def submissions_of(self, certificate_id: str, care_unit: str | None = None) -> list[SubmissionRecord]:
+        s = SubmissionRow
+        scope = [s.care_unit_hsa == care_unit] if care_unit is not None else []
+        rows = self.session.scalars(select(s).where(s.certificate_id == certificate_id, *scope)
+                                    .order_by(s.received_at))
         return [_submission(self._keep(r)) for r in rows]
 
     def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
@@ -224,9 +226,10 @@ class SqlTx:
 
     # -- the outbox ------------------------------------------------------------------------------
     def enqueue(self, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
-                document: bytes, replaces: str | None, at: datetime) -> None:
+                document: bytes, replaces: str | None, at: datetime, care_unit: str | None = None) -> None:
         outbox.enqueue(self.session, key=key, submission_id=submission_id, certificate_id=certificate_id,
-                       kommunkod=kommunkod, kind=kind, document=document, replaces=replaces, at=at)
+                       kommunkod=kommunkod, kind=kind, document=document, replaces=replaces, at=at,
+                       care_unit=care_unit)
 
     def messages(self, match: Match, *, limit: int | None = None) -> list[OutboxMessage]:
         return outbox.messages(self.session, match, limit)

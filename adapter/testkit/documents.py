@@ -29,6 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapter.delivery import idempotency_key
+from adapter.fhir.submission import Submission
 from adapter.signing import load_certificates, load_key, sign_document
 from adapter.signing.keys import make_ca, make_signing_cert, new_key
 from adapter.testkit.scenario import ScenarioError, fill, fixture_path
@@ -92,7 +93,8 @@ def render(spec: dict[str, Any], source: Path, variables: dict[str, str], signer
     headers = {
         "Content-Type": "application/xml",
         "Accept": "application/json",
-        "Idempotency-Key": str(doc.get("key") or idempotency_key(cert, kommunkod, kind)),
+        "Idempotency-Key": str(doc.get("key") or idempotency_key(cert, kommunkod, kind,
+                                                                 care_unit=Submission(bundle).care_unit_hsa or "")),
         "X-LISN-Certificate-Id": f"urn:uuid:{cert}",
         "X-LISN-Kind": kind,
         "X-LISN-Attempt": "1",

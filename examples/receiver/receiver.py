@@ -10,7 +10,9 @@
    (headers that disagree with the signed content are refused);
 3. applies idempotency: the same key with the same signed content answers the first receipt
    again; the same key with other content is refused; the same certificate and kind under
-   another key with the same content is a duplicate, with other content refused;
+   another key with the same content is a duplicate, with other content refused. A certificate
+   is known by its issuing care unit (``utfardare/vardenhet/hsaId``) and its id together: two
+   care units' certificates under one id are two certificates, and neither disturbs the other;
 4. stores what was verified, append-only: the document as received (evidence, verifiable again)
    and its signed content (what a case system imports). A certificate's state is computed from
    everything stored, so no replayed message can undo a withdrawal or a replacement, and a
@@ -23,7 +25,7 @@ Answers are the receipt of ``adapter.delivery.receipt``: 201 ``accepted``; 200 `
 ``"duplicate": true``; 400/413/422 ``rejected`` (final for the sender); 503 ``retry``.
 
 Reads (``GET /received``, ``/documents/<key>``, ``/documents/<key>/content``,
-``/certificates/<id>``) need ``Authorization: Bearer <token>`` with the token of
+``/certificates/<id>[?vardenhet=<hsa-id>]``) need ``Authorization: Bearer <token>`` with the token of
 ``--read-token-file``; without that option reads are switched off. ``GET /health`` is open.
 Standard library only, plus the adapter package (``lisn-adapter``, installed from this repository) for verification
 and reading.
@@ -49,6 +51,7 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs
 
 from adapter.errors import AdapterError
 from adapter.outbound import read_municipal_xml, read_verified
@@ -58,12 +61,12 @@ from adapter.signing import verify_document
 MAX_BODY = 5 * 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 MIN_TOKEN = 32
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
   idempotency_key TEXT PRIMARY KEY, certificate_id TEXT NOT NULL, kind TEXT NOT NULL, received_at TEXT NOT NULL,
   signer TEXT, xml BLOB NOT NULL, content BLOB NOT NULL, content_sha256 TEXT NOT NULL, replaces TEXT,
-  receipt TEXT NOT NULL, UNIQUE (certificate_id, kind));
+  receipt TEXT NOT NULL, issuer TEXT NOT NULL, UNIQUE (issuer, certificate_id, kind));
 CREATE TABLE IF NOT EXISTS requests (
   id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT, at TEXT, answer TEXT);
 """
@@ -88,6 +91,8 @@ class Certificate(NamedTuple):
     replaces: str | None
     kommunkod: str | None
     content: bytes
+    issuer: str
+    """The issuing care unit's HSA-id: with ``id``, what identifies the certificate."""
 
     @property
     def sha256(self) -> str:
@@ -105,16 +110,18 @@ def read_certificate(verification: Any) -> Certificate:
             notice = read_consent_withdrawn(verification)  # checked against the schema
         except AdapterError as exc:
             raise Refused(f"{exc.message_id}: the consent-withdrawn notice is not valid") from None
-        return Certificate(notice.certificate_id, NOTICE_KIND, None, notice.kommunkod, verification.signed_content)
+        return Certificate(notice.certificate_id, NOTICE_KIND, None, notice.kommunkod, verification.signed_content,
+                           notice.care_unit)
     try:
         doc = read_verified(verification)  # refuses a failed verification
     except AdapterError as exc:
         raise Refused(f"{exc.message_id}: {verification.text_en}") from None
     cert_id, status = doc.text("huvud/intygsId") or "", doc.text("huvud/status") or ""
-    if not cert_id or status not in KIND_BY_STATUS:
-        raise Refused("the signed content names no certificate id or no known status")
+    issuer = doc.text("utfardare/vardenhet/hsaId") or ""
+    if not cert_id or not issuer or status not in KIND_BY_STATUS:
+        raise Refused("the signed content names no certificate id, no issuing care unit or no known status")
     return Certificate(cert_id, KIND_BY_STATUS[status], doc.text("huvud/ersatterIntygsId"),
-                       doc.text("mottagare/kommunkod"), verification.signed_content)
+                       doc.text("mottagare/kommunkod"), verification.signed_content, issuer)
 
 
 class Inbox:
@@ -206,42 +213,58 @@ class Inbox:
                 raise Refused("this Idempotency-Key was used before for other content")
             return 200, {**json.loads(same_key[1]), "duplicate": True}  # the first receipt, again
         same_cert = conn.execute("SELECT content_sha256, received_at FROM documents "
-                                 "WHERE certificate_id = ? AND kind = ?", (cert.id, cert.kind)).fetchone()
+                                 "WHERE issuer = ? AND certificate_id = ? AND kind = ?",
+                                 (cert.issuer, cert.id, cert.kind)).fetchone()
         if same_cert:
             if same_cert[0] != cert.sha256:
                 raise Refused(f"a {cert.kind} of certificate {cert.id} was received before with other content")
             return 200, _receipt(key, "accepted", same_cert[1], duplicate=True)
         receipt = _receipt(key, "accepted", now)
-        conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (key, cert.id, cert.kind, now, signer, xml, cert.content, cert.sha256, cert.replaces,
-                      json.dumps(receipt)))
+                      json.dumps(receipt), cert.issuer))
         return 201, receipt
 
     # -- reads -------------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
         with self._conn() as conn:
-            docs = [dict(zip(("idempotencyKey", "certificateId", "kind", "receivedAt", "signer", "replaces"), r))
+            docs = [dict(zip(("idempotencyKey", "certificateId", "kind", "receivedAt", "signer", "replaces",
+                              "issuer"), r))
                     for r in conn.execute("SELECT idempotency_key, certificate_id, kind, received_at, signer, "
-                                          "replaces FROM documents ORDER BY received_at, rowid")]
+                                          "replaces, issuer FROM documents ORDER BY received_at, rowid")]
             requests = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
-        ids = sorted({d["certificateId"] for d in docs} | {d["replaces"] for d in docs if d["replaces"]})
-        return {"documents": docs, "certificates": [self.certificate(i) for i in ids], "requests": requests}
+        ids = sorted({(d["issuer"], d["certificateId"]) for d in docs}
+                     | {(d["issuer"], d["replaces"]) for d in docs if d["replaces"]})
+        return {"documents": docs, "certificates": [self.certificate(i, issuer=u) for u, i in ids],
+                "requests": requests}
 
-    def certificate(self, cert_id: str) -> dict[str, Any]:
+    def certificate(self, cert_id: str, *, issuer: str | None = None) -> dict[str, Any]:
         """A certificate's state, from everything stored: withdrawn > consent-withdrawn > replaced > active.
-        ``consent-withdrawn``: the patient revoked the consent after it may have reached us; not to be used."""
+        ``consent-withdrawn``: the patient revoked the consent after it may have reached us; not to be used.
+
+        A certificate is ``issuer``'s (HSA-id) certificate ``cert_id``. Without ``issuer``: the one care
+        unit that holds ``cert_id``; when several do, the state is ``ambiguous`` with their HSA-ids."""
         with self._conn() as conn:
-            kinds = {k for (k,) in conn.execute("SELECT kind FROM documents WHERE certificate_id = ?", (cert_id,))}
-            notice = conn.execute("SELECT content FROM documents WHERE certificate_id = ? AND kind = ?",
-                                  (cert_id, NOTICE_KIND)).fetchone()
-            replaced_by = [r for (r,) in conn.execute("SELECT certificate_id FROM documents WHERE replaces = ? "
-                                                      "AND kind = 'replacement' ORDER BY received_at", (cert_id,))]
+            if issuer is None:
+                issuers = sorted({u for (u,) in conn.execute(
+                    "SELECT issuer FROM documents WHERE certificate_id = ? OR (replaces = ? AND kind = 'replacement')",
+                    (cert_id, cert_id))})
+                if len(issuers) > 1:
+                    return {"certificateId": cert_id, "state": "ambiguous", "issuers": issuers}
+                issuer = issuers[0] if issuers else ""
+            kinds = {k for (k,) in conn.execute("SELECT kind FROM documents WHERE issuer = ? AND certificate_id = ?",
+                                                (issuer, cert_id))}
+            notice = conn.execute("SELECT content FROM documents WHERE issuer = ? AND certificate_id = ? AND kind = ?",
+                                  (issuer, cert_id, NOTICE_KIND)).fetchone()
+            replaced_by = [r for (r,) in conn.execute(
+                "SELECT certificate_id FROM documents WHERE issuer = ? AND replaces = ? AND kind = 'replacement' "
+                "ORDER BY received_at", (issuer, cert_id))]
         received = bool(kinds & {"certificate", "replacement"})
         state = ("withdrawn" if "withdrawal" in kinds else "consent-withdrawn" if notice
                  else "replaced" if replaced_by else "active" if received else "unknown")
-        found: dict[str, Any] = {"certificateId": cert_id, "state": state, "received": received,
-                                 "replacedBy": replaced_by}
+        found: dict[str, Any] = {"certificateId": cert_id, "issuer": issuer or None, "state": state,
+                                 "received": received, "replacedBy": replaced_by}
         if notice:
             found["consentWithdrawnAt"] = stored_notice(bytes(notice[0])).revoked_at
         return found
@@ -338,7 +361,9 @@ def handler_for(inbox: Inbox, access: ReadAccess | None = None) -> type[BaseHTTP
                 if xml is not None:
                     return self._send(200, "application/xml", xml)
             if self.path.startswith("/certificates/"):
-                return self._json(200, inbox.certificate(self.path.removeprefix("/certificates/")))
+                path, _, query = self.path.removeprefix("/certificates/").partition("?")
+                issuer = parse_qs(query).get("vardenhet", [None])[0]
+                return self._json(200, inbox.certificate(path, issuer=issuer))
             return self._json(404, {"status": "rejected", "reason": "not found"})
 
         def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
 RECEIVER = ROOT / "examples" / "receiver" / "receiver.py"
 MARK_FIRST = Path(__file__).resolve().parent / "mark_first_worker.py"
+EXAMPLE_CARE_UNIT = "SE2321000016-15CQ"  # the vårdenhet of the example certificate: keys name the issuer
 CLI = "from adapter.cli import main; main()"
 
 
@@ -184,11 +185,11 @@ def enqueue_signed(engine: Engine, keys: Any, certs: list[str], kommunkod: str, 
     keys_out = []
     with SqlStore(engine).transaction() as tx:
         for cert in certs:
-            key = idempotency_key(cert, kommunkod, kind)
+            key = idempotency_key(cert, kommunkod, kind, care_unit=EXAMPLE_CARE_UNIT)
             if not tx.messages(Match(key=key)):
                 tx.enqueue(key=key, submission_id=f"sub-{cert}", certificate_id=cert, kommunkod=kommunkod, kind=kind,
                            document=signed(keys, cert, kommunkod, kind, replaces), replaces=replaces,
-                           at=datetime.now(UTC))
+                           at=datetime.now(UTC), care_unit=EXAMPLE_CARE_UNIT)
             keys_out.append(key)
     return keys_out
 

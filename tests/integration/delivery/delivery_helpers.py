@@ -13,6 +13,7 @@ from adapter.settings import Settings
 from adapter.testing import FixedClock
 
 START = datetime(2026, 11, 23, 9, 20, tzinfo=UTC)  # a fixed "now" for the clock
+CARE_UNIT = "SE2321000016-15CQ"  # the example's vårdenhet: keys name the issuing care unit
 OPERATOR = context.ClientInfo(id="", name="test", role="admin")
 
 RECIPIENTS = [
@@ -24,10 +25,11 @@ RECIPIENTS = [
 
 def enqueue(store: Store, cert: str, kommunkod: str = "0180", *, kind: str = "certificate",
             submission: str | None = None, at: datetime = START, replaces: str | None = None) -> str:
-    key = idempotency_key(cert, kommunkod, kind)
+    key = idempotency_key(cert, kommunkod, kind, care_unit=CARE_UNIT)
     with store.transaction() as tx:
         tx.enqueue(key=key, submission_id=submission or f"sub-{cert}", certificate_id=cert, kommunkod=kommunkod,
-                   kind=kind, document=f"<doc id='{cert}'/>".encode(), replaces=replaces, at=at)
+                   kind=kind, document=f"<doc id='{cert}'/>".encode(), replaces=replaces, at=at,
+                   care_unit=CARE_UNIT)
     return key
 
 

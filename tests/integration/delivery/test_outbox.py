@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from delivery_helpers import START, enqueue, row, withhold
+from delivery_helpers import CARE_UNIT, START, enqueue, row, withhold
 
 from adapter.delivery import State, idempotency_key
 from adapter.flows import ports
@@ -12,9 +12,12 @@ from adapter.flows.ports import Match, Store, WriteConflict
 
 def test_idempotency_key_is_stable_and_distinct_per_recipient_and_kind() -> None:
     cert = "3f6b7a8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
-    assert idempotency_key(cert, "0180") == idempotency_key(f"urn:uuid:{cert}", "0180", "certificate")
-    keys = {idempotency_key(cert, k, kind) for k in ("0180", "1480") for kind in ("certificate", "withdrawal")}
-    assert len(keys) == 4
+    unit = "SE2321000016-15CQ"
+    assert idempotency_key(cert, "0180", care_unit=unit) == idempotency_key(f"urn:uuid:{cert}", "0180", "certificate",
+                                                                            care_unit=unit)
+    keys = {idempotency_key(cert, k, kind, care_unit=u) for k in ("0180", "1480") for kind in ("certificate", "withdrawal")
+            for u in (unit, "SE2321000016-9ZZZ")}
+    assert len(keys) == 8  # another care unit's certificate under the same id is another certificate
 
 
 def test_the_port_names_the_relay_states() -> None:
@@ -54,7 +57,7 @@ def test_an_update_changes_only_what_matches_and_counts_it(store: Store) -> None
     assert withhold(store, "sub-c1") == 0  # no longer live
     assert row(store, key).state == "withheld"
     assert (row(store, key).last_error or "").startswith("LISN_CONSENT_INACTIVE")
-    assert row(store, idempotency_key("c2", "0180")).state == "pending"
+    assert row(store, idempotency_key("c2", "0180", care_unit=CARE_UNIT)).state == "pending"
 
 
 def test_never_sent_and_the_claim_fence(store: Store) -> None:

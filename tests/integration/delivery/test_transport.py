@@ -30,7 +30,7 @@ from adapter.delivery.receipt import build_receipt, read_receipt
 from adapter.signing import Verification
 
 RECEIVER = Path(__file__).resolve().parents[3] / "examples" / "receiver" / "receiver.py"
-KEY = idempotency_key("c1", "0180")
+KEY = idempotency_key("c1", "0180", care_unit="SE2321000016-15CQ")
 
 
 def load_receiver() -> ModuleType:
@@ -120,7 +120,8 @@ STATUS = {"certificate": "original", "withdrawal": "withdrawn"}
 
 def envelope(url: str, *, kind: str = "certificate", key: str = KEY, **tls: Any) -> Envelope:
     document = (f'<intyg xmlns="https://lisn.se/xml/intyg/1"><huvud><intygsId>c1</intygsId>'
-                f"<status>{STATUS[kind]}</status></huvud></intyg>").encode()
+                f"<status>{STATUS[kind]}</status></huvud><utfardare><vardenhet><hsaId>SE2321000016-15CQ</hsaId>"
+                "</vardenhet></utfardare></intyg>").encode()
     return Envelope(endpoint=url, document=document, idempotency_key=key, certificate_id="c1", kind=kind,
                     attempt=1, **tls)
 
@@ -139,7 +140,7 @@ def test_accepted_then_duplicate_is_still_accepted(plain: str) -> None:
 
 def test_withdrawal_before_its_certificate_is_accepted_and_kept(plain: str) -> None:
     t = transport()
-    withdrawal = envelope(plain, kind="withdrawal", key=idempotency_key("c1", "0180", "withdrawal"))
+    withdrawal = envelope(plain, kind="withdrawal", key=idempotency_key("c1", "0180", "withdrawal", care_unit="SE2321000016-15CQ"))
     early = t.send(withdrawal)
     assert (early.outcome, early.status) == (Outcome.ACCEPTED, 201)
     assert t.send(envelope(plain)).status == 201

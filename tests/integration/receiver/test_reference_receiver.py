@@ -90,8 +90,8 @@ def test_stores_the_document_and_exactly_its_signed_content(inbox: Any, keys: An
     assert (status, receipt["status"], receipt["idempotencyKey"]) == (201, "accepted", "key-original-1")
     assert inbox.document("key-original-1") == xml
     assert inbox.document("key-original-1", content=True) == verify_document(xml, trust=[keys.ca.read_bytes()]).signed_content
-    assert inbox.certificate(ORIGINAL) == {"certificateId": ORIGINAL, "state": "active", "received": True,
-                                           "replacedBy": []}
+    assert inbox.certificate(ORIGINAL) == {"certificateId": ORIGINAL, "issuer": "SE2321000016-15CQ", "state": "active",
+                                           "received": True, "replacedBy": []}
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.get("only") != "xades"], ids=lambda c: c["id"])
@@ -164,8 +164,8 @@ def test_a_withdrawal_cannot_be_undone_by_replaying_the_certificate(inbox: Any, 
 
 def test_a_withdrawal_before_its_certificate_is_kept_and_applied(inbox: Any, keys: Any) -> None:
     assert post(inbox, signed(keys, kind="withdrawal"), "key-withdrawal")[0] == 201
-    assert inbox.certificate(ORIGINAL) == {"certificateId": ORIGINAL, "state": "withdrawn", "received": False,
-                                           "replacedBy": []}
+    assert inbox.certificate(ORIGINAL) == {"certificateId": ORIGINAL, "issuer": "SE2321000016-15CQ",
+                                           "state": "withdrawn", "received": False, "replacedBy": []}
     assert post(inbox, signed(keys), "key-cert")[0] == 201
     assert inbox.certificate(ORIGINAL)["state"] == "withdrawn" and inbox.certificate(ORIGINAL)["received"]
 
@@ -267,12 +267,13 @@ def test_a_bad_request_line_is_refused_with_a_receipt_the_relay_reads(server: st
 
 # -- the consent-withdrawn notice (issue 12 item 6) -------------------------------------------------
 
-def signed_notice(keys: Any, cert: str = ORIGINAL, kommunkod: str = "0180") -> bytes:
+def signed_notice(keys: Any, cert: str = ORIGINAL, kommunkod: str = "0180", care_unit: str = "SE2321000016-15CQ"
+                  ) -> bytes:
     from datetime import UTC, datetime
 
     from adapter.outbound.notice import render_consent_withdrawn
 
-    xml = render_consent_withdrawn(cert, kommunkod, datetime(2026, 12, 3, 15, 0, tzinfo=UTC))
+    xml = render_consent_withdrawn(cert, kommunkod, datetime(2026, 12, 3, 15, 0, tzinfo=UTC), care_unit=care_unit)
     return sign_document(xml, key=load_key(keys.key), cert_chain=load_certificates(keys.cert),
                          algorithm="ecdsa-sha256")
 

@@ -417,7 +417,8 @@ def test_only_the_issuing_care_unit_withdraws(api: Api) -> None:
             entry["resource"]["identifier"][0]["value"] = "SE2321000016-BBBB"
     r = api.client.post("/fhir/$process-message", json=withdrawal,
                         headers={"Authorization": f"Bearer {token}", "Content-Type": FHIR})
-    assert r.status_code == 403 and mid(r.json) == ["LISN_WITHDRAWAL_OTHER_CARE_UNIT"]
+    # Issue 13: answered as a withdrawal of a certificate never received (this unit has none under the id).
+    assert r.status_code == 503 and mid(r.json) == ["LISN_WITHDRAWAL_BEFORE_CERTIFICATE"]
     assert [(x["kind"], x["state"]) for x in outbox_rows(api)] == [("certificate", "pending")]
 
 

@@ -305,8 +305,9 @@ def test_a_security_label_no_rule_reads_is_refused_not_dropped(api: Api) -> None
     assert api.counts() == before
 
 
-def test_a_conflict_with_another_tenants_certificate_names_no_task(api: Api) -> None:
-    """Partial (issue 13): the 409 stays (the id is taken), but another tenant's Task is never named."""
+def test_another_tenants_certificate_id_is_answered_as_a_fresh_id(api: Api) -> None:
+    """Issue 13: a certificate is known by its care unit and its id together; over HTTP, another
+    tenant's id gets the status and the Task of a fresh id, and never names the first Task."""
     import json as _json
 
     from service_helpers import example
@@ -315,7 +316,15 @@ def test_a_conflict_with_another_tenants_certificate_names_no_task(api: Api) -> 
     task_id = next(e["resource"]["id"] for e in first.json["entry"] if e["resource"]["resourceType"] == "Task")
     theirs = _json.loads(_json.dumps(example()).replace("SE2321000016-15CQ", "SE2321000016-9ZZZ"))
     r = api.post("/fhir/$process-message", theirs, who="other-ehr")
-    assert r.status_code == 409 and _mid(r.json) == ["LISN_SUBMISSION_ID_TAKEN"], r.json
+    fresh = _json.loads(_json.dumps(theirs).replace("3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d",
+                                                    "0b7e4c2a-9d1f-4e3b-8a5c-6f2d1e0c9b8a"))
+    f = api.post("/fhir/$process-message", fresh, who="other-ehr")
+    assert (r.status_code, f.status_code) == (200, 200), r.json
+
+    def task_status(answer: Any) -> tuple[str, str]:
+        task = next(e["resource"] for e in answer.json["entry"] if e["resource"]["resourceType"] == "Task")
+        return task["status"], task["businessStatus"]["coding"][0]["code"]
+    assert task_status(r) == task_status(f)
     assert task_id not in r.get_data(as_text=True)
     # The owner's own conflicting resubmission still names its Task.
     changed = example()
