@@ -53,6 +53,11 @@ def revoke_consent(consent_id: str, ctx: Context) -> Result:
     # Step: find it and check that this client may change it
     record = find(consent_id, ctx)
     patient = (record.patient_system, record.patient_value)
+    if not may_read(record, ctx):
+        # A Consent this client cannot see is answered as one that does not exist (issue 13).
+        mid = "LISN_CONSENT_NOT_FOUND"
+        return refuse(ctx, errors.NotFound(messages.bilingual(mid), message_id=mid), action="consent-revoke",
+                      patient=patient[1])
     if (refused := authorise_write(record.resource, patient, ctx)) is not None:
         return refused
     # Step: mark it inactive

@@ -20,7 +20,10 @@ def read_task(submission_id: str, ctx: Context) -> Result:
     if row is None:
         raise _not_found("LISN_TASK_NOT_FOUND")
     if not _may_see(row, ctx):
-        return _forbidden(ctx, action="task-read", patient=row.patient_value, certificate=row.certificate_id)
+        # Another tenant's Task is answered as one that does not exist (a 403 would say it does:
+        # issue 13); the refusal is audited as such.
+        return refuse(ctx, _not_found("LISN_TASK_NOT_FOUND"), action="task-read", patient=row.patient_value,
+                      certificate=row.certificate_id)
     if ctx.client.role == "municipality" and not _released(row, ctx):
         # Answered like an unknown id (returned, not raised, so that the audit row commits).
         return refuse(ctx, _not_found("LISN_TASK_NOT_FOUND"), action="task-read", patient=row.patient_value,
@@ -47,7 +50,7 @@ def read_consent(consent_id: str, ctx: Context) -> Result:
     if row is None:
         raise _not_found("LISN_CONSENT_NOT_FOUND")
     if not may_read(row, ctx):
-        return _forbidden(ctx, action="consent-read", patient=row.patient_value)
+        return refuse(ctx, _not_found("LISN_CONSENT_NOT_FOUND"), action="consent-read", patient=row.patient_value)
     audit(ctx, action="consent-read", outcome="ok", patient=row.patient_value)
     return row.resource
 
@@ -85,12 +88,6 @@ def _may_see(row: SubmissionRecord, ctx: Context) -> bool:
     if client.role == "sender":
         return row.care_unit_hsa in client.care_units
     return client.role == "admin"
-
-
-def _forbidden(ctx: Context, *, action: str, patient: str | None, certificate: str | None = None) -> errors.Forbidden:
-    error = errors.Forbidden()
-    refuse(ctx, error, action=action, patient=patient, certificate=certificate)
-    return error
 
 
 def _not_found(mid: str = "LISN_NOT_FOUND") -> errors.NotFound:
