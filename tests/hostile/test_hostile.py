@@ -309,3 +309,75 @@ def test_hostile_mapping_file(case: dict[str, str], tmp_path: Path) -> None:
         load_mapping(path)
     texts = " ".join(i["details"]["text"] for i in caught.value.outcome["issue"])
     assert case["expect"] in texts
+
+
+# -- another tenant's data (issue 13): answered exactly as data that does not exist ---------------
+
+PROBES = json.loads((HERE / "probes.json").read_text(encoding="utf-8"))["cases"]
+OTHER_UNIT = "SE2321000016-9ZZZ"
+
+
+@pytest.fixture(scope="module")
+def tenants(instance: Any) -> dict[str, str]:
+    """The first sender's certificate (with its Task and Consent), and a second sender's token."""
+    import uuid
+
+    from adapter.store.clients import add_client
+
+    cert = uuid.uuid4()
+    accepted = _post(instance, SUBMIT, certificates.to_bytes(certificates.with_certificate_id(
+        certificates.example(), cert)), FHIR_JSON)
+    assert accepted.status_code == 200, accepted.get_data(as_text=True)[:500]
+    task = next(e["resource"]["id"] for e in accepted.get_json()["entry"] if e["resource"]["resourceType"] == "Task")
+    with instance.app.test_client() as client:
+        found = client.get("/fhir/Consent?patient=191212121212",
+                           headers={"Authorization": f"Bearer {instance.token}", "Accept": FHIR_JSON}).get_json()
+    svc = instance.app.extensions["lisn"]
+    with svc.store.session() as session:
+        _, other = add_client(session, name="hostile-other-unit", role="sender", pepper=svc.pepper,
+                              care_units=(OTHER_UNIT,))
+    return {"cert": str(cert), "task": task, "consent": found["entry"][0]["resource"]["id"],
+            "unknown": str(uuid.uuid4()), "token": other}
+
+
+def _probe_body(spec: str | None, ids: dict[str, str]) -> bytes:
+    if spec is None:
+        return b""
+    kind, _, of = spec.format(**ids).partition(" of ")
+    assert kind == "withdrawal", spec
+    example = certificates.ROOT / "profiles" / "examples" / "Bundle-lisn-example-withdrawal.json"
+    bundle = json.loads(example.read_text(encoding="utf-8").replace("SE2321000016-15CQ", OTHER_UNIT))
+    return certificates.to_bytes(certificates.with_certificate_id(bundle, uuid_of(of)))
+
+
+def uuid_of(text: str) -> Any:
+    import uuid
+
+    return uuid.UUID(text)
+
+
+@pytest.mark.parametrize("case", PROBES, ids=lambda c: c["name"])
+def test_another_tenants_data_is_answered_as_none(instance: Any, tenants: dict[str, str],
+                                                  case: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {tenants['token']}", "Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
+    before = instance.counts()
+
+    def ask(path: str, body: bytes) -> Any:
+        with instance.app.test_client() as client:
+            return client.open(path.format(**tenants), method=case["method"], data=body, headers=headers)
+
+    probe = ask(case["path"], _probe_body(case.get("body"), tenants))
+    control = ask(case.get("control", case["path"]), _probe_body(case.get("control_body"), tenants))
+    assert probe.status_code != 403, probe.get_data(as_text=True)[:300]
+    assert (probe.status_code, _blank(probe)) == (control.status_code, _blank(control))
+    after = instance.counts()
+    assert {k: v for k, v in after.items() if k != "audit_log"} == {k: v for k, v in before.items() if k != "audit_log"}
+
+
+def _blank(resp: Any) -> str:
+    """The answer with what differs between any two answers (ids, times) blanked."""
+    import re
+
+    text = resp.get_data(as_text=True)
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", text)
+    return re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)", "<time>", text)
