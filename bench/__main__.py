@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import growth, micro
 
-SECTIONS = ("validation", "transform_sign", "http", "growth")
+SECTIONS = ("validation", "transform_sign", "http", "growth", "cli")
 
 
 def machine() -> dict[str, Any]:
@@ -43,6 +43,12 @@ def _http(*, quick: bool, postgres_url: str | None) -> dict[str, Any]:
     return http_e2e.http(quick=quick, postgres_url=postgres_url)
 
 
+def _cli(*, quick: bool) -> dict[str, Any]:
+    from bench import bench_cli
+
+    return bench_cli.run(quick=quick)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         "transform_sign": lambda: micro.transform_sign(quick=ns.quick),
         "http": lambda: _http(quick=ns.quick, postgres_url=ns.postgres_url or None),
         "growth": lambda: growth.growth(quick=ns.quick),
+        "cli": lambda: _cli(quick=ns.quick),
     }
     results: dict[str, Any] = {"quick": ns.quick, "machine": machine(),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -60,4 +60,8 @@ def table(results: dict[str, Any]) -> str:
         lines += _http_lines(results["http"])
     if "growth" in results:
         lines += _growth_lines(results["growth"])
+    if "cli" in results:
+        from bench import bench_cli
+
+        lines += bench_cli.table(results["cli"]).splitlines()
     return "\n".join(lines)

@@ -16,10 +16,11 @@ itself becomes one line on stderr with the code of the table above, never a trac
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
@@ -143,6 +144,10 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, ModuleNotFoundError) and exc.name in _DB_DRIVERS:
         return (f"error: the database driver {exc.name!r} for ADAPTER_DATABASE_URL={_database_url()} is not installed "
                 f"(supported: SQLite, and PostgreSQL with the 'postgres' extra)"), EXIT_ENVIRONMENT
+    if isinstance(exc, ImportError) and not (exc.name or "").startswith("adapter"):
+        # A dependency missing or broken (a command's module is imported when the command runs):
+        # the installation, not the input. The message says which package (adapter.validation.identifiers).
+        return f"error: the installation is incomplete: {_first_line(exc)}", EXIT_ENVIRONMENT
     if isinstance(exc, OSError):
         if exc.filename is not None:
             return f"error: {exc.filename}: {exc.strerror or type(exc).__name__}", EXIT_USAGE
@@ -193,6 +198,44 @@ class AdapterGroup(click.Group):
             text, code = describe(exc)
             click.echo(text, err=True)
             ctx.exit(code)
+
+
+class LazyGroup(AdapterGroup):
+    """An :class:`AdapterGroup` whose commands are imported when they run.
+
+    ``lazy`` maps a command name to ``(module, short help)``; the module's ``register(group)`` adds
+    its commands to this group when one of them is first looked up. ``--help`` lists the commands
+    from the table without importing any module (a module loaded already shows its command's own text).
+    """
+
+    def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            importlib.import_module(self.lazy[cmd_name][0]).register(self)
+        return self.commands.get(cmd_name)
+
+    def listed_help(self, name: str, limit: int) -> str | None:
+        """The short help ``--help`` shows for ``name`` (None: a hidden command)."""
+        command = self.commands.get(name)
+        if command is None:  # not loaded: the table's text, shortened as click shortens a command's help
+            return click.Command(name, help=self.lazy[name][1]).get_short_help_str(limit)
+        return None if command.hidden else command.get_short_help_str(limit)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, text) for name in names if (text := self.listed_help(name, limit)) is not None]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def _debug(ctx: click.Context) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 from cryptography import x509
@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adapter import errors, messages
 from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
 from adapter.fhir.parse import parse_json, parse_xml, sniff
-from adapter.outbound import render_html, render_municipal_xml, render_pdf
-from adapter.outbound.html import Source
-from adapter.outbound.municipal import status_of
 from adapter.signing import Verification, init_dev_keys, load_certificates, load_key, sign_document, verify_document
+
+if TYPE_CHECKING:
+    from adapter.outbound.html import Source
 
 
 def _read(path: Path) -> bytes:
@@ -108,6 +108,9 @@ def keys_init(directory: Path, algorithm: str, force: bool) -> None:
 def to_xml(file: Path, status: str, replaces: str | None, replaced_by: str | None, do_sign: bool, key: Path | None, cert: Path | None,
            passphrase: str | None, xades: bool, output: Path | None) -> None:
     """Print the municipal XML for FILE, a submission Bundle (JSON); optionally signed."""
+    from adapter.outbound import render_municipal_xml  # here: `adapter keys` and `verify` do without it
+    from adapter.outbound.municipal import status_of
+
     if not do_sign:
         given = [name for name, value in (("--key", key), ("--cert", cert), ("--passphrase", passphrase),
                                           ("--xades", xades)) if value]
@@ -210,6 +213,8 @@ def render(file: Path, out_format: str, trust: tuple[Path, ...], output: Path | 
     A signed document needs --trust: it is rendered from what its signature covers, and an
     invalid signature renders nothing (exit 1, with the reason).
     """
+    from adapter.outbound import render_html, render_pdf  # here: `adapter keys` and `verify` do without it
+
     if out_format == "pdf" and output is None and sys.stdout.isatty():
         raise click.UsageError("--format pdf writes binary: give -o FILE (or redirect stdout)")
     raw = _read(file)

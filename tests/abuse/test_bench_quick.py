@@ -72,3 +72,11 @@ def test_growth_fits_every_stage(results: dict) -> None:
     for data in stages.values():
         assert [r["factor"] for r in data["rows"]] == [1, 10, 100]
         assert isinstance(data["linear"], bool) and data["time_slope"] > 0
+
+
+def test_cli_section_times_whole_processes_against_the_bundle_import(results: dict) -> None:
+    cli = results["cli"]
+    assert {"python -m adapter validate", "fhir.resources Bundle import", "python -c pass"} <= set(cli["subjects"])
+    for name, s in cli["subjects"].items():
+        assert s["runs"] == cli["rounds"] and s["wall_p50_ms"] > 0 and s["max_rss_mb"] > 0, name
+    assert cli["ratio_wall_vs_baseline"]["python -m adapter validate"] > 0

@@ -254,7 +254,10 @@ CASES: dict[str, list[Case]] = {
 
 def leaf_commands(group: click.Group = cli, prefix: str = "") -> list[str]:
     names = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # `adapter` itself is lazy: its commands load on lookup
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         full = f"{prefix}{name}"
         if isinstance(command, click.Group):
             if command.invoke_without_command:  # `adapter stats` runs on its own too
