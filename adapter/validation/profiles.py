@@ -311,7 +311,8 @@ class Walk:
             self.issues.extend([errors.issue(
                 "warning" if c.severity == "warning" else "error", "invariant",
                 messages.bilingual("LISN_INVARIANT", key=c.key, human=c.human, human_en=c.human_en),
-                expression=expression, message_id=f"{RULE_ID_URL.get(self.profile.url, self.profile.url)}#{c.key}", coded_as="LISN_INVARIANT",
+                expression=expression, message_id=f"{RULE_ID_URL.get(self.profile.url, self.profile.url)}#{c.key}",
+                coded_as="LISN_INVARIANT",
                 diagnostics=f"{c.key}: {c.expression} (from {self.profile.canonical})")])
 
     def problem(self, c: Constraint, problem: invariants.FhirPathProblem, path: str) -> None:
