@@ -124,3 +124,11 @@ def test_the_1_1_rules_apply_to_an_unversioned_declaration() -> None:
     broken["item"][9]["item"][3]["item"][0]["answer"][0]["valueDate"] = "2026-12-20"
     assert f"{QR_PROFILE}#lisn-10" in _rule_ids(broken)
     assert _rule_ids(qr) == []
+
+
+def test_in_a_message_the_wrong_template_profile_is_one_error_at_the_entry() -> None:
+    bundle = read(EXAMPLES / "Bundle-lisn-example-submission-1.1.json")
+    bundle["entry"][1]["resource"]["meta"]["profile"] = [f"{QR_PROFILE}|1.1.0"]
+    (issue,) = [i for i in validate(bundle)["issue"] if i["severity"] == "error"]
+    assert errors.message_id_of(issue) == "LISN_QR_PROFILE_WRONG_TEMPLATE"
+    assert issue["expression"] == ["Bundle.entry[1].resource.meta.profile[0]"]
