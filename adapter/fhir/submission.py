@@ -30,6 +30,12 @@ SE_PROTECTED_CODES = frozenset({"sekretessmarkering", "skyddadFolkbokforing"})
 DEMOGRAPHICS_SENSITIVE = ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "DEMO")
 """v3-ActCode DEMO ("all demographic information sensitivity"): in HL7 Sweden's SecurityLabelVS and sent
 beside the Swedish label in its examples; on its own it also means the demographics are protected."""
+LISN_QUESTIONNAIRE = f"{ids.CANONICAL_BASE}/Questionnaire/lisn"
+LISN_QR_PROFILE = f"{ids.CANONICAL_BASE}/StructureDefinition/lisn-questionnaireresponse"
+LISN_QR_PROFILE_1_1 = f"{ids.CANONICAL_BASE}/StructureDefinition/lisn-questionnaireresponse-1.1"
+LISN_QR_PROFILES = {"1.0": f"{LISN_QR_PROFILE}|1.0.0", "1.1": f"{LISN_QR_PROFILE_1_1}|1.1.0"}
+"""The QuestionnaireResponse profile of each LISN template version (``major.minor``): one canonical
+URL per template, since standard tools (SUSHI, package loaders) take one resource per URL."""
 # The message events (CodeSystem lisn-message-event) and the status each gives the municipal XML.
 XML_STATUS_BY_EVENT = {"certificate": "original", "certificate-replacement": "replacing",
                        "certificate-withdrawal": "withdrawn"}
@@ -192,3 +198,18 @@ def _identifier(resource: Resource | None, *systems: str) -> tuple[str, str] | N
 def answers(qr: Resource, link_id: str) -> list[Any]:
     """Every answer value (``valueX``) of every item with ``link_id``, anywhere in the tree, in order."""
     return [v for visit in walk(qr) if visit.item.get("linkId") == link_id for v in visit.values()]
+
+
+def lisn_qr_profile(questionnaire: str) -> str | None:
+    """The canonical (``url|version``) of the QR profile for a response to ``questionnaire``.
+
+    ``None`` when ``questionnaire`` is not the LISN template or names a version without a profile
+    (the Questionnaire checks report an unknown template). An unversioned template reference gets
+    the newest template's profile, as the registry resolves the unversioned template to the newest.
+    """
+    url, _, version = questionnaire.partition("|")
+    if url != LISN_QUESTIONNAIRE:
+        return None
+    if not version:
+        return LISN_QR_PROFILES[max(LISN_QR_PROFILES, key=lambda v: tuple(int(p) for p in v.split(".")))]
+    return LISN_QR_PROFILES.get(".".join(version.split(".")[:2]))

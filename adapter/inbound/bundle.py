@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from adapter.fhir import identifiers as ids
 from adapter.fhir.registry import Registry
-from adapter.fhir.submission import EVENT_SYSTEM, REPLACES_URL, SE_SECURITY_LABELS
+from adapter.fhir.submission import EVENT_SYSTEM, REPLACES_URL, SE_SECURITY_LABELS, lisn_qr_profile
 from adapter.inbound.codes import display_for
 
 # uuid5(NAMESPACE_URL, "https://lisn.se/fhir/inbound"): fixed forever, or re-imports change ids.
@@ -155,8 +155,11 @@ def _response(h: dict[str, Any], rid: dict[str, str], cert: str, items: list[dic
     if h.get("replaces"):
         extension = [{"url": REPLACES_URL, "valueIdentifier": {
             "system": ids.CERTIFICATE_ID, "value": f"urn:uuid:{certificate_uuid(str(h['replaces']))}"}}]
+    # The QR profile of the template's version (each has its own URL); none for a template without one.
+    profile = lisn_qr_profile(questionnaire)
     return _resource(
-        "QuestionnaireResponse", "lisn-questionnaireresponse", rid["questionnaireresponse"],
+        "QuestionnaireResponse", profile.partition("|")[0].removeprefix(PROFILE) if profile else None,
+        rid["questionnaireresponse"],
         extension=extension,
         identifier={"system": ids.CERTIFICATE_ID, "value": f"urn:uuid:{cert}"},
         questionnaire=questionnaire, status=h.get("status") or "completed", subject=_ref(rid, "patient"),

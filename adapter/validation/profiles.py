@@ -23,14 +23,17 @@ from typing import Any
 from adapter import errors, messages
 from adapter.fhir.identifiers import CANONICAL_BASE
 from adapter.fhir.registry import Registry, split_canonical
+from adapter.fhir.submission import LISN_QR_PROFILE, LISN_QR_PROFILE_1_1, LISN_QR_PROFILES, lisn_qr_profile
 from adapter.issues import Issues
 from adapter.validation import business, identifiers, invariants, terminology
 
 Resource = dict[str, Any]
 Resolver = Callable[[Any], "Resource | None"]
 
-LISN_QUESTIONNAIRE = f"{CANONICAL_BASE}/Questionnaire/lisn"
-LISN_QR_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/lisn-questionnaireresponse"
+_LISN_QR_URLS = frozenset(split_canonical(c)[0] for c in LISN_QR_PROFILES.values())
+#: The rules (lisn-N) of every template's QR profile share one key space: a key means one rule in all
+#: versions, so its message id names the first profile's URL (docs/profiles.md, "The rules of 1.1").
+RULE_ID_URL = {LISN_QR_PROFILE_1_1: LISN_QR_PROFILE}
 LOCATION_EXT = f"{CANONICAL_BASE}/StructureDefinition/constraint-location"
 TRANSLATION_EXT = "http://hl7.org/fhir/StructureDefinition/translation"
 FHIR_SD_BASE = "http://hl7.org/fhir/StructureDefinition/"
@@ -308,7 +311,8 @@ class Walk:
             self.issues.extend([errors.issue(
                 "warning" if c.severity == "warning" else "error", "invariant",
                 messages.bilingual("LISN_INVARIANT", key=c.key, human=c.human, human_en=c.human_en),
-                expression=expression, message_id=f"{self.profile.url}#{c.key}", coded_as="LISN_INVARIANT",
+                expression=expression, message_id=f"{RULE_ID_URL.get(self.profile.url, self.profile.url)}#{c.key}",
+                coded_as="LISN_INVARIANT",
                 diagnostics=f"{c.key}: {c.expression} (from {self.profile.canonical})")])
 
     def problem(self, c: Constraint, problem: invariants.FhirPathProblem, path: str) -> None:
@@ -464,23 +468,47 @@ def declared_profiles(resource: Resource) -> list[str]:
     return [p for p in declared if isinstance(p, str)] if isinstance(declared, list) else []
 
 
+def _same_profile(declared: str, expected: str) -> bool:
+    """``declared`` names ``expected``: the same URL, and no version or the same (major.minor matches major.minor.patch)."""
+    (url, version), (want_url, want) = split_canonical(declared), split_canonical(expected)
+    return url == want_url and (version is None or want is None or version == want
+                                or want.startswith(version + ".") or version.startswith(want + "."))
+
+
+def wrong_qr_profiles(resource: Resource) -> list[tuple[int, str, str]]:
+    """``(index, declared, expected)`` for each LISN QR profile in ``meta.profile`` that is not the template's.
+
+    A LISN response declares the QR profile of its template version or none: a response to
+    ``lisn|1.1`` that declares ``lisn-questionnaireresponse`` (the 1.0 profile, also the retired
+    ``lisn-questionnaireresponse|1.1.0`` of the first 1.1 drafts) is told the right canonical.
+    """
+    q = resource.get("questionnaire")
+    if resource.get("resourceType") != "QuestionnaireResponse" or not isinstance(q, str):
+        return []
+    expected = lisn_qr_profile(q)
+    if expected is None:
+        return []
+    meta = resource.get("meta")
+    declared = meta.get("profile") if isinstance(meta, dict) else None
+    return [(i, p, expected) for i, p in enumerate(declared if isinstance(declared, list) else [])
+            if isinstance(p, str) and split_canonical(p)[0] in _LISN_QR_URLS and not _same_profile(p, expected)]
+
+
 def applicable_profiles(resource: Resource) -> list[str]:
     """The profiles ``resource`` must meet: its ``meta.profile``s, and the LISN QR profile for LISN responses.
 
-    The LISN QR profile has one version per template version (``lisn-questionnaireresponse|1.1.0``
-    holds the rules of template 1.1): a response to ``lisn|<major.minor>`` gets that version, and
-    an unversioned ``meta.profile`` naming the LISN QR profile is read the same way (the newest
-    version would apply one template's rules to another's answers).
+    Each LISN template version has its own QR profile (``LISN_QR_PROFILES``): a response to
+    ``lisn|<major.minor>`` gets that one, whatever LISN QR profile ``meta.profile`` names; a
+    declaration of another template's profile is not applied (``start_walks`` reports it, see
+    ``wrong_qr_profiles``), since its rules do not fit the answers.
     """
     found = declared_profiles(resource)
     q = resource.get("questionnaire")
     if resource.get("resourceType") == "QuestionnaireResponse" and isinstance(q, str):
-        url, version = split_canonical(q)
-        if url == LISN_QUESTIONNAIRE:
-            wanted = f"{LISN_QR_PROFILE}|{version}" if version else LISN_QR_PROFILE
-            found = [wanted if p == LISN_QR_PROFILE else p for p in found]
-            if LISN_QR_PROFILE not in {split_canonical(p)[0] for p in found}:
-                found.append(wanted)
+        wanted = lisn_qr_profile(q)
+        if wanted is not None:
+            found = [p for p in found if split_canonical(p)[0] not in _LISN_QR_URLS]
+            found.append(wanted)
     return found
 
 
@@ -507,6 +535,9 @@ def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path:
     declared = declared_profiles(resource)
     resolver = bundle_resolver(resource) if resource.get("resourceType") == "Bundle" else None
     walks: list[tuple[Walk, Node]] = []
+    for index, claimed, expected in wrong_qr_profiles(resource):
+        issues.add("LISN_QR_PROFILE_WRONG_TEMPLATE", expression=f"{path}.meta.profile[{index}]", code="structure",
+                   profile=claimed, questionnaire=resource["questionnaire"], expected=expected)
     for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
         if sd is None:

@@ -16,6 +16,7 @@ import pytest
 from service_helpers import ROOT, Api, FhirJsonCheckingClient, empty_values
 
 from adapter.fhir.registry import default_registry
+from adapter.fhir.submission import LISN_QR_PROFILES
 from adapter.validation import validate
 
 CORE_OPERATION = "http://hl7.org/fhir/OperationDefinition/"
@@ -78,9 +79,11 @@ def test_messaging_names_every_event_with_its_focus(api: Api) -> None:
         assert md and md["resourceType"] == "MessageDefinition" and msg["mode"] == "receiver"
         assert md["eventCoding"]["system"] == events["url"]
         seen.add(md["eventCoding"]["code"])
-        (focus,) = md["focus"]
-        assert focus["code"] == "QuestionnaireResponse" and (focus["min"], focus["max"]) == (1, "1")
-        assert registry.resolve(focus["profile"])
+        # the certificate: one QuestionnaireResponse, of the QR profile of its template version
+        assert {f["code"] for f in md["focus"]} == {"QuestionnaireResponse"}
+        assert all((f["min"], f["max"]) == (0, "1") for f in md["focus"])
+        assert sorted(f["profile"] for f in md["focus"]) == sorted(LISN_QR_PROFILES.values())
+        assert all(registry.resolve(f["profile"], "StructureDefinition") for f in md["focus"])
     assert seen == {c["code"] for c in events["concept"]}
 
 

@@ -11,10 +11,13 @@ import fhirpathpy
 import pytest
 from lisn_profiles_support import EXAMPLES, R4, apply_ops, constraints, data, example_instances, holds, read
 
+from adapter.validation.profiles import RULE_ID_URL
+
 CASES = data("constraint_cases.json")["cases"]
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 LOCATION = "https://lisn.se/fhir/StructureDefinition/constraint-location"
-# lisn-questionnaireresponse 1.0.0 has its own tests (tests/unit/validation_profiles); its 1.1.0 is tested here.
+# lisn-questionnaireresponse (template 1.0) has its own tests (tests/unit/validation_profiles);
+# lisn-questionnaireresponse-1.1 (template 1.1) is tested here.
 OURS = [c for c in constraints() if c[0]["id"] != "lisn-questionnaireresponse"]
 
 
@@ -56,14 +59,16 @@ def test_our_invariants_sit_on_the_root_in_swedish_and_english(
 
 
 def test_invariant_keys_are_unique() -> None:
-    # Within a profile; across profiles only between versions of one profile (same url, same rule).
+    # Within a profile; across profiles only between the QR profiles of the template versions, whose
+    # keys share one message-id url (RULE_ID_URL: a key means the same rule in every template).
     by_key: dict[str, set[str]] = {}
     for sd in {id(sd): sd for sd, _, _ in constraints()}.values():
         keys = [c["key"] for e in sd["differential"]["element"] for c in e.get("constraint") or []]
         assert len(keys) == len(set(keys)), sd["id"]
         for key in keys:
-            by_key.setdefault(key, set()).add(sd["url"])
+            by_key.setdefault(key, set()).add(RULE_ID_URL.get(sd["url"], sd["url"]))
     assert all(len(urls) == 1 for urls in by_key.values()), {k: v for k, v in by_key.items() if len(v) > 1}
+    assert set(RULE_ID_URL.values()) <= {sd["url"] for sd, _, _ in constraints()}
 
 
 @pytest.mark.parametrize("sd, element, con", list(constraints()), ids=_key)

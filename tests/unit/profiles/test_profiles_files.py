@@ -43,14 +43,60 @@ def test_the_oracle_rejects_a_broken_resource(field: str, value: str) -> None:
 @pytest.mark.parametrize("res", [r for r in definitions() if "url" in r and r["resourceType"] != "Questionnaire"],
                          ids=lambda r: r["id"])
 def test_canonical_url_is_base_type_id(res: dict[str, Any]) -> None:
-    # A later version of a definition keeps the url; its file (and id) get the version:
-    # StructureDefinition-lisn-questionnaireresponse-1.1.json is lisn-questionnaireresponse|1.1.0.
-    rid = res["id"]
-    minor = ".".join(res["version"].split(".")[:2])
-    if rid.endswith(f"-{minor}"):
-        rid = rid[: -len(minor) - 1]
-    assert res["url"] == f"{BASE}/{res['resourceType']}/{rid}"
+    # One resource per url: the QR profile of template 1.1 is its own definition,
+    # lisn-questionnaireresponse-1.1 (standard tools take one resource per canonical url).
+    assert res["url"] == f"{BASE}/{res['resourceType']}/{res['id']}"
     assert res["status"] == "active"
+
+
+def _shared_identities(resources: list[dict[str, Any]]) -> list[str]:
+    """What standard tools cannot tell apart: a url|version, a Type/id or a url held by two resources,
+    or a name held by two canonical resources of different urls.
+
+    One url may be held by several versions only of the template (Questionnaire ``lisn``): a
+    certificate names its template version (``questionnaire``: ``lisn|1.1``). Every other definition
+    has one url, so SUSHI, GoFSH and package loaders, which keep one resource per url, see them all.
+    """
+    found: list[str] = []
+    seen: dict[tuple[str, ...], dict[str, Any]] = {}
+    for res in resources:
+        keys = [("Type/id", res["resourceType"], res["id"])]
+        if isinstance(res.get("url"), str):
+            keys.append(("url|version", res["url"], str(res.get("version"))))
+            if res["resourceType"] != "Questionnaire":
+                keys.append(("url", res["url"]))
+            if isinstance(res.get("name"), str):
+                keys.append(("name", res["name"]))
+        for key in keys:
+            other = seen.setdefault(key, res)
+            if other is not res and not (key[0] == "name" and other["url"] == res["url"]):
+                found.append(f"{' '.join(key)}: {other['resourceType']}/{other['id']} and {res['resourceType']}/{res['id']}")
+    return found
+
+
+def test_every_resource_of_the_package_has_its_own_url_id_and_name() -> None:
+    resources = [read(p) for p in resource_files()]
+    assert _shared_identities(resources) == []
+    # the template's versions: one url, one name, each its own version and id
+    templates = [r for r in resources if r["resourceType"] == "Questionnaire"]
+    assert len(templates) >= 2 and len({r["url"] for r in templates}) == 1 and len({r["version"] for r in templates}) == len(templates)
+
+
+@pytest.mark.parametrize("change", ["old-1.1-canonical", "same-id", "same-name"])
+def test_a_shared_url_id_or_name_is_found(change: str) -> None:
+    resources = [read(p) for p in resource_files()]
+    sd = next(r for r in resources if r["id"] == "lisn-questionnaireresponse-1.1")
+    if change == "old-1.1-canonical":  # as the 1.1 profile was: the 1.0 profile's url, version 1.1.0
+        sd["url"] = f"{BASE}/StructureDefinition/lisn-questionnaireresponse"
+        expected = "url https://lisn.se/fhir/StructureDefinition/lisn-questionnaireresponse"
+    elif change == "same-id":
+        sd["id"] = "lisn-questionnaireresponse"
+        expected = "Type/id StructureDefinition lisn-questionnaireresponse"
+    else:
+        sd["name"] = "LisnQuestionnaireResponse"
+        expected = "name LisnQuestionnaireResponse"
+    (problem,) = _shared_identities(resources)
+    assert problem.startswith(expected + ":"), problem
 
 
 @pytest.mark.parametrize("sd", definitions("StructureDefinition"), ids=lambda r: r["id"])

@@ -1,4 +1,4 @@
-"""LISN 1.1 through the adapter's own validator: each template version gets its own QR profile version,
+"""LISN 1.1 through the adapter's own validator: each template version gets its own QR profile,
 and every 1.1 rule case of constraint_cases.json gives (or does not give) that rule's issue."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from lisn_profiles_support import BASE, EXAMPLES, apply_ops, data, definitions, 
 from adapter import errors
 from adapter.fhir.registry import default_registry
 from adapter.validation import validate
-from adapter.validation.profiles import applicable_profiles
+from adapter.validation.profiles import applicable_profiles, wrong_qr_profiles
 
-QR_PROFILE = f"{BASE}/StructureDefinition/lisn-questionnaireresponse"
+QR_PROFILE = f"{BASE}/StructureDefinition/lisn-questionnaireresponse"  # template 1.0, and the rules' message ids
+QR_PROFILE_1_1 = f"{BASE}/StructureDefinition/lisn-questionnaireresponse-1.1"
+PROFILE_OF = {"1.0": f"{QR_PROFILE}|1.0.0", "1.1": f"{QR_PROFILE_1_1}|1.1.0"}
 SUBMISSION = f"{BASE}/StructureDefinition/lisn-submission"
 CASES = [c for c in data("constraint_cases.json")["cases"]
          if c.get("sd") == "lisn-questionnaireresponse-1.1" or c["key"] in ("lisn-sub-5", "lisn-sub-6")]
@@ -44,25 +46,67 @@ def test_the_1_1_examples_are_valid() -> None:
 
 @pytest.mark.parametrize("version", ["1.0", "1.1"])
 def test_a_response_gets_the_qr_profile_of_its_template_version(version: str) -> None:
-    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": f"{BASE}/Questionnaire/lisn|{version}"}
-    assert applicable_profiles(qr) == [f"{QR_PROFILE}|{version}"]
-    # An unversioned declaration means "the LISN QR profile": the template decides which version.
-    qr["meta"] = {"profile": [QR_PROFILE]}
-    assert applicable_profiles(qr) == [f"{QR_PROFILE}|{version}"]
-    sd = default_registry().resolve(f"{QR_PROFILE}|{version}", "StructureDefinition")
-    assert sd is not None and sd["version"] == f"{version}.0"
+    qr: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "questionnaire": f"{BASE}/Questionnaire/lisn|{version}"}
+    own = PROFILE_OF[version]
+    assert applicable_profiles(qr) == [own]
+    # Declaring the template's profile, with or without its version, is the same.
+    for declared in (own, own.partition("|")[0]):
+        qr["meta"] = {"profile": [declared]}
+        assert applicable_profiles(qr) == [own] and wrong_qr_profiles(qr) == []
+    sd = default_registry().resolve(own, "StructureDefinition")
+    assert sd is not None and sd["version"] == f"{version}.0" and f"{sd['url']}|{sd['version']}" == own
 
 
-def test_an_explicit_profile_version_is_kept() -> None:
-    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": f"{BASE}/Questionnaire/lisn|1.0",
-          "meta": {"profile": [f"{QR_PROFILE}|1.1.0"]}}
-    assert applicable_profiles(qr) == [f"{QR_PROFILE}|1.1.0"]
+def test_an_unversioned_template_gets_the_newest_templates_profile() -> None:
+    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": f"{BASE}/Questionnaire/lisn"}
+    newest = default_registry().resolve(qr["questionnaire"], "Questionnaire")
+    assert newest is not None and applicable_profiles(qr) == [PROFILE_OF[newest["version"]]]
+
+
+def test_a_template_without_profile_gets_none() -> None:
+    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": f"{BASE}/Questionnaire/lisn|9.9",
+          "meta": {"profile": [QR_PROFILE]}}
+    assert applicable_profiles(qr) == [QR_PROFILE] and wrong_qr_profiles(qr) == []
+
+
+# Another template's QR profile in meta.profile: an error naming the template's own profile, and the
+# response is checked against that one (not against the declared one, whose rules do not fit).
+# ``lisn-questionnaireresponse|1.1.0`` is the canonical the 1.1 profile had before it got its own url.
+_WRONG = [("1.1", f"{QR_PROFILE}|1.1.0"), ("1.1", QR_PROFILE), ("1.1", f"{QR_PROFILE}|1.0.0"),
+          ("1.0", QR_PROFILE_1_1), ("1.0", f"{QR_PROFILE_1_1}|1.1.0"), ("1.0", f"{QR_PROFILE}|1.1.0")]
+_EXAMPLE_OF = {"1.0": "QuestionnaireResponse-lisn-example-qr.json", "1.1": "QuestionnaireResponse-lisn-example-qr-1.1.json"}
+
+
+@pytest.mark.parametrize("version, declared", _WRONG)
+def test_another_templates_qr_profile_is_an_error_naming_the_right_one(version: str, declared: str) -> None:
+    qr = read(EXAMPLES / _EXAMPLE_OF[version])
+    assert _rule_ids(qr) == []
+    qr["meta"]["profile"] = [declared]
+    errors_found = [i for i in validate(qr)["issue"] if i["severity"] == "error"]
+    assert [errors.message_id_of(i) for i in errors_found] == ["LISN_QR_PROFILE_WRONG_TEMPLATE"]
+    (issue,) = errors_found
+    assert issue["expression"] == ["QuestionnaireResponse.meta.profile[0]"]
+    assert PROFILE_OF[version] in issue["details"]["text"] and declared in issue["details"]["text"]
+    assert applicable_profiles(qr) == [PROFILE_OF[version]]
+
+
+def test_a_retired_declaration_still_gets_the_1_1_rules() -> None:
+    qr = read(EXAMPLES / "QuestionnaireResponse-lisn-example-qr-1.1.json")
+    qr["meta"]["profile"] = [f"{QR_PROFILE}|1.1.0"]
+    qr["item"][9]["item"][3]["item"][0]["answer"][0]["valueDate"] = "2026-12-20"  # periods overlap
+    assert set(_rule_ids(qr)) == {"LISN_QR_PROFILE_WRONG_TEMPLATE", f"{QR_PROFILE}#lisn-10"}
 
 
 def test_every_template_version_has_its_qr_profile() -> None:
-    profiles = {sd["version"] for sd in definitions("StructureDefinition") if sd["url"] == QR_PROFILE}
     templates = {q["version"] for q in definitions("Questionnaire")}
-    assert {f"{v}.0" for v in templates} == profiles
+    assert set(PROFILE_OF) == templates
+    assert len({c.partition("|")[0] for c in PROFILE_OF.values()}) == len(templates)  # one url per template
+    for version, canonical in PROFILE_OF.items():
+        sd = default_registry().resolve(canonical, "StructureDefinition")
+        assert sd is not None and sd["type"] == "QuestionnaireResponse", canonical
+        pinned = [e.get("patternCanonical") for e in sd["differential"]["element"]
+                  if e["path"] == "QuestionnaireResponse.questionnaire"]
+        assert pinned in ([], [None], [f"{BASE}/Questionnaire/lisn|{version}"]), canonical
 
 
 def test_1_0_certificates_keep_1_0_rules() -> None:
@@ -75,8 +119,16 @@ def test_1_0_certificates_keep_1_0_rules() -> None:
 
 def test_the_1_1_rules_apply_to_an_unversioned_declaration() -> None:
     qr = read(EXAMPLES / "QuestionnaireResponse-lisn-example-qr-1.1.json")
-    qr["meta"]["profile"] = [QR_PROFILE]
+    qr["meta"]["profile"] = [QR_PROFILE_1_1]
     broken = copy.deepcopy(qr)
     broken["item"][9]["item"][3]["item"][0]["answer"][0]["valueDate"] = "2026-12-20"
     assert f"{QR_PROFILE}#lisn-10" in _rule_ids(broken)
     assert _rule_ids(qr) == []
+
+
+def test_in_a_message_the_wrong_template_profile_is_one_error_at_the_entry() -> None:
+    bundle = read(EXAMPLES / "Bundle-lisn-example-submission-1.1.json")
+    bundle["entry"][1]["resource"]["meta"]["profile"] = [f"{QR_PROFILE}|1.1.0"]
+    (issue,) = [i for i in validate(bundle)["issue"] if i["severity"] == "error"]
+    assert errors.message_id_of(issue) == "LISN_QR_PROFILE_WRONG_TEMPLATE"
+    assert issue["expression"] == ["Bundle.entry[1].resource.meta.profile[0]"]
