@@ -244,12 +244,16 @@ class Walk:
     def cardinality(self, node: Node, values: list[tuple[Any, str]], parent_path: str,
                     min_id: str, max_id: str) -> None:
         found = len(values)
+        too_few = node.min is not None and found < node.min
+        too_many = node.max is not None and found > node.max
+        if not (too_few or too_many):
+            return
         args: dict[str, Any] = {"element": node.label, "found": found, "profile": self.profile.canonical}
-        if node.min is not None and found < node.min:
+        if too_few:
             self.issues.add(min_id, expression=f"{parent_path}.{node.name.replace('[x]', '')}",
                             code="structure", min=node.min, **args)
-        if node.max is not None and found > node.max:
-            self.issues.add(max_id, expression=values[node.max][1], code="structure",
+        if too_many:
+            self.issues.add(max_id, expression=values[node.max][1], code="structure",  # type: ignore[index]
                             max=node.max, **args)
 
     def own_rules(self, node: Node, value: Any, path: str) -> None:
