@@ -233,16 +233,19 @@ def _function_parts(ast: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return name, params
 
 
-def _member_names(ast: dict[str, Any], in_criterion: bool, names: set[str]) -> None:
-    """Every member name ``ast`` may step to (anywhere: over-counting only costs a shortcut)."""
+def _member_names(ast: dict[str, Any], at_root: bool, names: set[str]) -> None:
+    """Add to ``names`` every member ``ast`` may read from the focus, evaluated where its input may be
+    the focus (``at_root``; inside a criterion the input is an item); raise ``_Reaches`` when it may
+    read the focus otherwise."""
     kind = ast.get("type")
     children = ast.get("children") or []
     if kind == "ThisInvocation":
-        if not in_criterion:
+        if at_root:
             raise _Reaches
-    elif kind in ("TotalInvocation", "IndexInvocation"):
-        if kind == "TotalInvocation":
-            raise _Reaches
+    elif kind == "TotalInvocation":
+        raise _Reaches
+    elif kind == "IndexInvocation" or kind == "LiteralTerm" or kind == "TypeSpecifier":
+        return
     elif kind == "ExternalConstantTerm":
         inner = (children or [{}])[0]
         if _text_of({"children": inner.get("children") or [{}]}) not in _SAFE_VARIABLES:
@@ -251,35 +254,40 @@ def _member_names(ast: dict[str, Any], in_criterion: bool, names: set[str]) -> N
         name = _text_of(ast)
         if not name or name[0] != name[0].lower() or name[0] == name[0].upper():
             raise _Reaches  # a type name (``Patient``) or an odd one
-        names.add(name)
+        if at_root:
+            names.add(name)
     elif kind == "InvocationTerm" and children and children[0].get("type") == "FunctionInvocation":
-        if not in_criterion:
+        if at_root:
             raise _Reaches  # a function called on the focus itself
-        _function(children[0], in_criterion, names)
-    elif kind == "InvocationExpression" and len(children) == 2 and children[1].get("type") == "FunctionInvocation":
-        _member_names(children[0], in_criterion, names)
-        _function(children[1], in_criterion, names)
-    elif kind == "LiteralTerm":
-        return
+        _function(children[0], at_root, names)
+    elif kind == "InvocationExpression" and len(children) == 2:
+        _member_names(children[0], at_root, names)
+        step = children[1]  # applied to what the left side gives: never the focus itself
+        if step.get("type") == "FunctionInvocation":
+            _function(step, at_root, names)
+        elif step.get("type") == "MemberInvocation":
+            _member_names(step, False, names)
+        else:
+            raise _Reaches
     elif kind == "FunctionInvocation":
         raise _Reaches  # only reached through the two cases above
-    elif kind in ("TypeSpecifier",):
-        return
     else:
         if not isinstance(kind, str) or not children:
             raise _Reaches
         for child in children:
-            _member_names(child, in_criterion, names)
+            _member_names(child, at_root, names)
 
 
-def _function(ast: dict[str, Any], in_criterion: bool, names: set[str]) -> None:
+def _function(ast: dict[str, Any], at_root: bool, names: set[str]) -> None:
+    """A function's parameters: a criterion is evaluated on each item; fhirpathpy evaluates any
+    other parameter on ``$this``, which is the focus when no criterion has set it."""
     name, params = _function_parts(ast)
     if name in _REACHING:
         raise _Reaches
     if name in _TYPE_PARAMS:
         return  # the parameter is a type, no member step
     for param in params:
-        _member_names(param, in_criterion or name in _CRITERIA, names)
+        _member_names(param, at_root and name not in _CRITERIA, names)
 
 
 @lru_cache(maxsize=2048)
@@ -290,7 +298,7 @@ def focus_names(expression: str) -> tuple[str, ...] | None:
         tree = parse_fhirpath(expression)
         names: set[str] = set()
         for child in tree.get("children") or []:
-            _member_names(child, False, names)
+            _member_names(child, True, names)
     except Exception:  # noqa: BLE001 - _Reaches, or an expression fhirpathpy cannot parse
         return None
     return tuple(sorted(names))
@@ -305,7 +313,8 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     for any of ``names``; ``None`` when there is no such shortcut."""
     key = (expression, type_path)
     if key in _ABSENT:
-        return _ABSENT[key]
+        known: tuple[tuple[str, ...], list[Any]] | None = _ABSENT[key]
+        return known
     found: tuple[tuple[str, ...], list[Any]] | None = None
     names = focus_names(expression)
     fn = compiled(expression)
@@ -325,10 +334,7 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
 def _lacks(node: dict[str, Any], names: tuple[str, ...]) -> bool:
     """Whether no key of ``node`` (``_x`` read as ``x``) starts with one of ``names`` (``value`` covers
     ``valueString``: choice types)."""
-    for k in node:
-        if (k[1:] if k[:1] == "_" else k).startswith(names):
-            return False
-    return True
+    return not any((k[1:] if k[:1] == "_" else k).startswith(names) for k in node)
 
 
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,

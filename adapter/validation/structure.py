@@ -101,10 +101,10 @@ class StructureWalk:
         for key in obj:
             if root and key == "resourceType":
                 continue
-            hit = keys.get(key)
-            if hit is None:
+            hit = keys.get(key, _UNSEEN)
+            if hit is _UNSEEN:
                 hit = keys[key] = table.key(key)
-            if hit is False:
+            if hit is None:
                 self.issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
                 continue
             name, bare, underscore = hit
@@ -231,6 +231,7 @@ class StructureWalk:
         return next((e.get("fullUrl") for e in entries if isinstance(e, dict) and e.get("resource") is resource), None)
 
 
+_UNSEEN: Any = object()
 _NONE: Active = []  # no profile walks (never appended to)
 
 
@@ -271,16 +272,16 @@ class _OwnerTable:
         self.elements = defs.children(owner)
         self.required = defs.required(owner)
         self.type_name = owner if "." not in owner else None
-        # key -> (element name, the key without "_", whether it had one), or False for an unknown key;
+        # key -> (element name, the key without "_", whether it had one), or None for an unknown key;
         # filled as keys are met
-        self.keys: dict[str, tuple[str, str, bool] | bool] = {}
+        self.keys: dict[str, tuple[str, str, bool] | None] = {}
 
-    def key(self, key: str) -> tuple[str, str, bool] | bool:
+    def key(self, key: str) -> tuple[str, str, bool] | None:
         underscore = key.startswith("_")
         bare = key[1:] if underscore else key
         hit = self.names.get(bare)
         if hit is None or (underscore and hit[1] not in defs.PRIMITIVES):
-            return False
+            return None
         return hit[0].name, bare, underscore
 
 
