@@ -223,6 +223,8 @@ class Walk:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
         out: list[tuple[Any, str, Node]] = []
         for child in node.children.values():
+            if self.refs_only and not _targets_below(child):
+                continue  # only targetProfile checks are wanted, and none stands in this part of the profile
             out.extend(self.children(child, value, path))
         return out
 
@@ -416,6 +418,21 @@ class Walk:
             if not scratch.has_errors:
                 return True
         return False
+
+
+_TARGETS_BELOW: dict[int, tuple[Node, bool]] = {}
+
+
+def _targets_below(node: Node) -> bool:
+    """Whether ``node``, its children or its slices (at any depth) have a ``targetProfile``: with
+    ``refs_only`` a walk adds issues only there (every other rule, and the slice and cardinality
+    reports, are left out; slices are matched into scratch issues)."""
+    hit = _TARGETS_BELOW.get(id(node))
+    if hit is None or hit[0] is not node:
+        found = bool(node.target_types) or any(_targets_below(c) for c in node.children.values()) \
+            or any(_targets_below(sl) for sl in node.slices)
+        hit = _TARGETS_BELOW[id(node)] = (node, found)  # compiled profiles are kept: the id stays unique
+    return hit[1]
 
 
 def mismatches(expected: Any, actual: Any, path: str, *, exact: bool) -> list[tuple[str, str, dict[str, Any]]]:
