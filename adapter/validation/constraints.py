@@ -55,8 +55,8 @@ def run_constraints(constraints: tuple[Constraint, ...], node: Any, path: str, r
                     reported: set[str], *, type_path: str | None = None, root_resource: Any = None) -> None:
     """:func:`check_constraints` on constraints already filtered by :func:`applicable`."""
     for c in constraints:
-        if c.key == "ele-1" and (not isinstance(node, dict) or any(k != "id" for k in node)):
-            continue
+        if c.key == "ele-1" and (not isinstance(node, dict) or len(node) > 1 or (len(node) == 1 and "id" not in node)):
+            continue  # (an object with a key other than "id")
         result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
                                      root=root_resource)
         if isinstance(result, invariants.FhirPathProblem):
