@@ -327,6 +327,8 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
             result = None
         if result is not None:
             found = (names, result)
+    if len(_ABSENT) >= 4096:  # expressions come from the loaded profiles: a bound all the same
+        _ABSENT.clear()
     _ABSENT[key] = found
     return found
 

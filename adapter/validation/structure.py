@@ -101,9 +101,11 @@ class StructureWalk:
         for key in obj:
             if root and key == "resourceType":
                 continue
-            hit = keys.get(key, _UNSEEN)
-            if hit is _UNSEEN:
-                hit = keys[key] = table.key(key)
+            hit = keys.get(key)
+            if hit is None:
+                hit = table.key(key)
+                if hit is not None:  # only names the type has: an input's unknown names are not kept
+                    keys[key] = hit
             if hit is None:
                 self.issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
                 continue
@@ -231,7 +233,6 @@ class StructureWalk:
         return next((e.get("fullUrl") for e in entries if isinstance(e, dict) and e.get("resource") is resource), None)
 
 
-_UNSEEN: Any = object()
 _NONE: Active = []  # no profile walks (never appended to)
 
 
@@ -272,9 +273,8 @@ class _OwnerTable:
         self.elements = defs.children(owner)
         self.required = defs.required(owner)
         self.type_name = owner if "." not in owner else None
-        # key -> (element name, the key without "_", whether it had one), or None for an unknown key;
-        # filled as keys are met
-        self.keys: dict[str, tuple[str, str, bool] | None] = {}
+        # key -> (element name, the key without "_", whether it had one), filled as keys are met
+        self.keys: dict[str, tuple[str, str, bool]] = {}
 
     def key(self, key: str) -> tuple[str, str, bool] | None:
         underscore = key.startswith("_")

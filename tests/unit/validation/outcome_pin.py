@@ -13,7 +13,8 @@ gives each OperationOutcome by name:
 
 ``python -m tests.unit.validation.outcome_pin`` writes ``outcomes_pinned.json`` next to this
 file; ``test_outcome_pin.py`` checks that the validator still gives exactly those outcomes.
-Regenerate it only for a change meant to alter results, and say so in the commit.
+Regenerate it only for a change meant to alter results (a new rule, a new message text, a change
+of the shared corpus), and say so in the commit.
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ def _groups() -> list[Any]:
 @pytest.mark.parametrize("items", _groups())
 def test_outcomes_are_the_pinned_ones(items: list[tuple[str, bytes, Any]]) -> None:
     changed = [name for name, raw, registry in items if outcome_pin.outcome(raw, registry) != PINNED.get(name)]
-    assert not changed, f"{len(changed)} of {len(items)} outcomes differ from the pinned ones: {changed[:10]}"
+    assert not changed, (f"{len(changed)} of {len(items)} outcomes differ from the pinned ones: {changed[:10]}. "
+                         "If the change is meant to alter results, regenerate the pin with "
+                         "`python -m tests.unit.validation.outcome_pin` and say so in the commit.")
 
 
 def test_every_pinned_input_is_still_validated() -> None:
