@@ -21,6 +21,9 @@ Issue 15's target is meant with the base R4 checks on (issue 14). Whether they a
 not assumed: ``{"resourceType": "Foo"}`` must give an error. The result says ``base_r4_checks``
 so that figures taken before and after that work lands are not mixed up; rerun after merging it.
 
+Each interleaved call's CPU time (``time.process_time``) is recorded too: on a shared machine
+other processes disturb it much less than wall time, so its ratio is printed as well.
+
 Prints a table and one JSON object. ``python -m bench.bench_validate [--seconds N]``;
 ``run(quick=True)`` is what ``bench/micro.py`` attaches.
 """
@@ -98,12 +101,14 @@ def measure(seconds: float = 5.0) -> dict[str, Any]:
     for f in subjects.values():
         f()  # warm caches (Questionnaire index, ValueSet expansions, FHIRPath parses)
     samples: dict[str, list[float]] = {name: [] for name in subjects}
+    cpu: dict[str, list[float]] = {name: [] for name in subjects}
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or min(len(v) for v in samples.values()) < 20:
         for name, f in subjects.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
             samples[name].append((time.perf_counter() - t0) * 1000)
+            cpu[name].append((time.process_time() - c0) * 1000)
     blocks = {name: _block(f, seconds / 6) for name, f in subjects.items()}
     variants = _variants(subjects, seconds / 2)
     return {"document_bytes": len(raw), "base_r4_checks": base_r4_checks(), "loadavg_at_start": os.getloadavg(),
@@ -111,6 +116,8 @@ def measure(seconds: float = 5.0) -> dict[str, Any]:
             "variants": {n: _summary(v) for n, v in variants.items()},
             "variant_ratios_vs_fhir_resources": _ratios(variants),
             "ratios_vs_fhir_resources": _ratios(samples),
+            "cpu_ms": {n: round(statistics.median(v), 3) for n, v in cpu.items()},
+            "cpu_ratios_vs_fhir_resources": _ratios(cpu),
             "blocks": {n: _summary(v) for n, v in blocks.items()},
             "block_ratios_vs_fhir_resources": _ratios(blocks)}
 
@@ -168,6 +175,10 @@ def table(result: dict[str, Any]) -> str:
     rows = [f"example submission ({result['document_bytes']} bytes), load {result['loadavg_at_start'][0]:.1f}, "
             f"base R4 checks {'ON' if result['base_r4_checks'] else 'OFF (not merged yet: rerun after issue 14)'}; "
             "target: validate >= 2x fhir.resources"]
+    cpu = result["cpu_ms"]
+    rows.append("CPU time (time.process_time), interleaved rounds, median ms: "
+                + ", ".join(f"{n} {v}" for n, v in cpu.items())
+                + f"; validate x fhir.resources by CPU: {result['cpu_ratios_vs_fhir_resources']['validate']:.2f}")
     for title, key, rkey in (("interleaved rounds", "subjects", "ratios_vs_fhir_resources"),
                              ("each alone, back to back", "blocks", "block_ratios_vs_fhir_resources"),
                              ("variants, rounds of five", "variants", "variant_ratios_vs_fhir_resources")):

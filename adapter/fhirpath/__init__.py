@@ -110,6 +110,9 @@ def _plain(items: list[Any]) -> list[Any]:
     """fhirpathpy's plain result (its ``visit``): data out of the nodes, floats as Decimals."""
     out = []
     for item in items:
+        if type(item) is bool:  # the common result of an invariant: _visit would give it back as it is
+            out.append(item)
+            continue
         value = _visit(item)
         if not (isinstance(value, dict) and list(value) == ["extension"]):
             out.append(value)

@@ -72,8 +72,27 @@ class Member:
             except TypeError:
                 pass  # not raw resources (nodes, strings…): an ordinary member step, as fhirpathpy does
         acc: Items = []
+        key, ext_key, steps = self.key, self.ext_key, self.steps
         for res in data:
-            self.one(acc, res if type(res) is RN else as_node(res))
+            if type(res) is not RN:
+                res = as_node(res)
+            path = res.path
+            step = steps.get(path) if path is None or type(path) is str else None
+            if step is None:
+                step = self.step(path)
+            d = res.data
+            if type(d) is dict and step.choices is None:  # Member.one, inlined: the common case
+                child = step.extension_path if key == "extension" else step.path
+                for value in (d.get(key), d.get(ext_key)):
+                    if value is None:
+                        continue
+                    if isinstance(value, list):
+                        if value:
+                            acc.extend([node(v, child) for v in value])
+                    else:
+                        acc.append(node(value, child))
+            else:
+                self.other(acc, d, step)
         return acc
 
     def step(self, path: Any) -> _Step:

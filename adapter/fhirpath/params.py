@@ -71,6 +71,7 @@ def value_param(body: Compiled, kind: Any) -> Maker:
     if name not in _CHECKS:
         raise Unsupported(f"parameter type {name}")
     check = _CHECKS[name]
+    boolean = name == "Boolean"
 
     def checked(env: Env, focus: Items) -> Any:
         env.this = focus
@@ -79,6 +80,8 @@ def value_param(body: Compiled, kind: Any) -> Maker:
             return []
         if len(res) > 1:
             raise Exception("Unexpected collection" + json.dumps(res) + "; expected singleton of type " + name)
+        if boolean and len(res) == 1 and (res[0] is True or res[0] is False):
+            return res[0]  # what fhirpathpy's check_boolean_param gives a bool: itself
         return [] if not res else check(res[0])
 
     return checked

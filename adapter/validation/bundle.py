@@ -78,7 +78,9 @@ def references(resource: Any, path: str) -> Iterator[tuple[str, str]]:
     while stack:
         value, where = stack.pop()
         if isinstance(value, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(value))))
+            for i in range(len(value) - 1, -1, -1):  # only objects and arrays can hold a Reference
+                if isinstance(value[i], (dict, list)):
+                    stack.append((value[i], f"{where}[{i}]"))
         elif isinstance(value, dict):
             ref = value.get("reference")
             if isinstance(ref, str) and not ref.startswith("#") and where != path:

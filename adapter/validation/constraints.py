@@ -33,11 +33,30 @@ def check_constraints(constraints: Iterable[Constraint], node: Any, path: str, r
     ``root_resource`` the container when ``resource`` is a contained one.
     ``reported`` holds the keys whose expression could not be evaluated (reported once).
     """
+    run_constraints(applicable(tuple(constraints)), node, path, resource, issues, reported, type_path=type_path,
+                    root_resource=root_resource)
+
+
+_APPLICABLE: dict[tuple[Constraint, ...], tuple[Constraint, ...]] = {}
+
+
+def applicable(constraints: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
+    """The constraints :func:`check_constraints` evaluates, in order: no recommendation (a
+    best-practice one, like dom-6: the HL7 validator's outcomes leave it out too) and none checked
+    elsewhere. Remembered per tuple."""
+    hit = _APPLICABLE.get(constraints)
+    if hit is None:
+        hit = _APPLICABLE[constraints] = tuple(c for c in constraints
+                                               if not c.best_practice and c.key not in CHECKED_ELSEWHERE)
+    return hit
+
+
+def run_constraints(constraints: tuple[Constraint, ...], node: Any, path: str, resource: Any, issues: Issues,
+                    reported: set[str], *, type_path: str | None = None, root_resource: Any = None) -> None:
+    """:func:`check_constraints` on constraints already filtered by :func:`applicable`."""
     for c in constraints:
-        if c.best_practice or c.key in CHECKED_ELSEWHERE:
-            continue  # a recommendation (dom-6), not a rule: the HL7 validator's outcomes leave it out too
-        if c.key == "ele-1" and (not isinstance(node, dict) or any(k != "id" for k in node)):
-            continue
+        if c.key == "ele-1" and (not isinstance(node, dict) or len(node) > 1 or (len(node) == 1 and "id" not in node)):
+            continue  # (an object with a key other than "id")
         result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
                                      root=root_resource)
         if isinstance(result, invariants.FhirPathProblem):

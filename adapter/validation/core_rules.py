@@ -30,6 +30,10 @@ _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S")
 _VALUESET_BASES = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.org/ValueSet/")
 
 
+# The types :func:`check_type` has rules for.
+TYPES_WITH_RULES = frozenset({"Extension", "Coding", "Identifier", "Attachment", "Narrative", "Bundle"})
+
+
 def check_type(type_name: str | None, obj: dict[str, Any], path: str, issues: Issues, *, nested: bool) -> None:
     """The prose rules of ``type_name`` on one value of it (``nested``: an extension inside an extension)."""
     if type_name == "Extension":

@@ -215,10 +215,12 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str,
     """
     form = resource.get("resourceType") != "QuestionnaireResponse"
     stack: list[tuple[Any, str, str]] = [(resource, path, "")]
-    while stack:
+    while stack:  # depth first, in document order; only objects and arrays are visited
         value, where, key = stack.pop()
         if isinstance(value, list):
-            stack.extend((v, f"{where}[{i}]", key) for i, v in reversed(list(enumerate(value))))
+            for i in range(len(value) - 1, -1, -1):
+                if isinstance(value[i], (dict, list)):
+                    stack.append((value[i], f"{where}[{i}]", key))
             continue
         if not isinstance(value, dict):
             continue
@@ -226,10 +228,10 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str,
             _check_identifier(value, issues, where, test_environment)
         elif key in ("coding", "valueCoding"):
             _check_icd(value, issues, where, form)
-        for child_key, child in reversed(list(value.items())):
-            if child_key == "contained" or (isinstance(child, dict) and "resourceType" in child):
-                continue  # another resource: validated on its own
-            stack.append((child, f"{where}.{child_key}", child_key))
+        for child_key, child in reversed(value.items()):
+            if isinstance(child, list) or (isinstance(child, dict) and "resourceType" not in child):
+                if child_key != "contained":  # another resource: validated on its own
+                    stack.append((child, f"{where}.{child_key}", child_key))
 
 
 def _system(value: Any) -> str | None:

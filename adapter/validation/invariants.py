@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from adapter import fhirpath
+from adapter.fhirpath.upstream import parse as parse_fhirpath
 
 Compiled = Callable[..., list[Any]]
 # fhirpathpy's messages may name objects by memory address ("<ResourceNode object at 0x7f…>"):
@@ -190,6 +191,157 @@ def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]
     return slim, slim
 
 
+# -- expressions that read nothing of a node that lacks their names --------------------------------
+#
+# Most core invariants stand on every value of their type and read only a few of its members
+# (``contained.contained.empty()``: ``contained``). On a JSON object with none of those members,
+# every step the expression takes from its focus gives an empty collection, so the result is the
+# same as on an empty object, and can be worked out once. That holds when the expression reaches
+# its focus only by member steps: it never names ``$this`` outside a ``where``/``select``/``all``/
+# ``exists`` criterion (there ``$this`` is an item of a collection the expression navigated to),
+# calls no function on the focus itself (a function parameter of fhirpathpy's delegated functions
+# is evaluated on the focus too: such a call is allowed only inside a criterion), reads no
+# variable but ``%ucum`` (``%resource``, ``%context`` and ``%rootResource`` may be or hold the
+# focus), names no type as a member step (``Patient.name`` filters the focus by ``resourceType``),
+# and calls none of the functions that read the root, the clock or other resources.
+
+_CRITERIA = frozenset({"where", "select", "all", "exists"})
+_TYPE_PARAMS = frozenset({"ofType", "is", "as"})
+_REACHING = frozenset({"now", "today", "timeOfDay", "resolve", "aggregate", "iif", "repeat", "union", "exclude",
+                       "subsetOf", "supersetOf", "intersect", "combine", "extension", "conformsTo", "memberOf"})
+_SAFE_VARIABLES = frozenset({"ucum"})
+
+
+class _Reaches(Exception):
+    """The expression may read its focus other than by member steps."""
+
+
+def _text_of(ast: dict[str, Any]) -> str:
+    ident = (ast.get("children") or [{}])[0]
+    if ident.get("type") != "Identifier" or not isinstance(ident.get("text"), str):
+        raise _Reaches
+    return str(ident["text"]).strip('"').replace("`", "")
+
+
+def _function_parts(ast: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    functn = (ast.get("children") or [{}])[0]
+    parts = functn.get("children") or []
+    if functn.get("type") != "Functn" or not parts:
+        raise _Reaches
+    name = _text_of({"children": [parts[0]]})
+    params = (parts[1].get("children") or []) if len(parts) > 1 else []
+    return name, params
+
+
+def _member_names(ast: dict[str, Any], at_root: bool, names: set[str]) -> None:
+    """Add to ``names`` every member ``ast`` may read from the focus, evaluated where its input may be
+    the focus (``at_root``; inside a criterion the input is an item); raise ``_Reaches`` when it may
+    read the focus otherwise."""
+    kind = ast.get("type")
+    children = ast.get("children") or []
+    if kind == "ThisInvocation":
+        if at_root:
+            raise _Reaches
+    elif kind == "TotalInvocation":
+        raise _Reaches
+    elif kind == "IndexInvocation" or kind == "LiteralTerm" or kind == "TypeSpecifier":
+        return
+    elif kind == "ExternalConstantTerm":
+        inner = (children or [{}])[0]
+        if _text_of({"children": inner.get("children") or [{}]}) not in _SAFE_VARIABLES:
+            raise _Reaches
+    elif kind == "MemberInvocation":
+        name = _text_of(ast)
+        if not name or name[0] != name[0].lower() or name[0] == name[0].upper():
+            raise _Reaches  # a type name (``Patient``) or an odd one
+        if at_root:
+            names.add(name)
+    elif kind == "InvocationTerm" and children and children[0].get("type") == "FunctionInvocation":
+        if at_root:
+            raise _Reaches  # a function called on the focus itself
+        _function(children[0], at_root, names)
+    elif kind == "InvocationExpression" and len(children) == 2:
+        _member_names(children[0], at_root, names)
+        step = children[1]  # applied to what the left side gives: never the focus itself
+        if step.get("type") == "FunctionInvocation":
+            _function(step, at_root, names)
+        elif step.get("type") == "MemberInvocation":
+            _member_names(step, False, names)
+        else:
+            raise _Reaches
+    elif kind == "FunctionInvocation":
+        raise _Reaches  # only reached through the two cases above
+    else:
+        if not isinstance(kind, str) or not children:
+            raise _Reaches
+        for child in children:
+            _member_names(child, at_root, names)
+
+
+def _function(ast: dict[str, Any], at_root: bool, names: set[str]) -> None:
+    """A function's parameters: a criterion is evaluated on each item; fhirpathpy evaluates any
+    other parameter on ``$this``, which is the focus when no criterion has set it."""
+    name, params = _function_parts(ast)
+    if name in _REACHING:
+        raise _Reaches
+    if name in _TYPE_PARAMS:
+        return  # the parameter is a type, no member step
+    for param in params:
+        _member_names(param, at_root and name not in _CRITERIA, names)
+
+
+@lru_cache(maxsize=2048)
+def focus_names(expression: str) -> tuple[str, ...] | None:
+    """The member names ``expression`` may read from its focus, when it reads the focus only by
+    member steps (see above); ``None`` when it may read it otherwise (or does not parse)."""
+    try:
+        tree = parse_fhirpath(expression)
+        names: set[str] = set()
+        for child in tree.get("children") or []:
+            _member_names(child, True, names)
+    except Exception:  # noqa: BLE001 - _Reaches, or an expression fhirpathpy cannot parse
+        return None
+    return tuple(sorted(names))
+
+
+_ABSENT: dict[tuple[str, str | None], Any] = {}
+_UNKNOWN = object()
+
+
+def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...], list[Any]] | None:
+    """``(names, result)``: ``expression``'s result on any object (of type ``type_path``) with no key
+    for any of ``names``; ``None`` when there is no such shortcut."""
+    key = (expression, type_path)
+    if key in _ABSENT:
+        known: tuple[tuple[str, ...], list[Any]] | None = _ABSENT[key]
+        return known
+    found: tuple[tuple[str, ...], list[Any]] | None = None
+    names = focus_names(expression)
+    fn = compiled(expression)
+    if names is not None and isinstance(fn, fhirpath.Expression) and fn.compiled is not None:
+        empty: dict[str, Any] = {}
+        try:
+            result = fn(fhirpath.typed(empty, type_path) if type_path is not None else empty,
+                        {"resource": empty, "rootResource": empty})
+        except Exception:  # noqa: BLE001 - no shortcut: the evaluation says what goes wrong
+            result = None
+        if result is not None:
+            found = (names, result)
+    if len(_ABSENT) >= 4096:  # expressions come from the loaded profiles: a bound all the same
+        _ABSENT.clear()
+    _ABSENT[key] = found
+    return found
+
+
+def _lacks(node: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """Whether no key of ``node`` (``_x`` read as ``x``) starts with one of ``names`` (``value`` covers
+    ``valueString``: choice types)."""
+    for k in node:  # noqa: SIM110 - a plain loop: called on most nodes, cheaper than all() over a generator
+        if k.startswith(names) or (k[:1] == "_" and k[1:].startswith(names)):
+            return False  # (a name itself starting with "_" is then found present: only a shortcut lost)
+    return True
+
+
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
              originals: dict[int, Any] | None = None, root: Any = None,
              type_path: str | None = None) -> list[Any] | FhirPathProblem:
@@ -201,6 +353,12 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     ``Identifier``, ``Bundle.entry``), as FHIRPath needs for ``children()``, choice types and
     ``is``/``ofType``; without it an element's children have no type.
     """
+    if not raw and type(node) is dict:
+        shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
+        if shortcut is _UNKNOWN:
+            shortcut = _when_absent(expression, type_path)
+        if shortcut is not None and _lacks(node, shortcut[0]):
+            return list(shortcut[1])
     fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
         return fn

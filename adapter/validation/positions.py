@@ -29,6 +29,10 @@ _DECODER = json.JSONDecoder()
 _LITERAL = re.compile(r"-?[0-9.eE+\-]+|true|false|null")
 _WS = " \t\r\n"
 _BLANK = re.compile(r"[ \t\r\n]*")
+# After a value: blanks, then a comma or a closing bracket. At a key: blanks, then the key (a string,
+# unrolled and possessive: no backtracking, no frame per character) and its colon, or the ``}``.
+_NEXT = re.compile(r"[ \t\r\n]*+([,\]}])")
+_KEY = re.compile(r'[ \t\r\n]*+(?:\}|"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
@@ -143,11 +147,14 @@ class _Scanner:
 
     def _after_value(self, stack: list[list[Any]]) -> str | None:
         """The path of the next value, closing objects and arrays that end here; ``None`` at the end."""
+        text = self.text
         while stack:
-            self._skip()
+            m = _NEXT.match(text, self.i)
+            if m is None:
+                raise ValueError("not JSON")
+            self.i = m.end()
             frame = stack[-1]
-            if self.text[self.i] == ",":
-                self.i += 1
+            if m.group(1) == ",":
                 if frame[1] is None:
                     found = self._key(stack)
                     if found is not None:
@@ -155,24 +162,21 @@ class _Scanner:
                     continue
                 frame[1] += 1
                 return f"{frame[0]}[{frame[1]}]"
-            self.i += 1  # the closing bracket
-            stack.pop()
+            stack.pop()  # the closing bracket
         return None
 
     def _key(self, stack: list[list[Any]]) -> str | None:
         """Reads ``"key":`` in the innermost object; ``None`` (and the object closed) at its ``}``."""
-        self._skip()
-        if self.text[self.i] == "}":
-            self.i += 1
+        m = _KEY.match(self.text, self.i)
+        if m is None:
+            raise ValueError("not JSON")
+        self.i = m.end()
+        key = m.group(1)
+        if key is None:  # the object's ``}``
             stack.pop()
             return None
-        start = self.i + 1
-        self.i = self._string_end(start)
-        key = self.text[start:self.i - 1]
         if "\\" in key:
             key = json.loads(f'"{key}"')  # an escaped key: named unescaped in expressions
-        self._skip()
-        self.i += 1  # the colon
         return f"{stack[-1][0]}.{key}"
 
     def _scalar(self, is_root_type: bool) -> None:

@@ -226,6 +226,8 @@ class Walk:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
         out: list[tuple[Any, str, Node]] = []
         for child in node.children.values():
+            if self.refs_only and not _targets_below(child):
+                continue  # only targetProfile checks are wanted, and none stands in this part of the profile
             out.extend(self.children(child, value, path))
         return out
 
@@ -247,12 +249,16 @@ class Walk:
     def cardinality(self, node: Node, values: list[tuple[Any, str]], parent_path: str,
                     min_id: str, max_id: str) -> None:
         found = len(values)
+        too_few = node.min is not None and found < node.min
+        too_many = node.max is not None and found > node.max
+        if not (too_few or too_many):
+            return
         args: dict[str, Any] = {"element": node.label, "found": found, "profile": self.profile.canonical}
-        if node.min is not None and found < node.min:
+        if too_few:
             self.issues.add(min_id, expression=f"{parent_path}.{node.name.replace('[x]', '')}",
                             code="structure", min=node.min, **args)
-        if node.max is not None and found > node.max:
-            self.issues.add(max_id, expression=values[node.max][1], code="structure",
+        if too_many:
+            self.issues.add(max_id, expression=values[node.max][1], code="structure",  # type: ignore[index]
                             max=node.max, **args)
 
     def own_rules(self, node: Node, value: Any, path: str) -> None:
@@ -416,6 +422,21 @@ class Walk:
             if not scratch.has_errors:
                 return True
         return False
+
+
+_TARGETS_BELOW: dict[int, tuple[Node, bool]] = {}
+
+
+def _targets_below(node: Node) -> bool:
+    """Whether ``node``, its children or its slices (at any depth) have a ``targetProfile``: with
+    ``refs_only`` a walk adds issues only there (every other rule, and the slice and cardinality
+    reports, are left out; slices are matched into scratch issues)."""
+    hit = _TARGETS_BELOW.get(id(node))
+    if hit is None or hit[0] is not node:
+        found = bool(node.target_types) or any(_targets_below(c) for c in node.children.values()) \
+            or any(_targets_below(sl) for sl in node.slices)
+        hit = _TARGETS_BELOW[id(node)] = (node, found)  # compiled profiles are kept: the id stays unique
+    return hit[1]
 
 
 def mismatches(expected: Any, actual: Any, path: str, *, exact: bool) -> list[tuple[str, str, dict[str, Any]]]:

@@ -15,14 +15,13 @@ same visit: at each node the walk hands the profile walks their element (see
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from adapter.fhir import definitions as defs
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
 from adapter.validation import core_rules, primitives, profiles, references
-from adapter.validation.constraints import check_constraints
+from adapter.validation.constraints import applicable, run_constraints
 
 Resource = dict[str, Any]
 Active = list[tuple["profiles.Walk", "profiles.Node"]]
@@ -74,55 +73,70 @@ class StructureWalk:
         for walk, node in active:
             for _value, where, sub in walk.below(node, obj, path):
                 below.setdefault(where, []).append((walk, sub))
-        found = self.known_keys(obj, path, owner, root)
-        elements = defs.children(owner)
+        table = _owner_table(owner)
+        found = self.known_keys(obj, path, table, root)
+        elements = table.elements
         for name, keys in found.items():
             self.element(obj, path, elements[name], keys, below, res)
-        for element in defs.required(owner):
+        for element in table.required:
             if element.name not in found:
                 self.element(obj, path, element, [], below, res)
-        type_name = owner if "." not in owner else None
-        if type_name == "Reference" and el is not None and el.targets:
-            references.check_reference(obj, path, el.targets, self.entries[-1] if self.entries else None,
-                                       self.issues)
-        core_rules.check_type(type_name, obj, path, self.issues, nested=el is not None and el.path == "Extension.extension")
-        check_constraints(_constraints(el, type_name, root), obj, path, res, self.issues, self.reported,
-                          type_path=None if root else owner, root_resource=self.containers.get(id(res)))
+        type_name = table.type_name
+        if type_name is not None:
+            if type_name == "Reference" and el is not None and el.targets:
+                references.check_reference(obj, path, el.targets, self.entries[-1] if self.entries else None,
+                                           self.issues)
+            if type_name in core_rules.TYPES_WITH_RULES:
+                core_rules.check_type(type_name, obj, path, self.issues,
+                                      nested=el is not None and el.path == "Extension.extension")
+        constraints = _complex_constraints(el, type_name, root)
+        if constraints:
+            run_constraints(constraints, obj, path, res, self.issues, self.reported,
+                            type_path=None if root else owner, root_resource=self.containers.get(id(res)))
 
-    def known_keys(self, obj: dict[str, Any], path: str, owner: str, root: bool) -> dict[str, list[str]]:
+    def known_keys(self, obj: dict[str, Any], path: str, table: _OwnerTable, root: bool) -> dict[str, list[str]]:
         """The JSON names in ``obj`` by element (``value`` -> ``["valueString"]``); unknown ones reported."""
-        names = defs.json_names(owner)
+        keys = table.keys
         found: dict[str, list[str]] = {}
         for key in obj:
             if root and key == "resourceType":
                 continue
-            bare = key[1:] if key.startswith("_") else key
-            hit = names.get(bare)
-            if hit is None or (key.startswith("_") and hit[1] not in defs.PRIMITIVES):
+            hit = keys.get(key)
+            if hit is None:
+                hit = table.key(key)
+                if hit is not None:  # only names the type has: an input's unknown names are not kept
+                    keys[key] = hit
+            if hit is None:
                 self.issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
-            elif not key.startswith("_") or bare not in obj:
-                found.setdefault(hit[0].name, []).append(bare)
+                continue
+            name, bare, underscore = hit
+            if underscore and bare in obj:
+                continue  # ``_x`` next to ``x``: counted with ``x``
+            if name in found:
+                found[name].append(bare)
+            else:
+                found[name] = [bare]
         return found
 
     def element(self, obj: dict[str, Any], path: str, el: defs.ElementDef, keys: list[str],
                 below: dict[str, Active], res: Resource) -> None:
         count = 0
+        info = _info(el)
         for key in keys:
-            type_name = defs.json_names(_owner_of(el))[key][1] if el.choice else (el.types or ("?",))[0]
+            type_name = info.choice_types[key] if el.choice else info.type_name
             items = self.items(obj, key, el, type_name, path)
             count += len(items)
             for value, meta, where in items:
-                self.value(value, meta, where, el, type_name, below.get(where, []), res)
-        profile = f"{_CORE}{el.path.split('.')[0]}|4.0.1"
+                self.value(value, meta, where, el, type_name, below.get(where, _NONE), res)
         if len(keys) > 1:
             self.issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1]}", code="structure",
                             element=el.path, names=", ".join(keys))
         elif count < el.min:
             self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{el.name}", code="structure",
-                            element=el.path, min=el.min, found=count, profile=profile)
+                            element=el.path, min=el.min, found=count, profile=info.profile)
         elif count > el.max:
             self.issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{keys[0]}", code="structure",
-                            element=el.path, max=el.max, found=count, profile=profile)
+                            element=el.path, max=el.max, found=count, profile=info.profile)
 
     def items(self, obj: dict[str, Any], key: str, el: defs.ElementDef, type_name: str,
               path: str) -> list[tuple[Any, Any, str]]:
@@ -130,7 +144,7 @@ class StructureWalk:
         value, meta = obj.get(key), obj.get("_" + key)
         where = f"{path}.{key}"
         primitive = type_name in defs.PRIMITIVES
-        if not el.repeats:
+        if el.max <= 1:  # not el.repeats
             for v in (value, meta):
                 if isinstance(v, list):
                     self.issues.add("This_property_must_be_an_simple_value_not_", expression=where,
@@ -196,32 +210,103 @@ class StructureWalk:
         if value is not None:
             if isinstance(value, str) and (value.startswith("#") or type_name == "xhtml"):
                 self.local_refs.setdefault(id(res), set()).update(core_rules.local_references(value, el, type_name))
-            root_id = el.path.count(".") == 1 and el.name == "id" and defs.is_resource_type(el.path.split(".")[0])
+            info = _info(el)
+            root_id = info.root_id
             primitives.check_primitive(value, "id" if root_id else type_name, where, self.issues,
                                        resource_id=root_id)
             if el.value_set and isinstance(value, str):
                 core_rules.check_binding(el.value_set, value, where, self.issues)
-            core_rules.check_primitive_rules(type_name, el, value, where, self.issues)
-            check_constraints(tuple(c for c in el.constraints if c.key != "ele-1"), value, where, res, self.issues,
-                              self.reported, type_path=type_name, root_resource=self.containers.get(id(res)))
+            if type_name == "uri":
+                core_rules.check_primitive_rules(type_name, el, value, where, self.issues)
+            if info.primitive_constraints:
+                run_constraints(info.primitive_constraints, value, where, res, self.issues, self.reported,
+                                type_path=type_name, root_resource=self.containers.get(id(res)))
         if meta is None:
             return
         if not isinstance(meta, dict):
             self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type="Element")
             return
-        self.complex(meta, where, "Element", None, [], res)
-
+        self.complex(meta, where, "Element", None, _NONE, res)
 
     @staticmethod
     def entry_full_url(entries: list[Any], resource: Any) -> Any:
         return next((e.get("fullUrl") for e in entries if isinstance(e, dict) and e.get("resource") is resource), None)
 
 
-def _owner_of(el: defs.ElementDef) -> str:
-    return el.path.rsplit(".", 1)[0]
+_NONE: Active = []  # no profile walks (never appended to)
 
 
-@cache
+class _ElementInfo:
+    """What the walk needs of one element definition, worked out once (definitions are kept for good)."""
+
+    __slots__ = ("type_name", "choice_types", "profile", "root_id", "primitive_constraints")
+
+    def __init__(self, el: defs.ElementDef) -> None:
+        owner = el.path.rsplit(".", 1)[0]
+        self.type_name = (el.types or ("?",))[0]
+        # a choice element: the type each of its JSON names stands for (valueString -> string)
+        self.choice_types = {key: t for key, (e, t) in defs.json_names(owner).items() if e.name == el.name} \
+            if el.choice else {}
+        self.profile = f"{_CORE}{el.path.split('.')[0]}|4.0.1"
+        self.root_id = el.path.count(".") == 1 and el.name == "id" and defs.is_resource_type(el.path.split(".")[0])
+        self.primitive_constraints = applicable(tuple(c for c in el.constraints if c.key != "ele-1"))
+
+
+_INFOS: dict[int, tuple[defs.ElementDef, _ElementInfo]] = {}
+
+
+def _info(el: defs.ElementDef) -> _ElementInfo:
+    hit = _INFOS.get(id(el))
+    if hit is None or hit[0] is not el:
+        hit = _INFOS[id(el)] = (el, _ElementInfo(el))  # the definition is kept alive: its id stays unique
+    return hit[1]
+
+
+class _OwnerTable:
+    """The elements of one type or backbone path, and each JSON key's element, looked up once."""
+
+    __slots__ = ("owner", "names", "elements", "required", "type_name", "keys")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.names = defs.json_names(owner)
+        self.elements = defs.children(owner)
+        self.required = defs.required(owner)
+        self.type_name = owner if "." not in owner else None
+        # key -> (element name, the key without "_", whether it had one), filled as keys are met
+        self.keys: dict[str, tuple[str, str, bool]] = {}
+
+    def key(self, key: str) -> tuple[str, str, bool] | None:
+        underscore = key.startswith("_")
+        bare = key[1:] if underscore else key
+        hit = self.names.get(bare)
+        if hit is None or (underscore and hit[1] not in defs.PRIMITIVES):
+            return None
+        return hit[0].name, bare, underscore
+
+
+_TABLES: dict[str, _OwnerTable] = {}
+
+
+def _owner_table(owner: str) -> _OwnerTable:
+    table = _TABLES.get(owner)
+    if table is None:
+        table = _TABLES[owner] = _OwnerTable(owner)
+    return table
+
+
+_COMPLEX: dict[tuple[int, str | None, bool], tuple[defs.ElementDef | None, tuple[defs.Constraint, ...]]] = {}
+
+
+def _complex_constraints(el: defs.ElementDef | None, type_name: str | None,
+                         root: bool) -> tuple[defs.Constraint, ...]:
+    key = (id(el), type_name, root)
+    hit = _COMPLEX.get(key)
+    if hit is None or hit[0] is not el:
+        hit = _COMPLEX[key] = (el, applicable(_constraints(el, type_name, root)))
+    return hit[1]
+
+
 def _constraints(el: defs.ElementDef | None, type_name: str | None, root: bool) -> tuple[defs.Constraint, ...]:
     """The constraints on a complex value: its element's and its type's (a resource's own at the root)."""
     own = el.constraints if el is not None else ()
