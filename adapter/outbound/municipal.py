@@ -54,7 +54,9 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
         raise errors.TransformError(messages.bilingual(mid, status=status, allowed=", ".join(mapping.statuses),
                                                        version=mapping.schema_version), message_id=mid)
     index = AnswerIndex()
-    values = submission_values(sub, assess(bundle, index=index).as_dict(), status=status,
+    # The summary objects themselves, not their as_dict() copy: the engine reads their fields, and
+    # a date field writes as its ISO form either way.
+    values = submission_values(sub, assess(bundle, index=index), status=status,
                                replaces=replaces if status == "replacing" else None,
                                replaced_by=replaced_by if status == "replaced" else None)
     resources = {"patient": sub.patient, "practitioner": sub.practitioner, "care_unit": sub.care_unit,
