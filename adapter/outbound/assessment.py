@@ -219,9 +219,10 @@ class AnswerIndex:
     """Answers and items by linkId below a group, found in one walk per group: a mapping asks for
     many linkIds, and walking the response once per question was the engine's main cost.
 
-    Built on the one item walk (:func:`adapter.fhir.items.walk`), as
-    :func:`adapter.fhir.submission.answers` and :func:`find_items` are: the same answers, in the
-    same order, and the same items.
+    The walk is :func:`adapter.fhir.items.walk`'s (the same items in the same document order: an
+    item, then its own children, then those under its answers; the same answers and the same
+    items, which tests hold it to), written out without what only ``walk`` needs (FHIRPath
+    locations, a Visit object per item): it runs once per group for every certificate sent.
     """
 
     def __init__(self) -> None:
@@ -232,10 +233,28 @@ class AnswerIndex:
         if found is None:
             values: dict[str, list[Any]] = {}
             items: dict[str, list[dict[str, Any]]] = {}
-            for visit in walk(node):
-                values.setdefault(visit.link_id, []).extend(visit.values())
-                if visit.link_id not in visit.above:
-                    items.setdefault(visit.link_id, []).append(visit.item)
+
+            def visit(children: list[Any], above: frozenset[Any]) -> None:
+                for item in children:
+                    if not isinstance(item, dict):
+                        continue
+                    raw = item.get("linkId", "")
+                    link_id = str(raw)
+                    answers = item.get("answer") or []
+                    got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
+                    values.setdefault(link_id, []).extend(got)
+                    if link_id not in above:
+                        items.setdefault(link_id, []).append(item)
+                    below: frozenset[Any] | None = None
+                    own = item.get("item")
+                    if own:
+                        below = above | {raw}
+                        visit(own, below)
+                    for ans in answers:
+                        if isinstance(ans, dict) and ans.get("item"):
+                            visit(ans["item"], below if below is not None else above | {raw})
+
+            visit(node.get("item") or [], frozenset())
             found = self._by_node[id(node)] = (values, items)
         return found
 
@@ -247,14 +266,30 @@ class AnswerIndex:
 
 
 def item_paths(qr: dict[str, Any]) -> dict[str, str]:
-    """FHIRPath location of each linkId's first item (``diagnos.text#1`` for the second occurrence)."""
+    """FHIRPath location of each linkId's first item (``diagnos.text#1`` for the second occurrence).
+
+    The locations :func:`adapter.fhir.items.walk` gives, in its order (a test holds them equal).
+    """
     out: dict[str, str] = {}
     seen: dict[str, int] = {}
-    for visit in walk(qr):
-        n = seen.get(visit.link_id, 0)
-        seen[visit.link_id] = n + 1
-        out.setdefault(visit.link_id, visit.path)
-        out[f"{visit.link_id}#{n}"] = visit.path
+
+    def visit(children: list[Any], prefix: str) -> None:
+        for i, item in enumerate(children):
+            if not isinstance(item, dict):
+                continue
+            path = f"{prefix}.item[{i}]"
+            link_id = str(item.get("linkId", ""))
+            n = seen.get(link_id, 0)
+            seen[link_id] = n + 1
+            out.setdefault(link_id, path)
+            out[f"{link_id}#{n}"] = path
+            if item.get("item"):
+                visit(item["item"], path)
+            for j, ans in enumerate(item.get("answer") or []):
+                if isinstance(ans, dict) and ans.get("item"):
+                    visit(ans["item"], f"{path}.answer[{j}]")
+
+    visit(qr.get("item") or [], "QuestionnaireResponse")
     return out
 
 

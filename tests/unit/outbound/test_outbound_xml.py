@@ -403,3 +403,39 @@ def test_status_replaced_needs_schema_1_1(example: dict[str, Any], example_1_1: 
         assert exc.value.message_id == "LISN_OUTBOUND_BAD_STATUS"
     with pytest.raises(errors.TransformError):
         render_municipal_xml(example, status="replaced", replaced_by=new)  # a 1.0 certificate: schema 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=st.lists(_items, max_size=4), link_id=_link_ids)
+def test_the_index_and_the_locations_are_exactly_the_item_walks(tree: list[dict[str, Any]], link_id: str) -> None:
+    """AnswerIndex and item_paths walk the items themselves (for speed): the same answers in the same
+    order, the same items (identity) and the same locations as adapter.fhir.items.walk, below the
+    response and below every group."""
+    from adapter.fhir.items import walk
+    from adapter.outbound.assessment import AnswerIndex, item_paths
+
+    qr = {"resourceType": "QuestionnaireResponse", "item": tree}
+    index = AnswerIndex()
+    for node in [qr, *(v.item for v in walk(qr))]:
+        visits = list(walk(node))
+        assert index.answers(node, link_id) == [x for v in visits if v.link_id == link_id for x in v.values()]
+        assert [id(i) for i in index.items(node, link_id)] == [
+            id(v.item) for v in visits if v.link_id == link_id and link_id not in v.above]
+    expected: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for v in walk(qr):
+        n = seen[v.link_id] = seen.get(v.link_id, -1) + 1
+        expected.setdefault(v.link_id, v.path)
+        expected[f"{v.link_id}#{n}"] = v.path
+    assert item_paths(qr) == expected
+
+
+def test_the_index_walk_fails_on_a_missed_answer() -> None:
+    """The comparison above can fail: an answer under an answer's item is found, one level deeper too."""
+    from adapter.outbound.assessment import AnswerIndex
+
+    leaf = {"linkId": "b", "answer": [{"valueInteger": 2}]}
+    qr = {"item": [{"linkId": "a", "answer": [{"valueInteger": 1, "item": [leaf]}]}, "junk", {"linkId": "b"}]}
+    assert AnswerIndex().answers(qr, "b") == [2]
+    assert AnswerIndex().items(qr, "b") == [leaf, {"linkId": "b"}]
+    assert AnswerIndex().items(qr["item"][0], "a") == []
