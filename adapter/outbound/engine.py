@@ -18,7 +18,6 @@ from lxml import etree
 
 from adapter import fhirpath, messages
 from adapter.fhir import identifiers as ids
-from adapter.fhir.items import walk
 from adapter.fhir.registry import Registry, default_registry
 from adapter.fhir.submission import Submission
 from adapter.outbound.assessment import AnswerIndex, Assessment
@@ -291,10 +290,27 @@ def _display(run: _Run, system: str, code: str) -> str | None:
 
 
 def unmapped_answers(qr: dict[str, Any], named: frozenset[str]) -> Iterator[tuple[str, Any]]:
-    """(linkId, value) of every answer whose linkId the mapping does not name, in document order."""
-    for visit in walk(qr):
-        if visit.link_id not in named:
-            yield from ((visit.link_id, v) for v in visit.values())
+    """(linkId, value) of every answer whose linkId the mapping does not name, in document order
+    (:func:`adapter.fhir.items.walk`'s order, walked here without its item locations)."""
+    out: list[tuple[str, Any]] = []
+
+    def visit(children: Any) -> None:
+        for item in children:
+            if not isinstance(item, dict):
+                continue
+            answers = item.get("answer") or []
+            link_id = str(item.get("linkId", ""))
+            if link_id not in named:
+                out.extend((link_id, v) for ans in answers if isinstance(ans, dict)
+                           for k, v in ans.items() if k.startswith("value"))
+            if item.get("item"):
+                visit(item["item"])
+            for ans in answers:
+                if isinstance(ans, dict) and ans.get("item"):
+                    visit(ans["item"])
+
+    visit(qr.get("item") or [])
+    return iter(out)
 
 
 def _identifiers(resource: Any, systems: tuple[str, ...]) -> list[str]:

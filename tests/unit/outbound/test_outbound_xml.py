@@ -439,3 +439,15 @@ def test_the_index_walk_fails_on_a_missed_answer() -> None:
     assert AnswerIndex().answers(qr, "b") == [2]
     assert AnswerIndex().items(qr, "b") == [leaf, {"linkId": "b"}]
     assert AnswerIndex().items(qr["item"][0], "a") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(tree=st.lists(_items, max_size=4), named=st.frozensets(_link_ids, max_size=3))
+def test_the_unmapped_answers_are_the_walks(tree: list[dict[str, Any]], named: frozenset[str]) -> None:
+    """The engine's own walk for tillaggssvar gives the answers adapter.fhir.items.walk gives, in order."""
+    from adapter.fhir.items import walk
+    from adapter.outbound.engine import unmapped_answers
+
+    qr = {"resourceType": "QuestionnaireResponse", "item": tree}
+    expected = [(v.link_id, x) for v in walk(qr) if v.link_id not in named for x in v.values()]
+    assert list(unmapped_answers(qr, named)) == expected
