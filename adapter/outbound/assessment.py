@@ -216,13 +216,14 @@ def find_items(node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
 
 
 class AnswerIndex:
-    """Answers and items by linkId below a group, found in one walk per group: a mapping asks for
-    many linkIds, and walking the response once per question was the engine's main cost.
+    """Answers and items by linkId below the response and below each of its groups, all found in
+    one walk: a mapping asks for many linkIds, and walking the response once per question (then
+    once per group) was the engine's main cost.
 
     The walk is :func:`adapter.fhir.items.walk`'s (the same items in the same document order: an
     item, then its own children, then those under its answers; the same answers and the same
     items, which tests hold it to), written out without what only ``walk`` needs (FHIRPath
-    locations, a Visit object per item): it runs once per group for every certificate sent.
+    locations, a Visit object per item): it runs for every certificate sent.
     """
 
     def __init__(self) -> None:
@@ -231,32 +232,45 @@ class AnswerIndex:
     def _walk(self, node: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]]]:
         found = self._by_node.get(id(node))
         if found is None:
-            values: dict[str, list[Any]] = {}
-            items: dict[str, list[dict[str, Any]]] = {}
+            self._index(node)
+            found = self._by_node[id(node)]
+        return found
 
-            def visit(children: list[Any], above: frozenset[Any]) -> None:
-                for item in children:
-                    if not isinstance(item, dict):
-                        continue
-                    raw = item.get("linkId", "")
-                    link_id = str(raw)
-                    answers = item.get("answer") or []
-                    got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
+    def _index(self, top: dict[str, Any]) -> None:
+        """Index ``top`` and, in the same walk, every item below it that has an ``item`` of its own
+        (as :func:`~adapter.fhir.items.walk` of an item starts at its ``item``, not its answers).
+
+        Each item is met once; its answers go to the index of every enclosing group (``frames``:
+        the group's answers, its items, and the linkIds between it and the current item).
+        """
+        Frame = tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]], frozenset[Any]]
+
+        def visit(children: Any, frames: list[Frame]) -> None:
+            for item in children:
+                if not isinstance(item, dict):
+                    continue
+                raw = item.get("linkId", "")
+                link_id = str(raw)
+                answers = item.get("answer") or []
+                got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
+                for values, items, above in frames:
                     values.setdefault(link_id, []).extend(got)
                     if link_id not in above:
                         items.setdefault(link_id, []).append(item)
-                    below: frozenset[Any] | None = None
-                    own = item.get("item")
-                    if own:
-                        below = above | {raw}
-                        visit(own, below)
-                    for ans in answers:
-                        if isinstance(ans, dict) and ans.get("item"):
-                            visit(ans["item"], below if below is not None else above | {raw})
+                nested = [ans["item"] for ans in answers if isinstance(ans, dict) and ans.get("item")]
+                own = item.get("item")
+                if own or nested:
+                    outer = [(values, items, above | {raw}) for values, items, above in frames]
+                    if own:  # an item's own index holds its item.item, not what is under its answers
+                        mine: Frame = ({}, {}, frozenset())
+                        self._by_node[id(item)] = (mine[0], mine[1])
+                        visit(own, [*outer, mine])
+                    for below in nested:
+                        visit(below, outer)
 
-            visit(node.get("item") or [], frozenset())
-            found = self._by_node[id(node)] = (values, items)
-        return found
+        first: Frame = ({}, {}, frozenset())
+        self._by_node[id(top)] = (first[0], first[1])
+        visit(top.get("item") or [], [first])
 
     def answers(self, node: dict[str, Any], link_id: str) -> list[Any]:
         return self._walk(node)[0].get(link_id, [])
