@@ -175,8 +175,15 @@ def _total(idx: AnswerIndex, period: dict[str, Any]) -> Capacity | None:
 
 def activity_groups(idx: AnswerIndex, node: dict[str, Any],
                     families: tuple[str, ...] = ACTIVITY_GROUPS) -> list[tuple[str, ActivityCapacity]]:
-    """Each well-formed activity group below ``node`` with its location key (``linkId#n``, for item_paths)."""
-    out = []
+    """Each well-formed activity group below ``node`` with its location key (``linkId#n``, for item_paths).
+
+    Kept on the index: the summary, its periods and the remarks each ask for the same groups.
+    """
+    key = (id(node), families)
+    found = idx.groups.get(key)
+    if found is not None:
+        return found
+    out = idx.groups[key] = []
     for family in families:
         for n, group in enumerate(idx.items(node, family)):
             typ, deltagande = first_answer(idx, group, f"{family}.typ"), first_answer(idx, group, f"{family}.deltagande")
@@ -228,6 +235,9 @@ class AnswerIndex:
 
     def __init__(self) -> None:
         self._by_node: dict[int, tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]]]] = {}
+        self._order: dict[int, list[tuple[str, list[Any]]]] = {}
+        self.groups: dict[tuple[int, tuple[str, ...]], list[tuple[str, ActivityCapacity]]] = {}
+        """:func:`activity_groups` by group and families."""
 
     def _walk(self, node: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]]]:
         found = self._by_node.get(id(node))
@@ -245,6 +255,8 @@ class AnswerIndex:
         """
         Frame = tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]], frozenset[Any]]
 
+        order: list[tuple[str, list[Any]]] = []
+
         def visit(children: Any, frames: list[Frame]) -> None:
             for item in children:
                 if not isinstance(item, dict):
@@ -253,6 +265,7 @@ class AnswerIndex:
                 link_id = str(raw)
                 answers = item.get("answer") or []
                 got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
+                order.append((link_id, got))
                 for values, items, above in frames:
                     values.setdefault(link_id, []).extend(got)
                     if link_id not in above:
@@ -271,6 +284,15 @@ class AnswerIndex:
         first: Frame = ({}, {}, frozenset())
         self._by_node[id(top)] = (first[0], first[1])
         visit(top.get("item") or [], [first])
+        self._order[id(top)] = order
+
+    def in_order(self, node: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+        """(linkId, its answers' values) of every item below ``node``, in document order."""
+        found = self._order.get(id(node))
+        if found is None:
+            self._index(node)
+            found = self._order[id(node)]
+        return found
 
     def answers(self, node: dict[str, Any], link_id: str) -> list[Any]:
         return self._walk(node)[0].get(link_id, [])

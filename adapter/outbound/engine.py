@@ -186,7 +186,7 @@ def _compile_node(node: dict[str, Any], ns: str, link_ids: frozenset[str]) -> Em
         def unmapped(run: _Run, parent: etree._Element, resource: Any, item: Any, summary: Any) -> None:
             if condition is not None and not run.values.get(condition):
                 return
-            for link_id, value in unmapped_answers(run.response or {}, link_ids):
+            for link_id, value in unmapped_answers(run.response or {}, link_ids, run.index):
                 el = etree.SubElement(parent, tag)
                 el.set("linkId", link_id)
                 _put(run, el, value)
@@ -196,6 +196,16 @@ def _compile_node(node: dict[str, Any], ns: str, link_ids: frozenset[str]) -> Em
     source = _compile_source(node) if has_source else None
     attributes = tuple((name, _compile_source(spec)) for name, spec in (node.get("attributes") or {}).items())
     children = tuple(_compile_node(child, ns, link_ids) for child in node.get("children") or [])
+    if source is not None and contexts is None and not attributes and not children and not switch:
+        # A leaf (most nodes): one element per value of its source, nothing else to do.
+        def leaf(run: _Run, parent: etree._Element, resource: Any, item: Any, summary: Any) -> None:
+            if condition is not None and not run.values.get(condition):
+                return
+            for value in source(run, resource, item, summary):
+                el = etree.SubElement(parent, tag)
+                if value is not None:
+                    _put(run, el, value)
+        return leaf
 
     def element(run: _Run, parent: etree._Element, resource: Any, item: Any, summary: Any) -> None:
         for value in source(run, resource, item, summary) if source is not None else (None,):
@@ -266,7 +276,9 @@ def build_document(mapping: OutboundMapping, ctx: Context, registry: Registry | 
 
 
 def _put(run: _Run, el: etree._Element, value: Any) -> None:
-    if isinstance(value, dict) and "code" in value:
+    if type(value) is str:
+        el.text = value
+    elif isinstance(value, dict) and "code" in value:
         system = value.get("system") or ""
         el.set("kod", str(value["code"]))
         el.set("kodsystem", ids.normalise_system(system) or "")
@@ -289,28 +301,12 @@ def _display(run: _Run, system: str, code: str) -> str | None:
     return None
 
 
-def unmapped_answers(qr: dict[str, Any], named: frozenset[str]) -> Iterator[tuple[str, Any]]:
+def unmapped_answers(qr: dict[str, Any], named: frozenset[str],
+                     index: AnswerIndex | None = None) -> Iterator[tuple[str, Any]]:
     """(linkId, value) of every answer whose linkId the mapping does not name, in document order
-    (:func:`adapter.fhir.items.walk`'s order, walked here without its item locations)."""
-    out: list[tuple[str, Any]] = []
-
-    def visit(children: Any) -> None:
-        for item in children:
-            if not isinstance(item, dict):
-                continue
-            answers = item.get("answer") or []
-            link_id = str(item.get("linkId", ""))
-            if link_id not in named:
-                out.extend((link_id, v) for ans in answers if isinstance(ans, dict)
-                           for k, v in ans.items() if k.startswith("value"))
-            if item.get("item"):
-                visit(item["item"])
-            for ans in answers:
-                if isinstance(ans, dict) and ans.get("item"):
-                    visit(ans["item"])
-
-    visit(qr.get("item") or [])
-    return iter(out)
+    (:func:`adapter.fhir.items.walk`'s order: the answer index's own walk records it)."""
+    return iter([(link_id, v) for link_id, values in (index or AnswerIndex()).in_order(qr)
+                 if link_id not in named for v in values])
 
 
 def _identifiers(resource: Any, systems: tuple[str, ...]) -> list[str]:
