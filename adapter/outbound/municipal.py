@@ -20,6 +20,7 @@ from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.outbound.assessment import AnswerIndex, assess
 from adapter.outbound.engine import Context, build_document, submission_values
 from adapter.outbound.mapping import OutboundMapping, mapping_for
+from adapter.signing.xmldsig import hand_over
 
 STATUSES = ("original", "replacing", "withdrawn", "replaced")
 
@@ -86,7 +87,8 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
         mid = "LISN_OUTBOUND_NOT_XML_TEXT"
         raise errors.TransformError(messages.bilingual(mid), message_id=mid) from None
     validate_document(root, mapping)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    # The tree goes on to the signer with the bytes, so that signing them need not parse them again.
+    return hand_over(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), root)
 
 
 class _LogEntry(Protocol):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -124,6 +125,31 @@ class _XAdESSigner(XAdESSigner):
         reference.insert(0, transforms)
 
 
+_HANDED = threading.local()
+
+
+def hand_over(xml: bytes, root: etree._Element) -> bytes:
+    """Say that ``xml`` is the serialisation of ``root``, a tree its builder no longer uses (the
+    municipal renderer's); returns ``xml``.
+
+    :func:`sign_document` of exactly this bytes object (the same object, in the same thread, once)
+    then signs the tree instead of parsing the bytes again: the pipeline's stages pass bytes, and
+    the round trip was a twentieth of a certificate's transform + sign time. One document per
+    thread is remembered, the next hand-over replaces it.
+    """
+    _HANDED.last = (xml, root)
+    return xml
+
+
+def _handed(xml: bytes) -> etree._Element | None:
+    last = getattr(_HANDED, "last", None)
+    if last is None or last[0] is not xml:
+        return None
+    _HANDED.last = None
+    root: etree._Element = last[1]
+    return root
+
+
 def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x509.Certificate | bytes],
                   algorithm: str = "rsa-sha256", xades: bool = False) -> bytes:
     """``xml`` with an enveloped ds:Signature as the last child of its root (never pretty-printed)."""
@@ -135,7 +161,9 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
             or not _same_public_key(certs[0].public_key(), private_key):
         mid = "LISN_SIG_KEY_MISMATCH"
         raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
-    root = etree.fromstring(xml, parser=xml_parser(keep_pis=True))
+    root = _handed(xml)
+    if root is None:
+        root = etree.fromstring(xml, parser=xml_parser(keep_pis=True))
     found = comment_or_pi(root)
     if found is not None:  # signed, it would ride along unsigned (exclusive C14N without comments)
         mid = "LISN_SIG_SIGNING_FAILED"

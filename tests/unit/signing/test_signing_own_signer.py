@@ -76,3 +76,20 @@ def test_a_dtd_or_an_entity_is_refused_as_signxml_refuses_it(xml: bytes, rsa_key
     with pytest.raises(errors.SigningError) as exc:
         sign_document(xml, key=rsa_keys.key, cert_chain=rsa_keys.chain)
     assert exc.value.message_id == "LISN_SIG_SIGNING_FAILED"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "profiles" / "examples").glob("Bundle-*.json")), ids=lambda p: p.name)
+def test_the_rendered_tree_handed_to_the_signer_signs_as_the_bytes_do(path: Path, rsa_keys: KeySet) -> None:
+    """render_municipal_xml hands its tree to sign_document with the bytes: signing the tree (no
+    re-parse) gives what signing the parsed bytes gives, and what signxml gives."""
+    from adapter.signing import xmldsig
+
+    xml = render_municipal_xml(json.loads(path.read_text(encoding="utf-8")))
+    assert xmldsig._HANDED.last[0] is xml
+    from_tree = sign_document(xml, key=rsa_keys.key, cert_chain=rsa_keys.chain)
+    assert xmldsig._HANDED.last is None  # used once
+    from_bytes = sign_document(xml, key=rsa_keys.key, cert_chain=rsa_keys.chain)  # parsed this time
+    assert from_tree == from_bytes == _signxml(xml, rsa_keys)
+    copy = bytes(bytearray(xml))
+    assert copy is not xml
+    assert sign_document(copy, key=rsa_keys.key, cert_chain=rsa_keys.chain) == from_bytes  # an equal copy parses
