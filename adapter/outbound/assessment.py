@@ -262,7 +262,7 @@ class AnswerIndex:
                 if not isinstance(item, dict):
                     continue
                 raw = item.get("linkId", "")
-                link_id = str(raw)
+                link_id = raw if type(raw) is str else str(raw)
                 answers = item.get("answer") or []
                 got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
                 order.append((link_id, got))
@@ -270,7 +270,7 @@ class AnswerIndex:
                     values.setdefault(link_id, []).extend(got)
                     if link_id not in above:
                         items.setdefault(link_id, []).append(item)
-                nested = [ans["item"] for ans in answers if isinstance(ans, dict) and ans.get("item")]
+                nested = [ans["item"] for ans in answers if isinstance(ans, dict) and ans.get("item")] if answers else ()
                 own = item.get("item")
                 if own or nested:
                     outer = [(values, items, above | {raw}) for values, items, above in frames]

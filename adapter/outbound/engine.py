@@ -203,7 +203,9 @@ def _compile_node(node: dict[str, Any], ns: str, link_ids: frozenset[str]) -> Em
                 return
             for value in source(run, resource, item, summary):
                 el = etree.SubElement(parent, tag)
-                if value is not None:
+                if type(value) is str:
+                    el.text = value
+                elif value is not None:
                     _put(run, el, value)
         return leaf
 

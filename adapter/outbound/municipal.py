@@ -34,28 +34,6 @@ class _Parts(Submission):
     """A Submission whose parts are resolved once: a render asks for the response, the patient and
     the practitioner's role many times, and each ask resolves references across the Bundle."""
 
-    @cached_property
-    def _targets(self) -> dict[str, Any]:
-        """Every reference string :meth:`Submission.resolve` accepts, to the resource it gives: the
-        first entry whose fullUrl is it, whose ``type/id`` is it, or whose fullUrl ends in ``/`` + it."""
-        out: dict[str, Any] = {}
-        for entry in self.entries():
-            resource = entry.get("resource")
-            if not isinstance(resource, dict):
-                continue
-            full = entry.get("fullUrl")
-            keys = [full, f"{resource.get('resourceType')}/{resource.get('id')}"]
-            full_text = full if isinstance(full, str) else ""
-            keys += [full_text[i + 1:] for i, c in enumerate(full_text) if c == "/"]
-            for key in keys:
-                if isinstance(key, str):
-                    out.setdefault(key, resource)
-        return out
-
-    def resolve(self, reference: Any) -> Any:
-        ref = reference.get("reference") if isinstance(reference, dict) else reference
-        return self._targets.get(ref) if isinstance(ref, str) else None
-
     header = _once(Submission.header)
     response = _once(Submission.response)
     patient = _once(Submission.patient)

@@ -470,20 +470,3 @@ def test_the_unmapped_answers_are_the_walks(tree: list[dict[str, Any]], named: f
     expected = [(v.link_id, x) for v in walk(qr) if v.link_id not in named for x in v.values()]
     assert list(unmapped_answers(qr, named)) == expected
 
-
-_refs = st.sampled_from(["Patient/p1", "p1", "urn:uuid:1", "1", "http://x/Patient/p1", "x/Patient/p1", "", "/",
-                         "Patient/None", "None/None", "Organization/o", "fhir/Organization/o"])
-
-
-@settings(max_examples=200, deadline=None)
-@given(entries=st.lists(st.fixed_dictionaries({}, optional={
-    "fullUrl": st.sampled_from(["urn:uuid:1", "http://x/Patient/p1", "http://y/fhir/Organization/o", "a/", "p1"]),
-    "resource": st.fixed_dictionaries({"resourceType": st.sampled_from(["Patient", "Organization"])},
-                                      optional={"id": st.sampled_from(["p1", "o", "1"])})}), max_size=5), ref=_refs)
-def test_the_renderers_reference_index_resolves_as_submission_does(entries: list[dict[str, Any]], ref: str) -> None:
-    """The renderer resolves references from an index made once; it finds what Submission.resolve finds."""
-    from adapter.outbound.municipal import _Parts
-
-    bundle = {"resourceType": "Bundle", "entry": entries}
-    for reference in (ref, {"reference": ref}, {"display": ref}, None):
-        assert _Parts(bundle).resolve(reference) is Submission(bundle).resolve(reference)
