@@ -267,7 +267,8 @@ class AnswerIndex:
                 got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
                 order.append((link_id, got))
                 for values, items, above in frames:
-                    values.setdefault(link_id, []).extend(got)
+                    if got:
+                        values.setdefault(link_id, []).extend(got)
                     if link_id not in above:
                         items.setdefault(link_id, []).append(item)
                 nested = [ans["item"] for ans in answers if isinstance(ans, dict) and ans.get("item")] if answers else ()
