@@ -175,8 +175,15 @@ def _total(idx: AnswerIndex, period: dict[str, Any]) -> Capacity | None:
 
 def activity_groups(idx: AnswerIndex, node: dict[str, Any],
                     families: tuple[str, ...] = ACTIVITY_GROUPS) -> list[tuple[str, ActivityCapacity]]:
-    """Each well-formed activity group below ``node`` with its location key (``linkId#n``, for item_paths)."""
-    out = []
+    """Each well-formed activity group below ``node`` with its location key (``linkId#n``, for item_paths).
+
+    Kept on the index: the summary, its periods and the remarks each ask for the same groups.
+    """
+    key = (id(node), families)
+    found = idx.groups.get(key)
+    if found is not None:
+        return found
+    out = idx.groups[key] = []
     for family in families:
         for n, group in enumerate(idx.items(node, family)):
             typ, deltagande = first_answer(idx, group, f"{family}.typ"), first_answer(idx, group, f"{family}.deltagande")
@@ -216,27 +223,76 @@ def find_items(node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
 
 
 class AnswerIndex:
-    """Answers and items by linkId below a group, found in one walk per group: a mapping asks for
-    many linkIds, and walking the response once per question was the engine's main cost.
+    """Answers and items by linkId below the response and below each of its groups, all found in
+    one walk: a mapping asks for many linkIds, and walking the response once per question (then
+    once per group) was the engine's main cost.
 
-    Built on the one item walk (:func:`adapter.fhir.items.walk`), as
-    :func:`adapter.fhir.submission.answers` and :func:`find_items` are: the same answers, in the
-    same order, and the same items.
+    The walk is :func:`adapter.fhir.items.walk`'s (the same items in the same document order: an
+    item, then its own children, then those under its answers; the same answers and the same
+    items, which tests hold it to), written out without what only ``walk`` needs (FHIRPath
+    locations, a Visit object per item): it runs for every certificate sent.
     """
 
     def __init__(self) -> None:
         self._by_node: dict[int, tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]]]] = {}
+        self._order: dict[int, list[tuple[str, list[Any]]]] = {}
+        self.groups: dict[tuple[int, tuple[str, ...]], list[tuple[str, ActivityCapacity]]] = {}
+        """:func:`activity_groups` by group and families."""
 
     def _walk(self, node: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]]]:
         found = self._by_node.get(id(node))
         if found is None:
-            values: dict[str, list[Any]] = {}
-            items: dict[str, list[dict[str, Any]]] = {}
-            for visit in walk(node):
-                values.setdefault(visit.link_id, []).extend(visit.values())
-                if visit.link_id not in visit.above:
-                    items.setdefault(visit.link_id, []).append(visit.item)
-            found = self._by_node[id(node)] = (values, items)
+            self._index(node)
+            found = self._by_node[id(node)]
+        return found
+
+    def _index(self, top: dict[str, Any]) -> None:
+        """Index ``top`` and, in the same walk, every item below it that has an ``item`` of its own
+        (as :func:`~adapter.fhir.items.walk` of an item starts at its ``item``, not its answers).
+
+        Each item is met once; its answers go to the index of every enclosing group (``frames``:
+        the group's answers, its items, and the linkIds between it and the current item).
+        """
+        Frame = tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]], frozenset[Any]]
+
+        order: list[tuple[str, list[Any]]] = []
+
+        def visit(children: Any, frames: list[Frame]) -> None:
+            for item in children:
+                if not isinstance(item, dict):
+                    continue
+                raw = item.get("linkId", "")
+                link_id = raw if type(raw) is str else str(raw)
+                answers = item.get("answer") or []
+                got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
+                order.append((link_id, got))
+                for values, items, above in frames:
+                    if got:
+                        values.setdefault(link_id, []).extend(got)
+                    if link_id not in above:
+                        items.setdefault(link_id, []).append(item)
+                nested = [ans["item"] for ans in answers if isinstance(ans, dict) and ans.get("item")] if answers else ()
+                own = item.get("item")
+                if own or nested:
+                    outer = [(values, items, above | {raw}) for values, items, above in frames]
+                    if own:  # an item's own index holds its item.item, not what is under its answers
+                        mine: Frame = ({}, {}, frozenset())
+                        self._by_node[id(item)] = (mine[0], mine[1])
+                        visit(own, [*outer, mine])
+                    for below in nested:
+                        visit(below, outer)
+
+        first: Frame = ({}, {}, frozenset())
+        self._by_node[id(top)] = (first[0], first[1])
+        visit(top.get("item") or [], [first])
+        self._order[id(top)] = order
+
+    def in_order(self, node: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+        """(linkId, its answers' values) of every item below ``node``, in document order."""
+        found = self._order.get(id(node))
+        if found is None:
+            self._index(node)
+            found = self._order[id(node)]
         return found
 
     def answers(self, node: dict[str, Any], link_id: str) -> list[Any]:
@@ -247,14 +303,30 @@ class AnswerIndex:
 
 
 def item_paths(qr: dict[str, Any]) -> dict[str, str]:
-    """FHIRPath location of each linkId's first item (``diagnos.text#1`` for the second occurrence)."""
+    """FHIRPath location of each linkId's first item (``diagnos.text#1`` for the second occurrence).
+
+    The locations :func:`adapter.fhir.items.walk` gives, in its order (a test holds them equal).
+    """
     out: dict[str, str] = {}
     seen: dict[str, int] = {}
-    for visit in walk(qr):
-        n = seen.get(visit.link_id, 0)
-        seen[visit.link_id] = n + 1
-        out.setdefault(visit.link_id, visit.path)
-        out[f"{visit.link_id}#{n}"] = visit.path
+
+    def visit(children: list[Any], prefix: str) -> None:
+        for i, item in enumerate(children):
+            if not isinstance(item, dict):
+                continue
+            path = f"{prefix}.item[{i}]"
+            link_id = str(item.get("linkId", ""))
+            n = seen.get(link_id, 0)
+            seen[link_id] = n + 1
+            out.setdefault(link_id, path)
+            out[f"{link_id}#{n}"] = path
+            if item.get("item"):
+                visit(item["item"], path)
+            for j, ans in enumerate(item.get("answer") or []):
+                if isinstance(ans, dict) and ans.get("item"):
+                    visit(ans["item"], f"{path}.answer[{j}]")
+
+    visit(qr.get("item") or [], "QuestionnaireResponse")
     return out
 
 

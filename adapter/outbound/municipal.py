@@ -9,6 +9,7 @@ the element path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, Protocol, cast
 
 from lxml import etree
@@ -19,8 +20,26 @@ from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.outbound.assessment import AnswerIndex, assess
 from adapter.outbound.engine import Context, build_document, submission_values
 from adapter.outbound.mapping import OutboundMapping, mapping_for
+from adapter.signing.xmldsig import hand_over
 
 STATUSES = ("original", "replacing", "withdrawn", "replaced")
+
+
+def _once(part: Any) -> Any:
+    """A property of :class:`Submission`, computed once per instance."""
+    return cached_property(part.fget)
+
+
+class _Parts(Submission):
+    """A Submission whose parts are resolved once: a render asks for the response, the patient and
+    the practitioner's role many times, and each ask resolves references across the Bundle."""
+
+    header = _once(Submission.header)
+    response = _once(Submission.response)
+    patient = _once(Submission.patient)
+    practitioner_role = _once(Submission.practitioner_role)
+    practitioner = _once(Submission.practitioner)
+    care_unit = _once(Submission.care_unit)
 
 
 def status_of(bundle: dict[str, Any]) -> str:
@@ -40,13 +59,13 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
     certificate. ``schema_version`` forces a schema version of the template's major version
     (default: the one that names the template's items, see :func:`mapping_for`).
     """
-    sub = Submission(bundle)
+    sub = _Parts(bundle)
     qr = sub.response
     if qr is None:
         mid = "LISN_OUTBOUND_NO_RESPONSE"
         raise errors.TransformError(messages.bilingual(mid), message_id=mid, expression="Bundle.entry")
     replaces = replaces or sub.replaces
-    status = status or status_of(bundle)
+    status = status or XML_STATUS_BY_EVENT.get(sub.event or "", "original")
     mapping = mapping_for(sub.questionnaire, schema_version=schema_version)
     if status not in mapping.statuses or (status == "replacing" and not replaces) \
             or (status == "replaced" and not replaced_by):
@@ -54,7 +73,9 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
         raise errors.TransformError(messages.bilingual(mid, status=status, allowed=", ".join(mapping.statuses),
                                                        version=mapping.schema_version), message_id=mid)
     index = AnswerIndex()
-    values = submission_values(sub, assess(bundle, index=index).as_dict(), status=status,
+    # The summary objects themselves, not their as_dict() copy: the engine reads their fields, and
+    # a date field writes as its ISO form either way.
+    values = submission_values(sub, assess(qr, index=index), status=status,
                                replaces=replaces if status == "replacing" else None,
                                replaced_by=replaced_by if status == "replaced" else None)
     resources = {"patient": sub.patient, "practitioner": sub.practitioner, "care_unit": sub.care_unit,
@@ -66,7 +87,8 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
         mid = "LISN_OUTBOUND_NOT_XML_TEXT"
         raise errors.TransformError(messages.bilingual(mid), message_id=mid) from None
     validate_document(root, mapping)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    # The tree goes on to the signer with the bytes, so that signing them need not parse them again.
+    return hand_over(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), root)
 
 
 class _LogEntry(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -309,15 +310,32 @@ def _mapping_paths(nodes: list[dict[str, Any]]) -> set[str]:
 
 @pytest.mark.parametrize("extra", ["", ".first()"])
 def test_the_fast_path_evaluation_agrees_with_fhirpathpy(example: dict[str, Any], extra: str) -> None:
+    """Every path of every outbound mapping (plain paths walked directly, the rest compiled by
+    adapter.fhirpath) gives fhirpathpy's result, on every resource of the examples and golden inputs."""
     from fhirpathpy import evaluate as fhirpath
 
+    from adapter.fhirpath import compile as fhirpath_compile
     from adapter.outbound.engine import evaluate
+    from adapter.outbound.mapping import all_mappings
 
-    paths = _mapping_paths(list(mapping_for(Submission(example).questionnaire).body)) | {
+    paths = set().union(*(_mapping_paths(list(m.body)) for m in all_mappings())) | {
         "identifier.value", "address.line", "name.given", "telecom.system", "meta.security.code", "nothing.here"}
-    resources = [e["resource"] for e in example["entry"]] + [
+    assert any("where(" in p for p in paths) and any("select(" in p for p in paths)  # compiled ones, too
+    bundles = [json.loads(p.read_text(encoding="utf-8")) for p in _submissions()] + [
+        json.loads((EXAMPLES / "Bundle-lisn-example-submission-1.1.json").read_text(encoding="utf-8"))]
+    resources = [e["resource"] for b in bundles for e in b["entry"]] + [
         {"resourceType": "Patient", "name": [{"given": ["A", "B"], "family": "C"}, {"given": ["D"]}],
-         "address": [{"line": ["x", "y"], "city": "z"}, {"line": ["w"]}]}]
+         "address": [{"line": ["x", "y"], "city": "z"}, {"line": ["w"]}]},
+        {"resourceType": "Patient", "name": [{"use": "usual", "given": ["U"]}, {"use": "official", "family": "O"},
+                                             {"family": "N"}]},
+        {"resourceType": "Organization", "telecom": [{"system": "fax", "value": "1"}, {"system": "phone", "value": "2"},
+                                                     {"system": "phone", "value": "3"}]},
+        {"resourceType": "Practitioner", "name": [{"family": "F"}], "qualification": [
+            {"code": {"coding": [{"system": "urn:oid:1.2.752.116.3.1.3", "code": "LK"}, {"system": "x", "code": "y"}]}},
+            {"code": {"coding": [{"system": "urn:oid:1.2.752.116.3.1.3", "code": "SJ"}]}}]}]
+    for path in paths:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9.]*", path):
+            assert fhirpath_compile(path).compiled is not None, path  # by the compiler, not its fhirpathpy fallback
     for resource in resources:
         for path in paths:
             expression = path + extra if not path.endswith(")") else path
@@ -403,3 +421,52 @@ def test_status_replaced_needs_schema_1_1(example: dict[str, Any], example_1_1: 
         assert exc.value.message_id == "LISN_OUTBOUND_BAD_STATUS"
     with pytest.raises(errors.TransformError):
         render_municipal_xml(example, status="replaced", replaced_by=new)  # a 1.0 certificate: schema 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=st.lists(_items, max_size=4), link_id=_link_ids)
+def test_the_index_and_the_locations_are_exactly_the_item_walks(tree: list[dict[str, Any]], link_id: str) -> None:
+    """AnswerIndex and item_paths walk the items themselves (for speed): the same answers in the same
+    order, the same items (identity) and the same locations as adapter.fhir.items.walk, below the
+    response and below every group."""
+    from adapter.fhir.items import walk
+    from adapter.outbound.assessment import AnswerIndex, item_paths
+
+    qr = {"resourceType": "QuestionnaireResponse", "item": tree}
+    index = AnswerIndex()
+    for node in [qr, *(v.item for v in walk(qr))]:
+        visits = list(walk(node))
+        assert index.answers(node, link_id) == [x for v in visits if v.link_id == link_id for x in v.values()]
+        assert [id(i) for i in index.items(node, link_id)] == [
+            id(v.item) for v in visits if v.link_id == link_id and link_id not in v.above]
+    expected: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for v in walk(qr):
+        n = seen[v.link_id] = seen.get(v.link_id, -1) + 1
+        expected.setdefault(v.link_id, v.path)
+        expected[f"{v.link_id}#{n}"] = v.path
+    assert item_paths(qr) == expected
+
+
+def test_the_index_walk_fails_on_a_missed_answer() -> None:
+    """The comparison above can fail: an answer under an answer's item is found, one level deeper too."""
+    from adapter.outbound.assessment import AnswerIndex
+
+    leaf = {"linkId": "b", "answer": [{"valueInteger": 2}]}
+    qr = {"item": [{"linkId": "a", "answer": [{"valueInteger": 1, "item": [leaf]}]}, "junk", {"linkId": "b"}]}
+    assert AnswerIndex().answers(qr, "b") == [2]
+    assert AnswerIndex().items(qr, "b") == [leaf, {"linkId": "b"}]
+    assert AnswerIndex().items(qr["item"][0], "a") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(tree=st.lists(_items, max_size=4), named=st.frozensets(_link_ids, max_size=3))
+def test_the_unmapped_answers_are_the_walks(tree: list[dict[str, Any]], named: frozenset[str]) -> None:
+    """The engine's own walk for tillaggssvar gives the answers adapter.fhir.items.walk gives, in order."""
+    from adapter.fhir.items import walk
+    from adapter.outbound.engine import unmapped_answers
+
+    qr = {"resourceType": "QuestionnaireResponse", "item": tree}
+    expected = [(v.link_id, x) for v in walk(qr) if v.link_id not in named for x in v.values()]
+    assert list(unmapped_answers(qr, named)) == expected
+
