@@ -32,7 +32,8 @@ def _documents() -> list[tuple[str, bytes]]:
             + sorted((ROOT / "tests" / "golden" / "outbound").glob("**/*.input.json")):
         out.append((path.name, render_municipal_xml(json.loads(path.read_text(encoding="utf-8")))))
     out.append(("consent-withdrawn", render_consent_withdrawn("urn:uuid:3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d",
-                                                               "0180", datetime(2026, 12, 1, tzinfo=UTC))))
+                                                               "0180", datetime(2026, 12, 1, tzinfo=UTC),
+                                                               care_unit="SE2321000016-15CQ")))
     out.append(("prefixed", b'<?xml version="1.0"?>\n<a:doc xmlns:a="urn:a" xmlns:b="urn:b" b:x="1">'
                             b'<a:t>\xc3\xa5 &amp; &lt;</a:t><b:u xmlns="urn:c"><v/></b:u></a:doc>'))
     return out
