@@ -83,6 +83,9 @@ from fhirpathpy.engine.invocations import equality, invocation_registry, navigat
 from fhirpathpy.engine.invocations.constants import constants  # noqa: E402
 from fhirpathpy.models import models  # noqa: E402
 
+if getattr(sys.modules.get(_PARSER), "_adapter_stand_in", False) and not hasattr(fhirpathpy, "parser"):
+    fhirpathpy.parser = sys.modules[_PARSER]  # as the import system sets a loaded submodule
+
 Fn = Callable[..., Any]
 
 RN: Any = nodes.ResourceNode
