@@ -51,12 +51,13 @@ def _encode_node(node: dict[str, Any], types: dict[str, int]) -> list[Any]:
 
 
 def decode(encoded: list[Any], types: list[str]) -> dict[str, Any]:
-    """The tree :func:`encode` was given, as new objects (keys in the order fhirpathpy makes them)."""
+    """The tree :func:`encode` was given (keys in the order fhirpathpy makes them); its lists of
+    terminal texts are those of ``encoded`` (:meth:`Table.get` decodes a freshly read one)."""
     return {"children": [_decode_node(node, types) for node in encoded]} if encoded else {}
 
 
 def _decode_node(node: list[Any], types: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": types[node[0]], "terminalNodeText": list(node[1])}
+    out: dict[str, Any] = {"type": types[node[0]], "terminalNodeText": node[1]}
     if node[2] is not None:
         out["text"] = node[2]
     if len(node) > 3:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.util
+import json
 import sys
 import threading
 import types
@@ -81,7 +82,6 @@ from fhirpathpy.engine import nodes, util  # noqa: E402
 from fhirpathpy.engine.evaluators import evaluators as _evaluators  # noqa: E402
 from fhirpathpy.engine.invocations import equality, invocation_registry, navigation  # noqa: E402
 from fhirpathpy.engine.invocations.constants import constants  # noqa: E402
-from fhirpathpy.models import models  # noqa: E402
 
 if getattr(sys.modules.get(_PARSER), "_adapter_stand_in", False) and not hasattr(fhirpathpy, "parser"):
     fhirpathpy.parser = sys.modules[_PARSER]  # as the import system sets a loaded submodule
@@ -95,7 +95,21 @@ FP_Type: Any = nodes.FP_Type
 FP_DateTime: Any = nodes.FP_DateTime
 FP_Time: Any = nodes.FP_Time
 
-MODEL = cast(dict[str, Any], models["r4"])  # choice types (answer.value → valueDate)
+
+
+def _r4_model() -> dict[str, Any]:
+    """fhirpathpy's R4 model (``fhirpathpy.models.models["r4"]``), read alone when fhirpathpy.models is
+    not imported yet: that module reads the models of all four FHIR versions (1.5 MB of JSON)."""
+    loaded = sys.modules.get("fhirpathpy.models")
+    if loaded is not None:
+        return cast(dict[str, Any], loaded.models["r4"])
+    directory = Path(fhirpathpy.__file__).parent / "models" / "r4"
+    return {path.name[:-5]: json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted(directory.iterdir()) if path.name.endswith(".json")}
+
+
+MODEL = _r4_model()  # choice types (answer.value → valueDate)
+MODELS: dict[str, dict[str, Any]] = {"r4": MODEL}  # the fhirpathpy models this package uses, by version
 REGISTRY = cast(dict[str, dict[str, Any]], invocation_registry)
 PARAM_CHECKS = cast(dict[str, Fn], engine.param_check_table)
 EVALUATORS = cast(dict[str, Fn], _evaluators)

@@ -174,3 +174,15 @@ def test_fhirpathpy_imported_first_is_left_as_it_is() -> None:
                   "print(upstream.parse('a.b') == real.parse('a.b'), upstream.parse('x.y.z') == real.parse('x.y.z'))\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True True"
+
+
+def test_the_r4_model_read_alone_is_fhirpathpys() -> None:
+    done = _fresh("import sys\n"
+                  "from adapter.fhirpath import upstream\n"
+                  "assert 'fhirpathpy.models' not in sys.modules\n"
+                  "from fhirpathpy.models import models\n"
+                  "assert upstream.MODEL == models['r4'] and set(upstream.MODEL) == set(models['r4'])\n"
+                  "assert upstream.MODELS == {'r4': models['r4']} and models['r4'] != models['r5']\n"
+                  "print(len(upstream.MODEL['path2Type']))\n")
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 1000
