@@ -13,7 +13,8 @@ The expressions (see adapter/fhirpath/trees.py for the file's form and its use):
 
 adapter/validation compiles no FHIRPath of its own (every expression it evaluates comes from
 these definitions), and the outbound mapping compiles its selectors with fhirpathpy directly,
-not through adapter.fhirpath, so neither adds an entry.
+not through adapter.fhirpath, so neither adds an entry. An expression fhirpathpy's parser refuses is
+left out: it is parsed (and refused, as before) when it is met.
 
 Run: python tools/gen_fhirpath_trees.py          (writes the file)
      python tools/gen_fhirpath_trees.py --check  (exit 1 when the file is not what fhirpathpy gives now)
@@ -76,8 +77,13 @@ def _walk(value: Any, found: set[str]) -> None:
 def render() -> str:
     """The file: a header, then one line per expression (diffable); JSON as a whole."""
     types: dict[str, int] = {}
-    lines = [f"{json.dumps(text)}:{json.dumps(trees.encode(fhirpathpy_parse(text), types), separators=(',', ':'))}"
-             for text in expressions()]
+    lines = []
+    for text in expressions():
+        try:
+            tree = fhirpathpy_parse(text)
+        except Exception:  # noqa: BLE001, S112 - left out: parsed (and refused) by fhirpathpy when met, as before
+            continue
+        lines.append(f"{json.dumps(text)}:{json.dumps(trees.encode(tree, types), separators=(',', ':'))}")
     header = {"format": trees.FORMAT, "fhirpathpy": VERSION, "generator": "tools/gen_fhirpath_trees.py",
               "count": len(lines), "types": list(types)}
     head = json.dumps(header, separators=(",", ":"))[:-1]
