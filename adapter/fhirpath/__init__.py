@@ -1,6 +1,7 @@
 """FHIRPath compiled to Python closures, with fhirpathpy as parser, reference and fallback.
 
-``compile(expression)`` parses once with fhirpathpy's parser and compiles the tree into closures
+``compile(expression)`` takes fhirpathpy's parse tree (precomputed for the expressions the package
+ships, :mod:`adapter.fhirpath.trees`; else parsed by fhirpathpy) and compiles it into closures
 (:mod:`adapter.fhirpath.compiler`); the result is called like fhirpathpy's compiled form,
 ``fn(resource, {"resource": …})``, and returns what fhirpathpy returns for it (plain data, or with
 ``raw=True`` the nodes themselves, so that callers keep object identity). An expression with a

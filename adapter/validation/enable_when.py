@@ -25,9 +25,8 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-from fhirpathpy.models import models as fhirpath_models
-
 from adapter import fhirpath
+from adapter.fhirpath.upstream import MODELS as fhirpath_models
 from adapter.validation.answers import SDC, date_key, ext_value
 from adapter.validation.questionnaire import QuestionnaireIndex, as_list
 
