@@ -59,12 +59,19 @@ def _stand_in_getattr(name: str) -> Any:
 
 
 def _defer_parser() -> None:
-    """Register the stand-in for ``fhirpathpy.parser`` before fhirpathpy is imported (if it is not yet)."""
+    """Register the stand-in for ``fhirpathpy.parser`` before fhirpathpy is imported (if it is not yet).
+
+    The parser's runtime must be installed even when it is not loaded: deferring it must not turn a
+    broken installation into a failure met later, at an expression outside the table (no silent
+    fallback), so its absence stops the import here, as the real parser's import would."""
     if "fhirpathpy" in sys.modules or _PARSER in sys.modules:
         return
     spec = importlib.util.find_spec("fhirpathpy")
     if spec is None or not spec.submodule_search_locations:
         return  # not installed as a package directory: let the ordinary import say what is wrong
+    if importlib.util.find_spec("antlr4") is None:
+        raise ModuleNotFoundError("fhirpathpy's parser needs the antlr4 runtime (antlr4-python3-runtime), "
+                                  "which is not installed", name="antlr4")
     stand_in = types.ModuleType(_PARSER, "fhirpathpy's parser, imported on the first call of parse().")
     stand_in.__spec__ = importlib.machinery.ModuleSpec(_PARSER, None, is_package=True)
     stand_in.__path__ = [str(Path(location, "parser")) for location in spec.submodule_search_locations]

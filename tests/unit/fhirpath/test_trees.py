@@ -195,3 +195,25 @@ def test_the_r4_model_read_alone_is_fhirpathpys() -> None:
                   "print(len(upstream.MODEL['path2Type']))\n")
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 1000
+
+
+def test_a_missing_parser_runtime_stops_the_import_at_once() -> None:
+    """Deferring the parser must not defer a broken installation to the first unknown expression:
+    with antlr4 hidden, importing the package fails at once, naming it (and without the hiding, the
+    same script imports: the control)."""
+    hide = ("import sys, importlib.abc\n"
+            "class Hide(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'antlr4' or name.startswith('antlr4.'):\n"
+            "            raise ModuleNotFoundError(name, name=name)\n"
+            "        return None\n")
+    probe = ("try:\n"
+             "    import adapter.fhirpath\n"
+             "    print('imported')\n"
+             "except ModuleNotFoundError as exc:\n"
+             "    print('refused', exc.name)\n")
+    hidden = _fresh(hide + "sys.meta_path.insert(0, Hide())\n" + probe)
+    assert hidden.returncode == 0, hidden.stderr
+    assert hidden.stdout.strip() == "refused antlr4"
+    control = _fresh(hide + probe)
+    assert control.stdout.strip() == "imported", control.stderr
