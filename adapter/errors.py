@@ -276,3 +276,23 @@ def http_status(exc: AdapterError) -> HttpStatus:
 def status_for(exc: AdapterError) -> int:
     """The HTTP status the service answers ``exc`` with."""
     return http_status(exc).code
+
+
+def where(exc: BaseException) -> str:
+    """An exception for the log without its text (which may carry patient data): its type, the
+    types of its causes, and the code locations it passed through, innermost last."""
+    import traceback
+
+    chain, seen = [], set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        chain.append(found)
+        found = found.__cause__ or found.__context__
+    parts = []
+    for each in chain:
+        frames = traceback.extract_tb(each.__traceback__)[-6:]
+        places = " < ".join(f"{f.filename.rsplit('/', 2)[-2] if '/' in f.filename else ''}/"
+                            f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
+        parts.append(f"{type(each).__name__}" + (f" at {places}" if places else ""))
+    return " caused by ".join(parts)

@@ -66,9 +66,23 @@ def _one_database(db: str, env: dict[str, str], work: Path, *, levels: tuple[int
             submit["loadavg_at_start"] = load
             baseline = _loadgen(base + BASELINE_PATH, body, headers={"Accept": "application/fhir+json"},
                                 placeholders=[], concurrency=c, requests=requests, seconds=seconds, method_get=True)
-            runs.append({"submit": submit, "baseline": baseline,
-                         "ratio_vs_baseline": submit["per_second"] / baseline["per_second"]})
+            run = {"submit": submit, "baseline": baseline,
+                   "ratio_vs_baseline": submit["per_second"] / baseline["per_second"]}
+            if any(code.startswith("5") for code in submit["status_codes"]):
+                # What the server logged for them (types and code locations, never texts: adapter.errors.where)
+                run["server_errors"] = server_errors(work / f"gunicorn-{db}.log")
+            runs.append(run)
     return runs
+
+
+def server_errors(log: Path, limit: int = 20) -> list[str]:
+    """The server's distinct ``internal error`` lines in ``log``, the most frequent first, with counts."""
+    lines = [line.split("internal error: ", 1)[1].strip() for line in log.read_text("utf-8", "replace").splitlines()
+             if "internal error: " in line]
+    counts: dict[str, int] = {}
+    for line in lines:
+        counts[line] = counts.get(line, 0) + 1
+    return [f"{n}x {line}" for line, n in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]]
 
 
 def http(*, quick: bool, postgres_url: str | None) -> dict[str, Any]:

@@ -33,7 +33,9 @@ def _http_lines(section: dict[str, Any]) -> list[str]:
                          f"  p95 {_fmt(sub['p95_ms'])}  p99 {_fmt(sub['p99_ms'])} ms  ok {sub['ok']}/{sub['requests']}"
                          f"  ratio vs baseline {r['ratio_vs_baseline']:.3f}"
                          f"  server cpu {_fmt(sub.get('server_cpu_ms_per_request'))} ms/req"
-                         f"  load {_fmt(sub.get('loadavg_at_start'))}")
+                         f"  load {_fmt(sub.get('loadavg_at_start'))}"
+                         + (f"  statuses {sub['status_codes']}" if sub["ok"] != sub["requests"] else ""))
+            lines += [f"    server: {line}" for line in r.get("server_errors", [])]
     return lines
 
 

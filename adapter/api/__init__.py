@@ -116,6 +116,6 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        # Only the type: an exception's text may carry patient data.
-        log.error("internal error: %s", type(exc).__name__)
+        # Types and code locations only: an exception's text may carry patient data.
+        log.error("internal error: %s", errors.where(exc))
         return fhir_response(errors.server_error(), 500)

@@ -344,3 +344,27 @@ def test_db_upgrade_needs_no_secrets_in_production(tmp_path: Path) -> None:
     result = CliRunner(env=_env(tmp_path, ADAPTER_ENV="production")).invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["adapter.db"]
+
+
+def test_an_internal_error_is_logged_by_type_and_place_never_by_its_text(
+        api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A 500 must be diagnosable from the log (types and code locations, causes included) without
+    the exception's text, which may carry patient data."""
+    import logging
+
+    from adapter.flows import submit as submit_flow
+
+    def broken(*_: Any, **__: Any) -> None:
+        try:
+            raise ValueError("191212121212 Tolvan Tolvansson")
+        except ValueError as exc:
+            raise RuntimeError("patient 191212121212") from exc
+
+    monkeypatch.setattr(submit_flow, "validate_submission", broken)
+    with caplog.at_level(logging.ERROR, logger="adapter.api"):
+        r = api.submit_example()
+    assert r.status_code == 500 and r.json["resourceType"] == "OperationOutcome"
+    [line] = [rec.getMessage() for rec in caplog.records if rec.getMessage().startswith("internal error")]
+    assert line.startswith("internal error: RuntimeError at ") and "caused by ValueError" in line
+    assert "test_service_hardening.py" in line and "broken" in line  # where, innermost first
+    assert "191212121212" not in line and "Tolvan" not in line
