@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 PRIMITIVES = frozenset({"boolean", "integer", "positiveInt", "unsignedInt", "decimal", "string", "code", "id",
@@ -62,7 +62,7 @@ class TypeDef:
 
 @lru_cache(maxsize=1)
 def _data() -> dict[str, Any]:
-    text = resources.files("adapter.fhir").joinpath("models/r4/base.json").read_text("utf-8")
+    text = (Path(__file__).parent / "models" / "r4" / "base.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
