@@ -16,7 +16,6 @@ while instances that are not definitions (a package's ``example/`` folder) are l
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +71,8 @@ def _read(p: Path) -> bytes:
 
 
 def _package(p: Path) -> Iterator[Resource]:
+    import tarfile  # here: only a package needs it (about 4 ms to import)
+
     try:
         with tarfile.open(p, "r:gz") as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith("package/")
