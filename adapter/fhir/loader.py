@@ -112,13 +112,13 @@ def _json(raw: bytes, origin: str) -> Any:
 
 
 def _parsed(raw: bytes, origin: str) -> Resource:
-    from adapter.fhir.xmljson import xml_to_json  # only XML definitions pay for the XML reader
-
     kind = parse.sniff(raw)
     try:
         if kind == "json":
             data = _json(raw, origin)
         elif kind == "xml":
+            from adapter.fhir.xmljson import xml_to_json  # only XML definitions pay for the XML reader
+
             data = xml_to_json(parse.parse_xml(raw, _DEFINITION_LIMITS))
         else:
             raise DefinitionSourceError(origin, "neither JSON nor XML")
