@@ -305,7 +305,10 @@ def build(src: Path) -> None:
         "primitives": primitive_patterns(types),
         "constraints": builder.constraints,
         "types": builder.types,
-        "owners": builder.owners,
+        # Each owner's elements as a JSON text of their own: definitions decodes only the owners a
+        # validation meets (a few dozen of about 700; the whole file decodes about 3x faster).
+        "owners": {name: json.dumps(spec, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+                   for name, spec in builder.owners.items()},
         "expansions": expansions,
         "unexpanded": unexpanded,
     }

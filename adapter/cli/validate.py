@@ -11,7 +11,6 @@ click's own 2). With many files on a terminal a progress bar shows on stderr.
 from __future__ import annotations
 
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +60,19 @@ def _validate_files(igs: tuple[str, ...], fmt: str, files: tuple[str, ...]) -> N
     sys.exit(worst)
 
 
+def _malformed_source(exc: BaseException) -> bool:
+    """An error of reading a definition source (an unreadable file, a broken package or resource)."""
+    tar = sys.modules.get("tarfile")  # not imported here: a TarError can only come after the loader imported it
+    return isinstance(exc, (OSError, ValueError, TypeError, AttributeError)) or (
+        tar is not None and isinstance(exc, tar.TarError))
+
+
 def _registry(igs: tuple[str, ...], fmt: str) -> Registry:
     try:
         return default_registry(igs)
-    except (OSError, tarfile.TarError, ValueError, TypeError, AttributeError) as exc:  # a malformed source
+    except Exception as exc:
+        if not _malformed_source(exc):
+            raise
         issues = Issues()
         source, reason = getattr(exc, "source", None), getattr(exc, "reason", None)  # DefinitionSourceError
         issues.add("LISN_VALIDATION_IG_UNREADABLE", code="not-found", source=source or _failed_source(igs, exc),

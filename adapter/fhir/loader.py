@@ -16,7 +16,6 @@ while instances that are not definitions (a package's ``example/`` folder) are l
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +71,8 @@ def _read(p: Path) -> bytes:
 
 
 def _package(p: Path) -> Iterator[Resource]:
+    import tarfile  # here: only a package needs it (about 4 ms to import)
+
     try:
         with tarfile.open(p, "r:gz") as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith("package/")
@@ -111,13 +112,13 @@ def _json(raw: bytes, origin: str) -> Any:
 
 
 def _parsed(raw: bytes, origin: str) -> Resource:
-    from adapter.fhir.xmljson import xml_to_json  # only XML definitions pay for the XML reader
-
     kind = parse.sniff(raw)
     try:
         if kind == "json":
             data = _json(raw, origin)
         elif kind == "xml":
+            from adapter.fhir.xmljson import xml_to_json  # only XML definitions pay for the XML reader
+
             data = xml_to_json(parse.parse_xml(raw, _DEFINITION_LIMITS))
         else:
             raise DefinitionSourceError(origin, "neither JSON nor XML")

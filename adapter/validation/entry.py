@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapter import errors, messages
 from adapter.fhir import parse
 from adapter.fhir.registry import Registry, default_registry
-from adapter.fhir.xmljson import Problem
 from adapter.issues import Issues
 from adapter.settings import Limits, XmlParsing
 from adapter.validation import bundle, profiles
-from adapter.validation.positions import add_positions, apply_positions
 from adapter.validation.questionnaire import check_questionnaire
 from adapter.validation.questionnaire_response import validate_response
 from adapter.validation.structure import validate_structure
+
+if TYPE_CHECKING:  # the XML reader and the position scanner are imported when needed
+    from adapter.fhir.xmljson import Problem
 
 Resource = dict[str, Any]
 
@@ -56,6 +57,8 @@ def _validate(resource: Resource, registry: Registry | None, source_text: bytes 
     _drop_repeats(issues)
     oo = issues.outcome()
     if source_text is not None and len(issues):
+        from adapter.validation.positions import add_positions  # a valid resource needs no positions
+
         add_positions(oo, source_text)
     return oo
 
@@ -125,12 +128,12 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
     and ``problems`` the XML representation errors (text, undefined attributes, order), which
     :func:`validate_read` reports.
     """
-    from adapter.fhir.xmljson import xml_to_json
-
     kind = parse.sniff(raw)
     if kind == "json":
         data = parse.parse_json(raw, limits)
     elif kind == "xml":
+        from adapter.fhir.xmljson import xml_to_json  # only XML input pays for the XML reader
+
         data = xml_to_json(parse.parse_xml(raw, limits, xml), lines=lines, problems=problems)
     elif _is_json_scalar(raw):
         raise _rejected("LISN_VALIDATION_UNSUPPORTED_RESOURCE")  # `null`, `3`, `"x"`: JSON, but no resource
@@ -164,6 +167,8 @@ def validate_read(resource: Resource, raw: bytes, registry: Registry | None = No
         return validate(resource, registry, lang=lang, source_text=raw, test_environment=test_environment)
     oo = validate(resource, registry, lang=lang, test_environment=test_environment, xml_problems=problems)
     if lines:
+        from adapter.validation.positions import apply_positions
+
         apply_positions(oo, lines, str(resource.get("resourceType")))
     return oo
 

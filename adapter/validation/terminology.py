@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from adapter.fhir.identifiers import normalise_system
@@ -49,7 +49,7 @@ class Expansion:
 @lru_cache(maxsize=1)
 def core_registry() -> Registry:
     """R4 core terminology shipped with the adapter (a fallback behind the given registry)."""
-    text = resources.files("adapter.fhir").joinpath("models/r4/terminology.json").read_text("utf-8")
+    text = (Path(__file__).parent.parent / "fhir" / "models" / "r4" / "terminology.json").read_text("utf-8")
     return Registry(json.loads(text))
 
 

