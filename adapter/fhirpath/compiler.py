@@ -180,7 +180,10 @@ def _union(ast: Ast) -> Compiled:
     left, right = (compile_node(c) for c in _children(ast, 2))
     body = compile_operator("|", _children(ast, 2), compile_node, constant)
     if isinstance(left, Const) and isinstance(right, Const):
-        return Const(body(Env([], {}), []))  # both sides fixed: computed once
+        try:
+            return Const(body(Env([], {}), []))  # both sides fixed: computed once
+        except Exception:  # noqa: BLE001 - fhirpathpy raises it on evaluation: so does the body
+            return body
     return body
 
 

@@ -5,7 +5,9 @@ cheapest, most used functions are written here, following fhirpathpy's code line
 ``where`` evaluates each criterion twice; once gives the same result, since evaluation has no
 side effect but on ``$this``/``$index``, which the second run sets to the same values). Every
 other function of fhirpathpy's registry is called as fhirpathpy's ``doInvoke`` calls it: the same
-parameter evaluation and checks, the same ``nullable`` rules, the same implementation.
+parameter evaluation and checks, the same ``nullable`` rules, the same implementation (for
+``distinct()``, ``isDistinct()`` and ``union()``: the same computation, cheaper,
+:mod:`adapter.fhirpath.distinct`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adapter.fhirpath import fhir, navigation
+from adapter.fhirpath import distinct, fhir, navigation
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify, flatten, get_data, is_true
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.params import Maker, Unsupported, maker_for, type_param
@@ -226,10 +228,19 @@ def _of_type(info: Any) -> Compiled:
     return of_type
 
 
+# Registry functions whose implementation is replaced by the same computation, made cheaper
+# (called the same way: fhirpathpy's ``ctx``, the input, the parameters' values).
+_NATIVE: dict[str, Callable[..., Any]] = {
+    "distinct": lambda ctx, data: distinct.distinct(data),
+    "isDistinct": lambda ctx, data: [distinct.is_distinct(data)],
+    "union": lambda ctx, data, other: distinct.union(data, other),
+}
+
+
 def _delegate(name: str, params: list[Ast], compile_node: CompileNode) -> Compiled:
     """fhirpathpy's ``doInvoke`` for one registry entry, with its parameters compiled."""
     inv = REGISTRY[name]
-    fn = inv["fn"]
+    fn = _NATIVE.get(name, inv["fn"])
     nullable_input = "nullable_input" in inv
     if "variadic" in inv:
         makers = [maker_for(inv["variadic"], p, compile_node) for p in params]

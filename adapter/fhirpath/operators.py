@@ -5,23 +5,29 @@ the operator's input (``$this`` set to it), checked by the operator's parameter 
 operands giving an empty result for the ``nullable`` ones, then fhirpathpy's own implementation.
 Fast paths skip that implementation only where its result is plainly known: ``=``, ``!=`` and
 the orderings on two single strings, integers or Booleans (neither a date/time nor a
-Quantity-typed node), ``in`` against a constant list of strings.
+Quantity-typed node) and on two whole calendar dates (``_full_date``), ``in`` against a constant
+list of strings. The union ``|`` is fhirpathpy's
+``union_op`` computed by :mod:`adapter.fhirpath.distinct` (same keys, same result, cheaper).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
+from adapter.fhirpath.distinct import union
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify
 from adapter.fhirpath.params import Maker, Unsupported, maker_for
-from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, fp_equal, fp_unequal
+from adapter.fhirpath.upstream import REGISTRY, FP_DateTime, FP_Quantity, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 _PLAIN_TYPES = (str, int, bool)
 _QUANTITY_PATHS = frozenset({"Quantity", "System.Quantity"})  # fhirpathpy compares those as quantities
 # Typed date/time nodes compare as dates, with precision (adapter.fhirpath.fhir.compare_typed_dates)
 _DATE_PATHS = frozenset({"date", "dateTime", "instant", "time"})
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda x, y: x < y, ">": lambda x, y: x > y, "<=": lambda x, y: x <= y, ">=": lambda x, y: x >= y,
 }
@@ -70,6 +76,28 @@ def _equal(left: Maker, right: Maker, negate: bool) -> Compiled:
     return eq
 
 
+def _full_date(item: Any) -> str | None:
+    """The text of a whole, valid calendar date (``2026-09-14``, year 1800–2999) that fhirpathpy's
+    ordering compares as a date or as a string (a date-typed node, a date literal, a string, a node
+    not typed ``time``), else ``None``. Two such dates are ordered by fhirpathpy as their texts
+    are: as strings, or as ``FP_DateTime``s of one precision, whose ``compare`` orders the
+    timestamps of their local midnights (dateutil parsing both each time)."""
+    if type(item) is RN:
+        if item.path == "time":
+            return None
+        item = item.data
+    elif type(item) is FP_DateTime:
+        item = item.asStr
+    if type(item) is not str or len(item) != 10 or _FULL_DATE.fullmatch(item) is None \
+            or not "1800" <= item[:4] <= "2999":
+        return None
+    try:
+        date.fromisoformat(item)
+    except ValueError:
+        return None  # 2026-02-30: fhirpathpy's own code says what happens
+    return item
+
+
 def _order(op: str, left: Maker, right: Maker) -> Compiled:
     slow, fast = REGISTRY[op]["fn"], _ORDER[op]
 
@@ -78,6 +106,11 @@ def _order(op: str, left: Maker, right: Maker) -> Compiled:
         if not a or not b:
             return []
         pair = _simple_pair(a, b)
+        if pair is None and len(a) == 1 and len(b) == 1:
+            x = _full_date(a[0])
+            y = _full_date(b[0]) if x is not None else None
+            if y is not None:
+                return [fast(x, y)]
         if pair is None or type(pair[0]) is bool:
             return arraify(slow(FP_CTX, a, b))
         return [fast(pair[0], pair[1])]
@@ -137,6 +170,8 @@ def compile_operator(op: str, operands: list[Ast], compile_node: Callable[[Ast],
         return _equal(left, right, op == "!=")
     if op in _ORDER:
         return _order(op, left, right)
+    if op == "|":
+        return lambda env, data: union(left(env, data), right(env, data))
     if op in ("+", "-"):
         return _date_arithmetic(inv["fn"], left, right)
     if op == "inOp":

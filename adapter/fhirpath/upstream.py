@@ -87,7 +87,7 @@ import fhirpathpy  # noqa: E402 - after the stand-in is registered
 from fhirpathpy import engine  # noqa: E402
 from fhirpathpy.engine import nodes, util  # noqa: E402
 from fhirpathpy.engine.evaluators import evaluators as _evaluators  # noqa: E402
-from fhirpathpy.engine.invocations import equality, invocation_registry, navigation  # noqa: E402
+from fhirpathpy.engine.invocations import equality, existence, invocation_registry, navigation  # noqa: E402
 from fhirpathpy.engine.invocations.constants import constants  # noqa: E402
 
 if getattr(sys.modules.get(_PARSER), "_adapter_stand_in", False) and not hasattr(fhirpathpy, "parser"):
@@ -152,4 +152,5 @@ fp_children = cast(Fn, navigation.children)
 fp_descendants = cast(Fn, navigation.descendants)
 fp_equal = cast(Fn, equality.equal)
 fp_unequal = cast(Fn, equality.unequal)
+fp_distinct = cast(Fn, existence.distinct_fn)
 fp_equality_module: Any = equality  # adapter.fhirpath.fhir wraps its typecheck (typed dates)
