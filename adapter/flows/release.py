@@ -84,10 +84,10 @@ def enqueue(row: SubmissionRecord, kommunkod: str, doc: bytes, ctx: Context, *, 
     A new message that may not leave for ``kommunkod`` is queued withheld."""
     kind = KIND_BY_EVENT[row.event or "certificate"]
     key = idempotency_key(row.certificate_id or "", kommunkod, kind, care_unit=row.care_unit_hsa or "")
-    # By key, and by what the key stands for (a message queued before the key took the care unit in:
-    # reprocessing it after the upgrade must not queue it twice).
-    found = (ctx.tx.messages(Match(key=key))
-             or ctx.tx.messages(Match(submission_id=row.id, kommunkod=kommunkod, kinds=(kind,))))
+    # Looked up by what the key stands for: one accepted submission per event of a certificate, so
+    # (submission, recipient, kind) names the same message as the key, and also finds one queued
+    # before the key took the care unit in (reprocessing it after the upgrade queues nothing twice).
+    found = ctx.tx.messages(Match(submission_id=row.id, kommunkod=kommunkod, kinds=(kind,)))
     if found:
         if found[0].state in HELD and _verdict(found[0], ctx).allowed:
             ctx.tx.update_messages(Match(key=found[0].key, states=HELD),
