@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, FromClause
 
@@ -26,11 +26,12 @@ def add(session: Session, record: StatisticsRecord) -> None:
     activities, measures = values.pop("activities"), values.pop("measures")
     session.add(CertificateStatsRow(**values))
     session.flush()  # the items refer to the row
-    session.add_all([CertificateStatsItemRow(submission_id=record.submission_id, kind="activity", code=code,
-                                             level=level) for code, level in sorted(activities.items())]
-                    + [CertificateStatsItemRow(submission_id=record.submission_id, kind="measure", code=code)
-                       for code in measures])
-    session.flush()
+    items = ([{"submission_id": record.submission_id, "kind": "activity", "code": code, "level": level}
+              for code, level in sorted(activities.items())]
+             + [{"submission_id": record.submission_id, "kind": "measure", "code": code, "level": None}
+                for code in measures])
+    if items:  # one executemany: the items' ids are never read back
+        session.execute(insert(CertificateStatsItemRow), items)
 
 
 def update_row(session: Session, submission_id: str, changes: StatisticsChanges) -> int:
