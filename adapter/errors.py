@@ -280,7 +280,8 @@ def status_for(exc: AdapterError) -> int:
 
 def where(exc: BaseException) -> str:
     """An exception for the log without its text (which may carry patient data): its type, the
-    types of its causes, and the code locations it passed through, innermost last."""
+    types of its causes, and the last code locations it passed through (folder/file:line function),
+    innermost first."""
     import traceback
 
     chain, seen = [], set()
@@ -292,7 +293,6 @@ def where(exc: BaseException) -> str:
     parts = []
     for each in chain:
         frames = traceback.extract_tb(each.__traceback__)[-6:]
-        places = " < ".join(f"{f.filename.rsplit('/', 2)[-2] if '/' in f.filename else ''}/"
-                            f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
+        places = " < ".join(f"{'/'.join(f.filename.split('/')[-2:])}:{f.lineno} {f.name}" for f in reversed(frames))
         parts.append(f"{type(each).__name__}" + (f" at {places}" if places else ""))
     return " caused by ".join(parts)

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,9 @@ def _one_database(db: str, env: dict[str, str], work: Path, *, levels: tuple[int
 
 def server_errors(log: Path, limit: int = 20) -> list[str]:
     """The server's distinct ``internal error`` lines in ``log``, the most frequent first, with counts."""
-    lines = [line.split("internal error: ", 1)[1].strip() for line in log.read_text("utf-8", "replace").splitlines()
-             if "internal error: " in line]
-    counts: dict[str, int] = {}
-    for line in lines:
-        counts[line] = counts.get(line, 0) + 1
-    return [f"{n}x {line}" for line, n in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]]
+    counts = Counter(line.split("internal error: ", 1)[1].strip()
+                     for line in log.read_text("utf-8", "replace").splitlines() if "internal error: " in line)
+    return [f"{n}x {line}" for line, n in counts.most_common(limit)]
 
 
 def http(*, quick: bool, postgres_url: str | None) -> dict[str, Any]:

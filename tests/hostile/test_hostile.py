@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -284,8 +286,6 @@ MAPPINGS = json.loads((HERE / "mappings.json").read_text(encoding="utf-8"))["cas
 
 
 def _pad(text: str) -> str:
-    import re
-
     text = text.replace("PADALIAS", ", ".join(["*a"] * 100))
     return re.sub(r"PAD(\d+)", lambda m: "x" * int(m.group(1)), text)
 
@@ -320,8 +320,6 @@ OTHER_UNIT = "SE2321000016-9ZZZ"
 @pytest.fixture(scope="module")
 def tenants(instance: Any) -> dict[str, str]:
     """The first sender's certificate (with its Task and Consent), and a second sender's token."""
-    import uuid
-
     from adapter.store.clients import add_client
 
     cert = uuid.uuid4()
@@ -347,13 +345,7 @@ def _probe_body(spec: str | None, ids: dict[str, str]) -> bytes:
     assert kind == "withdrawal", spec
     example = certificates.ROOT / "profiles" / "examples" / "Bundle-lisn-example-withdrawal.json"
     bundle = json.loads(example.read_text(encoding="utf-8").replace("SE2321000016-15CQ", OTHER_UNIT))
-    return certificates.to_bytes(certificates.with_certificate_id(bundle, uuid_of(of)))
-
-
-def uuid_of(text: str) -> Any:
-    import uuid
-
-    return uuid.UUID(text)
+    return certificates.to_bytes(certificates.with_certificate_id(bundle, uuid.UUID(of)))
 
 
 @pytest.mark.parametrize("case", PROBES, ids=lambda c: c["name"])
@@ -376,8 +368,6 @@ def test_another_tenants_data_is_answered_as_none(instance: Any, tenants: dict[s
 
 def _blank(resp: Any) -> str:
     """The answer with what differs between any two answers (ids, times) blanked."""
-    import re
-
     text = resp.get_data(as_text=True)
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", text)
     return re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)", "<time>", text)

@@ -6,6 +6,7 @@ own tests; here the flows decide what is signed and queued.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from stores import PEPPER, register
 from adapter.fhir.registry import Registry, default_registry
 from adapter.flows import context
 from adapter.flows.context import Context, Service, Stages
-from adapter.flows.ports import ClientInfo, RecipientRecord, Store
+from adapter.flows.ports import ClientInfo, Match, RecipientRecord, Store
 from adapter.outbound import render_municipal_xml
 from adapter.settings import Settings
 from adapter.testing import FixedClock
@@ -92,6 +93,24 @@ def consent(**period: str) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(CONSENT.read_text("utf-8"))
     found["provision"].setdefault("period", {}).update(period)
     return found
+
+
+def outbox(w: World, **match: Any) -> list[tuple[str, str, str]]:
+    """(kind, kommunkod, state) of the outbox messages that match."""
+    with w.tx() as tx:
+        return [(m.kind, m.kommunkod, m.state) for m in tx.messages(Match(**match))]
+
+
+def with_kommunkod(bundle: dict[str, Any], kommunkod: str) -> dict[str, Any]:
+    """A copy of ``bundle`` addressed to the socialnämnd of ``kommunkod``."""
+    changed = copy.deepcopy(bundle)
+    for entry in changed["entry"]:
+        res = entry["resource"]
+        if res.get("id") == "lisn-example-socialnamnd":
+            res["identifier"][0]["value"] = kommunkod
+        if res["resourceType"] == "MessageHeader":
+            res["destination"][0]["endpoint"] = f"urn:lisn:kommunkod:{kommunkod}"
+    return changed
 
 
 def task_of(receipt: dict[str, Any]) -> dict[str, Any]:

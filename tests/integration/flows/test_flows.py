@@ -7,25 +7,14 @@ the databases do. Each rule has its passing and its failing case.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from flow_helpers import World, consent, example, raw, status, task_of, world
+from flow_helpers import World, consent, example, outbox, raw, status, task_of, world
 
 from adapter import errors
 from adapter.flows import consents, operate, pull, reads
-from adapter.flows.ports import Match, Store
+from adapter.flows.ports import Store
 from adapter.flows.submit import submit
-
-
-@pytest.fixture
-def w(store: Store) -> World:
-    return world(store)
-
-
-def outbox(w: World, **match: Any) -> list[tuple[str, str, str]]:
-    with w.tx() as tx:
-        return [(m.kind, m.kommunkod, m.state) for m in tx.messages(Match(**match))]
 
 
 def audit_actions(w: World) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from flow_helpers import World, example, raw, status, task_of, world
 
 from adapter import errors
 from adapter.flows import release
-from adapter.flows.ports import Match, Store
+from adapter.flows.ports import Match
 from adapter.flows.submit import submit
 
 UNIT_A, UNIT_B = "SE2321000016-15CQ", "SE2321000016-9ZZZ"
@@ -26,11 +26,6 @@ CERT = "urn:uuid:3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d"  # the example's certific
 FRESH = "urn:uuid:0b7e4c2a-9d1f-4e3b-8a5c-6f2d1e0c9b8a"
 REPLACEMENT = "urn:uuid:f866fae7-2078-5f70-b65f-04aaf3b35588"  # the example replacement's own id
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@pytest.fixture
-def w(store: Store) -> World:
-    return world(store)
 
 
 def as_unit(bundle: dict[str, Any], hsa: str, *, cert: str | None = None) -> dict[str, Any]:

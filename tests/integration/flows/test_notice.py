@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flow_helpers import World, consent, example, raw, status, task_of, world
 from lxml import etree
 
@@ -34,11 +33,6 @@ PATIENT = ("http://electronichealth.se/identifier/personnummer", "191212121212")
 CERT = "3f2a9c1e-7b4d-4e8a-9c6f-2d1e0b9a8c7d"
 OTHER_CERT = "0b7e1a52-2c55-4c1e-9d8b-5a1e2f3c4d5e"
 NOTICE = "consent-revoked"
-
-
-@pytest.fixture
-def w(store: Store) -> World:
-    return world(store)
 
 
 def outbox(w: World, **match: Any) -> list[tuple[str, str, str, str]]:

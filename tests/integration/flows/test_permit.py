@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from flow_helpers import World, consent, example, raw, status, task_of, world
+from flow_helpers import World, consent, example, outbox, raw, status, task_of, with_kommunkod, world
 
 from adapter import errors
 from adapter.delivery.model import Envelope, Outcome, Receipt
@@ -24,16 +24,6 @@ from adapter.testing import MockTransport
 
 PATIENT = ("http://electronichealth.se/identifier/personnummer", "191212121212")
 OTHER_UNIT = "SE2321000016-9ZZZ"
-
-
-@pytest.fixture
-def w(store: Store) -> World:
-    return world(store)
-
-
-def outbox(w: World, **match: Any) -> list[tuple[str, str, str]]:
-    with w.tx() as tx:
-        return [(m.kind, m.kommunkod, m.state) for m in tx.messages(Match(**match))]
 
 
 def keys(w: World) -> list[str]:
@@ -77,17 +67,6 @@ def with_care_unit(bundle: dict[str, Any], hsa: str) -> dict[str, Any]:
         res = entry["resource"]
         if res.get("id") == "lisn-example-vardenhet":
             res["identifier"][0]["value"] = hsa
-    return changed
-
-
-def with_kommunkod(bundle: dict[str, Any], kommunkod: str) -> dict[str, Any]:
-    changed = copy.deepcopy(bundle)
-    for entry in changed["entry"]:
-        res = entry["resource"]
-        if res.get("id") == "lisn-example-socialnamnd":
-            res["identifier"][0]["value"] = kommunkod
-        if res["resourceType"] == "MessageHeader":
-            res["destination"][0]["endpoint"] = f"urn:lisn:kommunkod:{kommunkod}"
     return changed
 
 

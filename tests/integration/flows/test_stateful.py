@@ -22,13 +22,12 @@ leave-time check from retry and from the relay and shows that the machine finds 
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flow_helpers import World, consent, example, raw, world
+from flow_helpers import World, consent, example, raw, with_kommunkod, world
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
@@ -67,24 +66,14 @@ def _qr(bundle: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def addressed(bundle: dict[str, Any], kommunkod: str) -> dict[str, Any]:
-    for entry in bundle["entry"]:
-        res = entry["resource"]
-        if res.get("id") == "lisn-example-socialnamnd":
-            res["identifier"][0]["value"] = kommunkod
-        if res["resourceType"] == "MessageHeader":
-            res["destination"][0]["endpoint"] = f"urn:lisn:kommunkod:{kommunkod}"
-    return bundle
-
-
 def certificate(cid: str, kommunkod: str) -> dict[str, Any]:
-    bundle = addressed(copy.deepcopy(example(consent=False)), kommunkod)
+    bundle = with_kommunkod(example(consent=False), kommunkod)
     _qr(bundle)["identifier"]["value"] = cid
     return bundle
 
 
 def replacement(cid: str, replaces: str, kommunkod: str) -> dict[str, Any]:
-    bundle = addressed(copy.deepcopy(example("replacement", consent=False)), kommunkod)
+    bundle = with_kommunkod(example("replacement", consent=False), kommunkod)
     _qr(bundle)["identifier"]["value"] = cid
     for ext in _qr(bundle)["extension"]:
         if ext["url"] == REPLACES_URL:
@@ -93,7 +82,7 @@ def replacement(cid: str, replaces: str, kommunkod: str) -> dict[str, Any]:
 
 
 def withdrawal(cid: str, kommunkod: str) -> dict[str, Any]:
-    bundle = addressed(copy.deepcopy(example("withdrawal", consent=False)), kommunkod)
+    bundle = with_kommunkod(example("withdrawal", consent=False), kommunkod)
     _qr(bundle)["identifier"]["value"] = cid
     return bundle
 
