@@ -76,12 +76,14 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path | None = None,
 
 @contextlib.contextmanager
 def gunicorn_process(env: dict[str, str], *, workers: int = 2, log: Path | None = None,
-                     config: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+                     config: Path | None = None, cpus: str | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """:func:`gunicorn`, yielding the master process too. With ``config`` (``deploy/gunicorn.conf.py``)
-    the file decides the workers, their class and threads."""
+    the file decides the workers, their class and threads. With ``cpus`` (``"0"``, ``"0,1"``) the
+    master and its workers run on those cores only (``taskset``: the workers inherit the affinity)."""
     port = free_port()
     sizing = ["-c", str(config)] if config else ["--workers", str(workers)]
-    cmd = [str(BIN / "gunicorn"), *sizing, "--bind", f"127.0.0.1:{port}",
+    pin = ["taskset", "-c", cpus] if cpus else []
+    cmd = [*pin, str(BIN / "gunicorn"), *sizing, "--bind", f"127.0.0.1:{port}",
            "--chdir", str(ROOT), "--graceful-timeout", "5", "--timeout", "60", "adapter.api:create_app()"]
     if log:
         with open(log, "ab") as out:  # the child keeps its own descriptor
