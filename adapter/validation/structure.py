@@ -74,14 +74,40 @@ class StructureWalk:
         if not obj:
             issues.add("Object_must_have_some_content", expression=path, code="structure")
             return
-        below: dict[str, Active] = {}
+        below = _NO_BELOW
         if active:
+            below = {}
             for walk, node in active:
                 for _value, where, sub in walk.below(node, obj, path):
                     below.setdefault(where, []).append((walk, sub))
         table = visit.table
+        simple = table.simple
+        if obj.keys() <= simple.keys():
+            # Every key known, none a ``_key`` or a choice: each stands for an element of its own,
+            # visited in the input's order (as below).
+            for key in obj:
+                self.count(obj, path, simple[key], below, res)
+            for name, element, minimum, profile in table.required:
+                if name not in obj:
+                    issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
+                               element=element, min=minimum, found=0, profile=profile)
+        else:
+            self.properties(obj, path, table, below, res, root)
+        if visit.targets:
+            references.check_reference(obj, path, visit.targets, self.entries[-1] if self.entries else None, issues)
+        if visit.rules:
+            core_rules.check_type(visit.type_name, obj, path, issues, nested=visit.nested)
+        gate = visit.gate
+        if gate and (gate == _ALWAYS or (len(obj) == 1 and "id" in obj)):
+            run_constraints(visit.constraints, obj, path, res, issues, self.reported,
+                            type_path=None if root else table.owner, root_resource=self.containers.get(id(res)))
+
+    def properties(self, obj: dict[str, Any], path: str, table: _OwnerTable, below: dict[str, Active], res: Resource,
+                   root: bool) -> None:
+        """The properties of an object, any keys: unknown ones reported first, then each element with
+        all its keys (a choice written twice has two), then the required elements missing."""
+        issues = self.issues
         plans = table.plans
-        # The keys by element (a choice written twice has two), unknown ones reported, in the input's order.
         found: dict[str, list[_Plan]] = {}
         for key in obj:
             plan = plans.get(key)
@@ -101,16 +127,7 @@ class StructureWalk:
                 same.append(plan)
         for keys in found.values():
             if len(keys) == 1:
-                plan = keys[0]
-                count = self.element(obj, path, plan, below, res)
-                if count < plan.min:
-                    issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{plan.name}",
-                               code="structure", element=plan.el.path, min=plan.min, found=count,
-                               profile=plan.profile)
-                elif count > plan.max:
-                    issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{plan.key}",
-                               code="structure", element=plan.el.path, max=plan.max, found=count,
-                               profile=plan.profile)
+                self.count(obj, path, keys[0], below, res)
             else:
                 for plan in keys:
                     self.element(obj, path, plan, below, res)
@@ -120,14 +137,16 @@ class StructureWalk:
             if name not in found:
                 issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
                            element=element, min=minimum, found=0, profile=profile)
-        if visit.targets:
-            references.check_reference(obj, path, visit.targets, self.entries[-1] if self.entries else None, issues)
-        if visit.rules:
-            core_rules.check_type(visit.type_name, obj, path, issues, nested=visit.nested)
-        gate = visit.gate
-        if gate and (gate == _ALWAYS or (len(obj) == 1 and "id" in obj)):
-            run_constraints(visit.constraints, obj, path, res, issues, self.reported,
-                            type_path=None if root else table.owner, root_resource=self.containers.get(id(res)))
+
+    def count(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource) -> None:
+        """The values of an element written with one key, and their number against its cardinality."""
+        count = self.element(obj, path, plan, below, res)
+        if count < plan.min:
+            self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{plan.name}", code="structure",
+                            element=plan.el.path, min=plan.min, found=count, profile=plan.profile)
+        elif count > plan.max:
+            self.issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{plan.key}", code="structure",
+                            element=plan.el.path, max=plan.max, found=count, profile=plan.profile)
 
     def element(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource) -> int:
         """Visits the values of one key (with its ``_key`` part for primitives); returns how many there are."""
@@ -142,7 +161,10 @@ class StructureWalk:
             if value is None and meta is None:
                 self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=where, code="structure")
                 return 0
-            self.value(value, meta, where, plan, below.get(where, _NONE) if below else _NONE, res)
+            if plan.primitive:
+                self.primitive(value, meta, where, plan, below.get(where, _NONE) if below else _NONE, res)
+            else:
+                self.value(value, meta, where, plan, below.get(where, _NONE) if below else _NONE, res)
             return 1
         values = self.array(value, where, key) if key in obj else None
         metas = self.array(meta, where, plan.meta_key) if plan.primitive and plan.meta_key in obj else None
@@ -229,6 +251,7 @@ class StructureWalk:
 
 
 _NONE: Active = []  # no profile walks (never appended to)
+_NO_BELOW: dict[str, Active] = {}  # no profile walks below (never added to)
 
 # What a value is: a primitive, a resource, or an object of a complex type or backbone element.
 _PRIMITIVE, _RESOURCE, _COMPLEX = 0, 1, 2
@@ -300,7 +323,7 @@ class _Plan:
 class _OwnerTable:
     """The elements of one type or backbone path, and each JSON key's plan, looked up once."""
 
-    __slots__ = ("owner", "names", "type_name", "required", "plans")
+    __slots__ = ("owner", "names", "type_name", "required", "plans", "simple")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
@@ -308,6 +331,9 @@ class _OwnerTable:
         self.type_name = owner if "." not in owner else None
         # key -> its plan, filled as keys are met (tables of types that contain themselves are made first)
         self.plans: dict[str, _Plan] = {}
+        # the plans of the keys met that are neither ``_key`` nor a choice's: an object with only
+        # such keys takes the short way (StructureWalk.complex)
+        self.simple: dict[str, _Plan] = {}
         # the elements with a minimum above zero: (name, definition path, minimum, profile)
         self.required = tuple((el.name, el.path, el.min, _profile(el)) for el in defs.required(owner))
 
@@ -328,6 +354,8 @@ class _OwnerTable:
             found = plain.with_underscore()
         else:
             found = _Plan(bare, hit[0], hit[1])
+            if not found.el.choice:
+                self.simple[key] = found
         self.plans[key] = found
         return found
 
