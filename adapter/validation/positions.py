@@ -105,7 +105,7 @@ def _lookup(spots: dict[str, Any], root: str, expr: str) -> Any:
 
 def _unescaped(key: str) -> str:
     """A key as written between its quotes, unescaped: expressions name it so."""
-    return json.loads(f'"{key}"') if "\\" in key else key  # type: ignore[no-any-return]
+    return json.loads(f'"{key}"') if "\\" in key else key
 
 
 class _Scanner:

@@ -86,7 +86,7 @@ class StructureWalk:
             # Every key known, none a ``_key`` or a choice: each stands for an element of its own,
             # visited in the input's order (as below).
             for key in obj:
-                self.count(obj, path, simple[key], below, res)
+                self.element(obj, path, simple[key], below, res)
             for name, element, minimum, profile in table.required:
                 if name not in obj:
                     issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
@@ -127,10 +127,10 @@ class StructureWalk:
                 same.append(plan)
         for keys in found.values():
             if len(keys) == 1:
-                self.count(obj, path, keys[0], below, res)
+                self.element(obj, path, keys[0], below, res)
             else:
                 for plan in keys:
-                    self.element(obj, path, plan, below, res)
+                    self.element(obj, path, plan, below, res, count=False)
                 issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1].key}", code="structure",
                            element=keys[0].el.path, names=", ".join(p.key for p in keys))
         for name, element, minimum, profile in table.required:
@@ -138,18 +138,10 @@ class StructureWalk:
                 issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
                            element=element, min=minimum, found=0, profile=profile)
 
-    def count(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource) -> None:
-        """The values of an element written with one key, and their number against its cardinality."""
-        count = self.element(obj, path, plan, below, res)
-        if count < plan.min:
-            self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{plan.name}", code="structure",
-                            element=plan.el.path, min=plan.min, found=count, profile=plan.profile)
-        elif count > plan.max:
-            self.issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{plan.key}", code="structure",
-                            element=plan.el.path, max=plan.max, found=count, profile=plan.profile)
-
-    def element(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource) -> int:
-        """Visits the values of one key (with its ``_key`` part for primitives); returns how many there are."""
+    def element(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource,
+                count: bool = True) -> int:
+        """Visits the values of one key (with its ``_key`` part for primitives); returns how many there
+        are, and with ``count`` checks that number against the element's cardinality."""
         key = plan.key
         where = path + plan.dot
         value, meta = obj.get(key), obj.get(plan.meta_key)
@@ -157,15 +149,37 @@ class StructureWalk:
             if isinstance(value, list) or isinstance(meta, list):
                 self.issues.add("This_property_must_be_an_simple_value_not_", expression=where,
                                 code="structure", name=key)
-                return 0
-            if value is None and meta is None:
+                found = 0
+            elif value is None and meta is None:
                 self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=where, code="structure")
-                return 0
-            if plan.primitive:
-                self.primitive(value, meta, where, plan, below.get(where, _NONE) if below else _NONE, res)
+                found = 0
             else:
-                self.value(value, meta, where, plan, below.get(where, _NONE) if below else _NONE, res)
-            return 1
+                active = below.get(where, _NONE) if below else _NONE
+                if plan.primitive:
+                    self.primitive(value, meta, where, plan, active, res)
+                elif plan.direct is not None and isinstance(value, dict):
+                    self.complex(value, where, plan.direct, active, res)
+                else:
+                    self.value(value, meta, where, plan, active, res)
+                found = 1
+        else:
+            found = self.values(obj, plan, where, value, meta, below, res)
+        if count and (found < plan.min or found > plan.max):
+            self.cardinality(path, plan, found)
+        return found
+
+    def cardinality(self, path: str, plan: _Plan, found: int) -> None:
+        if found < plan.min:
+            self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{plan.name}", code="structure",
+                            element=plan.el.path, min=plan.min, found=found, profile=plan.profile)
+        else:
+            self.issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{plan.key}", code="structure",
+                            element=plan.el.path, max=plan.max, found=found, profile=plan.profile)
+
+    def values(self, obj: dict[str, Any], plan: _Plan, where: str, value: Any, meta: Any, below: dict[str, Active],
+               res: Resource) -> int:
+        """The values of a repeating element's key (an array, and its ``_key`` array for primitives)."""
+        key = plan.key
         values = self.array(value, where, key) if key in obj else None
         metas = self.array(meta, where, plan.meta_key) if plan.primitive and plan.meta_key in obj else None
         if metas is None:
@@ -188,8 +202,13 @@ class StructureWalk:
                 self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=at, code="structure")
                 continue
             out.append((v, m, at))
+        direct = plan.direct
         for v, m, at in out:
-            self.value(v, m, at, plan, below.get(at, _NONE) if below else _NONE, res)
+            active = below.get(at, _NONE) if below else _NONE
+            if direct is not None and isinstance(v, dict):
+                self.complex(v, at, direct, active, res)
+            else:
+                self.value(v, m, at, plan, active, res)
         return len(out)
 
     def array(self, value: Any, where: str, key: str) -> list[Any]:
@@ -283,7 +302,7 @@ class _Plan:
 
     __slots__ = ("key", "underscore", "dot", "meta_key", "name", "el", "min", "max", "single", "type_name",
                  "kind", "primitive", "profile", "value_set", "visit", "contained", "entry_resource",
-                 "local_refs", "xhtml", "uri", "quick", "check_as", "root_id", "constraints")
+                 "local_refs", "xhtml", "uri", "quick", "check_as", "root_id", "constraints", "direct")
 
     def __init__(self, key: str, el: defs.ElementDef, type_name: str, underscore: bool = False) -> None:
         self.key = key  # the name without "_"
@@ -304,6 +323,8 @@ class _Plan:
             owner = el.owner or type_name
             if defs.type_def(owner) is not None or "." in owner:
                 self.visit = _Visit(_owner_table(owner), el, False)
+        # the visit of an object value when nothing follows it (no binding): StructureWalk.element's short way
+        self.direct = None if self.value_set else self.visit
         self.contained = el.name == "contained"
         self.entry_resource = el.path == "Bundle.entry.resource"
         # the values that may name an id of their resource (dom-3): core_rules.local_references
