@@ -252,7 +252,7 @@ class StructureWalk:
                 primitives.check_primitive(value, plan.check_as, where, self.issues, resource_id=plan.root_id)
             if plan.value_set and isinstance(value, str):
                 core_rules.check_binding(plan.value_set, value, where, self.issues)
-            if plan.uri:
+            if plan.uri and isinstance(value, str) and value.startswith(("oid:", "uuid:")):  # the rules' faults
                 core_rules.check_primitive_rules(plan.type_name, plan.el, value, where, self.issues)
             if plan.constraints:
                 run_constraints(plan.constraints, value, where, res, self.issues, self.reported,
