@@ -641,7 +641,7 @@ def check_reference_targets(resource: Resource, registry: Registry, issues: Issu
     """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
     for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
-        if sd is not None:
+        if sd is not None and _targets_below(compile_profile(sd).root):  # else the walk would check nothing
             validate_profile(resource, sd, registry, issues, path=path, resolver=resolver, refs_only=True)
 
 
