@@ -391,8 +391,15 @@ class Walk:
             else:  # the values at each discriminator's path are the same for every slice: found once
                 subs = [_values_at(v, _discriminator(node.slices[0], d)[0]) for d in discriminators] \
                     if node.slices else []
-                candidates = [sl for sl in node.slices
-                              if all(self.discriminates(sl, d, v, sub) for d, sub in zip(discriminators, subs))]
+                by_type = _type_slices(node, discriminators)
+                if by_type is not None:  # only type discriminators: each slice's types against the values'
+                    found = [{x["resourceType"] for x in sub if isinstance(x, dict) and isinstance(x.get("resourceType"), str)}
+                             for sub in subs]  # (only a text can be one of the codes)
+                    candidates = [sl for sl, codes in by_type
+                                  if all(not types.isdisjoint(c) for types, c in zip(found, codes))]
+                else:
+                    candidates = [sl for sl in node.slices
+                                  if all(self.discriminates(sl, d, v, sub) for d, sub in zip(discriminators, subs))]
             chosen = self.choose(candidates, matched, v)
             if chosen is not None:
                 matched[chosen].append((v, p))
@@ -463,6 +470,20 @@ def _discriminator(sl: Node, d: dict[str, Any]) -> tuple[tuple[str, ...], Node, 
         # compiled profiles and their definitions are kept: the ids stay unique
         hit = _DISCRIMINATORS[(id(sl), id(d))] = (sl, d, (steps, target, d.get("type"), dpath))
     return hit[2]
+
+
+_TYPE_SLICES: dict[int, tuple[Node, list[tuple[Node, list[frozenset[Any]]]] | None]] = {}
+
+
+def _type_slices(node: Node, discriminators: list[dict[str, Any]]) -> list[tuple[Node, list[frozenset[Any]]]] | None:
+    """When every discriminator of ``node``'s slicing is of type ``type``: each slice with the type codes
+    it names at each discriminator's path (as :meth:`Walk.discriminates` reads them); else None."""
+    hit = _TYPE_SLICES.get(id(node))
+    if hit is None or hit[0] is not node:
+        table = [(sl, [frozenset(_discriminator(sl, d)[1].type_codes) for d in discriminators]) for sl in node.slices] \
+            if discriminators and all(d.get("type") == "type" for d in discriminators) else None
+        hit = _TYPE_SLICES[id(node)] = (node, table)  # compiled profiles are kept: the id stays unique
+    return hit[1]
 
 
 _TARGETS_BELOW: dict[int, tuple[Node, bool]] = {}
