@@ -193,15 +193,22 @@ class StructureWalk:
                 self.issues.add("LISN_BASE_PRIMITIVE_ALIGNMENT", expression=where, code="structure", name=key,
                                 values=len(values), extensions=len(metas))
             size = max(len(values), len(metas))
-        out = []  # every null is reported before the values are visited
-        for i in range(size):
-            v = values[i] if values is not None and i < len(values) else None
-            m = metas[i] if metas is not None and i < len(metas) else None
-            at = f"{where}[{i}]"
-            if v is None and m is None:
-                self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=at, code="structure")
-                continue
-            out.append((v, m, at))
+        out: list[tuple[Any, Any, str]] = []  # every null is reported before the values are visited
+        if metas is None and values is not None:  # (no ``_key`` array: the common case)
+            for i, v in enumerate(values):
+                if v is None:
+                    self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=f"{where}[{i}]", code="structure")
+                else:
+                    out.append((v, None, f"{where}[{i}]"))
+        else:
+            for i in range(size):
+                v = values[i] if values is not None and i < len(values) else None
+                m = metas[i] if metas is not None and i < len(metas) else None
+                at = f"{where}[{i}]"
+                if v is None and m is None:
+                    self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=at, code="structure")
+                    continue
+                out.append((v, m, at))
         direct = plan.direct
         for v, m, at in out:
             active = below.get(at, _NONE) if below else _NONE
