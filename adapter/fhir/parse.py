@@ -33,11 +33,13 @@ def check_size(raw: bytes, limits: Limits) -> None:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key twice: name the first one repeated
+        seen: set[str] = set()
+        for k, _v in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k)
     return out
 
 
@@ -65,7 +67,7 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
         raise _reject(messages.text("LISN_INPUT_TOO_DEEP", limit=limits.max_json_depth), "LISN_INPUT_TOO_DEEP") from None
     # The C decoder guards its own recursion (RecursionError above); the limit is checked on the
     # result, visiting containers only, which costs far less than scanning the text in Python.
-    if _too_deep(data, limits.max_json_depth):
+    if _too_deep(data, limits.max_json_depth, text):
         raise _reject(messages.text("LISN_INPUT_TOO_DEEP", limit=limits.max_json_depth), "LISN_INPUT_TOO_DEEP")
     if "\\u" in text:  # raw control characters and surrogates are already refused by the decoder
         _check_characters(data)
@@ -95,16 +97,35 @@ def _constant_position(text: str, token: str) -> tuple[int, int]:
     return 1, 1
 
 
-def _too_deep(data: Any, limit: int) -> bool:
+def _too_deep(data: Any, limit: int, text: str | None = None) -> bool:
+    """Whether containers nest deeper than ``limit`` in ``data`` (parsed from ``text``, when given).
+
+    Text with no more ``{`` and ``[`` than ``limit`` cannot (every container opens with one): then
+    the tree is not visited."""
     if not isinstance(data, (dict, list)):
         return False
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
+    if text is not None and text.count("{") + text.count("[") <= limit:
+        return False
+    if limit > _RECURSE_UP_TO:  # Python's recursion would not go so deep: a stack of our own
+        stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
+        while stack:
+            value, depth = stack.pop()
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+        return False
+    return limit < 1 or _deeper(data, limit - 1)
+
+
+_RECURSE_UP_TO = 200
+
+
+def _deeper(value: dict[str, Any] | list[Any], left: int) -> bool:
+    """Whether a container holds containers nested more than ``left`` deep."""
+    for child in value.values() if isinstance(value, dict) else value:
+        if isinstance(child, (dict, list)) and (left == 0 or _deeper(child, left - 1)):
             return True
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
     return False
 
 

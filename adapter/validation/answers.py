@@ -169,9 +169,10 @@ def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) ->
         return  # an answer carrying only nested items; R4 qrs-1 is for the profile checks
     vpath = f"{apath}.value.ofType({type_label(vtype)})"
     allowed = allowed_types(qitem)
-    if not ctx.issues.check(vtype in allowed, "QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure",
-                            linkId=link_id, expected=" | ".join(_said(type_label(a), ctx) for a in allowed),
-                            found=_said(type_label(vtype), ctx)):
+    if vtype not in allowed:  # the message's type names are worked out only then
+        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure", linkId=link_id,
+                       expected=" | ".join(_said(type_label(a), ctx) for a in allowed),
+                       found=_said(type_label(vtype), ctx))
         return
     if not _well_formed(ctx, vtype, value, vpath, link_id):
         return

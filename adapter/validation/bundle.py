@@ -10,7 +10,6 @@ Each entry's own resource is validated against its profiles by the dispatcher, n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from adapter.fhir.registry import Registry
@@ -69,22 +68,35 @@ def _check_full_urls(entries: list[Any], issues: Issues, path: str) -> None:
             seen[key] = i
 
 
-def references(resource: Any, path: str) -> Iterator[tuple[str, str]]:
+def references(resource: Any, path: str) -> list[tuple[str, str]]:
     """Every ``Reference.reference`` string in ``resource`` (not in contained resources) with its location.
 
     Local fragment references (``#id``) point into ``contained`` and are not Bundle references.
+    In document order; a location is written out only for a reference found.
     """
-    stack: list[tuple[Any, str]] = [(resource, path)]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, list):
-            for i in range(len(value) - 1, -1, -1):  # only objects and arrays can hold a Reference
-                if isinstance(value[i], (dict, list)):
-                    stack.append((value[i], f"{where}[{i}]"))
-        elif isinstance(value, dict):
+    found: list[tuple[str, str]] = []
+    steps: list[str | int] = []
+
+    def where() -> str:
+        return path + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
             ref = value.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#") and where != path:
-                yield ref, where
-            for key, child in reversed(list(value.items())):
+            if isinstance(ref, str) and not ref.startswith("#") and steps:
+                found.append((ref, where()))
+            for key, child in value.items():
                 if key != "contained" and isinstance(child, (dict, list)):
-                    stack.append((child, f"{where}.{key}"))
+                    steps.append(key)
+                    visit(child)
+                    steps.pop()
+        else:  # a list: only objects and arrays can hold a Reference
+            for i, item in enumerate(value):
+                if isinstance(item, (dict, list)):
+                    steps.append(i)
+                    visit(item)
+                    steps.pop()
+
+    if isinstance(resource, (dict, list)):
+        visit(resource)
+    return found

@@ -42,6 +42,8 @@ def validate(resource: Resource, registry: Registry | None = None, *, lang: str 
     ``test_environment`` (the setting ``validation.test_environment``) admits Inera's test HSA-ids.
     ``xml_problems`` are the XML representation errors :func:`read_resource` found, if any.
     """
+    if lang is None:  # the current language: no context to enter
+        return _validate(resource, registry, source_text, test_environment, xml_problems)
     with messages.use_lang(lang):
         return _validate(resource, registry, source_text, test_environment, xml_problems)
 
@@ -151,8 +153,11 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
     lines: dict[str, tuple[int, int | None]] = {}
     problems: list[Problem] = []
     try:
-        with messages.use_lang(lang):
+        if lang is None:  # the current language: no context to enter
             data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
+        else:
+            with messages.use_lang(lang):
+                data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
     except errors.InputRejected as exc:
         return exc.outcome
     return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems,

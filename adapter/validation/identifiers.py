@@ -242,32 +242,59 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str,
     there only the code's existence and the chapter F rule are checked here.
     ``test_environment`` admits Inera's test HSA-ids (never in production).
     """
-    form = resource.get("resourceType") != "QuestionnaireResponse"
-    stack: list[tuple[Any, str, str]] = [(resource, path, "")]
-    while stack:  # depth first, in document order; only objects and arrays are visited
-        value, where, key = stack.pop()
-        if isinstance(value, list):
-            for i in range(len(value) - 1, -1, -1):
-                if isinstance(value[i], (dict, list)):
-                    stack.append((value[i], f"{where}[{i}]", key))
-            continue
-        if not isinstance(value, dict):
-            continue
+    _Scan(issues, path, resource.get("resourceType") != "QuestionnaireResponse", test_environment).object(resource, "")
+
+
+class _Scan:
+    """Depth first, in document order; only objects and arrays are visited. The location of a node
+    is kept as its steps (names and indexes) and written out only for an issue."""
+
+    def __init__(self, issues: Issues, path: str, form: bool, test_environment: bool) -> None:
+        self.issues, self.path, self.form, self.test_environment = issues, path, form, test_environment
+        self.steps: list[str | int] = []
+
+    def where(self) -> str:
+        return self.path + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in self.steps)
+
+    def object(self, value: dict[str, Any], key: str) -> None:
         if key in _IDENTIFIER_KEYS:
-            _check_identifier(value, issues, where, test_environment)
-        elif key in ("coding", "valueCoding"):
-            _check_icd(value, issues, where, form)
-        for child_key, child in reversed(value.items()):
-            if isinstance(child, list) or (isinstance(child, dict) and "resourceType" not in child):
-                if child_key != "contained":  # another resource: validated on its own
-                    stack.append((child, f"{where}.{child_key}", child_key))
+            _check_identifier(value, self, self.test_environment)
+        elif key in _CODING_KEYS:
+            _check_icd(value, self, self.form)
+        steps = self.steps
+        for child_key, child in value.items():
+            if child_key == "contained":  # another resource: validated on its own
+                continue
+            if isinstance(child, list):
+                steps.append(child_key)
+                self.array(child, child_key)
+                steps.pop()
+            elif isinstance(child, dict) and "resourceType" not in child:
+                steps.append(child_key)
+                self.object(child, child_key)
+                steps.pop()
+
+    def array(self, value: list[Any], key: str) -> None:
+        steps = self.steps
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                steps.append(i)
+                self.object(item, key)
+                steps.pop()
+            elif isinstance(item, list):
+                steps.append(i)
+                self.array(item, key)
+                steps.pop()
+
+
+_CODING_KEYS = ("coding", "valueCoding")
 
 
 def _system(value: Any) -> str | None:
     return ids.normalise_system(value) if isinstance(value, str) else None
 
 
-def _check_identifier(ident: dict[str, Any], issues: Issues, where: str, test_environment: bool) -> None:
+def _check_identifier(ident: dict[str, Any], scan: _Scan, test_environment: bool) -> None:
     system = _system(ident.get("system"))
     check = CHECKS.get(system or "")
     value = ident.get("value")
@@ -277,12 +304,12 @@ def _check_identifier(ident: dict[str, Any], issues: Issues, where: str, test_en
     if problem:
         # A retired kommunkod is public (it names a municipality, not a person): say which one to use.
         current = municipalities()[1].get(value, "") if problem == "LISN_KOMMUNKOD_RETIRED" else ""
-        issues.add(problem, expression=f"{where}.value", code="value", system=system, current=current)
+        scan.issues.add(problem, expression=f"{scan.where()}.value", code="value", system=system, current=current)
 
 
-def _check_icd(coding: dict[str, Any], issues: Issues, where: str, form: bool) -> None:
+def _check_icd(coding: dict[str, Any], scan: _Scan, form: bool) -> None:
     if _system(coding.get("system")) != ids.ICD10_SE or not isinstance(coding.get("code"), str):
         return
     problem = icd10se_problem(coding["code"], form=form)
     if problem:
-        issues.add(problem, expression=f"{where}.code", code="code-invalid", code_value=coding["code"])
+        scan.issues.add(problem, expression=f"{scan.where()}.code", code="code-invalid", code_value=coding["code"])

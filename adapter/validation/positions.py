@@ -20,6 +20,7 @@ from typing import Any
 from adapter.errors import OperationOutcome
 
 _OFTYPE = re.compile(r"\.value\.ofType\((\w)(\w*)\)")
+_CUT = re.compile(r"[.\[]")
 # A string (unrolled: no backtracking frame per character) or a bracket.
 _STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 # Up to this size a skipped object or array is read by the C decoder (fast; it builds the objects,
@@ -33,6 +34,8 @@ _BLANK = re.compile(r"[ \t\r\n]*")
 # unrolled and possessive: no backtracking, no frame per character) and its colon, or the ``}``.
 _NEXT = re.compile(r"[ \t\r\n]*+([,\]}])")
 _KEY = re.compile(r'[ \t\r\n]*+(?:\}|"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
+# In an object, after a value: blanks, then a comma, blanks and the next key with its colon, or the ``}``.
+_NEXT_KEY = re.compile(r'[ \t\r\n]*+(?:\}|,[ \t\r\n]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
@@ -61,13 +64,15 @@ def _wanted(oo: OperationOutcome, *, every_split: bool) -> set[str]:
     for iss in oo.get("issue", []):
         for expr in iss.get("expression") or []:
             path = _normalised(expr)
-            cuts = [i for i, ch in enumerate(path) if ch in ".["] + [len(path)]
+            cuts = [m.start() for m in _CUT.finditer(path)] + [len(path)]
             for i, start in enumerate(cuts if every_split else cuts[:1]):
                 wanted.update(path[start:end] for end in cuts[i:])
     return wanted
 
 
 def _normalised(expr: str) -> str:
+    if ".ofType(" not in expr:
+        return expr
     return _OFTYPE.sub(lambda m: f".value{m.group(1).upper()}{m.group(2)}", expr)
 
 
@@ -98,6 +103,11 @@ def _lookup(spots: dict[str, Any], root: str, expr: str) -> Any:
         path = path[:max(cut, 0)]
 
 
+def _unescaped(key: str) -> str:
+    """A key as written between its quotes, unescaped: expressions name it so."""
+    return json.loads(f'"{key}"') if "\\" in key else key
+
+
 class _Scanner:
     """Finds where the wanted values start; the text is already known to be valid JSON."""
 
@@ -113,71 +123,73 @@ class _Scanner:
         return {path: self.line_col(offset) for path, offset in sorted(self.offsets.items(), key=lambda x: x[1])}, self.root
 
     def _walk(self) -> None:
+        text, wanted, offsets = self.text, self.wanted, self.offsets
         # Each frame: [path of the object or array, next array index or None for an object].
         stack: list[list[Any]] = []
         path: str | None = ""
+        i = 0
         while path is not None:
-            self._skip()
-            ch = self.text[self.i]
-            if path not in self.wanted:  # nothing wanted inside (the wanted set holds every prefix)
+            if text[i] in _WS:
+                i = _BLANK.match(text, i).end()  # type: ignore[union-attr]  # ``*`` matches the empty string too
+            ch = text[i]
+            if path not in wanted:  # nothing wanted inside (the wanted set holds every prefix)
+                self.i = i
                 if len(stack) == 1 and path == ".resourceType" and ch not in "{[":
                     self._scalar(True)
                 else:
                     self._skip_value(ch)
+                i = self.i
             elif ch == "{":
-                self._spot(path)
-                self.i += 1
-                stack.append([path, None])
-                path = self._key(stack)
-                if path is not None:
+                offsets.setdefault(path, i)
+                m = _KEY.match(text, i + 1)
+                if m is None:
+                    raise ValueError("not JSON")
+                i = m.end()
+                key = m.group(1)
+                if key is not None:
+                    stack.append([path, None])
+                    path = f"{path}.{_unescaped(key)}"
                     continue
+                # an empty object
             elif ch == "[":
-                self._spot(path)
-                self.i += 1
-                self._skip()
-                if self.text[self.i] != "]":
+                offsets.setdefault(path, i)
+                i += 1
+                if text[i] in _WS:
+                    i = _BLANK.match(text, i).end()  # type: ignore[union-attr]
+                if text[i] != "]":
                     stack.append([path, 0])
                     path = f"{path}[0]"
                     continue
-                self.i += 1  # an empty array
+                i += 1  # an empty array
             else:
-                self._spot(path)
+                offsets.setdefault(path, i)
+                self.i = i
                 self._scalar(len(stack) == 1 and path == ".resourceType")
-            path = self._after_value(stack)
-
-    def _after_value(self, stack: list[list[Any]]) -> str | None:
-        """The path of the next value, closing objects and arrays that end here; ``None`` at the end."""
-        text = self.text
-        while stack:
-            m = _NEXT.match(text, self.i)
-            if m is None:
-                raise ValueError("not JSON")
-            self.i = m.end()
-            frame = stack[-1]
-            if m.group(1) == ",":
+                i = self.i
+            # After a value: the next one's path, closing the objects and arrays that end here; None at the end.
+            path = None
+            while stack:
+                frame = stack[-1]
                 if frame[1] is None:
-                    found = self._key(stack)
-                    if found is not None:
-                        return found
-                    continue
-                frame[1] += 1
-                return f"{frame[0]}[{frame[1]}]"
-            stack.pop()  # the closing bracket
-        return None
-
-    def _key(self, stack: list[list[Any]]) -> str | None:
-        """Reads ``"key":`` in the innermost object; ``None`` (and the object closed) at its ``}``."""
-        m = _KEY.match(self.text, self.i)
-        if m is None:
-            raise ValueError("not JSON")
-        self.i = m.end()
-        key = m.group(1)
-        if key is None:  # the object's ``}``
-            stack.pop()
-            return None
-        if "\\" in key:
-            key = json.loads(f'"{key}"')  # an escaped key: named unescaped in expressions
-        return f"{stack[-1][0]}.{key}"
+                    m = _NEXT_KEY.match(text, i)
+                    if m is None:
+                        raise ValueError("not JSON")
+                    i = m.end()
+                    key = m.group(1)
+                    if key is not None:
+                        path = f"{frame[0]}.{_unescaped(key)}"
+                        break
+                else:
+                    m = _NEXT.match(text, i)
+                    if m is None:
+                        raise ValueError("not JSON")
+                    i = m.end()
+                    if m.group(1) == ",":
+                        frame[1] += 1
+                        path = f"{frame[0]}[{frame[1]}]"
+                        break
+                stack.pop()  # the closing bracket
+        self.i = i
 
     def _scalar(self, is_root_type: bool) -> None:
         if self.text[self.i] == '"':
@@ -225,15 +237,6 @@ class _Scanner:
             if (quote - 1 - backslashes) % 2 == 0:
                 return quote + 1
             i = quote + 1
-
-    def _skip(self) -> None:
-        if self.text[self.i] in _WS:
-            blank = _BLANK.match(self.text, self.i)
-            assert blank is not None  # ``*`` matches the empty string too
-            self.i = blank.end()
-
-    def _spot(self, path: str) -> None:
-        self.offsets.setdefault(path, self.i)
 
     def line_col(self, offset: int) -> tuple[int, int | None]:
         """Line and column of ``offset``; called with increasing offsets (counts newlines once)."""

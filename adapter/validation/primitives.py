@@ -15,6 +15,7 @@ import binascii
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -58,6 +59,40 @@ def check_primitive(value: Any, type_name: str, path: str, issues: Issues, *, re
         issues.add("Type_Specific_Checks_DT_Primitive_NotEmpty", expression=path, code="value")
     elif type_name != "xhtml":
         _text(value, type_name, path, issues, resource_id)
+
+
+@cache
+def quick_check(type_name: str) -> Callable[[Any], bool] | None:
+    """A quick test of a ``type_name`` value that is true only when :func:`check_primitive` would
+    find nothing wrong with it (``resource_id`` false); a value it rejects gets the full check,
+    which says what is wrong. None: no quick test (base64, unknown types), always the full check."""
+    lo, hi = _INT32
+    if type_name == "boolean":
+        return lambda v: v is True or v is False
+    if type_name == "integer":
+        return lambda v: type(v) is int and lo <= v <= hi
+    if type_name == "positiveInt":
+        return lambda v: type(v) is int and 1 <= v <= hi
+    if type_name == "unsignedInt":
+        return lambda v: type(v) is int and 0 <= v <= hi
+    if type_name == "decimal":
+        return lambda v: type(v) is float and math.isfinite(v)
+    if type_name == "xhtml":
+        return lambda v: type(v) is str and v != ""
+    if type_name not in _STRING_TYPES:
+        return None
+    regex = _regex(type_name)
+    if regex is None:
+        return lambda v: type(v) is str and 0 < len(v) <= _MAX_STRING
+    match = regex.fullmatch
+    if type_name in ("date", "dateTime", "instant"):
+        return lambda v: type(v) is str and 0 < len(v) <= _MAX_STRING and match(v) is not None and real_date(v)
+    return lambda v: type(v) is str and 0 < len(v) <= _MAX_STRING and match(v) is not None
+
+
+# The text types whose check is the length and the expression (base64Binary also decodes).
+_STRING_TYPES = frozenset({"string", "code", "id", "uri", "url", "canonical", "oid", "uuid", "markdown", "instant",
+                           "date", "dateTime", "time"})
 
 
 def _integer(value: Any, type_name: str, path: str, issues: Issues) -> None:

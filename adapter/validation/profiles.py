@@ -165,13 +165,8 @@ def child_values(parent: Any, name: str, parent_path: str) -> list[tuple[Any, st
     """The values of element ``name`` in ``parent`` with their FHIRPath locations."""
     if not isinstance(parent, dict):
         return []
-    if name.endswith("[x]"):
-        base = name[:-3]
-        keys = [k for k in parent if k.startswith(base) and len(k) > len(base) and k[len(base)].isupper()]
-    else:
-        keys = [name] if name in parent else ([f"_{name}"] if f"_{name}" in parent else [])
     out: list[tuple[Any, str]] = []
-    for key in keys:
+    for key in _child_keys(parent, name):
         value = parent[key]
         shown = key.lstrip("_")
         if isinstance(value, list):
@@ -179,6 +174,31 @@ def child_values(parent: Any, name: str, parent_path: str) -> list[tuple[Any, st
         elif value is not None:
             out.append((value, f"{parent_path}.{shown}"))
     return out
+
+
+def _child_keys(parent: dict[str, Any], name: str) -> list[str]:
+    if name.endswith("[x]"):
+        base = name[:-3]
+        return [k for k in parent if k.startswith(base) and len(k) > len(base) and k[len(base)].isupper()]
+    return [name] if name in parent else ([f"_{name}"] if f"_{name}" in parent else [])
+
+
+def _values_at(value: Any, steps: tuple[str, ...]) -> list[Any]:
+    """The values at ``steps`` (element names) below ``value``, as :func:`child_values` finds them, step by step."""
+    found = [value]
+    for name in steps:
+        below: list[Any] = []
+        for parent in found:
+            if not isinstance(parent, dict):
+                continue
+            for key in _child_keys(parent, name):
+                child = parent[key]
+                if isinstance(child, list):
+                    below.extend(v for v in child if v is not None)
+                elif child is not None:
+                    below.append(child)
+        found = below
+    return found
 
 
 def type_of_profile(canonical: str, registry: Registry) -> str | None:
@@ -233,6 +253,8 @@ class Walk:
 
     def children(self, node: Node, parent: Any, parent_path: str) -> list[tuple[Any, str, Node]]:
         values = child_values(parent, node.name, parent_path)
+        if not values and not node.min and not node.slices:
+            return []  # nothing to count, nothing to match
         if not self.refs_only:
             self.cardinality(node, values, parent_path, "Validation_VAL_Profile_Minimum",
                              "Validation_VAL_Profile_Maximum")
@@ -366,9 +388,18 @@ class Walk:
         for v, p in values:
             if node.name.endswith("[x]"):  # type slices of a choice: valueQuantity, valueString, ...
                 candidates = [sl for sl in node.slices if p.rsplit(".", 1)[-1].split("[")[0] == sl.slice_name]
-            else:
-                candidates = [sl for sl in node.slices
-                              if all(self.discriminates(sl, d, v) for d in discriminators)]
+            else:  # the values at each discriminator's path are the same for every slice: found once
+                subs = [_values_at(v, _discriminator(node.slices[0], d)[0]) for d in discriminators] \
+                    if node.slices else []
+                by_type = _type_slices(node, discriminators)
+                if by_type is not None:  # only type discriminators: each slice's types against the values'
+                    found = [{x["resourceType"] for x in sub if isinstance(x, dict) and isinstance(x.get("resourceType"), str)}
+                             for sub in subs]  # (only a text can be one of the codes)
+                    candidates = [sl for sl, codes in by_type
+                                  if all(not types.isdisjoint(c) for types, c in zip(found, codes))]
+                else:
+                    candidates = [sl for sl in node.slices
+                                  if all(self.discriminates(sl, d, v, sub) for d, sub in zip(discriminators, subs))]
             chosen = self.choose(candidates, matched, v)
             if chosen is not None:
                 matched[chosen].append((v, p))
@@ -385,22 +416,21 @@ class Walk:
         roomy = [sl for sl in conforming if sl.max is None or len(matched[sl]) < sl.max]
         return (roomy or conforming)[0]
 
-    def discriminates(self, sl: Node, d: dict[str, Any], value: Any) -> bool:
-        dpath = str(d.get("path") or "$this")
-        target, sub = sl, [(value, "")]
-        for part in ([] if dpath == "$this" else dpath.split(".")):
-            target = target.children.get(part, Node(name=part))
-            sub = [x for v, _ in sub for x in child_values(v, part, "")]
-        kind = d.get("type")
+    def discriminates(self, sl: Node, d: dict[str, Any], value: Any, sub: list[Any] | None = None) -> bool:
+        """Whether ``value`` fits slice ``sl`` by discriminator ``d`` (``sub``: the values at the
+        discriminator's path, when already found)."""
+        steps, target, kind, dpath = _discriminator(sl, d)
+        if sub is None:
+            sub = _values_at(value, steps)
         if kind == "type":
-            return any(isinstance(v, dict) and v.get("resourceType") in target.type_codes for v, _ in sub)
+            return any(isinstance(v, dict) and v.get("resourceType") in target.type_codes for v in sub)
         if kind == "profile":
-            return any(isinstance(v, dict) and self.conforms(v, target.type_profiles) for v, _ in sub)
+            return any(isinstance(v, dict) and self.conforms(v, target.type_profiles) for v in sub)
         if kind in ("value", "pattern"):
             expected = target.fixed if target.fixed is not None else target.pattern
             if expected is None and dpath == "url" and sl.type_profiles:
                 expected = sl.type_profiles[0]  # an extension slice: matched by the extension's url
-            return expected is not None and any(not mismatches(expected, v, "", exact=False) for v, _ in sub)
+            return expected is not None and any(not mismatches(expected, v, "", exact=False) for v in sub)
         if kind == "exists":
             return bool(sub) == bool((target.min or 0) >= 1)
         return False
@@ -422,6 +452,38 @@ class Walk:
             if not scratch.has_errors:
                 return True
         return False
+
+
+_DISCRIMINATORS: dict[tuple[int, int], tuple[Node, dict[str, Any], tuple[tuple[str, ...], Node, Any, str]]] = {}
+
+
+def _discriminator(sl: Node, d: dict[str, Any]) -> tuple[tuple[str, ...], Node, Any, str]:
+    """A discriminator of slice ``sl``, read once: its path's steps, the slice's node at that path (an
+    empty one when the slice says nothing there), its type and its path."""
+    hit = _DISCRIMINATORS.get((id(sl), id(d)))
+    if hit is None or hit[0] is not sl or hit[1] is not d:
+        dpath = str(d.get("path") or "$this")
+        steps = () if dpath == "$this" else tuple(dpath.split("."))
+        target = sl
+        for part in steps:
+            target = target.children.get(part, Node(name=part))
+        # compiled profiles and their definitions are kept: the ids stay unique
+        hit = _DISCRIMINATORS[(id(sl), id(d))] = (sl, d, (steps, target, d.get("type"), dpath))
+    return hit[2]
+
+
+_TYPE_SLICES: dict[int, tuple[Node, list[tuple[Node, list[frozenset[Any]]]] | None]] = {}
+
+
+def _type_slices(node: Node, discriminators: list[dict[str, Any]]) -> list[tuple[Node, list[frozenset[Any]]]] | None:
+    """When every discriminator of ``node``'s slicing is of type ``type``: each slice with the type codes
+    it names at each discriminator's path (as :meth:`Walk.discriminates` reads them); else None."""
+    hit = _TYPE_SLICES.get(id(node))
+    if hit is None or hit[0] is not node:
+        table = [(sl, [frozenset(_discriminator(sl, d)[1].type_codes) for d in discriminators]) for sl in node.slices] \
+            if discriminators and all(d.get("type") == "type" for d in discriminators) else None
+        hit = _TYPE_SLICES[id(node)] = (node, table)  # compiled profiles are kept: the id stays unique
+    return hit[1]
 
 
 _TARGETS_BELOW: dict[int, tuple[Node, bool]] = {}
@@ -600,7 +662,7 @@ def check_reference_targets(resource: Resource, registry: Registry, issues: Issu
     """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
     for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
-        if sd is not None:
+        if sd is not None and _targets_below(compile_profile(sd).root):  # else the walk would check nothing
             validate_profile(resource, sd, registry, issues, path=path, resolver=resolver, refs_only=True)
 
 

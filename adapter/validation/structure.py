@@ -52,127 +52,173 @@ class StructureWalk:
         if not isinstance(rtype, str) or not rtype:
             self.issues.add("UNABLE_TO_FIND_RESOURCETYPE_PROPERTY", expression=path, code="structure")
             return
-        tdef = defs.type_def(rtype)
-        if tdef is None or tdef.kind != "resource" or tdef.abstract:
+        visit = _root_visit(rtype)
+        if visit is None:
             self.issues.add("Validation_VAL_Profile_NoDefinition", expression=path, code="structure", type=rtype)
             return
         self.on_resource(res, path)
-        active = list(inherited or []) + profiles.start_walks(res, self.registry, self.issues, path=path)
+        started = profiles.start_walks(res, self.registry, self.issues, path=path)
+        active = inherited + started if inherited else started
         self.local_refs[id(res)] = set()
-        self.complex(res, path, rtype, None, active, res, root=True)
-        core_rules.check_contained(res, path, self.local_refs, self.issues)
+        self.complex(res, path, visit, active, res, root=True)
+        if "contained" in res:
+            core_rules.check_contained(res, path, self.local_refs, self.issues)
 
-    def complex(self, obj: dict[str, Any], path: str, owner: str, el: defs.ElementDef | None,
-                active: Active, res: Resource, *, root: bool = False) -> None:
-        for walk, node in active:
-            walk.enter(node, obj, path)
+    def complex(self, obj: dict[str, Any], path: str, visit: _Visit, active: Active, res: Resource, *,
+                root: bool = False) -> None:
+        """One object of a complex type or backbone element: its properties, then its type's rules."""
+        issues = self.issues
+        if active:
+            for walk, node in active:
+                walk.enter(node, obj, path)
         if not obj:
-            self.issues.add("Object_must_have_some_content", expression=path, code="structure")
+            issues.add("Object_must_have_some_content", expression=path, code="structure")
             return
-        below: dict[str, Active] = {}
-        for walk, node in active:
-            for _value, where, sub in walk.below(node, obj, path):
-                below.setdefault(where, []).append((walk, sub))
-        table = _owner_table(owner)
-        found = self.known_keys(obj, path, table, root)
-        elements = table.elements
-        for name, keys in found.items():
-            self.element(obj, path, elements[name], keys, below, res)
-        for element in table.required:
-            if element.name not in found:
-                self.element(obj, path, element, [], below, res)
-        type_name = table.type_name
-        if type_name is not None:
-            if type_name == "Reference" and el is not None and el.targets:
-                references.check_reference(obj, path, el.targets, self.entries[-1] if self.entries else None,
-                                           self.issues)
-            if type_name in core_rules.TYPES_WITH_RULES:
-                core_rules.check_type(type_name, obj, path, self.issues,
-                                      nested=el is not None and el.path == "Extension.extension")
-        constraints = _complex_constraints(el, type_name, root)
-        if constraints:
-            run_constraints(constraints, obj, path, res, self.issues, self.reported,
-                            type_path=None if root else owner, root_resource=self.containers.get(id(res)))
+        below = _NO_BELOW
+        if active:
+            below = {}
+            for walk, node in active:
+                for _value, where, sub in walk.below(node, obj, path):
+                    below.setdefault(where, []).append((walk, sub))
+        table = visit.table
+        simple = table.simple
+        if obj.keys() <= simple.keys():
+            # Every key known, none a ``_key`` or a choice: each stands for an element of its own,
+            # visited in the input's order (as below).
+            for key in obj:
+                self.element(obj, path, simple[key], below, res)
+            for name, element, minimum, profile in table.required:
+                if name not in obj:
+                    issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
+                               element=element, min=minimum, found=0, profile=profile)
+        else:
+            self.properties(obj, path, table, below, res, root)
+        if visit.targets:
+            references.check_reference(obj, path, visit.targets, self.entries[-1] if self.entries else None, issues)
+        if visit.rules:
+            core_rules.check_type(visit.type_name, obj, path, issues, nested=visit.nested)
+        gate = visit.gate
+        if gate and (gate == _ALWAYS or (len(obj) == 1 and "id" in obj)):
+            run_constraints(visit.constraints, obj, path, res, issues, self.reported,
+                            type_path=None if root else table.owner, root_resource=self.containers.get(id(res)))
 
-    def known_keys(self, obj: dict[str, Any], path: str, table: _OwnerTable, root: bool) -> dict[str, list[str]]:
-        """The JSON names in ``obj`` by element (``value`` -> ``["valueString"]``); unknown ones reported."""
-        keys = table.keys
-        found: dict[str, list[str]] = {}
+    def properties(self, obj: dict[str, Any], path: str, table: _OwnerTable, below: dict[str, Active], res: Resource,
+                   root: bool) -> None:
+        """The properties of an object, any keys: unknown ones reported first, then each element with
+        all its keys (a choice written twice has two), then the required elements missing."""
+        issues = self.issues
+        plans = table.plans
+        found: dict[str, list[_Plan]] = {}
         for key in obj:
-            if root and key == "resourceType":
-                continue
-            hit = keys.get(key)
-            if hit is None:
-                hit = table.key(key)
-                if hit is not None:  # only names the type has: an input's unknown names are not kept
-                    keys[key] = hit
-            if hit is None:
-                self.issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
-                continue
-            name, bare, underscore = hit
-            if underscore and bare in obj:
+            plan = plans.get(key)
+            if plan is None:
+                if root and key == "resourceType":
+                    continue
+                plan = table.plan(key)
+                if plan is None:
+                    issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
+                    continue
+            if plan.underscore and plan.key in obj:
                 continue  # ``_x`` next to ``x``: counted with ``x``
-            if name in found:
-                found[name].append(bare)
+            same = found.get(plan.name)
+            if same is None:
+                found[plan.name] = [plan]
             else:
-                found[name] = [bare]
+                same.append(plan)
+        for keys in found.values():
+            if len(keys) == 1:
+                self.element(obj, path, keys[0], below, res)
+            else:
+                for plan in keys:
+                    self.element(obj, path, plan, below, res, count=False)
+                issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1].key}", code="structure",
+                           element=keys[0].el.path, names=", ".join(p.key for p in keys))
+        for name, element, minimum, profile in table.required:
+            if name not in found:
+                issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
+                           element=element, min=minimum, found=0, profile=profile)
+
+    def element(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource,
+                count: bool = True) -> int:
+        """Visits the values of one key (with its ``_key`` part for primitives); returns how many there
+        are, and with ``count`` checks that number against the element's cardinality."""
+        key = plan.key
+        where = path + plan.dot
+        value, meta = obj.get(key), obj.get(plan.meta_key)
+        if plan.single:
+            if isinstance(value, list) or isinstance(meta, list):
+                self.issues.add("This_property_must_be_an_simple_value_not_", expression=where,
+                                code="structure", name=key)
+                found = 0
+            elif value is None and meta is None:
+                self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=where, code="structure")
+                found = 0
+            else:
+                active = below.get(where, _NONE) if below else _NONE
+                if plan.primitive:
+                    self.primitive(value, meta, where, plan, active, res)
+                elif plan.direct is not None and isinstance(value, dict):
+                    self.complex(value, where, plan.direct, active, res)
+                else:
+                    self.value(value, meta, where, plan, active, res)
+                found = 1
+        else:
+            found = self.values(obj, plan, where, value, meta, below, res)
+        if count and (found < plan.min or found > plan.max):
+            self.cardinality(path, plan, found)
         return found
 
-    def element(self, obj: dict[str, Any], path: str, el: defs.ElementDef, keys: list[str],
-                below: dict[str, Active], res: Resource) -> None:
-        count = 0
-        info = _info(el)
-        for key in keys:
-            type_name = info.choice_types[key] if el.choice else info.type_name
-            items = self.items(obj, key, el, type_name, path)
-            count += len(items)
-            for value, meta, where in items:
-                self.value(value, meta, where, el, type_name, below.get(where, _NONE), res)
-        if len(keys) > 1:
-            self.issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1]}", code="structure",
-                            element=el.path, names=", ".join(keys))
-        elif count < el.min:
-            self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{el.name}", code="structure",
-                            element=el.path, min=el.min, found=count, profile=info.profile)
-        elif count > el.max:
-            self.issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{keys[0]}", code="structure",
-                            element=el.path, max=el.max, found=count, profile=info.profile)
+    def cardinality(self, path: str, plan: _Plan, found: int) -> None:
+        if found < plan.min:
+            self.issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{plan.name}", code="structure",
+                            element=plan.el.path, min=plan.min, found=found, profile=plan.profile)
+        else:
+            self.issues.add("Validation_VAL_Profile_Maximum", expression=f"{path}.{plan.key}", code="structure",
+                            element=plan.el.path, max=plan.max, found=found, profile=plan.profile)
 
-    def items(self, obj: dict[str, Any], key: str, el: defs.ElementDef, type_name: str,
-              path: str) -> list[tuple[Any, Any, str]]:
-        """The values of ``key`` (with their ``_key`` parts for primitives) and their locations."""
-        value, meta = obj.get(key), obj.get("_" + key)
-        where = f"{path}.{key}"
-        primitive = type_name in defs.PRIMITIVES
-        if el.max <= 1:  # not el.repeats
-            for v in (value, meta):
-                if isinstance(v, list):
-                    self.issues.add("This_property_must_be_an_simple_value_not_", expression=where,
-                                    code="structure", name=key)
-                    return []
-            if value is None and meta is None:
-                self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=where, code="structure")
-                return []
-            return [(value, meta, where)]
+    def values(self, obj: dict[str, Any], plan: _Plan, where: str, value: Any, meta: Any, below: dict[str, Active],
+               res: Resource) -> int:
+        """The values of a repeating element's key (an array, and its ``_key`` array for primitives)."""
+        key = plan.key
         values = self.array(value, where, key) if key in obj else None
-        metas = self.array(meta, where, "_" + key) if primitive and "_" + key in obj else None
-        if values is None and metas is None:
-            return []
-        if values is not None and metas is not None and len(values) != len(metas):
-            self.issues.add("LISN_BASE_PRIMITIVE_ALIGNMENT", expression=where, code="structure", name=key,
-                            values=len(values), extensions=len(metas))
-        size = max(len(values or []), len(metas or []))
-        out = []
-        for i in range(size):
-            v = values[i] if values is not None and i < len(values) else None
-            m = metas[i] if metas is not None and i < len(metas) else None
-            if v is None and m is None:
-                self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=f"{where}[{i}]", code="structure")
-                continue
-            out.append((v, m, f"{where}[{i}]"))
-        return out
+        metas = self.array(meta, where, plan.meta_key) if plan.primitive and plan.meta_key in obj else None
+        if metas is None:
+            if values is None:
+                return 0
+            size = len(values)
+        elif values is None:
+            size = len(metas)
+        else:
+            if len(values) != len(metas):
+                self.issues.add("LISN_BASE_PRIMITIVE_ALIGNMENT", expression=where, code="structure", name=key,
+                                values=len(values), extensions=len(metas))
+            size = max(len(values), len(metas))
+        out: list[tuple[Any, Any, str]] = []  # every null is reported before the values are visited
+        if metas is None and values is not None:  # (no ``_key`` array: the common case)
+            for i, v in enumerate(values):
+                if v is None:
+                    self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=f"{where}[{i}]", code="structure")
+                else:
+                    out.append((v, None, f"{where}[{i}]"))
+        else:
+            for i in range(size):
+                v = values[i] if values is not None and i < len(values) else None
+                m = metas[i] if metas is not None and i < len(metas) else None
+                at = f"{where}[{i}]"
+                if v is None and m is None:
+                    self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=at, code="structure")
+                    continue
+                out.append((v, m, at))
+        direct = plan.direct
+        for v, m, at in out:
+            active = below.get(at, _NONE) if below else _NONE
+            if direct is not None and isinstance(v, dict):
+                self.complex(v, at, direct, active, res)
+            else:
+                self.value(v, m, at, plan, active, res)
+        return len(out)
 
-    def array(self, value: Any, where: str, key: str) -> list[Any] | None:
+    def array(self, value: Any, where: str, key: str) -> list[Any]:
         if not isinstance(value, list):
             self.issues.add("This_property_must_be_an_Array_not_", expression=where, code="structure", name=key)
             return [value]
@@ -180,53 +226,50 @@ class StructureWalk:
             self.issues.add("ARRAY_CANNOT_BE_EMPTY", expression=where, code="structure")
         return value
 
-    def value(self, value: Any, meta: Any, where: str, el: defs.ElementDef, type_name: str,
-              active: Active, res: Resource) -> None:
-        if type_name in defs.PRIMITIVES:
-            self.primitive(value, meta, where, el, type_name, active, res)
-        elif type_name == "Resource":
-            if el.name == "contained" and isinstance(value, dict):
+    def value(self, value: Any, meta: Any, where: str, plan: _Plan, active: Active, res: Resource) -> None:
+        kind = plan.kind
+        if kind == _PRIMITIVE:
+            self.primitive(value, meta, where, plan, active, res)
+        elif kind == _RESOURCE:
+            if plan.contained and isinstance(value, dict):
                 self.containers[id(value)] = self.containers.get(id(res), res)
-            if el.path == "Bundle.entry.resource" and isinstance(res.get("entry"), list):
+            if plan.entry_resource and isinstance(res.get("entry"), list):
                 self.entries.append((res["entry"], self.entry_full_url(res["entry"], value)))
                 self.resource(value, where, active)
                 self.entries.pop()
                 return
             self.resource(value, where, active)
         elif not isinstance(value, dict):
-            self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type=type_name)
-        else:
-            owner = el.owner or type_name
-            if defs.type_def(owner) is None and "." not in owner:
-                return  # a type R4 does not define cannot occur in the generated definitions
-            self.complex(value, where, owner, el, active, res)
-            if el.value_set:
-                core_rules.check_binding(el.value_set, value, where, self.issues)
+            self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type=plan.type_name)
+        elif plan.visit is not None:  # None: a type R4 does not define cannot occur in the generated definitions
+            self.complex(value, where, plan.visit, active, res)
+            if plan.value_set:
+                core_rules.check_binding(plan.value_set, value, where, self.issues)
 
-    def primitive(self, value: Any, meta: Any, where: str, el: defs.ElementDef, type_name: str,
-                  active: Active, res: Resource) -> None:
-        for walk, node in active:
-            walk.instance(node, value if value is not None else meta, where)
+    def primitive(self, value: Any, meta: Any, where: str, plan: _Plan, active: Active, res: Resource) -> None:
+        if active:
+            for walk, node in active:
+                walk.instance(node, value if value is not None else meta, where)
         if value is not None:
-            if isinstance(value, str) and (value.startswith("#") or type_name == "xhtml"):
-                self.local_refs.setdefault(id(res), set()).update(core_rules.local_references(value, el, type_name))
-            info = _info(el)
-            root_id = info.root_id
-            primitives.check_primitive(value, "id" if root_id else type_name, where, self.issues,
-                                       resource_id=root_id)
-            if el.value_set and isinstance(value, str):
-                core_rules.check_binding(el.value_set, value, where, self.issues)
-            if type_name == "uri":
-                core_rules.check_primitive_rules(type_name, el, value, where, self.issues)
-            if info.primitive_constraints:
-                run_constraints(info.primitive_constraints, value, where, res, self.issues, self.reported,
-                                type_path=type_name, root_resource=self.containers.get(id(res)))
+            if plan.local_refs and isinstance(value, str) and (plan.xhtml or value.startswith("#")):
+                self.local_refs.setdefault(id(res), set()).update(
+                    core_rules.local_references(value, plan.el, plan.type_name))
+            quick = plan.quick
+            if quick is None or not quick(value):
+                primitives.check_primitive(value, plan.check_as, where, self.issues, resource_id=plan.root_id)
+            if plan.value_set and isinstance(value, str):
+                core_rules.check_binding(plan.value_set, value, where, self.issues)
+            if plan.uri and isinstance(value, str) and value.startswith(("oid:", "uuid:")):  # the rules' faults
+                core_rules.check_primitive_rules(plan.type_name, plan.el, value, where, self.issues)
+            if plan.constraints:
+                run_constraints(plan.constraints, value, where, res, self.issues, self.reported,
+                                type_path=plan.type_name, root_resource=self.containers.get(id(res)))
         if meta is None:
             return
         if not isinstance(meta, dict):
             self.issues.add("LISN_BASE_NOT_OBJECT", expression=where, code="structure", type="Element")
             return
-        self.complex(meta, where, "Element", None, _NONE, res)
+        self.complex(meta, where, _element_visit(), _NONE, res)
 
     @staticmethod
     def entry_full_url(entries: list[Any], resource: Any) -> Any:
@@ -234,55 +277,125 @@ class StructureWalk:
 
 
 _NONE: Active = []  # no profile walks (never appended to)
+_NO_BELOW: dict[str, Active] = {}  # no profile walks below (never added to)
+
+# What a value is: a primitive, a resource, or an object of a complex type or backbone element.
+_PRIMITIVE, _RESOURCE, _COMPLEX = 0, 1, 2
+# When a complex value's constraints run: never (none), always, or only ``ele-1`` (on an object
+# with only an ``id``: on any other object it holds, see adapter.validation.constraints).
+_NEVER, _ALWAYS, _ELE1 = 0, 1, 2
 
 
-class _ElementInfo:
-    """What the walk needs of one element definition, worked out once (definitions are kept for good)."""
+class _Visit:
+    """What visiting an object of one owner takes, worked out once: its table of elements, the rules
+    of its type, and the constraints on it (its element's and its type's)."""
 
-    __slots__ = ("type_name", "choice_types", "profile", "root_id", "primitive_constraints")
+    __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate")
 
-    def __init__(self, el: defs.ElementDef) -> None:
-        owner = el.path.rsplit(".", 1)[0]
-        self.type_name = (el.types or ("?",))[0]
-        # a choice element: the type each of its JSON names stands for (valueString -> string)
-        self.choice_types = {key: t for key, (e, t) in defs.json_names(owner).items() if e.name == el.name} \
-            if el.choice else {}
-        self.profile = f"{_CORE}{el.path.split('.')[0]}|4.0.1"
+    def __init__(self, table: _OwnerTable, el: defs.ElementDef | None, root: bool) -> None:
+        self.table = table
+        self.type_name = table.type_name
+        self.targets = el.targets if self.type_name == "Reference" and el is not None else ()
+        self.rules = self.type_name in core_rules.TYPES_WITH_RULES
+        self.nested = el is not None and el.path == "Extension.extension"
+        self.constraints = applicable(_constraints(el, self.type_name, root))
+        keys = {c.key for c in self.constraints}
+        self.gate = _NEVER if not keys else _ELE1 if keys == {"ele-1"} else _ALWAYS
+
+
+class _Plan:
+    """One JSON name of one owner (``valueString`` of ``Observation``): its element and what checking
+    a value under it takes, worked out once (definitions are kept for good)."""
+
+    __slots__ = ("key", "underscore", "dot", "meta_key", "name", "el", "min", "max", "single", "type_name",
+                 "kind", "primitive", "profile", "value_set", "visit", "contained", "entry_resource",
+                 "local_refs", "xhtml", "uri", "quick", "check_as", "root_id", "constraints", "direct")
+
+    def __init__(self, key: str, el: defs.ElementDef, type_name: str, underscore: bool = False) -> None:
+        self.key = key  # the name without "_"
+        self.underscore = underscore
+        self.dot = "." + key
+        self.meta_key = "_" + key
+        self.name = el.name
+        self.el = el
+        self.min, self.max = el.min, el.max
+        self.single = el.max <= 1
+        self.type_name = type_name
+        self.primitive = type_name in defs.PRIMITIVES
+        self.kind = _PRIMITIVE if self.primitive else _RESOURCE if type_name == "Resource" else _COMPLEX
+        self.profile = _profile(el)
+        self.value_set = el.value_set
+        self.visit: _Visit | None = None
+        if self.kind == _COMPLEX:
+            owner = el.owner or type_name
+            if defs.type_def(owner) is not None or "." in owner:
+                self.visit = _Visit(_owner_table(owner), el, False)
+        # the visit of an object value when nothing follows it (no binding): StructureWalk.element's short way
+        self.direct = None if self.value_set else self.visit
+        self.contained = el.name == "contained"
+        self.entry_resource = el.path == "Bundle.entry.resource"
+        # the values that may name an id of their resource (dom-3): core_rules.local_references
+        self.xhtml = type_name == "xhtml"
+        self.local_refs = self.xhtml or type_name in ("uri", "url", "canonical") or el.path == "Reference.reference"
+        self.uri = type_name == "uri"
         self.root_id = el.path.count(".") == 1 and el.name == "id" and defs.is_resource_type(el.path.split(".")[0])
-        self.primitive_constraints = applicable(tuple(c for c in el.constraints if c.key != "ele-1"))
+        self.check_as = "id" if self.root_id else type_name
+        self.quick = None if self.root_id or not self.primitive else primitives.quick_check(type_name)
+        self.constraints = applicable(tuple(c for c in el.constraints if c.key != "ele-1")) if self.primitive else ()
 
-
-_INFOS: dict[int, tuple[defs.ElementDef, _ElementInfo]] = {}
-
-
-def _info(el: defs.ElementDef) -> _ElementInfo:
-    hit = _INFOS.get(id(el))
-    if hit is None or hit[0] is not el:
-        hit = _INFOS[id(el)] = (el, _ElementInfo(el))  # the definition is kept alive: its id stays unique
-    return hit[1]
+    def with_underscore(self) -> _Plan:
+        """The plan of ``_key`` (the primitive's id and extensions, alone or next to ``key``)."""
+        return _Plan(self.key, self.el, self.type_name, underscore=True)
 
 
 class _OwnerTable:
-    """The elements of one type or backbone path, and each JSON key's element, looked up once."""
+    """The elements of one type or backbone path, and each JSON key's plan, looked up once."""
 
-    __slots__ = ("owner", "names", "elements", "required", "type_name", "keys")
+    __slots__ = ("owner", "names", "type_name", "required", "plans", "simple")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self.names = defs.json_names(owner)
-        self.elements = defs.children(owner)
-        self.required = defs.required(owner)
         self.type_name = owner if "." not in owner else None
-        # key -> (element name, the key without "_", whether it had one), filled as keys are met
-        self.keys: dict[str, tuple[str, str, bool]] = {}
+        # key -> its plan, filled as keys are met (tables of types that contain themselves are made first)
+        self.plans: dict[str, _Plan] = {}
+        # the plans of the keys met that are neither ``_key`` nor a choice's: an object with only
+        # such keys takes the short way (StructureWalk.complex)
+        self.simple: dict[str, _Plan] = {}
+        # the elements with a minimum above zero: (name, definition path, minimum, profile)
+        self.required = tuple((el.name, el.path, el.min, _profile(el)) for el in defs.required(owner))
 
-    def key(self, key: str) -> tuple[str, str, bool] | None:
+    def plan(self, key: str) -> _Plan | None:
+        """The plan of a JSON name of this owner (remembered), or None for a name it does not have
+        (not remembered: an input's unknown names do not grow the table)."""
+        found = self.plans.get(key)
+        if found is not None:
+            return found
         underscore = key.startswith("_")
         bare = key[1:] if underscore else key
         hit = self.names.get(bare)
         if hit is None or (underscore and hit[1] not in defs.PRIMITIVES):
             return None
-        return hit[0].name, bare, underscore
+        if underscore:
+            plain = self.plan(bare)
+            assert plain is not None
+            found = plain.with_underscore()
+        else:
+            found = _Plan(bare, hit[0], hit[1])
+            if not found.el.choice:
+                self.simple[key] = found
+        self.plans[key] = found
+        return found
+
+    def key(self, key: str) -> tuple[str, str, bool] | None:
+        """(element name, the key without "_", whether it had one) of a JSON name, None for an unknown one."""
+        found = self.plan(key)
+        return None if found is None else (found.name, found.key, found.underscore)
+
+
+def _profile(el: defs.ElementDef) -> str:
+    """The core profile an element's cardinality issues name."""
+    return f"{_CORE}{el.path.split('.')[0]}|4.0.1"
 
 
 _TABLES: dict[str, _OwnerTable] = {}
@@ -295,16 +408,28 @@ def _owner_table(owner: str) -> _OwnerTable:
     return table
 
 
-_COMPLEX: dict[tuple[int, str | None, bool], tuple[defs.ElementDef | None, tuple[defs.Constraint, ...]]] = {}
+_ROOTS: dict[str, _Visit | None] = {}
 
 
-def _complex_constraints(el: defs.ElementDef | None, type_name: str | None,
-                         root: bool) -> tuple[defs.Constraint, ...]:
-    key = (id(el), type_name, root)
-    hit = _COMPLEX.get(key)
-    if hit is None or hit[0] is not el:
-        hit = _COMPLEX[key] = (el, applicable(_constraints(el, type_name, root)))
-    return hit[1]
+def _root_visit(rtype: str) -> _Visit | None:
+    """The visit of a resource of type ``rtype`` at its root; None when R4 defines no such resource."""
+    if rtype in _ROOTS:
+        return _ROOTS[rtype]
+    tdef = defs.type_def(rtype)
+    visit = None if tdef is None or tdef.kind != "resource" or tdef.abstract else _Visit(_owner_table(rtype), None, True)
+    if tdef is not None:  # only names R4 has are remembered
+        _ROOTS[rtype] = visit
+    return visit
+
+
+_ELEMENT: list[_Visit] = []
+
+
+def _element_visit() -> _Visit:
+    """The visit of a primitive's ``_key`` object (an Element)."""
+    if not _ELEMENT:
+        _ELEMENT.append(_Visit(_owner_table("Element"), None, False))
+    return _ELEMENT[0]
 
 
 def _constraints(el: defs.ElementDef | None, type_name: str | None, root: bool) -> tuple[defs.Constraint, ...]:

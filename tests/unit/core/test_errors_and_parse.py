@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapter import errors
@@ -142,3 +144,41 @@ def test_parse_json_depth_limit_is_exact() -> None:
         with pytest.raises(errors.InputRejected) as info:
             parse_json(raw, Limits(max_body_bytes=1_000_000))
         assert _mid(info.value) == "LISN_INPUT_TOO_DEEP"
+
+
+
+def _depth(value: object) -> int:
+    """Containers nested in ``value``, the outermost counted (the reference the parser must agree with)."""
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+    return 0 if children is None else 1 + max((_depth(c) for c in children), default=0)
+
+
+def _chain(depth: int) -> object:
+    """A chain of objects and arrays ``depth`` deep, each level with a few shallow siblings (more
+    brackets than levels)."""
+    value: object = 1
+    for level in range(depth):
+        value = {"a": value, "s": [1], "t": {}} if level % 2 else [value, [], {"b": 2}]
+    return value
+
+
+@pytest.mark.parametrize("limit", [2, 5, 64, 300])
+def test_parse_json_depth_limit_is_exact_with_more_brackets_than_the_limit(limit: int) -> None:
+    # More brackets than the limit: the depth is counted on the parsed tree (recursively, or with a
+    # stack of its own above _RECURSE_UP_TO), not settled by the count of brackets.
+    limits = Limits(max_json_depth=limit, max_body_bytes=10_000_000)
+    seen = set()
+    for depth in (limit - 2, limit - 1, limit, limit + 1):
+        if depth < 1:
+            continue
+        value = _chain(depth)
+        raw = json.dumps(value).encode()
+        assert raw.count(b"[") + raw.count(b"{") > limit
+        seen.add(_depth(value) <= limit)
+        if _depth(value) <= limit:
+            assert parse_json(raw, limits) == value
+        else:
+            with pytest.raises(errors.InputRejected) as info:
+                parse_json(raw, limits)
+            assert _mid(info.value) == "LISN_INPUT_TOO_DEEP"
+    assert seen == {True, False}  # both sides of the limit were tried

@@ -15,8 +15,8 @@ def test_unknown_names_are_reported_and_not_kept() -> None:
     texts = [i for i in oo["issue"] if "unknown7" in str(i.get("expression"))]
     assert texts, "each unknown property is reported"
     table = structure._owner_table("Patient")
-    assert "active" in table.keys and "id" in table.keys
-    assert not any(k.startswith("unknown") for k in table.keys)
+    assert "active" in table.plans and "id" in table.plans
+    assert not any(k.startswith("unknown") for k in table.plans)
 
 
 def test_a_known_name_maps_to_its_element() -> None:
