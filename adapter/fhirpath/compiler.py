@@ -5,17 +5,22 @@ fhirpathpy's parser (antlr4, its grammar) gives a tree of ``{"type", "text", "ch
 is turned once into a closure ``(env, input) -> output`` that does what fhirpathpy's evaluator
 for that node does. A node type, function or operator this module does not know raises
 :class:`Unsupported`, and the caller evaluates the whole expression with fhirpathpy instead.
+
+Within a criterion (a parameter evaluated per item), a subexpression that reads only ``%``
+variables is compiled as :class:`adapter.fhirpath.hoist.Hoisted`: evaluated once per evaluation.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
+from adapter.fhirpath.hoist import Hoisted, hoistable, key_of
 from adapter.fhirpath.navigation import Member, descendants_of_type
 from adapter.fhirpath.operators import compile_operator
 from adapter.fhirpath.params import Unsupported, type_param
@@ -60,8 +65,34 @@ def _identifier(ast: Ast) -> str:
     return _QUOTES.sub("", ast["text"]).replace("`", "")
 
 
+_DEPTH = threading.local()  # .loops: how many criteria the node being compiled stands in
+
+
 def compile_node(ast: Ast) -> Compiled:
-    """The closure for one syntax-tree node."""
+    """The closure for one syntax-tree node (within a criterion: hoisted when it reads only ``%`` variables)."""
+    loops = getattr(_DEPTH, "loops", 0)
+    if loops:
+        names = hoistable(ast)
+        if names is not None:
+            _DEPTH.loops = 0  # evaluated once: what it holds is no longer repeated per item
+            try:
+                body = _compile_node(ast)
+            finally:
+                _DEPTH.loops = loops
+            return body if isinstance(body, Const) else Hoisted(body, key_of(ast), names)
+    return _compile_node(ast)
+
+
+def compile_criterion(ast: Ast) -> Compiled:
+    """The closure for a parameter evaluated once per item of the function's input."""
+    _DEPTH.loops = getattr(_DEPTH, "loops", 0) + 1
+    try:
+        return compile_node(ast)
+    finally:
+        _DEPTH.loops -= 1
+
+
+def _compile_node(ast: Ast) -> Compiled:
     kind = ast.get("type")
     if kind in ("TermExpression", "InvocationTerm", "ParenthesizedTerm"):
         return compile_node(_children(ast, 1)[0])
@@ -120,7 +151,7 @@ def _function(ast: Ast) -> Compiled:
     params = _children(parts[1]) if len(parts) > 1 and parts[1].get("children") else []
     if len(parts) > 2 or (len(parts) > 1 and parts[1].get("type") != "ParamList"):
         raise Unsupported(f"function {name} with unexpected syntax")
-    return compile_function(name, params, compile_node)
+    return compile_function(name, params, compile_node, compile_criterion)
 
 
 def _variable(ast: Ast) -> Compiled:
@@ -177,8 +208,10 @@ def _polarity(ast: Ast) -> Compiled:
 
 
 def _union(ast: Ast) -> Compiled:
-    left, right = (compile_node(c) for c in _children(ast, 2))
-    body = compile_operator("|", _children(ast, 2), compile_node, constant)
+    children = _children(ast, 2)
+    done = {id(c): compile_node(c) for c in children}  # each operand compiled once
+    left, right = done[id(children[0])], done[id(children[1])]
+    body = compile_operator("|", children, lambda c: done.get(id(c)) or compile_node(c), constant)
     if isinstance(left, Const) and isinstance(right, Const):
         try:
             return Const(body(Env([], {}), []))  # both sides fixed: computed once
@@ -203,4 +236,9 @@ _HANDLERS: dict[str, Callable[[Ast], Compiled]] = {
 
 def compile_tree(tree: Ast) -> Compiled:
     """The closure for a whole parsed expression (fhirpathpy's ``parse`` result)."""
-    return compile_node(_children(tree, 1)[0])
+    loops = getattr(_DEPTH, "loops", 0)
+    _DEPTH.loops = 0
+    try:
+        return compile_node(_children(tree, 1)[0])
+    finally:
+        _DEPTH.loops = loops

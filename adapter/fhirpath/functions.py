@@ -166,13 +166,16 @@ _PLAIN: dict[str, Compiled] = {
 }
 
 
-def compile_function(name: str, params: list[Ast], compile_node: CompileNode) -> Compiled:
-    """The closure for ``name(params…)`` applied to its input collection."""
+def compile_function(name: str, params: list[Ast], compile_node: CompileNode,
+                     compile_criterion: CompileNode | None = None) -> Compiled:
+    """The closure for ``name(params…)`` applied to its input collection (``compile_criterion``
+    compiles a parameter evaluated per item; default: ``compile_node``)."""
+    per_item = compile_criterion or compile_node
     if name in _PLAIN:
         if params:
             raise Unsupported(f"{name}() with parameters")
         return _PLAIN[name]
-    crit = [_criterion(compile_node(p)) for p in params[:1]] if name in _CRITERIA else []
+    crit = [_criterion(per_item(p)) for p in params[:1]] if name in _CRITERIA else []
     if name == "where" and len(params) == 1 and _member_equals(params[0]) is not None:
         key, literal = _member_equals(params[0])  # type: ignore[misc]
         return _where(crit[0], Member(key), literal)
@@ -191,7 +194,7 @@ def compile_function(name: str, params: list[Ast], compile_node: CompileNode) ->
         return _trace(maker_for("String", params[0], compile_node))
     if name in _MACROS or name not in REGISTRY:
         raise Unsupported(f"function {name}() with {len(params)} parameters")
-    return _delegate(name, params, compile_node)
+    return _delegate(name, params, compile_node, per_item)
 
 
 _CRITERIA = frozenset({"where", "select", "all", "exists", "aggregate"})
@@ -237,7 +240,7 @@ _NATIVE: dict[str, Callable[..., Any]] = {
 }
 
 
-def _delegate(name: str, params: list[Ast], compile_node: CompileNode) -> Compiled:
+def _delegate(name: str, params: list[Ast], compile_node: CompileNode, per_item: CompileNode) -> Compiled:
     """fhirpathpy's ``doInvoke`` for one registry entry, with its parameters compiled."""
     inv = REGISTRY[name]
     fn = _NATIVE.get(name, inv["fn"])
@@ -249,7 +252,8 @@ def _delegate(name: str, params: list[Ast], compile_node: CompileNode) -> Compil
             raise Unsupported(f"{name}() takes no parameters")
         return lambda env, data: [] if nullable_input and not data else arraify(fn(FP_CTX, arraify(data)))
     elif len(params) in inv["arity"]:
-        makers = [maker_for(kind, p, compile_node) for kind, p in zip(inv["arity"][len(params)], params)]
+        makers = [maker_for(kind, p, per_item if kind == "Expr" else compile_node)
+                  for kind, p in zip(inv["arity"][len(params)], params)]
     else:
         raise Unsupported(f"{name}() with {len(params)} parameters")
     nullable = "nullable" in inv
