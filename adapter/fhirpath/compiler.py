@@ -125,7 +125,49 @@ def _function_name(ast: Ast) -> tuple[str, list[Ast]] | None:
     return _identifier(parts[0]), params
 
 
+class _MemberCount:
+    """``key.exists()``, ``key.empty()``, ``key.count()``: the member step's items counted, not made."""
+
+    __slots__ = ("member", "test")
+
+    def __init__(self, key: str, test: str) -> None:
+        self.member = Member(key)
+        self.test = test
+
+    def __call__(self, env: Env, data: Items) -> Items:
+        found = self.member.count(env, data)
+        test = self.test
+        return [found > 0] if test == "exists" else [found == 0] if test == "empty" else [found]
+
+
+def _member_count(ast: Ast) -> tuple[Ast | None, Compiled] | None:
+    """For ``X.key.f()`` (``None`` for X: ``key.f()``) with ``f`` one of ``exists``, ``empty``, ``count``
+    without parameters: ``(X, the step that counts)``."""
+    children = _children(ast)
+    test = _function_name(children[1]) if len(children) == 2 else None
+    if test is None or test[1] or test[0] not in ("exists", "empty", "count"):
+        return None
+    left, rest = children[0], None
+    if left.get("type") == "InvocationExpression" and len(_children(left)) == 2:
+        left, rest = _children(left)[1], _children(left)[0]
+    elif left.get("type") == "TermExpression" and len(_children(left)) == 1 \
+            and _children(left)[0].get("type") == "InvocationTerm" and len(_children(_children(left)[0])) == 1:
+        left = _children(_children(left)[0])[0]
+    else:
+        return None
+    if left.get("type") != "MemberInvocation" or len(_children(left)) != 1:
+        return None
+    return rest, _MemberCount(_identifier(_children(left)[0]), test[0])
+
+
 def _invocation_expression(ast: Ast) -> Compiled:
+    counted = _member_count(ast)
+    if counted is not None:
+        rest, count = counted
+        if rest is None:
+            return count
+        before = compile_node(rest)
+        return lambda env, data: count(env, before(env, data))
     children = _children(ast)
     inner = children[0] if children[0].get("type") == "InvocationExpression" else None
     if len(children) == 2 and inner is not None and len(_children(inner)) == 2 \
@@ -135,6 +177,9 @@ def _invocation_expression(ast: Ast) -> Compiled:
             # ``….descendants().ofType(T)``: one walk, nodes made only for the matches.
             children = [_children(inner)[0], {"fused": descendants_of_type(type_param(params[0])(Env([], {}), []))}]
     steps = [c["fused"] if "fused" in c else compile_node(c) for c in children]
+    if len(steps) == 2:
+        first, second = steps
+        return lambda env, data: second(env, first(env, data))
 
     def chain(env: Env, data: Items) -> Items:
         for step in steps:

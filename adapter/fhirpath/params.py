@@ -87,6 +87,17 @@ def value_param(body: Compiled, kind: Any) -> Maker:
     return checked
 
 
+def boolean_operand(res: Items) -> Any:
+    """What ``value_param(body, ["Boolean"])`` gives for a body's result ``res`` (same checks, same errors)."""
+    if not res:
+        return []
+    if len(res) == 1 and (res[0] is True or res[0] is False):
+        return res[0]
+    if len(res) > 1:
+        raise Exception("Unexpected collection" + json.dumps(res) + "; expected singleton of type Boolean")
+    return _CHECKS["Boolean"](res[0])
+
+
 def maker_for(kind: Any, ast: dict[str, Any], compile_node: Callable[[dict[str, Any]], Compiled]) -> Maker:
     """The maker for one parameter of fhirpathpy type ``kind``."""
     if kind == "Expr":
