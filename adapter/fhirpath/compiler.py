@@ -7,13 +7,15 @@ for that node does. A node type, function or operator this module does not know 
 :class:`Unsupported`, and the caller evaluates the whole expression with fhirpathpy instead.
 
 Within a criterion (a parameter evaluated per item), a subexpression that reads only ``%``
-variables is compiled as :class:`adapter.fhirpath.hoist.Hoisted`: evaluated once per evaluation.
+variables is compiled as :class:`adapter.fhirpath.hoist.Hoisted`: evaluated once per evaluation;
+so is such a subexpression that appears more than once in the expression (the uses share one result).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -23,7 +25,7 @@ from adapter.fhirpath.functions import compile_function
 from adapter.fhirpath.hoist import Hoisted, hoistable, key_of
 from adapter.fhirpath.navigation import Member, descendants_of_type
 from adapter.fhirpath.operators import compile_operator
-from adapter.fhirpath.params import Unsupported, type_param
+from adapter.fhirpath.params import Const, Unsupported, type_param
 from adapter.fhirpath.upstream import EVALUATORS
 
 Ast = dict[str, Any]
@@ -34,18 +36,6 @@ _INFIX = frozenset({"InequalityExpression", "AdditiveExpression", "Multiplicativ
 _ALIASES = {"MembershipExpression": {"contains": "containsOp", "in": "inOp"},
             "TypeExpression": {"is": "isOp", "as": "asOp"}}
 _QUOTES = re.compile(r'(^"|"$)')
-
-
-class Const:
-    """A literal (or a union of literals): the same values on every evaluation, folded once."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: Items) -> None:
-        self.values = values
-
-    def __call__(self, env: Env, data: Items) -> Items:
-        return list(self.values)
 
 
 def constant(body: Compiled) -> Items | None:
@@ -65,22 +55,51 @@ def _identifier(ast: Ast) -> str:
     return _QUOTES.sub("", ast["text"]).replace("`", "")
 
 
-_DEPTH = threading.local()  # .loops: how many criteria the node being compiled stands in
+_DEPTH = threading.local()  # .loops: how many criteria the node being compiled stands in; .repeated
 
 
 def compile_node(ast: Ast) -> Compiled:
-    """The closure for one syntax-tree node (within a criterion: hoisted when it reads only ``%`` variables)."""
+    """The closure for one syntax-tree node: hoisted when it reads only ``%`` variables and stands
+    within a criterion, or appears more than once in the expression."""
     loops = getattr(_DEPTH, "loops", 0)
-    if loops:
-        names = hoistable(ast)
-        if names is not None:
-            _DEPTH.loops = 0  # evaluated once: what it holds is no longer repeated per item
-            try:
-                body = _compile_node(ast)
-            finally:
-                _DEPTH.loops = loops
-            return body if isinstance(body, Const) else Hoisted(body, key_of(ast), names)
+    repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
+    names = hoistable(ast) if loops or repeated else None
+    if names is not None and (loops or key_of(ast) in repeated):
+        _DEPTH.loops = 0  # evaluated once: what it holds is no longer repeated per item
+        try:
+            body = _compile_node(ast)
+        finally:
+            _DEPTH.loops = loops
+        return body if isinstance(body, Const) else Hoisted(body, key_of(ast), names)
     return _compile_node(ast)
+
+
+def _unwrapped(ast: Ast) -> Ast:
+    while ast.get("type") in ("TermExpression", "InvocationTerm", "ParenthesizedTerm") and len(_children(ast)) == 1:
+        ast = _children(ast)[0]
+    return ast
+
+
+def _one_step(ast: Ast) -> bool:
+    """``%variable.member``: cheaper evaluated again than remembered."""
+    ast = _unwrapped(ast)
+    children = ast.get("children") or []
+    return ast.get("type") == "InvocationExpression" and len(children) == 2 \
+        and _unwrapped(children[0]).get("type") == "ExternalConstantTerm" and children[1].get("type") == "MemberInvocation"
+
+
+def _repeated(ast: Ast, seen: Counter[int], shared: Counter[int] | None = None) -> Counter[int]:
+    """How often each subexpression :func:`hoistable` names (but ``%variable.member``) stands in ``ast``;
+    with ``shared`` (a first count), not counting within one that stands there more than once."""
+    if hoistable(ast) is not None and not _one_step(ast):
+        key = key_of(ast)
+        seen[key] += 1
+        if shared is not None and shared[key] > 1:
+            return seen  # what it holds is evaluated with it, once
+    for child in ast.get("children") or []:
+        if isinstance(child, dict):
+            _repeated(child, seen, shared)
+    return seen
 
 
 def compile_criterion(ast: Ast) -> Compiled:
@@ -281,9 +300,13 @@ _HANDLERS: dict[str, Callable[[Ast], Compiled]] = {
 
 def compile_tree(tree: Ast) -> Compiled:
     """The closure for a whole parsed expression (fhirpathpy's ``parse`` result)."""
-    loops = getattr(_DEPTH, "loops", 0)
+    body = _children(tree, 1)[0]
+    loops: int = getattr(_DEPTH, "loops", 0)
+    repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
     _DEPTH.loops = 0
+    counted = _repeated(body, Counter(), _repeated(body, Counter()))
+    _DEPTH.repeated = frozenset(key for key, n in counted.items() if n > 1)
     try:
-        return compile_node(_children(tree, 1)[0])
+        return compile_node(body)
     finally:
-        _DEPTH.loops = loops
+        _DEPTH.loops, _DEPTH.repeated = loops, repeated

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapter.fhirpath import distinct, fhir, navigation
-from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify, flatten, get_data, is_true
+from adapter.fhirpath.env import FP_CTX, RN, UNSET, Compiled, Env, Items, arraify, flatten, get_data, is_true
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.params import Maker, Unsupported, maker_for, type_param
 from adapter.fhirpath.upstream import EVALUATORS, REGISTRY, TypeInfo
@@ -257,6 +257,8 @@ def _delegate(name: str, params: list[Ast], compile_node: CompileNode, per_item:
     else:
         raise Unsupported(f"{name}() with {len(params)} parameters")
     nullable = "nullable" in inv
+    if len(makers) == 1:
+        return _delegate_one(fn, makers[0], nullable_input, nullable)
 
     def call(env: Env, data: Items) -> Items:
         if nullable_input and not data:
@@ -266,5 +268,20 @@ def _delegate(name: str, params: list[Ast], compile_node: CompileNode, per_item:
         if nullable and (not data or any(v is None or (isinstance(v, list) and not v) for v in values)):
             return []
         return arraify(fn(FP_CTX, data, *values))
+
+    return call
+
+
+def _delegate_one(fn: Callable[..., Any], maker: Maker, nullable_input: bool, nullable: bool) -> Compiled:
+    """``_delegate``'s call for a function of one parameter (the same steps, unrolled)."""
+
+    def call(env: Env, data: Items) -> Items:
+        if nullable_input and not data:
+            return []
+        this = env.this
+        value = maker(env, env.root if this is UNSET else this)
+        if nullable and (not data or value is None or (isinstance(value, list) and not value)):
+            return []
+        return arraify(fn(FP_CTX, data, value))
 
     return call

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from adapter.fhirpath.env import Compiled, Env, Items, arraify
@@ -22,6 +23,21 @@ _CHECKS = PARAM_CHECKS
 
 class Unsupported(Exception):
     """An expression (or a node of it) outside the compiled subset: evaluate it with fhirpathpy."""
+
+
+class Const:
+    """A literal (or a union of literals): the same values on every evaluation, folded once."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Items) -> None:
+        self.values = values
+
+    def __call__(self, env: Env, data: Items) -> Items:
+        return list(self.values)
+
+
+_IMMUTABLE = (str, int, float, bool, Decimal)
 
 
 def expr_param(body: Compiled) -> Maker:
@@ -84,6 +100,17 @@ def value_param(body: Compiled, kind: Any) -> Maker:
             return res[0]  # what fhirpathpy's check_boolean_param gives a bool: itself
         return [] if not res else check(res[0])
 
+    if isinstance(body, Const):
+        try:
+            fixed = checked(Env([], {}), [])
+        except Exception:  # noqa: BLE001 - it raises on every evaluation: the checks say how
+            return checked
+        if isinstance(fixed, _IMMUTABLE) or fixed == []:
+            def constant(env: Env, focus: Items) -> Any:
+                env.this = focus
+                return fixed if fixed != [] else []  # a literal checked once, as it is each time
+
+            return constant
     return checked
 
 

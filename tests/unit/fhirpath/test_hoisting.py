@@ -61,17 +61,28 @@ def _source(ast: dict[str, Any]) -> str:
     ("entry.select(%resource.entry.where(%resource.id.exists()).count())",
      ["%resource.id.exists()", "%resource.entry.where(%resource.id.exists()).count()"]),
     ("%resource.entry.fullUrl.first() = 'x'", []),  # within no criterion: evaluated once anyway
+    # used twice in the expression: one result for both (but a single step on a variable)
+    ("%resource.entry.fullUrl.first().exists() and %resource.entry.fullUrl.first() = 'x' and %resource.id = %resource.id",
+     ["%resource.entry.fullUrl.first()", "%resource.entry.fullUrl.first()"]),
+    ("%resource.entry.exists() implies entry.all(fullUrl = %resource.entry.fullUrl.first())",
+     ["%resource.entry.fullUrl.first()"]),
     ("entry.select('a' | 'b')", []),  # a constant: folded when compiled
     ("entry.select(%resource)", []),  # a variable alone: nothing to save
     ("entry.select($this.fullUrl | fullUrl)", []),
 ])
 def test_what_reads_only_variables_within_a_criterion_is_hoisted(expression: str, hoisted: list[str]) -> None:
-    made: list[str] = []
+    sources: dict[int, str] = {}
     real = compiler.key_of
+
+    def key_of(ast: dict[str, Any]) -> int:
+        key = real(ast)
+        sources[key] = _source(ast)
+        return key
+
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(compiler, "key_of", lambda ast: made.append(_source(ast)) or real(ast))
-        fhirpath.compile(expression)
-    assert made == hoisted
+        m.setattr(compiler, "key_of", key_of)
+        made = _compiled(expression, m)[1]
+    assert [sources[h.key] for h in made] == hoisted
 
 
 @pytest.mark.parametrize("text", ["$this.fullUrl", "fullUrl", "%resource.entry.fullUrl.first().startsWith(fullUrl)",
@@ -102,6 +113,19 @@ def test_a_hoisted_subexpression_is_evaluated_once_per_evaluation() -> None:
     assert expression(EXAMPLE, {"resource": EXAMPLE}) == [1]
     assert expression(EXAMPLE, {"resource": EXAMPLE}) == [1]
     assert len(runs) == 2  # once per evaluation, not once per entry, nor once ever
+
+
+def test_a_subexpression_used_twice_is_evaluated_once() -> None:
+    text = "%resource.entry.fullUrl.last().exists() and entry.fullUrl contains %resource.entry.fullUrl.last()"
+    with pytest.MonkeyPatch.context() as m:
+        expression, made = _compiled(text, m)
+    assert len(made) == 2 and made[0].key == made[1].key
+    runs: list[int] = []
+    for node in made:
+        body = node.body
+        node.body = lambda env, data, body=body: runs.append(1) or body(env, data)  # type: ignore[misc]
+    assert expression(EXAMPLE, {"resource": EXAMPLE}) == [True]
+    assert len(runs) == 1
 
 
 def test_hoisting_changes_no_result_on_the_example() -> None:
