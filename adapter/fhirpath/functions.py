@@ -25,19 +25,33 @@ Ast = dict[str, Any]
 CompileNode = Callable[[Ast], Compiled]
 
 
-def _criterion(body: Compiled) -> Callable[[Env, Any], Items]:
+class _Criterion:
     """An ``Expr`` parameter evaluated on one item (``$this`` set to it)."""
 
-    def run(env: Env, item: Any) -> Items:
-        this = env.this = arraify(item)
-        return body(env, this)
+    __slots__ = ("body",)
 
-    return run
+    def __init__(self, body: Compiled) -> None:
+        self.body = body
+
+    def __call__(self, env: Env, item: Any) -> Items:
+        this = env.this = arraify(item)
+        return self.body(env, this)
+
+
+def _criterion(body: Compiled) -> Callable[[Env, Any], Items]:
+    return _Criterion(body)
+
+
+def _body(crit: Callable[[Env, Any], Items]) -> Compiled | None:
+    """The criterion's body, for a loop to set ``$this`` itself (``None``: call the criterion)."""
+    return crit.body if type(crit) is _Criterion else None
 
 
 def _where(crit: Callable[[Env, Any], Items], member: Member | None = None, literal: str = "") -> Compiled:
     """``where(criterion)``; for ``where(key = 'text')`` (``member``, ``literal``) the string is read
     straight from an item whose ``key`` is one plain string (then ``=`` is string equality)."""
+
+    body = _body(crit)
 
     def where(env: Env, data: Items) -> Items:
         kept = []
@@ -49,7 +63,11 @@ def _where(crit: Callable[[Env, Any], Items], member: Member | None = None, lite
                 if value == literal:
                     kept.append(x)
                 continue
-            r = crit(env, x)
+            if body is None:
+                r = crit(env, x)
+            else:  # the criterion, inlined
+                this = env.this = x if isinstance(x, list) else [x] if x is not None else []
+                r = body(env, this)
             if r and r[0]:
                 kept.append(x)
         return flatten(kept)
@@ -89,10 +107,17 @@ def _select(crit: Callable[[Env, Any], Items]) -> Compiled:
 
 
 def _all(crit: Callable[[Env, Any], Items]) -> Compiled:
+    body = _body(crit)
+
     def all_(env: Env, data: Items) -> Items:
         for i, x in enumerate(data):
             env.index = i
-            if not is_true(crit(env, x)):
+            if body is None:
+                r = crit(env, x)
+            else:  # the criterion, inlined
+                this = env.this = x if isinstance(x, list) else [x] if x is not None else []
+                r = body(env, this)
+            if not (len(r) == 1 and r[0] == True):  # noqa: E712 - env.is_true, inlined: a node compares its data
                 return [False]
         return [True]
 
