@@ -30,6 +30,8 @@ they are the same on every use.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 from typing import Any
 
@@ -158,13 +160,16 @@ def hoistable(ast: Ast) -> tuple[str, ...] | None:
     return None if names is None else tuple(sorted(names))
 
 
-_KEYS: dict[str, int] = {}
+_KEYS: dict[bytes, int] = {}
+_NUMBERS = itertools.count()
 
 
 def key_of(ast: Ast) -> int:
-    """One number per distinct subtree (its whole structure, not its text, which lacks spaces)."""
-    text = json.dumps(ast, sort_keys=True)
-    return _KEYS.setdefault(text, len(_KEYS))
+    """One number per distinct subtree (its whole structure, not its text, which lacks spaces);
+    safe with threads (``count`` and ``setdefault`` are atomic)."""
+    digest = hashlib.blake2b(json.dumps(ast, sort_keys=True).encode(), digest_size=16).digest()
+    key = _KEYS.get(digest)
+    return _KEYS.setdefault(digest, next(_NUMBERS)) if key is None else key
 
 
 class _Marker:

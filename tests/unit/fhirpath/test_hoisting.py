@@ -102,6 +102,14 @@ def test_variables_read_are_named(text: str, names: set[str]) -> None:
     assert hoist.free_variables(parse(text)["children"][0]) == names
 
 
+def test_one_key_per_distinct_subtree() -> None:
+    def key(text: str) -> int:
+        return hoist.key_of(parse(text)["children"][0])
+
+    assert key("%a.b or %c") == key("%a.b  or  %c")
+    assert len({key("%a.b or %c"), key("%a.bor %c"), key("%a.b or %d"), key("%a.b and %c")}) == 4
+
+
 def test_a_hoisted_subexpression_is_evaluated_once_per_evaluation() -> None:
     text = "entry.where(fullUrl = %resource.entry.fullUrl.last()).count()"
     with pytest.MonkeyPatch.context() as m:
