@@ -59,13 +59,15 @@ def _add(acc: Items, value: Any, path: str) -> None:
 class Member:
     """The compiled step ``.key``: a callable ``(env, items) -> items``."""
 
-    __slots__ = ("key", "ext_key", "capital", "steps")
+    __slots__ = ("key", "ext_key", "capital", "steps", "children")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.ext_key = "_" + key
         self.capital = is_capitalized(key)
         self.steps: dict[str | None, _Step] = {}
+        # parent type path -> the child's type path, for parents with no choice type here
+        self.children: dict[str | None, str] = {}
 
     def __call__(self, env: Env, data: Items) -> Items:
         if self.capital:
@@ -75,23 +77,24 @@ class Member:
                 pass  # not raw resources (nodes, strings…): an ordinary member step, as fhirpathpy does
         acc: Items = []
         append = acc.append
-        key, ext_key, steps = self.key, self.ext_key, self.steps
+        key, ext_key, children = self.key, self.ext_key, self.children
         for res in data:
             if type(res) is not RN:
                 res = as_node(res)
             path = res.path
-            step = steps.get(path) if path is None or type(path) is str else None
-            if step is None:
-                step = self.step(path)
             d = res.data
-            if type(d) is not dict or step.choices is not None:
-                self.other(acc, d, step)
-                continue
-            # Member.one, inlined: the common case; nodes made as env.node makes them
-            child = step.extension_path if key == "extension" else step.path
-            for value in (d.get(key), d.get(ext_key)):
-                if value is None:
+            child = children.get(path) if type(d) is dict and (path is None or type(path) is str) else None
+            if child is None:
+                step = self.step(path)
+                if type(d) is not dict or step.choices is not None:
+                    self.other(acc, d, step)
                     continue
+                child = step.extension_path if key == "extension" else step.path
+                if path is None or type(path) is str:
+                    children[path] = child
+            # Member.one, inlined: the common case; nodes made as env.node makes them
+            value = d.get(key)
+            if value is not None:
                 for v in (value if isinstance(value, list) else (value,)):
                     kind = type(v)
                     if kind is dict:
@@ -108,6 +111,8 @@ class Member:
                     n.propName = None
                     n.index = None
                     append(n)
+            if ext_key in d:
+                _add(acc, d[ext_key], child)
         return acc
 
     def count(self, env: Env, data: Items) -> int:
