@@ -151,12 +151,12 @@ class _MemberCount:
 
     def __init__(self, key: str, test: str) -> None:
         self.member = Member(key)
-        self.test = test
+        self.test = ("exists", "empty", "count").index(test)
 
     def __call__(self, env: Env, data: Items) -> Items:
         found = self.member.count(env, data)
         test = self.test
-        return [found > 0] if test == "exists" else [found == 0] if test == "empty" else [found]
+        return [found > 0] if test == 0 else [found == 0] if test == 1 else [found]
 
 
 def _member_count(ast: Ast) -> tuple[Ast | None, Compiled] | None:

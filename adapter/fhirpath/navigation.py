@@ -120,7 +120,7 @@ class Member:
         if self.capital:
             return len(self(env, data))
         found = 0
-        key, ext_key, steps = self.key, self.ext_key, self.steps
+        key, ext_key, children = self.key, self.ext_key, self.children
         for res in data:
             if type(res) is RN:
                 path, d = res.path, res.data
@@ -129,15 +129,20 @@ class Member:
             else:
                 res = as_node(res)
                 path, d = res.path, res.data
-            step = steps.get(path) if path is None or type(path) is str else None
-            if step is None:
+            if type(d) is not dict or not (path is None or type(path) is str) or path not in children:
                 step = self.step(path)
-            if type(d) is not dict or step.choices is not None:
-                acc: Items = []
-                self.other(acc, d, step)
-                found += len(acc)
-                continue
-            for value in (d.get(key), d.get(ext_key)):
+                if type(d) is not dict or step.choices is not None:
+                    acc: Items = []
+                    self.other(acc, d, step)
+                    found += len(acc)
+                    continue
+                if path is None or type(path) is str:
+                    children[path] = step.extension_path if key == "extension" else step.path
+            value = d.get(key)
+            if value is not None:
+                found += len(value) if isinstance(value, list) else 1
+            if ext_key in d:
+                value = d[ext_key]
                 if value is not None:
                     found += len(value) if isinstance(value, list) else 1
         return found
