@@ -17,7 +17,8 @@ expression) give the remembered result. The evaluation state is kept as it would
   the same (``$this`` to its own input where the subexpression's operators set it to theirs).
 * Results: a node the subexpression made is a new node on every evaluation in fhirpathpy, and
   collections of nodes mixed with other values are deduplicated by node identity
-  (:mod:`adapter.fhirpath.distinct`): a later use gives copies of the nodes. A node that is not
+  (:mod:`adapter.fhirpath.distinct`): a later use gives copies of the nodes, in its result and in
+  the ``$this``/``$total`` it leaves (one copy per node, so what was one node stays one). A node that is not
   new each time (a ``%`` variable that is itself a node, ``%context`` on an element) would be
   copied wrongly: a subexpression reading such a variable is evaluated every time.
 * fhirpathpy's type tests read a global the first ``is``/``as`` sets (``TypeInfo.model``): a
@@ -195,6 +196,18 @@ def _copy(item: Any) -> Any:
     return twin
 
 
+def _fresh(value: Any, copies: dict[int, Any]) -> Any:
+    """``value`` as a new evaluation gives it: a new list, new nodes (the same copy for one node)."""
+    if type(value) is RN:
+        twin = copies.get(id(value))
+        if twin is None:
+            twin = copies[id(value)] = _copy(value)
+        return twin
+    if type(value) is not list:
+        return value
+    return [_fresh(item, copies) if type(item) is RN else item for item in value]
+
+
 class Hoisted:
     """A subexpression reading only ``%`` variables: evaluated once per evaluation (module's text)."""
 
@@ -212,13 +225,15 @@ class Hoisted:
         known = memo.get(self.key)
         if known is not None and known[4] is TypeInfo.model:
             result, this, index, total, _ = known
+            copies: dict[int, Any] = {}  # one new node per node, wherever it stands
             if this is not _KEEP:
-                env.this = data if this is _INPUT else this
+                env.this = data if this is _INPUT else _fresh(this, copies)
             if index is not _KEEP:
                 env.index = index
             if total is not _KEEP:
-                env.total = total
-            return [item if type(item) is not RN else _copy(item) for item in result]
+                env.total = _fresh(total, copies)
+            fresh: Items = _fresh(result, copies)
+            return fresh
         variables = env.vars
         if not all(_plain_variable(variables.get(name)) for name in self.names):
             return self.body(env, data)

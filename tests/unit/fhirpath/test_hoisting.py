@@ -1,5 +1,5 @@
 """Loop-invariant hoisting (adapter.fhirpath.hoist): what is hoisted, that it runs once, that it
-changes no result; and that the oracle catches a hoisting that is wrong in any of three ways."""
+changes no result; and that the oracle catches a hoisting that is wrong in any of four ways."""
 
 from __future__ import annotations
 
@@ -171,7 +171,13 @@ def _nodes_not_copied(m: pytest.MonkeyPatch) -> None:
     m.setattr(hoist, "_copy", lambda item: item)
 
 
-@pytest.mark.parametrize("fault", [_reads_this_as_invariant, _this_not_left_behind, _nodes_not_copied])
+def _one_node_copied_twice(m: pytest.MonkeyPatch) -> None:
+    real = hoist._fresh
+    m.setattr(hoist, "_fresh", lambda value, copies: real(value, {}))  # the result's and $this's copies apart
+
+
+@pytest.mark.parametrize("fault", [_reads_this_as_invariant, _this_not_left_behind, _nodes_not_copied,
+                                   _one_node_copied_twice])
 def test_a_wrong_hoisting_is_caught(fault: Callable[[pytest.MonkeyPatch], None]) -> None:
     with pytest.MonkeyPatch.context() as m:
         fault(m)
