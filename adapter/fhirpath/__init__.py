@@ -59,11 +59,18 @@ class Expression:
         self._resolves = "resolve" in text
 
     def __call__(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
-        variables = {"context": resource, "ucum": "http://unitsofmeasure.org", **(context or {})}
-        if not self._resolves:
+        variables = {"context": resource, "ucum": "http://unitsofmeasure.org"}
+        if context:
+            variables.update(context)
+        if self._resolves:
+            with scope(variables.get("resource"), variables.get("rootResource")):
+                return self._run(resource, variables)
+        compiled = self.compiled
+        if compiled is None or self._clock:
             return self._run(resource, variables)
-        with scope(variables.get("resource"), variables.get("rootResource")):
-            return self._run(resource, variables)
+        root = arraify(resource)  # _run's steps, inlined for the common case
+        result = compiled(Env(root, variables), root)
+        return _raw(result) if self.raw else _plain(result)
 
     def _run(self, resource: Any, variables: dict[str, Any]) -> list[Any]:
         if self.compiled is None:

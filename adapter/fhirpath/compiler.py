@@ -5,20 +5,27 @@ fhirpathpy's parser (antlr4, its grammar) gives a tree of ``{"type", "text", "ch
 is turned once into a closure ``(env, input) -> output`` that does what fhirpathpy's evaluator
 for that node does. A node type, function or operator this module does not know raises
 :class:`Unsupported`, and the caller evaluates the whole expression with fhirpathpy instead.
+
+Within a criterion (a parameter evaluated per item), a subexpression that reads only ``%``
+variables is compiled as :class:`adapter.fhirpath.hoist.Hoisted`: evaluated once per evaluation;
+so is such a subexpression that appears more than once in the expression (the uses share one result).
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
+from adapter.fhirpath.hoist import Hoisted, hoistable, key_of
 from adapter.fhirpath.navigation import Member, descendants_of_type
 from adapter.fhirpath.operators import compile_operator
-from adapter.fhirpath.params import Unsupported, type_param
+from adapter.fhirpath.params import Const, Unsupported, type_param
 from adapter.fhirpath.upstream import EVALUATORS
 
 Ast = dict[str, Any]
@@ -29,18 +36,6 @@ _INFIX = frozenset({"InequalityExpression", "AdditiveExpression", "Multiplicativ
 _ALIASES = {"MembershipExpression": {"contains": "containsOp", "in": "inOp"},
             "TypeExpression": {"is": "isOp", "as": "asOp"}}
 _QUOTES = re.compile(r'(^"|"$)')
-
-
-class Const:
-    """A literal (or a union of literals): the same values on every evaluation, folded once."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: Items) -> None:
-        self.values = values
-
-    def __call__(self, env: Env, data: Items) -> Items:
-        return list(self.values)
 
 
 def constant(body: Compiled) -> Items | None:
@@ -60,8 +55,63 @@ def _identifier(ast: Ast) -> str:
     return _QUOTES.sub("", ast["text"]).replace("`", "")
 
 
+_DEPTH = threading.local()  # .loops: how many criteria the node being compiled stands in; .repeated
+
+
 def compile_node(ast: Ast) -> Compiled:
-    """The closure for one syntax-tree node."""
+    """The closure for one syntax-tree node: hoisted when it reads only ``%`` variables and stands
+    within a criterion, or appears more than once in the expression."""
+    loops = getattr(_DEPTH, "loops", 0)
+    repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
+    names = hoistable(ast) if loops or repeated else None
+    if names is not None and (loops or key_of(ast) in repeated):
+        _DEPTH.loops = 0  # evaluated once: what it holds is no longer repeated per item
+        try:
+            body = _compile_node(ast)
+        finally:
+            _DEPTH.loops = loops
+        return body if isinstance(body, Const) else Hoisted(body, key_of(ast), names)
+    return _compile_node(ast)
+
+
+def _unwrapped(ast: Ast) -> Ast:
+    while ast.get("type") in ("TermExpression", "InvocationTerm", "ParenthesizedTerm") and len(_children(ast)) == 1:
+        ast = _children(ast)[0]
+    return ast
+
+
+def _one_step(ast: Ast) -> bool:
+    """``%variable.member``: cheaper evaluated again than remembered."""
+    ast = _unwrapped(ast)
+    children = ast.get("children") or []
+    return ast.get("type") == "InvocationExpression" and len(children) == 2 \
+        and _unwrapped(children[0]).get("type") == "ExternalConstantTerm" and children[1].get("type") == "MemberInvocation"
+
+
+def _repeated(ast: Ast, seen: Counter[int], shared: Counter[int] | None = None) -> Counter[int]:
+    """How often each subexpression :func:`hoistable` names (but ``%variable.member``) stands in ``ast``;
+    with ``shared`` (a first count), not counting within one that stands there more than once."""
+    if hoistable(ast) is not None and not _one_step(ast):
+        key = key_of(ast)
+        seen[key] += 1
+        if shared is not None and shared[key] > 1:
+            return seen  # what it holds is evaluated with it, once
+    for child in ast.get("children") or []:
+        if isinstance(child, dict):
+            _repeated(child, seen, shared)
+    return seen
+
+
+def compile_criterion(ast: Ast) -> Compiled:
+    """The closure for a parameter evaluated once per item of the function's input."""
+    _DEPTH.loops = getattr(_DEPTH, "loops", 0) + 1
+    try:
+        return compile_node(ast)
+    finally:
+        _DEPTH.loops -= 1
+
+
+def _compile_node(ast: Ast) -> Compiled:
     kind = ast.get("type")
     if kind in ("TermExpression", "InvocationTerm", "ParenthesizedTerm"):
         return compile_node(_children(ast, 1)[0])
@@ -94,7 +144,49 @@ def _function_name(ast: Ast) -> tuple[str, list[Ast]] | None:
     return _identifier(parts[0]), params
 
 
+class _MemberCount:
+    """``key.exists()``, ``key.empty()``, ``key.count()``: the member step's items counted, not made."""
+
+    __slots__ = ("member", "test")
+
+    def __init__(self, key: str, test: str) -> None:
+        self.member = Member(key)
+        self.test = ("exists", "empty", "count").index(test)
+
+    def __call__(self, env: Env, data: Items) -> Items:
+        found = self.member.count(env, data)
+        test = self.test
+        return [found > 0] if test == 0 else [found == 0] if test == 1 else [found]
+
+
+def _member_count(ast: Ast) -> tuple[Ast | None, Compiled] | None:
+    """For ``X.key.f()`` (``None`` for X: ``key.f()``) with ``f`` one of ``exists``, ``empty``, ``count``
+    without parameters: ``(X, the step that counts)``."""
+    children = _children(ast)
+    test = _function_name(children[1]) if len(children) == 2 else None
+    if test is None or test[1] or test[0] not in ("exists", "empty", "count"):
+        return None
+    left, rest = children[0], None
+    if left.get("type") == "InvocationExpression" and len(_children(left)) == 2:
+        left, rest = _children(left)[1], _children(left)[0]
+    elif left.get("type") == "TermExpression" and len(_children(left)) == 1 \
+            and _children(left)[0].get("type") == "InvocationTerm" and len(_children(_children(left)[0])) == 1:
+        left = _children(_children(left)[0])[0]
+    else:
+        return None
+    if left.get("type") != "MemberInvocation" or len(_children(left)) != 1:
+        return None
+    return rest, _MemberCount(_identifier(_children(left)[0]), test[0])
+
+
 def _invocation_expression(ast: Ast) -> Compiled:
+    counted = _member_count(ast)
+    if counted is not None:
+        rest, count = counted
+        if rest is None:
+            return count
+        before = compile_node(rest)
+        return lambda env, data: count(env, before(env, data))
     children = _children(ast)
     inner = children[0] if children[0].get("type") == "InvocationExpression" else None
     if len(children) == 2 and inner is not None and len(_children(inner)) == 2 \
@@ -104,6 +196,9 @@ def _invocation_expression(ast: Ast) -> Compiled:
             # ``….descendants().ofType(T)``: one walk, nodes made only for the matches.
             children = [_children(inner)[0], {"fused": descendants_of_type(type_param(params[0])(Env([], {}), []))}]
     steps = [c["fused"] if "fused" in c else compile_node(c) for c in children]
+    if len(steps) == 2:
+        first, second = steps
+        return lambda env, data: second(env, first(env, data))
 
     def chain(env: Env, data: Items) -> Items:
         for step in steps:
@@ -120,7 +215,7 @@ def _function(ast: Ast) -> Compiled:
     params = _children(parts[1]) if len(parts) > 1 and parts[1].get("children") else []
     if len(parts) > 2 or (len(parts) > 1 and parts[1].get("type") != "ParamList"):
         raise Unsupported(f"function {name} with unexpected syntax")
-    return compile_function(name, params, compile_node)
+    return compile_function(name, params, compile_node, compile_criterion)
 
 
 def _variable(ast: Ast) -> Compiled:
@@ -177,8 +272,10 @@ def _polarity(ast: Ast) -> Compiled:
 
 
 def _union(ast: Ast) -> Compiled:
-    left, right = (compile_node(c) for c in _children(ast, 2))
-    body = compile_operator("|", _children(ast, 2), compile_node, constant)
+    children = _children(ast, 2)
+    done = {id(c): compile_node(c) for c in children}  # each operand compiled once
+    left, right = done[id(children[0])], done[id(children[1])]
+    body = compile_operator("|", children, lambda c: done.get(id(c)) or compile_node(c), constant)
     if isinstance(left, Const) and isinstance(right, Const):
         try:
             return Const(body(Env([], {}), []))  # both sides fixed: computed once
@@ -203,4 +300,13 @@ _HANDLERS: dict[str, Callable[[Ast], Compiled]] = {
 
 def compile_tree(tree: Ast) -> Compiled:
     """The closure for a whole parsed expression (fhirpathpy's ``parse`` result)."""
-    return compile_node(_children(tree, 1)[0])
+    body = _children(tree, 1)[0]
+    loops: int = getattr(_DEPTH, "loops", 0)
+    repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
+    _DEPTH.loops = 0
+    counted = _repeated(body, Counter(), _repeated(body, Counter()))
+    _DEPTH.repeated = frozenset(key for key, n in counted.items() if n > 1)
+    try:
+        return compile_node(body)
+    finally:
+        _DEPTH.loops, _DEPTH.repeated = loops, repeated

@@ -35,9 +35,10 @@ UNSET = Unset()
 
 
 class Env:
-    """Per-evaluation state: the root collection, ``%`` variables and the ``$`` variables."""
+    """Per-evaluation state: the root collection, ``%`` variables, the ``$`` variables, and the
+    results of hoisted subexpressions (:mod:`adapter.fhirpath.hoist`)."""
 
-    __slots__ = ("root", "vars", "this", "index", "total")
+    __slots__ = ("root", "vars", "this", "index", "total", "memo")
 
     def __init__(self, root: Items, variables: dict[str, Any]) -> None:
         self.root = root
@@ -45,6 +46,7 @@ class Env:
         self.this: Any = UNSET
         self.index: Any = UNSET
         self.total: Any = UNSET
+        self.memo: dict[int, Any] | None = None
 
     def this_or_root(self) -> Items:
         """What fhirpathpy evaluates a function's parameters on: ``$this``, else the root."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapter.fhirpath import distinct, fhir, navigation
-from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify, flatten, get_data, is_true
+from adapter.fhirpath.env import FP_CTX, RN, UNSET, Compiled, Env, Items, arraify, flatten, get_data, is_true
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.params import Maker, Unsupported, maker_for, type_param
 from adapter.fhirpath.upstream import EVALUATORS, REGISTRY, TypeInfo
@@ -25,19 +25,33 @@ Ast = dict[str, Any]
 CompileNode = Callable[[Ast], Compiled]
 
 
-def _criterion(body: Compiled) -> Callable[[Env, Any], Items]:
+class _Criterion:
     """An ``Expr`` parameter evaluated on one item (``$this`` set to it)."""
 
-    def run(env: Env, item: Any) -> Items:
-        this = env.this = arraify(item)
-        return body(env, this)
+    __slots__ = ("body",)
 
-    return run
+    def __init__(self, body: Compiled) -> None:
+        self.body = body
+
+    def __call__(self, env: Env, item: Any) -> Items:
+        this = env.this = arraify(item)
+        return self.body(env, this)
+
+
+def _criterion(body: Compiled) -> Callable[[Env, Any], Items]:
+    return _Criterion(body)
+
+
+def _body(crit: Callable[[Env, Any], Items]) -> Compiled | None:
+    """The criterion's body, for a loop to set ``$this`` itself (``None``: call the criterion)."""
+    return crit.body if type(crit) is _Criterion else None
 
 
 def _where(crit: Callable[[Env, Any], Items], member: Member | None = None, literal: str = "") -> Compiled:
     """``where(criterion)``; for ``where(key = 'text')`` (``member``, ``literal``) the string is read
     straight from an item whose ``key`` is one plain string (then ``=`` is string equality)."""
+
+    body = _body(crit)
 
     def where(env: Env, data: Items) -> Items:
         kept = []
@@ -49,7 +63,11 @@ def _where(crit: Callable[[Env, Any], Items], member: Member | None = None, lite
                 if value == literal:
                     kept.append(x)
                 continue
-            r = crit(env, x)
+            if body is None:
+                r = crit(env, x)
+            else:  # the criterion, inlined
+                this = env.this = x if isinstance(x, list) else [x] if x is not None else []
+                r = body(env, this)
             if r and r[0]:
                 kept.append(x)
         return flatten(kept)
@@ -89,10 +107,17 @@ def _select(crit: Callable[[Env, Any], Items]) -> Compiled:
 
 
 def _all(crit: Callable[[Env, Any], Items]) -> Compiled:
+    body = _body(crit)
+
     def all_(env: Env, data: Items) -> Items:
         for i, x in enumerate(data):
             env.index = i
-            if not is_true(crit(env, x)):
+            if body is None:
+                r = crit(env, x)
+            else:  # the criterion, inlined
+                this = env.this = x if isinstance(x, list) else [x] if x is not None else []
+                r = body(env, this)
+            if not (len(r) == 1 and r[0] == True):  # noqa: E712 - env.is_true, inlined: a node compares its data
                 return [False]
         return [True]
 
@@ -166,13 +191,16 @@ _PLAIN: dict[str, Compiled] = {
 }
 
 
-def compile_function(name: str, params: list[Ast], compile_node: CompileNode) -> Compiled:
-    """The closure for ``name(params…)`` applied to its input collection."""
+def compile_function(name: str, params: list[Ast], compile_node: CompileNode,
+                     compile_criterion: CompileNode | None = None) -> Compiled:
+    """The closure for ``name(params…)`` applied to its input collection (``compile_criterion``
+    compiles a parameter evaluated per item; default: ``compile_node``)."""
+    per_item = compile_criterion or compile_node
     if name in _PLAIN:
         if params:
             raise Unsupported(f"{name}() with parameters")
         return _PLAIN[name]
-    crit = [_criterion(compile_node(p)) for p in params[:1]] if name in _CRITERIA else []
+    crit = [_criterion(per_item(p)) for p in params[:1]] if name in _CRITERIA else []
     if name == "where" and len(params) == 1 and _member_equals(params[0]) is not None:
         key, literal = _member_equals(params[0])  # type: ignore[misc]
         return _where(crit[0], Member(key), literal)
@@ -191,7 +219,7 @@ def compile_function(name: str, params: list[Ast], compile_node: CompileNode) ->
         return _trace(maker_for("String", params[0], compile_node))
     if name in _MACROS or name not in REGISTRY:
         raise Unsupported(f"function {name}() with {len(params)} parameters")
-    return _delegate(name, params, compile_node)
+    return _delegate(name, params, compile_node, per_item)
 
 
 _CRITERIA = frozenset({"where", "select", "all", "exists", "aggregate"})
@@ -237,7 +265,7 @@ _NATIVE: dict[str, Callable[..., Any]] = {
 }
 
 
-def _delegate(name: str, params: list[Ast], compile_node: CompileNode) -> Compiled:
+def _delegate(name: str, params: list[Ast], compile_node: CompileNode, per_item: CompileNode) -> Compiled:
     """fhirpathpy's ``doInvoke`` for one registry entry, with its parameters compiled."""
     inv = REGISTRY[name]
     fn = _NATIVE.get(name, inv["fn"])
@@ -249,10 +277,13 @@ def _delegate(name: str, params: list[Ast], compile_node: CompileNode) -> Compil
             raise Unsupported(f"{name}() takes no parameters")
         return lambda env, data: [] if nullable_input and not data else arraify(fn(FP_CTX, arraify(data)))
     elif len(params) in inv["arity"]:
-        makers = [maker_for(kind, p, compile_node) for kind, p in zip(inv["arity"][len(params)], params)]
+        makers = [maker_for(kind, p, per_item if kind == "Expr" else compile_node)
+                  for kind, p in zip(inv["arity"][len(params)], params)]
     else:
         raise Unsupported(f"{name}() with {len(params)} parameters")
     nullable = "nullable" in inv
+    if len(makers) == 1:
+        return _delegate_one(fn, makers[0], nullable_input, nullable)
 
     def call(env: Env, data: Items) -> Items:
         if nullable_input and not data:
@@ -262,5 +293,20 @@ def _delegate(name: str, params: list[Ast], compile_node: CompileNode) -> Compil
         if nullable and (not data or any(v is None or (isinstance(v, list) and not v) for v in values)):
             return []
         return arraify(fn(FP_CTX, data, *values))
+
+    return call
+
+
+def _delegate_one(fn: Callable[..., Any], maker: Maker, nullable_input: bool, nullable: bool) -> Compiled:
+    """``_delegate``'s call for a function of one parameter (the same steps, unrolled)."""
+
+    def call(env: Env, data: Items) -> Items:
+        if nullable_input and not data:
+            return []
+        this = env.this
+        value = maker(env, env.root if this is UNSET else this)
+        if nullable and (not data or value is None or (isinstance(value, list) and not value)):
+            return []
+        return arraify(fn(FP_CTX, data, value))
 
     return call

@@ -17,6 +17,8 @@ from adapter.fhirpath.env import FP_CTX, MODEL, RN, Env, Items, as_node, is_capi
 from adapter.fhirpath.upstream import FP_Quantity, TypeInfo, fp_children, fp_descendants
 
 _ELSEWHERE: dict[str, str] = MODEL["pathsDefinedElsewhere"]
+_new = object.__new__
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # env.node gives these the path it is given
 _CHOICES: dict[str, list[str]] = MODEL["choiceTypePaths"]
 _TYPES: dict[str, str] = MODEL["path2Type"]
 
@@ -57,13 +59,15 @@ def _add(acc: Items, value: Any, path: str) -> None:
 class Member:
     """The compiled step ``.key``: a callable ``(env, items) -> items``."""
 
-    __slots__ = ("key", "ext_key", "capital", "steps")
+    __slots__ = ("key", "ext_key", "capital", "steps", "children")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.ext_key = "_" + key
         self.capital = is_capitalized(key)
         self.steps: dict[str | None, _Step] = {}
+        # parent type path -> the child's type path, for parents with no choice type here
+        self.children: dict[str | None, str] = {}
 
     def __call__(self, env: Env, data: Items) -> Items:
         if self.capital:
@@ -72,28 +76,76 @@ class Member:
             except TypeError:
                 pass  # not raw resources (nodes, strings…): an ordinary member step, as fhirpathpy does
         acc: Items = []
-        key, ext_key, steps = self.key, self.ext_key, self.steps
+        append = acc.append
+        key, ext_key, children = self.key, self.ext_key, self.children
         for res in data:
             if type(res) is not RN:
                 res = as_node(res)
             path = res.path
-            step = steps.get(path) if path is None or type(path) is str else None
-            if step is None:
-                step = self.step(path)
             d = res.data
-            if type(d) is dict and step.choices is None:  # Member.one, inlined: the common case
+            child = children.get(path) if type(d) is dict and (path is None or type(path) is str) else None
+            if child is None:
+                step = self.step(path)
+                if type(d) is not dict or step.choices is not None:
+                    self.other(acc, d, step)
+                    continue
                 child = step.extension_path if key == "extension" else step.path
-                for value in (d.get(key), d.get(ext_key)):
-                    if value is None:
-                        continue
-                    if isinstance(value, list):
-                        if value:
-                            acc.extend([node(v, child) for v in value])
+                if path is None or type(path) is str:
+                    children[path] = child
+            # Member.one, inlined: the common case; nodes made as env.node makes them
+            value = d.get(key)
+            if value is not None:
+                for v in (value if isinstance(value, list) else (value,)):
+                    kind = type(v)
+                    if kind is dict:
+                        n = _new(RN)
+                        n.path = v.get("resourceType", child)
+                    elif kind in _SCALARS:
+                        n = _new(RN)
+                        n.path = child
                     else:
-                        acc.append(node(value, child))
-            else:
-                self.other(acc, d, step)
+                        append(node(v, child))
+                        continue
+                    n.data = v
+                    n._data = None
+                    n.propName = None
+                    n.index = None
+                    append(n)
+            if ext_key in d:
+                _add(acc, d[ext_key], child)
         return acc
+
+    def count(self, env: Env, data: Items) -> int:
+        """How many items ``__call__`` gives (raising as it raises), without making them."""
+        if self.capital:
+            return len(self(env, data))
+        found = 0
+        key, ext_key, children = self.key, self.ext_key, self.children
+        for res in data:
+            if type(res) is RN:
+                path, d = res.path, res.data
+            elif type(res) is dict:
+                path, d = res.get("resourceType"), res
+            else:
+                res = as_node(res)
+                path, d = res.path, res.data
+            if type(d) is not dict or not (path is None or type(path) is str) or path not in children:
+                step = self.step(path)
+                if type(d) is not dict or step.choices is not None:
+                    acc: Items = []
+                    self.other(acc, d, step)
+                    found += len(acc)
+                    continue
+                if path is None or type(path) is str:
+                    children[path] = step.extension_path if key == "extension" else step.path
+            value = d.get(key)
+            if value is not None:
+                found += len(value) if isinstance(value, list) else 1
+            if ext_key in d:
+                value = d[ext_key]
+                if value is not None:
+                    found += len(value) if isinstance(value, list) else 1
+        return found
 
     def step(self, path: Any) -> _Step:
         """The child's typing under a parent of type ``path`` (cached per path)."""
@@ -145,9 +197,6 @@ class Member:
             add = len(d)
         _add(acc, add, path)
         _add(acc, add_, path)
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class _Odd(Exception):

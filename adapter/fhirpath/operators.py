@@ -19,7 +19,7 @@ from typing import Any
 
 from adapter.fhirpath.distinct import union
 from adapter.fhirpath.env import FP_CTX, RN, Compiled, Env, Items, arraify
-from adapter.fhirpath.params import Maker, Unsupported, maker_for
+from adapter.fhirpath.params import Maker, Unsupported, boolean_operand, maker_for
 from adapter.fhirpath.upstream import REGISTRY, FP_DateTime, FP_Quantity, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
@@ -61,11 +61,15 @@ def _generic(fn: Callable[..., Any], left: Maker, right: Maker, nullable: bool) 
     return op
 
 
-def _equal(left: Maker, right: Maker, negate: bool) -> Compiled:
+def _equal(left: Compiled, right: Compiled, negate: bool) -> Compiled:
+    """``=``/``!=`` on the operands' bodies (each evaluated as an ``Any`` parameter: ``$this`` set to the input)."""
     slow = fp_unequal if negate else fp_equal
 
     def eq(env: Env, data: Items) -> Items:
-        a, b = left(env, data), right(env, data)
+        env.this = data
+        a = left(env, data)
+        env.this = data
+        b = right(env, data)
         if not a or not b:
             return []
         pair = _simple_pair(a, b)
@@ -74,6 +78,22 @@ def _equal(left: Maker, right: Maker, negate: bool) -> Compiled:
         return [(pair[0] == pair[1]) is not negate]
 
     return eq
+
+
+def _logic(fn: Callable[..., Any], left: Compiled, right: Compiled) -> Compiled:
+    """``and``, ``or``, ``xor``, ``implies`` on the operands' bodies, checked as optional Boolean parameters."""
+
+    def logic(env: Env, data: Items) -> Items:
+        env.this = data
+        a: Any = left(env, data)
+        a = a[0] if len(a) == 1 and (a[0] is True or a[0] is False) else boolean_operand(a)
+        env.this = data
+        b: Any = right(env, data)
+        b = b[0] if len(b) == 1 and (b[0] is True or b[0] is False) else boolean_operand(b)
+        result = fn(FP_CTX, a, b)
+        return [result] if result is True or result is False else arraify(result)
+
+    return logic
 
 
 def _full_date(item: Any) -> str | None:
@@ -165,9 +185,11 @@ def compile_operator(op: str, operands: list[Ast], compile_node: Callable[[Ast],
     if inv is None or "fn" not in inv or len(operands) != 2 or 2 not in inv.get("arity", {}):
         raise Unsupported(f"operator {op}")
     kinds = inv["arity"][2]
+    if op in ("=", "!=") and kinds == ["Any", "Any"]:
+        return _equal(compile_node(operands[0]), compile_node(operands[1]), op == "!=")
+    if op in ("and", "or", "xor", "implies") and kinds == [["Boolean"], ["Boolean"]]:
+        return _logic(inv["fn"], compile_node(operands[0]), compile_node(operands[1]))
     left, right = (maker_for(k, p, compile_node) for k, p in zip(kinds, operands))
-    if op in ("=", "!="):
-        return _equal(left, right, op == "!=")
     if op in _ORDER:
         return _order(op, left, right)
     if op == "|":

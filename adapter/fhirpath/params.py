@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from adapter.fhirpath.env import Compiled, Env, Items, arraify
@@ -22,6 +23,21 @@ _CHECKS = PARAM_CHECKS
 
 class Unsupported(Exception):
     """An expression (or a node of it) outside the compiled subset: evaluate it with fhirpathpy."""
+
+
+class Const:
+    """A literal (or a union of literals): the same values on every evaluation, folded once."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Items) -> None:
+        self.values = values
+
+    def __call__(self, env: Env, data: Items) -> Items:
+        return list(self.values)
+
+
+_IMMUTABLE = (str, int, float, bool, Decimal)
 
 
 def expr_param(body: Compiled) -> Maker:
@@ -84,7 +100,29 @@ def value_param(body: Compiled, kind: Any) -> Maker:
             return res[0]  # what fhirpathpy's check_boolean_param gives a bool: itself
         return [] if not res else check(res[0])
 
+    if isinstance(body, Const):
+        try:
+            fixed = checked(Env([], {}), [])
+        except Exception:  # noqa: BLE001 - it raises on every evaluation: the checks say how
+            return checked
+        if isinstance(fixed, _IMMUTABLE) or fixed == []:
+            def constant(env: Env, focus: Items) -> Any:
+                env.this = focus
+                return fixed if fixed != [] else []  # a literal checked once, as it is each time
+
+            return constant
     return checked
+
+
+def boolean_operand(res: Items) -> Any:
+    """What ``value_param(body, ["Boolean"])`` gives for a body's result ``res`` (same checks, same errors)."""
+    if not res:
+        return []
+    if len(res) == 1 and (res[0] is True or res[0] is False):
+        return res[0]
+    if len(res) > 1:
+        raise Exception("Unexpected collection" + json.dumps(res) + "; expected singleton of type Boolean")
+    return _CHECKS["Boolean"](res[0])
 
 
 def maker_for(kind: Any, ast: dict[str, Any], compile_node: Callable[[dict[str, Any]], Compiled]) -> Maker:

@@ -130,7 +130,7 @@ def _refs(node: Any, originals: dict[int, Any]) -> Any:
                     raise _Unprunable
                 slim[key] = value  # fhirpathpy types a resource (and the nodes below it) by this
                 continue
-            if not isinstance(value, (dict, list)):
+            if type(value) is str or not isinstance(value, (dict, list)):
                 continue  # a primitive is no Reference with a reference
             kept = _refs(value, originals)
             if kept is not None:
@@ -333,11 +333,19 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     return found
 
 
+_PREFIXES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def _lacks(node: dict[str, Any], names: tuple[str, ...]) -> bool:
     """Whether no key of ``node`` (``_x`` read as ``x``) starts with one of ``names`` (``value`` covers
     ``valueString``: choice types)."""
+    prefixes = _PREFIXES.get(names)
+    if prefixes is None:  # ``x`` and ``_x``: one startswith per key
+        if len(_PREFIXES) >= 4096:
+            _PREFIXES.clear()
+        prefixes = _PREFIXES[names] = names + tuple("_" + name for name in names)
     for k in node:  # noqa: SIM110 - a plain loop: called on most nodes, cheaper than all() over a generator
-        if k.startswith(names) or (k[:1] == "_" and k[1:].startswith(names)):
+        if k.startswith(prefixes):
             return False  # (a name itself starting with "_" is then found present: only a shortcut lost)
     return True
 
@@ -363,7 +371,8 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     if isinstance(fn, FhirPathProblem):
         return fn
     pruned_root = root is None or root is resource
-    node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
+    if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
+        node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     if type_path is not None:
         node = fhirpath.typed(node, type_path)
     try:
