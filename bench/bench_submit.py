@@ -71,6 +71,7 @@ def _patch(meter: Meter) -> list[tuple[Any, str, Any]]:
         (submit, "authorise_sender", "authorise"),
         (submit, "replay_or_conflict", "replay lookup"),
         (submit, "validate_submission", "validate"),
+        (consents, "bundle_consents", "preconditions"),
         (release, "withdrawal_precondition", "preconditions"),
         (release, "replacement_precondition", "preconditions"),
         (consents, "bundle_consents_precondition", "preconditions"),

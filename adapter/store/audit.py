@@ -46,6 +46,7 @@ _FIELDS = ("seq", "at", "actor", "end_user", "action", "patient", "certificate",
 _HEAD = cast(Table, AuditHeadRow.__table__)
 _LOG = cast(Table, AuditRow.__table__)
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_INSERT_LOG = insert(_LOG)
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
@@ -104,7 +105,7 @@ def record(session: Session, seal: AuditSeal | None, *, actor: str, action: str,
                      certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
                      prev_hash=prev)
     entry.hash = row_hash(entry, seal.key)
-    conn.execute(insert(_LOG), {f: getattr(entry, f) for f in (*_FIELDS, "hash")})
+    conn.execute(_INSERT_LOG, {f: getattr(entry, f) for f in (*_FIELDS, "hash")})
     conn.execute(_SET_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
     _checkpoint_on_commit(session, seal, entry.seq, entry.hash)
     return entry

@@ -37,6 +37,7 @@ from adapter.flows.ports import PENDING, Attempt, Claim, Match, MessageChanges, 
 from adapter.store.models import OutboxRow, ReceiptRow
 
 _OUTBOX = cast(Table, OutboxRow.__table__)
+_INSERT = insert(_OUTBOX)
 
 
 def seconds(moment: datetime) -> float:
@@ -57,7 +58,7 @@ def enqueue(session: Session, *, key: str, submission_id: str, certificate_id: s
         "replaces": replaces, "care_unit_hsa": care_unit, "kommunkod": kommunkod, "kind": kind,
         "document": document, "state": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
         "updated_at": now}
-    result = session.connection().execute(insert(_OUTBOX), values)
+    result = session.connection().execute(_INSERT, values)
     row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     return OutboxMessage(id=row_id, key=key, submission_id=submission_id, certificate_id=certificate_id,
                          kommunkod=kommunkod, kind=kind, state=PENDING, attempts=0, document=document,

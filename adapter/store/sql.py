@@ -90,7 +90,17 @@ _SUB = cast(Table, SubmissionRow.__table__)
 _STATUS = cast(Table, StatusRow.__table__)
 _DECISION = cast(Table, DecisionRow.__table__)
 _CONSENT = cast(Table, ConsentRow.__table__)
+# Built once (SQLAlchemy then compiles each once and keeps it): parameters name the values.
 _SET_STATUS = update(_SUB).where(_SUB.c.id == bindparam("sid")).values(status=bindparam("status"))
+_UPDATE_SUB = update(_SUB).where(_SUB.c.id == bindparam("sid"))
+_SUB_BY_ID = select(_SUB).where(_SUB.c.id == bindparam("sid"))
+_CONSENT_BY_ID = select(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
+_CONSENTS_OF_VALUE = select(_CONSENT).where(_CONSENT.c.patient_value == bindparam("value")).order_by(
+    _CONSENT.c.created_at)
+_UPDATE_CONSENT = update(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
+_INSERT_SUB, _INSERT_STATUS, _INSERT_DECISION, _INSERT_CONSENT = (
+    insert(_SUB), insert(_STATUS), insert(_DECISION), insert(_CONSENT))
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 @dataclass
@@ -150,7 +160,7 @@ class SqlTx:
 
     def _flush_steps(self) -> None:
         if self.known.steps:
-            self.conn.execute(insert(_STATUS), self.known.steps)
+            self.conn.execute(_INSERT_STATUS, self.known.steps)
             self.known.steps = []
 
     def _flush_statuses(self) -> None:
@@ -163,16 +173,22 @@ class SqlTx:
         found = self.known.submissions.get(submission_id)
         if found is not None:
             return found
-        row = self.conn.execute(select(_SUB).where(_SUB.c.id == submission_id)).first()
+        row = self.conn.execute(_SUB_BY_ID, {"sid": submission_id}).first()
         return self._keep(row) if row is not None else None
 
     def submissions_of(self, certificate_id: str, care_unit: str | None = None) -> list[SubmissionRecord]:
         # No flush: a submission whose status is not written yet is held, and held ones are answered as held.
+        # The ids first: the rows this transaction holds are not read again (body, Bundle, receipt).
         s = _SUB.c
         scope = [s.care_unit_hsa == care_unit] if care_unit is not None else []
-        rows = self.conn.execute(select(_SUB).where(s.certificate_id == certificate_id, *scope)
-                                 .order_by(s.received_at))
-        return [self._keep(r) for r in rows]
+        ids = list(self.conn.execute(select(s.id).where(s.certificate_id == certificate_id, *scope)
+                                     .order_by(s.received_at)).scalars())
+        known = self.known.submissions
+        missing = [i for i in ids if i not in known]
+        if missing:
+            for row in self.conn.execute(select(_SUB).where(s.id.in_(missing))):
+                self._keep(row)
+        return [known[i] for i in ids if i in known]
 
     def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
         self._flush_statuses()  # the query asks for the current status
@@ -185,7 +201,8 @@ class SqlTx:
     def add_submission(self, record: SubmissionRecord) -> None:
         values = _fields(record)
         values["received_at"] = received = stamp(record.received_at)
-        self.conn.execute(insert(_SUB).values(response_status=0, **values))
+        values["response_status"] = 0
+        self.conn.execute(_INSERT_SUB, values)
         # As the row reads back: its time as stored; the Bundle is the one given (never copied).
         self.known.submissions[record.id] = replace(record, received_at=parse_stamp(received))
         self.known.created[record.id] = ([], [])
@@ -193,10 +210,11 @@ class SqlTx:
     def accept(self, submission_id: str, *, accepted_key: str, response: Resource) -> None:
         row = self._row(submission_id)
         status = self.known.statuses.pop(submission_id, None)
-        changes = {"status": status} if status is not None else {}
-        # The unique key: a concurrent twin fails here (WriteConflict).
-        self.conn.execute(update(_SUB).where(_SUB.c.id == submission_id).values(
-            accepted_key=accepted_key, response=response, response_status=200, **changes))
+        changes: dict[str, Any] = {"sid": submission_id, "accepted_key": accepted_key, "response": response,
+                                   "response_status": 200}
+        if status is not None:
+            changes["status"] = status
+        self.conn.execute(_UPDATE_SUB, changes)  # the unique key: a concurrent twin fails here (WriteConflict)
         self.known.submissions[submission_id] = replace(row, accepted_key=accepted_key, response=response)
 
     def add_step(self, submission_id: str, step: StatusStep) -> None:
@@ -222,9 +240,9 @@ class SqlTx:
 
     def add_decision(self, submission_id: str, decision: DecisionRecord) -> None:
         at = stamp(decision.decided_at)
-        self.conn.execute(insert(_DECISION).values(
-            submission_id=submission_id, decision=decision.decision, reason_id=decision.reason_id,
-            reason=decision.reason, consent_id=decision.consent_id, decided_at=at))
+        self.conn.execute(_INSERT_DECISION, {
+            "submission_id": submission_id, "decision": decision.decision, "reason_id": decision.reason_id,
+            "reason": decision.reason, "consent_id": decision.consent_id, "decided_at": at})
         created = self.known.created.get(submission_id)
         if created is not None:
             created[1].append(replace(decision, decided_at=parse_stamp(at)))
@@ -257,7 +275,7 @@ class SqlTx:
         if patient_value in self.known.locked:
             return
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": patient_lock_key(patient_value)})
+            self.conn.execute(_LOCK, {"key": patient_lock_key(patient_value)})
         self.known.locked.add(patient_value)
 
     def _keep(self, row: Row[Any]) -> SubmissionRecord:
@@ -275,7 +293,7 @@ class SqlTx:
 
     # -- consents ------------------------------------------------------------------------------
     def consent(self, consent_id: str) -> ConsentRecord | None:
-        row = self.conn.execute(select(_CONSENT).where(_CONSENT.c.id == consent_id)).first()
+        row = self.conn.execute(_CONSENT_BY_ID, {"cid": consent_id}).first()
         return _consent(row) if row is not None else None
 
     def consents_of(self, patient: tuple[str, str]) -> list[ConsentRecord]:
@@ -299,7 +317,7 @@ class SqlTx:
     def add_consent(self, record: ConsentRecord) -> None:
         values = _fields(record)
         values.update(created_at=(created := stamp(record.created_at)), updated_at=(updated := stamp(record.updated_at)))
-        self.conn.execute(insert(_CONSENT).values(**values))
+        self.conn.execute(_INSERT_CONSENT, values)
         held = self.known.consents.get(record.patient_value)
         if held is not None:
             stored = replace(record, created_at=parse_stamp(created), updated_at=parse_stamp(updated))
@@ -307,8 +325,8 @@ class SqlTx:
 
     def update_consent(self, record: ConsentRecord) -> None:
         updated_at = stamp(record.updated_at)
-        changed = self.conn.execute(update(_CONSENT).where(_CONSENT.c.id == record.id).values(
-            status=record.status, resource=record.resource, updated_at=updated_at))
+        changed = self.conn.execute(_UPDATE_CONSENT, {"cid": record.id, "status": record.status,
+                                                      "resource": record.resource, "updated_at": updated_at})
         if not changed.rowcount:
             raise LookupError(f"no consent {record.id}")
         held = self.known.consents.get(record.patient_value)
@@ -325,8 +343,7 @@ class SqlTx:
             return None
         held = self.known.consents.get(patient_value)
         if held is None:
-            c = _CONSENT.c
-            rows = self.conn.execute(select(_CONSENT).where(c.patient_value == patient_value).order_by(c.created_at))
+            rows = self.conn.execute(_CONSENTS_OF_VALUE, {"value": patient_value})
             held = self.known.consents[patient_value] = [_consent(r) for r in rows]
         return held
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, FromClause
 
@@ -19,6 +19,9 @@ from adapter.store.models import CertificateStatsItemRow, CertificateStatsRow
 
 _ROWS = cast(Table, CertificateStatsRow.__table__)
 _ITEMS = cast(Table, CertificateStatsItemRow.__table__)
+_INSERT_ROW, _INSERT_ITEMS = insert(_ROWS), insert(_ITEMS)
+_UPDATE_ROW = update(_ROWS).where(_ROWS.c.submission_id == bindparam("sid"))
+_UPDATE_UNDELIVERED = _UPDATE_ROW.where(_ROWS.c.delivery_days.is_(None))
 NOT_ASSESSED = "ej-bedomd"
 UNKNOWN = "okand"
 
@@ -28,23 +31,20 @@ def add(session: Session, record: StatisticsRecord) -> None:
     values = {f.name: getattr(record, f.name) for f in fields(record)}
     activities, measures = values.pop("activities"), values.pop("measures")
     conn = session.connection()
-    conn.execute(insert(_ROWS), values)
+    conn.execute(_INSERT_ROW, values)
     items = ([{"submission_id": record.submission_id, "kind": "activity", "code": code, "level": level}
               for code, level in sorted(activities.items())]
              + [{"submission_id": record.submission_id, "kind": "measure", "code": code, "level": None}
                 for code in measures])
     if items:
-        conn.execute(insert(_ITEMS), items)
+        conn.execute(_INSERT_ITEMS, items)
 
 
 def update_row(session: Session, submission_id: str, changes: StatisticsChanges) -> int:
     if not changes:
         return 0
-    row = _ROWS.c
-    query = update(_ROWS).where(row.submission_id == submission_id)
-    if "delivery_days" in changes:
-        query = query.where(row.delivery_days.is_(None))  # the first delivery only
-    return int(session.connection().execute(query.values(**changes)).rowcount)
+    query = _UPDATE_UNDELIVERED if "delivery_days" in changes else _UPDATE_ROW  # the first delivery only
+    return int(session.connection().execute(query, {"sid": submission_id, **changes}).rowcount)
 
 
 def tally(session: Session, dimensions: tuple[str, ...], months: tuple[str | None, str | None]
