@@ -64,7 +64,11 @@ class Meter:
 
 
 def _patch(meter: Meter) -> list[tuple[Any, str, Any]]:
+    from sqlalchemy.orm.session import SessionTransaction
+
+    from adapter.api import auth, http, submissions
     from adapter.flows import consents, release, stats, submit
+    from adapter.store import audit, sql
 
     targets = [
         (submit, "parse_submission", "parse"),
@@ -82,10 +86,20 @@ def _patch(meter: Meter) -> list[tuple[Any, str, Any]]:
         (release, "release", "release (queue)"),
         (release, "document", "render+sign"),
         (submit, "accept", "accept (task, receipt, audit)"),
+        (auth, "authenticate_client", "authenticate (own transaction)"),
+        (http, "read_body", "read body"),
+        (submissions, "run", "transaction begin/end"),
+        (submissions, "submit", "submit (its own code)"),
+        (sql.SqlTx, "flush", "commit: batched writes"),
+        (SessionTransaction, "commit", "commit"),
+        (audit, "write_checkpoint", "audit checkpoint file"),
+        (http, "fhir_response", "answer (JSON)"),
     ]
     saved = []
     for module, attr, name in targets:
-        fn = getattr(module, attr)
+        fn = getattr(module, attr, None)
+        if fn is None:  # an older checkout (a before/after run): not there
+            continue
         saved.append((module, attr, fn))
         setattr(module, attr, meter.wrap(name, fn))
     return saved

@@ -101,6 +101,8 @@ _UPDATE_CONSENT = update(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
 _INSERT_SUB, _INSERT_STATUS, _INSERT_DECISION, _INSERT_CONSENT = (
     insert(_SUB), insert(_STATUS), insert(_DECISION), insert(_CONSENT))
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_RECIPIENTS = cast(Table, RecipientRow.__table__)
+_RECIPIENT = select(_RECIPIENTS).where(_RECIPIENTS.c.kommunkod == bindparam("kommunkod"))
 
 
 @dataclass
@@ -120,6 +122,8 @@ class _Known:
     """Patients (values) whose lock this transaction holds."""
     consents: dict[str, list[ConsentRecord]] = field(default_factory=dict)
     """The Consents of locked patients, oldest first."""
+    statistics: dict[str, StatisticsRecord] = field(default_factory=dict)
+    """Statistics rows added and not written yet (with the changes made to them since)."""
     queued: dict[str, OutboxMessage] = field(default_factory=dict)
     """Messages this transaction queued, by key, while no update or claim may have changed them."""
 
@@ -135,6 +139,8 @@ class SqlTx:
       one ``executemany`` with the others, and the submission's current status once (with its
       acceptance when there is one): both before any statement that reads them, and before commit
       (:meth:`flush`, which :meth:`SqlStore.transaction` calls);
+    * a statistics row is written with the changes made to it in the same transaction (its consent
+      outcome), before a tally and before commit;
     * the Consents of a patient whose lock this transaction holds (:meth:`lock_patient`) are read
       once: nothing else can change them until it ends (every transaction that writes a patient's
       Consents takes the same lock before it commits; on SQLite every transaction runs alone).
@@ -154,9 +160,10 @@ class SqlTx:
         return self._conn
 
     def flush(self) -> None:
-        """Write the batched steps and statuses (before a read that sees them, and before commit)."""
+        """Write what is batched: steps, statuses, statistics rows (before a read that sees them, and before commit)."""
         self._flush_steps()
         self._flush_statuses()
+        self._flush_statistics()
 
     def _flush_steps(self) -> None:
         if self.known.steps:
@@ -349,7 +356,7 @@ class SqlTx:
 
     # -- registry, clients, audit ----------------------------------------------------------------
     def recipient(self, kommunkod: str) -> RecipientRecord | None:
-        row = self.session.get(RecipientRow, kommunkod)
+        row = self.conn.execute(_RECIPIENT, {"kommunkod": kommunkod}).first()
         if row is None:
             return None
         return RecipientRecord(kommunkod=row.kommunkod, name=row.name, mode=row.delivery_mode,
@@ -403,14 +410,31 @@ class SqlTx:
 
     # -- statistics --------------------------------------------------------------------------------
     def add_statistics(self, record: StatisticsRecord) -> None:
-        statistics.add(self.session, record)
+        # Written at commit (or before a tally), with every change made to it until then.
+        if record.submission_id in self.known.statistics:  # the database refuses the twin, as at once
+            self._flush_statistics()
+            statistics.add(self.session, record)
+            return
+        self.known.statistics[record.submission_id] = record
 
     def update_statistics(self, submission_id: str, changes: StatisticsChanges) -> int:
-        return statistics.update_row(self.session, submission_id, changes)
+        pending = self.known.statistics.get(submission_id)
+        if pending is None:
+            return statistics.update_row(self.session, submission_id, changes)
+        if not changes or ("delivery_days" in changes and pending.delivery_days is not None):
+            return 0  # as the UPDATE: the delivery fields are written once
+        self.known.statistics[submission_id] = replace(pending, **changes)
+        return 1
 
     def tally_statistics(self, dimensions: tuple[str, ...], *, months: tuple[str | None, str | None] = (None, None)
                          ) -> list[tuple[tuple[str, ...], int]]:
+        self._flush_statistics()
         return statistics.tally(self.session, dimensions, months)
+
+    def _flush_statistics(self) -> None:
+        if self.known.statistics:
+            statistics.add(self.session, *self.known.statistics.values())
+            self.known.statistics = {}
 
 
 def _fields(record: object) -> dict[str, object]:

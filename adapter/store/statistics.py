@@ -26,16 +26,22 @@ NOT_ASSESSED = "ej-bedomd"
 UNKNOWN = "okand"
 
 
-def add(session: Session, record: StatisticsRecord) -> None:
-    """The row and its items: two Core statements (the items in one executemany; their ids are never read)."""
-    values = {f.name: getattr(record, f.name) for f in fields(record)}
-    activities, measures = values.pop("activities"), values.pop("measures")
+def add(session: Session, *records: StatisticsRecord) -> None:
+    """Rows and their items: two Core statements, each one ``executemany`` (the items' ids are never read)."""
+    rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    for record in records:
+        values = {f.name: getattr(record, f.name) for f in fields(record)}
+        activities, measures = values.pop("activities"), values.pop("measures")
+        rows.append(values)
+        items += [{"submission_id": record.submission_id, "kind": "activity", "code": code, "level": level}
+                  for code, level in sorted(activities.items())]
+        items += [{"submission_id": record.submission_id, "kind": "measure", "code": code, "level": None}
+                  for code in measures]
+    if not rows:
+        return
     conn = session.connection()
-    conn.execute(_INSERT_ROW, values)
-    items = ([{"submission_id": record.submission_id, "kind": "activity", "code": code, "level": level}
-              for code, level in sorted(activities.items())]
-             + [{"submission_id": record.submission_id, "kind": "measure", "code": code, "level": None}
-                for code in measures])
+    conn.execute(_INSERT_ROW, rows)
     if items:
         conn.execute(_INSERT_ITEMS, items)
 
