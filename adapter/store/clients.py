@@ -85,7 +85,8 @@ def by_token(session: Session, token: str, pepper: bytes) -> ClientInfo | None:
     """The active client owning ``token``, or None (same work whether the prefix exists or not)."""
     parts = token.split("_", 2)  # the secret part may itself contain "_"
     prefix = parts[1] if len(parts) == 3 and parts[0] == "lisn" else ""
-    # Core, not the ORM: this runs before every request.
+    # Core, not the ORM: this runs before every request (changes pending in the session first, as autoflush).
+    session.flush()
     row = session.connection().execute(_BY_PREFIX, {"prefix": prefix}).one_or_none()
     expected = row.token_hash if row is not None and row.token_hash else "0" * 64
     ok = hmac.compare_digest(expected, token_hash(token, pepper))
