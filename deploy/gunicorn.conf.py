@@ -27,3 +27,14 @@ accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = "info"
+
+
+def post_worker_init(worker):  # noqa: ARG001 - gunicorn's hook signature
+    """The worker has loaded the app: what exists now (modules, the registry, the profiles: about
+    120,000 objects) lives as long as the worker. ``gc.freeze`` takes it out of the cyclic garbage
+    collector's walks, which otherwise visit all of it in every full collection (about 0.1 s of
+    CPU every few hundred requests, measured in process: 0.6 -> 0.2 ms per submission)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -151,10 +151,16 @@ def save(resource: Resource, patient: tuple[str, str], ctx: Context, *,
     return record
 
 
-def bundle_consents_precondition(sub: Submission, ctx: Context) -> errors.AdapterError | None:
-    """A Consent inside a submission is held to the same scope rule as one registered on its own."""
-    for consent in sub.consents:
-        if not may_write(inline_references(consent, sub.resolve), ctx):
+def bundle_consents(sub: Submission) -> list[Resource]:
+    """The Consents inside a submission, each a copy with its references made self-contained."""
+    return [inline_references(consent, sub.resolve) for consent in sub.consents]
+
+
+def bundle_consents_precondition(sub: Submission, inlined: list[Resource], ctx: Context) -> errors.AdapterError | None:
+    """A Consent inside a submission (``inlined``: :func:`bundle_consents`) is held to the same scope
+    rule as one registered on its own."""
+    for consent in inlined:
+        if not may_write(consent, ctx):
             mid = "LISN_CONSENT_FORBIDDEN"
             found = sub.patient_identifier
             return refuse(ctx, errors.Forbidden(messages.bilingual(mid), message_id=mid), action="submit",
@@ -162,13 +168,12 @@ def bundle_consents_precondition(sub: Submission, ctx: Context) -> errors.Adapte
     return None
 
 
-def store_bundle_consents(row: SubmissionRecord, sub: Submission, ctx: Context) -> None:
-    """Consents inside a submission are registered like any other (references made self-contained)."""
-    for consent in sub.consents:
-        inlined = inline_references(consent, sub.resolve)
-        ident = patient_identifier(inlined)
+def store_bundle_consents(row: SubmissionRecord, inlined: list[Resource], ctx: Context) -> None:
+    """Consents inside a submission (``inlined``: :func:`bundle_consents`) are registered like any other."""
+    for consent in inlined:
+        ident = patient_identifier(consent)
         if ident:
-            save(inlined, (ident["system"], ident["value"]), ctx, submission_id=row.id)
+            save(consent, (ident["system"], ident["value"]), ctx, submission_id=row.id)
 
 
 def find(consent_id: str, ctx: Context) -> ConsentRecord:

@@ -45,7 +45,8 @@ def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json", inputs: dict[str
     if (other := release.replacement_precondition(sub, ctx)) is not None:
         return other
     # Step: consents inside it name only this sender's care units (their scope)
-    if (foreign := consents.bundle_consents_precondition(sub, ctx)) is not None:
+    inlined = consents.bundle_consents(sub)
+    if (foreign := consents.bundle_consents_precondition(sub, inlined, ctx)) is not None:
         return foreign
     # Step: store as received and validated
     row = store_received(sub, raw, bundle, fmt, ctx)
@@ -56,7 +57,7 @@ def submit(raw: bytes, ctx: Context, *, fmt: str = "fhir-json", inputs: dict[str
         release.withdraw(row, ctx)
         return accept(row, sub, oo, ctx)
     # Step: register the consents that came with it, then decide
-    consents.store_bundle_consents(row, sub, ctx)
+    consents.store_bundle_consents(row, inlined, ctx)
     decision = release.decide(row, ctx)
     # Step: permitted: render, sign and queue for delivery in this same transaction
     if decision.permitted:

@@ -11,11 +11,11 @@ the rows already written.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from adapter.fhir.items import walk
 from adapter.fhir.submission import Submission
 from adapter.stats import codes
 from adapter.stats.codes import UNKNOWN
@@ -57,6 +57,7 @@ def statistics_row(bundle: Resource, received_at: datetime) -> StatisticsRow:
     sub = Submission(bundle)
     qr = sub.response or {}
     found = _index(qr)
+    period = _first_period(qr)
     signed = _date(qr.get("authored")) or received_at.date()
     debut = _first_date(found.get("debut", []))
     debut_days = (signed - debut).days if debut else None
@@ -68,11 +69,11 @@ def statistics_row(bundle: Resource, received_at: datetime) -> StatisticsRow:
         template_version=_template_version(sub.questionnaire),
         diagnosis_chapter=codes.icd10_chapter(_first_code(found.get("diagnos.kod", []))),
         work_capacity=_first_code(found.get("formaga.arbete", [])) or UNKNOWN,
-        activity_band=codes.band(activity_hours(qr), codes.ACTIVITY_BANDS),
+        activity_band=codes.band(_activity_hours(period), codes.ACTIVITY_BANDS),
         prognosis=_first_code(found.get("prognos.typ", [])) or UNKNOWN,
         debut_days=debut_days, debut_band=codes.band(debut_days, codes.DAY_BANDS),
         replacement=sub.event == "certificate-replacement",
-        activities=activities(qr), measures=tuple(sorted(set(_codes(found.get("atgarder.typ", []))))))
+        activities=_activities(period), measures=tuple(sorted(set(_codes(found.get("atgarder.typ", []))))))
 
 
 def person_facts(sub: Submission) -> tuple[str, date | None]:
@@ -90,11 +91,15 @@ def person_facts(sub: Submission) -> tuple[str, date | None]:
 
 def activities(qr: Resource) -> dict[str, str]:
     """Activity type -> participation, in the first assessed period (1.1) or the certificate (1.0)."""
+    return _activities(_first_period(qr))
+
+
+def _activities(period: Resource) -> dict[str, str]:
     found: dict[str, str] = {}
-    for visit in walk(_first_period(qr)):
-        if visit.link_id not in ("formaga.aktivitet", "formaga.period.aktivitet"):
+    for item in _items(period):
+        if str(item.get("linkId", "")) not in ("formaga.aktivitet", "formaga.period.aktivitet"):
             continue
-        parts = {str(child.get("linkId", "")).rsplit(".", 1)[-1]: child for child in visit.item.get("item") or []
+        parts = {str(child.get("linkId", "")).rsplit(".", 1)[-1]: child for child in item.get("item") or []
                  if isinstance(child, dict)}
         kind = _first_code(_values(parts.get("typ")))
         if kind and kind not in found:
@@ -105,7 +110,11 @@ def activities(qr: Resource) -> dict[str, str]:
 def activity_hours(qr: Resource) -> int | None:
     """Hours a week of activity the person can take part in: the first period's total (1.1), or the
     most any one activity allows (1.0 has no total; activities may share the same hours)."""
-    found = _index(_first_period(qr))
+    return _activity_hours(_first_period(qr))
+
+
+def _activity_hours(period: Resource) -> int | None:
+    found = _index(period)
     totals = [h for h in found.get("formaga.period.totalt.timmar", []) if isinstance(h, int)]
     if totals:
         return totals[0]
@@ -117,19 +126,35 @@ def activity_hours(qr: Resource) -> int | None:
 
 def _first_period(qr: Resource) -> Resource:
     """The first ``formaga.period`` when it holds the assessment (1.1), else the whole response (1.0)."""
-    first = next((v.item for v in walk(qr) if v.link_id == "formaga.period"), None)
-    if first is not None and any(v.link_id.startswith("formaga.period.") and v.link_id != "formaga.period.start"
-                                 and v.link_id not in ("formaga.period.slut", "formaga.period.motivering")
-                                 for v in walk(first)):
+    first = next((item for item in _items(qr) if str(item.get("linkId", "")) == "formaga.period"), None)
+    if first is not None and any(link.startswith("formaga.period.") and link != "formaga.period.start"
+                                 and link not in ("formaga.period.slut", "formaga.period.motivering")
+                                 for link in (str(item.get("linkId", "")) for item in _items(first))):
         return first
     return qr
+
+
+def _items(node: Resource) -> Iterator[Resource]:
+    """Every item below ``node``, in document order: :func:`adapter.fhir.items.walk` without the
+    paths and ancestors it also gives (a row needs neither, and they are most of its cost)."""
+    stack: list[Any] = list(reversed(node.get("item") or []))
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, dict):
+            continue
+        yield item
+        children = list(item.get("item") or [])
+        for ans in item.get("answer") or []:
+            if isinstance(ans, dict):
+                children.extend(ans.get("item") or [])
+        stack.extend(reversed(children))
 
 
 def _index(node: Resource) -> dict[str, list[Any]]:
     """Every answer value by linkId, in one walk (as ``fhir.submission.answers`` gives them one linkId at a time)."""
     found: dict[str, list[Any]] = {}
-    for visit in walk(node):
-        found.setdefault(visit.link_id, []).extend(visit.values())
+    for item in _items(node):
+        found.setdefault(str(item.get("linkId", "")), []).extend(_values(item))
     return found
 
 

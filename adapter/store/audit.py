@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import String, event, select
+from sqlalchemy import String, Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from adapter.clock import stamp
@@ -43,6 +43,11 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 HEAD_ID = 1
 _FIELDS = ("seq", "at", "actor", "end_user", "action", "patient", "certificate", "outcome", "purpose",
            "prev_hash")
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_LOG = cast(Table, AuditRow.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_INSERT_LOG = insert(_LOG)
+_SET_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
 @dataclass(frozen=True)
@@ -87,18 +92,21 @@ def record(session: Session, seal: AuditSeal | None, *, actor: str, action: str,
            end_user: str | None = None, patient: str | None = None, certificate: str | None = None,
            purpose: str | None = None, at: datetime | None = None) -> AuditRow:
     """Append one audit row in ``session``'s transaction and return it; once the transaction
-    commits, the new head is checkpointed to ``seal.checkpoints``."""
+    commits, the new head is checkpointed to ``seal.checkpoints``.
+
+    Three Core statements on the session's connection (the head read with its lock, the row, the
+    new head); the returned row is not attached to the session."""
     if seal is None:
         raise RuntimeError("no audit key: this store was opened without an AuditSeal (adapter.wiring.open_store)")
-    head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()).scalar_one()
-    entry = AuditRow(seq=head.seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", actor),
-                       end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
-                       certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
-                       prev_hash=head.hash)
+    conn = session.connection()
+    seq, prev = conn.execute(_LOCK_HEAD).one()
+    entry = AuditRow(seq=seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", actor),
+                     end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
+                     certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
+                     prev_hash=prev)
     entry.hash = row_hash(entry, seal.key)
-    session.add(entry)
-    head.seq, head.hash = entry.seq, entry.hash
-    session.flush()
+    conn.execute(_INSERT_LOG, {f: getattr(entry, f) for f in (*_FIELDS, "hash")})
+    conn.execute(_SET_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
     _checkpoint_on_commit(session, seal, entry.seq, entry.hash)
     return entry
 
@@ -224,7 +232,7 @@ def _walk(session: Session, rows: Iterable[AuditRow], key: bytes, wanted: set[in
         if entry.seq in wanted:
             seen[entry.seq] = entry.hash
         expected_seq, prev = entry.seq + 1, entry.hash
-    head = session.get(AuditHeadRow, HEAD_ID)
+    head = session.get(AuditHeadRow, HEAD_ID, populate_existing=True)  # record() writes it with Core
     if head is None or head.seq != expected_seq - 1 or head.hash != prev:
         return count, ChainProblem(expected_seq, "the chain's end does not match its head (rows removed at the end)"), seen
     return count, None, seen
@@ -258,7 +266,7 @@ def rekey(session: Session, seal: AuditSeal) -> int:
         entry.prev_hash = prev
         entry.hash = prev = row_hash(entry, seal.key)
         expected_seq += 1
-    head = session.get(AuditHeadRow, HEAD_ID)
+    head = session.get(AuditHeadRow, HEAD_ID, populate_existing=True)  # record() writes it with Core
     if head is None or head.seq != expected_seq - 1 or head.hash != old_prev:
         raise ValueError("the unkeyed chain's end does not match its head: not re-keyed")
     head.hash = prev

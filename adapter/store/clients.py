@@ -13,8 +13,9 @@ import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from adapter.clock import stamp
@@ -24,7 +25,11 @@ from adapter.store.models import ClientRow
 ROLES = ("sender", "municipality", "admin", "statistics")
 
 
-def client_info(row: ClientRow) -> ClientInfo:
+_CLIENTS = cast(Table, ClientRow.__table__)
+_BY_PREFIX = select(_CLIENTS).where(_CLIENTS.c.token_prefix == bindparam("prefix"))
+
+
+def client_info(row: ClientRow | Row[Any]) -> ClientInfo:
     return ClientInfo(row.id, row.name, row.role, tuple(row.care_units or ()), row.kommunkod)
 
 
@@ -80,7 +85,9 @@ def by_token(session: Session, token: str, pepper: bytes) -> ClientInfo | None:
     """The active client owning ``token``, or None (same work whether the prefix exists or not)."""
     parts = token.split("_", 2)  # the secret part may itself contain "_"
     prefix = parts[1] if len(parts) == 3 and parts[0] == "lisn" else ""
-    row = session.execute(select(ClientRow).where(ClientRow.token_prefix == prefix)).scalar_one_or_none()
+    # Core, not the ORM: this runs before every request (changes pending in the session first, as autoflush).
+    session.flush()
+    row = session.connection().execute(_BY_PREFIX, {"prefix": prefix}).one_or_none()
     expected = row.token_hash if row is not None and row.token_hash else "0" * 64
     ok = hmac.compare_digest(expected, token_hash(token, pepper))
     return client_info(row) if ok and row is not None and row.active else None

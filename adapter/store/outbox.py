@@ -30,12 +30,14 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Row, Table, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from adapter.flows.ports import PENDING, Attempt, Claim, Match, MessageChanges, OutboxMessage
 from adapter.store.models import OutboxRow, ReceiptRow
+
+_OUTBOX = cast(Table, OutboxRow.__table__)
+_INSERT = insert(_OUTBOX)
 
 
 def seconds(moment: datetime) -> float:
@@ -48,18 +50,24 @@ def instant(value: float) -> datetime:
 
 
 def enqueue(session: Session, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
-            document: bytes, replaces: str | None, at: datetime, care_unit: str | None = None) -> None:
+            document: bytes, replaces: str | None, at: datetime, care_unit: str | None = None) -> OutboxMessage:
+    """Queue one message (pending, due now) and return it as stored."""
     now = seconds(at)
-    session.add(OutboxRow(
-        idempotency_key=key, submission_id=submission_id, certificate_id=certificate_id, replaces=replaces,
-        care_unit_hsa=care_unit,
-        kommunkod=kommunkod, kind=kind, document=document, state=PENDING, attempts=0, next_attempt_at=now,
-        created_at=now, updated_at=now))
-    session.flush()
+    values: dict[str, Any] = {
+        "idempotency_key": key, "submission_id": submission_id, "certificate_id": certificate_id,
+        "replaces": replaces, "care_unit_hsa": care_unit, "kommunkod": kommunkod, "kind": kind,
+        "document": document, "state": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
+        "updated_at": now}
+    result = session.connection().execute(_INSERT, values)
+    row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    return OutboxMessage(id=row_id, key=key, submission_id=submission_id, certificate_id=certificate_id,
+                         kommunkod=kommunkod, kind=kind, state=PENDING, attempts=0, document=document,
+                         created_at=instant(now), next_attempt_at=instant(now), replaces=replaces,
+                         care_unit=care_unit)
 
 
 def _where(match: Match) -> list[Any]:
-    o = OutboxRow
+    o = _OUTBOX.c
     found = [column == value for column, value in ((o.idempotency_key, match.key),
                                                     (o.submission_id, match.submission_id),
                                                     (o.certificate_id, match.certificate_id),
@@ -81,13 +89,13 @@ def _where(match: Match) -> list[Any]:
 
 
 def messages(session: Session, match: Match, limit: int | None = None) -> list[OutboxMessage]:
-    query = select(OutboxRow).where(*_where(match)).order_by(OutboxRow.id)
+    query = select(_OUTBOX).where(*_where(match)).order_by(_OUTBOX.c.id)
     if limit is not None:
         query = query.limit(limit)
-    return [message(r) for r in session.scalars(query)]
+    return [message(r) for r in session.connection().execute(query)]
 
 
-def message(row: OutboxRow) -> OutboxMessage:
+def message(row: Row[Any]) -> OutboxMessage:
     return OutboxMessage(
         id=row.id, key=row.idempotency_key, submission_id=row.submission_id, certificate_id=row.certificate_id,
         kommunkod=row.kommunkod, kind=row.kind, state=row.state, attempts=row.attempts, document=row.document,
@@ -100,10 +108,9 @@ def message(row: OutboxRow) -> OutboxMessage:
 def update_messages(session: Session, match: Match, changes: MessageChanges, at: datetime) -> int:
     """One UPDATE: on both databases it re-checks its WHERE after waiting for a concurrent claim."""
     values: dict[str, Any] = {k: seconds(v) if isinstance(v, datetime) else v for k, v in changes.items()}
-    statement = (update(OutboxRow).where(*_where(match))
-                 .values(claim_token=None, lease_until=None, updated_at=seconds(at), **values)
-                 .execution_options(synchronize_session=False))
-    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
+    statement = (update(_OUTBOX).where(*_where(match))
+                 .values(claim_token=None, lease_until=None, updated_at=seconds(at), **values))
+    return int(session.connection().execute(statement).rowcount)
 
 
 def claim(session: Session, *, owner: str, now: datetime, lease_seconds: float, limit: int,

@@ -8,14 +8,16 @@ a race lost to a concurrent transaction is :class:`~adapter.flows.ports.WriteCon
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Row, Table, bindparam, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,7 +59,9 @@ class SqlStore:
     def transaction(self) -> Iterator[SqlTx]:
         try:
             with self.sessions() as session, session.begin():
-                yield SqlTx(session, self.seal)
+                tx = SqlTx(session, self.seal)
+                yield tx
+                tx.flush()
         except IntegrityError as exc:
             raise WriteConflict(transient=False) from exc
         except (OperationalError, InterfaceError) as exc:
@@ -82,130 +86,277 @@ def _lost_race(exc: DBAPIError) -> bool:
     return code in ("40001", "40P01") or "locked" in str(exc.orig)
 
 
+_SUB = cast(Table, SubmissionRow.__table__)
+_STATUS = cast(Table, StatusRow.__table__)
+_DECISION = cast(Table, DecisionRow.__table__)
+_CONSENT = cast(Table, ConsentRow.__table__)
+# Built once (SQLAlchemy then compiles each once and keeps it): parameters name the values.
+_SET_STATUS = update(_SUB).where(_SUB.c.id == bindparam("sid")).values(status=bindparam("status"))
+_UPDATE_SUB = update(_SUB).where(_SUB.c.id == bindparam("sid"))
+_SUB_BY_ID = select(_SUB).where(_SUB.c.id == bindparam("sid"))
+_CONSENT_BY_ID = select(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
+_CONSENTS_OF_VALUE = select(_CONSENT).where(_CONSENT.c.patient_value == bindparam("value")).order_by(
+    _CONSENT.c.created_at)
+_UPDATE_CONSENT = update(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
+_INSERT_SUB, _INSERT_STATUS, _INSERT_DECISION, _INSERT_CONSENT = (
+    insert(_SUB), insert(_STATUS), insert(_DECISION), insert(_CONSENT))
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_RECIPIENTS = cast(Table, RecipientRow.__table__)
+_RECIPIENT = select(_RECIPIENTS).where(_RECIPIENTS.c.kommunkod == bindparam("kommunkod"))
+
+
+@dataclass
+class _Known:
+    """What one transaction holds of its own reads and writes (records are frozen: replaced, never changed)."""
+
+    submissions: dict[str, SubmissionRecord] = field(default_factory=dict)
+    """Every submission read or written, as it stands in this transaction (a raw body, Bundle and
+    receipt of tens of KB are decoded once)."""
+    created: dict[str, tuple[list[StatusStep], list[DecisionRecord]]] = field(default_factory=dict)
+    """Submissions inserted by this transaction: their whole history and decisions (a new id has no other)."""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    """Status rows not written yet."""
+    statuses: dict[str, str] = field(default_factory=dict)
+    """Current statuses not written yet."""
+    locked: set[str] = field(default_factory=set)
+    """Patients (values) whose lock this transaction holds."""
+    consents: dict[str, list[ConsentRecord]] = field(default_factory=dict)
+    """The Consents of locked patients, oldest first."""
+    statistics: dict[str, StatisticsRecord] = field(default_factory=dict)
+    """Statistics rows added and not written yet (with the changes made to them since)."""
+    queued: dict[str, OutboxMessage] = field(default_factory=dict)
+    """Messages this transaction queued, by key, while no update or claim may have changed them."""
+
+
 class SqlTx:
-    """:class:`adapter.flows.ports.Tx` in one session."""
+    """:class:`adapter.flows.ports.Tx` in one session.
+
+    The statements are SQLAlchemy Core on the session's connection (no ORM unit of work on the
+    submission path). What this transaction has read or written it keeps, so that no step reads it
+    back (see :class:`_Known`); writes the database would only see at commit are batched:
+
+    * a status step of a submission is appended to its history at once in memory and written in
+      one ``executemany`` with the others, and the submission's current status once (with its
+      acceptance when there is one): both before any statement that reads them, and before commit
+      (:meth:`flush`, which :meth:`SqlStore.transaction` calls);
+    * a statistics row is written with the changes made to it in the same transaction (its consent
+      outcome), before a tally and before commit;
+    * the Consents of a patient whose lock this transaction holds (:meth:`lock_patient`) are read
+      once: nothing else can change them until it ends (every transaction that writes a patient's
+      Consents takes the same lock before it commits; on SQLite every transaction runs alone).
+    """
 
     def __init__(self, session: Session, seal: audit.AuditSeal | None = None) -> None:
         self.session = session
         self.seal = seal
-        # The session's identity map holds rows weakly: a submission row nobody references is
-        # dropped after its flush, and the next step of the same transaction would load it again
-        # (raw body, Bundle and receipt: tens of KB decoded each time). Kept here until the end.
-        self._submissions: dict[str, SubmissionRow] = {}
+        self.known = _Known()
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        """The session's connection (its transaction): Core statements run on it."""
+        if self._conn is None:
+            self._conn = self.session.connection()
+        return self._conn
+
+    def flush(self) -> None:
+        """Write what is batched: steps, statuses, statistics rows (before a read that sees them, and before commit)."""
+        self._flush_steps()
+        self._flush_statuses()
+        self._flush_statistics()
+
+    def _flush_steps(self) -> None:
+        if self.known.steps:
+            self.conn.execute(_INSERT_STATUS, self.known.steps)
+            self.known.steps = []
+
+    def _flush_statuses(self) -> None:
+        for submission_id, status in self.known.statuses.items():
+            self.conn.execute(_SET_STATUS, {"sid": submission_id, "status": status})
+        self.known.statuses = {}
 
     # -- submissions ---------------------------------------------------------------------------
     def submission(self, submission_id: str) -> SubmissionRecord | None:
-        row = self._get_submission(submission_id)
-        return _submission(row) if row is not None else None
+        found = self.known.submissions.get(submission_id)
+        if found is not None:
+            return found
+        row = self.conn.execute(_SUB_BY_ID, {"sid": submission_id}).first()
+        return self._keep(row) if row is not None else None
 
     def submissions_of(self, certificate_id: str, care_unit: str | None = None) -> list[SubmissionRecord]:
-        s = SubmissionRow
+        # No flush: a submission whose status is not written yet is held, and held ones are answered as held.
+        # The ids first: the rows this transaction holds are not read again (body, Bundle, receipt).
+        s = _SUB.c
         scope = [s.care_unit_hsa == care_unit] if care_unit is not None else []
-        rows = self.session.scalars(select(s).where(s.certificate_id == certificate_id, *scope)
-                                    .order_by(s.received_at))
-        return [_submission(self._keep(r)) for r in rows]
+        ids = list(self.conn.execute(select(s.id).where(s.certificate_id == certificate_id, *scope)
+                                     .order_by(s.received_at)).scalars())
+        known = self.known.submissions
+        missing = [i for i in ids if i not in known]
+        if missing:
+            for row in self.conn.execute(select(_SUB).where(s.id.in_(missing))):
+                self._keep(row)
+        return [known[i] for i in ids if i in known]
 
     def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
-        s = SubmissionRow
-        rows = self.session.scalars(select(s).where(
+        self._flush_statuses()  # the query asks for the current status
+        s = _SUB.c
+        rows = self.conn.execute(select(_SUB).where(
             s.patient_system == patient[0], s.patient_value == patient[1], s.accepted_key.is_not(None),
             s.status.in_(statuses)).order_by(s.received_at))
-        return [_submission(r) for r in rows]
+        return [self.known.submissions.get(r.id) or _submission(r) for r in rows]
 
     def add_submission(self, record: SubmissionRecord) -> None:
         values = _fields(record)
-        values["received_at"] = stamp(record.received_at)
-        self.session.add(self._keep(SubmissionRow(**values)))
-        self.session.flush()
+        values["received_at"] = received = stamp(record.received_at)
+        values["response_status"] = 0
+        self.conn.execute(_INSERT_SUB, values)
+        # As the row reads back: its time as stored; the Bundle is the one given (never copied).
+        self.known.submissions[record.id] = replace(record, received_at=parse_stamp(received))
+        self.known.created[record.id] = ([], [])
 
     def accept(self, submission_id: str, *, accepted_key: str, response: Resource) -> None:
         row = self._row(submission_id)
-        row.accepted_key, row.response, row.response_status = accepted_key, response, 200
-        self.session.flush()  # the unique key: a concurrent twin fails here (WriteConflict)
+        status = self.known.statuses.pop(submission_id, None)
+        changes: dict[str, Any] = {"sid": submission_id, "accepted_key": accepted_key, "response": response,
+                                   "response_status": 200}
+        if status is not None:
+            changes["status"] = status
+        self.conn.execute(_UPDATE_SUB, changes)  # the unique key: a concurrent twin fails here (WriteConflict)
+        self.known.submissions[submission_id] = replace(row, accepted_key=accepted_key, response=response)
 
     def add_step(self, submission_id: str, step: StatusStep) -> None:
         row = self._row(submission_id)
-        self.session.add(StatusRow(submission_id=submission_id, status=step.status, reason=step.reason,
-                                   reason_id=step.reason_id, at=stamp(step.at)))
-        row.status = step.status
-        self.session.flush()
+        at = stamp(step.at)
+        self.known.steps.append({"submission_id": submission_id, "status": step.status, "reason": step.reason,
+                                 "reason_id": step.reason_id, "at": at})
+        self.known.statuses[submission_id] = step.status
+        self.known.submissions[submission_id] = replace(row, status=step.status)
+        created = self.known.created.get(submission_id)
+        if created is not None:
+            created[0].append(StatusStep(step.status, parse_stamp(at), reason=step.reason, reason_id=step.reason_id))
 
     def history(self, submission_id: str) -> list[StatusStep]:
-        rows = self.session.scalars(select(StatusRow).where(StatusRow.submission_id == submission_id)
-                                    .order_by(StatusRow.id))
+        created = self.known.created.get(submission_id)
+        if created is not None:  # created in this transaction: its whole history is here
+            return list(created[0])
+        self._flush_steps()
+        st = _STATUS.c
+        rows = self.conn.execute(select(st.status, st.at, st.reason, st.reason_id)
+                                 .where(st.submission_id == submission_id).order_by(st.id))
         return [StatusStep(r.status, parse_stamp(r.at), reason=r.reason, reason_id=r.reason_id) for r in rows]
 
     def add_decision(self, submission_id: str, decision: DecisionRecord) -> None:
-        self.session.add(DecisionRow(submission_id=submission_id, decision=decision.decision,
-                                     reason_id=decision.reason_id, reason=decision.reason,
-                                     consent_id=decision.consent_id, decided_at=stamp(decision.decided_at)))
-        self.session.flush()
+        at = stamp(decision.decided_at)
+        self.conn.execute(_INSERT_DECISION, {
+            "submission_id": submission_id, "decision": decision.decision, "reason_id": decision.reason_id,
+            "reason": decision.reason, "consent_id": decision.consent_id, "decided_at": at})
+        created = self.known.created.get(submission_id)
+        if created is not None:
+            created[1].append(replace(decision, decided_at=parse_stamp(at)))
 
     def latest_decision(self, submission_id: str) -> DecisionRecord | None:
-        row = self.session.scalars(select(DecisionRow).where(DecisionRow.submission_id == submission_id)
-                                   .order_by(DecisionRow.id.desc()).limit(1)).first()
+        created = self.known.created.get(submission_id)
+        if created is not None:
+            return created[1][-1] if created[1] else None
+        d = _DECISION.c
+        row = self.conn.execute(select(d.decision, d.reason_id, d.reason, d.consent_id, d.decided_at)
+                                .where(d.submission_id == submission_id).order_by(d.id.desc()).limit(1)).first()
         if row is None:
             return None
         return DecisionRecord(row.decision, row.reason_id, row.reason, row.consent_id, parse_stamp(row.decided_at))
 
     def ever_permitted(self, submission_id: str) -> bool:
-        return self.session.execute(select(DecisionRow.id).where(
-            DecisionRow.submission_id == submission_id, DecisionRow.decision == "permit").limit(1)).first() is not None
+        created = self.known.created.get(submission_id)
+        if created is not None:
+            return any(d.decision == "permit" for d in created[1])
+        d = _DECISION.c
+        return self.conn.execute(select(d.id).where(
+            d.submission_id == submission_id, d.decision == "permit").limit(1)).first() is not None
 
     def lock_patient(self, patient_value: str) -> None:
         """A PostgreSQL advisory lock until commit. Without it a submission and a consent for the same
         patient, committed by two workers at once, could each miss the other (READ COMMITTED) and
         leave a consented certificate waiting. SQLite needs nothing: every transaction there starts
-        with BEGIN IMMEDIATE and so runs alone."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": patient_lock_key(patient_value)})
+        with BEGIN IMMEDIATE and so runs alone. Either way, the patient's Consents are read once
+        from here on (see the class docstring)."""
+        if patient_value in self.known.locked:
+            return
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(_LOCK, {"key": patient_lock_key(patient_value)})
+        self.known.locked.add(patient_value)
 
-    def _get_submission(self, submission_id: str) -> SubmissionRow | None:
-        row = self._submissions.get(submission_id) or self.session.get(SubmissionRow, submission_id)
-        return self._keep(row) if row is not None else None
+    def _keep(self, row: Row[Any]) -> SubmissionRecord:
+        # A submission this transaction already holds stays as it holds it (its own changes included).
+        found = self.known.submissions.get(row.id)
+        if found is None:
+            found = self.known.submissions[row.id] = _submission(row)
+        return found
 
-    def _keep(self, row: SubmissionRow) -> SubmissionRow:
-        self._submissions[row.id] = row
-        return row
-
-    def _row(self, submission_id: str) -> SubmissionRow:
-        row = self._get_submission(submission_id)
+    def _row(self, submission_id: str) -> SubmissionRecord:
+        row = self.submission(submission_id)
         if row is None:
             raise LookupError(f"no submission {submission_id}")
         return row
 
     # -- consents ------------------------------------------------------------------------------
     def consent(self, consent_id: str) -> ConsentRecord | None:
-        row = self.session.get(ConsentRow, consent_id)
+        row = self.conn.execute(_CONSENT_BY_ID, {"cid": consent_id}).first()
         return _consent(row) if row is not None else None
 
     def consents_of(self, patient: tuple[str, str]) -> list[ConsentRecord]:
-        rows = self.session.scalars(select(ConsentRow).where(
-            ConsentRow.patient_system == patient[0], ConsentRow.patient_value == patient[1])
-            .order_by(ConsentRow.created_at))
+        held = self._held_consents(patient[1])
+        if held is not None:
+            return [c for c in held if c.patient_system == patient[0]]
+        c = _CONSENT.c
+        rows = self.conn.execute(select(_CONSENT).where(c.patient_system == patient[0], c.patient_value == patient[1])
+                                 .order_by(c.created_at))
         return [_consent(r) for r in rows]
 
     def consent_with_hash(self, patient_value: str, content_hash: str) -> ConsentRecord | None:
-        row = self.session.scalars(select(ConsentRow).where(
-            ConsentRow.patient_value == patient_value, ConsentRow.content_hash == content_hash)).first()
+        held = self._held_consents(patient_value)
+        if held is not None:
+            return next((c for c in held if c.content_hash == content_hash), None)
+        c = _CONSENT.c
+        row = self.conn.execute(select(_CONSENT).where(c.patient_value == patient_value,
+                                                       c.content_hash == content_hash)).first()
         return _consent(row) if row is not None else None
 
     def add_consent(self, record: ConsentRecord) -> None:
         values = _fields(record)
-        values.update(created_at=stamp(record.created_at), updated_at=stamp(record.updated_at))
-        self.session.add(ConsentRow(**values))
-        self.session.flush()
+        values.update(created_at=(created := stamp(record.created_at)), updated_at=(updated := stamp(record.updated_at)))
+        self.conn.execute(_INSERT_CONSENT, values)
+        held = self.known.consents.get(record.patient_value)
+        if held is not None:
+            stored = replace(record, created_at=parse_stamp(created), updated_at=parse_stamp(updated))
+            bisect.insort_right(held, stored, key=lambda c: c.created_at)
 
     def update_consent(self, record: ConsentRecord) -> None:
-        row = self.session.get(ConsentRow, record.id)
-        if row is None:
+        updated_at = stamp(record.updated_at)
+        changed = self.conn.execute(_UPDATE_CONSENT, {"cid": record.id, "status": record.status,
+                                                      "resource": record.resource, "updated_at": updated_at})
+        if not changed.rowcount:
             raise LookupError(f"no consent {record.id}")
-        row.status, row.resource, row.updated_at = record.status, record.resource, stamp(record.updated_at)
-        self.session.flush()
+        held = self.known.consents.get(record.patient_value)
+        if held is not None:
+            for i, c in enumerate(held):
+                if c.id == record.id:
+                    held[i] = replace(c, status=record.status, resource=record.resource,
+                                      updated_at=parse_stamp(updated_at))
+
+    def _held_consents(self, patient_value: str) -> list[ConsentRecord] | None:
+        """The Consents of a patient locked by this transaction, oldest first (read on first use);
+        None for a patient it has not locked."""
+        if patient_value not in self.known.locked:
+            return None
+        held = self.known.consents.get(patient_value)
+        if held is None:
+            rows = self.conn.execute(_CONSENTS_OF_VALUE, {"value": patient_value})
+            held = self.known.consents[patient_value] = [_consent(r) for r in rows]
+        return held
 
     # -- registry, clients, audit ----------------------------------------------------------------
     def recipient(self, kommunkod: str) -> RecipientRecord | None:
-        row = self.session.get(RecipientRow, kommunkod)
+        row = self.conn.execute(_RECIPIENT, {"kommunkod": kommunkod}).first()
         if row is None:
             return None
         return RecipientRecord(kommunkod=row.kommunkod, name=row.name, mode=row.delivery_mode,
@@ -227,18 +378,24 @@ class SqlTx:
     # -- the outbox ------------------------------------------------------------------------------
     def enqueue(self, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
                 document: bytes, replaces: str | None, at: datetime, care_unit: str | None = None) -> None:
-        outbox.enqueue(self.session, key=key, submission_id=submission_id, certificate_id=certificate_id,
-                       kommunkod=kommunkod, kind=kind, document=document, replaces=replaces, at=at,
-                       care_unit=care_unit)
+        queued = outbox.enqueue(self.session, key=key, submission_id=submission_id, certificate_id=certificate_id,
+                                kommunkod=kommunkod, kind=kind, document=document, replaces=replaces, at=at,
+                                care_unit=care_unit)
+        self.known.queued[key] = queued
 
     def messages(self, match: Match, *, limit: int | None = None) -> list[OutboxMessage]:
+        # A message queued by this transaction and not changed since, asked for by its key: as queued.
+        if match.key is not None and match.key in self.known.queued and limit is None and match == Match(key=match.key):
+            return [self.known.queued[match.key]]
         return outbox.messages(self.session, match, limit)
 
     def update_messages(self, match: Match, changes: MessageChanges, *, at: datetime) -> int:
+        self.known.queued.clear()
         return outbox.update_messages(self.session, match, changes, at)
 
     def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
               exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claim]:
+        self.known.queued.clear()
         return outbox.claim(self.session, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit,
                             exclude=exclude, per_recipient=per_recipient)
 
@@ -253,14 +410,31 @@ class SqlTx:
 
     # -- statistics --------------------------------------------------------------------------------
     def add_statistics(self, record: StatisticsRecord) -> None:
-        statistics.add(self.session, record)
+        # Written at commit (or before a tally), with every change made to it until then.
+        if record.submission_id in self.known.statistics:  # the database refuses the twin, as at once
+            self._flush_statistics()
+            statistics.add(self.session, record)
+            return
+        self.known.statistics[record.submission_id] = record
 
     def update_statistics(self, submission_id: str, changes: StatisticsChanges) -> int:
-        return statistics.update_row(self.session, submission_id, changes)
+        pending = self.known.statistics.get(submission_id)
+        if pending is None:
+            return statistics.update_row(self.session, submission_id, changes)
+        if not changes or ("delivery_days" in changes and pending.delivery_days is not None):
+            return 0  # as the UPDATE: the delivery fields are written once
+        self.known.statistics[submission_id] = replace(pending, **changes)
+        return 1
 
     def tally_statistics(self, dimensions: tuple[str, ...], *, months: tuple[str | None, str | None] = (None, None)
                          ) -> list[tuple[tuple[str, ...], int]]:
+        self._flush_statistics()
         return statistics.tally(self.session, dimensions, months)
+
+    def _flush_statistics(self) -> None:
+        if self.known.statistics:
+            statistics.add(self.session, *self.known.statistics.values())
+            self.known.statistics = {}
 
 
 def _fields(record: object) -> dict[str, object]:
@@ -274,7 +448,7 @@ def patient_lock_key(patient_value: str) -> int:
     return int.from_bytes(hashlib.sha256(f"lisn-patient:{patient_value}".encode()).digest()[:8], "big", signed=True)
 
 
-def _submission(row: SubmissionRow) -> SubmissionRecord:
+def _submission(row: Row[Any]) -> SubmissionRecord:
     return SubmissionRecord(
         id=row.id, certificate_id=row.certificate_id, event=row.event, kommunkod=row.kommunkod,
         care_unit_hsa=row.care_unit_hsa, patient_system=row.patient_system, patient_value=row.patient_value,
@@ -283,7 +457,7 @@ def _submission(row: SubmissionRow) -> SubmissionRecord:
         client_id=row.client_id, accepted_key=row.accepted_key, response=row.response)
 
 
-def _consent(row: ConsentRow) -> ConsentRecord:
+def _consent(row: Row[Any]) -> ConsentRecord:
     return ConsentRecord(id=row.id, patient_system=row.patient_system, patient_value=row.patient_value,
                          status=row.status, content_hash=row.content_hash, resource=row.resource,
                          created_at=parse_stamp(row.created_at), updated_at=parse_stamp(row.updated_at),

@@ -7,42 +7,50 @@ certificate falls in exactly one cell of any table and the cells add up to the t
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from dataclasses import fields
+from typing import Any, cast
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from adapter.flows.ports import STATISTICS_DIMENSIONS, StatisticsChanges, StatisticsRecord
 from adapter.store.models import CertificateStatsItemRow, CertificateStatsRow
 
+_ROWS = cast(Table, CertificateStatsRow.__table__)
+_ITEMS = cast(Table, CertificateStatsItemRow.__table__)
+_INSERT_ROW, _INSERT_ITEMS = insert(_ROWS), insert(_ITEMS)
+_UPDATE_ROW = update(_ROWS).where(_ROWS.c.submission_id == bindparam("sid"))
+_UPDATE_UNDELIVERED = _UPDATE_ROW.where(_ROWS.c.delivery_days.is_(None))
 NOT_ASSESSED = "ej-bedomd"
 UNKNOWN = "okand"
 
 
-def add(session: Session, record: StatisticsRecord) -> None:
-    values = asdict(record)
-    activities, measures = values.pop("activities"), values.pop("measures")
-    session.add(CertificateStatsRow(**values))
-    session.flush()  # the items refer to the row
-    items = ([{"submission_id": record.submission_id, "kind": "activity", "code": code, "level": level}
-              for code, level in sorted(activities.items())]
-             + [{"submission_id": record.submission_id, "kind": "measure", "code": code, "level": None}
-                for code in measures])
-    if items:  # one executemany: the items' ids are never read back
-        session.execute(insert(CertificateStatsItemRow), items)
+def add(session: Session, *records: StatisticsRecord) -> None:
+    """Rows and their items: two Core statements, each one ``executemany`` (the items' ids are never read)."""
+    rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    for record in records:
+        values = {f.name: getattr(record, f.name) for f in fields(record)}
+        activities, measures = values.pop("activities"), values.pop("measures")
+        rows.append(values)
+        items += [{"submission_id": record.submission_id, "kind": "activity", "code": code, "level": level}
+                  for code, level in sorted(activities.items())]
+        items += [{"submission_id": record.submission_id, "kind": "measure", "code": code, "level": None}
+                  for code in measures]
+    if not rows:
+        return
+    conn = session.connection()
+    conn.execute(_INSERT_ROW, rows)
+    if items:
+        conn.execute(_INSERT_ITEMS, items)
 
 
 def update_row(session: Session, submission_id: str, changes: StatisticsChanges) -> int:
     if not changes:
         return 0
-    row = CertificateStatsRow
-    query = update(row).where(row.submission_id == submission_id)
-    if "delivery_days" in changes:
-        query = query.where(row.delivery_days.is_(None))  # the first delivery only
-    result = session.execute(query.values(**changes))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    query = _UPDATE_UNDELIVERED if "delivery_days" in changes else _UPDATE_ROW  # the first delivery only
+    return int(session.connection().execute(query, {"sid": submission_id, **changes}).rowcount)
 
 
 def tally(session: Session, dimensions: tuple[str, ...], months: tuple[str | None, str | None]
