@@ -308,11 +308,15 @@ class AnswerIndex:
             found = self._order[id(node)]
         return found
 
+    # answers() and items() run a few hundred times per document: the index looked up in place,
+    # walked (by _walk) only the first time.
     def answers(self, node: dict[str, Any], link_id: str) -> list[Any]:
-        return self._walk(node)[0].get(link_id, [])
+        found = self._by_node.get(id(node)) or self._walk(node)
+        return found[0].get(link_id, [])
 
     def items(self, node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
-        return self._walk(node)[1].get(link_id, [])
+        found = self._by_node.get(id(node)) or self._walk(node)
+        return found[1].get(link_id, [])
 
 
 def item_paths(qr: dict[str, Any]) -> dict[str, str]:

@@ -3,7 +3,8 @@
 Each mapping is compiled once (its nodes, sources and FHIRPath expressions, :func:`plan_for`);
 building a document runs the closures, which resolve each node's source in the current context (a
 resource of the Bundle, a QuestionnaireResponse item group, an assessment-summary object) and
-write lxml elements. It holds no element names of its own: those are data in the mapping file.
+write the document as XML text, which lxml parses once (:func:`build_document`). It holds no
+element names of its own: those are data in the mapping file.
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ def evaluate(expression: str, obj: Any) -> list[Any]:
 # node is evaluated in: the resource of the Bundle, the QuestionnaireResponse item group and the
 # assessment-summary object in scope (None: the document's own, ``run.response`` / ``run.summary``).
 # The mapping file is compiled once (:func:`plan_for`); a document only runs the closures, and lxml
-# parses the text once (:func:`build_document`): a third of the time it took to make each element
-# with ``etree.SubElement``. The text is escaped so that the parsed tree is the tree those calls
-# made: the same elements, attributes and texts (tests hold the documents byte for byte to before).
+# parses the text once (:func:`build_document`): parsing 100 elements takes about a third of the
+# time making them one by one with ``etree.SubElement`` took, and building the example document
+# became 15-20% faster. The text is escaped so that the parsed tree is the tree those calls made:
+# the same elements, attributes and texts (tests hold the documents byte for byte to before).
 
 class _Run:
     """The state of one document: its named values, resources and answer index."""

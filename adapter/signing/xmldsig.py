@@ -237,9 +237,9 @@ def _sign_spliced(root: etree._Element, xml: bytes | None, key: PrivateKey, meth
     is made here. None when the text would differ (an empty root element, a root that declares the
     ds prefix or the XML-DSig namespace itself): then sign the tree with :func:`_sign_enveloped`.
 
-    The document is serialised once, where building the signature as elements, canonicalising
-    SignedInfo from the tree and serialising the signed document again cost about a tenth of a
-    certificate's transform + sign time.
+    The document is serialised once: building the signature as elements, canonicalising SignedInfo
+    from the tree and serialising the signed document again cost about 40 µs per document (a
+    twentieth of an RSA-3072 signing, a third of an ECDSA P-256 one, measured on the example).
     """
     nsmap = root.nsmap
     if "ds" in nsmap or DS in nsmap.values():
