@@ -272,9 +272,18 @@ class AnswerIndex:
                 continue
             raw = item.get("linkId", "")
             link_id = raw if type(raw) is str else str(raw)
-            answers = item.get("answer") or []
-            got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")] \
-                if answers else []
+            # the answers' values and the items under them, in one loop (no comprehensions: each
+            # is a function call, and this runs for every item of every certificate)
+            got: list[Any] = []
+            nested: list[Any] = []
+            for ans in item.get("answer") or []:
+                if isinstance(ans, dict):
+                    for key, value in ans.items():
+                        if key.startswith("value"):
+                            got.append(value)
+                    below = ans.get("item")
+                    if below:
+                        nested.append(below)
             order.append((link_id, got))
             for values, items, above in frames:
                 if got:
@@ -290,7 +299,6 @@ class AnswerIndex:
                     else:
                         listed.append(item)
             own = item.get("item")
-            nested = [ans["item"] for ans in answers if isinstance(ans, dict) and ans.get("item")] if answers else ()
             if own or nested:
                 outer = [(values, items, above | {raw}) for values, items, above in frames]
                 if own:  # an item's own index holds its item.item, not what is under its answers
