@@ -222,6 +222,11 @@ def find_items(node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
     return [v.item for v in walk(node) if v.link_id == link_id and link_id not in v.above]
 
 
+_Frame = tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]], frozenset[Any]]
+"""One group's index while the walk is below it: its answers and items by linkId, and the linkIds
+between the group and the current item."""
+
+
 class AnswerIndex:
     """Answers and items by linkId below the response and below each of its groups, all found in
     one walk: a mapping asks for many linkIds, and walking the response once per question (then
@@ -248,44 +253,60 @@ class AnswerIndex:
 
     def _index(self, top: dict[str, Any]) -> None:
         """Index ``top`` and, in the same walk, every item below it that has an ``item`` of its own
-        (as :func:`~adapter.fhir.items.walk` of an item starts at its ``item``, not its answers).
-
-        Each item is met once; its answers go to the index of every enclosing group (``frames``:
-        the group's answers, its items, and the linkIds between it and the current item).
-        """
-        Frame = tuple[dict[str, list[Any]], dict[str, list[dict[str, Any]]], frozenset[Any]]
-
-        order: list[tuple[str, list[Any]]] = []
-
-        def visit(children: Any, frames: list[Frame]) -> None:
-            for item in children:
-                if not isinstance(item, dict):
-                    continue
-                raw = item.get("linkId", "")
-                link_id = raw if type(raw) is str else str(raw)
-                answers = item.get("answer") or []
-                got = [v for ans in answers if isinstance(ans, dict) for k, v in ans.items() if k.startswith("value")]
-                order.append((link_id, got))
-                for values, items, above in frames:
-                    if got:
-                        values.setdefault(link_id, []).extend(got)
-                    if link_id not in above:
-                        items.setdefault(link_id, []).append(item)
-                nested = [ans["item"] for ans in answers if isinstance(ans, dict) and ans.get("item")] if answers else ()
-                own = item.get("item")
-                if own or nested:
-                    outer = [(values, items, above | {raw}) for values, items, above in frames]
-                    if own:  # an item's own index holds its item.item, not what is under its answers
-                        mine: Frame = ({}, {}, frozenset())
-                        self._by_node[id(item)] = (mine[0], mine[1])
-                        visit(own, [*outer, mine])
-                    for below in nested:
-                        visit(below, outer)
-
-        first: Frame = ({}, {}, frozenset())
+        (as :func:`~adapter.fhir.items.walk` of an item starts at its ``item``, not its answers)."""
+        first: _Frame = ({}, {}, frozenset())
         self._by_node[id(top)] = (first[0], first[1])
-        visit(top.get("item") or [], [first])
+        order: list[tuple[str, list[Any]]] = []
+        self._visit(top.get("item") or [], [first], order)
         self._order[id(top)] = order
+
+    def _visit(self, children: Any, frames: list[_Frame], order: list[tuple[str, list[Any]]]) -> None:
+        """Each item is met once; its answers go to the index of every enclosing group (``frames``:
+        the group's answers, its items, and the linkIds between it and the current item).
+
+        A method, not a closure over itself: a recursive closure is a reference cycle, which only
+        the garbage collector frees (with the whole index), once per document.
+        """
+        for item in children:
+            if not isinstance(item, dict):
+                continue
+            raw = item.get("linkId", "")
+            link_id = raw if type(raw) is str else str(raw)
+            # the answers' values and the items under them, in one loop (no comprehensions: each
+            # is a function call, and this runs for every item of every certificate)
+            got: list[Any] = []
+            nested: list[Any] = []
+            for ans in item.get("answer") or []:
+                if isinstance(ans, dict):
+                    for key, value in ans.items():
+                        if key.startswith("value"):
+                            got.append(value)
+                    below = ans.get("item")
+                    if below:
+                        nested.append(below)
+            order.append((link_id, got))
+            for values, items, above in frames:
+                if got:
+                    found = values.get(link_id)
+                    if found is None:
+                        values[link_id] = got.copy()
+                    else:
+                        found.extend(got)
+                if link_id not in above:
+                    listed = items.get(link_id)
+                    if listed is None:
+                        items[link_id] = [item]
+                    else:
+                        listed.append(item)
+            own = item.get("item")
+            if own or nested:
+                outer = [(values, items, above | {raw}) for values, items, above in frames]
+                if own:  # an item's own index holds its item.item, not what is under its answers
+                    mine: _Frame = ({}, {}, frozenset())
+                    self._by_node[id(item)] = (mine[0], mine[1])
+                    self._visit(own, [*outer, mine], order)
+                for below in nested:
+                    self._visit(below, outer, order)
 
     def in_order(self, node: dict[str, Any]) -> list[tuple[str, list[Any]]]:
         """(linkId, its answers' values) of every item below ``node``, in document order."""
@@ -295,11 +316,15 @@ class AnswerIndex:
             found = self._order[id(node)]
         return found
 
+    # answers() and items() run a few hundred times per document: the index looked up in place,
+    # walked (by _walk) only the first time.
     def answers(self, node: dict[str, Any], link_id: str) -> list[Any]:
-        return self._walk(node)[0].get(link_id, [])
+        found = self._by_node.get(id(node)) or self._walk(node)
+        return found[0].get(link_id, [])
 
     def items(self, node: dict[str, Any], link_id: str) -> list[dict[str, Any]]:
-        return self._walk(node)[1].get(link_id, [])
+        found = self._by_node.get(id(node)) or self._walk(node)
+        return found[1].get(link_id, [])
 
 
 def item_paths(qr: dict[str, Any]) -> dict[str, str]:
@@ -308,26 +333,25 @@ def item_paths(qr: dict[str, Any]) -> dict[str, str]:
     The locations :func:`adapter.fhir.items.walk` gives, in its order (a test holds them equal).
     """
     out: dict[str, str] = {}
-    seen: dict[str, int] = {}
-
-    def visit(children: list[Any], prefix: str) -> None:
-        for i, item in enumerate(children):
-            if not isinstance(item, dict):
-                continue
-            path = f"{prefix}.item[{i}]"
-            link_id = str(item.get("linkId", ""))
-            n = seen.get(link_id, 0)
-            seen[link_id] = n + 1
-            out.setdefault(link_id, path)
-            out[f"{link_id}#{n}"] = path
-            if item.get("item"):
-                visit(item["item"], path)
-            for j, ans in enumerate(item.get("answer") or []):
-                if isinstance(ans, dict) and ans.get("item"):
-                    visit(ans["item"], f"{path}.answer[{j}]")
-
-    visit(qr.get("item") or [], "QuestionnaireResponse")
+    _paths(qr.get("item") or [], "QuestionnaireResponse", out, {})
     return out
+
+
+def _paths(children: list[Any], prefix: str, out: dict[str, str], seen: dict[str, int]) -> None:
+    for i, item in enumerate(children):
+        if not isinstance(item, dict):
+            continue
+        path = f"{prefix}.item[{i}]"
+        link_id = str(item.get("linkId", ""))
+        n = seen.get(link_id, 0)
+        seen[link_id] = n + 1
+        out.setdefault(link_id, path)
+        out[f"{link_id}#{n}"] = path
+        if item.get("item"):
+            _paths(item["item"], path, out, seen)
+        for j, ans in enumerate(item.get("answer") or []):
+            if isinstance(ans, dict) and ans.get("item"):
+                _paths(ans["item"], f"{path}.answer[{j}]", out, seen)
 
 
 def first_answer(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> Any:

@@ -32,7 +32,8 @@ def _once(part: Any) -> Any:
 
 class _Parts(Submission):
     """A Submission whose parts are resolved once: a render asks for the response, the patient and
-    the practitioner's role many times, and each ask resolves references across the Bundle."""
+    the practitioner's role many times, and each ask resolves references across the Bundle (here
+    over the entries' keys, made once)."""
 
     header = _once(Submission.header)
     response = _once(Submission.response)
@@ -40,6 +41,26 @@ class _Parts(Submission):
     practitioner_role = _once(Submission.practitioner_role)
     practitioner = _once(Submission.practitioner)
     care_unit = _once(Submission.care_unit)
+    care_provider = _once(Submission.care_provider)
+    recipient = _once(Submission.recipient)
+    protected_identity = _once(Submission.protected_identity)
+
+    @cached_property
+    def _keys(self) -> list[tuple[Any, str, str, dict[str, Any]]]:
+        """Each entry's resource with what :meth:`Submission.resolve` compares a reference with."""
+        return [(e.get("fullUrl"), f"{r.get('resourceType')}/{r.get('id')}", e.get("fullUrl") or "", r)
+                for e in self.entries() if isinstance(r := e.get("resource"), dict)]
+
+    def resolve(self, reference: Any) -> dict[str, Any] | None:
+        """:meth:`Submission.resolve` (the same first match, a test holds them equal)."""
+        ref = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(ref, str):
+            return None
+        tail = "/" + ref
+        for full_url, typed, url, resource in self._keys:
+            if full_url == ref or typed == ref or url.endswith(tail):
+                return resource
+        return None
 
 
 def status_of(bundle: dict[str, Any]) -> str:

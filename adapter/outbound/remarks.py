@@ -59,13 +59,17 @@ Activities = list[tuple[str, ActivityCapacity]]
 
 
 class _Remarks:
-    """Collects remarks for one response; ``paths`` gives each linkId's FHIRPath location."""
+    """Collects remarks for one response; ``paths`` gives each linkId's FHIRPath location (found
+    when the first remark needs one)."""
 
     def __init__(self, idx: AnswerIndex, qr: dict[str, Any], periods: tuple[PeriodCapacity, ...]) -> None:
-        self.idx, self.qr, self.periods, self.paths = idx, qr, periods, item_paths(qr)
+        self.idx, self.qr, self.periods = idx, qr, periods
+        self.paths: dict[str, str] | None = None
         self.out: list[Remark] = []
 
     def add(self, message_id: str, link_id: str, where: str | None = None, **args: Any) -> None:
+        if self.paths is None:
+            self.paths = item_paths(self.qr)
         expression = self.paths.get(where or link_id)
         self.out.append(Remark(code=message_id, link_id=link_id, expression=expression,
                                text_sv=messages.text(message_id, "sv", linkId=link_id, **args),
@@ -162,8 +166,11 @@ def _name(coding: dict[str, Any]) -> str:
     return str(coding.get("display") or coding.get("code") or "")
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
 def _normalise(text: Any) -> str:
-    return re.sub(r"[\W_]+", "", str(text or "")).casefold()
+    return _NOT_WORD.sub("", str(text or "")).casefold()
 
 
 def _repeats_code(text: Any, code: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -133,9 +134,11 @@ def hand_over(xml: bytes, root: etree._Element) -> bytes:
     municipal renderer's); returns ``xml``.
 
     :func:`sign_document` of exactly this bytes object (the same object, in the same thread, once)
-    then signs the tree instead of parsing the bytes again: the pipeline's stages pass bytes, and
-    the round trip was a twentieth of a certificate's transform + sign time. One document per
-    thread is remembered, the next hand-over replaces it.
+    then signs the tree instead of parsing the bytes again, and writes the signed document as
+    ``xml`` with the signature spliced in before its end tag (:func:`_sign_spliced`) instead of
+    serialising the tree again: the pipeline's stages pass bytes, and the round trip was a
+    twentieth of a certificate's transform + sign time. One document per thread is remembered,
+    the next hand-over replaces it.
     """
     _HANDED.last = (xml, root)
     return xml
@@ -162,6 +165,7 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
         mid = "LISN_SIG_KEY_MISMATCH"
         raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
     root = _handed(xml)
+    handed = root is not None
     if root is None:
         root = etree.fromstring(xml, parser=xml_parser(keep_pis=True))
     found = comment_or_pi(root)
@@ -169,6 +173,9 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
         mid = "LISN_SIG_SIGNING_FAILED"
         raise errors.SigningError(messages.bilingual(mid, detail=_unsigned(found).text_en), message_id=mid)
     if not xades:
+        spliced = _sign_spliced(root, xml if handed else None, private_key, method, [_pem_text(c) for c in certs])
+        if spliced is not None:
+            return spliced
         return etree.tostring(_sign_enveloped(root, private_key, method, [_pem_text(c) for c in certs]),
                               xml_declaration=True, encoding="UTF-8")
     options: dict[str, Any] = {"signature_algorithm": method, "digest_algorithm": DigestAlgorithm.SHA256,
@@ -182,6 +189,77 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 
+def _refuse_dtd(root: etree._Element) -> None:
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None \
+            or next(root.iter(etree.Entity), None) is not None:  # as signxml refuses them
+        mid = "LISN_SIG_SIGNING_FAILED"
+        raise errors.SigningError(messages.bilingual(mid, detail="DTD declarations and entities are not supported"),
+                                  message_id=mid)
+
+
+def _signature_value(key: PrivateKey, signed_info: bytes) -> str:
+    """The base64 signature of the canonical SignedInfo."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+    else:  # ECDSA: XML-DSig writes r and s as two fixed-size integers, not DER (RFC 4050 §3.3)
+        r, s = decode_dss_signature(key.sign(signed_info, ec.ECDSA(hashes.SHA256())))
+        size = (key.key_size + 7) // 8
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    return base64.b64encode(signature).decode()
+
+
+def _signed_info_text(*, canonical: bool) -> str:
+    """The ds:SignedInfo that :func:`_sign_enveloped` writes, as a template with ``{method}`` and
+    ``{digest}``: its exclusive C14N (what is signed: the ds namespace declared on it, empty
+    elements as start and end tags) or its serialisation inside the document (the prefix declared
+    on ds:Signature). None of the values needs escaping (URIs and base64)."""
+    def empty(name: str, algorithm: str) -> str:
+        return f'<ds:{name} Algorithm="{algorithm}"' + (f"></ds:{name}>" if canonical else "/>")
+    declaration = f' xmlns:ds="{DS}"' if canonical else ""
+    return (f"<ds:SignedInfo{declaration}>"
+            + empty("CanonicalizationMethod", EXC_C14N.value) + empty("SignatureMethod", "{method}")
+            + '<ds:Reference URI=""><ds:Transforms>' + empty("Transform", ENVELOPED)
+            + empty("Transform", EXC_C14N.value) + "</ds:Transforms>"
+            + empty("DigestMethod", DigestAlgorithm.SHA256.value)
+            + "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>")
+
+
+_SIGNED_INFO_C14N = _signed_info_text(canonical=True)
+_SIGNED_INFO = _signed_info_text(canonical=False)
+
+
+def _sign_spliced(root: etree._Element, xml: bytes | None, key: PrivateKey, method: SignatureMethod,
+                  certs: list[str]) -> bytes | None:
+    """What ``etree.tostring`` of :func:`_sign_enveloped`'s result is, byte for byte (a test holds
+    them equal), written as text: the document's serialisation up to its end tag, the ds:Signature,
+    the end tag. ``xml`` is that serialisation when the caller has it (:func:`hand_over`), else it
+    is made here. None when the text would differ (an empty root element, a root that declares the
+    ds prefix or the XML-DSig namespace itself): then sign the tree with :func:`_sign_enveloped`.
+
+    The document is serialised once: building the signature as elements, canonicalising SignedInfo
+    from the tree and serialising the signed document again cost about 40 µs per document (a
+    twentieth of an RSA-3072 signing, a third of an ECDSA P-256 one, measured on the example).
+    """
+    nsmap = root.nsmap
+    if "ds" in nsmap or DS in nsmap.values():
+        return None
+    _refuse_dtd(root)
+    head = xml if xml is not None else etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    prefix = root.prefix
+    end = f"</{prefix + ':' if prefix else ''}{etree.QName(root).localname}>".encode()
+    if not head.endswith(end):  # an empty root element ("<a/>")
+        return None
+    digest = base64.b64encode(hashlib.sha256(
+        etree.tostring(root, method="c14n", exclusive=True, with_comments=False)).digest()).decode()
+    value = _signature_value(key, _SIGNED_INFO_C14N.format(method=method.value, digest=digest).encode())
+    chain = "".join(f"<ds:X509Certificate>{cert}</ds:X509Certificate>" for cert in certs)
+    signature = (f'<ds:Signature xmlns:ds="{DS}">{_SIGNED_INFO.format(method=method.value, digest=digest)}'
+                 f"<ds:SignatureValue>{value}</ds:SignatureValue>"
+                 f"<ds:KeyInfo><ds:X509Data>{chain}</ds:X509Data></ds:KeyInfo></ds:Signature>")
+    return b"".join((head[:-len(end)], signature.encode(), end))
+
+
 def _sign_enveloped(root: etree._Element, key: PrivateKey, method: SignatureMethod, certs: list[str]) -> etree._Element:
     """``root`` with an enveloped ds:Signature appended: the element signxml's ``XMLSigner.sign``
     writes for these settings, byte for byte (a test compares them; RSA PKCS#1 v1.5 is
@@ -192,12 +270,7 @@ def _sign_enveloped(root: etree._Element, key: PrivateKey, method: SignatureMeth
     it is before the signature is added (what the enveloped-signature transform leaves of it), and
     SignedInfo is canonicalised where it stands (exclusive C14N: only the ds namespace it uses).
     """
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None \
-            or next(root.iter(etree.Entity), None) is not None:  # as signxml refuses them
-        mid = "LISN_SIG_SIGNING_FAILED"
-        raise errors.SigningError(messages.bilingual(mid, detail="DTD declarations and entities are not supported"),
-                                  message_id=mid)
+    _refuse_dtd(root)
     digest = hashes.Hash(hashes.SHA256())
     digest.update(etree.tostring(root, method="c14n", exclusive=True, with_comments=False))
     ds = {"ds": DS}
@@ -212,14 +285,7 @@ def _sign_enveloped(root: etree._Element, key: PrivateKey, method: SignatureMeth
     etree.SubElement(reference, f"{{{DS}}}DigestMethod", Algorithm=DigestAlgorithm.SHA256.value)
     etree.SubElement(reference, f"{{{DS}}}DigestValue").text = base64.b64encode(digest.finalize()).decode()
     value = etree.SubElement(sig, f"{{{DS}}}SignatureValue")
-    signed = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
-    if isinstance(key, rsa.RSAPrivateKey):
-        signature = key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
-    else:  # ECDSA: XML-DSig writes r and s as two fixed-size integers, not DER (RFC 4050 §3.3)
-        r, s = decode_dss_signature(key.sign(signed, ec.ECDSA(hashes.SHA256())))
-        size = (key.key_size + 7) // 8
-        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    value.text = base64.b64encode(signature).decode()
+    value.text = _signature_value(key, etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False))
     key_info = etree.SubElement(sig, f"{{{DS}}}KeyInfo")
     x509_data = etree.SubElement(key_info, f"{{{DS}}}X509Data")
     for cert in certs:
