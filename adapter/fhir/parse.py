@@ -124,6 +124,8 @@ _RECURSE_UP_TO = 200
 def _deeper(value: dict[str, Any] | list[Any], left: int) -> bool:
     """Whether a container holds containers nested more than ``left`` deep."""
     for child in value.values() if isinstance(value, dict) else value:
+        if type(child) is str:  # the most common value: no container
+            continue
         if isinstance(child, (dict, list)) and (left == 0 or _deeper(child, left - 1)):
             return True
     return False

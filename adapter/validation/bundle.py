@@ -86,13 +86,15 @@ def references(resource: Any, path: str) -> list[tuple[str, str]]:
             if isinstance(ref, str) and not ref.startswith("#") and steps:
                 found.append((ref, where()))
             for key, child in value.items():
+                if type(child) is str:  # the most common value, no container: skipped first
+                    continue
                 if key != "contained" and isinstance(child, (dict, list)):
                     steps.append(key)
                     visit(child)
                     steps.pop()
         else:  # a list: only objects and arrays can hold a Reference
             for i, item in enumerate(value):
-                if isinstance(item, (dict, list)):
+                if type(item) is not str and isinstance(item, (dict, list)):
                     steps.append(i)
                     visit(item)
                     steps.pop()

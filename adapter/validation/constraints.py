@@ -4,7 +4,10 @@ Each constraint goes through :mod:`adapter.validation.invariants` (the project's
 path), as the profile constraints do. ``ele-1`` ("All FHIR elements must have a @value or
 children": ``hasValue() or (children().count() > id.count())``) stands on every element; on an
 object with a property other than ``id`` its outcome is settled by the JSON already (that
-property is a child), so it is evaluated only on the objects where it can fail. An expression
+property is a child), so it is evaluated only on the objects where it can fail. ``ref-1`` ("SHALL
+have a contained resource if a local reference is provided") stands on every Reference; on one
+whose ``reference`` is a plain string not starting with ``#`` it holds, and is not evaluated when
+nothing else could make the evaluation fail (:func:`_ref_1_holds`). An expression
 the engine cannot evaluate is reported once per validation, as a warning, never a crash.
 A result is read as the HL7 validator reads it (:func:`as_boolean`): empty fails.
 """
@@ -51,12 +54,39 @@ def applicable(constraints: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
     return hit
 
 
+# ref-1 as R4 publishes it: the shortcut below is for this text only.
+REF_1 = ("reference.exists() implies (reference = '#' or (reference.startsWith('#').not() or "
+         "(reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))))")
+
+
+def _ref_1_holds(node: Any, resource: Any, root_resource: Any, type_path: str | None) -> bool:
+    """Whether :data:`REF_1` is known to give ``[True]`` on ``node`` without evaluating it.
+
+    On a Reference with a ``reference`` that is one string (no ``_reference``: that would make it
+    two items, and ``startsWith`` raise) not starting with ``#``: ``reference.exists()`` is true,
+    ``reference = '#'`` false and ``reference.startsWith('#').not()`` true, so the ``or`` is true
+    whatever its last operand gives, unless that operand raises. Its evaluation is left to the
+    engine when ``%rootResource`` has a ``contained`` member (whatever data that holds reaches
+    ``in``); without one, ``%rootResource.contained.id`` is empty and ``substring(1)`` of one
+    string and ``in`` on an empty collection do not raise.
+    """
+    if type_path != "Reference" or type(node) is not dict:
+        return False
+    value = node.get("reference")
+    if type(value) is not str or value.startswith("#") or "_reference" in node:
+        return False
+    root = resource if root_resource is None else root_resource
+    return type(root) is dict and "contained" not in root
+
+
 def run_constraints(constraints: tuple[Constraint, ...], node: Any, path: str, resource: Any, issues: Issues,
                     reported: set[str], *, type_path: str | None = None, root_resource: Any = None) -> None:
     """:func:`check_constraints` on constraints already filtered by :func:`applicable`."""
     for c in constraints:
         if c.key == "ele-1" and (not isinstance(node, dict) or len(node) > 1 or (len(node) == 1 and "id" not in node)):
             continue  # (an object with a key other than "id")
+        if c.key == "ref-1" and c.expression == REF_1 and _ref_1_holds(node, resource, root_resource, type_path):
+            continue
         result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
                                      root=root_resource)
         if isinstance(result, invariants.FhirPathProblem):

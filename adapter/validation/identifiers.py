@@ -263,8 +263,8 @@ class _Scan:
             _check_icd(value, self, self.form)
         steps = self.steps
         for child_key, child in value.items():
-            if child_key == "contained":  # another resource: validated on its own
-                continue
+            if type(child) is str or child_key == "contained":  # (a string: the most common, no container)
+                continue  # contained: another resource, validated on its own
             if isinstance(child, list):
                 steps.append(child_key)
                 self.array(child, child_key)
