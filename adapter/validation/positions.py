@@ -161,6 +161,7 @@ class _Scanner:
         # Entered: the root (its ``resourceType`` is read) and the wanted locations with a wanted
         # location inside. A wanted location with nothing wanted inside is recorded and skipped whole.
         enter, count = self.enter, len(wanted)
+        small = len(text) <= _DECODE_UP_TO
         # Each frame: [path of the object or array, next array index or None for an object].
         stack: list[list[Any]] = []
         path: str | None = ""
@@ -174,12 +175,18 @@ class _Scanner:
             if path not in enter:  # nothing wanted inside (the wanted set holds every prefix)
                 if path in wanted:
                     offsets.setdefault(path, i)
-                self.i = i
                 if len(stack) == 1 and path == ".resourceType" and ch not in "{[":
+                    self.i = i
                     self._scalar(True)
+                    i = self.i
+                elif ch == '"':  # the commonest value skipped: a string (as _skip_value, without the calls)
+                    i = self._string_end(i + 1)
+                elif ch in "{[" and small:
+                    i = _DECODER.raw_decode(text, i)[1]
                 else:
+                    self.i = i
                     self._skip_value(ch)
-                i = self.i
+                    i = self.i
             elif ch == "{":
                 offsets.setdefault(path, i)
                 m = _KEY.match(text, i + 1)
