@@ -42,14 +42,17 @@ _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
 def add_positions(oo: OperationOutcome, raw: bytes) -> None:
     """Add line/col extensions to every issue whose expression can be found in ``raw``."""
+    paths = [[_normalised(expr) for expr in iss.get("expression") or []] for iss in oo.get("issue", [])]
+    if not any(paths):
+        return  # no issue names a location: nothing to look up
     try:
         text = raw.decode("utf-8-sig")
-        spots, root = _Scanner(text, _wanted(oo, every_split=False)).scan()
+        spots, root = _Scanner(text, *_wanted_inside(paths, every_split=False)).scan()
         if "." in root or "[" in root:  # an odd root type: its name holds a step separator
-            spots, root = _Scanner(text, _wanted(oo, every_split=True)).scan()
+            spots, root = _Scanner(text, *_wanted_inside(paths, every_split=True)).scan()
     except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return  # positions are a courtesy; the issues stand without them
-    apply_positions(oo, spots, root)
+    _apply(oo, paths, spots, root)
 
 
 def _wanted(oo: OperationOutcome, *, every_split: bool) -> set[str]:
@@ -60,14 +63,23 @@ def _wanted(oo: OperationOutcome, *, every_split: bool) -> set[str]:
     (a root that matches only part of the first step finds nothing but the root itself, ``""``).
     For any other root the scan is repeated with the expressions split at each of their steps.
     """
-    wanted = {""}
-    for iss in oo.get("issue", []):
-        for expr in iss.get("expression") or []:
-            path = _normalised(expr)
-            cuts = [m.start() for m in _CUT.finditer(path)] + [len(path)]
+    paths = [[_normalised(expr) for expr in iss.get("expression") or []] for iss in oo.get("issue", [])]
+    return _wanted_inside(paths, every_split=every_split)[0]
+
+
+def _wanted_inside(paths: list[list[str]], *, every_split: bool) -> tuple[set[str], set[str]]:
+    """:func:`_wanted` (of each issue's normalised expressions), and those of its locations that
+    hold another wanted one (the scan enters only these)."""
+    wanted, inside = {""}, {""}
+    for issue_paths in paths:
+        for path in issue_paths:
+            cuts = [m.start() for m in _CUT.finditer(path)]
+            cuts.append(len(path))
             for i, start in enumerate(cuts if every_split else cuts[:1]):
-                wanted.update(path[start:end] for end in cuts[i:])
-    return wanted
+                ends = cuts[i:]
+                wanted.update(path[start:end] for end in ends)
+                inside.update(path[start:end] for end in ends[:-1])
+    return wanted, inside
 
 
 def _normalised(expr: str) -> str:
@@ -78,9 +90,15 @@ def _normalised(expr: str) -> str:
 
 def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None]], root: str) -> None:
     """Add line (and column, when known) to each issue from a map of locations (``.item[0]``…)."""
-    for iss in oo.get("issue", []):
-        for expr in iss.get("expression") or []:
-            spot = _lookup(spots, root, expr)
+    _apply(oo, [[_normalised(expr) for expr in iss.get("expression") or []] for iss in oo.get("issue", [])],
+           spots, root)
+
+
+def _apply(oo: OperationOutcome, paths: list[list[str]], spots: dict[str, tuple[int, int | None]], root: str) -> None:
+    """:func:`apply_positions` with each issue's expressions already normalised (``paths``)."""
+    for iss, issue_paths in zip(oo.get("issue", []), paths):
+        for path in issue_paths:
+            spot = _lookup(spots, root, path)
             if spot is not None:
                 ext = [{"url": _LINE, "valueInteger": spot[0]}]
                 if spot[1] is not None:
@@ -89,8 +107,8 @@ def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None
                 break
 
 
-def _lookup(spots: dict[str, Any], root: str, expr: str) -> Any:
-    path = _normalised(expr)
+def _lookup(spots: dict[str, Any], root: str, path: str) -> Any:
+    """The spot of a normalised expression, or of the nearest location holding it."""
     if not path.startswith(root):
         return None
     path = path[len(root):]
@@ -108,14 +126,30 @@ def _unescaped(key: str) -> str:
     return json.loads(f'"{key}"') if "\\" in key else key
 
 
+def _ancestors(wanted: set[str]) -> set[str]:
+    """Every path that may hold a wanted location: each wanted path cut before one of its steps.
+
+    A location's parent is the location cut before its last ``.`` or ``[``; cutting at every
+    separator (those inside odd keys too) can only add paths, never miss a parent.
+    """
+    out: set[str] = set()
+    for path in wanted:
+        out.update(path[:m.start()] for m in _CUT.finditer(path))
+    return out
+
+
 class _Scanner:
     """Finds where the wanted values start; the text is already known to be valid JSON."""
 
-    def __init__(self, text: str, wanted: set[str]) -> None:
+    def __init__(self, text: str, wanted: set[str], inside: set[str] | None = None) -> None:
+        """``inside``: the wanted locations that hold another one (worked out when not given)."""
         self.text, self.wanted, self.i = text, wanted, 0
+        holders = inside if inside is not None else _ancestors(wanted)
+        self.enter = {path for path in wanted if path == "" or path in holders}
         self.offsets: dict[str, int] = {}
         self.line, self.counted = 1, 0  # the line of offset ``counted``
         self.root = ""
+        self.root_seen = False
 
     def scan(self) -> tuple[dict[str, tuple[int, int | None]], str]:
         """Line and column of each wanted location found, and the root's ``resourceType``."""
@@ -124,21 +158,35 @@ class _Scanner:
 
     def _walk(self) -> None:
         text, wanted, offsets = self.text, self.wanted, self.offsets
+        # Entered: the root (its ``resourceType`` is read) and the wanted locations with a wanted
+        # location inside. A wanted location with nothing wanted inside is recorded and skipped whole.
+        enter, count = self.enter, len(wanted)
+        small = len(text) <= _DECODE_UP_TO
         # Each frame: [path of the object or array, next array index or None for an object].
         stack: list[list[Any]] = []
         path: str | None = ""
         i = 0
         while path is not None:
+            if len(offsets) == count and self.root_seen:
+                break  # every wanted location found: the rest of the (valid) text cannot add one
             if text[i] in _WS:
                 i = _BLANK.match(text, i).end()  # type: ignore[union-attr]  # ``*`` matches the empty string too
             ch = text[i]
-            if path not in wanted:  # nothing wanted inside (the wanted set holds every prefix)
-                self.i = i
+            if path not in enter:  # nothing wanted inside (the wanted set holds every prefix)
+                if path in wanted:
+                    offsets.setdefault(path, i)
                 if len(stack) == 1 and path == ".resourceType" and ch not in "{[":
+                    self.i = i
                     self._scalar(True)
+                    i = self.i
+                elif ch == '"':  # the commonest value skipped: a string (as _skip_value, without the calls)
+                    i = self._string_end(i + 1)
+                elif ch in "{[" and small:
+                    i = _DECODER.raw_decode(text, i)[1]
                 else:
+                    self.i = i
                     self._skip_value(ch)
-                i = self.i
+                    i = self.i
             elif ch == "{":
                 offsets.setdefault(path, i)
                 m = _KEY.match(text, i + 1)
@@ -196,14 +244,14 @@ class _Scanner:
             start = self.i + 1
             self.i = self._string_end(start)
             if is_root_type:
-                self.root = self.text[start:self.i - 1]
+                self.root, self.root_seen = self.text[start:self.i - 1], True
             return
         m = _LITERAL.match(self.text, self.i)
         if not m:
             raise ValueError("not JSON")
         self.i = m.end()
         if is_root_type:
-            self.root = m.group(0)
+            self.root, self.root_seen = m.group(0), True
 
     def _skip_value(self, ch: str) -> None:
         """Past an object or array (strings inside skipped whole, brackets counted) or a scalar."""
