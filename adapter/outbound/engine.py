@@ -391,10 +391,9 @@ def _leaf_content(run: _Run, value: Any) -> tuple[str, str]:
     """:func:`_content` where no other attribute is written: (the ``kod`` and ``kodsystem``
     attributes as text, the element text)."""
     if isinstance(value, dict) and "code" in value:
-        system = value.get("system") or ""
-        coded = (f' kod="{escape_attribute(str(value["code"]))}"'
-                 f' kodsystem="{escape_attribute(ids.normalise_system(system) or "")}"')
-        return coded, _escaped(run, value.get("display") or _display(run, system, value["code"]))
+        attrs: dict[str, str] = {}
+        text = _content(run, value, attrs)
+        return _attributes(attrs), text
     return "", _escaped(run, value if type(value) is str else _text(value))
 
 

@@ -173,11 +173,11 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
         mid = "LISN_SIG_SIGNING_FAILED"
         raise errors.SigningError(messages.bilingual(mid, detail=_unsigned(found).text_en), message_id=mid)
     if not xades:
-        spliced = _sign_spliced(root, xml if handed else None, private_key, method, [_pem_text(c) for c in certs])
+        pems = [_pem_text(c) for c in certs]
+        spliced = _sign_spliced(root, xml if handed else None, private_key, method, pems)
         if spliced is not None:
             return spliced
-        return etree.tostring(_sign_enveloped(root, private_key, method, [_pem_text(c) for c in certs]),
-                              xml_declaration=True, encoding="UTF-8")
+        return etree.tostring(_sign_enveloped(root, private_key, method, pems), xml_declaration=True, encoding="UTF-8")
     options: dict[str, Any] = {"signature_algorithm": method, "digest_algorithm": DigestAlgorithm.SHA256,
                                "c14n_algorithm": EXC_C14N}
     try:
