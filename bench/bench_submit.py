@@ -2,8 +2,9 @@
 
 ``POST /fhir/$process-message`` of the example submission through the Flask test client (no
 HTTP server), each with a fresh certificate id and a synthetic patient of its own, as the HTTP
-bench sends them, on SQLite and on PostgreSQL (``--postgres-url``: a database this bench may
-empty; its tables are dropped and migrated again at the start). ``time.process_time`` around
+bench sends them, on SQLite and on PostgreSQL (``--postgres-url`` names an admin connection; a
+scratch database is created beside it for the run and dropped after it, as the other benches do:
+:func:`bench.servers.scratch_postgres`). ``time.process_time`` around
 each step of :func:`adapter.flows.submit.submit` (the step functions are wrapped for the run)
 and the SQL statements each step sends (SQLAlchemy's ``before_cursor_execute``).
 
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import certificates, provision
+from bench import certificates, provision, servers
 from bench.loadgen import synthetic_personnummer
 
 PATIENT = "191212121212"
@@ -111,30 +112,18 @@ def _unpatch(saved: list[tuple[Any, str, Any]]) -> None:
 
 
 @contextlib.contextmanager
-def _app(data_dir: Path, database_url: str | None) -> Iterator[tuple[Any, str, Any]]:
-    env = provision.environment(data_dir=data_dir, database_url=database_url)
-    if database_url:
-        _reset(database_url)
-    token = provision.prepare(env)
-    from adapter.api import create_app
+def _app(data_dir: Path, admin_url: str | None) -> Iterator[tuple[Any, str, Any]]:
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(servers.scratch_postgres(admin_url)) if admin_url else None
+        env = provision.environment(data_dir=data_dir, database_url=database_url)
+        token = provision.prepare(env)
+        from adapter.api import create_app
 
-    app = create_app({"TESTING": True, "SETTINGS": provision.settings_of(env)})
-    try:
-        yield app, token, app.extensions["lisn"].store.engine
-    finally:
-        app.extensions["lisn"].store.engine.dispose()
-
-
-def _reset(url: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
+        app = create_app({"TESTING": True, "SETTINGS": provision.settings_of(env)})
+        try:
+            yield app, token, app.extensions["lisn"].store.engine
+        finally:
+            app.extensions["lisn"].store.engine.dispose()
 
 
 def measure(database_url: str | None, count: int, warm: int) -> dict[str, Any]:
@@ -213,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", "--count", type=int, default=150, help="submissions measured per database")
     ap.add_argument("--warm", type=int, default=20, help="submissions sent first, not measured")
-    ap.add_argument("--postgres-url", help="a PostgreSQL database this bench may empty")
+    ap.add_argument("--postgres-url", help="a PostgreSQL admin URL; a scratch database is made beside it")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--json", type=Path, help="write the results here too")
     args = ap.parse_args(argv)
