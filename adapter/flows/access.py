@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from adapter import errors, messages
-from adapter.flows.context import Service
+from adapter.flows.context import Service, in_transaction
 from adapter.flows.ports import ClientInfo
 
 
@@ -21,11 +21,11 @@ def cert_fingerprint(der: bytes) -> str:
 
 def authenticate(service: Service, *, token: str | None = None, fingerprint: str | None = None) -> ClientInfo:
     """The client owning ``token`` (else the certificate ``fingerprint``); Unauthenticated otherwise."""
-    with service.store.transaction() as tx:
-        if token is not None:
-            found = tx.client_by_token(token, service.pepper)
-        else:
-            found = tx.client_by_certificate(fingerprint or "")
+    # Through the same retry as a use case: a lock timeout here is a 503, not a 500.
+    if token is not None:
+        found = in_transaction(service.store, lambda tx: tx.client_by_token(token, service.pepper))
+    else:
+        found = in_transaction(service.store, lambda tx: tx.client_by_certificate(fingerprint or ""))
     if found is None:
         raise unauthenticated("LISN_AUTH_INVALID")
     return found

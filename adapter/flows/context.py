@@ -95,10 +95,17 @@ class Context:
 
 def run(service: Service, client: ClientInfo, step: Callable[[Context], T], *, end_user: str | None = None) -> T:
     """``step(ctx)`` in a fresh transaction, run again when a concurrent write won a race."""
+    return in_transaction(service.store, lambda tx: step(Context(service, tx, client, end_user)))
+
+
+def in_transaction(store: Store, work: Callable[[Tx], T]) -> T:
+    """``work(tx)`` in a fresh transaction of ``store``, run again when a concurrent write won a race
+    (a lock timeout, a serialization failure); a race lost every time is
+    :class:`~adapter.errors.StoreUnavailable` (503, retry later), never an unknown error (500)."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with service.store.transaction() as tx:
-                return step(Context(service, tx, client, end_user))
+            with store.transaction() as tx:
+                return work(tx)
         except WriteConflict as exc:
             if attempt == ATTEMPTS:
                 if exc.transient:

@@ -103,11 +103,22 @@ class Workers:
             self.kills += 1
             self.procs[i] = processes.start_worker(self.env, self.log)
 
-    def pause(self) -> None:
-        """SIGSTOP every worker: what they hold is claimed but not yet sent (in flight)."""
+    def pause(self, url: str) -> None:
+        """SIGSTOP every worker between two transactions: what they hold is claimed but not yet sent
+        (in flight). A worker stopped inside a transaction would hold the database's locks for the
+        whole pause (SQLite's one write lock; on PostgreSQL a patient's lock), which no scenario
+        here is about: then the workers run on a moment and are stopped again."""
         self.lock.acquire()
-        for p in self.procs:
-            p.send_signal(signal.SIGSTOP)
+        for _ in range(200):
+            for p in self.procs:
+                p.send_signal(signal.SIGSTOP)
+            if not _transaction_open(url):
+                return
+            for p in self.procs:
+                p.send_signal(signal.SIGCONT)
+            time.sleep(random.uniform(0.01, 0.05))
+        self.lock.release()
+        raise RuntimeError("the workers were inside a transaction at each of 200 tries to pause them")
 
     def resume(self) -> None:
         for p in self.procs:
@@ -117,6 +128,34 @@ class Workers:
     def stop(self) -> None:
         for p in self.procs:
             servers.stop(p)
+
+
+def _transaction_open(url: str) -> bool:
+    """Whether some other connection is inside a transaction on the database at ``url`` (at a pause
+    nothing but the stopped workers uses it)."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1], timeout=0.2, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                return True
+            raise
+        finally:
+            conn.close()
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                "AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')")).scalar())
+    finally:
+        engine.dispose()
 
 
 def _register(env: dict[str, str], kommunkod: str, name: str, endpoint: str) -> None:
@@ -300,7 +339,7 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         revocable = [p for p in planned[:half] if p.group == "revoke"]
         held = revocable[-max(1, len(revocable) // 3):]  # sent while the workers are stopped
         submitted = _submit_all(client, [p for p in planned[:half] if p not in held])
-        workers.pause()
+        workers.pause(url)
         try:
             held_answers = _submit_all(client, held)
             revoked_at = time.time()
