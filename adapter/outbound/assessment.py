@@ -14,7 +14,6 @@ threshold, is the table in docs/outbound.md ("Bedömningsstöd"); the remarks ar
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -366,33 +365,40 @@ def item_path(qr: dict[str, Any], key: str) -> str | None:
     """
     link_id, sep, tail = key.rpartition("#")
     nth = int(tail) if sep and tail.isascii() and tail.isdigit() and str(int(tail)) == tail else None
-    first: str | None = None
-    seen: dict[str, int] = {}
-    for found, path in _walk_paths(qr.get("item") or [], "QuestionnaireResponse"):
-        if nth is not None and found == link_id:
-            n = seen.get(found, 0)
-            seen[found] = n + 1
-            if n == nth:
-                return path
-        if first is None and found == key:
-            if nth is None:
-                return path
-            first = path
-    return first
+    state: list[Any] = [0, None]  # the items with linkId ``link_id`` met so far, the first item named ``key``
+    found = _find_path(qr.get("item") or [], "QuestionnaireResponse", key, link_id if nth is not None else None,
+                       nth, state)
+    return found if found is not None else state[1]
 
 
-def _walk_paths(children: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
-    """(linkId, FHIRPath location) of each item, in :func:`_paths`' order."""
+def _find_path(children: list[Any], prefix: str, key: str, link_id: str | None, nth: int | None,
+               state: list[Any]) -> str | None:
+    """:func:`_paths`' walk, stopping at the ``nth`` item with ``link_id`` (its location is
+    returned), or at the first item named ``key`` when there is no ``nth`` to look for; the
+    location of the first item named ``key`` goes to ``state[1]``."""
     for i, item in enumerate(children):
         if not isinstance(item, dict):
             continue
-        path = f"{prefix}.item[{i}]"
-        yield str(item.get("linkId", "")), path
-        if item.get("item"):
-            yield from _walk_paths(item["item"], path)
-        for j, ans in enumerate(item.get("answer") or []):
-            if isinstance(ans, dict) and ans.get("item"):
-                yield from _walk_paths(ans["item"], f"{path}.answer[{j}]")
+        raw = item.get("linkId", "")
+        found = raw if type(raw) is str else str(raw)
+        if found == link_id:
+            if state[0] == nth:
+                return f"{prefix}.item[{i}]"
+            state[0] += 1
+        if found == key and state[1] is None:
+            if nth is None:
+                return f"{prefix}.item[{i}]"
+            state[1] = f"{prefix}.item[{i}]"
+        own, answers = item.get("item"), item.get("answer")
+        if own or answers:
+            path = f"{prefix}.item[{i}]"
+            if own and (got := _find_path(own, path, key, link_id, nth, state)) is not None:
+                return got
+            for j, ans in enumerate(answers or []):
+                if isinstance(ans, dict) and ans.get("item") \
+                        and (got := _find_path(ans["item"], f"{path}.answer[{j}]", key, link_id, nth, state)) is not None:
+                    return got
+    return None
 
 
 def first_answer(idx: AnswerIndex, node: dict[str, Any], link_id: str) -> Any:
