@@ -1,10 +1,13 @@
-"""The outbound mapping engine: ``mappings/outbound/*.yaml`` compiled to Python closures.
+"""The outbound mapping engine: ``mappings/outbound/*.yaml`` generated as Python source.
 
-Each mapping is compiled once (its nodes, sources and FHIRPath expressions, :func:`plan_for`);
-building a document runs the closures, which resolve each node's source in the current context (a
-resource of the Bundle, a QuestionnaireResponse item group, an assessment-summary object) and
-write the document as XML text, which lxml parses once (:func:`build_document`). It holds no
-element names of its own: those are data in the mapping file.
+Each mapping is written once as one straight-line Python function and compiled
+(:func:`generate_body`, :func:`generated_for`); building a document runs it: it resolves each
+node's source in the current context (a resource of the Bundle, a QuestionnaireResponse item
+group, an assessment-summary object) and writes the document as the XML bytes that are sent,
+which lxml parses once for the schema check and the signer (:func:`build_serialised`). The same
+mapping compiled to closures (:func:`plan_for`, :func:`build_document`) is the oracle the
+generated code is tested against. It holds no element names of its own: those are data in the
+mapping file.
 """
 
 from __future__ import annotations
