@@ -198,7 +198,8 @@ def _checked_key(key: PrivateKey | bytes, cert_chain: Sequence[x509.Certificate 
     last = getattr(_CHECKED, "last", None)
     if last is not None and last[0] is key and last[1] == algorithm and len(last[2]) == len(cert_chain) \
             and all(a is b for a, b in zip(last[2], cert_chain)):
-        return last[3]
+        remembered: tuple[SignatureMethod, PrivateKey, list[x509.Certificate]] = last[3]
+        return remembered
     method = SIGNING_ALGORITHMS.get(algorithm)
     private_key = _as_key(key)
     certs = as_certificates(cert_chain)
