@@ -87,9 +87,13 @@ def test_a_diagnosis_code_that_is_not_a_string_is_no_social_circumstance() -> No
 
 
 def test_the_cli_renders_an_unvalidated_bundle_with_such_a_code(tmp_path: Path) -> None:
-    """``adapter to-xml`` does not validate: this input reached the rule (an internal error before)."""
+    """``adapter to-xml`` and ``adapter render`` do not validate a Bundle: this input reached the
+    rule (an internal error before)."""
     path = tmp_path / "int-code.json"
     path.write_text(json.dumps(_with_code(json.loads(EXAMPLE.read_text(encoding="utf-8")), 73)), encoding="utf-8")
     result = CliRunner().invoke(cli, ["to-xml", str(path)])
     assert result.exit_code == 0, result.output
     assert b'kod="73"' in result.stdout_bytes
+    result = CliRunner().invoke(cli, ["render", str(path), "-o", str(tmp_path / "view.html")])
+    assert result.exit_code == 0, result.output
+    assert "73 Medelsvår depressiv episod" in (tmp_path / "view.html").read_text(encoding="utf-8")
