@@ -309,6 +309,9 @@ def plan_for(mapping: OutboundMapping) -> Plan:
 # The generated function writes the document exactly as ``etree.tostring`` writes the tree the
 # closures make: an element with no text and no children as ``<a/>``, one whose text is "" as
 # ``<a></a>``, so that these bytes are the document (:func:`build_serialised`), not serialised again.
+# Nothing of the mapping file becomes code but through ``repr()`` (string constants) after the
+# element and attribute names are checked as XML names (:func:`_checked_name`); compiled FHIRPath
+# and other objects are bound by generated names, not written into the source.
 
 class _Source:
     """Python source being written: lines at an indentation, fresh local names, constants."""
