@@ -182,3 +182,45 @@ def test_parse_json_depth_limit_is_exact_with_more_brackets_than_the_limit(limit
                 parse_json(raw, limits)
             assert _mid(info.value) == "LISN_INPUT_TOO_DEEP"
     assert seen == {True, False}  # both sides of the limit were tried
+
+
+@pytest.mark.parametrize("raw", [
+    b"\xef\xbb\xbf\xef\xbb\xbf{}",  # a second byte order mark: json.loads refuses it (its own check, not the decoder's)
+    b'{"a": 1, "a": 2}', b'{"a": {"b": 1, "b": 1}}', b'{"a": NaN}', b'[-Infinity]', b'{"a": 1} x',
+    b'{"a" 1}', b"[1,]", b"",
+])
+def test_parse_json_with_the_decoder_made_once_refuses_as_json_loads_did(raw: bytes) -> None:
+    """parse_json reuses one decoder (with its hooks) instead of json.loads: the same inputs are refused,
+    with the same line and column json.loads reports."""
+    text = raw.decode("utf-8-sig")
+    try:
+        json.loads(text, object_pairs_hook=_strict_pairs, parse_constant=_no_constants)
+    except json.JSONDecodeError as expected:
+        with pytest.raises(errors.InputRejected) as caught:
+            parse_json(raw)
+        issue = caught.value.outcome["issue"][0]
+        assert _mid(caught.value) == "LISN_INPUT_NOT_JSON"
+        assert _line_col(issue) == (expected.lineno, expected.colno)
+    except ValueError:
+        with pytest.raises(errors.InputRejected) as caught:
+            parse_json(raw)
+        assert _mid(caught.value) == "LISN_INPUT_NOT_JSON"
+    else:
+        pytest.fail("every case here is refused by json.loads")
+    # The decoder keeps no state between calls: a good text parses after a refused one.
+    assert parse_json(b'{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
+
+
+def _strict_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def _no_constants(token: str) -> object:
+    raise ValueError(token)
+
+
+def _line_col(issue: dict[str, object]) -> tuple[object, object]:
+    found = {e["url"].rsplit("-", 1)[1]: e.get("valueInteger") for e in issue.get("extension", [])}  # type: ignore[union-attr]
+    return found.get("line"), found.get("col")
