@@ -201,6 +201,7 @@ def test_parse_json_with_the_decoder_made_once_refuses_as_json_loads_did(raw: by
         issue = caught.value.outcome["issue"][0]
         assert _mid(caught.value) == "LISN_INPUT_NOT_JSON"
         assert _line_col(issue) == (expected.lineno, expected.colno)
+        assert expected.msg in json.dumps(issue, ensure_ascii=False)  # the decoder's own words
     except ValueError:
         with pytest.raises(errors.InputRejected) as caught:
             parse_json(raw)
