@@ -213,9 +213,13 @@ def parse_xml(raw: bytes, limits: Limits = Limits(), xml: XmlParsing = XmlParsin
     return tree
 
 
+_LEADING = re.compile(rb"[\xef\xbb\xbf \t\r\n]*")  # the bytes sniff skips: BOM bytes and blanks, in any order
+
+
 def sniff(raw: bytes) -> str:
     """``"json"`` or ``"xml"`` by content (first non-blank character), else ``"unknown"``."""
-    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    start = _LEADING.match(raw).end()  # type: ignore[union-attr]  # (``*``: always a match)
+    head = raw[start:start + 1]  # (not ``raw.lstrip(…)``: that copied the whole body)
     if head in (b"{", b"["):
         return "json"
     if head == b"<":

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapter import errors
 from adapter.fhir.parse import parse_json, parse_xml, sniff
@@ -225,3 +227,17 @@ def _no_constants(token: str) -> object:
 def _line_col(issue: dict[str, object]) -> tuple[object, object]:
     found = {e["url"].rsplit("-", 1)[1]: e.get("valueInteger") for e in issue.get("extension", [])}  # type: ignore[union-attr]
     return found.get("line"), found.get("col")
+
+
+def _sniff_by_copy(raw: bytes) -> str:
+    """sniff as it was: the body stripped (a copy of it) and its first byte read."""
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return "json" if head in (b"{", b"[") else "xml" if head == b"<" else "unknown"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"\xef", b"\xbb", b"\xbf", b"\xef\xbb\xbf", b" ", b"\t", b"\r", b"\n", b"{", b"[",
+                                 b"<", b"x", b"\x00", b"\xff", b"]"]), max_size=12).map(b"".join))
+def test_sniff_without_copying_reads_the_byte_the_stripped_copy_did(raw: bytes) -> None:
+    assert sniff(raw) == _sniff_by_copy(raw)
+    assert sniff(raw + b'{"a": 1}') == _sniff_by_copy(raw + b'{"a": 1}')
