@@ -133,3 +133,33 @@ def test_plain_primitives_skipped_give_the_outcomes_of_the_full_visit(monkeypatc
     assert len(full) == len(shortcut) > 300
     for one, other in zip(shortcut, full):
         assert one == other
+
+
+def _issue(**changes: Any) -> dict[str, Any]:
+    issue: dict[str, Any] = {"severity": "error", "code": "value", "details": {"text": "T"},
+                             "expression": ["Patient.birthDate"], "diagnostics": "D"}
+    issue.update(changes)
+    return issue
+
+
+@pytest.mark.parametrize(("items", "kept"), [
+    ([_issue(), _issue()], [0]),
+    ([_issue(), _issue(severity="warning")], [0, 1]),  # same text and place: the whole issue decides
+    ([_issue(), _issue(code="structure")], [0, 1]),
+    ([_issue(), _issue(extension=[{"url": "x"}]), _issue()], [0, 1]),
+    ([_issue(), _issue(expression=["Patient.gender"]), _issue()], [0, 1]),
+    ([_issue(expression=["A", "B"]), _issue(expression=["A"]), _issue(expression=["A", "B"])], [0, 1]),
+    ([_issue(details={"text": ["not hashable"]}), _issue(details={"text": ["not hashable"]})], [0]),
+    ([_issue(details="odd"), _issue(details="odd"), _issue()], [0, 2]),
+    ([_issue(diagnostics={"x": 1}), _issue(diagnostics={"x": 2})], [0, 1]),
+    ([], []),
+])
+def test_repeated_issues_are_dropped_by_the_whole_issue(items: list[dict[str, Any]], kept: list[int]) -> None:
+    """entry._drop_repeats looks at each issue's text, diagnostics and places first (a quick key):
+    only when two agree there are whole issues compared; what is kept is decided by the whole issue."""
+    from adapter.validation.entry import _drop_repeats
+
+    issues = Issues()
+    issues.items.extend(copy.deepcopy(items))
+    _drop_repeats(issues)
+    assert issues.items == [items[i] for i in kept]
