@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from adapter.errors import OperationOutcome
@@ -98,6 +99,13 @@ def _wanted_inside(paths: Iterable[list[str]], *, every_split: bool) -> tuple[di
 def _normalised(expr: str) -> str:
     if ".ofType(" not in expr:
         return expr
+    return _choice_written_out(expr)
+
+
+@lru_cache(maxsize=4096)
+def _choice_written_out(expr: str) -> str:
+    """``value.ofType(X)`` written as ``valueX`` (remembered: the same expressions come back from
+    one validation to the next, and each is normalised twice, for the scan and for the look-up)."""
     return _OFTYPE.sub(lambda m: f".value{m.group(1).upper()}{m.group(2)}", expr)
 
 

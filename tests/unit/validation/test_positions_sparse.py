@@ -86,3 +86,16 @@ def test_the_scan_files_its_finds_under_the_wanted_strings_in_text_order() -> No
     assert spots == plain
     for path, (line, col) in spots.items():
         assert path == "" or text.splitlines()[line - 1][col - 1] in '{["'
+
+
+def test_choices_written_out_are_remembered_and_the_same_each_time() -> None:
+    from adapter.validation.positions import _normalised
+
+    expr = "QuestionnaireResponse.item[0].answer[0].value.ofType(dateTime)"
+    for _ in range(3):
+        assert _normalised(expr) == "QuestionnaireResponse.item[0].answer[0].valueDateTime"
+    two = "Q.item[1].answer[0].value.ofType(integer).extension[0].value.ofType(string)"
+    assert _normalised(two) == "Q.item[1].answer[0].valueInteger.extension[0].valueString"
+    assert _normalised(two) == "Q.item[1].answer[0].valueInteger.extension[0].valueString"
+    plain = "Q.item[2]"
+    assert _normalised(plain) is plain
