@@ -115,7 +115,7 @@ def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None
            spots, root)
 
 
-def _apply(oo: OperationOutcome, paths: list[list[str]], spots: dict[str, tuple[int, int | None]], root: str) -> None:
+def _apply(oo: OperationOutcome, paths: Iterable[list[str]], spots: dict[str, tuple[int, int | None]], root: str) -> None:
     """:func:`apply_positions` with each issue's expressions already normalised (``paths``)."""
     for iss, issue_paths in zip(oo.get("issue", []), paths):
         for path in issue_paths:
@@ -147,7 +147,7 @@ def _unescaped(key: str) -> str:
     return json.loads(f'"{key}"') if "\\" in key else key
 
 
-def _ancestors(wanted: set[str]) -> set[str]:
+def _ancestors(wanted: Iterable[str]) -> set[str]:
     """Every path that may hold a wanted location: each wanted path cut before one of its steps.
 
     A location's parent is the location cut before its last ``.`` or ``[``; cutting at every
