@@ -241,3 +241,23 @@ def _sniff_by_copy(raw: bytes) -> str:
 def test_sniff_without_copying_reads_the_byte_the_stripped_copy_did(raw: bytes) -> None:
     assert sniff(raw) == _sniff_by_copy(raw)
     assert sniff(raw + b'{"a": 1}') == _sniff_by_copy(raw + b'{"a": 1}')
+
+
+def test_the_one_decoder_serves_threads_at_once() -> None:
+    """The decoder made once is shared by the service's threads; its hook (Python code) lets another
+    thread in mid-parse: every thread still gets its own document, and duplicates are still refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [json.dumps({"resourceType": "Patient", "id": f"p{n}", "name": [{"given": [f"G{n}-{i}" for i in range(30)]}],
+                        "extension": [{"url": f"u{n}", "valueString": "x" * n}]}).encode() for n in range(40)]
+
+    def one(n: int) -> bool:
+        for _ in range(20):
+            if parse_json(docs[n]) != json.loads(docs[n]):
+                return False
+            with pytest.raises(errors.InputRejected):
+                parse_json(b'{"a": {"b": 1, "c": [1, 2], "b": 2}}')
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(one, range(40)))
