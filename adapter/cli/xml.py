@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adapter import errors, messages
-from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail
+from adapter.cli._common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, echo_json, fail, outcome_text
 from adapter.fhir.parse import parse_json, parse_xml, sniff
 from adapter.signing import Verification, init_dev_keys, load_certificates, load_key, sign_document, verify_document
 
@@ -48,15 +48,42 @@ def _write(data: bytes, out: Path | None, option: str = "-o/--output") -> None:
 
 
 def _bundle(path: Path) -> dict[str, Any]:
+    """The submission Bundle in ``path``, validated as the service validates it before rendering.
+
+    The mapping and the view are written for valid certificates: a Bundle with errors (a code that
+    is a number, a list where one value belongs) stops here with its errors, what and where, exit 1,
+    instead of reaching them."""
+    raw = _read(path)
     try:
-        data = parse_json(_read(path))
+        data = parse_json(raw)
     except errors.InputRejected as exc:
         fail(exc)
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         # Read, but not what this command takes: the input has an error (exit 1), as in validate.
         fail(errors.ValidationFailed(messages.text("LISN_INPUT_FILE_NOT_BUNDLE", file=path),
                                      message_id="LISN_INPUT_NOT_BUNDLE"))
+    _valid_or_exit(raw, path)
     return cast(dict[str, Any], data)
+
+
+def _valid_or_exit(raw: bytes, path: Path) -> None:
+    from adapter.fhir.registry import default_registry
+    from adapter.settings import Settings
+    from adapter.validation import read_resource, validate_read  # here: `adapter keys` and `verify` do without it
+
+    settings = Settings.from_env()
+    lines: dict[str, tuple[int, int | None]] = {}
+    problems: list[Any] = []
+    try:
+        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
+    except errors.InputRejected as exc:
+        fail(exc)
+    oo = validate_read(resource, raw, default_registry(), lines=lines, problems=problems,
+                       test_environment=settings.validation.test_environment)
+    if errors.has_errors(oo):
+        found = [i for i in oo.get("issue", []) if i.get("severity") in ("error", "fatal")]
+        click.echo(outcome_text({"issue": found}, messages.text("LISN_INPUT_FILE_INVALID", file=path)), err=True)
+        sys.exit(EXIT_INVALID)
 
 
 @click.group("keys")

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -86,14 +87,45 @@ def test_a_diagnosis_code_that_is_not_a_string_is_no_social_circumstance() -> No
     assert b'kod="73"' in render_municipal_xml(bundle)
 
 
-def test_the_cli_renders_an_unvalidated_bundle_with_such_a_code(tmp_path: Path) -> None:
-    """``adapter to-xml`` and ``adapter render`` do not validate a Bundle: this input reached the
-    rule (an internal error before)."""
-    path = tmp_path / "int-code.json"
-    path.write_text(json.dumps(_with_code(json.loads(EXAMPLE.read_text(encoding="utf-8")), 73)), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["to-xml", str(path)])
+_WRONG_TYPES = [
+    # (what, the change, where the error is reported)
+    ("a diagnosis code that is a number", lambda b: _with_code(b, 73), "valueCoding.code"),
+    ("an identifier system that is a number",
+     lambda b: _set(b, ["entry", 5, "resource", "identifier", 0, "system"], 73), "identifier[0].system"),
+    ("an identifier system that is a list",
+     lambda b: _set(b, ["entry", 7, "resource", "identifier", 1, "system"], [1, 2]), "identifier[1].system"),
+    ("an identifier system that is an object",
+     lambda b: _set(b, ["entry", 6, "resource", "identifier", 0, "system"], {"a": 1}), "identifier[0].system"),
+]
+
+
+def _set(bundle: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
+    node = bundle
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return bundle
+
+
+@pytest.mark.parametrize(("what", "change", "where"), _WRONG_TYPES, ids=[w for w, _, _ in _WRONG_TYPES])
+@pytest.mark.parametrize("command", ["to-xml", "render"])
+def test_the_cli_refuses_a_bundle_with_errors_saying_what_and_where(
+        tmp_path: Path, command: str, what: str, change: Any, where: str) -> None:
+    """``adapter to-xml`` and ``adapter render`` validate a Bundle before the mapping or the view
+    see it: wrong types reached them and ended as an internal error (AttributeError) before."""
+    path = tmp_path / "wrong.json"
+    path.write_text(json.dumps(change(json.loads(EXAMPLE.read_text(encoding="utf-8")))), encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, [command, str(path), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    assert where in result.output and "ERROR" in result.output
+    assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("command", ["to-xml", "render"])
+def test_the_cli_renders_the_valid_example(tmp_path: Path, command: str) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, [command, str(EXAMPLE), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert b'kod="73"' in result.stdout_bytes
-    result = CliRunner().invoke(cli, ["render", str(path), "-o", str(tmp_path / "view.html")])
-    assert result.exit_code == 0, result.output
-    assert "73 Medelsvår depressiv episod" in (tmp_path / "view.html").read_text(encoding="utf-8")
+    assert out.stat().st_size > 1000
