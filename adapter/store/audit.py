@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import String, Table, bindparam, event, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from adapter.clock import stamp
@@ -47,6 +48,7 @@ _HEAD = cast(Table, AuditHeadRow.__table__)
 _LOG = cast(Table, AuditRow.__table__)
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
 _INSERT_LOG = insert(_LOG)
+HEAD, LOG = _HEAD, _LOG
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
@@ -95,20 +97,52 @@ def record(session: Session, seal: AuditSeal | None, *, actor: str, action: str,
     commits, the new head is checkpointed to ``seal.checkpoints``.
 
     Three Core statements on the session's connection (the head read with its lock, the row, the
-    new head); the returned row is not attached to the session."""
+    new head); the returned row is not attached to the session. (A use case's transaction appends
+    its rows at commit instead, in its batch: :meth:`adapter.store.sql.SqlTx.audit`.)"""
+    seal = _sealed(seal)
+    conn = session.connection()
+    seq, prev = lock_head(conn)
+    [entry] = chain(seal, seq, prev, [dict(actor=actor, end_user=end_user, action=action, patient=patient,
+                                           certificate=certificate, outcome=outcome, purpose=purpose, at=at)])
+    conn.execute(_INSERT_LOG, row_values(entry))
+    conn.execute(_SET_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
+    checkpoint_on_commit(session, seal, entry.seq, entry.hash)
+    return entry
+
+
+def _sealed(seal: AuditSeal | None) -> AuditSeal:
     if seal is None:
         raise RuntimeError("no audit key: this store was opened without an AuditSeal (adapter.wiring.open_store)")
-    conn = session.connection()
+    return seal
+
+
+def lock_head(conn: Connection) -> tuple[int, str]:
+    """The chain's head (seq, MAC), locked until the transaction ends (``SELECT ... FOR UPDATE``)."""
     seq, prev = conn.execute(_LOCK_HEAD).one()
-    entry = AuditRow(seq=seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", actor),
-                     end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
-                     certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
-                     prev_hash=prev)
-    entry.hash = row_hash(entry, seal.key)
-    conn.execute(_INSERT_LOG, {f: getattr(entry, f) for f in (*_FIELDS, "hash")})
-    conn.execute(_SET_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
-    _checkpoint_on_commit(session, seal, entry.seq, entry.hash)
-    return entry
+    return int(seq), str(prev)
+
+
+def chain(seal: AuditSeal | None, seq: int, prev: str, events: list[dict[str, Any]]) -> list[AuditRow]:
+    """The rows that append ``events`` (each ``actor, end_user, action, patient, certificate, outcome,
+    purpose, at``) to a chain whose head is ``(seq, prev)``, in order, each MAC'd; not written."""
+    seal = _sealed(seal)
+    out = []
+    for event_ in events:
+        at = event_.get("at")
+        entry = AuditRow(seq=seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", event_["actor"]),
+                         end_user=_fit("end_user", event_.get("end_user")), action=event_["action"],
+                         patient=_fit("patient", event_.get("patient")),
+                         certificate=_fit("certificate", event_.get("certificate")), outcome=event_["outcome"],
+                         purpose=event_.get("purpose"), prev_hash=prev)
+        entry.hash = row_hash(entry, seal.key)
+        out.append(entry)
+        seq, prev = entry.seq, entry.hash
+    return out
+
+
+def row_values(entry: AuditRow) -> dict[str, Any]:
+    """The columns of one audit row, for an INSERT."""
+    return {f: getattr(entry, f) for f in (*_FIELDS, "hash")}
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -132,7 +166,7 @@ def write_checkpoint(seal: AuditSeal, seq: int, head: str, at: datetime | None =
         os.close(fd)
 
 
-def _checkpoint_on_commit(session: Session, seal: AuditSeal, seq: int, head: str) -> None:
+def checkpoint_on_commit(session: Session, seal: AuditSeal, seq: int, head: str) -> None:
     session.info["audit_checkpoint"] = (seal, seq, head)
     if session.info.get("audit_listening"):
         return
@@ -271,7 +305,7 @@ def rekey(session: Session, seal: AuditSeal) -> int:
         raise ValueError("the unkeyed chain's end does not match its head: not re-keyed")
     head.hash = prev
     session.flush()
-    _checkpoint_on_commit(session, seal, head.seq, head.hash)
+    checkpoint_on_commit(session, seal, head.seq, head.hash)
     return expected_seq - 1
 
 
