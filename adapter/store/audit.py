@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from adapter.clock import stamp
+from adapter.flows.ports import AuditEvent
 from adapter.store.models import AuditHeadRow, AuditRow
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,9 @@ def record(session: Session, seal: AuditSeal | None, *, actor: str, action: str,
     seal = _sealed(seal)
     conn = session.connection()
     seq, prev = lock_head(conn)
-    [entry] = chain(seal, seq, prev, [dict(actor=actor, end_user=end_user, action=action, patient=patient,
-                                           certificate=certificate, outcome=outcome, purpose=purpose, at=at)])
+    [entry] = chain(seal, seq, prev, [AuditEvent(at=at or datetime.now(UTC), actor=actor, action=action,
+                                                 outcome=outcome, end_user=end_user, patient=patient,
+                                                 certificate=certificate, purpose=purpose)])
     conn.execute(_INSERT_LOG, row_values(entry))
     conn.execute(_SET_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
     checkpoint_on_commit(session, seal, entry.seq, entry.hash)
@@ -122,18 +124,16 @@ def lock_head(conn: Connection) -> tuple[int, str]:
     return int(seq), str(prev)
 
 
-def chain(seal: AuditSeal | None, seq: int, prev: str, events: list[dict[str, Any]]) -> list[AuditRow]:
-    """The rows that append ``events`` (each ``actor, end_user, action, patient, certificate, outcome,
-    purpose, at``) to a chain whose head is ``(seq, prev)``, in order, each MAC'd; not written."""
+def chain(seal: AuditSeal | None, seq: int, prev: str, events: list[AuditEvent]) -> list[AuditRow]:
+    """The rows that append ``events`` to a chain whose head is ``(seq, prev)``, in order, each
+    MAC'd; not written."""
     seal = _sealed(seal)
     out = []
-    for event_ in events:
-        at = event_.get("at")
-        entry = AuditRow(seq=seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", event_["actor"]),
-                         end_user=_fit("end_user", event_.get("end_user")), action=event_["action"],
-                         patient=_fit("patient", event_.get("patient")),
-                         certificate=_fit("certificate", event_.get("certificate")), outcome=event_["outcome"],
-                         purpose=event_.get("purpose"), prev_hash=prev)
+    for e in events:
+        entry = AuditRow(seq=seq + 1, at=stamp(e.at), actor=_fit("actor", e.actor),
+                         end_user=_fit("end_user", e.end_user), action=e.action, patient=_fit("patient", e.patient),
+                         certificate=_fit("certificate", e.certificate), outcome=e.outcome, purpose=e.purpose,
+                         prev_hash=prev)
         entry.hash = row_hash(entry, seal.key)
         out.append(entry)
         seq, prev = entry.seq, entry.hash

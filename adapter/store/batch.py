@@ -90,13 +90,16 @@ class Batch:
                 out += [("update", table, change) for change in changes.values()]
         return out
 
-    def send(self, conn: Connection) -> int:
-        """Write everything held (then forget it); returns the number of statements sent."""
+    def send(self, conn: Connection, *, together: bool | None = None) -> int:
+        """Write everything held (then forget it); returns the number of statements sent.
+        ``together``: one statement (PostgreSQL only; the default there) or one per part."""
         parts = self.parts()
         self.clear()
         if not parts:
             return 0
-        if conn.dialect.name == "postgresql":
+        if together is None:
+            together = conn.dialect.name == "postgresql"
+        if together:
             sql, params = _one_statement(parts, conn.dialect)
             conn.exec_driver_sql(sql, params)
             return 1

@@ -208,6 +208,8 @@ class SqlTx:
         self.batch = Batch()
         self.statements = 0
         """Batched statements sent (for tests)."""
+        self.together: bool | None = None
+        """Batched writes in one statement (None: wherever the database can; tests compare both)."""
         self._conn: Connection | None = None
 
     @property
@@ -248,16 +250,14 @@ class SqlTx:
                 self.batch.insert(statistics.ITEMS, item)
             self.known.statistics = {}
         if self.batch:
-            self.statements += self.batch.send(self.conn)
+            self.statements += self.batch.send(self.conn, together=self.together)
 
     def _hold_audits(self) -> None:
         if not self.known.audits:
             return
         events, self.known.audits = self.known.audits, []
         seq, prev = audit.lock_head(self.conn)
-        entries = audit.chain(self.seal, seq, prev, [
-            dict(actor=e.actor, end_user=e.end_user, action=e.action, patient=e.patient,
-                 certificate=e.certificate, outcome=e.outcome, purpose=e.purpose, at=e.at) for e in events])
+        entries = audit.chain(self.seal, seq, prev, events)
         for entry in entries:
             self.batch.insert(audit.LOG, audit.row_values(entry))
         self.batch.update(audit.HEAD, {"id": audit.HEAD_ID}, {"seq": entries[-1].seq, "hash": entries[-1].hash})
