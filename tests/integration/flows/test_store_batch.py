@@ -210,3 +210,24 @@ def test_one_request_one_connection(store: Store) -> None:
     finally:
         sa.event.remove(sql.engine, "checkout", checkout)
     assert len(checkouts) == 2
+
+
+def test_the_outbox_statements_built_once_take_each_calls_values(store: Store) -> None:
+    """Matches of one shape share a statement: the values are its parameters, never the first call's."""
+    sql = _sql(store)
+    with sql.transaction() as tx:
+        tx.add_submission(submission("s1"))
+    with sql.transaction() as tx:
+        for key, kommunkod in (("k1", "0180"), ("k2", "0181"), ("k3", "0182")):
+            tx.enqueue(key=key, submission_id="s1", certificate_id="cert-s1", kommunkod=kommunkod,
+                       kind="certificate", document=b"<xml/>", replaces=None, at=NOW, care_unit="SE2321000016-15CQ")
+    with sql.transaction() as tx:
+        assert [m.key for m in tx.messages(Match(kommunkod="0181"))] == ["k2"]
+        assert [m.key for m in tx.messages(Match(kommunkod="0182"))] == ["k3"]
+        assert tx.update_messages(Match(key="k1", states=("pending",)), {"state": "withheld"}, at=NOW) == 1
+        assert tx.update_messages(Match(key="k2", states=("pending", "withheld")), {"state": "dead"}, at=NOW) == 1
+        assert tx.update_messages(Match(key="k3", states=("withheld",)), {"state": "dead"}, at=NOW) == 0
+        assert [m.key for m in tx.messages(Match(submission_id="s1", states=("pending",)))] == ["k3"]
+        assert [m.key for m in tx.messages(Match(submission_id="s1", states=("withheld", "dead")))] == ["k1", "k2"]
+        assert [m.key for m in tx.messages(Match(submission_id="s1"), limit=1)] == ["k1"]
+        assert [m.key for m in tx.messages(Match(submission_id="s1"), limit=2)] == ["k1", "k2"]
