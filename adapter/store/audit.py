@@ -31,7 +31,7 @@ from typing import Any, cast
 
 from sqlalchemy import String, Table, bindparam, event, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.clock import stamp
 from adapter.flows.ports import AuditEvent
@@ -167,27 +167,38 @@ def write_checkpoint(seal: AuditSeal, seq: int, head: str, at: datetime | None =
 
 
 def checkpoint_on_commit(session: Session, seal: AuditSeal, seq: int, head: str) -> None:
+    """Write the checkpoint ``(seq, head)`` once ``session``'s transaction commits (forgotten on a
+    rollback). A session of a factory :func:`listen_for_checkpoints` prepared is listened to already."""
     session.info["audit_checkpoint"] = (seal, seq, head)
     if session.info.get("audit_listening"):
         return
     session.info["audit_listening"] = True
+    event.listen(session, "after_commit", _committed)
+    event.listen(session, "after_soft_rollback", _rolled_back)
 
-    def committed(sess: Session) -> None:
-        pending = sess.info.pop("audit_checkpoint", None)
-        if pending is None:
-            return
-        try:
-            write_checkpoint(*pending)
-        except OSError as exc:
-            # The action is committed; the missing checkpoint only narrows what verify can prove,
-            # and an unwritable file already stops the start-up (wiring.audit_seal).
-            log.error("could not write the audit checkpoint: %s", type(exc).__name__)
 
-    def rolled_back(sess: Session) -> None:
-        sess.info.pop("audit_checkpoint", None)
+def listen_for_checkpoints(factory: sessionmaker[Session]) -> None:
+    """Listen to every session of ``factory`` once, instead of to each session that appends a row
+    (registering listeners costs more than the rest of a checkpoint's bookkeeping)."""
+    event.listen(factory, "after_commit", _committed)
+    event.listen(factory, "after_soft_rollback", _rolled_back)
+    factory.configure(info={**factory.kw.get("info", {}), "audit_listening": True})
 
-    event.listen(session, "after_commit", committed)
-    event.listen(session, "after_soft_rollback", lambda sess, _tx: rolled_back(sess))
+
+def _committed(sess: Session) -> None:
+    pending = sess.info.pop("audit_checkpoint", None)
+    if pending is None:
+        return
+    try:
+        write_checkpoint(*pending)
+    except OSError as exc:
+        # The action is committed; the missing checkpoint only narrows what verify can prove,
+        # and an unwritable file already stops the start-up (wiring.audit_seal).
+        log.error("could not write the audit checkpoint: %s", type(exc).__name__)
+
+
+def _rolled_back(sess: Session, _previous: Any) -> None:
+    sess.info.pop("audit_checkpoint", None)
 
 
 def read_checkpoints(seal: AuditSeal) -> tuple[list[tuple[int, str]], str | None]:

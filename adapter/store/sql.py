@@ -54,6 +54,7 @@ class SqlStore:
     def __init__(self, engine: Engine, *, seal: audit.AuditSeal | None = None) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = session_factory(engine)
+        audit.listen_for_checkpoints(self.sessions)
         self.seal = seal
         """The audit key and checkpoint file; without one, writing an audit row is an error."""
         self._request: ContextVar[_Checkout | None] = ContextVar(f"lisn-request-{id(self)}", default=None)
