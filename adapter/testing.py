@@ -139,7 +139,9 @@ class MemoryTx:
                  if (r.patient_system, r.patient_value) == patient and r.accepted_key and r.status in statuses]
         return copy.deepcopy(sorted(found, key=lambda r: r.received_at))
 
-    def add_submission(self, record: SubmissionRecord) -> None:
+    def add_submission(self, record: SubmissionRecord, *, lock_patient: bool = False) -> None:
+        if lock_patient and record.patient_value:
+            self.lock_patient(record.patient_value)
         if record.id in self.s.submissions:
             raise WriteConflict(transient=False)
         self.s.submissions[record.id] = copy.deepcopy(record)

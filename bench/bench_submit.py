@@ -9,7 +9,8 @@ each step of :func:`adapter.flows.submit.submit` (the step functions are wrapped
 and the SQL statements each step sends (SQLAlchemy's ``before_cursor_execute``).
 
 Prints, per database, CPU ms per submission by step (median of the per-request figures and the
-mean), statements per submission by step, and the statements' shapes with their counts.
+mean), the service's own CPU (the mean without the stages: parse, validate, render+sign),
+statements per submission by step, and the statements' shapes with their counts.
 The CPU of PostgreSQL's own server process is not in these figures (another process).
 """
 
@@ -33,6 +34,9 @@ from bench import certificates, provision, servers
 from bench.loadgen import synthetic_personnummer
 
 PATIENT = "191212121212"
+STAGES = ("parse", "validate", "render+sign")
+"""The pure stages (parsing, validation, rendering and signing: other modules' work); the rest of a
+submission's CPU is the service's own (HTTP, authentication, the store, the flows)."""
 SUBMIT = "/fhir/$process-message"
 
 
@@ -190,6 +194,9 @@ def _print(result: dict[str, Any]) -> None:
     print(f"\n== {result['database']}: {result['submissions']} submissions, CPU per submission "
           f"median {result['cpu_ms_median']:.2f} ms, mean {result['cpu_ms_mean']:.2f} ms, "
           f"{result['statements']:.1f} statements")
+    stages = sum(result["steps"].get(name, {}).get("mean_ms", 0.0) for name in STAGES)
+    print(f"   the stages ({', '.join(STAGES)}) mean {stages:.2f} ms; the service's own (the rest) mean "
+          f"{result['cpu_ms_mean'] - stages:.2f} ms")
     print(f"{'step':32} {'median ms':>10} {'mean ms':>9} {'stmts':>6}")
     for name, row in sorted(result["steps"].items(), key=lambda kv: -kv[1]["mean_ms"]):
         print(f"{name:32} {row['median_ms']:10.2f} {row['mean_ms']:9.2f} {row['statements']:6.1f}")

@@ -38,6 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["lisn"] = wiring.build_service(settings, store=store, registry=config.get("REGISTRY"),
                                                   stages=config.get("STAGES"), clock=config.get("CLOCK"))
     _quiet_payload_loggers()
+    _register_connection(app, store)
     _register_language(app)
     _register_blueprints(app)
     _register_error_handlers(app)
@@ -54,6 +55,31 @@ def _quiet_payload_loggers() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.INFO:
             logger.setLevel(logging.WARNING)
+
+
+def _register_connection(app: Flask, store: Any) -> None:
+    """One database connection per request (``SqlStore.request``): authentication and the use case
+    run their transactions on it instead of a pool checkout each. A gthread worker serves at most
+    ``threads`` requests at once, fewer than its pool holds, so a request waiting for its body
+    never keeps another from a connection."""
+    opened = getattr(store, "request", None)
+    if opened is None:  # a store without connections (the in-memory one)
+        return
+    from contextlib import ExitStack
+
+    from flask import g
+
+    @app.before_request
+    def hold_connection() -> None:
+        stack = ExitStack()
+        stack.enter_context(opened())
+        g.lisn_connection = stack
+
+    @app.teardown_request
+    def release_connection(_exc: BaseException | None) -> None:
+        stack = g.pop("lisn_connection", None)
+        if stack is not None:
+            stack.close()
 
 
 def _register_language(app: Flask) -> None:

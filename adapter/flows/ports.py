@@ -297,7 +297,10 @@ class Tx(Protocol):
         """Accepted submissions of a patient whose current status is one of ``statuses``, oldest first."""
         ...
 
-    def add_submission(self, record: SubmissionRecord) -> None: ...
+    def add_submission(self, record: SubmissionRecord, *, lock_patient: bool = False) -> None:
+        """Store a new submission; with ``lock_patient``, first take its patient's lock
+        (:meth:`lock_patient`; one statement for both where the store can)."""
+        ...
 
     def accept(self, submission_id: str, *, accepted_key: str, response: Resource) -> None:
         """Mark accepted, with its answer; :class:`WriteConflict` when the key is taken."""

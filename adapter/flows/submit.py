@@ -185,14 +185,12 @@ def reject(sub: Submission, oo: OperationOutcome, ctx: Context) -> errors.Valida
 
 def store_received(sub: Submission, raw: bytes, bundle: Resource, fmt: str, ctx: Context) -> SubmissionRecord:
     patient = sub.patient_identifier or (None, None)
-    if patient[1]:
-        ctx.tx.lock_patient(patient[1])
     row = SubmissionRecord(
         id=str(uuid.uuid4()), certificate_id=sub.certificate_id, content_hash=content_hash(bundle),
         event=sub.event, replaces=sub.replaces, kommunkod=sub.kommunkod, care_unit_hsa=sub.care_unit_hsa,
         patient_system=patient[0], patient_value=patient[1], source_format=fmt, raw=raw, bundle=bundle,
         status="received", client_id=ctx.client.id, received_at=ctx.clock.now())
-    ctx.tx.add_submission(row)
+    ctx.tx.add_submission(row, lock_patient=True)  # the patient's lock first (Tx.lock_patient)
     ctx.tx.add_step(row.id, StatusStep("received", ctx.clock.now()))
     ctx.tx.add_step(row.id, StatusStep("validated", ctx.clock.now()))
     return row

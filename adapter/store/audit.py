@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import String, Table, bindparam, event, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
 
 from adapter.clock import stamp
+from adapter.flows.ports import AuditEvent
 from adapter.store.models import AuditHeadRow, AuditRow
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ _HEAD = cast(Table, AuditHeadRow.__table__)
 _LOG = cast(Table, AuditRow.__table__)
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
 _INSERT_LOG = insert(_LOG)
+HEAD, LOG = _HEAD, _LOG
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
@@ -95,20 +98,51 @@ def record(session: Session, seal: AuditSeal | None, *, actor: str, action: str,
     commits, the new head is checkpointed to ``seal.checkpoints``.
 
     Three Core statements on the session's connection (the head read with its lock, the row, the
-    new head); the returned row is not attached to the session."""
+    new head); the returned row is not attached to the session. (A use case's transaction appends
+    its rows at commit instead, in its batch: :meth:`adapter.store.sql.SqlTx.audit`.)"""
+    seal = _sealed(seal)
+    conn = session.connection()
+    seq, prev = lock_head(conn)
+    [entry] = chain(seal, seq, prev, [AuditEvent(at=at or datetime.now(UTC), actor=actor, action=action,
+                                                 outcome=outcome, end_user=end_user, patient=patient,
+                                                 certificate=certificate, purpose=purpose)])
+    conn.execute(_INSERT_LOG, row_values(entry))
+    conn.execute(_SET_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
+    checkpoint_on_commit(session, seal, entry.seq, entry.hash)
+    return entry
+
+
+def _sealed(seal: AuditSeal | None) -> AuditSeal:
     if seal is None:
         raise RuntimeError("no audit key: this store was opened without an AuditSeal (adapter.wiring.open_store)")
-    conn = session.connection()
+    return seal
+
+
+def lock_head(conn: Connection) -> tuple[int, str]:
+    """The chain's head (seq, MAC), locked until the transaction ends (``SELECT ... FOR UPDATE``)."""
     seq, prev = conn.execute(_LOCK_HEAD).one()
-    entry = AuditRow(seq=seq + 1, at=stamp(at or datetime.now(UTC)), actor=_fit("actor", actor),
-                     end_user=_fit("end_user", end_user), action=action, patient=_fit("patient", patient),
-                     certificate=_fit("certificate", certificate), outcome=outcome, purpose=purpose,
-                     prev_hash=prev)
-    entry.hash = row_hash(entry, seal.key)
-    conn.execute(_INSERT_LOG, {f: getattr(entry, f) for f in (*_FIELDS, "hash")})
-    conn.execute(_SET_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
-    _checkpoint_on_commit(session, seal, entry.seq, entry.hash)
-    return entry
+    return int(seq), str(prev)
+
+
+def chain(seal: AuditSeal | None, seq: int, prev: str, events: list[AuditEvent]) -> list[AuditRow]:
+    """The rows that append ``events`` to a chain whose head is ``(seq, prev)``, in order, each
+    MAC'd; not written."""
+    seal = _sealed(seal)
+    out = []
+    for e in events:
+        entry = AuditRow(seq=seq + 1, at=stamp(e.at), actor=_fit("actor", e.actor),
+                         end_user=_fit("end_user", e.end_user), action=e.action, patient=_fit("patient", e.patient),
+                         certificate=_fit("certificate", e.certificate), outcome=e.outcome, purpose=e.purpose,
+                         prev_hash=prev)
+        entry.hash = row_hash(entry, seal.key)
+        out.append(entry)
+        seq, prev = entry.seq, entry.hash
+    return out
+
+
+def row_values(entry: AuditRow) -> dict[str, Any]:
+    """The columns of one audit row, for an INSERT."""
+    return {f: getattr(entry, f) for f in (*_FIELDS, "hash")}
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -132,28 +166,39 @@ def write_checkpoint(seal: AuditSeal, seq: int, head: str, at: datetime | None =
         os.close(fd)
 
 
-def _checkpoint_on_commit(session: Session, seal: AuditSeal, seq: int, head: str) -> None:
+def checkpoint_on_commit(session: Session, seal: AuditSeal, seq: int, head: str) -> None:
+    """Write the checkpoint ``(seq, head)`` once ``session``'s transaction commits (forgotten on a
+    rollback). A session of a factory :func:`listen_for_checkpoints` prepared is listened to already."""
     session.info["audit_checkpoint"] = (seal, seq, head)
     if session.info.get("audit_listening"):
         return
     session.info["audit_listening"] = True
+    event.listen(session, "after_commit", _committed)
+    event.listen(session, "after_soft_rollback", _rolled_back)
 
-    def committed(sess: Session) -> None:
-        pending = sess.info.pop("audit_checkpoint", None)
-        if pending is None:
-            return
-        try:
-            write_checkpoint(*pending)
-        except OSError as exc:
-            # The action is committed; the missing checkpoint only narrows what verify can prove,
-            # and an unwritable file already stops the start-up (wiring.audit_seal).
-            log.error("could not write the audit checkpoint: %s", type(exc).__name__)
 
-    def rolled_back(sess: Session) -> None:
-        sess.info.pop("audit_checkpoint", None)
+def listen_for_checkpoints(factory: sessionmaker[Session]) -> None:
+    """Listen to every session of ``factory`` once, instead of to each session that appends a row
+    (registering listeners costs more than the rest of a checkpoint's bookkeeping)."""
+    event.listen(factory, "after_commit", _committed)
+    event.listen(factory, "after_soft_rollback", _rolled_back)
+    factory.configure(info={**factory.kw.get("info", {}), "audit_listening": True})
 
-    event.listen(session, "after_commit", committed)
-    event.listen(session, "after_soft_rollback", lambda sess, _tx: rolled_back(sess))
+
+def _committed(sess: Session) -> None:
+    pending = sess.info.pop("audit_checkpoint", None)
+    if pending is None:
+        return
+    try:
+        write_checkpoint(*pending)
+    except OSError as exc:
+        # The action is committed; the missing checkpoint only narrows what verify can prove,
+        # and an unwritable file already stops the start-up (wiring.audit_seal).
+        log.error("could not write the audit checkpoint: %s", type(exc).__name__)
+
+
+def _rolled_back(sess: Session, _previous: Any) -> None:
+    sess.info.pop("audit_checkpoint", None)
 
 
 def read_checkpoints(seal: AuditSeal) -> tuple[list[tuple[int, str]], str | None]:
@@ -271,7 +316,7 @@ def rekey(session: Session, seal: AuditSeal) -> int:
         raise ValueError("the unkeyed chain's end does not match its head: not re-keyed")
     head.hash = prev
     session.flush()
-    _checkpoint_on_commit(session, seal, head.seq, head.hash)
+    checkpoint_on_commit(session, seal, head.seq, head.hash)
     return expected_seq - 1
 
 

@@ -30,7 +30,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, Row, Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from adapter.flows.ports import PENDING, Attempt, Claim, Match, MessageChanges, OutboxMessage
@@ -66,33 +66,69 @@ def enqueue(session: Session, *, key: str, submission_id: str, certificate_id: s
                          care_unit=care_unit)
 
 
-def _where(match: Match) -> list[Any]:
+_EQUAL = (("key", "idempotency_key"), ("submission_id", "submission_id"), ("certificate_id", "certificate_id"),
+          ("care_unit", "care_unit_hsa"), ("kommunkod", "kommunkod"))
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+"""The statements of :func:`messages` and :func:`update_messages`, built once per shape of a
+match (which fields it gives); the values are parameters (``m_<field>``)."""
+
+
+def _shape(match: Match) -> tuple[Any, ...]:
+    return (*(getattr(match, field) is not None for field, _ in _EQUAL), match.states is not None,
+            match.kinds is not None, match.never_sent, match.claim is not None, match.unleased_at is not None,
+            match.due_before is not None)
+
+
+def _where(shape: tuple[Any, ...]) -> list[Any]:
+    """The WHERE of a match of this shape, its values as parameters (:func:`_params`)."""
     o = _OUTBOX.c
-    found = [column == value for column, value in ((o.idempotency_key, match.key),
-                                                    (o.submission_id, match.submission_id),
-                                                    (o.certificate_id, match.certificate_id),
-                                                    (o.care_unit_hsa, match.care_unit),
-                                                    (o.kommunkod, match.kommunkod)) if value is not None]
-    if match.states is not None:
-        found.append(o.state.in_(match.states))
-    if match.kinds is not None:
-        found.append(o.kind.in_(match.kinds))
-    if match.never_sent:
+    given = dict(zip(("states", "kinds", "never_sent", "claim", "unleased_at", "due_before"), shape[len(_EQUAL):],
+                     strict=True))
+    found = [o[column] == bindparam(f"m_{field}") for (field, column), present in zip(_EQUAL, shape, strict=False)
+             if present]
+    if given["states"]:
+        found.append(o.state.in_(bindparam("m_states", expanding=True)))
+    if given["kinds"]:
+        found.append(o.kind.in_(bindparam("m_kinds", expanding=True)))
+    if given["never_sent"]:
         found.append(o.attempts == 0)
-    if match.claim is not None:
-        found += [o.id == match.claim[0], o.claim_token == match.claim[1]]
-    if match.unleased_at is not None:
-        found.append(or_(o.lease_until.is_(None), o.lease_until <= seconds(match.unleased_at)))
-    if match.due_before is not None:
-        found.append(o.next_attempt_at < seconds(match.due_before))
+    if given["claim"]:
+        found += [o.id == bindparam("m_claim_id"), o.claim_token == bindparam("m_claim_token")]
+    if given["unleased_at"]:
+        found.append(or_(o.lease_until.is_(None), o.lease_until <= bindparam("m_unleased_at")))
+    if given["due_before"]:
+        found.append(o.next_attempt_at < bindparam("m_due_before"))
     return found
 
 
+def _params(match: Match) -> dict[str, Any]:
+    values: dict[str, Any] = {f"m_{field}": getattr(match, field) for field, _ in _EQUAL
+                              if getattr(match, field) is not None}
+    if match.states is not None:
+        values["m_states"] = list(match.states)
+    if match.kinds is not None:
+        values["m_kinds"] = list(match.kinds)
+    if match.claim is not None:
+        values["m_claim_id"], values["m_claim_token"] = match.claim
+    if match.unleased_at is not None:
+        values["m_unleased_at"] = seconds(match.unleased_at)
+    if match.due_before is not None:
+        values["m_due_before"] = seconds(match.due_before)
+    return values
+
+
 def messages(session: Session, match: Match, limit: int | None = None) -> list[OutboxMessage]:
-    query = select(_OUTBOX).where(*_where(match)).order_by(_OUTBOX.c.id)
+    shape = ("select", _shape(match), limit is not None)
+    query = _STATEMENTS.get(shape)
+    if query is None:
+        query = select(_OUTBOX).where(*_where(shape[1])).order_by(_OUTBOX.c.id)
+        if limit is not None:
+            query = query.limit(bindparam("m_limit", type_=Integer))
+        _STATEMENTS[shape] = query
+    params = _params(match)
     if limit is not None:
-        query = query.limit(limit)
-    return [message(r) for r in session.connection().execute(query)]
+        params["m_limit"] = limit
+    return [message(r) for r in session.connection().execute(query, params)]
 
 
 def message(row: Row[Any]) -> OutboxMessage:
@@ -108,9 +144,15 @@ def message(row: Row[Any]) -> OutboxMessage:
 def update_messages(session: Session, match: Match, changes: MessageChanges, at: datetime) -> int:
     """One UPDATE: on both databases it re-checks its WHERE after waiting for a concurrent claim."""
     values: dict[str, Any] = {k: seconds(v) if isinstance(v, datetime) else v for k, v in changes.items()}
-    statement = (update(_OUTBOX).where(*_where(match))
-                 .values(claim_token=None, lease_until=None, updated_at=seconds(at), **values))
-    return int(session.connection().execute(statement).rowcount)
+    shape = ("update", _shape(match), tuple(sorted(values)))
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = _STATEMENTS[shape] = (
+            update(_OUTBOX).where(*_where(shape[1]))
+            .values(claim_token=None, lease_until=None, updated_at=bindparam("c_updated_at"),
+                    **{k: bindparam(f"c_{k}", type_=_OUTBOX.c[k].type) for k in shape[2]}))
+    params = {**_params(match), "c_updated_at": seconds(at), **{f"c_{k}": v for k, v in values.items()}}
+    return int(session.connection().execute(statement, params).rowcount)
 
 
 def claim(session: Session, *, owner: str, now: datetime, lease_seconds: float, limit: int,

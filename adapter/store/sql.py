@@ -12,11 +12,12 @@ import bisect
 import hashlib
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select, text, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +43,7 @@ from adapter.flows.ports import (
     WriteConflict,
 )
 from adapter.store import audit, clients, outbox, statistics
+from adapter.store.batch import Batch
 from adapter.store.db import session_factory
 from adapter.store.models import ConsentRow, DecisionRow, RecipientRow, StatusRow, SubmissionRow
 
@@ -52,13 +54,42 @@ class SqlStore:
     def __init__(self, engine: Engine, *, seal: audit.AuditSeal | None = None) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = session_factory(engine)
+        audit.listen_for_checkpoints(self.sessions)
         self.seal = seal
         """The audit key and checkpoint file; without one, writing an audit row is an error."""
+        self._request: ContextVar[_Checkout | None] = ContextVar(f"lisn-request-{id(self)}", default=None)
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """One connection for every transaction of one request (authentication and the use case):
+        checked out on the first transaction, returned when the request ends. A pool checkout
+        costs a round trip of its own on PostgreSQL (``pool_pre_ping``) and its reset; a request
+        made one to three of them. Between its transactions the connection is idle (no
+        transaction open). Nested requests share the outer one's connection."""
+        if self._request.get() is not None:
+            yield
+            return
+        checkout = _Checkout()
+        token = self._request.set(checkout)
+        try:
+            yield
+        finally:
+            try:
+                self._request.reset(token)
+            except ValueError:  # ended in another context than it began in
+                self._request.set(None)
+            checkout.close()
+
+    def _session(self) -> Session:
+        checkout = self._request.get()
+        if checkout is None:
+            return self.sessions()
+        return self.sessions(bind=checkout.connection(self.engine))
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTx]:
         try:
-            with self.sessions() as session, session.begin():
+            with self._session() as session, session.begin():
                 tx = SqlTx(session, self.seal)
                 yield tx
                 tx.flush()
@@ -80,6 +111,25 @@ class SqlStore:
             yield session
 
 
+class _Checkout:
+    """The connection of one request (:meth:`SqlStore.request`), checked out on first use."""
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+
+    def connection(self, engine: Engine) -> Connection:
+        if self.conn is not None and (self.conn.invalidated or self.conn.closed):
+            self.close()  # lost with its database: the next transaction gets a fresh one
+        if self.conn is None:
+            self.conn = engine.connect()
+        return self.conn
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+
 def _lost_race(exc: DBAPIError) -> bool:
     # PostgreSQL serialization failure / deadlock; SQLite "database is locked" after the busy timeout.
     code = getattr(exc.orig, "sqlstate", None)
@@ -91,16 +141,15 @@ _STATUS = cast(Table, StatusRow.__table__)
 _DECISION = cast(Table, DecisionRow.__table__)
 _CONSENT = cast(Table, ConsentRow.__table__)
 # Built once (SQLAlchemy then compiles each once and keeps it): parameters name the values.
-_SET_STATUS = update(_SUB).where(_SUB.c.id == bindparam("sid")).values(status=bindparam("status"))
-_UPDATE_SUB = update(_SUB).where(_SUB.c.id == bindparam("sid"))
 _SUB_BY_ID = select(_SUB).where(_SUB.c.id == bindparam("sid"))
 _CONSENT_BY_ID = select(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
 _CONSENTS_OF_VALUE = select(_CONSENT).where(_CONSENT.c.patient_value == bindparam("value")).order_by(
     _CONSENT.c.created_at)
 _UPDATE_CONSENT = update(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
-_INSERT_SUB, _INSERT_STATUS, _INSERT_DECISION, _INSERT_CONSENT = (
-    insert(_SUB), insert(_STATUS), insert(_DECISION), insert(_CONSENT))
+_INSERT_SUB = insert(_SUB)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_INSERT_LOCKED: dict[tuple[str, ...], Any] = {}
+"""``INSERT INTO submissions ... SELECT ... FROM (SELECT pg_advisory_xact_lock(:lock_key))``, by columns."""
 _RECIPIENTS = cast(Table, RecipientRow.__table__)
 _RECIPIENT = select(_RECIPIENTS).where(_RECIPIENTS.c.kommunkod == bindparam("kommunkod"))
 
@@ -126,6 +175,11 @@ class _Known:
     """Statistics rows added and not written yet (with the changes made to them since)."""
     queued: dict[str, OutboxMessage] = field(default_factory=dict)
     """Messages this transaction queued, by key, while no update or claim may have changed them."""
+    outbox_unchanged: bool = True
+    """No update or claim of the outbox in this transaction yet: the messages of a submission it
+    created are exactly those in :attr:`queued` (nothing else can know the new id)."""
+    audits: list[AuditEvent] = field(default_factory=list)
+    """Audit rows not appended yet (appended at commit: :meth:`SqlTx.flush`)."""
 
 
 class SqlTx:
@@ -135,12 +189,14 @@ class SqlTx:
     submission path). What this transaction has read or written it keeps, so that no step reads it
     back (see :class:`_Known`); writes the database would only see at commit are batched:
 
-    * a status step of a submission is appended to its history at once in memory and written in
-      one ``executemany`` with the others, and the submission's current status once (with its
-      acceptance when there is one): both before any statement that reads them, and before commit
-      (:meth:`flush`, which :meth:`SqlStore.transaction` calls);
-    * a statistics row is written with the changes made to it in the same transaction (its consent
-      outcome), before a tally and before commit;
+    * status steps, the current status and the acceptance of a submission, consent decisions,
+      new Consents, statistics rows (with the changes made to them in the same transaction) and
+      audit rows are held back (:class:`adapter.store.batch.Batch`) and written together: before
+      any statement that reads them, and at commit (:meth:`flush`, which
+      :meth:`SqlStore.transaction` calls), on PostgreSQL in one statement;
+    * the audit rows of the transaction are appended at commit: the chain's head is locked then
+      (``SELECT ... FOR UPDATE``) and the rows and the new head go in the batch, so the head, the
+      one row every transaction that writes needs, is held only for the end of the transaction;
     * the Consents of a patient whose lock this transaction holds (:meth:`lock_patient`) are read
       once: nothing else can change them until it ends (every transaction that writes a patient's
       Consents takes the same lock before it commits; on SQLite every transaction runs alone).
@@ -150,6 +206,11 @@ class SqlTx:
         self.session = session
         self.seal = seal
         self.known = _Known()
+        self.batch = Batch()
+        self.statements = 0
+        """Batched statements sent (for tests)."""
+        self.together: bool | None = None
+        """Batched writes in one statement (None: wherever the database can; tests compare both)."""
         self._conn: Connection | None = None
 
     @property
@@ -160,20 +221,49 @@ class SqlTx:
         return self._conn
 
     def flush(self) -> None:
-        """Write what is batched: steps, statuses, statistics rows (before a read that sees them, and before commit)."""
-        self._flush_steps()
-        self._flush_statuses()
-        self._flush_statistics()
+        """Write everything held back, the audit rows too (at commit)."""
+        self._hold_audits()
+        self._write_held()
 
-    def _flush_steps(self) -> None:
-        if self.known.steps:
-            self.conn.execute(_INSERT_STATUS, self.known.steps)
-            self.known.steps = []
+    def _holds(self, table: str) -> bool:
+        """Whether a write to ``table`` is held back."""
+        known = self.known
+        return bool({"submission_status": known.steps, "submissions": known.statuses,
+                     "certificate_statistics": known.statistics}.get(table)) or (
+            table in self.batch.inserts or table in self.batch.updates)
 
-    def _flush_statuses(self) -> None:
+    def _write_held(self, *reading: str) -> None:
+        """Write what is held back (all of it), when a write to a table in ``reading`` is (before a
+        read that must see it; all at commit): audit rows stay held until commit."""
+        if reading and not any(self._holds(t) for t in reading):
+            return
+        for step in self.known.steps:
+            self.batch.insert(_STATUS, step)
+        self.known.steps = []
         for submission_id, status in self.known.statuses.items():
-            self.conn.execute(_SET_STATUS, {"sid": submission_id, "status": status})
+            self.batch.update(_SUB, {"id": submission_id}, {"status": status})
         self.known.statuses = {}
+        if self.known.statistics:
+            rows, items = statistics.rows_of(self.known.statistics.values())
+            for row in rows:
+                self.batch.insert(statistics.ROWS, row)
+            for item in items:
+                self.batch.insert(statistics.ITEMS, item)
+            self.known.statistics = {}
+        if self.batch:
+            self.statements += self.batch.send(self.conn, together=self.together)
+
+    def _hold_audits(self) -> None:
+        if not self.known.audits:
+            return
+        events, self.known.audits = self.known.audits, []
+        seq, prev = audit.lock_head(self.conn)
+        entries = audit.chain(self.seal, seq, prev, events)
+        for entry in entries:
+            self.batch.insert(audit.LOG, audit.row_values(entry))
+        self.batch.update(audit.HEAD, {"id": audit.HEAD_ID}, {"seq": entries[-1].seq, "hash": entries[-1].hash})
+        assert self.seal is not None  # audit.chain refused it otherwise
+        audit.checkpoint_on_commit(self.session, self.seal, entries[-1].seq, entries[-1].hash)
 
     # -- submissions ---------------------------------------------------------------------------
     def submission(self, submission_id: str) -> SubmissionRecord | None:
@@ -198,30 +288,36 @@ class SqlTx:
         return [known[i] for i in ids if i in known]
 
     def waiting(self, patient: tuple[str, str], statuses: tuple[str, ...]) -> list[SubmissionRecord]:
-        self._flush_statuses()  # the query asks for the current status
+        self._write_held("submissions")  # the query asks for the current status and the acceptance
         s = _SUB.c
         rows = self.conn.execute(select(_SUB).where(
             s.patient_system == patient[0], s.patient_value == patient[1], s.accepted_key.is_not(None),
             s.status.in_(statuses)).order_by(s.received_at))
         return [self.known.submissions.get(r.id) or _submission(r) for r in rows]
 
-    def add_submission(self, record: SubmissionRecord) -> None:
+    def add_submission(self, record: SubmissionRecord, *, lock_patient: bool = False) -> None:
         values = _fields(record)
         values["received_at"] = received = stamp(record.received_at)
         values["response_status"] = 0
-        self.conn.execute(_INSERT_SUB, values)
+        patient = record.patient_value
+        if (lock_patient and patient and patient not in self.known.locked
+                and self.conn.dialect.name == "postgresql"):
+            # The lock and the row in one statement (the lock taken first: see lock_patient).
+            self.conn.execute(_insert_locked(tuple(values)), {**values, "lock_key": patient_lock_key(patient)})
+            self.known.locked.add(patient)
+        else:
+            if lock_patient and patient:
+                self.lock_patient(patient)
+            self.conn.execute(_INSERT_SUB, values)
         # As the row reads back: its time as stored; the Bundle is the one given (never copied).
         self.known.submissions[record.id] = replace(record, received_at=parse_stamp(received))
         self.known.created[record.id] = ([], [])
 
     def accept(self, submission_id: str, *, accepted_key: str, response: Resource) -> None:
         row = self._row(submission_id)
-        status = self.known.statuses.pop(submission_id, None)
-        changes: dict[str, Any] = {"sid": submission_id, "accepted_key": accepted_key, "response": response,
-                                   "response_status": 200}
-        if status is not None:
-            changes["status"] = status
-        self.conn.execute(_UPDATE_SUB, changes)  # the unique key: a concurrent twin fails here (WriteConflict)
+        # Written with the batch (its unique key: a concurrent twin fails there, WriteConflict).
+        self.batch.update(_SUB, {"id": submission_id},
+                          {"accepted_key": accepted_key, "response": response, "response_status": 200})
         self.known.submissions[submission_id] = replace(row, accepted_key=accepted_key, response=response)
 
     def add_step(self, submission_id: str, step: StatusStep) -> None:
@@ -239,7 +335,7 @@ class SqlTx:
         created = self.known.created.get(submission_id)
         if created is not None:  # created in this transaction: its whole history is here
             return list(created[0])
-        self._flush_steps()
+        self._write_held("submission_status")
         st = _STATUS.c
         rows = self.conn.execute(select(st.status, st.at, st.reason, st.reason_id)
                                  .where(st.submission_id == submission_id).order_by(st.id))
@@ -247,7 +343,7 @@ class SqlTx:
 
     def add_decision(self, submission_id: str, decision: DecisionRecord) -> None:
         at = stamp(decision.decided_at)
-        self.conn.execute(_INSERT_DECISION, {
+        self.batch.insert(_DECISION, {
             "submission_id": submission_id, "decision": decision.decision, "reason_id": decision.reason_id,
             "reason": decision.reason, "consent_id": decision.consent_id, "decided_at": at})
         created = self.known.created.get(submission_id)
@@ -258,6 +354,7 @@ class SqlTx:
         created = self.known.created.get(submission_id)
         if created is not None:
             return created[1][-1] if created[1] else None
+        self._write_held("consent_decisions")
         d = _DECISION.c
         row = self.conn.execute(select(d.decision, d.reason_id, d.reason, d.consent_id, d.decided_at)
                                 .where(d.submission_id == submission_id).order_by(d.id.desc()).limit(1)).first()
@@ -269,6 +366,7 @@ class SqlTx:
         created = self.known.created.get(submission_id)
         if created is not None:
             return any(d.decision == "permit" for d in created[1])
+        self._write_held("consent_decisions")
         d = _DECISION.c
         return self.conn.execute(select(d.id).where(
             d.submission_id == submission_id, d.decision == "permit").limit(1)).first() is not None
@@ -300,6 +398,7 @@ class SqlTx:
 
     # -- consents ------------------------------------------------------------------------------
     def consent(self, consent_id: str) -> ConsentRecord | None:
+        self._write_held("consents")
         row = self.conn.execute(_CONSENT_BY_ID, {"cid": consent_id}).first()
         return _consent(row) if row is not None else None
 
@@ -307,6 +406,7 @@ class SqlTx:
         held = self._held_consents(patient[1])
         if held is not None:
             return [c for c in held if c.patient_system == patient[0]]
+        self._write_held("consents")
         c = _CONSENT.c
         rows = self.conn.execute(select(_CONSENT).where(c.patient_system == patient[0], c.patient_value == patient[1])
                                  .order_by(c.created_at))
@@ -316,6 +416,7 @@ class SqlTx:
         held = self._held_consents(patient_value)
         if held is not None:
             return next((c for c in held if c.content_hash == content_hash), None)
+        self._write_held("consents")
         c = _CONSENT.c
         row = self.conn.execute(select(_CONSENT).where(c.patient_value == patient_value,
                                                        c.content_hash == content_hash)).first()
@@ -324,7 +425,7 @@ class SqlTx:
     def add_consent(self, record: ConsentRecord) -> None:
         values = _fields(record)
         values.update(created_at=(created := stamp(record.created_at)), updated_at=(updated := stamp(record.updated_at)))
-        self.conn.execute(_INSERT_CONSENT, values)
+        self.batch.insert(_CONSENT, values)
         held = self.known.consents.get(record.patient_value)
         if held is not None:
             stored = replace(record, created_at=parse_stamp(created), updated_at=parse_stamp(updated))
@@ -332,6 +433,7 @@ class SqlTx:
 
     def update_consent(self, record: ConsentRecord) -> None:
         updated_at = stamp(record.updated_at)
+        self._write_held("consents")  # the Consent may be held back still
         changed = self.conn.execute(_UPDATE_CONSENT, {"cid": record.id, "status": record.status,
                                                       "resource": record.resource, "updated_at": updated_at})
         if not changed.rowcount:
@@ -350,6 +452,7 @@ class SqlTx:
             return None
         held = self.known.consents.get(patient_value)
         if held is None:
+            self._write_held("consents")
             rows = self.conn.execute(_CONSENTS_OF_VALUE, {"value": patient_value})
             held = self.known.consents[patient_value] = [_consent(r) for r in rows]
         return held
@@ -371,9 +474,10 @@ class SqlTx:
         return clients.by_certificate(self.session, fingerprint)
 
     def audit(self, event: AuditEvent) -> None:
-        audit.record(self.session, self.seal, actor=event.actor, end_user=event.end_user, action=event.action,
-                     patient=event.patient, certificate=event.certificate, outcome=event.outcome,
-                     purpose=event.purpose, at=event.at)
+        # Appended at commit, in order (flush); refused at once without a key, as before.
+        if self.seal is None:
+            audit.chain(None, 0, audit.GENESIS, [])
+        self.known.audits.append(event)
 
     # -- the outbox ------------------------------------------------------------------------------
     def enqueue(self, *, key: str, submission_id: str, certificate_id: str, kommunkod: str, kind: str,
@@ -387,15 +491,23 @@ class SqlTx:
         # A message queued by this transaction and not changed since, asked for by its key: as queued.
         if match.key is not None and match.key in self.known.queued and limit is None and match == Match(key=match.key):
             return [self.known.queued[match.key]]
+        # The messages of a submission this transaction created: only it can have queued them.
+        if (match.submission_id in self.known.created and self.known.outbox_unchanged
+                and _plain(match)):
+            found = [m for m in self.known.queued.values() if _matches(m, match)]
+            found.sort(key=lambda m: m.id)
+            return found[:limit] if limit is not None else found
         return outbox.messages(self.session, match, limit)
 
     def update_messages(self, match: Match, changes: MessageChanges, *, at: datetime) -> int:
         self.known.queued.clear()
+        self.known.outbox_unchanged = False
         return outbox.update_messages(self.session, match, changes, at)
 
     def claim(self, *, owner: str, now: datetime, lease_seconds: float, limit: int,
               exclude: Collection[str] = (), per_recipient: int | None = None) -> list[Claim]:
         self.known.queued.clear()
+        self.known.outbox_unchanged = False
         return outbox.claim(self.session, owner=owner, now=now, lease_seconds=lease_seconds, limit=limit,
                             exclude=exclude, per_recipient=per_recipient)
 
@@ -412,7 +524,7 @@ class SqlTx:
     def add_statistics(self, record: StatisticsRecord) -> None:
         # Written at commit (or before a tally), with every change made to it until then.
         if record.submission_id in self.known.statistics:  # the database refuses the twin, as at once
-            self._flush_statistics()
+            self._write_held("certificate_statistics")
             statistics.add(self.session, record)
             return
         self.known.statistics[record.submission_id] = record
@@ -428,13 +540,34 @@ class SqlTx:
 
     def tally_statistics(self, dimensions: tuple[str, ...], *, months: tuple[str | None, str | None] = (None, None)
                          ) -> list[tuple[tuple[str, ...], int]]:
-        self._flush_statistics()
+        self._write_held("certificate_statistics")
         return statistics.tally(self.session, dimensions, months)
 
-    def _flush_statistics(self) -> None:
-        if self.known.statistics:
-            statistics.add(self.session, *self.known.statistics.values())
-            self.known.statistics = {}
+
+
+def _plain(match: Match) -> bool:
+    """A match :func:`_matches` answers as the query would (no claim, lease, due time or attempts)."""
+    return (match.claim is None and match.unleased_at is None and match.due_before is None
+            and not match.never_sent)
+
+
+def _matches(message: OutboxMessage, match: Match) -> bool:
+    """``message`` (as queued: pending, never sent) against a :func:`_plain` match, as outbox.messages' WHERE."""
+    return all(value is None or have == value for have, value in (
+        (message.key, match.key), (message.submission_id, match.submission_id),
+        (message.certificate_id, match.certificate_id), (message.care_unit, match.care_unit),
+        (message.kommunkod, match.kommunkod))) and (
+        match.states is None or message.state in match.states) and (
+        match.kinds is None or message.kind in match.kinds)
+
+
+def _insert_locked(columns: tuple[str, ...]) -> Any:
+    found = _INSERT_LOCKED.get(columns)
+    if found is None:
+        lock = select(func.pg_advisory_xact_lock(bindparam("lock_key")).label("locked")).subquery("patient_lock")
+        values = select(*[bindparam(c, type_=_SUB.c[c].type) for c in columns]).select_from(lock)
+        found = _INSERT_LOCKED[columns] = insert(_SUB).from_select(list(columns), values)
+    return found
 
 
 def _fields(record: object) -> dict[str, object]:

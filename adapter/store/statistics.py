@@ -7,6 +7,7 @@ certificate falls in exactly one cell of any table and the cells add up to the t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ from adapter.store.models import CertificateStatsItemRow, CertificateStatsRow
 
 _ROWS = cast(Table, CertificateStatsRow.__table__)
 _ITEMS = cast(Table, CertificateStatsItemRow.__table__)
+ROWS, ITEMS = _ROWS, _ITEMS
 _INSERT_ROW, _INSERT_ITEMS = insert(_ROWS), insert(_ITEMS)
 _UPDATE_ROW = update(_ROWS).where(_ROWS.c.submission_id == bindparam("sid"))
 _UPDATE_UNDELIVERED = _UPDATE_ROW.where(_ROWS.c.delivery_days.is_(None))
@@ -28,6 +30,17 @@ UNKNOWN = "okand"
 
 def add(session: Session, *records: StatisticsRecord) -> None:
     """Rows and their items: two Core statements, each one ``executemany`` (the items' ids are never read)."""
+    rows, items = rows_of(records)
+    if not rows:
+        return
+    conn = session.connection()
+    conn.execute(_INSERT_ROW, rows)
+    if items:
+        conn.execute(_INSERT_ITEMS, items)
+
+
+def rows_of(records: Iterable[StatisticsRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``certificate_statistics`` rows of ``records`` and their items, as INSERT values."""
     rows: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     for record in records:
@@ -38,12 +51,7 @@ def add(session: Session, *records: StatisticsRecord) -> None:
                   for code, level in sorted(activities.items())]
         items += [{"submission_id": record.submission_id, "kind": "measure", "code": code, "level": None}
                   for code in measures]
-    if not rows:
-        return
-    conn = session.connection()
-    conn.execute(_INSERT_ROW, rows)
-    if items:
-        conn.execute(_INSERT_ITEMS, items)
+    return rows, items
 
 
 def update_row(session: Session, submission_id: str, changes: StatisticsChanges) -> int:
