@@ -16,7 +16,7 @@ import pytest
 import test_oracle
 from fhirpath_oracle import ROOT
 
-from adapter.fhirpath import functions, navigation, operators
+from adapter.fhirpath import direct, functions, navigation, operators
 
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
 
@@ -80,6 +80,46 @@ def test_a_wrong_semantics_is_caught(fault: Callable[[pytest.MonkeyPatch], None]
         fhirpath_oracle.ours.cache_clear()  # compile afresh, with the fault
         try:
             with pytest.raises(AssertionError, match="disagreements"):
+                test_oracle.test_compiled_equals_fhirpathpy(document)
+        finally:
+            fhirpath_oracle.ours.cache_clear()
+
+
+# -- the direct form (adapter.fhirpath.direct): a wrong direct evaluator is caught too ------------
+
+def _direct_keeps_all(m: pytest.MonkeyPatch) -> None:
+    m.setattr(direct, "_truthy", lambda result: True)
+
+
+def _direct_all_always(m: pytest.MonkeyPatch) -> None:
+    m.setattr(direct, "_all_true", lambda result: True)
+
+
+def _direct_ignores_primitive_extensions(m: pytest.MonkeyPatch) -> None:
+    real = direct._Step.__init__
+
+    def init(self: Any, key: str) -> None:
+        real(self, key)
+        self.ext_key = "\0"  # never a key: ``_linkId`` left out
+
+    m.setattr(direct._Step, "__init__", init)
+
+
+def _direct_equality_case_blind(m: pytest.MonkeyPatch) -> None:
+    real = direct._plain
+    m.setattr(direct, "_plain", lambda pair: v.lower() if isinstance(v := real(pair), str) else v)
+
+
+@pytest.mark.slow  # negative controls for the direct form: the oracle must see each fault
+@pytest.mark.parametrize("fault", [_direct_keeps_all, _direct_all_always, _direct_ignores_primitive_extensions,
+                                   _direct_equality_case_blind])
+def test_a_wrong_direct_form_is_caught(fault: Callable[[pytest.MonkeyPatch], None], tmp_path: Path) -> None:
+    document = _with_linkid_extensions(tmp_path) if fault is _direct_ignores_primitive_extensions else EXAMPLE
+    with pytest.MonkeyPatch.context() as m:
+        fault(m)
+        fhirpath_oracle.ours.cache_clear()  # compile afresh, with the fault
+        try:
+            with pytest.raises(AssertionError, match="direct form"):
                 test_oracle.test_compiled_equals_fhirpathpy(document)
         finally:
             fhirpath_oracle.ours.cache_clear()
