@@ -59,14 +59,31 @@ class Expression:
         self._clock = any(f"{name}(" in text for name in _CLOCK)
         self._resolves = "resolve" in text
         # The direct form (on the JSON itself, no nodes), where it gives the same: decided here, once.
-        self.direct: direct.Direct | None = None
+        self.direct: direct.Form | None = None
         if self.compiled is not None and not raw and not self._clock and not self._resolves:
             self.direct = direct.compile_direct(tree)
 
     def __call__(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
-        if self.direct is not None:  # reads no variable, no clock, no other resource
-            return _plain(direct.run(self.direct, resource))
+        if self.direct is not None:  # reads no clock, no other resource
+            return self.direct_form(resource, context)
         return self.node_form(resource, context)
+
+    def direct_form(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
+        """The expression evaluated by its direct form (:mod:`adapter.fhirpath.direct`), which it must have."""
+        assert self.direct is not None
+        if not self.direct.variables:
+            return _plain(direct.run(self.direct, resource))
+        variables = {"context": resource, "ucum": "http://unitsofmeasure.org"}
+        if context:
+            variables.update(context)
+        return _plain(direct.run(self.direct, resource, variables))
+
+    def on_data(self, data: Any, type_path: str | None, context: Mapping[str, Any] | None = None) -> list[Any]:
+        """``self(typed(data, type_path), context)`` (``type_path=None``: ``self(data, context)``),
+        by the direct form without making the node, where the expression has one."""
+        if self.direct is not None:
+            return _plain(direct.run_typed(self.direct, data, type_path, context))
+        return self(data if type_path is None else node(data, type_path), context)
 
     def node_form(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
         """The expression evaluated on fhirpathpy's nodes (the compiled closures, or fhirpathpy),

@@ -373,10 +373,11 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     pruned_root = root is None or root is resource
     if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
         node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
-    if type_path is not None:
-        node = fhirpath.typed(node, type_path)
+    variables = {"resource": resource, "rootResource": resource if pruned_root else root}
     try:
-        return fn(node, {"resource": resource, "rootResource": resource if pruned_root else root})
+        if type(fn) is fhirpath.Expression:  # (the direct form, where it has one, makes no node)
+            return fn.on_data(node, type_path, variables)
+        return fn(node if type_path is None else fhirpath.typed(node, type_path), variables)
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 

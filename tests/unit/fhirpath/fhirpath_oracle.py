@@ -18,7 +18,7 @@ import fhirpathpy
 from fhirpathpy.engine.nodes import FP_Type, ResourceNode
 
 from adapter import fhirpath
-from adapter.fhirpath import direct, fhirpathpy_options
+from adapter.fhirpath import fhirpathpy_options
 from adapter.fhirpath.env import MODEL
 from adapter.fhirpath.fhir import scope
 
@@ -70,24 +70,22 @@ def disagreement(expression: str, node: Any, variables: dict[str, Any], raw: boo
     return direct_disagreement(expression, node, variables)
 
 
-def run_direct(expression: str, node: Any) -> Any:
-    """The direct form alone (no node form behind it), with the plain result ``Expression`` gives."""
-    return fhirpath._plain(direct.run(ours(expression, False).direct, node))
-
-
 def direct_disagreement(expression: str, node: Any, variables: dict[str, Any]) -> str | None:
     """For an expression with a direct form: the direct form, the node form and fhirpathpy (plain
     results) give the same on ``node``; ``None`` when they do (or there is no direct form)."""
     compiled = ours(expression, False)
     if compiled.direct is None:
         return None
-    mine = outcome(lambda n, v: run_direct(expression, n), node, variables)
+    mine = outcome(compiled.direct_form, node, variables)
     nodes = outcome(compiled.node_form, node, variables)
     with scope(variables.get("resource"), variables.get("rootResource")):
         reference = outcome(theirs(expression, False), node, variables)
-    if mine == nodes == reference:
+    # As adapter.validation.invariants evaluates an element: its JSON and its type path, no node.
+    typed = mine if not isinstance(node, ResourceNode) else \
+        outcome(lambda n, v: compiled.on_data(n.data, n.path, v), node, variables)
+    if mine == nodes == reference == typed:
         return None
-    return (f"{expression!r} direct form {str(mine)[:300]} / node form {str(nodes)[:300]}"
+    return (f"{expression!r} direct form {str(mine)[:300]} / on JSON {str(typed)[:300]} / node form {str(nodes)[:300]}"
             f" / fhirpathpy {str(reference)[:300]}")
 
 
