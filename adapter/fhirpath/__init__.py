@@ -82,7 +82,10 @@ class Expression:
         """``self(typed(data, type_path), context)`` (``type_path=None``: ``self(data, context)``),
         by the direct form without making the node, where the expression has one."""
         if self.direct is not None:
-            return _plain(direct.run_typed(self.direct, data, type_path, context))
+            result = direct.run_typed(self.direct, data, type_path, context)
+            if len(result) == 1 and (result[0] is True or result[0] is False):
+                return result  # (what _plain gives for it)
+            return _plain(result)
         return self(data if type_path is None else node(data, type_path), context)
 
     def node_form(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:

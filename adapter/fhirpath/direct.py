@@ -19,16 +19,25 @@ and the node form's own code is called on them. The direct form's own code is th
 the counting functions, the criteria loops and the fast string/integer/Boolean equality. An R4
 choice element (``value`` → ``valueString``…) is read by the node form's own code, per parent type.
 
+``where(key = 'text')``, ``contains``/``matches`` of a literal on one string, ``hasValue()`` and
+``<``/``>``/``<=``/``>=`` on two plain strings or integers are computed here as the node form's fast
+paths compute them (the node form's closure otherwise).
+
 The form is decided once per expression, when it is compiled (:func:`compile_direct` gives
 ``None`` for an expression outside the subset, and the node form is used). Outside the subset:
-``%`` variables (``%resource``, ``%context``, ``%rootResource``: they may be nodes, or hold the
-focus), ``$this``/``$index``/``$total`` (fhirpathpy leaves them behind between steps), member steps
-on a type name (``Patient.x``) or on ``length``, ``is``/``as`` operators, ordering, arithmetic, the
-indexer, unions but of literals, date/time and quantity literals, functions that read the clock,
-other resources or the evaluation state (``resolve``, ``iif``, ``aggregate``, ``repeat``,
-``select``, ``trace``, ``children``, ``descendants``), and any function parameter that is not a
-literal (or a type, for ``ofType``/``is``/``as``). Primitive extensions (``_status``) are read as
-the node form reads them: an item of their own, after the value, typed as the value.
+``%`` variables but ``%context``, ``%resource``, ``%rootResource``, ``%ucum`` (read as the node form
+reads them: the same values, a node given as its data and path); ``$this`` where fhirpathpy may not
+have set it to the term's input (it is read only in a criterion or an operator's operand: both
+set it so); ``$index``/``$total``; member steps on a type name (``Patient.x``) or on ``length``;
+operators but ``and``/``or``/``xor``/``implies``, ``=``/``!=``, ordering and ``in`` of literal
+strings; the indexer, unary signs, unions but of literals, date/time and quantity literals;
+functions that read the clock, other resources or the evaluation state (``resolve``, ``iif``,
+``aggregate``, ``repeat``, ``trace``, ``children``, ``descendants``); a function parameter that is
+not a literal (or a type, for ``ofType``/``is``/``as``); and, since the node form evaluates them
+once per evaluation (:mod:`adapter.fhirpath.hoist`) where the direct form would repeat them, a
+criterion holding a subexpression that reads only ``%`` variables, and such a subexpression used
+twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
+own, after the value, typed as the value.
 """
 
 from __future__ import annotations
@@ -37,11 +46,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from adapter.fhirpath import functions
-from adapter.fhirpath.env import FP_CTX, RN, Env, arraify, flatten, is_capitalized, node
+from adapter.fhirpath import fhir, functions
+from adapter.fhirpath.env import FP_CTX, RN, Env, arraify, flatten, get_data, is_capitalized, node
 from adapter.fhirpath.hoist import hoistable
 from adapter.fhirpath.navigation import Member
-from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS
+from adapter.fhirpath.operators import _DATE_PATHS, _ORDER, _QUANTITY_PATHS
 from adapter.fhirpath.params import Const, Unsupported, boolean_operand
 from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
 
@@ -256,8 +265,6 @@ def _function_name(ast: Ast) -> tuple[str, int] | None:
 
 _COUNTING = frozenset({("exists", 0), ("empty", 0), ("count", 0)})
 _VARIABLES = frozenset({"context", "resource", "rootResource", "ucum"})
-_BRIDGED = frozenset({"InequalityExpression", "AdditiveExpression", "MultiplicativeExpression", "TypeExpression",
-                      "EqualityExpression", "MembershipExpression"})
 
 
 class _Compiler:
@@ -299,9 +306,10 @@ class _Compiler:
             values = _literal(right)
             if values and all(type(v) is str for v in values):
                 return _in_strings(self.compile(left, True), values)
-        if kind in _BRIDGED:
-            return self.bridged(ast)
-        raise _Refused(f"node {kind}")
+        if kind == "InequalityExpression" and ast.get("terminalNodeText", [""])[0] in _ORDER:
+            bridged = self.bridged(ast)
+            return _order(ast["terminalNodeText"][0], *(self.compile(c, True) for c in _children(ast, 2)), bridged)
+        raise _Refused(f"node {kind}")  # (other operators: converting to nodes and back costs more than it saves)
 
     def invocation(self, ast: Ast, focus: bool) -> Direct:
         left, right = _children(ast, 2)
@@ -318,8 +326,8 @@ class _Compiler:
         return lambda items, v: second(first(items, v), v)
 
     def bridged(self, ast: Ast) -> Direct:
-        """An operator the node form computes (ordering, arithmetic, ``is``/``as``, ``~``…): its own
-        closure, its operands in the direct form (given the nodes of its input)."""
+        """An operator as the node form computes it (for ordering on anything but two plain values):
+        its own closure, its operands in the direct form (given the nodes of its input)."""
         from adapter.fhirpath import compiler
 
         def operand(sub: Ast) -> Any:
@@ -345,6 +353,8 @@ class _Compiler:
         params = _children(parts[1]) if len(parts) > 1 and parts[1].get("children") else []
         if len(parts) > 2 or (len(parts) > 1 and parts[1].get("type") != "ParamList"):
             raise _Refused(f"function {name} with unexpected syntax")
+        if name == "hasValue" and not params:
+            return _has_value
         if name in ("exists", "empty", "count", "first", "not") and not params:
             if name == "exists":
                 return lambda items, v: [bool(items)]
@@ -356,7 +366,11 @@ class _Compiler:
         if name in ("where", "all", "exists", "select") and len(params) == 1:
             if _reads_variables(params[0]):
                 raise _Refused("a criterion with a subexpression the node form evaluates once (hoist)")
-            return _criterion(name, self.compile(params[0], True))
+            crit = self.compile(params[0], True)
+            equals = functions._member_equals(params[0]) if name == "where" else None
+            if equals is not None:
+                return _where_equals(equals[0], equals[1], crit)
+            return _criterion(name, crit)
         if name not in _ON_NODES:
             raise _Refused(f"function {name}")
         for param in params:
@@ -374,7 +388,8 @@ class _Compiler:
 
 def _reads_variables(ast: Ast) -> bool:
     """Whether ``ast`` holds a subexpression reading only ``%`` variables (at least one): the node
-    form evaluates it once per evaluation (:mod:`adapter.fhirpath.hoist`), here it would be per item."""
+    form evaluates it once per evaluation (:mod:`adapter.fhirpath.hoist`), here it would be per item
+    (measured: even ``%resource.type = 'batch'`` costs more evaluated per item than remembered)."""
     if hoistable(ast):
         return True
     return any(_reads_variables(c) for c in ast.get("children") or [] if isinstance(c, dict))
@@ -491,6 +506,25 @@ def _in_strings(left: Direct, values: list[str]) -> Direct:
     return in_
 
 
+def _order(op: str, left: Direct, right: Direct, general: Direct) -> Direct:
+    """``<``, ``>``, ``<=``, ``>=``: on two single strings or integers (as the node form's fast path
+    takes them: no date/time, no Quantity), compared here; else the node form's closure, which
+    evaluates the operands again (they read nothing but their input: same values)."""
+    fast = _ORDER[op]
+
+    def compare(items: Pairs, v: Vars) -> Pairs:
+        a, b = left(items, v), right(items, v)
+        if not a or not b:
+            return []
+        if len(a) == 1 and len(b) == 1:
+            x, y = _plain(a[0]), _plain(b[0])
+            if x is not None and y is not None and type(x) is type(y) and type(x) is not bool:
+                return [fast(x, y)]
+        return general(items, v)
+
+    return compare
+
+
 def _string_test(name: str, literal: str, general: Direct) -> Direct:
     """``contains('x')``/``matches('x')`` on one string: fhirpathpy's ``contains_fn``/``matches``
     (``substr in string``; ``re.search(re.compile(regex, re.DOTALL), string) is not None``); on
@@ -560,6 +594,47 @@ def _criterion(name: str, crit: Direct) -> Direct:
     if name == "exists":
         return lambda items, v: [bool(where(items, v))]
     return where
+
+
+def _where_equals(key: str, literal: str, crit: Direct) -> Direct:
+    """``where(key = 'text')``: as the node form's ``_where`` with its ``plain_string`` shortcut (an
+    item whose ``key`` is one string, no ``_key``, no choice, no Quantity: string equality)."""
+    member = Member(key)
+    ext_key = "_" + key
+    plain: dict[Any, bool] = {}  # parent type path -> whether ``key`` is read as a plain string there
+
+    def plain_under(path: Any) -> bool:
+        found = plain.get(path) if path is None or type(path) is str else None
+        if found is None:
+            step = member.step(path)
+            found = step.choices is None and step.path not in _QUANTITY_PATHS and key != "extension"
+            if path is None or type(path) is str:
+                plain[path] = found
+        return found
+
+    def where(items: Pairs, v: Vars) -> Pairs:
+        kept = []
+        for item in items:
+            if type(item) is tuple:
+                d = item[0]
+                if type(d) is dict:
+                    value = d.get(key)
+                    if type(value) is str and ext_key not in d and plain_under(item[1]):
+                        if value == literal:
+                            kept.append(item)
+                        continue
+            if _truthy(crit(_one(item), v)):
+                kept.append(item)
+        if any(type(item) is list for item in kept):
+            return pairs_of(flatten(kept))
+        return kept
+
+    return where
+
+
+def _has_value(items: Pairs, v: Vars) -> Pairs:
+    """``hasValue()``: the node form's ``fhir.has_value`` on the items' data (``util.get_data``)."""
+    return arraify(fhir.has_value([get_data(i[0] if type(i) is tuple else i) for i in items]))
 
 
 def _first(items: Pairs, v: Vars) -> Pairs:

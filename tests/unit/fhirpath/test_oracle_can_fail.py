@@ -110,11 +110,25 @@ def _direct_equality_case_blind(m: pytest.MonkeyPatch) -> None:
     m.setattr(direct, "_plain", lambda pair: v.lower() if isinstance(v := real(pair), str) else v)
 
 
+def _direct_where_equals_ignores_extensions(m: pytest.MonkeyPatch) -> None:
+    def where_equals(key: str, literal: str, crit: Any) -> Any:
+        return lambda items, v: [i for i in items if type(i) is tuple and type(i[0]) is dict and i[0].get(key) == literal]
+
+    m.setattr(direct, "_where_equals", where_equals)
+
+
+def _direct_order_inclusive(m: pytest.MonkeyPatch) -> None:
+    m.setitem(direct._ORDER, ">", lambda x, y: x >= y)
+
+
+_EXTENSIONS = (_direct_ignores_primitive_extensions, _direct_where_equals_ignores_extensions)
+
+
 @pytest.mark.slow  # negative controls for the direct form: the oracle must see each fault
-@pytest.mark.parametrize("fault", [_direct_keeps_all, _direct_all_always, _direct_ignores_primitive_extensions,
-                                   _direct_equality_case_blind])
+@pytest.mark.parametrize("fault", [_direct_keeps_all, _direct_all_always, _direct_equality_case_blind,
+                                   _direct_order_inclusive, *_EXTENSIONS])
 def test_a_wrong_direct_form_is_caught(fault: Callable[[pytest.MonkeyPatch], None], tmp_path: Path) -> None:
-    document = _with_linkid_extensions(tmp_path) if fault is _direct_ignores_primitive_extensions else EXAMPLE
+    document = _with_linkid_extensions(tmp_path) if fault in _EXTENSIONS else EXAMPLE
     with pytest.MonkeyPatch.context() as m:
         fault(m)
         fhirpath_oracle.ours.cache_clear()  # compile afresh, with the fault
