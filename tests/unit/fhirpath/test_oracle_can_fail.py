@@ -118,7 +118,7 @@ def _direct_where_equals_ignores_extensions(m: pytest.MonkeyPatch) -> None:
 
 
 def _direct_order_inclusive(m: pytest.MonkeyPatch) -> None:
-    m.setitem(direct._ORDER, ">", lambda x, y: x >= y)
+    m.setitem(direct._ORDER, "<=", lambda x, y: x < y)
 
 
 _EXTENSIONS = (_direct_ignores_primitive_extensions, _direct_where_equals_ignores_extensions)
