@@ -82,7 +82,7 @@ class Expression:
         """``self(typed(data, type_path), context)`` (``type_path=None``: ``self(data, context)``),
         by the direct form without making the node, where the expression has one."""
         if self.direct is not None:
-            result = direct.run_typed(self.direct, data, type_path, context)
+            result = direct.run_typed(self.direct, data, type_path, dict(context) if context else None)
             if len(result) == 1 and (result[0] is True or result[0] is False):
                 return result  # (what _plain gives for it)
             return _plain(result)

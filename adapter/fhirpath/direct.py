@@ -308,8 +308,9 @@ class _Compiler:
             if values and all(type(v) is str for v in values):
                 return _in_strings(self.compile(left, True), values)
         if kind == "InequalityExpression" and ast.get("terminalNodeText", [""])[0] in _ORDER:
-            bridged = self.bridged(ast)
-            return _order(ast["terminalNodeText"][0], *(self.compile(c, True) for c in _children(ast, 2)), bridged)
+            left, right = _children(ast, 2)
+            return _order(ast["terminalNodeText"][0], self.compile(left, True), self.compile(right, True),
+                          self.bridged(ast))
         raise _Refused(f"node {kind}")  # (other operators: converting to nodes and back costs more than it saves)
 
     def invocation(self, ast: Ast, focus: bool) -> Direct:
@@ -451,10 +452,10 @@ def _logic(op: str, left: Direct, right: Direct) -> Direct:
     fn = REGISTRY[op]["fn"]
 
     def logic(items: Pairs, v: Vars) -> Pairs:
-        a = left(items, v)
-        a = a[0] if len(a) == 1 and (a[0] is True or a[0] is False) else _operand(a)
-        b = right(items, v)
-        b = b[0] if len(b) == 1 and (b[0] is True or b[0] is False) else _operand(b)
+        x = left(items, v)
+        a = x[0] if len(x) == 1 and (x[0] is True or x[0] is False) else _operand(x)
+        y = right(items, v)
+        b = y[0] if len(y) == 1 and (y[0] is True or y[0] is False) else _operand(y)
         result = fn(FP_CTX, a, b)
         if result is True:
             return [True]
@@ -614,7 +615,7 @@ def _where_equals(key: str, literal: str, crit: Direct) -> Direct:
         return found
 
     def where(items: Pairs, v: Vars) -> Pairs:
-        kept = []
+        kept: Pairs = []
         for item in items:
             if type(item) is tuple:
                 d = item[0]

@@ -394,11 +394,14 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         if type(fn) is fhirpath.Expression:  # (the direct form, where it has one, makes no node)
             form = fn.direct
             if form is not None and not form.variables:
-                return fn.on_data(node, type_path)
-            return fn.on_data(node, type_path, {"resource": resource,
-                                                "rootResource": resource if pruned_root else root})
+                found: list[Any] = fn.on_data(node, type_path)
+                return found
+            found = fn.on_data(node, type_path, {"resource": resource,
+                                                 "rootResource": resource if pruned_root else root})
+            return found
         variables = {"resource": resource, "rootResource": resource if pruned_root else root}
-        return fn(node if type_path is None else fhirpath.typed(node, type_path), variables)
+        found = fn(node if type_path is None else fhirpath.typed(node, type_path), variables)
+        return found
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 
