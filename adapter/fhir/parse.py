@@ -52,7 +52,9 @@ def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     except UnicodeDecodeError as exc:
         raise _reject(messages.text("LISN_INPUT_NOT_UTF8", position=exc.start), "LISN_INPUT_NOT_UTF8") from None
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        if text.startswith("\ufeff"):  # a second byte order mark: json.loads' own error
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = _DECODER.decode(text)
     except _NotJsonConstant as exc:
         line, column = _constant_position(text, exc.token)
         raise _reject(f"Ogiltig JSON: {exc.token} är inget JSON-tal (rad {line}, kolumn {column}). "
@@ -84,6 +86,9 @@ def _no_constant(token: str) -> Any:
     """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259 §6), though Python reads them."""
     raise _NotJsonConstant(token)
 
+
+# Made once (json.loads with hooks would make a decoder and its scanner on every call).
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 _STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
 
@@ -208,9 +213,13 @@ def parse_xml(raw: bytes, limits: Limits = Limits(), xml: XmlParsing = XmlParsin
     return tree
 
 
+_LEADING = re.compile(rb"[\xef\xbb\xbf \t\r\n]*")  # the bytes sniff skips: BOM bytes and blanks, in any order
+
+
 def sniff(raw: bytes) -> str:
     """``"json"`` or ``"xml"`` by content (first non-blank character), else ``"unknown"``."""
-    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    start = _LEADING.match(raw).end()  # type: ignore[union-attr]  # (``*``: always a match)
+    head = raw[start:start + 1]  # (not ``raw.lstrip(…)``: that copied the whole body)
     if head in (b"{", b"["):
         return "json"
     if head == b"<":

@@ -43,6 +43,8 @@ class Registry:
     def __init__(self, resources: Iterable[Resource] = ()) -> None:
         self._by_url: dict[str, dict[str | None, Resource]] = {}
         self._by_id: dict[str, Resource] = {}
+        # url -> the newest version's resource, worked out once per url (dropped when the url gains a version)
+        self._newest: dict[str, Resource] = {}
         self.sources: list[str] = []
         for r in resources:
             self.add(r)
@@ -61,6 +63,7 @@ class Registry:
         if isinstance(url, str):
             # A malformed version (not a string) is indexed as "no version": the validator reports it.
             self._by_url.setdefault(url, {})[version if isinstance(version, str) else None] = resource
+            self._newest.pop(url, None)
         if isinstance(rid, str) and rid:
             self._by_id[f"{rtype}/{rid}"] = resource
 
@@ -91,7 +94,9 @@ class Registry:
                         found = r
                         break
         else:
-            found = versions[max(versions, key=version_key)]
+            found = self._newest.get(url)
+            if found is None:
+                found = self._newest[url] = versions[max(versions, key=version_key)]
         if found is not None and resource_type and found.get("resourceType") != resource_type:
             return None
         return found

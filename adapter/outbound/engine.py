@@ -1,10 +1,13 @@
-"""The outbound mapping engine: ``mappings/outbound/*.yaml`` compiled to Python closures.
+"""The outbound mapping engine: ``mappings/outbound/*.yaml`` generated as Python source.
 
-Each mapping is compiled once (its nodes, sources and FHIRPath expressions, :func:`plan_for`);
-building a document runs the closures, which resolve each node's source in the current context (a
-resource of the Bundle, a QuestionnaireResponse item group, an assessment-summary object) and
-write the document as XML text, which lxml parses once (:func:`build_document`). It holds no
-element names of its own: those are data in the mapping file.
+Each mapping is written once as one straight-line Python function and compiled
+(:func:`generate_body`, :func:`generated_for`); building a document runs it: it resolves each
+node's source in the current context (a resource of the Bundle, a QuestionnaireResponse item
+group, an assessment-summary object) and writes the document as the XML bytes that are sent,
+which lxml parses once for the schema check and the signer (:func:`build_serialised`). The same
+mapping compiled to closures (:func:`plan_for`, :func:`build_document`) is the oracle the
+generated code is tested against. It holds no element names of its own: those are data in the
+mapping file.
 """
 
 from __future__ import annotations
@@ -291,6 +294,297 @@ def plan_for(mapping: OutboundMapping) -> Plan:
     if found is None or found[0] is not mapping:
         found = _PLANS[id(mapping)] = (mapping, compile_mapping(mapping))
     return found[1]
+
+
+# -- the mapping generated as Python source -----------------------------------------------------------
+#
+# The closures above interpret the mapping: every node is a call, every source another, every
+# context a list of tuples. :func:`generate_body` writes the same walk as one straight-line Python
+# function per mapping (a loop per ``for`` and per source, an ``if`` per condition, the element
+# names as string constants, the contexts as local variables), compiled once per mapping
+# (:func:`generated_for`). The closures stay as the oracle: a test holds the generated function's
+# bytes to the closures' tree serialised by lxml, on every example, golden input and assessment case
+# of both mappings (tests/unit/outbound/test_outbound_generated.py).
+#
+# The generated function writes the document exactly as ``etree.tostring`` writes the tree the
+# closures make: an element with no text and no children as ``<a/>``, one whose text is "" as
+# ``<a></a>``, so that these bytes are the document (:func:`build_serialised`), not serialised again.
+# Nothing of the mapping file becomes code but through ``repr()`` (string constants) after the
+# element and attribute names are checked as XML names (:func:`_checked_name`); compiled FHIRPath
+# and other objects are bound by generated names, not written into the source.
+
+class _Source:
+    """Python source being written: lines at an indentation, fresh local names, constants."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {}
+        self.count = 0
+
+    def fresh(self, stem: str) -> str:
+        self.count += 1
+        return f"{stem}{self.count}"
+
+    def constant(self, value: Any, stem: str = "_k") -> str:
+        name = self.fresh(stem)
+        self.names[name] = value
+        return name
+
+    def line(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The context slots as Python expressions (``None`` where the document's own applies)."""
+
+    resource: str = "None"
+    item: str = "None"
+    summary: str = "None"
+
+    def item_node(self) -> str:
+        return "response" if self.item == "None" else f"({self.item} or response)"
+
+    def summary_object(self) -> str:
+        return "summary" if self.summary == "None" else f"({self.summary} or summary)"
+
+
+def _gen_values(src: _Source, spec: dict[str, Any], scope: _Scope, depth: int, var: str) -> tuple[int, bool]:
+    """Lines that bind ``var`` to each value of the source ``spec`` in turn (as the closures'
+    :func:`_compile_source` gives them): the depth of the lines that use ``var``, and whether they
+    are in a loop of their own (a source of several values)."""
+    if "literal" in spec:
+        src.line(depth, f"{var} = {src.constant(spec['literal'])}")
+        return depth, False
+    if "value" in spec or "summary" in spec:
+        got = (f"values.get({spec['value']!r})" if "value" in spec
+               else f"_field({scope.summary_object()}, {spec['summary']!r})")
+        src.line(depth, f"{var} = {got}")
+        src.line(depth, f"if {var} is not None:")
+        return depth + 1, False
+    if "answer" in spec:
+        src.line(depth, f"for {var} in index.answers({scope.item_node()}, {spec['answer']!r}):")
+    elif "path" in spec:
+        path = src.constant(compile_path(spec["path"]), "_path")
+        src.line(depth, f"for {var} in {path}({scope.resource}):")
+        src.line(depth + 1, f'if {var} is None or {var} == "":')
+        src.line(depth + 2, "continue")
+    elif "ident" in spec:
+        systems = src.constant(IDENT_SYSTEMS[spec["ident"]])
+        src.line(depth, f"for {var} in _identifiers({scope.resource}, {systems}):")
+    else:
+        src.line(depth, f"for {var} in ():")
+    return depth + 1, True
+
+
+def _gen_contexts(src: _Source, spec: dict[str, Any], scope: _Scope, depth: int) -> tuple[int, _Scope]:
+    """Lines that loop over the contexts of ``for: spec`` (:func:`_compile_contexts`)."""
+    if "item" in spec:
+        var = src.fresh("item")
+        src.line(depth, f"for {var} in index.items({scope.item_node()}, {spec['item']!r}):")
+        return depth + 1, _Scope(scope.resource, var, scope.summary)
+    if "summary" in spec:
+        found, var = src.fresh("found"), src.fresh("summary")
+        src.line(depth, f"{found} = _field({scope.summary_object()}, {spec['summary']!r})")
+        src.line(depth, f"for {var} in ({found} if isinstance({found}, (list, tuple)) "
+                        f"else () if {found} is None else ({found},)):")
+        return depth + 1, _Scope(scope.resource, scope.item, var)
+    var = src.fresh("resource")
+    if "path" in spec:
+        src.line(depth, f"for {var} in {src.constant(compile_path(spec['path']), '_path')}({scope.resource}):")
+    else:
+        src.line(depth, f"for {var} in values.get({spec['value']!r}) or ():")
+    return depth + 1, _Scope(var, scope.item, scope.summary)
+
+
+def _gen_node(src: _Source, node: dict[str, Any], scope: _Scope, depth: int, link_ids: frozenset[str]) -> None:
+    """Lines that write ``node`` (what :func:`_compile_node`'s closure writes, closed as lxml
+    writes an element)."""
+    name = _checked_name(node["element"])
+    start, end = f"<{name}", f"</{name}>"
+    if "if" in node:
+        src.line(depth, f"if values.get({node['if']!r}):")
+        depth += 1
+    if node.get("unmapped_answers"):
+        var, value = src.fresh("link"), src.fresh("value")
+        src.line(depth, f"for {var}, {value} in unmapped_answers(response or {{}}, {src.constant(link_ids)}, index):")
+        src.line(depth + 1, f"append(_leaf(run, {src.constant(start + ' linkId=' + chr(34))} + "
+                            f"escape_attribute(_text({var})) + '{chr(34)}', {end!r}, {value}))")
+        return
+    if "resource" in node:
+        var = src.fresh("resource")
+        src.line(depth, f"{var} = resources.get({node['resource']!r})")
+        scope = _Scope(var, scope.item, scope.summary)
+    if node.get("for"):
+        depth, scope = _gen_contexts(src, node["for"], scope, depth)
+    has_source = any(k in node for k in SOURCE_KEYS)
+    attributes = [(_checked_name(n), spec) for n, spec in (node.get("attributes") or {}).items()]
+    children = node.get("children") or []
+    value = src.fresh("v")
+    if has_source and not node.get("for") and not attributes and not children and "resource" not in node:
+        # A leaf (most nodes): one element per value of its source.
+        inner, _ = _gen_values(src, node, scope, depth, value)
+        src.line(inner, f"if type({value}) is str and {value}:")
+        src.line(inner + 1, f"append({(start + '>')!r} + escape_text({value}) + {end!r})")
+        src.line(inner, f"elif {value} is None:")
+        src.line(inner + 1, f"append({(start + '/>')!r})")
+        src.line(inner, "else:")
+        src.line(inner + 1, f"append(_leaf(run, {start!r}, {end!r}, {value}))")
+        return
+    first = src.fresh("first")
+    if not has_source and not attributes:
+        # A group: written when something is written inside it.
+        src.line(depth, f"{first} = len(out)")
+        src.line(depth, f"append({(start + '>')!r})")
+        for child in children:
+            _gen_node(src, child, scope, depth, link_ids)
+        src.line(depth, f"if len(out) > {first} + 1:")
+        src.line(depth + 1, f"append({end!r})")
+        src.line(depth, "else:")
+        src.line(depth + 1, f"del out[{first}:]")
+        return
+    if has_source:
+        inner, _ = _gen_values(src, node, scope, depth, value)
+    else:
+        inner = depth
+    attrs, text, head = src.fresh("attrs"), src.fresh("text"), src.fresh("head")
+    src.line(inner, f"{attrs} = {{}}")
+    if has_source:
+        src.line(inner, f"{text} = None if {value} is None else _written_content(run, {value}, {attrs})")
+    for attr_name, spec in attributes:
+        attr = src.fresh("a")
+        got, loop = _gen_values(src, spec, scope, inner, attr)
+        src.line(got, f"{attrs}[{attr_name!r}] = _text({attr})")
+        if loop:
+            src.line(got, "break")  # the first value only
+    src.line(inner, f"{head} = {start!r} + _attributes({attrs}) if {attrs} else {start!r}")
+    src.line(inner, f"{first} = len(out)")
+    src.line(inner, f"append({head})")
+    for child in children:
+        _gen_node(src, child, scope, inner, link_ids)
+    # Closed as lxml writes it: with children, or its text ("": "<a></a>"), or none ("<a/>"); an
+    # optional group (no source) with nothing in it and no attributes is left out.
+    src.line(inner, f"if len(out) > {first} + 1:")
+    src.line(inner + 1, f"out[{first}] = {head} + '>' + ({text} or '')" if has_source
+             else f"out[{first}] = {head} + '>'")
+    src.line(inner + 1, f"append({end!r})")
+    if has_source:
+        src.line(inner, f"elif {text} is not None:")
+        src.line(inner + 1, f"out[{first}] = {head} + '>' + {text} + {end!r}")
+        src.line(inner, "else:")
+        src.line(inner + 1, f"out[{first}] = {head} + '/>'")
+    else:
+        src.line(inner, f"elif {attrs}:")
+        src.line(inner + 1, f"out[{first}] = {head} + '/>'")
+        src.line(inner, "else:")
+        src.line(inner + 1, f"del out[{first}:]")
+
+
+def generate_body(mapping: OutboundMapping) -> tuple[str, dict[str, Any]]:
+    """The Python source of ``body(run, out)`` for ``mapping``, and the names it uses besides the
+    engine's functions (compiled FHIRPath, constants). ValueError for a name that cannot be an
+    element or attribute name."""
+    src = _Source()
+    src.line(0, "def body(run, out):")
+    src.line(1, "values, resources, index = run.values, run.resources, run.index")
+    src.line(1, "response, summary, append = run.response, run.summary, out.append")
+    for node in mapping.body:
+        _gen_node(src, node, _Scope(), 1, mapping.link_ids)
+    return "\n".join(src.lines) + "\n", src.names
+
+
+Body = Callable[[_Run, list[str]], None]
+
+
+def compile_body(mapping: OutboundMapping) -> Body:
+    """:func:`generate_body` compiled (once per mapping: :func:`generated_for`)."""
+    text, names = generate_body(mapping)
+    namespace: dict[str, Any] = {
+        "_field": _field, "_identifiers": _identifiers, "_leaf": _leaf, "_text": _text,
+        "_written_content": _written_content, "_attributes": _attributes, "escape_text": escape_text,
+        "escape_attribute": escape_attribute, "unmapped_answers": unmapped_answers, **names}
+    exec(compile(text, f"<outbound mapping {mapping.file}>", "exec"), namespace)
+    return cast(Body, namespace["body"])
+
+
+_BODIES: dict[int, tuple[OutboundMapping, Body, str, tuple[tuple[str, Source], ...]]] = {}
+
+
+def generated_for(mapping: OutboundMapping) -> tuple[Body, str, tuple[tuple[str, Source], ...]]:
+    """(the generated body, the root's start tag without its attributes, the root attributes'
+    sources) of ``mapping``, made once per mapping."""
+    found = _BODIES.get(id(mapping))
+    if found is None or found[0] is not mapping:
+        root = _checked_name(mapping.root)
+        attributes = tuple((_checked_name(name), _compile_source(spec)) for name, spec in mapping.root_attributes.items())
+        found = _BODIES[id(mapping)] = (mapping, compile_body(mapping), root, attributes)
+    return found[1], found[2], found[3]
+
+
+XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
+
+
+def build_serialised(mapping: OutboundMapping, ctx: Context,
+                     registry: Registry | None) -> tuple[bytes, etree._Element]:
+    """The municipal XML for one submission as the bytes sent (UTF-8, with the XML declaration,
+    what ``etree.tostring(build_document(...), xml_declaration=True, encoding="UTF-8")`` gives, byte
+    for byte) and its tree parsed from them (not yet schema-validated), by the generated code.
+
+    ValueError when a value cannot be XML text (a control character, a lone surrogate).
+    """
+    body, root, attributes = generated_for(mapping)
+    run = _Run(ctx, registry)
+    attrs = {"xmlns": mapping.namespace}
+    for name, source in attributes:
+        for value in source(run, None, None, None):
+            attrs[name] = _text(value)
+    start = f"<{root}{_attributes(attrs)}"
+    out = [XML_DECLARATION, start]
+    body(run, out)
+    if len(out) > 2:
+        out[1] = start + ">"
+        out.append(f"</{root}>")
+    else:
+        out[1] = start + "/>"
+    xml = "".join(out).encode("utf-8")
+    try:
+        tree = etree.fromstring(xml, _parser())
+    except etree.XMLSyntaxError as exc:  # a character XML 1.0 cannot carry
+        raise ValueError(f"not XML text: {exc}") from None
+    return xml, tree
+
+
+def _written_content(run: _Run, value: Any, attrs: dict[str, str]) -> str | None:
+    """:func:`_content` for the generated code: None for no text, "" for the text "" (which
+    :func:`_content` writes as ``EMPTY_TEXT``)."""
+    if isinstance(value, dict) and "code" in value:
+        system = value.get("system") or ""
+        attrs["kod"] = str(value["code"])
+        attrs["kodsystem"] = ids.normalise_system(system) or ""
+        text = value.get("display") or _display(run, system, value["code"])
+        return None if text is None else escape_text(text)
+    return escape_text(value if type(value) is str else _text(value))
+
+
+def _leaf(run: _Run, start: str, end: str, value: Any) -> str:
+    """One leaf element of ``value`` (not None) as lxml writes it: :func:`_written_content` and
+    :func:`_attributes` written out for the one or two attributes a leaf has (a third of the
+    generated code's time went to them)."""
+    if isinstance(value, dict) and "code" in value:
+        system = value.get("system") or ""
+        code = value["code"]
+        kodsystem = _normalised_system(system) if type(system) is str else ids.normalise_system(system) or ""
+        head = (f'{start} kod="{escape_attribute(code if type(code) is str else str(code))}" '
+                f'kodsystem="{escape_attribute(kodsystem)}"')
+        text = value.get("display") or _display(run, system, code)
+        return head + "/>" if text is None else f"{head}>{escape_text(text)}{end}"
+    return f"{start}>{escape_text(value if type(value) is str else _text(value))}{end}"
+
+
+@lru_cache(maxsize=256)
+def _normalised_system(system: str) -> str:
+    """``ids.normalise_system(system) or ""``; the same few code systems come in every document."""
+    return ids.normalise_system(system) or ""
 
 
 EMPTY_TEXT = "<?empty-text?>"

@@ -18,7 +18,7 @@ from adapter import errors, messages
 from adapter.fhir.registry import Registry
 from adapter.fhir.submission import XML_STATUS_BY_EVENT, Submission
 from adapter.outbound.assessment import AnswerIndex, assess
-from adapter.outbound.engine import Context, build_document, submission_values
+from adapter.outbound.engine import Context, build_serialised, submission_values
 from adapter.outbound.mapping import OutboundMapping, mapping_for
 from adapter.signing.xmldsig import hand_over
 
@@ -80,6 +80,24 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
     certificate. ``schema_version`` forces a schema version of the template's major version
     (default: the one that names the template's items, see :func:`mapping_for`).
     """
+    mapping, ctx = prepare(bundle, status=status, replaces=replaces, replaced_by=replaced_by,
+                           schema_version=schema_version)
+    try:
+        xml, root = build_serialised(mapping, ctx, registry)
+    except ValueError:  # lxml: a control character or similar that XML 1.0 cannot carry
+        mid = "LISN_OUTBOUND_NOT_XML_TEXT"
+        raise errors.TransformError(messages.bilingual(mid), message_id=mid) from None
+    validate_document(root, mapping)
+    # The bytes are those the mapping wrote (what lxml would write for the tree, a test holds them
+    # equal): not serialised again. The tree goes on to the signer with them, so that signing them
+    # need not parse them again.
+    return hand_over(xml, root)
+
+
+def prepare(bundle: dict[str, Any], *, status: str | None = None, replaces: str | None = None,
+            replaced_by: str | None = None, schema_version: str | None = None) -> tuple[OutboundMapping, Context]:
+    """The mapping and the context :func:`render_municipal_xml` builds the document from (its
+    arguments); TransformError for a Bundle without a response or a status the mapping cannot carry."""
     sub = _Parts(bundle)
     qr = sub.response
     if qr is None:
@@ -102,14 +120,7 @@ def render_municipal_xml(bundle: dict[str, Any], *, registry: Registry | None = 
     resources = {"patient": sub.patient, "practitioner": sub.practitioner, "care_unit": sub.care_unit,
                  "care_provider": sub.care_provider, "recipient": sub.recipient,
                  "practitioner_role": sub.practitioner_role}
-    try:
-        root = build_document(mapping, Context(values=values, resources=resources, index=index), registry)
-    except ValueError:  # lxml: a control character or similar that XML 1.0 cannot carry
-        mid = "LISN_OUTBOUND_NOT_XML_TEXT"
-        raise errors.TransformError(messages.bilingual(mid), message_id=mid) from None
-    validate_document(root, mapping)
-    # The tree goes on to the signer with the bytes, so that signing them need not parse them again.
-    return hand_over(etree.tostring(root, xml_declaration=True, encoding="UTF-8"), root)
+    return mapping, Context(values=values, resources=resources, index=index)
 
 
 class _LogEntry(Protocol):

@@ -24,7 +24,7 @@ from adapter.outbound.assessment import (
     first_answer,
     first_code,
     first_date,
-    item_paths,
+    item_path,
     span,
     to_date,
 )
@@ -59,18 +59,20 @@ Activities = list[tuple[str, ActivityCapacity]]
 
 
 class _Remarks:
-    """Collects remarks for one response; ``paths`` gives each linkId's FHIRPath location (found
-    when the first remark needs one)."""
+    """Collects remarks for one response; ``paths`` holds the FHIRPath locations found so far (each
+    found when a remark first needs it)."""
 
     def __init__(self, idx: AnswerIndex, qr: dict[str, Any], periods: tuple[PeriodCapacity, ...]) -> None:
         self.idx, self.qr, self.periods = idx, qr, periods
-        self.paths: dict[str, str] | None = None
+        self.paths: dict[str, str | None] = {}
         self.out: list[Remark] = []
 
     def add(self, message_id: str, link_id: str, where: str | None = None, **args: Any) -> None:
-        if self.paths is None:
-            self.paths = item_paths(self.qr)
-        expression = self.paths.get(where or link_id)
+        key = where or link_id
+        if key in self.paths:
+            expression = self.paths[key]
+        else:  # the walk stops at the item (item_paths(qr).get(key), a test holds them equal)
+            expression = self.paths[key] = item_path(self.qr, key)
         self.out.append(Remark(code=message_id, link_id=link_id, expression=expression,
                                text_sv=messages.text(message_id, "sv", linkId=link_id, **args),
                                text_en=messages.text(message_id, "en", linkId=link_id, **args),
@@ -147,8 +149,10 @@ def _days(start: date, slut: date) -> int:
 
 
 def _diagnosis_consistency(r: _Remarks, activities: Activities) -> None:
+    """Social circumstances (Z55–Z65) as the only diagnoses. A code that is not a string (an
+    unvalidated Bundle, as ``adapter to-xml`` takes: ``"code": 73``) is no Z code: not a crash."""
     codes = [c.get("code") or "" for c in r.idx.answers(r.qr, "diagnos.kod") if isinstance(c, dict)]
-    if codes and all(SOCIAL_CIRCUMSTANCES.match(c.upper()) for c in codes):
+    if codes and all(isinstance(c, str) and SOCIAL_CIRCUMSTANCES.match(c.upper()) for c in codes):
         r.add("LISN_ASSESS_SOCIAL_DIAGNOSIS_ONLY", "diagnos.kod", "diagnos", codes=", ".join(codes))
 
 

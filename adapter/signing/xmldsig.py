@@ -156,14 +156,7 @@ def _handed(xml: bytes) -> etree._Element | None:
 def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x509.Certificate | bytes],
                   algorithm: str = "rsa-sha256", xades: bool = False) -> bytes:
     """``xml`` with an enveloped ds:Signature as the last child of its root (never pretty-printed)."""
-    method = SIGNING_ALGORITHMS.get(algorithm)
-    private_key = _as_key(key)
-    certs = as_certificates(cert_chain)
-    wants = rsa.RSAPrivateKey if algorithm == "rsa-sha256" else ec.EllipticCurvePrivateKey
-    if method is None or not isinstance(private_key, wants) or not certs \
-            or not _same_public_key(certs[0].public_key(), private_key):
-        mid = "LISN_SIG_KEY_MISMATCH"
-        raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
+    method, private_key, certs = _checked_key(key, cert_chain, algorithm)
     root = _handed(xml)
     handed = root is not None
     if root is None:
@@ -187,6 +180,37 @@ def sign_document(xml: bytes, *, key: PrivateKey | bytes, cert_chain: Sequence[x
         mid = "LISN_SIG_SIGNING_FAILED"
         raise errors.SigningError(messages.bilingual(mid, detail=str(exc)), message_id=mid) from None
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+_CHECKED = threading.local()
+
+
+def _checked_key(key: PrivateKey | bytes, cert_chain: Sequence[x509.Certificate | bytes],
+                 algorithm: str) -> tuple[SignatureMethod, PrivateKey, list[x509.Certificate]]:
+    """(the signature method, the private key, the certificates) once the key is of the algorithm's
+    type and is the first certificate's; SigningError LISN_SIG_KEY_MISMATCH otherwise.
+
+    The service signs every document with the same key and chain objects: the last check that
+    passed is remembered per thread, for exactly those objects (the same key object, the same
+    certificate objects in the same order, the same algorithm; the objects are held, so that no
+    other object can take their place). A check that fails is not remembered.
+    """
+    last = getattr(_CHECKED, "last", None)
+    if last is not None and last[0] is key and last[1] == algorithm and len(last[2]) == len(cert_chain) \
+            and all(a is b for a, b in zip(last[2], cert_chain)):
+        remembered: tuple[SignatureMethod, PrivateKey, list[x509.Certificate]] = last[3]
+        return remembered
+    method = SIGNING_ALGORITHMS.get(algorithm)
+    private_key = _as_key(key)
+    certs = as_certificates(cert_chain)
+    wants = rsa.RSAPrivateKey if algorithm == "rsa-sha256" else ec.EllipticCurvePrivateKey
+    if method is None or not isinstance(private_key, wants) or not certs \
+            or not _same_public_key(certs[0].public_key(), private_key):
+        mid = "LISN_SIG_KEY_MISMATCH"
+        raise errors.SigningError(messages.bilingual(mid, algorithm=algorithm), message_id=mid)
+    checked = (method, private_key, certs)
+    _CHECKED.last = (key, algorithm, tuple(cert_chain), checked)
+    return checked
 
 
 def _refuse_dtd(root: etree._Element) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from functools import cache
 from typing import Any
 
 from adapter.fhir import definitions as defs
@@ -107,11 +108,12 @@ def check_binding(value_set: str, value: Any, where: str, issues: Issues) -> Non
             issues.check(_MIME.fullmatch(value), "Terminology_TX_NoValid_16", expression=where, code="code-invalid",
                          value=value, valueSet=value_set)
         return
-    expansion = defs.expansion(value_set)
-    if expansion is None:
+    found = _expansion(value_set)
+    if found is None:
         return
+    expansion, every_code = found
     if isinstance(value, str):
-        issues.check(any(value in codes for codes in expansion.values()), "Terminology_TX_NoValid_16",
+        issues.check(value in every_code, "Terminology_TX_NoValid_16",
                      expression=where, code="code-invalid", value=value, valueSet=value_set)
     elif isinstance(value, dict) and isinstance(value.get("coding"), list):
         codings = [c for c in value["coding"] if isinstance(c, dict)]
@@ -121,6 +123,16 @@ def check_binding(value_set: str, value: Any, where: str, issues: Issues) -> Non
     elif isinstance(value, dict) and ("code" in value or "system" in value):
         issues.check(_member(expansion, value), "Terminology_TX_NoValid_12", expression=where,
                      code="code-invalid", valueSet=value_set, coding=f"{value.get('system')}#{value.get('code')}")
+
+
+@cache
+def _expansion(value_set: str) -> tuple[dict[str, frozenset[str]], frozenset[str]] | None:
+    """A core ValueSet's expansion (system -> codes) and every code in it, made once per ValueSet
+    (the definitions are kept for good); None when it needs a terminology server."""
+    expansion = defs.expansion(value_set)
+    if expansion is None:
+        return None
+    return expansion, frozenset().union(*expansion.values())
 
 
 def _member(expansion: dict[str, frozenset[str]], coding: dict[str, Any]) -> bool:

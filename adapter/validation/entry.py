@@ -65,14 +65,22 @@ def _validate(resource: Resource, registry: Registry | None, source_text: bytes 
     return oo
 
 
+_NO_DETAILS: dict[str, Any] = {}
+
+
 def _drop_repeats(issues: Issues) -> None:
     """Keep one of identical issues (same severity, id, place and text): the base checks and a
     resource's own checks (a QuestionnaireResponse's ``authored``) may find the same fault."""
-    # Identical issues agree on these first: only when two do is the whole of each compared.
-    quick = {(i.get("severity"), i.get("code"), str(i.get("expression")), str(i.get("diagnostics")),
-              str((i.get("details") or {}).get("text")) if isinstance(i.get("details") or {}, dict) else "")
-             for i in issues.items}
-    if len(quick) == len(issues.items):
+    # Identical issues agree on these first (their text and places, as they are, no copies written
+    # out): only when two do is the whole of each compared. A part that is not hashable (never in an
+    # issue built by adapter.errors.issue) takes the whole comparison.
+    items = issues.items
+    try:
+        quick = {((i.get("details") or _NO_DETAILS).get("text"), i.get("diagnostics"), *(i.get("expression") or ()))
+                 for i in items}
+    except (AttributeError, TypeError):
+        quick = set()
+    if len(quick) == len(items):
         return
     seen: set[str] = set()
     kept = []

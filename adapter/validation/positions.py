@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from adapter.errors import OperationOutcome
@@ -42,17 +44,23 @@ _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
 def add_positions(oo: OperationOutcome, raw: bytes) -> None:
     """Add line/col extensions to every issue whose expression can be found in ``raw``."""
-    paths = [[_normalised(expr) for expr in iss.get("expression") or []] for iss in oo.get("issue", [])]
-    if not any(paths):
+    # Each issue's expressions are normalised where they are used, not kept in a list of lists: with
+    # many issues (an error path) that copy was a large part of the memory positions take.
+    if not any(iss.get("expression") for iss in oo.get("issue", [])):
         return  # no issue names a location: nothing to look up
     try:
         text = raw.decode("utf-8-sig")
-        spots, root = _Scanner(text, *_wanted_inside(paths, every_split=False)).scan()
+        spots, root = _Scanner(text, *_wanted_inside(_paths(oo), every_split=False)).scan()
         if "." in root or "[" in root:  # an odd root type: its name holds a step separator
-            spots, root = _Scanner(text, *_wanted_inside(paths, every_split=True)).scan()
+            spots, root = _Scanner(text, *_wanted_inside(_paths(oo), every_split=True)).scan()
     except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return  # positions are a courtesy; the issues stand without them
-    _apply(oo, paths, spots, root)
+    _apply(oo, _paths(oo), spots, root)
+
+
+def _paths(oo: OperationOutcome) -> Iterator[list[str]]:
+    """Each issue's expressions, normalised (one issue at a time)."""
+    return ([_normalised(expr) for expr in iss.get("expression") or []] for iss in oo.get("issue", []))
 
 
 def _wanted(oo: OperationOutcome, *, every_split: bool) -> set[str]:
@@ -63,28 +71,41 @@ def _wanted(oo: OperationOutcome, *, every_split: bool) -> set[str]:
     (a root that matches only part of the first step finds nothing but the root itself, ``""``).
     For any other root the scan is repeated with the expressions split at each of their steps.
     """
-    paths = [[_normalised(expr) for expr in iss.get("expression") or []] for iss in oo.get("issue", [])]
-    return _wanted_inside(paths, every_split=every_split)[0]
+    return set(_wanted_inside(_paths(oo), every_split=every_split)[0])
 
 
-def _wanted_inside(paths: list[list[str]], *, every_split: bool) -> tuple[set[str], set[str]]:
+def _wanted_inside(paths: Iterable[list[str]], *, every_split: bool) -> tuple[dict[str, str], set[str]]:
     """:func:`_wanted` (of each issue's normalised expressions), and those of its locations that
-    hold another wanted one (the scan enters only these)."""
-    wanted, inside = {""}, {""}
+    hold another wanted one (the scan enters only these).
+
+    The wanted locations are a dict of each to itself: the scan files its finds under these very
+    strings (one copy of each location, not the scan's own as well)."""
+    wanted, inside = {"": ""}, {""}
     for issue_paths in paths:
         for path in issue_paths:
             cuts = [m.start() for m in _CUT.finditer(path)]
             cuts.append(len(path))
             for i, start in enumerate(cuts if every_split else cuts[:1]):
                 ends = cuts[i:]
-                wanted.update(path[start:end] for end in ends)
-                inside.update(path[start:end] for end in ends[:-1])
+                last = len(ends) - 1
+                for n, end in enumerate(ends):
+                    part = path[start:end]
+                    part = wanted.setdefault(part, part)  # one string for both sets
+                    if n < last:
+                        inside.add(part)
     return wanted, inside
 
 
 def _normalised(expr: str) -> str:
     if ".ofType(" not in expr:
         return expr
+    return _choice_written_out(expr)
+
+
+@lru_cache(maxsize=4096)
+def _choice_written_out(expr: str) -> str:
+    """``value.ofType(X)`` written as ``valueX`` (remembered: the same expressions come back from
+    one validation to the next, and each is normalised twice, for the scan and for the look-up)."""
     return _OFTYPE.sub(lambda m: f".value{m.group(1).upper()}{m.group(2)}", expr)
 
 
@@ -94,7 +115,7 @@ def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None
            spots, root)
 
 
-def _apply(oo: OperationOutcome, paths: list[list[str]], spots: dict[str, tuple[int, int | None]], root: str) -> None:
+def _apply(oo: OperationOutcome, paths: Iterable[list[str]], spots: dict[str, tuple[int, int | None]], root: str) -> None:
     """:func:`apply_positions` with each issue's expressions already normalised (``paths``)."""
     for iss, issue_paths in zip(oo.get("issue", []), paths):
         for path in issue_paths:
@@ -126,7 +147,7 @@ def _unescaped(key: str) -> str:
     return json.loads(f'"{key}"') if "\\" in key else key
 
 
-def _ancestors(wanted: set[str]) -> set[str]:
+def _ancestors(wanted: Iterable[str]) -> set[str]:
     """Every path that may hold a wanted location: each wanted path cut before one of its steps.
 
     A location's parent is the location cut before its last ``.`` or ``[``; cutting at every
@@ -141,12 +162,14 @@ def _ancestors(wanted: set[str]) -> set[str]:
 class _Scanner:
     """Finds where the wanted values start; the text is already known to be valid JSON."""
 
-    def __init__(self, text: str, wanted: set[str], inside: set[str] | None = None) -> None:
-        """``inside``: the wanted locations that hold another one (worked out when not given)."""
-        self.text, self.wanted, self.i = text, wanted, 0
+    def __init__(self, text: str, wanted: set[str] | dict[str, str], inside: set[str] | None = None) -> None:
+        """``inside``: the wanted locations that hold another one (worked out when not given).
+        ``wanted`` as a dict of each location to itself: the finds are filed under its strings."""
+        self.text, self.i = text, 0
+        self.wanted = wanted if isinstance(wanted, dict) else {path: path for path in wanted}
         holders = inside if inside is not None else _ancestors(wanted)
         self.enter = {path for path in wanted if path == "" or path in holders}
-        self.offsets: dict[str, int] = {}
+        self.offsets: dict[str, Any] = {}  # location -> offset; line and column once the scan is done
         self.line, self.counted = 1, 0  # the line of offset ``counted``
         self.root = ""
         self.root_seen = False
@@ -154,7 +177,12 @@ class _Scanner:
     def scan(self) -> tuple[dict[str, tuple[int, int | None]], str]:
         """Line and column of each wanted location found, and the root's ``resourceType``."""
         self._walk()
-        return {path: self.line_col(offset) for path, offset in sorted(self.offsets.items(), key=lambda x: x[1])}, self.root
+        # The scan only moves forward: the offsets were found (and are held) in increasing order.
+        # Each is replaced by its line and column in place (no second dict, no sorted copy).
+        offsets = self.offsets
+        for path, offset in offsets.items():
+            offsets[path] = self.line_col(offset)
+        return offsets, self.root
 
     def _walk(self) -> None:
         text, wanted, offsets = self.text, self.wanted, self.offsets
@@ -174,7 +202,7 @@ class _Scanner:
             ch = text[i]
             if path not in enter:  # nothing wanted inside (the wanted set holds every prefix)
                 if path in wanted:
-                    offsets.setdefault(path, i)
+                    offsets.setdefault(wanted[path], i)
                 if len(stack) == 1 and path == ".resourceType" and ch not in "{[":
                     self.i = i
                     self._scalar(True)
@@ -188,7 +216,7 @@ class _Scanner:
                     self._skip_value(ch)
                     i = self.i
             elif ch == "{":
-                offsets.setdefault(path, i)
+                offsets.setdefault(wanted[path], i)
                 m = _KEY.match(text, i + 1)
                 if m is None:
                     raise ValueError("not JSON")
@@ -200,7 +228,7 @@ class _Scanner:
                     continue
                 # an empty object
             elif ch == "[":
-                offsets.setdefault(path, i)
+                offsets.setdefault(wanted[path], i)
                 i += 1
                 if text[i] in _WS:
                     i = _BLANK.match(text, i).end()  # type: ignore[union-attr]
@@ -210,7 +238,7 @@ class _Scanner:
                     continue
                 i += 1  # an empty array
             else:
-                offsets.setdefault(path, i)
+                offsets.setdefault(wanted[path], i)
                 self.i = i
                 self._scalar(len(stack) == 1 and path == ".resourceType")
                 i = self.i

@@ -156,7 +156,9 @@ class StructureWalk:
             else:
                 active = below.get(where, _NONE) if below else _NONE
                 if plan.primitive:
-                    self.primitive(value, meta, where, plan, active, res)
+                    plain = plan.plain
+                    if plain is None or meta is not None or active or not plain(value):
+                        self.primitive(value, meta, where, plan, active, res)
                 elif plan.direct is not None and isinstance(value, dict):
                     self.complex(value, where, plan.direct, active, res)
                 else:
@@ -210,8 +212,11 @@ class StructureWalk:
                     continue
                 out.append((v, m, at))
         direct = plan.direct
+        plain = plan.plain
         for v, m, at in out:
             active = below.get(at, _NONE) if below else _NONE
+            if plain is not None and m is None and not active and plain(v):
+                continue  # a plain primitive of the right form: nothing else to check (see _Plan.plain)
             if direct is not None and isinstance(v, dict):
                 self.complex(v, at, direct, active, res)
             else:
@@ -309,7 +314,7 @@ class _Plan:
 
     __slots__ = ("key", "underscore", "dot", "meta_key", "name", "el", "min", "max", "single", "type_name",
                  "kind", "primitive", "profile", "value_set", "visit", "contained", "entry_resource",
-                 "local_refs", "xhtml", "uri", "quick", "check_as", "root_id", "constraints", "direct")
+                 "local_refs", "xhtml", "uri", "quick", "check_as", "root_id", "constraints", "direct", "plain")
 
     def __init__(self, key: str, el: defs.ElementDef, type_name: str, underscore: bool = False) -> None:
         self.key = key  # the name without "_"
@@ -342,6 +347,12 @@ class _Plan:
         self.check_as = "id" if self.root_id else type_name
         self.quick = None if self.root_id or not self.primitive else primitives.quick_check(type_name)
         self.constraints = applicable(tuple(c for c in el.constraints if c.key != "ele-1")) if self.primitive else ()
+        # A plain primitive: its value's check is the quick test alone (no binding, no local reference,
+        # no uri rule, no constraint). A value that passes it, with no ``_key`` part and no profile
+        # walk at it, needs nothing more: StructureWalk.element and .values skip the visit.
+        # (plain: its quick test, else None)
+        self.plain = self.quick if (self.primitive and not self.value_set and not self.local_refs and not self.uri
+                                    and not self.constraints) else None
 
     def with_underscore(self) -> _Plan:
         """The plan of ``_key`` (the primitive's id and extensions, alone or next to ``key``)."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapter import errors
 from adapter.fhir.parse import parse_json, parse_xml, sniff
@@ -182,3 +184,80 @@ def test_parse_json_depth_limit_is_exact_with_more_brackets_than_the_limit(limit
                 parse_json(raw, limits)
             assert _mid(info.value) == "LISN_INPUT_TOO_DEEP"
     assert seen == {True, False}  # both sides of the limit were tried
+
+
+@pytest.mark.parametrize("raw", [
+    b"\xef\xbb\xbf\xef\xbb\xbf{}",  # a second byte order mark: json.loads refuses it (its own check, not the decoder's)
+    b'{"a": 1, "a": 2}', b'{"a": {"b": 1, "b": 1}}', b'{"a": NaN}', b'[-Infinity]', b'{"a": 1} x',
+    b'{"a" 1}', b"[1,]", b"",
+])
+def test_parse_json_with_the_decoder_made_once_refuses_as_json_loads_did(raw: bytes) -> None:
+    """parse_json reuses one decoder (with its hooks) instead of json.loads: the same inputs are refused,
+    with the same line and column json.loads reports."""
+    text = raw.decode("utf-8-sig")
+    try:
+        json.loads(text, object_pairs_hook=_strict_pairs, parse_constant=_no_constants)
+    except json.JSONDecodeError as expected:
+        with pytest.raises(errors.InputRejected) as caught:
+            parse_json(raw)
+        issue = caught.value.outcome["issue"][0]
+        assert _mid(caught.value) == "LISN_INPUT_NOT_JSON"
+        assert _line_col(issue) == (expected.lineno, expected.colno)
+        assert expected.msg in json.dumps(issue, ensure_ascii=False)  # the decoder's own words
+    except ValueError:
+        with pytest.raises(errors.InputRejected) as caught:
+            parse_json(raw)
+        assert _mid(caught.value) == "LISN_INPUT_NOT_JSON"
+    else:
+        pytest.fail("every case here is refused by json.loads")
+    # The decoder keeps no state between calls: a good text parses after a refused one.
+    assert parse_json(b'{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
+
+
+def _strict_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def _no_constants(token: str) -> object:
+    raise ValueError(token)
+
+
+def _line_col(issue: dict[str, object]) -> tuple[object, object]:
+    found = {e["url"].rsplit("-", 1)[1]: e.get("valueInteger") for e in issue.get("extension", [])}  # type: ignore[union-attr]
+    return found.get("line"), found.get("col")
+
+
+def _sniff_by_copy(raw: bytes) -> str:
+    """sniff as it was: the body stripped (a copy of it) and its first byte read."""
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return "json" if head in (b"{", b"[") else "xml" if head == b"<" else "unknown"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"\xef", b"\xbb", b"\xbf", b"\xef\xbb\xbf", b" ", b"\t", b"\r", b"\n", b"{", b"[",
+                                 b"<", b"x", b"\x00", b"\xff", b"]"]), max_size=12).map(b"".join))
+def test_sniff_without_copying_reads_the_byte_the_stripped_copy_did(raw: bytes) -> None:
+    assert sniff(raw) == _sniff_by_copy(raw)
+    assert sniff(raw + b'{"a": 1}') == _sniff_by_copy(raw + b'{"a": 1}')
+
+
+def test_the_one_decoder_serves_threads_at_once() -> None:
+    """The decoder made once is shared by the service's threads; its hook (Python code) lets another
+    thread in mid-parse: every thread still gets its own document, and duplicates are still refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [json.dumps({"resourceType": "Patient", "id": f"p{n}", "name": [{"given": [f"G{n}-{i}" for i in range(30)]}],
+                        "extension": [{"url": f"u{n}", "valueString": "x" * n}]}).encode() for n in range(40)]
+
+    def one(n: int) -> bool:
+        for _ in range(20):
+            if parse_json(docs[n]) != json.loads(docs[n]):
+                return False
+            with pytest.raises(errors.InputRejected):
+                parse_json(b'{"a": {"b": 1, "c": [1, 2], "b": 2}}')
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(one, range(40)))

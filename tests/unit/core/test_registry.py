@@ -85,3 +85,20 @@ def test_template_activation_tolerates_a_malformed_period() -> None:
     check_template_active(_qr("https://lisn.se/fhir/Questionnaire/lisn|1.0", "2020-01-01"), reg, issues,
                           path="QuestionnaireResponse")
     assert len(issues) == 0
+
+
+def test_newest_version_is_remembered_and_forgotten_when_the_url_gains_a_version() -> None:
+    """The newest version per url is worked out once (a cache): a version added later, newer or
+    older, and a version replaced, must still give the newest resource held."""
+    reg = Registry([_q("1.9"), _q("1.10")])
+    assert reg.resolve(Q)["version"] == "1.10"
+    assert reg.resolve(Q)["version"] == "1.10"  # from the cache
+    reg.add(_q("2.0"))
+    assert reg.resolve(Q)["version"] == "2.0"
+    reg.add(_q("1.0"))
+    assert reg.resolve(Q)["version"] == "2.0"
+    replaced = _q("2.0", status="retired")
+    reg.add(replaced)
+    assert reg.resolve(Q) is replaced
+    assert reg.resolve(Q, "ValueSet") is None
+    assert reg.copy().resolve(Q) is replaced

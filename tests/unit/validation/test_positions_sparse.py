@@ -65,3 +65,37 @@ def test_issues_without_a_location_leave_the_others_their_positions() -> None:
     none: Any = {"issue": [{"code": "x"}]}
     add_positions(none, text.encode())
     assert none == {"issue": [{"code": "x"}]}
+
+
+def test_the_scan_files_its_finds_under_the_wanted_strings_in_text_order() -> None:
+    """Memory on the many-issues error path: the wanted locations are one string each (shared by the
+    wanted and the inside sets), the scan files its finds under those very strings (not copies of
+    its own), and the spots come back in text order without a sorted copy, each where a scan
+    given a plain set finds it."""
+    items = [{"linkId": f"x{i}", "answer": [{"valueString": "v"}]} for i in range(40)]
+    text = json.dumps({"resourceType": "QuestionnaireResponse", "item": items}, indent=1)
+    paths = [[f"QuestionnaireResponse.item[{i}].answer[0]"] for i in range(0, 40, 3)]
+    wanted, inside = _wanted_inside(paths, every_split=False)
+    assert all(wanted[p] is p for p in wanted)
+    assert all(any(p is w for w in wanted) for p in inside)
+    spots, root = _Scanner(text, wanted, inside).scan()
+    assert root == "QuestionnaireResponse"
+    assert all(any(p is w for w in wanted) for p in spots)
+    assert list(spots.values()) == sorted(spots.values())
+    plain, _ = _Scanner(text, set(wanted), set(inside)).scan()
+    assert spots == plain
+    for path, (line, col) in spots.items():
+        assert path == "" or text.splitlines()[line - 1][col - 1] in '{["'
+
+
+def test_choices_written_out_are_remembered_and_the_same_each_time() -> None:
+    from adapter.validation.positions import _normalised
+
+    expr = "QuestionnaireResponse.item[0].answer[0].value.ofType(dateTime)"
+    for _ in range(3):
+        assert _normalised(expr) == "QuestionnaireResponse.item[0].answer[0].valueDateTime"
+    two = "Q.item[1].answer[0].value.ofType(integer).extension[0].value.ofType(string)"
+    assert _normalised(two) == "Q.item[1].answer[0].valueInteger.extension[0].valueString"
+    assert _normalised(two) == "Q.item[1].answer[0].valueInteger.extension[0].valueString"
+    plain = "Q.item[2]"
+    assert _normalised(plain) is plain
