@@ -324,7 +324,8 @@ class _Compiler:
                     _children(inner, 2)[1].get("type") == "MemberInvocation":  # ``X.key.exists()``
                 before, count = self.compile(_children(inner)[0], focus), _Count(_member(_children(inner)[1]), test)
                 return lambda items, v: count(before(items, v), v)
-        first, second = self.compile(left, focus), self.compile(right, focus)
+        # (``a.$this`` reads what an operator or criterion set, not ``a``'s items: refused on the right)
+        first, second = self.compile(left, focus), self.compile(right, False)
         return lambda items, v: second(first(items, v), v)
 
     def bridged(self, ast: Ast) -> Direct:

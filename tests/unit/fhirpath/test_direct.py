@@ -25,6 +25,7 @@ def test_most_core_invariants_have_a_direct_form() -> None:
 
 @pytest.mark.parametrize("text", [
     "$this.id.exists()",  # $this where no operator or criterion has set it
+    "id.exists() and name.$this.exists()", "name.where(given.$this = 'x').exists()",  # not name's items
     "name.where($index = 0).exists()", "entry.aggregate($total + 1, 0)",
     "%foo.exists()", "today() > birthDate", "subject.resolve().exists()", "birthDate = @2020-01-01",
     "Patient.name.exists()", "name.given.length > 1", "(identifier | name).count() > 0", "value.count() + 1 > 0",
