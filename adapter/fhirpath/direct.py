@@ -385,6 +385,11 @@ class _Compiler:
         if name in ("contains", "matches") and len(params) == 1:
             value = _literal(params[0])
             if value and type(value[0]) is str and value[0]:
+                if name == "matches":
+                    try:
+                        re.compile(value[0], re.DOTALL)
+                    except re.error as exc:  # fhirpathpy raises it on evaluation: so does the node form
+                        raise _Refused("an invalid regular expression") from exc
                 return _string_test(name, value[0], _on_nodes(ast))
         return _on_nodes(ast)
 

@@ -51,3 +51,10 @@ def test_decided_once_not_per_call() -> None:
 
 def test_raw_results_never_direct() -> None:
     assert fhirpath.compile("identifier.exists()", raw=True).direct is None
+
+
+def test_an_invalid_regular_expression_is_left_to_the_node_form() -> None:
+    expression = fhirpath.compile("id.matches('(')")
+    assert expression.direct is None
+    with pytest.raises(Exception, match="missing"):
+        expression({"resourceType": "Patient", "id": "x"})
