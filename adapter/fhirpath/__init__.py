@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from adapter.fhirpath import direct
 from adapter.fhirpath.compiler import compile_tree
 from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data, node
 from adapter.fhirpath.fhir import USER_FUNCTIONS, scope
@@ -57,8 +58,39 @@ class Expression:
             apply_parsed_path, parsedPath=tree, model=MODEL, options=fhirpathpy_options(raw))
         self._clock = any(f"{name}(" in text for name in _CLOCK)
         self._resolves = "resolve" in text
+        # The direct form (on the JSON itself, no nodes), where it gives the same: decided here, once.
+        self.direct: direct.Form | None = None
+        if self.compiled is not None and not raw and not self._clock and not self._resolves:
+            self.direct = direct.compile_direct(tree)
 
     def __call__(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
+        if self.direct is not None:  # reads no clock, no other resource
+            return self.direct_form(resource, context)
+        return self.node_form(resource, context)
+
+    def direct_form(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
+        """The expression evaluated by its direct form (:mod:`adapter.fhirpath.direct`), which it must have."""
+        assert self.direct is not None
+        if not self.direct.variables:
+            return _plain(direct.run(self.direct, resource))
+        variables = {"context": resource, "ucum": "http://unitsofmeasure.org"}
+        if context:
+            variables.update(context)
+        return _plain(direct.run(self.direct, resource, variables))
+
+    def on_data(self, data: Any, type_path: str | None, context: Mapping[str, Any] | None = None) -> list[Any]:
+        """``self(typed(data, type_path), context)`` (``type_path=None``: ``self(data, context)``),
+        by the direct form without making the node, where the expression has one."""
+        if self.direct is not None:
+            result = direct.run_typed(self.direct, data, type_path, dict(context) if context else None)
+            if len(result) == 1 and (result[0] is True or result[0] is False):
+                return result  # (what _plain gives for it)
+            return _plain(result)
+        return self(data if type_path is None else node(data, type_path), context)
+
+    def node_form(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
+        """The expression evaluated on fhirpathpy's nodes (the compiled closures, or fhirpathpy),
+        even where it has a direct form: what the direct form must give."""
         variables = {"context": resource, "ucum": "http://unitsofmeasure.org"}
         if context:
             variables.update(context)

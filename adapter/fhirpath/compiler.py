@@ -298,6 +298,28 @@ _HANDLERS: dict[str, Callable[[Ast], Compiled]] = {
 }
 
 
+def compile_detached(ast: Ast) -> Compiled:
+    """The closure for one subtree on its own (no hoisting: as if it stood alone, outside any criterion)."""
+    loops: int = getattr(_DEPTH, "loops", 0)
+    repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
+    _DEPTH.loops, _DEPTH.repeated = 0, frozenset()
+    try:
+        return compile_node(ast)
+    finally:
+        _DEPTH.loops, _DEPTH.repeated = loops, repeated
+
+
+def compile_operator_detached(op: str, operands: list[Ast], compile_operand: Callable[[Ast], Compiled]) -> Compiled:
+    """:func:`compile_operator` on its own (no hoisting), with the operands compiled by ``compile_operand``."""
+    loops: int = getattr(_DEPTH, "loops", 0)
+    repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
+    _DEPTH.loops, _DEPTH.repeated = 0, frozenset()
+    try:
+        return compile_operator(op, operands, compile_operand, constant)
+    finally:
+        _DEPTH.loops, _DEPTH.repeated = loops, repeated
+
+
 def compile_tree(tree: Ast) -> Compiled:
     """The closure for a whole parsed expression (fhirpathpy's ``parse`` result)."""
     body = _children(tree, 1)[0]

@@ -333,6 +333,21 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     return found
 
 
+_PLANS: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+
+
+def _plan(expression: str, type_path: str | None) -> tuple[Any, Any]:
+    """``(the shortcut of _when_absent, the compiled expression)`` for a plain evaluation, found once."""
+    shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
+    if shortcut is _UNKNOWN:
+        shortcut = _when_absent(expression, type_path)
+    plan = (shortcut, compiled(expression))
+    if len(_PLANS) >= 4096:  # expressions come from the loaded profiles: a bound all the same
+        _PLANS.clear()
+    _PLANS[(expression, type_path)] = plan
+    return plan
+
+
 _PREFIXES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
@@ -362,21 +377,31 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     ``is``/``ofType``; without it an element's children have no type.
     """
     if not raw and type(node) is dict:
-        shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
-        if shortcut is _UNKNOWN:
-            shortcut = _when_absent(expression, type_path)
+        plan = _PLANS.get((expression, type_path))
+        if plan is None:
+            plan = _plan(expression, type_path)
+        shortcut, fn = plan
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
-    fn = compiled(expression, raw=raw)
+    else:
+        fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
         return fn
     pruned_root = root is None or root is resource
     if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
         node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
-    if type_path is not None:
-        node = fhirpath.typed(node, type_path)
     try:
-        return fn(node, {"resource": resource, "rootResource": resource if pruned_root else root})
+        if type(fn) is fhirpath.Expression:  # (the direct form, where it has one, makes no node)
+            form = fn.direct
+            if form is not None and not form.variables:
+                found: list[Any] = fn.on_data(node, type_path)
+                return found
+            found = fn.on_data(node, type_path, {"resource": resource,
+                                                 "rootResource": resource if pruned_root else root})
+            return found
+        variables = {"resource": resource, "rootResource": resource if pruned_root else root}
+        found = fn(node if type_path is None else fhirpath.typed(node, type_path), variables)
+        return found
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 

@@ -65,9 +65,28 @@ def disagreement(expression: str, node: Any, variables: dict[str, Any], raw: boo
     mine = outcome(compiled, node, variables)
     with scope(variables.get("resource"), variables.get("rootResource")):  # what resolve() looks in
         reference = outcome(theirs(expression, raw), node, variables)
-    if mine == reference:
+    if mine != reference:
+        return f"{expression!r} raw={raw}: compiled {str(mine)[:300]} != fhirpathpy {str(reference)[:300]}"
+    return direct_disagreement(expression, node, variables)
+
+
+def direct_disagreement(expression: str, node: Any, variables: dict[str, Any]) -> str | None:
+    """For an expression with a direct form: the direct form, the node form and fhirpathpy (plain
+    results) give the same on ``node``; ``None`` when they do (or there is no direct form)."""
+    compiled = ours(expression, False)
+    if compiled.direct is None:
         return None
-    return f"{expression!r} raw={raw}: compiled {str(mine)[:300]} != fhirpathpy {str(reference)[:300]}"
+    mine = outcome(compiled.direct_form, node, variables)
+    nodes = outcome(compiled.node_form, node, variables)
+    with scope(variables.get("resource"), variables.get("rootResource")):
+        reference = outcome(theirs(expression, False), node, variables)
+    # As adapter.validation.invariants evaluates an element: its JSON and its type path, no node.
+    typed = mine if not isinstance(node, ResourceNode) else \
+        outcome(lambda n, v: compiled.on_data(n.data, n.path, v), node, variables)
+    if mine == nodes == reference == typed:
+        return None
+    return (f"{expression!r} direct form {str(mine)[:300]} / on JSON {str(typed)[:300]} / node form {str(nodes)[:300]}"
+            f" / fhirpathpy {str(reference)[:300]}")
 
 
 # -- inputs ------------------------------------------------------------------------------------

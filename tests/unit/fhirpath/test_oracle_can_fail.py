@@ -16,7 +16,7 @@ import pytest
 import test_oracle
 from fhirpath_oracle import ROOT
 
-from adapter.fhirpath import functions, navigation, operators
+from adapter.fhirpath import direct, functions, navigation, operators
 
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
 
@@ -80,6 +80,60 @@ def test_a_wrong_semantics_is_caught(fault: Callable[[pytest.MonkeyPatch], None]
         fhirpath_oracle.ours.cache_clear()  # compile afresh, with the fault
         try:
             with pytest.raises(AssertionError, match="disagreements"):
+                test_oracle.test_compiled_equals_fhirpathpy(document)
+        finally:
+            fhirpath_oracle.ours.cache_clear()
+
+
+# -- the direct form (adapter.fhirpath.direct): a wrong direct evaluator is caught too ------------
+
+def _direct_keeps_all(m: pytest.MonkeyPatch) -> None:
+    m.setattr(direct, "_truthy", lambda result: True)
+
+
+def _direct_all_always(m: pytest.MonkeyPatch) -> None:
+    m.setattr(direct, "_all_true", lambda result: True)
+
+
+def _direct_ignores_primitive_extensions(m: pytest.MonkeyPatch) -> None:
+    real = direct._Step.__init__
+
+    def init(self: Any, key: str) -> None:
+        real(self, key)
+        self.ext_key = "\0"  # never a key: ``_linkId`` left out
+
+    m.setattr(direct._Step, "__init__", init)
+
+
+def _direct_equality_case_blind(m: pytest.MonkeyPatch) -> None:
+    real = direct._plain
+    m.setattr(direct, "_plain", lambda pair: v.lower() if isinstance(v := real(pair), str) else v)
+
+
+def _direct_where_equals_ignores_extensions(m: pytest.MonkeyPatch) -> None:
+    def where_equals(key: str, literal: str, crit: Any) -> Any:
+        return lambda items, v: [i for i in items if type(i) is tuple and type(i[0]) is dict and i[0].get(key) == literal]
+
+    m.setattr(direct, "_where_equals", where_equals)
+
+
+def _direct_order_inclusive(m: pytest.MonkeyPatch) -> None:
+    m.setitem(direct._ORDER, "<=", lambda x, y: x < y)
+
+
+_EXTENSIONS = (_direct_ignores_primitive_extensions, _direct_where_equals_ignores_extensions)
+
+
+@pytest.mark.slow  # negative controls for the direct form: the oracle must see each fault
+@pytest.mark.parametrize("fault", [_direct_keeps_all, _direct_all_always, _direct_equality_case_blind,
+                                   _direct_order_inclusive, *_EXTENSIONS])
+def test_a_wrong_direct_form_is_caught(fault: Callable[[pytest.MonkeyPatch], None], tmp_path: Path) -> None:
+    document = _with_linkid_extensions(tmp_path) if fault in _EXTENSIONS else EXAMPLE
+    with pytest.MonkeyPatch.context() as m:
+        fault(m)
+        fhirpath_oracle.ours.cache_clear()  # compile afresh, with the fault
+        try:
+            with pytest.raises(AssertionError, match="direct form"):
                 test_oracle.test_compiled_equals_fhirpathpy(document)
         finally:
             fhirpath_oracle.ours.cache_clear()
