@@ -83,14 +83,14 @@ def _variant(name: str) -> Iterator[None]:
         fhirpath.compile_tree = reject
     elif name == "no-invariants":
         invariants.holds = lambda *args, **kwargs: True
-    invariants._compile.cache_clear()
+    invariants.forget_compiled()
     fhirpath.cached.cache_clear()
     try:
         yield
     finally:
         fhirpath.compile_tree = original_tree
         invariants.holds = original_holds
-        invariants._compile.cache_clear()
+        invariants.forget_compiled()
         fhirpath.cached.cache_clear()
 
 

@@ -48,6 +48,14 @@ def compiled(expression: str, *, raw: bool = False) -> Compiled | FhirPathProble
     return _compile(expression, raw)
 
 
+def forget_compiled() -> None:
+    """Drop every compiled expression this module holds (the compiled forms and the evaluation
+    plans that hold them): the next evaluation compiles again, as after a change of
+    :func:`adapter.fhirpath.compile_tree` (the benchmark's fhirpathpy-only variant)."""
+    _compile.cache_clear()
+    _PLANS.clear()
+
+
 _ITEM_BY_LINK = re.compile(r"\bitem\.where\(linkId\s*=\s*'([^']*)'\)")
 _ITEM = re.compile(r"\bitem\b")
 # Functions that reach items without naming them: no pruning for expressions using these.

@@ -82,3 +82,23 @@ def test_cli_no_pyc_subjects_import_a_copy_without_byte_compiled_files(tmp_path:
     _, baseline_env, _ = commands[bench_cli.BASELINE]
     assert baseline_env is not None and str(source) not in baseline_env.get("PYTHONPATH", "")
     assert not list(source.rglob("*.pyc"))  # importing it wrote none
+
+
+def test_the_fhirpathpy_variant_evaluates_every_invariant_with_fhirpathpy() -> None:
+    """bench_validate's ``validate, FHIRPath by fhirpathpy``: no compiled or direct form may survive
+    from an earlier run (the evaluation plans held them, and the variant measured our own engine)."""
+    from adapter import fhirpath
+    from adapter.validation import invariants, validate_bytes
+    from bench import bench_validate
+
+    raw = bench_validate.EXAMPLE.read_bytes()
+    validate_bytes(raw)  # plans made with the compiler
+    assert any(isinstance(fn, fhirpath.Expression) and fn.compiled is not None
+               for _, fn in invariants._PLANS.values())
+    with bench_validate._variant("fhirpathpy"):
+        validate_bytes(raw)
+        used = [fn for _, fn in invariants._PLANS.values() if isinstance(fn, fhirpath.Expression)]
+        assert used and all(fn.compiled is None and fn.direct is None for fn in used)
+    validate_bytes(raw)
+    assert any(isinstance(fn, fhirpath.Expression) and fn.compiled is not None
+               for _, fn in invariants._PLANS.values())
