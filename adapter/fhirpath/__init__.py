@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from adapter.fhirpath import direct
+from adapter.fhirpath import direct, hoist
 from adapter.fhirpath.compiler import compile_tree
 from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data, node
 from adapter.fhirpath.fhir import USER_FUNCTIONS, scope
@@ -46,6 +46,10 @@ class Expression:
     def __init__(self, text: str, *, raw: bool = False) -> None:
         self.text, self.raw = text, raw
         tree = parse(text)
+        with hoist.remembering():  # (each subtree's analysis once, for the compiler and the direct form)
+            self._compile(text, tree, raw)
+
+    def _compile(self, text: str, tree: Any, raw: bool) -> None:
         self.compiled: Compiled | None = None
         self.reason = ""
         try:

@@ -34,6 +34,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from adapter.fhirpath.env import RN, UNSET, Compiled, Env, Items
@@ -108,10 +111,41 @@ def _function(ast: Ast, bound: Bound) -> set[str] | None:
     return found
 
 
+_MEMO = threading.local()
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Within the block, :func:`free_variables` and :func:`key_of` answer each subtree once:
+    compiling one expression asks them of every subtree again for each enclosing one (the
+    compiler, the count of repeated subexpressions, the direct form), quadratic in its depth. The
+    answers are filed under the subtrees' ``id`` together with the subtree (so that no other object
+    can take that id while the memo lives): the memo goes when the block ends."""
+    outer = getattr(_MEMO, "table", None)
+    _MEMO.table = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _MEMO.table = outer
+
+
 def free_variables(ast: Ast, bound: Bound = frozenset()) -> set[str] | None:
     """The ``%`` variables ``ast`` reads, when that is all it reads of the evaluation state besides
     what ``bound`` names as set within it (nothing: the input, ``$this``, ``$index``, ``$total`` of
     the place it stands are not read); ``None`` when it may read any of those."""
+    table = getattr(_MEMO, "table", None)
+    if table is None:
+        return _free_variables(ast, bound)
+    key = ("free", id(ast), bound)
+    entry = table.get(key)
+    if entry is None:
+        found = _free_variables(ast, bound)
+        # the subtree itself is kept with its answer: while it lives its id is no other's
+        entry = table[key] = (ast, None if found is None else frozenset(found))
+    return None if entry[1] is None else set(entry[1])
+
+
+def _free_variables(ast: Ast, bound: Bound) -> set[str] | None:
     kind = ast.get("type")
     children = _children(ast)
     if kind in _WRAPPERS:
@@ -168,9 +202,17 @@ _NUMBERS = itertools.count()
 def key_of(ast: Ast) -> int:
     """One number per distinct subtree (its whole structure, not its text, which lacks spaces);
     safe with threads (``count`` and ``setdefault`` are atomic)."""
+    table = getattr(_MEMO, "table", None)
+    if table is not None:
+        known = table.get(("key", id(ast)))
+        if known is not None:
+            return int(known[1])
     digest = hashlib.blake2b(json.dumps(ast, sort_keys=True).encode(), digest_size=16).digest()
     key = _KEYS.get(digest)
-    return _KEYS.setdefault(digest, next(_NUMBERS)) if key is None else key
+    number = _KEYS.setdefault(digest, next(_NUMBERS)) if key is None else key
+    if table is not None:
+        table[("key", id(ast))] = (ast, number)
+    return number
 
 
 class _Marker:

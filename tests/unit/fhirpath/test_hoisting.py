@@ -188,3 +188,62 @@ def test_a_wrong_hoisting_is_caught(fault: Callable[[pytest.MonkeyPatch], None])
         finally:
             ours.cache_clear()
     assert problems
+
+
+def _subtrees(ast: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [ast]
+    for child in ast.get("children") or []:
+        if isinstance(child, dict):
+            out.extend(_subtrees(child))
+    return out
+
+
+_BOUNDS = [frozenset(), frozenset({"data"}), frozenset({"data", "this"}), frozenset({"this"}),
+           frozenset({"data", "this", "index"}), frozenset({"data", "this", "index", "total"})]
+_CORE = json.loads((ROOT / "tests" / "unit" / "fhirpath" / "r4_core_invariants.json").read_text(encoding="utf-8"))
+
+
+def _expressions() -> list[str]:
+    core = [i["expression"] if isinstance(i, dict) else i for i in _CORE["invariants"]]
+    return sorted({e for e in [*SEMANTICS, *core] if isinstance(e, str)})
+
+
+def test_remembering_answers_every_subtree_as_asking_afresh() -> None:
+    """``hoist.remembering`` (each subtree's analysis once per compile) gives what the analysis
+    gives without it, for every subtree of every core invariant and semantics case, under every
+    set of bound names, asked twice (the second answer is the remembered one)."""
+    compared = 0
+    for expression in _expressions():
+        try:
+            tree = parse(expression)
+        except Exception:  # noqa: BLE001, S112 - the cases include expressions fhirpathpy refuses
+            continue
+        nodes = _subtrees(tree)
+        fresh = [[hoist.free_variables(n, b) for b in _BOUNDS] for n in nodes]
+        keys = [hoist.key_of(n) for n in nodes]
+        hoistable = [hoist.hoistable(n) for n in nodes]
+        with hoist.remembering():
+            for _ in range(2):
+                assert [[hoist.free_variables(n, b) for b in _BOUNDS] for n in nodes] == fresh, expression
+                assert [hoist.key_of(n) for n in nodes] == keys, expression
+                assert [hoist.hoistable(n) for n in nodes] == hoistable, expression
+        compared += len(nodes)
+    assert compared > 10_000
+
+
+def test_remembering_that_forgets_the_bound_names_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: a memo keyed by the subtree alone (not by what is bound) answers wrongly."""
+    table: dict[int, Any] = {}
+    original = hoist._free_variables
+
+    def careless(ast: dict[str, Any], bound: frozenset[str]) -> Any:
+        if id(ast) not in table:
+            table[id(ast)] = (ast, original(ast, bound))
+        return table[id(ast)][1]
+
+    tree = parse("where(%a = $this).exists()")
+    right = [hoist.free_variables(n, b) for n in _subtrees(tree) for b in _BOUNDS]
+    monkeypatch.setattr(hoist, "_free_variables", careless)
+    with hoist.remembering():
+        wrong = [hoist.free_variables(n, b) for n in _subtrees(tree) for b in _BOUNDS]
+    assert wrong != right
