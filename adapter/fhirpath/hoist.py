@@ -116,7 +116,7 @@ _MEMO = threading.local()
 
 @contextmanager
 def remembering() -> Iterator[None]:
-    """Within the block, :func:`free_variables` and :func:`key_of` answer each subtree once:
+    """Within the block, :func:`free_variables`, :func:`hoistable` and :func:`key_of` answer each subtree once:
     compiling one expression asks them of every subtree again for each enclosing one (the
     compiler, the count of repeated subexpressions, the direct form), quadratic in its depth. The
     answers are filed under the subtrees' ``id`` together with the subtree (so that no other object
@@ -186,6 +186,17 @@ def _free_variables(ast: Ast, bound: Bound) -> set[str] | None:
 
 def hoistable(ast: Ast) -> tuple[str, ...] | None:
     """The variables of a subexpression worth evaluating once (see the module's text), else ``None``."""
+    table = getattr(_MEMO, "table", None)
+    if table is None:
+        return _hoistable(ast)
+    entry = table.get(("hoistable", id(ast)))
+    if entry is None:
+        entry = table[("hoistable", id(ast))] = (ast, _hoistable(ast))
+    found: tuple[str, ...] | None = entry[1]
+    return found
+
+
+def _hoistable(ast: Ast) -> tuple[str, ...] | None:
     inner = ast
     while inner.get("type") in _WRAPPERS and len(_children(inner)) == 1:
         inner = _children(inner)[0]
