@@ -101,18 +101,24 @@ def _one(name: str, registry: Registry, settings: Settings) -> tuple[dict[str, A
         issues = Issues()
         issues.add("LISN_VALIDATION_FILE_UNREADABLE", code="not-found", file=name, reason=exc.strerror or type(exc).__name__)
         return issues.outcome(), EXIT_USAGE
-    lines: dict[str, tuple[int, int | None]] = {}
-    problems: list[Any] = []
     try:
-        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
+        oo = outcome_of(raw, registry, settings)
     except errors.InputRejected as exc:
         # JSON or XML that is no resource (an array, `null`, no resourceType) has errors (1), like a
         # resource that breaks a rule; what cannot be read as JSON or XML at all is unreadable (2).
         read = exc.message_id == "LISN_VALIDATION_UNSUPPORTED_RESOURCE"
         return exc.outcome, (EXIT_INVALID if read else EXIT_USAGE)
-    oo = validate_read(resource, raw, registry, lines=lines, problems=problems,
-                       test_environment=settings.validation.test_environment)
     return oo, (EXIT_INVALID if errors.has_errors(oo) else EXIT_OK)
+
+
+def outcome_of(raw: bytes, registry: Registry, settings: Settings) -> dict[str, Any]:
+    """The OperationOutcome of validating ``raw`` (JSON or XML) under ``settings``' limits, with
+    line and column numbers; InputRejected for what cannot be read as a resource."""
+    lines: dict[str, tuple[int, int | None]] = {}
+    problems: list[Any] = []
+    resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
+    return validate_read(resource, raw, registry, lines=lines, problems=problems,
+                         test_environment=settings.validation.test_environment)
 
 
 def render_text(oo: dict[str, Any], label: str) -> str:

@@ -67,19 +67,14 @@ def _bundle(path: Path) -> dict[str, Any]:
 
 
 def _valid_or_exit(raw: bytes, path: Path) -> None:
+    from adapter.cli.validate import outcome_of  # here: `adapter keys` and `verify` do without validation
     from adapter.fhir.registry import default_registry
     from adapter.settings import Settings
-    from adapter.validation import read_resource, validate_read  # here: `adapter keys` and `verify` do without it
 
-    settings = Settings.from_env()
-    lines: dict[str, tuple[int, int | None]] = {}
-    problems: list[Any] = []
     try:
-        resource = read_resource(raw, limits=settings.limits, xml=settings.xml, lines=lines, problems=problems)
+        oo = outcome_of(raw, default_registry(), Settings.from_env())
     except errors.InputRejected as exc:
         fail(exc)
-    oo = validate_read(resource, raw, default_registry(), lines=lines, problems=problems,
-                       test_environment=settings.validation.test_environment)
     if errors.has_errors(oo):
         found = [i for i in oo.get("issue", []) if i.get("severity") in ("error", "fatal")]
         click.echo(outcome_text({"issue": found}, messages.text("LISN_INPUT_FILE_INVALID", file=path)), err=True)

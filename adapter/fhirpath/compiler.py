@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -298,26 +299,28 @@ _HANDLERS: dict[str, Callable[[Ast], Compiled]] = {
 }
 
 
-def compile_detached(ast: Ast) -> Compiled:
-    """The closure for one subtree on its own (no hoisting: as if it stood alone, outside any criterion)."""
+@contextmanager
+def _detached() -> Iterator[None]:
+    """Within the block, compiling as if outside any criterion and any repeat (no hoisting)."""
     loops: int = getattr(_DEPTH, "loops", 0)
     repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
     _DEPTH.loops, _DEPTH.repeated = 0, frozenset()
     try:
-        return compile_node(ast)
+        yield
     finally:
         _DEPTH.loops, _DEPTH.repeated = loops, repeated
+
+
+def compile_detached(ast: Ast) -> Compiled:
+    """The closure for one subtree on its own (no hoisting: as if it stood alone, outside any criterion)."""
+    with _detached():
+        return compile_node(ast)
 
 
 def compile_operator_detached(op: str, operands: list[Ast], compile_operand: Callable[[Ast], Compiled]) -> Compiled:
     """:func:`compile_operator` on its own (no hoisting), with the operands compiled by ``compile_operand``."""
-    loops: int = getattr(_DEPTH, "loops", 0)
-    repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
-    _DEPTH.loops, _DEPTH.repeated = 0, frozenset()
-    try:
+    with _detached():
         return compile_operator(op, operands, compile_operand, constant)
-    finally:
-        _DEPTH.loops, _DEPTH.repeated = loops, repeated
 
 
 def compile_tree(tree: Ast) -> Compiled:

@@ -35,7 +35,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -133,16 +133,24 @@ def free_variables(ast: Ast, bound: Bound = frozenset()) -> set[str] | None:
     """The ``%`` variables ``ast`` reads, when that is all it reads of the evaluation state besides
     what ``bound`` names as set within it (nothing: the input, ``$this``, ``$index``, ``$total`` of
     the place it stands are not read); ``None`` when it may read any of those."""
+    found: frozenset[str] | None = _remembered(("free", id(ast), bound), ast, lambda: _frozen(_free_variables(ast, bound)))
+    return None if found is None else set(found)
+
+
+def _frozen(found: set[str] | None) -> frozenset[str] | None:
+    return None if found is None else frozenset(found)
+
+
+def _remembered(key: tuple[Any, ...], ast: Ast, compute: Callable[[], Any]) -> Any:
+    """``compute()``, or within :func:`remembering` its answer filed under ``key`` (which holds
+    ``id(ast)``): the subtree is kept with the answer, so that while the memo lives its id is no other's."""
     table = getattr(_MEMO, "table", None)
     if table is None:
-        return _free_variables(ast, bound)
-    key = ("free", id(ast), bound)
+        return compute()
     entry = table.get(key)
     if entry is None:
-        found = _free_variables(ast, bound)
-        # the subtree itself is kept with its answer: while it lives its id is no other's
-        entry = table[key] = (ast, None if found is None else frozenset(found))
-    return None if entry[1] is None else set(entry[1])
+        entry = table[key] = (ast, compute())
+    return entry[1]
 
 
 def _free_variables(ast: Ast, bound: Bound) -> set[str] | None:
@@ -186,13 +194,7 @@ def _free_variables(ast: Ast, bound: Bound) -> set[str] | None:
 
 def hoistable(ast: Ast) -> tuple[str, ...] | None:
     """The variables of a subexpression worth evaluating once (see the module's text), else ``None``."""
-    table = getattr(_MEMO, "table", None)
-    if table is None:
-        return _hoistable(ast)
-    entry = table.get(("hoistable", id(ast)))
-    if entry is None:
-        entry = table[("hoistable", id(ast))] = (ast, _hoistable(ast))
-    found: tuple[str, ...] | None = entry[1]
+    found: tuple[str, ...] | None = _remembered(("hoistable", id(ast)), ast, lambda: _hoistable(ast))
     return found
 
 
@@ -213,17 +215,14 @@ _NUMBERS = itertools.count()
 def key_of(ast: Ast) -> int:
     """One number per distinct subtree (its whole structure, not its text, which lacks spaces);
     safe with threads (``count`` and ``setdefault`` are atomic)."""
-    table = getattr(_MEMO, "table", None)
-    if table is not None:
-        known = table.get(("key", id(ast)))
-        if known is not None:
-            return int(known[1])
+    number: int = _remembered(("key", id(ast)), ast, lambda: _key_of(ast))
+    return number
+
+
+def _key_of(ast: Ast) -> int:
     digest = hashlib.blake2b(json.dumps(ast, sort_keys=True).encode(), digest_size=16).digest()
     key = _KEYS.get(digest)
-    number = _KEYS.setdefault(digest, next(_NUMBERS)) if key is None else key
-    if table is not None:
-        table[("key", id(ast))] = (ast, number)
-    return number
+    return _KEYS.setdefault(digest, next(_NUMBERS)) if key is None else key
 
 
 class _Marker:
