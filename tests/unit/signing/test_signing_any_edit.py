@@ -325,7 +325,7 @@ def _reading_the_bytes_received(received: dict[str, bytes]) -> Callable[[Any], r
     return lambda verification: reader._document(parse_xml(received["xml"]), verification)
 
 
-@pytest.mark.slow  # the negative control: hypothesis searches until it finds the defect (10-20 s)
+@pytest.mark.slow  # the negative control: hypothesis searches until it finds the defect (5-20 s, at most ~60 s)
 def test_the_property_finds_the_comment_defect_without_the_protections(rsa_keys: Any,
                                                                        example_bundle: dict[str, Any]) -> None:
     xml = sign_document(render_municipal_xml(example_bundle), key=rsa_keys.key, cert_chain=rsa_keys.chain)
@@ -336,7 +336,11 @@ def test_the_property_finds_the_comment_defect_without_the_protections(rsa_keys:
         received["xml"] = edited
         return shown(edited, keys)
 
-    @settings(max_examples=1000, deadline=None, derandomize=True, phases=[Phase.generate], database=None)
+    # The keys are made afresh in each session, so the signed bytes and with them the edits drawn
+    # differ from run to run. Measured on 9 key sets on 2026-12-04: the defect was found after 372
+    # to 1,315 examples (2 of the 9 needed more than the budget of 1,000 it had; CI failed so once).
+    # The search stops at the first find: the larger budget costs time only in an unlucky run.
+    @settings(max_examples=5000, deadline=None, derandomize=True, phases=[Phase.generate], database=None)
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         _check(data, fixture, unprotected)
