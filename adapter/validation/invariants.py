@@ -413,15 +413,26 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     return found
 
 
-_PLANS: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+_PLANS: dict[tuple[str, str | None], tuple[Any, Any, bool]] = {}
 
 
-def _plan(expression: str, type_path: str | None) -> tuple[Any, Any]:
-    """``(the shortcut of _when_absent, the compiled expression)`` for a plain evaluation, found once."""
+def _data_only(fn: Any, expression: str) -> bool:
+    """Whether ``fn`` is evaluated by its direct form reading no ``%`` variable, so that
+    :func:`evaluate` gives ``fn.on_data(node, type_path)`` whatever ``resource`` and ``root`` are:
+    no pruning applies to it (a direct form has no ``descendants()``, and its item steps are left
+    unpruned: :func:`_direct`)."""
+    return (type(fn) is fhirpath.Expression and fn.direct is not None and not fn.direct.variables
+            and not reference_only(expression) and _direct(expression))
+
+
+def _plan(expression: str, type_path: str | None) -> tuple[Any, Any, bool]:
+    """``(the shortcut of _when_absent, the compiled expression, whether it reads the data only:
+    _data_only)`` for a plain evaluation, found once."""
     shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
     if shortcut is _UNKNOWN:
         shortcut = _when_absent(expression, type_path)
-    plan = (shortcut, compiled(expression))
+    fn = compiled(expression)
+    plan = (shortcut, fn, _data_only(fn, expression))
     if len(_PLANS) >= 4096:  # expressions come from the loaded profiles: a bound all the same
         _PLANS.clear()
     _PLANS[(expression, type_path)] = plan
@@ -460,9 +471,15 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         plan = _PLANS.get((expression, type_path))
         if plan is None:
             plan = _plan(expression, type_path)
-        shortcut, fn = plan
+        shortcut, fn, data_only = plan
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
+        if data_only:  # (what the general steps below come to for it)
+            try:
+                data_found: list[Any] = fn.on_data(node, type_path)
+                return data_found
+            except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
+                return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
     else:
         fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
