@@ -413,26 +413,15 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     return found
 
 
-_PLANS: dict[tuple[str, str | None], tuple[Any, Any, bool]] = {}
+_PLANS: dict[tuple[str, str | None], tuple[Any, Any]] = {}
 
 
-def _data_only(fn: Any, expression: str) -> bool:
-    """Whether ``fn`` is evaluated by its direct form reading no ``%`` variable, so that
-    :func:`evaluate` gives ``fn.on_data(node, type_path)`` whatever ``resource`` and ``root`` are:
-    no pruning applies to it (a direct form has no ``descendants()``, and its item steps are left
-    unpruned: :func:`_direct`)."""
-    return (type(fn) is fhirpath.Expression and fn.direct is not None and not fn.direct.variables
-            and not reference_only(expression) and _direct(expression))
-
-
-def _plan(expression: str, type_path: str | None) -> tuple[Any, Any, bool]:
-    """``(the shortcut of _when_absent, the compiled expression, whether it reads the data only:
-    _data_only)`` for a plain evaluation, found once."""
+def _plan(expression: str, type_path: str | None) -> tuple[Any, Any]:
+    """``(the shortcut of _when_absent, the compiled expression)`` for a plain evaluation, found once."""
     shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
     if shortcut is _UNKNOWN:
         shortcut = _when_absent(expression, type_path)
-    fn = compiled(expression)
-    plan = (shortcut, fn, _data_only(fn, expression))
+    plan = (shortcut, compiled(expression))
     if len(_PLANS) >= 4096:  # expressions come from the loaded profiles: a bound all the same
         _PLANS.clear()
     _PLANS[(expression, type_path)] = plan
@@ -456,6 +445,17 @@ def _lacks(node: dict[str, Any], names: tuple[str, ...]) -> bool:
     return True
 
 
+def _data_only(fn: Any) -> bool:
+    """Whether ``fn`` is evaluated by its direct form reading no ``%`` variable: then
+    :func:`evaluate` gives ``fn.on_data(node, type_path)`` whatever ``resource`` and ``root`` are,
+    as no pruning applies to it (its item steps are left unpruned, :func:`_direct`; the reference
+    pruning is for ``descendants()``, which no direct form has)."""
+    if type(fn) is not fhirpath.Expression:
+        return False
+    form = fn.direct
+    return form is not None and not form.variables
+
+
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
              originals: dict[int, Any] | None = None, root: Any = None,
              type_path: str | None = None) -> list[Any] | FhirPathProblem:
@@ -471,10 +471,10 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         plan = _PLANS.get((expression, type_path))
         if plan is None:
             plan = _plan(expression, type_path)
-        shortcut, fn, data_only = plan
+        shortcut, fn = plan
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
-        if data_only:  # (what the general steps below come to for it)
+        if _data_only(fn):  # (what the general steps below come to for it)
             try:
                 data_found: list[Any] = fn.on_data(node, type_path)
                 return data_found

@@ -44,7 +44,7 @@ def _outcome(resource: Any, registry: Registry, *, data_only: Any = None) -> Any
         invariants.forget_compiled()
 
 
-def _never(fn: Any, expression: str) -> bool:
+def _never(fn: Any) -> bool:
     return False
 
 
@@ -103,8 +103,23 @@ def test_data_only_path_equals_general_steps_on_mutated_submissions(mutations: l
 def test_a_wrong_decision_is_caught() -> None:
     """Negative control: handing node-form expressions (which may read ``%resource``) the data
     alone changes outcomes, and the comparison above sees it."""
-    def wrong(fn: Any, expression: str) -> bool:
+    def wrong(fn: Any) -> bool:
         return type(fn) is fhirpath.Expression
 
     bundle = copy.deepcopy(_BUNDLE)
     assert _outcome(bundle, _REGISTRY) != _outcome(bundle, _REGISTRY, data_only=wrong)
+
+
+def test_no_pruned_expression_has_a_direct_form() -> None:
+    """What ``_data_only`` relies on: an expression the reference pruning applies to has no direct
+    form (``descendants()``), and the item pruning leaves direct forms alone."""
+    for path in sorted((ROOT / "profiles").glob("StructureDefinition-*.json")):
+        for element in json.loads(path.read_text(encoding="utf-8")).get("differential", {}).get("element", []):
+            for c in element.get("constraint", []):
+                texts = [c["expression"]] + [e["valueString"] for e in c.get("extension", [])
+                                             if e.get("url", "").endswith("constraint-location")]
+                for text in texts:
+                    if invariants.reference_only(text):
+                        assert invariants.compiled(text).direct is None, text  # type: ignore[union-attr]
+    assert invariants.reference_only("entry.resource.descendants().ofType(Reference).reference.exists()")
+    assert fhirpath.compile("entry.resource.descendants().ofType(Reference).reference.exists()").direct is None
