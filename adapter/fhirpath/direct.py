@@ -734,12 +734,15 @@ def _on_nodes(ast: Ast) -> Direct:
 
 
 class Form:
-    """A compiled direct form: ``form(items, variables)``; ``variables``: whether it reads any."""
+    """A compiled direct form: ``form(items, variables)``; ``variables``: whether it reads any;
+    ``boolean``: whether the body always gives one Boolean (:func:`_boolean`), what :func:`nodes`
+    gives back as it is."""
 
-    __slots__ = ("body", "variables")
+    __slots__ = ("body", "variables", "boolean")
 
     def __init__(self, body: Direct, variables: bool) -> None:
         self.body, self.variables = body, variables
+        self.boolean = _is_boolean(body)
 
 
 def compile_direct(tree: Ast) -> Form | None:
@@ -763,6 +766,13 @@ def run(form: Form, root: Any, variables: Vars | None = None) -> list[Any]:
     """``form`` on ``root`` (a JSON value, or a node), as the node form's collection; ``variables``
     as the node form has them (``%context`` included)."""
     return nodes(form.body(pairs_of(arraify(root)), variables or {}))
+
+
+def test_on_object(form: Form, data: dict[str, Any], type_path: str | None) -> list[Any]:
+    """:func:`run_typed` for a form that reads no variable and gives one Boolean, on a JSON object:
+    the body on the one item :func:`run_typed` would give it, its result as it is (``nodes`` of one
+    Boolean is itself)."""
+    return form.body([data if type_path is None else (data, data.get("resourceType", type_path))], {})
 
 
 def run_typed(form: Form, data: Any, type_path: str | None, variables: Vars | None = None) -> list[Any]:

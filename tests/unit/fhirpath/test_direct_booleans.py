@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import fhirpath_oracle
 import pytest
@@ -79,3 +80,62 @@ def test_a_wrong_combination_is_caught_by_the_table(op: str) -> None:
                 test_every_pair_of_values_against_fhirpathpy(op)
         finally:
             fhirpath_oracle.ours.cache_clear()
+
+
+# -- on_data's shortcut for such forms on a JSON object (direct.test_on_object) ---------------------
+
+def _boolean_expressions() -> list[str]:
+    import test_oracle
+
+    texts = test_oracle.PROFILE + [i["expression"] for i in test_oracle.CORE]
+    out = []
+    for text in dict.fromkeys(texts):
+        try:
+            form = fhirpath.compile(text).direct
+        except Exception:  # noqa: BLE001 - a profile expression fhirpathpy cannot parse
+            continue
+        if form is not None and form.boolean and not form.variables:
+            out.append(text)
+    return out
+
+
+def _test_on_object_disagreements(document: Any, *, stop: bool = False) -> list[str]:
+    from fhirpath_oracle import resources, typed_nodes
+
+    from adapter.fhirpath.upstream import FP_Type
+
+    problems = []
+    texts = _boolean_expressions()
+    for resource, variables in resources(document):
+        for typed in typed_nodes(resource)[:20]:
+            data, path = typed.data, typed.path
+            if not isinstance(data, dict) or isinstance(data, FP_Type):
+                continue
+            for type_path in (None, path) if "resourceType" in data else (path,):
+                for text in texts:
+                    expression = fhirpath.compile(text)
+                    mine = fhirpath_oracle.outcome(
+                        lambda d, v, e=expression, t=type_path: e.on_data(d, t), data, variables)
+                    general = fhirpath_oracle.outcome(
+                        lambda d, v, e=expression, t=type_path: direct.nodes(direct.run_typed(e.direct, d, t)),
+                        data, variables)
+                    reference = fhirpath_oracle.outcome(
+                        fhirpath_oracle.theirs(text, False), data if type_path is None else typed, variables)
+                    if not mine == general == reference:
+                        problems.append(f"{text!r} on {path}: {mine} / {general} / fhirpathpy {reference}")
+                        if stop:
+                            return problems
+    return problems
+
+
+def test_boolean_forms_on_objects_equal_the_general_run() -> None:
+    texts = _boolean_expressions()
+    assert len(texts) > 50, len(texts)
+    assert not _test_on_object_disagreements(fhirpath_oracle.load(EXAMPLE))
+
+
+def test_a_wrong_shortcut_on_objects_is_caught() -> None:
+    """Negative control: a shortcut that evaluates on an empty object instead of the data."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(direct, "test_on_object", lambda form, data, type_path: form.body([({}, type_path)], {}))
+        assert _test_on_object_disagreements(fhirpath_oracle.load(EXAMPLE), stop=True)
