@@ -85,8 +85,11 @@ class Expression:
     def on_data(self, data: Any, type_path: str | None, context: Mapping[str, Any] | None = None) -> list[Any]:
         """``self(typed(data, type_path), context)`` (``type_path=None``: ``self(data, context)``),
         by the direct form without making the node, where the expression has one."""
-        if self.direct is not None:
-            result = direct.run_typed(self.direct, data, type_path, dict(context) if context else None)
+        form = self.direct
+        if form is not None:
+            if form.boolean and not form.variables and type(data) is dict:
+                return direct.test_on_object(form, data, type_path)
+            result = direct.run_typed(form, data, type_path, dict(context) if context else None)
             if len(result) == 1 and (result[0] is True or result[0] is False):
                 return result  # (what _plain gives for it)
             return _plain(result)

@@ -24,7 +24,7 @@ from typing import Any
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
 from adapter.fhirpath.hoist import Hoisted, hoistable, key_of
-from adapter.fhirpath.navigation import Member, descendants_of_type
+from adapter.fhirpath.navigation import Member, descendants_of_type, descendants_of_type_member
 from adapter.fhirpath.operators import compile_operator
 from adapter.fhirpath.params import Const, Unsupported, type_param
 from adapter.fhirpath.upstream import EVALUATORS
@@ -189,6 +189,9 @@ def _invocation_expression(ast: Ast) -> Compiled:
         before = compile_node(rest)
         return lambda env, data: count(env, before(env, data))
     children = _children(ast)
+    fused = _descendants_of_type_member(children)
+    if fused is not None:
+        return fused
     inner = children[0] if children[0].get("type") == "InvocationExpression" else None
     if len(children) == 2 and inner is not None and len(_children(inner)) == 2 \
             and _function_name(children[1]) is not None and _function_name(_children(inner)[1]) == ("descendants", []):
@@ -207,6 +210,27 @@ def _invocation_expression(ast: Ast) -> Compiled:
         return data
 
     return chain
+
+
+def _descendants_of_type_member(children: list[Ast]) -> Compiled | None:
+    """``X.descendants().ofType(T).key`` (``key`` a lower-case member, not ``length``): X, then
+    one walk (:func:`adapter.fhirpath.navigation.descendants_of_type_member`); else ``None``."""
+    if len(children) != 2 or children[1].get("type") != "MemberInvocation":
+        return None
+    key = _identifier(_children(children[1], 1)[0])
+    of_type = children[0]
+    if not key or key[0] != key[0].lower() or key[0] == key[0].upper() or key == "length" \
+            or of_type.get("type") != "InvocationExpression" or len(_children(of_type)) != 2:
+        return None
+    descendants, call = _children(of_type)
+    named = _function_name(call)
+    if named is None or named[0] != "ofType" or len(named[1]) != 1 \
+            or descendants.get("type") != "InvocationExpression" or len(_children(descendants)) != 2 \
+            or _function_name(_children(descendants)[1]) != ("descendants", []):
+        return None
+    step = descendants_of_type_member(type_param(named[1][0])(Env([], {}), []), key)
+    before = compile_node(_children(descendants)[0])
+    return lambda env, data: step(env, before(env, data))
 
 
 def _function(ast: Ast) -> Compiled:

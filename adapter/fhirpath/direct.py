@@ -194,10 +194,11 @@ def _add(out: Pairs, value: Any, child: str) -> None:
 class _Count:
     """``key.exists()``, ``key.empty()``, ``key.count()``: the step's items counted, not made."""
 
-    __slots__ = ("step", "test")
+    __slots__ = ("step", "test", "boolean")
 
     def __init__(self, step: _Step, test: str) -> None:
         self.step, self.test = step, test
+        self.boolean = test != "count"  # exists()/empty(): always one Boolean (see _boolean)
 
     def __call__(self, items: Pairs, v: Vars) -> Pairs:
         found = self.step.count(items)
@@ -323,10 +324,14 @@ class _Compiler:
             if inner.get("type") == "InvocationExpression" and \
                     _children(inner, 2)[1].get("type") == "MemberInvocation":  # ``X.key.exists()``
                 before, count = self.compile(_children(inner)[0], focus), _Count(_member(_children(inner)[1]), test)
-                return lambda items, v: count(before(items, v), v)
+                counted = lambda items, v: count(before(items, v), v)  # noqa: E731
+                return _boolean(counted) if count.boolean else counted
         # (``a.$this`` reads what an operator or criterion set, not ``a``'s items: refused on the right)
         first, second = self.compile(left, focus), self.compile(right, False)
-        return lambda items, v: second(first(items, v), v)
+        if second is _not and _is_boolean(first):  # ``(a.exists() and b.exists()).not()``
+            return _not_boolean(first)
+        chained = lambda items, v: second(first(items, v), v)  # noqa: E731
+        return _boolean(chained) if _is_boolean(second) else chained
 
     def bridged(self, ast: Ast) -> Direct:
         """An operator as the node form computes it (for ordering on anything but two plain values):
@@ -360,9 +365,9 @@ class _Compiler:
             return _has_value
         if name in ("exists", "empty", "count", "first", "not") and not params:
             if name == "exists":
-                return lambda items, v: [bool(items)]
+                return _boolean(lambda items, v: [bool(items)])
             if name == "empty":
-                return lambda items, v: [not items]
+                return _boolean(lambda items, v: [not items])
             if name == "count":
                 return lambda items, v: [len(items)]
             return _first if name == "first" else _not
@@ -454,8 +459,34 @@ def _operand(items: Pairs) -> Any:
     return boolean_operand(nodes(items))
 
 
+def _boolean(fn: Direct) -> Direct:
+    """Mark ``fn`` as always giving exactly ``[True]`` or ``[False]`` (a count's ``exists()``/
+    ``empty()``, ``all()``, ``exists(criterion)``, and the logic of such): then ``and``/``or``/
+    ``xor``/``implies``/``not()`` on it are plain Python logic (:func:`_logic`), as fhirpathpy's
+    operators compute them on two Booleans."""
+    fn.boolean = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _is_boolean(fn: Any) -> bool:
+    return getattr(fn, "boolean", False) is True
+
+
+# fhirpathpy's ``and_op``/``or_op``/``xor_op``/``implies_op`` on two Booleans (neither an empty
+# collection): ``a and b``, ``a or b``, ``(a and not b) or (not a and b)``, ``True if a is False
+# else a and b``. Both operands are still evaluated, left first, as the general closure does.
+_ON_BOOLEANS: dict[str, Callable[[bool, bool], bool]] = {
+    "and": lambda a, b: a and b,  # (and_/or_ below inline these two)
+    "or": lambda a, b: a or b,
+    "xor": lambda a, b: a is not b,
+    "implies": lambda a, b: True if a is False else b,
+}
+
+
 def _logic(op: str, left: Direct, right: Direct) -> Direct:
     fn = REGISTRY[op]["fn"]
+    if _is_boolean(left) and _is_boolean(right):
+        return _logic_on_booleans(op, left, right)
 
     def logic(items: Pairs, v: Vars) -> Pairs:
         x = left(items, v)
@@ -470,6 +501,34 @@ def _logic(op: str, left: Direct, right: Direct) -> Direct:
         return _listed(result)
 
     return logic
+
+
+def _logic_on_booleans(op: str, left: Direct, right: Direct) -> Direct:
+    """:func:`_logic` where both operands always give one Boolean: no list checks, no fhirpathpy call."""
+    if op == "and":
+        def and_(items: Pairs, v: Vars) -> Pairs:
+            a = left(items, v)[0]
+            b = right(items, v)[0]
+            return [a and b]
+        return _boolean(and_)
+    if op == "or":
+        def or_(items: Pairs, v: Vars) -> Pairs:
+            a = left(items, v)[0]
+            b = right(items, v)[0]
+            return [a or b]
+        return _boolean(or_)
+    combine = _ON_BOOLEANS[op]
+
+    def logic(items: Pairs, v: Vars) -> Pairs:
+        a = left(items, v)[0]
+        return [combine(a, right(items, v)[0])]
+
+    return _boolean(logic)
+
+
+def _not_boolean(body: Direct) -> Direct:
+    """``body.not()`` where ``body`` always gives one Boolean: its negation (:func:`_not` on it)."""
+    return _boolean(lambda items, v: [not body(items, v)[0]])
 
 
 def _plain(item: Any) -> Any:
@@ -583,7 +642,7 @@ def _criterion(name: str, crit: Direct) -> Direct:
                     return [False]
             return [True]
 
-        return all_
+        return _boolean(all_)
     if name == "select":
         def select(items: Pairs, v: Vars) -> Pairs:
             out: Pairs = []
@@ -600,7 +659,7 @@ def _criterion(name: str, crit: Direct) -> Direct:
         return kept
 
     if name == "exists":
-        return lambda items, v: [bool(where(items, v))]
+        return _boolean(lambda items, v: [bool(where(items, v))])
     return where
 
 
@@ -675,12 +734,15 @@ def _on_nodes(ast: Ast) -> Direct:
 
 
 class Form:
-    """A compiled direct form: ``form(items, variables)``; ``variables``: whether it reads any."""
+    """A compiled direct form: ``form(items, variables)``; ``variables``: whether it reads any;
+    ``boolean``: whether the body always gives one Boolean (:func:`_boolean`), what :func:`nodes`
+    gives back as it is."""
 
-    __slots__ = ("body", "variables")
+    __slots__ = ("body", "variables", "boolean")
 
     def __init__(self, body: Direct, variables: bool) -> None:
         self.body, self.variables = body, variables
+        self.boolean = _is_boolean(body)
 
 
 def compile_direct(tree: Ast) -> Form | None:
@@ -704,6 +766,13 @@ def run(form: Form, root: Any, variables: Vars | None = None) -> list[Any]:
     """``form`` on ``root`` (a JSON value, or a node), as the node form's collection; ``variables``
     as the node form has them (``%context`` included)."""
     return nodes(form.body(pairs_of(arraify(root)), variables or {}))
+
+
+def test_on_object(form: Form, data: dict[str, Any], type_path: str | None) -> list[Any]:
+    """:func:`run_typed` for a form that reads no variable and gives one Boolean, on a JSON object:
+    the body on the one item :func:`run_typed` would give it, its result as it is (``nodes`` of one
+    Boolean is itself)."""
+    return form.body([data if type_path is None else (data, data.get("resourceType", type_path))], {})
 
 
 def run_typed(form: Form, data: Any, type_path: str | None, variables: Vars | None = None) -> list[Any]:

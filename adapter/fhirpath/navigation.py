@@ -336,3 +336,98 @@ def descendants_of_type(info: Any) -> Any:
             return separate(env, descendants(env, data))
 
     return run
+
+
+def descendants_of_type_member(info: Any, key: str) -> Any:
+    """``descendants().ofType(T).key`` in one walk that makes no node, and types nothing, for a primitive.
+
+    Same items, same order as the three steps (:func:`descendants_of_type`, then :class:`Member`).
+    A primitive descendant that is a T gives nothing to ``.key`` (a member step on a string, a
+    number, a Boolean or null gives nothing; ``length`` is left to the three steps), so only the
+    objects and array items are typed and walked into. Typing a primitive cannot fail without a
+    model or with the R4 model (fhirpathpy's ``TypeInfo.from_value(...).is_(T)``: a name from the
+    path or the value's Python type, compared, or looked up in the model's two tables); with any
+    other model set, primitives are typed too, so that a failing type test fails here as well.
+    Whether a node is a T is remembered as :func:`descendants_of_type` remembers it (per type path
+    and model; without a model, a dotted path per the Python type of the value). The member step is
+    :class:`Member`'s own code on the objects that are a T. On anything unusual (a list in a list,
+    a ``resourceType`` that is no string, data that is no JSON) and on any error, the three steps
+    run as they are: the same result or error.
+    """
+    general = descendants_of_type(info)
+    member = Member(key)
+    by_model: dict[int, dict[tuple[str, type | None], bool]] = {}
+    objects_by_model: dict[int, dict[str, bool]] = {}  # (the same, for objects: keyed by path alone)
+
+    def three_steps(env: Env, data: Items) -> Items:
+        return member(env, general(env, data))
+
+    def is_t(seen: dict[tuple[str, type | None], bool], v: Any, path: str, by_value: bool) -> bool:
+        typed = (path, type(v) if by_value and "." in path else None)
+        hit = seen.get(typed)
+        if hit is None:
+            hit = seen[typed] = bool(TypeInfo.from_value(node(v, path)).is_(info))
+        return hit
+
+    def run(env: Env, data: Items) -> Items:
+        if key == "length":
+            return three_steps(env, data)
+        try:
+            model = TypeInfo.model
+            seen = by_model.get(id(model))
+            if seen is None:
+                seen = by_model[id(model)] = {}
+                objects_by_model[id(model)] = {}
+            objects = objects_by_model[id(model)]
+            by_value = model is None
+            primitives = not (model is None or model is MODEL)  # (see above: else typing one cannot fail)
+            level = [(x.data, x.path) if type(x) is RN else (x, _effective(x, None)) for x in data]
+            hits: Items = []
+            while level:
+                following: list[tuple[Any, Any]] = []
+                for d, path in level:
+                    if type(d) is not dict:
+                        if type(d) in _SCALARS:
+                            continue
+                        raise _Odd  # (lists in lists, other mappings: the three steps decide)
+                    if type(path) is not str:
+                        raise _Odd
+                    table = _CHILD_PATHS.get(path)
+                    if table is None:
+                        table = _CHILD_PATHS[path] = {}
+                    for prop, value in d.items():
+                        kind = type(value)
+                        if kind is dict:
+                            values: Any = (value,)
+                        elif kind is list:
+                            values = value
+                        elif kind in _SCALARS:
+                            if primitives:
+                                is_t(seen, value, table.get(prop) or _child_path(path, prop, table), by_value)
+                            continue
+                        else:
+                            raise _Odd
+                        child = table.get(prop) or _child_path(path, prop, table)
+                        for v in values:
+                            kind = type(v)
+                            if kind is dict:
+                                p = v.get("resourceType", child)
+                                if type(p) is not str:
+                                    raise _Odd
+                                hit = objects.get(p)
+                                if hit is None:
+                                    hit = objects[p] = is_t(seen, v, p, by_value)
+                                if hit:
+                                    hits.append(node(v, p))
+                                following.append((v, p))
+                            elif kind in _SCALARS:
+                                if primitives:
+                                    is_t(seen, v, child, by_value)
+                            else:
+                                raise _Odd
+                level = following
+            return member(env, hits)
+        except Exception:  # noqa: BLE001 - the three steps as they are give the exact result or error
+            return three_steps(env, data)
+
+    return run

@@ -53,6 +53,7 @@ def forget_compiled() -> None:
     plans that hold them): the next evaluation compiles again, as after a change of
     :func:`adapter.fhirpath.compile_tree` (the benchmark's fhirpathpy-only variant)."""
     _compile.cache_clear()
+    _direct.cache_clear()
     _PLANS.clear()
 
 
@@ -127,20 +128,81 @@ def reference_only(expression: str) -> bool:
 
 def _refs(node: Any, originals: dict[int, Any]) -> Any:
     """``node`` without the subtrees that hold no ``reference``/``_reference`` key (``None``: nothing left)."""
+    if type(node) is dict:
+        return _refs_dict(node, originals)
+    if type(node) is list:
+        return _refs_list(node, originals)
+    return _refs_general(node, originals)
+
+
+
+def _refs_dict(node: dict[str, Any], originals: dict[int, Any]) -> Any:
+    """:func:`_refs` on a plain ``dict`` (the walk's hot loop: every object of every entry)."""
+    if "reference" in node or "_reference" in node:
+        return node  # kept whole: the where() body may look at any part of it
+    slim: dict[str, Any] = {}
+    found = False
+    for key, value in node.items():
+        kind = type(value)
+        if kind is str:
+            if key == "resourceType":
+                slim[key] = value  # fhirpathpy types a resource (and the nodes below it) by this
+            continue  # a primitive is no Reference with a reference
+        if key == "resourceType":
+            raise _Unprunable
+        if kind is dict:
+            kept = _refs_dict(value, originals)
+        elif kind is list:
+            kept = _refs_list(value, originals)
+        elif kind is bool or kind is int or kind is float or value is None:
+            continue
+        else:
+            kept = _refs_general(value, originals)
+        if kept is not None:
+            slim[key] = kept
+            found = True
+    if not found:
+        return None
+    originals[id(slim)] = node
+    return slim
+
+
+def _refs_list(node: list[Any], originals: dict[int, Any]) -> Any:
+    kept_items = []
+    for v in node:
+        kind = type(v)
+        if kind is dict:
+            k = _refs_dict(v, originals)
+        elif kind is str:
+            continue
+        elif isinstance(v, list):
+            raise _Unprunable
+        elif isinstance(v, dict):
+            k = _refs_general(v, originals)
+        else:
+            continue
+        if k is not None:
+            kept_items.append(k)
+    return kept_items or None
+
+
+def _refs_general(node: Any, originals: dict[int, Any]) -> Any:
+    """:func:`_refs` by the general walk (any mapping or sequence type): the fast walk above must give
+    what this gives, and it is used for what is no plain ``dict``/``list``/primitive (subclasses)."""
     if isinstance(node, dict):
         if "reference" in node or "_reference" in node:
-            return node  # kept whole: the where() body may look at any part of it
+            return node
         slim: dict[str, Any] = {}
         found = False
         for key, value in node.items():
             if key == "resourceType":
                 if not isinstance(value, str):
                     raise _Unprunable
-                slim[key] = value  # fhirpathpy types a resource (and the nodes below it) by this
+                slim[key] = value
                 continue
             if type(value) is str or not isinstance(value, (dict, list)):
-                continue  # a primitive is no Reference with a reference
-            kept = _refs(value, originals)
+                continue
+            kept = _refs_general(value, originals)
             if kept is not None:
                 slim[key] = kept
                 found = True
@@ -154,7 +216,7 @@ def _refs(node: Any, originals: dict[int, Any]) -> Any:
             if isinstance(v, list):
                 raise _Unprunable
             if isinstance(v, dict):
-                k = _refs(v, originals)
+                k = _refs_general(v, originals)
                 if k is not None:
                     kept_items.append(k)
         return kept_items or None
@@ -183,6 +245,16 @@ def _prune_entries(bundle: dict[str, Any], originals: dict[int, Any]) -> dict[st
     return slim
 
 
+@lru_cache(maxsize=2048)
+def _direct(expression: str) -> bool:
+    """Whether ``expression`` has a direct form (:mod:`adapter.fhirpath.direct`). Its
+    ``item.where(linkId = 'x')`` tests each item's ``linkId`` as a plain string, as the pruning
+    would, making nothing: the pruning's copy is then work added, not saved (measured), and the
+    items are left as they are."""
+    fn = compiled(expression)
+    return type(fn) is fhirpath.Expression and fn.direct is not None
+
+
 def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]) -> tuple[Any, Any]:
     if node is not resource or not isinstance(node, dict):
         return node, resource
@@ -193,7 +265,7 @@ def _pruned(expression: str, node: Any, resource: Any, originals: dict[int, Any]
             return node, resource
         return slim, slim
     links = item_links(expression)
-    if links is None or not isinstance(node.get("item"), list):
+    if links is None or not isinstance(node.get("item"), list) or _direct(expression):
         return node, resource
     slim = _prune(node, links, originals)
     return slim, slim
@@ -373,6 +445,17 @@ def _lacks(node: dict[str, Any], names: tuple[str, ...]) -> bool:
     return True
 
 
+def _data_only(fn: Any) -> bool:
+    """Whether ``fn`` is evaluated by its direct form reading no ``%`` variable: then
+    :func:`evaluate` gives ``fn.on_data(node, type_path)`` whatever ``resource`` and ``root`` are,
+    as no pruning applies to it (its item steps are left unpruned, :func:`_direct`; the reference
+    pruning is for ``descendants()``, which no direct form has)."""
+    if type(fn) is not fhirpath.Expression:
+        return False
+    form = fn.direct
+    return form is not None and not form.variables
+
+
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
              originals: dict[int, Any] | None = None, root: Any = None,
              type_path: str | None = None) -> list[Any] | FhirPathProblem:
@@ -391,6 +474,12 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         shortcut, fn = plan
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
+        if _data_only(fn):  # (what the general steps below come to for it)
+            try:
+                data_found: list[Any] = fn.on_data(node, type_path)
+                return data_found
+            except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
+                return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
     else:
         fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
