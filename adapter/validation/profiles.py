@@ -71,10 +71,50 @@ class Node:
     type_profiles: tuple[str, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     slicing: dict[str, Any] | None = None
+    # what a walk does at this node and below it, worked out on first use (see _shape): a compiled
+    # profile does not change once compile_profile has built it
+    shape: _Shape | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
         return str((self.element or {}).get("id") or (self.element or {}).get("path") or self.name)
+
+
+class _Shape:
+    """What a walk does with a node's values, worked out once per node.
+
+    ``rules``: the node has rules of its own for :meth:`Walk.own_rules` (``fixed``, ``pattern``, a
+    required binding, constraints, a type's profiles); ``targets``: a ``targetProfile`` check;
+    ``walked``: the children that can report anything (a cardinality that can fail, slices, or
+    rules at or below them): :meth:`Walk.below` looks only at these; ``passes``: a value at this
+    node has anything to check, at it or below it (else :meth:`Walk.children` does not hand it on).
+    A child left out counts nothing, matches nothing and checks nothing: leaving it out changes no
+    issue and no order (tests/unit/validation_profiles/test_profile_shapes.py).
+    """
+
+    __slots__ = ("rules", "targets", "walked", "passes")
+
+    def __init__(self, node: Node) -> None:
+        self.rules = node.element is not None and (
+            node.fixed is not None or node.pattern is not None or node.required_vs is not None
+            or bool(node.constraints) or (bool(node.type_profiles) and "Extension" not in node.type_codes))
+        self.targets = node.element is not None and bool(node.target_types)
+        self.walked = tuple(child for child in node.children.values() if _counts(child))
+        self.passes = self.rules or self.targets or bool(self.walked)
+
+
+def _shape(node: Node) -> _Shape:
+    shape = node.shape
+    if shape is None:
+        shape = node.shape = _Shape(node)
+    return shape
+
+
+def _counts(node: Node) -> bool:
+    """Whether the values of ``node`` (as a child) can give any issue: a minimum, a maximum that can
+    be passed, slices, or anything to check at or below them."""
+    return bool(node.min) or (node.max is not None and node.max < _UNBOUNDED) or bool(node.slices) \
+        or _shape(node).passes
 
 
 @dataclass(frozen=True)
@@ -245,7 +285,7 @@ class Walk:
     def below(self, node: Node, value: Any, path: str) -> list[tuple[Any, str, Node]]:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
         out: list[tuple[Any, str, Node]] = []
-        for child in node.children.values():
+        for child in _shape(node).walked:  # (the others can report nothing: see _Shape)
             if self.refs_only and not _targets_below(child):
                 continue  # only targetProfile checks are wanted, and none stands in this part of the profile
             out.extend(self.children(child, value, path))
@@ -264,8 +304,10 @@ class Walk:
                 if not self.refs_only:
                     self.cardinality(sl, matched, parent_path, "Validation_VAL_Profile_Minimum_SLICE",
                                      "Validation_VAL_Profile_Maximum_SLICE")
-                out.extend((v, p, sl) for v, p in matched)
-        out.extend((v, p, node) for v, p in values)
+                if _shape(sl).passes:  # else nothing to check at or below the slice's values
+                    out.extend((v, p, sl) for v, p in matched)
+        if _shape(node).passes:
+            out.extend((v, p, node) for v, p in values)
         return out
 
     def cardinality(self, node: Node, values: list[tuple[Any, str]], parent_path: str,
