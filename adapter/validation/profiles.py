@@ -216,6 +216,20 @@ def child_values(parent: Any, name: str, parent_path: str) -> list[tuple[Any, st
     return out
 
 
+def _count(parent: Any, name: str) -> int:
+    """How many values :func:`child_values` finds, without their locations."""
+    if not isinstance(parent, dict):
+        return 0
+    found = 0
+    for key in _child_keys(parent, name):
+        value = parent[key]
+        if isinstance(value, list):
+            found += len(value) - value.count(None)  # (no JSON value but null equals None)
+        elif value is not None:
+            found += 1
+    return found
+
+
 def _child_keys(parent: dict[str, Any], name: str) -> list[str]:
     if name.endswith("[x]"):
         base = name[:-3]
@@ -292,6 +306,12 @@ class Walk:
         return out
 
     def children(self, node: Node, parent: Any, parent_path: str) -> list[tuple[Any, str, Node]]:
+        if not node.slices and not _shape(node).passes:
+            # only the number of values matters (nothing to match or check at them): counted without
+            # their locations, which only a count out of bounds needs (as cardinality reports it)
+            found = _count(parent, node.name)
+            if (node.min is None or found >= node.min) and (node.max is None or found <= node.max):
+                return []
         values = child_values(parent, node.name, parent_path)
         if not values and not node.min and not node.slices:
             return []  # nothing to count, nothing to match

@@ -195,8 +195,13 @@ class StructureWalk:
                 self.issues.add("LISN_BASE_PRIMITIVE_ALIGNMENT", expression=where, code="structure", name=key,
                                 values=len(values), extensions=len(metas))
             size = max(len(values), len(metas))
+        direct = plan.direct
+        plain = plan.plain
+        if metas is None and values is not None and not below and _SHORT_WAYS and None not in values:
+            self.each(values, where, plan, res)
+            return len(values)
         out: list[tuple[Any, Any, str]] = []  # every null is reported before the values are visited
-        if metas is None and values is not None:  # (no ``_key`` array: the common case)
+        if metas is None and values is not None:  # (no ``_key`` array)
             for i, v in enumerate(values):
                 if v is None:
                     self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=f"{where}[{i}]", code="structure")
@@ -211,8 +216,6 @@ class StructureWalk:
                     self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=at, code="structure")
                     continue
                 out.append((v, m, at))
-        direct = plan.direct
-        plain = plan.plain
         for v, m, at in out:
             active = below.get(at, _NONE) if below else _NONE
             if plain is not None and m is None and not active and plain(v):
@@ -222,6 +225,19 @@ class StructureWalk:
             else:
                 self.value(v, m, at, plan, active, res)
         return len(out)
+
+    def each(self, values: list[Any], where: str, plan: _Plan, res: Resource) -> None:
+        """The values of an array with no ``_key`` array, no null and no profile walk at them (the
+        common case): each visited at once, as :meth:`values` would, a plain one that passes its
+        quick test not even named."""
+        direct, plain = plan.direct, plan.plain
+        for i, v in enumerate(values):
+            if plain is not None and plain(v):
+                continue
+            if direct is not None and isinstance(v, dict):
+                self.complex(v, f"{where}[{i}]", direct, _NONE, res)
+            else:
+                self.value(v, None, f"{where}[{i}]", plan, _NONE, res)
 
     def array(self, value: Any, where: str, key: str) -> list[Any]:
         if not isinstance(value, list):
@@ -282,6 +298,9 @@ class StructureWalk:
 
 
 _NONE: Active = []  # no profile walks (never appended to)
+# The walk's short ways for common shapes of input (StructureWalk.values); off, it takes the general
+# way everywhere: tests/unit/validation/test_walk_short_ways.py compares the two
+_SHORT_WAYS = True
 _NO_BELOW: dict[str, Active] = {}  # no profile walks below (never added to)
 
 # What a value is: a primitive, a resource, or an object of a complex type or backbone element.

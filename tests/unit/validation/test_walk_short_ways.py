@@ -1,0 +1,112 @@
+"""The structure walk's short ways (``structure._SHORT_WAYS``) give the outcomes of its general way.
+
+- :meth:`adapter.validation.structure.StructureWalk.each`: an array with no ``_key`` array, no null
+  and no profile walk at its values is visited value by value at once (a plain primitive that
+  passes its quick test is not even named), instead of being gathered first.
+
+Every pinned input but the HL7 corpora (examples, XML, conformance and profile cases), and the
+examples with their arrays changed (a null added, a value made wrong, an array emptied, made a
+single value, given a ``_key`` array), are validated with the short ways on and off: the outcomes
+(issues, order, texts, positions) must be the same. Negative control: a short way that forgets a
+value must change some outcome.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.validation import structure
+from tests.unit.validation import outcome_pin
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _arrays(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if isinstance(child, list):
+                yield (*path, key)
+            yield from _arrays(child, (*path, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _arrays(child, (*path, i))
+
+
+def _changed(doc: Any, path: tuple[Any, ...], n: int) -> Any:
+    out = copy.deepcopy(doc)
+    parent = out
+    for step in path[:-1]:
+        parent = parent[step]
+    key = path[-1]
+    array = parent[key]
+    kind = n % 6
+    if kind == 0:
+        array.append(None)
+    elif kind == 1:
+        array[-1] = ["", 12, {}, "x y", True, "2020-13-45"][n // 6 % 6]
+    elif kind == 2:
+        array.clear()
+    elif kind == 3:
+        parent[key] = array[0]
+    elif kind == 4:
+        parent["_" + key] = [{"id": "m1"} for _ in array]
+    else:
+        array.append(copy.deepcopy(array[0]))
+    return out
+
+
+def _inputs() -> Iterator[tuple[str, bytes, Any]]:
+    lisn = None
+    for name, raw, registry in outcome_pin.inputs():
+        if name.startswith("hl7"):
+            continue
+        yield name, raw, registry
+        if name.startswith("examples/") and name.endswith(".json"):
+            lisn = registry
+            doc = json.loads(raw)
+            for n, path in enumerate(list(_arrays(doc))[:60]):
+                yield f"{name} {path} #{n}", json.dumps(_changed(doc, path, n), indent=1).encode(), lisn
+
+
+INPUTS = list(_inputs())
+
+
+def _outcomes(monkeypatch: pytest.MonkeyPatch, short: bool) -> list[Any]:
+    with monkeypatch.context() as m:
+        m.setattr(structure, "_SHORT_WAYS", short)
+        return [outcome_pin.outcome(raw, registry) for _, raw, registry in INPUTS]
+
+
+def test_short_ways_give_the_outcomes_of_the_general_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken: list[int] = []
+    each = structure.StructureWalk.each
+
+    def counted(self: structure.StructureWalk, *args: Any) -> None:
+        taken.append(1)
+        each(self, *args)
+
+    monkeypatch.setattr(structure.StructureWalk, "each", counted)
+    short = _outcomes(monkeypatch, True)
+    assert len(taken) > 1000  # the short way is taken
+    general = _outcomes(monkeypatch, False)
+    assert len(short) == len(general) > 500
+    differ = [name for (name, _, _), a, b in zip(INPUTS, short, general) if a != b]
+    assert not differ, differ[:10]
+
+
+def test_a_wrong_short_way_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: a short way that leaves out an array's last value changes some outcome."""
+    general = _outcomes(monkeypatch, False)
+    each = structure.StructureWalk.each
+
+    def forgetful(self: structure.StructureWalk, values: list[Any], *args: Any) -> None:
+        each(self, values[:-1], *args)
+
+    monkeypatch.setattr(structure.StructureWalk, "each", forgetful)
+    assert _outcomes(monkeypatch, True) != general
