@@ -85,8 +85,11 @@ class StructureWalk:
         if obj.keys() <= simple.keys():
             # Every key known, none a ``_key`` or a choice: each stands for an element of its own,
             # visited in the input's order (as below).
-            for key in obj:
-                self.element(obj, path, simple[key], below, res)
+            if below or not _SHORT_WAYS:
+                for key in obj:
+                    self.element(obj, path, simple[key], below, res)
+            else:
+                self.known(obj, path, simple, res)
             for name, element, minimum, profile in table.required:
                 if name not in obj:
                     issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
@@ -137,6 +140,32 @@ class StructureWalk:
             if name not in found:
                 issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
                            element=element, min=minimum, found=0, profile=profile)
+
+    def known(self, obj: dict[str, Any], path: str, simple: dict[str, _Plan], res: Resource) -> None:
+        """The properties of an object whose keys are all known, none a ``_key`` or a choice, with no
+        profile walk below it (the common case): :meth:`element` for each key, the usual values
+        handled here (no ``_key`` part to look for; a single value, a non-empty array without
+        nulls), anything else by :meth:`element` itself."""
+        for key, value in obj.items():
+            plan = simple[key]
+            if plan.single:
+                if not plan.one_fits or value is None or isinstance(value, list):
+                    self.element(obj, path, plan, _NO_BELOW, res)
+                elif plan.primitive:
+                    plain = plan.plain
+                    if plain is None or not plain(value):
+                        self.primitive(value, None, path + plan.dot, plan, _NONE, res)
+                elif plan.direct is not None and isinstance(value, dict):
+                    self.complex(value, path + plan.dot, plan.direct, _NONE, res)
+                else:
+                    self.value(value, None, path + plan.dot, plan, _NONE, res)
+            elif isinstance(value, list) and value and None not in value:
+                self.each(value, path + plan.dot, plan, res)
+                found = len(value)
+                if found < plan.min or found > plan.max:
+                    self.cardinality(path, plan, found)
+            else:
+                self.element(obj, path, plan, _NO_BELOW, res)
 
     def element(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource,
                 count: bool = True) -> int:
@@ -331,7 +360,7 @@ class _Plan:
     """One JSON name of one owner (``valueString`` of ``Observation``): its element and what checking
     a value under it takes, worked out once (definitions are kept for good)."""
 
-    __slots__ = ("key", "underscore", "dot", "meta_key", "name", "el", "min", "max", "single", "type_name",
+    __slots__ = ("key", "underscore", "dot", "meta_key", "name", "el", "min", "max", "single", "one_fits", "type_name",
                  "kind", "primitive", "profile", "value_set", "visit", "contained", "entry_resource",
                  "local_refs", "xhtml", "uri", "quick", "check_as", "root_id", "constraints", "direct", "plain")
 
@@ -344,6 +373,7 @@ class _Plan:
         self.el = el
         self.min, self.max = el.min, el.max
         self.single = el.max <= 1
+        self.one_fits = el.min <= 1 <= el.max  # one value meets the cardinality
         self.type_name = type_name
         self.primitive = type_name in defs.PRIMITIVES
         self.kind = _PRIMITIVE if self.primitive else _RESOURCE if type_name == "Resource" else _COMPLEX
