@@ -394,7 +394,8 @@ class _Plan:
         self.uri = type_name == "uri"
         self.root_id = el.path.count(".") == 1 and el.name == "id" and defs.is_resource_type(el.path.split(".")[0])
         self.check_as = "id" if self.root_id else type_name
-        self.quick = None if self.root_id or not self.primitive else primitives.quick_check(type_name)
+        self.quick = primitives.quick_resource_id if self.root_id else \
+            primitives.quick_check(type_name) if self.primitive else None
         self.constraints = applicable(tuple(c for c in el.constraints if c.key != "ele-1")) if self.primitive else ()
         # A plain primitive: its value's check is the quick test alone (no binding, no local reference,
         # no uri rule, no constraint). A value that passes it, with no ``_key`` part and no profile
