@@ -102,7 +102,9 @@ class StructureWalk:
             core_rules.check_type(visit.type_name, obj, path, issues, nested=visit.nested)
         gate = visit.gate
         if gate and (gate == _ALWAYS or (len(obj) == 1 and "id" in obj)):
-            run_constraints(visit.constraints, obj, path, res, issues, self.reported,
+            constraints = visit.uncontained if root and _SHORT_WAYS and "contained" not in obj \
+                and "_contained" not in obj else visit.constraints
+            run_constraints(constraints, obj, path, res, issues, self.reported,
                             type_path=None if root else table.owner, root_resource=self.containers.get(id(res)))
 
     def properties(self, obj: dict[str, Any], path: str, table: _OwnerTable, below: dict[str, Active], res: Resource,
@@ -327,7 +329,8 @@ class StructureWalk:
 
 
 _NONE: Active = []  # no profile walks (never appended to)
-# The walk's short ways for common shapes of input (StructureWalk.values); off, it takes the general
+# The walk's short ways for common shapes of input (StructureWalk.each, .known, the constraints of a
+# resource without ``contained``: _HOLD_UNCONTAINED); off, it takes the general
 # way everywhere: tests/unit/validation/test_walk_short_ways.py compares the two
 _SHORT_WAYS = True
 _NO_BELOW: dict[str, Active] = {}  # no profile walks below (never added to)
@@ -339,11 +342,21 @@ _PRIMITIVE, _RESOURCE, _COMPLEX = 0, 1, 2
 _NEVER, _ALWAYS, _ELE1 = 0, 1, 2
 
 
+# Core constraints of DomainResource that hold on a resource without ``contained`` (nor ``_contained``):
+# each of their paths starts at ``contained``, so each ``.empty()`` is true. They are not evaluated
+# there (StructureWalk.complex); the texts are R4's, matched exactly.
+_HOLD_UNCONTAINED = frozenset({
+    ("dom-2", "contained.contained.empty()"),
+    ("dom-4", "contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()"),
+    ("dom-5", "contained.meta.security.empty()"),
+})
+
+
 class _Visit:
     """What visiting an object of one owner takes, worked out once: its table of elements, the rules
     of its type, and the constraints on it (its element's and its type's)."""
 
-    __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate")
+    __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate", "uncontained")
 
     def __init__(self, table: _OwnerTable, el: defs.ElementDef | None, root: bool) -> None:
         self.table = table
@@ -354,6 +367,9 @@ class _Visit:
         self.constraints = applicable(_constraints(el, self.type_name, root))
         keys = {c.key for c in self.constraints}
         self.gate = _NEVER if not keys else _ELE1 if keys == {"ele-1"} else _ALWAYS
+        # the constraints left to evaluate on a resource without ``contained`` (see _HOLD_UNCONTAINED)
+        self.uncontained = tuple(c for c in self.constraints if (c.key, c.expression) not in _HOLD_UNCONTAINED) \
+            if root else self.constraints
 
 
 class _Plan:

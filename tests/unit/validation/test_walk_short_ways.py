@@ -6,12 +6,15 @@
 - :meth:`adapter.validation.structure.StructureWalk.known`: an object whose keys are all known (no
   ``_key``, no choice) with no profile walk below it has its single values and plain arrays
   visited without :meth:`~adapter.validation.structure.StructureWalk.element`.
+- ``structure._HOLD_UNCONTAINED``: the core constraints whose paths all start at ``contained``
+  (dom-2, dom-4, dom-5) are not evaluated on a resource without ``contained``; each gives ``true``
+  there when evaluated (checked on every resource of the inputs).
 
 Every pinned input but the HL7 corpora (examples, XML, conformance and profile cases), and the
 examples with their arrays changed (a null added, a value made wrong, an array emptied, made a
 single value, given a ``_key`` array), are validated with the short ways on and off: the outcomes
 (issues, order, texts, positions) must be the same. Negative controls: a short way that forgets a
-value, or a key, must change some outcome.
+value, or a key, or that leaves out constraints that can fail, must change some outcome.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from adapter.validation import structure
+from adapter.fhir import definitions as defs
+from adapter.validation import invariants, structure
 from tests.unit.validation import outcome_pin
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -122,4 +126,46 @@ def test_a_wrong_short_way_is_caught(monkeypatch: pytest.MonkeyPatch, name: str,
     changes some outcome."""
     general = _outcomes(monkeypatch, False)
     monkeypatch.setattr(structure.StructureWalk, name, wrong(getattr(structure.StructureWalk, name)))
+    assert _outcomes(monkeypatch, True) != general
+
+
+def _resources(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("resourceType"), str):
+            yield node
+        for child in node.values():
+            yield from _resources(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _resources(child)
+
+
+def test_the_constraints_left_out_hold_on_every_resource_without_contained() -> None:
+    checked = 0
+    for _, raw, _ in INPUTS:
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            continue
+        for res in _resources(doc):
+            tdef = defs.type_def(res["resourceType"])
+            if tdef is None or "contained" in res or "_contained" in res:
+                continue
+            for c in tdef.constraints:
+                if (c.key, c.expression) in structure._HOLD_UNCONTAINED:
+                    assert invariants.evaluate(c.expression, res, resource=res) == [True], (c.key, res["resourceType"])
+                    checked += 1
+    assert checked > 300
+
+
+class _Everything:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def test_leaving_out_constraints_that_can_fail_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: a table that says every constraint holds without ``contained`` changes outcomes."""
+    general = _outcomes(monkeypatch, False)
+    monkeypatch.setattr(structure, "_HOLD_UNCONTAINED", _Everything())
+    monkeypatch.setattr(structure, "_ROOTS", {})
     assert _outcomes(monkeypatch, True) != general
