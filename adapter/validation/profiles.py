@@ -290,11 +290,11 @@ class Walk:
             self.instance(sub, v, p)
 
     def enter(self, node: Node, value: Any, path: str) -> None:
-        if node.element is not None:
-            if not self.refs_only:
-                self.own_rules(node, value, path)
-            if node.target_types and self.resolver is not None:
-                self.reference_target(node, value, path)
+        shape = _shape(node)  # (own_rules and reference_target do nothing where it says no)
+        if shape.rules and not self.refs_only:
+            self.own_rules(node, value, path)
+        if shape.targets and self.resolver is not None:
+            self.reference_target(node, value, path)
 
     def below(self, node: Node, value: Any, path: str) -> list[tuple[Any, str, Node]]:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""

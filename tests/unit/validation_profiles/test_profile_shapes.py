@@ -5,8 +5,9 @@ passed, slices, rules at or below them) and hands on only the values with someth
 or below them. Here every pinned input but the HL7 corpora (examples, XML, conformance and profile
 cases) and the example submission with each entry's properties taken out one at a time are
 validated with the pruning and with a shape that keeps every child and every value: the outcomes
-(issues, order, texts, positions) must be the same. Negative controls: a shape that forgets
-minimums, or the rules of a node, must change some outcome.
+(issues, order, texts, positions) must be the same; the shape that prunes nothing also has
+:meth:`Walk.enter` run a node's rules and target check wherever it has an element. Negative
+controls: a shape that forgets minimums, or the rules of a node, must change some outcome.
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ class _Everything:
     """The shape that prunes nothing: every child looked at, every value handed on."""
 
     def __init__(self, node: profiles.Node) -> None:
-        real = profiles._Shape(node)
-        self.rules, self.targets = real.rules, real.targets
+        self.rules = self.targets = node.element is not None  # own_rules and reference_target always run
         self.walked = tuple(node.children.values())
         self.passes = True
 
@@ -84,7 +84,13 @@ def _forgets_rules(node: profiles.Node) -> Any:
     return shape
 
 
-@pytest.mark.parametrize("wrong", [_forgets_minimums, _forgets_rules])
+def _skips_rules(node: profiles.Node) -> Any:
+    shape = _Everything(node)
+    shape.rules = False
+    return shape
+
+
+@pytest.mark.parametrize("wrong", [_forgets_minimums, _forgets_rules, _skips_rules])
 def test_a_wrong_shape_is_caught(monkeypatch: pytest.MonkeyPatch, wrong: Callable[[profiles.Node], Any]) -> None:
     """Negative control: the comparison above catches a shape that leaves out what can report."""
     assert _outcomes(monkeypatch, wrong) != _outcomes(monkeypatch, _Everything)
