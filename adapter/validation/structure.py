@@ -14,7 +14,7 @@ same visit: at each node the walk hands the profile walks their element (see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from adapter.fhir import definitions as defs
@@ -89,7 +89,7 @@ class StructureWalk:
                 for key in obj:
                     self.element(obj, path, simple[key], below, res)
             else:
-                self.known(obj, path, simple, res)
+                self.known(obj, path, map(simple.__getitem__, obj), res)
             for name, element, minimum, profile in table.required:
                 if name not in obj:
                     issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
@@ -114,6 +114,7 @@ class StructureWalk:
         issues = self.issues
         plans = table.plans
         found: dict[str, list[_Plan]] = {}
+        usual = not below and _SHORT_WAYS  # each element one key, none a ``_key``, no profile walk below
         for key in obj:
             plan = plans.get(key)
             if plan is None:
@@ -123,33 +124,44 @@ class StructureWalk:
                 if plan is None:
                     issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
                     continue
-            if plan.underscore and plan.key in obj:
-                continue  # ``_x`` next to ``x``: counted with ``x``
+            if plan.underscore:
+                usual = False
+                if plan.key in obj:
+                    continue  # ``_x`` next to ``x``: counted with ``x``
             same = found.get(plan.name)
             if same is None:
                 found[plan.name] = [plan]
             else:
+                usual = False
                 same.append(plan)
+        if usual:
+            self.known(obj, path, [keys[0] for keys in found.values()], res)
+        else:
+            self.grouped(obj, path, found, below, res)
+        for name, element, minimum, profile in table.required:
+            if name not in found:
+                issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
+                           element=element, min=minimum, found=0, profile=profile)
+
+    def grouped(self, obj: dict[str, Any], path: str, found: dict[str, list[_Plan]], below: dict[str, Active],
+                res: Resource) -> None:
+        """Each element with all its keys (a choice written twice has two, reported)."""
         for keys in found.values():
             if len(keys) == 1:
                 self.element(obj, path, keys[0], below, res)
             else:
                 for plan in keys:
                     self.element(obj, path, plan, below, res, count=False)
-                issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1].key}", code="structure",
-                           element=keys[0].el.path, names=", ".join(p.key for p in keys))
-        for name, element, minimum, profile in table.required:
-            if name not in found:
-                issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
-                           element=element, min=minimum, found=0, profile=profile)
+                self.issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1].key}", code="structure",
+                                element=keys[0].el.path, names=", ".join(p.key for p in keys))
 
-    def known(self, obj: dict[str, Any], path: str, simple: dict[str, _Plan], res: Resource) -> None:
-        """The properties of an object whose keys are all known, none a ``_key`` or a choice, with no
-        profile walk below it (the common case): :meth:`element` for each key, the usual values
-        handled here (no ``_key`` part to look for; a single value, a non-empty array without
-        nulls), anything else by :meth:`element` itself."""
-        for key, value in obj.items():
-            plan = simple[key]
+    def known(self, obj: dict[str, Any], path: str, plans: Iterable[_Plan], res: Resource) -> None:
+        """The elements of an object, each one key of it (``plans``, in the input's order), none a
+        ``_key`` part, with no profile walk below it (the common case): :meth:`element` for each,
+        the usual values handled here (no ``_key`` part to look for; a single value, a non-empty
+        array without nulls), anything else by :meth:`element` itself."""
+        for plan in plans:
+            value = obj[plan.key]
             if plan.single:
                 if not plan.one_fits or value is None or isinstance(value, list):
                     self.element(obj, path, plan, _NO_BELOW, res)

@@ -3,9 +3,10 @@
 - :meth:`adapter.validation.structure.StructureWalk.each`: an array with no ``_key`` array, no null
   and no profile walk at its values is visited value by value at once (a plain primitive that
   passes its quick test is not even named), instead of being gathered first.
-- :meth:`adapter.validation.structure.StructureWalk.known`: an object whose keys are all known (no
-  ``_key``, no choice) with no profile walk below it has its single values and plain arrays
-  visited without :meth:`~adapter.validation.structure.StructureWalk.element`.
+- :meth:`adapter.validation.structure.StructureWalk.known`: an object whose elements are one key
+  each (no ``_key``, no choice written twice) with no profile walk below it has its single values
+  and plain arrays visited without :meth:`~adapter.validation.structure.StructureWalk.element`
+  (the objects with only plain keys, and, from ``properties``, those with a choice or unknown keys).
 - ``structure._HOLD_UNCONTAINED``: the core constraints whose paths all start at ``contained``
   (dom-2, dom-4, dom-5) are not evaluated on a resource without ``contained``; each gives ``true``
   there when evaluated (checked on every resource of the inputs).
@@ -115,8 +116,8 @@ def _forgets_a_value(real: Any) -> Any:
 
 
 def _forgets_a_key(real: Any) -> Any:
-    def known(self: structure.StructureWalk, obj: dict[str, Any], *args: Any) -> None:
-        real(self, dict(list(obj.items())[:-1]), *args)
+    def known(self: structure.StructureWalk, obj: dict[str, Any], path: str, plans: Any, res: Any) -> None:
+        real(self, obj, path, list(plans)[:-1], res)
     return known
 
 
