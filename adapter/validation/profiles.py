@@ -447,18 +447,25 @@ class Walk:
         slicing = node.slicing or {}
         discriminators = [d for d in slicing.get("discriminator") or [] if isinstance(d, dict)]
         matched: dict[Node, list[tuple[Any, str]]] = {sl: [] for sl in node.slices}
+        choice = node.name.endswith("[x]")
+        if not choice and values:  # what matching takes, read once for all the values (see below)
+            paths = [_discriminator(node.slices[0], d)[0] for d in discriminators] if node.slices else []
+            by_type = _type_slices(node, discriminators)
+            one_type = _one_type_index(node, by_type) if by_type is not None else None
         for v, p in values:
-            if node.name.endswith("[x]"):  # type slices of a choice: valueQuantity, valueString, ...
+            if choice:  # type slices of a choice: valueQuantity, valueString, ...
                 candidates = [sl for sl in node.slices if p.rsplit(".", 1)[-1].split("[")[0] == sl.slice_name]
             else:  # the values at each discriminator's path are the same for every slice: found once
-                subs = [_values_at(v, _discriminator(node.slices[0], d)[0]) for d in discriminators] \
-                    if node.slices else []
-                by_type = _type_slices(node, discriminators)
+                subs = [_values_at(v, steps) for steps in paths]
                 if by_type is not None:  # only type discriminators: each slice's types against the values'
                     found = [{x["resourceType"] for x in sub if isinstance(x, dict) and isinstance(x.get("resourceType"), str)}
                              for sub in subs]  # (only a text can be one of the codes)
-                    candidates = [sl for sl, codes in by_type
-                                  if all(not types.isdisjoint(c) for types, c in zip(found, codes))]
+                    index = one_type if len(found) == 1 and len(found[0]) == 1 else None
+                    if index is not None:  # one discriminator, one type found: its slices, looked up
+                        candidates = list(index.get(next(iter(found[0])), ()))
+                    else:
+                        candidates = [sl for sl, codes in by_type
+                                      if all(not types.isdisjoint(c) for types, c in zip(found, codes))]
                 else:
                     candidates = [sl for sl in node.slices
                                   if all(self.discriminates(sl, d, v, sub) for d, sub in zip(discriminators, subs))]
@@ -545,6 +552,25 @@ def _type_slices(node: Node, discriminators: list[dict[str, Any]]) -> list[tuple
         table = [(sl, [frozenset(_discriminator(sl, d)[1].type_codes) for d in discriminators]) for sl in node.slices] \
             if discriminators and all(d.get("type") == "type" for d in discriminators) else None
         hit = _TYPE_SLICES[id(node)] = (node, table)  # compiled profiles are kept: the id stays unique
+    return hit[1]
+
+
+_ONE_TYPE: dict[int, tuple[Node, dict[str, tuple[Node, ...]] | None]] = {}
+
+
+def _one_type_index(node: Node, by_type: list[tuple[Node, list[frozenset[Any]]]]) -> dict[str, tuple[Node, ...]] | None:
+    """With one ``type`` discriminator (``by_type`` from :func:`_type_slices`): each type code named
+    with the slices that name it, in the slices' order (the candidates :meth:`Walk.slice` finds for
+    a value of that one type); None with several discriminators."""
+    hit = _ONE_TYPE.get(id(node))
+    if hit is None or hit[0] is not node:
+        index: dict[str, tuple[Node, ...]] | None = None
+        if all(len(codes) == 1 for _, codes in by_type):
+            index = {}
+            for sl, (codes,) in by_type:
+                for code in codes:
+                    index[code] = (*index.get(code, ()), sl)
+        hit = _ONE_TYPE[id(node)] = (node, index)  # compiled profiles are kept: the id stays unique
     return hit[1]
 
 
