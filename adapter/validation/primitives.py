@@ -90,6 +90,15 @@ def quick_check(type_name: str) -> Callable[[Any], bool] | None:
     return lambda v: type(v) is str and 0 < len(v) <= _MAX_STRING and match(v) is not None
 
 
+_RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def quick_resource_id(value: Any) -> bool:
+    """The quick test of a resource's own ``id`` (``check_primitive`` with ``resource_id``): true only
+    when that check finds nothing wrong (a text of 1 to 64 of the characters ``_resource_id`` allows)."""
+    return type(value) is str and _RESOURCE_ID.fullmatch(value) is not None
+
+
 # The text types whose check is the length and the expression (base64Binary also decodes).
 _STRING_TYPES = frozenset({"string", "code", "id", "uri", "url", "canonical", "oid", "uuid", "markdown", "instant",
                            "date", "dateTime", "time"})

@@ -71,10 +71,50 @@ class Node:
     type_profiles: tuple[str, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     slicing: dict[str, Any] | None = None
+    # what a walk does at this node and below it, worked out on first use (see _shape): a compiled
+    # profile does not change once compile_profile has built it
+    shape: _Shape | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
         return str((self.element or {}).get("id") or (self.element or {}).get("path") or self.name)
+
+
+class _Shape:
+    """What a walk does with a node's values, worked out once per node.
+
+    ``rules``: the node has rules of its own for :meth:`Walk.own_rules` (``fixed``, ``pattern``, a
+    required binding, constraints, a type's profiles); ``targets``: a ``targetProfile`` check;
+    ``walked``: the children that can report anything (a cardinality that can fail, slices, or
+    rules at or below them): :meth:`Walk.below` looks only at these; ``passes``: a value at this
+    node has anything to check, at it or below it (else :meth:`Walk.children` does not hand it on).
+    A child left out counts nothing, matches nothing and checks nothing: leaving it out changes no
+    issue and no order (tests/unit/validation_profiles/test_profile_shapes.py).
+    """
+
+    __slots__ = ("rules", "targets", "walked", "passes")
+
+    def __init__(self, node: Node) -> None:
+        self.rules = node.element is not None and (
+            node.fixed is not None or node.pattern is not None or node.required_vs is not None
+            or bool(node.constraints) or (bool(node.type_profiles) and "Extension" not in node.type_codes))
+        self.targets = node.element is not None and bool(node.target_types)
+        self.walked = tuple(child for child in node.children.values() if _counts(child))
+        self.passes = self.rules or self.targets or bool(self.walked)
+
+
+def _shape(node: Node) -> _Shape:
+    shape = node.shape
+    if shape is None:
+        shape = node.shape = _Shape(node)
+    return shape
+
+
+def _counts(node: Node) -> bool:
+    """Whether the values of ``node`` (as a child) can give any issue: a minimum, a maximum that can
+    be passed, slices, or anything to check at or below them."""
+    return bool(node.min) or (node.max is not None and node.max < _UNBOUNDED) or bool(node.slices) \
+        or _shape(node).passes
 
 
 @dataclass(frozen=True)
@@ -176,6 +216,20 @@ def child_values(parent: Any, name: str, parent_path: str) -> list[tuple[Any, st
     return out
 
 
+def _count(parent: Any, name: str) -> int:
+    """How many values :func:`child_values` finds, without their locations."""
+    if not isinstance(parent, dict):
+        return 0
+    found = 0
+    for key in _child_keys(parent, name):
+        value = parent[key]
+        if isinstance(value, list):
+            found += len(value) - value.count(None)  # (no JSON value but null equals None)
+        elif value is not None:
+            found += 1
+    return found
+
+
 def _child_keys(parent: dict[str, Any], name: str) -> list[str]:
     if name.endswith("[x]"):
         base = name[:-3]
@@ -236,22 +290,28 @@ class Walk:
             self.instance(sub, v, p)
 
     def enter(self, node: Node, value: Any, path: str) -> None:
-        if node.element is not None:
-            if not self.refs_only:
-                self.own_rules(node, value, path)
-            if node.target_types and self.resolver is not None:
-                self.reference_target(node, value, path)
+        shape = _shape(node)  # (own_rules and reference_target do nothing where it says no)
+        if shape.rules and not self.refs_only:
+            self.own_rules(node, value, path)
+        if shape.targets and self.resolver is not None:
+            self.reference_target(node, value, path)
 
     def below(self, node: Node, value: Any, path: str) -> list[tuple[Any, str, Node]]:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
         out: list[tuple[Any, str, Node]] = []
-        for child in node.children.values():
+        for child in _shape(node).walked:  # (the others can report nothing: see _Shape)
             if self.refs_only and not _targets_below(child):
                 continue  # only targetProfile checks are wanted, and none stands in this part of the profile
             out.extend(self.children(child, value, path))
         return out
 
     def children(self, node: Node, parent: Any, parent_path: str) -> list[tuple[Any, str, Node]]:
+        if not node.slices and not _shape(node).passes:
+            # only the number of values matters (nothing to match or check at them): counted without
+            # their locations, which only a count out of bounds needs (as cardinality reports it)
+            found = _count(parent, node.name)
+            if (node.min is None or found >= node.min) and (node.max is None or found <= node.max):
+                return []
         values = child_values(parent, node.name, parent_path)
         if not values and not node.min and not node.slices:
             return []  # nothing to count, nothing to match
@@ -264,8 +324,10 @@ class Walk:
                 if not self.refs_only:
                     self.cardinality(sl, matched, parent_path, "Validation_VAL_Profile_Minimum_SLICE",
                                      "Validation_VAL_Profile_Maximum_SLICE")
-                out.extend((v, p, sl) for v, p in matched)
-        out.extend((v, p, node) for v, p in values)
+                if _shape(sl).passes:  # else nothing to check at or below the slice's values
+                    out.extend((v, p, sl) for v, p in matched)
+        if _shape(node).passes:
+            out.extend((v, p, node) for v, p in values)
         return out
 
     def cardinality(self, node: Node, values: list[tuple[Any, str]], parent_path: str,
@@ -385,18 +447,25 @@ class Walk:
         slicing = node.slicing or {}
         discriminators = [d for d in slicing.get("discriminator") or [] if isinstance(d, dict)]
         matched: dict[Node, list[tuple[Any, str]]] = {sl: [] for sl in node.slices}
+        choice = node.name.endswith("[x]")
+        if not choice and values:  # what matching takes, read once for all the values (see below)
+            paths = [_discriminator(node.slices[0], d)[0] for d in discriminators] if node.slices else []
+            by_type = _type_slices(node, discriminators)
+            one_type = _one_type_index(node, by_type) if by_type is not None else None
         for v, p in values:
-            if node.name.endswith("[x]"):  # type slices of a choice: valueQuantity, valueString, ...
+            if choice:  # type slices of a choice: valueQuantity, valueString, ...
                 candidates = [sl for sl in node.slices if p.rsplit(".", 1)[-1].split("[")[0] == sl.slice_name]
             else:  # the values at each discriminator's path are the same for every slice: found once
-                subs = [_values_at(v, _discriminator(node.slices[0], d)[0]) for d in discriminators] \
-                    if node.slices else []
-                by_type = _type_slices(node, discriminators)
+                subs = [_values_at(v, steps) for steps in paths]
                 if by_type is not None:  # only type discriminators: each slice's types against the values'
                     found = [{x["resourceType"] for x in sub if isinstance(x, dict) and isinstance(x.get("resourceType"), str)}
                              for sub in subs]  # (only a text can be one of the codes)
-                    candidates = [sl for sl, codes in by_type
-                                  if all(not types.isdisjoint(c) for types, c in zip(found, codes))]
+                    index = one_type if len(found) == 1 and len(found[0]) == 1 else None
+                    if index is not None:  # one discriminator, one type found: its slices, looked up
+                        candidates = list(index.get(next(iter(found[0])), ()))
+                    else:
+                        candidates = [sl for sl, codes in by_type
+                                      if all(not types.isdisjoint(c) for types, c in zip(found, codes))]
                 else:
                     candidates = [sl for sl in node.slices
                                   if all(self.discriminates(sl, d, v, sub) for d, sub in zip(discriminators, subs))]
@@ -483,6 +552,25 @@ def _type_slices(node: Node, discriminators: list[dict[str, Any]]) -> list[tuple
         table = [(sl, [frozenset(_discriminator(sl, d)[1].type_codes) for d in discriminators]) for sl in node.slices] \
             if discriminators and all(d.get("type") == "type" for d in discriminators) else None
         hit = _TYPE_SLICES[id(node)] = (node, table)  # compiled profiles are kept: the id stays unique
+    return hit[1]
+
+
+_ONE_TYPE: dict[int, tuple[Node, dict[str, tuple[Node, ...]] | None]] = {}
+
+
+def _one_type_index(node: Node, by_type: list[tuple[Node, list[frozenset[Any]]]]) -> dict[str, tuple[Node, ...]] | None:
+    """With one ``type`` discriminator (``by_type`` from :func:`_type_slices`): each type code named
+    with the slices that name it, in the slices' order (the candidates :meth:`Walk.slice` finds for
+    a value of that one type); None with several discriminators."""
+    hit = _ONE_TYPE.get(id(node))
+    if hit is None or hit[0] is not node:
+        index: dict[str, tuple[Node, ...]] | None = None
+        if all(len(codes) == 1 for _, codes in by_type):
+            index = {}
+            for sl, (codes,) in by_type:
+                for code in codes:
+                    index[code] = (*index.get(code, ()), sl)
+        hit = _ONE_TYPE[id(node)] = (node, index)  # compiled profiles are kept: the id stays unique
     return hit[1]
 
 

@@ -14,7 +14,7 @@ same visit: at each node the walk hands the profile walks their element (see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from adapter.fhir import definitions as defs
@@ -85,8 +85,11 @@ class StructureWalk:
         if obj.keys() <= simple.keys():
             # Every key known, none a ``_key`` or a choice: each stands for an element of its own,
             # visited in the input's order (as below).
-            for key in obj:
-                self.element(obj, path, simple[key], below, res)
+            if below or not _SHORT_WAYS:
+                for key in obj:
+                    self.element(obj, path, simple[key], below, res)
+            else:
+                self.known(obj, path, map(simple.__getitem__, obj), res)
             for name, element, minimum, profile in table.required:
                 if name not in obj:
                     issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
@@ -99,7 +102,9 @@ class StructureWalk:
             core_rules.check_type(visit.type_name, obj, path, issues, nested=visit.nested)
         gate = visit.gate
         if gate and (gate == _ALWAYS or (len(obj) == 1 and "id" in obj)):
-            run_constraints(visit.constraints, obj, path, res, issues, self.reported,
+            constraints = visit.uncontained if root and _SHORT_WAYS and "contained" not in obj \
+                and "_contained" not in obj else visit.constraints
+            run_constraints(constraints, obj, path, res, issues, self.reported,
                             type_path=None if root else table.owner, root_resource=self.containers.get(id(res)))
 
     def properties(self, obj: dict[str, Any], path: str, table: _OwnerTable, below: dict[str, Active], res: Resource,
@@ -109,6 +114,7 @@ class StructureWalk:
         issues = self.issues
         plans = table.plans
         found: dict[str, list[_Plan]] = {}
+        usual = not below and _SHORT_WAYS  # each element one key, none a ``_key``, no profile walk below
         for key in obj:
             plan = plans.get(key)
             if plan is None:
@@ -118,25 +124,62 @@ class StructureWalk:
                 if plan is None:
                     issues.add("Unrecognised_property_", expression=f"{path}.{key}", code="structure", name=key)
                     continue
-            if plan.underscore and plan.key in obj:
-                continue  # ``_x`` next to ``x``: counted with ``x``
+            if plan.underscore:
+                usual = False
+                if plan.key in obj:
+                    continue  # ``_x`` next to ``x``: counted with ``x``
             same = found.get(plan.name)
             if same is None:
                 found[plan.name] = [plan]
             else:
+                usual = False
                 same.append(plan)
+        if usual:
+            self.known(obj, path, [keys[0] for keys in found.values()], res)
+        else:
+            self.grouped(obj, path, found, below, res)
+        for name, element, minimum, profile in table.required:
+            if name not in found:
+                issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
+                           element=element, min=minimum, found=0, profile=profile)
+
+    def grouped(self, obj: dict[str, Any], path: str, found: dict[str, list[_Plan]], below: dict[str, Active],
+                res: Resource) -> None:
+        """Each element with all its keys (a choice written twice has two, reported)."""
         for keys in found.values():
             if len(keys) == 1:
                 self.element(obj, path, keys[0], below, res)
             else:
                 for plan in keys:
                     self.element(obj, path, plan, below, res, count=False)
-                issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1].key}", code="structure",
-                           element=keys[0].el.path, names=", ".join(p.key for p in keys))
-        for name, element, minimum, profile in table.required:
-            if name not in found:
-                issues.add("Validation_VAL_Profile_Minimum", expression=f"{path}.{name}", code="structure",
-                           element=element, min=minimum, found=0, profile=profile)
+                self.issues.add("LISN_BASE_CHOICE_TWICE", expression=f"{path}.{keys[1].key}", code="structure",
+                                element=keys[0].el.path, names=", ".join(p.key for p in keys))
+
+    def known(self, obj: dict[str, Any], path: str, plans: Iterable[_Plan], res: Resource) -> None:
+        """The elements of an object, each one key of it (``plans``, in the input's order), none a
+        ``_key`` part, with no profile walk below it (the common case): :meth:`element` for each,
+        the usual values handled here (no ``_key`` part to look for; a single value, a non-empty
+        array without nulls), anything else by :meth:`element` itself."""
+        for plan in plans:
+            value = obj[plan.key]
+            if plan.single:
+                if not plan.one_fits or value is None or isinstance(value, list):
+                    self.element(obj, path, plan, _NO_BELOW, res)
+                elif plan.primitive:
+                    plain = plan.plain
+                    if plain is None or not plain(value):
+                        self.primitive(value, None, path + plan.dot, plan, _NONE, res)
+                elif plan.direct is not None and isinstance(value, dict):
+                    self.complex(value, path + plan.dot, plan.direct, _NONE, res)
+                else:
+                    self.value(value, None, path + plan.dot, plan, _NONE, res)
+            elif isinstance(value, list) and value and None not in value:
+                self.each(value, path + plan.dot, plan, res)
+                found = len(value)
+                if found < plan.min or found > plan.max:
+                    self.cardinality(path, plan, found)
+            else:
+                self.element(obj, path, plan, _NO_BELOW, res)
 
     def element(self, obj: dict[str, Any], path: str, plan: _Plan, below: dict[str, Active], res: Resource,
                 count: bool = True) -> int:
@@ -195,8 +238,13 @@ class StructureWalk:
                 self.issues.add("LISN_BASE_PRIMITIVE_ALIGNMENT", expression=where, code="structure", name=key,
                                 values=len(values), extensions=len(metas))
             size = max(len(values), len(metas))
+        direct = plan.direct
+        plain = plan.plain
+        if metas is None and values is not None and not below and _SHORT_WAYS and None not in values:
+            self.each(values, where, plan, res)
+            return len(values)
         out: list[tuple[Any, Any, str]] = []  # every null is reported before the values are visited
-        if metas is None and values is not None:  # (no ``_key`` array: the common case)
+        if metas is None and values is not None:  # (no ``_key`` array)
             for i, v in enumerate(values):
                 if v is None:
                     self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=f"{where}[{i}]", code="structure")
@@ -211,8 +259,6 @@ class StructureWalk:
                     self.issues.add("ELEMENT_CANNOT_BE_NULL", expression=at, code="structure")
                     continue
                 out.append((v, m, at))
-        direct = plan.direct
-        plain = plan.plain
         for v, m, at in out:
             active = below.get(at, _NONE) if below else _NONE
             if plain is not None and m is None and not active and plain(v):
@@ -222,6 +268,19 @@ class StructureWalk:
             else:
                 self.value(v, m, at, plan, active, res)
         return len(out)
+
+    def each(self, values: list[Any], where: str, plan: _Plan, res: Resource) -> None:
+        """The values of an array with no ``_key`` array, no null and no profile walk at them (the
+        common case): each visited at once, as :meth:`values` would, a plain one that passes its
+        quick test not even named."""
+        direct, plain = plan.direct, plan.plain
+        for i, v in enumerate(values):
+            if plain is not None and plain(v):
+                continue
+            if direct is not None and isinstance(v, dict):
+                self.complex(v, f"{where}[{i}]", direct, _NONE, res)
+            else:
+                self.value(v, None, f"{where}[{i}]", plan, _NONE, res)
 
     def array(self, value: Any, where: str, key: str) -> list[Any]:
         if not isinstance(value, list):
@@ -282,6 +341,10 @@ class StructureWalk:
 
 
 _NONE: Active = []  # no profile walks (never appended to)
+# The walk's short ways for common shapes of input (StructureWalk.each, .known, the constraints of a
+# resource without ``contained``: _HOLD_UNCONTAINED); off, it takes the general
+# way everywhere: tests/unit/validation/test_walk_short_ways.py compares the two
+_SHORT_WAYS = True
 _NO_BELOW: dict[str, Active] = {}  # no profile walks below (never added to)
 
 # What a value is: a primitive, a resource, or an object of a complex type or backbone element.
@@ -291,11 +354,21 @@ _PRIMITIVE, _RESOURCE, _COMPLEX = 0, 1, 2
 _NEVER, _ALWAYS, _ELE1 = 0, 1, 2
 
 
+# Core constraints of DomainResource that hold on a resource without ``contained`` (nor ``_contained``):
+# each of their paths starts at ``contained``, so each ``.empty()`` is true. They are not evaluated
+# there (StructureWalk.complex); the texts are R4's, matched exactly.
+_HOLD_UNCONTAINED = frozenset({
+    ("dom-2", "contained.contained.empty()"),
+    ("dom-4", "contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()"),
+    ("dom-5", "contained.meta.security.empty()"),
+})
+
+
 class _Visit:
     """What visiting an object of one owner takes, worked out once: its table of elements, the rules
     of its type, and the constraints on it (its element's and its type's)."""
 
-    __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate")
+    __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate", "uncontained")
 
     def __init__(self, table: _OwnerTable, el: defs.ElementDef | None, root: bool) -> None:
         self.table = table
@@ -306,13 +379,16 @@ class _Visit:
         self.constraints = applicable(_constraints(el, self.type_name, root))
         keys = {c.key for c in self.constraints}
         self.gate = _NEVER if not keys else _ELE1 if keys == {"ele-1"} else _ALWAYS
+        # the constraints left to evaluate on a resource without ``contained`` (see _HOLD_UNCONTAINED)
+        self.uncontained = tuple(c for c in self.constraints if (c.key, c.expression) not in _HOLD_UNCONTAINED) \
+            if root else self.constraints
 
 
 class _Plan:
     """One JSON name of one owner (``valueString`` of ``Observation``): its element and what checking
     a value under it takes, worked out once (definitions are kept for good)."""
 
-    __slots__ = ("key", "underscore", "dot", "meta_key", "name", "el", "min", "max", "single", "type_name",
+    __slots__ = ("key", "underscore", "dot", "meta_key", "name", "el", "min", "max", "single", "one_fits", "type_name",
                  "kind", "primitive", "profile", "value_set", "visit", "contained", "entry_resource",
                  "local_refs", "xhtml", "uri", "quick", "check_as", "root_id", "constraints", "direct", "plain")
 
@@ -325,6 +401,7 @@ class _Plan:
         self.el = el
         self.min, self.max = el.min, el.max
         self.single = el.max <= 1
+        self.one_fits = el.min <= 1 <= el.max  # one value meets the cardinality
         self.type_name = type_name
         self.primitive = type_name in defs.PRIMITIVES
         self.kind = _PRIMITIVE if self.primitive else _RESOURCE if type_name == "Resource" else _COMPLEX
@@ -345,7 +422,8 @@ class _Plan:
         self.uri = type_name == "uri"
         self.root_id = el.path.count(".") == 1 and el.name == "id" and defs.is_resource_type(el.path.split(".")[0])
         self.check_as = "id" if self.root_id else type_name
-        self.quick = None if self.root_id or not self.primitive else primitives.quick_check(type_name)
+        self.quick = primitives.quick_resource_id if self.root_id else \
+            primitives.quick_check(type_name) if self.primitive else None
         self.constraints = applicable(tuple(c for c in el.constraints if c.key != "ele-1")) if self.primitive else ()
         # A plain primitive: its value's check is the quick test alone (no binding, no local reference,
         # no uri rule, no constraint). A value that passes it, with no ``_key`` part and no profile
