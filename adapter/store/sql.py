@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter import errors
@@ -80,6 +81,20 @@ class SqlStore:
                 self._request.set(None)
             checkout.close()
 
+    def idle(self) -> None:
+        """The request waits for something other than the database (its body, up to
+        ``body_read_seconds``): it gives its connection back to the pool when the pool's size is
+        used up, so that a worker with more threads than its pool holds never has its requests wait
+        on others' uploads (the next transaction checks one out again). Below that size it keeps
+        it: no other request is short of one, and a checkout costs a round trip."""
+        checkout = self._request.get()
+        if checkout is None or checkout.conn is None:
+            return
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        if callable(size) and pool.checkedout() >= size():  # type: ignore[attr-defined]
+            checkout.close()
+
     def _session(self) -> Session:
         checkout = self._request.get()
         if checkout is None:
@@ -103,6 +118,8 @@ class SqlStore:
             if exc.connection_invalidated:
                 raise errors.StoreUnavailable() from exc
             raise
+        except PoolTimeout as exc:  # no connection within pool_timeout: busy, nothing done, try again
+            raise errors.StoreUnavailable() from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
