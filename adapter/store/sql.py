@@ -162,6 +162,11 @@ _SUB_BY_ID = select(_SUB).where(_SUB.c.id == bindparam("sid"))
 _CONSENT_BY_ID = select(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
 _CONSENTS_OF_VALUE = select(_CONSENT).where(_CONSENT.c.patient_value == bindparam("value")).order_by(
     _CONSENT.c.created_at)
+_IDS_OF_CERTIFICATE = select(_SUB.c.id).where(_SUB.c.certificate_id == bindparam("cert")).order_by(
+    _SUB.c.received_at)
+_IDS_OF_CERTIFICATE_AT = select(_SUB.c.id).where(
+    _SUB.c.certificate_id == bindparam("cert"), _SUB.c.care_unit_hsa == bindparam("unit")).order_by(_SUB.c.received_at)
+_SUBS_BY_IDS = select(_SUB).where(_SUB.c.id.in_(bindparam("ids", expanding=True)))
 _UPDATE_CONSENT = update(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
 _INSERT_SUB = insert(_SUB)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
@@ -293,14 +298,14 @@ class SqlTx:
     def submissions_of(self, certificate_id: str, care_unit: str | None = None) -> list[SubmissionRecord]:
         # No flush: a submission whose status is not written yet is held, and held ones are answered as held.
         # The ids first: the rows this transaction holds are not read again (body, Bundle, receipt).
-        s = _SUB.c
-        scope = [s.care_unit_hsa == care_unit] if care_unit is not None else []
-        ids = list(self.conn.execute(select(s.id).where(s.certificate_id == certificate_id, *scope)
-                                     .order_by(s.received_at)).scalars())
+        if care_unit is None:
+            ids = list(self.conn.execute(_IDS_OF_CERTIFICATE, {"cert": certificate_id}).scalars())
+        else:
+            ids = list(self.conn.execute(_IDS_OF_CERTIFICATE_AT, {"cert": certificate_id, "unit": care_unit}).scalars())
         known = self.known.submissions
         missing = [i for i in ids if i not in known]
         if missing:
-            for row in self.conn.execute(select(_SUB).where(s.id.in_(missing))):
+            for row in self.conn.execute(_SUBS_BY_IDS, {"ids": missing}):
                 self._keep(row)
         return [known[i] for i in ids if i in known]
 
