@@ -68,7 +68,8 @@ class SqlStore:
         checked out on the first transaction, returned when the request ends. A pool checkout
         costs a round trip of its own on PostgreSQL (``pool_pre_ping``) and its reset; a request
         made one to three of them. Between its transactions the connection is idle (no
-        transaction open). Nested requests share the outer one's connection."""
+        transaction open); while the request waits for its body it may go back to the pool
+        (:meth:`idle`). Nested requests share the outer one's connection."""
         if self._request.get() is not None:
             yield
             return
