@@ -60,14 +60,19 @@ def _quiet_payload_loggers() -> None:
 def _register_connection(app: Flask, store: Any) -> None:
     """One database connection per request (``SqlStore.request``): authentication and the use case
     run their transactions on it instead of a pool checkout each. A gthread worker serves at most
-    ``threads`` requests at once, fewer than its pool holds, so a request waiting for its body
-    never keeps another from a connection."""
+    ``threads`` requests at once; one whose body is still arriving gives its connection back when
+    the pool's size is used up (``SqlStore.idle``), so more threads than the pool holds never wait
+    on each other's uploads."""
     opened = getattr(store, "request", None)
     if opened is None:  # a store without connections (the in-memory one)
         return
     from contextlib import ExitStack
 
     from flask import g
+
+    idle = getattr(store, "idle", None)
+    if idle is not None:
+        app.extensions["lisn-idle"] = idle  # http.read_body: while the body arrives
 
     @app.before_request
     def hold_connection() -> None:

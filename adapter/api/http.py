@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapter import errors, messages
@@ -45,12 +45,21 @@ def _drain(stream: Any) -> None:
         pass
 
 
+def _idle() -> None:
+    """The body may take long to arrive: the request's database connection may go back meanwhile
+    (``SqlStore.idle``; registered by ``adapter.api._register_connection``)."""
+    idle = current_app.extensions.get("lisn-idle")
+    if idle is not None:
+        idle()
+
+
 def read_body(limit: int, deadline_seconds: float | None = None) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes, chunked or not; 408 when it
     has not all arrived within ``deadline_seconds``; 400 when its framing is broken."""
     if request.content_length is not None and request.content_length > limit:
         _drain(request.stream)
         raise _too_large(limit)
+    _idle()
     parts: list[bytes] = []
     total = 0
     with _deadline(deadline_seconds) as remaining:

@@ -43,41 +43,49 @@ XML_STATUS_BY_EVENT = {"certificate": "original", "certificate-replacement": "re
 
 @dataclass(frozen=True)
 class Submission:
-    """A parsed submission Bundle with reference resolution."""
+    """A parsed submission Bundle with reference resolution.
+
+    The entries and the reference index are built on first use and kept (a submission asks for its
+    parts some eighty times). The Bundle must not change while the object is in use; as a guard,
+    the kept index is dropped when ``Bundle.entry`` is another list or of another length. A Bundle
+    whose ``fullUrl`` is not a string is scanned on every call, as before (the scan's own answers
+    and errors stand)."""
 
     bundle: Resource
 
     # -- resolution --------------------------------------------------------
     def entries(self) -> list[Resource]:
-        return [e for e in self.bundle.get("entry") or [] if isinstance(e, dict)]
+        return list(self._kept().entries)
 
     def resources(self, resource_type: str | None = None) -> list[Resource]:
-        out = []
-        for e in self.entries():
-            r = e.get("resource")
-            if isinstance(r, dict) and (resource_type is None or r.get("resourceType") == resource_type):
-                out.append(r)
-        return out
+        kept = self._kept().resources
+        if resource_type is None:
+            return [r for _, r in kept]
+        return [r for t, r in kept if t == resource_type]
 
     def resolve(self, reference: Any) -> Resource | None:
         """The resource a ``Reference`` (or a reference string) points to, inside this Bundle."""
         ref = reference.get("reference") if isinstance(reference, dict) else reference
         if not isinstance(ref, str):
             return None
-        for e in self.entries():
-            r = e.get("resource")
-            if not isinstance(r, dict):
-                continue
-            if e.get("fullUrl") == ref or f"{r.get('resourceType')}/{r.get('id')}" == ref \
-                    or (e.get("fullUrl") or "").endswith("/" + ref):
-                return r
-        return None
+        index = self._kept().index
+        if index is None:
+            return _scan(self.bundle, ref)
+        return index.get(ref)
+
+    def _kept(self) -> _Kept:
+        entry = self.bundle.get("entry")
+        kept: _Kept | None = self.__dict__.get("_kept_parts")
+        if kept is None or kept.entry is not entry or kept.length != _length(entry):
+            kept = _Kept.of(self.bundle)
+            object.__setattr__(self, "_kept_parts", kept)
+        return kept
 
     # -- the parts -----------------------------------------------------------
     @property
     def header(self) -> Resource | None:
-        first = self.resources()[:1]
-        return first[0] if first and first[0].get("resourceType") == "MessageHeader" else None
+        first = self._kept().resources[:1]
+        return first[0][1] if first and first[0][0] == "MessageHeader" else None
 
     @property
     def event(self) -> str | None:
@@ -176,6 +184,66 @@ class Submission:
                 return value.get("value")
         return None
 
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What a :class:`Submission` keeps of its Bundle: the entries, their resources and the index."""
+
+    entry: Any
+    """``Bundle.entry`` as it was (the guard: another list means another Bundle)."""
+    length: int
+    entries: tuple[Resource, ...]
+    resources: tuple[tuple[Any, Resource], ...]
+    """(resourceType, resource) of every entry with a resource, in order."""
+    index: dict[str, Resource] | None
+    """Every reference string that :func:`_scan` resolves, to the resource it resolves to (the
+    first entry that answers it); None when some ``fullUrl`` is not a string (then :func:`_scan`)."""
+
+    @classmethod
+    def of(cls, bundle: Resource) -> _Kept:
+        entry = bundle.get("entry")
+        entries = tuple(e for e in entry or [] if isinstance(e, dict))
+        resources = tuple((r.get("resourceType"), r) for e in entries
+                          if isinstance(r := e.get("resource"), dict))
+        index: dict[str, Resource] | None = {}
+        for e in entries:
+            r = e.get("resource")
+            if not isinstance(r, dict):
+                continue
+            full_url = e.get("fullUrl")
+            if full_url is not None and not isinstance(full_url, str):
+                index = None
+                break
+            # The keys _scan matches: the fullUrl, Type/id, and every tail of the fullUrl after a "/".
+            index.setdefault(f"{r.get('resourceType')}/{r.get('id')}", r)
+            if full_url is not None:
+                index.setdefault(full_url, r)
+                at = full_url.find("/")
+                while at != -1:
+                    index.setdefault(full_url[at + 1:], r)
+                    at = full_url.find("/", at + 1)
+        return cls(entry=entry, length=_length(entry), entries=entries, resources=resources, index=index)
+
+
+def _length(entry: Any) -> int:
+    try:
+        return len(entry)
+    except TypeError:
+        return -1
+
+
+def _scan(bundle: Resource, ref: str) -> Resource | None:
+    """:meth:`Submission.resolve` by a scan of the entries (the general form, kept for Bundles the
+    index does not cover and as the reference the index is tested against)."""
+    for e in [e for e in bundle.get("entry") or [] if isinstance(e, dict)]:
+        r = e.get("resource")
+        if not isinstance(r, dict):
+            continue
+        if e.get("fullUrl") == ref or f"{r.get('resourceType')}/{r.get('id')}" == ref \
+                or (e.get("fullUrl") or "").endswith("/" + ref):
+            return r
+    return None
 
 def is_protection_label(coding: dict[str, Any]) -> bool:
     """A ``meta.security`` Coding that marks a protected identity (docs/outbound.md, "Protected identity"):

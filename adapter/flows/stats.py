@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from adapter import errors, messages
 from adapter.fhir.submission import Submission
@@ -22,7 +22,7 @@ from adapter.flows.context import Context, audit, refuse
 from adapter.flows.ports import StatisticsRecord, SubmissionRecord, Tx
 from adapter.stats import codes, dimensions, synth
 from adapter.stats.disclosure import Table, protect
-from adapter.stats.row import statistics_row
+from adapter.stats.row import StatisticsRow, statistics_row
 
 log = logging.getLogger(__name__)
 CERTIFICATE_EVENTS = ("certificate", "certificate-replacement")
@@ -48,11 +48,20 @@ def record_receipt(row: SubmissionRecord, ctx: Context) -> None:
     if row.event not in CERTIFICATE_EVENTS or row.bundle is None:
         return
     facts = statistics_row(row.bundle, row.received_at)
-    ctx.tx.add_statistics(StatisticsRecord(submission_id=row.id, **asdict(facts)))
+    ctx.tx.add_statistics(StatisticsRecord(submission_id=row.id, **row_fields(facts)))
     if row.event == "certificate-replacement" and row.replaces:
         for earlier in ctx.tx.submissions_of(row.replaces, row.care_unit_hsa or ""):
             if earlier.accepted_key and earlier.id != row.id:
                 ctx.tx.update_statistics(earlier.id, {"status": "replaced"})
+
+
+def row_fields(facts: StatisticsRow) -> dict[str, Any]:
+    """The fields of a statistics row by name, as ``dataclasses.asdict`` gives them, without its
+    deep copy of every value (the row is new and only this record keeps it; the one mutable
+    value, the activities, is copied all the same)."""
+    found = {f.name: getattr(facts, f.name) for f in fields(facts)}
+    found["activities"] = dict(facts.activities)
+    return found
 
 
 def note_decision(row: SubmissionRecord, permitted: bool, ctx: Context) -> None:

@@ -11,7 +11,7 @@ the rows already written.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -56,8 +56,11 @@ def statistics_row(bundle: Resource, received_at: datetime) -> StatisticsRow:
     """The statistics row of a certificate (or replacement) received at ``received_at``."""
     sub = Submission(bundle)
     qr = sub.response or {}
-    found = _index(qr)
-    period = _first_period(qr)
+    items = list(_items(qr))  # one walk of the response for the index, the period and (1.0) the activities
+    found = _index_of(items)
+    period = _first_period(qr, items)
+    period_items = items if period is qr else list(_items(period))
+    period_index = found if period is qr else _index_of(period_items)
     signed = _date(qr.get("authored")) or received_at.date()
     debut = _first_date(found.get("debut", []))
     debut_days = (signed - debut).days if debut else None
@@ -69,11 +72,11 @@ def statistics_row(bundle: Resource, received_at: datetime) -> StatisticsRow:
         template_version=_template_version(sub.questionnaire),
         diagnosis_chapter=codes.icd10_chapter(_first_code(found.get("diagnos.kod", []))),
         work_capacity=_first_code(found.get("formaga.arbete", [])) or UNKNOWN,
-        activity_band=codes.band(_activity_hours(period), codes.ACTIVITY_BANDS),
+        activity_band=codes.band(_hours(period_index), codes.ACTIVITY_BANDS),
         prognosis=_first_code(found.get("prognos.typ", [])) or UNKNOWN,
         debut_days=debut_days, debut_band=codes.band(debut_days, codes.DAY_BANDS),
         replacement=sub.event == "certificate-replacement",
-        activities=_activities(period), measures=tuple(sorted(set(_codes(found.get("atgarder.typ", []))))))
+        activities=_activities_of(period_items), measures=tuple(sorted(set(_codes(found.get("atgarder.typ", []))))))
 
 
 def person_facts(sub: Submission) -> tuple[str, date | None]:
@@ -95,8 +98,12 @@ def activities(qr: Resource) -> dict[str, str]:
 
 
 def _activities(period: Resource) -> dict[str, str]:
+    return _activities_of(_items(period))
+
+
+def _activities_of(items: Iterable[Resource]) -> dict[str, str]:
     found: dict[str, str] = {}
-    for item in _items(period):
+    for item in items:
         if str(item.get("linkId", "")) not in ("formaga.aktivitet", "formaga.period.aktivitet"):
             continue
         parts = {str(child.get("linkId", "")).rsplit(".", 1)[-1]: child for child in item.get("item") or []
@@ -114,7 +121,11 @@ def activity_hours(qr: Resource) -> int | None:
 
 
 def _activity_hours(period: Resource) -> int | None:
-    found = _index(period)
+    return _hours(_index(period))
+
+
+def _hours(found: dict[str, list[Any]]) -> int | None:
+    """:func:`activity_hours` from the period's answers by linkId."""
     totals = [h for h in found.get("formaga.period.totalt.timmar", []) if isinstance(h, int)]
     if totals:
         return totals[0]
@@ -124,9 +135,11 @@ def _activity_hours(period: Resource) -> int | None:
     return max(hours) if hours else None
 
 
-def _first_period(qr: Resource) -> Resource:
-    """The first ``formaga.period`` when it holds the assessment (1.1), else the whole response (1.0)."""
-    first = next((item for item in _items(qr) if str(item.get("linkId", "")) == "formaga.period"), None)
+def _first_period(qr: Resource, items: Iterable[Resource] | None = None) -> Resource:
+    """The first ``formaga.period`` when it holds the assessment (1.1), else the whole response (1.0);
+    ``items``: the response's items (:func:`_items`), when the caller has them already."""
+    first = next((item for item in (_items(qr) if items is None else items)
+                  if str(item.get("linkId", "")) == "formaga.period"), None)
     if first is not None and any(link.startswith("formaga.period.") and link != "formaga.period.start"
                                  and link not in ("formaga.period.slut", "formaga.period.motivering")
                                  for link in (str(item.get("linkId", "")) for item in _items(first))):
@@ -152,8 +165,12 @@ def _items(node: Resource) -> Iterator[Resource]:
 
 def _index(node: Resource) -> dict[str, list[Any]]:
     """Every answer value by linkId, in one walk (as ``fhir.submission.answers`` gives them one linkId at a time)."""
+    return _index_of(_items(node))
+
+
+def _index_of(items: Iterable[Resource]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
-    for item in _items(node):
+    for item in items:
         found.setdefault(str(item.get("linkId", "")), []).extend(_values(item))
     return found
 

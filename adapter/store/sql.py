@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter import errors
-from adapter.clock import parse_stamp, stamp
+from adapter.clock import parse_stamp as parse_stamp_general
+from adapter.clock import stamp
 from adapter.flows.ports import (
     Attempt,
     AuditEvent,
@@ -65,7 +68,8 @@ class SqlStore:
         checked out on the first transaction, returned when the request ends. A pool checkout
         costs a round trip of its own on PostgreSQL (``pool_pre_ping``) and its reset; a request
         made one to three of them. Between its transactions the connection is idle (no
-        transaction open). Nested requests share the outer one's connection."""
+        transaction open); while the request waits for its body it may go back to the pool
+        (:meth:`idle`). Nested requests share the outer one's connection."""
         if self._request.get() is not None:
             yield
             return
@@ -78,6 +82,20 @@ class SqlStore:
                 self._request.reset(token)
             except ValueError:  # ended in another context than it began in
                 self._request.set(None)
+            checkout.close()
+
+    def idle(self) -> None:
+        """The request waits for something other than the database (its body, up to
+        ``body_read_seconds``): it gives its connection back to the pool when the pool's size is
+        used up, so that a worker with more threads than its pool holds never has its requests wait
+        on others' uploads (the next transaction checks one out again). Below that size it keeps
+        it: no other request is short of one, and a checkout costs a round trip."""
+        checkout = self._request.get()
+        if checkout is None or checkout.conn is None:
+            return
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        if callable(size) and pool.checkedout() >= size():  # type: ignore[attr-defined]
             checkout.close()
 
     def _session(self) -> Session:
@@ -103,6 +121,8 @@ class SqlStore:
             if exc.connection_invalidated:
                 raise errors.StoreUnavailable() from exc
             raise
+        except PoolTimeout as exc:  # no connection within pool_timeout: busy, nothing done, try again
+            raise errors.StoreUnavailable() from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -145,6 +165,11 @@ _SUB_BY_ID = select(_SUB).where(_SUB.c.id == bindparam("sid"))
 _CONSENT_BY_ID = select(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
 _CONSENTS_OF_VALUE = select(_CONSENT).where(_CONSENT.c.patient_value == bindparam("value")).order_by(
     _CONSENT.c.created_at)
+_IDS_OF_CERTIFICATE = select(_SUB.c.id).where(_SUB.c.certificate_id == bindparam("cert")).order_by(
+    _SUB.c.received_at)
+_IDS_OF_CERTIFICATE_AT = select(_SUB.c.id).where(
+    _SUB.c.certificate_id == bindparam("cert"), _SUB.c.care_unit_hsa == bindparam("unit")).order_by(_SUB.c.received_at)
+_SUBS_BY_IDS = select(_SUB).where(_SUB.c.id.in_(bindparam("ids", expanding=True)))
 _UPDATE_CONSENT = update(_CONSENT).where(_CONSENT.c.id == bindparam("cid"))
 _INSERT_SUB = insert(_SUB)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
@@ -276,14 +301,14 @@ class SqlTx:
     def submissions_of(self, certificate_id: str, care_unit: str | None = None) -> list[SubmissionRecord]:
         # No flush: a submission whose status is not written yet is held, and held ones are answered as held.
         # The ids first: the rows this transaction holds are not read again (body, Bundle, receipt).
-        s = _SUB.c
-        scope = [s.care_unit_hsa == care_unit] if care_unit is not None else []
-        ids = list(self.conn.execute(select(s.id).where(s.certificate_id == certificate_id, *scope)
-                                     .order_by(s.received_at)).scalars())
+        if care_unit is None:
+            ids = list(self.conn.execute(_IDS_OF_CERTIFICATE, {"cert": certificate_id}).scalars())
+        else:
+            ids = list(self.conn.execute(_IDS_OF_CERTIFICATE_AT, {"cert": certificate_id, "unit": care_unit}).scalars())
         known = self.known.submissions
         missing = [i for i in ids if i not in known]
         if missing:
-            for row in self.conn.execute(select(_SUB).where(s.id.in_(missing))):
+            for row in self.conn.execute(_SUBS_BY_IDS, {"ids": missing}):
                 self._keep(row)
         return [known[i] for i in ids if i in known]
 
@@ -574,6 +599,18 @@ def _fields(record: object) -> dict[str, object]:
     """A record's fields by name. Not ``dataclasses.asdict``: that deep-copies the Bundle and the
     resources, which the row only stores."""
     return {f.name: getattr(record, f.name) for f in fields(record)}  # type: ignore[arg-type]
+
+
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+
+
+def parse_stamp(text: str) -> datetime:
+    """:func:`adapter.clock.parse_stamp` (``strptime``, some 10 us a call, several a submission):
+    a stamp of exactly the shape :func:`adapter.clock.stamp` writes by ``datetime.fromisoformat``,
+    anything else by the general form (its answer or its error)."""
+    if type(text) is str and _STAMP.fullmatch(text):
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    return parse_stamp_general(text)
 
 
 def patient_lock_key(patient_value: str) -> int:
