@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -50,12 +50,15 @@ def add_positions(oo: OperationOutcome, raw: bytes) -> None:
         return  # no issue names a location: nothing to look up
     try:
         text = raw.decode("utf-8-sig")
-        spots, root = _Scanner(text, *_wanted_inside(_paths(oo), every_split=False)).scan()
-        if "." in root or "[" in root:  # an odd root type: its name holds a step separator
-            spots, root = _Scanner(text, *_wanted_inside(_paths(oo), every_split=True)).scan()
+        scanner = _Scanner(text, *_wanted_inside(_paths(oo), every_split=False))
+        scanner.walk()
+        if "." in scanner.root or "[" in scanner.root:  # an odd root type: its name holds a step separator
+            scanner = _Scanner(text, *_wanted_inside(_paths(oo), every_split=True))
+            scanner.walk()
     except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return  # positions are a courtesy; the issues stand without them
-    _apply(oo, _paths(oo), spots, root)
+    # Line and column are worked out only for the locations an issue takes (not every prefix found).
+    _apply(oo, _paths(oo), scanner.offsets, scanner.root, scanner.line_col)
 
 
 def _paths(oo: OperationOutcome) -> Iterator[list[str]]:
@@ -83,17 +86,27 @@ def _wanted_inside(paths: Iterable[list[str]], *, every_split: bool) -> tuple[di
     wanted, inside = {"": ""}, {""}
     for issue_paths in paths:
         for path in issue_paths:
-            cuts = [m.start() for m in _CUT.finditer(path)]
-            cuts.append(len(path))
-            for i, start in enumerate(cuts if every_split else cuts[:1]):
-                ends = cuts[i:]
-                last = len(ends) - 1
-                for n, end in enumerate(ends):
-                    part = path[start:end]
-                    part = wanted.setdefault(part, part)  # one string for both sets
-                    if n < last:
-                        inside.add(part)
+            for part, holds in _locations(path, every_split):
+                part = wanted.setdefault(part, part)  # one string for both sets
+                if holds:
+                    inside.add(part)
     return wanted, inside
+
+
+@lru_cache(maxsize=4096)
+def _locations(path: str, every_split: bool) -> tuple[tuple[str, bool], ...]:
+    """The locations :func:`_wanted_inside` takes from one normalised expression, each with whether
+    it holds another of them (remembered: the same expressions come back from one validation to
+    the next). In the order they were always added, so that the first string of each is kept."""
+    cuts = [m.start() for m in _CUT.finditer(path)]
+    cuts.append(len(path))
+    out: list[tuple[str, bool]] = []
+    for i, start in enumerate(cuts if every_split else cuts[:1]):
+        ends = cuts[i:]
+        last = len(ends) - 1
+        for n, end in enumerate(ends):
+            out.append((path[start:end], n < last))
+    return tuple(out)
 
 
 def _normalised(expr: str) -> str:
@@ -115,12 +128,16 @@ def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None
            spots, root)
 
 
-def _apply(oo: OperationOutcome, paths: Iterable[list[str]], spots: dict[str, tuple[int, int | None]], root: str) -> None:
-    """:func:`apply_positions` with each issue's expressions already normalised (``paths``)."""
+def _apply(oo: OperationOutcome, paths: Iterable[list[str]], spots: dict[str, Any], root: str,
+           line_col: Callable[[int], tuple[int, int | None]] | None = None) -> None:
+    """:func:`apply_positions` with each issue's expressions already normalised (``paths``); with
+    ``line_col``, ``spots`` holds offsets in the text, each turned into its line and column when used."""
     for iss, issue_paths in zip(oo.get("issue", []), paths):
         for path in issue_paths:
             spot = _lookup(spots, root, path)
             if spot is not None:
+                if line_col is not None:
+                    spot = line_col(spot)
                 ext = [{"url": _LINE, "valueInteger": spot[0]}]
                 if spot[1] is not None:
                     ext.append({"url": _COL, "valueInteger": spot[1]})
@@ -176,7 +193,7 @@ class _Scanner:
 
     def scan(self) -> tuple[dict[str, tuple[int, int | None]], str]:
         """Line and column of each wanted location found, and the root's ``resourceType``."""
-        self._walk()
+        self.walk()
         # The scan only moves forward: the offsets were found (and are held) in increasing order.
         # Each is replaced by its line and column in place (no second dict, no sorted copy).
         offsets = self.offsets
@@ -184,7 +201,8 @@ class _Scanner:
             offsets[path] = self.line_col(offset)
         return offsets, self.root
 
-    def _walk(self) -> None:
+    def walk(self) -> None:
+        """Find the offset of each wanted location (``offsets``) and the root's type (``root``)."""
         text, wanted, offsets = self.text, self.wanted, self.offsets
         # Entered: the root (its ``resourceType`` is read) and the wanted locations with a wanted
         # location inside. A wanted location with nothing wanted inside is recorded and skipped whole.

@@ -1,0 +1,155 @@
+"""The shortcuts of the passes beside the structure walk, each against its general path.
+
+Issue positions: :func:`add_positions` remembers each expression's locations (``_locations``) and
+turns into line and column only the offsets an issue takes. The general path works out the
+locations afresh (the former code, copied here), turns every location found into line and column
+(``_Scanner.scan``) and applies them (:func:`apply_positions`). Both must give the same outcome on
+every example, every conformance case and hypothesis-made documents and expressions; a negative
+control shows the comparison notices a wrong shortcut.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapter.fhir.registry import Registry, default_registry
+from adapter.validation import positions
+from adapter.validation.entry import read_resource, validate
+from tests.conftest import conformance_dir
+from tests.unit.validation.test_positions import JSON, _locations
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = sorted((ROOT / "profiles" / "examples").glob("*.json"))
+_CUT = re.compile(r"[.\[]")
+
+
+def _corpus() -> Iterator[tuple[str, bytes, list[str]]]:
+    """(name, raw JSON, IG files) of every example and every JSON conformance case."""
+    for path in EXAMPLES:
+        yield path.name, path.read_bytes(), []
+    base = conformance_dir()
+    if base is None:
+        return
+    for name, key in (("hl7-questionnaire", "response"), ("hl7-base", "file")):
+        folder = base / name
+        if not (folder / "manifest.json").is_file():
+            continue
+        for case in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["cases"]:
+            file = folder / case[key]
+            if file.suffix == ".json":
+                yield f"{name}/{case[key]}", file.read_bytes(), [str(folder / ig) for ig in case.get("ig", [])]
+
+
+_REGISTRIES: dict[tuple[str, ...], Registry] = {}
+
+
+def _registry(igs: list[str]) -> Registry:
+    key = tuple(igs)
+    if key not in _REGISTRIES:
+        _REGISTRIES[key] = default_registry(list(igs)) if igs else default_registry()
+    return _REGISTRIES[key]
+
+
+CASES = list(_corpus())
+
+
+def _unplaced(raw: bytes, igs: list[str]) -> dict[str, Any] | None:
+    """The outcome of a case, without positions (None for input that is not read)."""
+    try:
+        resource = read_resource(raw)
+    except Exception:  # noqa: BLE001 - a case refused at reading has no positions to compare
+        return None
+    return validate(resource, _registry(igs))
+
+
+# -- issue positions ---------------------------------------------------------------------------
+
+def _wanted_inside_afresh(paths: list[list[str]], every_split: bool) -> tuple[dict[str, str], set[str]]:
+    """The locations to look for, worked out as before they were remembered (the general path)."""
+    wanted, inside = {"": ""}, {""}
+    for issue_paths in paths:
+        for path in issue_paths:
+            cuts = [m.start() for m in _CUT.finditer(path)]
+            cuts.append(len(path))
+            for i, start in enumerate(cuts if every_split else cuts[:1]):
+                ends = cuts[i:]
+                for n, end in enumerate(ends):
+                    part = wanted.setdefault(path[start:end], path[start:end])
+                    if n < len(ends) - 1:
+                        inside.add(part)
+    return wanted, inside
+
+
+def _positions_general(oo: dict[str, Any], raw: bytes) -> None:
+    if not any(iss.get("expression") for iss in oo.get("issue", [])):
+        return
+    paths = [[positions._normalised(e) for e in iss.get("expression") or []] for iss in oo.get("issue", [])]
+    try:
+        text = raw.decode("utf-8-sig")
+        spots, root = positions._Scanner(text, *_wanted_inside_afresh(paths, False)).scan()
+        if "." in root or "[" in root:
+            spots, root = positions._Scanner(text, *_wanted_inside_afresh(paths, True)).scan()
+    except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
+        return
+    positions.apply_positions(oo, spots, root)
+
+
+def _same_positions(oo: dict[str, Any], raw: bytes) -> bool:
+    fast, slow = copy.deepcopy(oo), copy.deepcopy(oo)
+    positions.add_positions(fast, raw)
+    _positions_general(slow, raw)
+    return fast == slow
+
+
+@pytest.mark.parametrize("name,raw,igs", CASES, ids=[c[0] for c in CASES])
+def test_positions_of_every_case_are_those_of_the_general_path(name: str, raw: bytes, igs: list[str]) -> None:
+    oo = _unplaced(raw, igs)
+    if oo is None:
+        return
+    assert _same_positions(oo, raw)
+
+
+_STEP = st.sampled_from(["a", "b", "ab", "resourceType", "x.y", "valueString"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(alphabet="ab", min_size=1, max_size=2), JSON, max_size=5),
+       st.sampled_from([None, 0, 2]), st.sampled_from(["R", "R.odd", "R[0]"]), st.data())
+def test_positions_of_made_documents_are_those_of_the_general_path(
+        document: dict[str, Any], indent: int | None, root: str, data: st.DataObject) -> None:
+    text = json.dumps({"resourceType": root, **document}, indent=indent, ensure_ascii=False)
+    every = sorted(dict(_locations(json.loads(text))))
+    # expressions: locations of the document (each choice written both ways) and some that are not there
+    chosen = data.draw(st.lists(st.sampled_from(every) | st.builds(lambda s, i: f".{s}[{i}]", _STEP, st.integers(0, 2)),
+                                max_size=4))
+    issues = [{"expression": [root + p for p in data.draw(st.permutations(chosen))[:2]]} for _ in range(2)]
+    issues.append({"expression": [root + ".a.value.ofType(string)"]})
+    assert _same_positions({"issue": issues}, text.encode())
+
+
+def test_a_wrong_position_shortcut_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative controls: a shortcut that gets the line wrong, or that forgets the locations holding
+    the wanted one (so that the scan never enters them), fails the comparison."""
+    raw = json.dumps({"resourceType": "QuestionnaireResponse", "status": "completed",
+                      "item": [{"linkId": "a", "answer": [{"valueString": "x"}]}]}, indent=2).encode()
+    oo = {"issue": [{"expression": ["QuestionnaireResponse.item[0].answer[0].value.ofType(string)"]}]}
+    assert _same_positions(oo, raw)
+    real = positions._apply
+
+    def one_line_off(oo: Any, paths: Any, spots: Any, root: str, line_col: Any = None) -> None:
+        real(oo, paths, spots, root, line_col and (lambda offset: (line_col(offset)[0] + 1, None)))
+
+    monkeypatch.setattr(positions, "_apply", one_line_off)  # only the shortcut passes a line_col
+    assert not _same_positions(oo, raw)
+    monkeypatch.undo()
+    monkeypatch.setattr(positions, "_locations", lambda path, every_split: ((path, False),))
+    assert not _same_positions(oo, raw)
