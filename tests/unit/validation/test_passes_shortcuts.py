@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,10 +33,17 @@ EXAMPLES = sorted((ROOT / "profiles" / "examples").glob("*.json"))
 _CUT = re.compile(r"[.\[]")
 
 
-def _corpus() -> Iterator[tuple[str, bytes, list[str]]]:
-    """(name, raw JSON, IG files) of every example and every JSON conformance case."""
+def _corpus() -> Iterator[tuple[str, bytes, tuple[str, ...]]]:
+    """(name, raw JSON, definitions) of every example, every validation case kept as data and every
+    JSON conformance case. Definitions named ``plain:…`` go to an empty registry (as the data
+    cases are run), others to the LISN one (as ``adapter validate --ig``)."""
     for path in EXAMPLES:
-        yield path.name, path.read_bytes(), []
+        yield path.name, path.read_bytes(), ()
+    cases = ROOT / "tests" / "cases" / "validation"
+    for case in yaml.safe_load((cases / "manifest.yaml").read_text(encoding="utf-8"))["cases"]:
+        if str(case["input"]).endswith(".json"):
+            yield (f"cases/{case['name']}", (cases / case["input"]).read_bytes(),
+                   tuple(f"plain:{cases / ig}" for ig in case.get("ig") or []) or ("plain:",))
     base = conformance_dir()
     if base is None:
         return
@@ -46,23 +54,29 @@ def _corpus() -> Iterator[tuple[str, bytes, list[str]]]:
         for case in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["cases"]:
             file = folder / case[key]
             if file.suffix == ".json":
-                yield f"{name}/{case[key]}", file.read_bytes(), [str(folder / ig) for ig in case.get("ig", [])]
+                yield f"{name}/{case[key]}", file.read_bytes(), tuple(str(folder / ig) for ig in case.get("ig", []))
 
 
 _REGISTRIES: dict[tuple[str, ...], Registry] = {}
 
 
-def _registry(igs: list[str]) -> Registry:
-    key = tuple(igs)
-    if key not in _REGISTRIES:
-        _REGISTRIES[key] = default_registry(list(igs)) if igs else default_registry()
-    return _REGISTRIES[key]
+def _registry(igs: tuple[str, ...]) -> Registry:
+    if igs not in _REGISTRIES:
+        if igs and igs[0].startswith("plain:"):
+            registry = Registry()
+            for ig in igs:
+                if ig != "plain:":
+                    registry.load_path(Path(ig[len("plain:"):]))
+        else:
+            registry = default_registry(list(igs)) if igs else default_registry()
+        _REGISTRIES[igs] = registry
+    return _REGISTRIES[igs]
 
 
 CASES = list(_corpus())
 
 
-def _unplaced(raw: bytes, igs: list[str]) -> dict[str, Any] | None:
+def _unplaced(raw: bytes, igs: tuple[str, ...]) -> dict[str, Any] | None:
     """The outcome of a case, without positions (None for input that is not read)."""
     try:
         resource = read_resource(raw)
@@ -111,7 +125,7 @@ def _same_positions(oo: dict[str, Any], raw: bytes) -> bool:
 
 
 @pytest.mark.parametrize("name,raw,igs", CASES, ids=[c[0] for c in CASES])
-def test_positions_of_every_case_are_those_of_the_general_path(name: str, raw: bytes, igs: list[str]) -> None:
+def test_positions_of_every_case_are_those_of_the_general_path(name: str, raw: bytes, igs: tuple[str, ...]) -> None:
     oo = _unplaced(raw, igs)
     if oo is None:
         return
@@ -153,3 +167,32 @@ def test_a_wrong_position_shortcut_is_noticed(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.undo()
     monkeypatch.setattr(positions, "_locations", lambda path, every_split: ((path, False),))
     assert not _same_positions(oo, raw)
+
+
+# -- the QuestionnaireResponse walk --------------------------------------------------------------
+
+def _with_plans(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
+    """Plans made afresh (an empty memo), each changed by ``change``."""
+    from adapter.validation import answers, questionnaire_response
+
+    monkeypatch.setattr(answers, "_MEMO", {})
+    made = questionnaire_response._plan
+    monkeypatch.setattr(questionnaire_response, "_plan", lambda qitem: change(made(qitem)))
+
+
+def _outcomes() -> list[tuple[str, dict[str, Any] | None]]:
+    return [(name, _unplaced(raw, igs)) for name, raw, igs in CASES if b"QuestionnaireResponse" in raw]
+
+
+def test_items_without_sdc_expressions_skip_the_sdc_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk calls the SDC checks only for items whose plan says they have an expression; the
+    general path (every item's plan saying so) gives the same outcome for every case."""
+    import dataclasses
+
+    fast = _outcomes()
+    assert any(name.startswith("cases/sdc-calculated") for name, _ in fast)
+    _with_plans(monkeypatch, lambda plan: dataclasses.replace(plan, sdc=True))
+    assert _outcomes() == fast
+    # negative control: a plan that says no expression where there is one hides the SDC issues
+    _with_plans(monkeypatch, lambda plan: dataclasses.replace(plan, sdc=False))
+    assert _outcomes() != fast
