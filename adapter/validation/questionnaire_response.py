@@ -198,10 +198,9 @@ class _Walker:
             if not isinstance(item, dict):
                 continue
             link = item.get("linkId")
-            if not issues.check(isinstance(link, str) and link, "QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=ipath,
-                                code="required"):
+            if not isinstance(link, str) or not link:
+                issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=ipath, code="required")
                 continue
-            link = cast(str, link)  # checked just above
             pos = positions.get(link)
             if pos is None:
                 self._misplaced(item, ipath, link, stack)
