@@ -6,9 +6,10 @@ look-up may fall back to) are collected first, and the scan records the line and
 values only. An expression is looked up as is, then with ``value.ofType(X)`` written as
 ``valueX``, then by dropping trailing steps until a known location is found.
 
-The scan keeps memory flat whatever the input: no regular expression runs over a string value
-(the end of a string is found with ``str.find``), no value is copied but object keys, and
-nesting is an explicit stack, not recursion.
+The scan keeps memory flat whatever the input: no regular expression that keeps a frame per
+character or per escape runs over a string value (the end of a string is found with
+``str.find``; a skipped value without a backslash is matched by one possessive character class),
+no value is copied but object keys, and nesting is an explicit stack, not recursion.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ _NEXT = re.compile(r"[ \t\r\n]*+([,\]}])")
 _KEY = re.compile(r'[ \t\r\n]*+(?:\}|"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
 # In an object, after a value: blanks, then a comma, blanks and the next key with its colon, or the ``}``.
 _NEXT_KEY = re.compile(r'[ \t\r\n]*+(?:\}|,[ \t\r\n]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
+_BACKSLASH = "\\"
+# In an object, after a key: a plain string (possessive, no backslash: no frame per character) or
+# a literal, blanks, then a comma and the next key with its colon, or the ``}``.
+_SKIP_TO_NEXT_KEY = re.compile(r'[ \t\r\n]*+(?:"[^"\\]*+"|[\-0-9.eE+]++|true|false|null)[ \t\r\n]*+'
+                               r'(?:\}|,[ \t\r\n]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
@@ -226,7 +232,8 @@ class _Scanner:
                     self._scalar(True)
                     i = self.i
                 elif ch == '"':  # the commonest value skipped: a string (as _skip_value, without the calls)
-                    i = self._string_end(i + 1)
+                    quote = text.index('"', i + 1)  # most strings hold no escaped quote: their end, at once
+                    i = quote + 1 if text[quote - 1] != "\\" else self._string_end(i + 1)
                 elif ch in "{[" and small:
                     i = _DECODER.raw_decode(text, i)[1]
                 else:
@@ -240,11 +247,20 @@ class _Scanner:
                     raise ValueError("not JSON")
                 i = m.end()
                 key = m.group(1)
+                parent = path
+                while key is not None:  # the first keys wanted nowhere skipped as below, after a value
+                    path = f"{parent}.{_unescaped(key) if _BACKSLASH in key else key}"
+                    if path in wanted or path == ".resourceType":
+                        break
+                    m = _SKIP_TO_NEXT_KEY.match(text, i)
+                    if m is None:
+                        break
+                    i = m.end()
+                    key = m.group(1)
                 if key is not None:
-                    stack.append([path, None])
-                    path = f"{path}.{_unescaped(key)}"
+                    stack.append([parent, None])
                     continue
-                # an empty object
+                # an empty object, or one whose values were all skipped here
             elif ch == "[":
                 offsets.setdefault(wanted[path], i)
                 i += 1
@@ -260,6 +276,8 @@ class _Scanner:
                 self.i = i
                 self._scalar(len(stack) == 1 and path == ".resourceType")
                 i = self.i
+            if len(offsets) == count and self.root_seen:
+                break  # (as above: the brackets closing here need not be read)
             # After a value: the next one's path, closing the objects and arrays that end here; None at the end.
             path = None
             while stack:
@@ -270,9 +288,20 @@ class _Scanner:
                         raise ValueError("not JSON")
                     i = m.end()
                     key = m.group(1)
+                    # A key wanted nowhere with a plain string (no backslash) or a literal for value:
+                    # that value and the next key are read in one match, without a turn of the loop.
+                    while key is not None:
+                        path = f"{frame[0]}.{_unescaped(key) if _BACKSLASH in key else key}"
+                        if path in wanted or path == ".resourceType":
+                            break
+                        m = _SKIP_TO_NEXT_KEY.match(text, i)
+                        if m is None:
+                            break  # another value: the loop above skips it
+                        i = m.end()
+                        key = m.group(1)
                     if key is not None:
-                        path = f"{frame[0]}.{_unescaped(key)}"
                         break
+                    path = None  # the object ended after values skipped here
                 else:
                     m = _NEXT.match(text, i)
                     if m is None:

@@ -169,6 +169,28 @@ def test_a_wrong_position_shortcut_is_noticed(monkeypatch: pytest.MonkeyPatch) -
     assert not _same_positions(oo, raw)
 
 
+
+def test_plain_values_skipped_with_their_next_key_are_noticed_when_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan reads a skipped plain value and the next key in one match (``_SKIP_TO_NEXT_KEY``);
+    the general path is the scan asked for every location (it never skips). Made documents are
+    compared so in test_positions_sparse; here a skip that passes over a key is shown to be caught."""
+    text = json.dumps({"resourceType": "R", "a": "x", "b": 2, "c": "y", "d": {"e": True}}, indent=1)
+    every = dict(_locations(json.loads(text)))
+    full, _ = positions._Scanner(text, set(every)).scan()
+
+    def sparse_is_full() -> bool:
+        wanted, inside = positions._wanted_inside([["R.b"], ["R.d.e"]], every_split=False)
+        spots, root = positions._Scanner(text, wanted, inside).scan()
+        return root == "R" and spots == {p: full[p] for p in wanted}
+
+    assert sparse_is_full()
+    value = r'(?:"[^"\\]*+"|[\-0-9.eE+]++|true|false|null)'
+    two_at_once = re.compile(rf'[ \t\r\n]*+{value}[ \t\r\n]*+(?:\}}|,[ \t\r\n]*+"[^"\\]*+"[ \t\r\n]*+:'
+                             rf'[ \t\r\n]*+{value}[ \t\r\n]*+,[ \t\r\n]*+"([^"\\]*+)"[ \t\r\n]*+:)')
+    monkeypatch.setattr(positions, "_SKIP_TO_NEXT_KEY", two_at_once)  # passes over every other key
+    assert not sparse_is_full()
+
+
 # -- the QuestionnaireResponse walk --------------------------------------------------------------
 
 def _with_plans(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
