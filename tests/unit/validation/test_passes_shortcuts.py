@@ -218,3 +218,94 @@ def test_items_without_sdc_expressions_skip_the_sdc_checks(monkeypatch: pytest.M
     # negative control: a plan that says no expression where there is one hides the SDC issues
     _with_plans(monkeypatch, lambda plan: dataclasses.replace(plan, sdc=False))
     assert _outcomes() != fast
+
+
+# -- Bundle references -----------------------------------------------------------------------------
+
+def _references_general(resource: Any, path: str) -> list[tuple[str, str]]:
+    """Every Reference.reference with its location: the plain walk (the former code)."""
+    found: list[tuple[str, str]] = []
+
+    def visit(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            if isinstance(ref, str) and not ref.startswith("#") and where != path:
+                found.append((ref, where))
+            for key, child in value.items():
+                if key != "contained" and isinstance(child, (dict, list)):
+                    visit(child, f"{where}.{key}")
+        else:
+            for i, item in enumerate(value):
+                if isinstance(item, (dict, list)):
+                    visit(item, f"{where}[{i}]")
+
+    if isinstance(resource, (dict, list)):
+        visit(resource, path)
+    return found
+
+
+def _resources() -> Iterator[Any]:
+    for _name, raw, _igs in CASES:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        yield data
+        for entry in data.get("entry") or [] if isinstance(data, dict) and isinstance(data.get("entry"), list) else []:
+            yield entry.get("resource") if isinstance(entry, dict) else entry
+
+
+REF = st.recursive(
+    st.none() | st.integers() | st.sampled_from(["#a", "Patient/1", "urn:uuid:1", ""]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["reference", "contained", "a", "b", "resourceType"]), inner, max_size=3),
+    max_leaves=20)
+
+
+def _agrees_on_every_case(walk: Any) -> bool:
+    found = [(walk(resource, "X"), _references_general(resource, "X")) for resource in _resources()]
+    assert sum(len(general) for _, general in found) > 50  # the cases do hold references
+    return all(fast == general for fast, general in found)
+
+
+def test_references_of_every_case_are_those_of_the_plain_walk() -> None:
+    from adapter.validation.bundle import references
+
+    assert _agrees_on_every_case(references)
+    # negative control: a walk that loses the last reference of a resource is caught
+    assert not _agrees_on_every_case(lambda resource, path: references(resource, path)[:-1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(REF)
+def test_references_of_made_values_are_those_of_the_plain_walk(value: Any) -> None:
+    from adapter.validation.bundle import references
+
+    assert references(value, "X") == _references_general(value, "X")
+
+
+def test_resolving_by_the_fullurl_index_is_resolving_by_every_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``resolve_reference`` with :func:`entries_by_full_url` gives what looking at every entry gives,
+    for every reference of every Bundle case (and each reference made relative and versioned);
+    negative control: an index that misses an entry is caught."""
+    from adapter.validation import bundle_rules
+
+    def both(index: Any) -> Iterator[tuple[list[int], list[int]]]:
+        for data in _resources():
+            if not (isinstance(data, dict) and isinstance(data.get("entry"), list)):
+                continue
+            entries = data["entry"]
+            by_url = index(entries)
+            for entry in entries:
+                for ref, _ in _references_general(entry.get("resource") if isinstance(entry, dict) else None, ""):
+                    full = entry.get("fullUrl") if isinstance(entry, dict) else None
+                    for r in (ref, ref.rsplit("/", 2)[-2] + "/" + ref.rsplit("/", 1)[-1] if ref.count("/") > 1 else ref,
+                              ref + "/_history/1"):
+                        yield (bundle_rules.resolve_reference(entries, r, full, by_url),
+                               bundle_rules.resolve_reference(entries, r, full))
+
+    pairs = list(both(bundle_rules.entries_by_full_url))
+    assert len(pairs) > 50 and any(fast for fast, _ in pairs)
+    assert all(fast == slow for fast, slow in pairs)
+    missing_first = lambda entries: {u: i[1:] for u, i in bundle_rules.entries_by_full_url(entries).items()}  # noqa: E731
+    assert any(fast != slow for fast, slow in both(missing_first))
