@@ -309,3 +309,50 @@ def test_resolving_by_the_fullurl_index_is_resolving_by_every_entry(monkeypatch:
     assert all(fast == slow for fast, slow in pairs)
     missing_first = lambda entries: {u: i[1:] for u, i in bundle_rules.entries_by_full_url(entries).items()}  # noqa: E731
     assert any(fast != slow for fast, slow in both(missing_first))
+
+
+# -- the JSON depth limit --------------------------------------------------------------------------
+
+def _depth(value: Any) -> int:
+    """How deep containers nest in ``value`` (a scalar 0, ``{}`` 1): the general definition."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _level_check_agrees(too_deep: Any, value: Any) -> bool:
+    depth = _depth(value)
+    text = json.dumps(value)
+    return all(too_deep(value, limit, given) == (depth > 0 and depth > limit)  # a scalar is never too deep
+               for limit in {-1, 0, 1, depth - 1, depth, depth + 1, 64} for given in (None, text))
+
+
+NESTED = st.recursive(st.none() | st.integers() | st.text(alphabet="{[]}a", max_size=3),
+                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="ab", max_size=2), inner, max_size=3),
+                      max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NESTED)
+def test_the_depth_check_level_by_level_is_the_depth(value: Any) -> None:
+    from adapter.fhir.parse import _too_deep
+
+    assert _level_check_agrees(_too_deep, value)
+
+
+def test_the_depth_check_of_every_case_and_a_wrong_one() -> None:
+    from adapter.fhir.parse import _too_deep
+
+    values = []
+    for _, raw, _ in CASES:
+        try:
+            values.append(json.loads(raw))
+        except ValueError:
+            continue  # (cases of malformed JSON)
+    assert len(values) > 100 and all(_level_check_agrees(_too_deep, v) for v in values)
+    deep = [[[[[[1]]]]]] * 3
+    assert _level_check_agrees(_too_deep, deep)
+    # negative control: a check one level short is caught
+    assert not _level_check_agrees(lambda value, limit, text=None: _too_deep(value, limit + 1, text), deep)
