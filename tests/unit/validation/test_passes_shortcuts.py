@@ -356,3 +356,87 @@ def test_the_depth_check_of_every_case_and_a_wrong_one() -> None:
     assert _level_check_agrees(_too_deep, deep)
     # negative control: a check one level short is caught
     assert not _level_check_agrees(lambda value, limit, text=None: _too_deep(value, limit + 1, text), deep)
+
+
+# -- identifiers ----------------------------------------------------------------------------------
+
+class _PlainScan:
+    """The identifier walk as it was (methods on the scan object): the general path."""
+
+    KEYS, CODINGS = ("identifier", "valueIdentifier"), ("coding", "valueCoding")
+
+    def __init__(self, issues: Any, path: str, form: bool, test_environment: bool) -> None:
+        self.issues, self.path, self.form, self.test_environment = issues, path, form, test_environment
+        self.steps: list[str | int] = []
+
+    def where(self) -> str:
+        return self.path + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in self.steps)
+
+    def object(self, value: dict[str, Any], key: str) -> None:
+        from adapter.validation import identifiers
+
+        if key in self.KEYS:
+            identifiers._check_identifier(value, self, self.test_environment)  # type: ignore[arg-type]
+        elif key in self.CODINGS:
+            identifiers._check_icd(value, self, self.form)  # type: ignore[arg-type]
+        for child_key, child in value.items():
+            if child_key == "contained":
+                continue
+            if isinstance(child, list):
+                self.steps.append(child_key)
+                self.array(child, child_key)
+                self.steps.pop()
+            elif isinstance(child, dict) and "resourceType" not in child:
+                self.steps.append(child_key)
+                self.object(child, child_key)
+                self.steps.pop()
+
+    def array(self, value: list[Any], key: str) -> None:
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)):
+                self.steps.append(i)
+                (self.object if isinstance(item, dict) else self.array)(item, key)  # type: ignore[operator]
+                self.steps.pop()
+
+
+def _identifier_issues(resource: dict[str, Any], plain: bool, test_environment: bool = False) -> list[dict[str, Any]]:
+    from adapter.issues import Issues
+    from adapter.validation import identifiers
+
+    issues = Issues()
+    if plain:
+        _PlainScan(issues, "R", resource.get("resourceType") != "QuestionnaireResponse", test_environment).object(resource, "")
+    else:
+        identifiers.validate_identifiers(resource, issues, path="R", test_environment=test_environment)
+    return issues.items
+
+
+_SYSTEMS = ["http://electronichealth.se/identifier/personnummer", "urn:oid:1.2.752.29.4.19", "urn:oid:2.5.4.97",
+            "urn:oid:1.2.752.116.1.1.1", "1.2.752.116.1.1.1.1.3", "x"]
+_IDENT = st.fixed_dictionaries({"system": st.sampled_from(_SYSTEMS),
+                                "value": st.sampled_from(["191212121212", "191212121213", "SE2321000016-1", "x"]),
+                                "code": st.sampled_from(["F32", "A00", "F321", "x"])})
+_HOLDER = st.recursive(_IDENT, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["identifier", "valueIdentifier", "coding", "valueCoding", "contained", "item", "resourceType"]),
+    inner | st.just("Patient"), max_size=3), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_HOLDER, st.sampled_from(["Patient", "QuestionnaireResponse"]), st.booleans())
+def test_identifier_issues_of_made_resources_are_those_of_the_plain_walk(
+        holder: Any, rtype: str, test_environment: bool) -> None:
+    resource = {"resourceType": rtype, "x": holder}
+    assert (_identifier_issues(resource, False, test_environment)
+            == _identifier_issues(resource, True, test_environment))
+
+
+def test_identifier_issues_of_every_case_are_those_of_the_plain_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapter.validation import identifiers
+
+    resources = [r for r in _resources() if isinstance(r, dict)]
+    assert all(_identifier_issues(r, False) == _identifier_issues(r, True) for r in resources)
+    bad = {"resourceType": "Patient", "extension": [{"valueIdentifier": {"system": _SYSTEMS[0], "value": "191212121213"}}]}
+    assert _identifier_issues(bad, False) == _identifier_issues(bad, True) != []
+    # negative control: a walk that no longer looks under valueIdentifier is caught
+    monkeypatch.setattr(identifiers, "_IDENTIFIER_KEYS", ("identifier",))
+    assert _identifier_issues(bad, False) != _identifier_issues(bad, True)
