@@ -137,18 +137,20 @@ def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None
 def _apply(oo: OperationOutcome, paths: Iterable[list[str]], spots: dict[str, Any], root: str,
            line_col: Callable[[int], tuple[int, int | None]] | None = None) -> None:
     """:func:`apply_positions` with each issue's expressions already normalised (``paths``); with
-    ``line_col``, ``spots`` holds offsets in the text, each turned into its line and column when used."""
-    for iss, issue_paths in zip(oo.get("issue", []), paths):
-        for path in issue_paths:
-            spot = _lookup(spots, root, path)
-            if spot is not None:
-                if line_col is not None:
-                    spot = line_col(spot)
-                ext = [{"url": _LINE, "valueInteger": spot[0]}]
-                if spot[1] is not None:
-                    ext.append({"url": _COL, "valueInteger": spot[1]})
-                iss.setdefault("extension", []).extend(ext)
-                break
+    ``line_col``, ``spots`` holds offsets in the text, and those the issues take are turned into
+    line and column in increasing order (each newline counted once, however the issues are ordered)."""
+    issues = oo.get("issue", [])
+    taken = [next((spot for spot in (_lookup(spots, root, path) for path in issue_paths) if spot is not None), None)
+             for issue_paths in paths]
+    if line_col is not None:
+        at = {offset: line_col(offset) for offset in sorted({spot for spot in taken if spot is not None})}
+        taken = [None if spot is None else at[spot] for spot in taken]
+    for iss, spot in zip(issues, taken):
+        if spot is not None:
+            ext = [{"url": _LINE, "valueInteger": spot[0]}]
+            if spot[1] is not None:
+                ext.append({"url": _COL, "valueInteger": spot[1]})
+            iss.setdefault("extension", []).extend(ext)
 
 
 def _lookup(spots: dict[str, Any], root: str, path: str) -> Any:

@@ -170,6 +170,25 @@ def test_a_wrong_position_shortcut_is_noticed(monkeypatch: pytest.MonkeyPatch) -
 
 
 
+def test_issues_out_of_text_order_count_each_newline_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines are worked out for the offsets the issues take in increasing order (a scan of the text
+    from its start for every issue out of order would make many issues cost text x issues)."""
+    items = [{"linkId": f"x{i}", "answer": [{"valueString": "v"}]} for i in range(30)]
+    raw = json.dumps({"resourceType": "QuestionnaireResponse", "item": items}, indent=1).encode()
+    oo = {"issue": [{"expression": [f"QuestionnaireResponse.item[{i}].answer[0]"]} for i in reversed(range(30))]}
+    asked: list[int] = []
+    real = positions._Scanner.line_col
+
+    def recorded(self: Any, offset: int) -> tuple[int, int | None]:
+        asked.append(offset)
+        return real(self, offset)
+
+    monkeypatch.setattr(positions._Scanner, "line_col", recorded)
+    assert _same_positions(oo, raw)
+    fast = asked[:30]  # the shortcut's calls come first (the general path then converts every location found)
+    assert len(fast) == 30 and fast == sorted(fast)
+
+
 def test_plain_values_skipped_with_their_next_key_are_noticed_when_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan reads a skipped plain value and the next key in one match (``_SKIP_TO_NEXT_KEY``);
     the general path is the scan asked for every location (it never skips). Made documents are
