@@ -459,3 +459,45 @@ def test_identifier_issues_of_every_case_are_those_of_the_plain_walk(monkeypatch
     # negative control: a walk that no longer looks under valueIdentifier is caught
     monkeypatch.setattr(identifiers, "_IDENTIFIER_KEYS", ("identifier",))
     assert _identifier_issues(bad, False) != _identifier_issues(bad, True)
+
+
+# -- UCUM terms ------------------------------------------------------------------------------------
+
+_ATOMS = ["m", "g", "s", "L", "min", "h", "[in_i]", "[lb_av]", "%", "1", "mg", "kg", "dL", "mmol", "x", "[x]"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_ATOMS), st.sampled_from(["", "2", "-1", "3"])), min_size=1, max_size=4),
+       st.lists(st.tuples(st.sampled_from(_ATOMS), st.sampled_from(["", "2"])), max_size=2),
+       st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-10**6, max_value=10**6))
+def test_remembered_unit_terms_are_worked_out_terms(top: list[tuple[str, str]], bottom: list[tuple[str, str]],
+                                                    value: Any) -> None:
+    """``canonical`` (terms remembered when short) is what working every term out gives."""
+    from adapter.validation import quantities
+
+    code = ".".join(a + e for a, e in top) + ("/" + ".".join(a + e for a, e in bottom) if bottom else "")
+    for _ in range(2):  # the second time from the memory
+        assert quantities.canonical(value, code) == _canonical_worked_out(value, code)
+
+
+def _canonical_worked_out(value: Any, code: str) -> Any:
+    from decimal import Decimal
+
+    from adapter.validation import quantities
+
+    num, _, den = code.partition("/")
+    top, bottom = quantities._product(num), quantities._product(den) if den else (Decimal(1), (0, 0, 0, 0, 0))
+    if top is None or bottom is None:
+        return None
+    return value * top[0] / bottom[0], tuple(a - b for a, b in zip(top[1], bottom[1]))
+
+
+def test_a_wrong_remembered_term_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: a memory that answers for another unit is caught by the comparison."""
+    from decimal import Decimal
+
+    from adapter.validation import quantities
+
+    assert quantities.canonical(Decimal(5), "mg/dL") == _canonical_worked_out(Decimal(5), "mg/dL")
+    monkeypatch.setattr(quantities, "_short_term", lambda text: quantities._product("g"))
+    assert quantities.canonical(Decimal(5), "mg/dL") != _canonical_worked_out(Decimal(5), "mg/dL")
