@@ -274,11 +274,13 @@ def _resources() -> Iterator[Any]:
             yield entry.get("resource") if isinstance(entry, dict) else entry
 
 
-REF = st.recursive(
-    st.none() | st.integers() | st.sampled_from(["#a", "Patient/1", "urn:uuid:1", ""]),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["reference", "contained", "a", "b", "resourceType"]), inner, max_size=3),
-    max_leaves=20)
+def _ref_holders(inner: Any) -> Any:
+    keys = st.sampled_from(["reference", "contained", "a", "b", "resourceType"])
+    return st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3)
+
+
+REF = st.recursive(st.none() | st.integers() | st.sampled_from(["#a", "Patient/1", "urn:uuid:1", ""]),
+                   _ref_holders, max_leaves=20)
 
 
 def _agrees_on_every_case(walk: Any) -> bool:
@@ -348,9 +350,11 @@ def _level_check_agrees(too_deep: Any, value: Any) -> bool:
                for limit in {-1, 0, 1, depth - 1, depth, depth + 1, 64} for given in (None, text))
 
 
-NESTED = st.recursive(st.none() | st.integers() | st.text(alphabet="{[]}a", max_size=3),
-                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="ab", max_size=2), inner, max_size=3),
-                      max_leaves=40)
+def _nested(inner: Any) -> Any:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="ab", max_size=2), inner, max_size=3)
+
+
+NESTED = st.recursive(st.none() | st.integers() | st.text(alphabet="{[]}a", max_size=3), _nested, max_leaves=40)
 
 
 @settings(max_examples=300, deadline=None)
@@ -435,9 +439,12 @@ _SYSTEMS = ["http://electronichealth.se/identifier/personnummer", "urn:oid:1.2.7
 _IDENT = st.fixed_dictionaries({"system": st.sampled_from(_SYSTEMS),
                                 "value": st.sampled_from(["191212121212", "191212121213", "SE2321000016-1", "x"]),
                                 "code": st.sampled_from(["F32", "A00", "F321", "x"])})
-_HOLDER = st.recursive(_IDENT, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.sampled_from(["identifier", "valueIdentifier", "coding", "valueCoding", "contained", "item", "resourceType"]),
-    inner | st.just("Patient"), max_size=3), max_leaves=12)
+def _identifier_holders(inner: Any) -> Any:
+    keys = st.sampled_from(["identifier", "valueIdentifier", "coding", "valueCoding", "contained", "item", "resourceType"])
+    return st.lists(inner, max_size=3) | st.dictionaries(keys, inner | st.just("Patient"), max_size=3)
+
+
+_HOLDER = st.recursive(_IDENT, _identifier_holders, max_leaves=12)
 
 
 @settings(max_examples=300, deadline=None)
