@@ -43,12 +43,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def decode_utf8_sig(raw: bytes) -> str:
+    """``raw.decode("utf-8-sig")`` (one leading byte order mark dropped; an error's offsets count
+    from after it, as that codec's), by the built-in UTF-8 decoder: no call into the Python codec."""
+    return (raw[3:] if raw.startswith(_BOM) else raw).decode("utf-8")
+
+
 def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     """Parse JSON text safely; raises InputRejected with line/column on any problem."""
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
     check_size(data_bytes, limits)
     try:
-        text = data_bytes.decode("utf-8-sig")
+        text = decode_utf8_sig(data_bytes)
     except UnicodeDecodeError as exc:
         raise _reject(messages.text("LISN_INPUT_NOT_UTF8", position=exc.start), "LISN_INPUT_NOT_UTF8") from None
     try:

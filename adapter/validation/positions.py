@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from adapter.errors import OperationOutcome
+from adapter.fhir.parse import decode_utf8_sig
 
 _OFTYPE = re.compile(r"\.value\.ofType\((\w)(\w*)\)")
 _CUT = re.compile(r"[.\[]")
@@ -55,7 +56,7 @@ def add_positions(oo: OperationOutcome, raw: bytes) -> None:
     if not any(iss.get("expression") for iss in oo.get("issue", [])):
         return  # no issue names a location: nothing to look up
     try:
-        text = raw.decode("utf-8-sig")
+        text = decode_utf8_sig(raw)
         scanner = _Scanner(text, *_wanted_inside(_paths(oo), every_split=False))
         scanner.walk()
         if "." in scanner.root or "[" in scanner.root:  # an odd root type: its name holds a step separator

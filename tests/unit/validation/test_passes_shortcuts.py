@@ -508,3 +508,34 @@ def test_a_wrong_remembered_term_is_noticed(monkeypatch: pytest.MonkeyPatch) -> 
     assert quantities.canonical(Decimal(5), "mg/dL") == _canonical_worked_out(Decimal(5), "mg/dL")
     monkeypatch.setattr(quantities, "_short_term", lambda text: quantities._product("g"))
     assert quantities.canonical(Decimal(5), "mg/dL") != _canonical_worked_out(Decimal(5), "mg/dL")
+
+
+# -- UTF-8 with an optional byte order mark ---------------------------------------------------------
+
+def _decoded(decode: Any, raw: bytes) -> Any:
+    try:
+        return decode(raw)
+    except UnicodeDecodeError as exc:
+        return ("error", exc.start, exc.end, exc.reason, exc.object)
+
+
+_BYTES = st.lists(st.sampled_from([b"\xef\xbb\xbf", b"{", b"a", b"\xc3\xa9", b"\xc3", b"\xff", b"\xef\xbb", b"\xed\xa0\x80"]),
+                  max_size=6).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_BYTES)
+def test_utf8_with_a_bom_is_the_codec(raw: bytes) -> None:
+    from adapter.fhir.parse import decode_utf8_sig
+
+    assert _decoded(decode_utf8_sig, raw) == _decoded(lambda b: b.decode("utf-8-sig"), raw)
+
+
+def test_utf8_with_a_bom_of_every_case_and_a_wrong_one() -> None:
+    from adapter.fhir.parse import decode_utf8_sig
+
+    inputs = [raw for _, raw, _ in CASES] + [b"\xef\xbb\xbf" + raw for _, raw, _ in CASES[:20]] + [b"\xef\xbb\xbf\xff"]
+    assert all(_decoded(decode_utf8_sig, r) == _decoded(lambda b: b.decode("utf-8-sig"), r) for r in inputs)
+    # negative control: a decoder that keeps the byte order mark is caught
+    assert not all(_decoded(lambda b: b.decode("utf-8"), r) == _decoded(lambda b: b.decode("utf-8-sig"), r)
+                   for r in inputs)
