@@ -242,7 +242,7 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str,
     there only the code's existence and the chapter F rule are checked here.
     ``test_environment`` admits Inera's test HSA-ids (never in production).
     """
-    _Scan(issues, path, resource.get("resourceType") != "QuestionnaireResponse", test_environment).run(resource)
+    _Scan(issues, path, resource.get("resourceType") != "QuestionnaireResponse", test_environment).object(resource, "")
 
 
 class _Scan:
@@ -256,41 +256,35 @@ class _Scan:
     def where(self) -> str:
         return self.path + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in self.steps)
 
-    def run(self, resource: dict[str, Any]) -> None:
-        """The walk, as two functions (objects, arrays) that reach the steps without attribute look-ups."""
-        steps, form, test_environment = self.steps, self.form, self.test_environment
+    def object(self, value: dict[str, Any], key: str) -> None:
+        if key in _IDENTIFIER_KEYS:
+            _check_identifier(value, self, self.test_environment)
+        elif key in _CODING_KEYS:
+            _check_icd(value, self, self.form)
+        steps = self.steps
+        for child_key, child in value.items():
+            if type(child) is str or child_key == "contained":  # (a string: the most common, no container)
+                continue  # contained: another resource, validated on its own
+            if isinstance(child, list):
+                steps.append(child_key)
+                self.array(child, child_key)
+                steps.pop()
+            elif isinstance(child, dict) and "resourceType" not in child:
+                steps.append(child_key)
+                self.object(child, child_key)
+                steps.pop()
 
-        def in_object(value: dict[str, Any], key: str) -> None:
-            if key in _IDENTIFIER_KEYS:
-                _check_identifier(value, self, test_environment)
-            elif key in _CODING_KEYS:
-                _check_icd(value, self, form)
-            for child_key, child in value.items():
-                if type(child) is str or child_key == "contained":  # (a string: the most common, no container)
-                    continue  # contained: another resource, validated on its own
-                if isinstance(child, list):
-                    steps.append(child_key)
-                    in_array(child, child_key)
-                    steps.pop()
-                elif isinstance(child, dict) and "resourceType" not in child:
-                    steps.append(child_key)
-                    in_object(child, child_key)
-                    steps.pop()
-
-        def in_array(value: list[Any], key: str) -> None:
-            for i, item in enumerate(value):
-                if type(item) is str:
-                    continue
-                if isinstance(item, dict):
-                    steps.append(i)
-                    in_object(item, key)
-                    steps.pop()
-                elif isinstance(item, list):
-                    steps.append(i)
-                    in_array(item, key)
-                    steps.pop()
-
-        in_object(resource, "")
+    def array(self, value: list[Any], key: str) -> None:
+        steps = self.steps
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                steps.append(i)
+                self.object(item, key)
+                steps.pop()
+            elif isinstance(item, list):
+                steps.append(i)
+                self.array(item, key)
+                steps.pop()
 
 
 _CODING_KEYS = ("coding", "valueCoding")
