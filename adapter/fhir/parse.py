@@ -43,12 +43,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def decode_utf8_sig(raw: bytes) -> str:
+    """``raw.decode("utf-8-sig")`` (one leading byte order mark dropped; an error's offsets count
+    from after it, as that codec's), by the built-in UTF-8 decoder: no call into the Python codec."""
+    return (raw[3:] if raw.startswith(_BOM) else raw).decode("utf-8")
+
+
 def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     """Parse JSON text safely; raises InputRejected with line/column on any problem."""
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
     check_size(data_bytes, limits)
     try:
-        text = data_bytes.decode("utf-8-sig")
+        text = decode_utf8_sig(data_bytes)
     except UnicodeDecodeError as exc:
         raise _reject(messages.text("LISN_INPUT_NOT_UTF8", position=exc.start), "LISN_INPUT_NOT_UTF8") from None
     try:
@@ -106,34 +115,20 @@ def _too_deep(data: Any, limit: int, text: str | None = None) -> bool:
     """Whether containers nest deeper than ``limit`` in ``data`` (parsed from ``text``, when given).
 
     Text with no more ``{`` and ``[`` than ``limit`` cannot (every container opens with one): then
-    the tree is not visited."""
+    the tree is not visited. Else the containers are visited a level at a time (one list of each
+    level's containers, no call per container, no recursion whatever the depth), ``limit`` levels
+    at most."""
     if not isinstance(data, (dict, list)):
         return False
     if text is not None and text.count("{") + text.count("[") <= limit:
         return False
-    if limit > _RECURSE_UP_TO:  # Python's recursion would not go so deep: a stack of our own
-        stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
-        while stack:
-            value, depth = stack.pop()
-            if depth > limit:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-        return False
-    return limit < 1 or _deeper(data, limit - 1)
-
-
-_RECURSE_UP_TO = 200
-
-
-def _deeper(value: dict[str, Any] | list[Any], left: int) -> bool:
-    """Whether a container holds containers nested more than ``left`` deep."""
-    for child in value.values() if isinstance(value, dict) else value:
-        if type(child) is str:  # the most common value: no container
-            continue
-        if isinstance(child, (dict, list)) and (left == 0 or _deeper(child, left - 1)):
-            return True
-    return False
+    level: list[Any] = [data]  # the containers at depth 1, then 2, …
+    for _ in range(max(limit, 0)):
+        level = [child for value in level for child in (value.values() if isinstance(value, dict) else value)
+                 if type(child) is not str and isinstance(child, (dict, list))]  # (a string: the most common)
+        if not level:
+            return False
+    return True  # containers at depth limit + 1
 
 
 # FHIR R4 §2.6.2 (string): no characters below U+0020 except TAB, CR, LF; and no lone

@@ -68,12 +68,13 @@ class Ctx:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-_MEMO: dict[tuple[int, str], tuple[Node, Any]] = {}
+_MEMO: dict[tuple[int, str], tuple[Node | list[Any], Any]] = {}
 
 
-def memo(item: Node, key: str, compute: Any, *args: Any) -> Any:
+def memo(item: Node | list[Any], key: str, compute: Any, *args: Any) -> Any:
     """Per-definition facts, computed once: Questionnaires in a registry are read, never changed,
-    so (object identity, key) is a safe key; the identity check guards against reuse of an id."""
+    so (object identity, key) is a safe key; the identity check guards against reuse of an id.
+    ``item``: an object of the definition (an item, an answerOption) or a list of its (sibling items)."""
     hit = _MEMO.get((id(item), key))
     if hit is not None and hit[0] is item:
         return hit[1]

@@ -38,6 +38,7 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
     if bundle.get("type") != "history":  # a history holds versions of one resource under one fullUrl
         _check_full_urls(entries, issues, path)
     resolve = profiles.bundle_resolver(bundle)
+    by_url = bundle_rules.entries_by_full_url(entries) if bundle_rules.bundle_type(bundle) in _SELF_CONTAINED else None
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
@@ -45,7 +46,7 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
         where = f"{path}.entry[{i}].resource"
         if bundle_rules.bundle_type(bundle) in _SELF_CONTAINED:
             for reference, at in references(resource, where):
-                found = bundle_rules.resolve_reference(entries, reference, entry.get("fullUrl"))
+                found = bundle_rules.resolve_reference(entries, reference, entry.get("fullUrl"), by_url)
                 issues.check(found, "Reference_REF_CantResolve", expression=f"{at}.reference", code="not-found",
                              reference=reference)
                 issues.check(len(found) < 2, "Bundle_BUNDLE_MultipleMatches", expression=f"{at}.reference",
@@ -80,25 +81,37 @@ def references(resource: Any, path: str) -> list[tuple[str, str]]:
     def where() -> str:
         return path + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)
 
-    def visit(value: Any) -> None:
-        if isinstance(value, dict):
-            ref = value.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#") and steps:
-                found.append((ref, where()))
-            for key, child in value.items():
-                if type(child) is str:  # the most common value, no container: skipped first
-                    continue
-                if key != "contained" and isinstance(child, (dict, list)):
-                    steps.append(key)
-                    visit(child)
-                    steps.pop()
-        else:  # a list: only objects and arrays can hold a Reference
-            for i, item in enumerate(value):
-                if type(item) is not str and isinstance(item, (dict, list)):
-                    steps.append(i)
-                    visit(item)
-                    steps.pop()
+    def in_object(value: dict[str, Any]) -> None:
+        ref = value.get("reference")
+        if isinstance(ref, str) and not ref.startswith("#") and steps:
+            found.append((ref, where()))
+        for key, child in value.items():
+            if type(child) is str or key == "contained":  # (a string: the most common value, no container)
+                continue
+            if isinstance(child, dict):
+                steps.append(key)
+                in_object(child)
+                steps.pop()
+            elif isinstance(child, list):
+                steps.append(key)
+                in_array(child)
+                steps.pop()
 
-    if isinstance(resource, (dict, list)):
-        visit(resource)
+    def in_array(value: list[Any]) -> None:  # only objects and arrays can hold a Reference
+        for i, item in enumerate(value):
+            if type(item) is str:
+                continue
+            if isinstance(item, dict):
+                steps.append(i)
+                in_object(item)
+                steps.pop()
+            elif isinstance(item, list):
+                steps.append(i)
+                in_array(item)
+                steps.pop()
+
+    if isinstance(resource, dict):
+        in_object(resource)
+    elif isinstance(resource, list):
+        in_array(resource)
     return found

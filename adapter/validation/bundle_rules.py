@@ -153,13 +153,25 @@ def version_of(resource: Any) -> Any:
     return meta.get("versionId") if isinstance(meta, dict) else None
 
 
-def resolve_reference(entries: list[Any], reference: str, from_full_url: Any) -> list[int]:
+def entries_by_full_url(entries: list[Any]) -> dict[str, list[int]]:
+    """The entries with each (string) fullUrl, in order: :func:`resolve_reference`'s look-up."""
+    by_url: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        url = e.get("fullUrl") if isinstance(e, dict) else None
+        if isinstance(url, str):
+            by_url.setdefault(url, []).append(i)
+    return by_url
+
+
+def resolve_reference(entries: list[Any], reference: str, from_full_url: Any,
+                      by_url: dict[str, list[int]] | None = None) -> list[int]:
     """The entries a reference inside a Bundle points at, by the R4 rules (https://hl7.org/fhir/R4/bundle.html#references).
 
     An absolute reference is a fullUrl; a relative ``Type/id`` is appended to the root of the
     referencing entry's fullUrl when that is a RESTful URL, and cannot be resolved inside the
     Bundle otherwise (a ``urn:uuid:`` fullUrl has no root). ``/_history/v`` selects the entry
-    whose ``meta.versionId`` is ``v``.
+    whose ``meta.versionId`` is ``v``. ``by_url``: :func:`entries_by_full_url` of ``entries``, when
+    many references are resolved (else every entry is looked at).
     """
     versioned = _VERSIONED.match(reference)
     target, version = (versioned.group(1), versioned.group(2)) if versioned else (reference, None)
@@ -168,6 +180,9 @@ def resolve_reference(entries: list[Any], reference: str, from_full_url: Any) ->
         if root is None:
             return []
         target = root + target
+    if by_url is not None:
+        return [i for i in by_url.get(target, ())
+                if version is None or version_of(entries[i].get("resource")) == version]
     return [i for i, e in enumerate(entries)
             if isinstance(e, dict) and e.get("fullUrl") == target
             and (version is None or version_of(e.get("resource")) == version)]

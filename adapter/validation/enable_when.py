@@ -105,19 +105,22 @@ def _answers_for(question: str, qitem: Node, index: QuestionnaireIndex, root: No
                 break
         else:
             return []
-    return list(_find(focus, question))
+    found: list[Node] = []
+    _find(focus, question, found)
+    return found
 
 
-def _find(focus: Node, question: str) -> Any:
+def _find(focus: Node, question: str, found: list[Node]) -> None:
+    """Append to ``found`` the answers of every item ``question`` below ``focus``, in document order."""
     for item in as_list(focus.get("item")):
         if not isinstance(item, dict):
             continue
         if item.get("linkId") == question:
-            yield from (a for a in as_list(item.get("answer")) if isinstance(a, dict))
-        yield from _find(item, question)
+            found.extend(a for a in as_list(item.get("answer")) if isinstance(a, dict))
+        _find(item, question, found)
     for answer in as_list(focus.get("answer")):
         if isinstance(answer, dict):
-            yield from _find(answer, question)
+            _find(answer, question, found)
 
 
 def _value_of(node: Node, prefix: str) -> tuple[str | None, Any]:

@@ -6,20 +6,22 @@ look-up may fall back to) are collected first, and the scan records the line and
 values only. An expression is looked up as is, then with ``value.ofType(X)`` written as
 ``valueX``, then by dropping trailing steps until a known location is found.
 
-The scan keeps memory flat whatever the input: no regular expression runs over a string value
-(the end of a string is found with ``str.find``), no value is copied but object keys, and
-nesting is an explicit stack, not recursion.
+The scan keeps memory flat whatever the input: no regular expression that keeps a frame per
+character or per escape runs over a string value (the end of a string is found with
+``str.find``; a skipped value without a backslash is matched by one possessive character class),
+no value is copied but object keys, and nesting is an explicit stack, not recursion.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
 from adapter.errors import OperationOutcome
+from adapter.fhir.parse import decode_utf8_sig
 
 _OFTYPE = re.compile(r"\.value\.ofType\((\w)(\w*)\)")
 _CUT = re.compile(r"[.\[]")
@@ -38,6 +40,11 @@ _NEXT = re.compile(r"[ \t\r\n]*+([,\]}])")
 _KEY = re.compile(r'[ \t\r\n]*+(?:\}|"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
 # In an object, after a value: blanks, then a comma, blanks and the next key with its colon, or the ``}``.
 _NEXT_KEY = re.compile(r'[ \t\r\n]*+(?:\}|,[ \t\r\n]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
+_BACKSLASH = "\\"
+# In an object, after a key: a plain string (possessive, no backslash: no frame per character) or
+# a literal, blanks, then a comma and the next key with its colon, or the ``}``.
+_SKIP_TO_NEXT_KEY = re.compile(r'[ \t\r\n]*+(?:"[^"\\]*+"|[\-0-9.eE+]++|true|false|null)[ \t\r\n]*+'
+                               r'(?:\}|,[ \t\r\n]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
@@ -49,13 +56,16 @@ def add_positions(oo: OperationOutcome, raw: bytes) -> None:
     if not any(iss.get("expression") for iss in oo.get("issue", [])):
         return  # no issue names a location: nothing to look up
     try:
-        text = raw.decode("utf-8-sig")
-        spots, root = _Scanner(text, *_wanted_inside(_paths(oo), every_split=False)).scan()
-        if "." in root or "[" in root:  # an odd root type: its name holds a step separator
-            spots, root = _Scanner(text, *_wanted_inside(_paths(oo), every_split=True)).scan()
+        text = decode_utf8_sig(raw)
+        scanner = _Scanner(text, *_wanted_inside(_paths(oo), every_split=False))
+        scanner.walk()
+        if "." in scanner.root or "[" in scanner.root:  # an odd root type: its name holds a step separator
+            scanner = _Scanner(text, *_wanted_inside(_paths(oo), every_split=True))
+            scanner.walk()
     except (UnicodeDecodeError, ValueError, IndexError, RecursionError):
         return  # positions are a courtesy; the issues stand without them
-    _apply(oo, _paths(oo), spots, root)
+    # Line and column are worked out only for the locations an issue takes (not every prefix found).
+    _apply(oo, _paths(oo), scanner.offsets, scanner.root, scanner.line_col)
 
 
 def _paths(oo: OperationOutcome) -> Iterator[list[str]]:
@@ -83,17 +93,27 @@ def _wanted_inside(paths: Iterable[list[str]], *, every_split: bool) -> tuple[di
     wanted, inside = {"": ""}, {""}
     for issue_paths in paths:
         for path in issue_paths:
-            cuts = [m.start() for m in _CUT.finditer(path)]
-            cuts.append(len(path))
-            for i, start in enumerate(cuts if every_split else cuts[:1]):
-                ends = cuts[i:]
-                last = len(ends) - 1
-                for n, end in enumerate(ends):
-                    part = path[start:end]
-                    part = wanted.setdefault(part, part)  # one string for both sets
-                    if n < last:
-                        inside.add(part)
+            for part, holds in _locations(path, every_split):
+                part = wanted.setdefault(part, part)  # one string for both sets
+                if holds:
+                    inside.add(part)
     return wanted, inside
+
+
+@lru_cache(maxsize=4096)
+def _locations(path: str, every_split: bool) -> tuple[tuple[str, bool], ...]:
+    """The locations :func:`_wanted_inside` takes from one normalised expression, each with whether
+    it holds another of them (remembered: the same expressions come back from one validation to
+    the next). In the order they were always added, so that the first string of each is kept."""
+    cuts = [m.start() for m in _CUT.finditer(path)]
+    cuts.append(len(path))
+    out: list[tuple[str, bool]] = []
+    for i, start in enumerate(cuts if every_split else cuts[:1]):
+        ends = cuts[i:]
+        last = len(ends) - 1
+        for n, end in enumerate(ends):
+            out.append((path[start:end], n < last))
+    return tuple(out)
 
 
 def _normalised(expr: str) -> str:
@@ -115,17 +135,23 @@ def apply_positions(oo: OperationOutcome, spots: dict[str, tuple[int, int | None
            spots, root)
 
 
-def _apply(oo: OperationOutcome, paths: Iterable[list[str]], spots: dict[str, tuple[int, int | None]], root: str) -> None:
-    """:func:`apply_positions` with each issue's expressions already normalised (``paths``)."""
-    for iss, issue_paths in zip(oo.get("issue", []), paths):
-        for path in issue_paths:
-            spot = _lookup(spots, root, path)
-            if spot is not None:
-                ext = [{"url": _LINE, "valueInteger": spot[0]}]
-                if spot[1] is not None:
-                    ext.append({"url": _COL, "valueInteger": spot[1]})
-                iss.setdefault("extension", []).extend(ext)
-                break
+def _apply(oo: OperationOutcome, paths: Iterable[list[str]], spots: dict[str, Any], root: str,
+           line_col: Callable[[int], tuple[int, int | None]] | None = None) -> None:
+    """:func:`apply_positions` with each issue's expressions already normalised (``paths``); with
+    ``line_col``, ``spots`` holds offsets in the text, and those the issues take are turned into
+    line and column in increasing order (each newline counted once, however the issues are ordered)."""
+    issues = oo.get("issue", [])
+    taken = [next((spot for spot in (_lookup(spots, root, path) for path in issue_paths) if spot is not None), None)
+             for issue_paths in paths]
+    if line_col is not None:
+        at = {offset: line_col(offset) for offset in sorted({spot for spot in taken if spot is not None})}
+        taken = [None if spot is None else at[spot] for spot in taken]
+    for iss, spot in zip(issues, taken):
+        if spot is not None:
+            ext = [{"url": _LINE, "valueInteger": spot[0]}]
+            if spot[1] is not None:
+                ext.append({"url": _COL, "valueInteger": spot[1]})
+            iss.setdefault("extension", []).extend(ext)
 
 
 def _lookup(spots: dict[str, Any], root: str, path: str) -> Any:
@@ -176,7 +202,7 @@ class _Scanner:
 
     def scan(self) -> tuple[dict[str, tuple[int, int | None]], str]:
         """Line and column of each wanted location found, and the root's ``resourceType``."""
-        self._walk()
+        self.walk()
         # The scan only moves forward: the offsets were found (and are held) in increasing order.
         # Each is replaced by its line and column in place (no second dict, no sorted copy).
         offsets = self.offsets
@@ -184,7 +210,8 @@ class _Scanner:
             offsets[path] = self.line_col(offset)
         return offsets, self.root
 
-    def _walk(self) -> None:
+    def walk(self) -> None:
+        """Find the offset of each wanted location (``offsets``) and the root's type (``root``)."""
         text, wanted, offsets = self.text, self.wanted, self.offsets
         # Entered: the root (its ``resourceType`` is read) and the wanted locations with a wanted
         # location inside. A wanted location with nothing wanted inside is recorded and skipped whole.
@@ -208,7 +235,8 @@ class _Scanner:
                     self._scalar(True)
                     i = self.i
                 elif ch == '"':  # the commonest value skipped: a string (as _skip_value, without the calls)
-                    i = self._string_end(i + 1)
+                    quote = text.index('"', i + 1)  # most strings hold no escaped quote: their end, at once
+                    i = quote + 1 if text[quote - 1] != "\\" else self._string_end(i + 1)
                 elif ch in "{[" and small:
                     i = _DECODER.raw_decode(text, i)[1]
                 else:
@@ -222,11 +250,20 @@ class _Scanner:
                     raise ValueError("not JSON")
                 i = m.end()
                 key = m.group(1)
+                parent = path
+                while key is not None:  # the first keys wanted nowhere skipped as below, after a value
+                    path = f"{parent}.{_unescaped(key) if _BACKSLASH in key else key}"
+                    if path in wanted or path == ".resourceType":
+                        break
+                    m = _SKIP_TO_NEXT_KEY.match(text, i)
+                    if m is None:
+                        break
+                    i = m.end()
+                    key = m.group(1)
                 if key is not None:
-                    stack.append([path, None])
-                    path = f"{path}.{_unescaped(key)}"
+                    stack.append([parent, None])
                     continue
-                # an empty object
+                # an empty object, or one whose values were all skipped here
             elif ch == "[":
                 offsets.setdefault(wanted[path], i)
                 i += 1
@@ -242,6 +279,8 @@ class _Scanner:
                 self.i = i
                 self._scalar(len(stack) == 1 and path == ".resourceType")
                 i = self.i
+            if len(offsets) == count and self.root_seen:
+                break  # (as above: the brackets closing here need not be read)
             # After a value: the next one's path, closing the objects and arrays that end here; None at the end.
             path = None
             while stack:
@@ -252,9 +291,20 @@ class _Scanner:
                         raise ValueError("not JSON")
                     i = m.end()
                     key = m.group(1)
+                    # A key wanted nowhere with a plain string (no backslash) or a literal for value:
+                    # that value and the next key are read in one match, without a turn of the loop.
+                    while key is not None:
+                        path = f"{frame[0]}.{_unescaped(key) if _BACKSLASH in key else key}"
+                        if path in wanted or path == ".resourceType":
+                            break
+                        m = _SKIP_TO_NEXT_KEY.match(text, i)
+                        if m is None:
+                            break  # another value: the loop above skips it
+                        i = m.end()
+                        key = m.group(1)
                     if key is not None:
-                        path = f"{frame[0]}.{_unescaped(key)}"
                         break
+                    path = None  # the object ended after values skipped here
                 else:
                     m = _NEXT.match(text, i)
                     if m is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -43,6 +44,21 @@ def canonical(value: Decimal, code: str) -> tuple[Decimal, tuple[int, ...]] | No
 
 
 def _term(text: str) -> tuple[Decimal, tuple[int, ...]] | None:
+    """The factor and dimension of a product of atoms; a short text's is remembered (a pure function
+    of the text in the default decimal context, which nothing here changes; the same units come
+    back), a long one's (input, not a unit) is worked out each time and never kept."""
+    return _short_term(text) if len(text) <= _REMEMBERED_UP_TO else _product(text)
+
+
+_REMEMBERED_UP_TO = 40
+
+
+@lru_cache(maxsize=1024)
+def _short_term(text: str) -> tuple[Decimal, tuple[int, ...]] | None:
+    return _product(text)
+
+
+def _product(text: str) -> tuple[Decimal, tuple[int, ...]] | None:
     factor, dim = Decimal(1), [0, 0, 0, 0, 0]
     for part in text.split("."):
         m = _ATOM.fullmatch(part)

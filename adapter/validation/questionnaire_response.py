@@ -51,6 +51,10 @@ class Plan:
     conditional: bool
     """Has enableWhen or an enableWhenExpression."""
     constraints: list[Node]
+    sdc: bool
+    """Has an SDC calculatedExpression or answerExpression (FHIRPath) for :mod:`adapter.validation.sdc`."""
+    key: str
+    """``str(linkId)``: the key its occurrences are gathered under."""
 
 
 def plan_of(qitem: Node) -> Plan:
@@ -67,7 +71,18 @@ def _plan(qitem: Node) -> Plan:
         max_occurs=high if isinstance(high, int) and not isinstance(high, bool) else None,
         conditional=bool(qitem.get("enableWhen")) or ext_value(qitem, SDC_ENABLE_WHEN) is not None,
         constraints=[e for e in as_list(qitem.get("extension")) if isinstance(e, dict) and e.get("url") == CONSTRAINT],
+        sdc=sdc.fhirpath_of(qitem, sdc.CALCULATED) is not None or sdc.fhirpath_of(qitem, sdc.ANSWER_EXPRESSION) is not None,
+        key=str(qitem.get("linkId")),
     )
+
+
+def plans_of(qitems: list[Node]) -> list[tuple[Node, Plan]]:
+    """The definitions of a list of sibling items (objects only), each with its plan (remembered per list)."""
+    return memo(qitems, "#plans", _plans, qitems)  # type: ignore[no-any-return]
+
+
+def _plans(qitems: list[Node]) -> list[tuple[Node, Plan]]:
+    return [(qitem, plan_of(qitem)) for qitem in qitems if isinstance(qitem, dict)]
 
 
 def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse") -> None:
@@ -183,10 +198,9 @@ class _Walker:
             if not isinstance(item, dict):
                 continue
             link = item.get("linkId")
-            if not issues.check(isinstance(link, str) and link, "QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=ipath,
-                                code="required"):
+            if not isinstance(link, str) or not link:
+                issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=ipath, code="required")
                 continue
-            link = cast(str, link)  # checked just above
             pos = positions.get(link)
             if pos is None:
                 self._misplaced(item, ipath, link, stack)
@@ -195,9 +209,8 @@ class _Walker:
                 issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=ipath, code="structure", linkId=link)
             last = pos
             found.setdefault(link, []).append((item, ipath))
-        for qitem in qitems:
-            if isinstance(qitem, dict):
-                self._occurrences(qitem, found.get(str(qitem.get("linkId"))) or [], path, stack)
+        for qitem, plan in plans_of(qitems):
+            self._occurrences(qitem, plan, found.get(plan.key) or [], path, stack)
 
     def _misplaced(self, item: Node, ipath: str, link: str, stack: Stack) -> None:
         qitem = self.index.items.get(link)
@@ -206,10 +219,10 @@ class _Walker:
             return
         self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_WRONG_PLACE", expression=ipath, code="structure", linkId=link,
                             parent=self.ctx.issues.label(self.index.parent.get(link) or "QuestionnaireResponse"))
-        self.item(qitem or {}, item, ipath, stack + [(link, item)])
+        self.item(qitem or {}, plan_of(qitem or {}), item, ipath, stack + [(link, item)])
 
-    def _occurrences(self, qitem: Node, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
-        issues, plan = self.ctx.issues, plan_of(qitem)
+    def _occurrences(self, qitem: Node, plan: Plan, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
+        issues = self.ctx.issues
         link = plan.link
         problems: list[str] = []
         enabled = not plan.conditional or is_enabled(qitem, self.index, self.root, stack, problems)
@@ -236,8 +249,9 @@ class _Walker:
                        linkId=link, count=len(occ))
         if plan.type == "group":
             self._occurs(plan, len(occ), occ[-1][1])
+        key = plan.key
         for n, p in occ:
-            self.item(qitem, n, p, stack + [(str(link), n)])
+            self.item(qitem, plan, n, p, stack + [(key, n)])
 
     def _occurs(self, plan: Plan, count: int, path: str) -> None:
         low, high = plan.min_occurs, plan.max_occurs
@@ -250,9 +264,9 @@ class _Walker:
                 self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_MIN_OCCURS", expression=path,
                                     severity=self.soft, code="required", linkId=plan.link, min=low, count=count)
 
-    def item(self, qitem: Node, node: Node, path: str, stack: Stack) -> None:
-        """One response item against its definition."""
-        issues, plan = self.ctx.issues, plan_of(qitem)
+    def item(self, qitem: Node, plan: Plan, node: Node, path: str, stack: Stack) -> None:
+        """One response item against its definition (``plan``: :func:`plan_of` it)."""
+        issues = self.ctx.issues
         link, t = plan.link, plan.type
         text = node.get("text")
         if text and text != plan.text:
@@ -273,7 +287,7 @@ class _Walker:
         else:
             self._question(qitem, plan, node, answers, path, stack)
         if plan.constraints:
-            self._constraints(qitem, node, path)
+            self._constraints(plan, qitem, node, path)
 
     def _group(self, plan: Plan, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
         issues, link = self.ctx.issues, plan.link
@@ -295,8 +309,9 @@ class _Walker:
                        linkId=link, count=len(answers))
         if answers or not plan.required:
             self._occurs(plan, len(answers), path)
-        sdc.check_calculated(self.ctx, qitem, node, answers, self.root, path)
-        sdc.check_answer_expression(self.ctx, qitem, node, answers, self.root, path)
+        if plan.sdc:
+            sdc.check_calculated(self.ctx, qitem, node, answers, self.root, path)
+            sdc.check_answer_expression(self.ctx, qitem, node, answers, self.root, path)
         for j, answer in enumerate(answers):
             apath = f"{path}.answer[{j}]"
             check_answer(self.ctx, qitem, answer, apath, len(answers))
@@ -306,8 +321,8 @@ class _Walker:
             issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
                        linkId=link)
 
-    def _constraints(self, qitem: Node, node: Node, path: str) -> None:
-        for ext in plan_of(qitem).constraints:
+    def _constraints(self, plan: Plan, qitem: Node, node: Node, path: str) -> None:
+        for ext in plan.constraints:
             parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
                      for e in as_list(ext.get("extension")) if isinstance(e, dict)}
             self._constraint(qitem, node, path, parts)
