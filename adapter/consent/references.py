@@ -96,7 +96,7 @@ _SCALARS = frozenset({str, int, float, bool, type(None), Decimal})
 
 def inline_references(consent: Resource, resolve: Resolver) -> Resource:
     """A copy of ``consent`` whose patient, organization, actor and data references carry identifiers."""
-    out = json_copy(consent)
+    out: Resource = json_copy(consent)
     _inline(out.get("patient"), resolve, _PERSON_SYSTEMS)
     for org in out.get("organization") or []:
         _inline(org, resolve, (ids.HSA_ID,))  # the care unit: who may later revoke it

@@ -206,7 +206,8 @@ class _Kept:
         entries = tuple(e for e in entry or [] if isinstance(e, dict))
         resources = tuple((r.get("resourceType"), r) for e in entries
                           if isinstance(r := e.get("resource"), dict))
-        index: dict[str, Resource] | None = {}
+        found: dict[str, Resource] = {}
+        index: dict[str, Resource] | None = found
         for e in entries:
             r = e.get("resource")
             if not isinstance(r, dict):
@@ -216,12 +217,12 @@ class _Kept:
                 index = None
                 break
             # The keys _scan matches: the fullUrl, Type/id, and every tail of the fullUrl after a "/".
-            index.setdefault(f"{r.get('resourceType')}/{r.get('id')}", r)
+            found.setdefault(f"{r.get('resourceType')}/{r.get('id')}", r)
             if full_url is not None:
-                index.setdefault(full_url, r)
+                found.setdefault(full_url, r)
                 at = full_url.find("/")
                 while at != -1:
-                    index.setdefault(full_url[at + 1:], r)
+                    found.setdefault(full_url[at + 1:], r)
                     at = full_url.find("/", at + 1)
         return cls(entry=entry, length=_length(entry), entries=entries, resources=resources, index=index)
 
