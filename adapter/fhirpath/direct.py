@@ -738,11 +738,12 @@ class Form:
     ``boolean``: whether the body always gives one Boolean (:func:`_boolean`), what :func:`nodes`
     gives back as it is."""
 
-    __slots__ = ("body", "variables", "boolean")
+    __slots__ = ("body", "variables", "boolean", "closure")
 
     def __init__(self, body: Direct, variables: bool) -> None:
         self.body, self.variables = body, variables
         self.boolean = _is_boolean(body)
+        self.closure = body  # the closures (``body`` may be their generated equivalent: adapter.fhirpath.codegen)
 
 
 def compile_direct(tree: Ast) -> Form | None:
@@ -759,7 +760,14 @@ def compile_direct(tree: Ast) -> Form | None:
         body = compiler.compile(top, False)
     except _Refused:
         return None
-    return Form(body, compiler.variables)
+    form = Form(body, compiler.variables)
+    from adapter.fhirpath import codegen
+
+    if codegen.ENABLED:
+        generated = codegen.generate(tree)  # (None: the closures stay the body)
+        if generated is not None:
+            form.body = generated
+    return form
 
 
 def run(form: Form, root: Any, variables: Vars | None = None) -> list[Any]:
