@@ -61,6 +61,26 @@ class PlainUnder:
         return found
 
 
+class Choices:
+    """Per parent type path, a step's R4 choice types as ``Member.other`` reads them: ``((field,
+    extension field, type path), ...), fallback type path)``, or ``False`` for a plain element."""
+
+    __slots__ = ("member", "known")
+
+    def __init__(self, step: direct._Step) -> None:
+        self.member = step.member
+        self.known: dict[str, Any] = {}
+
+    def __call__(self, path: str) -> Any:
+        found = self.member.step(path)
+        if found.choices is None:
+            known: Any = False
+        else:
+            known = (tuple((c.field, c.extension_field, c.path) for c in found.choices), found.fallback_path)
+        self.known[path] = known
+        return known
+
+
 class _Refused(Exception):
     pass
 
@@ -142,34 +162,55 @@ class _Gen:
 
     def step(self, step: direct._Step, inp: str, depth: int) -> str:
         out, s, ch = self.var(), self.const(step, "S"), self.const(step.children, "C")
-        it, d, p, c, x, y = (self.var(n) for n in ("it", "d", "p", "c", "x", "y"))
+        choices = Choices(step)
+        cc, cf = self.const(choices.known, "H"), self.const(choices, "G")
+        it, d, c, x, h, f, fe, cp = (self.var(n) for n in ("it", "d", "c", "x", "h", "f", "fe", "cp"))
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{out} = []")
         e(depth, f"for {it} in {inp}:")
-        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str "
-                     f"and ({c} := {ch}.get({it}[1])) is not None:")
+        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
         e(depth + 2, f"{d} = {it}[0]")
-        for k, get in ((key, f"{d}.get({key!r})"), (ext, None)):
-            if get is None:
-                e(depth + 2, f"if {k!r} in {d}:")
-                e(depth + 3, f"{x} = {d}[{k!r}]")
-                inner = depth + 3
-            else:
-                e(depth + 2, f"{x} = {get}")
-                inner = depth + 2
-            e(inner, f"if {x} is not None:")
-            e(inner + 1, f"if type({x}) is _list:")
-            e(inner + 2, f"{out} += [({y}, {y}['resourceType'] if type({y}) is _dict and 'resourceType' in {y} "
-                         f"else {c}) for {y} in {x}]")
-            e(inner + 1, f"elif type({x}) is _dict and 'resourceType' in {x}:")
-            e(inner + 2, f"{out}.append(({x}, {x}['resourceType']))")
-            e(inner + 1, "else:")
-            e(inner + 2, f"{out}.append(({x}, {c}))")
+        e(depth + 2, f"{c} = {ch}.get({it}[1])")
+        e(depth + 2, f"if {c} is not None:")  # a plain element under a known parent type
+        e(depth + 3, f"{x} = {d}.get({key!r})")
+        self.add(out, x, c, depth + 3)
+        e(depth + 3, f"if {ext!r} in {d}:")
+        e(depth + 4, f"{x} = {d}[{ext!r}]")
+        self.add(out, x, c, depth + 4)
+        e(depth + 2, "else:")  # a choice element (``value`` → ``valueCoding``…): Member.other's loop
+        e(depth + 3, f"{h} = {cc}.get({it}[1])")
+        e(depth + 3, f"if {h} is None:")
+        e(depth + 4, f"{h} = {cf}({it}[1])")
+        e(depth + 3, f"if {h} is False:")
+        e(depth + 4, f"{out} += {s}([{it}], v)")
+        e(depth + 3, "else:")
+        e(depth + 4, f"{c} = {h}[1]")
+        e(depth + 4, f"{x} = {fe} = None")
+        e(depth + 4, f"for {f}, {cp}, {c}_ in {h}[0]:")
+        e(depth + 5, f"{x} = {d}.get({f})")
+        e(depth + 5, f"{fe} = {d}.get({cp})")
+        e(depth + 5, f"if {x} is not None or {fe} is not None:")
+        e(depth + 6, f"{c} = {c}_")
+        e(depth + 6, "break")
+        self.add(out, x, c, depth + 4)
+        self.add(out, fe, c, depth + 4)
         e(depth + 1, "else:")
         e(depth + 2, f"{out} += {s}([{it}], v)")
-        del p
         return out
+
+    def add(self, out: str, x: str, c: str, depth: int) -> None:
+        """``direct._add`` (``node(v, c)`` per item, as pairs) of ``x`` where it is not ``None``."""
+        y = self.var("y")
+        e = self.emit
+        e(depth, f"if {x} is not None:")
+        e(depth + 1, f"if type({x}) is _list:")
+        e(depth + 2, f"{out} += [({y}, {y}['resourceType'] if type({y}) is _dict and 'resourceType' in {y} "
+                     f"else {c}) for {y} in {x}]")
+        e(depth + 1, f"elif type({x}) is _dict and 'resourceType' in {x}:")
+        e(depth + 2, f"{out}.append(({x}, {x}['resourceType']))")
+        e(depth + 1, "else:")
+        e(depth + 2, f"{out}.append(({x}, {c}))")
 
     def count(self, step: direct._Step, test: str, inp: str, depth: int) -> tuple[str, bool]:
         n, s, ch = self.var("n"), self.const(step, "S"), self.const(step.children, "C")
