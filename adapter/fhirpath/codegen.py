@@ -32,12 +32,14 @@ from typing import Any
 
 from adapter.fhirpath import direct
 from adapter.fhirpath.env import FP_CTX, flatten
+from adapter.fhirpath.hoist import hoistable
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.operators import _QUANTITY_PATHS
 from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 _LOGIC = ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression")
+_UNSET = object()
 ENABLED = True  # (the benchmark and the tests turn it off to compare with the closure form)
 
 
@@ -92,9 +94,11 @@ class _Gen:
             "_tuple": tuple, "_dict": dict, "_list": list, "_str": str, "_bool": bool,
             "_one": direct._one, "_all_true": direct._all_true, "_pairs_of": direct.pairs_of, "_flatten": flatten,
             "_nodes": direct.nodes, "_listed": direct._listed, "_operand": direct._operand, "_not": direct._not,
-            "_plain": direct._plain, "_FP_CTX": FP_CTX, "_fp_equal": fp_equal, "_fp_unequal": fp_unequal,
+            "_plain": direct._plain, "_UNSET": _UNSET, "_FP_CTX": FP_CTX, "_fp_equal": fp_equal, "_fp_unequal": fp_unequal,
         }
         self.n = 0
+        self.loops = 0  # how many criterion loops enclose the code being generated
+        self.preamble: list[str] = []
 
     def var(self, prefix: str = "r") -> str:
         self.n += 1
@@ -122,6 +126,8 @@ class _Gen:
         """Code computing ``ast`` on the collection ``inp``: ``(variable, boolean)``; a Boolean
         result is held as a plain ``bool``, any other as the direct form's list."""
         kind = ast.get("type")
+        if self.loops and hoistable(ast):
+            return self.once(ast, focus, inp, depth)
         if kind in direct._WRAPPERS:
             return self.gen(direct._children(ast, 1)[0], focus, inp, depth)
         literal = direct._literal(ast)
@@ -149,6 +155,21 @@ class _Gen:
             if values and all(type(v) is str for v in values):
                 return self.in_strings(left, values, inp, depth)
         return self.closure(ast, focus, inp, depth)
+
+    def once(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
+        """A subexpression reading only ``%`` variables, inside a criterion: computed where it is
+        first reached in an evaluation, then remembered (as the node form's hoisting does; an
+        error is raised where it is first reached, and ends the evaluation)."""
+        memo = self.var("h")
+        self.preamble.append(f"    {memo} = _UNSET")
+        self.emit(depth, f"if {memo} is _UNSET:")
+        loops, self.loops = self.loops, 0
+        found, boolean = self.gen(ast, focus, inp, depth + 1)
+        self.loops = loops
+        self.emit(depth + 1, f"{memo} = {found}")
+        out = self.var()
+        self.emit(depth, f"{out} = {memo}" if boolean else f"{out} = {memo}[:]")
+        return out, boolean
 
     def closure(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
         """The direct form's own closure for ``ast``, called."""
@@ -277,8 +298,6 @@ class _Gen:
                 self.emit(depth, f"{out} = _not({inp}, v)")
             return out, name in ("exists", "empty")
         if name in ("where", "all", "exists", "select") and len(params) == 1:
-            if direct._reads_variables(params[0]):
-                raise _Refused("hoisted criterion")
             equals = direct.functions._member_equals(params[0]) if name == "where" else None
             return self.criterion(name, params[0], equals, inp, depth)
         return None
@@ -311,7 +330,9 @@ class _Gen:
             e(body, f"if not {plain}:")
             body += 1
         e(body, f"{j} = [{it}] if type({it}) is _tuple else _one({it})")
+        self.loops += 1
         found, boolean = self.gen(crit, True, j, body)
+        self.loops -= 1
         if name == "all":
             test = f"{found} is not True" if boolean else f"not _all_true({found})"
             e(body, f"if {test}:")
@@ -403,7 +424,7 @@ def source(tree: Ast) -> tuple[str, dict[str, Any]]:
     gen = _Gen()
     top = direct._children(tree, 1)[0]
     result, boolean = gen.gen(top, False, "items", 1)
-    body = gen.lines + [f"    return [{result}]" if boolean else f"    return {result}"]
+    body = gen.preamble + gen.lines + [f"    return [{result}]" if boolean else f"    return {result}"]
     return "def generated(items, v):\n" + "\n".join(body) + "\n", gen.consts
 
 

@@ -210,6 +210,10 @@ class _Refused(Exception):
     """Outside the direct subset (internal to compilation)."""
 
 
+class _PerItem(_Refused):
+    """A criterion holding a subexpression that reads only ``%`` variables (see ``_Compiler.per_item``)."""
+
+
 def _children(ast: Ast, count: int | None = None) -> list[Ast]:
     children = ast.get("children")
     if not isinstance(children, list) or (count is not None and len(children) != count):
@@ -273,8 +277,11 @@ class _Compiler:
     """One expression's compilation: ``focus`` says whether ``$this`` is known where a term stands
     (set by the enclosing operator or criterion, as the node form sets it: see :func:`_this`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_item: bool = False) -> None:
         self.variables = False  # whether it reads a % variable
+        # whether a criterion may hold a subexpression reading only % variables (evaluated per item
+        # here: the same values, only slower; adapter.fhirpath.codegen evaluates it once)
+        self.per_item = per_item
 
     def compile(self, ast: Ast, focus: bool) -> Direct:
         kind = ast.get("type")
@@ -372,8 +379,8 @@ class _Compiler:
                 return lambda items, v: [len(items)]
             return _first if name == "first" else _not
         if name in ("where", "all", "exists", "select") and len(params) == 1:
-            if _reads_variables(params[0]):
-                raise _Refused("a criterion with a subexpression the node form evaluates once (hoist)")
+            if _reads_variables(params[0]) and not self.per_item:
+                raise _PerItem("a criterion with a subexpression the node form evaluates once (hoist)")
             crit = self.compile(params[0], True)
             equals = functions._member_equals(params[0]) if name == "where" else None
             if equals is not None:
@@ -750,6 +757,7 @@ def compile_direct(tree: Ast) -> Form | None:
     """The direct form of a parsed expression (fhirpathpy's ``parse`` result), or ``None``."""
     from collections import Counter
 
+    from adapter.fhirpath import codegen
     from adapter.fhirpath.compiler import _repeated
 
     compiler = _Compiler()
@@ -757,12 +765,24 @@ def compile_direct(tree: Ast) -> Form | None:
         top = _children(tree, 1)[0]
         if any(n > 1 for n in _repeated(top, Counter(), _repeated(top, Counter())).values()):
             raise _Refused("a subexpression the node form evaluates once for its uses (hoist)")
-        body = compiler.compile(top, False)
+        try:
+            body = compiler.compile(top, False)
+        except _PerItem:
+            if not codegen.ENABLED:
+                return None
+            # The closures would evaluate such a subexpression per item (slower than the node
+            # form): the form is kept only where the generated function evaluates it once.
+            compiler = _Compiler(per_item=True)
+            body = compiler.compile(top, False)
+            generated = codegen.generate(tree)
+            if generated is None:
+                return None
+            form = Form(body, compiler.variables)
+            form.body = generated
+            return form
     except _Refused:
         return None
     form = Form(body, compiler.variables)
-    from adapter.fhirpath import codegen
-
     if codegen.ENABLED:
         generated = codegen.generate(tree)  # (None: the closures stay the body)
         if generated is not None:

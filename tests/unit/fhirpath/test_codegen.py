@@ -166,3 +166,27 @@ def test_a_wrong_generator_is_caught(name: str, tmp_path: Path) -> None:
         assert disagreements(document, stop=True), name
     _COMPILED.clear()
     assert not disagreements(document, stop=True)
+
+
+class _Reads(dict):  # type: ignore[type-arg]
+    """Variables that count how often ``%resource`` is read."""
+
+    reads = 0
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "resource":
+            self.reads += 1
+        return super().__getitem__(key)
+
+
+def test_a_subexpression_of_variables_in_a_criterion_is_evaluated_once() -> None:
+    document = json.loads(EXAMPLE.read_text())
+    assert len(document["entry"]) > 2
+    for text in ("entry.where(fullUrl = %resource.entry.fullUrl.last()).count()",
+                 "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction'))"):
+        form = fhirpath.compile(text).direct
+        assert form is not None and form.body is not form.closure
+        generated, closures = _Reads(resource=document), _Reads(resource=document)
+        found = direct.run(direct.Form(form.body, True), document, generated)
+        assert found == direct.run(direct.Form(form.closure, True), document, closures)
+        assert generated.reads == text.count("%resource") < closures.reads, text  # (once per occurrence)
