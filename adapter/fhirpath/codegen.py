@@ -27,6 +27,7 @@ for an expression whose source could not be compiled (Python's nesting limit).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -294,13 +295,40 @@ class _Gen:
                 self.emit(depth, f"{out} = not {inp}")
             elif name == "count":
                 self.emit(depth, f"{out} = [len({inp})]")
-            else:
-                self.emit(depth, f"{out} = _not({inp}, v)")
+            else:  # direct._not: a Boolean negated, anything else as the node form's not()
+                self.emit(depth, f"if len({inp}) == 1 and ({inp}[0] is True or {inp}[0] is False):")
+                self.emit(depth + 1, f"{out} = [not {inp}[0]]")
+                self.emit(depth, "else:")
+                self.emit(depth + 1, f"{out} = _not({inp}, v)")
             return out, name in ("exists", "empty")
+        if name in ("contains", "matches") and len(params) == 1:
+            value = direct._literal(params[0])
+            if value and type(value[0]) is str and value[0]:
+                return self.string_test(ast, name, value[0], inp, depth)
         if name in ("where", "all", "exists", "select") and len(params) == 1:
             equals = direct.functions._member_equals(params[0]) if name == "where" else None
             return self.criterion(name, params[0], equals, inp, depth)
         return None
+
+    def string_test(self, ast: Ast, name: str, literal: str, inp: str, depth: int) -> tuple[str, bool]:
+        """``direct._string_test``: on one string ``literal in s`` or ``re.search``; else its closure."""
+        general = self.closure(ast, False, inp, depth + 1)  # (emitted below, in the else branch)
+        call = self.lines.pop()
+        out, x = self.var(), self.var("x")
+        e = self.emit
+        e(depth, f"{x} = None")
+        e(depth, f"if len({inp}) == 1:")
+        e(depth + 1, f"{x} = {inp}[0][0] if type({inp}[0]) is _tuple else {inp}[0]")
+        e(depth, f"if type({x}) is _str:")
+        if name == "matches":
+            search = self.const(re.compile(literal, re.DOTALL).search, "M")
+            e(depth + 1, f"{out} = [{search}({x}) is not None]")
+        else:
+            e(depth + 1, f"{out} = [{self.const(literal, 'L')} in {x}]")
+        e(depth, "else:")
+        self.lines.append(call)
+        e(depth + 1, f"{out} = {general[0]}")
+        return out, False
 
     def criterion(self, name: str, crit: Ast, equals: tuple[str, str] | None, inp: str,
                   depth: int) -> tuple[str, bool]:

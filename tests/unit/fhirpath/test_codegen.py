@@ -5,7 +5,8 @@ invariants, on every resource of the examples (default run), of the test cases a
 resource and as ``adapter.validation.invariants`` runs it on an element (its JSON and type path).
 
 Negative controls: a generator made deliberately wrong (a flipped equality, a loop that drops
-items, ``exists()`` off by one, a primitive extension ignored, ``in`` negated) is caught.
+items, ``exists()`` off by one, a primitive extension ignored, ``in``/``contains`` negated, ``not()``
+dropped) is caught.
 (``test_oracle.py`` also holds the generated forms to fhirpathpy: they are the direct form's body.)
 """
 
@@ -152,6 +153,8 @@ _FAULTS = {
     "exists off by one": _rewrite(r" > 0$", " > 1"),
     "primitive extension ignored": _rewrite(r"if '_(\w+)' in (d\d+):", r"if '_\1_never' in \2:"),
     "in negated": _rewrite(r" in (T\d+)\]", r" not in \1]"),
+    "contains negated": _rewrite(r"\[(L\d+) in (x\d+)\]", r"[\1 not in \2]"),
+    "not() dropped": _rewrite(r"= \[not (r\d+)\[0\]\]", r"= [\1[0]]"),
 }
 
 
