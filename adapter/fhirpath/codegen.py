@@ -16,13 +16,20 @@ outbound mapping compiles its bodies. The semantics are the direct form's, part 
   closure's loops, the criterion generated inside them;
 * ``and``/``or``/``xor``/``implies`` on two Booleans: Python logic (both operands evaluated, left
   first); on anything else the closure's code (fhirpathpy's operator);
-* ``=``/``!=`` and ``in`` of literal strings: the closure's fast paths inlined, its slow paths called;
-* ``exists()``/``empty()``/``count()``/``not()`` on a collection; ``$this``; literals.
+* ``=``/``!=``, ``in`` of literal strings, ``contains``/``matches`` of a literal: the closure's fast
+  paths inlined, its slow paths called;
+* ``exists()``/``empty()``/``count()``/``not()`` on a collection; ``$this``; literals;
+* inside a criterion, a subexpression reading only ``%`` variables (:func:`adapter.fhirpath.hoist.hoistable`):
+  computed where it is first reached in an evaluation, then remembered for the other items (the
+  node form's hoisting; the direct form's closures, made with ``per_item``, compute it per item:
+  the same values, as it reads no item).
 
 Any other node (ordering, ``matches``, functions on nodes, ``%`` variables…) is its direct-form
 closure, compiled as :mod:`adapter.fhirpath.direct` compiles it and called from the generated code.
 Nothing here is decided per evaluation: :func:`generate` gives ``None`` (the closure form is kept)
-for an expression whose source could not be compiled (Python's nesting limit).
+for an expression whose source could not be compiled (Python's nesting limit). ``ENABLED = False``
+keeps the closures everywhere (the tests' negative controls of the closures use it). Measured
+(CPU, the example submission's 82 evaluations): 705 -> 628 us per validation.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from adapter.fhirpath import direct
+from adapter.fhirpath import direct, functions
 from adapter.fhirpath.env import FP_CTX, flatten
 from adapter.fhirpath.hoist import hoistable
 from adapter.fhirpath.navigation import Member
@@ -263,8 +270,8 @@ class _Gen:
     def invocation(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
         left, right = direct._children(ast, 2)
         name = direct._function_name(right)
-        if name in direct._COUNTING:
-            test = name[0]  # type: ignore[index]
+        if name is not None and name in direct._COUNTING:
+            test = name[0]
             inner = direct._unwrapped(left)
             if inner.get("type") == "MemberInvocation":
                 return self.count(direct._member(inner), test, inp, depth)
@@ -306,7 +313,7 @@ class _Gen:
             if value and type(value[0]) is str and value[0]:
                 return self.string_test(ast, name, value[0], inp, depth)
         if name in ("where", "all", "exists", "select") and len(params) == 1:
-            equals = direct.functions._member_equals(params[0]) if name == "where" else None
+            equals = functions._member_equals(params[0]) if name == "where" else None
             return self.criterion(name, params[0], equals, inp, depth)
         return None
 

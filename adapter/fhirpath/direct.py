@@ -23,6 +23,12 @@ choice element (``value`` → ``valueString``…) is read by the node form's own
 ``<``/``>``/``<=``/``>=`` on two plain strings or integers are computed here as the node form's fast
 paths compute them (the node form's closure otherwise).
 
+The closures are then, by default, turned into one generated Python function with the same
+semantics (:mod:`adapter.fhirpath.codegen`; ``Form.body`` is that function, ``Form.closure`` the
+closures it is tested against). A criterion holding a subexpression that reads only ``%`` variables
+has a form only where it is generated: the generated function computes that subexpression once per
+evaluation (the closures, compiled with ``per_item``, would compute it per item).
+
 The form is decided once per expression, when it is compiled (:func:`compile_direct` gives
 ``None`` for an expression outside the subset, and the node form is used). Outside the subset:
 ``%`` variables but ``%context``, ``%resource``, ``%rootResource``, ``%ucum`` (read as the node form
@@ -35,8 +41,8 @@ functions that read the clock, other resources or the evaluation state (``resolv
 ``aggregate``, ``repeat``, ``trace``, ``children``, ``descendants``); a function parameter that is
 not a literal (or a type, for ``ofType``/``is``/``as``); and, since the node form evaluates them
 once per evaluation (:mod:`adapter.fhirpath.hoist`) where the direct form would repeat them, a
-criterion holding a subexpression that reads only ``%`` variables, and such a subexpression used
-twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
+criterion holding a subexpression that reads only ``%`` variables (unless the form is generated:
+below), and such a subexpression used twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
 own, after the value, typed as the value.
 """
 
