@@ -23,6 +23,12 @@ choice element (``value`` → ``valueString``…) is read by the node form's own
 ``<``/``>``/``<=``/``>=`` on two plain strings or integers are computed here as the node form's fast
 paths compute them (the node form's closure otherwise).
 
+The closures are then, by default, turned into one generated Python function with the same
+semantics (:mod:`adapter.fhirpath.codegen`; ``Form.body`` is that function, ``Form.closure`` the
+closures it is tested against). A criterion holding a subexpression that reads only ``%`` variables
+has a form only where it is generated: the generated function computes that subexpression once per
+evaluation (the closures, compiled with ``per_item``, would compute it per item).
+
 The form is decided once per expression, when it is compiled (:func:`compile_direct` gives
 ``None`` for an expression outside the subset, and the node form is used). Outside the subset:
 ``%`` variables but ``%context``, ``%resource``, ``%rootResource``, ``%ucum`` (read as the node form
@@ -35,8 +41,8 @@ functions that read the clock, other resources or the evaluation state (``resolv
 ``aggregate``, ``repeat``, ``trace``, ``children``, ``descendants``); a function parameter that is
 not a literal (or a type, for ``ofType``/``is``/``as``); and, since the node form evaluates them
 once per evaluation (:mod:`adapter.fhirpath.hoist`) where the direct form would repeat them, a
-criterion holding a subexpression that reads only ``%`` variables, and such a subexpression used
-twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
+criterion holding a subexpression that reads only ``%`` variables (unless the form is generated:
+below), and such a subexpression used twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
 own, after the value, typed as the value.
 """
 
@@ -210,6 +216,10 @@ class _Refused(Exception):
     """Outside the direct subset (internal to compilation)."""
 
 
+class _PerItem(_Refused):
+    """A criterion holding a subexpression that reads only ``%`` variables (see ``_Compiler.per_item``)."""
+
+
 def _children(ast: Ast, count: int | None = None) -> list[Ast]:
     children = ast.get("children")
     if not isinstance(children, list) or (count is not None and len(children) != count):
@@ -273,8 +283,11 @@ class _Compiler:
     """One expression's compilation: ``focus`` says whether ``$this`` is known where a term stands
     (set by the enclosing operator or criterion, as the node form sets it: see :func:`_this`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_item: bool = False) -> None:
         self.variables = False  # whether it reads a % variable
+        # whether a criterion may hold a subexpression reading only % variables (evaluated per item
+        # here: the same values, only slower; adapter.fhirpath.codegen evaluates it once)
+        self.per_item = per_item
 
     def compile(self, ast: Ast, focus: bool) -> Direct:
         kind = ast.get("type")
@@ -372,8 +385,8 @@ class _Compiler:
                 return lambda items, v: [len(items)]
             return _first if name == "first" else _not
         if name in ("where", "all", "exists", "select") and len(params) == 1:
-            if _reads_variables(params[0]):
-                raise _Refused("a criterion with a subexpression the node form evaluates once (hoist)")
+            if _reads_variables(params[0]) and not self.per_item:
+                raise _PerItem("a criterion with a subexpression the node form evaluates once (hoist)")
             crit = self.compile(params[0], True)
             equals = functions._member_equals(params[0]) if name == "where" else None
             if equals is not None:
@@ -738,17 +751,19 @@ class Form:
     ``boolean``: whether the body always gives one Boolean (:func:`_boolean`), what :func:`nodes`
     gives back as it is."""
 
-    __slots__ = ("body", "variables", "boolean")
+    __slots__ = ("body", "variables", "boolean", "closure")
 
     def __init__(self, body: Direct, variables: bool) -> None:
         self.body, self.variables = body, variables
         self.boolean = _is_boolean(body)
+        self.closure = body  # the closures (``body`` may be their generated equivalent: adapter.fhirpath.codegen)
 
 
 def compile_direct(tree: Ast) -> Form | None:
     """The direct form of a parsed expression (fhirpathpy's ``parse`` result), or ``None``."""
     from collections import Counter
 
+    from adapter.fhirpath import codegen
     from adapter.fhirpath.compiler import _repeated
 
     compiler = _Compiler()
@@ -756,10 +771,29 @@ def compile_direct(tree: Ast) -> Form | None:
         top = _children(tree, 1)[0]
         if any(n > 1 for n in _repeated(top, Counter(), _repeated(top, Counter())).values()):
             raise _Refused("a subexpression the node form evaluates once for its uses (hoist)")
-        body = compiler.compile(top, False)
+        try:
+            body = compiler.compile(top, False)
+        except _PerItem:
+            if not codegen.ENABLED:
+                return None
+            # The closures would evaluate such a subexpression per item (slower than the node
+            # form): the form is kept only where the generated function evaluates it once.
+            compiler = _Compiler(per_item=True)
+            body = compiler.compile(top, False)
+            generated = codegen.generate(tree)
+            if generated is None:
+                return None
+            form = Form(body, compiler.variables)
+            form.body = generated
+            return form
     except _Refused:
         return None
-    return Form(body, compiler.variables)
+    form = Form(body, compiler.variables)
+    if codegen.ENABLED:
+        generated = codegen.generate(tree)  # (None: the closures stay the body)
+        if generated is not None:
+            form.body = generated
+    return form
 
 
 def run(form: Form, root: Any, variables: Vars | None = None) -> list[Any]:

@@ -1,0 +1,476 @@
+"""The direct form as one generated Python function per expression (straight-line source, no closures).
+
+:mod:`adapter.fhirpath.direct` compiles an expression into a tree of closures over pairs ``(value,
+type path)``; each step of each item then costs a few Python calls. Here the same parse tree is
+turned into the source of one function (nested loops, local variables; a subexpression that always
+gives one Boolean held as a plain ``bool``), compiled once with :func:`compile`/``exec`` as the
+outbound mapping compiles its bodies. The semantics are the direct form's, part by part:
+
+* a member step: the fast path of ``_Step.__call__`` inlined (an object item whose parent type path
+  the step has already resolved to one child type path); any other item is given to the step object
+  itself, one item at a time (what it does per item), so choice elements, scalars, raw objects and
+  unresolved type paths take the closure's own code;
+* ``key.exists()``/``empty()``/``count()``: ``_Step.count`` inlined the same way;
+* ``where(key = 'text')``: the plain-string shortcut of ``_where_equals`` inlined, its criterion
+  (generated) for the other items; ``where``/``all``/``exists``/``select`` with a criterion: the
+  closure's loops, the criterion generated inside them;
+* ``and``/``or``/``xor``/``implies`` on two Booleans: Python logic (both operands evaluated, left
+  first); on anything else the closure's code (fhirpathpy's operator);
+* ``=``/``!=``, ``in`` of literal strings, ``contains``/``matches`` of a literal: the closure's fast
+  paths inlined, its slow paths called;
+* ``exists()``/``empty()``/``count()``/``not()`` on a collection; ``$this``; literals;
+* inside a criterion, a subexpression reading only ``%`` variables (:func:`adapter.fhirpath.hoist.hoistable`):
+  computed where it is first reached in an evaluation, then remembered for the other items (the
+  node form's hoisting; the direct form's closures, made with ``per_item``, compute it per item:
+  the same values, as it reads no item).
+
+Any other node (ordering, ``matches``, functions on nodes, ``%`` variables…) is its direct-form
+closure, compiled as :mod:`adapter.fhirpath.direct` compiles it and called from the generated code.
+Nothing here is decided per evaluation: :func:`generate` gives ``None`` (the closure form is kept)
+for an expression whose source could not be compiled (Python's nesting limit). ``ENABLED = False``
+keeps the closures everywhere (the tests' negative controls of the closures use it). Measured
+(CPU, the example submission's 82 evaluations): 705 -> 628 us per validation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from adapter.fhirpath import direct, functions
+from adapter.fhirpath.env import FP_CTX, flatten
+from adapter.fhirpath.hoist import hoistable
+from adapter.fhirpath.navigation import Member
+from adapter.fhirpath.operators import _QUANTITY_PATHS
+from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
+
+Ast = dict[str, Any]
+_LOGIC = ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression")
+_UNSET = object()
+ENABLED = True  # (the benchmark and the tests turn it off to compare with the closure form)
+
+
+class PlainUnder:
+    """``_where_equals``'s ``plain_under``: whether ``key`` is read as a plain string under a parent
+    of type ``path`` (no choice, no Quantity, not ``extension``), remembered per type path in ``known``."""
+
+    __slots__ = ("member", "key", "known")
+
+    def __init__(self, key: str) -> None:
+        self.member, self.key = Member(key), key
+        self.known: dict[Any, bool] = {}
+
+    def __call__(self, path: Any) -> bool:
+        found = self.known.get(path) if path is None or type(path) is str else None
+        if found is None:
+            step = self.member.step(path)
+            found = step.choices is None and step.path not in _QUANTITY_PATHS and self.key != "extension"
+            if path is None or type(path) is str:
+                self.known[path] = found
+        return found
+
+
+class Choices:
+    """Per parent type path, a step's R4 choice types as ``Member.other`` reads them: ``((field,
+    extension field, type path), ...), fallback type path)``, or ``False`` for a plain element."""
+
+    __slots__ = ("member", "known")
+
+    def __init__(self, step: direct._Step) -> None:
+        self.member = step.member
+        self.known: dict[str, Any] = {}
+
+    def __call__(self, path: str) -> Any:
+        found = self.member.step(path)
+        if found.choices is None:
+            known: Any = False
+        else:
+            known = (tuple((c.field, c.extension_field, c.path) for c in found.choices), found.fallback_path)
+        self.known[path] = known
+        return known
+
+
+class _Refused(Exception):
+    pass
+
+
+class _Gen:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {
+            "_tuple": tuple, "_dict": dict, "_list": list, "_str": str, "_bool": bool,
+            "_one": direct._one, "_all_true": direct._all_true, "_pairs_of": direct.pairs_of, "_flatten": flatten,
+            "_nodes": direct.nodes, "_listed": direct._listed, "_operand": direct._operand, "_not": direct._not,
+            "_plain": direct._plain, "_UNSET": _UNSET, "_FP_CTX": FP_CTX, "_fp_equal": fp_equal, "_fp_unequal": fp_unequal,
+        }
+        self.n = 0
+        self.loops = 0  # how many criterion loops enclose the code being generated
+        self.preamble: list[str] = []
+
+    def var(self, prefix: str = "r") -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def const(self, value: Any, prefix: str = "K") -> str:
+        name = self.var(prefix)
+        self.consts[name] = value
+        return name
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def as_list(self, result: tuple[str, bool], depth: int) -> str:
+        name, boolean = result
+        if not boolean:
+            return name
+        out = self.var()
+        self.emit(depth, f"{out} = [{name}]")
+        return out
+
+    # -- the parse tree ----------------------------------------------------------------------------
+
+    def gen(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
+        """Code computing ``ast`` on the collection ``inp``: ``(variable, boolean)``; a Boolean
+        result is held as a plain ``bool``, any other as the direct form's list."""
+        kind = ast.get("type")
+        if self.loops and hoistable(ast):
+            return self.once(ast, focus, inp, depth)
+        if kind in direct._WRAPPERS:
+            return self.gen(direct._children(ast, 1)[0], focus, inp, depth)
+        literal = direct._literal(ast)
+        if literal is not None:
+            out = self.var()
+            self.emit(depth, f"{out} = {self.const(list(literal), 'L')}[:]")
+            return out, False
+        if kind == "MemberInvocation":
+            return self.step(direct._member(ast), inp, depth), False
+        if kind == "InvocationExpression":
+            return self.invocation(ast, focus, inp, depth)
+        if kind == "FunctionInvocation":
+            found = self.function(ast, inp, depth)
+            if found is not None:
+                return found
+        if kind == "ThisInvocation" and focus:
+            return inp, False
+        if kind in _LOGIC:
+            return self.logic(ast, inp, depth)
+        if kind == "EqualityExpression" and ast.get("terminalNodeText") in (["="], ["!="]):
+            return self.equal(ast, inp, depth)
+        if kind == "MembershipExpression" and ast.get("terminalNodeText") == ["in"]:
+            left, right = direct._children(ast, 2)
+            values = direct._literal(right)
+            if values and all(type(v) is str for v in values):
+                return self.in_strings(left, values, inp, depth)
+        return self.closure(ast, focus, inp, depth)
+
+    def once(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
+        """A subexpression reading only ``%`` variables, inside a criterion: computed where it is
+        first reached in an evaluation, then remembered (as the node form's hoisting does; an
+        error is raised where it is first reached, and ends the evaluation)."""
+        memo = self.var("h")
+        self.preamble.append(f"    {memo} = _UNSET")
+        self.emit(depth, f"if {memo} is _UNSET:")
+        loops, self.loops = self.loops, 0
+        found, boolean = self.gen(ast, focus, inp, depth + 1)
+        self.loops = loops
+        self.emit(depth + 1, f"{memo} = {found}")
+        out = self.var()
+        self.emit(depth, f"{out} = {memo}" if boolean else f"{out} = {memo}[:]")
+        return out, boolean
+
+    def closure(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
+        """The direct form's own closure for ``ast``, called."""
+        try:
+            fn = direct._Compiler().compile(ast, focus)
+        except direct._Refused as exc:
+            raise _Refused(str(exc)) from exc
+        out = self.var()
+        self.emit(depth, f"{out} = {self.const(fn, 'F')}({inp}, v)")
+        return out, False
+
+    def step(self, step: direct._Step, inp: str, depth: int) -> str:
+        out, s, ch = self.var(), self.const(step, "S"), self.const(step.children, "C")
+        choices = Choices(step)
+        cc, cf = self.const(choices.known, "H"), self.const(choices, "G")
+        it, d, c, x, h, f, fe, cp = (self.var(n) for n in ("it", "d", "c", "x", "h", "f", "fe", "cp"))
+        key, ext = step.key, step.ext_key
+        e = self.emit
+        e(depth, f"{out} = []")
+        e(depth, f"for {it} in {inp}:")
+        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
+        e(depth + 2, f"{d} = {it}[0]")
+        e(depth + 2, f"{c} = {ch}.get({it}[1])")
+        e(depth + 2, f"if {c} is not None:")  # a plain element under a known parent type
+        e(depth + 3, f"{x} = {d}.get({key!r})")
+        self.add(out, x, c, depth + 3)
+        e(depth + 3, f"if {ext!r} in {d}:")
+        e(depth + 4, f"{x} = {d}[{ext!r}]")
+        self.add(out, x, c, depth + 4)
+        e(depth + 2, "else:")  # a choice element (``value`` → ``valueCoding``…): Member.other's loop
+        e(depth + 3, f"{h} = {cc}.get({it}[1])")
+        e(depth + 3, f"if {h} is None:")
+        e(depth + 4, f"{h} = {cf}({it}[1])")
+        e(depth + 3, f"if {h} is False:")
+        e(depth + 4, f"{out} += {s}([{it}], v)")
+        e(depth + 3, "else:")
+        e(depth + 4, f"{c} = {h}[1]")
+        e(depth + 4, f"{x} = {fe} = None")
+        e(depth + 4, f"for {f}, {cp}, {c}_ in {h}[0]:")
+        e(depth + 5, f"{x} = {d}.get({f})")
+        e(depth + 5, f"{fe} = {d}.get({cp})")
+        e(depth + 5, f"if {x} is not None or {fe} is not None:")
+        e(depth + 6, f"{c} = {c}_")
+        e(depth + 6, "break")
+        self.add(out, x, c, depth + 4)
+        self.add(out, fe, c, depth + 4)
+        e(depth + 1, "else:")
+        e(depth + 2, f"{out} += {s}([{it}], v)")
+        return out
+
+    def add(self, out: str, x: str, c: str, depth: int) -> None:
+        """``direct._add`` (``node(v, c)`` per item, as pairs) of ``x`` where it is not ``None``."""
+        y = self.var("y")
+        e = self.emit
+        e(depth, f"if {x} is not None:")
+        e(depth + 1, f"if type({x}) is _list:")
+        e(depth + 2, f"{out} += [({y}, {y}['resourceType'] if type({y}) is _dict and 'resourceType' in {y} "
+                     f"else {c}) for {y} in {x}]")
+        e(depth + 1, f"elif type({x}) is _dict and 'resourceType' in {x}:")
+        e(depth + 2, f"{out}.append(({x}, {x}['resourceType']))")
+        e(depth + 1, "else:")
+        e(depth + 2, f"{out}.append(({x}, {c}))")
+
+    def count(self, step: direct._Step, test: str, inp: str, depth: int) -> tuple[str, bool]:
+        n, s, ch = self.var("n"), self.const(step, "S"), self.const(step.children, "C")
+        it, d, x = (self.var(v) for v in ("it", "d", "x"))
+        key, ext = step.key, step.ext_key
+        e = self.emit
+        e(depth, f"{n} = 0")
+        e(depth, f"for {it} in {inp}:")
+        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str "
+                     f"and {it}[1] in {ch}:")
+        e(depth + 2, f"{d} = {it}[0]")
+        e(depth + 2, f"{x} = {d}.get({key!r})")
+        e(depth + 2, f"if {x} is not None:")
+        e(depth + 3, f"{n} += len({x}) if type({x}) is _list else 1")
+        e(depth + 2, f"if {ext!r} in {d}:")
+        e(depth + 3, f"{x} = {d}[{ext!r}]")
+        e(depth + 3, f"if {x} is not None:")
+        e(depth + 4, f"{n} += len({x}) if type({x}) is _list else 1")
+        e(depth + 1, "else:")
+        e(depth + 2, f"{n} += {s}.count([{it}])")
+        out = self.var()
+        if test == "count":
+            e(depth, f"{out} = [{n}]")
+            return out, False
+        e(depth, f"{out} = {n} > 0" if test == "exists" else f"{out} = {n} == 0")
+        return out, True
+
+    def invocation(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
+        left, right = direct._children(ast, 2)
+        name = direct._function_name(right)
+        if name is not None and name in direct._COUNTING:
+            test = name[0]
+            inner = direct._unwrapped(left)
+            if inner.get("type") == "MemberInvocation":
+                return self.count(direct._member(inner), test, inp, depth)
+            if inner.get("type") == "InvocationExpression" and \
+                    direct._children(inner, 2)[1].get("type") == "MemberInvocation":
+                before = self.as_list(self.gen(direct._children(inner)[0], focus, inp, depth), depth)
+                return self.count(direct._member(direct._children(inner)[1]), test, before, depth)
+        first = self.gen(left, focus, inp, depth)
+        if first[1] and direct._function_name(right) == ("not", 0):
+            out = self.var()
+            self.emit(depth, f"{out} = not {first[0]}")
+            return out, True
+        return self.gen(right, False, self.as_list(first, depth), depth)
+
+    def function(self, ast: Ast, inp: str, depth: int) -> tuple[str, bool] | None:
+        """The functions generated here; ``None`` for the others (their closure)."""
+        functn = direct._children(ast, 1)[0]
+        parts = direct._children(functn)
+        name = direct._name(parts[0])
+        params = direct._children(parts[1]) if len(parts) > 1 and parts[1].get("children") else []
+        if len(parts) > 2 or (len(parts) > 1 and parts[1].get("type") != "ParamList"):
+            return None
+        out = self.var()
+        if not params and name in ("exists", "empty", "count", "not"):
+            if name == "exists":
+                self.emit(depth, f"{out} = len({inp}) > 0")
+            elif name == "empty":
+                self.emit(depth, f"{out} = not {inp}")
+            elif name == "count":
+                self.emit(depth, f"{out} = [len({inp})]")
+            else:  # direct._not: a Boolean negated, anything else as the node form's not()
+                self.emit(depth, f"if len({inp}) == 1 and ({inp}[0] is True or {inp}[0] is False):")
+                self.emit(depth + 1, f"{out} = [not {inp}[0]]")
+                self.emit(depth, "else:")
+                self.emit(depth + 1, f"{out} = _not({inp}, v)")
+            return out, name in ("exists", "empty")
+        if name in ("contains", "matches") and len(params) == 1:
+            value = direct._literal(params[0])
+            if value and type(value[0]) is str and value[0]:
+                return self.string_test(ast, name, value[0], inp, depth)
+        if name in ("where", "all", "exists", "select") and len(params) == 1:
+            equals = functions._member_equals(params[0]) if name == "where" else None
+            return self.criterion(name, params[0], equals, inp, depth)
+        return None
+
+    def string_test(self, ast: Ast, name: str, literal: str, inp: str, depth: int) -> tuple[str, bool]:
+        """``direct._string_test``: on one string ``literal in s`` or ``re.search``; else its closure."""
+        general = self.closure(ast, False, inp, depth + 1)  # (emitted below, in the else branch)
+        call = self.lines.pop()
+        out, x = self.var(), self.var("x")
+        e = self.emit
+        e(depth, f"{x} = None")
+        e(depth, f"if len({inp}) == 1:")
+        e(depth + 1, f"{x} = {inp}[0][0] if type({inp}[0]) is _tuple else {inp}[0]")
+        e(depth, f"if type({x}) is _str:")
+        if name == "matches":
+            search = self.const(re.compile(literal, re.DOTALL).search, "M")
+            e(depth + 1, f"{out} = [{search}({x}) is not None]")
+        else:
+            e(depth + 1, f"{out} = [{self.const(literal, 'L')} in {x}]")
+        e(depth, "else:")
+        self.lines.append(call)
+        e(depth + 1, f"{out} = {general[0]}")
+        return out, False
+
+    def criterion(self, name: str, crit: Ast, equals: tuple[str, str] | None, inp: str,
+                  depth: int) -> tuple[str, bool]:
+        e = self.emit
+        out, it, j, flag = self.var(), self.var("it"), self.var("j"), self.var("f")
+        if name == "all":
+            e(depth, f"{out} = True")
+        else:
+            e(depth, f"{out} = []")
+            e(depth, f"{flag} = False")
+        e(depth, f"for {it} in {inp}:")
+        body = depth + 1
+        if equals is not None:
+            key, literal = equals
+            pu = PlainUnder(key)
+            known, under = self.const(pu.known, "P"), self.const(pu, "U")
+            d, x, plain = self.var("d"), self.var("x"), self.var("q")
+            e(body, f"{plain} = False")
+            e(body, f"if type({it}) is _tuple and type({it}[0]) is _dict:")
+            e(body + 1, f"{d} = {it}[0]")
+            e(body + 1, f"{x} = {d}.get({key!r})")
+            e(body + 1, f"if type({x}) is _str and {('_' + key)!r} not in {d} and "
+                        f"(({known}.get({it}[1]) if type({it}[1]) is _str else None) or {under}({it}[1])):")
+            e(body + 2, f"{plain} = True")
+            e(body + 2, f"if {x} == {literal!r}:")
+            e(body + 3, f"{out}.append({it})")
+            e(body, f"if not {plain}:")
+            body += 1
+        e(body, f"{j} = [{it}] if type({it}) is _tuple else _one({it})")
+        self.loops += 1
+        found, boolean = self.gen(crit, True, j, body)
+        self.loops -= 1
+        if name == "all":
+            test = f"{found} is not True" if boolean else f"not _all_true({found})"
+            e(body, f"if {test}:")
+            e(body + 1, f"{out} = False")
+            e(body + 1, "break")
+            return out, True
+        if name == "select":
+            e(body, f"{out}.append({found})" if boolean else f"{out} += {found}")
+            return out, False
+        truthy = found if boolean else \
+            f"{found} and (type({found}[0]) is _tuple or {found}[0])"  # direct._truthy
+        e(body, f"if {truthy}:")
+        e(body + 1, f"{out}.append({it})")
+        e(body + 1, f"if type({it}) is _list:")
+        e(body + 2, f"{flag} = True")
+        e(depth, f"if {flag}:")
+        e(depth + 1, f"{out} = _pairs_of(_flatten({out}))")
+        if name == "exists":
+            result = self.var()
+            e(depth, f"{result} = len({out}) > 0")
+            return result, True
+        return out, False
+
+    def logic(self, ast: Ast, inp: str, depth: int) -> tuple[str, bool]:
+        op = ast["terminalNodeText"][0]
+        children = direct._children(ast, 2)
+        left = self.gen(children[0], True, inp, depth)
+        operands = [self.operand(left, depth)] if not left[1] else []  # (left's checked before right runs)
+        right = self.gen(children[1], True, inp, depth)
+        out = self.var()
+        if left[1] and right[1]:
+            a, b = left[0], right[0]
+            expr = {"and": f"{a} and {b}", "or": f"{a} or {b}", "xor": f"{a} is not {b}",
+                    "implies": f"True if {a} is False else {b}"}[op]
+            self.emit(depth, f"{out} = {expr}")
+            return out, True
+        if left[1]:
+            operands.append(left[0])
+        operands.append(right[0] if right[1] else self.operand(right, depth))
+        fn = self.const(REGISTRY[op]["fn"], "O")
+        res = self.var()
+        self.emit(depth, f"{res} = {fn}(_FP_CTX, {operands[0]}, {operands[1]})")
+        self.emit(depth, f"{out} = [True] if {res} is True else [False] if {res} is False else _listed({res})")
+        return out, False
+
+    def operand(self, result: tuple[str, bool], depth: int) -> str:
+        """A collection as a Boolean operand (``_logic``'s check, ``_operand`` for the general case)."""
+        name = result[0]
+        value = self.var("a")
+        self.emit(depth, f"{value} = {name}[0] if len({name}) == 1 and ({name}[0] is True or {name}[0] is False) "
+                         f"else _operand({name})")
+        return value
+
+    def equal(self, ast: Ast, inp: str, depth: int) -> tuple[str, bool]:
+        negate = ast["terminalNodeText"][0] == "!="
+        left, right = direct._children(ast, 2)
+        a = self.as_list(self.gen(left, True, inp, depth), depth)
+        b = self.as_list(self.gen(right, True, inp, depth), depth)
+        out, x, y = self.var(), self.var("x"), self.var("y")
+        slow = "_fp_unequal" if negate else "_fp_equal"
+        e = self.emit
+        e(depth, f"if not {a} or not {b}:")
+        e(depth + 1, f"{out} = []")
+        e(depth, f"elif len({a}) == 1 and len({b}) == 1 and ({x} := _plain({a}[0])) is not None "
+                 f"and ({y} := _plain({b}[0])) is not None and type({x}) is type({y}):")
+        e(depth + 1, f"{out} = [({x} == {y}) is not {negate}]")
+        e(depth, "else:")
+        e(depth + 1, f"{out} = _listed({slow}(_FP_CTX, _nodes({a}), _nodes({b})))")
+        return out, False
+
+    def in_strings(self, left: Ast, values: list[str], inp: str, depth: int) -> tuple[str, bool]:
+        a = self.as_list(self.gen(left, True, inp, depth), depth)
+        strings, constant = self.const(frozenset(values), "T"), self.const(list(values), "L")
+        slow = self.const(REGISTRY["inOp"]["fn"], "O")
+        out, x = self.var(), self.var("x")
+        e = self.emit
+        e(depth, f"{x} = None")
+        e(depth, f"if len({a}) == 1:")
+        e(depth + 1, f"{x} = {a}[0][0] if type({a}[0]) is _tuple else {a}[0]")
+        e(depth, f"if type({x}) is _str:")
+        e(depth + 1, f"{out} = [{x} in {strings}]")
+        e(depth, "else:")
+        e(depth + 1, f"{out} = _listed({slow}(_FP_CTX, _nodes({a}), {constant}[:]))")
+        return out, False
+
+
+def source(tree: Ast) -> tuple[str, dict[str, Any]]:
+    """The generated function's source (``def generated(items, v)``) and the names it reads."""
+    gen = _Gen()
+    top = direct._children(tree, 1)[0]
+    result, boolean = gen.gen(top, False, "items", 1)
+    body = gen.preamble + gen.lines + [f"    return [{result}]" if boolean else f"    return {result}"]
+    return "def generated(items, v):\n" + "\n".join(body) + "\n", gen.consts
+
+
+def generate(tree: Ast) -> Callable[[list[Any], dict[str, Any]], list[Any]] | None:
+    """The direct form of ``tree`` (which must have one) as one generated function, or ``None``."""
+    try:
+        text, names = source(tree)
+        namespace = dict(names)
+        exec(compile(text, "<fhirpath>", "exec"), namespace)  # noqa: S102 - our own generated source
+    except (_Refused, direct._Refused, SyntaxError, RecursionError):
+        return None
+    fn: Callable[[list[Any], dict[str, Any]], list[Any]] = namespace["generated"]
+    fn.source = text  # type: ignore[attr-defined]
+    return fn
