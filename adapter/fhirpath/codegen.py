@@ -49,6 +49,12 @@ Ast = dict[str, Any]
 _LOGIC = ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression")
 _UNSET = object()
 ENABLED = True  # (the benchmark and the tests turn it off to compare with the closure form)
+AFTER = 64
+"""Evaluations of a direct form by its closures before its function is generated (``0``: generated
+when compiled). Compiling the generated source is the dear part, 1-3 ms per expression (its loops
+are written out: some 350 lines on average for the profiles' expressions), which a one-file
+``adapter validate`` evaluating most expressions a few times would pay ~75 ms for (issue 15,
+target 3); a service or a corpus run reaches the count within its first submissions or cases."""
 
 
 class PlainUnder:

@@ -759,6 +759,36 @@ class Form:
         self.closure = body  # the closures (``body`` may be their generated equivalent: adapter.fhirpath.codegen)
 
 
+def _tiered(form: Form, tree: Ast) -> Direct:
+    """The body a form starts with when :data:`codegen.AFTER` > 0: its closures, counted; at the
+    count, the generated function (:func:`codegen.generate`) becomes the body (or, where none can
+    be made, the closures themselves, uncounted). Two threads may both generate: each sets a
+    function of the same semantics."""
+    from adapter.fhirpath import codegen
+
+    closure = form.closure
+    calls = 0
+
+    def counted(items: Pairs, v: Vars) -> Pairs:
+        nonlocal calls
+        calls += 1
+        if calls >= codegen.AFTER:
+            generated = codegen.generate(tree)
+            form.body = generated if generated is not None else closure
+        return closure(items, v)
+
+    return counted
+
+
+def generated_now(form: Form, tree: Ast) -> None:
+    """Generate ``form``'s function at once (``codegen.AFTER`` <= 0); none made: the closures stay."""
+    from adapter.fhirpath import codegen
+
+    generated = codegen.generate(tree)
+    if generated is not None:
+        form.body = generated
+
+
 def compile_direct(tree: Ast) -> Form | None:
     """The direct form of a parsed expression (fhirpathpy's ``parse`` result), or ``None``."""
     from collections import Counter
@@ -778,21 +808,25 @@ def compile_direct(tree: Ast) -> Form | None:
                 return None
             # The closures would evaluate such a subexpression per item (slower than the node
             # form): the form is kept only where the generated function evaluates it once.
+            # (Until its function is generated, tiered below, such a form runs its per-item closures:
+            # the same result, slower.)
             compiler = _Compiler(per_item=True)
             body = compiler.compile(top, False)
-            generated = codegen.generate(tree)
-            if generated is None:
-                return None
-            form = Form(body, compiler.variables)
-            form.body = generated
-            return form
+            if codegen.AFTER <= 0:
+                generated = codegen.generate(tree)
+                if generated is None:
+                    return None
+                form = Form(body, compiler.variables)
+                form.body = generated
+                return form
     except _Refused:
         return None
     form = Form(body, compiler.variables)
     if codegen.ENABLED:
-        generated = codegen.generate(tree)  # (None: the closures stay the body)
-        if generated is not None:
-            form.body = generated
+        if codegen.AFTER <= 0:
+            generated_now(form, tree)  # (none made: the closures stay the body)
+        else:
+            form.body = _tiered(form, tree)
     return form
 
 
