@@ -23,7 +23,7 @@ from typing import Any
 
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
-from adapter.fhirpath.hoist import Hoisted, hoistable, key_of
+from adapter.fhirpath.hoist import Hoisted, hoistable, key_of, remembered
 from adapter.fhirpath.navigation import Member, descendants_of_type, descendants_of_type_member
 from adapter.fhirpath.operators import compile_operator
 from adapter.fhirpath.params import Const, Unsupported, type_param
@@ -101,6 +101,15 @@ def _repeated(ast: Ast, seen: Counter[int], shared: Counter[int] | None = None) 
         if isinstance(child, dict):
             _repeated(child, seen, shared)
     return seen
+
+
+def repeated_counts(body: Ast) -> Counter[int]:
+    """:func:`_repeated` of a whole expression's body, counted twice (the second time not within what
+    stands more than once); within :func:`hoist.remembering` once per expression for the compiler
+    and the direct form (the caller must not change it)."""
+    counted: Counter[int] = remembered(("repeated", id(body)), body,
+                                       lambda: _repeated(body, Counter(), _repeated(body, Counter())))
+    return counted
 
 
 def compile_criterion(ast: Ast) -> Compiled:
@@ -353,7 +362,7 @@ def compile_tree(tree: Ast) -> Compiled:
     loops: int = getattr(_DEPTH, "loops", 0)
     repeated: frozenset[int] = getattr(_DEPTH, "repeated", frozenset())
     _DEPTH.loops = 0
-    counted = _repeated(body, Counter(), _repeated(body, Counter()))
+    counted = repeated_counts(body)
     _DEPTH.repeated = frozenset(key for key, n in counted.items() if n > 1)
     try:
         return compile_node(body)

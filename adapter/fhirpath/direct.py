@@ -791,15 +791,13 @@ def generated_now(form: Form, tree: Ast) -> None:
 
 def compile_direct(tree: Ast) -> Form | None:
     """The direct form of a parsed expression (fhirpathpy's ``parse`` result), or ``None``."""
-    from collections import Counter
-
     from adapter.fhirpath import codegen
-    from adapter.fhirpath.compiler import _repeated
+    from adapter.fhirpath.compiler import repeated_counts
 
     compiler = _Compiler()
     try:
         top = _children(tree, 1)[0]
-        if any(n > 1 for n in _repeated(top, Counter(), _repeated(top, Counter())).values()):
+        if any(n > 1 for n in repeated_counts(top).values()):
             raise _Refused("a subexpression the node form evaluates once for its uses (hoist)")
         try:
             body = compiler.compile(top, False)

@@ -153,6 +153,10 @@ def _remembered(key: tuple[Any, ...], ast: Ast, compute: Callable[[], Any]) -> A
     return entry[1]
 
 
+remembered = _remembered
+"""For other analyses of one expression (:func:`adapter.fhirpath.compiler.repeated_counts`)."""
+
+
 def _free_variables(ast: Ast, bound: Bound) -> set[str] | None:
     kind = ast.get("type")
     children = _children(ast)

@@ -4,6 +4,7 @@ changes no result; and that the oracle catches a hoisting that is wrong in any o
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -247,4 +248,40 @@ def test_remembering_that_forgets_the_bound_names_is_caught(monkeypatch: pytest.
     monkeypatch.setattr(hoist, "_free_variables", careless)
     with hoist.remembering():
         wrong = [hoist.free_variables(n, b) for n in _subtrees(tree) for b in _BOUNDS]
+    assert wrong != right
+
+
+def _bodies() -> list[dict[str, Any]]:
+    bodies = []
+    for expression in _expressions():
+        try:
+            bodies.append(compiler._children(parse(expression), 1)[0])
+        except Exception:  # noqa: BLE001, S112 - the cases include expressions fhirpathpy refuses
+            continue
+    return bodies
+
+
+def test_repeated_counts_are_counted_once_per_expression_as_afresh() -> None:
+    """``compiler.repeated_counts`` (the compiler's and the direct form's count of repeated
+    subexpressions, shared within ``hoist.remembering``) gives the count made afresh, for every
+    core invariant and semantics case; asked again in the block it is the same object."""
+    repeated = 0
+    for body in _bodies():
+        fresh = compiler._repeated(body, Counter(), compiler._repeated(body, Counter()))
+        with hoist.remembering():
+            first = compiler.repeated_counts(body)
+            assert first == fresh
+            assert compiler.repeated_counts(body) is first
+        repeated += any(n > 1 for n in fresh.values())
+    assert repeated > 5  # (expressions that do repeat a subexpression are among them)
+
+
+def test_a_repeated_count_remembered_for_another_expression_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: a memo that ignores which expression it is asked of answers wrongly."""
+    bodies = _bodies()
+    right = [compiler._repeated(b, Counter(), compiler._repeated(b, Counter())) for b in bodies]
+    kept: list[Any] = []
+    monkeypatch.setattr(compiler, "remembered", lambda key, ast, compute: kept[0] if kept else kept.append(compute()) or kept[0])
+    with hoist.remembering():
+        wrong = [compiler.repeated_counts(b) for b in bodies]
     assert wrong != right
