@@ -24,7 +24,10 @@ choice element (``value`` → ``valueString``…) is read by the node form's own
 paths compute them (the node form's closure otherwise). ``a + b`` where both operands end in
 ``count()`` (``(identifier.count() + name.count()) > 0``) adds the two integers, as fhirpathpy's
 ``plus`` does (:func:`_plus_integers`); any other ``+`` is refused (through the node form's
-operator it was measured no faster than the node form itself).
+operator it was measured no faster than the node form itself). ``ofType(T)`` tests each pair's
+type as the node form's ``functions._of_type`` tests its node (:func:`_of_type`: remembered per type
+path and ``TypeInfo.model``; a node made only when not yet remembered); ``is``/``as`` stay on the
+node form (fhirpathpy's ``is`` sets the global ``TypeInfo.model`` as it runs).
 
 The closures are then, by default, turned into one generated Python function with the same
 semantics (:mod:`adapter.fhirpath.codegen`; ``Form.body`` is that function, ``Form.closure`` the
@@ -42,7 +45,8 @@ operators but ``and``/``or``/``xor``/``implies``, ``=``/``!=``, ordering, ``in``
 strings and ``+`` of two counts; the indexer, unary signs, unions but of literals, date/time and quantity literals;
 functions that read the clock, other resources or the evaluation state (``resolve``, ``iif``,
 ``aggregate``, ``repeat``, ``trace``, ``children``, ``descendants``); a function parameter that is
-not a literal (or a type, for ``ofType``/``is``/``as``); and, since the node form evaluates them
+not a literal (or a type, for ``ofType``/``is``/``as``: ``is``/``as`` are refused, the type
+parameter being no ``TypeSpecifier`` in fhirpathpy's tree); and, since the node form evaluates them
 once per evaluation (:mod:`adapter.fhirpath.hoist`) where the direct form would repeat them, a
 criterion holding a subexpression that reads only ``%`` variables (unless the form is generated:
 below), and such a subexpression used twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
@@ -61,8 +65,8 @@ from adapter.fhirpath.hoist import hoistable
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS
 from adapter.fhirpath.operators import _ORDER as _NODE_ORDER
-from adapter.fhirpath.params import Const, Unsupported, boolean_operand
-from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
+from adapter.fhirpath.params import Const, Unsupported, boolean_operand, type_param
+from adapter.fhirpath.upstream import REGISTRY, TypeInfo, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 Pairs = list[Any]  # (value, type path) tuples for what the node form holds as nodes; system values as they are
@@ -399,6 +403,12 @@ class _Compiler:
             if equals is not None:
                 return _where_equals(equals[0], equals[1], crit)
             return _criterion(name, crit)
+        if name == "ofType" and len(params) == 1:
+            try:
+                info = type_param(params[0])(Env([], {}), [])
+            except Unsupported as exc:
+                raise _Refused(str(exc)) from exc
+            return _of_type(info, _on_nodes(ast))
         if name not in _ON_NODES:
             raise _Refused(f"function {name}")
         for param in params:
@@ -441,6 +451,35 @@ def _plus_integers(left: Direct, right: Direct, general: Direct) -> Direct:
         return general(items, v)
 
     return plus
+
+
+def _of_type(info: Any, general: Direct) -> Direct:
+    """``ofType(T)`` on pairs: the node form's ``functions._of_type`` (fhirpathpy's type test of the
+    node a pair stands for, remembered per type path and ``TypeInfo.model``, the global fhirpathpy's
+    ``is``/``as`` set), a node made only where the test is not yet remembered. An item that is no
+    pair (a system value, a raw object) is given to the node form's closure (``general``)."""
+    seen: dict[tuple[str, int], bool] = {}
+
+    def of_type(items: Pairs, v: Vars) -> Pairs:
+        model = TypeInfo.model
+        key = id(model)
+        out: Pairs = []
+        for item in items:
+            if type(item) is not tuple:
+                out += general([item], v)
+                continue
+            path = item[1]
+            if type(path) is str and ("." not in path or model is not None):
+                hit = seen.get((path, key))
+                if hit is None:
+                    hit = seen[(path, key)] = bool(TypeInfo.from_value(node(*item)).is_(info))
+            else:
+                hit = bool(TypeInfo.from_value(node(*item)).is_(info))
+            if hit:
+                out.append(item)
+        return out
+
+    return of_type
 
 
 def _reads_variables(ast: Ast) -> bool:
