@@ -21,7 +21,13 @@ choice element (``value`` → ``valueString``…) is read by the node form's own
 
 ``where(key = 'text')``, ``contains``/``matches`` of a literal on one string, ``hasValue()`` and
 ``<``/``>``/``<=``/``>=`` on two plain strings or integers are computed here as the node form's fast
-paths compute them (the node form's closure otherwise).
+paths compute them (the node form's closure otherwise). ``a + b`` where both operands end in
+``count()`` (``(identifier.count() + name.count()) > 0``) adds the two integers, as fhirpathpy's
+``plus`` does (:func:`_plus_integers`); any other ``+`` is refused (through the node form's
+operator it was measured no faster than the node form itself). ``ofType(T)`` tests each pair's
+type as the node form's ``functions._of_type`` tests its node (:func:`_of_type`: remembered per type
+path and ``TypeInfo.model``; a node made only when not yet remembered); ``is``/``as`` stay on the
+node form (fhirpathpy's ``is`` sets the global ``TypeInfo.model`` as it runs).
 
 The closures are then, by default, turned into one generated Python function with the same
 semantics (:mod:`adapter.fhirpath.codegen`; ``Form.body`` is that function, ``Form.closure`` the
@@ -35,11 +41,12 @@ The form is decided once per expression, when it is compiled (:func:`compile_dir
 reads them: the same values, a node given as its data and path); ``$this`` where fhirpathpy may not
 have set it to the term's input (it is read only in a criterion or an operator's operand: both
 set it so); ``$index``/``$total``; member steps on a type name (``Patient.x``) or on ``length``;
-operators but ``and``/``or``/``xor``/``implies``, ``=``/``!=``, ordering and ``in`` of literal
-strings; the indexer, unary signs, unions but of literals, date/time and quantity literals;
+operators but ``and``/``or``/``xor``/``implies``, ``=``/``!=``, ordering, ``in`` of literal
+strings and ``+`` of two counts; the indexer, unary signs, unions but of literals, date/time and quantity literals;
 functions that read the clock, other resources or the evaluation state (``resolve``, ``iif``,
 ``aggregate``, ``repeat``, ``trace``, ``children``, ``descendants``); a function parameter that is
-not a literal (or a type, for ``ofType``/``is``/``as``); and, since the node form evaluates them
+not a literal (or a type, for ``ofType``/``is``/``as``: ``is``/``as`` are refused, the type
+parameter being no ``TypeSpecifier`` in fhirpathpy's tree); and, since the node form evaluates them
 once per evaluation (:mod:`adapter.fhirpath.hoist`) where the direct form would repeat them, a
 criterion holding a subexpression that reads only ``%`` variables (unless the form is generated:
 below), and such a subexpression used twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
@@ -58,8 +65,8 @@ from adapter.fhirpath.hoist import hoistable
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS
 from adapter.fhirpath.operators import _ORDER as _NODE_ORDER
-from adapter.fhirpath.params import Const, Unsupported, boolean_operand
-from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
+from adapter.fhirpath.params import Const, Unsupported, boolean_operand, type_param
+from adapter.fhirpath.upstream import REGISTRY, TypeInfo, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 Pairs = list[Any]  # (value, type path) tuples for what the node form holds as nodes; system values as they are
@@ -325,6 +332,10 @@ class _Compiler:
             left, right = _children(ast, 2)
             return _order(ast["terminalNodeText"][0], self.compile(left, True), self.compile(right, True),
                           self.bridged(ast))
+        if kind == "AdditiveExpression" and ast.get("terminalNodeText") == ["+"]:
+            left, right = _children(ast, 2)
+            if _counting(left) and _counting(right):  # ``(identifier.count() + name.count())``
+                return _plus_integers(self.compile(left, True), self.compile(right, True), self.bridged(ast))
         raise _Refused(f"node {kind}")  # (other operators: converting to nodes and back costs more than it saves)
 
     def invocation(self, ast: Ast, focus: bool) -> Direct:
@@ -392,6 +403,12 @@ class _Compiler:
             if equals is not None:
                 return _where_equals(equals[0], equals[1], crit)
             return _criterion(name, crit)
+        if name == "ofType" and len(params) == 1:
+            try:
+                info = type_param(params[0])(Env([], {}), [])
+            except Unsupported as exc:
+                raise _Refused(str(exc)) from exc
+            return _of_type(info, _on_nodes(ast))
         if name not in _ON_NODES:
             raise _Refused(f"function {name}")
         for param in params:
@@ -410,6 +427,59 @@ class _Compiler:
                         raise _Refused("an invalid regular expression") from exc
                 return _string_test(name, value[0], _on_nodes(ast))
         return _on_nodes(ast)
+
+
+def _counting(ast: Ast) -> bool:
+    """Whether ``ast`` is ``count()`` or ``X.count()``: it always gives one integer."""
+    inner = _unwrapped(ast)
+    if inner.get("type") == "InvocationExpression":
+        inner = _children(inner, 2)[1]
+    return _function_name(inner) == ("count", 0)
+
+
+def _plus_integers(left: Direct, right: Direct, general: Direct) -> Direct:
+    """``a + b`` where both operands are counts: the integers added, as fhirpathpy's ``plus`` adds
+    two numbers (both operands evaluated, left first); on anything else (never, for counts) the
+    node form's operator (``general``, its operands evaluated again: they read no state)."""
+
+    def plus(items: Pairs, v: Vars) -> Pairs:
+        a = left(items, v)
+        if len(a) == 1 and type(a[0]) is int:
+            b = right(items, v)
+            if len(b) == 1 and type(b[0]) is int:
+                return [a[0] + b[0]]
+        return general(items, v)
+
+    return plus
+
+
+def _of_type(info: Any, general: Direct) -> Direct:
+    """``ofType(T)`` on pairs: the node form's ``functions._of_type`` (fhirpathpy's type test of the
+    node a pair stands for, remembered per type path and ``TypeInfo.model``, the global fhirpathpy's
+    ``is``/``as`` set), a node made only where the test is not yet remembered. An item that is no
+    pair (a system value, a raw object) is given to the node form's closure (``general``)."""
+    seen: dict[tuple[str, int], bool] = {}
+
+    def of_type(items: Pairs, v: Vars) -> Pairs:
+        model = TypeInfo.model
+        key = id(model)
+        out: Pairs = []
+        for item in items:
+            if type(item) is not tuple:
+                out += general([item], v)
+                continue
+            path = item[1]
+            if type(path) is str and ("." not in path or model is not None):
+                hit = seen.get((path, key))
+                if hit is None:
+                    hit = seen[(path, key)] = bool(TypeInfo.from_value(node(*item)).is_(info))
+            else:
+                hit = bool(TypeInfo.from_value(node(*item)).is_(info))
+            if hit:
+                out.append(item)
+        return out
+
+    return of_type
 
 
 def _reads_variables(ast: Ast) -> bool:
