@@ -130,3 +130,21 @@ def typed_nodes(resource: Any) -> list[Any]:
     except Exception:  # noqa: BLE001 - data fhirpathpy cannot walk: only the root then
         found = []
     return [ResourceNode.create_node(resource, None)] + [n for n in found if isinstance(n.data, dict)]
+
+
+def direct_problems(resource_list: list[Any], expressions: list[str], on_typed: list[str], *,
+                    typed: int = 12) -> list[str]:
+    """:func:`direct_disagreement` of every expression on every resource of ``resource_list`` (pairs
+    of resource and variables), and of ``on_typed`` on the first ``typed`` typed nodes of each."""
+    problems = []
+    for resource, variables in resource_list:
+        for expression in expressions:
+            found = direct_disagreement(expression, resource, variables)
+            if found:
+                problems.append(found)
+        for node in typed_nodes(resource)[:typed]:
+            for expression in on_typed:
+                found = direct_disagreement(expression, node, variables)
+                if found:
+                    problems.append(found)
+    return problems

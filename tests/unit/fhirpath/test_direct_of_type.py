@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhirpath_oracle import direct_disagreement, ours, typed_nodes
+from fhirpath_oracle import direct_problems, ours
 from hypothesis import HealthCheck, given, settings
 from test_direct_plus import INPUTS
 from test_oracle import PROFILE
@@ -49,18 +49,7 @@ def test_the_profile_rule_has_a_direct_form() -> None:
 
 
 def _problems(resource_list: list[Any]) -> list[str]:
-    problems = []
-    for resource, variables in resource_list:
-        for expression in EXPRESSIONS:
-            found = direct_disagreement(expression, resource, variables)
-            if found:
-                problems.append(found)
-        for typed in typed_nodes(resource)[:12]:
-            for expression in EXPRESSIONS[-8:]:
-                found = direct_disagreement(expression, typed, variables)
-                if found:
-                    problems.append(found)
-    return problems
+    return direct_problems(resource_list, EXPRESSIONS, EXPRESSIONS[-8:])
 
 
 @pytest.mark.parametrize("generated", [True, False])

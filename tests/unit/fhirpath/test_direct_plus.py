@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 import pytest
-from fhirpath_oracle import direct_disagreement, input_files, load, ours, resources, typed_nodes
+from fhirpath_oracle import direct_problems, input_files, load, ours, resources
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,18 +56,7 @@ INPUTS = _inputs()
 
 
 def _problems(resource_list: list[Any]) -> list[str]:
-    problems = []
-    for resource, variables in resource_list:
-        for expression in EXPRESSIONS:
-            found = direct_disagreement(expression, resource, variables)
-            if found:
-                problems.append(found)
-        for typed in typed_nodes(resource)[:12]:
-            for expression in EXPRESSIONS[:4]:
-                found = direct_disagreement(expression, typed, variables)
-                if found:
-                    problems.append(found)
-    return problems
+    return direct_problems(resource_list, EXPRESSIONS, EXPRESSIONS[:4])
 
 
 @pytest.mark.parametrize("generated", [True, False])
