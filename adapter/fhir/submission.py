@@ -185,7 +185,6 @@ class Submission:
         return None
 
 
-
 @dataclass(frozen=True)
 class _Kept:
     """What a :class:`Submission` keeps of its Bundle: the entries, their resources and the index."""
@@ -245,6 +244,7 @@ def _scan(bundle: Resource, ref: str) -> Resource | None:
                 or (e.get("fullUrl") or "").endswith("/" + ref):
             return r
     return None
+
 
 def is_protection_label(coding: dict[str, Any]) -> bool:
     """A ``meta.security`` Coding that marks a protected identity (docs/outbound.md, "Protected identity"):

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
@@ -25,8 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapter import errors
-from adapter.clock import parse_stamp as parse_stamp_general
-from adapter.clock import stamp
+from adapter.clock import parse_stamp, stamp
 from adapter.flows.ports import (
     Attempt,
     AuditEvent,
@@ -599,18 +597,6 @@ def _fields(record: object) -> dict[str, object]:
     """A record's fields by name. Not ``dataclasses.asdict``: that deep-copies the Bundle and the
     resources, which the row only stores."""
     return {f.name: getattr(record, f.name) for f in fields(record)}  # type: ignore[arg-type]
-
-
-_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
-
-
-def parse_stamp(text: str) -> datetime:
-    """:func:`adapter.clock.parse_stamp` (``strptime``, some 10 us a call, several a submission):
-    a stamp of exactly the shape :func:`adapter.clock.stamp` writes by ``datetime.fromisoformat``,
-    anything else by the general form (its answer or its error)."""
-    if type(text) is str and _STAMP.fullmatch(text):
-        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
-    return parse_stamp_general(text)
 
 
 def patient_lock_key(patient_value: str) -> int:
