@@ -25,8 +25,9 @@ from adapter import fhirpath
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation import sdc
+from adapter.validation.answer_plan import answer_test
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
-from adapter.validation.enable_when import SDC_ENABLE_WHEN, is_enabled
+from adapter.validation.enable_when import SDC_ENABLE_WHEN, Enabler, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, as_dict, as_list, index_for, text_of
 
 Node = dict[str, Any]
@@ -85,18 +86,31 @@ def _plans(qitems: list[Node]) -> list[tuple[Node, Plan]]:
     return [(qitem, plan_of(qitem)) for qitem in qitems if isinstance(qitem, dict)]
 
 
-def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse") -> None:
-    """Check a QuestionnaireResponse against the Questionnaire it names; issues go to ``issues``."""
+def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse",
+                      general: bool = False) -> None:
+    """Check a QuestionnaireResponse against the Questionnaire it names; issues go to ``issues``.
+
+    The items are walked by the short path (:class:`_QuickWalker`, the Questionnaire compiled once);
+    ``general=True`` walks them the general way (:class:`_Walker`), the reference the tests compare with.
+    """
     q = resolve_questionnaire(qr, registry, issues, path=path)
     if q is None:
         return
     _check_questionnaire_use(q, qr, issues, path)
     _check_current_major(q, qr, registry, issues, path)
     ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
-    index = index_for(q)
-    outer, issues.questions = issues.questions, index.items  # messages name the question by its text
+    if general:
+        index = index_for(q)
+        outer, issues.questions = issues.questions, index.items  # messages name the question by its text
+        try:
+            _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
+        finally:
+            issues.questions = outer
+        return
+    plan = compiled(q)
+    outer, issues.questions = issues.questions, plan.index.items
     try:
-        _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
+        _QuickWalker(ctx, plan, qr).items(plan.top, plan.positions, qr, path, [])
     finally:
         issues.questions = outer
 
@@ -341,3 +355,224 @@ class _Walker:
         if result != [True]:
             self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT", expression=path, severity=severity,
                                 code="invariant", linkId=qitem.get("linkId"), human=human)
+
+
+# -- the short path -----------------------------------------------------------------------------
+# The same walk as _Walker, issue for issue, with each item definition read once per Questionnaire
+# object (a _Def: its Plan, its children's positions, its enableWhen and a quick answer test), the
+# enableWhen read once, and check_answer run only for an answer
+# the quick test cannot pass (answer_plan). tests/unit/validation/test_qr_short_path.py compares it
+# with _Walker on every corpus case and mutated responses.
+
+_QUESTION, _GROUP, _DISPLAY, _UNKNOWN = 0, 1, 2, 3
+_EMPTY: list[Node] = []
+
+
+class _Def:
+    """One item definition, read for the short path."""
+
+    __slots__ = ("qitem", "plan", "kind", "children", "positions", "clean", "enabler", "absent_matters", "occurs")
+
+    def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, children: list[_Def],
+                 positions: dict[str, int]) -> None:
+        self.qitem, self.plan, self.children, self.positions = qitem, plan, children, positions
+        t = plan.type
+        self.kind = (_UNKNOWN if t not in ITEM_TYPES else _GROUP if t == "group" else _DISPLAY if t == "display"
+                     else _QUESTION)
+        self.clean = answer_test(qitem) if self.kind == _QUESTION else None
+        self.enabler = Enabler(qitem, index) if plan.conditional else None
+        # an item with no occurrence needs a look only when it is required or has a minOccurs
+        self.absent_matters = plan.required or bool(plan.min_occurs)
+        self.occurs = plan.min_occurs is not None or plan.max_occurs is not None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A Questionnaire read for the short path (never changed once built, as the Questionnaire)."""
+
+    questionnaire: Node
+    index: QuestionnaireIndex
+    top: list[_Def]
+    positions: dict[str, int]
+    by_link: dict[str, _Def]
+    """linkId -> the definition ``index.items`` names (for an item in the wrong place)."""
+
+
+_COMPILED: dict[int, Compiled] = {}
+
+
+def compiled(q: Node) -> Compiled:
+    """The short path's reading of ``q``, remembered per object (Questionnaires are read, never changed;
+    the entry holds ``q``, so its id is not reused while remembered)."""
+    found = _COMPILED.get(id(q))
+    if found is not None and found.questionnaire is q:
+        return found
+    index = index_for(q)
+    by_id: dict[int, _Def] = {}
+
+    def read(qitems: list[Node]) -> tuple[list[_Def], dict[str, int]]:
+        defs = []
+        for qitem, plan in plans_of(qitems):
+            children, positions = read(plan.children)
+            d = by_id[id(qitem)] = _Def(qitem, plan, index, children, positions)
+            defs.append(d)
+        return defs, dict(index.positions(qitems))
+
+    top, positions = read(as_list(q.get("item")))
+    result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()})
+    if len(_COMPILED) > 256:
+        _COMPILED.clear()
+    _COMPILED[id(q)] = result
+    return result
+
+
+class _QuickWalker(_Walker):
+    """:class:`_Walker` on a compiled Questionnaire (the rare parts: its own methods)."""
+
+    def __init__(self, ctx: Ctx, plan: Compiled, root: Node) -> None:
+        super().__init__(ctx, plan.index, root)
+        self.plan = plan
+        self.issues = ctx.issues
+
+    def items(self, defs: list[_Def], positions: dict[str, int],  # type: ignore[override]
+              node: Node, path: str, stack: Stack) -> None:
+        issues = self.issues
+        found: dict[str, list[tuple[Node, str]]] = {}
+        raw = node.get("item")
+        if isinstance(raw, list):
+            last = -1
+            for i, item in enumerate(raw):
+                if not isinstance(item, dict):
+                    continue
+                link = item.get("linkId")
+                if not isinstance(link, str) or not link:
+                    issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=f"{path}.item[{i}]", code="required")
+                    continue
+                pos = positions.get(link)
+                if pos is None:
+                    self._misplaced(item, f"{path}.item[{i}]", link, stack)
+                    continue
+                if pos < last:
+                    issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=f"{path}.item[{i}]", code="structure",
+                               linkId=link)
+                last = pos
+                occ = found.get(link)
+                if occ is None:
+                    found[link] = [(item, f"{path}.item[{i}]")]
+                else:
+                    occ.append((item, f"{path}.item[{i}]"))
+        for d in defs:
+            occ = found.get(d.plan.key)
+            if occ:
+                self._occurrences_of(d, occ, path, stack)
+            elif d.absent_matters:
+                self._occurrences_of(d, [], path, stack)
+
+    def _misplaced(self, item: Node, ipath: str, link: str, stack: Stack) -> None:
+        d = self.plan.by_link.get(link)
+        if not self.issues.check(d is not None, "QUESTIONNAIRE_QR_ITEM_NOTFOUND", expression=ipath,
+                                 code="not-found", linkId=link):
+            return
+        assert d is not None
+        self.issues.add("QUESTIONNAIRE_QR_ITEM_WRONG_PLACE", expression=ipath, code="structure", linkId=link,
+                        parent=self.issues.label(self.index.parent.get(link) or "QuestionnaireResponse"))
+        stack.append((link, item))
+        self._item(d, item, ipath, stack)
+        stack.pop()
+
+    def _occurrences_of(self, d: _Def, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
+        issues = self.issues
+        plan = d.plan
+        link = plan.link
+        if d.enabler is not None:
+            problems: list[str] = []
+            enabled = d.enabler.enabled(self.root, stack, problems)
+            if problems and (occ or plan.required or plan.min_occurs):
+                issues.add("LISN_SDC_ENABLE_WHEN_UNEVALUABLE", expression=occ[0][1] if occ else path,
+                           severity="warning", code="not-supported", diagnostics=problems[0], linkId=link)
+            if not enabled:
+                for node, p in occ:
+                    if node.get("answer") or node.get("item"):
+                        issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule",
+                                   linkId=link)
+                return
+        if not occ:
+            if plan.required:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                           severity=self.soft, code="required", linkId=link)
+            low = plan.min_occurs
+            if low is not None and low >= 1 and not plan.required:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
+                           expression=path, severity=self.soft, code="required", linkId=link, min=low, count=0)
+            return
+        if len(occ) > 1 and not plan.repeats:
+            issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEI", expression=occ[1][1], severity=self.soft, code="structure",
+                       linkId=link, count=len(occ))
+        if d.kind == _GROUP and d.occurs:
+            self._occurs(plan, len(occ), occ[-1][1])
+        key = plan.key
+        for n, p in occ:
+            stack.append((key, n))
+            self._item(d, n, p, stack)
+            stack.pop()
+
+    def _item(self, d: _Def, node: Node, path: str, stack: Stack) -> None:
+        issues = self.issues
+        plan = d.plan
+        text = node.get("text")
+        if text and text != plan.text:
+            issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=plan.link)
+        raw = node.get("answer")
+        answers = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) and raw else _EMPTY
+        kind = d.kind
+        if kind == _QUESTION:
+            self._question_of(d, node, answers, path, stack)
+        elif kind == _GROUP:
+            if answers:
+                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=plan.link,
+                           type="group")
+            if plan.required and not node.get("item"):
+                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
+                           expression=path, severity=self.soft, code="required", linkId=plan.link)
+            self.items(d.children, d.positions, node, path, stack)
+        elif kind == _DISPLAY:
+            if answers:
+                issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
+                           linkId=plan.link)
+            if node.get("item"):
+                issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY", expression=path, code="structure",
+                           linkId=plan.link)
+        else:
+            issues.add("QUESTIONNAIRE_QR_ITEM_NOTYPE", expression=path, severity="fatal",
+                       code="structure", linkId=plan.link, type=plan.type)
+            return
+        if plan.constraints:
+            self._constraints(plan, d.qitem, node, path)
+
+    def _question_of(self, d: _Def, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
+        issues, plan = self.issues, d.plan
+        count = len(answers)
+        if plan.required and not count:
+            issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                       severity=self.soft, code="required", linkId=plan.link)
+        if count > 1 and not plan.repeats:
+            issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
+                       linkId=plan.link, count=count)
+        if d.occurs and (count or not plan.required):
+            self._occurs(plan, count, path)
+        qitem = d.qitem
+        if plan.sdc:
+            sdc.check_calculated(self.ctx, qitem, node, answers, self.root, path)
+            sdc.check_answer_expression(self.ctx, qitem, node, answers, self.root, path)
+        clean = d.clean
+        assert clean is not None
+        ctx = self.ctx
+        children = d.children
+        for j, answer in enumerate(answers):
+            if not clean(ctx, answer, count):
+                check_answer(ctx, qitem, answer, f"{path}.answer[{j}]", count)
+            if children or answer.get("item"):
+                self.items(children, d.positions, answer, f"{path}.answer[{j}]", stack)
+        if node.get("item"):
+            issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
+                       linkId=plan.link)
