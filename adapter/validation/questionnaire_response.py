@@ -98,8 +98,8 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
         return
     _check_questionnaire_use(q, qr, issues, path)
     _check_current_major(q, qr, registry, issues, path)
-    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
     if general:
+        ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
         index = index_for(q)
         outer, issues.questions = issues.questions, index.items  # messages name the question by its text
         try:
@@ -108,6 +108,7 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
             issues.questions = outer
         return
     plan = compiled(q)
+    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE, labels=plan.labels)
     outer, issues.questions = issues.questions, plan.index.items
     try:
         _QuickWalker(ctx, plan, qr).items(plan.top, plan.positions, qr, path, [])
@@ -171,10 +172,14 @@ def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, 
     if not (isinstance(url, str) and isinstance(version, str) and isinstance(authored, str)):
         return
     major = _major(version)
+    if major is None:
+        return
     for newer in reversed(registry.versions(url)):
+        if (_major(newer) or 0) <= major:
+            continue  # (not newer: no need to look it up)
         candidate = registry.resolve(f"{url}|{newer}", "Questionnaire") or {}
         start = as_dict(candidate.get("effectivePeriod")).get("start")
-        if (major is not None and (_major(newer) or 0) > major and candidate.get("status") == "active"
+        if (candidate.get("status") == "active"
                 and isinstance(start, str) and date_key(start) is not None and not _before(authored, start)):
             issues.add("LISN_TEMPLATE_MAJOR_SUPERSEDED", expression=f"{path}.questionnaire", code="business-rule",
                        url=url, version=version, current=newer, start=start)
@@ -369,13 +374,19 @@ _EMPTY: list[Node] = []
 
 
 class _Def:
-    """One item definition, read for the short path."""
+    """One item definition, read for the short path (the plan's fields it uses, copied for speed)."""
 
-    __slots__ = ("qitem", "plan", "kind", "children", "positions", "clean", "enabler", "absent_matters", "occurs")
+    __slots__ = ("qitem", "plan", "kind", "children", "positions", "clean", "enabler", "absent_matters", "occurs",
+                 "single", "link", "key", "text", "required", "repeats", "constraints", "sdc", "label")
 
     def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, children: list[_Def],
-                 positions: dict[str, int]) -> None:
+                 positions: dict[str, int], labeller: Issues) -> None:
         self.qitem, self.plan, self.children, self.positions = qitem, plan, children, positions
+        self.label = labeller.label(plan.link)
+        """The question as issues about it name it (``labeller.questions`` is ``index.items``, as in the walk)."""
+        self.link, self.key, self.text, self.required, self.repeats = (plan.link, plan.key, plan.text, plan.required,
+                                                                       plan.repeats)
+        self.constraints, self.sdc = bool(plan.constraints), plan.sdc
         t = plan.type
         self.kind = (_UNKNOWN if t not in ITEM_TYPES else _GROUP if t == "group" else _DISPLAY if t == "display"
                      else _QUESTION)
@@ -384,6 +395,8 @@ class _Def:
         # an item with no occurrence needs a look only when it is required or has a minOccurs
         self.absent_matters = plan.required or bool(plan.min_occurs)
         self.occurs = plan.min_occurs is not None or plan.max_occurs is not None
+        # one occurrence of it needs no more than its own check: no enableWhen, no group min/maxOccurs
+        self.single = self.enabler is None and not (self.kind == _GROUP and self.occurs)
 
 
 @dataclass(frozen=True)
@@ -396,6 +409,8 @@ class Compiled:
     positions: dict[str, int]
     by_link: dict[str, _Def]
     """linkId -> the definition ``index.items`` names (for an item in the wrong place)."""
+    labels: dict[str, str]
+    """linkId -> the label ``Issues.label`` gives it while the walk runs (``issues.questions`` = ``index.items``)."""
 
 
 _COMPILED: dict[int, Compiled] = {}
@@ -409,17 +424,20 @@ def compiled(q: Node) -> Compiled:
         return found
     index = index_for(q)
     by_id: dict[int, _Def] = {}
+    labeller = Issues()
+    labeller.questions = index.items
 
     def read(qitems: list[Node]) -> tuple[list[_Def], dict[str, int]]:
         defs = []
         for qitem, plan in plans_of(qitems):
             children, positions = read(plan.children)
-            d = by_id[id(qitem)] = _Def(qitem, plan, index, children, positions)
+            d = by_id[id(qitem)] = _Def(qitem, plan, index, children, positions, labeller)
             defs.append(d)
         return defs, dict(index.positions(qitems))
 
     top, positions = read(as_list(q.get("item")))
-    result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()})
+    result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()},
+                      {link: labeller.label(link) for link in index.items})
     if len(_COMPILED) > 256:
         _COMPILED.clear()
     _COMPILED[id(q)] = result
@@ -462,11 +480,17 @@ class _QuickWalker(_Walker):
                 else:
                     occ.append((item, f"{path}.item[{i}]"))
         for d in defs:
-            occ = found.get(d.plan.key)
-            if occ:
+            occ = found.get(d.key)
+            if occ is None:
+                if d.absent_matters:
+                    self._occurrences_of(d, [], path, stack)
+            elif d.single and len(occ) == 1:
+                node_, ipath = occ[0]
+                stack.append((d.key, node_))
+                self._item(d, node_, ipath, stack)
+                stack.pop()
+            else:
                 self._occurrences_of(d, occ, path, stack)
-            elif d.absent_matters:
-                self._occurrences_of(d, [], path, stack)
 
     def _misplaced(self, item: Node, ipath: str, link: str, stack: Stack) -> None:
         d = self.plan.by_link.get(link)
@@ -483,31 +507,31 @@ class _QuickWalker(_Walker):
     def _occurrences_of(self, d: _Def, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
         issues = self.issues
         plan = d.plan
-        link = plan.link
+        link, label = plan.link, d.label
         if d.enabler is not None:
             problems: list[str] = []
             enabled = d.enabler.enabled(self.root, stack, problems)
             if problems and (occ or plan.required or plan.min_occurs):
                 issues.add("LISN_SDC_ENABLE_WHEN_UNEVALUABLE", expression=occ[0][1] if occ else path,
-                           severity="warning", code="not-supported", diagnostics=problems[0], linkId=link)
+                           severity="warning", code="not-supported", diagnostics=problems[0], linkId=link, label=label)
             if not enabled:
                 for node, p in occ:
                     if node.get("answer") or node.get("item"):
                         issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule",
-                                   linkId=link)
+                                   linkId=link, label=label)
                 return
         if not occ:
             if plan.required:
                 issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
-                           severity=self.soft, code="required", linkId=link)
+                           severity=self.soft, code="required", linkId=link, label=label)
             low = plan.min_occurs
             if low is not None and low >= 1 and not plan.required:
                 issues.add("QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
-                           expression=path, severity=self.soft, code="required", linkId=link, min=low, count=0)
+                           expression=path, severity=self.soft, code="required", linkId=link, label=label, min=low, count=0)
             return
         if len(occ) > 1 and not plan.repeats:
             issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEI", expression=occ[1][1], severity=self.soft, code="structure",
-                       linkId=link, count=len(occ))
+                       linkId=link, label=label, count=len(occ))
         if d.kind == _GROUP and d.occurs:
             self._occurs(plan, len(occ), occ[-1][1])
         key = plan.key
@@ -518,61 +542,54 @@ class _QuickWalker(_Walker):
 
     def _item(self, d: _Def, node: Node, path: str, stack: Stack) -> None:
         issues = self.issues
-        plan = d.plan
         text = node.get("text")
-        if text and text != plan.text:
-            issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=plan.link)
+        if text and text != d.text:
+            issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=d.link, label=d.label)
         raw = node.get("answer")
         answers = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) and raw else _EMPTY
         kind = d.kind
         if kind == _QUESTION:
-            self._question_of(d, node, answers, path, stack)
+            count = len(answers)
+            if d.required and not count:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                           severity=self.soft, code="required", linkId=d.link, label=d.label)
+            if count > 1 and not d.repeats:
+                issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
+                           linkId=d.link, label=d.label, count=count)
+            if d.occurs and (count or not d.required):
+                self._occurs(d.plan, count, path)
+            if d.sdc:
+                sdc.check_calculated(self.ctx, d.qitem, node, answers, self.root, path)
+                sdc.check_answer_expression(self.ctx, d.qitem, node, answers, self.root, path)
+            if count:
+                clean, ctx, children = d.clean, self.ctx, d.children
+                assert clean is not None
+                for j, answer in enumerate(answers):
+                    if not clean(ctx, answer, count):
+                        check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
+                    if children or answer.get("item"):
+                        self.items(children, d.positions, answer, f"{path}.answer[{j}]", stack)
+            if node.get("item"):
+                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
+                           linkId=d.link, label=d.label)
         elif kind == _GROUP:
             if answers:
-                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=plan.link,
+                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=d.link, label=d.label,
                            type="group")
-            if plan.required and not node.get("item"):
+            if d.required and not node.get("item"):
                 issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
-                           expression=path, severity=self.soft, code="required", linkId=plan.link)
+                           expression=path, severity=self.soft, code="required", linkId=d.link, label=d.label)
             self.items(d.children, d.positions, node, path, stack)
         elif kind == _DISPLAY:
             if answers:
                 issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
-                           linkId=plan.link)
+                           linkId=d.link, label=d.label)
             if node.get("item"):
                 issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY", expression=path, code="structure",
-                           linkId=plan.link)
+                           linkId=d.link, label=d.label)
         else:
             issues.add("QUESTIONNAIRE_QR_ITEM_NOTYPE", expression=path, severity="fatal",
-                       code="structure", linkId=plan.link, type=plan.type)
+                       code="structure", linkId=d.link, label=d.label, type=d.plan.type)
             return
-        if plan.constraints:
-            self._constraints(plan, d.qitem, node, path)
-
-    def _question_of(self, d: _Def, node: Node, answers: list[Node], path: str, stack: Stack) -> None:
-        issues, plan = self.issues, d.plan
-        count = len(answers)
-        if plan.required and not count:
-            issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
-                       severity=self.soft, code="required", linkId=plan.link)
-        if count > 1 and not plan.repeats:
-            issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
-                       linkId=plan.link, count=count)
-        if d.occurs and (count or not plan.required):
-            self._occurs(plan, count, path)
-        qitem = d.qitem
-        if plan.sdc:
-            sdc.check_calculated(self.ctx, qitem, node, answers, self.root, path)
-            sdc.check_answer_expression(self.ctx, qitem, node, answers, self.root, path)
-        clean = d.clean
-        assert clean is not None
-        ctx = self.ctx
-        children = d.children
-        for j, answer in enumerate(answers):
-            if not clean(ctx, answer, count):
-                check_answer(ctx, qitem, answer, f"{path}.answer[{j}]", count)
-            if children or answer.get("item"):
-                self.items(children, d.positions, answer, f"{path}.answer[{j}]", stack)
-        if node.get("item"):
-            issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
-                       linkId=plan.link)
+        if d.constraints:
+            self._constraints(d.plan, d.qitem, node, path)
