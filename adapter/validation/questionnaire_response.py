@@ -413,15 +413,12 @@ class Compiled:
     """linkId -> the label ``Issues.label`` gives it while the walk runs (``issues.questions`` = ``index.items``)."""
 
 
-_COMPILED: dict[int, Compiled] = {}
-
-
 def compiled(q: Node) -> Compiled:
-    """The short path's reading of ``q``, remembered per object (Questionnaires are read, never changed;
-    the entry holds ``q``, so its id is not reused while remembered)."""
-    found = _COMPILED.get(id(q))
-    if found is not None and found.questionnaire is q:
-        return found
+    """The short path's reading of ``q``, remembered per object (as the plans: :func:`answers.memo`)."""
+    return memo(q, "#compiled", _compile, q)  # type: ignore[no-any-return]
+
+
+def _compile(q: Node) -> Compiled:
     index = index_for(q)
     by_id: dict[int, _Def] = {}
     labeller = Issues()
@@ -438,9 +435,6 @@ def compiled(q: Node) -> Compiled:
     top, positions = read(as_list(q.get("item")))
     result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()},
                       {link: labeller.label(link) for link in index.items})
-    if len(_COMPILED) > 256:
-        _COMPILED.clear()
-    _COMPILED[id(q)] = result
     return result
 
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from adapter.fhir.parse import parse_json
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
-from adapter.validation import answer_plan, enable_when, questionnaire_response
+from adapter.validation import answer_plan, answers, enable_when, questionnaire_response
 from adapter.validation.answers import Ctx, check_answer
 from adapter.validation.questionnaire import as_list
 from adapter.validation.questionnaire_response import validate_response
@@ -75,11 +75,9 @@ def _differs(qr: Node, registry: Registry) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_plans() -> Iterator[None]:
-    """Compiled Questionnaires made under a monkeypatch must not outlive it."""
-    questionnaire_response._COMPILED.clear()
-    yield
-    questionnaire_response._COMPILED.clear()
+def _fresh_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plans and compiled Questionnaires made afresh in each test (those made under a monkeypatch die with it)."""
+    monkeypatch.setattr(answers, "_MEMO", {})
 
 
 def test_the_corpus_has_responses_of_every_kind() -> None:
@@ -442,7 +440,7 @@ def _any_difference(limit: int = 60) -> bool:
 def test_negative_control_a_quick_test_passing_everything_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _any_difference(limit=20)
     monkeypatch.setattr(questionnaire_response, "answer_test", lambda qitem: lambda ctx, answer, count: True)
-    questionnaire_response._COMPILED.clear()
+    monkeypatch.setattr(answers, "_MEMO", {})
     assert _any_difference()
 
 
@@ -450,7 +448,7 @@ def test_negative_control_a_lenient_number_test_is_caught(monkeypatch: pytest.Mo
     """A test that says "don't know" costs time only (check_answer still decides); one that passes
     numbers outside their bounds or options (here: every number) is caught."""
     monkeypatch.setattr(answer_plan, "_number_test", lambda qitem, vtype: (lambda ctx, value, count: True))
-    questionnaire_response._COMPILED.clear()
+    monkeypatch.setattr(answers, "_MEMO", {})
     assert _any_difference()
 
 
