@@ -256,12 +256,14 @@ def _check_decimal(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, co
     _check_primitive_option(ctx, qitem, "Decimal", value, vpath, "QUESTIONNAIRE_QR_ITEM_NODECIMAL")
 
 
+_DATE_BOUNDS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+    (EXT + "minValue", "QUESTIONNAIRE_QR_ITEM_DATE_MIN", lambda a, b: a >= b),
+    (EXT + "maxValue", "QUESTIONNAIRE_QR_ITEM_DATE_MAX", lambda a, b: a <= b))
+
+
 def _check_date(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
     key = date_key(value)
-    bounds: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
-        (EXT + "minValue", "QUESTIONNAIRE_QR_ITEM_DATE_MIN", lambda a, b: a >= b),
-        (EXT + "maxValue", "QUESTIONNAIRE_QR_ITEM_DATE_MAX", lambda a, b: a <= b))
-    for url, mid, cmp in bounds:
+    for url, mid, cmp in _DATE_BOUNDS:
         limit = ext_value(qitem, url)
         limit_key = date_key(limit) if isinstance(limit, str) else None
         if limit_key is not None and key is not None:

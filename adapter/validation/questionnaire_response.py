@@ -150,8 +150,9 @@ def _check_questionnaire_use(q: Node, qr: Node, issues: Issues, path: str) -> No
         issues.add("QUESTIONNAIRE_QR_Q_RETIRED", expression=f"{path}.questionnaire",
                    severity="warning", code="business-rule", questionnaire=name)
     period, authored = q.get("effectivePeriod"), qr.get("authored")
-    if authored is not None and not issues.check(is_datetime(authored), "TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID",
-                                                 expression=f"{path}.authored", code="value", value=str(authored)[:40]):
+    if authored is not None and not is_datetime(authored):
+        issues.add("TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID", expression=f"{path}.authored", code="value",
+                   value=str(authored)[:40])
         return
     if not isinstance(period, dict) or not isinstance(authored, str) or date_key(authored) is None:
         return
