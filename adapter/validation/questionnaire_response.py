@@ -393,8 +393,9 @@ class _Def:
                      else _QUESTION)
         self.clean = answer_test(qitem) if self.kind == _QUESTION else None
         self.enabler = Enabler(qitem, index) if plan.conditional else None
-        # an item with no occurrence needs a look only when it is required or has a minOccurs
-        self.absent_matters = plan.required or bool(plan.min_occurs)
+        # an item with no occurrence needs a look only when it is required, has a minOccurs or an
+        # enableWhen (evaluated as the general path does, so that what fails there fails here too)
+        self.absent_matters = plan.required or bool(plan.min_occurs) or plan.conditional
         self.occurs = plan.min_occurs is not None or plan.max_occurs is not None
         # one occurrence of it needs no more than its own check: no enableWhen, no group min/maxOccurs
         self.single = self.enabler is None and not (self.kind == _GROUP and self.occurs)

@@ -467,3 +467,18 @@ def test_negative_control_a_wrong_search_below_a_focus_is_caught(monkeypatch: py
 
     monkeypatch.setattr(enable_when, "_find", first_level_only)
     assert any(_search_differs(qr) for _name, qr, _reg in SOURCES)
+
+
+def test_an_enable_when_that_fails_fails_alike_on_both_paths() -> None:
+    """An enableWhen on an item with no answer is still evaluated on the short path: where the
+    general path fails (a date next to year 1 with an offset cannot be placed in UTC), so does it."""
+    q = {"resourceType": "Questionnaire", "url": "http://example.org/q", "status": "active", "item": [
+        {"linkId": "a", "type": "dateTime"},
+        {"linkId": "b", "type": "string",
+         "enableWhen": [{"question": "a", "operator": ">", "answerDateTime": "0001-01-01T00:00:00+01:00"}]}]}
+    qr = {"resourceType": "QuestionnaireResponse", "questionnaire": "http://example.org/q", "status": "completed",
+          "item": [{"linkId": "a", "answer": [{"valueDateTime": "2020-01-01T00:00:00Z"}]}]}
+    registry = Registry([q])
+    general = _outcome(qr, registry, True)
+    assert general[0] == "raised"
+    assert _outcome(qr, registry, False) == general
