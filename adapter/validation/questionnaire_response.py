@@ -365,10 +365,10 @@ class _Walker:
 
 # -- the short path -----------------------------------------------------------------------------
 # The same walk as _Walker, issue for issue, with each item definition read once per Questionnaire
-# object (a _Def: its Plan, its children's positions, its enableWhen and a quick answer test), the
-# enableWhen read once, and check_answer run only for an answer
-# the quick test cannot pass (answer_plan). tests/unit/validation/test_qr_short_path.py compares it
-# with _Walker on every corpus case and mutated responses.
+# object (a _Def: its Plan's fields, its children's positions, its enableWhen, its label and a quick
+# answer test), and check_answer run only for an answer the quick test cannot pass (answer_plan).
+# tests/unit/validation/test_qr_short_path.py compares it with _Walker on every response of the
+# examples, cases and corpus, on mutated responses and on mutated Questionnaires.
 
 _QUESTION, _GROUP, _DISPLAY, _UNKNOWN = 0, 1, 2, 3
 _EMPTY: list[Node] = []
@@ -383,8 +383,8 @@ class _Def:
     def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, children: list[_Def],
                  positions: dict[str, int], labeller: Issues) -> None:
         self.qitem, self.plan, self.children, self.positions = qitem, plan, children, positions
+        # the question as issues about it name it (labeller.questions is index.items, as in the walk)
         self.label = labeller.label(plan.link)
-        """The question as issues about it name it (``labeller.questions`` is ``index.items``, as in the walk)."""
         self.link, self.key, self.text, self.required, self.repeats = (plan.link, plan.key, plan.text, plan.required,
                                                                        plan.repeats)
         self.constraints, self.sdc = bool(plan.constraints), plan.sdc
