@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -66,6 +66,24 @@ class Ctx:
     partial: bool = False
     """The response is not completed: completeness rules are warnings (HL7 Java: notCompleted)."""
     cache: dict[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, str] | None = None
+    """linkId -> its label as ``issues.label`` gives it, worked out ahead (the walk's short path)."""
+
+    def add(self, message_id: str, **args: Any) -> None:
+        """``issues.add``, with the question's label from ``labels`` when it is there."""
+        if self.labels is not None and "label" not in args:
+            link = args.get("linkId")
+            label = self.labels.get(link) if isinstance(link, str) else None
+            if label is not None:
+                args["label"] = label
+        self.issues.add(message_id, **args)
+
+    def check(self, condition: Any, message_id: str, **args: Any) -> bool:
+        """``issues.check``, with the label as :meth:`add`."""
+        if not condition:
+            self.add(message_id, **args)
+            return False
+        return True
 
 
 _MEMO: dict[tuple[int, str], tuple[Node | list[Any], Any]] = {}
@@ -171,7 +189,7 @@ def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) ->
     vpath = f"{apath}.value.ofType({type_label(vtype)})"
     allowed = allowed_types(qitem)
     if vtype not in allowed:  # the message's type names are worked out only then
-        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure", linkId=link_id,
+        ctx.add("QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure", linkId=link_id,
                        expected=" | ".join(_said(type_label(a), ctx) for a in allowed),
                        found=_said(type_label(vtype), ctx))
         return
@@ -200,7 +218,7 @@ def _well_formed(ctx: Ctx, vtype: str, value: Any, vpath: str, link_id: Any) -> 
             vtype == "Time" or date_key(value) is not None)
     else:
         ok = isinstance(value, dict)
-    return ok or ctx.issues.check(ok, "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID", expression=vpath, code="value",
+    return ok or ctx.check(ok, "QUESTIONNAIRE_QR_ITEM_VALUE_INVALID", expression=vpath, code="value",
                                   linkId=link_id, value=str(value)[:80], type=_said(type_label(vtype), ctx))
 
 
@@ -210,11 +228,11 @@ def _number_limits(ctx: Ctx, qitem: Node, value: Any, vpath: str, kind: str) -> 
     low, high = ext_value(qitem, EXT + "minValue"), ext_value(qitem, EXT + "maxValue")
     if isinstance(low, (int, float)) and not isinstance(low, bool):
         if v < Decimal(str(low)):
-            ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_{kind}_MIN", expression=vpath,
+            ctx.add(f"QUESTIONNAIRE_QR_ITEM_{kind}_MIN", expression=vpath,
                            code="invariant", linkId=link_id, value=value, min=low)
     if isinstance(high, (int, float)) and not isinstance(high, bool):
         if v > Decimal(str(high)):
-            ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_{kind}_MAX", expression=vpath,
+            ctx.add(f"QUESTIONNAIRE_QR_ITEM_{kind}_MAX", expression=vpath,
                            code="invariant", linkId=link_id, value=value, max=high)
 
 
@@ -233,22 +251,24 @@ def _check_decimal(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, co
     places = ext_value(qitem, EXT + "maxDecimalPlaces")
     if isinstance(places, int):
         if _decimals(value) > places:
-            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
                            code="invariant", linkId=qitem.get("linkId"), value=value, max=places)
     _check_primitive_option(ctx, qitem, "Decimal", value, vpath, "QUESTIONNAIRE_QR_ITEM_NODECIMAL")
 
 
+_DATE_BOUNDS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+    (EXT + "minValue", "QUESTIONNAIRE_QR_ITEM_DATE_MIN", lambda a, b: a >= b),
+    (EXT + "maxValue", "QUESTIONNAIRE_QR_ITEM_DATE_MAX", lambda a, b: a <= b))
+
+
 def _check_date(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
     key = date_key(value)
-    bounds: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
-        (EXT + "minValue", "QUESTIONNAIRE_QR_ITEM_DATE_MIN", lambda a, b: a >= b),
-        (EXT + "maxValue", "QUESTIONNAIRE_QR_ITEM_DATE_MAX", lambda a, b: a <= b))
-    for url, mid, cmp in bounds:
+    for url, mid, cmp in _DATE_BOUNDS:
         limit = ext_value(qitem, url)
         limit_key = date_key(limit) if isinstance(limit, str) else None
         if limit_key is not None and key is not None:
             if not cmp(key, limit_key):
-                ctx.issues.add(mid, expression=vpath, code="invariant",
+                ctx.add(mid, expression=vpath, code="invariant",
                                linkId=qitem.get("linkId"), value=value, min=limit, max=limit)
     vtype = "Date" if vpath.endswith("(date)") else "DateTime"
     _check_primitive_option(ctx, qitem, vtype, value, vpath, "QUESTIONNAIRE_QR_ITEM_NODATE")
@@ -258,31 +278,30 @@ def _check_time(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count
     low, high = ext_value(qitem, EXT + "minValue"), ext_value(qitem, EXT + "maxValue")
     if isinstance(low, str):
         if value < low:
-            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_TIME_MIN", expression=vpath, code="invariant",
+            ctx.add("QUESTIONNAIRE_QR_ITEM_TIME_MIN", expression=vpath, code="invariant",
                            linkId=qitem.get("linkId"), value=value, min=low)
     if isinstance(high, str):
         if value > high:
-            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_TIME_MAX", expression=vpath, code="invariant",
+            ctx.add("QUESTIONNAIRE_QR_ITEM_TIME_MAX", expression=vpath, code="invariant",
                            linkId=qitem.get("linkId"), value=value, max=high)
     _check_primitive_option(ctx, qitem, "Time", value, vpath, "QUESTIONNAIRE_QR_ITEM_NOTIME")
 
 
 def _check_string(ctx: Ctx, qitem: Node, value: Any, apath: str, vpath: str, count: int) -> None:
     link_id = qitem.get("linkId")
-    issues = ctx.issues
     if qitem.get("type") == "string":
         # R4: "string" is a single line; the corpus (string-vs-text) and the .NET validator make this an error.
         if "\n" in value or "\r" in value:
-            issues.add("QUESTIONNAIRE_QR_ITEM_STRING_ILLEGAL_CHARS",
+            ctx.add("QUESTIONNAIRE_QR_ITEM_STRING_ILLEGAL_CHARS",
                        expression=vpath, code="invariant", linkId=link_id)
     low, high = ext_value(qitem, EXT + "minLength"), qitem.get("maxLength")
     if isinstance(low, int):
         if len(value) < low:
-            issues.add("QUESTIONNAIRE_QR_ITEM_STRING_MIN_LENGTH", expression=vpath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_STRING_MIN_LENGTH", expression=vpath,
                        code="invariant", linkId=link_id, length=len(value), min=low)
     if isinstance(high, int):
         if len(value) > high:
-            issues.add("QUESTIONNAIRE_QR_ITEM_STRING_MAX_LENGTH", expression=vpath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_STRING_MAX_LENGTH", expression=vpath,
                        code="too-long", linkId=link_id, length=len(value), max=high)
     _check_regex(ctx, qitem, value, vpath)
     if qitem.get("type") == "open-choice":
@@ -303,7 +322,7 @@ def _check_regex(ctx: Ctx, qitem: Node, value: str, vpath: str) -> None:
     except re.error:
         return  # a broken pattern is the Questionnaire's fault, not the answer's
     if not matched:
-        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_STRING_REGEX_EF" if fmt else "QUESTIONNAIRE_QR_ITEM_STRING_REGEX",
+        ctx.add("QUESTIONNAIRE_QR_ITEM_STRING_REGEX_EF" if fmt else "QUESTIONNAIRE_QR_ITEM_STRING_REGEX",
                        expression=vpath, code="invariant", linkId=qitem.get("linkId"), value=value[:80],
                        regex=regex, format=fmt)
 
@@ -314,48 +333,46 @@ def _warn_string_matches_coding(ctx: Ctx, qitem: Node, value: str, vpath: str) -
               and low in (str(o["valueCoding"].get("display", "")).lower(), str(o["valueCoding"].get("code", "")).lower())
               for o in as_list(qitem.get("answerOption")) if isinstance(o, dict))
     if hit:
-        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
+        ctx.add("QUESTIONNAIRE_QR_ITEM_STRING_IN_CODING", expression=vpath, severity="warning",
                        code="invariant", linkId=qitem.get("linkId"), value=value[:80])
 
 
 def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) -> None:
     vs_url = qitem["answerValueSet"]
     exp = _expansion(ctx, vs_url)
-    if not ctx.issues.check(exp is not None, "TERMINOLOGY_TX_VALUESET_NOTFOUND", expression=apath,
+    if not ctx.check(exp is not None, "TERMINOLOGY_TX_VALUESET_NOTFOUND", expression=apath,
                             code="code-invalid", valueSet=vs_url, linkId=qitem.get("linkId")):
         return
     assert exp is not None
     # As the Java validator: the string is taken as a code (a display is not a member).
     hit = any(code == value for (_s, code) in exp.codes) or bool(exp.whole_systems)
     if not hit:
-        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
+        ctx.add("QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
                        value=value[:80], valueSet=vs_url, linkId=qitem.get("linkId"))
 
 
 def _check_uri(ctx: Ctx, qitem: Node, value: str, apath: str, vpath: str, count: int) -> None:
-    issues = ctx.issues
-    if not issues.check(_URI_CHARS.fullmatch(value), "TYPE_SPECIFIC_CHECKS_DT_URI_WS", expression=vpath,
+    if not ctx.check(_URI_CHARS.fullmatch(value), "TYPE_SPECIFIC_CHECKS_DT_URI_WS", expression=vpath,
                         code="value", value=value[:80]):
         return
     if value.startswith("urn:uuid:"):
         if not _UUID.fullmatch(value):
-            issues.add("TYPE_SPECIFIC_CHECKS_DT_UUID_VALID", expression=vpath,
+            ctx.add("TYPE_SPECIFIC_CHECKS_DT_UUID_VALID", expression=vpath,
                        code="value", value=value[:80])
     elif value.startswith("urn:oid:"):
         if not _OID.fullmatch(value):
-            issues.add("TYPE_SPECIFIC_CHECKS_DT_OID_VALID", expression=vpath,
+            ctx.add("TYPE_SPECIFIC_CHECKS_DT_OID_VALID", expression=vpath,
                        code="value", value=value[:80])
 
 
 def _check_attachment(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, count: int) -> None:
     link_id = qitem.get("linkId")
-    issues = ctx.issues
     allowed = [m for m in ext_values(qitem, EXT + "mimeType") if isinstance(m, str)]
     content_type = value.get("contentType")
-    if allowed and issues.check(isinstance(content_type, str), "QUESTIONNAIRE_QR_ITEM_NOT_ATTACHMENT_MIMETYPE",
+    if allowed and ctx.check(isinstance(content_type, str), "QUESTIONNAIRE_QR_ITEM_NOT_ATTACHMENT_MIMETYPE",
                                 expression=apath, code="required", linkId=link_id):
         if not any(str(content_type).startswith(m) for m in allowed):
-            issues.add("QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_MIMETYPE",
+            ctx.add("QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_MIMETYPE",
                        expression=apath, code="value", linkId=link_id, mimeType=content_type, allowed=", ".join(allowed))
     data = value.get("data")
     if not isinstance(data, str):
@@ -363,17 +380,17 @@ def _check_attachment(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str
     try:
         size = len(base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError):
-        issues.add("TYPE_SPECIFIC_CHECKS_DT_ATT_B64_DECODE_FAIL", expression=f"{vpath}.data", code="value", linkId=link_id)
+        ctx.add("TYPE_SPECIFIC_CHECKS_DT_ATT_B64_DECODE_FAIL", expression=f"{vpath}.data", code="value", linkId=link_id)
         return
     stated = value.get("size")
     if isinstance(stated, int) and not isinstance(stated, bool):
         if stated != size:
-            issues.add("TYPE_SPECIFIC_CHECKS_DT_ATT_SIZE_CORRECT", expression=vpath, code="value",
+            ctx.add("TYPE_SPECIFIC_CHECKS_DT_ATT_SIZE_CORRECT", expression=vpath, code="value",
                        stated=stated, actual=size)
     limit = ext_value(qitem, EXT + "maxSize")
     if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
         if size > limit:
-            issues.add("QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_LENGTH", expression=apath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_BAD_ATTACHMENT_LENGTH", expression=apath,
                        code="too-long", linkId=link_id, max=limit, size=size)
 
 
@@ -381,20 +398,19 @@ def _check_reference(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str,
     ref = value.get("reference")
     if not isinstance(ref, str):
         return
-    issues = ctx.issues
     link_id = qitem.get("linkId")
-    if not issues.check(_REFERENCE.fullmatch(ref), "QUESTIONNAIRE_QR_ITEM_REF_SYNTAX", expression=vpath,
+    if not ctx.check(_REFERENCE.fullmatch(ref), "QUESTIONNAIRE_QR_ITEM_REF_SYNTAX", expression=vpath,
                         code="value", reference=ref[:120]):
         return
     rtype = _reference_type(ref)
     allowed = [c for c in ext_values(qitem, EXT + "questionnaire-referenceResource") if isinstance(c, str)]
     if rtype is None:
         if allowed:
-            issues.add("QUESTIONNAIRE_QR_ITEM_REF_CANT", expression=vpath, code="value", reference=ref[:120])
-    elif issues.check(rtype in resource_types(), "QUESTIONNAIRE_QR_ITEM_REF_INVALID_GENERAL", expression=vpath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_REF_CANT", expression=vpath, code="value", reference=ref[:120])
+    elif ctx.check(rtype in resource_types(), "QUESTIONNAIRE_QR_ITEM_REF_INVALID_GENERAL", expression=vpath,
                       code="value", resourceType=rtype, reference=ref[:120]) and allowed:
         if rtype not in allowed and "Resource" not in allowed:
-            issues.add("QUESTIONNAIRE_QR_ITEM_REF_INVALID", expression=vpath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_REF_INVALID", expression=vpath,
                        code="value", resourceType=rtype, reference=ref[:120], allowed=",".join(allowed), linkId=link_id)
     _check_reference_option(ctx, qitem, ref, apath)
 
@@ -411,7 +427,7 @@ def _check_reference_option(ctx: Ctx, qitem: Node, ref: str, apath: str) -> None
                if isinstance(o, dict) and isinstance(o.get("valueReference"), dict)]
     if options:
         if ref not in options:
-            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOREFERENCE", expression=apath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_NOREFERENCE", expression=apath,
                            code="code-invalid", value=ref[:120], linkId=qitem.get("linkId"))
 
 
@@ -420,7 +436,7 @@ def _check_primitive_option(ctx: Ctx, qitem: Node, vtype: str, value: Any, vpath
     if not options:
         return
     values = [v for o in options if isinstance(o, dict) for k, v in o.items() if k == "value" + vtype]
-    if not ctx.issues.check(values or qitem.get("type") == "open-choice", "QUESTIONNAIRE_QR_ITEM_NOOPTIONS_TYPE",
+    if not ctx.check(values or qitem.get("type") == "open-choice", "QUESTIONNAIRE_QR_ITEM_NOOPTIONS_TYPE",
                             expression=vpath, code="structure", linkId=qitem.get("linkId"),
                             type=_said(type_label(vtype), ctx)):
         return
@@ -429,7 +445,7 @@ def _check_primitive_option(ctx: Ctx, qitem: Node, vtype: str, value: Any, vpath
     else:
         hit = value in values
     if not hit and qitem.get("type") != "open-choice":
-        ctx.issues.add(message_id, expression=vpath, code="code-invalid",
+        ctx.add(message_id, expression=vpath, code="code-invalid",
                        linkId=qitem.get("linkId"), value=str(value)[:80])
 
 
@@ -447,7 +463,7 @@ def _check_coding(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, co
     elif isinstance(qitem.get("answerValueSet"), str):
         _check_coding_value_set(ctx, qitem, value, apath, vpath)
     elif ext_value(qitem, SDC_ANSWER_EXPRESSION) is None:  # an answerExpression is checked by sdc.py
-        ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOOPTIONS", expression=apath, severity="information",
+        ctx.add("QUESTIONNAIRE_QR_ITEM_NOOPTIONS", expression=apath, severity="information",
                        code="informational", linkId=qitem.get("linkId"))
 
 
@@ -463,12 +479,12 @@ def _check_coding_option(ctx: Ctx, qitem: Node, value: Node, apath: str, count: 
         if isinstance(c, dict) and c.get("system") == system and c.get("code") == code:
             if ext_value(opt, EXT + "questionnaire-optionExclusive") is True:
                 if count != 1:
-                    ctx.issues.add("QUESTIONNAIRE_QR_ITEM_EXCLUSIVE", expression=apath, code="business-rule",
+                    ctx.add("QUESTIONNAIRE_QR_ITEM_EXCLUSIVE", expression=apath, code="business-rule",
                                    system=system, value=code, linkId=qitem.get("linkId"))
             return
     if qitem.get("type") == "open-choice" and not system and not code:
         return  # a display-only Coding on an open-choice is free text
-    ctx.issues.add("QUESTIONNAIRE_QR_ITEM_NOCODING", expression=apath, code="code-invalid", system=system, value=code,
+    ctx.add("QUESTIONNAIRE_QR_ITEM_NOCODING", expression=apath, code="code-invalid", system=system, value=code,
                    linkId=qitem.get("linkId"))
 
 
@@ -479,17 +495,17 @@ def _check_coding_value_set(ctx: Ctx, qitem: Node, value: Node, apath: str, vpat
         return
     exp = _expansion(ctx, vs_url)
     link_id = qitem.get("linkId")
-    if not ctx.issues.check(exp is not None, "TERMINOLOGY_TX_VALUESET_NOTFOUND", expression=apath,
+    if not ctx.check(exp is not None, "TERMINOLOGY_TX_VALUESET_NOTFOUND", expression=apath,
                             code="code-invalid", valueSet=vs_url, linkId=link_id):
         return
     assert exp is not None
-    if not ctx.issues.check(exp.contains(system, code), "QUESTIONNAIRE_QR_ITEM_BADOPTION", expression=apath,
+    if not ctx.check(exp.contains(system, code), "QUESTIONNAIRE_QR_ITEM_BADOPTION", expression=apath,
                             code="code-invalid", system=system, value=code, valueSet=vs_url, linkId=link_id):
         return
     known, expected, names = terminology.concept_display(ctx.registry, system, code)
     if known and isinstance(display, str) and names:
         if display.lower() not in names:
-            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_BADDISPLAY", expression=f"{vpath}.display",
+            ctx.add("QUESTIONNAIRE_QR_ITEM_BADDISPLAY", expression=f"{vpath}.display",
                            code="code-invalid", display=display, system=system, value=code, expected=expected,
                            linkId=link_id)
 
@@ -505,7 +521,7 @@ def _check_quantity(ctx: Ctx, qitem: Node, value: Node, apath: str, vpath: str, 
     places = ext_value(qitem, EXT + "maxDecimalPlaces")
     if isinstance(places, int):
         if _decimals(raw) > places:
-            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
+            ctx.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_MAX_DECIMALS", expression=vpath,
                            code="invariant", linkId=qitem.get("linkId"), value=raw, max=places)
     _check_units(ctx, qitem, value, vpath)
 
@@ -527,16 +543,16 @@ def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: st
         else:
             order = None
         if order is None:
-            ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}", expression=vpath, code="invariant", **args)
+            ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}", expression=vpath, code="invariant", **args)
             return
     elif (value.get("unit") or "") == (limit.get("unit") or "") and not value.get("code") and not limit.get("code"):
         order = (v > lim) - (v < lim)  # same free-text unit (the .NET reading; the corpus expects it)
     else:
-        ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}_UNITS", expression=vpath,
+        ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}_UNITS", expression=vpath,
                        code="invariant", **args)
         return
     if (order < 0) if kind == "MIN" else (order > 0):
-        ctx.issues.add(f"QUESTIONNAIRE_QR_ITEM_QUANTITY_{kind}",
+        ctx.add(f"QUESTIONNAIRE_QR_ITEM_QUANTITY_{kind}",
                        expression=vpath, code="invariant", **args)
 
 
@@ -558,17 +574,17 @@ def _check_units(ctx: Ctx, qitem: Node, value: Node, vpath: str) -> None:
                   and (not c.get("display") or not value.get("unit") or c["display"] == value.get("unit"))
                   for c in options)
         if not hit:
-            ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNITS", expression=vpath, code="code-invalid",
+            ctx.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNITS", expression=vpath, code="code-invalid",
                            linkId=qitem.get("linkId"), value=show_quantity(value),
                            allowed=",".join(f"{c.get('display') or c.get('code')} ({c.get('system')}#{c.get('code')})"
                            for c in options))
     vs_url = ext_value(qitem, EXT + "questionnaire-unitValueSet")
     if isinstance(vs_url, str):
         exp = _expansion(ctx, vs_url)
-        if ctx.issues.check(exp is not None, "QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNIT_VS", expression=vpath,
+        if ctx.check(exp is not None, "QUESTIONNAIRE_QR_ITEM_DECIMAL_INVALID_UNIT_VS", expression=vpath,
                             code="code-invalid", valueSet=vs_url) and exp is not None:
             if not exp.contains(_text(value.get("system")), _text(value.get("code"))):
-                ctx.issues.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_UNIT_FAIL_VS",
+                ctx.add("QUESTIONNAIRE_QR_ITEM_DECIMAL_UNIT_FAIL_VS",
                                expression=vpath, code="code-invalid", value=show_quantity(value), valueSet=vs_url,
                                linkId=qitem.get("linkId"))
 

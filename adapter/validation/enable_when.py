@@ -85,6 +85,11 @@ def _condition(cond: Node, qitem: Node, index: QuestionnaireIndex, root: Node, s
     answers = _answers_for(question, qitem, index, root, stack)
     operator = cond.get("operator")
     expected_key, expected = _value_of(cond, "answer")
+    return _holds(operator, expected_key, expected, answers)
+
+
+def _holds(operator: Any, expected_key: str | None, expected: Any, answers: Sequence[Node]) -> bool:
+    """Whether one condition holds, given the answers to its question."""
     if operator == "exists":
         return (expected is True) == bool(answers)
     if not answers or expected_key is None:
@@ -112,15 +117,20 @@ def _answers_for(question: str, qitem: Node, index: QuestionnaireIndex, root: No
 
 def _find(focus: Node, question: str, found: list[Node]) -> None:
     """Append to ``found`` the answers of every item ``question`` below ``focus``, in document order."""
-    for item in as_list(focus.get("item")):
-        if not isinstance(item, dict):
-            continue
-        if item.get("linkId") == question:
-            found.extend(a for a in as_list(item.get("answer")) if isinstance(a, dict))
-        _find(item, question, found)
-    for answer in as_list(focus.get("answer")):
-        if isinstance(answer, dict):
-            _find(answer, question, found)
+    items = focus.get("item")
+    if isinstance(items, list):
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if item.get("linkId") == question:
+                found.extend(a for a in as_list(item.get("answer")) if isinstance(a, dict))
+            if "item" in item or "answer" in item:  # (nothing below a leaf)
+                _find(item, question, found)
+    answers = focus.get("answer")
+    if isinstance(answers, list):
+        for answer in answers:
+            if isinstance(answer, dict) and ("item" in answer or "answer" in answer):
+                _find(answer, question, found)
 
 
 def _value_of(node: Node, prefix: str) -> tuple[str | None, Any]:
@@ -177,3 +187,56 @@ def _sortable(type_name: str, value: Any) -> Any:
     if type_name in ("Date", "DateTime", "Time", "String") and isinstance(value, str):
         return date_key(value) if type_name in ("Date", "DateTime") else value
     return None
+
+
+class Enabler:
+    """:func:`is_enabled` of one item with the definition's part read once (for the walk's short path).
+
+    The outcome is that of
+    :func:`is_enabled`, which stays the reference (tests compare the two).
+    """
+
+    __slots__ = ("expression", "conditions", "any")
+
+    def __init__(self, qitem: Node, index: QuestionnaireIndex) -> None:
+        self.expression = _expression(qitem)
+        conditions = qitem.get("enableWhen")
+        self.conditions = ([_Condition(c, qitem, index) for c in conditions if isinstance(c, dict)]
+                           if isinstance(conditions, list) and conditions else None)
+        self.any = qitem.get("enableBehavior") == "any"
+
+    def enabled(self, root: Node, stack: Stack, problems: list[str]) -> bool:
+        if self.expression is not None:
+            return _expression_enabled(self.expression, root, problems)
+        if self.conditions is None:
+            return True
+        results = [c.holds(root, stack) for c in self.conditions]
+        return any(results) if self.any else all(results)
+
+
+class _Condition:
+    __slots__ = ("question", "group", "operator", "expected_key", "expected")
+
+    def __init__(self, cond: Node, qitem: Node, index: QuestionnaireIndex) -> None:
+        question = cond.get("question")
+        self.question: str | None = None
+        self.group: str | None = None
+        if isinstance(question, str) and question in index.items:
+            self.question, self.group = question, index.common_ancestor(str(qitem.get("linkId")), question)
+        self.operator = cond.get("operator")
+        self.expected_key, self.expected = _value_of(cond, "answer")
+
+    def holds(self, root: Node, stack: Stack) -> bool:
+        if self.question is None:
+            return False
+        focus = root
+        if self.group is not None:
+            for link_id, node in reversed(stack):
+                if link_id == self.group:
+                    focus = node
+                    break
+            else:
+                return _holds(self.operator, self.expected_key, self.expected, ())
+        found: list[Node] = []
+        _find(focus, self.question, found)
+        return _holds(self.operator, self.expected_key, self.expected, found)

@@ -25,8 +25,9 @@ from adapter import fhirpath
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation import sdc
+from adapter.validation.answer_plan import answer_test
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
-from adapter.validation.enable_when import SDC_ENABLE_WHEN, is_enabled
+from adapter.validation.enable_when import SDC_ENABLE_WHEN, Enabler, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, as_dict, as_list, index_for, text_of
 
 Node = dict[str, Any]
@@ -85,18 +86,32 @@ def _plans(qitems: list[Node]) -> list[tuple[Node, Plan]]:
     return [(qitem, plan_of(qitem)) for qitem in qitems if isinstance(qitem, dict)]
 
 
-def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse") -> None:
-    """Check a QuestionnaireResponse against the Questionnaire it names; issues go to ``issues``."""
+def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str = "QuestionnaireResponse",
+                      general: bool = False) -> None:
+    """Check a QuestionnaireResponse against the Questionnaire it names; issues go to ``issues``.
+
+    The items are walked by the short path (:class:`_QuickWalker`, the Questionnaire compiled once);
+    ``general=True`` walks them the general way (:class:`_Walker`), the reference the tests compare with.
+    """
     q = resolve_questionnaire(qr, registry, issues, path=path)
     if q is None:
         return
     _check_questionnaire_use(q, qr, issues, path)
     _check_current_major(q, qr, registry, issues, path)
-    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
-    index = index_for(q)
-    outer, issues.questions = issues.questions, index.items  # messages name the question by its text
+    if general:
+        ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
+        index = index_for(q)
+        outer, issues.questions = issues.questions, index.items  # messages name the question by its text
+        try:
+            _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
+        finally:
+            issues.questions = outer
+        return
+    plan = compiled(q)
+    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE, labels=plan.labels)
+    outer, issues.questions = issues.questions, plan.index.items
     try:
-        _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
+        _QuickWalker(ctx, plan, qr).items(plan.top, plan.positions, qr, path, [])
     finally:
         issues.questions = outer
 
@@ -135,8 +150,9 @@ def _check_questionnaire_use(q: Node, qr: Node, issues: Issues, path: str) -> No
         issues.add("QUESTIONNAIRE_QR_Q_RETIRED", expression=f"{path}.questionnaire",
                    severity="warning", code="business-rule", questionnaire=name)
     period, authored = q.get("effectivePeriod"), qr.get("authored")
-    if authored is not None and not issues.check(is_datetime(authored), "TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID",
-                                                 expression=f"{path}.authored", code="value", value=str(authored)[:40]):
+    if authored is not None and not is_datetime(authored):
+        issues.add("TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID", expression=f"{path}.authored", code="value",
+                   value=str(authored)[:40])
         return
     if not isinstance(period, dict) or not isinstance(authored, str) or date_key(authored) is None:
         return
@@ -157,10 +173,14 @@ def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, 
     if not (isinstance(url, str) and isinstance(version, str) and isinstance(authored, str)):
         return
     major = _major(version)
+    if major is None:
+        return
     for newer in reversed(registry.versions(url)):
+        if (_major(newer) or 0) <= major:
+            continue  # (not newer: no need to look it up)
         candidate = registry.resolve(f"{url}|{newer}", "Questionnaire") or {}
         start = as_dict(candidate.get("effectivePeriod")).get("start")
-        if (major is not None and (_major(newer) or 0) > major and candidate.get("status") == "active"
+        if (candidate.get("status") == "active"
                 and isinstance(start, str) and date_key(start) is not None and not _before(authored, start)):
             issues.add("LISN_TEMPLATE_MAJOR_SUPERSEDED", expression=f"{path}.questionnaire", code="business-rule",
                        url=url, version=version, current=newer, start=start)
@@ -341,3 +361,231 @@ class _Walker:
         if result != [True]:
             self.ctx.issues.add("QUESTIONNAIRE_QR_ITEM_INVARIANT", expression=path, severity=severity,
                                 code="invariant", linkId=qitem.get("linkId"), human=human)
+
+
+# -- the short path -----------------------------------------------------------------------------
+# The same walk as _Walker, issue for issue, with each item definition read once per Questionnaire
+# object (a _Def: its Plan's fields, its children's positions, its enableWhen, its label and a quick
+# answer test), and check_answer run only for an answer the quick test cannot pass (answer_plan).
+# tests/unit/validation/test_qr_short_path.py compares it with _Walker on every response of the
+# examples, cases and corpus, on mutated responses and on mutated Questionnaires.
+
+_QUESTION, _GROUP, _DISPLAY, _UNKNOWN = 0, 1, 2, 3
+_EMPTY: list[Node] = []
+
+
+class _Def:
+    """One item definition, read for the short path (the plan's fields it uses, copied for speed)."""
+
+    __slots__ = ("qitem", "plan", "kind", "children", "positions", "clean", "enabler", "absent_matters", "occurs",
+                 "single", "link", "key", "text", "required", "repeats", "constraints", "sdc", "label")
+
+    def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, children: list[_Def],
+                 positions: dict[str, int], labeller: Issues) -> None:
+        self.qitem, self.plan, self.children, self.positions = qitem, plan, children, positions
+        # the question as issues about it name it (labeller.questions is index.items, as in the walk)
+        self.label = labeller.label(plan.link)
+        self.link, self.key, self.text, self.required, self.repeats = (plan.link, plan.key, plan.text, plan.required,
+                                                                       plan.repeats)
+        self.constraints, self.sdc = bool(plan.constraints), plan.sdc
+        t = plan.type
+        self.kind = (_UNKNOWN if t not in ITEM_TYPES else _GROUP if t == "group" else _DISPLAY if t == "display"
+                     else _QUESTION)
+        self.clean = answer_test(qitem) if self.kind == _QUESTION else None
+        self.enabler = Enabler(qitem, index) if plan.conditional else None
+        # an item with no occurrence needs a look only when it is required, has a minOccurs or an
+        # enableWhen (evaluated as the general path does, so that what fails there fails here too)
+        self.absent_matters = plan.required or bool(plan.min_occurs) or plan.conditional
+        self.occurs = plan.min_occurs is not None or plan.max_occurs is not None
+        # one occurrence of it needs no more than its own check: no enableWhen, no group min/maxOccurs
+        self.single = self.enabler is None and not (self.kind == _GROUP and self.occurs)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A Questionnaire read for the short path (never changed once built, as the Questionnaire)."""
+
+    questionnaire: Node
+    index: QuestionnaireIndex
+    top: list[_Def]
+    positions: dict[str, int]
+    by_link: dict[str, _Def]
+    """linkId -> the definition ``index.items`` names (for an item in the wrong place)."""
+    labels: dict[str, str]
+    """linkId -> the label ``Issues.label`` gives it while the walk runs (``issues.questions`` = ``index.items``)."""
+
+
+def compiled(q: Node) -> Compiled:
+    """The short path's reading of ``q``, remembered per object (as the plans: :func:`answers.memo`)."""
+    return memo(q, "#compiled", _compile, q)  # type: ignore[no-any-return]
+
+
+def _compile(q: Node) -> Compiled:
+    index = index_for(q)
+    by_id: dict[int, _Def] = {}
+    labeller = Issues()
+    labeller.questions = index.items
+
+    def read(qitems: list[Node]) -> tuple[list[_Def], dict[str, int]]:
+        defs = []
+        for qitem, plan in plans_of(qitems):
+            children, positions = read(plan.children)
+            d = by_id[id(qitem)] = _Def(qitem, plan, index, children, positions, labeller)
+            defs.append(d)
+        return defs, dict(index.positions(qitems))
+
+    top, positions = read(as_list(q.get("item")))
+    result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()},
+                      {link: labeller.label(link) for link in index.items})
+    return result
+
+
+class _QuickWalker(_Walker):
+    """:class:`_Walker` on a compiled Questionnaire (the rare parts: its own methods)."""
+
+    def __init__(self, ctx: Ctx, plan: Compiled, root: Node) -> None:
+        super().__init__(ctx, plan.index, root)
+        self.plan = plan
+        self.issues = ctx.issues
+
+    def items(self, defs: list[_Def], positions: dict[str, int],  # type: ignore[override]
+              node: Node, path: str, stack: Stack) -> None:
+        issues = self.issues
+        found: dict[str, list[tuple[Node, str]]] = {}
+        raw = node.get("item")
+        if isinstance(raw, list):
+            last = -1
+            for i, item in enumerate(raw):
+                if not isinstance(item, dict):
+                    continue
+                link = item.get("linkId")
+                if not isinstance(link, str) or not link:
+                    issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=f"{path}.item[{i}]", code="required")
+                    continue
+                pos = positions.get(link)
+                if pos is None:
+                    self._misplaced(item, f"{path}.item[{i}]", link, stack)
+                    continue
+                if pos < last:
+                    issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=f"{path}.item[{i}]", code="structure",
+                               linkId=link)
+                last = pos
+                occ = found.get(link)
+                if occ is None:
+                    found[link] = [(item, f"{path}.item[{i}]")]
+                else:
+                    occ.append((item, f"{path}.item[{i}]"))
+        for d in defs:
+            occ = found.get(d.key)
+            if occ is None:
+                if d.absent_matters:
+                    self._occurrences_of(d, [], path, stack)
+            elif d.single and len(occ) == 1:
+                node_, ipath = occ[0]
+                stack.append((d.key, node_))
+                self._item(d, node_, ipath, stack)
+                stack.pop()
+            else:
+                self._occurrences_of(d, occ, path, stack)
+
+    def _misplaced(self, item: Node, ipath: str, link: str, stack: Stack) -> None:
+        d = self.plan.by_link.get(link)
+        if not self.issues.check(d is not None, "QUESTIONNAIRE_QR_ITEM_NOTFOUND", expression=ipath,
+                                 code="not-found", linkId=link):
+            return
+        assert d is not None
+        self.issues.add("QUESTIONNAIRE_QR_ITEM_WRONG_PLACE", expression=ipath, code="structure", linkId=link,
+                        parent=self.issues.label(self.index.parent.get(link) or "QuestionnaireResponse"))
+        stack.append((link, item))
+        self._item(d, item, ipath, stack)
+        stack.pop()
+
+    def _occurrences_of(self, d: _Def, occ: list[tuple[Node, str]], path: str, stack: Stack) -> None:
+        issues = self.issues
+        plan = d.plan
+        link, label = plan.link, d.label
+        if d.enabler is not None:
+            problems: list[str] = []
+            enabled = d.enabler.enabled(self.root, stack, problems)
+            if problems and (occ or plan.required or plan.min_occurs):
+                issues.add("LISN_SDC_ENABLE_WHEN_UNEVALUABLE", expression=occ[0][1] if occ else path,
+                           severity="warning", code="not-supported", diagnostics=problems[0], linkId=link, label=label)
+            if not enabled:
+                for node, p in occ:
+                    if node.get("answer") or node.get("item"):
+                        issues.add("QUESTIONNAIRE_QR_ITEM_NOTENABLED2", expression=p, code="business-rule",
+                                   linkId=link, label=label)
+                return
+        if not occ:
+            if plan.required:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                           severity=self.soft, code="required", linkId=link, label=label)
+            low = plan.min_occurs
+            if low is not None and low >= 1 and not plan.required:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MIN_OCCURS",
+                           expression=path, severity=self.soft, code="required", linkId=link, label=label, min=low, count=0)
+            return
+        if len(occ) > 1 and not plan.repeats:
+            issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEI", expression=occ[1][1], severity=self.soft, code="structure",
+                       linkId=link, label=label, count=len(occ))
+        if d.kind == _GROUP and d.occurs:
+            self._occurs(plan, len(occ), occ[-1][1])
+        key = plan.key
+        for n, p in occ:
+            stack.append((key, n))
+            self._item(d, n, p, stack)
+            stack.pop()
+
+    def _item(self, d: _Def, node: Node, path: str, stack: Stack) -> None:
+        issues = self.issues
+        text = node.get("text")
+        if text and text != d.text:
+            issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=d.link, label=d.label)
+        raw = node.get("answer")
+        answers = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) and raw else _EMPTY
+        kind = d.kind
+        if kind == _QUESTION:
+            count = len(answers)
+            if d.required and not count:
+                issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                           severity=self.soft, code="required", linkId=d.link, label=d.label)
+            if count > 1 and not d.repeats:
+                issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
+                           linkId=d.link, label=d.label, count=count)
+            if d.occurs and (count or not d.required):
+                self._occurs(d.plan, count, path)
+            if d.sdc:
+                sdc.check_calculated(self.ctx, d.qitem, node, answers, self.root, path)
+                sdc.check_answer_expression(self.ctx, d.qitem, node, answers, self.root, path)
+            if count:
+                clean, ctx, children = d.clean, self.ctx, d.children
+                assert clean is not None
+                for j, answer in enumerate(answers):
+                    if not clean(ctx, answer, count):
+                        check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
+                    if children or answer.get("item"):
+                        self.items(children, d.positions, answer, f"{path}.answer[{j}]", stack)
+            if node.get("item"):
+                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
+                           linkId=d.link, label=d.label)
+        elif kind == _GROUP:
+            if answers:
+                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP", expression=path, code="structure", linkId=d.link, label=d.label,
+                           type="group")
+            if d.required and not node.get("item"):
+                issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
+                           expression=path, severity=self.soft, code="required", linkId=d.link, label=d.label)
+            self.items(d.children, d.positions, node, path, stack)
+        elif kind == _DISPLAY:
+            if answers:
+                issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
+                           linkId=d.link, label=d.label)
+            if node.get("item"):
+                issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY", expression=path, code="structure",
+                           linkId=d.link, label=d.label)
+        else:
+            issues.add("QUESTIONNAIRE_QR_ITEM_NOTYPE", expression=path, severity="fatal",
+                       code="structure", linkId=d.link, label=d.label, type=d.plan.type)
+            return
+        if d.constraints:
+            self._constraints(d.plan, d.qitem, node, path)

@@ -54,13 +54,13 @@ def check_calculated(ctx: Ctx, qitem: Node, node: Node, answers: list[Node], roo
     try:
         expected = _evaluate(ctx, expression, root, node)
     except Exception as exc:  # noqa: BLE001 - any failure of a third-party expression means "cannot evaluate"
-        ctx.issues.add("LISN_SDC_CALCULATED_UNEVALUABLE", expression=path, severity="warning", code="not-supported",
+        ctx.add("LISN_SDC_CALCULATED_UNEVALUABLE", expression=path, severity="warning", code="not-supported",
                        diagnostics=f"{expression}: {str(exc)[:200]}", linkId=link)
         return
     found = [value_of(a)[1] for a in answers]
     if len(found) == len(expected) and all(_same(e, f) for e, f in zip(expected, found, strict=True)):
         return
-    ctx.issues.add("LISN_SDC_CALCULATED_MISMATCH", expression=path, severity="warning", code="business-rule",
+    ctx.add("LISN_SDC_CALCULATED_MISMATCH", expression=path, severity="warning", code="business-rule",
                    diagnostics=expression, linkId=link, found=_show(found), expected=_show(expected))
 
 
@@ -72,7 +72,7 @@ def check_answer_expression(ctx: Ctx, qitem: Node, node: Node, answers: list[Nod
     try:
         allowed = _evaluate(ctx, expression, root, node)
     except Exception as exc:  # noqa: BLE001 - a server-only or broken expression: say it is not checked
-        ctx.issues.add("LISN_SDC_ANSWER_EXPRESSION_UNEVALUABLE", expression=path, severity="information",
+        ctx.add("LISN_SDC_ANSWER_EXPRESSION_UNEVALUABLE", expression=path, severity="information",
                        code="not-supported", diagnostics=f"{expression}: {str(exc)[:200]}", linkId=link)
         return
     for j, answer in enumerate(answers):
@@ -80,7 +80,7 @@ def check_answer_expression(ctx: Ctx, qitem: Node, node: Node, answers: list[Nod
         if vtype is None:
             continue
         if not any(_same(a, value) for a in allowed):
-            ctx.issues.add("LISN_SDC_ANSWER_NOT_ALLOWED", expression=f"{path}.answer[{j}].value.ofType({vtype})",
+            ctx.add("LISN_SDC_ANSWER_NOT_ALLOWED", expression=f"{path}.answer[{j}].value.ofType({vtype})",
                            code="code-invalid", diagnostics=expression, linkId=link, value=_show([value]),
                            allowed=_show(allowed))
 
