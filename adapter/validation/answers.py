@@ -149,15 +149,22 @@ def date_key(text: str) -> tuple[int, ...] | None:
     m = _DATE_PARTS.fullmatch(text)
     if not m:
         return None
+    # Worked out 400 years away from the ends of datetime's range (the Gregorian calendar repeats
+    # every 400 years: the same days are valid), so that a zone offset may carry the instant into
+    # year 0 or 10000 (0001-01-01T00:00:00+01:00 is 0000-12-31T23:00Z): no OverflowError.
+    year = int(m[1])
+    if not year:
+        return None  # no year 0 in FHIR (nor in datetime)
+    shift = 400 if year < 5000 else -400
     try:
-        dt = datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1), int(m[4] or 0), int(m[5] or 0), int(m[6] or 0),
+        dt = datetime(year + shift, int(m[2] or 1), int(m[3] or 1), int(m[4] or 0), int(m[5] or 0), int(m[6] or 0),
                       int(Decimal(m[7] or 0) * 1_000_000))
         if m[8] and m[8] != "Z":
             sign = -1 if m[8][0] == "-" else 1
             dt -= sign * timedelta(hours=int(m[8][1:3]), minutes=int(m[8][4:6]))
     except ValueError:
         return None
-    return (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond)
+    return (dt.year - shift, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond)
 
 
 def allowed_types(qitem: Node) -> tuple[str, ...]:
