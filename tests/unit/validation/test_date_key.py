@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,6 @@ from adapter import errors
 from adapter.fhir.registry import default_registry
 from adapter.validation import validate_bytes
 from adapter.validation.answers import date_key
-
-CASES = Path(__file__).resolve().parents[2] / "cases"
 
 
 @pytest.mark.parametrize(("text", "key"), [
