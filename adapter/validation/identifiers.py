@@ -273,7 +273,13 @@ class _Scan:
 
 
 def _system(value: Any) -> str | None:
-    return ids.normalise_system(value) if isinstance(value, str) else None
+    return _normalised(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=256)
+def _normalised(system: str) -> str | None:
+    """:func:`ids.normalise_system` (a document names a handful of systems, each many times)."""
+    return ids.normalise_system(system)
 
 
 def _check_identifier(ident: dict[str, Any], at: _Scan, test_environment: bool) -> None:

@@ -106,12 +106,11 @@ def _both_in(value: dict[str, Any], node: Node, refs: list[Reference], found: li
         if t is dict or (t is not list and isinstance(child, dict)):
             sub = (node, key)
             ref = child.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#"):
+            if ref is not None and isinstance(ref, str) and not ref.startswith("#"):
                 refs.append((ref, sub))
             if own and "resourceType" not in child:
-                kind = _KINDS.get(key)
-                if kind is not None:
-                    found.append((kind, child, sub))
+                if key in _KINDS and _KINDS[key] is not None:
+                    found.append((_KINDS[key], child, sub))
                 _both_in(child, sub, refs, found, True)
             else:
                 _both_in(child, sub, refs, found, False)
@@ -128,7 +127,7 @@ def _both_in_array(value: list[Any], node: Node, refs: list[Reference], found: l
         if t is dict or (t is not list and isinstance(item, dict)):
             sub = (node, i)
             ref = item.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#"):
+            if ref is not None and isinstance(ref, str) and not ref.startswith("#"):
                 refs.append((ref, sub))
             if kind is not None:
                 found.append((kind, item, sub))
