@@ -109,7 +109,7 @@ def _both_in(value: dict[str, Any], node: Node, refs: list[Reference], found: li
             if ref is not None and isinstance(ref, str) and not ref.startswith("#"):
                 refs.append((ref, sub))
             if own and "resourceType" not in child:
-                if key in _KINDS and _KINDS[key] is not None:
+                if key in _KINDS:
                     found.append((_KINDS[key], child, sub))
                 _both_in(child, sub, refs, found, True)
             else:
