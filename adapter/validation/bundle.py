@@ -14,7 +14,7 @@ from typing import Any
 
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
-from adapter.validation import bundle_rules, profiles
+from adapter.validation import bundle_rules, profiles, scan
 
 # Bundle types whose references must resolve inside the Bundle (R4 documents and messages: a
 # receiver reads them without the sender's server); in a collection, search set or transaction a
@@ -38,15 +38,22 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
     if bundle.get("type") != "history":  # a history holds versions of one resource under one fullUrl
         _check_full_urls(entries, issues, path)
     resolve = profiles.bundle_resolver(bundle)
-    by_url = bundle_rules.entries_by_full_url(entries) if bundle_rules.bundle_type(bundle) in _SELF_CONTAINED else None
+    self_contained = bundle_rules.bundle_type(bundle) in _SELF_CONTAINED
+    by_url = bundle_rules.full_url_index(entries, issues) if self_contained else None
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             continue
         where = f"{path}.entry[{i}].resource"
-        if bundle_rules.bundle_type(bundle) in _SELF_CONTAINED:
-            for reference, at in references(resource, where):
+        if self_contained:
+            # One walk for the references and for the entry's identifier check, which follows soon
+            refs, marks = scan.references_and_marks(resource)
+            scan.keep(issues, resource, where, marks)
+            for reference, node in refs:
                 found = bundle_rules.resolve_reference(entries, reference, entry.get("fullUrl"), by_url)
+                if len(found) == 1:
+                    continue
+                at = scan.where(where, node)
                 issues.check(found, "Reference_REF_CantResolve", expression=f"{at}.reference", code="not-found",
                              reference=reference)
                 issues.check(len(found) < 2, "Bundle_BUNDLE_MultipleMatches", expression=f"{at}.reference",
@@ -75,43 +82,4 @@ def references(resource: Any, path: str) -> list[tuple[str, str]]:
     Local fragment references (``#id``) point into ``contained`` and are not Bundle references.
     In document order; a location is written out only for a reference found.
     """
-    found: list[tuple[str, str]] = []
-    steps: list[str | int] = []
-
-    def where() -> str:
-        return path + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)
-
-    def in_object(value: dict[str, Any]) -> None:
-        ref = value.get("reference")
-        if isinstance(ref, str) and not ref.startswith("#") and steps:
-            found.append((ref, where()))
-        for key, child in value.items():
-            if type(child) is str or key == "contained":  # (a string: the most common value, no container)
-                continue
-            if isinstance(child, dict):
-                steps.append(key)
-                in_object(child)
-                steps.pop()
-            elif isinstance(child, list):
-                steps.append(key)
-                in_array(child)
-                steps.pop()
-
-    def in_array(value: list[Any]) -> None:  # only objects and arrays can hold a Reference
-        for i, item in enumerate(value):
-            if type(item) is str:
-                continue
-            if isinstance(item, dict):
-                steps.append(i)
-                in_object(item)
-                steps.pop()
-            elif isinstance(item, list):
-                steps.append(i)
-                in_array(item)
-                steps.pop()
-
-    if isinstance(resource, dict):
-        in_object(resource)
-    elif isinstance(resource, list):
-        in_array(resource)
-    return found
+    return [(ref, scan.where(path, node)) for ref, node in scan.references(resource)]

@@ -15,6 +15,7 @@ from typing import Any
 
 from adapter.fhir import definitions as defs
 from adapter.issues import Issues
+from adapter.validation import scan
 
 _OPTIONAL = frozenset({"transaction", "transaction-response", "batch", "batch-response"})
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S")
@@ -47,6 +48,7 @@ def check_bundle(bundle: dict[str, Any], path: str, issues: Issues) -> None:
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return
+    scan.drop(issues, entries)  # the walk of the Bundle is over
     optional = bundle_type(bundle) in _OPTIONAL
     for i, entry in enumerate(entries):
         if isinstance(entry, dict):
@@ -68,8 +70,6 @@ def _search_links(bundle: dict[str, Any], path: str, issues: Issues) -> None:
 
 
 def _document(bundle: dict[str, Any], entries: list[Any], path: str, issues: Issues) -> None:
-    from adapter.validation.bundle import references
-
     resources = [e.get("resource") if isinstance(e, dict) and isinstance(e.get("resource"), dict) else None
                  for e in entries]
     first = resources[0]
@@ -78,9 +78,10 @@ def _document(bundle: dict[str, Any], entries: list[Any], path: str, issues: Iss
         return
     styled = _document_links(bundle, resources, path, issues)
     targets: dict[int, set[int]] = {i: set() for i, r in enumerate(resources) if r is not None}
+    by_url = entries_by_full_url(entries)
     for i, res in enumerate(resources):
-        for ref, _ in references(res, "") if res is not None else ():
-            targets[i].update(t for t in resolve_reference(entries, ref, entries[i].get("fullUrl"))
+        for ref, _ in scan.references(res) if res is not None else ():
+            targets[i].update(t for t in resolve_reference(entries, ref, entries[i].get("fullUrl"), by_url)
                               if t != i and t in targets)
     reached = _reach({0} | styled, targets)
     grew = True
@@ -163,6 +164,11 @@ def entries_by_full_url(entries: list[Any]) -> dict[str, list[int]]:
     return by_url
 
 
+def full_url_index(entries: list[Any], issues: Issues) -> dict[str, list[int]]:
+    """:func:`entries_by_full_url` of a Bundle's ``entries``, made once per validation (``issues``)."""
+    return scan.made_once(issues, entries, entries_by_full_url)
+
+
 def resolve_reference(entries: list[Any], reference: str, from_full_url: Any,
                       by_url: dict[str, list[int]] | None = None) -> list[int]:
     """The entries a reference inside a Bundle points at, by the R4 rules (https://hl7.org/fhir/R4/bundle.html#references).
@@ -173,7 +179,7 @@ def resolve_reference(entries: list[Any], reference: str, from_full_url: Any,
     whose ``meta.versionId`` is ``v``. ``by_url``: :func:`entries_by_full_url` of ``entries``, when
     many references are resolved (else every entry is looked at).
     """
-    versioned = _VERSIONED.match(reference)
+    versioned = _VERSIONED.match(reference) if "/_history/" in reference else None
     target, version = (versioned.group(1), versioned.group(2)) if versioned else (reference, None)
     if not _ABSOLUTE.match(target):
         root = _root(from_full_url)

@@ -38,6 +38,7 @@ from typing import Any
 from adapter.data import data_dir
 from adapter.fhir import identifiers as ids
 from adapter.issues import Issues
+from adapter.validation import scan
 
 _TWELVE = re.compile(r"^[0-9]{12}$")
 _SHORT_OR_HYPHEN = re.compile(r"^([0-9]{6}|[0-9]{8})[-+]?[0-9]{4}$")
@@ -231,8 +232,6 @@ CHECKS: dict[str, Callable[..., str | None]] = {
     ids.ORGANISATIONSNUMMER: organisationsnummer_problem,
 }
 
-_IDENTIFIER_KEYS = ("identifier", "valueIdentifier")
-
 
 def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str, test_environment: bool = False) -> None:
     """Check every Identifier (by normalised system) and ICD-10-SE Coding in ``resource``.
@@ -241,60 +240,49 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str,
     In a QuestionnaireResponse the ICD-10-SE form is the profile's invariant (lisn-7), so
     there only the code's existence and the chapter F rule are checked here.
     ``test_environment`` admits Inera's test HSA-ids (never in production).
+
+    The objects to check are those of :func:`adapter.validation.scan.marks` (an object under an
+    ``identifier`` or ``coding`` key, wherever it stands), in document order; for an entry of a
+    document or message Bundle, those its Bundle's walk found and kept (:func:`scan.take`).
     """
-    _Scan(issues, path, resource.get("resourceType") != "QuestionnaireResponse", test_environment).object(resource, "")
+    found = scan.take(issues, resource, path)
+    if found is None:
+        found = scan.marks(resource)
+    if not found:
+        return
+    at = _Scan(issues, path)
+    form = resource.get("resourceType") != "QuestionnaireResponse"
+    for kind, value, node in found:
+        at.node = node
+        if kind == scan.IDENTIFIER:
+            _check_identifier(value, at, test_environment)
+        else:
+            _check_icd(value, at, form)
 
 
 class _Scan:
-    """Depth first, in document order; only objects and arrays are visited. The location of a node
-    is kept as its steps (names and indexes) and written out only for an issue."""
+    """Where the object being checked stands: the issues' collector, and the location written out
+    only for an issue."""
 
-    def __init__(self, issues: Issues, path: str, form: bool, test_environment: bool) -> None:
-        self.issues, self.path, self.form, self.test_environment = issues, path, form, test_environment
-        self.steps: list[str | int] = []
+    def __init__(self, issues: Issues, path: str) -> None:
+        self.issues, self.path = issues, path
+        self.node: scan.Node = None
 
     def where(self) -> str:
-        return self.path + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in self.steps)
-
-    def object(self, value: dict[str, Any], key: str) -> None:
-        if key in _IDENTIFIER_KEYS:
-            _check_identifier(value, self, self.test_environment)
-        elif key in _CODING_KEYS:
-            _check_icd(value, self, self.form)
-        steps = self.steps
-        for child_key, child in value.items():
-            if type(child) is str or child_key == "contained":  # (a string: the most common, no container)
-                continue  # contained: another resource, validated on its own
-            if isinstance(child, list):
-                steps.append(child_key)
-                self.array(child, child_key)
-                steps.pop()
-            elif isinstance(child, dict) and "resourceType" not in child:
-                steps.append(child_key)
-                self.object(child, child_key)
-                steps.pop()
-
-    def array(self, value: list[Any], key: str) -> None:
-        steps = self.steps
-        for i, item in enumerate(value):
-            if isinstance(item, dict):
-                steps.append(i)
-                self.object(item, key)
-                steps.pop()
-            elif isinstance(item, list):
-                steps.append(i)
-                self.array(item, key)
-                steps.pop()
-
-
-_CODING_KEYS = ("coding", "valueCoding")
+        return scan.where(self.path, self.node)
 
 
 def _system(value: Any) -> str | None:
-    return ids.normalise_system(value) if isinstance(value, str) else None
+    return _normalised(value) if isinstance(value, str) else None
 
 
-def _check_identifier(ident: dict[str, Any], scan: _Scan, test_environment: bool) -> None:
+@lru_cache(maxsize=256)
+def _normalised(system: str) -> str | None:
+    """:func:`ids.normalise_system` (a document names a handful of systems, each many times)."""
+    return ids.normalise_system(system)
+
+
+def _check_identifier(ident: dict[str, Any], at: _Scan, test_environment: bool) -> None:
     system = _system(ident.get("system"))
     check = CHECKS.get(system or "")
     value = ident.get("value")
@@ -304,12 +292,12 @@ def _check_identifier(ident: dict[str, Any], scan: _Scan, test_environment: bool
     if problem:
         # A retired kommunkod is public (it names a municipality, not a person): say which one to use.
         current = municipalities()[1].get(value, "") if problem == "LISN_KOMMUNKOD_RETIRED" else ""
-        scan.issues.add(problem, expression=f"{scan.where()}.value", code="value", system=system, current=current)
+        at.issues.add(problem, expression=f"{at.where()}.value", code="value", system=system, current=current)
 
 
-def _check_icd(coding: dict[str, Any], scan: _Scan, form: bool) -> None:
+def _check_icd(coding: dict[str, Any], at: _Scan, form: bool) -> None:
     if _system(coding.get("system")) != ids.ICD10_SE or not isinstance(coding.get("code"), str):
         return
     problem = icd10se_problem(coding["code"], form=form)
     if problem:
-        scan.issues.add(problem, expression=f"{scan.where()}.code", code="code-invalid", code_value=coding["code"])
+        at.issues.add(problem, expression=f"{at.where()}.code", code="code-invalid", code_value=coding["code"])

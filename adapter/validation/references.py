@@ -27,16 +27,15 @@ def check_reference(ref: dict[str, Any], path: str, targets: tuple[str, ...],
     else:
         m = _TYPED.search(reference)
         named = m.group(1) if m else None
-    allowed = ", ".join(targets)
     any_type = "Resource" in targets
     if named is not None and not any_type and named not in targets:
         issues.add("Reference_REF_BadTargetType2", expression=path, code="structure", type=named,
-                   reference=reference, allowed=allowed)
+                   reference=reference, allowed=", ".join(targets))
         return
     if entry is None or not isinstance(reference, str) or reference.startswith("#"):
         return
     entries, full_url = entry
-    found = bundle_rules.resolve_reference(entries, reference, full_url)
+    found = bundle_rules.resolve_reference(entries, reference, full_url, bundle_rules.full_url_index(entries, issues))
     if len(found) != 1:
         return  # unresolved or ambiguous: the Bundle rules of documents and messages say so
     target = entries[found[0]].get("resource")
@@ -46,4 +45,5 @@ def check_reference(ref: dict[str, Any], path: str, targets: tuple[str, ...],
     if named is not None and rtype != named:
         issues.add("Reference_REF_ResourceType", expression=path, code="structure", reference=reference, type=rtype)
     elif not any_type and rtype not in targets:
-        issues.add("Reference_REF_BadTargetType", expression=path, code="structure", found=rtype, allowed=allowed)
+        issues.add("Reference_REF_BadTargetType", expression=path, code="structure", found=rtype,
+                   allowed=", ".join(targets))

@@ -457,14 +457,14 @@ def test_identifier_issues_of_made_resources_are_those_of_the_plain_walk(
 
 
 def test_identifier_issues_of_every_case_are_those_of_the_plain_walk(monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapter.validation import identifiers
+    from adapter.validation import scan
 
     resources = [r for r in _resources() if isinstance(r, dict)]
     assert all(_identifier_issues(r, False) == _identifier_issues(r, True) for r in resources)
     bad = {"resourceType": "Patient", "extension": [{"valueIdentifier": {"system": _SYSTEMS[0], "value": "191212121213"}}]}
     assert _identifier_issues(bad, False) == _identifier_issues(bad, True) != []
     # negative control: a walk that no longer looks under valueIdentifier is caught
-    monkeypatch.setattr(identifiers, "_IDENTIFIER_KEYS", ("identifier",))
+    monkeypatch.delitem(scan._KINDS, "valueIdentifier")
     assert _identifier_issues(bad, False) != _identifier_issues(bad, True)
 
 
