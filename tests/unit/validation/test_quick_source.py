@@ -62,5 +62,5 @@ def test_what_the_quick_test_passes_the_expression_passes(type_name: str, value:
 def test_a_quick_test_that_forgets_a_character_is_caught() -> None:
     """Negative control: ``string`` without the form feed test passes a text the expression refuses."""
     def forgetful(v: Any) -> bool:
-        return type(v) is str and 0 < len(v) and "\x0b" not in v
+        return type(v) is str and len(v) > 0 and "\x0b" not in v
     assert _unsound(forgetful, "string")
