@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from adapter.fhir.definitions import Constraint
     from adapter.validation.structure import StructureWalk, _Plan, _Visit
 
 Shape = Callable[["StructureWalk", dict[str, Any], str, dict[str, Any]], None]
@@ -115,10 +116,14 @@ def generate(visit: _Visit, keys: tuple[str, ...]) -> Shape | None:
                     "self.entries[-1] if self.entries else None, self.issues)")
     if visit.rules:
         src.emit(1, f"_check_type({visit.type_name!r}, obj, path, self.issues, nested={visit.nested!r})")
+    constraints: tuple[Constraint, ...] = ()
     gate = visit.gate
     if gate == structure._ALWAYS or (gate == structure._ELE1 and keys == ("id",)):
         constraints = visit.uncontained if visit.root and "contained" not in keys and "_contained" not in keys \
             else visit.constraints
+        if keys != ("id",):  # (run_constraints passes ele-1 over on an object with a key but "id")
+            constraints = tuple(c for c in constraints if c.key != "ele-1")
+    if constraints:
         type_path = None if visit.root else table.owner
         src.emit(1, f"_run_constraints({src.name(constraints, 'C')}, obj, path, res, self.issues, self.reported, "
                     f"type_path={type_path!r}, root_resource=self.containers.get(id(res)))")
