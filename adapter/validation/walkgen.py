@@ -9,17 +9,22 @@ and ``display``). For such a shape of one owner (a ``_Visit``) with no profile w
 settles decided once:
 
 * each key's element and plan (no look-up), in the input's order, as the general visit takes them;
-* a single value: a null or an array goes to ``StructureWalk.element`` (which reports it), as
-  ``StructureWalk.known`` sends it; a plain primitive's quick test is written inline
-  (:func:`adapter.validation.primitives.quick_source`); any other primitive's checks are written
-  out as ``StructureWalk.primitive`` makes them for a value with no ``_key`` part and no profile
-  walk; an object of a complex type is handed to its own type's generated function of its shape
-  (looked up by its keys; a shape without one goes to ``StructureWalk.complex``);
+* a value: the usual case tested first. A primitive's quick test is written inline
+  (:func:`adapter.validation.primitives.quick_source`): a value it passes needs nothing more when
+  the element is plain, else only its binding and constraints, unless it starts with what a local
+  reference (``#``) or a uri rule (``oid:``, ``uuid:``) looks at, which goes to
+  ``StructureWalk.primitive``. An object of a complex type is handed to its own type's generated
+  function of its shape (looked up by its keys; a shape without one goes to
+  ``StructureWalk.complex``). A single value that is null or an array goes to
+  ``StructureWalk.element`` (which reports it), as ``StructureWalk.known`` sends it;
 * an array without nulls: its values as ``StructureWalk.each`` visits them, its cardinality
   checked only where the element's bounds can fail; anything else to ``StructureWalk.element``;
 * the required elements the shape lacks (reported, in the table's order), the reference, type
   rules and constraints as the general visit has them (the constraints' gate and the root's
-  ``contained`` decided by the keys).
+  ``contained`` decided by the keys; ``ele-1`` left out where ``run_constraints`` passes it over).
+
+``StructureWalk.complex`` takes a shape's function for an object with no profile walk, and for one
+whose profile walks, once entered, have nothing below it.
 
 A shape is generated only when each of its keys names an element of its own (no unknown key, no
 ``_key``, no choice written twice: the general way reports those) and the object is not empty.
@@ -44,9 +49,11 @@ Shape = Callable[["StructureWalk", dict[str, Any], str, dict[str, Any]], None]
 ENABLED = True
 AFTER = 32
 """Visits of a shape the general way before its function is generated (``0`` or less: at its first
-visit). Compiling one shape's function costs some 0.1-0.3 ms; its visits then cost about half."""
-SHAPES = 64
-"""Shapes counted (so generated, at most) per owner."""
+visit). Compiling one shape's function costs some 0.2-0.5 ms (the example submission has about 50
+shapes); the structure walk then costs about 30% fewer instructions (issue 15)."""
+SHAPES = 24
+"""Shapes counted (so generated, at most) per owner: an owner's objects come in a few shapes (an
+answer's has one per value type), and an input cannot make more than this many functions of it."""
 _REFUSED = -(1 << 62)  # the count of a shape that cannot be generated: never reaches AFTER
 
 
