@@ -53,7 +53,11 @@ def check_type(type_name: str | None, obj: dict[str, Any], path: str, issues: Is
 
 
 def absolute(url: str) -> bool:
-    return bool(_ABSOLUTE.match(url))
+    # (the usual schemes first: each is a scheme, a colon and a character that is no space)
+    return url.startswith(_USUAL_SCHEMES) or bool(_ABSOLUTE.match(url))
+
+
+_USUAL_SCHEMES = ("http://", "https://", "urn:oid:", "urn:uuid:")
 
 
 def _extension(obj: dict[str, Any], path: str, issues: Issues, nested: bool) -> None:

@@ -65,29 +65,66 @@ def check_primitive(value: Any, type_name: str, path: str, issues: Issues, *, re
 def quick_check(type_name: str) -> Callable[[Any], bool] | None:
     """A quick test of a ``type_name`` value that is true only when :func:`check_primitive` would
     find nothing wrong with it (``resource_id`` false); a value it rejects gets the full check,
-    which says what is wrong. None: no quick test (base64, unknown types), always the full check."""
+    which says what is wrong. None: no quick test (base64, unknown types), always the full check.
+    The test is :func:`quick_source`'s expression, made a function."""
+    source = quick_source(type_name, "v")
+    if source is None:
+        return None
+    test: Callable[[Any], bool] = eval(f"lambda v: {source}", quick_names())  # (the text is ours, no input's)
+    return test
+
+
+def quick_source(type_name: str, name: str) -> str | None:
+    """:func:`quick_check`'s test of a ``type_name`` value as a Python expression on the variable
+    ``name``, for generated code (adapter.validation.walkgen writes it inline); the other names it
+    reads are :func:`quick_names`'. None: no quick test."""
     lo, hi = _INT32
+    v = name
     if type_name == "boolean":
-        return lambda v: v is True or v is False
+        return f"({v} is True or {v} is False)"
     if type_name == "integer":
-        return lambda v: type(v) is int and lo <= v <= hi
+        return f"(type({v}) is int and {lo} <= {v} <= {hi})"
     if type_name == "positiveInt":
-        return lambda v: type(v) is int and 1 <= v <= hi
+        return f"(type({v}) is int and 1 <= {v} <= {hi})"
     if type_name == "unsignedInt":
-        return lambda v: type(v) is int and 0 <= v <= hi
+        return f"(type({v}) is int and 0 <= {v} <= {hi})"
     if type_name == "decimal":
-        return lambda v: type(v) is float and math.isfinite(v)
+        return f"(type({v}) is float and _isfinite({v}))"
     if type_name == "xhtml":
-        return lambda v: type(v) is str and v != ""
+        return f"(type({v}) is str and {v} != '')"
     if type_name not in _STRING_TYPES:
         return None
-    regex = _regex(type_name)
-    if regex is None:
-        return lambda v: type(v) is str and 0 < len(v) <= _MAX_STRING
-    match = regex.fullmatch
+    text = f"type({v}) is str and 0 < len({v}) <= {_MAX_STRING}"
+    if _regex(type_name) is None:
+        return f"({text})"
+    # Expressions met on most values, tested without the regular expression (a call of
+    # ``fullmatch`` costs several times as much as these string methods):
+    pattern = primitive_pattern(type_name)
+    if pattern == r"[ \r\n\t\S]+":  # (string, markdown) ASCII \S: all but \f and \v of the other whitespace
+        return f"({text} and '\\x0b' not in {v} and '\\x0c' not in {v})"
+    if pattern in (r"\S*", r"[^\s]+(\s[^\s]+)*"):  # (uri, url, canonical; code) true without whitespace
+        # (printable: none of \t\n\r\f\v; a text it refuses, or with a space, gets the expression)
+        return f"({text} and {v}.isprintable() and ' ' not in {v})"
     if type_name in ("date", "dateTime", "instant"):
-        return lambda v: type(v) is str and 0 < len(v) <= _MAX_STRING and match(v) is not None and real_date(v)
-    return lambda v: type(v) is str and 0 < len(v) <= _MAX_STRING and match(v) is not None
+        return f"({text} and _fullmatch_{type_name}({v}) is not None and _real_date({v}))"
+    return f"({text} and _fullmatch_{type_name}({v}) is not None)"
+
+
+def quick_resource_id_source(name: str) -> str:
+    """:func:`quick_resource_id` as an expression on ``name`` (as :func:`quick_source`)."""
+    return f"(type({name}) is str and _fullmatch_resource_id({name}) is not None)"
+
+
+@cache
+def quick_names() -> dict[str, Any]:
+    """The names the expressions of :func:`quick_source` read (besides ``type`` and ``len``)."""
+    names: dict[str, Any] = {"_isfinite": math.isfinite, "_real_date": real_date,
+                             "_fullmatch_resource_id": _RESOURCE_ID.fullmatch}
+    for type_name in _STRING_TYPES:
+        regex = _regex(type_name)
+        if regex is not None:
+            names[f"_fullmatch_{type_name}"] = regex.fullmatch
+    return names
 
 
 _RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")

@@ -299,14 +299,27 @@ class Walk:
     def below(self, node: Node, value: Any, path: str) -> list[tuple[Any, str, Node]]:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
         out: list[tuple[Any, str, Node]] = []
+        whole = isinstance(value, dict)
         for child in _shape(node).walked:  # (the others can report nothing: see _Shape)
             if self.refs_only and not _targets_below(child):
                 continue  # only targetProfile checks are wanted, and none stands in this part of the profile
+            name = child.name
+            if whole and not name.endswith("[x]"):
+                # the values' number (as _count finds it): a child with nothing to report at this value
+                # is passed over here, as children() would return nothing for it
+                got = value[name] if name in value else value.get("_" + name)
+                found = 0 if got is None else len(got) - got.count(None) if isinstance(got, list) else 1
+                if not child.slices and not _shape(child).passes:  # (only its number of values matters)
+                    if (child.min is None or found >= child.min) and (child.max is None or found <= child.max):
+                        continue
+                elif not found and not child.min and not child.slices:
+                    continue
             out.extend(self.children(child, value, path))
         return out
 
     def children(self, node: Node, parent: Any, parent_path: str) -> list[tuple[Any, str, Node]]:
-        if not node.slices and not _shape(node).passes:
+        passes = _shape(node).passes
+        if not node.slices and not passes:
             # only the number of values matters (nothing to match or check at them): counted without
             # their locations, which only a count out of bounds needs (as cardinality reports it)
             found = _count(parent, node.name)
@@ -315,7 +328,8 @@ class Walk:
         values = child_values(parent, node.name, parent_path)
         if not values and not node.min and not node.slices:
             return []  # nothing to count, nothing to match
-        if not self.refs_only:
+        if not self.refs_only and ((node.min is not None and len(values) < node.min)
+                                   or (node.max is not None and len(values) > node.max)):
             self.cardinality(node, values, parent_path, "Validation_VAL_Profile_Minimum",
                              "Validation_VAL_Profile_Maximum")
         out: list[tuple[Any, str, Node]] = []
@@ -326,7 +340,7 @@ class Walk:
                                      "Validation_VAL_Profile_Maximum_SLICE")
                 if _shape(sl).passes:  # else nothing to check at or below the slice's values
                     out.extend((v, p, sl) for v, p in matched)
-        if _shape(node).passes:
+        if passes:
             out.extend((v, p, node) for v, p in values)
         return out
 

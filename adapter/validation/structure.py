@@ -20,7 +20,7 @@ from typing import Any
 from adapter.fhir import definitions as defs
 from adapter.fhir.registry import Registry
 from adapter.issues import Issues
-from adapter.validation import core_rules, primitives, profiles, references
+from adapter.validation import core_rules, primitives, profiles, references, walkgen
 from adapter.validation.constraints import applicable, run_constraints
 
 Resource = dict[str, Any]
@@ -66,20 +66,36 @@ class StructureWalk:
 
     def complex(self, obj: dict[str, Any], path: str, visit: _Visit, active: Active, res: Resource, *,
                 root: bool = False) -> None:
-        """One object of a complex type or backbone element: its properties, then its type's rules."""
-        issues = self.issues
+        """One object of a complex type or backbone element: its properties, then its type's rules.
+        The profile walks at it (``active``) enter it first and tell what they have below it; with
+        nothing below, a shape of object met often has a generated visit (adapter.validation.walkgen)."""
+        below = _NO_BELOW
         if active:
             for walk, node in active:
                 walk.enter(node, obj, path)
-        if not obj:
-            issues.add("Object_must_have_some_content", expression=path, code="structure")
-            return
-        below = _NO_BELOW
-        if active:
+            if not obj:
+                self.issues.add("Object_must_have_some_content", expression=path, code="structure")
+                return
             below = {}
             for walk, node in active:
                 for _value, where, sub in walk.below(node, obj, path):
                     below.setdefault(where, []).append((walk, sub))
+        if not below and _SHORT_WAYS and walkgen.ENABLED:
+            keys = tuple(obj)
+            shape = visit.shapes.get(keys)
+            if shape is not None:
+                shape(self, obj, path, res)  # (an empty object has none)
+                return
+            walkgen.met(visit, keys)
+        self.properties_of(obj, path, visit, below, res, root)
+
+    def properties_of(self, obj: dict[str, Any], path: str, visit: _Visit, below: dict[str, Active], res: Resource,
+                      root: bool) -> None:
+        """:meth:`complex` the general way, once the profile walks have entered ``obj``."""
+        issues = self.issues
+        if not obj:
+            issues.add("Object_must_have_some_content", expression=path, code="structure")
+            return
         table = visit.table
         simple = table.simple
         if obj.keys() <= simple.keys():
@@ -368,10 +384,12 @@ class _Visit:
     """What visiting an object of one owner takes, worked out once: its table of elements, the rules
     of its type, and the constraints on it (its element's and its type's)."""
 
-    __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate", "uncontained")
+    __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate", "uncontained", "root",
+                 "shapes", "counts")
 
     def __init__(self, table: _OwnerTable, el: defs.ElementDef | None, root: bool) -> None:
         self.table = table
+        self.root = root  # a resource at its root (StructureWalk.resource): its visits are called with root=True
         self.type_name = table.type_name
         self.targets = el.targets if self.type_name == "Reference" and el is not None else ()
         self.rules = self.type_name in core_rules.TYPES_WITH_RULES
@@ -382,6 +400,10 @@ class _Visit:
         # the constraints left to evaluate on a resource without ``contained`` (see _HOLD_UNCONTAINED)
         self.uncontained = tuple(c for c in self.constraints if (c.key, c.expression) not in _HOLD_UNCONTAINED) \
             if root else self.constraints
+        # the generated visits of the shapes met often (keys in order -> function), and how often the
+        # others were met (adapter.validation.walkgen)
+        self.shapes: dict[tuple[str, ...], walkgen.Shape] = {}
+        self.counts: dict[tuple[str, ...], int] = {}
 
 
 class _Plan:
@@ -529,6 +551,36 @@ def _constraints(el: defs.ElementDef | None, type_name: str | None, root: bool) 
         return own
     keys = {c.key for c in own}
     return own + tuple(c for c in tdef.constraints if c.key not in keys)
+
+
+def shape_plans(visit: _Visit, keys: tuple[str, ...]) -> list[_Plan] | None:
+    """The plans of an object of ``visit``'s owner with the keys ``keys`` (in order) when the general
+    visit (:meth:`StructureWalk.complex` with no profile walk) takes them by :meth:`StructureWalk.known`
+    (each key an element of its own, none a ``_key``; ``resourceType`` left out at a root), else None:
+    what :mod:`adapter.validation.walkgen` generates a visit for."""
+    if not keys:
+        return None
+    table = visit.table
+    plans: list[_Plan] = []
+    names: set[str] = set()
+    for key in keys:
+        if visit.root and key == "resourceType":
+            continue
+        plan = table.plan(key)
+        if plan is None or plan.underscore or plan.name in names:
+            return None
+        names.add(plan.name)
+        plans.append(plan)
+    return plans
+
+
+def generated_names() -> dict[str, Any]:
+    """The names the generated visits read (adapter.validation.walkgen)."""
+    return {"_NONE": _NONE, "_NO_BELOW": _NO_BELOW, "_check_reference": references.check_reference,
+            "_check_type": core_rules.check_type, "_run_constraints": run_constraints,
+            "_check_primitive": primitives.check_primitive, "_check_binding": core_rules.check_binding,
+            "_check_primitive_rules": core_rules.check_primitive_rules,
+            "_local_references": core_rules.local_references}
 
 
 def validate_structure(resource: Resource, registry: Registry, issues: Issues, *, path: str,

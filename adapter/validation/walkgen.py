@@ -1,0 +1,266 @@
+"""The structure walk's common visits as generated Python: one function per shape of object.
+
+:class:`adapter.validation.structure.StructureWalk` visits an object of a complex type or backbone
+element in general terms (:meth:`~adapter.validation.structure.StructureWalk.complex`): it looks
+each key up, asks each element's plan what its value needs, and so on. Most objects of an input
+have one of a few shapes: the same keys in the same order (a ``Coding`` with ``system``, ``code``
+and ``display``). For such a shape of one owner (a ``_Visit``) with no profile walk at the object,
+:func:`generate` writes out what the general visit does, straight-line, with everything the shape
+settles decided once:
+
+* each key's element and plan (no look-up), in the input's order, as the general visit takes them;
+* a value: the usual case tested first. A primitive's quick test is written inline
+  (:func:`adapter.validation.primitives.quick_source`): a value it passes needs nothing more when
+  the element is plain, else only its binding and constraints, unless it starts with what a local
+  reference (``#``) or a uri rule (``oid:``, ``uuid:``) looks at, which goes to
+  ``StructureWalk.primitive``. An object of a complex type is handed to its own type's generated
+  function of its shape (looked up by its keys; a shape without one goes to
+  ``StructureWalk.complex``). A single value that is null or an array goes to
+  ``StructureWalk.element`` (which reports it), as ``StructureWalk.known`` sends it;
+* an array without nulls: its values as ``StructureWalk.each`` visits them, its cardinality
+  checked only where the element's bounds can fail; anything else to ``StructureWalk.element``;
+* the required elements the shape lacks (reported, in the table's order), the reference, type
+  rules and constraints as the general visit has them (the constraints' gate and the root's
+  ``contained`` decided by the keys; ``ele-1`` left out where ``run_constraints`` passes it over).
+
+``StructureWalk.complex`` takes a shape's function for an object with no profile walk, and for one
+whose profile walks, once entered, have nothing below it.
+
+A shape is generated only when each of its keys names an element of its own (no unknown key, no
+``_key``, no choice written twice: the general way reports those) and the object is not empty.
+Generation is tiered as :mod:`adapter.fhirpath.codegen` is: a shape is visited :data:`AFTER`
+times the general way (counted per owner, at most :data:`SHAPES` shapes counted per owner, so
+that an input of endless key orders grows nothing) before its function is compiled, so that a
+one-file ``adapter validate`` does not pay the compilation (issue 15, target 3). ``ENABLED =
+False`` keeps the general way everywhere (tests/unit/validation/test_walkgen.py compares the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from adapter.fhir.definitions import Constraint
+    from adapter.validation.structure import StructureWalk, _Plan, _Visit
+
+Shape = Callable[["StructureWalk", dict[str, Any], str, dict[str, Any]], None]
+
+ENABLED = True
+AFTER = 32
+"""Visits of a shape the general way before its function is generated (``0`` or less: at its first
+visit). Compiling one shape's function costs some 0.2-0.5 ms (the example submission has about 50
+shapes); the structure walk then costs about 30% fewer instructions (issue 15)."""
+SHAPES = 24
+"""Shapes counted (so generated, at most) per owner: an owner's objects come in a few shapes (an
+answer's has one per value type), and an input cannot make more than this many functions of it."""
+_REFUSED = -(1 << 62)  # the count of a shape that cannot be generated: never reaches AFTER
+
+
+def met(visit: _Visit, keys: tuple[str, ...]) -> None:
+    """One visit of an object of shape ``keys`` the general way: counted, and at :data:`AFTER`, its
+    function generated for the next ones (or the shape marked as one that takes the general way)."""
+    counts = visit.counts
+    n = counts.get(keys)
+    if n is None:
+        if len(counts) >= SHAPES:
+            return
+        n = 0
+    n += 1
+    if n < AFTER:
+        counts[keys] = n
+        return
+    shape = generate(visit, keys)
+    if shape is None:
+        counts[keys] = _REFUSED
+    else:
+        visit.shapes[keys] = shape
+
+
+class _Source:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {}
+        self.n = 0
+
+    def name(self, value: Any, prefix: str) -> str:
+        for known, held in self.names.items():
+            if held is value and known.startswith(prefix):
+                return known
+        self.n += 1
+        name = f"{prefix}{self.n}"
+        self.names[name] = value
+        return name
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+
+def generate(visit: _Visit, keys: tuple[str, ...]) -> Shape | None:
+    """The function visiting an object of shape ``keys`` of ``visit``'s owner with no profile walk
+    at it, as ``StructureWalk.complex`` does; None for a shape the general way must take."""
+    from adapter.validation import structure
+
+    plans = structure.shape_plans(visit, keys)
+    if plans is None:
+        return None
+    src = _Source()
+    src.names.update(structure.generated_names())
+    from adapter.validation import primitives
+
+    src.names.update(primitives.quick_names())
+    src.emit(0, "def shape(self, obj, path, res):")
+    for plan in plans:
+        _key(src, plan)
+    table = visit.table
+    present = {plan.name for plan in plans}
+    for name, element, minimum, profile in table.required:
+        if name not in present:
+            src.emit(1, f"self.issues.add('Validation_VAL_Profile_Minimum', expression=path + {'.' + name!r}, "
+                        f"code='structure', element={element!r}, min={minimum!r}, found=0, profile={profile!r})")
+    if visit.targets:
+        src.emit(1, f"_check_reference(obj, path, {src.name(visit.targets, 'T')}, "
+                    "self.entries[-1] if self.entries else None, self.issues)")
+    if visit.rules:
+        src.emit(1, f"_check_type({visit.type_name!r}, obj, path, self.issues, nested={visit.nested!r})")
+    constraints: tuple[Constraint, ...] = ()
+    gate = visit.gate
+    if gate == structure._ALWAYS or (gate == structure._ELE1 and keys == ("id",)):
+        constraints = visit.uncontained if visit.root and "contained" not in keys and "_contained" not in keys \
+            else visit.constraints
+        if keys != ("id",):  # (run_constraints passes ele-1 over on an object with a key but "id")
+            constraints = tuple(c for c in constraints if c.key != "ele-1")
+    if constraints:
+        type_path = None if visit.root else table.owner
+        src.emit(1, f"_run_constraints({src.name(constraints, 'C')}, obj, path, res, self.issues, self.reported, "
+                    f"type_path={type_path!r}, root_resource=self.containers.get(id(res)))")
+    src.emit(1, "return None")
+    text = "\n".join(src.lines) + "\n"
+    try:
+        code = compile(text, f"<walkgen {table.owner} {'/'.join(keys)[:80]}>", "exec")
+    except (RecursionError, SyntaxError, MemoryError):  # pragma: no cover - (shapes are flat)
+        return None
+    scope: dict[str, Any] = dict(src.names)
+    exec(code, scope)  # (the text is made here from the definitions, no input's value is in it)
+    made: Shape = scope["shape"]
+    made.source = text  # type: ignore[attr-defined]  # (for the tests and for reading)
+    return made
+
+
+def _key(src: _Source, plan: _Plan) -> None:
+    """The code of one key of the shape: its value ``v`` as ``StructureWalk.known`` visits it."""
+    from adapter.fhir.definitions import UNBOUNDED
+
+    p = src.name(plan, "P")
+    src.emit(1, f"v = obj[{plan.key!r}]")
+    element = f"self.element(obj, path, {p}, _NO_BELOW, res)"
+    if plan.single:
+        if not plan.one_fits:
+            src.emit(1, element)
+            return
+        # (the usual test comes first: a value it passes is neither null nor an array)
+        _one(src, plan, p, "v", f"path + {plan.dot!r}", 1,
+             unusual=("v is None or isinstance(v, list)", element))
+        return
+    src.emit(1, "if isinstance(v, list) and v and None not in v:")
+    src.emit(2, f"w = path + {plan.dot!r}")
+    src.emit(2, "for i, x in enumerate(v):")
+    _one(src, plan, p, "x", "f'{w}[{i}]'", 3)
+    checks = []
+    if plan.min > 1:
+        checks.append(f"len(v) < {plan.min}")
+    if plan.max < UNBOUNDED:
+        checks.append(f"len(v) > {plan.max}")
+    if checks:
+        src.emit(2, f"if {' or '.join(checks)}:")
+        src.emit(3, f"self.cardinality(path, {p}, len(v))")
+    src.emit(1, "else:")
+    src.emit(2, element)
+
+
+def _one(src: _Source, plan: _Plan, p: str, v: str, where: str, depth: int,
+         unusual: tuple[str, str] | None = None) -> None:
+    """One value ``v`` (with no ``_key`` part, no profile walk) at ``where`` (an expression), as
+    ``StructureWalk.known`` (or ``.each``) visits it: the usual case tested first (a primitive its
+    quick test passes, an object of a complex type), then ``unusual`` (a test and its code: the
+    values ``StructureWalk.element`` takes), then what the general visit does with the others."""
+    usual, body = _usual(src, plan, p, v, where)
+    if usual is not None:
+        src.emit(depth, f"if {usual}:")
+        for line in body or ["pass"]:
+            src.emit(depth + 1, line)
+        lead = "elif"
+    else:
+        lead = "if"
+    if unusual is not None:
+        src.emit(depth, f"{lead} {unusual[0]}:")
+        src.emit(depth + 1, unusual[1])
+        lead = "elif"
+    if lead == "if":
+        src.emit(depth, _other(plan, p, v, where))
+    else:
+        src.emit(depth, "else:")
+        src.emit(depth + 1, _other(plan, p, v, where))
+
+
+def _other(plan: _Plan, p: str, v: str, where: str) -> str:
+    """The general visit of a value that is not None (no ``_key`` part, no profile walk)."""
+    if plan.primitive:
+        return f"self.primitive({v}, None, {where}, {p}, _NONE, res)"
+    return f"self.value({v}, None, {where}, {p}, _NONE, res)"
+
+
+def _usual(src: _Source, plan: _Plan, p: str, v: str, where: str) -> tuple[str | None, list[str]]:
+    """The test of the usual values of ``plan`` and what they take (as ``StructureWalk.primitive``,
+    or ``.complex`` by the generated visit of the object's shape); ``(None, [])``: none."""
+    if plan.primitive:
+        quick = _quick(plan, v)
+        if quick is None:
+            return None, []
+        # A value its quick test passes: nothing more for a plain one; for the others, the checks
+        # left that it can fail (a local reference, a uri rule: left to the general visit, by prefix)
+        prefixes: tuple[str, ...] = ()
+        if plan.local_refs and not plan.xhtml:
+            prefixes += ("#",)
+        if plan.uri:
+            prefixes += ("oid:", "uuid:")
+        if prefixes:
+            quick = f"{quick} and not {v}.startswith({prefixes!r})"
+        body = []
+        if plan.local_refs and plan.xhtml:
+            body.append(f"self.local_refs.setdefault(id(res), set()).update(_local_references({v}, "
+                        f"{p}.el, {plan.type_name!r}))")
+        if plan.value_set:
+            body.append(f"if isinstance({v}, str):")
+            body.append(f"    _check_binding({plan.value_set!r}, {v}, W, self.issues)")
+        if plan.constraints:
+            body.append(f"_run_constraints({p}.constraints, {v}, W, res, self.issues, self.reported, "
+                        f"type_path={plan.type_name!r}, root_resource=self.containers.get(id(res)))")
+        if plan.value_set or plan.constraints:
+            body.insert(0, f"W = {where}")
+        return quick, body
+    direct = plan.direct
+    if direct is None:
+        return None, []
+    get = src.name(direct.shapes.get, "S")
+    d = src.name(direct, "V")
+    return f"isinstance({v}, dict)", [
+        f"f = {get}(tuple({v}))",
+        "if f is None:",
+        f"    self.complex({v}, {where}, {d}, _NONE, res)",
+        "else:",
+        f"    f(self, {v}, {where}, res)",
+    ]
+
+
+def _quick(plan: _Plan, v: str) -> str | None:
+    """The quick test of ``plan``'s values (``_Plan.quick``) as an expression on ``v``; None: none."""
+    from adapter.validation import primitives
+
+    if plan.quick is None:
+        return None
+    if plan.root_id:
+        return primitives.quick_resource_id_source(v)
+    source = primitives.quick_source(plan.type_name, v)
+    assert source is not None  # (plan.quick is quick_check's function of this source)
+    return source
