@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -427,7 +428,8 @@ def _precheck(root: etree._Element, is_xades: bool) -> Verification | None:
     found = unsigned_content(root, xades=is_xades)
     if found is not None:
         return _unsigned(found, is_xades)
-    return _check_algorithms(sig) or _check_references(sig) or _check_base64(sig) or _check_xades_target(sig)
+    return (_check_algorithms(sig) or _check_references(sig) or _check_base64(sig) or _check_certificates(sig)
+            or _check_xades_target(sig))
 
 
 def _check_xades_target(sig: etree._Element) -> Verification | None:
@@ -479,6 +481,23 @@ def _check_base64(sig: etree._Element) -> Verification | None:
             canonical = None
         if not text or canonical != text:
             return _result(False, "LISN_SIG_MALFORMED", detail=f"{etree.QName(el).localname} is not canonical base64")
+    return None
+
+
+def _check_certificates(sig: etree._Element) -> Verification | None:
+    """Refuse a KeyInfo certificate that is not a conformant X.509 certificate before signxml reads it:
+    cryptography only warns (a future release raises) about one it will not accept for long, such as
+    a serial number that is not positive (RFC 5280, 4.1.2.2), and a warning is no verdict."""
+    for el in sig.findall(".//ds:X509Certificate", NS):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                x509.load_der_x509_certificate(base64.b64decode("".join((el.text or "").split())))
+            except ValueError as exc:
+                return _result(False, "LISN_SIG_MALFORMED", detail=f"X509Certificate: {str(exc).splitlines()[0]}")
+        if caught:
+            return _result(False, "LISN_SIG_MALFORMED",
+                           detail=f"X509Certificate: {str(caught[0].message).split(',')[0]}")
     return None
 
 

@@ -324,3 +324,37 @@ def test_a_certificate_of_another_key_type_is_a_mismatch_not_a_crash(rsa_keys, e
     with pytest.raises(errors.SigningError) as exc:
         sign_document(example_xml, key=rsa_keys.key, cert_chain=[cert], algorithm="rsa-sha256")
     assert exc.value.message_id == "LISN_SIG_KEY_MISMATCH"
+
+
+def _with_serial(xml: bytes, index: int, first_byte: int) -> bytes:
+    """``xml`` with the serial number of its ``index``-th KeyInfo certificate made to start with ``first_byte``
+    (0x80 and up: negative; a one-byte 0: zero). The base64 is canonical, so only the certificate check can refuse it."""
+    root = etree.fromstring(xml)
+    el = root.findall(".//ds:X509Certificate", NS)[index]
+    der = bytearray(base64.b64decode("".join(el.text.split())))
+    at = der.index(b"\x02\x01\x02\x02") + 4  # version v3 ([0] INTEGER 2), then the serial's INTEGER
+    der[at + 1] = first_byte
+    el.text = base64.b64encode(bytes(der)).decode("ascii")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@pytest.mark.parametrize("first_byte", [0x80, 0xFF])
+def test_a_certificate_with_a_negative_serial_is_refused_not_warned_about(signed, first_byte: int) -> None:
+    """cryptography only warns about such a certificate (pytest turns warnings into errors here): the
+    verifier must answer with a verdict, whichever certificate of the chain it is."""
+    xml, keys, _ = signed
+    for index in range(len(etree.fromstring(xml).findall(".//ds:X509Certificate", NS))):
+        result = verify_document(_with_serial(xml, index, first_byte), trust=[keys.ca])
+        assert (result.ok, result.code) == (False, "LISN_SIG_MALFORMED"), index
+        assert "serial" in (result.detail or "")  # a warning (0x80…) or a DER error (0xFF, non-minimal)
+
+
+def test_negative_control_without_the_certificate_check_cryptography_only_warns(signed, monkeypatch) -> None:
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    from adapter.signing import xmldsig
+
+    xml, keys, _ = signed
+    monkeypatch.setattr(xmldsig, "_check_certificates", lambda sig: None)
+    with pytest.warns(CryptographyDeprecationWarning):
+        verify_document(_with_serial(xml, 0, 0x80), trust=[keys.ca])
