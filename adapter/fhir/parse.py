@@ -99,7 +99,7 @@ def _no_constant(token: str) -> Any:
 
 # Made once (json.loads with hooks would make a decoder and its scanner on every call).
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-_SCAN = _DECODER.scan_once
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # (set by JSONDecoder.__init__, not in its stubs)
 _BLANKS = re.compile(r"[ \t\n\r]*")  # json.decoder.WHITESPACE
 _BLANK_CHARS = " \t\n\r"
 
