@@ -11,6 +11,7 @@ only the caller decides whether errors make the request fail.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from adapter import errors, messages
@@ -18,8 +19,11 @@ from adapter import errors, messages
 LABEL_LENGTH = 60
 
 
+@lru_cache(maxsize=2048)
 def shorten(text: str, limit: int = LABEL_LENGTH) -> str:
-    """``text`` on one line, cut at a word boundary to at most ``limit`` characters (with '…')."""
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters (with '…').
+
+    Remembered: the same questions' texts come back with every response to a Questionnaire."""
     flat = " ".join(text.split())
     if len(flat) <= limit:
         return flat

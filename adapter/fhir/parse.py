@@ -55,15 +55,16 @@ def decode_utf8_sig(raw: bytes) -> str:
 def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     """Parse JSON text safely; raises InputRejected with line/column on any problem."""
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
-    check_size(data_bytes, limits)
+    if len(data_bytes) > limits.max_body_bytes:
+        check_size(data_bytes, limits)
     try:
-        text = decode_utf8_sig(data_bytes)
+        text = (data_bytes[3:] if data_bytes.startswith(_BOM) else data_bytes).decode("utf-8")  # decode_utf8_sig
     except UnicodeDecodeError as exc:
         raise _reject(messages.text("LISN_INPUT_NOT_UTF8", position=exc.start), "LISN_INPUT_NOT_UTF8") from None
     try:
         if text.startswith("\ufeff"):  # a second byte order mark: json.loads' own error
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        data = _DECODER.decode(text)
+        data = _decode(text)
     except _NotJsonConstant as exc:
         line, column = _constant_position(text, exc.token)
         raise _reject(f"Ogiltig JSON: {exc.token} är inget JSON-tal (rad {line}, kolumn {column}). "
@@ -98,6 +99,24 @@ def _no_constant(token: str) -> Any:
 
 # Made once (json.loads with hooks would make a decoder and its scanner on every call).
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # (set by JSONDecoder.__init__, not in its stubs)
+_BLANKS = re.compile(r"[ \t\n\r]*")  # json.decoder.WHITESPACE
+_BLANK_CHARS = " \t\n\r"
+
+
+def _decode(text: str) -> Any:
+    """``_DECODER.decode(text)`` (the same value, the same errors) without its two Python-level calls
+    and, where the text starts and ends without blanks, without its two matches of blanks."""
+    start = _BLANKS.match(text).end() if text[:1] in _BLANK_CHARS else 0  # type: ignore[union-attr]
+    try:
+        data, end = _SCAN(text, start)
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    if end != len(text):
+        end = _BLANKS.match(text, end).end()  # type: ignore[union-attr]
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+    return data
 
 _STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
 

@@ -134,11 +134,28 @@ def text(message_id: str, lang: str | None = None, **args: Any) -> str:
     An id that is not in the catalogue renders as the id and its arguments (a test proves every
     id the code uses is in the catalogue, in both languages).
     """
-    texts = catalogue().get(message_id)
-    if texts is None:
-        return message_id + (" " + ", ".join(f"{k}={v}" for k, v in sorted(args.items())) if args else "")
-    template = texts.get(lang or current_lang()) or texts.get(DEFAULT_LANG) or message_id
-    return template.format_map(_Default(args))
+    key = (message_id, lang or _current.get())
+    found = _TEMPLATES.get(key)
+    if found is None:
+        texts = catalogue().get(message_id)
+        if texts is None:
+            return message_id + (" " + ", ".join(f"{k}={v}" for k, v in sorted(args.items())) if args else "")
+        template = texts.get(key[1]) or texts.get(DEFAULT_LANG) or message_id
+        found = (template, "{" in template or "}" in template)
+        if key[1] in LANGS:
+            _TEMPLATES[key] = found
+    template, formatted = found
+    if not formatted:
+        return template  # (no placeholder, no brace: format_map would give it back as it is)
+    try:
+        return template.format_map(args)  # every placeholder given: as with _Default
+    except KeyError:
+        return template.format_map(_Default(args))
+
+
+# (message id, language) -> its template and whether it holds a brace, for the ids of the catalogue
+# and the languages we have texts in (bounded by them).
+_TEMPLATES: dict[tuple[str, str], tuple[str, bool]] = {}
 
 
 def bilingual(message_id: str, **args: Any) -> str:

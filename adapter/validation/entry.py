@@ -49,7 +49,9 @@ def validate(resource: Resource, registry: Registry | None = None, *, lang: str 
 
 
 def _validate(resource: Resource, registry: Registry | None, source_text: bytes | None, test_environment: bool,
-              xml_problems: Sequence[Problem]) -> errors.OperationOutcome:
+              xml_problems: Sequence[Problem], text_checked: bool = False) -> errors.OperationOutcome:
+    """:func:`validate`; ``text_checked``: ``source_text`` was read by :func:`parse.parse_json` here
+    (valid JSON without a key twice: the positions may be searched for, not scanned)."""
     reg = registry if registry is not None else _default()
     issues = Issues()
     root = str(resource.get("resourceType") or "Resource")
@@ -61,7 +63,7 @@ def _validate(resource: Resource, registry: Registry | None, source_text: bytes 
     if source_text is not None and len(issues):
         from adapter.validation.positions import add_positions  # a valid resource needs no positions
 
-        add_positions(oo, source_text)
+        add_positions(oo, source_text, checked=text_checked)
     return oo
 
 
@@ -138,6 +140,12 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
     and ``problems`` the XML representation errors (text, undefined attributes, order), which
     :func:`validate_read` reports.
     """
+    return _read(raw, limits, xml, lines, problems)[0]
+
+
+def _read(raw: bytes, limits: Limits, xml: XmlParsing, lines: dict[str, tuple[int, int | None]] | None,
+          problems: list[Problem] | None) -> tuple[Resource, str]:
+    """:func:`read_resource`, and the kind of text sniffed (``json`` or ``xml``)."""
     kind = parse.sniff(raw)
     if kind == "json":
         data = parse.parse_json(raw, limits)
@@ -151,7 +159,7 @@ def read_resource(raw: bytes, *, limits: Limits = Limits(), xml: XmlParsing = Xm
         raise _rejected("LISN_VALIDATION_INPUT_UNKNOWN")
     if not isinstance(data, dict):
         raise _rejected("LISN_VALIDATION_UNSUPPORTED_RESOURCE")
-    return data
+    return data, kind
 
 
 def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limits = Limits(),
@@ -162,12 +170,17 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
     problems: list[Problem] = []
     try:
         if lang is None:  # the current language: no context to enter
-            data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
+            data, kind = _read(raw, limits, xml, lines, problems)
         else:
             with messages.use_lang(lang):
-                data = read_resource(raw, limits=limits, xml=xml, lines=lines, problems=problems)
+                data, kind = _read(raw, limits, xml, lines, problems)
     except errors.InputRejected as exc:
         return exc.outcome
+    if kind == "json":  # read here: valid JSON without a key twice
+        if lang is None:
+            return _validate(data, registry, raw, test_environment, (), text_checked=True)
+        with messages.use_lang(lang):
+            return _validate(data, registry, raw, test_environment, (), text_checked=True)
     return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems,
                          test_environment=test_environment)
 

@@ -45,16 +45,49 @@ _BACKSLASH = "\\"
 # a literal, blanks, then a comma and the next key with its colon, or the ``}``.
 _SKIP_TO_NEXT_KEY = re.compile(r'[ \t\r\n]*+(?:"[^"\\]*+"|[\-0-9.eE+]++|true|false|null)[ \t\r\n]*+'
                                r'(?:\}|,[ \t\r\n]*+"([^"\\]*+(?:\\.[^"\\]*+)*+)"[ \t\r\n]*+:)')
+# A checked text (valid JSON, no key twice) up to this size, with up to this many issues and wanted
+# locations, is searched for the wanted keys directly (_plain_offsets) instead of being scanned.
+_PLAIN_UP_TO = 64 * 1024
+_PLAIN_ISSUES = 32
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_COLON = re.compile(r"[ \t\r\n]*+:[ \t\r\n]*+")
+# In a text without an escaped quote, a key with an escape: from the backslash on, the rest of its
+# string (no quote), the closing quote and the colon.
+_ESCAPED_KEY = re.compile(r'\\[^"]*+"[ \t\r\n]*+:')
+_INDEX = re.compile(r"\[(0|[1-9][0-9]*)\]")  # an array step as the scan writes it
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
 
-def add_positions(oo: OperationOutcome, raw: bytes) -> None:
-    """Add line/col extensions to every issue whose expression can be found in ``raw``."""
+def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) -> None:
+    """Add line/col extensions to every issue whose expression can be found in ``raw``.
+
+    ``checked``: ``raw`` was read by :func:`adapter.fhir.parse.parse_json` (valid JSON, no key
+    twice); a small text is then searched for the wanted keys directly (:func:`_plain_offsets`).
+    """
     # Each issue's expressions are normalised where they are used, not kept in a list of lists: with
     # many issues (an error path) that copy was a large part of the memory positions take.
-    if not any(iss.get("expression") for iss in oo.get("issue", [])):
+    issues = oo.get("issue", [])
+    if not any(iss.get("expression") for iss in issues):
         return  # no issue names a location: nothing to look up
+    if checked and len(raw) <= _PLAIN_UP_TO and len(issues) <= _PLAIN_ISSUES:
+        paths = [[_normalised(expr) for expr in iss.get("expression") or ()] for iss in issues]
+        try:
+            text = decode_utf8_sig(raw)
+        except UnicodeDecodeError:
+            return
+        found = _plain_offsets(text, paths)
+        if found is not None:
+            spots, root = found
+            for iss, issue_paths in zip(issues, paths):  # (few issues: each line counted afresh)
+                for path in issue_paths:
+                    spot = _lookup(spots, root, path)
+                    if spot is not None:
+                        iss.setdefault("extension", []).extend((
+                            {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
+                            {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
+                        break
+            return
     try:
         text = decode_utf8_sig(raw)
         scanner = _Scanner(text, *_wanted_inside(_paths(oo), every_split=False))
@@ -185,18 +218,34 @@ def _ancestors(wanted: Iterable[str]) -> set[str]:
     return out
 
 
-class _Scanner:
+class _Lines:
+    """Line and column of offsets in a text (each newline counted once when asked in increasing order)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.line, self.counted = 1, 0  # the line of offset ``counted``
+
+    def line_col(self, offset: int) -> tuple[int, int | None]:
+        """Line and column of ``offset``; called with increasing offsets (counts newlines once)."""
+        if offset < self.counted:
+            self.line, self.counted = 1, 0
+        self.line += self.text.count("\n", self.counted, offset)
+        self.counted = offset
+        return self.line, offset - self.text.rfind("\n", 0, offset)
+
+
+class _Scanner(_Lines):
     """Finds where the wanted values start; the text is already known to be valid JSON."""
 
     def __init__(self, text: str, wanted: set[str] | dict[str, str], inside: set[str] | None = None) -> None:
         """``inside``: the wanted locations that hold another one (worked out when not given).
         ``wanted`` as a dict of each location to itself: the finds are filed under its strings."""
-        self.text, self.i = text, 0
+        super().__init__(text)
+        self.i = 0
         self.wanted = wanted if isinstance(wanted, dict) else {path: path for path in wanted}
         holders = inside if inside is not None else _ancestors(wanted)
         self.enter = {path for path in wanted if path == "" or path in holders}
         self.offsets: dict[str, Any] = {}  # location -> offset; line and column once the scan is done
-        self.line, self.counted = 1, 0  # the line of offset ``counted``
         self.root = ""
         self.root_seen = False
 
@@ -364,10 +413,168 @@ class _Scanner:
                 return quote + 1
             i = quote + 1
 
-    def line_col(self, offset: int) -> tuple[int, int | None]:
-        """Line and column of ``offset``; called with increasing offsets (counts newlines once)."""
-        if offset < self.counted:
-            self.line, self.counted = 1, 0
-        self.line += self.text.count("\n", self.counted, offset)
-        self.counted = offset
-        return self.line, offset - self.text.rfind("\n", 0, offset)
+
+# -- a small checked text: the wanted keys searched for -------------------------------------------
+
+# A location's steps to the wanted locations it holds: for each, the key's needle (``"key"``) and
+# whether the key holds a step separator, or the array index.
+_Keys = tuple[tuple[str, str, bool], ...]
+_Indices = tuple[tuple[int, str], ...]
+
+
+def _plain_offsets(text: str, paths: list[list[str]]) -> tuple[dict[str, int], str] | None:
+    """The offsets of the wanted locations of ``paths`` and the root's type, as the scan
+    (:meth:`_Scanner.walk`) finds them, in a valid JSON text without a key twice; None where this
+    way does not apply (an escaped quote or a key with an escape, a root that is not an object or
+    whose type holds a step separator): the scan then runs.
+
+    Without an escaped quote every ``"`` opens or closes a string, so a key is found with
+    ``str.find`` and told from a string value by the count of quotes before it and the colon
+    after it, and from a key of a nested object by the brackets outside strings between the
+    object's start and it (:func:`_member`). Each wanted location is looked for as a key (or an
+    index) of each wanted location that holds it (:func:`_steps`) and was found, as the scan
+    enters those; with a key that holds a step separator two of them may be the same location,
+    and as in the scan the first in the text counts.
+    """
+    if "\\" in text and ('\\"' in text or _ESCAPED_KEY.search(text)):
+        return None
+    start = _BLANK.match(text).end()  # type: ignore[union-attr]  # (``*``: always a match)
+    if text[start] != "{":
+        return None
+    root = ""
+    at = _member(text, start, '"resourceType"')
+    if at is not None:
+        first = text[at]
+        if first == '"':
+            root = text[at + 1:text.index('"', at + 1)]
+        elif first not in "{[":
+            root = _LITERAL.match(text, at).group(0)  # type: ignore[union-attr]  # (valid JSON)
+        if "." in root or "[" in root:
+            return None  # an odd root type: the scan's way (the expressions split at each step)
+    keys: dict[str, _Keys] | None = None
+    indices: dict[str, _Indices] = {}
+    for issue_paths in paths:
+        for path in issue_paths:
+            path_keys, path_indices = _steps(path)
+            if keys is None:
+                keys, indices = path_keys, path_indices  # (one expression: its own tables, as they are)
+                continue
+            if path_keys is keys:
+                continue
+            keys, indices = {**keys}, {**indices}
+            for holder, steps in path_keys.items():
+                keys[holder] = tuple(dict.fromkeys(keys.get(holder, ()) + steps))
+            for holder, elements in path_indices.items():
+                indices[holder] = tuple(sorted(set(indices.get(holder, ()) + elements)))
+    if keys is None:
+        keys = {}
+    offsets = {"": start}
+    todo = [("", start)]
+    while todo:  # (loops, not comprehensions: each of those is a call)
+        path, start = todo.pop()
+        found: list[tuple[str, int | None]] = []
+        if text[start] == "{":
+            for needle, location, odd in keys.get(path, ()):
+                if not odd or needle in text:
+                    found.append((location, _member(text, start, needle)))
+        elif path in indices:
+            found.extend(_elements(text, start, indices[path]))
+        for location, at in found:
+            if at is not None:
+                if at < offsets.get(location, at + 1):
+                    offsets[location] = at
+                if text[at] in "{[" and (location in keys or location in indices):
+                    todo.append((location, at))
+    return offsets, root
+
+
+@lru_cache(maxsize=4096)
+def _steps(path: str) -> tuple[dict[str, _Keys], dict[str, _Indices]]:
+    """The locations :func:`_locations` takes from one normalised expression (``every_split``
+    false), each with the steps from it to the others it holds: keys, and indices (increasing).
+
+    The scan enters a location that holds another wanted one and forms each member's location
+    as the location, ``.`` and the key (``[i]`` for an element); so a location is found from each
+    shorter one with such a step between them (a key may hold ``.`` or ``[``)."""
+    parts = [part for part, _ in _locations(path, False)]
+    keys: dict[str, list[tuple[str, str, bool]]] = {}
+    indices: dict[str, list[tuple[int, str]]] = {}
+    for n, holder in enumerate(parts):
+        for part in parts[n + 1:]:
+            if part[len(holder)] == ".":
+                key = part[len(holder) + 1:]
+                keys.setdefault(holder, []).append((f'"{key}"', part, "." in key or "[" in key))
+            else:
+                index = _INDEX.fullmatch(part, len(holder))
+                if index is not None:
+                    indices.setdefault(holder, []).append((int(index.group(1)), part))
+    return ({holder: tuple(steps) for holder, steps in keys.items()},
+            {holder: tuple(sorted(elements)) for holder, elements in indices.items()})
+
+
+def _member(text: str, start: int, needle: str) -> int | None:
+    """Where the value of the key ``needle`` (with its quotes) starts in the object at ``start``
+    (None: no such key), in a valid JSON text without an escaped quote and without a key twice."""
+    if '"' in needle[1:-1]:
+        return None  # (no key of such a text holds a quote)
+    depth = 0  # of the brackets opened (outside strings) after the object's own, up to ``upto``
+    upto = start + 1
+    at = text.find(needle, upto)
+    while at >= 0:
+        between = text[upto:at]
+        if between.count('"') % 2:  # the needle's first quote closes a string: no key
+            at = text.find(needle, at + 1)
+            continue
+        if "{" in between or "}" in between or "[" in between or "]" in between:
+            # The brackets outside strings, with the pairs opened and closed in between cancelled:
+            # closing brackets are left, then opening ones (the text is valid JSON).
+            brackets = _NOT_BRACKETS.sub("", "".join(between.split('"')[::2]))
+            while "{}" in brackets or "[]" in brackets:
+                brackets = brackets.replace("{}", "").replace("[]", "")
+            closing = brackets.count("}") + brackets.count("]")
+            if closing > depth:
+                return None  # the object ended before
+            depth += len(brackets) - 2 * closing
+        upto = at
+        if depth == 0:
+            after = at + len(needle)
+            if text[after] == ":":  # (the usual layouts without a call: no blank or one before the value)
+                after += 1
+                if text[after] in _WS:
+                    if text[after] == " " and text[after + 1] not in _WS:
+                        return after + 1
+                    return _BLANK.match(text, after).end()  # type: ignore[union-attr]
+                return after
+            colon = _COLON.match(text, after)
+            if colon is not None:
+                return colon.end()
+        at = text.find(needle, at + 1)
+    return None
+
+
+def _elements(text: str, start: int, indices: _Indices) -> list[tuple[str, int]]:
+    """The location and value offset of each of ``indices`` (increasing) that the array at
+    ``start`` has (in a valid JSON text without an escaped quote)."""
+    i = start + 1
+    if text[i] in _WS:
+        i = _BLANK.match(text, i).end()  # type: ignore[union-attr]
+    if text[i] == "]":
+        return []
+    n = 0
+    found: list[tuple[str, int]] = []
+    for index, location in indices:
+        while n < index:
+            first = text[i]
+            if first == '"':
+                i = text.index('"', i + 1) + 1
+            elif first in "{[":
+                i = _DECODER.raw_decode(text, i)[1]  # (a small text)
+            else:
+                i = _LITERAL.match(text, i).end()  # type: ignore[union-attr]  # (valid JSON)
+            after = _NEXT.match(text, i)
+            if after is None or after.group(1) != ",":
+                return found
+            i = _BLANK.match(text, after.end()).end()  # type: ignore[union-attr]
+            n += 1
+        found.append((location, i))
+    return found
