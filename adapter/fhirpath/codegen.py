@@ -189,6 +189,8 @@ class _Gen:
         a remembered subexpression in them is remembered here too), then the direct form's own
         computation on their values; ``None`` for any other node."""
         op = (ast.get("terminalNodeText") or [None])[0]
+        if kind == "InequalityExpression" and op in direct._ORDER:
+            return self.order(ast, op, inp, depth)
         if kind == "TypeExpression" and op in ("is", "as"):
             left, right = direct._children(ast, 2)
             test = self.const(direct.type_test(op + "Op", direct._type_info(right)), "T")
@@ -256,39 +258,43 @@ class _Gen:
         out, s, ch = self.var(), self.const(step, "S"), self.const(step.children, "C")
         choices = Choices(step)
         cc, cf = self.const(choices.known, "H"), self.const(choices, "G")
-        it, d, c, x, h, f, fe, cp = (self.var(n) for n in ("it", "d", "c", "x", "h", "f", "fe", "cp"))
+        it, d, p, c, x, h, f, fe, cp = (self.var(n) for n in ("it", "d", "p", "c", "x", "h", "f", "fe", "cp"))
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{out} = []")
         e(depth, f"for {it} in {inp}:")
         e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
-        e(depth + 2, f"{d} = {it}[0]")
-        e(depth + 2, f"{c} = {ch}.get({it}[1])")
-        e(depth + 2, f"if {c} is not None:")  # a plain element under a known parent type
-        e(depth + 3, f"{x} = {d}.get({key!r})")
-        self.add(out, x, c, depth + 3)
-        e(depth + 3, f"if {ext!r} in {d}:")
-        e(depth + 4, f"{x} = {d}[{ext!r}]")
-        self.add(out, x, c, depth + 4)
-        e(depth + 2, "else:")  # a choice element (``value`` → ``valueCoding``…): Member.other's loop
-        e(depth + 3, f"{h} = {cc}.get({it}[1])")
-        e(depth + 3, f"if {h} is None:")
-        e(depth + 4, f"{h} = {cf}({it}[1])")
-        e(depth + 3, f"if {h} is False:")
-        e(depth + 4, f"{out} += {s}([{it}], v)")
-        e(depth + 3, "else:")
-        e(depth + 4, f"{c} = {h}[1]")
-        e(depth + 4, f"{x} = {fe} = None")
-        e(depth + 4, f"for {f}, {cp}, {c}_ in {h}[0]:")
-        e(depth + 5, f"{x} = {d}.get({f})")
-        e(depth + 5, f"{fe} = {d}.get({cp})")
-        e(depth + 5, f"if {x} is not None or {fe} is not None:")
-        e(depth + 6, f"{c} = {c}_")
-        e(depth + 6, "break")
-        self.add(out, x, c, depth + 4)
-        self.add(out, fe, c, depth + 4)
+        e(depth + 2, f"{d}, {p} = {it}")
+        # a raw object (a root given as JSON): the step types it by its resourceType, as a pair
+        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str:")
+        e(depth + 2, f"{d} = {it}")
         e(depth + 1, "else:")
         e(depth + 2, f"{out} += {s}([{it}], v)")
+        e(depth + 2, "continue")
+        e(depth + 1, f"{c} = {ch}.get({p})")
+        e(depth + 1, f"if {c} is not None:")  # a plain element under a known parent type
+        e(depth + 2, f"{x} = {d}.get({key!r})")
+        self.add(out, x, c, depth + 2)
+        e(depth + 2, f"if {ext!r} in {d}:")
+        e(depth + 3, f"{x} = {d}[{ext!r}]")
+        self.add(out, x, c, depth + 3)
+        e(depth + 1, "else:")  # a choice element (``value`` → ``valueCoding``…): Member.other's loop
+        e(depth + 2, f"{h} = {cc}.get({p})")
+        e(depth + 2, f"if {h} is None:")
+        e(depth + 3, f"{h} = {cf}({p})")
+        e(depth + 2, f"if {h} is False:")
+        e(depth + 3, f"{out} += {s}([{it}], v)")
+        e(depth + 2, "else:")
+        e(depth + 3, f"{c} = {h}[1]")
+        e(depth + 3, f"{x} = {fe} = None")
+        e(depth + 3, f"for {f}, {cp}, {c}_ in {h}[0]:")
+        e(depth + 4, f"{x} = {d}.get({f})")
+        e(depth + 4, f"{fe} = {d}.get({cp})")
+        e(depth + 4, f"if {x} is not None or {fe} is not None:")
+        e(depth + 5, f"{c} = {c}_")
+        e(depth + 5, "break")
+        self.add(out, x, c, depth + 3)
+        self.add(out, fe, c, depth + 3)
         return out
 
     def add(self, out: str, x: str, c: str, depth: int) -> None:
@@ -306,7 +312,7 @@ class _Gen:
 
     def count(self, step: direct._Step, test: str, inp: str, depth: int) -> tuple[str, bool]:
         n, s, ch = self.var("n"), self.const(step, "S"), self.const(step.children, "C")
-        it, d, x = (self.var(v) for v in ("it", "d", "x"))
+        it, d, x, p = (self.var(v) for v in ("it", "d", "x", "p"))
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{n} = 0")
@@ -314,15 +320,18 @@ class _Gen:
         e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str "
                      f"and {it}[1] in {ch}:")
         e(depth + 2, f"{d} = {it}[0]")
-        e(depth + 2, f"{x} = {d}.get({key!r})")
-        e(depth + 2, f"if {x} is not None:")
-        e(depth + 3, f"{n} += len({x}) if type({x}) is _list else 1")
-        e(depth + 2, f"if {ext!r} in {d}:")
-        e(depth + 3, f"{x} = {d}[{ext!r}]")
-        e(depth + 3, f"if {x} is not None:")
-        e(depth + 4, f"{n} += len({x}) if type({x}) is _list else 1")
+        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str and {p} in {ch}:")
+        e(depth + 2, f"{d} = {it}")  # (a raw object: typed by its resourceType, as _Step.count types it)
         e(depth + 1, "else:")
         e(depth + 2, f"{n} += {s}.count([{it}])")
+        e(depth + 2, "continue")
+        e(depth + 1, f"{x} = {d}.get({key!r})")
+        e(depth + 1, f"if {x} is not None:")
+        e(depth + 2, f"{n} += len({x}) if type({x}) is _list else 1")
+        e(depth + 1, f"if {ext!r} in {d}:")
+        e(depth + 2, f"{x} = {d}[{ext!r}]")
+        e(depth + 2, f"if {x} is not None:")
+        e(depth + 3, f"{n} += len({x}) if type({x}) is _list else 1")
         out = self.var()
         if test == "count":
             e(depth, f"{out} = [{n}]")
@@ -402,6 +411,31 @@ class _Gen:
         e(depth, "else:")
         self.lines.append(call)
         e(depth + 1, f"{out} = {general[0]}")
+        return out, False
+
+    def general(self, ast: Ast) -> str:
+        """The direct form's general closure for an operator (``_Compiler.bridged``: the node form's
+        operator on the direct form's operands, which it evaluates again: they read no state)."""
+        try:
+            return self.const(direct._Compiler(per_item=True).bridged(ast), "B")
+        except direct._Refused as exc:
+            raise _Refused(str(exc)) from exc
+
+    def order(self, ast: Ast, op: str, inp: str, depth: int) -> tuple[str, bool]:
+        """``direct._order``: two single plain strings or integers compared here, else its general closure."""
+        left, right = direct._children(ast, 2)
+        general, fast = self.general(ast), self.const(direct._ORDER[op], "Q")
+        a = self.as_list(self.gen(left, True, inp, depth), depth)
+        b = self.as_list(self.gen(right, True, inp, depth), depth)
+        out, x, y = self.var(), self.var("x"), self.var("y")
+        e = self.emit
+        e(depth, f"if not {a} or not {b}:")
+        e(depth + 1, f"{out} = []")
+        e(depth, f"elif len({a}) == 1 and len({b}) == 1 and ({x} := _plain({a}[0])) is not None "
+                 f"and ({y} := _plain({b}[0])) is not None and type({x}) is type({y}) and type({x}) is not _bool:")
+        e(depth + 1, f"{out} = [{fast}({x}, {y})]")
+        e(depth, "else:")
+        e(depth + 1, f"{out} = {general}({inp}, v)")
         return out, False
 
     def criterion(self, name: str, crit: Ast, equals: tuple[str, str] | None, inp: str,
