@@ -47,14 +47,16 @@ reads them: the same values, a node given as its data and path); ``$this`` where
 have set it to the term's input (it is read only in a criterion or an operator's operand: both
 set it so); ``$index``/``$total``; member steps on a type name (``Patient.x``) or on ``length``;
 operators but ``and``/``or``/``xor``/``implies``, ``=``/``!=``, ordering, ``in`` of literal
-strings, ``is``/``as``, ``&``, ``+`` of two counts or with a string literal; the indexer, unary signs, unions but of literals, date/time and quantity literals;
+strings, ``is``/``as``, ``&``, ``+`` of two counts or with a string literal; the indexer, unary
+signs, unions but of literals, date/time and quantity literals;
 functions that read the clock, other resources or the evaluation state (``resolve``, ``iif``,
 ``aggregate``, ``repeat``, ``trace``, ``children``, ``descendants``); a function parameter that is
 not a literal (or a type, for ``ofType``/``is``/``as``); and, since the node form evaluates them
 once per evaluation (:mod:`adapter.fhirpath.hoist`) where the closures would repeat them, a
 criterion holding a subexpression that reads only ``%`` variables, and such a subexpression used
-twice, unless the form is generated (below): the generated function remembers them. Primitive extensions (``_status``) are read as the node form reads them: an item of their
-own, after the value, typed as the value.
+twice, unless the form is generated (below): the generated function remembers them. Primitive
+extensions (``_status``) are read as the node form reads them: an item of their own, after the
+value, typed as the value.
 """
 
 from __future__ import annotations

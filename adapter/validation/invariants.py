@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from adapter import fhirpath
+from adapter.fhirpath.env import MODEL
 from adapter.fhirpath.upstream import parse as parse_fhirpath
 
 Compiled = Callable[..., list[Any]]
@@ -413,35 +414,61 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     return found
 
 
-_PLANS: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+_PLANS: dict[tuple[str, str | None], tuple[Any, Any, Any]] = {}
 
 
-def _plan(expression: str, type_path: str | None) -> tuple[Any, Any]:
-    """``(the shortcut of _when_absent, the compiled expression)`` for a plain evaluation, found once."""
+def _plan(expression: str, type_path: str | None) -> tuple[Any, Any, Any]:
+    """``(the shortcut of _when_absent, the compiled expression, its direct form where it is
+    evaluated by it reading no variable, else None)`` for a plain evaluation, found once."""
     shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
     if shortcut is _UNKNOWN:
         shortcut = _when_absent(expression, type_path)
-    plan = (shortcut, compiled(expression))
+    fn = compiled(expression)
+    plan = (shortcut, fn, fn.direct if type(fn) is fhirpath.Expression and _data_only(fn) else None)
     if len(_PLANS) >= 4096:  # expressions come from the loaded profiles: a bound all the same
         _PLANS.clear()
     _PLANS[(expression, type_path)] = plan
     return plan
 
 
-_PREFIXES: dict[tuple[str, ...], tuple[str, ...]] = {}
+def _choice_names() -> frozenset[str]:
+    """The member names that may be an R4 choice element under some parent type (``value``,
+    ``effective``…): the last step of every choice path of fhirpathpy's model, and of every path
+    defined elsewhere as one. A member step of any other name reads only the keys ``name`` and
+    ``_name`` of an object (:class:`adapter.fhirpath.navigation.Member`)."""
+    choices = MODEL["choiceTypePaths"]
+    names = {path.rsplit(".", 1)[-1] for path in choices}
+    names |= {path.rsplit(".", 1)[-1] for path, target in MODEL["pathsDefinedElsewhere"].items() if target in choices}
+    return frozenset(names)
+
+
+_CHOICE_NAMES = _choice_names()
+_LOOKUPS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _lookup(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(keys, prefixes)`` for :func:`_lacks`: ``x`` and ``_x`` as keys for a name that is never a
+    choice element, as prefixes for one that may be (``value`` covers ``valueString``)."""
+    if len(_LOOKUPS) >= 4096:
+        _LOOKUPS.clear()
+    keys = tuple(k for name in names if name not in _CHOICE_NAMES for k in (name, "_" + name))
+    prefixes = tuple(k for name in names if name in _CHOICE_NAMES for k in (name, "_" + name))
+    found = _LOOKUPS[names] = (keys, prefixes)
+    return found
 
 
 def _lacks(node: dict[str, Any], names: tuple[str, ...]) -> bool:
-    """Whether no key of ``node`` (``_x`` read as ``x``) starts with one of ``names`` (``value`` covers
-    ``valueString``: choice types)."""
-    prefixes = _PREFIXES.get(names)
-    if prefixes is None:  # ``x`` and ``_x``: one startswith per key
-        if len(_PREFIXES) >= 4096:
-            _PREFIXES.clear()
-        prefixes = _PREFIXES[names] = names + tuple("_" + name for name in names)
-    for k in node:  # noqa: SIM110 - a plain loop: called on most nodes, cheaper than all() over a generator
-        if k.startswith(prefixes):
-            return False  # (a name itself starting with "_" is then found present: only a shortcut lost)
+    """Whether ``node`` has no key a member step of one of ``names`` reads: ``x`` and ``_x``, and for
+    a name that may be a choice element any key starting with one of them (``valueString``)."""
+    found = _LOOKUPS.get(names)
+    keys, prefixes = _lookup(names) if found is None else found
+    for k in keys:  # noqa: SIM110 - a plain loop: called on most nodes, cheaper than any() over a generator
+        if k in node:
+            return False
+    if prefixes:
+        for k in node:  # noqa: SIM110
+            if k.startswith(prefixes):
+                return False
     return True
 
 
@@ -471,11 +498,15 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         plan = _PLANS.get((expression, type_path))
         if plan is None:
             plan = _plan(expression, type_path)
-        shortcut, fn = plan
+        shortcut, fn, form = plan
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
-        if _data_only(fn):  # (what the general steps below come to for it)
+        if form is not None:  # (what the general steps below come to for it)
             try:
+                if form.boolean:  # fn.on_data's own first case (adapter.fhirpath.direct.test_on_object), inlined
+                    tested: list[Any] = form.body([node if type_path is None else
+                                                   (node, node.get("resourceType", type_path))], {})
+                    return tested
                 data_found: list[Any] = fn.on_data(node, type_path)
                 return data_found
             except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
