@@ -201,7 +201,8 @@ class _Gen:
         if kind != "AdditiveExpression" or op not in ("&", "+"):
             return None
         left, right = direct._children(ast, 2)
-        if op == "+" and not (direct._string_literal(left) or direct._string_literal(right)):
+        if op == "+" and not any(direct._string_literal(a) or direct._quantity_literal(a) is not None
+                                 for a in (left, right)):
             return None
         out = self.var()
         if op == "+":
@@ -413,18 +414,10 @@ class _Gen:
         e(depth + 1, f"{out} = {general[0]}")
         return out, False
 
-    def general(self, ast: Ast) -> str:
-        """The direct form's general closure for an operator (``_Compiler.bridged``: the node form's
-        operator on the direct form's operands, which it evaluates again: they read no state)."""
-        try:
-            return self.const(direct._Compiler(per_item=True).bridged(ast), "B")
-        except direct._Refused as exc:
-            raise _Refused(str(exc)) from exc
-
     def order(self, ast: Ast, op: str, inp: str, depth: int) -> tuple[str, bool]:
-        """``direct._order``: two single plain strings or integers compared here, else its general closure."""
+        """``direct._order``: two single plain strings or integers compared here, else ``order_general``."""
         left, right = direct._children(ast, 2)
-        general, fast = self.general(ast), self.const(direct._ORDER[op], "Q")
+        general, fast = self.const(direct.order_general(op), "B"), self.const(direct._ORDER[op], "Q")
         a = self.as_list(self.gen(left, True, inp, depth), depth)
         b = self.as_list(self.gen(right, True, inp, depth), depth)
         out, x, y = self.var(), self.var("x"), self.var("y")
@@ -435,7 +428,7 @@ class _Gen:
                  f"and ({y} := _plain({b}[0])) is not None and type({x}) is type({y}) and type({x}) is not _bool:")
         e(depth + 1, f"{out} = [{fast}({x}, {y})]")
         e(depth, "else:")
-        e(depth + 1, f"{out} = {general}({inp}, v)")
+        e(depth + 1, f"{out} = {general}({a}, {b})")
         return out, False
 
     def criterion(self, name: str, crit: Ast, equals: tuple[str, str] | None, inp: str,

@@ -67,12 +67,12 @@ from typing import Any
 
 from adapter.fhirpath import fhir, functions
 from adapter.fhirpath.env import FP_CTX, RN, Env, arraify, flatten, get_data, is_capitalized, node
-from adapter.fhirpath.hoist import hoistable
+from adapter.fhirpath.hoist import _CRITERIA, free_variables, hoistable
 from adapter.fhirpath.navigation import Member
-from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS
+from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS, order_values
 from adapter.fhirpath.operators import _ORDER as _NODE_ORDER
 from adapter.fhirpath.params import Const, Unsupported, boolean_operand, type_param, value_param
-from adapter.fhirpath.upstream import REGISTRY, TypeInfo, fp_equal, fp_unequal
+from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, TypeInfo, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 Pairs = list[Any]  # (value, type path) tuples for what the node form holds as nodes; system values as they are
@@ -290,6 +290,7 @@ def _function_name(ast: Ast) -> tuple[str, int] | None:
 
 _COUNTING = frozenset({("exists", 0), ("empty", 0), ("count", 0)})
 _VARIABLES = frozenset({"context", "resource", "rootResource", "ucum"})
+_AGGREGATE = _CRITERIA["aggregate"]  # what aggregate() sets for its criterion: its item, $this, $index, $total
 
 
 class _Compiler:
@@ -309,6 +310,9 @@ class _Compiler:
         literal = _literal(ast)
         if literal is not None:
             return _const(literal)
+        quantities = _quantity_literal(ast)
+        if quantities is not None:  # (system values: every operator but + takes them by its general code)
+            return _const(quantities)
         if kind == "MemberInvocation":
             return _member(ast)
         if kind == "InvocationExpression":
@@ -336,14 +340,13 @@ class _Compiler:
                 return _in_strings(self.compile(left, True), values)
         if kind == "InequalityExpression" and ast.get("terminalNodeText", [""])[0] in _ORDER:
             left, right = _children(ast, 2)
-            return _order(ast["terminalNodeText"][0], self.compile(left, True), self.compile(right, True),
-                          self.bridged(ast))
+            return _order(ast["terminalNodeText"][0], self.compile(left, True), self.compile(right, True))
         if kind == "AdditiveExpression" and ast.get("terminalNodeText") == ["+"]:
             left, right = _children(ast, 2)
             if _counting(left) and _counting(right):  # ``(identifier.count() + name.count())``
                 return _plus_integers(self.compile(left, True), self.compile(right, True), self.bridged(ast))
-            if _string_literal(left) or _string_literal(right):  # ``'urn:x:' + code``
-                return _plus(self.compile(left, True), self.compile(right, True))
+            if any(_string_literal(a) or _quantity_literal(a) is not None for a in (left, right)):
+                return _plus(self.compile(left, True), self.compile(right, True))  # ``'urn:x:' + code``, ``+ 7 days``
         if kind == "AdditiveExpression" and ast.get("terminalNodeText") == ["&"]:
             left, right = _children(ast, 2)
             return _amp(self.compile(left, True), self.compile(right, True))
@@ -428,6 +431,8 @@ class _Compiler:
         if name in ("is", "as") and len(params) == 1:
             test = type_test(name, _type_info(params[0]))
             return lambda items, v: test(items)
+        if name == "aggregate" and len(params) == 1 and free_variables(params[0], _AGGREGATE) == set():
+            return _aggregate(ast)
         if name not in _ON_NODES:
             raise _Refused(f"function {name}")
         for param in params:
@@ -470,6 +475,30 @@ def _plus_integers(left: Direct, right: Direct, general: Direct) -> Direct:
         return general(items, v)
 
     return plus
+
+
+def _aggregate(ast: Ast) -> Direct:
+    """``aggregate(criterion)`` whose criterion reads only its item, ``$this``, ``$index`` and
+    ``$total`` (no ``%`` variable, nothing else of the state; aggregate sets ``$total`` before the
+    criterion reads it, and each item sets ``$this``): the node form's closure on the items' nodes
+    gives what it gives within the expression."""
+    return _on_nodes(ast)
+
+
+def _quantity_literal(ast: Ast) -> list[Any] | None:
+    """The values of a literal the node form folds to Quantities (``7 days``), else ``None``."""
+    inner = _unwrapped(ast)
+    if inner.get("type") != "LiteralTerm" or (inner.get("children") or [{}])[0].get("type") != "QuantityLiteral":
+        return None
+    from adapter.fhirpath import compiler
+
+    try:
+        body = compiler.compile_detached(ast)
+    except Unsupported:
+        return None
+    if not isinstance(body, Const) or not body.values or not all(type(v) is FP_Quantity for v in body.values):
+        return None
+    return list(body.values)
 
 
 def _string_literal(ast: Ast) -> bool:
@@ -775,11 +804,18 @@ def _in_strings(left: Direct, values: list[str]) -> Direct:
     return in_
 
 
-def _order(op: str, left: Direct, right: Direct, general: Direct) -> Direct:
+def order_general(op: str) -> Callable[[Pairs, Pairs], Pairs]:
+    """The node form's comparison (``operators.order_values``) on the nodes of two operands' values."""
+    values = order_values(op)
+    return lambda a, b: pairs_of(values(nodes(a), nodes(b)))
+
+
+def _order(op: str, left: Direct, right: Direct) -> Direct:
     """``<``, ``>``, ``<=``, ``>=``: on two single strings or integers (as the node form's fast path
-    takes them: no date/time, no Quantity), compared here; else the node form's closure, which
-    evaluates the operands again (they read nothing but their input: same values)."""
+    takes them: no date/time, no Quantity), compared here; else the node form's comparison on the
+    operands' nodes (:func:`order_general`)."""
     fast = _ORDER[op]
+    general = order_general(op)
 
     def compare(items: Pairs, v: Vars) -> Pairs:
         a, b = left(items, v), right(items, v)
@@ -789,7 +825,7 @@ def _order(op: str, left: Direct, right: Direct, general: Direct) -> Direct:
             x, y = _plain(a[0]), _plain(b[0])
             if x is not None and y is not None and type(x) is type(y) and type(x) is not bool:
                 return [fast(x, y)]
-        return general(items, v)
+        return general(a, b)
 
     return compare
 

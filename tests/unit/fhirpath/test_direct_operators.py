@@ -30,11 +30,12 @@ from test_oracle_mutations import mutated
 
 from adapter import fhirpath
 from adapter.fhirpath import codegen, direct
-from adapter.fhirpath.upstream import TypeInfo
+from adapter.fhirpath.upstream import FP_Quantity, TypeInfo
 
 MESSAGE_RULE = next(e for e in PROFILE if "'urn:lisn:kommunkod:' +" in e)
 PROFILE_NEW = [e for e in PROFILE + [c["expression"] for c in CORE]
-               if (e == MESSAGE_RULE or " is " in e or ".is(" in e or "&" in e) and fhirpath.compile(e).direct is not None]
+               if (e == MESSAGE_RULE or " is " in e or ".is(" in e or "&" in e or "aggregate(" in e or " days" in e)
+               and fhirpath.compile(e).direct is not None]
 EXPRESSIONS = PROFILE_NEW + [
     "entry.first().resource is MessageHeader",
     "entry.first().resource is Resource",
@@ -75,10 +76,26 @@ EXPRESSIONS = PROFILE_NEW + [
     "%resource.entry.count() > 1 and entry.count() = %resource.entry.count()",
     "(%resource.entry.fullUrl.first() & id) = (%resource.entry.fullUrl.first() & id)",
     "entry.where(resource.id = %resource.entry.resource.id.first()).count() = %resource.entry.resource.id.first().length()",
+    "meta.lastUpdated + 1 day",
+    "'2020-01-01' + 7 days",
+    "(item.answer.value.first() + 7 days) < item.answer.value.last()",
+    "item.answer.value.where(($this + 2 weeks) > '2020-01-01').exists()",
+    "item.answer.value.aggregate(iif($total.empty() or $this < $total, $this, $total))",
+    "item.item.answer.value.aggregate(iif($total.empty() or $this > $total, $this, $total)) > '2020'",
+    "entry.aggregate($index)",
+    "entry.aggregate(fullUrl)",
+    "name.given.aggregate($this & $total)",
+    "identifier.aggregate($total.count() + 1)",
+    "meta.lastUpdated < '2030'",
+    "meta.lastUpdated >= meta.lastUpdated",
+    "item.answer.value.first() <= item.answer.value.last()",
+    "item.answer.value > 1",
 ]
 ON_TYPED = ["id is string", "%resource is Bundle", "identifier.where($this is Identifier).count()", "value is string", "value & system",
-            "'p:' + value", "system.as(uri)", "reference & display"]
-REFUSED = ["value.count() + 1 > 0", "name.given.first() + name.family.first()", "id + 1", "id + 7 days"]
+            "'p:' + value", "system.as(uri)", "reference & display", "start <= end", "(start + 1 day) > end",
+            "end < start", "value.aggregate($total.count() + $index)"]
+REFUSED = ["value.count() + 1 > 0", "name.given.first() + name.family.first()", "id + 1", "entry.aggregate($this, 0)",
+           "entry.aggregate(%resource.id)", "entry.aggregate(iif($total.empty(), %resource, $total))"]
 
 
 def test_the_profile_rules_have_direct_forms() -> None:
@@ -253,6 +270,31 @@ def test_a_wrong_addition_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: ``+`` with its operands swapped."""
     real = direct.plus_values
     monkeypatch.setattr(direct, "plus_values", lambda a, b: real(b, a))
+    _caught(monkeypatch, INPUTS)
+
+
+def test_a_wrong_ordering_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: the node form's comparison (a date, a Quantity) with its operands swapped."""
+    real = direct.order_general
+    monkeypatch.setattr(direct, "order_general", lambda op: (lambda a, b, f=real(op): f(b, a)))
+    _caught(monkeypatch, INPUTS)
+
+
+def test_a_wrong_quantity_literal_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: ``+ 7 days`` read as one day more."""
+    real = direct._quantity_literal
+
+    def wrong(ast: Any) -> Any:
+        found = real(ast)
+        return None if found is None else [FP_Quantity(found[0].value + 1, found[0].unit)]
+
+    monkeypatch.setattr(direct, "_quantity_literal", wrong)
+    _caught(monkeypatch, INPUTS)
+
+
+def test_a_wrong_aggregate_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: ``aggregate(…)`` giving its first item."""
+    monkeypatch.setattr(direct, "_aggregate", lambda ast: lambda items, v: items[:1])
     _caught(monkeypatch, INPUTS)
 
 
