@@ -69,7 +69,7 @@ from adapter.fhirpath import fhir, functions
 from adapter.fhirpath.env import FP_CTX, RN, Env, arraify, flatten, get_data, is_capitalized, node
 from adapter.fhirpath.hoist import _CRITERIA, free_variables, hoistable
 from adapter.fhirpath.navigation import Member
-from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS, order_values
+from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS, arithmetic_values, order_values
 from adapter.fhirpath.operators import _ORDER as _NODE_ORDER
 from adapter.fhirpath.params import Const, Unsupported, boolean_operand, type_param, value_param
 from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, TypeInfo, fp_equal, fp_unequal
@@ -507,16 +507,16 @@ def _string_literal(ast: Ast) -> bool:
     return values is not None and len(values) == 1 and type(values[0]) is str
 
 
-_PLUS = REGISTRY["+"]["fn"]
+_PLUS = arithmetic_values(REGISTRY["+"]["fn"])
 
 
 def plus_values(a: Pairs, b: Pairs) -> Pairs:
-    """``+`` on its operands' values, as the node form's operator (``_date_arithmetic``) computes
-    it: empty if either is, else fhirpathpy's ``plus`` on their nodes (its remembered dates are
-    what ``plus`` gives)."""
+    """``+`` on its operands' values, as the node form's operator computes it (``operators.
+    arithmetic_values`` on their nodes: empty if either is, else fhirpathpy's ``plus``, a date plus
+    a Quantity remembered)."""
     if not a or not b:
         return []
-    return _listed(_PLUS(FP_CTX, nodes(a), nodes(b)))
+    return pairs_of(_PLUS(nodes(a), nodes(b)))
 
 
 def _plus(left: Direct, right: Direct) -> Direct:
