@@ -138,38 +138,49 @@ def _refs(node: Any, originals: dict[int, Any]) -> Any:
 
 
 def _refs_dict(node: dict[str, Any], originals: dict[int, Any]) -> Any:
-    """:func:`_refs` on a plain ``dict`` (the walk's hot loop: every object of every entry)."""
+    """:func:`_refs` on a plain ``dict`` (the walk's hot loop: every object of every entry). The copy
+    is made only when something is kept (most objects hold no reference): its members gathered in
+    order, ``resourceType`` at its place."""
     if "reference" in node or "_reference" in node:
         return node  # kept whole: the where() body may look at any part of it
-    slim: dict[str, Any] = {}
+    members: list[tuple[str, Any]] | None = None
     found = False
     for key, value in node.items():
         kind = type(value)
         if kind is str:
-            if key == "resourceType":
-                slim[key] = value  # fhirpathpy types a resource (and the nodes below it) by this
+            if key == "resourceType":  # fhirpathpy types a resource (and the nodes below it) by this
+                if members is None:
+                    members = []
+                members.append((key, value))
             continue  # a primitive is no Reference with a reference
-        if key == "resourceType":
-            raise _Unprunable
         if kind is dict:
+            if key == "resourceType":
+                raise _Unprunable
             kept = _refs_dict(value, originals)
         elif kind is list:
+            if key == "resourceType":
+                raise _Unprunable
             kept = _refs_list(value, originals)
+        elif key == "resourceType":
+            raise _Unprunable
         elif kind is bool or kind is int or kind is float or value is None:
             continue
         else:
             kept = _refs_general(value, originals)
         if kept is not None:
-            slim[key] = kept
+            if members is None:
+                members = []
+            members.append((key, kept))
             found = True
     if not found:
         return None
+    slim = dict(members or ())
     originals[id(slim)] = node
     return slim
 
 
 def _refs_list(node: list[Any], originals: dict[int, Any]) -> Any:
-    kept_items = []
+    kept_items = None
     for v in node:
         kind = type(v)
         if kind is dict:
@@ -183,8 +194,11 @@ def _refs_list(node: list[Any], originals: dict[int, Any]) -> Any:
         else:
             continue
         if k is not None:
-            kept_items.append(k)
-    return kept_items or None
+            if kept_items is None:
+                kept_items = [k]
+            else:
+                kept_items.append(k)
+    return kept_items
 
 
 def _refs_general(node: Any, originals: dict[int, Any]) -> Any:
