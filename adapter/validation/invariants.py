@@ -428,17 +428,15 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     return found
 
 
-_PLANS: dict[tuple[str, str | None], tuple[Any, Any, Any]] = {}
+_PLANS: dict[tuple[str, str | None], tuple[Any, Any]] = {}
 
 
-def _plan(expression: str, type_path: str | None) -> tuple[Any, Any, Any]:
-    """``(the shortcut of _when_absent, the compiled expression, its direct form where it is
-    evaluated by it reading no variable, else None)`` for a plain evaluation, found once."""
+def _plan(expression: str, type_path: str | None) -> tuple[Any, Any]:
+    """``(the shortcut of _when_absent, the compiled expression)`` for a plain evaluation, found once."""
     shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
     if shortcut is _UNKNOWN:
         shortcut = _when_absent(expression, type_path)
-    fn = compiled(expression)
-    plan = (shortcut, fn, fn.direct if type(fn) is fhirpath.Expression and _data_only(fn) else None)
+    plan = (shortcut, compiled(expression))
     if len(_PLANS) >= 4096:  # expressions come from the loaded profiles: a bound all the same
         _PLANS.clear()
     _PLANS[(expression, type_path)] = plan
@@ -512,12 +510,13 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         plan = _PLANS.get((expression, type_path))
         if plan is None:
             plan = _plan(expression, type_path)
-        shortcut, fn, form = plan
+        shortcut, fn = plan
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
-        if form is not None:  # (what the general steps below come to for it)
+        if _data_only(fn):  # (what the general steps below come to for it)
+            form = fn.direct
             try:
-                if form.boolean:  # fn.on_data's own first case (adapter.fhirpath.direct.test_on_object), inlined
+                if form is not None and form.boolean:  # fn.on_data's own first case (adapter.fhirpath.direct.test_on_object), inlined
                     tested: list[Any] = form.body([node if type_path is None else
                                                    (node, node.get("resourceType", type_path))], {})
                     return tested
