@@ -19,10 +19,15 @@ outbound mapping compiles its bodies. The semantics are the direct form's, part 
 * ``=``/``!=``, ``in`` of literal strings, ``contains``/``matches`` of a literal: the closure's fast
   paths inlined, its slow paths called;
 * ``exists()``/``empty()``/``count()``/``not()`` on a collection; ``$this``; literals;
-* inside a criterion, a subexpression reading only ``%`` variables (:func:`adapter.fhirpath.hoist.hoistable`):
-  computed where it is first reached in an evaluation, then remembered for the other items (the
-  node form's hoisting; the direct form's closures, made with ``per_item``, compute it per item:
-  the same values, as it reads no item).
+* inside a criterion, or standing more than once in the expression, a subexpression reading only
+  ``%`` variables (:func:`adapter.fhirpath.hoist.hoistable`): computed where it is first reached in
+  an evaluation, then remembered for the other items and uses (the node form's hoisting, with its
+  condition: reused only under the ``TypeInfo.model`` it was made under, which an ``is``/``as``
+  sets; the direct form's closures compute it per item and per use: the same values, as it reads
+  no item and no state);
+* ``is``/``as``, ``&`` and ``+`` with a string literal: the operands generated, then the direct
+  form's own functions on their values (``type_test``, ``string_operand``/``amp_values``,
+  ``plus_values``).
 
 Any other node (ordering, ``matches``, functions on nodes, ``%`` variables…) is its direct-form
 closure, compiled as :mod:`adapter.fhirpath.direct` compiles it and called from the generated code.
@@ -40,10 +45,10 @@ from typing import Any
 
 from adapter.fhirpath import direct, functions
 from adapter.fhirpath.env import FP_CTX, flatten
-from adapter.fhirpath.hoist import hoistable
+from adapter.fhirpath.hoist import hoistable, key_of
 from adapter.fhirpath.navigation import Member
 from adapter.fhirpath.operators import _QUANTITY_PATHS
-from adapter.fhirpath.upstream import REGISTRY, fp_equal, fp_unequal
+from adapter.fhirpath.upstream import REGISTRY, TypeInfo, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 _LOGIC = ("AndExpression", "OrExpression", "XorExpression", "ImpliesExpression")
@@ -109,10 +114,14 @@ class _Gen:
             "_one": direct._one, "_all_true": direct._all_true, "_pairs_of": direct.pairs_of, "_flatten": flatten,
             "_nodes": direct.nodes, "_listed": direct._listed, "_operand": direct._operand, "_not": direct._not,
             "_plain": direct._plain, "_UNSET": _UNSET, "_FP_CTX": FP_CTX, "_fp_equal": fp_equal, "_fp_unequal": fp_unequal,
+            "_TI": TypeInfo, "_plus_values": direct.plus_values, "_string_operand": direct.string_operand,
+            "_amp_values": direct.amp_values,
         }
         self.n = 0
         self.loops = 0  # how many criterion loops enclose the code being generated
         self.preamble: list[str] = []
+        self.repeated: frozenset[int] = frozenset()  # subexpressions standing more than once (compiler.repeated_counts)
+        self.memos: dict[int, tuple[str, str]] = {}  # subexpression key -> (its memo, the model it was made under)
 
     def var(self, prefix: str = "r") -> str:
         self.n += 1
@@ -140,8 +149,10 @@ class _Gen:
         """Code computing ``ast`` on the collection ``inp``: ``(variable, boolean)``; a Boolean
         result is held as a plain ``bool``, any other as the direct form's list."""
         kind = ast.get("type")
-        if self.loops and hoistable(ast):
-            return self.once(ast, focus, inp, depth)
+        if (self.loops or self.repeated) and hoistable(ast):
+            key = key_of(ast)
+            if self.loops or key in self.repeated:
+                return self.once(ast, key, focus, inp, depth)
         if kind in direct._WRAPPERS:
             return self.gen(direct._children(ast, 1)[0], focus, inp, depth)
         literal = direct._literal(ast)
@@ -168,21 +179,70 @@ class _Gen:
             values = direct._literal(right)
             if values and all(type(v) is str for v in values):
                 return self.in_strings(left, values, inp, depth)
+        found = self.operator(ast, kind, inp, depth)
+        if found is not None:
+            return found
         return self.closure(ast, focus, inp, depth)
 
-    def once(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
-        """A subexpression reading only ``%`` variables, inside a criterion: computed where it is
-        first reached in an evaluation, then remembered (as the node form's hoisting does; an
-        error is raised where it is first reached, and ends the evaluation)."""
-        memo = self.var("h")
-        self.preamble.append(f"    {memo} = _UNSET")
-        self.emit(depth, f"if {memo} is _UNSET:")
-        loops, self.loops = self.loops, 0
-        found, boolean = self.gen(ast, focus, inp, depth + 1)
-        self.loops = loops
-        self.emit(depth + 1, f"{memo} = {found}")
+    def operator(self, ast: Ast, kind: Any, inp: str, depth: int) -> tuple[str, bool] | None:
+        """``is``/``as`` of a type, ``&``, ``+`` with a string literal: the operands generated (so that
+        a remembered subexpression in them is remembered here too), then the direct form's own
+        computation on their values; ``None`` for any other node."""
+        op = (ast.get("terminalNodeText") or [None])[0]
+        if kind == "InequalityExpression" and op in direct._ORDER:
+            return self.order(ast, op, inp, depth)
+        if kind == "TypeExpression" and op in ("is", "as"):
+            left, right = direct._children(ast, 2)
+            test = self.const(direct.type_test(op + "Op", direct._type_info(right)), "T")
+            a = self.as_list(self.gen(left, True, inp, depth), depth)
+            out = self.var()
+            self.emit(depth, f"{out} = {test}({a})")
+            return out, False
+        if kind != "AdditiveExpression" or op not in ("&", "+"):
+            return None
+        left, right = direct._children(ast, 2)
+        if op == "+" and not any(direct._string_literal(a) or direct._quantity_literal(a) is not None
+                                 for a in (left, right)):
+            return None
         out = self.var()
-        self.emit(depth, f"{out} = {memo}" if boolean else f"{out} = {memo}[:]")
+        if op == "+":
+            a = self.as_list(self.gen(left, True, inp, depth), depth)
+            b = self.as_list(self.gen(right, True, inp, depth), depth)
+            self.emit(depth, f"{out} = _plus_values({a}, {b})")
+            return out, False
+        x, y = self.var("x"), self.var("y")
+        a = self.as_list(self.gen(left, True, inp, depth), depth)
+        self.emit(depth, f"{x} = _string_operand({a})")  # (checked before the right one is evaluated)
+        b = self.as_list(self.gen(right, True, inp, depth), depth)
+        self.emit(depth, f"{y} = _string_operand({b})")
+        self.emit(depth, f"{out} = _amp_values({x}, {y})")
+        return out, False
+
+    def once(self, ast: Ast, key: int, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
+        """A subexpression reading only ``%`` variables, inside a criterion or standing more than
+        once in the expression: computed where it is first reached in an evaluation, then
+        remembered for its other uses (one memo per distinct subexpression), as the node form's
+        hoisting does: reused only under the ``TypeInfo.model`` it was computed with, and not
+        remembered when its own evaluation changed that global (an ``is``/``as`` inside). An
+        error is raised where it is first reached, and ends the evaluation."""
+        if key not in self.memos:
+            self.memos[key] = (self.var("h"), self.var("hm"))
+            self.preamble.append(f"    {self.memos[key][0]} = {self.memos[key][1]} = _UNSET")
+        memo, model = self.memos[key]
+        out, m0 = self.var(), self.var("m")
+        self.emit(depth, f"if {memo} is not _UNSET and {model} is _TI.model:")
+        loops, repeated = self.loops, self.repeated
+        self.loops, self.repeated = 0, repeated - {key}  # (its own code, then: not remembered again)
+        self.emit(depth + 1, "pass")  # (replaced below: the result's name is known once generated)
+        at = len(self.lines) - 1
+        self.emit(depth, "else:")
+        self.emit(depth + 1, f"{m0} = _TI.model")
+        found, boolean = self.gen(ast, focus, inp, depth + 1)
+        self.loops, self.repeated = loops, repeated
+        self.emit(depth + 1, f"{out} = {found}" if boolean else f"{out} = {found}[:]")
+        self.emit(depth + 1, f"if _TI.model is {m0}:")
+        self.emit(depth + 2, f"{memo}, {model} = {found}, {m0}")
+        self.lines[at] = "    " * (depth + 1) + (f"{out} = {memo}" if boolean else f"{out} = {memo}[:]")
         return out, boolean
 
     def closure(self, ast: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
@@ -199,39 +259,43 @@ class _Gen:
         out, s, ch = self.var(), self.const(step, "S"), self.const(step.children, "C")
         choices = Choices(step)
         cc, cf = self.const(choices.known, "H"), self.const(choices, "G")
-        it, d, c, x, h, f, fe, cp = (self.var(n) for n in ("it", "d", "c", "x", "h", "f", "fe", "cp"))
+        it, d, p, c, x, h, f, fe, cp = (self.var(n) for n in ("it", "d", "p", "c", "x", "h", "f", "fe", "cp"))
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{out} = []")
         e(depth, f"for {it} in {inp}:")
         e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
-        e(depth + 2, f"{d} = {it}[0]")
-        e(depth + 2, f"{c} = {ch}.get({it}[1])")
-        e(depth + 2, f"if {c} is not None:")  # a plain element under a known parent type
-        e(depth + 3, f"{x} = {d}.get({key!r})")
-        self.add(out, x, c, depth + 3)
-        e(depth + 3, f"if {ext!r} in {d}:")
-        e(depth + 4, f"{x} = {d}[{ext!r}]")
-        self.add(out, x, c, depth + 4)
-        e(depth + 2, "else:")  # a choice element (``value`` → ``valueCoding``…): Member.other's loop
-        e(depth + 3, f"{h} = {cc}.get({it}[1])")
-        e(depth + 3, f"if {h} is None:")
-        e(depth + 4, f"{h} = {cf}({it}[1])")
-        e(depth + 3, f"if {h} is False:")
-        e(depth + 4, f"{out} += {s}([{it}], v)")
-        e(depth + 3, "else:")
-        e(depth + 4, f"{c} = {h}[1]")
-        e(depth + 4, f"{x} = {fe} = None")
-        e(depth + 4, f"for {f}, {cp}, {c}_ in {h}[0]:")
-        e(depth + 5, f"{x} = {d}.get({f})")
-        e(depth + 5, f"{fe} = {d}.get({cp})")
-        e(depth + 5, f"if {x} is not None or {fe} is not None:")
-        e(depth + 6, f"{c} = {c}_")
-        e(depth + 6, "break")
-        self.add(out, x, c, depth + 4)
-        self.add(out, fe, c, depth + 4)
+        e(depth + 2, f"{d}, {p} = {it}")
+        # a raw object (a root given as JSON): the step types it by its resourceType, as a pair
+        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str:")
+        e(depth + 2, f"{d} = {it}")
         e(depth + 1, "else:")
         e(depth + 2, f"{out} += {s}([{it}], v)")
+        e(depth + 2, "continue")
+        e(depth + 1, f"{c} = {ch}.get({p})")
+        e(depth + 1, f"if {c} is not None:")  # a plain element under a known parent type
+        e(depth + 2, f"{x} = {d}.get({key!r})")
+        self.add(out, x, c, depth + 2)
+        e(depth + 2, f"if {ext!r} in {d}:")
+        e(depth + 3, f"{x} = {d}[{ext!r}]")
+        self.add(out, x, c, depth + 3)
+        e(depth + 1, "else:")  # a choice element (``value`` → ``valueCoding``…): Member.other's loop
+        e(depth + 2, f"{h} = {cc}.get({p})")
+        e(depth + 2, f"if {h} is None:")
+        e(depth + 3, f"{h} = {cf}({p})")
+        e(depth + 2, f"if {h} is False:")
+        e(depth + 3, f"{out} += {s}([{it}], v)")
+        e(depth + 2, "else:")
+        e(depth + 3, f"{c} = {h}[1]")
+        e(depth + 3, f"{x} = {fe} = None")
+        e(depth + 3, f"for {f}, {cp}, {c}_ in {h}[0]:")
+        e(depth + 4, f"{x} = {d}.get({f})")
+        e(depth + 4, f"{fe} = {d}.get({cp})")
+        e(depth + 4, f"if {x} is not None or {fe} is not None:")
+        e(depth + 5, f"{c} = {c}_")
+        e(depth + 5, "break")
+        self.add(out, x, c, depth + 3)
+        self.add(out, fe, c, depth + 3)
         return out
 
     def add(self, out: str, x: str, c: str, depth: int) -> None:
@@ -249,7 +313,7 @@ class _Gen:
 
     def count(self, step: direct._Step, test: str, inp: str, depth: int) -> tuple[str, bool]:
         n, s, ch = self.var("n"), self.const(step, "S"), self.const(step.children, "C")
-        it, d, x = (self.var(v) for v in ("it", "d", "x"))
+        it, d, x, p = (self.var(v) for v in ("it", "d", "x", "p"))
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{n} = 0")
@@ -257,15 +321,18 @@ class _Gen:
         e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str "
                      f"and {it}[1] in {ch}:")
         e(depth + 2, f"{d} = {it}[0]")
-        e(depth + 2, f"{x} = {d}.get({key!r})")
-        e(depth + 2, f"if {x} is not None:")
-        e(depth + 3, f"{n} += len({x}) if type({x}) is _list else 1")
-        e(depth + 2, f"if {ext!r} in {d}:")
-        e(depth + 3, f"{x} = {d}[{ext!r}]")
-        e(depth + 3, f"if {x} is not None:")
-        e(depth + 4, f"{n} += len({x}) if type({x}) is _list else 1")
+        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str and {p} in {ch}:")
+        e(depth + 2, f"{d} = {it}")  # (a raw object: typed by its resourceType, as _Step.count types it)
         e(depth + 1, "else:")
         e(depth + 2, f"{n} += {s}.count([{it}])")
+        e(depth + 2, "continue")
+        e(depth + 1, f"{x} = {d}.get({key!r})")
+        e(depth + 1, f"if {x} is not None:")
+        e(depth + 2, f"{n} += len({x}) if type({x}) is _list else 1")
+        e(depth + 1, f"if {ext!r} in {d}:")
+        e(depth + 2, f"{x} = {d}[{ext!r}]")
+        e(depth + 2, f"if {x} is not None:")
+        e(depth + 3, f"{n} += len({x}) if type({x}) is _list else 1")
         out = self.var()
         if test == "count":
             e(depth, f"{out} = [{n}]")
@@ -321,6 +388,10 @@ class _Gen:
         if name in ("where", "all", "exists", "select") and len(params) == 1:
             equals = functions._member_equals(params[0]) if name == "where" else None
             return self.criterion(name, params[0], equals, inp, depth)
+        if name in ("is", "as") and len(params) == 1:
+            test = self.const(direct.type_test(name, direct._type_info(params[0])), "T")
+            self.emit(depth, f"{out} = {test}({inp})")
+            return out, False
         return None
 
     def string_test(self, ast: Ast, name: str, literal: str, inp: str, depth: int) -> tuple[str, bool]:
@@ -341,6 +412,23 @@ class _Gen:
         e(depth, "else:")
         self.lines.append(call)
         e(depth + 1, f"{out} = {general[0]}")
+        return out, False
+
+    def order(self, ast: Ast, op: str, inp: str, depth: int) -> tuple[str, bool]:
+        """``direct._order``: two single plain strings or integers compared here, else ``order_general``."""
+        left, right = direct._children(ast, 2)
+        general, fast = self.const(direct.order_general(op), "B"), self.const(direct._ORDER[op], "Q")
+        a = self.as_list(self.gen(left, True, inp, depth), depth)
+        b = self.as_list(self.gen(right, True, inp, depth), depth)
+        out, x, y = self.var(), self.var("x"), self.var("y")
+        e = self.emit
+        e(depth, f"if not {a} or not {b}:")
+        e(depth + 1, f"{out} = []")
+        e(depth, f"elif len({a}) == 1 and len({b}) == 1 and ({x} := _plain({a}[0])) is not None "
+                 f"and ({y} := _plain({b}[0])) is not None and type({x}) is type({y}) and type({x}) is not _bool:")
+        e(depth + 1, f"{out} = [{fast}({x}, {y})]")
+        e(depth, "else:")
+        e(depth + 1, f"{out} = {general}({a}, {b})")
         return out, False
 
     def criterion(self, name: str, crit: Ast, equals: tuple[str, str] | None, inp: str,
@@ -462,8 +550,11 @@ class _Gen:
 
 def source(tree: Ast) -> tuple[str, dict[str, Any]]:
     """The generated function's source (``def generated(items, v)``) and the names it reads."""
+    from adapter.fhirpath.compiler import repeated_counts
+
     gen = _Gen()
     top = direct._children(tree, 1)[0]
+    gen.repeated = frozenset(key for key, n in repeated_counts(top).items() if n > 1)
     result, boolean = gen.gen(top, False, "items", 1)
     body = gen.preamble + gen.lines + [f"    return [{result}]" if boolean else f"    return {result}"]
     return "def generated(items, v):\n" + "\n".join(body) + "\n", gen.consts

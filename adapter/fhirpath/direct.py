@@ -26,8 +26,13 @@ paths compute them (the node form's closure otherwise). ``a + b`` where both ope
 ``plus`` does (:func:`_plus_integers`); any other ``+`` is refused (through the node form's
 operator it was measured no faster than the node form itself). ``ofType(T)`` tests each pair's
 type as the node form's ``functions._of_type`` tests its node (:func:`_of_type`: remembered per type
-path and ``TypeInfo.model``; a node made only when not yet remembered); ``is``/``as`` stay on the
-node form (fhirpathpy's ``is`` sets the global ``TypeInfo.model`` as it runs).
+path and ``TypeInfo.model``; a node made only when not yet remembered). ``is``/``as`` (operator or
+function) call what the node form calls, fhirpathpy's ``is_fn``/``as_fn``, which first set the
+global ``TypeInfo.model``: on one pair that is set, then the type test remembered per type path
+(:func:`type_test`). ``a & b`` checks each operand as the node form's ``String`` parameter does
+(one string: itself; else its own checks on the nodes), then calls ``amp``; ``a + b`` where one
+operand is a string literal (``'urn:x:' + code``) calls fhirpathpy's ``plus`` on the nodes, empty
+when an operand is (:func:`plus_values`).
 
 The closures are then, by default, turned into one generated Python function with the same
 semantics (:mod:`adapter.fhirpath.codegen`; ``Form.body`` is that function, ``Form.closure`` the
@@ -42,15 +47,16 @@ reads them: the same values, a node given as its data and path); ``$this`` where
 have set it to the term's input (it is read only in a criterion or an operator's operand: both
 set it so); ``$index``/``$total``; member steps on a type name (``Patient.x``) or on ``length``;
 operators but ``and``/``or``/``xor``/``implies``, ``=``/``!=``, ordering, ``in`` of literal
-strings and ``+`` of two counts; the indexer, unary signs, unions but of literals, date/time and quantity literals;
+strings, ``is``/``as``, ``&``, ``+`` of two counts or with a string literal; the indexer, unary
+signs, unions but of literals, date/time and quantity literals;
 functions that read the clock, other resources or the evaluation state (``resolve``, ``iif``,
 ``aggregate``, ``repeat``, ``trace``, ``children``, ``descendants``); a function parameter that is
-not a literal (or a type, for ``ofType``/``is``/``as``: ``is``/``as`` are refused, the type
-parameter being no ``TypeSpecifier`` in fhirpathpy's tree); and, since the node form evaluates them
-once per evaluation (:mod:`adapter.fhirpath.hoist`) where the direct form would repeat them, a
-criterion holding a subexpression that reads only ``%`` variables (unless the form is generated:
-below), and such a subexpression used twice. Primitive extensions (``_status``) are read as the node form reads them: an item of their
-own, after the value, typed as the value.
+not a literal (or a type, for ``ofType``/``is``/``as``); and, since the node form evaluates them
+once per evaluation (:mod:`adapter.fhirpath.hoist`) where the closures would repeat them, a
+criterion holding a subexpression that reads only ``%`` variables, and such a subexpression used
+twice, unless the form is generated (below): the generated function remembers them. Primitive
+extensions (``_status``) are read as the node form reads them: an item of their own, after the
+value, typed as the value.
 """
 
 from __future__ import annotations
@@ -61,12 +67,12 @@ from typing import Any
 
 from adapter.fhirpath import fhir, functions
 from adapter.fhirpath.env import FP_CTX, RN, Env, arraify, flatten, get_data, is_capitalized, node
-from adapter.fhirpath.hoist import hoistable
+from adapter.fhirpath.hoist import _CRITERIA, free_variables, hoistable
 from adapter.fhirpath.navigation import Member
-from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS
+from adapter.fhirpath.operators import _DATE_PATHS, _QUANTITY_PATHS, arithmetic_values, order_values
 from adapter.fhirpath.operators import _ORDER as _NODE_ORDER
-from adapter.fhirpath.params import Const, Unsupported, boolean_operand, type_param
-from adapter.fhirpath.upstream import REGISTRY, TypeInfo, fp_equal, fp_unequal
+from adapter.fhirpath.params import Const, Unsupported, boolean_operand, type_param, value_param
+from adapter.fhirpath.upstream import REGISTRY, FP_Quantity, TypeInfo, fp_equal, fp_unequal
 
 Ast = dict[str, Any]
 Pairs = list[Any]  # (value, type path) tuples for what the node form holds as nodes; system values as they are
@@ -284,6 +290,7 @@ def _function_name(ast: Ast) -> tuple[str, int] | None:
 
 _COUNTING = frozenset({("exists", 0), ("empty", 0), ("count", 0)})
 _VARIABLES = frozenset({"context", "resource", "rootResource", "ucum"})
+_AGGREGATE = _CRITERIA["aggregate"]  # what aggregate() sets for its criterion: its item, $this, $index, $total
 
 
 class _Compiler:
@@ -303,6 +310,9 @@ class _Compiler:
         literal = _literal(ast)
         if literal is not None:
             return _const(literal)
+        quantities = _quantity_literal(ast)
+        if quantities is not None:  # (system values: every operator but + takes them by its general code)
+            return _const(quantities)
         if kind == "MemberInvocation":
             return _member(ast)
         if kind == "InvocationExpression":
@@ -330,12 +340,21 @@ class _Compiler:
                 return _in_strings(self.compile(left, True), values)
         if kind == "InequalityExpression" and ast.get("terminalNodeText", [""])[0] in _ORDER:
             left, right = _children(ast, 2)
-            return _order(ast["terminalNodeText"][0], self.compile(left, True), self.compile(right, True),
-                          self.bridged(ast))
+            return _order(ast["terminalNodeText"][0], self.compile(left, True), self.compile(right, True))
         if kind == "AdditiveExpression" and ast.get("terminalNodeText") == ["+"]:
             left, right = _children(ast, 2)
             if _counting(left) and _counting(right):  # ``(identifier.count() + name.count())``
                 return _plus_integers(self.compile(left, True), self.compile(right, True), self.bridged(ast))
+            if any(_string_literal(a) or _quantity_literal(a) is not None for a in (left, right)):
+                return _plus(self.compile(left, True), self.compile(right, True))  # ``'urn:x:' + code``, ``+ 7 days``
+        if kind == "AdditiveExpression" and ast.get("terminalNodeText") == ["&"]:
+            left, right = _children(ast, 2)
+            return _amp(self.compile(left, True), self.compile(right, True))
+        if kind == "TypeExpression" and ast.get("terminalNodeText") in (["is"], ["as"]):
+            left, right = _children(ast, 2)
+            test = type_test(ast["terminalNodeText"][0] + "Op", _type_info(right))
+            operand = self.compile(left, True)
+            return lambda items, v: test(operand(items, v))
         raise _Refused(f"node {kind}")  # (other operators: converting to nodes and back costs more than it saves)
 
     def invocation(self, ast: Ast, focus: bool) -> Direct:
@@ -409,6 +428,11 @@ class _Compiler:
             except Unsupported as exc:
                 raise _Refused(str(exc)) from exc
             return _of_type(info, _on_nodes(ast))
+        if name in ("is", "as") and len(params) == 1:
+            test = type_test(name, _type_info(params[0]))
+            return lambda items, v: test(items)
+        if name == "aggregate" and len(params) == 1 and free_variables(params[0], _AGGREGATE) == set():
+            return _aggregate(ast)
         if name not in _ON_NODES:
             raise _Refused(f"function {name}")
         for param in params:
@@ -451,6 +475,130 @@ def _plus_integers(left: Direct, right: Direct, general: Direct) -> Direct:
         return general(items, v)
 
     return plus
+
+
+def _aggregate(ast: Ast) -> Direct:
+    """``aggregate(criterion)`` whose criterion reads only its item, ``$this``, ``$index`` and
+    ``$total`` (no ``%`` variable, nothing else of the state; aggregate sets ``$total`` before the
+    criterion reads it, and each item sets ``$this``): the node form's closure on the items' nodes
+    gives what it gives within the expression."""
+    return _on_nodes(ast)
+
+
+def _quantity_literal(ast: Ast) -> list[Any] | None:
+    """The values of a literal the node form folds to Quantities (``7 days``), else ``None``."""
+    inner = _unwrapped(ast)
+    if inner.get("type") != "LiteralTerm" or (inner.get("children") or [{}])[0].get("type") != "QuantityLiteral":
+        return None
+    from adapter.fhirpath import compiler
+
+    try:
+        body = compiler.compile_detached(ast)
+    except Unsupported:
+        return None
+    if not isinstance(body, Const) or not body.values or not all(type(v) is FP_Quantity for v in body.values):
+        return None
+    return list(body.values)
+
+
+def _string_literal(ast: Ast) -> bool:
+    """Whether ``ast`` is a string literal (the node form's constant of one string)."""
+    values = _literal(ast)
+    return values is not None and len(values) == 1 and type(values[0]) is str
+
+
+_PLUS = arithmetic_values(REGISTRY["+"]["fn"])
+
+
+def plus_values(a: Pairs, b: Pairs) -> Pairs:
+    """``+`` on its operands' values, as the node form's operator computes it (``operators.
+    arithmetic_values`` on their nodes: empty if either is, else fhirpathpy's ``plus``, a date plus
+    a Quantity remembered)."""
+    if not a or not b:
+        return []
+    return pairs_of(_PLUS(nodes(a), nodes(b)))
+
+
+def _plus(left: Direct, right: Direct) -> Direct:
+    """``a + b`` where one operand is a string literal: both evaluated (left first), then
+    :func:`plus_values`."""
+
+    def plus(items: Pairs, v: Vars) -> Pairs:
+        a = left(items, v)
+        return plus_values(a, right(items, v))
+
+    return plus
+
+
+_AMP = REGISTRY["&"]["fn"]
+_STRING_PARAM = value_param(lambda env, focus: env.root, "String")
+
+
+def string_operand(a: Pairs) -> Any:
+    """An operand of ``&`` as the node form's ``String`` parameter gives it to fhirpathpy's
+    ``amp``: ``[]`` when empty, the string of one string item; anything else through the
+    parameter's own checks (on the nodes), which raise as they raise there."""
+    if not a:
+        return []
+    if len(a) == 1:
+        item = a[0]
+        value = item[0] if type(item) is tuple else item
+        if type(value) is str:
+            return value
+    made = nodes(a)
+    return _STRING_PARAM(Env(made, {}), made)
+
+
+def amp_values(x: Any, y: Any) -> Pairs:
+    """fhirpathpy's ``amp`` on two checked operands (:func:`string_operand`), as a collection."""
+    return _listed(_AMP(FP_CTX, x, y))
+
+
+def _amp(left: Direct, right: Direct) -> Direct:
+    """``a & b``: as the node form's operator, each operand evaluated then checked (the left one
+    checked before the right one is evaluated), then ``amp``."""
+
+    def amp(items: Pairs, v: Vars) -> Pairs:
+        x = string_operand(left(items, v))
+        return amp_values(x, string_operand(right(items, v)))
+
+    return amp
+
+
+def _type_info(ast: Ast) -> Any:
+    try:
+        return type_param(ast)(Env([], {}), [])
+    except Unsupported as exc:
+        raise _Refused(str(exc)) from exc
+
+
+def type_test(name: str, info: Any) -> Callable[[Pairs], Pairs]:
+    """``is``/``as`` (operator ``isOp``/``asOp`` or function ``is``/``as``) of type ``info`` on the
+    left operand's (or input's) values: fhirpathpy's ``is_fn``/``as_fn`` as the node form calls
+    them (always: neither is ``nullable``), which first set the global ``TypeInfo.model`` to the
+    context's model; on one pair (a node whose type path is a string) the type test itself,
+    remembered per type path (with the model just set, fhirpathpy's ``get_type_info`` reads only
+    the node's path, ``is_`` that and the model); anything else by ``is_fn``/``as_fn`` on the nodes."""
+    fn = REGISTRY[name]["fn"]
+    model = FP_CTX.get("model")
+    as_ = name in ("as", "asOp")
+    seen: dict[str, Any] = {}
+
+    def test(a: Pairs) -> Pairs:
+        if len(a) == 1 and type(a[0]) is tuple and model:
+            made = node(*a[0])
+            path = made.path
+            if type(path) is str:
+                TypeInfo.model = model  # (what is_fn/as_fn do first)
+                hit = seen.get(path)
+                if hit is None:
+                    hit = seen[path] = TypeInfo.from_value(made).is_(info)
+                if as_:
+                    return [(made.data, path)] if hit else []
+                return [hit]
+        return _listed(fn(FP_CTX, nodes(a), info))
+
+    return test
 
 
 def _of_type(info: Any, general: Direct) -> Direct:
@@ -656,11 +804,18 @@ def _in_strings(left: Direct, values: list[str]) -> Direct:
     return in_
 
 
-def _order(op: str, left: Direct, right: Direct, general: Direct) -> Direct:
+def order_general(op: str) -> Callable[[Pairs, Pairs], Pairs]:
+    """The node form's comparison (``operators.order_values``) on the nodes of two operands' values."""
+    values = order_values(op)
+    return lambda a, b: pairs_of(values(nodes(a), nodes(b)))
+
+
+def _order(op: str, left: Direct, right: Direct) -> Direct:
     """``<``, ``>``, ``<=``, ``>=``: on two single strings or integers (as the node form's fast path
-    takes them: no date/time, no Quantity), compared here; else the node form's closure, which
-    evaluates the operands again (they read nothing but their input: same values)."""
+    takes them: no date/time, no Quantity), compared here; else the node form's comparison on the
+    operands' nodes (:func:`order_general`)."""
     fast = _ORDER[op]
+    general = order_general(op)
 
     def compare(items: Pairs, v: Vars) -> Pairs:
         a, b = left(items, v), right(items, v)
@@ -670,7 +825,7 @@ def _order(op: str, left: Direct, right: Direct, general: Direct) -> Direct:
             x, y = _plain(a[0]), _plain(b[0])
             if x is not None and y is not None and type(x) is type(y) and type(x) is not bool:
                 return [fast(x, y)]
-        return general(items, v)
+        return general(a, b)
 
     return compare
 
@@ -867,9 +1022,12 @@ def compile_direct(tree: Ast) -> Form | None:
     compiler = _Compiler()
     try:
         top = _children(tree, 1)[0]
-        if any(n > 1 for n in repeated_counts(top).values()):
-            raise _Refused("a subexpression the node form evaluates once for its uses (hoist)")
         try:
+            if any(n > 1 for n in repeated_counts(top).values()):
+                # The node form evaluates it once for its uses (hoist), the closures once per use:
+                # as for a criterion below, the form is kept only where the generated function
+                # remembers it (adapter.fhirpath.codegen).
+                raise _PerItem("a subexpression that stands more than once")
             body = compiler.compile(top, False)
         except _PerItem:
             if not codegen.ENABLED:

@@ -118,11 +118,12 @@ def _full_date(item: Any) -> str | None:
     return item
 
 
-def _order(op: str, left: Maker, right: Maker) -> Compiled:
+def order_values(op: str) -> Callable[[Items, Items], Items]:
+    """``<``, ``>``, ``<=``, ``>=`` on the values of the two operands (what :func:`_order`'s closure
+    computes once it has evaluated them; the direct form calls it with its operands' nodes)."""
     slow, fast = REGISTRY[op]["fn"], _ORDER[op]
 
-    def compare(env: Env, data: Items) -> Items:
-        a, b = left(env, data), right(env, data)
+    def compare(a: Items, b: Items) -> Items:
         if not a or not b:
             return []
         pair = _simple_pair(a, b)
@@ -136,6 +137,11 @@ def _order(op: str, left: Maker, right: Maker) -> Compiled:
         return [fast(pair[0], pair[1])]
 
     return compare
+
+
+def _order(op: str, left: Maker, right: Maker) -> Compiled:
+    values = order_values(op)
+    return lambda env, data: values(left(env, data), right(env, data))
 
 
 def _in_strings(left: Maker, right: Maker, strings: frozenset[str]) -> Compiled:
@@ -152,13 +158,13 @@ def _in_strings(left: Maker, right: Maker, strings: frozenset[str]) -> Compiled:
     return in_
 
 
-def _date_arithmetic(fn: Callable[..., Any], left: Maker, right: Maker) -> Compiled:
-    """``+``/``-`` as fhirpathpy computes them, its date results remembered: a date (or dateTime)
-    string plus a literal quantity (``+ 7 days``) is parsed and formatted by dateutil each time."""
+def arithmetic_values(fn: Callable[..., Any]) -> Callable[[Items, Items], Items]:
+    """``+``/``-`` (fhirpathpy's ``fn``) on the values of the two operands, as fhirpathpy computes
+    them, its date results remembered: a date (or dateTime) string plus a literal quantity
+    (``+ 7 days``) is parsed and formatted by dateutil each time."""
     memo: dict[tuple[Any, ...], str] = {}
 
-    def arithmetic(env: Env, data: Items) -> Items:
-        a, b = left(env, data), right(env, data)
+    def arithmetic(a: Items, b: Items) -> Items:
         if not a or not b:
             return []
         key: tuple[Any, ...] | None = None
@@ -176,6 +182,11 @@ def _date_arithmetic(fn: Callable[..., Any], left: Maker, right: Maker) -> Compi
         return arraify(result)
 
     return arithmetic
+
+
+def _date_arithmetic(fn: Callable[..., Any], left: Maker, right: Maker) -> Compiled:
+    values = arithmetic_values(fn)
+    return lambda env, data: values(left(env, data), right(env, data))
 
 
 def compile_operator(op: str, operands: list[Ast], compile_node: Callable[[Ast], Compiled],

@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from adapter import fhirpath
+from adapter.fhirpath.env import MODEL
 from adapter.fhirpath.upstream import parse as parse_fhirpath
 
 Compiled = Callable[..., list[Any]]
@@ -137,38 +138,49 @@ def _refs(node: Any, originals: dict[int, Any]) -> Any:
 
 
 def _refs_dict(node: dict[str, Any], originals: dict[int, Any]) -> Any:
-    """:func:`_refs` on a plain ``dict`` (the walk's hot loop: every object of every entry)."""
+    """:func:`_refs` on a plain ``dict`` (the walk's hot loop: every object of every entry). The copy
+    is made only when something is kept (most objects hold no reference): its members gathered in
+    order, ``resourceType`` at its place."""
     if "reference" in node or "_reference" in node:
         return node  # kept whole: the where() body may look at any part of it
-    slim: dict[str, Any] = {}
+    members: list[tuple[str, Any]] | None = None
     found = False
     for key, value in node.items():
         kind = type(value)
         if kind is str:
-            if key == "resourceType":
-                slim[key] = value  # fhirpathpy types a resource (and the nodes below it) by this
+            if key == "resourceType":  # fhirpathpy types a resource (and the nodes below it) by this
+                if members is None:
+                    members = []
+                members.append((key, value))
             continue  # a primitive is no Reference with a reference
-        if key == "resourceType":
-            raise _Unprunable
         if kind is dict:
+            if key == "resourceType":
+                raise _Unprunable
             kept = _refs_dict(value, originals)
         elif kind is list:
+            if key == "resourceType":
+                raise _Unprunable
             kept = _refs_list(value, originals)
+        elif key == "resourceType":
+            raise _Unprunable
         elif kind is bool or kind is int or kind is float or value is None:
             continue
         else:
             kept = _refs_general(value, originals)
         if kept is not None:
-            slim[key] = kept
+            if members is None:
+                members = []
+            members.append((key, kept))
             found = True
     if not found:
         return None
+    slim = dict(members or ())
     originals[id(slim)] = node
     return slim
 
 
 def _refs_list(node: list[Any], originals: dict[int, Any]) -> Any:
-    kept_items = []
+    kept_items = None
     for v in node:
         kind = type(v)
         if kind is dict:
@@ -182,8 +194,11 @@ def _refs_list(node: list[Any], originals: dict[int, Any]) -> Any:
         else:
             continue
         if k is not None:
-            kept_items.append(k)
-    return kept_items or None
+            if kept_items is None:
+                kept_items = [k]
+            else:
+                kept_items.append(k)
+    return kept_items
 
 
 def _refs_general(node: Any, originals: dict[int, Any]) -> Any:
@@ -428,20 +443,44 @@ def _plan(expression: str, type_path: str | None) -> tuple[Any, Any]:
     return plan
 
 
-_PREFIXES: dict[tuple[str, ...], tuple[str, ...]] = {}
+def _choice_names() -> frozenset[str]:
+    """The member names that may be an R4 choice element under some parent type (``value``,
+    ``effective``…): the last step of every choice path of fhirpathpy's model, and of every path
+    defined elsewhere as one. A member step of any other name reads only the keys ``name`` and
+    ``_name`` of an object (:class:`adapter.fhirpath.navigation.Member`)."""
+    choices = MODEL["choiceTypePaths"]
+    names = {path.rsplit(".", 1)[-1] for path in choices}
+    names |= {path.rsplit(".", 1)[-1] for path, target in MODEL["pathsDefinedElsewhere"].items() if target in choices}
+    return frozenset(names)
+
+
+_CHOICE_NAMES = _choice_names()
+_LOOKUPS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _lookup(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(keys, prefixes)`` for :func:`_lacks`: ``x`` and ``_x`` as keys for a name that is never a
+    choice element, as prefixes for one that may be (``value`` covers ``valueString``)."""
+    if len(_LOOKUPS) >= 4096:
+        _LOOKUPS.clear()
+    keys = tuple(k for name in names if name not in _CHOICE_NAMES for k in (name, "_" + name))
+    prefixes = tuple(k for name in names if name in _CHOICE_NAMES for k in (name, "_" + name))
+    found = _LOOKUPS[names] = (keys, prefixes)
+    return found
 
 
 def _lacks(node: dict[str, Any], names: tuple[str, ...]) -> bool:
-    """Whether no key of ``node`` (``_x`` read as ``x``) starts with one of ``names`` (``value`` covers
-    ``valueString``: choice types)."""
-    prefixes = _PREFIXES.get(names)
-    if prefixes is None:  # ``x`` and ``_x``: one startswith per key
-        if len(_PREFIXES) >= 4096:
-            _PREFIXES.clear()
-        prefixes = _PREFIXES[names] = names + tuple("_" + name for name in names)
-    for k in node:  # noqa: SIM110 - a plain loop: called on most nodes, cheaper than all() over a generator
-        if k.startswith(prefixes):
-            return False  # (a name itself starting with "_" is then found present: only a shortcut lost)
+    """Whether ``node`` has no key a member step of one of ``names`` reads: ``x`` and ``_x``, and for
+    a name that may be a choice element any key starting with one of them (``valueString``)."""
+    found = _LOOKUPS.get(names)
+    keys, prefixes = _lookup(names) if found is None else found
+    for k in keys:  # noqa: SIM110 - a plain loop: called on most nodes, cheaper than any() over a generator
+        if k in node:
+            return False
+    if prefixes:
+        for k in node:  # noqa: SIM110
+            if k.startswith(prefixes):
+                return False
     return True
 
 
@@ -475,7 +514,12 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
         if _data_only(fn):  # (what the general steps below come to for it)
+            form = fn.direct
             try:
+                if form is not None and form.boolean:  # fn.on_data's own first case (adapter.fhirpath.direct.test_on_object), inlined
+                    tested: list[Any] = form.body([node if type_path is None else
+                                                   (node, node.get("resourceType", type_path))], {})
+                    return tested
                 data_found: list[Any] = fn.on_data(node, type_path)
                 return data_found
             except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
