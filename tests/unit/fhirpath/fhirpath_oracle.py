@@ -133,18 +133,23 @@ def typed_nodes(resource: Any) -> list[Any]:
 
 
 def direct_problems(resource_list: list[Any], expressions: list[str], on_typed: list[str], *,
-                    typed: int = 12) -> list[str]:
+                    typed: int = 12, first: bool = False) -> list[str]:
     """:func:`direct_disagreement` of every expression on every resource of ``resource_list`` (pairs
-    of resource and variables), and of ``on_typed`` on the first ``typed`` typed nodes of each."""
+    of resource and variables), and of ``on_typed`` on the first ``typed`` typed nodes of each; with
+    ``first``, only up to the first disagreement (what a negative control needs)."""
     problems = []
     for resource, variables in resource_list:
         for expression in expressions:
             found = direct_disagreement(expression, resource, variables)
             if found:
                 problems.append(found)
+                if first:
+                    return problems
         for node in typed_nodes(resource)[:typed]:
             for expression in on_typed:
                 found = direct_disagreement(expression, node, variables)
                 if found:
                     problems.append(found)
+                    if first:
+                        return problems
     return problems
