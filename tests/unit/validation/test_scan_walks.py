@@ -36,6 +36,7 @@ from adapter.fhir.registry import default_registry
 from adapter.issues import Issues
 from adapter.validation import bundle, bundle_rules, identifiers, scan, validate_into
 from tests.unit.validation import outcome_pin, walks_before
+from tests.unit.validation.doc_paths import objects
 
 ROOT = Path(__file__).resolve().parents[3]
 PNR = "http://electronichealth.se/identifier/personnummer"
@@ -76,17 +77,6 @@ PLANTS: list[tuple[str, Any]] = [
         {"name": "b", "valueIdentifier": BAD_HSA},
         {"name": "c", "valueReference": {"reference": "urn:uuid:x"}, "part": [{"name": "d", "valueCoding": F_CODE}]}]}),
 ]
-
-
-def _objects(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """The location of every object in ``node``, in document order."""
-    if isinstance(node, dict):
-        yield path
-        for key, child in node.items():
-            yield from _objects(child, (*path, key))
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield from _objects(child, (*path, i))
 
 
 def _planted(doc: Any, path: tuple[Any, ...], n: int) -> Any:
@@ -140,7 +130,7 @@ def _planted_documents() -> Iterator[tuple[str, bytes, Any]]:
     lisn = default_registry()
     for path in sorted((ROOT / "profiles" / "examples").glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
-        places = list(_objects(doc))
+        places = list(objects(doc))
         step = max(1, len(places) // 24)
         for n, place in enumerate(places[::step]):
             yield f"{path.name} {place} #{n}", json.dumps(_planted(doc, place, n), indent=1).encode(), lisn

@@ -24,20 +24,10 @@ import pytest
 from adapter.fhir.registry import default_registry
 from adapter.validation import structure, validate_bytes, walkgen
 from tests.unit.validation import outcome_pin
+from tests.unit.validation.doc_paths import objects
 
 ROOT = Path(__file__).resolve().parents[3]
 SUBMISSION = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
-
-
-def _objects(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """The path of every object below ``node`` (the root included)."""
-    if isinstance(node, dict):
-        yield path
-        for key, child in node.items():
-            yield from _objects(child, (*path, key))
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield from _objects(child, (*path, i))
 
 
 def _wrong(value: Any) -> Any:
@@ -117,7 +107,7 @@ def _inputs() -> Iterator[tuple[str, bytes, Any]]:
             yield f"handmade #{n} x{copies}", json.dumps(bundle).encode(), lisn
     for source in sorted((ROOT / "profiles" / "examples").glob("*.json")):
         doc = json.loads(source.read_bytes())
-        paths = list(_objects(doc))
+        paths = list(objects(doc))
         step = max(1, len(paths) // 150)
         for n, path in enumerate(paths[::step]):
             yield f"{source.name} {path} #{n}", json.dumps(_mutated(doc, path, n)).encode(), lisn
