@@ -138,43 +138,13 @@ def _both_in_array(value: list[Any], node: Node, refs: list[Reference], found: l
 
 def references(value: Any) -> list[Reference]:
     """Every ``reference`` string but ``#id`` ones below ``value`` (an object or an array), not in
-    contained resources."""
+    contained resources: the walk of :func:`references_and_marks` taking no marks."""
     refs: list[Reference] = []
     if isinstance(value, dict):
-        _refs_in(value, None, refs)
+        _both_in(value, None, refs, [], False)
     elif isinstance(value, list):
-        _refs_in_array(value, None, refs)
+        _both_in_array(value, None, refs, [], None, False)
     return refs
-
-
-def _refs_in(value: dict[str, Any], node: Node, refs: list[Reference]) -> None:
-    for key, child in value.items():
-        t = type(child)
-        if t is str or key == "contained":
-            continue
-        if t is dict or (t is not list and isinstance(child, dict)):
-            sub = (node, key)
-            ref = child.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#"):
-                refs.append((ref, sub))
-            _refs_in(child, sub, refs)
-        elif t is list or isinstance(child, list):
-            _refs_in_array(child, (node, key), refs)
-
-
-def _refs_in_array(value: list[Any], node: Node, refs: list[Reference]) -> None:
-    for i, item in enumerate(value):
-        t = type(item)
-        if t is str:
-            continue
-        if t is dict or (t is not list and isinstance(item, dict)):
-            sub = (node, i)
-            ref = item.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#"):
-                refs.append((ref, sub))
-            _refs_in(item, sub, refs)
-        elif t is list or isinstance(item, list):
-            _refs_in_array(item, (node, i), refs)
 
 
 class _Kept:
