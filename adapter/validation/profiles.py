@@ -92,7 +92,7 @@ class _Shape:
     issue and no order (tests/unit/validation_profiles/test_profile_shapes.py).
     """
 
-    __slots__ = ("rules", "targets", "walked", "passes")
+    __slots__ = ("rules", "targets", "walked", "passes", "plan", "refs_plan")
 
     def __init__(self, node: Node) -> None:
         self.rules = node.element is not None and (
@@ -101,6 +101,32 @@ class _Shape:
         self.targets = node.element is not None and bool(node.target_types)
         self.walked = tuple(child for child in node.children.values() if _counts(child))
         self.passes = self.rules or self.targets or bool(self.walked)
+        # :meth:`Walk.below` at an object, planned: a step per child walked, and those a walk taking
+        # only targetProfile checks needs
+        self.plan = tuple(_step(child) for child in self.walked)
+        self.refs_plan = tuple(step for step in self.plan if _targets_below(step[0]))
+
+
+# What :meth:`Walk.planned_below` does with a child's values (the last field of a _Step): hand them
+# to :meth:`Walk.children` (slices, a choice [x], a name read otherwise); check only their number;
+# or list them with their locations, as child_values does, and check their number.
+_GENERAL, _COUNTED, _LISTED = 0, 1, 2
+#: One child in a node's plan: its node, its JSON name and ``_name``, its bounds (0 and _UNBOUNDED
+#: for none: a count beyond 2**30 cannot occur in JSON) and what the walk does with it.
+_Step = tuple[Node, str, str, int, int, int]
+#: The planned walk is taken (False: Walk.below goes through Walk.children for every child, the
+#: general way the tests compare it with, tests/unit/validation/test_profwalk_plan.py).
+PLANNED = True
+
+
+def _step(child: Node) -> _Step:
+    name = child.name
+    if child.slices or name.endswith("[x]") or name.startswith("_"):
+        kind = _GENERAL
+    else:
+        kind = _LISTED if _shape(child).passes else _COUNTED
+    high = _UNBOUNDED if child.max is None else child.max
+    return child, name, "_" + name, child.min or 0, high, kind
 
 
 def _shape(node: Node) -> _Shape:
@@ -298,9 +324,12 @@ class Walk:
 
     def below(self, node: Node, value: Any, path: str) -> list[tuple[Any, str, Node]]:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
-        out: list[tuple[Any, str, Node]] = []
+        shape = _shape(node)
         whole = isinstance(value, dict)
-        for child in _shape(node).walked:  # (the others can report nothing: see _Shape)
+        if whole and PLANNED and isinstance(shape, _Shape):  # (a stand-in for _shape's shapes has no plan)
+            return self.planned_below(shape.refs_plan if self.refs_only else shape.plan, value, path)
+        out: list[tuple[Any, str, Node]] = []
+        for child in shape.walked:  # (the others can report nothing: see _Shape)
             if self.refs_only and not _targets_below(child):
                 continue  # only targetProfile checks are wanted, and none stands in this part of the profile
             name = child.name
@@ -315,6 +344,33 @@ class Walk:
                 elif not found and not child.min and not child.slices:
                     continue
             out.extend(self.children(child, value, path))
+        return out
+
+    def planned_below(self, plan: tuple[_Step, ...], value: dict[str, Any], path: str) -> list[tuple[Any, str, Node]]:
+        """:meth:`below` at an object by its node's plan: what :meth:`children` does for a child
+        without slices done here, with no look-up but the child's values; a child whose number of
+        values is out of bounds, and any other child, handed to :meth:`children` itself."""
+        out: list[tuple[Any, str, Node]] = []
+        for child, name, meta, low, high, kind in plan:
+            if kind != _GENERAL:
+                got = value[name] if name in value else value.get(meta)
+                if kind == _COUNTED:
+                    found = 0 if got is None else len(got) - got.count(None) if isinstance(got, list) else 1
+                    if low <= found <= high:
+                        continue
+                elif isinstance(got, list):
+                    at = f"{path}.{name}"
+                    values = [(v, f"{at}[{i}]", child) for i, v in enumerate(got) if v is not None]
+                    if low <= len(values) <= high:
+                        out += values
+                        continue
+                elif got is not None:
+                    if low <= 1 <= high:
+                        out.append((got, f"{path}.{name}", child))
+                        continue
+                elif not low:
+                    continue
+            out.extend(self.children(child, value, path))  # a count out of bounds (reported there), or slices
         return out
 
     def children(self, node: Node, parent: Any, parent_path: str) -> list[tuple[Any, str, Node]]:
