@@ -518,12 +518,21 @@ class Walk:
         discriminators = [d for d in slicing.get("discriminator") or [] if isinstance(d, dict)]
         matched: dict[Node, list[tuple[Any, str]]] = {sl: [] for sl in node.slices}
         choice = node.name.endswith("[x]")
+        step: str | None = None
+        by_resource: dict[str, tuple[Node, ...]] = {}
         if not choice and values:  # what matching takes, read once for all the values (see below)
             paths = [_discriminator(node.slices[0], d)[0] for d in discriminators] if node.slices else []
             by_type = _type_slices(node, discriminators)
             one_type = _one_type_index(node, by_type) if by_type is not None else None
+            # with one type discriminator one step deep (Bundle.entry by resource), a value with one
+            # resource there has its slices looked up at once: what the lines below come to for it
+            if PLANNED and one_type is not None and len(paths[0]) == 1 and not paths[0][0].endswith("[x]"):
+                step, by_resource = paths[0][0], one_type
         for v, p in values:
-            if choice:  # type slices of a choice: valueQuantity, valueString, ...
+            typed = _typed_slices(by_resource, step, v) if step is not None else None
+            if typed is not None:
+                candidates = list(typed)
+            elif choice:  # type slices of a choice: valueQuantity, valueString, ...
                 candidates = [sl for sl in node.slices if p.rsplit(".", 1)[-1].split("[")[0] == sl.slice_name]
             else:  # the values at each discriminator's path are the same for every slice: found once
                 subs = [_values_at(v, steps) for steps in paths]
@@ -642,6 +651,16 @@ def _one_type_index(node: Node, by_type: list[tuple[Node, list[frozenset[Any]]]]
                     index[code] = (*index.get(code, ()), sl)
         hit = _ONE_TYPE[id(node)] = (node, index)  # compiled profiles are kept: the id stays unique
     return hit[1]
+
+
+def _typed_slices(index: dict[str, tuple[Node, ...]], step: str, value: Any) -> tuple[Node, ...] | None:
+    """The slices ``value`` may be by one ``type`` discriminator one step deep (``index`` from
+    :func:`_one_type_index`, ``step`` its path): those of the one resource found there, read as
+    :func:`_values_at` reads it; None for anything else (no object there, an array, a ``_step``),
+    left to the general lines of :meth:`Walk.slice`."""
+    found = value.get(step) if type(value) is dict else None
+    rtype = found.get("resourceType") if type(found) is dict else None
+    return index.get(rtype, ()) if type(rtype) is str else None
 
 
 _TARGETS_BELOW: dict[int, tuple[Node, bool]] = {}

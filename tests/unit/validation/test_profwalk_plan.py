@@ -9,7 +9,9 @@ items duplicated or dropped, values made null, a ``_key``, of the wrong kind, wr
 or taken out of one, emptied; and each array doubled, each property of a resource made a ``_key``)
 are validated both ways: the outcomes (issues, order, texts, positions) must be the same, and so
 must every single ``below`` (its values, locations, nodes and the issues it adds). Negative
-controls: a plan that lets one value too many pass, or reads no ``_key``, must be caught.
+controls: a plan that lets one value too many pass, or reads no ``_key``, must be caught. The same
+for the slices :meth:`Walk.slice` looks up by a value's resource (``profiles._typed_slices``, also
+taken only with ``PLANNED``), with a look-up that finds no slice as its negative control.
 """
 
 from __future__ import annotations
@@ -117,13 +119,22 @@ def test_planned_walks_give_the_outcomes_of_the_general_way(monkeypatch: pytest.
         taken[0] += 1
         return real(self, *args)
 
+    looked_up = [0]
+    real_look_up = profiles._typed_slices
+
+    def look_up(*args: Any) -> Any:
+        looked_up[0] += 1
+        return real_look_up(*args)
+
     monkeypatch.setattr(profiles.Walk, "planned_below", counted)
+    monkeypatch.setattr(profiles, "_typed_slices", look_up)
     general = _outcomes(monkeypatch, False)
-    assert taken[0] == 0  # (the general way takes no plan)
+    assert taken[0] == looked_up[0] == 0  # (the general way takes no plan)
     planned = _outcomes(monkeypatch, True)
     assert len(INPUTS) > 1000
     assert not _differ(general, planned)[:10]
     assert taken[0] > 10_000  # the plans are taken
+    assert looked_up[0] > 1_000  # and the slices looked up
 
 
 def _below_both_ways(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -203,4 +214,15 @@ def test_a_wrong_plan_is_caught(monkeypatch: pytest.MonkeyPatch, wrong: Callable
         m.setattr(profiles, "_step", wrong)
         m.setattr(profiles, "_COMPILED", {})  # (profiles compiled afresh: plans made by the wrong _step)
         assert bool(_differ(general, _outcomes(monkeypatch, True))) == in_outcomes
+        assert _below_both_ways(monkeypatch)
+
+
+def test_a_wrong_slice_look_up_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control for the slices looked up by a value's resource (``profiles._typed_slices``,
+    taken only with ``PLANNED``): one that finds no slice must be caught."""
+    general = _outcomes(monkeypatch, False)
+    real = profiles._typed_slices
+    with monkeypatch.context() as m:
+        m.setattr(profiles, "_typed_slices", lambda index, step, value: None if real(index, step, value) is None else ())
+        assert _differ(general, _outcomes(monkeypatch, True))
         assert _below_both_ways(monkeypatch)
