@@ -839,12 +839,37 @@ def check_reference_targets(resource: Resource, registry: Registry, issues: Issu
     """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
     for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
-        if sd is not None and _targets_below(compile_profile(sd).root):  # else the walk would check nothing
-            validate_profile(resource, sd, registry, issues, path=path, resolver=resolver, refs_only=True)
+        profile = compile_profile(sd) if sd is not None else None
+        if profile is not None and _targets_below(profile.root):  # else the walk would check nothing
+            # (validate_profile with refs_only: no type check, only the walk)
+            Walk(profile, registry, issues, resource, resolver=resolver, refs_only=True).run(path)
 
 
 def bundle_resolver(bundle: Resource) -> Resolver:
-    """Resolve a Reference (or reference string) to an entry resource by fullUrl or ``Type/id``."""
+    """Resolve a Reference (or reference string) to an entry resource by fullUrl or ``Type/id``.
+
+    The index of the entries is made at the first reference resolved: a Bundle profile's walk
+    carries a resolver that most often resolves nothing (no targetProfile in the profile).
+    """
+    index: dict[str, Resource] | None = None
+
+    def resolve(reference: Any) -> Resource | None:
+        nonlocal index
+        ref = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(ref, str):
+            return None
+        if index is None:
+            index = _entry_index(bundle)
+        found = index.get(ref)
+        if found is None and "/" in ref and not ref.startswith("urn:"):
+            found = index.get("/".join(ref.rstrip("/").split("/")[-2:]))
+        return found
+
+    return resolve
+
+
+def _entry_index(bundle: Resource) -> dict[str, Resource]:
+    """The entry resources of ``bundle`` by fullUrl and by ``Type/id``, the first of each kept."""
     index: dict[str, Resource] = {}
     entries = bundle.get("entry")
     for entry in entries if isinstance(entries, list) else []:
@@ -855,14 +880,4 @@ def bundle_resolver(bundle: Resource) -> Resolver:
             index.setdefault(entry["fullUrl"], res)
         if res.get("resourceType") and res.get("id"):
             index.setdefault(f"{res['resourceType']}/{res['id']}", res)
-
-    def resolve(reference: Any) -> Resource | None:
-        ref = reference.get("reference") if isinstance(reference, dict) else reference
-        if not isinstance(ref, str):
-            return None
-        found = index.get(ref)
-        if found is None and "/" in ref and not ref.startswith("urn:"):
-            found = index.get("/".join(ref.rstrip("/").split("/")[-2:]))
-        return found
-
-    return resolve
+    return index
