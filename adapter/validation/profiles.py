@@ -90,6 +90,13 @@ class _Shape:
     node has anything to check, at it or below it (else :meth:`Walk.children` does not hand it on).
     A child left out counts nothing, matches nothing and checks nothing: leaving it out changes no
     issue and no order (tests/unit/validation_profiles/test_profile_shapes.py).
+
+    ``plan``: :meth:`Walk.below` at an object, made once so that a walk does no look-up per call
+    (:meth:`Walk.planned_below`): a step per walked child (its node, its JSON names, its bounds,
+    and whether its values are listed, only counted, or left to :meth:`Walk.children`);
+    ``refs_plan``: the steps a walk taking only targetProfile checks needs (those with a
+    ``targetProfile`` at or below them). Compared with the general way in
+    tests/unit/validation/test_profwalk_plan.py.
     """
 
     __slots__ = ("rules", "targets", "walked", "passes", "plan", "refs_plan")
@@ -101,15 +108,14 @@ class _Shape:
         self.targets = node.element is not None and bool(node.target_types)
         self.walked = tuple(child for child in node.children.values() if _counts(child))
         self.passes = self.rules or self.targets or bool(self.walked)
-        # :meth:`Walk.below` at an object, planned: a step per child walked, and those a walk taking
-        # only targetProfile checks needs
         self.plan = tuple(_step(child) for child in self.walked)
         self.refs_plan = tuple(step for step in self.plan if _targets_below(step[0]))
 
 
 # What :meth:`Walk.planned_below` does with a child's values (the last field of a _Step): hand them
-# to :meth:`Walk.children` (slices, a choice [x], a name read otherwise); check only their number;
-# or list them with their locations, as child_values does, and check their number.
+# to :meth:`Walk.children` (slices, a choice [x], a name starting with "_" that _child_keys reads
+# otherwise); check only their number (nothing to check at or below them); or list them with their
+# locations, as child_values does, and check their number.
 _GENERAL, _COUNTED, _LISTED = 0, 1, 2
 #: One child in a node's plan: its node, its JSON name and ``_name``, its bounds (0 and _UNBOUNDED
 #: for none: a count beyond 2**30 cannot occur in JSON) and what the walk does with it.
