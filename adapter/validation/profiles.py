@@ -90,9 +90,16 @@ class _Shape:
     node has anything to check, at it or below it (else :meth:`Walk.children` does not hand it on).
     A child left out counts nothing, matches nothing and checks nothing: leaving it out changes no
     issue and no order (tests/unit/validation_profiles/test_profile_shapes.py).
+
+    ``plan``: :meth:`Walk.below` at an object, made once so that a walk does no look-up per call
+    (:meth:`Walk.planned_below`): a step per walked child (its node, its JSON names, its bounds,
+    and whether its values are listed, only counted, or left to :meth:`Walk.children`);
+    ``refs_plan``: the steps a walk taking only targetProfile checks needs (those with a
+    ``targetProfile`` at or below them). Compared with the general way in
+    tests/unit/validation/test_profwalk_plan.py.
     """
 
-    __slots__ = ("rules", "targets", "walked", "passes")
+    __slots__ = ("rules", "targets", "walked", "passes", "plan", "refs_plan")
 
     def __init__(self, node: Node) -> None:
         self.rules = node.element is not None and (
@@ -101,6 +108,31 @@ class _Shape:
         self.targets = node.element is not None and bool(node.target_types)
         self.walked = tuple(child for child in node.children.values() if _counts(child))
         self.passes = self.rules or self.targets or bool(self.walked)
+        self.plan = tuple(_step(child) for child in self.walked)
+        self.refs_plan = tuple(step for step in self.plan if _targets_below(step[0]))
+
+
+# What :meth:`Walk.planned_below` does with a child's values (the last field of a _Step): hand them
+# to :meth:`Walk.children` (slices, a choice [x], a name starting with "_" that _child_keys reads
+# otherwise); check only their number (nothing to check at or below them); or list them with their
+# locations, as child_values does, and check their number.
+_GENERAL, _COUNTED, _LISTED = 0, 1, 2
+#: One child in a node's plan: its node, its JSON name and ``_name``, its bounds (0 and _UNBOUNDED
+#: for none: a count beyond 2**30 cannot occur in JSON) and what the walk does with it.
+_Step = tuple[Node, str, str, int, int, int]
+#: The planned walk is taken (False: Walk.below goes through Walk.children for every child, the
+#: general way the tests compare it with, tests/unit/validation/test_profwalk_plan.py).
+PLANNED = True
+
+
+def _step(child: Node) -> _Step:
+    name = child.name
+    if child.slices or name.endswith("[x]") or name.startswith("_"):
+        kind = _GENERAL
+    else:
+        kind = _LISTED if _shape(child).passes else _COUNTED
+    high = _UNBOUNDED if child.max is None else child.max
+    return child, name, "_" + name, child.min or 0, high, kind
 
 
 def _shape(node: Node) -> _Shape:
@@ -298,9 +330,12 @@ class Walk:
 
     def below(self, node: Node, value: Any, path: str) -> list[tuple[Any, str, Node]]:
         """The child values of ``value`` this profile has rules for, each with its node (slices first)."""
-        out: list[tuple[Any, str, Node]] = []
+        shape = _shape(node)
         whole = isinstance(value, dict)
-        for child in _shape(node).walked:  # (the others can report nothing: see _Shape)
+        if whole and PLANNED and isinstance(shape, _Shape):  # (a stand-in for _shape's shapes has no plan)
+            return self.planned_below(shape.refs_plan if self.refs_only else shape.plan, value, path)
+        out: list[tuple[Any, str, Node]] = []
+        for child in shape.walked:  # (the others can report nothing: see _Shape)
             if self.refs_only and not _targets_below(child):
                 continue  # only targetProfile checks are wanted, and none stands in this part of the profile
             name = child.name
@@ -315,6 +350,33 @@ class Walk:
                 elif not found and not child.min and not child.slices:
                     continue
             out.extend(self.children(child, value, path))
+        return out
+
+    def planned_below(self, plan: tuple[_Step, ...], value: dict[str, Any], path: str) -> list[tuple[Any, str, Node]]:
+        """:meth:`below` at an object by its node's plan: what :meth:`children` does for a child
+        without slices done here, with no look-up but the child's values; a child whose number of
+        values is out of bounds, and any other child, handed to :meth:`children` itself."""
+        out: list[tuple[Any, str, Node]] = []
+        for child, name, meta, low, high, kind in plan:
+            if kind != _GENERAL:
+                got = value[name] if name in value else value.get(meta)
+                if kind == _COUNTED:
+                    found = 0 if got is None else len(got) - got.count(None) if isinstance(got, list) else 1
+                    if low <= found <= high:
+                        continue
+                elif isinstance(got, list):
+                    at = f"{path}.{name}"
+                    values = [(v, f"{at}[{i}]", child) for i, v in enumerate(got) if v is not None]
+                    if low <= len(values) <= high:
+                        out += values
+                        continue
+                elif got is not None:
+                    if low <= 1 <= high:
+                        out.append((got, f"{path}.{name}", child))
+                        continue
+                elif not low:
+                    continue
+            out.extend(self.children(child, value, path))  # a count out of bounds (reported there), or slices
         return out
 
     def children(self, node: Node, parent: Any, parent_path: str) -> list[tuple[Any, str, Node]]:
@@ -462,12 +524,21 @@ class Walk:
         discriminators = [d for d in slicing.get("discriminator") or [] if isinstance(d, dict)]
         matched: dict[Node, list[tuple[Any, str]]] = {sl: [] for sl in node.slices}
         choice = node.name.endswith("[x]")
+        step: str | None = None
+        by_resource: dict[str, tuple[Node, ...]] = {}
         if not choice and values:  # what matching takes, read once for all the values (see below)
             paths = [_discriminator(node.slices[0], d)[0] for d in discriminators] if node.slices else []
             by_type = _type_slices(node, discriminators)
             one_type = _one_type_index(node, by_type) if by_type is not None else None
+            # with one type discriminator one step deep (Bundle.entry by resource), a value with one
+            # resource there has its slices looked up at once: what the lines below come to for it
+            if PLANNED and one_type is not None and len(paths[0]) == 1 and not paths[0][0].endswith("[x]"):
+                step, by_resource = paths[0][0], one_type
         for v, p in values:
-            if choice:  # type slices of a choice: valueQuantity, valueString, ...
+            typed = _typed_slices(by_resource, step, v) if step is not None else None
+            if typed is not None:
+                candidates = list(typed)
+            elif choice:  # type slices of a choice: valueQuantity, valueString, ...
                 candidates = [sl for sl in node.slices if p.rsplit(".", 1)[-1].split("[")[0] == sl.slice_name]
             else:  # the values at each discriminator's path are the same for every slice: found once
                 subs = [_values_at(v, steps) for steps in paths]
@@ -586,6 +657,16 @@ def _one_type_index(node: Node, by_type: list[tuple[Node, list[frozenset[Any]]]]
                     index[code] = (*index.get(code, ()), sl)
         hit = _ONE_TYPE[id(node)] = (node, index)  # compiled profiles are kept: the id stays unique
     return hit[1]
+
+
+def _typed_slices(index: dict[str, tuple[Node, ...]], step: str, value: Any) -> tuple[Node, ...] | None:
+    """The slices ``value`` may be by one ``type`` discriminator one step deep (``index`` from
+    :func:`_one_type_index`, ``step`` its path): those of the one resource found there, read as
+    :func:`_values_at` reads it; None for anything else (no object there, an array, a ``_step``),
+    left to the general lines of :meth:`Walk.slice`."""
+    found = value.get(step) if type(value) is dict else None
+    rtype = found.get("resourceType") if type(found) is dict else None
+    return index.get(rtype, ()) if type(rtype) is str else None
 
 
 _TARGETS_BELOW: dict[int, tuple[Node, bool]] = {}
@@ -764,12 +845,37 @@ def check_reference_targets(resource: Resource, registry: Registry, issues: Issu
     """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
     for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
-        if sd is not None and _targets_below(compile_profile(sd).root):  # else the walk would check nothing
-            validate_profile(resource, sd, registry, issues, path=path, resolver=resolver, refs_only=True)
+        profile = compile_profile(sd) if sd is not None else None
+        if profile is not None and _targets_below(profile.root):  # else the walk would check nothing
+            # (validate_profile with refs_only: no type check, only the walk)
+            Walk(profile, registry, issues, resource, resolver=resolver, refs_only=True).run(path)
 
 
 def bundle_resolver(bundle: Resource) -> Resolver:
-    """Resolve a Reference (or reference string) to an entry resource by fullUrl or ``Type/id``."""
+    """Resolve a Reference (or reference string) to an entry resource by fullUrl or ``Type/id``.
+
+    The index of the entries is made at the first reference resolved: a Bundle profile's walk
+    carries a resolver that most often resolves nothing (no targetProfile in the profile).
+    """
+    index: dict[str, Resource] | None = None
+
+    def resolve(reference: Any) -> Resource | None:
+        nonlocal index
+        ref = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(ref, str):
+            return None
+        if index is None:
+            index = _entry_index(bundle)
+        found = index.get(ref)
+        if found is None and "/" in ref and not ref.startswith("urn:"):
+            found = index.get("/".join(ref.rstrip("/").split("/")[-2:]))
+        return found
+
+    return resolve
+
+
+def _entry_index(bundle: Resource) -> dict[str, Resource]:
+    """The entry resources of ``bundle`` by fullUrl and by ``Type/id``, the first of each kept."""
     index: dict[str, Resource] = {}
     entries = bundle.get("entry")
     for entry in entries if isinstance(entries, list) else []:
@@ -780,14 +886,4 @@ def bundle_resolver(bundle: Resource) -> Resolver:
             index.setdefault(entry["fullUrl"], res)
         if res.get("resourceType") and res.get("id"):
             index.setdefault(f"{res['resourceType']}/{res['id']}", res)
-
-    def resolve(reference: Any) -> Resource | None:
-        ref = reference.get("reference") if isinstance(reference, dict) else reference
-        if not isinstance(ref, str):
-            return None
-        found = index.get(ref)
-        if found is None and "/" in ref and not ref.startswith("urn:"):
-            found = index.get("/".join(ref.rstrip("/").split("/")[-2:]))
-        return found
-
-    return resolve
+    return index
