@@ -77,6 +77,8 @@ def _drop_repeats(issues: Issues) -> None:
     # out): only when two do is the whole of each compared. A part that is not hashable (never in an
     # issue built by adapter.errors.issue) takes the whole comparison.
     items = issues.items
+    if len(items) < 2:
+        return  # (the usual outcome: no issue or one)
     try:
         quick = {((i.get("details") or _NO_DETAILS).get("text"), i.get("diagnostics"), *(i.get("expression") or ()))
                  for i in items}
