@@ -29,9 +29,10 @@ def _general_add(self: Issues, message_id: str, *, expression: str | None = None
                                    expression=expression, message_id=message_id, diagnostics=diagnostics))
 
 
-_WAYS = [dict(), dict(expression="Patient.name[0]", severity="warning", code="value"),
-         dict(expression="", diagnostics="why", severity="fatal"), dict(diagnostics="", severity="information"),
-         dict(expression="Q.item[0]", linkId="q1", value="x", count=2), dict(expression=None, linkId=3)]
+_WAYS: list[dict[str, Any]] = [
+    {}, {"expression": "Patient.name[0]", "severity": "warning", "code": "value"},
+    {"expression": "", "diagnostics": "why", "severity": "fatal"}, {"diagnostics": "", "severity": "information"},
+    {"expression": "Q.item[0]", "linkId": "q1", "value": "x", "count": 2}, {"expression": None, "linkId": 3}]
 
 
 def _one(add: Any, lang: str, message_id: str, way: dict[str, Any]) -> list[dict[str, Any]]:
@@ -48,7 +49,7 @@ def test_every_message_is_the_general_issue(lang: str) -> None:
         for way in _WAYS:
             assert _one(Issues.add, lang, message_id, way) == _one(_general_add, lang, message_id, way)
     # an expression that is not one string: the general way, as before
-    listed = dict(expression=["A.b", "A.c"])
+    listed = {"expression": ["A.b", "A.c"]}
     assert _one(Issues.add, lang, "ALL_OK", listed) == _one(_general_add, lang, "ALL_OK", listed)
 
 
