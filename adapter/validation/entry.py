@@ -12,7 +12,7 @@ scanned a second time (only when there are issues) to find where each expression
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapter import errors, messages
@@ -61,10 +61,16 @@ def _validate(resource: Resource, registry: Registry | None, source_text: bytes 
     _drop_repeats(issues)
     oo = issues.outcome()
     if source_text is not None and len(issues):
-        from adapter.validation.positions import add_positions  # a valid resource needs no positions
+        if not _POSITIONS:  # imported at the first issue: a valid resource needs no positions
+            from adapter.validation.positions import add_positions
 
-        add_positions(oo, source_text, checked=text_checked)
+            _POSITIONS.append(add_positions)
+        _POSITIONS[0](oo, source_text, checked=text_checked)
     return oo
+
+
+# positions.add_positions once imported (an import statement costs about a microsecond each time it runs)
+_POSITIONS: list[Callable[..., None]] = []
 
 
 _NO_DETAILS: dict[str, Any] = {}
