@@ -63,7 +63,8 @@ def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) ->
     """Add line/col extensions to every issue whose expression can be found in ``raw``.
 
     ``checked``: ``raw`` was read by :func:`adapter.fhir.parse.parse_json` (valid JSON, no key
-    twice); a small text is then searched for the wanted keys directly (:func:`_plain_offsets`).
+    twice); in a small text each expression is then followed from the root (:func:`_walked`), or,
+    where a key holds a step separator, the wanted keys are searched for (:func:`_plain_offsets`).
     """
     # Each issue's expressions are normalised where they are used, not kept in a list of lists: with
     # many issues (an error path) that copy was a large part of the memory positions take.
