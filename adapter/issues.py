@@ -51,9 +51,21 @@ class Issues:
         """Add an issue unconditionally."""
         if "linkId" in args and "label" not in args:
             args["label"] = self.label(args["linkId"])
-        self.items.append(errors.issue(
-            severity, code, messages.text(message_id, self.lang, **args),
-            expression=expression, message_id=message_id, diagnostics=diagnostics))
+        text = messages.text(message_id, self.lang, **args)
+        if not message_id or (expression is not None and not isinstance(expression, str)):
+            self.items.append(errors.issue(severity, code, text, expression=expression, message_id=message_id,
+                                           diagnostics=diagnostics))
+            return
+        # errors.issue's issue for a message id and one expression, written out (an issue of every
+        # check takes this way; tests/unit/validation/test_corpus_issues.py holds it to errors.issue)
+        item = {"extension": [{"url": errors.MESSAGE_ID_URL, "valueString": message_id}],
+                "severity": severity, "code": code,
+                "details": {"coding": [{"system": messages.SYSTEM, "code": message_id}], "text": text}}
+        if diagnostics:
+            item["diagnostics"] = diagnostics
+        if expression is not None:
+            item["expression"] = [expression]
+        self.items.append(item)
 
     def label(self, link_id: Any) -> str:
         """The question ``link_id`` as the physician saw it: its text, shortened, in quotes."""

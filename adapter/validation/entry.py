@@ -12,7 +12,7 @@ scanned a second time (only when there are issues) to find where each expression
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapter import errors, messages
@@ -61,10 +61,16 @@ def _validate(resource: Resource, registry: Registry | None, source_text: bytes 
     _drop_repeats(issues)
     oo = issues.outcome()
     if source_text is not None and len(issues):
-        from adapter.validation.positions import add_positions  # a valid resource needs no positions
+        if not _POSITIONS:  # imported at the first issue: a valid resource needs no positions
+            from adapter.validation.positions import add_positions
 
-        add_positions(oo, source_text, checked=text_checked)
+            _POSITIONS.append(add_positions)
+        _POSITIONS[0](oo, source_text, checked=text_checked)
     return oo
+
+
+# positions.add_positions once imported (an import statement costs about a microsecond each time it runs)
+_POSITIONS: list[Callable[..., None]] = []
 
 
 _NO_DETAILS: dict[str, Any] = {}
@@ -77,6 +83,8 @@ def _drop_repeats(issues: Issues) -> None:
     # out): only when two do is the whole of each compared. A part that is not hashable (never in an
     # issue built by adapter.errors.issue) takes the whole comparison.
     items = issues.items
+    if len(items) < 2:
+        return  # (the usual outcome: no issue or one)
     try:
         quick = {((i.get("details") or _NO_DETAILS).get("text"), i.get("diagnostics"), *(i.get("expression") or ()))
                  for i in items}

@@ -63,7 +63,8 @@ def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) ->
     """Add line/col extensions to every issue whose expression can be found in ``raw``.
 
     ``checked``: ``raw`` was read by :func:`adapter.fhir.parse.parse_json` (valid JSON, no key
-    twice); a small text is then searched for the wanted keys directly (:func:`_plain_offsets`).
+    twice); in a small text each expression is then followed from the root (:func:`_walked`), or,
+    where a key holds a step separator, the wanted keys are searched for (:func:`_plain_offsets`).
     """
     # Each issue's expressions are normalised where they are used, not kept in a list of lists: with
     # many issues (an error path) that copy was a large part of the memory positions take.
@@ -71,11 +72,13 @@ def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) ->
     if not any(iss.get("expression") for iss in issues):
         return  # no issue names a location: nothing to look up
     if checked and len(raw) <= _PLAIN_UP_TO and len(issues) <= _PLAIN_ISSUES:
-        paths = [[_normalised(expr) for expr in iss.get("expression") or ()] for iss in issues]
         try:
             text = decode_utf8_sig(raw)
         except UnicodeDecodeError:
             return
+        if _walked(issues, text):
+            return
+        paths = [[_normalised(expr) for expr in iss.get("expression") or ()] for iss in issues]
         found = _plain_offsets(text, paths)
         if found is not None:
             spots, root = found
@@ -422,20 +425,98 @@ _Keys = tuple[tuple[str, str, bool], ...]
 _Indices = tuple[tuple[int, str], ...]
 
 
-def _plain_offsets(text: str, paths: list[list[str]]) -> tuple[dict[str, int], str] | None:
-    """The offsets of the wanted locations of ``paths`` and the root's type, as the scan
-    (:meth:`_Scanner.walk`) finds them, in a valid JSON text without a key twice; None where this
-    way does not apply (an escaped quote or a key with an escape, a root that is not an object or
-    whose type holds a step separator): the scan then runs.
+def _walked(issues: list[dict[str, Any]], text: str) -> bool:
+    """Add the positions the scan would give to ``issues`` in a small checked ``text`` (valid JSON,
+    no key twice), each expression followed from the root one step at a time (:func:`_route`);
+    False, with nothing added, where this way does not apply: :func:`_plain_offsets`, or the scan,
+    then runs.
 
-    Without an escaped quote every ``"`` opens or closes a string, so a key is found with
-    ``str.find`` and told from a string value by the count of quotes before it and the colon
-    after it, and from a key of a nested object by the brackets outside strings between the
-    object's start and it (:func:`_member`). Each wanted location is looked for as a key (or an
-    index) of each wanted location that holds it (:func:`_steps`) and was found, as the scan
-    enters those; with a key that holds a step separator two of them may be the same location,
-    and as in the scan the first in the text counts.
+    Each issue takes the location of its first expression found, or the nearest location holding
+    it (:func:`_lookup`). Where no key of the text holds a step separator that an expression's
+    steps could be read across (:func:`_route`'s odd keys), a location is found only from the one
+    holding it, so one issue's location does not depend on the others: following each expression
+    alone finds what the search for all of them at once (:func:`_plain_offsets`) finds. The usual
+    error path of a small document is one to three issues, each with one expression.
     """
+    head = _plain_root(text)
+    if head is None:
+        return False
+    start, root = head
+    spots: list[int | None] = []
+    for iss in issues:
+        spot = None
+        for expr in iss.get("expression") or ():
+            path = _normalised(expr)
+            if not path.startswith(root):
+                continue
+            steps, odd = _route(path[len(root):])
+            if odd is not None and odd.search(text):
+                return False  # a key that holds a separator: the search for every location at once
+            spot = start
+            for key, index in steps:
+                if key is not None:
+                    if text[spot] != "{":
+                        break
+                    at = _member(text, spot, key)
+                elif text[spot] == "[":
+                    if index:
+                        found = _elements(text, spot, ((index, ""),))
+                        at = found[0][1] if found else None
+                    else:  # (the usual index: the first element, where the array has one)
+                        at = spot + 1
+                        if text[at] in _WS:
+                            at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
+                        if text[at] == "]":
+                            at = None
+                else:
+                    break
+                if at is None:
+                    break
+                spot = at
+            break
+        spots.append(spot)
+    for iss, spot in zip(issues, spots):  # (few issues: each line counted afresh)
+        if spot is not None:
+            iss.setdefault("extension", []).extend((
+                {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
+                {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _route(rest: str) -> tuple[tuple[tuple[str | None, int], ...], re.Pattern[str] | None]:
+    """The steps from the root to a location (an expression without its root type): each a key's
+    needle (``"key"``), or None and an array index; and a pattern of the keys (with their quotes)
+    that would hold a step separator and reach one of its locations from a holder further up
+    (``"item[0].answer"``), None when there are none. (Remembered: the same expressions come back.)
+
+    A location the scan would not find ends the steps: ``rest`` not starting at a step separator
+    (a root type that is only the start of the expression's first step) has none, and an index
+    that is not one (``[01]``) ends them there."""
+    if not rest or rest[0] not in ".[":
+        return (), None
+    steps: list[tuple[str | None, int]] = []
+    before = ""
+    for part, _ in _locations(rest, False)[1:]:  # (the first: "", the root itself)
+        if part[len(before)] == ".":
+            steps.append((f'"{part[len(before) + 1:]}"', 0))
+        else:
+            index = _INDEX.fullmatch(part, len(before))
+            if index is None:
+                break
+            steps.append((None, int(index.group(1))))
+        before = part
+    keys, _ = _steps(rest)
+    # Each such key is a key of these steps followed by a separator: its start (``"item[``) is looked for.
+    odd = {needle[:1 + len(needle[1:].replace("[", ".").split(".")[0]) + 1]
+           for holder_steps in keys.values() for needle, _, is_odd in holder_steps if is_odd}
+    return tuple(steps), re.compile("|".join(map(re.escape, sorted(odd)))) if odd else None
+
+
+def _plain_root(text: str) -> tuple[int, str] | None:
+    """Where the root object of a small checked text starts and its ``resourceType`` as the scan
+    reads it; None where the searched ways do not apply (an escaped quote or a key with an escape,
+    a root that is not an object or whose type holds a step separator)."""
     if "\\" in text and ('\\"' in text or _ESCAPED_KEY.search(text)):
         return None
     start = _BLANK.match(text).end()  # type: ignore[union-attr]  # (``*``: always a match)
@@ -451,6 +532,27 @@ def _plain_offsets(text: str, paths: list[list[str]]) -> tuple[dict[str, int], s
             root = _LITERAL.match(text, at).group(0)  # type: ignore[union-attr]  # (valid JSON)
         if "." in root or "[" in root:
             return None  # an odd root type: the scan's way (the expressions split at each step)
+    return start, root
+
+
+def _plain_offsets(text: str, paths: list[list[str]]) -> tuple[dict[str, int], str] | None:
+    """The offsets of the wanted locations of ``paths`` and the root's type, as the scan
+    (:meth:`_Scanner.walk`) finds them, in a valid JSON text without a key twice; None where this
+    way does not apply (an escaped quote or a key with an escape, a root that is not an object or
+    whose type holds a step separator): the scan then runs.
+
+    Without an escaped quote every ``"`` opens or closes a string, so a key is found with
+    ``str.find`` and told from a string value by the count of quotes before it and the colon
+    after it, and from a key of a nested object by the brackets outside strings between the
+    object's start and it (:func:`_member`). Each wanted location is looked for as a key (or an
+    index) of each wanted location that holds it (:func:`_steps`) and was found, as the scan
+    enters those; with a key that holds a step separator two of them may be the same location,
+    and as in the scan the first in the text counts.
+    """
+    head = _plain_root(text)
+    if head is None:
+        return None
+    start, root = head
     keys: dict[str, _Keys] | None = None
     indices: dict[str, _Indices] = {}
     for issue_paths in paths:
