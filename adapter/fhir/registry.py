@@ -37,6 +37,10 @@ def split_canonical(canonical: str) -> tuple[str, str | None]:
     return url, (version or None)
 
 
+_UNKNOWN: Resource = {}  # (not yet in Registry._resolved: only this object is it)
+_RESOLVED_KEPT = 1024
+
+
 class Registry:
     """Conformance resources indexed by ``(url, version)``; also by ``resourceType/id``."""
 
@@ -45,6 +49,9 @@ class Registry:
         self._by_id: dict[str, Resource] = {}
         # url -> the newest version's resource, worked out once per url (dropped when the url gains a version)
         self._newest: dict[str, Resource] = {}
+        # (canonical, resource type) -> resolve()'s answer, remembered for the canonicals asked about
+        # (a validation asks about the same few some thirty times); forgotten when a url is indexed
+        self._resolved: dict[tuple[str, str | None], Resource | None] = {}
         self.sources: list[str] = []
         for r in resources:
             self.add(r)
@@ -64,6 +71,7 @@ class Registry:
             # A malformed version (not a string) is indexed as "no version": the validator reports it.
             self._by_url.setdefault(url, {})[version if isinstance(version, str) else None] = resource
             self._newest.pop(url, None)
+            self._resolved.clear()
         if isinstance(rid, str) and rid:
             self._by_id[f"{rtype}/{rid}"] = resource
 
@@ -80,7 +88,22 @@ class Registry:
 
     # -- lookup ----------------------------------------------------------
     def resolve(self, canonical: str, resource_type: str | None = None) -> Resource | None:
-        """The resource for ``url`` or ``url|version`` (newest version when none is given)."""
+        """The resource for ``url`` or ``url|version`` (newest version when none is given).
+
+        Remembered per registry (the answers of :meth:`looked_up`), at most :data:`_RESOLVED_KEPT` of
+        them: the canonicals an input makes up do not grow it without end."""
+        if type(canonical) is not str:  # (a caller's wrong value fails in looked_up, as it did)
+            return self.looked_up(canonical, resource_type)
+        key = (canonical, resource_type)
+        found = self._resolved.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = self.looked_up(canonical, resource_type)
+            if len(self._resolved) < _RESOLVED_KEPT:
+                self._resolved[key] = found
+        return found
+
+    def looked_up(self, canonical: str, resource_type: str | None = None) -> Resource | None:
+        """:meth:`resolve` worked out from the indexes (not remembered)."""
         url, version = split_canonical(canonical)
         versions = self._by_url.get(url)
         if not versions:

@@ -52,6 +52,24 @@ def check_type(type_name: str | None, obj: dict[str, Any], path: str, issues: Is
         bundle_rules.check_bundle(obj, path, issues)
 
 
+def quiet_source(type_name: str | None, keys: tuple[str, ...], nested: bool) -> str | None:
+    """A Python condition on ``obj``, an object of ``type_name`` with the keys ``keys``, under which
+    :func:`check_type` reports nothing; ``"True"`` when it never does on such an object, None when
+    no condition is known (the call is made). For the generated visits (adapter.validation.walkgen),
+    which then call :func:`check_type` only when the condition fails: a system or url that starts
+    with a usual scheme is absolute (:func:`absolute`), and without a ``system`` key there is
+    nothing to check."""
+    if type_name in ("Coding", "Identifier"):
+        if "system" not in keys:
+            return "True"  # (_system of None: nothing)
+        test = f"type(obj['system']) is str and obj['system'].startswith({_USUAL_SCHEMES!r})"
+        return f"{test} and not obj['system'].startswith({_VALUESET_BASES!r})" if type_name == "Coding" else test
+    if type_name == "Extension" and "url" in keys:
+        test = "type(obj['url']) is str"
+        return test if nested else f"{test} and obj['url'].startswith({_USUAL_SCHEMES!r})"
+    return None
+
+
 def absolute(url: str) -> bool:
     # (the usual schemes first: each is a scheme, a colon and a character that is no space)
     return url.startswith(_USUAL_SCHEMES) or bool(_ABSOLUTE.match(url))

@@ -21,7 +21,9 @@ settles decided once:
   checked only where the element's bounds can fail; anything else to ``StructureWalk.element``;
 * the required elements the shape lacks (reported, in the table's order), the reference, type
   rules and constraints as the general visit has them (the constraints' gate and the root's
-  ``contained`` decided by the keys; ``ele-1`` left out where ``run_constraints`` passes it over).
+  ``contained`` decided by the keys; ``ele-1`` left out where ``run_constraints`` passes it over;
+  the type's rules called only when :func:`adapter.validation.core_rules.quiet_source`'s condition,
+  under which they report nothing, fails: a Coding's system that starts with ``http://``, say).
 
 ``StructureWalk.complex`` takes a shape's function for an object with no profile walk, and for one
 whose profile walks, once entered, have nothing below it.
@@ -122,7 +124,16 @@ def generate(visit: _Visit, keys: tuple[str, ...]) -> Shape | None:
         src.emit(1, f"_check_reference(obj, path, {src.name(visit.targets, 'T')}, "
                     "self.entries[-1] if self.entries else None, self.issues)")
     if visit.rules:
-        src.emit(1, f"_check_type({visit.type_name!r}, obj, path, self.issues, nested={visit.nested!r})")
+        from adapter.validation import core_rules
+
+        quiet = core_rules.quiet_source(visit.type_name, keys, visit.nested)
+        if quiet != "True":
+            call = f"_check_type({visit.type_name!r}, obj, path, self.issues, nested={visit.nested!r})"
+            if quiet is None:
+                src.emit(1, call)
+            else:
+                src.emit(1, f"if not ({quiet}):")
+                src.emit(2, call)
     constraints: tuple[Constraint, ...] = ()
     gate = visit.gate
     if gate == structure._ALWAYS or (gate == structure._ELE1 and keys == ("id",)):
