@@ -28,7 +28,8 @@ from adapter.fhirpath.fhir import USER_FUNCTIONS, scope
 from adapter.fhirpath.params import Unsupported
 from adapter.fhirpath.upstream import FP_Type, apply_parsed_path, parse, reset_clock, set_paths
 
-__all__ = ["Expression", "Unsupported", "cached", "compile", "evaluate", "fallbacks", "fhirpathpy_options", "typed"]
+__all__ = ["Expression", "Unsupported", "cached", "compile", "evaluate", "fallbacks", "fhirpathpy_options",
+           "object_result", "typed"]
 
 log = logging.getLogger(__name__)
 _FALLBACKS: Counter[str] = Counter()
@@ -87,8 +88,9 @@ class Expression:
         by the direct form without making the node, where the expression has one."""
         form = self.direct
         if form is not None:
-            if form.boolean and not form.variables and type(data) is dict:
-                return direct.test_on_object(form, data, type_path)
+            if not form.variables and type(data) is dict:
+                found = direct.test_on_object(form, data, type_path)
+                return found if form.boolean else object_result(found)
             result = direct.run_typed(form, data, type_path, dict(context) if context else None)
             if len(result) == 1 and (result[0] is True or result[0] is False):
                 return result  # (what _plain gives for it)
@@ -119,6 +121,15 @@ class Expression:
         root = arraify(resource)
         result = self.compiled(Env(root, variables), root)
         return _raw(result) if self.raw else _plain(result)
+
+
+def object_result(found: list[Any]) -> list[Any]:
+    """:meth:`Expression.on_data`'s result from what :func:`direct.test_on_object` gave (``found``):
+    one Boolean as it is (what ``nodes`` and ``_plain`` give back for it), else the plain data of
+    the nodes ``direct.run_typed`` would have made of it."""
+    if len(found) == 1 and (found[0] is True or found[0] is False):
+        return found
+    return _plain(direct.nodes(found))
 
 
 def compile(text: str, *, raw: bool = False) -> Expression:  # noqa: A001 - fhirpathpy's name for it

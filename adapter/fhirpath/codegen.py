@@ -463,7 +463,8 @@ class _Gen:
         found, boolean = self.gen(crit, True, j, body)
         self.loops -= 1
         if name == "all":
-            test = f"{found} is not True" if boolean else f"not _all_true({found})"
+            test = f"{found} is not True" if boolean else \
+                f"not (len({found}) == 1 and ({found}[0] is True or ({found}[0] is not False and _all_true({found}))))"
             e(body, f"if {test}:")
             e(body + 1, f"{out} = False")
             e(body + 1, "break")
@@ -493,18 +494,22 @@ class _Gen:
         right = self.gen(children[1], True, inp, depth)
         out = self.var()
         if left[1] and right[1]:
-            a, b = left[0], right[0]
-            expr = {"and": f"{a} and {b}", "or": f"{a} or {b}", "xor": f"{a} is not {b}",
-                    "implies": f"True if {a} is False else {b}"}[op]
-            self.emit(depth, f"{out} = {expr}")
+            self.emit(depth, f"{out} = {_on_booleans(op, left[0], right[0])}")
             return out, True
         if left[1]:
             operands.append(left[0])
         operands.append(right[0] if right[1] else self.operand(right, depth))
         fn = self.const(REGISTRY[op]["fn"], "O")
         res = self.var()
-        self.emit(depth, f"{res} = {fn}(_FP_CTX, {operands[0]}, {operands[1]})")
-        self.emit(depth, f"{out} = [True] if {res} is True else [False] if {res} is False else _listed({res})")
+        # Two Booleans (the usual case: an operand that is not always one mostly is one): Python
+        # logic, as above; anything else (empty, not a Boolean) fhirpathpy's operator.
+        tests = [f"({name} is True or {name} is False)" for name, result in zip(operands, (left, right), strict=True)
+                 if not result[1]]
+        self.emit(depth, f"if {' and '.join(tests)}:")
+        self.emit(depth + 1, f"{out} = [{_on_booleans(op, operands[0], operands[1])}]")
+        self.emit(depth, "else:")
+        self.emit(depth + 1, f"{res} = {fn}(_FP_CTX, {operands[0]}, {operands[1]})")
+        self.emit(depth + 1, f"{out} = [True] if {res} is True else [False] if {res} is False else _listed({res})")
         return out, False
 
     def operand(self, result: tuple[str, bool], depth: int) -> str:
@@ -518,13 +523,17 @@ class _Gen:
     def equal(self, ast: Ast, inp: str, depth: int) -> tuple[str, bool]:
         negate = ast["terminalNodeText"][0] == "!="
         left, right = direct._children(ast, 2)
-        a = self.as_list(self.gen(left, True, inp, depth), depth)
-        b = self.as_list(self.gen(right, True, inp, depth), depth)
+        first, second = self.gen(left, True, inp, depth), self.gen(right, True, inp, depth)
+        a, b = self.as_list(first, depth), self.as_list(second, depth)
         out, x, y = self.var(), self.var("x"), self.var("y")
         slow = "_fp_unequal" if negate else "_fp_equal"
         e = self.emit
         e(depth, f"if not {a} or not {b}:")
         e(depth + 1, f"{out} = []")
+        if first[1] or second[1]:  # one side always one Boolean: the other one Boolean too is the usual case
+            e(depth, f"elif len({a}) == 1 and len({b}) == 1 and ({a}[0] is True or {a}[0] is False) "
+                     f"and ({b}[0] is True or {b}[0] is False):")
+            e(depth + 1, f"{out} = [({a}[0] == {b}[0]) is not {negate}]")  # (what _plain gives for Booleans)
         e(depth, f"elif len({a}) == 1 and len({b}) == 1 and ({x} := _plain({a}[0])) is not None "
                  f"and ({y} := _plain({b}[0])) is not None and type({x}) is type({y}):")
         e(depth + 1, f"{out} = [({x} == {y}) is not {negate}]")
@@ -546,6 +555,12 @@ class _Gen:
         e(depth, "else:")
         e(depth + 1, f"{out} = _listed({slow}(_FP_CTX, _nodes({a}), {constant}[:]))")
         return out, False
+
+
+def _on_booleans(op: str, a: str, b: str) -> str:
+    """The source of ``a op b`` on two Booleans, as :data:`direct._ON_BOOLEANS` computes it."""
+    return {"and": f"{a} and {b}", "or": f"{a} or {b}", "xor": f"{a} is not {b}",
+            "implies": f"True if {a} is False else {b}"}[op]
 
 
 def source(tree: Ast) -> tuple[str, dict[str, Any]]:

@@ -1063,9 +1063,10 @@ def run(form: Form, root: Any, variables: Vars | None = None) -> list[Any]:
 
 
 def test_on_object(form: Form, data: dict[str, Any], type_path: str | None) -> list[Any]:
-    """:func:`run_typed` for a form that reads no variable and gives one Boolean, on a JSON object:
-    the body on the one item :func:`run_typed` would give it, its result as it is (``nodes`` of one
-    Boolean is itself)."""
+    """:func:`run_typed` for a form that reads no variable, on a JSON object, without its
+    ``nodes``: the body on the one item :func:`run_typed` would give it. For a form that gives one
+    Boolean that is :func:`run_typed`'s very result (``nodes`` of one Boolean is itself); for any
+    other, ``nodes`` of it is."""
     return form.body([data if type_path is None else (data, data.get("resourceType", type_path))], {})
 
 

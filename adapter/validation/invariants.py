@@ -459,11 +459,13 @@ _LOOKUPS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def _lookup(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(keys, prefixes)`` for :func:`_lacks`: ``x`` and ``_x`` as keys for a name that is never a
-    choice element, as prefixes for one that may be (``value`` covers ``valueString``)."""
+    """``(keys, prefixes)`` for :func:`_lacks`: ``x`` and ``_x`` as keys for every name, and as
+    prefixes for one that may be a choice element (``value`` covers ``valueString``). A key that is
+    also a prefix is looked up first all the same: a node holding it (``item``, a choice name under
+    some other type) is then settled without going through its keys."""
     if len(_LOOKUPS) >= 4096:
         _LOOKUPS.clear()
-    keys = tuple(k for name in names if name not in _CHOICE_NAMES for k in (name, "_" + name))
+    keys = tuple(k for name in names for k in (name, "_" + name))
     prefixes = tuple(k for name in names if name in _CHOICE_NAMES for k in (name, "_" + name))
     found = _LOOKUPS[names] = (keys, prefixes)
     return found
@@ -516,10 +518,10 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
         if _data_only(fn):  # (what the general steps below come to for it)
             form = fn.direct
             try:
-                if form is not None and form.boolean:  # fn.on_data's own first case (adapter.fhirpath.direct.test_on_object), inlined
+                if form is not None and not form.variables:  # fn.on_data's own first case, inlined
                     tested: list[Any] = form.body([node if type_path is None else
                                                    (node, node.get("resourceType", type_path))], {})
-                    return tested
+                    return tested if form.boolean else fhirpath.object_result(tested)
                 data_found: list[Any] = fn.on_data(node, type_path)
                 return data_found
             except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
