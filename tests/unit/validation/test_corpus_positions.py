@@ -21,7 +21,7 @@ from adapter.validation import positions
 from adapter.validation.entry import read_resource
 from tests.unit.validation.test_passes_shortcuts import CASES, _unplaced
 from tests.unit.validation.test_positions import _locations
-from tests.unit.validation.test_positions_plain import _BLANKS, _PLAIN_TEXT, PLAIN, _dumps, _expressions
+from tests.unit.validation.test_positions_plain import _dumps, made_document
 
 
 def _walked(oo: dict[str, Any], raw: bytes) -> dict[str, Any] | None:
@@ -75,15 +75,9 @@ def test_corpus_documents_mutated(name: str, raw: bytes, igs: tuple[str, ...]) -
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(_PLAIN_TEXT, PLAIN, max_size=5), _BLANKS, st.sampled_from(["R", "R.odd", "Q"]),
-       st.integers(0, 6), st.booleans(), st.data())
-def test_made_documents_have_the_positions_of_the_scan(document: dict[str, Any], blanks: list[str], root: str,
-                                                       where: int, bom: bool, data: st.DataObject) -> None:
-    items = list(document.items())
-    items.insert(min(where, len(items)), ("resourceType", root))
-    text = _dumps(dict(items), blanks, [0])
-    raw = (b"\xef\xbb\xbf" if bom else b"") + text.encode()
-    oo = {"issue": _expressions(data, text, root)}
+@given(st.data())
+def test_made_documents_have_the_positions_of_the_scan(data: st.DataObject) -> None:
+    oo, raw = made_document(data, ("R", "R.odd", "Q"))
     assert _same(oo, raw) is not False
     checked = copy.deepcopy(oo)
     positions.add_positions(checked, raw, checked=True)  # the walk, or the ways after it
