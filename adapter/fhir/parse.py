@@ -55,10 +55,9 @@ def decode_utf8_sig(raw: bytes) -> str:
 def parse_json(raw: bytes | str, limits: Limits = Limits()) -> Any:
     """Parse JSON text safely; raises InputRejected with line/column on any problem."""
     data_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
-    if len(data_bytes) > limits.max_body_bytes:
-        check_size(data_bytes, limits)
+    check_size(data_bytes, limits)
     try:
-        text = (data_bytes[3:] if data_bytes.startswith(_BOM) else data_bytes).decode("utf-8")  # decode_utf8_sig
+        text = decode_utf8_sig(data_bytes)
     except UnicodeDecodeError as exc:
         raise _reject(messages.text("LISN_INPUT_NOT_UTF8", position=exc.start), "LISN_INPUT_NOT_UTF8") from None
     try:

@@ -86,9 +86,7 @@ def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) ->
                 for path in issue_paths:
                     spot = _lookup(spots, root, path)
                     if spot is not None:
-                        iss.setdefault("extension", []).extend((
-                            {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
-                            {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
+                        _place(iss, text, spot)
                         break
             return
     try:
@@ -477,10 +475,15 @@ def _walked(issues: list[dict[str, Any]], text: str) -> bool:
         spots.append(spot)
     for iss, spot in zip(issues, spots):  # (few issues: each line counted afresh)
         if spot is not None:
-            iss.setdefault("extension", []).extend((
-                {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
-                {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
+            _place(iss, text, spot)
     return True
+
+
+def _place(iss: dict[str, Any], text: str, spot: int) -> None:
+    """Give ``iss`` the line and column of offset ``spot`` in ``text`` (each counted afresh: few issues)."""
+    iss.setdefault("extension", []).extend((
+        {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
+        {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
 
 
 @lru_cache(maxsize=4096)
