@@ -72,15 +72,16 @@ def base_r4_checks() -> bool:
 def _variant(name: str) -> Iterator[None]:
     """``fhirpathpy``: every FHIRPath expression evaluated by fhirpathpy; ``no-invariants``: none."""
     from adapter import fhirpath
-    from adapter.fhirpath import compiler
+    from adapter.fhirpath import compiler, direct
     from adapter.validation import invariants
 
     def reject(tree: Any) -> Any:
         raise fhirpath.Unsupported("benchmark variant: fhirpathpy only")
 
-    original_tree, original_holds = compiler.compile_tree, invariants.holds
+    original_tree, original_direct, original_holds = compiler.compile_tree, direct.compile_direct, invariants.holds
     if name == "fhirpathpy":
         fhirpath.compile_tree = reject
+        direct.compile_direct = lambda tree: None  # (made before the closures, without them)
     elif name == "no-invariants":
         invariants.holds = lambda *args, **kwargs: True
     invariants.forget_compiled()
@@ -89,6 +90,7 @@ def _variant(name: str) -> Iterator[None]:
         yield
     finally:
         fhirpath.compile_tree = original_tree
+        direct.compile_direct = original_direct
         invariants.holds = original_holds
         invariants.forget_compiled()
         fhirpath.cached.cache_clear()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree
-
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 # R4 narrative: no head, body, scripts, forms, base/link, frames, iframes, objects or styles.
 _XHTML_BANNED = frozenset({"head", "body", "html", "script", "form", "input", "button", "select", "textarea",
@@ -20,6 +18,8 @@ _XHTML_BANNED = frozenset({"head", "body", "html", "script", "form", "input", "b
 
 def xhtml_problems(div: str) -> list[tuple[str, dict[str, str]]]:
     """What is wrong with a narrative ``div`` (message id and arguments); empty when nothing is."""
+    from lxml import etree  # here: a resource without narrative never needs lxml (issue 15's CLI start)
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(div.encode("utf-8"), parser=parser)
@@ -50,6 +50,8 @@ def xhtml_problems(div: str) -> list[tuple[str, dict[str, str]]]:
 
 def xhtml_has_content(div: str) -> bool:
     """txt-2: the narrative has some non-whitespace text, or an image."""
+    from lxml import etree  # (see xhtml_problems)
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(div.encode("utf-8"), parser=parser)

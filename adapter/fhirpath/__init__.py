@@ -15,11 +15,10 @@ Semantics are fhirpathpy's (FHIRPath N1 as it implements it, R4 model); the prop
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapter.fhirpath import direct, hoist
 from adapter.fhirpath.compiler import compile_tree
@@ -28,12 +27,20 @@ from adapter.fhirpath.fhir import USER_FUNCTIONS, scope
 from adapter.fhirpath.params import Unsupported
 from adapter.fhirpath.upstream import FP_Type, apply_parsed_path, parse, reset_clock, set_paths
 
+if TYPE_CHECKING:
+    import logging
+
 __all__ = ["Expression", "Unsupported", "cached", "compile", "evaluate", "fallbacks", "fhirpathpy_options",
            "object_result", "typed"]
 
-log = logging.getLogger(__name__)
 _FALLBACKS: Counter[str] = Counter()
 _CLOCK = ("today", "now", "timeOfDay")
+
+
+def _log() -> logging.Logger:
+    import logging  # here: only a fallback is logged (about 3 ms to import; issue 15's CLI start)
+
+    return logging.getLogger(__name__)
 
 
 def fhirpathpy_options(raw: bool) -> dict[str, Any]:
@@ -44,29 +51,51 @@ def fhirpathpy_options(raw: bool) -> dict[str, Any]:
 class Expression:
     """A compiled expression: ``expr(resource, variables) -> list`` like fhirpathpy's compiled form."""
 
+    compiled: Compiled | None
+    """The closures (:mod:`adapter.fhirpath.compiler`); ``None``: fhirpathpy evaluates it."""
+    reason: str
+    """Why ``compiled`` is ``None`` (the part the compiler does not cover); else empty."""
+
     def __init__(self, text: str, *, raw: bool = False) -> None:
         self.text, self.raw = text, raw
-        tree = parse(text)
-        with hoist.remembering():  # (each subtree's analysis once, for the compiler and the direct form)
-            self._compile(text, tree, raw)
-
-    def _compile(self, text: str, tree: Any, raw: bool) -> None:
-        self.compiled: Compiled | None = None
-        self.reason = ""
-        try:
-            self.compiled = compile_tree(tree)
-        except Unsupported as exc:
-            self.reason = str(exc)
-            _FALLBACKS[text] += 1
-            log.debug("FHIRPath evaluated by fhirpathpy (%s): %s", exc, text)
+        self._tree = tree = parse(text)
         self._fallback: Callable[..., list[Any]] = set_paths(
             apply_parsed_path, parsedPath=tree, model=MODEL, options=fhirpathpy_options(raw))
         self._clock = any(f"{name}(" in text for name in _CLOCK)
         self._resolves = "resolve" in text
         # The direct form (on the JSON itself, no nodes), where it gives the same: decided here, once.
         self.direct: direct.Form | None = None
-        if self.compiled is not None and not raw and not self._clock and not self._resolves:
-            self.direct = direct.compile_direct(tree)
+        with hoist.remembering():  # (each subtree's analysis once, for the compiler and the direct form)
+            if not raw and not self._clock and not self._resolves:
+                self.direct = direct.compile_direct(tree)
+            if self.direct is None:
+                self._closures()
+        # Where the direct form serves, the closures are compiled at their first use (the node form
+        # is then only asked for by tests and by callers that want nodes): about a fifth of the
+        # first validation's compiling, which a one-file ``adapter validate`` pays for in full.
+        # An expression with a direct form always has closures too: the direct form is made of the
+        # compiler's parts where it does not compute a node itself (tests/unit/fhirpath/test_lazy_closures.py).
+
+    def _closures(self) -> None:
+        compiled: Compiled | None = None
+        reason = ""
+        try:
+            compiled = compile_tree(self._tree)
+        except Unsupported as exc:
+            reason = str(exc)
+            _FALLBACKS[self.text] += 1
+            _log().debug("FHIRPath evaluated by fhirpathpy (%s): %s", exc, self.text)
+        self.reason = reason  # (two threads may both compile at first use: the same result, set twice)
+        self.compiled = compiled
+
+    if not TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any:
+            # Only for an attribute not set: ``compiled``/``reason`` before the closures are made.
+            if name in ("compiled", "reason") and "_tree" in self.__dict__:
+                with hoist.remembering():
+                    self._closures()
+                return self.__dict__[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __call__(self, resource: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
         if self.direct is not None:  # reads no clock, no other resource

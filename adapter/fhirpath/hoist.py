@@ -31,7 +31,6 @@ they are the same on every use.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import threading
@@ -212,7 +211,7 @@ def _hoistable(ast: Ast) -> tuple[str, ...] | None:
     return None if names is None else tuple(sorted(names))
 
 
-_KEYS: dict[bytes, int] = {}
+_KEYS: dict[tuple[Any, ...], int] = {}
 _NUMBERS = itertools.count()
 
 
@@ -224,9 +223,18 @@ def key_of(ast: Ast) -> int:
 
 
 def _key_of(ast: Ast) -> int:
-    digest = hashlib.blake2b(json.dumps(ast, sort_keys=True).encode(), digest_size=16).digest()
-    key = _KEYS.get(digest)
-    return _KEYS.setdefault(digest, next(_NUMBERS)) if key is None else key
+    # The subtree's own fields (as JSON: exact for any value) and its children's numbers: equal
+    # structures give equal tuples, and each level is described once, not again in every ancestor.
+    parts: list[tuple[str, Any]] = []
+    for name in sorted(ast):
+        value = ast[name]
+        if name == "children" and isinstance(value, list) and all(type(c) is dict for c in value):
+            parts.append((name, tuple(key_of(child) for child in value)))
+        else:
+            parts.append((name, json.dumps(value, sort_keys=True)))
+    shape = tuple(parts)
+    key = _KEYS.get(shape)
+    return _KEYS.setdefault(shape, next(_NUMBERS)) if key is None else key
 
 
 class _Marker:

@@ -20,14 +20,21 @@ by fhirpathpy: slower, never different.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import logging
 
 FILE = Path(__file__).with_name("trees.json")
 FORMAT = 1
 
-log = logging.getLogger(__name__)
+
+
+def _log() -> logging.Logger:
+    import logging  # here: only a warning needs it (about 3 ms to import; issue 15's CLI start)
+
+    return logging.getLogger(__name__)
 
 
 def encode(tree: dict[str, Any], types: dict[str, int]) -> list[Any]:
@@ -132,10 +139,10 @@ def load(version: str, path: Path = FILE) -> Table:
         if not isinstance(types, list) or header.get("count") != len(entries):
             raise ValueError("no list of types, or not as many entries as the header counts")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("FHIRPath tree table %s not used (%s): every expression is parsed by fhirpathpy", path, exc)
+        _log().warning("FHIRPath tree table %s not used (%s): every expression is parsed by fhirpathpy", path, exc)
         return EMPTY
     if made != version:
-        log.warning("FHIRPath tree table %s not used: generated under fhirpathpy %s, installed is %s; "
+        _log().warning("FHIRPath tree table %s not used: generated under fhirpathpy %s, installed is %s; "
                     "every expression is parsed by fhirpathpy (regenerate: python tools/gen_fhirpath_trees.py)",
                     path, made, version)
         return EMPTY

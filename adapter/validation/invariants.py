@@ -409,7 +409,7 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
     found: tuple[tuple[str, ...], list[Any]] | None = None
     names = focus_names(expression)
     fn = compiled(expression)
-    if names is not None and isinstance(fn, fhirpath.Expression) and fn.compiled is not None:
+    if names is not None and isinstance(fn, fhirpath.Expression) and (fn.direct is not None or fn.compiled is not None):
         empty: dict[str, Any] = {}
         try:
             result = fn(fhirpath.typed(empty, type_path) if type_path is not None else empty,

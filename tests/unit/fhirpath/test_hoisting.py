@@ -32,7 +32,9 @@ def _compiled(expression: str, m: pytest.MonkeyPatch) -> tuple[fhirpath.Expressi
             made.append(self)
 
     m.setattr(compiler, "Hoisted", Recorded)
-    return fhirpath.compile(expression), made
+    expr = fhirpath.compile(expression)
+    assert expr.compiled is not None  # (the closures: made here, at first use, where a direct form serves)
+    return expr, made
 
 
 def _source(ast: dict[str, Any]) -> str:
