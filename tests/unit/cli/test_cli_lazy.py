@@ -25,6 +25,7 @@ from adapter.cli import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
+XML_EXAMPLE = ROOT / "tests" / "unit" / "validation" / "xml" / "Bundle-lisn-example-submission.xml"
 INERA = ROOT / "mappings" / "examples" / "inera-xml" / "lisn-depression.xml"
 
 # What `adapter validate` must not import (nor `adapter --help`, nor `adapter --version`).
@@ -124,6 +125,8 @@ def test_validate_imports_no_service_database_or_web(entry_point: bool) -> None:
     assert not {"importlib.resources", "tarfile"} & modules
     # JSON input: no XML reader; a valid resource: no position scanner.
     assert not {"adapter.fhir.xmljson", "adapter.validation.positions"} & modules
+    # ... nor lxml (no XML, no narrative), logging (nothing logged) or hashlib (about 12 ms together)
+    assert not {"lxml", "lxml.etree", "logging", "hashlib"} & modules
     assert not {m for m in modules if m.startswith("adapter.cli.") and m not in ("adapter.cli._common",
                                                                                  "adapter.cli.validate")}
 
@@ -134,6 +137,13 @@ def test_other_light_commands_import_no_service(args: list[str]) -> None:
     modules, proc = imported(args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert service_modules(modules) == []
+
+
+def test_xml_input_does_import_lxml() -> None:
+    """The other side of the check above: where XML is read, lxml is imported (and works)."""
+    modules, proc = imported(["validate", str(XML_EXAMPLE)])
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert {"lxml.etree", "adapter.fhir.xmljson"} <= modules
 
 
 def test_help_imports_no_command_module() -> None:
