@@ -55,10 +55,12 @@ class Expression:
     """The closures (:mod:`adapter.fhirpath.compiler`); ``None``: fhirpathpy evaluates it."""
     reason: str
     """Why ``compiled`` is ``None`` (the part the compiler does not cover); else empty."""
+    tree: Any
+    """fhirpathpy's parse tree of ``text`` (shared: read it, never change it)."""
 
     def __init__(self, text: str, *, raw: bool = False) -> None:
         self.text, self.raw = text, raw
-        self._tree = tree = parse(text)
+        self.tree = tree = parse(text)
         self._fallback: Callable[..., list[Any]] = set_paths(
             apply_parsed_path, parsedPath=tree, model=MODEL, options=fhirpathpy_options(raw))
         self._clock = any(f"{name}(" in text for name in _CLOCK)
@@ -67,7 +69,10 @@ class Expression:
         self.direct: direct.Form | None = None
         with hoist.remembering():  # (each subtree's analysis once, for the compiler and the direct form)
             if not raw and not self._clock and not self._resolves:
-                self.direct = direct.compile_direct(tree)
+                try:
+                    self.direct = direct.compile_direct(tree)
+                except Unsupported:  # (a tree the compiler refuses too: its fallback is fhirpathpy's)
+                    self.direct = None
             if self.direct is None:
                 self._closures()
         # Where the direct form serves, the closures are compiled at their first use (the node form
@@ -80,7 +85,7 @@ class Expression:
         compiled: Compiled | None = None
         reason = ""
         try:
-            compiled = compile_tree(self._tree)
+            compiled = compile_tree(self.tree)
         except Unsupported as exc:
             reason = str(exc)
             _FALLBACKS[self.text] += 1
@@ -91,7 +96,7 @@ class Expression:
     if not TYPE_CHECKING:
         def __getattr__(self, name: str) -> Any:
             # Only for an attribute not set: ``compiled``/``reason`` before the closures are made.
-            if name in ("compiled", "reason") and "_tree" in self.__dict__:
+            if name in ("compiled", "reason") and "tree" in self.__dict__:
                 with hoist.remembering():
                     self._closures()
                 return self.__dict__[name]

@@ -23,7 +23,7 @@ from typing import Any
 
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
-from adapter.fhirpath.hoist import Hoisted, hoistable, key_of, remembered
+from adapter.fhirpath.hoist import _NONTRIVIAL, Hoisted, hoistable, key_of, remembered
 from adapter.fhirpath.navigation import Member, descendants_of_type, descendants_of_type_member
 from adapter.fhirpath.operators import compile_operator
 from adapter.fhirpath.params import Const, Unsupported, type_param
@@ -92,7 +92,7 @@ def _one_step(ast: Ast) -> bool:
 def _repeated(ast: Ast, seen: Counter[int], shared: Counter[int] | None = None) -> Counter[int]:
     """How often each subexpression :func:`hoistable` names (but ``%variable.member``) stands in ``ast``;
     with ``shared`` (a first count), not counting within one that stands there more than once."""
-    if hoistable(ast) is not None and not _one_step(ast):
+    if _unwrapped(ast).get("type") in _NONTRIVIAL and hoistable(ast) is not None and not _one_step(ast):
         key = key_of(ast)
         seen[key] += 1
         if shared is not None and shared[key] > 1:
@@ -107,9 +107,15 @@ def repeated_counts(body: Ast) -> Counter[int]:
     """:func:`_repeated` of a whole expression's body, counted twice (the second time not within what
     stands more than once); within :func:`hoist.remembering` once per expression for the compiler
     and the direct form (the caller must not change it)."""
-    counted: Counter[int] = remembered(("repeated", id(body)), body,
-                                       lambda: _repeated(body, Counter(), _repeated(body, Counter())))
+    counted: Counter[int] = remembered(("repeated", id(body)), body, lambda: _counted_twice(body))
     return counted
+
+
+def _counted_twice(body: Ast) -> Counter[int]:
+    first = _repeated(body, Counter())
+    if all(n == 1 for n in first.values()):
+        return first  # nothing stands twice: the second count would be the same
+    return _repeated(body, Counter(), first)
 
 
 def compile_criterion(ast: Ast) -> Compiled:

@@ -386,7 +386,8 @@ def focus_names(expression: str) -> tuple[str, ...] | None:
     """The member names ``expression`` may read from its focus, when it reads the focus only by
     member steps (see above); ``None`` when it may read it otherwise (or does not parse)."""
     try:
-        tree = parse_fhirpath(expression)
+        fn = compiled(expression)  # (its tree: the table's tree is decoded once per expression)
+        tree = fn.tree if isinstance(fn, fhirpath.Expression) else parse_fhirpath(expression)
         names: set[str] = set()
         for child in tree.get("children") or []:
             _member_names(child, True, names)

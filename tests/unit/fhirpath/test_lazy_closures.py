@@ -46,7 +46,9 @@ def test_without_a_direct_form_the_closures_are_made_at_once() -> None:
     assert expr.direct is None and vars(expr)["compiled"] is not None
 
 
-@pytest.mark.parametrize("expression", ["name.exists(given, family)", "name.given.trace()"])
+@pytest.mark.parametrize("expression", ["name.exists(given, family)", "name.given.trace()",
+                                        "name.where(((",  # a broken tree: the direct form's compiler raises too
+                                        ])
 def test_what_the_compiler_refuses_has_no_direct_form(expression: str) -> None:
     # The failing side of the rule above: refused by the compiler, so no direct form either, and
     # fhirpathpy evaluates it (test_fallback.py) - decided at once, not at first use.
