@@ -447,8 +447,8 @@ class _Compiler:
                 if name == "matches":
                     try:
                         re.compile(value[0], re.DOTALL)
-                    except re.error as exc:  # fhirpathpy raises it on evaluation: so does the node form
-                        raise _Refused("an invalid regular expression") from exc
+                    except re.error as bad:  # fhirpathpy raises it on evaluation: so does the node form
+                        raise _Refused("an invalid regular expression") from bad
                 return _string_test(name, value[0], _on_nodes(ast))
         return _on_nodes(ast)
 

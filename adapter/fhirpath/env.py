@@ -59,8 +59,10 @@ _new = object.__new__
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def node(data: Any, path: str | None) -> Any:
-    """``ResourceNode(data, path)`` without its constructor's overhead (same attributes)."""
+def node(data: Any, path: Any) -> Any:
+    """``ResourceNode(data, path)`` without its constructor's overhead (same attributes). ``path``:
+    a type path or ``None``; a resource's own ``resourceType`` replaces it whatever its JSON type
+    (an untrusted document may hold a number there), as fhirpathpy's constructor does."""
     n = _new(RN)
     kind = type(data)
     if kind is dict:

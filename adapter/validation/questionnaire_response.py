@@ -82,7 +82,7 @@ def plans_of(qitems: list[Node]) -> list[tuple[Node, Plan]]:
     return memo(qitems, "#plans", _plans, qitems)  # type: ignore[no-any-return]
 
 
-def _plans(qitems: list[Node]) -> list[tuple[Node, Plan]]:
+def _plans(qitems: list[Any]) -> list[tuple[Node, Plan]]:  # (items as the JSON has them: any value)
     return [(qitem, plan_of(qitem)) for qitem in qitems if isinstance(qitem, dict)]
 
 
