@@ -102,3 +102,28 @@ def test_the_fhirpathpy_variant_evaluates_every_invariant_with_fhirpathpy() -> N
     validate_bytes(raw)
     assert any(isinstance(fn, fhirpath.Expression) and fn.compiled is not None
                for _, fn in invariants._PLANS.values())
+
+
+def test_bench_warm_baseline_is_the_shipped_config_without_its_warm_up(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench_warm's baseline differs from deploy/gunicorn.conf.py in the hook's warm-up alone."""
+    import gc
+    import runpy
+
+    from adapter.validation import warm
+    from bench import bench_warm, http_e2e
+
+    config = tmp_path / "no-warm-up.conf.py"
+    config.write_text(bench_warm._NO_WARM_UP.format(shipped=str(http_e2e.SHIPPED_CONFIG)), encoding="utf-8")
+    shipped, cold = runpy.run_path(str(http_e2e.SHIPPED_CONFIG)), runpy.run_path(str(config))
+    settings = {k for k in shipped if not k.startswith("__") and k not in ("post_worker_init", "multiprocessing", "os")}
+    assert settings and all(cold[k] == shipped[k] for k in settings)
+    calls: list[int] = []
+    monkeypatch.setattr(warm, "warm_up", lambda: calls.append(1) or 0)
+    try:
+        cold["post_worker_init"](None)
+        assert calls == []  # the baseline's hook does not warm up
+        shipped["post_worker_init"](None)
+        assert calls == [1]  # the shipped one does
+    finally:
+        gc.unfreeze()
