@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import certificates, http_e2e, provision, servers
+from bench import http_e2e, provision, servers
 
 _NO_WARM_UP = """
 import runpy
@@ -40,17 +40,11 @@ def _variant(config: Path, postgres_url: str, work: Path, *, rounds: int, reques
              concurrency: int) -> list[dict[str, Any]]:
     with servers.scratch_postgres(postgres_url) as url:
         env = provision.environment(data_dir=work / config.stem, database_url=url)
-        token = provision.prepare(env)
-        body = work / "submission.json"
-        body.write_bytes(certificates.example_bytes())
-        placeholders = certificates.id_placeholders()
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json",
-                   "Accept": "application/fhir+json"}
+        body, placeholders, headers = http_e2e.prepared(env, work)
         out = []
         with servers.gunicorn_process(env, log=work / f"{config.stem}.log", config=config) as (base, _):
             url_submit = base + http_e2e.SUBMIT_PATH
-            http_e2e._loadgen(url_submit, body, headers=headers, placeholders=placeholders, concurrency=4,
-                              requests=12, seconds=10, patient=http_e2e.EXAMPLE_PATIENT)  # as the http section
+            http_e2e.warm_workers(base, body, headers, placeholders)  # as the http section
             for _ in range(rounds):
                 load = os.getloadavg()[0]
                 got = http_e2e._loadgen(url_submit, body, headers=headers, placeholders=placeholders,

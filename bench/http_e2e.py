@@ -44,21 +44,33 @@ def _loadgen(url: str, body: Path, *, headers: dict[str, str], placeholders: lis
     for ph in placeholders:
         cmd += ["--placeholder", ph]
     out = subprocess.run(cmd, cwd=servers.ROOT, capture_output=True, check=True, timeout=seconds + 120)
-    return json.loads(out.stdout)
+    found: dict[str, Any] = json.loads(out.stdout)
+    return found
+
+
+def prepared(env: dict[str, str], work: Path) -> tuple[Path, list[str], dict[str, str]]:
+    """A registered sender in ``env``'s deployment, and what each submission is made of: the body
+    file, its id placeholders and the request headers."""
+    token = provision.prepare(env)
+    body = work / "submission.json"
+    body.write_bytes(certificates.example_bytes())
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json",
+               "Accept": "application/fhir+json"}
+    return body, certificates.id_placeholders(), headers
+
+
+def warm_workers(base: str, body: Path, headers: dict[str, str], placeholders: list[str]) -> None:
+    """The 12 submissions sent before any measured level (imports, connection pools)."""
+    _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders, concurrency=4,
+             requests=12, seconds=10, patient=EXAMPLE_PATIENT)
 
 
 def _one_database(db: str, env: dict[str, str], work: Path, *, levels: tuple[int, ...], requests: int,
                   seconds: float) -> list[dict[str, Any]]:
-    token = provision.prepare(env)
-    body = work / "submission.json"
-    body.write_bytes(certificates.example_bytes())
-    placeholders = certificates.id_placeholders()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json",
-               "Accept": "application/fhir+json"}
+    body, placeholders, headers = prepared(env, work)
     runs = []
     with servers.gunicorn_process(env, log=work / f"gunicorn-{db}.log", config=SHIPPED_CONFIG) as (base, proc):
-        _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders, concurrency=4,
-                 requests=12, seconds=10, patient=EXAMPLE_PATIENT)  # warm the workers (imports, pools)
+        warm_workers(base, body, headers, placeholders)
         for c in levels:
             load, cpu = os.getloadavg()[0], servers.tree_cpu_seconds(proc.pid)
             submit = _loadgen(base + SUBMIT_PATH, body, headers=headers, placeholders=placeholders,
