@@ -32,7 +32,7 @@ loglevel = "info"
 def post_worker_init(worker):  # noqa: ARG001 - gunicorn's hook signature
     """The worker has loaded the app. First it validates the shipped example submissions until their
     FHIRPath code is generated (``adapter.validation.warm``: otherwise that happens inside its first
-    few hundred requests, the slowest of them taking 250-300 ms; about 0.5 s of CPU here). What
+    few hundred requests, the slowest of them taking 250-300 ms; about 0.7 s of CPU here). What
     exists then (modules, the registry, the profiles, the generated code: about 120,000 objects)
     lives as long as the worker. ``gc.freeze`` takes it out of the cyclic garbage collector's walks,
     which otherwise visit all of it in every full collection (about 0.1 s of CPU every few hundred

@@ -23,7 +23,7 @@ from typing import Any
 
 from adapter.fhirpath.env import UNSET, Compiled, Env, Items, arraify
 from adapter.fhirpath.functions import compile_function
-from adapter.fhirpath.hoist import _NONTRIVIAL, Hoisted, hoistable, key_of, remembered
+from adapter.fhirpath.hoist import Hoisted, hoistable, key_of, remembered
 from adapter.fhirpath.navigation import Member, descendants_of_type, descendants_of_type_member
 from adapter.fhirpath.operators import compile_operator
 from adapter.fhirpath.params import Const, Unsupported, type_param
@@ -92,7 +92,7 @@ def _one_step(ast: Ast) -> bool:
 def _repeated(ast: Ast, seen: Counter[int], shared: Counter[int] | None = None) -> Counter[int]:
     """How often each subexpression :func:`hoistable` names (but ``%variable.member``) stands in ``ast``;
     with ``shared`` (a first count), not counting within one that stands there more than once."""
-    if _unwrapped(ast).get("type") in _NONTRIVIAL and hoistable(ast) is not None and not _one_step(ast):
+    if hoistable(ast) is not None and not _one_step(ast):
         key = key_of(ast)
         seen[key] += 1
         if shared is not None and shared[key] > 1:

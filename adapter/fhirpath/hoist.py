@@ -197,16 +197,16 @@ def _free_variables(ast: Ast, bound: Bound) -> set[str] | None:
 
 def hoistable(ast: Ast) -> tuple[str, ...] | None:
     """The variables of a subexpression worth evaluating once (see the module's text), else ``None``."""
+    inner = ast
+    while inner.get("type") in _WRAPPERS and len(_children(inner)) == 1:
+        inner = _children(inner)[0]
+    if inner.get("type") not in _NONTRIVIAL:
+        return None  # (most subtrees: settled without the memo)
     found: tuple[str, ...] | None = _remembered(("hoistable", id(ast)), ast, lambda: _hoistable(ast))
     return found
 
 
 def _hoistable(ast: Ast) -> tuple[str, ...] | None:
-    inner = ast
-    while inner.get("type") in _WRAPPERS and len(_children(inner)) == 1:
-        inner = _children(inner)[0]
-    if inner.get("type") not in _NONTRIVIAL:
-        return None
     names = free_variables(ast)
     return None if names is None else tuple(sorted(names))
 

@@ -30,7 +30,6 @@ FILE = Path(__file__).with_name("trees.json")
 FORMAT = 1
 
 
-
 def _log() -> logging.Logger:
     import logging  # here: only a warning needs it (about 3 ms to import; issue 15's CLI start)
 
@@ -143,7 +142,7 @@ def load(version: str, path: Path = FILE) -> Table:
         return EMPTY
     if made != version:
         _log().warning("FHIRPath tree table %s not used: generated under fhirpathpy %s, installed is %s; "
-                    "every expression is parsed by fhirpathpy (regenerate: python tools/gen_fhirpath_trees.py)",
-                    path, made, version)
+                       "every expression is parsed by fhirpathpy (regenerate: python tools/gen_fhirpath_trees.py)",
+                       path, made, version)
         return EMPTY
     return Table([str(t) for t in types], entries)

@@ -3,9 +3,9 @@
 A FHIRPath direct form runs its closures for its first :data:`adapter.fhirpath.codegen.AFTER`
 evaluations and is then written out as one generated function (1–3 ms an expression, in the
 evaluation that crosses the count), so that a one-file ``adapter validate`` generates nothing. In a
-server worker those counts are crossed inside requests: measured with the shipped gunicorn
-configuration on PostgreSQL at concurrency 4, the first 800 submissions had a p99 of 149–174 ms
-(the slowest 246–294 ms), the next 800 a p99 of 45 ms (docs/performance.md).
+server worker those counts are crossed inside requests: with the shipped gunicorn configuration on
+PostgreSQL at concurrency 4, a fresh worker's first 400 submissions had a p99 of 184 ms without this
+warm-up and 57 ms with it (``python -m bench.bench_warm``, docs/performance.md).
 
 :func:`warm_up` validates the shipped example submissions that many times first, so that the
 expressions they meet are generated, and the profiles, compiled Questionnaires and value sets
@@ -17,19 +17,19 @@ results are not kept. A missing example is an error at start, not a cold worker.
 from __future__ import annotations
 
 from adapter.data import data_dir
-from adapter.fhir.registry import Registry, default_registry
+from adapter.fhir.registry import default_registry
 from adapter.validation.entry import validate_bytes
 
 EXAMPLES = ("Bundle-lisn-example-submission.json", "Bundle-lisn-example-submission-1.1.json")
 
 
-def warm_up(registry: Registry | None = None, *, rounds: int | None = None) -> int:
+def warm_up(*, rounds: int | None = None) -> int:
     """Validate each shipped example submission ``rounds`` times (default: the generation count,
     :data:`adapter.fhirpath.codegen.AFTER`); returns the number of validations made."""
     from adapter.fhirpath import codegen
 
     count = max(codegen.AFTER, 1) if rounds is None else rounds
-    reg = default_registry() if registry is None else registry
+    reg = default_registry()
     folder = data_dir("profiles") / "examples"
     raws = [(folder / name).read_bytes() for name in EXAMPLES]  # (FileNotFoundError: a broken installation)
     for raw in raws:
