@@ -135,11 +135,9 @@ def scratch_postgres(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def terminate_backends(admin_url: str, database: str, *, sparing: str = "") -> int:
-    """Kill every server process connected to ``database`` (a database restart, as clients see it),
-    but those of connections named ``sparing`` (``application_name``: a harness's own probes)."""
+def terminate_backends(admin_url: str, database: str) -> int:
+    """Kill every server process connected to ``database`` (a database restart, as clients see it)."""
     with _pg_admin(admin_url) as conn:
         rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid() AND (%s = '' OR application_name <> %s)",
-                            (database, sparing, sparing)).fetchall()
+                            "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchall()
     return len(rows)

@@ -130,9 +130,6 @@ class Workers:
             servers.stop(p)
 
 
-_PROBE = "lisn-fault-harness"
-
-
 def _transaction_open(url: str) -> bool:
     """Whether some other connection is inside a transaction on the database at ``url`` (at a pause
     nothing but the stopped workers uses it)."""
@@ -150,8 +147,7 @@ def _transaction_open(url: str) -> bool:
             raise
         finally:
             conn.close()
-    # (named, so that the chaos's cut of every connection spares the harness's own look while it pauses)
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"application_name": _PROBE})
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
             return bool(conn.execute(sa.text(
@@ -332,7 +328,7 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         cut = None
         if db_url:
             name = db_url.rsplit("/", 1)[1]
-            cut = lambda: servers.terminate_backends(admin_url or "", name, sparing=_PROBE)  # noqa: E731
+            cut = lambda: servers.terminate_backends(admin_url or "", name)  # noqa: E731
         stop, cuts = threading.Event(), []  # type: ignore[var-annotated]
         chaos_thread = threading.Thread(target=_chaos_loop, args=(stop, plan, workers, cut, rng, cuts, receiver))
         planned = scenario.plan(deliver=plan.deliver, revoke=plan.revoke, reject=plan.reject, seed=plan.seed,
