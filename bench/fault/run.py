@@ -154,6 +154,10 @@ def _transaction_open(url: str) -> bool:
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
                 "AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')")).scalar())
+    except sa.exc.DBAPIError:
+        # The chaos cut this probe's own connection too (it cuts every connection to the
+        # database): no answer, so the caller lets the workers run on and asks again.
+        return True
     finally:
         engine.dispose()
 
@@ -260,6 +264,28 @@ def _submit_all(client: api.Client, planned: list[scenario.Planned]) -> dict[str
     return {"status_codes": dict(codes), "duplicates": duplicates}
 
 
+class _Chaos(threading.Thread):
+    """:func:`_chaos_loop` in a thread that keeps its exception for the run to raise (a thread's
+    exception would otherwise surface in whatever test runs next), and that the run always stops
+    and joins, also when the run itself fails."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(name="fault-chaos", daemon=True)
+        self.args_: tuple[Any, ...] = args
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            _chaos_loop(*self.args_)
+        except BaseException as exc:  # noqa: BLE001 - kept and raised in the run's own thread
+            self.error = exc
+
+    def finish(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise RuntimeError("the fault run's chaos thread failed") from self.error
+
+
 def _chaos_loop(stop: threading.Event, plan: Plan, workers: Workers, cut: Any, rng: random.Random,
                 cuts: list[int], receiver: Receiver) -> None:
     events = ["kill"] * plan.kills + ["cut"] * plan.db_cuts
@@ -330,11 +356,13 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
             name = db_url.rsplit("/", 1)[1]
             cut = lambda: servers.terminate_backends(admin_url or "", name)  # noqa: E731
         stop, cuts = threading.Event(), []  # type: ignore[var-annotated]
-        chaos_thread = threading.Thread(target=_chaos_loop, args=(stop, plan, workers, cut, rng, cuts, receiver))
+        chaos_thread = _Chaos(stop, plan, workers, cut, rng, cuts, receiver)
         planned = scenario.plan(deliver=plan.deliver, revoke=plan.revoke, reject=plan.reject, seed=plan.seed,
                                 slow=plan.slow)
         started = time.monotonic()
         chaos_thread.start()
+        stack.callback(chaos_thread.join)  # on a failure below: stopped (next line) and waited for
+        stack.callback(stop.set)
         half = len(planned) // 2
         revocable = [p for p in planned[:half] if p.group == "revoke"]
         held = revocable[-max(1, len(revocable) // 3):]  # sent while the workers are stopped
@@ -348,7 +376,7 @@ def _run(plan: Plan, work: Path, database: str, admin_url: str | None) -> dict[s
         finally:
             workers.resume()
         late = _submit_all(client, planned[half:])
-        chaos_thread.join()
+        chaos_thread.finish()
         # Settle: nothing pending to the healthy municipalities and the slow one tried at least once
         # (its first push ends only at the push deadline). On a loaded machine this takes longer than
         # the plan's time, so the wait has a grace of its own; a run that still has not settled then
