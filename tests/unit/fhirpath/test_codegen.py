@@ -6,7 +6,8 @@ resource and as ``adapter.validation.invariants`` runs it on an element (its JSO
 
 Negative controls: a generator made deliberately wrong (a flipped equality, a loop that drops
 items, ``exists()`` off by one, a primitive extension ignored, ``in``/``contains`` negated, ``not()``
-dropped) is caught.
+dropped, each fast path on plain values broken: ``isDistinct()``, ``toString()``, ``length()``,
+``substring()``, a sum of counts) is caught.
 (``test_oracle.py`` also holds the generated forms to fhirpathpy: they are the direct form's body.)
 """
 
@@ -155,6 +156,11 @@ _FAULTS = {
     "in negated": _rewrite(r" in (T\d+)\]", r" not in \1]"),
     "contains negated": _rewrite(r"\[(L\d+) in (x\d+)\]", r"[\1 not in \2]"),
     "not() dropped": _rewrite(r"= \[not (r\d+)\[0\]\]", r"= [\1[0]]"),
+    "isDistinct() on strings negated": _rewrite(r"= \[len\(_set\((x\d+)\)\) == ", r"= [len(_set(\1)) != "),
+    "toString() of a string changed": _rewrite(r"^(r\d+) = \[(x\d+)\]$", r"\1 = [\2 + '.']"),
+    "length() of a string off by one": _rewrite(r"= \[len\((x\d+)\)\]$", r"= [len(\1) + 1]"),
+    "substring() shifted": _rewrite(r"= \[(x\d+)\[(\d+):", r"= [\1[\2 + 1:"),
+    "a sum of counts off by one": _rewrite(r"= \[(r\d+)\[0\] \+ (r\d+)\[0\]\]", r"= [\1[0] + \2[0] + 1]"),
 }
 
 
