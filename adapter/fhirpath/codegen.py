@@ -14,6 +14,11 @@ outbound mapping compiles its bodies. The semantics are the direct form's, part 
 * ``where(key = 'text')``: the plain-string shortcut of ``_where_equals`` inlined, its criterion
   (generated) for the other items; ``where``/``all``/``exists``/``select`` with a criterion: the
   closure's loops, the criterion generated inside them;
+* a member step followed by ``where(key = 'text')`` (``item.where(linkId = 'x')``, some thirty in
+  the LISN rules): one loop over each input object's list, keeping the items whose ``key`` is the
+  text without a pair made for the others, where every item of the list takes the shortcut; the
+  step and the ``where`` above for any other input item (:meth:`_Gen.step_where`). Measured
+  (callgrind, the example submission): 13.60M -> 13.28M instructions per validation (-2.4 %);
 * ``and``/``or``/``xor``/``implies`` on two Booleans: Python logic (both operands evaluated, left
   first); on anything else the closure's code (fhirpathpy's operator);
 * ``=``/``!=``, ``in`` of literal strings, ``contains``/``matches`` of a literal: the closure's fast
@@ -376,12 +381,80 @@ class _Gen:
                     direct._children(inner, 2)[1].get("type") == "MemberInvocation":
                 before = self.as_list(self.gen(direct._children(inner)[0], focus, inp, depth), depth)
                 return self.count(direct._member(direct._children(inner)[1]), test, before, depth)
+        fused = self.step_where(left, right, focus, inp, depth)
+        if fused is not None:
+            return fused
         first = self.gen(left, focus, inp, depth)
         if first[1] and direct._function_name(right) == ("not", 0):
             out = self.var()
             self.emit(depth, f"{out} = not {first[0]}")
             return out, True
         return self.gen(right, False, self.as_list(first, depth), depth)
+
+    def step_where(self, left: Ast, right: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool] | None:
+        """``….key.where(k = 'text')`` (``item.where(linkId = 'x')``), the step and the criterion in one
+        loop: on an input item that is an object whose ``key`` is a plain element (no choice) holding
+        a list (or nothing), no ``_key``, and whose items are all objects (no ``resourceType``) with
+        ``k`` one string, no ``_k``, under a type path where ``k`` is read as a plain string
+        (``PlainUnder``), the items kept are those whose ``k`` is ``text``, typed by the step's child
+        type path, without making a pair for each of the others: what the step's pairs and
+        ``criterion``'s plain-string shortcut give. On any other input item (anything odd among its
+        items: what was kept for it is dropped again) the step and the ``where`` loop for that item
+        alone, appended in its place (the ``where`` keeps its input's order; its flattening is per
+        item). ``None`` where the expression is no such step and ``where``."""
+        if direct._function_name(right) != ("where", 1):
+            return None
+        parts = direct._children(direct._children(right, 1)[0])
+        if len(parts) != 2 or parts[1].get("type") != "ParamList":
+            return None
+        crit = direct._children(parts[1])[0]
+        equals = functions._member_equals(crit)
+        inner = direct._unwrapped(left)
+        if equals is None or hoistable(left):
+            return None
+        if inner.get("type") == "MemberInvocation":
+            step, before = direct._member(inner), inp
+        elif inner.get("type") == "InvocationExpression" and direct._children(inner, 2)[1].get("type") == "MemberInvocation":
+            step = direct._member(direct._children(inner)[1])
+            before = self.as_list(self.gen(direct._children(inner)[0], focus, inp, depth), depth)
+        else:
+            return None
+        wkey, literal = equals
+        pu = PlainUnder(wkey)
+        known, under, ch = self.const(pu.known, "P"), self.const(pu, "U"), self.const(step.children, "C")
+        out, it, d, p, c, x, y, z, ok, mark = (self.var(n) for n in ("r", "it", "d", "p", "c", "x", "y", "z", "k", "m"))
+        key, ext = step.key, step.ext_key
+        e = self.emit
+        e(depth, f"{out} = []")
+        e(depth, f"for {it} in {before}:")
+        e(depth + 1, f"{ok} = False")
+        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
+        e(depth + 2, f"{d}, {p} = {it}")
+        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str:")
+        e(depth + 2, f"{d} = {it}")
+        e(depth + 1, "else:")
+        e(depth + 2, f"{d} = None")
+        e(depth + 1, f"if {d} is not None and ({c} := {ch}.get({p})) is not None and {ext!r} not in {d}:")
+        e(depth + 2, f"{x} = {d}.get({key!r})")
+        e(depth + 2, f"if {x} is None:")
+        e(depth + 3, f"{ok} = True")
+        e(depth + 2, f"elif type({x}) is _list and ({known}.get({c}) or {under}({c})):")
+        e(depth + 3, f"{ok} = True")
+        e(depth + 3, f"{mark} = len({out})")
+        e(depth + 3, f"for {y} in {x}:")
+        e(depth + 4, f"if type({y}) is _dict and 'resourceType' not in {y} and type({z} := {y}.get({wkey!r})) is _str "
+                     f"and {('_' + wkey)!r} not in {y}:")
+        e(depth + 5, f"if {z} == {literal!r}:")
+        e(depth + 6, f"{out}.append(({y}, {c}))")
+        e(depth + 4, "else:")
+        e(depth + 5, f"{ok} = False")
+        e(depth + 5, f"del {out}[{mark}:]")
+        e(depth + 5, "break")
+        e(depth + 1, f"if not {ok}:")
+        items = self.step(step, f"[{it}]", depth + 2)
+        kept, _ = self.criterion("where", crit, equals, items, depth + 2)
+        e(depth + 2, f"{out} += {kept}")
+        return out, False
 
     def function(self, ast: Ast, inp: str, depth: int) -> tuple[str, bool] | None:
         """The functions generated here; ``None`` for the others (their closure)."""
