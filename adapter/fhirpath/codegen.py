@@ -14,6 +14,11 @@ outbound mapping compiles its bodies. The semantics are the direct form's, part 
 * ``where(key = 'text')``: the plain-string shortcut of ``_where_equals`` inlined, its criterion
   (generated) for the other items; ``where``/``all``/``exists``/``select`` with a criterion: the
   closure's loops, the criterion generated inside them;
+* a member step followed by ``where(key = 'text')`` (``item.where(linkId = 'x')``, some thirty in
+  the LISN rules): one loop over each input object's list, keeping the items whose ``key`` is the
+  text without a pair made for the others, where every item of the list takes the shortcut; the
+  step and the ``where`` above for any other input item (:meth:`_Gen.step_where`). Measured
+  (callgrind, the example submission): 13.60M -> 13.28M instructions per validation (-2.4 %);
 * ``and``/``or``/``xor``/``implies`` on two Booleans: Python logic (both operands evaluated, left
   first); on anything else the closure's code (fhirpathpy's operator);
 * ``=``/``!=``, ``in`` of literal strings, ``contains``/``matches`` of a literal: the closure's fast
@@ -27,7 +32,13 @@ outbound mapping compiles its bodies. The semantics are the direct form's, part 
   no item and no state);
 * ``is``/``as``, ``&`` and ``+`` with a string literal: the operands generated, then the direct
   form's own functions on their values (``type_test``, ``string_operand``/``amp_values``,
-  ``plus_values``).
+  ``plus_values``);
+* ``a + b`` of two counts: the integers added (``direct._plus_integers``);
+* on plain values, with the closure for anything else: ``isDistinct()`` on strings of one kind (all
+  nodes holding a string, or all system strings: no string repeated), and ``toString()``,
+  ``length()``, ``substring()`` of integer literals on one string (what fhirpathpy's functions
+  compute on it). Measured (callgrind, the example submission): 14.03M -> 13.79M instructions per
+  validation (-1.7 %), these and the sum of counts together.
 
 Any other node (ordering, ``matches``, functions on nodes, ``%`` variables…) is its direct-form
 closure, compiled as :mod:`adapter.fhirpath.direct` compiles it and called from the generated code.
@@ -115,7 +126,8 @@ class _Gen:
             "_nodes": direct.nodes, "_listed": direct._listed, "_operand": direct._operand, "_not": direct._not,
             "_plain": direct._plain, "_UNSET": _UNSET, "_FP_CTX": FP_CTX, "_fp_equal": fp_equal, "_fp_unequal": fp_unequal,
             "_TI": TypeInfo, "_plus_values": direct.plus_values, "_string_operand": direct.string_operand,
-            "_amp_values": direct.amp_values,
+            "_amp_values": direct.amp_values, "_strings_of": direct.strings_of, "_set": set,
+            "_int": int,
         }
         self.n = 0
         self.loops = 0  # how many criterion loops enclose the code being generated
@@ -201,6 +213,8 @@ class _Gen:
         if kind != "AdditiveExpression" or op not in ("&", "+"):
             return None
         left, right = direct._children(ast, 2)
+        if op == "+" and direct._counting(left) and direct._counting(right):
+            return self.plus_counts(ast, left, right, inp, depth)
         if op == "+" and not any(direct._string_literal(a) or direct._quantity_literal(a) is not None
                                  for a in (left, right)):
             return None
@@ -216,6 +230,21 @@ class _Gen:
         b = self.as_list(self.gen(right, True, inp, depth), depth)
         self.emit(depth, f"{y} = _string_operand({b})")
         self.emit(depth, f"{out} = _amp_values({x}, {y})")
+        return out, False
+
+    def plus_counts(self, ast: Ast, left: Ast, right: Ast, inp: str, depth: int) -> tuple[str, bool]:
+        """``direct._plus_integers``: both counts generated (left first), their integers added; on
+        anything else (never, for counts) the node form's operator, which evaluates them again
+        (they read no state)."""
+        general = self.const(direct._Compiler().bridged(ast), "F")
+        a = self.as_list(self.gen(left, True, inp, depth), depth)
+        b = self.as_list(self.gen(right, True, inp, depth), depth)
+        out = self.var()
+        e = self.emit
+        e(depth, f"if len({a}) == 1 and type({a}[0]) is _int and len({b}) == 1 and type({b}[0]) is _int:")
+        e(depth + 1, f"{out} = [{a}[0] + {b}[0]]")
+        e(depth, "else:")
+        e(depth + 1, f"{out} = {general}({inp}, v)")
         return out, False
 
     def once(self, ast: Ast, key: int, focus: bool, inp: str, depth: int) -> tuple[str, bool]:
@@ -352,12 +381,80 @@ class _Gen:
                     direct._children(inner, 2)[1].get("type") == "MemberInvocation":
                 before = self.as_list(self.gen(direct._children(inner)[0], focus, inp, depth), depth)
                 return self.count(direct._member(direct._children(inner)[1]), test, before, depth)
+        fused = self.step_where(left, right, focus, inp, depth)
+        if fused is not None:
+            return fused
         first = self.gen(left, focus, inp, depth)
         if first[1] and direct._function_name(right) == ("not", 0):
             out = self.var()
             self.emit(depth, f"{out} = not {first[0]}")
             return out, True
         return self.gen(right, False, self.as_list(first, depth), depth)
+
+    def step_where(self, left: Ast, right: Ast, focus: bool, inp: str, depth: int) -> tuple[str, bool] | None:
+        """``….key.where(k = 'text')`` (``item.where(linkId = 'x')``), the step and the criterion in one
+        loop: on an input item that is an object whose ``key`` is a plain element (no choice) holding
+        a list (or nothing), no ``_key``, and whose items are all objects (no ``resourceType``) with
+        ``k`` one string, no ``_k``, under a type path where ``k`` is read as a plain string
+        (``PlainUnder``), the items kept are those whose ``k`` is ``text``, typed by the step's child
+        type path, without making a pair for each of the others: what the step's pairs and
+        ``criterion``'s plain-string shortcut give. On any other input item (anything odd among its
+        items: what was kept for it is dropped again) the step and the ``where`` loop for that item
+        alone, appended in its place (the ``where`` keeps its input's order; its flattening is per
+        item). ``None`` where the expression is no such step and ``where``."""
+        if direct._function_name(right) != ("where", 1):
+            return None
+        parts = direct._children(direct._children(right, 1)[0])
+        if len(parts) != 2 or parts[1].get("type") != "ParamList":
+            return None
+        crit = direct._children(parts[1])[0]
+        equals = functions._member_equals(crit)
+        inner = direct._unwrapped(left)
+        if equals is None or hoistable(left):
+            return None
+        if inner.get("type") == "MemberInvocation":
+            step, before = direct._member(inner), inp
+        elif inner.get("type") == "InvocationExpression" and direct._children(inner, 2)[1].get("type") == "MemberInvocation":
+            step = direct._member(direct._children(inner)[1])
+            before = self.as_list(self.gen(direct._children(inner)[0], focus, inp, depth), depth)
+        else:
+            return None
+        wkey, literal = equals
+        pu = PlainUnder(wkey)
+        known, under, ch = self.const(pu.known, "P"), self.const(pu, "U"), self.const(step.children, "C")
+        out, it, d, p, c, x, y, z, ok, mark = (self.var(n) for n in ("r", "it", "d", "p", "c", "x", "y", "z", "k", "m"))
+        key, ext = step.key, step.ext_key
+        e = self.emit
+        e(depth, f"{out} = []")
+        e(depth, f"for {it} in {before}:")
+        e(depth + 1, f"{ok} = False")
+        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
+        e(depth + 2, f"{d}, {p} = {it}")
+        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str:")
+        e(depth + 2, f"{d} = {it}")
+        e(depth + 1, "else:")
+        e(depth + 2, f"{d} = None")
+        e(depth + 1, f"if {d} is not None and ({c} := {ch}.get({p})) is not None and {ext!r} not in {d}:")
+        e(depth + 2, f"{x} = {d}.get({key!r})")
+        e(depth + 2, f"if {x} is None:")
+        e(depth + 3, f"{ok} = True")
+        e(depth + 2, f"elif type({x}) is _list and ({known}.get({c}) or {under}({c})):")
+        e(depth + 3, f"{ok} = True")
+        e(depth + 3, f"{mark} = len({out})")
+        e(depth + 3, f"for {y} in {x}:")
+        e(depth + 4, f"if type({y}) is _dict and 'resourceType' not in {y} and type({z} := {y}.get({wkey!r})) is _str "
+                     f"and {('_' + wkey)!r} not in {y}:")
+        e(depth + 5, f"if {z} == {literal!r}:")
+        e(depth + 6, f"{out}.append(({y}, {c}))")
+        e(depth + 4, "else:")
+        e(depth + 5, f"{ok} = False")
+        e(depth + 5, f"del {out}[{mark}:]")
+        e(depth + 5, "break")
+        e(depth + 1, f"if not {ok}:")
+        items = self.step(step, f"[{it}]", depth + 2)
+        kept, _ = self.criterion("where", crit, equals, items, depth + 2)
+        e(depth + 2, f"{out} += {kept}")
+        return out, False
 
     def function(self, ast: Ast, inp: str, depth: int) -> tuple[str, bool] | None:
         """The functions generated here; ``None`` for the others (their closure)."""
@@ -392,7 +489,57 @@ class _Gen:
             test = self.const(direct.type_test(name, direct._type_info(params[0])), "T")
             self.emit(depth, f"{out} = {test}({inp})")
             return out, False
+        if name == "isDistinct" and not params:
+            return self.is_distinct(ast, inp, depth)
+        if name in ("toString", "length") and not params:
+            return self.on_string(ast, name, (), inp, depth)
+        if name == "substring" and 1 <= len(params) <= 2:
+            bounds = [direct._literal(p) for p in params]
+            if all(b is not None and len(b) == 1 and type(b[0]) is int for b in bounds):
+                return self.on_string(ast, name, tuple(b[0] for b in bounds if b is not None), inp, depth)
         return None
+
+    def is_distinct(self, ast: Ast, inp: str, depth: int) -> tuple[str, bool]:
+        """``isDistinct()`` on strings of one kind (:func:`direct.strings_of`: all nodes holding a
+        string, or all system strings): ``distinct.is_distinct`` keys such items by their strings,
+        so they are distinct when no string repeats; on anything else its closure."""
+        general = self.closure(ast, False, inp, depth + 1)  # (emitted below, in the else branch)
+        call = self.lines.pop()
+        out, x = self.var(), self.var("x")
+        e = self.emit
+        e(depth, f"{x} = _strings_of({inp})")
+        e(depth, f"if {x} is not None:")
+        e(depth + 1, f"{out} = [len(_set({x})) == len({x})]")
+        e(depth, "else:")
+        self.lines.append(call)
+        e(depth + 1, f"{out} = {general[0]}")
+        return out, False
+
+    def on_string(self, ast: Ast, name: str, bounds: tuple[int, ...], inp: str, depth: int) -> tuple[str, bool]:
+        """``toString()``, ``length()``, ``substring(i[, n])`` (integer literals) on one string (a node
+        holding one, or a system string): fhirpathpy's ``to_string`` gives ``str`` of it (itself),
+        ``length`` its ``len``, ``substring`` the slice ``s[i:]``/``s[i:i + n]``, empty where ``i``
+        is out of range; on anything else (none, several, no string: its checks raise) its closure."""
+        general = self.closure(ast, False, inp, depth + 1)  # (emitted below, in the else branch)
+        call = self.lines.pop()
+        out, x = self.var(), self.var("x")
+        e = self.emit
+        e(depth, f"{x} = None")
+        e(depth, f"if len({inp}) == 1:")
+        e(depth + 1, f"{x} = {inp}[0][0] if type({inp}[0]) is _tuple else {inp}[0]")
+        e(depth, f"if type({x}) is _str:")
+        if name == "toString":
+            e(depth + 1, f"{out} = [{x}]")
+        elif name == "length":
+            e(depth + 1, f"{out} = [len({x})]")
+        else:
+            start = bounds[0]
+            end = "" if len(bounds) == 1 else f"{start} + {bounds[1]}"
+            e(depth + 1, f"{out} = [{x}[{start}:{end}]] if 0 <= {start} < len({x}) else []")
+        e(depth, "else:")
+        self.lines.append(call)
+        e(depth + 1, f"{out} = {general[0]}")
+        return out, False
 
     def string_test(self, ast: Ast, name: str, literal: str, inp: str, depth: int) -> tuple[str, bool]:
         """``direct._string_test``: on one string ``literal in s`` or ``re.search``; else its closure."""

@@ -942,6 +942,19 @@ def _has_value(items: Pairs, v: Vars) -> Pairs:
     return arraify(fhir.has_value([get_data(i[0] if type(i) is tuple else i) for i in items]))
 
 
+def strings_of(items: Pairs) -> list[str] | None:
+    """The strings of a collection whose items are all pairs holding a string (nodes whose data is
+    one) or all system strings, as ``distinct.is_distinct`` reads them (a node by its data, a system
+    value as itself); ``None`` for any other collection (mixed, or holding anything but strings)."""
+    if not items:
+        return []
+    if type(items[0]) is tuple:
+        found = [i[0] for i in items if type(i) is tuple and type(i[0]) is str]
+    else:
+        found = [i for i in items if type(i) is str]
+    return found if len(found) == len(items) else None
+
+
 def _first(items: Pairs, v: Vars) -> Pairs:
     if not items:
         return []

@@ -56,6 +56,7 @@ def forget_compiled() -> None:
     _compile.cache_clear()
     _direct.cache_clear()
     _PLANS.clear()
+    _QUICK.clear()
 
 
 _ITEM_BY_LINK = re.compile(r"\bitem\.where\(linkId\s*=\s*'([^']*)'\)")
@@ -426,17 +427,28 @@ def _when_absent(expression: str, type_path: str | None) -> tuple[tuple[str, ...
 
 
 _PLANS: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+# The quick plans: for an expression :func:`_data_only` takes, ``(keys, prefixes, result, form)``:
+# its shortcut as :func:`_lacks` looks it up (``keys`` None: no shortcut) with its result, and its
+# direct form. What :func:`evaluate`'s steps come to for it, with fewer look-ups and calls (some
+# 80 evaluations per example validation: -1.4 % of its instructions, by callgrind).
+_QUICK: dict[tuple[str, str | None], tuple[tuple[str, ...] | None, tuple[str, ...], list[Any], Any]] = {}
 
 
 def _plan(expression: str, type_path: str | None) -> tuple[Any, Any]:
-    """``(the shortcut of _when_absent, the compiled expression)`` for a plain evaluation, found once."""
+    """``(the shortcut of _when_absent, the compiled expression)`` for a plain evaluation, found
+    once; for an expression :func:`_data_only` takes, its quick plan (``_QUICK``) too."""
     shortcut = _ABSENT.get((expression, type_path), _UNKNOWN)
     if shortcut is _UNKNOWN:
         shortcut = _when_absent(expression, type_path)
-    plan = (shortcut, compiled(expression))
+    fn = compiled(expression)
+    plan = (shortcut, fn)
     if len(_PLANS) >= 4096:  # expressions come from the loaded profiles: a bound all the same
         _PLANS.clear()
+        _QUICK.clear()
     _PLANS[(expression, type_path)] = plan
+    if isinstance(fn, fhirpath.Expression) and _data_only(fn):
+        keys, prefixes = _lookup(shortcut[0]) if shortcut is not None else (None, ())
+        _QUICK[(expression, type_path)] = (keys, prefixes, shortcut[1] if shortcut is not None else [], fn.direct)
     return plan
 
 
@@ -487,11 +499,38 @@ def _data_only(fn: Any) -> bool:
     """Whether ``fn`` is evaluated by its direct form reading no ``%`` variable: then
     :func:`evaluate` gives ``fn.on_data(node, type_path)`` whatever ``resource`` and ``root`` are,
     as no pruning applies to it (its item steps are left unpruned, :func:`_direct`; the reference
-    pruning is for ``descendants()``, which no direct form has)."""
+    pruning is for ``descendants()``, which no direct form has). Such an expression gets a quick
+    plan (:func:`_plan`), which :func:`evaluate` and :func:`holds` follow on a JSON object."""
     if type(fn) is not fhirpath.Expression:
         return False
     form = fn.direct
     return form is not None and not form.variables
+
+
+def _quickly(quick: tuple[Any, ...], expression: str, node: dict[str, Any],
+             type_path: str | None) -> list[Any] | FhirPathProblem:
+    """:func:`evaluate` of an expression with a quick plan (``_QUICK``) on a JSON object: the
+    shortcut where ``node`` lacks its names (:func:`_lacks`), else the direct form on the one item
+    ``Expression.on_data`` would give it, its result as ``on_data`` gives it back."""
+    keys, prefixes, absent, form = quick
+    if keys is not None:  # _lacks, inlined
+        lacking = True
+        for k in keys:
+            if k in node:
+                lacking = False
+                break
+        if lacking and prefixes:
+            for k in node:
+                if k.startswith(prefixes):
+                    lacking = False
+                    break
+        if lacking:
+            return list(absent)
+    try:
+        found: list[Any] = form.body([node if type_path is None else (node, node.get("resourceType", type_path))], {})
+        return found if form.boolean else fhirpath.object_result(found)
+    except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
+        return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
 
 
 def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
@@ -506,23 +545,18 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     ``is``/``ofType``; without it an element's children have no type.
     """
     if not raw and type(node) is dict:
+        quick = _QUICK.get((expression, type_path))
+        if quick is not None:
+            return _quickly(quick, expression, node, type_path)
         plan = _PLANS.get((expression, type_path))
         if plan is None:
             plan = _plan(expression, type_path)
+            quick = _QUICK.get((expression, type_path))
+            if quick is not None:
+                return _quickly(quick, expression, node, type_path)
         shortcut, fn = plan
         if shortcut is not None and _lacks(node, shortcut[0]):
             return list(shortcut[1])
-        if _data_only(fn):  # (what the general steps below come to for it)
-            form = fn.direct
-            try:
-                if form is not None and not form.variables:  # fn.on_data's own first case, inlined
-                    tested: list[Any] = form.body([node if type_path is None else
-                                                   (node, node.get("resourceType", type_path))], {})
-                    return tested if form.boolean else fhirpath.object_result(tested)
-                data_found: list[Any] = fn.on_data(node, type_path)  # (test_invariant_plans' wrong decision)
-                return data_found
-            except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
-                return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
     else:
         fn = compiled(expression, raw=raw)
     if isinstance(fn, FhirPathProblem):
@@ -554,7 +588,13 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
     :func:`adapter.validation.constraints.as_boolean` for the core invariants): a single boolean
     is itself, an empty result fails; anything else is a problem with the expression.
     """
-    result = evaluate(expression, node, resource=resource, root=root, type_path=type_path)
+    quick = _QUICK.get((expression, type_path)) if type(node) is dict else None
+    if quick is not None:
+        result = _quickly(quick, expression, node, type_path)  # (evaluate's first step, called here)
+    else:
+        result = evaluate(expression, node, resource=resource, root=root, type_path=type_path)
+    if type(result) is list and len(result) == 1 and (result[0] is True or result[0] is False):
+        return result[0]  # (the usual result: what the steps below give for it)
     if isinstance(result, FhirPathProblem):
         return result
     if not result:

@@ -6,7 +6,9 @@ resource and as ``adapter.validation.invariants`` runs it on an element (its JSO
 
 Negative controls: a generator made deliberately wrong (a flipped equality, a loop that drops
 items, ``exists()`` off by one, a primitive extension ignored, ``in``/``contains`` negated, ``not()``
-dropped) is caught.
+dropped, each fast path on plain values broken: ``isDistinct()``, ``toString()``, ``length()``,
+``substring()``, a sum of counts, and a step and ``where()`` in one loop: negated, an input item with
+an odd item not dropped back or not handed to the general loop) is caught.
 (``test_oracle.py`` also holds the generated forms to fhirpathpy: they are the direct form's body.)
 """
 
@@ -128,6 +130,30 @@ def test_on_primitive_extensions(tmp_path: Path) -> None:
     assert not problems, "\n".join(problems[:5])
 
 
+def _with_last_items_extended() -> Any:
+    """The example with a ``_linkId`` on the last item of each list of two or more items only: a
+    list whose first items are plain and whose last one is not (a step and ``where()`` in one loop
+    give such an input item to the general loop, after keeping some of its items)."""
+    def mark(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("item"), list) and len(node["item"]) > 1 and isinstance(node["item"][-1], dict):
+                node["item"][-1]["_linkId"] = {"extension": [{"url": "http://example.org/x", "valueBoolean": True}]}
+            for value in node.values():
+                mark(value)
+        elif isinstance(node, list):
+            for value in node:
+                mark(value)
+
+    document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    mark(document)
+    return document
+
+
+def test_on_primitive_extensions_of_some_items() -> None:
+    problems = disagreements(_with_last_items_extended())
+    assert not problems, "\n".join(problems[:5])
+
+
 @pytest.mark.slow  # 30 generated documents through every expression
 @settings(max_examples=30, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -155,12 +181,22 @@ _FAULTS = {
     "in negated": _rewrite(r" in (T\d+)\]", r" not in \1]"),
     "contains negated": _rewrite(r"\[(L\d+) in (x\d+)\]", r"[\1 not in \2]"),
     "not() dropped": _rewrite(r"= \[not (r\d+)\[0\]\]", r"= [\1[0]]"),
+    "isDistinct() on strings negated": _rewrite(r"= \[len\(_set\((x\d+)\)\) == ", r"= [len(_set(\1)) != "),
+    "toString() of a string changed": _rewrite(r"^(r\d+) = \[(x\d+)\]$", r"\1 = [\2 + '.']"),
+    "length() of a string off by one": _rewrite(r"= \[len\((x\d+)\)\]$", r"= [len(\1) + 1]"),
+    "substring() shifted": _rewrite(r"= \[(x\d+)\[(\d+):", r"= [\1[\2 + 1:"),
+    "a sum of counts off by one": _rewrite(r"= \[(r\d+)\[0\] \+ (r\d+)\[0\]\]", r"= [\1[0] + \2[0] + 1]"),
+    "a step and where() in one loop, negated": _rewrite(r"^if (z\d+) == ", r"if \1 != "),
+    "a step and where() in one loop, not dropped back (last items extended)": _rewrite(r"^del r\d+\[m\d+:\]$", "pass"),
+    "a step and where() in one loop, odd items not handed on (primitive extensions)": _rewrite(r"^if not k\d+:$",
+                                                                                              "if False:"),
 }
 
 
 @pytest.mark.parametrize("name", list(_FAULTS))
 def test_a_wrong_generator_is_caught(name: str, tmp_path: Path) -> None:
-    document = load(_with_linkid_extensions(tmp_path)) if "extension" in name else json.loads(EXAMPLE.read_text())
+    document = _with_last_items_extended() if "last items" in name else \
+        load(_with_linkid_extensions(tmp_path)) if "extension" in name else json.loads(EXAMPLE.read_text())
     with pytest.MonkeyPatch.context() as m:
         _FAULTS[name](m)
         _COMPILED.clear()

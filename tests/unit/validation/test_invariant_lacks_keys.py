@@ -99,6 +99,8 @@ def test_a_wrong_table_of_choice_names_is_caught(monkeypatch: pytest.MonkeyPatch
     """Negative control: with no choice names, ``valueString`` is not seen by ``value`` expressions."""
     monkeypatch.setattr(invariants, "_CHOICE_NAMES", frozenset())
     monkeypatch.setattr(invariants, "_LOOKUPS", {})
+    monkeypatch.setattr(invariants, "_PLANS", {})  # (plans made anew: the quick ones hold the look-ups)
+    monkeypatch.setattr(invariants, "_QUICK", {})
     problems = []
     for expression, type_path, is_resource in CORE:
         if "value" in (invariants.focus_names(expression) or ()):
