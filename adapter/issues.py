@@ -51,7 +51,7 @@ class Issues:
         """Add an issue unconditionally."""
         if "linkId" in args and "label" not in args:
             args["label"] = self.label(args["linkId"])
-        text = messages.text(message_id, self.lang, **args)
+        text = messages.text_of(message_id, self.lang, args)
         if not message_id or (expression is not None and not isinstance(expression, str)):
             self.items.append(errors.issue(severity, code, text, expression=expression, message_id=message_id,
                                            diagnostics=diagnostics))

@@ -134,6 +134,12 @@ def text(message_id: str, lang: str | None = None, **args: Any) -> str:
     An id that is not in the catalogue renders as the id and its arguments (a test proves every
     id the code uses is in the catalogue, in both languages).
     """
+    return text_of(message_id, lang, args)
+
+
+def text_of(message_id: str, lang: str | None, args: dict[str, Any]) -> str:
+    """:func:`text` with its arguments in a dict, which is only read: a caller that holds them in
+    one already (the issue collector, for every issue) passes it as it is, not copied into keywords."""
     key = (message_id, lang or _current.get())
     found = _TEMPLATES.get(key)
     if found is None:

@@ -54,6 +54,9 @@ _COLON = re.compile(r"[ \t\r\n]*+:[ \t\r\n]*+")
 # In a text without an escaped quote, a key with an escape: from the backslash on, the rest of its
 # string (no quote), the closing quote and the colon.
 _ESCAPED_KEY = re.compile(r'\\[^"]*+"[ \t\r\n]*+:')
+# The usual start of a resource's root object: ``resourceType`` its first key, with a string value
+# (no escaped quote in the texts read so: the value's content runs to the next quote).
+_HEAD = re.compile(r'\{[ \t\r\n]*+"resourceType"[ \t\r\n]*+:[ \t\r\n]*+"([^"]*+)"')
 _INDEX = re.compile(r"\[(0|[1-9][0-9]*)\]")  # an array step as the scan writes it
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
@@ -425,9 +428,9 @@ _Indices = tuple[tuple[int, str], ...]
 
 def _walked(issues: list[dict[str, Any]], text: str) -> bool:
     """Add the positions the scan would give to ``issues`` in a small checked ``text`` (valid JSON,
-    no key twice), each expression followed from the root one step at a time (:func:`_route`);
-    False, with nothing added, where this way does not apply: :func:`_plain_offsets`, or the scan,
-    then runs.
+    no key twice), each expression followed from the root one step at a time (:func:`_route`), its
+    first steps read in one match where they can be (:func:`_quick_route`); False, with nothing
+    added, where this way does not apply: :func:`_plain_offsets`, or the scan, then runs.
 
     Each issue takes the location of its first expression found, or the nearest location holding
     it (:func:`_lookup`). Where no key of the text holds a step separator that an expression's
@@ -444,13 +447,17 @@ def _walked(issues: list[dict[str, Any]], text: str) -> bool:
     for iss in issues:
         spot = None
         for expr in iss.get("expression") or ():
-            path = _normalised(expr)
-            if not path.startswith(root):
+            route = _route_from(expr, root)
+            if route is None:
                 continue
-            steps, odd = _route(path[len(root):])
+            steps, odd, quick, after = route
             if odd is not None and odd.search(text):
                 return False  # a key that holds a separator: the search for every location at once
             spot = start
+            if quick is not None:  # the first steps in one match, where the members before each key are plain
+                read = quick.match(text, start)
+                if read is not None:
+                    spot, steps = read.end(), after
             for key, index in steps:
                 if key is not None:
                     if text[spot] != "{":
@@ -486,6 +493,54 @@ def _place(iss: dict[str, Any], text: str, spot: int) -> None:
         {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
 
 
+_Steps = tuple[tuple[str | None, int], ...]
+
+
+@lru_cache(maxsize=4096)
+def _route_from(expr: str, root: str) -> tuple[_Steps, re.Pattern[str] | None, re.Pattern[str] | None, _Steps] | None:
+    """:func:`_route` of an issue's expression (as written: normalised here) from a root of type
+    ``root``, with :func:`_quick_route` of its steps; None where the normalised expression does
+    not start with ``root`` (the scan finds nothing of it). (Remembered as :func:`_route`: one
+    look-up per expression instead of the normalisation, the root's removal and that look-up.)"""
+    path = _normalised(expr)
+    if not path.startswith(root):
+        return None
+    steps, odd = _route(path[len(root):])
+    quick, covered = _quick_route(steps)
+    return steps, odd, quick, steps[covered:]
+
+
+# Blanks, and a member of an object whose value is a string or a literal (no object, no array), with
+# the comma after it: in a text without an escaped quote every ``"`` opens or closes a string, so
+# these possessive classes read the tokens as they are (no backtracking into a string, no frame
+# per character; one per member passed).
+_BLANKS_PATTERN = r"[ \t\r\n]*+"
+_PLAIN_MEMBER = rf'{_BLANKS_PATTERN}"[^"]*+"{_BLANKS_PATTERN}:{_BLANKS_PATTERN}(?:"[^"]*+"|[-+.0-9A-Za-z]++){_BLANKS_PATTERN},'
+
+
+def _quick_route(steps: _Steps) -> tuple[re.Pattern[str] | None, int]:
+    """A pattern that, matched at the root object, ends where the walk of the first ``covered``
+    steps of ``steps`` ends, and that matches only where each key is found after plain members
+    (:data:`_PLAIN_MEMBER`) and each index is 0; with ``covered``, the number of steps it reads
+    (None, 0: the first step is none of those).
+
+    A key step is the object's opening brace, the plain members before the key (as few as
+    needed: no key is in an object twice, so the first such key is the walk's), the key, its colon
+    and the blanks up to its value; an index 0 is the opening bracket and the blanks up to a first
+    element. Where the members before a key are not all plain the pattern does not match and the
+    walk (:func:`_member`, :func:`_elements`) reads every step; a needle with a quote inside
+    (never a key of such a text: :func:`_member` finds nothing) ends the pattern before it."""
+    parts = []
+    for key, index in steps:
+        if key is not None and '"' not in key[1:-1]:
+            parts.append(rf"\{{(?:{_PLAIN_MEMBER})*?{_BLANKS_PATTERN}{re.escape(key)}{_BLANKS_PATTERN}:{_BLANKS_PATTERN}")
+        elif key is None and index == 0:
+            parts.append(rf"\[{_BLANKS_PATTERN}(?!\])")
+        else:
+            break
+    return (re.compile("".join(parts)), len(parts)) if parts else (None, 0)
+
+
 @lru_cache(maxsize=4096)
 def _route(rest: str) -> tuple[tuple[tuple[str | None, int], ...], re.Pattern[str] | None]:
     """The steps from the root to a location (an expression without its root type): each a key's
@@ -519,10 +574,16 @@ def _route(rest: str) -> tuple[tuple[tuple[str | None, int], ...], re.Pattern[st
 def _plain_root(text: str) -> tuple[int, str] | None:
     """Where the root object of a small checked text starts and its ``resourceType`` as the scan
     reads it; None where the searched ways do not apply (an escaped quote or a key with an escape,
-    a root that is not an object or whose type holds a step separator)."""
+    a root that is not an object or whose type holds a step separator). Where ``resourceType`` is
+    the root's first key, with a string value, it is read in one match (:data:`_HEAD`); else it is
+    looked for as any key (:func:`_member`)."""
     if "\\" in text and ('\\"' in text or _ESCAPED_KEY.search(text)):
         return None
-    start = _BLANK.match(text).end()  # type: ignore[union-attr]  # (``*``: always a match)
+    start = 0 if text[0] == "{" else _BLANK.match(text).end()  # type: ignore[union-attr]  # (``*``: always a match)
+    head = _HEAD.match(text, start)
+    if head is not None:  # (the usual layout: read in one match)
+        root = head.group(1)
+        return None if "." in root or "[" in root else (start, root)
     if text[start] != "{":
         return None
     root = ""

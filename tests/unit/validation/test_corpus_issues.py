@@ -96,3 +96,43 @@ def test_an_altered_issue_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _one(Issues.add, "sv", "ALL_OK", _WAYS[1]) == _one(_general_add, "sv", "ALL_OK", _WAYS[1])
     monkeypatch.setattr(issues, "messages", SimpleNamespace(**{**vars(messages), "SYSTEM": "urn:other"}))
     assert _one(Issues.add, "sv", "ALL_OK", _WAYS[1]) != _one(_general_add, "sv", "ALL_OK", _WAYS[1])
+
+
+def _rendered(message_id: str, lang: str, args: dict[str, Any]) -> str:
+    """A message's text worked out from the catalogue directly (not by ``messages``' functions)."""
+    texts = messages.catalogue().get(message_id)
+    if texts is None:
+        return message_id + (" " + ", ".join(f"{k}={v}" for k, v in sorted(args.items())) if args else "")
+    return (texts.get(lang) or texts.get(messages.DEFAULT_LANG) or message_id).format_map(messages._Default(args))
+
+
+def _texts_from_dicts(text_of: Any) -> bool:
+    """Whether ``text_of`` renders every message as the catalogue has it, in both languages, with
+    all, some, other and no arguments, and leaves the caller's dict as it was."""
+    for lang in messages.LANGS:
+        for message_id in sorted(messages.catalogue()) + ["NOT_A_MESSAGE"]:
+            for way in _WAYS:
+                args = {k: v for k, v in way.items() if k not in ("expression", "severity", "code", "diagnostics")}
+                args |= {"label": "'Question one'", "min": 1, "max": 2, "type": "group", "human": "h"}
+                for given in (args, {}, {"value": "x"}):
+                    kept = dict(given)
+                    if text_of(message_id, lang, given) != _rendered(message_id, lang, kept) or given != kept:
+                        return False
+    return True
+
+
+def test_a_text_from_a_dict_is_the_catalogues(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``messages.text_of`` (the issue collector's: its arguments passed as a dict, not copied into
+    keywords) against the catalogue read directly, and against ``messages.text``; negative
+    controls: one that ignores the language, and one that drops an argument it was given, are noticed."""
+    assert _texts_from_dicts(messages.text_of)
+    assert all(messages.text_of(m, "en", {"value": "x"}) == messages.text(m, "en", value="x")
+               for m in messages.catalogue())
+    real = messages.text_of
+    assert not _texts_from_dicts(lambda m, lang, args: real(m, messages.DEFAULT_LANG, args))
+
+    def dropping(m: str, lang: str, args: dict[str, Any]) -> str:
+        args.pop("value", None)
+        return real(m, lang, args)
+
+    assert not _texts_from_dicts(dropping)

@@ -105,8 +105,15 @@ def test_a_wrong_walk_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
         steps, odd = real(rest)
         return steps[:-1], odd
 
-    monkeypatch.setattr(positions, "_route", short)
-    assert _same(oo, case[1]) is False
-    monkeypatch.setattr(positions, "_route", lambda rest: (real(rest)[0], None))
-    raw = json.dumps({"resourceType": "R", "a.b": 1, "a": {"b": 2}}).encode()
-    assert _same({"issue": [{"expression": ["R.a.b"]}]}, raw) is False
+    # (each expression's route is remembered with its steps: forgotten while _route is replaced)
+    positions._route_from.cache_clear()
+    try:
+        monkeypatch.setattr(positions, "_route", short)
+        assert _same(oo, case[1]) is False
+        positions._route_from.cache_clear()
+        monkeypatch.setattr(positions, "_route", lambda rest: (real(rest)[0], None))
+        raw = json.dumps({"resourceType": "R", "a.b": 1, "a": {"b": 2}}).encode()
+        assert _same({"issue": [{"expression": ["R.a.b"]}]}, raw) is False
+    finally:
+        monkeypatch.undo()
+        positions._route_from.cache_clear()
