@@ -257,6 +257,108 @@ def _prune_entries(bundle: dict[str, Any], originals: dict[int, Any]) -> dict[st
     return slim
 
 
+# The submission rule itself (lisn-sub-2), read as fhirpathpy reads it: it holds when every
+# ``reference`` of a node ``descendants()`` types as Reference is equal (``ResourceNode.__eq__``:
+# Python ``==``) to some ``%context.entry.fullUrl``. Which nodes are typed Reference takes the model
+# (``valueReference`` of an extension…); no typing is needed where every object below the entry
+# resources with a string ``reference`` holds one equal to a fullUrl: whichever of them are References,
+# their references are all in the list. An object whose ``reference`` is an object
+# (``Consent.provision.data``, whose ``reference`` is the Reference) is typed as fhirpathpy types it
+# (:func:`_typed_reference`): if it were a Reference, its reference would be in no list of strings.
+_SUBSET_OF_FULL_URLS = "entry.resource.descendants().ofType(Reference).reference.subsetOf(%context.entry.fullUrl)"
+# The keys from the nearest object with a ``resourceType`` (its value at the root; None: no such
+# object) down to a node, as nested ``(trail, key)`` pairs.
+_Trail = str | None | tuple[Any, str]
+
+
+def _all_listed(bundle: dict[str, Any]) -> bool:
+    """Whether :data:`_SUBSET_OF_FULL_URLS` holds on ``bundle`` by the reading above: True only where
+    its result is ``[True]``; False (the general way decides) where a ``reference`` is a string among
+    no fullUrl, is of another JSON type, or is an object on an object fhirpathpy may type Reference,
+    where a ``_reference`` key (a reference fhirpathpy may give without a string) or a fullUrl that is
+    no string stands, and on data fhirpathpy may fail on (what :class:`_Unprunable` stands for, an
+    entry or resource that is no object, a value of no JSON type)."""
+    entries = bundle.get("entry")
+    if type(entries) is not list:
+        return False
+    urls = set()
+    for entry in entries:
+        if type(entry) is not dict:
+            return False
+        if "fullUrl" in entry:
+            url = entry["fullUrl"]
+            if type(url) is not str:
+                return False
+            urls.add(url)
+    for entry in entries:
+        if "resource" in entry and (type(entry["resource"]) is not dict
+                                    or not _listed(entry["resource"], urls, None)):
+            return False
+    return True
+
+
+def _listed(node: dict[str, Any], urls: set[str], trail: _Trail) -> bool:
+    """:func:`_all_listed` on one object (reached by ``trail``) and everything below it."""
+    if "resourceType" in node:
+        trail = node["resourceType"]
+        if type(trail) is not str:
+            return False
+    if "reference" in node:
+        ref = node["reference"]
+        if type(ref) is str:
+            if ref not in urls:
+                return False
+        elif type(ref) is not dict or _typed_reference(trail):
+            return False
+    if "_reference" in node:
+        return False
+    for key, value in node.items():
+        kind = type(value)
+        if kind is str or kind is bool or kind is int or kind is float or value is None:
+            continue
+        if kind is dict:
+            if not _listed(value, urls, (trail, key)):
+                return False
+        elif kind is list:
+            sub = (trail, key)
+            for item in value:
+                kind = type(item)
+                if kind is dict:
+                    if not _listed(item, urls, sub):
+                        return False
+                elif not (kind is str or kind is bool or kind is int or kind is float or item is None):
+                    return False  # an array in an array, or no JSON value
+        else:
+            return False
+    return True
+
+
+def _typed_reference(trail: _Trail) -> bool:
+    """Whether fhirpathpy may type the node ``trail`` reaches as a Reference: the type path its
+    ``descendants()`` gives (``create_reduce_children``: the parent's path and the key,
+    ``extension`` as ``Extension``, then ``pathsDefinedElsewhere`` and ``path2Type``; an object with a
+    ``resourceType`` at that), a Reference or a type derived from one. True (may) where no object
+    above has a ``resourceType``."""
+    keys: list[str] = []
+    while isinstance(trail, tuple):
+        trail, key = trail
+        keys.append(key)
+    if trail is None:
+        return True
+    path = trail
+    elsewhere, types = MODEL["pathsDefinedElsewhere"], MODEL["path2Type"]
+    for key in reversed(keys):
+        child = "Extension" if key == "extension" else path + "." + key
+        child = elsewhere.get(child, child)
+        path = types.get(child, child)
+    parents = MODEL["type2Parent"]
+    while path is not None:  # (the model's types, each naming its parent: no cycle)
+        if path == "Reference":
+            return True
+        path = parents.get(path)
+    return False
+
+
 @lru_cache(maxsize=2048)
 def _direct(expression: str) -> bool:
     """Whether ``expression`` has a direct form (:mod:`adapter.fhirpath.direct`). Its
@@ -562,6 +664,9 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     if isinstance(fn, FhirPathProblem):
         return fn
     pruned_root = root is None or root is resource
+    if node is resource and type(node) is dict and type_path is None and not raw \
+            and expression == _SUBSET_OF_FULL_URLS and _all_listed(node):
+        return [True]
     if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
         node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
