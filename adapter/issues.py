@@ -49,6 +49,13 @@ class Issues:
     def add(self, message_id: str, *, expression: str | None = None, severity: str = "error",
             code: str = _DEFAULT_CODE, diagnostics: str | None = None, **args: Any) -> None:
         """Add an issue unconditionally."""
+        self.add_args(message_id, args, expression, severity, code, diagnostics)
+
+    def add_args(self, message_id: str, args: dict[str, Any], expression: str | None = None,
+                 severity: str = "error", code: str = _DEFAULT_CODE, diagnostics: str | None = None) -> None:
+        """:meth:`add` with the message's arguments in a dict, which the issue's text takes as its own
+        (``label`` may be added to it): a caller that has gathered them into one (``Ctx.add``) passes it
+        as it is, not unpacked into keywords to be packed again (some 2,000 instructions an issue)."""
         if "linkId" in args and "label" not in args:
             args["label"] = self.label(args["linkId"])
         text = messages.text_of(message_id, self.lang, args)

@@ -69,14 +69,16 @@ class Ctx:
     labels: Mapping[str, str] | None = None
     """linkId -> its label as ``issues.label`` gives it, worked out ahead (the walk's short path)."""
 
-    def add(self, message_id: str, **args: Any) -> None:
-        """``issues.add``, with the question's label from ``labels`` when it is there."""
+    def add(self, message_id: str, *, expression: str | None = None, severity: str = "error",
+            code: str = "invalid", diagnostics: str | None = None, **args: Any) -> None:
+        """``issues.add``, with the question's label from ``labels`` when it is there (the arguments
+        handed on in their dict: ``Issues.add_args``)."""
         if self.labels is not None and "label" not in args:
             link = args.get("linkId")
             label = self.labels.get(link) if isinstance(link, str) else None
             if label is not None:
                 args["label"] = label
-        self.issues.add(message_id, **args)
+        self.issues.add_args(message_id, args, expression, severity, code, diagnostics)
 
     def check(self, condition: Any, message_id: str, **args: Any) -> bool:
         """``issues.check``, with the label as :meth:`add`."""
@@ -117,7 +119,8 @@ def _ext_values(item: Node, url: str) -> list[Any]:
 
 
 def ext_value(item: Node, url: str) -> Any:
-    values = ext_values(item, url)
+    hit = _MEMO.get((id(item), url))  # (memo's look-up written out: the usual case, two calls fewer)
+    values = hit[1] if hit is not None and hit[0] is item else ext_values(item, url)
     return values[0] if values else None
 
 

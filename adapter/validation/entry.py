@@ -59,7 +59,10 @@ def _validate(resource: Resource, registry: Registry | None, source_text: bytes 
         issues.add(message_id, expression=root + ("" if where == "." else where), code="structure", **args)
     validate_into(resource, reg, issues, path=root, test_environment=test_environment)
     _drop_repeats(issues)
-    oo = issues.outcome()
+    # The collector's issues as they are: errors.outcome's copy of each keeps a caller's own dicts
+    # unchanged, and these are no one else's (the collector ends here).
+    oo: errors.OperationOutcome = ({"resourceType": "OperationOutcome", "issue": issues.items} if issues.items
+                                   else issues.outcome())
     if source_text is not None and len(issues):
         if not _POSITIONS:  # imported at the first issue: a valid resource needs no positions
             from adapter.validation.positions import add_positions

@@ -72,7 +72,10 @@ def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) ->
     # Each issue's expressions are normalised where they are used, not kept in a list of lists: with
     # many issues (an error path) that copy was a large part of the memory positions take.
     issues = oo.get("issue", [])
-    if not any(iss.get("expression") for iss in issues):
+    for iss in issues:  # (a loop, not any() over a generator: that costs some 4,000 instructions)
+        if iss.get("expression"):
+            break
+    else:
         return  # no issue names a location: nothing to look up
     if checked and len(raw) <= _PLAIN_UP_TO and len(issues) <= _PLAIN_ISSUES:
         try:
@@ -451,8 +454,9 @@ def _walked(issues: list[dict[str, Any]], text: str) -> bool:
             if route is None:
                 continue
             steps, odd, quick, after = route
-            if odd is not None and odd.search(text):
-                return False  # a key that holds a separator: the search for every location at once
+            for needle in odd:  # (each looked for as it is: a search of the pattern of them all cost more)
+                if needle in text:
+                    return False  # a key that holds a separator: the search for every location at once
             spot = start
             if quick is not None:  # the first steps in one match, where the members before each key are plain
                 read = quick.match(text, start)
@@ -497,7 +501,7 @@ _Steps = tuple[tuple[str | None, int], ...]
 
 
 @lru_cache(maxsize=4096)
-def _route_from(expr: str, root: str) -> tuple[_Steps, re.Pattern[str] | None, re.Pattern[str] | None, _Steps] | None:
+def _route_from(expr: str, root: str) -> tuple[_Steps, tuple[str, ...], re.Pattern[str] | None, _Steps] | None:
     """:func:`_route` of an issue's expression (as written: normalised here) from a root of type
     ``root``, with :func:`_quick_route` of its steps; None where the normalised expression does
     not start with ``root`` (the scan finds nothing of it). (Remembered as :func:`_route`: one
@@ -542,17 +546,18 @@ def _quick_route(steps: _Steps) -> tuple[re.Pattern[str] | None, int]:
 
 
 @lru_cache(maxsize=4096)
-def _route(rest: str) -> tuple[tuple[tuple[str | None, int], ...], re.Pattern[str] | None]:
+def _route(rest: str) -> tuple[tuple[tuple[str | None, int], ...], tuple[str, ...]]:
     """The steps from the root to a location (an expression without its root type): each a key's
-    needle (``"key"``), or None and an array index; and a pattern of the keys (with their quotes)
-    that would hold a step separator and reach one of its locations from a holder further up
-    (``"item[0].answer"``), None when there are none. (Remembered: the same expressions come back.)
+    needle (``"key"``), or None and an array index; and the starts of the keys (with their opening
+    quote: ``"item[``) that would hold a step separator and reach one of its locations from a holder
+    further up (``"item[0].answer"``), none when there are none; a text holding one of them is not
+    for :func:`_walked`. (Remembered: the same expressions come back.)
 
     A location the scan would not find ends the steps: ``rest`` not starting at a step separator
     (a root type that is only the start of the expression's first step) has none, and an index
     that is not one (``[01]``) ends them there."""
     if not rest or rest[0] not in ".[":
-        return (), None
+        return (), ()
     steps: list[tuple[str | None, int]] = []
     before = ""
     for part, _ in _locations(rest, False)[1:]:  # (the first: "", the root itself)
@@ -568,7 +573,7 @@ def _route(rest: str) -> tuple[tuple[tuple[str | None, int], ...], re.Pattern[st
     # Each such key is a key of these steps followed by a separator: its start (``"item[``) is looked for.
     odd = {needle[:1 + len(needle[1:].replace("[", ".").split(".")[0]) + 1]
            for holder_steps in keys.values() for needle, _, is_odd in holder_steps if is_odd}
-    return tuple(steps), re.compile("|".join(map(re.escape, sorted(odd)))) if odd else None
+    return tuple(steps), tuple(sorted(odd))
 
 
 def _plain_root(text: str) -> tuple[int, str] | None:

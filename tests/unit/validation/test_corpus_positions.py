@@ -111,7 +111,7 @@ def test_a_wrong_walk_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(positions, "_route", short)
         assert _same(oo, case[1]) is False
         positions._route_from.cache_clear()
-        monkeypatch.setattr(positions, "_route", lambda rest: (real(rest)[0], None))
+        monkeypatch.setattr(positions, "_route", lambda rest: (real(rest)[0], ()))
         raw = json.dumps({"resourceType": "R", "a.b": 1, "a": {"b": 2}}).encode()
         assert _same({"issue": [{"expression": ["R.a.b"]}]}, raw) is False
     finally:

@@ -130,3 +130,20 @@ def test_cli_ig_from_a_package(tmp_path: Path) -> None:
 
 def test_lisn_profiles_always_loaded() -> None:
     assert default_registry().resolve("https://lisn.se/fhir/Questionnaire/lisn|1.0", "Questionnaire") is not None
+
+
+def test_outcomes_share_nothing_between_calls() -> None:
+    """The outcome holds the collector's issue dicts as they are (no copy, issue 15): nothing of
+    one call's outcome is another's, and changing one outcome leaves the next call's as it was."""
+    raw = json.dumps({"resourceType": "QuestionnaireResponse", "status": "bogus", "authored": "x",
+                      "questionnaire": "http://example.org/no-such|1"}, indent=1).encode()
+    first, second = validate_bytes(raw), validate_bytes(raw)
+    assert first == second and len(first["issue"]) >= 2
+    expected = copy.deepcopy(second)
+    assert first["issue"] is not second["issue"]
+    for a, b in zip(first["issue"], second["issue"]):
+        assert a is not b and a["extension"] is not b["extension"]
+    first["issue"][0]["extension"].append({"url": "x"})
+    first["issue"][1]["severity"] = "changed"
+    first["issue"].append({"severity": "fatal"})
+    assert second == expected == validate_bytes(raw)
