@@ -33,7 +33,7 @@ def shorten(text: str, limit: int = LABEL_LENGTH) -> str:
 
 
 # Default FHIR issue-type code per severity family; a rule can pass its own ``code``.
-_DEFAULT_CODE = "invalid"
+DEFAULT_CODE = "invalid"  # an issue's code where its caller names none (Ctx.add hands on the same default)
 
 
 class Issues:
@@ -47,12 +47,12 @@ class Issues:
         then also get ``label``, the question as the physician saw it (its text, shortened)."""
 
     def add(self, message_id: str, *, expression: str | None = None, severity: str = "error",
-            code: str = _DEFAULT_CODE, diagnostics: str | None = None, **args: Any) -> None:
+            code: str = DEFAULT_CODE, diagnostics: str | None = None, **args: Any) -> None:
         """Add an issue unconditionally."""
         self.add_args(message_id, args, expression, severity, code, diagnostics)
 
     def add_args(self, message_id: str, args: dict[str, Any], expression: str | None = None,
-                 severity: str = "error", code: str = _DEFAULT_CODE, diagnostics: str | None = None) -> None:
+                 severity: str = "error", code: str = DEFAULT_CODE, diagnostics: str | None = None) -> None:
         """:meth:`add` with the message's arguments in a dict, which the issue's text takes as its own
         (``label`` may be added to it): a caller that has gathered them into one (``Ctx.add``) passes it
         as it is, not unpacked into keywords to be packed again (some 2,000 instructions an issue)."""
@@ -81,7 +81,7 @@ class Issues:
         return f"'{shorten(shown if isinstance(shown, str) and shown.strip() else str(link_id))}'"
 
     def check(self, condition: Any, message_id: str, *, expression: str | None = None,
-              severity: str = "error", code: str = _DEFAULT_CODE, **args: Any) -> bool:
+              severity: str = "error", code: str = DEFAULT_CODE, **args: Any) -> bool:
         """Add an issue when ``condition`` is false; returns the condition as a bool."""
         if not condition:
             self.add(message_id, expression=expression, severity=severity, code=code, **args)

@@ -25,7 +25,7 @@ from typing import Any
 from adapter import messages
 from adapter.fhir.model import resource_types
 from adapter.fhir.registry import Registry
-from adapter.issues import Issues
+from adapter.issues import DEFAULT_CODE, Issues
 from adapter.validation import quantities, terminology
 from adapter.validation.questionnaire import as_list
 
@@ -70,7 +70,7 @@ class Ctx:
     """linkId -> its label as ``issues.label`` gives it, worked out ahead (the walk's short path)."""
 
     def add(self, message_id: str, *, expression: str | None = None, severity: str = "error",
-            code: str = "invalid", diagnostics: str | None = None, **args: Any) -> None:
+            code: str = DEFAULT_CODE, diagnostics: str | None = None, **args: Any) -> None:
         """``issues.add``, with the question's label from ``labels`` when it is there (the arguments
         handed on in their dict: ``Issues.add_args``)."""
         if self.labels is not None and "label" not in args:
