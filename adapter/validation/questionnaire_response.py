@@ -19,6 +19,7 @@ display items with answers, children under items vs under answers; every answer 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from adapter import fhirpath
@@ -93,22 +94,43 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
     The items are walked by the short path (:class:`_QuickWalker`, the Questionnaire compiled once);
     ``general=True`` walks them the general way (:class:`_Walker`), the reference the tests compare with.
     """
+    if not general:
+        _validate_quick(qr, registry, issues, path)
+        return
     q = resolve_questionnaire(qr, registry, issues, path=path)
     if q is None:
         return
     _check_questionnaire_use(q, qr, issues, path)
     _check_current_major(q, qr, registry, issues, path)
-    if general:
-        ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
-        index = index_for(q)
-        outer, issues.questions = issues.questions, index.items  # messages name the question by its text
-        try:
-            _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
-        finally:
-            issues.questions = outer
-        return
+    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
+    index = index_for(q)
+    outer, issues.questions = issues.questions, index.items  # messages name the question by its text
+    try:
+        _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
+    finally:
+        issues.questions = outer
+
+
+def _validate_quick(qr: Node, registry: Registry, issues: Issues, path: str) -> None:
+    """:func:`validate_response`'s short path: the checks before the walk with what they read of the
+    Questionnaire worked out once (:class:`Compiled`), then :class:`_QuickWalker`."""
+    canonical = qr.get("questionnaire")
+    q = registry.resolve(canonical, "Questionnaire") if type(canonical) is str and canonical[:1] not in ("#", "") else None
+    if q is None:  # (not found, contained or no canonical: the general way, which reports)
+        q = resolve_questionnaire(qr, registry, issues, path=path)
+        if q is None:
+            return
     plan = compiled(q)
-    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE, labels=plan.labels)
+    authored = qr.get("authored")
+    if plan.plain_use:
+        if authored is not None and not is_datetime(authored):
+            issues.add("TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID", expression=f"{path}.authored", code="value",
+                       value=str(authored)[:40])
+    else:
+        _check_questionnaire_use(q, qr, issues, path)
+    if plan.major is not None and isinstance(authored, str):
+        _newer_major(q, plan.major, authored, registry, issues, path)
+    ctx = Ctx(issues, registry, q, qr.get("status") not in COMPLETE, {}, plan.labels)
     outer, issues.questions = issues.questions, plan.index.items
     try:
         _QuickWalker(ctx, plan, qr).items(plan.top, plan.positions, qr, path, [])
@@ -175,6 +197,12 @@ def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, 
     major = _major(version)
     if major is None:
         return
+    _newer_major(q, major, authored, registry, issues, path)
+
+
+def _newer_major(q: Node, major: int, authored: str, registry: Registry, issues: Issues, path: str) -> None:
+    """:func:`_check_current_major` once ``q``'s url, version and major and the response's authored are known."""
+    url, version = q["url"], q["version"]
     for newer in reversed(registry.versions(url)):
         if (_major(newer) or 0) <= major:
             continue  # (not newer: no need to look it up)
@@ -187,7 +215,8 @@ def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, 
             return
 
 
-def _major(version: str) -> int | None:
+@lru_cache(maxsize=1024)
+def _major(version: str) -> int | None:  # (remembered: versions of definitions, not of the input)
     head = version.split(".")[0]
     return int(head) if head.isdigit() else None
 
@@ -413,6 +442,12 @@ class Compiled:
     """linkId -> the definition ``index.items`` names (for an item in the wrong place)."""
     labels: dict[str, str]
     """linkId -> the label ``Issues.label`` gives it while the walk runs (``issues.questions`` = ``index.items``)."""
+    plain_use: bool
+    """Neither draft nor retired and no effectivePeriod to compare with: of :func:`_check_questionnaire_use`
+    only the authored check applies."""
+    major: int | None
+    """The major version, when ``url`` and ``version`` are strings and the version has one (else
+    :func:`_check_current_major` has nothing to do)."""
 
 
 def compiled(q: Node) -> Compiled:
@@ -435,18 +470,23 @@ def _compile(q: Node) -> Compiled:
         return defs, dict(index.positions(qitems))
 
     top, positions = read(as_list(q.get("item")))
+    period = q.get("effectivePeriod")
+    dated = isinstance(period, dict) and any(isinstance(period.get(k), str) and date_key(period[k]) is not None
+                                            for k in ("start", "end"))
+    url, version = q.get("url"), q.get("version")
+    major = _major(version) if isinstance(url, str) and isinstance(version, str) else None
     result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()},
-                      {link: labeller.label(link) for link in index.items})
+                      {link: labeller.label(link) for link in index.items},
+                      q.get("status") not in ("draft", "retired") and not dated, major)
     return result
 
 
 class _QuickWalker(_Walker):
     """:class:`_Walker` on a compiled Questionnaire (the rare parts: its own methods)."""
 
-    def __init__(self, ctx: Ctx, plan: Compiled, root: Node) -> None:
-        super().__init__(ctx, plan.index, root)
-        self.plan = plan
-        self.issues = ctx.issues
+    def __init__(self, ctx: Ctx, plan: Compiled, root: Node) -> None:  # (_Walker's, written out)
+        self.ctx, self.index, self.root, self.plan, self.issues = ctx, plan.index, root, plan, ctx.issues
+        self.soft = "warning" if ctx.partial else "error"
 
     def items(self, defs: list[_Def], positions: dict[str, int],  # type: ignore[override]
               node: Node, path: str, stack: Stack) -> None:
