@@ -26,7 +26,7 @@ from adapter import fhirpath
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
 from adapter.validation import sdc
-from adapter.validation.answer_plan import answer_test
+from adapter.validation.answer_plan import AnswerTest, answer_test
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
 from adapter.validation.enable_when import SDC_ENABLE_WHEN, Enabler, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, as_dict, as_list, index_for, text_of
@@ -133,7 +133,7 @@ def _validate_quick(qr: Node, registry: Registry, issues: Issues, path: str) -> 
     ctx = Ctx(issues, registry, q, qr.get("status") not in COMPLETE, {}, plan.labels)
     outer, issues.questions = issues.questions, plan.index.items
     try:
-        _QuickWalker(ctx, plan, qr).items(plan.top, plan.positions, qr, path, [])
+        _QuickWalker(ctx, plan, qr).items(plan.top, qr, path, [])
     finally:
         issues.questions = outer
 
@@ -403,15 +403,18 @@ _QUESTION, _GROUP, _DISPLAY, _UNKNOWN = 0, 1, 2, 3
 _EMPTY: list[Node] = []
 
 
+def _no_test(_ctx: Ctx, _answer: Node, _count: int) -> bool:  # (a group's or display item's: never asked)
+    return False
+
+
 class _Def:
     """One item definition, read for the short path (the plan's fields it uses, copied for speed)."""
 
-    __slots__ = ("qitem", "plan", "kind", "children", "positions", "clean", "enabler", "absent_matters", "occurs",
-                 "single", "link", "key", "text", "required", "repeats", "constraints", "sdc", "label")
+    __slots__ = ("qitem", "plan", "kind", "children", "kids", "clean", "enabler", "absent_matters", "occurs",
+                 "single", "link", "key", "text", "required", "repeats", "constraints", "sdc", "label", "extra")
 
-    def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, children: list[_Def],
-                 positions: dict[str, int], labeller: Issues) -> None:
-        self.qitem, self.plan, self.children, self.positions = qitem, plan, children, positions
+    def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, kids: _Siblings, labeller: Issues) -> None:
+        self.qitem, self.plan, self.kids, self.children = qitem, plan, kids, kids.defs
         # the question as issues about it name it (labeller.questions is index.items, as in the walk)
         self.label = labeller.label(plan.link)
         self.link, self.key, self.text, self.required, self.repeats = (plan.link, plan.key, plan.text, plan.required,
@@ -420,7 +423,7 @@ class _Def:
         t = plan.type
         self.kind = (_UNKNOWN if t not in ITEM_TYPES else _GROUP if t == "group" else _DISPLAY if t == "display"
                      else _QUESTION)
-        self.clean = answer_test(qitem) if self.kind == _QUESTION else None
+        self.clean: AnswerTest = answer_test(qitem) if self.kind == _QUESTION else _no_test
         self.enabler = Enabler(qitem, index) if plan.conditional else None
         # an item with no occurrence needs a look only when it is required, has a minOccurs or an
         # enableWhen (evaluated as the general path does, so that what fails there fails here too)
@@ -428,6 +431,24 @@ class _Def:
         self.occurs = plan.min_occurs is not None or plan.max_occurs is not None
         # one occurrence of it needs no more than its own check: no enableWhen, no group min/maxOccurs
         self.single = self.enabler is None and not (self.kind == _GROUP and self.occurs)
+        # a question with min/maxOccurs or SDC expressions to check (_QuickWalker._question_rules)
+        self.extra = self.occurs or plan.sdc
+
+
+class _Siblings:
+    """The definitions of one list of sibling items, as the walk reads them."""
+
+    __slots__ = ("defs", "positions", "regular", "matters")
+
+    def __init__(self, defs: list[_Def], positions: dict[str, int], qitems: list[Any]) -> None:
+        self.defs, self.positions = defs, positions
+        links = [q.get("linkId") for q in qitems if isinstance(q, dict)]
+        # every definition an object with a linkId of its own (a non-empty string): a linkId's
+        # position is its definition's index in defs, and its occurrences are that definition's only
+        self.regular = (len(links) == len(qitems) and all(isinstance(link, str) and link for link in links)
+                        and len(set(links)) == len(links))
+        self.matters = any(d.absent_matters for d in defs)
+        """Some definition needs a look when it has no occurrence."""
 
 
 @dataclass(frozen=True)
@@ -436,8 +457,7 @@ class Compiled:
 
     questionnaire: Node
     index: QuestionnaireIndex
-    top: list[_Def]
-    positions: dict[str, int]
+    top: _Siblings
     by_link: dict[str, _Def]
     """linkId -> the definition ``index.items`` names (for an item in the wrong place)."""
     labels: dict[str, str]
@@ -461,21 +481,20 @@ def _compile(q: Node) -> Compiled:
     labeller = Issues()
     labeller.questions = index.items
 
-    def read(qitems: list[Node]) -> tuple[list[_Def], dict[str, int]]:
+    def read(qitems: list[Node]) -> _Siblings:
         defs = []
         for qitem, plan in plans_of(qitems):
-            children, positions = read(plan.children)
-            d = by_id[id(qitem)] = _Def(qitem, plan, index, children, positions, labeller)
+            d = by_id[id(qitem)] = _Def(qitem, plan, index, read(plan.children), labeller)
             defs.append(d)
-        return defs, dict(index.positions(qitems))
+        return _Siblings(defs, dict(index.positions(qitems)), qitems)
 
-    top, positions = read(as_list(q.get("item")))
+    top = read(as_list(q.get("item")))
     period = q.get("effectivePeriod")
     dated = isinstance(period, dict) and any(isinstance(period.get(k), str) and date_key(period[k]) is not None
                                             for k in ("start", "end"))
     url, version = q.get("url"), q.get("version")
     major = _major(version) if isinstance(url, str) and isinstance(version, str) else None
-    result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()},
+    result = Compiled(q, index, top, {link: by_id[id(item)] for link, item in index.items.items()},
                       {link: labeller.label(link) for link in index.items},
                       q.get("status") not in ("draft", "retired") and not dated, major)
     return result
@@ -488,34 +507,80 @@ class _QuickWalker(_Walker):
         self.ctx, self.index, self.root, self.plan, self.issues = ctx, plan.index, root, plan, ctx.issues
         self.soft = "warning" if ctx.partial else "error"
 
-    def items(self, defs: list[_Def], positions: dict[str, int],  # type: ignore[override]
-              node: Node, path: str, stack: Stack) -> None:
+    def items(self, sibs: _Siblings, node: Node, path: str, stack: Stack) -> None:  # type: ignore[override]
+        raw = node.get("item")
+        if not isinstance(raw, list) or not raw:
+            if sibs.matters:
+                for d in sibs.defs:
+                    if d.absent_matters:
+                        self._occurrences_of(d, [], path, stack)
+            return
+        if not sibs.regular:
+            self._items(sibs, raw, path, stack)
+            return
+        # regular siblings: first only read the items; anything the first pass of _items would
+        # report (no linkId, not here, out of order, repeated) sends the list there from the start
+        positions = sibs.positions
+        hits = []
+        last = -1
+        for i, item in enumerate(raw):
+            if isinstance(item, dict):
+                link = item.get("linkId")
+                pos = positions.get(link) if isinstance(link, str) else None
+                if pos is None or pos <= last:
+                    self._items(sibs, raw, path, stack)
+                    return
+                last = pos
+                hits.append((pos, item, i))
+        defs = sibs.defs
+        k = 0
+        for pos, item, i in hits:
+            if sibs.matters:
+                while k < pos:
+                    d = defs[k]
+                    if d.absent_matters:
+                        self._occurrences_of(d, [], path, stack)
+                    k += 1
+                k = pos + 1
+            d = defs[pos]
+            if d.single:
+                stack.append((d.key, item))
+                self._item(d, item, f"{path}.item[{i}]", stack)
+                stack.pop()
+            else:
+                self._occurrences_of(d, [(item, f"{path}.item[{i}]")], path, stack)
+        if sibs.matters:
+            for d in defs[k:]:
+                if d.absent_matters:
+                    self._occurrences_of(d, [], path, stack)
+
+    def _items(self, sibs: _Siblings, raw: list[Any], path: str, stack: Stack) -> None:
+        """:meth:`items` of any list of items (``raw``: the node's, not empty) against any siblings."""
         issues = self.issues
         found: dict[str, list[tuple[Node, str]]] = {}
-        raw = node.get("item")
-        if isinstance(raw, list):
-            last = -1
-            for i, item in enumerate(raw):
-                if not isinstance(item, dict):
-                    continue
-                link = item.get("linkId")
-                if not isinstance(link, str) or not link:
-                    issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=f"{path}.item[{i}]", code="required")
-                    continue
-                pos = positions.get(link)
-                if pos is None:
-                    self._misplaced(item, f"{path}.item[{i}]", link, stack)
-                    continue
-                if pos < last:
-                    issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=f"{path}.item[{i}]", code="structure",
-                               linkId=link)
-                last = pos
-                occ = found.get(link)
-                if occ is None:
-                    found[link] = [(item, f"{path}.item[{i}]")]
-                else:
-                    occ.append((item, f"{path}.item[{i}]"))
-        for d in defs:
+        positions = sibs.positions
+        last = -1
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                continue
+            link = item.get("linkId")
+            if not isinstance(link, str) or not link:
+                issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=f"{path}.item[{i}]", code="required")
+                continue
+            pos = positions.get(link)
+            if pos is None:
+                self._misplaced(item, f"{path}.item[{i}]", link, stack)
+                continue
+            if pos < last:
+                issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=f"{path}.item[{i}]", code="structure",
+                           linkId=link)
+            last = pos
+            occ = found.get(link)
+            if occ is None:
+                found[link] = [(item, f"{path}.item[{i}]")]
+            else:
+                occ.append((item, f"{path}.item[{i}]"))
+        for d in sibs.defs:
             occ = found.get(d.key)
             if occ is None:
                 if d.absent_matters:
@@ -586,25 +651,28 @@ class _QuickWalker(_Walker):
         kind = d.kind
         if kind == _QUESTION:
             count = len(answers)
-            if d.required and not count:
-                issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
-                           severity=self.soft, code="required", linkId=d.link, label=d.label)
-            if count > 1 and not d.repeats:
+            if not count:
+                if d.required:
+                    issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                               severity=self.soft, code="required", linkId=d.link, label=d.label)
+            elif count > 1 and not d.repeats:
                 issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
                            linkId=d.link, label=d.label, count=count)
-            if d.occurs and (count or not d.required):
-                self._occurs(d.plan, count, path)
-            if d.sdc:
-                sdc.check_calculated(self.ctx, d.qitem, node, answers, self.root, path)
-                sdc.check_answer_expression(self.ctx, d.qitem, node, answers, self.root, path)
+            if d.extra:
+                self._question_rules(d, node, answers, path)
             if count:
-                clean, ctx, children = d.clean, self.ctx, d.children
-                assert clean is not None
-                for j, answer in enumerate(answers):
-                    if not clean(ctx, answer, count):
-                        check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
-                    if children or answer.get("item"):
-                        self.items(children, d.positions, answer, f"{path}.answer[{j}]", stack)
+                clean, ctx = d.clean, self.ctx
+                if d.children:
+                    for j, answer in enumerate(answers):
+                        if not clean(ctx, answer, count):
+                            check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
+                        self.items(d.kids, answer, f"{path}.answer[{j}]", stack)
+                else:
+                    for j, answer in enumerate(answers):
+                        if not clean(ctx, answer, count):
+                            check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
+                        if answer.get("item"):
+                            self.items(d.kids, answer, f"{path}.answer[{j}]", stack)
             if node.get("item"):
                 issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
                            linkId=d.link, label=d.label)
@@ -615,7 +683,7 @@ class _QuickWalker(_Walker):
             if d.required and not node.get("item"):
                 issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
                            expression=path, severity=self.soft, code="required", linkId=d.link, label=d.label)
-            self.items(d.children, d.positions, node, path, stack)
+            self.items(d.kids, node, path, stack)
         elif kind == _DISPLAY:
             if answers:
                 issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
@@ -629,3 +697,12 @@ class _QuickWalker(_Walker):
             return
         if d.constraints:
             self._constraints(d.plan, d.qitem, node, path)
+
+    def _question_rules(self, d: _Def, node: Node, answers: list[Node], path: str) -> None:
+        """A question's min/maxOccurs and SDC expressions (:attr:`_Def.extra`)."""
+        count = len(answers)
+        if d.occurs and (count or not d.required):
+            self._occurs(d.plan, count, path)
+        if d.sdc:
+            sdc.check_calculated(self.ctx, d.qitem, node, answers, self.root, path)
+            sdc.check_answer_expression(self.ctx, d.qitem, node, answers, self.root, path)
