@@ -190,14 +190,23 @@ def _allowed_types(qitem: Node) -> tuple[str, ...]:
     return ()
 
 
+_OF_TYPE = {t: f".value.ofType({type_label(t)})" for t in (*_PRIMITIVE, "Coding", "Quantity", "Reference", "Attachment")}
+"""value[x]'s type -> the end of the path of an answer's value of it (the usual types)."""
+
+
 def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) -> None:
     """Every rule for one answer (not group/display: the caller handles those)."""
     link_id = qitem.get("linkId")
-    vtype, value = value_of(answer)
-    if vtype is None:
+    for key, value in answer.items():  # (value_of, written out)
+        if key.startswith("value") and len(key) > 5:
+            vtype = key[5:]
+            break
+    else:
         return  # an answer carrying only nested items; R4 qrs-1 is for the profile checks
-    vpath = f"{apath}.value.ofType({type_label(vtype)})"
-    allowed = allowed_types(qitem)
+    end = _OF_TYPE.get(vtype)
+    vpath = apath + end if end is not None else f"{apath}.value.ofType({type_label(vtype)})"
+    hit = _MEMO.get((id(qitem), "#allowed"))  # (allowed_types' look-up written out: the usual case)
+    allowed = hit[1] if hit is not None and hit[0] is qitem else allowed_types(qitem)
     if vtype not in allowed:  # the message's type names are worked out only then
         ctx.add("QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure", linkId=link_id,
                        expected=" | ".join(_said(type_label(a), ctx) for a in allowed),

@@ -25,6 +25,7 @@ from typing import Any, cast
 from adapter import fhirpath
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
+from adapter.validation import answers as answers_module
 from adapter.validation import sdc
 from adapter.validation.answer_plan import AnswerTest, answer_test
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
@@ -472,6 +473,9 @@ class Compiled:
 
 def compiled(q: Node) -> Compiled:
     """The short path's reading of ``q``, remembered per object (as the plans: :func:`answers.memo`)."""
+    hit = answers_module._MEMO.get((id(q), "#compiled"))  # (memo's look-up written out: the usual case)
+    if hit is not None and hit[0] is q:
+        return hit[1]  # type: ignore[no-any-return]
     return memo(q, "#compiled", _compile, q)  # type: ignore[no-any-return]
 
 
@@ -647,7 +651,12 @@ class _QuickWalker(_Walker):
         if text and text != d.text:
             issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=d.link, label=d.label)
         raw = node.get("answer")
-        answers = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) and raw else _EMPTY
+        if not isinstance(raw, list) or not raw:
+            answers = _EMPTY
+        elif len(raw) == 1:  # (the usual case, without a comprehension)
+            answers = raw if isinstance(raw[0], dict) else _EMPTY
+        else:
+            answers = [a for a in raw if isinstance(a, dict)]
         kind = d.kind
         if kind == _QUESTION:
             count = len(answers)
