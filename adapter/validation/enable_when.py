@@ -208,14 +208,17 @@ class Enabler:
     def enabled(self, root: Node, stack: Stack, problems: list[str]) -> bool:
         if self.expression is not None:
             return _expression_enabled(self.expression, root, problems)
-        if self.conditions is None:
+        conditions = self.conditions
+        if conditions is None:
             return True
-        results = [c.holds(root, stack) for c in self.conditions]
+        if len(conditions) == 1:  # (any and all of one result: that result)
+            return conditions[0].holds(root, stack)
+        results = [c.holds(root, stack) for c in conditions]
         return any(results) if self.any else all(results)
 
 
 class _Condition:
-    __slots__ = ("question", "group", "operator", "expected_key", "expected")
+    __slots__ = ("question", "group", "operator", "expected_key", "expected", "type_name")
 
     def __init__(self, cond: Node, qitem: Node, index: QuestionnaireIndex) -> None:
         question = cond.get("question")
@@ -225,6 +228,7 @@ class _Condition:
             self.question, self.group = question, index.common_ancestor(str(qitem.get("linkId")), question)
         self.operator = cond.get("operator")
         self.expected_key, self.expected = _value_of(cond, "answer")
+        self.type_name = self.expected_key[len("answer"):] if self.expected_key is not None else None
 
     def holds(self, root: Node, stack: Stack) -> bool:
         if self.question is None:
@@ -239,4 +243,21 @@ class _Condition:
                 return _holds(self.operator, self.expected_key, self.expected, ())
         found: list[Node] = []
         _find(focus, self.question, found)
-        return _holds(self.operator, self.expected_key, self.expected, found)
+        # _holds, written out (every answer compared, as there)
+        operator = self.operator
+        if operator == "exists":
+            return (self.expected is True) == bool(found)
+        type_name, expected = self.type_name, self.expected
+        if not found or type_name is None:
+            return False
+        if operator == "!=":
+            every = True
+            for answer in found:
+                if not _compare(type_name, expected, answer, operator):
+                    every = False
+            return every
+        some = False
+        for answer in found:
+            if _compare(type_name, expected, answer, operator):
+                some = True
+        return some
