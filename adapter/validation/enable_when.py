@@ -124,8 +124,14 @@ def _find(focus: Node, question: str, found: list[Node]) -> None:
                 continue
             if item.get("linkId") == question:
                 found.extend(a for a in as_list(item.get("answer")) if isinstance(a, dict))
-            if "item" in item or "answer" in item:  # (nothing below a leaf)
+            if "item" in item:
                 _find(item, question, found)
+            elif "answer" in item:  # (what _find(item) does then, written out: most answers hold nothing)
+                below = item["answer"]
+                if isinstance(below, list):
+                    for answer in below:
+                        if isinstance(answer, dict) and ("item" in answer or "answer" in answer):
+                            _find(answer, question, found)
     answers = focus.get("answer")
     if isinstance(answers, list):
         for answer in answers:
