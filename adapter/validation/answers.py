@@ -190,14 +190,15 @@ def _allowed_types(qitem: Node) -> tuple[str, ...]:
     return ()
 
 
-_OF_TYPE = {t: f".value.ofType({type_label(t)})" for t in (*_PRIMITIVE, "Coding", "Quantity", "Reference", "Attachment")}
+_OF_TYPE = {t: f".value.ofType({type_label(t)})"
+            for t in (*_PRIMITIVE, "Coding", "Quantity", "Reference", "Attachment")}
 """value[x]'s type -> the end of the path of an answer's value of it (the usual types)."""
 
 
 def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) -> None:
     """Every rule for one answer (not group/display: the caller handles those)."""
     link_id = qitem.get("linkId")
-    for key, value in answer.items():  # (value_of, written out)
+    for key, value in answer.items():  # noqa: B007 - (value_of, written out: the value is used after the loop)
         if key.startswith("value") and len(key) > 5:
             vtype = key[5:]
             break

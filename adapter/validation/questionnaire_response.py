@@ -116,7 +116,8 @@ def _validate_quick(qr: Node, registry: Registry, issues: Issues, path: str) -> 
     """:func:`validate_response`'s short path: the checks before the walk with what they read of the
     Questionnaire worked out once (:class:`Compiled`), then :class:`_QuickWalker`."""
     canonical = qr.get("questionnaire")
-    q = registry.resolve(canonical, "Questionnaire") if type(canonical) is str and canonical[:1] not in ("#", "") else None
+    found = type(canonical) is str and canonical[:1] not in ("#", "")
+    q = registry.resolve(canonical, "Questionnaire") if found else None
     if q is None:  # (not found, contained or no canonical: the general way, which reports)
         q = resolve_questionnaire(qr, registry, issues, path=path)
         if q is None:

@@ -63,7 +63,7 @@ def _responses(definitions: list[Any]) -> list[Node]:
     """Responses with the items in many orders, repeated, missing, unknown, without linkId."""
     links = ["a", "b", "c", "", "7", "zz"]
     out = []
-    for n in range(0, 4):
+    for n in range(4):
         for chosen in itertools.permutations(links, n):
             items: list[Any] = [{"linkId": link, "answer": [copy.deepcopy(_VALUES[link])]} for link in chosen]
             out.append(items)
