@@ -365,7 +365,12 @@ def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) ->
         return
     assert exp is not None
     # As the Java validator: the string is taken as a code (a display is not a member).
-    hit = any(code == value for (_s, code) in exp.codes) or bool(exp.whole_systems)
+    hit = bool(exp.whole_systems)
+    if not hit:
+        for _system, code in exp.codes:  # (a loop, not a generator: some value sets are long)
+            if code == value:
+                hit = True
+                break
     if not hit:
         ctx.add("QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
                        value=value[:80], valueSet=vs_url, linkId=qitem.get("linkId"))

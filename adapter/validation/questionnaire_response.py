@@ -92,11 +92,35 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
                       general: bool = False) -> None:
     """Check a QuestionnaireResponse against the Questionnaire it names; issues go to ``issues``.
 
-    The items are walked by the short path (:class:`_QuickWalker`, the Questionnaire compiled once);
+    The checks before the walk read what they need of the Questionnaire once (:class:`Compiled`), and the
+    items are walked by the short path (:class:`_QuickWalker`, the Questionnaire compiled once);
     ``general=True`` walks them the general way (:class:`_Walker`), the reference the tests compare with.
     """
-    if not general:
-        _validate_quick(qr, registry, issues, path)
+    if not general:  # (the short path, written out here: one call fewer)
+        canonical = qr.get("questionnaire")
+        found = type(canonical) is str and canonical[:1] not in ("#", "")
+        q = registry.resolve(canonical, "Questionnaire") if found else None
+        if q is None:  # (not found, contained or no canonical: the general way, which reports)
+            q = resolve_questionnaire(qr, registry, issues, path=path)
+            if q is None:
+                return
+        hit = answers_module._MEMO.get((id(q), "#compiled"))  # (compiled()'s look-up written out)
+        plan: Compiled = hit[1] if hit is not None and hit[0] is q else compiled(q)
+        authored = qr.get("authored")
+        if plan.plain_use:
+            if authored is not None and not is_datetime(authored):
+                issues.add("TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID", expression=f"{path}.authored", code="value",
+                           value=str(authored)[:40])
+        else:
+            _check_questionnaire_use(q, qr, issues, path)
+        if plan.major is not None and isinstance(authored, str):
+            _newer_major(q, plan.major, authored, registry, issues, path)
+        ctx = Ctx(issues, registry, q, qr.get("status") not in COMPLETE, {}, plan.labels)
+        outer, issues.questions = issues.questions, plan.index.items
+        try:
+            _QuickWalker(ctx, plan, qr).items(plan.top, qr, path, [])
+        finally:
+            issues.questions = outer
         return
     q = resolve_questionnaire(qr, registry, issues, path=path)
     if q is None:
@@ -108,34 +132,6 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
     outer, issues.questions = issues.questions, index.items  # messages name the question by its text
     try:
         _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
-    finally:
-        issues.questions = outer
-
-
-def _validate_quick(qr: Node, registry: Registry, issues: Issues, path: str) -> None:
-    """:func:`validate_response`'s short path: the checks before the walk with what they read of the
-    Questionnaire worked out once (:class:`Compiled`), then :class:`_QuickWalker`."""
-    canonical = qr.get("questionnaire")
-    found = type(canonical) is str and canonical[:1] not in ("#", "")
-    q = registry.resolve(canonical, "Questionnaire") if found else None
-    if q is None:  # (not found, contained or no canonical: the general way, which reports)
-        q = resolve_questionnaire(qr, registry, issues, path=path)
-        if q is None:
-            return
-    plan = compiled(q)
-    authored = qr.get("authored")
-    if plan.plain_use:
-        if authored is not None and not is_datetime(authored):
-            issues.add("TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID", expression=f"{path}.authored", code="value",
-                       value=str(authored)[:40])
-    else:
-        _check_questionnaire_use(q, qr, issues, path)
-    if plan.major is not None and isinstance(authored, str):
-        _newer_major(q, plan.major, authored, registry, issues, path)
-    ctx = Ctx(issues, registry, q, qr.get("status") not in COMPLETE, {}, plan.labels)
-    outer, issues.questions = issues.questions, plan.index.items
-    try:
-        _QuickWalker(ctx, plan, qr).items(plan.top, qr, path, [])
     finally:
         issues.questions = outer
 
