@@ -190,6 +190,10 @@ def _allowed_types(qitem: Node) -> tuple[str, ...]:
     return ()
 
 
+_WRONG_TYPE_NAMES: dict[tuple[tuple[str, ...], str, str], tuple[str, str]] = {}
+"""(allowed types, the answer's type, language) -> QUESTIONNAIRE_QR_ITEM_WRONGTYPE's ``expected`` and ``found``
+(the type names of a language are fixed: messages' vocabulary)."""
+
 _OF_TYPE = {t: f".value.ofType({type_label(t)})"
             for t in (*_PRIMITIVE, "Coding", "Quantity", "Reference", "Attachment")}
 """value[x]'s type -> the end of the path of an answer's value of it (the usual types)."""
@@ -209,9 +213,14 @@ def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) ->
     hit = _MEMO.get((id(qitem), "#allowed"))  # (allowed_types' look-up written out: the usual case)
     allowed = hit[1] if hit is not None and hit[0] is qitem else allowed_types(qitem)
     if vtype not in allowed:  # the message's type names are worked out only then
+        lang = ctx.issues.lang
+        names = _WRONG_TYPE_NAMES.get((allowed, vtype, lang)) if isinstance(lang, str) else None
+        if names is None:
+            names = (" | ".join(_said(type_label(a), ctx) for a in allowed), _said(type_label(vtype), ctx))
+            if isinstance(lang, str) and len(_WRONG_TYPE_NAMES) < 1024:  # (vtype comes from the input: bounded)
+                _WRONG_TYPE_NAMES[(allowed, vtype, lang)] = names
         ctx.add("QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure", linkId=link_id,
-                       expected=" | ".join(_said(type_label(a), ctx) for a in allowed),
-                       found=_said(type_label(vtype), ctx))
+                expected=names[0], found=names[1])
         return
     if not _well_formed(ctx, vtype, value, vpath, link_id):
         return
