@@ -567,7 +567,6 @@ def show_quantity(q: Node) -> str:
 
 
 def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: str, kind: str) -> None:
-    args: dict[str, Any] = {"linkId": qitem.get("linkId"), "value": show_quantity(value), kind.lower(): show_quantity(limit)}
     v, lim = Decimal(str(value["value"])), Decimal(str(limit["value"]))
     if value.get("code") and limit.get("code"):
         if value.get("system") == limit.get("system") and value["code"] == limit["code"]:
@@ -577,17 +576,23 @@ def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: st
         else:
             order = None
         if order is None:
-            ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}", expression=vpath, code="invariant", **args)
+            ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}", expression=vpath, code="invariant",
+                    **_quantity_args(qitem, value, limit, kind))
             return
     elif (value.get("unit") or "") == (limit.get("unit") or "") and not value.get("code") and not limit.get("code"):
         order = (v > lim) - (v < lim)  # same free-text unit (the .NET reading; the corpus expects it)
     else:
         ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}_UNITS", expression=vpath,
-                       code="invariant", **args)
+                code="invariant", **_quantity_args(qitem, value, limit, kind))
         return
     if (order < 0) if kind == "MIN" else (order > 0):
         ctx.add(f"QUESTIONNAIRE_QR_ITEM_QUANTITY_{kind}",
-                       expression=vpath, code="invariant", **args)
+                expression=vpath, code="invariant", **_quantity_args(qitem, value, limit, kind))
+
+
+def _quantity_args(qitem: Node, value: Node, limit: Node, kind: str) -> dict[str, Any]:
+    """The arguments of an issue of :func:`_compare_quantity` (worked out only for an issue)."""
+    return {"linkId": qitem.get("linkId"), "value": show_quantity(value), kind.lower(): show_quantity(limit)}
 
 
 def _ucum_order(v: Decimal, vcode: str, lim: Decimal, lcode: str) -> int | None:
