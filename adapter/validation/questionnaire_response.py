@@ -114,7 +114,11 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
         else:
             _check_questionnaire_use(q, qr, issues, path)
         if plan.major is not None and isinstance(authored, str):
-            _newer_major(q, plan.major, authored, registry, issues, path)
+            url = q["url"]
+            # the newest version of the url is this one: none is newer, let alone of a greater major
+            # (version_key orders numeric majors as numbers; anything else sorts after them)
+            if "|" in url or registry.resolve(url, "Questionnaire") is not q:
+                _newer_major(q, plan.major, authored, registry, issues, path)
         ctx = Ctx(issues, registry, q, qr.get("status") not in COMPLETE, {}, plan.labels)
         outer, issues.questions = issues.questions, plan.index.items
         try:
