@@ -98,8 +98,8 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
     """
     if not general:  # (the short path, written out here: one call fewer)
         canonical = qr.get("questionnaire")
-        found = type(canonical) is str and canonical[:1] not in ("#", "")
-        q = registry.resolve(canonical, "Questionnaire") if found else None
+        q = (registry.resolve(canonical, "Questionnaire")
+             if isinstance(canonical, str) and canonical[:1] not in ("#", "") else None)
         if q is None:  # (not found, contained or no canonical: the general way, which reports)
             q = resolve_questionnaire(qr, registry, issues, path=path)
             if q is None:
