@@ -28,7 +28,7 @@ from typing import Any, cast
 from adapter import fhirpath
 from adapter.fhirpath.upstream import MODELS as fhirpath_models
 from adapter.validation.answers import SDC, date_key, ext_value
-from adapter.validation.questionnaire import QuestionnaireIndex, as_list
+from adapter.validation.questionnaire import QuestionnaireIndex
 
 Node = dict[str, Any]
 SDC_ENABLE_WHEN = SDC + "sdc-questionnaire-enableWhenExpression"
@@ -123,7 +123,11 @@ def _find(focus: Node, question: str, found: list[Node]) -> None:
             if not isinstance(item, dict):
                 continue
             if item.get("linkId") == question:
-                found.extend(a for a in as_list(item.get("answer")) if isinstance(a, dict))
+                answers = item.get("answer")
+                if isinstance(answers, list):  # (its answers that are objects, without a generator)
+                    for answer in answers:
+                        if isinstance(answer, dict):
+                            found.append(answer)
             if "item" in item:
                 _find(item, question, found)
             elif "answer" in item:  # (what _find(item) does then, written out: most answers hold nothing)
@@ -147,7 +151,11 @@ def _value_of(node: Node, prefix: str) -> tuple[str | None, Any]:
 
 
 def _compare(type_name: str, expected: Any, answer: Node, operator: Any) -> bool:
-    key, actual = _value_of(answer, "value")
+    for key, actual in answer.items():  # noqa: B007 - (_value_of(answer, "value"), written out: used after the loop)
+        if key.startswith("value") and len(key) > 5 and key[5].isupper():
+            break
+    else:
+        return False  # no value (None is no "value" + type_name)
     if key != "value" + type_name:
         return False
     if operator == "=":
