@@ -60,16 +60,18 @@ def answer_test(qitem: Node) -> AnswerTest:
         except Exception:  # noqa: BLE001 - a definition the rules cannot read: check_answer says what happens
             tests[vtype] = _never
 
+    by_key = {"value" + vtype: test for vtype, test in tests.items()}  # (allowed types are not empty)
+
     def clean(ctx: Ctx, answer: Node, count: int) -> bool:
         for key, value in answer.items():
-            if key.startswith("value") and len(key) > 5:  # the first value[x], as answers.value_of
-                test = tests.get(key[5:])
-                if test is None:
-                    return False  # a type not allowed
+            test = by_key.get(key)
+            if test is not None:  # the first value[x], of a type allowed
                 try:
                     return test(ctx, value, count)
                 except Exception:  # noqa: BLE001 - check_answer meets (and reports or raises) the same
                     return False
+            if key.startswith("value") and len(key) > 5:  # the first value[x], as answers.value_of
+                return False  # a type not allowed
         return True  # no value: check_answer has nothing to check
 
     return clean
@@ -283,7 +285,13 @@ def _coding_test(qitem: Node, t: Any) -> ValueTest:
         def by_value_set(ctx: Ctx, value: Any, _count: int) -> bool:
             if not isinstance(value, dict):
                 return False
-            system, code, display = _text(value.get("system")), _text(value.get("code")), _text(value.get("display"))
+            system, code, display = value.get("system"), value.get("code"), value.get("display")
+            if not isinstance(system, str):  # (answers._text, written out)
+                system = None
+            if not isinstance(code, str):
+                code = None
+            if not isinstance(display, str):
+                display = None
             if open_choice and not system and not code and display:
                 return True
             registry = ctx.registry

@@ -190,18 +190,37 @@ def _allowed_types(qitem: Node) -> tuple[str, ...]:
     return ()
 
 
+_WRONG_TYPE_NAMES: dict[tuple[tuple[str, ...], str, str], tuple[str, str]] = {}
+"""(allowed types, the answer's type, language) -> QUESTIONNAIRE_QR_ITEM_WRONGTYPE's ``expected`` and ``found``
+(the type names of a language are fixed: messages' vocabulary)."""
+
+_OF_TYPE = {t: f".value.ofType({type_label(t)})"
+            for t in (*_PRIMITIVE, "Coding", "Quantity", "Reference", "Attachment")}
+"""value[x]'s type -> the end of the path of an answer's value of it (the usual types)."""
+
+
 def check_answer(ctx: Ctx, qitem: Node, answer: Node, apath: str, count: int) -> None:
     """Every rule for one answer (not group/display: the caller handles those)."""
     link_id = qitem.get("linkId")
-    vtype, value = value_of(answer)
-    if vtype is None:
+    for key, value in answer.items():  # noqa: B007 - (value_of, written out: the value is used after the loop)
+        if key.startswith("value") and len(key) > 5:
+            vtype = key[5:]
+            break
+    else:
         return  # an answer carrying only nested items; R4 qrs-1 is for the profile checks
-    vpath = f"{apath}.value.ofType({type_label(vtype)})"
-    allowed = allowed_types(qitem)
+    end = _OF_TYPE.get(vtype)
+    vpath = apath + end if end is not None else f"{apath}.value.ofType({type_label(vtype)})"
+    hit = _MEMO.get((id(qitem), "#allowed"))  # (allowed_types' look-up written out: the usual case)
+    allowed = hit[1] if hit is not None and hit[0] is qitem else allowed_types(qitem)
     if vtype not in allowed:  # the message's type names are worked out only then
+        lang = ctx.issues.lang
+        names = _WRONG_TYPE_NAMES.get((allowed, vtype, lang)) if isinstance(lang, str) else None
+        if names is None:
+            names = (" | ".join(_said(type_label(a), ctx) for a in allowed), _said(type_label(vtype), ctx))
+            if isinstance(lang, str) and len(_WRONG_TYPE_NAMES) < 1024:  # (vtype comes from the input: bounded)
+                _WRONG_TYPE_NAMES[(allowed, vtype, lang)] = names
         ctx.add("QUESTIONNAIRE_QR_ITEM_WRONGTYPE", expression=vpath, code="structure", linkId=link_id,
-                       expected=" | ".join(_said(type_label(a), ctx) for a in allowed),
-                       found=_said(type_label(vtype), ctx))
+                expected=names[0], found=names[1])
         return
     if not _well_formed(ctx, vtype, value, vpath, link_id):
         return
@@ -355,7 +374,12 @@ def _check_string_in_value_set(ctx: Ctx, qitem: Node, value: str, apath: str) ->
         return
     assert exp is not None
     # As the Java validator: the string is taken as a code (a display is not a member).
-    hit = any(code == value for (_s, code) in exp.codes) or bool(exp.whole_systems)
+    hit = bool(exp.whole_systems)
+    if not hit:
+        for _system, code in exp.codes:  # (a loop, not a generator: some value sets are long)
+            if code == value:
+                hit = True
+                break
     if not hit:
         ctx.add("QUESTIONNAIRE_QR_ITEM_VS_FAIL", expression=apath, code="code-invalid",
                        value=value[:80], valueSet=vs_url, linkId=qitem.get("linkId"))
@@ -543,7 +567,6 @@ def show_quantity(q: Node) -> str:
 
 
 def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: str, kind: str) -> None:
-    args: dict[str, Any] = {"linkId": qitem.get("linkId"), "value": show_quantity(value), kind.lower(): show_quantity(limit)}
     v, lim = Decimal(str(value["value"])), Decimal(str(limit["value"]))
     if value.get("code") and limit.get("code"):
         if value.get("system") == limit.get("system") and value["code"] == limit["code"]:
@@ -553,17 +576,23 @@ def _compare_quantity(ctx: Ctx, qitem: Node, value: Node, limit: Node, vpath: st
         else:
             order = None
         if order is None:
-            ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}", expression=vpath, code="invariant", **args)
+            ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}", expression=vpath, code="invariant",
+                    **_quantity_args(qitem, value, limit, kind))
             return
     elif (value.get("unit") or "") == (limit.get("unit") or "") and not value.get("code") and not limit.get("code"):
         order = (v > lim) - (v < lim)  # same free-text unit (the .NET reading; the corpus expects it)
     else:
         ctx.add(f"QUESTIONNAIRE_QR_ITEM_DECIMAL_CANNOT_COMPARE_{kind}_UNITS", expression=vpath,
-                       code="invariant", **args)
+                code="invariant", **_quantity_args(qitem, value, limit, kind))
         return
     if (order < 0) if kind == "MIN" else (order > 0):
         ctx.add(f"QUESTIONNAIRE_QR_ITEM_QUANTITY_{kind}",
-                       expression=vpath, code="invariant", **args)
+                expression=vpath, code="invariant", **_quantity_args(qitem, value, limit, kind))
+
+
+def _quantity_args(qitem: Node, value: Node, limit: Node, kind: str) -> dict[str, Any]:
+    """The arguments of an issue of :func:`_compare_quantity` (worked out only for an issue)."""
+    return {"linkId": qitem.get("linkId"), "value": show_quantity(value), kind.lower(): show_quantity(limit)}
 
 
 def _ucum_order(v: Decimal, vcode: str, lim: Decimal, lcode: str) -> int | None:

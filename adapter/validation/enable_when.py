@@ -28,7 +28,7 @@ from typing import Any, cast
 from adapter import fhirpath
 from adapter.fhirpath.upstream import MODELS as fhirpath_models
 from adapter.validation.answers import SDC, date_key, ext_value
-from adapter.validation.questionnaire import QuestionnaireIndex, as_list
+from adapter.validation.questionnaire import QuestionnaireIndex
 
 Node = dict[str, Any]
 SDC_ENABLE_WHEN = SDC + "sdc-questionnaire-enableWhenExpression"
@@ -123,9 +123,19 @@ def _find(focus: Node, question: str, found: list[Node]) -> None:
             if not isinstance(item, dict):
                 continue
             if item.get("linkId") == question:
-                found.extend(a for a in as_list(item.get("answer")) if isinstance(a, dict))
-            if "item" in item or "answer" in item:  # (nothing below a leaf)
+                answers = item.get("answer")
+                if isinstance(answers, list):  # (its answers that are objects, without a generator)
+                    for answer in answers:
+                        if isinstance(answer, dict):
+                            found.append(answer)
+            if "item" in item:
                 _find(item, question, found)
+            elif "answer" in item:  # (what _find(item) does then, written out: most answers hold nothing)
+                below = item["answer"]
+                if isinstance(below, list):
+                    for answer in below:
+                        if isinstance(answer, dict) and ("item" in answer or "answer" in answer):
+                            _find(answer, question, found)
     answers = focus.get("answer")
     if isinstance(answers, list):
         for answer in answers:
@@ -141,7 +151,11 @@ def _value_of(node: Node, prefix: str) -> tuple[str | None, Any]:
 
 
 def _compare(type_name: str, expected: Any, answer: Node, operator: Any) -> bool:
-    key, actual = _value_of(answer, "value")
+    for key, actual in answer.items():  # noqa: B007 - (_value_of(answer, "value"), written out: used after the loop)
+        if key.startswith("value") and len(key) > 5 and key[5].isupper():
+            break
+    else:
+        return False  # no value (None is no "value" + type_name)
     if key != "value" + type_name:
         return False
     if operator == "=":
@@ -208,14 +222,17 @@ class Enabler:
     def enabled(self, root: Node, stack: Stack, problems: list[str]) -> bool:
         if self.expression is not None:
             return _expression_enabled(self.expression, root, problems)
-        if self.conditions is None:
+        conditions = self.conditions
+        if conditions is None:
             return True
-        results = [c.holds(root, stack) for c in self.conditions]
+        if len(conditions) == 1:  # (any and all of one result: that result)
+            return conditions[0].holds(root, stack)
+        results = [c.holds(root, stack) for c in conditions]
         return any(results) if self.any else all(results)
 
 
 class _Condition:
-    __slots__ = ("question", "group", "operator", "expected_key", "expected")
+    __slots__ = ("question", "group", "operator", "expected_key", "expected", "type_name")
 
     def __init__(self, cond: Node, qitem: Node, index: QuestionnaireIndex) -> None:
         question = cond.get("question")
@@ -225,6 +242,7 @@ class _Condition:
             self.question, self.group = question, index.common_ancestor(str(qitem.get("linkId")), question)
         self.operator = cond.get("operator")
         self.expected_key, self.expected = _value_of(cond, "answer")
+        self.type_name = self.expected_key[len("answer"):] if self.expected_key is not None else None
 
     def holds(self, root: Node, stack: Stack) -> bool:
         if self.question is None:
@@ -239,4 +257,21 @@ class _Condition:
                 return _holds(self.operator, self.expected_key, self.expected, ())
         found: list[Node] = []
         _find(focus, self.question, found)
-        return _holds(self.operator, self.expected_key, self.expected, found)
+        # _holds, written out (every answer compared, as there)
+        operator = self.operator
+        if operator == "exists":
+            return (self.expected is True) == bool(found)
+        type_name, expected = self.type_name, self.expected
+        if not found or type_name is None:
+            return False
+        if operator == "!=":
+            every = True
+            for answer in found:
+                if not _compare(type_name, expected, answer, operator):
+                    every = False
+            return every
+        some = False
+        for answer in found:
+            if _compare(type_name, expected, answer, operator):
+                some = True
+        return some

@@ -19,13 +19,15 @@ display items with answers, children under items vs under answers; every answer 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from adapter import fhirpath
 from adapter.fhir.registry import Registry, split_canonical
 from adapter.issues import Issues
+from adapter.validation import answers as answers_module
 from adapter.validation import sdc
-from adapter.validation.answer_plan import answer_test
+from adapter.validation.answer_plan import AnswerTest, answer_test
 from adapter.validation.answers import EXT, Ctx, check_answer, date_key, ext_value, is_datetime, memo
 from adapter.validation.enable_when import SDC_ENABLE_WHEN, Enabler, is_enabled
 from adapter.validation.questionnaire import ITEM_TYPES, QuestionnaireIndex, as_dict, as_list, index_for, text_of
@@ -90,28 +92,50 @@ def validate_response(qr: Node, registry: Registry, issues: Issues, *, path: str
                       general: bool = False) -> None:
     """Check a QuestionnaireResponse against the Questionnaire it names; issues go to ``issues``.
 
-    The items are walked by the short path (:class:`_QuickWalker`, the Questionnaire compiled once);
+    The checks before the walk read what they need of the Questionnaire once (:class:`Compiled`), and the
+    items are walked by the short path (:class:`_QuickWalker`, the Questionnaire compiled once);
     ``general=True`` walks them the general way (:class:`_Walker`), the reference the tests compare with.
     """
+    if not general:  # (the short path, written out here: one call fewer)
+        canonical = qr.get("questionnaire")
+        q = (registry.resolve(canonical, "Questionnaire")
+             if isinstance(canonical, str) and canonical[:1] not in ("#", "") else None)
+        if q is None:  # (not found, contained or no canonical: the general way, which reports)
+            q = resolve_questionnaire(qr, registry, issues, path=path)
+            if q is None:
+                return
+        hit = answers_module._MEMO.get((id(q), "#compiled"))  # (compiled()'s look-up written out)
+        plan: Compiled = hit[1] if hit is not None and hit[0] is q else compiled(q)
+        authored = qr.get("authored")
+        if plan.plain_use:
+            if authored is not None and not is_datetime(authored):
+                issues.add("TYPE_SPECIFIC_CHECKS_DT_DATETIME_VALID", expression=f"{path}.authored", code="value",
+                           value=str(authored)[:40])
+        else:
+            _check_questionnaire_use(q, qr, issues, path)
+        if plan.major is not None and isinstance(authored, str):
+            url = q["url"]
+            # the newest version of the url is this one: none is newer, let alone of a greater major
+            # (version_key orders numeric majors as numbers; anything else sorts after them)
+            if "|" in url or registry.resolve(url, "Questionnaire") is not q:
+                _newer_major(q, plan.major, authored, registry, issues, path)
+        ctx = Ctx(issues, registry, q, qr.get("status") not in COMPLETE, {}, plan.labels)
+        outer, issues.questions = issues.questions, plan.index.items
+        try:
+            _QuickWalker(ctx, plan, qr).items(plan.top, qr, path, [])
+        finally:
+            issues.questions = outer
+        return
     q = resolve_questionnaire(qr, registry, issues, path=path)
     if q is None:
         return
     _check_questionnaire_use(q, qr, issues, path)
     _check_current_major(q, qr, registry, issues, path)
-    if general:
-        ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
-        index = index_for(q)
-        outer, issues.questions = issues.questions, index.items  # messages name the question by its text
-        try:
-            _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
-        finally:
-            issues.questions = outer
-        return
-    plan = compiled(q)
-    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE, labels=plan.labels)
-    outer, issues.questions = issues.questions, plan.index.items
+    ctx = Ctx(issues, registry, q, partial=qr.get("status") not in COMPLETE)
+    index = index_for(q)
+    outer, issues.questions = issues.questions, index.items  # messages name the question by its text
     try:
-        _QuickWalker(ctx, plan, qr).items(plan.top, plan.positions, qr, path, [])
+        _Walker(ctx, index, qr).items(as_list(q.get("item")), qr, path, [])
     finally:
         issues.questions = outer
 
@@ -175,6 +199,12 @@ def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, 
     major = _major(version)
     if major is None:
         return
+    _newer_major(q, major, authored, registry, issues, path)
+
+
+def _newer_major(q: Node, major: int, authored: str, registry: Registry, issues: Issues, path: str) -> None:
+    """:func:`_check_current_major` once ``q``'s url, version and major and the response's authored are known."""
+    url, version = q["url"], q["version"]
     for newer in reversed(registry.versions(url)):
         if (_major(newer) or 0) <= major:
             continue  # (not newer: no need to look it up)
@@ -187,7 +217,8 @@ def _check_current_major(q: Node, qr: Node, registry: Registry, issues: Issues, 
             return
 
 
-def _major(version: str) -> int | None:
+@lru_cache(maxsize=1024)
+def _major(version: str) -> int | None:  # (remembered: versions of definitions, not of the input)
     head = version.split(".")[0]
     return int(head) if head.isdigit() else None
 
@@ -374,15 +405,18 @@ _QUESTION, _GROUP, _DISPLAY, _UNKNOWN = 0, 1, 2, 3
 _EMPTY: list[Node] = []
 
 
+def _no_test(_ctx: Ctx, _answer: Node, _count: int) -> bool:  # (a group's or display item's: never asked)
+    return False
+
+
 class _Def:
     """One item definition, read for the short path (the plan's fields it uses, copied for speed)."""
 
-    __slots__ = ("qitem", "plan", "kind", "children", "positions", "clean", "enabler", "absent_matters", "occurs",
-                 "single", "link", "key", "text", "required", "repeats", "constraints", "sdc", "label")
+    __slots__ = ("qitem", "plan", "kind", "children", "kids", "clean", "enabler", "absent_matters", "occurs",
+                 "single", "link", "key", "text", "required", "repeats", "constraints", "sdc", "label", "extra")
 
-    def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, children: list[_Def],
-                 positions: dict[str, int], labeller: Issues) -> None:
-        self.qitem, self.plan, self.children, self.positions = qitem, plan, children, positions
+    def __init__(self, qitem: Node, plan: Plan, index: QuestionnaireIndex, kids: _Siblings, labeller: Issues) -> None:
+        self.qitem, self.plan, self.kids, self.children = qitem, plan, kids, kids.defs
         # the question as issues about it name it (labeller.questions is index.items, as in the walk)
         self.label = labeller.label(plan.link)
         self.link, self.key, self.text, self.required, self.repeats = (plan.link, plan.key, plan.text, plan.required,
@@ -391,7 +425,7 @@ class _Def:
         t = plan.type
         self.kind = (_UNKNOWN if t not in ITEM_TYPES else _GROUP if t == "group" else _DISPLAY if t == "display"
                      else _QUESTION)
-        self.clean = answer_test(qitem) if self.kind == _QUESTION else None
+        self.clean: AnswerTest = answer_test(qitem) if self.kind == _QUESTION else _no_test
         self.enabler = Enabler(qitem, index) if plan.conditional else None
         # an item with no occurrence needs a look only when it is required, has a minOccurs or an
         # enableWhen (evaluated as the general path does, so that what fails there fails here too)
@@ -399,6 +433,24 @@ class _Def:
         self.occurs = plan.min_occurs is not None or plan.max_occurs is not None
         # one occurrence of it needs no more than its own check: no enableWhen, no group min/maxOccurs
         self.single = self.enabler is None and not (self.kind == _GROUP and self.occurs)
+        # a question with min/maxOccurs or SDC expressions to check (_QuickWalker._question_rules)
+        self.extra = self.occurs or plan.sdc
+
+
+class _Siblings:
+    """The definitions of one list of sibling items, as the walk reads them."""
+
+    __slots__ = ("defs", "positions", "regular", "matters")
+
+    def __init__(self, defs: list[_Def], positions: dict[str, int], qitems: list[Any]) -> None:
+        self.defs, self.positions = defs, positions
+        links = [q.get("linkId") for q in qitems if isinstance(q, dict)]
+        # every definition an object with a linkId of its own (a non-empty string): a linkId's
+        # position is its definition's index in defs, and its occurrences are that definition's only
+        self.regular = (len(links) == len(qitems) and all(isinstance(link, str) and link for link in links)
+                        and len(set(links)) == len(links))
+        self.matters = any(d.absent_matters for d in defs)
+        """Some definition needs a look when it has no occurrence."""
 
 
 @dataclass(frozen=True)
@@ -407,16 +459,24 @@ class Compiled:
 
     questionnaire: Node
     index: QuestionnaireIndex
-    top: list[_Def]
-    positions: dict[str, int]
+    top: _Siblings
     by_link: dict[str, _Def]
     """linkId -> the definition ``index.items`` names (for an item in the wrong place)."""
     labels: dict[str, str]
     """linkId -> the label ``Issues.label`` gives it while the walk runs (``issues.questions`` = ``index.items``)."""
+    plain_use: bool
+    """Neither draft nor retired and no effectivePeriod to compare with: of :func:`_check_questionnaire_use`
+    only the authored check applies."""
+    major: int | None
+    """The major version, when ``url`` and ``version`` are strings and the version has one (else
+    :func:`_check_current_major` has nothing to do)."""
 
 
 def compiled(q: Node) -> Compiled:
     """The short path's reading of ``q``, remembered per object (as the plans: :func:`answers.memo`)."""
+    hit = answers_module._MEMO.get((id(q), "#compiled"))  # (memo's look-up written out: the usual case)
+    if hit is not None and hit[0] is q:
+        return hit[1]  # type: ignore[no-any-return]
     return memo(q, "#compiled", _compile, q)  # type: ignore[no-any-return]
 
 
@@ -426,56 +486,106 @@ def _compile(q: Node) -> Compiled:
     labeller = Issues()
     labeller.questions = index.items
 
-    def read(qitems: list[Node]) -> tuple[list[_Def], dict[str, int]]:
+    def read(qitems: list[Node]) -> _Siblings:
         defs = []
         for qitem, plan in plans_of(qitems):
-            children, positions = read(plan.children)
-            d = by_id[id(qitem)] = _Def(qitem, plan, index, children, positions, labeller)
+            d = by_id[id(qitem)] = _Def(qitem, plan, index, read(plan.children), labeller)
             defs.append(d)
-        return defs, dict(index.positions(qitems))
+        return _Siblings(defs, dict(index.positions(qitems)), qitems)
 
-    top, positions = read(as_list(q.get("item")))
-    result = Compiled(q, index, top, positions, {link: by_id[id(item)] for link, item in index.items.items()},
-                      {link: labeller.label(link) for link in index.items})
+    top = read(as_list(q.get("item")))
+    period = q.get("effectivePeriod")
+    dated = isinstance(period, dict) and any(isinstance(period.get(k), str) and date_key(period[k]) is not None
+                                            for k in ("start", "end"))
+    url, version = q.get("url"), q.get("version")
+    major = _major(version) if isinstance(url, str) and isinstance(version, str) else None
+    result = Compiled(q, index, top, {link: by_id[id(item)] for link, item in index.items.items()},
+                      {link: labeller.label(link) for link in index.items},
+                      q.get("status") not in ("draft", "retired") and not dated, major)
     return result
 
 
 class _QuickWalker(_Walker):
     """:class:`_Walker` on a compiled Questionnaire (the rare parts: its own methods)."""
 
-    def __init__(self, ctx: Ctx, plan: Compiled, root: Node) -> None:
-        super().__init__(ctx, plan.index, root)
-        self.plan = plan
-        self.issues = ctx.issues
+    def __init__(self, ctx: Ctx, plan: Compiled, root: Node) -> None:  # (_Walker's, written out)
+        self.ctx, self.index, self.root, self.plan, self.issues = ctx, plan.index, root, plan, ctx.issues
+        self.soft = "warning" if ctx.partial else "error"
 
-    def items(self, defs: list[_Def], positions: dict[str, int],  # type: ignore[override]
-              node: Node, path: str, stack: Stack) -> None:
+    def items(self, sibs: _Siblings, node: Node, path: str, stack: Stack) -> None:  # type: ignore[override]
+        raw = node.get("item")
+        if not isinstance(raw, list) or not raw:
+            if sibs.matters:
+                for d in sibs.defs:
+                    if d.absent_matters:
+                        self._occurrences_of(d, [], path, stack)
+            return
+        if not sibs.regular:
+            self._items(sibs, raw, path, stack)
+            return
+        # regular siblings: first only read the items; anything the first pass of _items would
+        # report (no linkId, not here, out of order, repeated) sends the list there from the start
+        positions = sibs.positions
+        hits = []
+        last = -1
+        for i, item in enumerate(raw):
+            if isinstance(item, dict):
+                link = item.get("linkId")
+                pos = positions.get(link) if isinstance(link, str) else None
+                if pos is None or pos <= last:
+                    self._items(sibs, raw, path, stack)
+                    return
+                last = pos
+                hits.append((pos, item, i))
+        defs = sibs.defs
+        k = 0
+        for pos, item, i in hits:
+            if sibs.matters:
+                while k < pos:
+                    d = defs[k]
+                    if d.absent_matters:
+                        self._occurrences_of(d, [], path, stack)
+                    k += 1
+                k = pos + 1
+            d = defs[pos]
+            if d.single:
+                stack.append((d.key, item))
+                self._item(d, item, f"{path}.item[{i}]", stack)
+                stack.pop()
+            else:
+                self._occurrences_of(d, [(item, f"{path}.item[{i}]")], path, stack)
+        if sibs.matters:
+            for d in defs[k:]:
+                if d.absent_matters:
+                    self._occurrences_of(d, [], path, stack)
+
+    def _items(self, sibs: _Siblings, raw: list[Any], path: str, stack: Stack) -> None:
+        """:meth:`items` of any list of items (``raw``: the node's, not empty) against any siblings."""
         issues = self.issues
         found: dict[str, list[tuple[Node, str]]] = {}
-        raw = node.get("item")
-        if isinstance(raw, list):
-            last = -1
-            for i, item in enumerate(raw):
-                if not isinstance(item, dict):
-                    continue
-                link = item.get("linkId")
-                if not isinstance(link, str) or not link:
-                    issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=f"{path}.item[{i}]", code="required")
-                    continue
-                pos = positions.get(link)
-                if pos is None:
-                    self._misplaced(item, f"{path}.item[{i}]", link, stack)
-                    continue
-                if pos < last:
-                    issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=f"{path}.item[{i}]", code="structure",
-                               linkId=link)
-                last = pos
-                occ = found.get(link)
-                if occ is None:
-                    found[link] = [(item, f"{path}.item[{i}]")]
-                else:
-                    occ.append((item, f"{path}.item[{i}]"))
-        for d in defs:
+        positions = sibs.positions
+        last = -1
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                continue
+            link = item.get("linkId")
+            if not isinstance(link, str) or not link:
+                issues.add("QUESTIONNAIRE_QR_ITEM_NOLINKID", expression=f"{path}.item[{i}]", code="required")
+                continue
+            pos = positions.get(link)
+            if pos is None:
+                self._misplaced(item, f"{path}.item[{i}]", link, stack)
+                continue
+            if pos < last:
+                issues.add("QUESTIONNAIRE_QR_ITEM_ORDER", expression=f"{path}.item[{i}]", code="structure",
+                           linkId=link)
+            last = pos
+            occ = found.get(link)
+            if occ is None:
+                found[link] = [(item, f"{path}.item[{i}]")]
+            else:
+                occ.append((item, f"{path}.item[{i}]"))
+        for d in sibs.defs:
             occ = found.get(d.key)
             if occ is None:
                 if d.absent_matters:
@@ -542,29 +652,37 @@ class _QuickWalker(_Walker):
         if text and text != d.text:
             issues.add("QUESTIONNAIRE_QR_ITEM_TEXT", expression=f"{path}.text", code="value", linkId=d.link, label=d.label)
         raw = node.get("answer")
-        answers = [a for a in raw if isinstance(a, dict)] if isinstance(raw, list) and raw else _EMPTY
+        if not isinstance(raw, list) or not raw:
+            answers = _EMPTY
+        elif len(raw) == 1:  # (the usual case, without a comprehension)
+            answers = raw if isinstance(raw[0], dict) else _EMPTY
+        else:
+            answers = [a for a in raw if isinstance(a, dict)]
         kind = d.kind
         if kind == _QUESTION:
             count = len(answers)
-            if d.required and not count:
-                issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
-                           severity=self.soft, code="required", linkId=d.link, label=d.label)
-            if count > 1 and not d.repeats:
+            if not count:
+                if d.required:
+                    issues.add("QUESTIONNAIRE_QR_ITEM_MISSING", expression=path,
+                               severity=self.soft, code="required", linkId=d.link, label=d.label)
+            elif count > 1 and not d.repeats:
                 issues.add("QUESTIONNAIRE_QR_ITEM_ONLYONEA", expression=path, severity=self.soft, code="structure",
                            linkId=d.link, label=d.label, count=count)
-            if d.occurs and (count or not d.required):
-                self._occurs(d.plan, count, path)
-            if d.sdc:
-                sdc.check_calculated(self.ctx, d.qitem, node, answers, self.root, path)
-                sdc.check_answer_expression(self.ctx, d.qitem, node, answers, self.root, path)
+            if d.extra:
+                self._question_rules(d, node, answers, path)
             if count:
-                clean, ctx, children = d.clean, self.ctx, d.children
-                assert clean is not None
-                for j, answer in enumerate(answers):
-                    if not clean(ctx, answer, count):
-                        check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
-                    if children or answer.get("item"):
-                        self.items(children, d.positions, answer, f"{path}.answer[{j}]", stack)
+                clean, ctx = d.clean, self.ctx
+                if d.children:
+                    for j, answer in enumerate(answers):
+                        if not clean(ctx, answer, count):
+                            check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
+                        self.items(d.kids, answer, f"{path}.answer[{j}]", stack)
+                else:
+                    for j, answer in enumerate(answers):
+                        if not clean(ctx, answer, count):
+                            check_answer(ctx, d.qitem, answer, f"{path}.answer[{j}]", count)
+                        if answer.get("item"):
+                            self.items(d.kids, answer, f"{path}.answer[{j}]", stack)
             if node.get("item"):
                 issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_ANSWER", expression=path, code="structure",
                            linkId=d.link, label=d.label)
@@ -575,7 +693,7 @@ class _QuickWalker(_Walker):
             if d.required and not node.get("item"):
                 issues.add("QUESTIONNAIRE_QR_ITEM_GROUP_REQUIRED",
                            expression=path, severity=self.soft, code="required", linkId=d.link, label=d.label)
-            self.items(d.children, d.positions, node, path, stack)
+            self.items(d.kids, node, path, stack)
         elif kind == _DISPLAY:
             if answers:
                 issues.add("QUESTIONNAIRE_QR_ITEM_DISPLAY_NO_VALUE", expression=path, code="structure",
@@ -589,3 +707,12 @@ class _QuickWalker(_Walker):
             return
         if d.constraints:
             self._constraints(d.plan, d.qitem, node, path)
+
+    def _question_rules(self, d: _Def, node: Node, answers: list[Node], path: str) -> None:
+        """A question's min/maxOccurs and SDC expressions (:attr:`_Def.extra`)."""
+        count = len(answers)
+        if d.occurs and (count or not d.required):
+            self._occurs(d.plan, count, path)
+        if d.sdc:
+            sdc.check_calculated(self.ctx, d.qitem, node, answers, self.root, path)
+            sdc.check_answer_expression(self.ctx, d.qitem, node, answers, self.root, path)
