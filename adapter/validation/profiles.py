@@ -97,9 +97,16 @@ class _Shape:
     ``refs_plan``: the steps a walk taking only targetProfile checks needs (those with a
     ``targetProfile`` at or below them). Compared with the general way in
     tests/unit/validation/test_profwalk_plan.py.
+
+    ``local`` and ``local_plan``: the same for a walk with no resolver (a resource's own profiles
+    outside a Bundle's walk: :meth:`Walk.reference_target` checks nothing there). ``local``: a
+    value at this node has anything to check but targetProfiles (``rules``, or a child that
+    counts so); ``local_plan``: the steps of the children that count so, each listed only when it
+    is ``local`` (else only counted). A node that is not ``local`` is not handed on by such a walk,
+    and the structure walk visits its values as those of no profile (its generated visits).
     """
 
-    __slots__ = ("rules", "targets", "walked", "passes", "plan", "refs_plan")
+    __slots__ = ("rules", "targets", "walked", "passes", "plan", "refs_plan", "local", "local_plan")
 
     def __init__(self, node: Node) -> None:
         self.rules = node.element is not None and (
@@ -110,6 +117,9 @@ class _Shape:
         self.passes = self.rules or self.targets or bool(self.walked)
         self.plan = tuple(_step(child) for child in self.walked)
         self.refs_plan = tuple(step for step in self.plan if _targets_below(step[0]))
+        local = tuple(child for child in self.walked if _counts_locally(child))
+        self.local = self.rules or bool(local)
+        self.local_plan = tuple(_local_step(child) for child in local)
 
 
 # What :meth:`Walk.planned_below` does with a child's values (the last field of a _Step): hand them
@@ -133,6 +143,21 @@ def _step(child: Node) -> _Step:
         kind = _LISTED if _shape(child).passes else _COUNTED
     high = _UNBOUNDED if child.max is None else child.max
     return child, name, "_" + name, child.min or 0, high, kind
+
+
+def _local_step(child: Node) -> _Step:
+    """A child's step in a walk with no resolver: only counted when nothing but targetProfiles is
+    checked at or below its values (see ``_Shape.local``)."""
+    step = _step(child)
+    if step[5] == _LISTED and not getattr(_shape(child), "local", True):  # (as in _counts_locally)
+        return step[0], step[1], step[2], step[3], step[4], _COUNTED
+    return step
+
+
+def _counts_locally(node: Node) -> bool:
+    """:func:`_counts` for a walk with no resolver (targetProfiles left out)."""
+    return bool(node.min) or (node.max is not None and node.max < _UNBOUNDED) or bool(node.slices) \
+        or getattr(_shape(node), "local", True)  # (a stand-in for _shape's shapes, in the tests, has none)
 
 
 def _shape(node: Node) -> _Shape:
@@ -333,7 +358,8 @@ class Walk:
         shape = _shape(node)
         whole = isinstance(value, dict)
         if whole and PLANNED and isinstance(shape, _Shape):  # (a stand-in for _shape's shapes has no plan)
-            return self.planned_below(shape.refs_plan if self.refs_only else shape.plan, value, path)
+            return self.planned_below(shape.refs_plan if self.refs_only else shape.plan if self.resolver is not None
+                                      else shape.local_plan, value, path)
         out: list[tuple[Any, str, Node]] = []
         for child in shape.walked:  # (the others can report nothing: see _Shape)
             if self.refs_only and not _targets_below(child):
