@@ -516,9 +516,14 @@ class Walk:
                         profile=self.profile.canonical, detail=problem.detail)
 
     def type_profiles(self, node: Node, value: dict[str, Any], path: str) -> None:
-        own = {split_canonical(p)[0] for p in applicable_profiles(value)} if "resourceType" in value else set()
-        if own & {split_canonical(p)[0] for p in node.type_profiles}:
-            return  # the dispatcher validates each entry against the profiles it declares
+        declared = _declarations(value, self.registry) if DECLARED_KEPT and "resourceType" in value else None
+        if declared is not None:
+            if not declared[2].isdisjoint(_profile_urls(node)):
+                return  # (as below)
+        else:
+            own = {split_canonical(p)[0] for p in applicable_profiles(value)} if "resourceType" in value else set()
+            if own & {split_canonical(p)[0] for p in node.type_profiles}:
+                return  # the dispatcher validates each entry against the profiles it declares
         if len(node.type_profiles) > 1:
             # Several profiles on one type are alternatives: the value must meet one of them.
             self.issues.check(self.conforms(value, node.type_profiles), "Validation_VAL_Profile_NoMatch",
@@ -538,7 +543,8 @@ class Walk:
         target = self.resolver(value)
         if target is None:
             return  # an unresolvable reference is reported by the Bundle checks
-        allowed = [t for t in (type_of_profile(p, self.registry) for p in node.target_types) if t]
+        allowed = _allowed_targets(node, self.registry) if DECLARED_KEPT else \
+            [t for t in (type_of_profile(p, self.registry) for p in node.target_types) if t]
         if allowed and "Resource" not in allowed:
             self.issues.check(target.get("resourceType") in allowed, "Reference_REF_BadTargetType",
                               expression=path, code="structure", found=target.get("resourceType"),
@@ -824,6 +830,30 @@ def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path:
     here and not walked. Entry resources reached through a Bundle profile's slices are not
     validated again against profiles they declare themselves: their own walks cover them.
     """
+    found = _declarations(resource, registry) if DECLARED_KEPT else None
+    if found is None:
+        return _start_walks(resource, registry, issues, path=path)
+    wrong, applicable, _urls = found
+    resolver = bundle_resolver(resource) if resource["resourceType"] == "Bundle" else None
+    walks: list[tuple[Walk, Node]] = []
+    for index, claimed, expected in wrong:
+        issues.add("LISN_QR_PROFILE_WRONG_TEMPLATE", expression=f"{path}.meta.profile[{index}]", code="structure",
+                   profile=claimed, questionnaire=resource["questionnaire"], expected=expected)
+    for canonical, index, profile in applicable:
+        if profile is None:
+            issues.add("Validation_VAL_Profile_Unknown", expression=path if index is None
+                       else f"{path}.meta.profile[{index}]", severity="warning", code="structure", profile=canonical)
+            continue
+        if resource["resourceType"] != profile.type:
+            issues.add("Validation_VAL_Profile_WrongType", expression=path, code="structure",
+                       expected=profile.type, found=resource["resourceType"], profile=profile.canonical)
+            continue
+        walks.append((Walk(profile, registry, issues, resource, resolver=resolver), profile.root))
+    return walks
+
+
+def _start_walks(resource: Resource, registry: Registry, issues: Issues, *, path: str) -> list[tuple[Walk, Node]]:
+    """:func:`start_walks` the general way (declarations read from the resource each time)."""
     declared = declared_profiles(resource)
     resolver = bundle_resolver(resource) if resource.get("resourceType") == "Bundle" else None
     walks: list[tuple[Walk, Node]] = []
@@ -848,6 +878,80 @@ def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path:
     return walks
 
 
+#: The profiles a resource's declarations come to are kept per registry (:func:`_declarations`);
+#: False: read from the resource each time (the general way, tests/unit/validation/test_walk_fast_declared.py).
+DECLARED_KEPT = True
+_DECLARED_KEPT_MAX = 1024  # declarations kept per registry (an input's made-up ones do not grow it without end)
+_Declared = tuple[tuple[tuple[int, str, str], ...], tuple[tuple[str, "int | None", "Profile | None"], ...],
+                  frozenset[str]]
+
+
+def _declarations(resource: Resource, registry: Registry) -> _Declared | None:
+    """What :func:`start_walks`, :func:`check_reference_targets` and :meth:`Walk.type_profiles`
+    make of ``resource``'s type, ``questionnaire`` and ``meta.profile``: the wrong LISN QR profiles
+    (:func:`wrong_qr_profiles`), each applicable profile (:func:`applicable_profiles`) with its
+    index in ``meta.profile`` (None: not declared) and its compiled profile (None: unknown), and
+    the applicable profiles' URLs without version. Worked out once per such
+    declaration and registry (``Registry.derived``, forgotten when the registry gains a
+    definition); None for a resource whose type or declarations are not all texts (the general
+    way takes it)."""
+    rtype = resource.get("resourceType")
+    meta = resource.get("meta")
+    declared = meta.get("profile") if type(meta) is dict else None
+    if declared is None:
+        listed: tuple[Any, ...] = ()
+    elif type(declared) is list:
+        listed = tuple(declared)
+    else:
+        return None
+    q = resource.get("questionnaire")
+    key = ("profiles.declared", rtype, q if type(q) is str else None, listed)
+    derived = registry.derived
+    try:
+        found: _Declared | None = derived.get(key)
+    except TypeError:  # (a value that is no text, unhashable: never kept)
+        return None
+    if found is None:
+        # only a type and declarations all texts are kept (so a key found is one of them: no other
+        # value equals a text)
+        if type(rtype) is not str or not all(type(p) is str for p in listed):
+            return None
+        wrong = tuple(wrong_qr_profiles(resource))
+        applicable = []
+        for canonical in applicable_profiles(resource):
+            sd = registry.resolve(canonical, "StructureDefinition")
+            applicable.append((canonical, listed.index(canonical) if canonical in listed else None,
+                               None if sd is None else compile_profile(sd)))
+        found = (wrong, tuple(applicable), frozenset(split_canonical(c)[0] for c, _, _ in applicable))
+        if len(derived) < _DECLARED_KEPT_MAX:
+            derived[key] = found
+    return found
+
+
+def _allowed_targets(node: Node, registry: Registry) -> list[str]:
+    """The resource types ``node``'s targetProfiles name (as :meth:`Walk.reference_target` reads
+    them), kept per registry as :func:`_declarations` is."""
+    key = ("profiles.targets", id(node))
+    hit = registry.derived.get(key)
+    if hit is None or hit[0] is not node:
+        hit = (node, [t for t in (type_of_profile(p, registry) for p in node.target_types) if t])
+        if len(registry.derived) < _DECLARED_KEPT_MAX:
+            registry.derived[key] = hit  # (compiled profiles are kept: the id stays the node's)
+    allowed: list[str] = hit[1]
+    return allowed
+
+
+_PROFILE_URLS: dict[int, tuple[Node, frozenset[str]]] = {}
+
+
+def _profile_urls(node: Node) -> frozenset[str]:
+    """The URLs (without version) of ``node``'s type profiles."""
+    hit = _PROFILE_URLS.get(id(node))
+    if hit is None or hit[0] is not node:
+        hit = _PROFILE_URLS[id(node)] = (node, frozenset(split_canonical(p)[0] for p in node.type_profiles))
+    return hit[1]
+
+
 def check_resource_rules(resource: Resource, registry: Registry, issues: Issues, *, path: str,
                          test_environment: bool = False) -> None:
     """The identifier and template rules of one resource (not of the resources inside it).
@@ -869,6 +973,12 @@ def validate_against_profiles(resource: Resource, registry: Registry, issues: Is
 def check_reference_targets(resource: Resource, registry: Registry, issues: Issues, *, path: str,
                             resolver: Resolver) -> None:
     """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
+    found = _declarations(resource, registry) if DECLARED_KEPT else None
+    if found is not None:
+        for _canonical, _index, profile in found[1]:
+            if profile is not None and _targets_below(profile.root):
+                Walk(profile, registry, issues, resource, resolver=resolver, refs_only=True).run(path)
+        return
     for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
         profile = compile_profile(sd) if sd is not None else None

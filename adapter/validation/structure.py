@@ -43,6 +43,8 @@ class StructureWalk:
         self.containers: dict[int, Resource] = {}
         # the Bundle entries and the fullUrl of the entry being walked, innermost last
         self.entries: list[tuple[list[Any], Any]] = []
+        # id(a Bundle's entry list) -> id(resource) -> the fullUrl of its first entry (entry_full_url)
+        self.full_urls: dict[int, dict[int, Any]] = {}
 
     def resource(self, res: Any, path: str, inherited: Active | None = None) -> None:
         if not isinstance(res, dict):
@@ -351,9 +353,16 @@ class StructureWalk:
             return
         self.complex(meta, where, _element_visit(), _NONE, res)
 
-    @staticmethod
-    def entry_full_url(entries: list[Any], resource: Any) -> Any:
-        return next((e.get("fullUrl") for e in entries if isinstance(e, dict) and e.get("resource") is resource), None)
+    def entry_full_url(self, entries: list[Any], resource: Any) -> Any:
+        """The fullUrl of the first entry whose resource is ``resource`` (None: no such entry, or no
+        fullUrl): from an index of the entries made at the first resource asked about."""
+        index = self.full_urls.get(id(entries))
+        if index is None:  # (the entries are the walked resource's own: their ids stay theirs meanwhile)
+            index = self.full_urls[id(entries)] = {}
+            for e in entries:
+                if isinstance(e, dict):
+                    index.setdefault(id(e.get("resource")), e.get("fullUrl"))
+        return index.get(id(resource))
 
 
 _NONE: Active = []  # no profile walks (never appended to)
