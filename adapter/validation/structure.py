@@ -82,6 +82,16 @@ class StructureWalk:
             for walk, node in active:
                 for _value, where, sub in walk.below(node, obj, path):
                     below.setdefault(where, []).append((walk, sub))
+            if below and _SHORT_WAYS and walkgen.ENABLED:
+                # the generated visit of the shape with walks below it: the keys they have values
+                # at (each location is path.key or path.key[i]) visited by element with them
+                keys = tuple(obj)
+                mixed = visit.below_shapes.get(keys)
+                if mixed is not None:
+                    n = len(path) + 1
+                    mixed(self, obj, path, res, {where[n:].partition("[")[0] for where in below}, below)
+                    return
+                walkgen.met_below(visit, keys)
         if not below and _SHORT_WAYS and walkgen.ENABLED:
             keys = tuple(obj)
             shape = visit.shapes.get(keys)
@@ -394,7 +404,7 @@ class _Visit:
     of its type, and the constraints on it (its element's and its type's)."""
 
     __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate", "uncontained", "root",
-                 "shapes", "counts")
+                 "shapes", "counts", "below_shapes", "below_counts")
 
     def __init__(self, table: _OwnerTable, el: defs.ElementDef | None, root: bool) -> None:
         self.table = table
@@ -413,6 +423,9 @@ class _Visit:
         # others were met (adapter.validation.walkgen)
         self.shapes: dict[tuple[str, ...], walkgen.Shape] = {}
         self.counts: dict[tuple[str, ...], int] = {}
+        # the same for objects with profile walks below them (walkgen.Below)
+        self.below_shapes: dict[tuple[str, ...], walkgen.Below] = {}
+        self.below_counts: dict[tuple[str, ...], int] = {}
 
 
 class _Plan:
