@@ -839,11 +839,12 @@ def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path:
     for index, claimed, expected in wrong:
         issues.add("LISN_QR_PROFILE_WRONG_TEMPLATE", expression=f"{path}.meta.profile[{index}]", code="structure",
                    profile=claimed, questionnaire=resource["questionnaire"], expected=expected)
-    for canonical, index, profile in applicable:
-        if profile is None:
-            issues.add("Validation_VAL_Profile_Unknown", expression=path if index is None
-                       else f"{path}.meta.profile[{index}]", severity="warning", code="structure", profile=canonical)
+    for canonical, at, sd in applicable:
+        if sd is None:
+            issues.add("Validation_VAL_Profile_Unknown", expression=path if at is None
+                       else f"{path}.meta.profile[{at}]", severity="warning", code="structure", profile=canonical)
             continue
+        profile = compile_profile(sd)  # (its own memory: the compiled profile of this very definition)
         if resource["resourceType"] != profile.type:
             issues.add("Validation_VAL_Profile_WrongType", expression=path, code="structure",
                        expected=profile.type, found=resource["resourceType"], profile=profile.canonical)
@@ -882,7 +883,7 @@ def _start_walks(resource: Resource, registry: Registry, issues: Issues, *, path
 #: False: read from the resource each time (the general way, tests/unit/validation/test_walk_fast_declared.py).
 DECLARED_KEPT = True
 _DECLARED_KEPT_MAX = 1024  # declarations kept per registry (an input's made-up ones do not grow it without end)
-_Declared = tuple[tuple[tuple[int, str, str], ...], tuple[tuple[str, "int | None", "Profile | None"], ...],
+_Declared = tuple[tuple[tuple[int, str, str], ...], tuple[tuple[str, "int | None", "Resource | None"], ...],
                   frozenset[str]]
 
 
@@ -890,9 +891,9 @@ def _declarations(resource: Resource, registry: Registry) -> _Declared | None:
     """What :func:`start_walks`, :func:`check_reference_targets` and :meth:`Walk.type_profiles`
     make of ``resource``'s type, ``questionnaire`` and ``meta.profile``: the wrong LISN QR profiles
     (:func:`wrong_qr_profiles`), each applicable profile (:func:`applicable_profiles`) with its
-    index in ``meta.profile`` (None: not declared) and its compiled profile (None: unknown), and
-    the applicable profiles' URLs without version. Worked out once per such
-    declaration and registry (``Registry.derived``, forgotten when the registry gains a
+    index in ``meta.profile`` (None: not declared) and its StructureDefinition (None: unknown;
+    compiled by the caller, :func:`compile_profile` keeping its own), and the applicable profiles'
+    URLs without version. Worked out once per such declaration and registry (``Registry.derived``, forgotten when the registry gains a
     definition); None for a resource whose type or declarations are not all texts (the general
     way takes it)."""
     rtype = resource.get("resourceType")
@@ -920,8 +921,7 @@ def _declarations(resource: Resource, registry: Registry) -> _Declared | None:
         applicable = []
         for canonical in applicable_profiles(resource):
             sd = registry.resolve(canonical, "StructureDefinition")
-            applicable.append((canonical, listed.index(canonical) if canonical in listed else None,
-                               None if sd is None else compile_profile(sd)))
+            applicable.append((canonical, listed.index(canonical) if canonical in listed else None, sd))
         found = (wrong, tuple(applicable), frozenset(split_canonical(c)[0] for c, _, _ in applicable))
         if len(derived) < _DECLARED_KEPT_MAX:
             derived[key] = found
@@ -975,7 +975,8 @@ def check_reference_targets(resource: Resource, registry: Registry, issues: Issu
     """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
     found = _declarations(resource, registry) if DECLARED_KEPT else None
     if found is not None:
-        for _canonical, _index, profile in found[1]:
+        for _canonical, _index, sd in found[1]:
+            profile = compile_profile(sd) if sd is not None else None
             if profile is not None and _targets_below(profile.root):
                 Walk(profile, registry, issues, resource, resolver=resolver, refs_only=True).run(path)
         return
