@@ -52,6 +52,10 @@ class Registry:
         # (canonical, resource type) -> resolve()'s answer, remembered for the canonicals asked about
         # (a validation asks about the same few some thirty times); forgotten when a url is indexed
         self._resolved: dict[tuple[str, str | None], Resource | None] = {}
+        # what other modules work out from the definitions and keep per registry (the profiles a
+        # resource's declarations come to, adapter.validation.profiles), forgotten with the answers
+        # above; each user bounds its own entries
+        self.derived: dict[Any, Any] = {}
         self.sources: list[str] = []
         for r in resources:
             self.add(r)
@@ -72,6 +76,7 @@ class Registry:
             self._by_url.setdefault(url, {})[version if isinstance(version, str) else None] = resource
             self._newest.pop(url, None)
             self._resolved.clear()
+            self.derived.clear()
         if isinstance(rid, str) and rid:
             self._by_id[f"{rtype}/{rid}"] = resource
 

@@ -97,9 +97,16 @@ class _Shape:
     ``refs_plan``: the steps a walk taking only targetProfile checks needs (those with a
     ``targetProfile`` at or below them). Compared with the general way in
     tests/unit/validation/test_profwalk_plan.py.
+
+    ``local`` and ``local_plan``: the same for a walk with no resolver (a resource's own profiles
+    outside a Bundle's walk: :meth:`Walk.reference_target` checks nothing there). ``local``: a
+    value at this node has anything to check but targetProfiles (``rules``, or a child that
+    counts so); ``local_plan``: the steps of the children that count so, each listed only when it
+    is ``local`` (else only counted). A node that is not ``local`` is not handed on by such a walk,
+    and the structure walk visits its values as those of no profile (its generated visits).
     """
 
-    __slots__ = ("rules", "targets", "walked", "passes", "plan", "refs_plan")
+    __slots__ = ("rules", "targets", "walked", "passes", "plan", "refs_plan", "local", "local_plan")
 
     def __init__(self, node: Node) -> None:
         self.rules = node.element is not None and (
@@ -110,6 +117,9 @@ class _Shape:
         self.passes = self.rules or self.targets or bool(self.walked)
         self.plan = tuple(_step(child) for child in self.walked)
         self.refs_plan = tuple(step for step in self.plan if _targets_below(step[0]))
+        local = tuple(child for child in self.walked if _counts_locally(child))
+        self.local = self.rules or bool(local)
+        self.local_plan = tuple(_local_step(child) for child in local)
 
 
 # What :meth:`Walk.planned_below` does with a child's values (the last field of a _Step): hand them
@@ -133,6 +143,21 @@ def _step(child: Node) -> _Step:
         kind = _LISTED if _shape(child).passes else _COUNTED
     high = _UNBOUNDED if child.max is None else child.max
     return child, name, "_" + name, child.min or 0, high, kind
+
+
+def _local_step(child: Node) -> _Step:
+    """A child's step in a walk with no resolver: only counted when nothing but targetProfiles is
+    checked at or below its values (see ``_Shape.local``)."""
+    step = _step(child)
+    if step[5] == _LISTED and not getattr(_shape(child), "local", True):  # (as in _counts_locally)
+        return step[0], step[1], step[2], step[3], step[4], _COUNTED
+    return step
+
+
+def _counts_locally(node: Node) -> bool:
+    """:func:`_counts` for a walk with no resolver (targetProfiles left out)."""
+    return bool(node.min) or (node.max is not None and node.max < _UNBOUNDED) or bool(node.slices) \
+        or getattr(_shape(node), "local", True)  # (a stand-in for _shape's shapes, in the tests, has none)
 
 
 def _shape(node: Node) -> _Shape:
@@ -333,7 +358,8 @@ class Walk:
         shape = _shape(node)
         whole = isinstance(value, dict)
         if whole and PLANNED and isinstance(shape, _Shape):  # (a stand-in for _shape's shapes has no plan)
-            return self.planned_below(shape.refs_plan if self.refs_only else shape.plan, value, path)
+            return self.planned_below(shape.refs_plan if self.refs_only else shape.plan if self.resolver is not None
+                                      else shape.local_plan, value, path)
         out: list[tuple[Any, str, Node]] = []
         for child in shape.walked:  # (the others can report nothing: see _Shape)
             if self.refs_only and not _targets_below(child):
@@ -490,9 +516,14 @@ class Walk:
                         profile=self.profile.canonical, detail=problem.detail)
 
     def type_profiles(self, node: Node, value: dict[str, Any], path: str) -> None:
-        own = {split_canonical(p)[0] for p in applicable_profiles(value)} if "resourceType" in value else set()
-        if own & {split_canonical(p)[0] for p in node.type_profiles}:
-            return  # the dispatcher validates each entry against the profiles it declares
+        declared = _declarations(value, self.registry) if DECLARED_KEPT and "resourceType" in value else None
+        if declared is not None:
+            if not declared[2].isdisjoint(_profile_urls(node)):
+                return  # (as below)
+        else:
+            own = {split_canonical(p)[0] for p in applicable_profiles(value)} if "resourceType" in value else set()
+            if own & {split_canonical(p)[0] for p in node.type_profiles}:
+                return  # the dispatcher validates each entry against the profiles it declares
         if len(node.type_profiles) > 1:
             # Several profiles on one type are alternatives: the value must meet one of them.
             self.issues.check(self.conforms(value, node.type_profiles), "Validation_VAL_Profile_NoMatch",
@@ -512,7 +543,8 @@ class Walk:
         target = self.resolver(value)
         if target is None:
             return  # an unresolvable reference is reported by the Bundle checks
-        allowed = [t for t in (type_of_profile(p, self.registry) for p in node.target_types) if t]
+        allowed = _allowed_targets(node, self.registry) if DECLARED_KEPT else \
+            [t for t in (type_of_profile(p, self.registry) for p in node.target_types) if t]
         if allowed and "Resource" not in allowed:
             self.issues.check(target.get("resourceType") in allowed, "Reference_REF_BadTargetType",
                               expression=path, code="structure", found=target.get("resourceType"),
@@ -798,6 +830,31 @@ def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path:
     here and not walked. Entry resources reached through a Bundle profile's slices are not
     validated again against profiles they declare themselves: their own walks cover them.
     """
+    found = _declarations(resource, registry) if DECLARED_KEPT else None
+    if found is None:
+        return _start_walks(resource, registry, issues, path=path)
+    wrong, applicable, _urls = found
+    resolver = bundle_resolver(resource) if resource["resourceType"] == "Bundle" else None
+    walks: list[tuple[Walk, Node]] = []
+    for index, claimed, expected in wrong:
+        issues.add("LISN_QR_PROFILE_WRONG_TEMPLATE", expression=f"{path}.meta.profile[{index}]", code="structure",
+                   profile=claimed, questionnaire=resource["questionnaire"], expected=expected)
+    for canonical, at, sd in applicable:
+        if sd is None:
+            issues.add("Validation_VAL_Profile_Unknown", expression=path if at is None
+                       else f"{path}.meta.profile[{at}]", severity="warning", code="structure", profile=canonical)
+            continue
+        profile = compile_profile(sd)  # (its own memory: the compiled profile of this very definition)
+        if resource["resourceType"] != profile.type:
+            issues.add("Validation_VAL_Profile_WrongType", expression=path, code="structure",
+                       expected=profile.type, found=resource["resourceType"], profile=profile.canonical)
+            continue
+        walks.append((Walk(profile, registry, issues, resource, resolver=resolver), profile.root))
+    return walks
+
+
+def _start_walks(resource: Resource, registry: Registry, issues: Issues, *, path: str) -> list[tuple[Walk, Node]]:
+    """:func:`start_walks` the general way (declarations read from the resource each time)."""
     declared = declared_profiles(resource)
     resolver = bundle_resolver(resource) if resource.get("resourceType") == "Bundle" else None
     walks: list[tuple[Walk, Node]] = []
@@ -822,6 +879,79 @@ def start_walks(resource: Resource, registry: Registry, issues: Issues, *, path:
     return walks
 
 
+#: The profiles a resource's declarations come to are kept per registry (:func:`_declarations`);
+#: False: read from the resource each time (the general way, tests/unit/validation/test_walk_fast_declared.py).
+DECLARED_KEPT = True
+_DECLARED_KEPT_MAX = 1024  # declarations kept per registry (an input's made-up ones do not grow it without end)
+_Declared = tuple[tuple[tuple[int, str, str], ...], tuple[tuple[str, "int | None", "Resource | None"], ...],
+                  frozenset[str]]
+
+
+def _declarations(resource: Resource, registry: Registry) -> _Declared | None:
+    """What :func:`start_walks`, :func:`check_reference_targets` and :meth:`Walk.type_profiles`
+    make of ``resource``'s type, ``questionnaire`` and ``meta.profile``: the wrong LISN QR profiles
+    (:func:`wrong_qr_profiles`), each applicable profile (:func:`applicable_profiles`) with its
+    index in ``meta.profile`` (None: not declared) and its StructureDefinition (None: unknown;
+    compiled by the caller, :func:`compile_profile` keeping its own), and the applicable profiles'
+    URLs without version. Worked out once per such declaration and registry (``Registry.derived``, forgotten when the registry gains a
+    definition); None for a resource whose type or declarations are not all texts (the general
+    way takes it)."""
+    rtype = resource.get("resourceType")
+    meta = resource.get("meta")
+    declared = meta.get("profile") if type(meta) is dict else None
+    if declared is None:
+        listed: tuple[Any, ...] = ()
+    elif type(declared) is list:
+        listed = tuple(declared)
+    else:
+        return None
+    q = resource.get("questionnaire")
+    key = ("profiles.declared", rtype, q if type(q) is str else None, listed)
+    derived = registry.derived
+    try:
+        found: _Declared | None = derived.get(key)
+    except TypeError:  # (a value that is no text, unhashable: never kept)
+        return None
+    if found is None:
+        # only a type and declarations all texts are kept (so a key found is one of them: no other
+        # value equals a text)
+        if type(rtype) is not str or not all(type(p) is str for p in listed):
+            return None
+        wrong = tuple(wrong_qr_profiles(resource))
+        applicable = []
+        for canonical in applicable_profiles(resource):
+            sd = registry.resolve(canonical, "StructureDefinition")
+            applicable.append((canonical, listed.index(canonical) if canonical in listed else None, sd))
+        found = (wrong, tuple(applicable), frozenset(split_canonical(c)[0] for c, _, _ in applicable))
+        if len(derived) < _DECLARED_KEPT_MAX:
+            derived[key] = found
+    return found
+
+
+def _allowed_targets(node: Node, registry: Registry) -> list[str]:
+    """The resource types ``node``'s targetProfiles name (as :meth:`Walk.reference_target` reads
+    them), kept per registry as :func:`_declarations` is."""
+    key = ("profiles.targets", id(node))
+    hit = registry.derived.get(key)
+    if hit is None or hit[0] is not node:
+        hit = (node, [t for t in (type_of_profile(p, registry) for p in node.target_types) if t])
+        if len(registry.derived) < _DECLARED_KEPT_MAX:
+            registry.derived[key] = hit  # (compiled profiles are kept: the id stays the node's)
+    allowed: list[str] = hit[1]
+    return allowed
+
+
+_PROFILE_URLS: dict[int, tuple[Node, frozenset[str]]] = {}
+
+
+def _profile_urls(node: Node) -> frozenset[str]:
+    """The URLs (without version) of ``node``'s type profiles."""
+    hit = _PROFILE_URLS.get(id(node))
+    if hit is None or hit[0] is not node:
+        hit = _PROFILE_URLS[id(node)] = (node, frozenset(split_canonical(p)[0] for p in node.type_profiles))
+    return hit[1]
+
+
 def check_resource_rules(resource: Resource, registry: Registry, issues: Issues, *, path: str,
                          test_environment: bool = False) -> None:
     """The identifier and template rules of one resource (not of the resources inside it).
@@ -843,6 +973,13 @@ def validate_against_profiles(resource: Resource, registry: Registry, issues: Is
 def check_reference_targets(resource: Resource, registry: Registry, issues: Issues, *, path: str,
                             resolver: Resolver) -> None:
     """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
+    found = _declarations(resource, registry) if DECLARED_KEPT else None
+    if found is not None:
+        for _canonical, _index, sd in found[1]:
+            profile = compile_profile(sd) if sd is not None else None
+            if profile is not None and _targets_below(profile.root):
+                Walk(profile, registry, issues, resource, resolver=resolver, refs_only=True).run(path)
+        return
     for canonical in applicable_profiles(resource):
         sd = registry.resolve(canonical, "StructureDefinition")
         profile = compile_profile(sd) if sd is not None else None

@@ -43,6 +43,8 @@ class StructureWalk:
         self.containers: dict[int, Resource] = {}
         # the Bundle entries and the fullUrl of the entry being walked, innermost last
         self.entries: list[tuple[list[Any], Any]] = []
+        # id(a Bundle's entry list) -> id(resource) -> the fullUrl of its first entry (entry_full_url)
+        self.full_urls: dict[int, dict[int, Any]] = {}
 
     def resource(self, res: Any, path: str, inherited: Active | None = None) -> None:
         if not isinstance(res, dict):
@@ -80,6 +82,16 @@ class StructureWalk:
             for walk, node in active:
                 for _value, where, sub in walk.below(node, obj, path):
                     below.setdefault(where, []).append((walk, sub))
+            if below and _SHORT_WAYS and walkgen.ENABLED:
+                # the generated visit of the shape with walks below it: the keys they have values
+                # at (each location is path.key or path.key[i]) visited by element with them
+                keys = tuple(obj)
+                mixed = visit.below_shapes.get(keys)
+                if mixed is not None:
+                    n = len(path) + 1
+                    mixed(self, obj, path, res, {where[n:].partition("[")[0] for where in below}, below)
+                    return
+                walkgen.met_below(visit, keys)
         if not below and _SHORT_WAYS and walkgen.ENABLED:
             keys = tuple(obj)
             shape = visit.shapes.get(keys)
@@ -351,9 +363,16 @@ class StructureWalk:
             return
         self.complex(meta, where, _element_visit(), _NONE, res)
 
-    @staticmethod
-    def entry_full_url(entries: list[Any], resource: Any) -> Any:
-        return next((e.get("fullUrl") for e in entries if isinstance(e, dict) and e.get("resource") is resource), None)
+    def entry_full_url(self, entries: list[Any], resource: Any) -> Any:
+        """The fullUrl of the first entry whose resource is ``resource`` (None: no such entry, or no
+        fullUrl): from an index of the entries made at the first resource asked about."""
+        index = self.full_urls.get(id(entries))
+        if index is None:  # (the entries are the walked resource's own: their ids stay theirs meanwhile)
+            index = self.full_urls[id(entries)] = {}
+            for e in entries:
+                if isinstance(e, dict):
+                    index.setdefault(id(e.get("resource")), e.get("fullUrl"))
+        return index.get(id(resource))
 
 
 _NONE: Active = []  # no profile walks (never appended to)
@@ -385,7 +404,7 @@ class _Visit:
     of its type, and the constraints on it (its element's and its type's)."""
 
     __slots__ = ("table", "type_name", "targets", "rules", "nested", "constraints", "gate", "uncontained", "root",
-                 "shapes", "counts")
+                 "shapes", "counts", "below_shapes", "below_counts")
 
     def __init__(self, table: _OwnerTable, el: defs.ElementDef | None, root: bool) -> None:
         self.table = table
@@ -404,6 +423,9 @@ class _Visit:
         # others were met (adapter.validation.walkgen)
         self.shapes: dict[tuple[str, ...], walkgen.Shape] = {}
         self.counts: dict[tuple[str, ...], int] = {}
+        # the same for objects with profile walks below them (walkgen.Below)
+        self.below_shapes: dict[tuple[str, ...], walkgen.Below] = {}
+        self.below_counts: dict[tuple[str, ...], int] = {}
 
 
 class _Plan:

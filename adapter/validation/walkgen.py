@@ -26,7 +26,13 @@ settles decided once:
   under which they report nothing, fails: a Coding's system that starts with ``http://``, say).
 
 ``StructureWalk.complex`` takes a shape's function for an object with no profile walk, and for one
-whose profile walks, once entered, have nothing below it.
+whose profile walks, once entered, have nothing below it. An object whose walks have values below
+it (a profiled resource's root, a Bundle entry, ...) takes the shape's second function
+(``generate(..., below=True)``, kept in ``visit.below_shapes`` and counted apart): each key the
+walks have a value at (its name read from the locations ``below`` holds: ``path.key`` or
+``path.key[i]``) goes to ``StructureWalk.element`` with them, as ``StructureWalk.properties_of``
+sends it; every other key is visited as in the first function (``element`` with walks at none of
+a key's values is the visit without walks), then the rest as there.
 
 A shape is generated only when each of its keys names an element of its own (no unknown key, no
 ``_key``, no choice written twice: the general way reports those) and the object is not empty.
@@ -47,6 +53,9 @@ if TYPE_CHECKING:
     from adapter.validation.structure import StructureWalk, _Plan, _Visit
 
 Shape = Callable[["StructureWalk", dict[str, Any], str, dict[str, Any]], None]
+#: The visit of a shape with profile walks below the object: (walk, object, path, resource, the
+#: names of the keys the walks have values at, ``below`` as ``StructureWalk.complex`` made it).
+Below = Callable[["StructureWalk", dict[str, Any], str, dict[str, Any], set[str], dict[str, Any]], None]
 
 ENABLED = True
 AFTER = 32
@@ -79,6 +88,26 @@ def met(visit: _Visit, keys: tuple[str, ...]) -> None:
         visit.shapes[keys] = shape
 
 
+def met_below(visit: _Visit, keys: tuple[str, ...]) -> None:
+    """:func:`met` for an object with profile walks below it: its :data:`Below` function
+    (``visit.below_shapes``), counted apart (``visit.below_counts``)."""
+    counts = visit.below_counts
+    n = counts.get(keys)
+    if n is None:
+        if len(counts) >= SHAPES:
+            return
+        n = 0
+    n += 1
+    if n < AFTER:
+        counts[keys] = n
+        return
+    shape = generate(visit, keys, below=True)
+    if shape is None:
+        counts[keys] = _REFUSED
+    else:
+        visit.below_shapes[keys] = shape
+
+
 class _Source:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -98,9 +127,13 @@ class _Source:
         self.lines.append("    " * depth + line)
 
 
-def generate(visit: _Visit, keys: tuple[str, ...]) -> Shape | None:
+def generate(visit: _Visit, keys: tuple[str, ...], below: bool = False) -> Any:
     """The function visiting an object of shape ``keys`` of ``visit``'s owner with no profile walk
-    at it, as ``StructureWalk.complex`` does; None for a shape the general way must take."""
+    at it, as ``StructureWalk.complex`` does; None for a shape the general way must take.
+
+    ``below``: the function (a :data:`Below`) for such an object with profile walks below it, once
+    they have entered it, as ``StructureWalk.properties_of`` visits it: each key the walks have
+    values at (``touched``) by ``StructureWalk.element`` with them, every other key as without."""
     from adapter.validation import structure
 
     plans = structure.shape_plans(visit, keys)
@@ -111,9 +144,17 @@ def generate(visit: _Visit, keys: tuple[str, ...]) -> Shape | None:
     from adapter.validation import primitives
 
     src.names.update(primitives.quick_names())
-    src.emit(0, "def shape(self, obj, path, res):")
-    for plan in plans:
-        _key(src, plan)
+    if below:
+        src.emit(0, "def shape(self, obj, path, res, touched, below):")
+        for plan in plans:
+            src.emit(1, f"if {plan.key!r} in touched:")
+            src.emit(2, f"self.element(obj, path, {src.name(plan, 'P')}, below, res)")
+            src.emit(1, "else:")
+            _key(src, plan, 2)
+    else:
+        src.emit(0, "def shape(self, obj, path, res):")
+        for plan in plans:
+            _key(src, plan, 1)
     table = visit.table
     present = {plan.name for plan in plans}
     for name, element, minimum, profile in table.required:
@@ -148,45 +189,45 @@ def generate(visit: _Visit, keys: tuple[str, ...]) -> Shape | None:
     src.emit(1, "return None")
     text = "\n".join(src.lines) + "\n"
     try:
-        code = compile(text, f"<walkgen {table.owner} {'/'.join(keys)[:80]}>", "exec")
+        code = compile(text, f"<walkgen{' below' if below else ''} {table.owner} {'/'.join(keys)[:80]}>", "exec")
     except (RecursionError, SyntaxError, MemoryError):  # pragma: no cover - (shapes are flat)
         return None
     scope: dict[str, Any] = dict(src.names)
     exec(code, scope)  # (the text is made here from the definitions, no input's value is in it)
-    made: Shape = scope["shape"]
-    made.source = text  # type: ignore[attr-defined]  # (for the tests and for reading)
+    made = scope["shape"]
+    made.source = text  # (for the tests and for reading)
     return made
 
 
-def _key(src: _Source, plan: _Plan) -> None:
-    """The code of one key of the shape: its value ``v`` as ``StructureWalk.known`` visits it."""
+def _key(src: _Source, plan: _Plan, d: int) -> None:
+    """The code of one key of the shape (at depth ``d``): its value ``v`` as ``StructureWalk.known`` visits it."""
     from adapter.fhir.definitions import UNBOUNDED
 
     p = src.name(plan, "P")
-    src.emit(1, f"v = obj[{plan.key!r}]")
+    src.emit(d, f"v = obj[{plan.key!r}]")
     element = f"self.element(obj, path, {p}, _NO_BELOW, res)"
     if plan.single:
         if not plan.one_fits:
-            src.emit(1, element)
+            src.emit(d, element)
             return
         # (the usual test comes first: a value it passes is neither null nor an array)
-        _one(src, plan, p, "v", f"path + {plan.dot!r}", 1,
+        _one(src, plan, p, "v", f"path + {plan.dot!r}", d,
              unusual=("v is None or isinstance(v, list)", element))
         return
-    src.emit(1, "if isinstance(v, list) and v and None not in v:")
-    src.emit(2, f"w = path + {plan.dot!r}")
-    src.emit(2, "for i, x in enumerate(v):")
-    _one(src, plan, p, "x", "f'{w}[{i}]'", 3)
+    src.emit(d, "if isinstance(v, list) and v and None not in v:")
+    src.emit(d + 1, f"w = path + {plan.dot!r}")
+    src.emit(d + 1, "for i, x in enumerate(v):")
+    _one(src, plan, p, "x", "f'{w}[{i}]'", d + 2)
     checks = []
     if plan.min > 1:
         checks.append(f"len(v) < {plan.min}")
     if plan.max < UNBOUNDED:
         checks.append(f"len(v) > {plan.max}")
     if checks:
-        src.emit(2, f"if {' or '.join(checks)}:")
-        src.emit(3, f"self.cardinality(path, {p}, len(v))")
-    src.emit(1, "else:")
-    src.emit(2, element)
+        src.emit(d + 1, f"if {' or '.join(checks)}:")
+        src.emit(d + 2, f"self.cardinality(path, {p}, len(v))")
+    src.emit(d, "else:")
+    src.emit(d + 1, element)
 
 
 def _one(src: _Source, plan: _Plan, p: str, v: str, where: str, depth: int,

@@ -82,8 +82,8 @@ def _inputs() -> Iterator[tuple[str, bytes, Any]]:
                 changed = copy.deepcopy(doc)
                 _at(changed, path)[key] *= 2
                 yield f"{source.name} {'.'.join(map(str, path))}.{key} #doubled", json.dumps(changed).encode(), lisn
-        entries = [("entry", i, "resource") for i in range(len(doc.get("entry") or []))] or [()]
-        for path in entries:  # each property of a resource written as its ``_key`` (a primitive's form)
+        entries = [("entry", i, "resource") for i in range(len(doc.get("entry") or []))]
+        for path in [(), *entries]:  # each property of a resource written as its ``_key`` (a primitive's form)
             for key in [k for k in _at(doc, path) if k != "resourceType"]:
                 changed = copy.deepcopy(doc)
                 resource = _at(changed, path)
@@ -137,9 +137,18 @@ def test_planned_walks_give_the_outcomes_of_the_general_way(monkeypatch: pytest.
     assert looked_up[0] > 1_000  # and the slices looked up
 
 
+def _handed_on(walk: profiles.Walk, out: list[tuple[Any, str, profiles.Node]]) -> list[tuple[Any, str, profiles.Node]]:
+    """What of ``below``'s values a walk checks anything at: a walk with no resolver (a resource's
+    own profiles) checks no targetProfile, and its plan (``_Shape.local_plan``) hands on only the
+    nodes with something else to check (``_Shape.local``); the general way hands on the others too."""
+    if walk.resolver is None and not walk.refs_only:
+        return [x for x in out if profiles._shape(x[2]).local]
+    return out
+
+
 def _below_both_ways(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each ``below`` of every input made both ways: where its values, locations, nodes or the
-    issues it adds differ."""
+    """Each ``below`` of every input made both ways: where its values, locations, nodes (those
+    checked: :func:`_handed_on`) or the issues it adds differ."""
     real = profiles.Walk.below
     differ: list[str] = []
 
@@ -150,7 +159,7 @@ def _below_both_ways(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             self.issues = Issues()
             profiles.PLANNED = planned  # (restored by the context below)
             out = real(self, node, value, path)
-            found.append(([(id(v), p, id(n)) for v, p, n in out], list(self.issues)))
+            found.append(([(id(v), p, id(n)) for v, p, n in _handed_on(self, out)], list(self.issues)))
         self.issues = kept
         if found[0] != found[1]:
             differ.append(f"{path} ({node.label})")
@@ -224,5 +233,20 @@ def test_a_wrong_slice_look_up_is_caught(monkeypatch: pytest.MonkeyPatch) -> Non
     real = profiles._typed_slices
     with monkeypatch.context() as m:
         m.setattr(profiles, "_typed_slices", lambda index, step, value: None if real(index, step, value) is None else ())
+        assert _differ(general, _outcomes(monkeypatch, True))
+        assert _below_both_ways(monkeypatch)
+
+
+def test_a_wrong_local_plan_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control for the plans of walks with no resolver (``_Shape.local_plan``): one that
+    forgets what the grandchildren check (a child counted as ``local`` only by its own rules) must
+    be caught by the outcomes, and one that lists too little by the ``below`` compared."""
+    general = _outcomes(monkeypatch, False)
+    real = profiles._counts_locally
+    with monkeypatch.context() as m:
+        m.setattr(profiles, "_counts_locally", lambda node: real(node) and (bool(node.min) or node.max is not None
+                                                                            or bool(node.slices)
+                                                                            or profiles._shape(node).rules))
+        m.setattr(profiles, "_COMPILED", {})
         assert _differ(general, _outcomes(monkeypatch, True))
         assert _below_both_ways(monkeypatch)

@@ -5,9 +5,12 @@ and the examples mutated object by object (a key added, removed, made a ``_key``
 value of the wrong kind, an array where one value belongs and one value where an array does, keys
 reversed, an object or array emptied, a null in an array) are validated with every shape's visit
 generated at its first visit (``walkgen.AFTER = 0``) and with the generator off (``walkgen.ENABLED =
-False``): the outcomes (issues, order, texts, positions) must be the same. Negative controls: a
-generator that lets every primitive pass, that forgets a key or the missing required elements, must
-change some outcome.
+False``): the outcomes (issues, order, texts, positions) must be the same; that covers the visits
+generated for objects with profile walks below them (``walkgen.generate(..., below=True)``: the
+example submission's resources, entries and profiled parts). Negative controls: a generator that
+lets every primitive pass, that forgets a key or the missing required elements, or whose visit of
+an object with profile walks below it forgets them (all, or those at its last key), must change
+some outcome.
 """
 
 from __future__ import annotations
@@ -141,7 +144,16 @@ def test_generated_visits_give_the_outcomes_of_the_general_way(monkeypatch: pyte
         general_visits[0] += 1
         real(self, *args)
 
+    below_made = [0]
+    real_generate = walkgen.generate
+
+    def generate(visit: Any, keys: tuple[str, ...], below: bool = False) -> Any:
+        made = real_generate(visit, keys, below=below)
+        below_made[0] += below and made is not None
+        return made
+
     monkeypatch.setattr(structure.StructureWalk, "properties_of", counted)
+    monkeypatch.setattr(walkgen, "generate", generate)
     general = _outcomes(monkeypatch, False)
     by_general = general_visits[0]
     general_visits[0] = 0
@@ -150,6 +162,8 @@ def test_generated_visits_give_the_outcomes_of_the_general_way(monkeypatch: pyte
     assert not _differ(general, generated)[:10]
     # the generated visits are taken: most objects are not visited the general way
     assert general_visits[0] < by_general / 3, (general_visits[0], by_general)
+    # those of objects with profile walks below them too (resources' roots, Bundle entries, ...)
+    assert below_made[0] > 20, below_made
 
 
 def test_the_mutations_give_issues() -> None:
@@ -253,13 +267,33 @@ def _forgets_required(real: Any) -> Any:
         def __getattr__(self, name: str) -> Any:
             return () if name == "required" else getattr(self.table, name)
 
-    def generate(visit: Any, keys: tuple[str, ...]) -> Any:
+    def generate(visit: Any, keys: tuple[str, ...], **below: Any) -> Any:
         table = visit.table
         visit.table = NoRequired(table)
         try:
-            return real(visit, keys)
+            return real(visit, keys, **below)
         finally:
             visit.table = table
+    return generate
+
+
+def _forgets_the_walks_below(real: Any) -> Any:
+    """A visit of an object with profile walks below it that visits it as with none."""
+    def generate(visit: Any, keys: tuple[str, ...], below: bool = False) -> Any:
+        plain = real(visit, keys)
+        if not below or plain is None:
+            return plain
+        return lambda self, obj, path, res, touched, below: plain(self, obj, path, res)
+    return generate
+
+
+def _forgets_a_key_below(real: Any) -> Any:
+    """A visit of an object with profile walks below it that forgets the walks at its last key."""
+    def generate(visit: Any, keys: tuple[str, ...], below: bool = False) -> Any:
+        made = real(visit, keys, below=below)
+        if not below or made is None:
+            return made
+        return lambda self, obj, path, res, touched, below: made(self, obj, path, res, touched - {keys[-1]}, below)
     return generate
 
 
@@ -267,6 +301,8 @@ def _forgets_required(real: Any) -> Any:
     (walkgen, "_quick", _every_text_passes),
     (structure, "shape_plans", _forgets_the_last_key),
     (walkgen, "generate", _forgets_required),
+    (walkgen, "generate", _forgets_the_walks_below),
+    (walkgen, "generate", _forgets_a_key_below),
 ])
 def test_a_wrong_generator_is_caught(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, wrong: Any) -> None:
     general = _outcomes(monkeypatch, False, SOME)
