@@ -127,13 +127,18 @@ class _Gen:
             "_plain": direct._plain, "_UNSET": _UNSET, "_FP_CTX": FP_CTX, "_fp_equal": fp_equal, "_fp_unequal": fp_unequal,
             "_TI": TypeInfo, "_plus_values": direct.plus_values, "_string_operand": direct.string_operand,
             "_amp_values": direct.amp_values, "_strings_of": direct.strings_of, "_set": set,
-            "_int": int,
+            "_int": int, "_ODD_PATHS": direct._ODD_PATHS,
         }
         self.n = 0
         self.loops = 0  # how many criterion loops enclose the code being generated
         self.preamble: list[str] = []
         self.repeated: frozenset[int] = frozenset()  # subexpressions standing more than once (compiler.repeated_counts)
         self.memos: dict[int, tuple[str, str]] = {}  # subexpression key -> (its memo, the model it was made under)
+        self.root: tuple[str, str] | None = None  # the root entry's (object, type path) names (:func:`source`)
+
+    def on_root(self, inp: str) -> tuple[str, str] | None:
+        """``(object, type path)`` where ``inp`` is the root entry's one known item, else ``None``."""
+        return self.root if inp == "items" else None
 
     def var(self, prefix: str = "r") -> str:
         self.n += 1
@@ -292,15 +297,14 @@ class _Gen:
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{out} = []")
-        e(depth, f"for {it} in {inp}:")
-        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
-        e(depth + 2, f"{d}, {p} = {it}")
-        # a raw object (a root given as JSON): the step types it by its resourceType, as a pair
-        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str:")
-        e(depth + 2, f"{d} = {it}")
-        e(depth + 1, "else:")
-        e(depth + 2, f"{out} += {s}([{it}], v)")
-        e(depth + 2, "continue")
+        root = self.on_root(inp)
+        if root is not None:  # the root entry's one item: no loop, no dispatch (its caller's checks)
+            (d, p), one, depth = root, inp, depth - 1
+        else:
+            one = f"[{it}]"
+            self.item(it, d, p, inp, depth)
+            e(depth + 2, f"{out} += {s}([{it}], v)")
+            e(depth + 2, "continue")
         e(depth + 1, f"{c} = {ch}.get({p})")
         e(depth + 1, f"if {c} is not None:")  # a plain element under a known parent type
         e(depth + 2, f"{x} = {d}.get({key!r})")
@@ -313,7 +317,7 @@ class _Gen:
         e(depth + 2, f"if {h} is None:")
         e(depth + 3, f"{h} = {cf}({p})")
         e(depth + 2, f"if {h} is False:")
-        e(depth + 3, f"{out} += {s}([{it}], v)")
+        e(depth + 3, f"{out} += {s}({one}, v)")
         e(depth + 2, "else:")
         e(depth + 3, f"{c} = {h}[1]")
         e(depth + 3, f"{x} = {fe} = None")
@@ -326,6 +330,19 @@ class _Gen:
         self.add(out, x, c, depth + 3)
         self.add(out, fe, c, depth + 3)
         return out
+
+    def item(self, it: str, d: str, p: str, inp: str, depth: int) -> None:
+        """The loop over ``inp`` and the per-item prologue of a member step (shared by :meth:`step` and
+        :meth:`step_where`): ``d, p`` the object and its type path for a pair holding an object and a
+        path, or for a raw object (a root given as JSON: the step types it by its resourceType, as a
+        pair); the ``else:`` branch for any other item is left open for the caller (at ``depth + 2``)."""
+        e = self.emit
+        e(depth, f"for {it} in {inp}:")
+        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
+        e(depth + 2, f"{d}, {p} = {it}")
+        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str:")
+        e(depth + 2, f"{d} = {it}")
+        e(depth + 1, "else:")
 
     def add(self, out: str, x: str, c: str, depth: int) -> None:
         """``direct._add`` (``node(v, c)`` per item, as pairs) of ``x`` where it is not ``None``."""
@@ -346,15 +363,22 @@ class _Gen:
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{n} = 0")
-        e(depth, f"for {it} in {inp}:")
-        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str "
-                     f"and {it}[1] in {ch}:")
-        e(depth + 2, f"{d} = {it}[0]")
-        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str and {p} in {ch}:")
-        e(depth + 2, f"{d} = {it}")  # (a raw object: typed by its resourceType, as _Step.count types it)
-        e(depth + 1, "else:")
-        e(depth + 2, f"{n} += {s}.count([{it}])")
-        e(depth + 2, "continue")
+        root = self.on_root(inp)
+        if root is not None:  # the root entry's one item: no loop, no dispatch (its caller's checks)
+            d, p = root
+            e(depth, f"if {p} not in {ch}:")
+            e(depth + 1, f"{n} += {s}.count({inp})")
+            e(depth, "else:")
+        else:
+            e(depth, f"for {it} in {inp}:")
+            e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str "
+                         f"and {it}[1] in {ch}:")
+            e(depth + 2, f"{d} = {it}[0]")
+            e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str and {p} in {ch}:")
+            e(depth + 2, f"{d} = {it}")  # (a raw object: typed by its resourceType, as _Step.count types it)
+            e(depth + 1, "else:")
+            e(depth + 2, f"{n} += {s}.count([{it}])")
+            e(depth + 2, "continue")
         e(depth + 1, f"{x} = {d}.get({key!r})")
         e(depth + 1, f"if {x} is not None:")
         e(depth + 2, f"{n} += len({x}) if type({x}) is _list else 1")
@@ -426,15 +450,17 @@ class _Gen:
         key, ext = step.key, step.ext_key
         e = self.emit
         e(depth, f"{out} = []")
-        e(depth, f"for {it} in {before}:")
-        e(depth + 1, f"{ok} = False")
-        e(depth + 1, f"if type({it}) is _tuple and type({it}[0]) is _dict and type({it}[1]) is _str:")
-        e(depth + 2, f"{d}, {p} = {it}")
-        e(depth + 1, f"elif type({it}) is _dict and type({p} := {it}.get('resourceType')) is _str:")
-        e(depth + 2, f"{d} = {it}")
-        e(depth + 1, "else:")
-        e(depth + 2, f"{d} = None")
-        e(depth + 1, f"if {d} is not None and ({c} := {ch}.get({p})) is not None and {ext!r} not in {d}:")
+        root = self.on_root(before)
+        if root is not None:  # the root entry's one item: no loop, no dispatch (its caller's checks)
+            (d, p), one, depth = root, before, depth - 1
+            e(depth + 1, f"{ok} = False")
+            e(depth + 1, f"if ({c} := {ch}.get({p})) is not None and {ext!r} not in {d}:")
+        else:
+            one = f"[{it}]"
+            self.item(it, d, p, before, depth)
+            e(depth + 2, f"{d} = None")
+            e(depth + 1, f"{ok} = False")
+            e(depth + 1, f"if {d} is not None and ({c} := {ch}.get({p})) is not None and {ext!r} not in {d}:")
         e(depth + 2, f"{x} = {d}.get({key!r})")
         e(depth + 2, f"if {x} is None:")
         e(depth + 3, f"{ok} = True")
@@ -451,7 +477,7 @@ class _Gen:
         e(depth + 5, f"del {out}[{mark}:]")
         e(depth + 5, "break")
         e(depth + 1, f"if not {ok}:")
-        items = self.step(step, f"[{it}]", depth + 2)
+        items = self.step(step, one, depth + 2)
         kept, _ = self.criterion("where", crit, equals, items, depth + 2)
         e(depth + 2, f"{out} += {kept}")
         return out, False
@@ -675,7 +701,17 @@ class _Gen:
         out, x, y = self.var(), self.var("x"), self.var("y")
         slow = "_fp_unequal" if negate else "_fp_equal"
         e = self.emit
-        e(depth, f"if not {a} or not {b}:")
+        literal = direct._literal(right)
+        if literal is not None and len(literal) == 1 and type(literal[0]) is str and not first[1]:
+            # ``… = 'text'``: one pair holding a string under a path _plain reads as it is (what the
+            # test below gives for it: ``_plain`` of the literal is the string itself)
+            z, text = self.var("z"), literal[0]
+            e(depth, f"if len({a}) == 1 and type({z} := {a}[0]) is _tuple and type({z}[0]) is _str "
+                     f"and {z}[1] not in _ODD_PATHS:")
+            e(depth + 1, f"{out} = [({z}[0] == {text!r}) is not {negate}]")
+            e(depth, f"elif not {a} or not {b}:")
+        else:
+            e(depth, f"if not {a} or not {b}:")
         e(depth + 1, f"{out} = []")
         if first[1] or second[1]:  # one side always one Boolean: the other one Boolean too is the usual case
             e(depth, f"elif len({a}) == 1 and len({b}) == 1 and ({a}[0] is True or {a}[0] is False) "
@@ -710,16 +746,31 @@ def _on_booleans(op: str, a: str, b: str) -> str:
             "implies": f"True if {a} is False else {b}"}[op]
 
 
-def source(tree: Ast) -> tuple[str, dict[str, Any]]:
-    """The generated function's source (``def generated(items, v)``) and the names it reads."""
+def source(tree: Ast, *, root: bool = False) -> tuple[str, dict[str, Any]]:
+    """The generated function's source (``def generated(items, v)``) and the names it reads.
+
+    ``root``: the root entry instead, ``def generated_one(items, d0, p0, v)``, for a caller that
+    knows ``items`` to hold one item, an object ``d0`` of type path ``p0`` (a string): the pair
+    ``(d0, p0)``, or ``d0`` itself whose ``resourceType`` is ``p0``. A member step, ``exists()``/
+    ``empty()``/``count()`` of one and a step and ``where()`` in one loop (:meth:`_Gen.step_where`)
+    on the root then read ``d0`` and ``p0`` without the loop and the per-item type dispatch (what
+    the loop gives on that item); everything else reads ``items`` as the other entry does."""
     from adapter.fhirpath.compiler import repeated_counts
 
     gen = _Gen()
+    if root:
+        gen.root = ("d0", "p0")
     top = direct._children(tree, 1)[0]
     gen.repeated = frozenset(key for key, n in repeated_counts(top).items() if n > 1)
     result, boolean = gen.gen(top, False, "items", 1)
     body = gen.preamble + gen.lines + [f"    return [{result}]" if boolean else f"    return {result}"]
-    return "def generated(items, v):\n" + "\n".join(body) + "\n", gen.consts
+    head = "def generated_one(items, d0, p0, v):\n" if root else "def generated(items, v):\n"
+    return head + "\n".join(body) + "\n", gen.consts
+
+
+ROOT = True
+"""Whether :func:`generate` makes the root entry too (``fn.one``; ``False``: ``None``, every caller
+takes ``fn`` itself; the tests compare the two)."""
 
 
 def generate(tree: Ast) -> Callable[[list[Any], dict[str, Any]], list[Any]] | None:
@@ -732,4 +783,14 @@ def generate(tree: Ast) -> Callable[[list[Any], dict[str, Any]], list[Any]] | No
         return None
     fn: Callable[[list[Any], dict[str, Any]], list[Any]] = namespace["generated"]
     fn.source = text  # type: ignore[attr-defined]
+    fn.one = None  # type: ignore[attr-defined]
+    if ROOT:
+        try:
+            text, names = source(tree, root=True)
+            namespace = dict(names)
+            exec(compile(text, "<fhirpath>", "exec"), namespace)  # noqa: S102 - our own generated source
+            fn.one = namespace["generated_one"]  # type: ignore[attr-defined]
+            fn.one.source = text  # type: ignore[attr-defined]
+        except (_Refused, direct._Refused, SyntaxError, RecursionError):
+            pass
     return fn

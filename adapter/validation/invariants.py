@@ -629,7 +629,14 @@ def _quickly(quick: tuple[Any, ...], expression: str, node: dict[str, Any],
         if lacking:
             return list(absent)
     try:
-        found: list[Any] = form.body([node if type_path is None else (node, node.get("resourceType", type_path))], {})
+        if type_path is None:
+            path = node.get("resourceType")
+            items: list[Any] = [node]
+        else:
+            path = node.get("resourceType", type_path)
+            items = [(node, path)]
+        one = form.one  # (the root entry: on one object and a type path, no per-item dispatch)
+        found: list[Any] = one(items, node, path, {}) if one is not None and type(path) is str else form.body(items, {})
         return found if form.boolean else fhirpath.object_result(found)
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
