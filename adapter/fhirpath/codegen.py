@@ -349,9 +349,10 @@ class _Gen:
         y = self.var("y")
         e = self.emit
         e(depth, f"if {x} is not None:")
-        e(depth + 1, f"if type({x}) is _list:")
-        e(depth + 2, f"{out} += [({y}, {y}['resourceType'] if type({y}) is _dict and 'resourceType' in {y} "
-                     f"else {c}) for {y} in {x}]")
+        e(depth + 1, f"if type({x}) is _list:")  # (a loop: a list comprehension costs a frame, dear on short lists)
+        e(depth + 2, f"for {y} in {x}:")
+        e(depth + 3, f"{out}.append(({y}, {y}['resourceType'] if type({y}) is _dict and 'resourceType' in {y} "
+                     f"else {c}))")
         e(depth + 1, f"elif type({x}) is _dict and 'resourceType' in {x}:")
         e(depth + 2, f"{out}.append(({x}, {x}['resourceType']))")
         e(depth + 1, "else:")
