@@ -1002,9 +1002,21 @@ class Form:
 
 
 def _generated(form: Form, generated: Any) -> None:
-    """``generated`` (:func:`codegen.generate`) as ``form``'s body, its root entry as ``form.one``."""
+    """``generated`` (:func:`codegen.generate`) as ``form``'s body; its root entry as ``form.one``,
+    made at its first call (where none can be made, that call and the later ones take the body)."""
     form.body = generated
-    form.one = generated.one
+    make = generated.make_one
+    if make is None:
+        form.one = None
+        return
+
+    def first(items: Pairs, d: Any, p: str, v: Vars) -> Pairs:
+        one = make()  # (two threads may both make it: the same function, set twice)
+        form.one = one
+        found: Pairs = generated(items, v) if one is None else one(items, d, p, v)
+        return found
+
+    form.one = first
 
 
 def _tiered(form: Form, tree: Ast) -> Direct:
@@ -1098,7 +1110,8 @@ def test_on_object(form: Form, data: dict[str, Any], type_path: str | None) -> l
 
 def run_typed(form: Form, data: Any, type_path: str | None, variables: Vars | None = None) -> list[Any]:
     """``run(form, node(data, type_path))`` without making the node (``type_path=None``: as given).
-    ``variables`` without ``context``: the root is ``%context``."""
+    ``variables`` without ``context``: the root is ``%context``. On a JSON object with a type path
+    (``type_path``, or its resourceType as ``run`` types it) the form's root entry (``Form.one``)."""
     if type_path is None:
         root: Any = data
     elif type(data) is dict:
@@ -1110,4 +1123,9 @@ def run_typed(form: Form, data: Any, type_path: str | None, variables: Vars | No
     if form.variables:
         context = node(*root) if type(root) is tuple else root  # (made only when read)
         v = {"context": context, "ucum": "http://unitsofmeasure.org", **(variables or {})}
+    one = form.one
+    if one is not None and type(data) is dict:  # one object of a known type path: the root entry
+        path = root[1] if type(root) is tuple else data.get("resourceType")
+        if type(path) is str:
+            return nodes(one(items, data, path, v))
     return nodes(form.body(items, v))
