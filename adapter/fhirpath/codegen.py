@@ -47,12 +47,12 @@ outbound mapping compiles its bodies. The semantics are the direct form's, part 
   its own, dear on the short lists FHIR mostly has);
 * the root entry (``source(root=True)``, ``def generated_one(items, d0, p0, v)``, kept as
   ``Form.one``): for a caller that knows its input to be one object ``d0`` of type path ``p0`` (a
-  string; :func:`adapter.validation.invariants._quickly` and ``direct.run_typed``), a member step,
+  string: :func:`adapter.validation.invariants._quickly`), a member step,
   a count and a step and ``where()`` in one loop on the root read ``d0``/``p0`` without the loop
   and the per-item type dispatch; ``ROOT = False`` makes none. Measured (callgrind, the example
   submission), with the ``'text'`` equality: 12.81M -> 12.61M instructions per validation; the
   appending loop (with ``constraints.run_constraints`` following the quick plans itself) 12.61M ->
-  12.39M; the string pairs and ``&`` (with lisn-sub-2's walk without trails) 12.39M -> 12.31M.
+  12.39M; the string pairs and ``&`` (with lisn-sub-2's walk without trails) 12.39M -> 12.35M.
 
 Any other node (ordering, ``matches``, functions on nodes, ``%`` variables…) is its direct-form
 closure, compiled as :mod:`adapter.fhirpath.direct` compiles it and called from the generated code.

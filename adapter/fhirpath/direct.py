@@ -1110,8 +1110,7 @@ def test_on_object(form: Form, data: dict[str, Any], type_path: str | None) -> l
 
 def run_typed(form: Form, data: Any, type_path: str | None, variables: Vars | None = None) -> list[Any]:
     """``run(form, node(data, type_path))`` without making the node (``type_path=None``: as given).
-    ``variables`` without ``context``: the root is ``%context``. On a JSON object with a type path
-    (``type_path``, or its resourceType as ``run`` types it) the form's root entry (``Form.one``)."""
+    ``variables`` without ``context``: the root is ``%context``."""
     if type_path is None:
         root: Any = data
     elif type(data) is dict:
@@ -1123,9 +1122,4 @@ def run_typed(form: Form, data: Any, type_path: str | None, variables: Vars | No
     if form.variables:
         context = node(*root) if type(root) is tuple else root  # (made only when read)
         v = {"context": context, "ucum": "http://unitsofmeasure.org", **(variables or {})}
-    one = form.one
-    if one is not None and type(data) is dict:  # one object of a known type path: the root entry
-        path = root[1] if type(root) is tuple else data.get("resourceType")
-        if type(path) is str:
-            return nodes(one(items, data, path, v))
     return nodes(form.body(items, v))
