@@ -989,12 +989,34 @@ class Form:
     ``boolean``: whether the body always gives one Boolean (:func:`_boolean`), what :func:`nodes`
     gives back as it is."""
 
-    __slots__ = ("body", "variables", "boolean", "closure")
+    __slots__ = ("body", "variables", "boolean", "closure", "one")
 
     def __init__(self, body: Direct, variables: bool) -> None:
         self.body, self.variables = body, variables
         self.boolean = _is_boolean(body)
         self.closure = body  # the closures (``body`` may be their generated equivalent: adapter.fhirpath.codegen)
+        self.one: Callable[..., Pairs] | None = None
+        """The generated root entry, where ``body`` is generated (``codegen.source(root=True)``):
+        ``one(items, d, p, v)`` gives ``body(items, v)`` where ``items`` holds one object ``d`` of
+        type path ``p`` (a string), as the pair ``(d, p)`` or as ``d`` with ``p`` its resourceType."""
+
+
+def _generated(form: Form, generated: Any) -> None:
+    """``generated`` (:func:`codegen.generate`) as ``form``'s body; its root entry as ``form.one``,
+    made at its first call (where none can be made, that call and the later ones take the body)."""
+    form.body = generated
+    make = generated.make_one
+    if make is None:
+        form.one = None
+        return
+
+    def first(items: Pairs, d: Any, p: str, v: Vars) -> Pairs:
+        one = make()  # (two threads may both make it: the same function, set twice)
+        form.one = one
+        found: Pairs = generated(items, v) if one is None else one(items, d, p, v)
+        return found
+
+    form.one = first
 
 
 def _tiered(form: Form, tree: Ast) -> Direct:
@@ -1012,7 +1034,10 @@ def _tiered(form: Form, tree: Ast) -> Direct:
         calls += 1
         if calls >= codegen.AFTER:
             generated = codegen.generate(tree)
-            form.body = generated if generated is not None else closure
+            if generated is not None:
+                _generated(form, generated)
+            else:
+                form.body = closure
         return closure(items, v)
 
     return counted
@@ -1024,7 +1049,7 @@ def generated_now(form: Form, tree: Ast) -> None:
 
     generated = codegen.generate(tree)
     if generated is not None:
-        form.body = generated
+        _generated(form, generated)
 
 
 def compile_direct(tree: Ast) -> Form | None:
@@ -1056,7 +1081,7 @@ def compile_direct(tree: Ast) -> Form | None:
                 if generated is None:
                     return None
                 form = Form(body, compiler.variables)
-                form.body = generated
+                _generated(form, generated)
                 return form
     except _Refused:
         return None

@@ -79,16 +79,33 @@ def _ref_1_holds(node: Any, resource: Any, root_resource: Any, type_path: str | 
     return type(root) is dict and "contained" not in root
 
 
+QUICK = True
+"""Whether :func:`run_constraints` follows the quick plans itself (``False``: through
+:func:`invariants.evaluate`; the tests compare the two)."""
+
+
 def run_constraints(constraints: tuple[Constraint, ...], node: Any, path: str, resource: Any, issues: Issues,
                     reported: set[str], *, type_path: str | None = None, root_resource: Any = None) -> None:
-    """:func:`check_constraints` on constraints already filtered by :func:`applicable`."""
+    """:func:`check_constraints` on constraints already filtered by :func:`applicable`.
+
+    On a JSON object, a constraint with a quick plan (``invariants._QUICK``) is evaluated by it
+    directly (what :func:`invariants.evaluate` does first for it), and a result of one ``true``
+    (what :func:`as_boolean` passes) is passed over at once."""
+    quick_plans = invariants._QUICK if type(node) is dict else None
     for c in constraints:
-        if c.key == "ele-1" and (not isinstance(node, dict) or len(node) > 1 or (len(node) == 1 and "id" not in node)):
+        key = c.key
+        if key == "ele-1" and (not isinstance(node, dict) or len(node) > 1 or (len(node) == 1 and "id" not in node)):
             continue  # (an object with a key other than "id")
-        if c.key == "ref-1" and c.expression == REF_1 and _ref_1_holds(node, resource, root_resource, type_path):
+        if key == "ref-1" and c.expression == REF_1 and _ref_1_holds(node, resource, root_resource, type_path):
             continue
-        result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
-                                     root=root_resource)
+        quick = quick_plans.get((c.expression, type_path)) if quick_plans is not None and QUICK else None
+        if quick is not None:
+            result: list[Any] | invariants.FhirPathProblem = invariants._quickly(quick, c.expression, node, type_path)
+        else:
+            result = invariants.evaluate(c.expression, node, resource=resource, type_path=type_path,
+                                         root=root_resource)
+        if type(result) is list and len(result) == 1 and result[0] is True:
+            continue
         if isinstance(result, invariants.FhirPathProblem):
             _problem(c, result, path, issues, reported)
         elif not as_boolean(result):

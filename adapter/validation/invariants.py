@@ -291,8 +291,60 @@ def _all_listed(bundle: dict[str, Any]) -> bool:
                 return False
             urls.add(url)
     for entry in entries:
-        if "resource" in entry and (type(entry["resource"]) is not dict
-                                    or not _listed(entry["resource"], urls, None)):
+        if "resource" in entry:
+            resource = entry["resource"]
+            if type(resource) is not dict:
+                return False
+            found = _plainly_listed(resource, urls) if PLAIN_LISTED else None
+            if found is None:  # an object ``reference`` below it (or the short way off): read with its trail
+                found = _listed(resource, urls, None)
+            if not found:
+                return False
+    return True
+
+
+PLAIN_LISTED = True
+"""Whether :func:`_all_listed` walks each entry resource by :func:`_plainly_listed` first (``False``:
+by :func:`_listed` alone; the tests compare the two)."""
+
+
+def _plainly_listed(node: dict[str, Any], urls: set[str]) -> bool | None:
+    """:func:`_listed` on ``node`` without its trail (no ``(trail, key)`` pair made for each object and
+    array below): ``None`` where an object ``reference`` stands below it, which only the trail can
+    decide (:func:`_typed_reference`), else what :func:`_listed` gives, whose every other test reads
+    no trail (a ``resourceType`` that is no string, a ``reference`` string among no fullUrl or of
+    another type, ``_reference``, an array in an array, a value of no JSON type)."""
+    if "reference" in node:
+        ref = node["reference"]
+        if type(ref) is str:
+            if ref not in urls:
+                return False
+        elif type(ref) is dict:
+            return None
+        else:
+            return False
+    if "_reference" in node:
+        return False
+    if "resourceType" in node and type(node["resourceType"]) is not str:
+        return False
+    for value in node.values():
+        kind = type(value)
+        if kind is str:
+            continue
+        if kind is dict:
+            found = _plainly_listed(value, urls)
+            if found is not True:
+                return found
+        elif kind is list:
+            for item in value:
+                kind = type(item)
+                if kind is dict:
+                    found = _plainly_listed(item, urls)
+                    if found is not True:
+                        return found
+                elif not (kind is str or kind is bool or kind is int or kind is float or item is None):
+                    return False  # an array in an array, or no JSON value
+        elif not (kind is bool or kind is int or kind is float or value is None):
             return False
     return True
 
@@ -629,7 +681,14 @@ def _quickly(quick: tuple[Any, ...], expression: str, node: dict[str, Any],
         if lacking:
             return list(absent)
     try:
-        found: list[Any] = form.body([node if type_path is None else (node, node.get("resourceType", type_path))], {})
+        if type_path is None:
+            path = node.get("resourceType")
+            items: list[Any] = [node]
+        else:
+            path = node.get("resourceType", type_path)
+            items = [(node, path)]
+        one = form.one  # (the root entry: on one object and a type path, no per-item dispatch)
+        found: list[Any] = one(items, node, path, {}) if one is not None and type(path) is str else form.body(items, {})
         return found if form.boolean else fhirpath.object_result(found)
     except Exception as exc:  # noqa: BLE001 - an evaluation error is a finding, not a crash
         return FhirPathProblem(expression, _ADDRESS.sub("", f"{type(exc).__name__}: {exc}"))
