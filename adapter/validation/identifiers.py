@@ -252,11 +252,14 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str,
     at = _Scan(issues, path)
     form = resource.get("resourceType") != "QuestionnaireResponse"
     for kind, value, node in found:
-        at.node = node
         if kind == scan.IDENTIFIER:
+            at.node = node
             _check_identifier(value, at, test_environment)
         else:
-            _check_icd(value, at, form)
+            system = value.get("system")  # (most codings are not ICD-10-SE: no call for them)
+            if isinstance(system, str) and _normalised(system) == ids.ICD10_SE:
+                at.node = node
+                _check_icd(value, at, form)
 
 
 class _Scan:
