@@ -32,6 +32,8 @@ _RESTFUL = re.compile(r"(?:(?:http|https)://(?:[A-Za-z0-9\\.:%$]*/)*)?([A-Za-z]+
 
 def is_restful(url: str) -> bool:
     """``url`` is a RESTful reference to an R4 resource type: ``[http(s)://base/]Type/id[/_history/vid]``."""
+    if "/" not in url:  # (the pattern needs one: ``Type/id``; a ``urn:uuid:`` fullUrl has none)
+        return False
     found = _RESTFUL.fullmatch(url)
     return found is not None and found.group(1) in defs.resource_type_names()
 
@@ -179,6 +181,11 @@ def resolve_reference(entries: list[Any], reference: str, from_full_url: Any,
     whose ``meta.versionId`` is ``v``. ``by_url``: :func:`entries_by_full_url` of ``entries``, when
     many references are resolved (else every entry is looked at).
     """
+    if by_url is not None and "/_history/" not in reference:
+        # (the usual reference: no version, and absolute; as below, without the copies and the loop)
+        hit = by_url.get(reference)
+        if hit is not None and _ABSOLUTE.match(reference):
+            return hit.copy()
     versioned = _VERSIONED.match(reference) if "/_history/" in reference else None
     target, version = (versioned.group(1), versioned.group(2)) if versioned else (reference, None)
     if not _ABSOLUTE.match(target):

@@ -51,8 +51,14 @@ _ORGNR = re.compile(r"^[0-9]{10}$")
 _ICD10SE = re.compile(r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{1,4})?[A-Z]?$")
 
 
+# A digit doubled, its digits summed (2 * d, less 9 above 9): the Luhn check's every other digit.
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
 def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check over ``digits``, the last being the check digit."""
+    if digits.isascii() and digits.isdigit():  # (the usual: ASCII digits, summed in C)
+        return (sum(map(int, digits[::-2])) + sum(map(int, digits[-2::-2].translate(_DOUBLED)))) % 10 == 0
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = int(ch) * (2 if i % 2 else 1)
@@ -65,21 +71,14 @@ def luhn_digit(digits: str) -> str:
     return next(c for c in "0123456789" if luhn_ok(digits + c))
 
 
-def _valid_date(y: int, m: int, d: int) -> bool:
-    try:
-        date(y, m, d)
-    except ValueError:
-        return False
-    return True
-
-
 def _person_number(value: str, *, day_offset: int, prefix: str, today: date | None) -> str | None:
     if not _TWELVE.match(value):
         return f"{prefix}_SHORT_FORM" if _SHORT_OR_HYPHEN.match(value) else f"{prefix}_FORMAT"
-    y, m, d = int(value[:4]), int(value[4:6]), int(value[6:8]) - day_offset
-    if not _valid_date(y, m, d):
+    try:
+        born = date(int(value[:4]), int(value[4:6]), int(value[6:8]) - day_offset)
+    except ValueError:
         return f"{prefix}_DATE"
-    if not EARLIEST_BIRTH <= date(y, m, d) <= (today or date.today()):
+    if not EARLIEST_BIRTH <= born <= (today or date.today()):
         return f"{prefix}_BIRTH_DATE"
     if not luhn_ok(value[2:]):
         return f"{prefix}_CHECKSUM"
@@ -253,11 +252,14 @@ def validate_identifiers(resource: dict[str, Any], issues: Issues, *, path: str,
     at = _Scan(issues, path)
     form = resource.get("resourceType") != "QuestionnaireResponse"
     for kind, value, node in found:
-        at.node = node
         if kind == scan.IDENTIFIER:
+            at.node = node
             _check_identifier(value, at, test_environment)
         else:
-            _check_icd(value, at, form)
+            system = value.get("system")  # (most codings are not ICD-10-SE: no call for them)
+            if isinstance(system, str) and _normalised(system) == ids.ICD10_SE:
+                at.node = node
+                _check_icd(value, at, form)
 
 
 class _Scan:

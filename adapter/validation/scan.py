@@ -60,22 +60,23 @@ def marks(resource: dict[str, Any]) -> list[Mark]:
 def _marks_in(value: dict[str, Any], node: Node, found: list[Mark]) -> None:
     for key, child in value.items():
         t = type(child)
-        if t is str or key == "contained":  # (a string: the most common value, and no container)
+        if t is str:  # (a string: the most common value, and no container)
             continue
         if t is dict or (t is not list and isinstance(child, dict)):
-            if "resourceType" in child:
+            if "resourceType" in child or key == "contained":
                 continue  # another resource, checked on its own
             sub = (node, key)
-            kind = _KINDS.get(key)
-            if kind is not None:
-                found.append((kind, child, sub))
+            if key in _KINDS:
+                found.append((_KINDS[key], child, sub))
             _marks_in(child, sub, found)
-        elif t is list or isinstance(child, list):
+        elif (t is list or isinstance(child, list)) and key != "contained":
             _marks_in_array(child, (node, key), _KINDS.get(key), found)
 
 
 def _marks_in_array(value: list[Any], node: Node, kind: str | None, found: list[Mark]) -> None:
-    for i, item in enumerate(value):
+    i = -1
+    for item in value:
+        i += 1
         t = type(item)
         if t is str:
             continue
@@ -101,9 +102,11 @@ def _both_in(value: dict[str, Any], node: Node, refs: list[Reference], found: li
     """``own``: ``value`` belongs to the scanned resource (not to a resource inside it): marks are taken."""
     for key, child in value.items():
         t = type(child)
-        if t is str or key == "contained":
+        if t is str:
             continue
         if t is dict or (t is not list and isinstance(child, dict)):
+            if key == "contained":
+                continue
             sub = (node, key)
             ref = child.get("reference")
             if ref is not None and isinstance(ref, str) and not ref.startswith("#"):
@@ -114,13 +117,15 @@ def _both_in(value: dict[str, Any], node: Node, refs: list[Reference], found: li
                 _both_in(child, sub, refs, found, True)
             else:
                 _both_in(child, sub, refs, found, False)
-        elif t is list or isinstance(child, list):
+        elif (t is list or isinstance(child, list)) and key != "contained":
             _both_in_array(child, (node, key), refs, found, _KINDS.get(key) if own else None, own)
 
 
 def _both_in_array(value: list[Any], node: Node, refs: list[Reference], found: list[Mark], kind: str | None,
                    own: bool) -> None:
-    for i, item in enumerate(value):
+    i = -1
+    for item in value:
+        i += 1
         t = type(item)
         if t is str:
             continue
@@ -160,14 +165,31 @@ class _Kept:
         self.made: dict[int, tuple[Any, Any]] = {}
 
 
-# Kept with the Issues collector they were found for, so they go when it does.
-_KEPT: weakref.WeakKeyDictionary[Issues, _Kept] = weakref.WeakKeyDictionary()
+# Kept with the Issues collector they were found for, so they go when it does: id(issues) ->
+# (a weak reference to it, what is kept). A plain dict rather than a WeakKeyDictionary: a look-up
+# is a dict look-up by an int and a call of the reference (no reference made, no Python-level
+# method), and a validation that keeps nothing (no document or message Bundle) finds it empty.
+_KEPT: dict[int, tuple[weakref.ref[Issues], _Kept]] = {}
+
+
+def _gone(key: int) -> Callable[[weakref.ref[Issues]], None]:
+    def forget(ref: weakref.ref[Issues]) -> None:
+        held = _KEPT.get(key)
+        if held is not None and held[0] is ref:
+            del _KEPT[key]
+    return forget
+
+
+def _held(issues: Issues) -> _Kept | None:
+    held = _KEPT.get(id(issues))
+    return held[1] if held is not None and held[0]() is issues else None
 
 
 def _kept(issues: Issues) -> _Kept:
-    kept = _KEPT.get(issues)
+    kept = _held(issues)
     if kept is None:
-        kept = _KEPT[issues] = _Kept()
+        kept = _Kept()
+        _KEPT[id(issues)] = (weakref.ref(issues, _gone(id(issues))), kept)
     return kept
 
 
@@ -178,7 +200,7 @@ def keep(issues: Issues, resource: dict[str, Any], path: str, found: list[Mark])
 
 def take(issues: Issues, resource: dict[str, Any], path: str) -> list[Mark] | None:
     """The marks kept for ``resource`` at ``path`` in this validation (then no longer kept), or None."""
-    kept = _KEPT.get(issues)
+    kept = _held(issues) if _KEPT else None
     if kept is None or not kept.marks:
         return None
     held = kept.marks.pop(id(resource), None)
@@ -202,7 +224,7 @@ def made_once(issues: Issues, of: Any, make: Callable[[Any], T]) -> T:
 def drop(issues: Issues, entries: list[Any]) -> None:
     """Forget what is kept for a Bundle's ``entries`` and their resources: the Bundle's walk is over
     (marks not taken, of an entry whose resource has no known type, would be stale)."""
-    kept = _KEPT.get(issues)
+    kept = _held(issues) if _KEPT else None
     if kept is None:
         return
     kept.made.pop(id(entries), None)

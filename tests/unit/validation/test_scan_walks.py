@@ -196,7 +196,7 @@ def test_nothing_is_kept_after_a_validation() -> None:
         doc = json.loads(raw)
         issues = Issues()
         validate_into(doc, registry, issues, path="R")
-        kept = scan._KEPT.get(issues)
+        kept = scan._held(issues)
         assert kept is None or not (kept.marks or kept.made)
         if doc.get("type") == "message":
             assert kept is not None  # (something was kept)
@@ -331,7 +331,7 @@ def _misses_an_entry(entries: list[Any], issues: Issues) -> dict[str, list[int]]
     (scan, "_both_in_array", _skips_last_item(scan._both_in_array)),
     (scan, "_marks_in_array", _skips_last_item(scan._marks_in_array)),
     (scan, "_marks_in", _looks_into_resources),
-    (scan, "take", lambda issues, resource, path: [] if scan._KEPT.get(issues) else None),
+    (scan, "take", lambda issues, resource, path: [] if scan._held(issues) else None),
     (bundle_rules, "full_url_index", _misses_an_entry),
 ])
 def test_a_wrong_walk_is_caught(monkeypatch: pytest.MonkeyPatch, where: Any, name: str, wrong: Any) -> None:
