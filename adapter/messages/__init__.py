@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import re
-from _string import formatter_parser as _formatter_parser  # (string.Formatter.parse without its class)
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from functools import lru_cache
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 LANGS = ("sv", "en")
@@ -200,6 +200,7 @@ def _renderer(template: str) -> Callable[[dict[str, Any]], str]:
     return render
 
 
+_formatter_parser = Formatter().parse  # a template's literal texts and placeholders
 _COMPILED = True
 """Whether texts are rendered by the functions :func:`_renderer` makes (False: ``format_map`` for
 every text; the tests compare the two)."""
