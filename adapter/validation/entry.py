@@ -58,12 +58,15 @@ def _validate(resource: Resource, registry: Registry | None, source_text: bytes 
     for message_id, where, args in xml_problems:
         issues.add(message_id, expression=root + ("" if where == "." else where), code="structure", **args)
     validate_into(resource, reg, issues, path=root, test_environment=test_environment)
-    _drop_repeats(issues)
+    items = issues.items
+    if not items:  # a valid resource: the 'all OK' outcome (Issues.outcome's, written out; no positions)
+        return issues.outcome()
+    if len(items) > 1:  # (_drop_repeats' own first test: one issue is never a repeat)
+        _drop_repeats(issues)
     # The collector's issues as they are: errors.outcome's copy of each keeps a caller's own dicts
     # unchanged, and these are no one else's (the collector ends here).
-    oo: errors.OperationOutcome = ({"resourceType": "OperationOutcome", "issue": issues.items} if issues.items
-                                   else issues.outcome())
-    if source_text is not None and len(issues):
+    oo: errors.OperationOutcome = {"resourceType": "OperationOutcome", "issue": items}
+    if source_text is not None:
         if not _POSITIONS:  # imported at the first issue: a valid resource needs no positions
             from adapter.validation.positions import add_positions
 
@@ -177,6 +180,17 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
                    xml: XmlParsing = XmlParsing(), lang: str | None = None,
                    test_environment: bool = False) -> errors.OperationOutcome:
     """Validate raw FHIR R4 JSON or XML (by content). Malformed input is an OperationOutcome too."""
+    if lang is None and raw[:1] == b"{" and JSON_SHORT:
+        # The usual input, JSON starting at its first byte with an object, in the current language:
+        # what sniff, _read and the steps below do with it, without their calls (the text's kind is
+        # known, no XML lines or problems are gathered). tests/unit/validation/test_pos_fast_entry.py
+        # holds it to the general way below.
+        try:
+            data = parse.parse_json(raw, limits)
+        except errors.InputRejected as exc:
+            return exc.outcome
+        if isinstance(data, dict):  # (always, for a text read from "{")
+            return _validate(data, registry, raw, test_environment, (), True)
     lines: dict[str, tuple[int, int | None]] = {}
     problems: list[Problem] = []
     try:
@@ -194,6 +208,9 @@ def validate_bytes(raw: bytes, registry: Registry | None = None, *, limits: Limi
             return _validate(data, registry, raw, test_environment, (), text_checked=True)
     return validate_read(data, raw, registry, lines=lines, lang=lang, problems=problems,
                          test_environment=test_environment)
+
+
+JSON_SHORT = True  # False: every input by the general way of validate_bytes (the tests compare the two)
 
 
 def validate_read(resource: Resource, raw: bytes, registry: Registry | None = None, *,

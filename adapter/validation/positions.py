@@ -58,6 +58,7 @@ _ESCAPED_KEY = re.compile(r'\\[^"]*+"[ \t\r\n]*+:')
 # (no escaped quote in the texts read so: the value's content runs to the next quote).
 _HEAD = re.compile(r'\{[ \t\r\n]*+"resourceType"[ \t\r\n]*+:[ \t\r\n]*+"([^"]*+)"')
 _INDEX = re.compile(r"\[(0|[1-9][0-9]*)\]")  # an array step as the scan writes it
+_BOM = b"\xef\xbb\xbf"
 _LINE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 _COL = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
 
@@ -78,8 +79,8 @@ def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) ->
     else:
         return  # no issue names a location: nothing to look up
     if checked and len(raw) <= _PLAIN_UP_TO and len(issues) <= _PLAIN_ISSUES:
-        try:
-            text = decode_utf8_sig(raw)
+        try:  # (decode_utf8_sig written out)
+            text = (raw[3:] if raw.startswith(_BOM) else raw).decode("utf-8")
         except UnicodeDecodeError:
             return
         if _walked(issues, text):
@@ -484,9 +485,11 @@ def _walked(issues: list[dict[str, Any]], text: str) -> bool:
                 spot = at
             break
         spots.append(spot)
-    for iss, spot in zip(issues, spots):  # (few issues: each line counted afresh)
+    for iss, spot in zip(issues, spots):  # (few issues: each line counted afresh; _place written out)
         if spot is not None:
-            _place(iss, text, spot)
+            iss.setdefault("extension", []).extend((
+                {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
+                {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
     return True
 
 
