@@ -303,6 +303,118 @@ def _all_listed(bundle: dict[str, Any]) -> bool:
     return True
 
 
+# The submission's MessageHeader rule (lisn-sub: the destination's endpoint names the receiver's
+# kommunkod), answered ``[True]`` without FHIRPath where its data is plain (:func:`_endpoint_holds`).
+_RECEIVER = ("%resource.entry.where(fullUrl = %resource.entry.resource.ofType(MessageHeader).destination.receiver"
+             ".reference.first()).resource.identifier.where(system = 'https://lisn.se/fhir/sid/kommunkod')"
+             ".value.first()")
+_ENDPOINT_NAMES_RECEIVER = (_RECEIVER + ".exists() implies entry.resource.ofType(MessageHeader).destination"
+                            ".all(endpoint = 'urn:lisn:kommunkod:' + " + _RECEIVER + ")")
+_KOMMUNKOD = "https://lisn.se/fhir/sid/kommunkod"
+ENDPOINT_SHORT = True
+"""Whether :func:`evaluate` answers :data:`_ENDPOINT_NAMES_RECEIVER` by :func:`_endpoint_holds` first
+(``False``: the general way alone; the tests compare the two)."""
+
+
+def _plain_list(value: Any) -> list[dict[str, Any]] | None:
+    """``value`` (a member's JSON value) as the objects fhirpathpy's member step gives: an absent
+    member none, an array of objects its objects; ``None`` for anything else (the general way)."""
+    if value is _MISSING:
+        return []
+    if type(value) is list and all(type(v) is dict for v in value):
+        return value
+    return None
+
+
+_MISSING: Any = object()
+
+
+def _endpoint_holds(bundle: dict[str, Any]) -> bool:
+    """Whether :data:`_ENDPOINT_NAMES_RECEIVER` gives ``[True]`` on ``bundle`` (its own
+    ``%resource``), read on plain data only: the entries an array of objects, each ``fullUrl``,
+    ``reference``, ``system``, ``value`` and ``endpoint`` read a string (or absent), each
+    ``destination`` and ``identifier`` an array of objects, ``receiver`` and ``resource`` objects, no
+    ``_name`` key for any of them and no ``value…`` key but ``value`` on an identifier (a choice
+    fhirpathpy might read). False (the general way decides) for anything else and wherever the rule
+    would not hold. The rule: X = the first ``destination.receiver.reference`` of the MessageHeader
+    entries; K = the first ``value`` of a kommunkod identifier of the resources of the entries whose
+    fullUrl is X; with K, every MessageHeader destination's ``endpoint`` is ``urn:lisn:kommunkod:`` + K."""
+    get = dict.get
+    if "_entry" in bundle:
+        return False
+    entries = _plain_list(get(bundle, "entry", _MISSING))
+    if entries is None:
+        return False
+    destinations: list[dict[str, Any]] = []
+    for entry in entries:
+        if "_fullUrl" in entry or "_resource" in entry:
+            return False
+        url = get(entry, "fullUrl", "")
+        if type(url) is not str:
+            return False
+        resource = get(entry, "resource", _MISSING)
+        if resource is _MISSING:
+            continue
+        if type(resource) is not dict or type(get(resource, "resourceType")) is not str:
+            return False
+        if resource["resourceType"] == "MessageHeader":
+            if "_destination" in resource:
+                return False
+            found = _plain_list(get(resource, "destination", _MISSING))
+            if found is None:
+                return False
+            destinations += found
+    receiver_reference = None
+    for destination in destinations:
+        if "_receiver" in destination or "_endpoint" in destination:
+            return False
+        if type(get(destination, "endpoint", "")) is not str:
+            return False
+        receiver = get(destination, "receiver", _MISSING)
+        if receiver is _MISSING:
+            continue
+        if type(receiver) is not dict or "_reference" in receiver:
+            return False
+        reference = get(receiver, "reference", _MISSING)
+        if reference is _MISSING:
+            continue
+        if type(reference) is not str:
+            return False
+        if receiver_reference is None:
+            receiver_reference = reference
+    if receiver_reference is None:
+        return True  # no X: no entry is where'd, K does not exist, the rule holds
+    code = None
+    for entry in entries:
+        if get(entry, "fullUrl") != receiver_reference or "resource" not in entry:
+            continue
+        resource = entry["resource"]
+        if "_identifier" in resource:
+            return False
+        identifiers = _plain_list(get(resource, "identifier", _MISSING))
+        if identifiers is None:
+            return False
+        for identifier in identifiers:
+            system = get(identifier, "system", _MISSING)
+            if "_system" in identifier or "_value" in identifier or (system is not _MISSING and type(system) is not str):
+                return False
+            for key in identifier:
+                if key.startswith("value") and key != "value":
+                    return False
+            value = get(identifier, "value", _MISSING)
+            if value is not _MISSING and type(value) is not str:
+                return False
+            if code is None and system == _KOMMUNKOD and value is not _MISSING:
+                code = value
+    if code is None:
+        return True  # K does not exist
+    wanted = "urn:lisn:kommunkod:" + code
+    for destination in destinations:  # noqa: SIM110 - a plain loop, as the negative control breaks it
+        if get(destination, "endpoint") != wanted:
+            return False
+    return True
+
+
 PLAIN_LISTED = True
 """Whether :func:`_all_listed` walks each entry resource by :func:`_plainly_listed` first (``False``:
 by :func:`_listed` alone; the tests compare the two)."""
@@ -725,6 +837,9 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     pruned_root = root is None or root is resource
     if node is resource and type(node) is dict and type_path is None and not raw \
             and expression == _SUBSET_OF_FULL_URLS and _all_listed(node):
+        return [True]
+    if node is resource and type(node) is dict and type_path is None and not raw and ENDPOINT_SHORT \
+            and expression == _ENDPOINT_NAMES_RECEIVER and _endpoint_holds(node):
         return [True]
     if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
         node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
