@@ -12,6 +12,7 @@ that fails while it is evaluated, never raises out of this module: the caller ge
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -413,6 +414,108 @@ def _endpoint_holds(bundle: dict[str, Any]) -> bool:
         if get(destination, "endpoint") != wanted:
             return False
     return True
+
+
+# The certificate's work-capacity rule (formaga: a period starting more than a week after the
+# earliest grund date needs a motivering), answered ``[True]`` on plain dates (:func:`_formaga_holds`).
+_FORMAGA = ("((item.where(linkId='formaga').item.where(linkId='formaga.period').item.where("
+            "linkId='formaga.period.start').answer.value.first() + 7 days) < item.where(linkId='grund')"
+            ".item.where(linkId='grund.datum').answer.value.aggregate(iif($total.empty() or $this < $total, "
+            "$this, $total))) implies item.where(linkId='formaga').item.where(linkId='formaga.period').item"
+            ".where(linkId='formaga.period.motivering').answer.value.exists()")
+FORMAGA_SHORT = True
+"""Whether :func:`holds` answers :data:`_FORMAGA` by :func:`_formaga_holds` first (``False``: the
+general way alone; the tests compare the two)."""
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class _NotPlain(Exception):
+    """Data :func:`_formaga_holds` does not read (the general way decides)."""
+
+
+def _linked(items: list[dict[str, Any]], link: str) -> list[dict[str, Any]]:
+    """``items.item.where(linkId = link)`` on plain items: each item's ``item`` an array of objects,
+    each with a string ``linkId`` and no ``_linkId``/``_item``."""
+    found = []
+    for parent in items:
+        children = parent.get("item")
+        if children is None:
+            if "item" in parent:
+                raise _NotPlain
+            continue
+        if type(children) is not list:
+            raise _NotPlain
+        for child in children:
+            if type(child) is not dict or type(child.get("linkId")) is not str or "_linkId" in child \
+                    or "_item" in child:
+                raise _NotPlain
+            if child["linkId"] == link:
+                found.append(child)
+    return found
+
+
+def _answer_values(items: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """``items.answer.value`` as ``(key, value)`` pairs, on answers that are objects with at most one
+    ``value…`` key and no ``_value…`` key (no ``_answer`` on the items)."""
+    found = []
+    for item in items:
+        if "_answer" in item:
+            raise _NotPlain
+        answers = item.get("answer")
+        if answers is None:
+            if "answer" in item:
+                raise _NotPlain
+            continue
+        if type(answers) is not list:
+            raise _NotPlain
+        for answer in answers:
+            if type(answer) is not dict:
+                raise _NotPlain
+            keys = [k for k in answer if k.startswith(("value", "_value"))]
+            if len(keys) > 1 or (keys and keys[0][0] == "_"):
+                raise _NotPlain
+            if keys:
+                found.append((keys[0], answer[keys[0]]))
+    return found
+
+
+def _dates(values: list[tuple[str, Any]]) -> list[str]:
+    """The values, each a ``valueDate`` of full precision that Python reads as a date."""
+    out = []
+    for key, value in values:
+        if key != "valueDate" or type(value) is not str or not _FULL_DATE.fullmatch(value):
+            raise _NotPlain
+        out.append(value)
+    return out
+
+
+def _formaga_holds(node: dict[str, Any]) -> bool:
+    """Whether :data:`_FORMAGA` gives ``[True]`` on ``node``, read on plain data only (items as
+    :func:`_linked` reads them, the start and grund answers full ``valueDate`` values, each motivering
+    answer with at most one plain value): S, the first start date plus 7 days; G, the earliest grund
+    date (the ``aggregate``: the first of the smallest); ``S < G`` false or either absent with a
+    motivering answer value, or a motivering answer value: the rule holds. False (the general way
+    decides) for anything else, and where the rule would not hold."""
+    if "_item" in node:
+        return False
+    try:
+        root = [node]
+        periods = _linked(_linked(root, "formaga"), "formaga.period")
+        starts = _dates(_answer_values(_linked(periods, "formaga.period.start")))
+        grounds = _dates(_answer_values(_linked(_linked(root, "grund"), "grund.datum")))
+        reasons = _answer_values(_linked(periods, "formaga.period.motivering"))
+        if any(type(value) is not str or key != "valueString" for key, value in reasons):
+            return False  # (a value fhirpathpy might not give: the general way)
+        # (each date read, whether or not the rule needs it: one Python refuses, fhirpathpy may refuse)
+        start = datetime.date.fromisoformat(starts[0]) + datetime.timedelta(days=7) if starts else None
+        earliest = min(datetime.date.fromisoformat(g) for g in grounds) if grounds else None
+    except (_NotPlain, ValueError, OverflowError):
+        return False
+    if reasons:
+        return True  # X implies true, X being a comparison of plain dates (or empty)
+    if start is None or earliest is None:
+        return False  # empty implies false: empty
+    return not start < earliest
 
 
 PLAIN_LISTED = True
@@ -867,6 +970,8 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
     :func:`adapter.validation.constraints.as_boolean` for the core invariants): a single boolean
     is itself, an empty result fails; anything else is a problem with the expression.
     """
+    if type_path is None and FORMAGA_SHORT and expression == _FORMAGA and type(node) is dict and _formaga_holds(node):
+        return True
     quick = _QUICK.get((expression, type_path)) if type(node) is dict else None
     if quick is not None:
         result = _quickly(quick, expression, node, type_path)  # (evaluate's first step, called here)
