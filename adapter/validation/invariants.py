@@ -424,8 +424,8 @@ _FORMAGA = ("((item.where(linkId='formaga').item.where(linkId='formaga.period').
             "$this, $total))) implies item.where(linkId='formaga').item.where(linkId='formaga.period').item"
             ".where(linkId='formaga.period.motivering').answer.value.exists()")
 FORMAGA_SHORT = True
-"""Whether :func:`holds` answers :data:`_FORMAGA` by :func:`_formaga_holds` first (``False``: the
-general way alone; the tests compare the two)."""
+"""Whether :func:`holds` answers :data:`_FORMAGA` by :func:`_formaga_holds` and :data:`_AUTHORED` by
+:func:`_authored_holds` first (``False``: the general way alone; the tests compare the two)."""
 _FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -516,6 +516,37 @@ def _formaga_holds(node: dict[str, Any]) -> bool:
     if start is None or earliest is None:
         return False  # empty implies false: empty
     return not start < earliest
+
+
+# The certificate's grund-date rule (no grund date after the day the certificate was authored),
+# answered ``[True]`` on plain dates (:func:`_authored_holds`).
+_AUTHORED = ("authored.exists() implies item.where(linkId='grund').item.where(linkId='grund.datum').answer.value"
+             ".all($this.toString() <= %resource.authored.toString().substring(0, 10))")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?")
+
+
+def _authored_holds(node: dict[str, Any]) -> bool:
+    """Whether :data:`_AUTHORED` gives ``[True]`` on ``node`` (its own ``%resource``), read on plain
+    data only: ``authored`` absent or a date or full dateTime string (no ``_authored``), the grund
+    dates full ``valueDate`` values (items as :func:`_linked` reads them). Then ``toString()`` gives
+    each string as it is, and the rule holds where every grund date is at most ``authored``'s first
+    ten characters (or there is no ``authored``). False (the general way decides) for anything else."""
+    if "_item" in node or "_authored" in node:
+        return False
+    authored = node.get("authored", _MISSING)
+    try:
+        grounds = _dates(_answer_values(_linked(_linked([node], "grund"), "grund.datum")))
+    except _NotPlain:
+        return False
+    if authored is _MISSING:
+        return True
+    if type(authored) is not str or not _DATE_TIME.fullmatch(authored):
+        return False
+    day = authored[:10]
+    for ground in grounds:  # noqa: SIM110 - a plain loop, as the negative control breaks it
+        if not ground <= day:
+            return False
+    return True
 
 
 PLAIN_LISTED = True
@@ -970,8 +1001,12 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
     :func:`adapter.validation.constraints.as_boolean` for the core invariants): a single boolean
     is itself, an empty result fails; anything else is a problem with the expression.
     """
-    if type_path is None and FORMAGA_SHORT and expression == _FORMAGA and type(node) is dict and _formaga_holds(node):
-        return True
+    if type_path is None and FORMAGA_SHORT and type(node) is dict:
+        if expression == _FORMAGA:
+            if _formaga_holds(node):
+                return True
+        elif expression == _AUTHORED and node is resource and _authored_holds(node):
+            return True
     quick = _QUICK.get((expression, type_path)) if type(node) is dict else None
     if quick is not None:
         result = _quickly(quick, expression, node, type_path)  # (evaluate's first step, called here)
