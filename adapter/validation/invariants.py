@@ -1007,6 +1007,8 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
                 return True
         elif expression == _AUTHORED and node is resource and _authored_holds(node):
             return True
+        elif expression == _ENDPOINT_NAMES_RECEIVER and node is resource and ENDPOINT_SHORT and _endpoint_holds(node):
+            return True  # (what evaluate answers first for it, before any plan is made)
     quick = _QUICK.get((expression, type_path)) if type(node) is dict else None
     if quick is not None:
         result = _quickly(quick, expression, node, type_path)  # (evaluate's first step, called here)
