@@ -424,8 +424,9 @@ _FORMAGA = ("((item.where(linkId='formaga').item.where(linkId='formaga.period').
             "$this, $total))) implies item.where(linkId='formaga').item.where(linkId='formaga.period').item"
             ".where(linkId='formaga.period.motivering').answer.value.exists()")
 FORMAGA_SHORT = True
-"""Whether :func:`holds` answers :data:`_FORMAGA` by :func:`_formaga_holds` and :data:`_AUTHORED` by
-:func:`_authored_holds` first (``False``: the general way alone; the tests compare the two)."""
+"""Whether :func:`holds` answers the rules of :data:`_SHORT_RULES` by their short ways first
+(``False``: the general way alone, but for the endpoint rule, which ``ENDPOINT_SHORT`` switches;
+the tests compare the two)."""
 _FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -547,6 +548,50 @@ def _authored_holds(node: dict[str, Any]) -> bool:
         if not ground <= day:
             return False
     return True
+
+
+# The certificate's prognosis rule (an unclear prognosis needs a description), answered ``[True]``
+# on plain answers (:func:`_prognos_holds`).
+_PROGNOS = ("item.where(linkId='prognos').all(item.where(linkId='prognos.typ').answer.value.where(code in "
+            "('oklar' | 'ej-aterfa')).exists() implies item.where(linkId='prognos.beskrivning').answer.value.exists())")
+
+
+def _prognos_holds(node: dict[str, Any]) -> bool:
+    """Whether :data:`_PROGNOS` gives ``[True]`` on ``node``, read on plain data only (items as
+    :func:`_linked` reads them; every prognos.typ answer a ``valueCoding`` object with a string
+    ``code`` or none, no ``_code``): for each prognos item, a beskrivning answer with a string
+    ``valueString`` (then its criterion is true), or no typ code ``oklar``/``ej-aterfa``. False (the
+    general way decides) for anything else."""
+    if "_item" in node:
+        return False
+    try:
+        for prognos in _linked([node], "prognos"):
+            unclear = False
+            for key, value in _answer_values(_linked([prognos], "prognos.typ")):
+                if key != "valueCoding" or type(value) is not dict or "_code" in value:
+                    return False
+                code = value.get("code", _MISSING)
+                if code is not _MISSING and type(code) is not str:
+                    return False
+                if code == "oklar" or code == "ej-aterfa":
+                    unclear = True
+            texts = _answer_values(_linked([prognos], "prognos.beskrivning"))
+            if unclear and not any(key == "valueString" and type(value) is str for key, value in texts):
+                return False
+    except _NotPlain:
+        return False
+    return True
+
+
+def _endpoint_short(bundle: dict[str, Any]) -> bool:
+    return ENDPOINT_SHORT and _endpoint_holds(bundle)
+
+
+# The rules :func:`holds` answers by a short way of their own where it gives ``True``: expression ->
+# (the short way, whether only on a node that is its own ``%resource``).
+_SHORT_RULES: dict[str, tuple[Callable[[dict[str, Any]], bool], bool]] = {
+    _FORMAGA: (_formaga_holds, False), _AUTHORED: (_authored_holds, True), _PROGNOS: (_prognos_holds, False),
+    _ENDPOINT_NAMES_RECEIVER: (_endpoint_short, True)}
 
 
 PLAIN_LISTED = True
@@ -1002,13 +1047,9 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
     is itself, an empty result fails; anything else is a problem with the expression.
     """
     if type_path is None and FORMAGA_SHORT and type(node) is dict:
-        if expression == _FORMAGA:
-            if _formaga_holds(node):
-                return True
-        elif expression == _AUTHORED and node is resource and _authored_holds(node):
-            return True
-        elif expression == _ENDPOINT_NAMES_RECEIVER and node is resource and ENDPOINT_SHORT and _endpoint_holds(node):
-            return True  # (what evaluate answers first for it, before any plan is made)
+        short = _SHORT_RULES.get(expression)
+        if short is not None and (node is resource or not short[1]) and short[0](node):
+            return True  # (answered before any plan is made)
     quick = _QUICK.get((expression, type_path)) if type(node) is dict else None
     if quick is not None:
         result = _quickly(quick, expression, node, type_path)  # (evaluate's first step, called here)
