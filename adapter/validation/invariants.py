@@ -12,6 +12,7 @@ that fails while it is evaluated, never raises out of this module: the caller ge
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -301,6 +302,296 @@ def _all_listed(bundle: dict[str, Any]) -> bool:
             if not found:
                 return False
     return True
+
+
+# The submission's MessageHeader rule (lisn-sub: the destination's endpoint names the receiver's
+# kommunkod), answered ``[True]`` without FHIRPath where its data is plain (:func:`_endpoint_holds`).
+_RECEIVER = ("%resource.entry.where(fullUrl = %resource.entry.resource.ofType(MessageHeader).destination.receiver"
+             ".reference.first()).resource.identifier.where(system = 'https://lisn.se/fhir/sid/kommunkod')"
+             ".value.first()")
+_ENDPOINT_NAMES_RECEIVER = (_RECEIVER + ".exists() implies entry.resource.ofType(MessageHeader).destination"
+                            ".all(endpoint = 'urn:lisn:kommunkod:' + " + _RECEIVER + ")")
+_KOMMUNKOD = "https://lisn.se/fhir/sid/kommunkod"
+ENDPOINT_SHORT = True
+"""Whether :func:`evaluate` answers :data:`_ENDPOINT_NAMES_RECEIVER` by :func:`_endpoint_holds` first
+(``False``: the general way alone; the tests compare the two)."""
+
+
+def _plain_list(value: Any) -> list[dict[str, Any]] | None:
+    """``value`` (a member's JSON value) as the objects fhirpathpy's member step gives: an absent
+    member none, an array of objects its objects; ``None`` for anything else (the general way)."""
+    if value is _MISSING:
+        return []
+    if type(value) is list and all(type(v) is dict for v in value):
+        return value
+    return None
+
+
+_MISSING: Any = object()
+
+
+def _endpoint_holds(bundle: dict[str, Any]) -> bool:
+    """Whether :data:`_ENDPOINT_NAMES_RECEIVER` gives ``[True]`` on ``bundle`` (its own
+    ``%resource``), read on plain data only: the entries an array of objects, each ``fullUrl``,
+    ``reference``, ``system``, ``value`` and ``endpoint`` read a string (or absent), each
+    ``destination`` and ``identifier`` an array of objects, ``receiver`` and ``resource`` objects, no
+    ``_name`` key for any of them and no ``value…`` key but ``value`` on an identifier (a choice
+    fhirpathpy might read). False (the general way decides) for anything else and wherever the rule
+    would not hold. The rule: X = the first ``destination.receiver.reference`` of the MessageHeader
+    entries; K = the first ``value`` of a kommunkod identifier of the resources of the entries whose
+    fullUrl is X; with K, every MessageHeader destination's ``endpoint`` is ``urn:lisn:kommunkod:`` + K."""
+    get = dict.get
+    if "_entry" in bundle:
+        return False
+    entries = _plain_list(get(bundle, "entry", _MISSING))
+    if entries is None:
+        return False
+    destinations: list[dict[str, Any]] = []
+    for entry in entries:
+        if "_fullUrl" in entry or "_resource" in entry:
+            return False
+        url = get(entry, "fullUrl", "")
+        if type(url) is not str:
+            return False
+        resource = get(entry, "resource", _MISSING)
+        if resource is _MISSING:
+            continue
+        if type(resource) is not dict or type(get(resource, "resourceType")) is not str:
+            return False
+        if resource["resourceType"] == "MessageHeader":
+            if "_destination" in resource:
+                return False
+            found = _plain_list(get(resource, "destination", _MISSING))
+            if found is None:
+                return False
+            destinations += found
+    receiver_reference = None
+    for destination in destinations:
+        if "_receiver" in destination or "_endpoint" in destination:
+            return False
+        if type(get(destination, "endpoint", "")) is not str:
+            return False
+        receiver = get(destination, "receiver", _MISSING)
+        if receiver is _MISSING:
+            continue
+        if type(receiver) is not dict or "_reference" in receiver:
+            return False
+        reference = get(receiver, "reference", _MISSING)
+        if reference is _MISSING:
+            continue
+        if type(reference) is not str:
+            return False
+        if receiver_reference is None:
+            receiver_reference = reference
+    if receiver_reference is None:
+        return True  # no X: no entry is where'd, K does not exist, the rule holds
+    code = None
+    for entry in entries:
+        if get(entry, "fullUrl") != receiver_reference or "resource" not in entry:
+            continue
+        resource = entry["resource"]
+        if "_identifier" in resource:
+            return False
+        identifiers = _plain_list(get(resource, "identifier", _MISSING))
+        if identifiers is None:
+            return False
+        for identifier in identifiers:
+            system = get(identifier, "system", _MISSING)
+            if "_system" in identifier or "_value" in identifier or (system is not _MISSING and type(system) is not str):
+                return False
+            for key in identifier:
+                if key.startswith("value") and key != "value":
+                    return False
+            value = get(identifier, "value", _MISSING)
+            if value is not _MISSING and type(value) is not str:
+                return False
+            if code is None and system == _KOMMUNKOD and value is not _MISSING:
+                code = value
+    if code is None:
+        return True  # K does not exist
+    wanted = "urn:lisn:kommunkod:" + code
+    for destination in destinations:  # noqa: SIM110 - a plain loop, as the negative control breaks it
+        if get(destination, "endpoint") != wanted:
+            return False
+    return True
+
+
+# The certificate's work-capacity rule (formaga: a period starting more than a week after the
+# earliest grund date needs a motivering), answered ``[True]`` on plain dates (:func:`_formaga_holds`).
+_FORMAGA = ("((item.where(linkId='formaga').item.where(linkId='formaga.period').item.where("
+            "linkId='formaga.period.start').answer.value.first() + 7 days) < item.where(linkId='grund')"
+            ".item.where(linkId='grund.datum').answer.value.aggregate(iif($total.empty() or $this < $total, "
+            "$this, $total))) implies item.where(linkId='formaga').item.where(linkId='formaga.period').item"
+            ".where(linkId='formaga.period.motivering').answer.value.exists()")
+FORMAGA_SHORT = True
+"""Whether :func:`holds` answers the rules of :data:`_SHORT_RULES` by their short ways first
+(``False``: the general way alone, but for the endpoint rule, which ``ENDPOINT_SHORT`` switches;
+the tests compare the two)."""
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class _NotPlain(Exception):
+    """Data :func:`_formaga_holds` does not read (the general way decides)."""
+
+
+def _linked(items: list[dict[str, Any]], link: str) -> list[dict[str, Any]]:
+    """``items.item.where(linkId = link)`` on plain items: each item's ``item`` an array of objects,
+    each with a string ``linkId`` and no ``_linkId``/``_item``."""
+    found = []
+    for parent in items:
+        children = parent.get("item")
+        if children is None:
+            if "item" in parent:
+                raise _NotPlain
+            continue
+        if type(children) is not list:
+            raise _NotPlain
+        for child in children:
+            if type(child) is not dict or type(child.get("linkId")) is not str or "_linkId" in child \
+                    or "_item" in child:
+                raise _NotPlain
+            if child["linkId"] == link:
+                found.append(child)
+    return found
+
+
+def _answer_values(items: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """``items.answer.value`` as ``(key, value)`` pairs, on answers that are objects with at most one
+    ``value…`` key and no ``_value…`` key (no ``_answer`` on the items)."""
+    found = []
+    for item in items:
+        if "_answer" in item:
+            raise _NotPlain
+        answers = item.get("answer")
+        if answers is None:
+            if "answer" in item:
+                raise _NotPlain
+            continue
+        if type(answers) is not list:
+            raise _NotPlain
+        for answer in answers:
+            if type(answer) is not dict:
+                raise _NotPlain
+            keys = [k for k in answer if k.startswith(("value", "_value"))]
+            if len(keys) > 1 or (keys and keys[0][0] == "_"):
+                raise _NotPlain
+            if keys:
+                found.append((keys[0], answer[keys[0]]))
+    return found
+
+
+def _dates(values: list[tuple[str, Any]]) -> list[str]:
+    """The values, each a ``valueDate`` of full precision that Python reads as a date."""
+    out = []
+    for key, value in values:
+        if key != "valueDate" or type(value) is not str or not _FULL_DATE.fullmatch(value):
+            raise _NotPlain
+        out.append(value)
+    return out
+
+
+def _formaga_holds(node: dict[str, Any]) -> bool:
+    """Whether :data:`_FORMAGA` gives ``[True]`` on ``node``, read on plain data only (items as
+    :func:`_linked` reads them, the start and grund answers full ``valueDate`` values, each motivering
+    answer with at most one plain value): S, the first start date plus 7 days; G, the earliest grund
+    date (the ``aggregate``: the first of the smallest); ``S < G`` false or either absent with a
+    motivering answer value, or a motivering answer value: the rule holds. False (the general way
+    decides) for anything else, and where the rule would not hold."""
+    if "_item" in node:
+        return False
+    try:
+        root = [node]
+        periods = _linked(_linked(root, "formaga"), "formaga.period")
+        starts = _dates(_answer_values(_linked(periods, "formaga.period.start")))
+        grounds = _dates(_answer_values(_linked(_linked(root, "grund"), "grund.datum")))
+        reasons = _answer_values(_linked(periods, "formaga.period.motivering"))
+        if any(type(value) is not str or key != "valueString" for key, value in reasons):
+            return False  # (a value fhirpathpy might not give: the general way)
+        # (each date read, whether or not the rule needs it: one Python refuses, fhirpathpy may refuse)
+        start = datetime.date.fromisoformat(starts[0]) + datetime.timedelta(days=7) if starts else None
+        earliest = min(datetime.date.fromisoformat(g) for g in grounds) if grounds else None
+    except (_NotPlain, ValueError, OverflowError):
+        return False
+    if reasons:
+        return True  # X implies true, X being a comparison of plain dates (or empty)
+    if start is None or earliest is None:
+        return False  # empty implies false: empty
+    return not start < earliest
+
+
+# The certificate's grund-date rule (no grund date after the day the certificate was authored),
+# answered ``[True]`` on plain dates (:func:`_authored_holds`).
+_AUTHORED = ("authored.exists() implies item.where(linkId='grund').item.where(linkId='grund.datum').answer.value"
+             ".all($this.toString() <= %resource.authored.toString().substring(0, 10))")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?")
+
+
+def _authored_holds(node: dict[str, Any]) -> bool:
+    """Whether :data:`_AUTHORED` gives ``[True]`` on ``node`` (its own ``%resource``), read on plain
+    data only: ``authored`` absent or a date or full dateTime string (no ``_authored``), the grund
+    dates full ``valueDate`` values (items as :func:`_linked` reads them). Then ``toString()`` gives
+    each string as it is, and the rule holds where every grund date is at most ``authored``'s first
+    ten characters (or there is no ``authored``). False (the general way decides) for anything else."""
+    if "_item" in node or "_authored" in node:
+        return False
+    authored = node.get("authored", _MISSING)
+    try:
+        grounds = _dates(_answer_values(_linked(_linked([node], "grund"), "grund.datum")))
+    except _NotPlain:
+        return False
+    if authored is _MISSING:
+        return True
+    if type(authored) is not str or not _DATE_TIME.fullmatch(authored):
+        return False
+    day = authored[:10]
+    for ground in grounds:  # noqa: SIM110 - a plain loop, as the negative control breaks it
+        if not ground <= day:
+            return False
+    return True
+
+
+# The certificate's prognosis rule (an unclear prognosis needs a description), answered ``[True]``
+# on plain answers (:func:`_prognos_holds`).
+_PROGNOS = ("item.where(linkId='prognos').all(item.where(linkId='prognos.typ').answer.value.where(code in "
+            "('oklar' | 'ej-aterfa')).exists() implies item.where(linkId='prognos.beskrivning').answer.value.exists())")
+
+
+def _prognos_holds(node: dict[str, Any]) -> bool:
+    """Whether :data:`_PROGNOS` gives ``[True]`` on ``node``, read on plain data only (items as
+    :func:`_linked` reads them; every prognos.typ answer a ``valueCoding`` object with a string
+    ``code`` or none, no ``_code``): for each prognos item, a beskrivning answer with a string
+    ``valueString`` (then its criterion is true), or no typ code ``oklar``/``ej-aterfa``. False (the
+    general way decides) for anything else."""
+    if "_item" in node:
+        return False
+    try:
+        for prognos in _linked([node], "prognos"):
+            unclear = False
+            for key, value in _answer_values(_linked([prognos], "prognos.typ")):
+                if key != "valueCoding" or type(value) is not dict or "_code" in value:
+                    return False
+                code = value.get("code", _MISSING)
+                if code is not _MISSING and type(code) is not str:
+                    return False
+                if code == "oklar" or code == "ej-aterfa":
+                    unclear = True
+            texts = _answer_values(_linked([prognos], "prognos.beskrivning"))
+            if unclear and not any(key == "valueString" and type(value) is str for key, value in texts):
+                return False
+    except _NotPlain:
+        return False
+    return True
+
+
+def _endpoint_short(bundle: dict[str, Any]) -> bool:
+    return ENDPOINT_SHORT and _endpoint_holds(bundle)
+
+
+# The rules :func:`holds` answers by a short way of their own where it gives ``True``: expression ->
+# (the short way, whether only on a node that is its own ``%resource``).
+_SHORT_RULES: dict[str, tuple[Callable[[dict[str, Any]], bool], bool]] = {
+    _FORMAGA: (_formaga_holds, False), _AUTHORED: (_authored_holds, True), _PROGNOS: (_prognos_holds, False),
+    _ENDPOINT_NAMES_RECEIVER: (_endpoint_short, True)}
 
 
 PLAIN_LISTED = True
@@ -726,6 +1017,9 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     if node is resource and type(node) is dict and type_path is None and not raw \
             and expression == _SUBSET_OF_FULL_URLS and _all_listed(node):
         return [True]
+    if node is resource and type(node) is dict and type_path is None and not raw and ENDPOINT_SHORT \
+            and expression == _ENDPOINT_NAMES_RECEIVER and _endpoint_holds(node):
+        return [True]
     if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
         node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
@@ -752,6 +1046,10 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
     :func:`adapter.validation.constraints.as_boolean` for the core invariants): a single boolean
     is itself, an empty result fails; anything else is a problem with the expression.
     """
+    if type_path is None and FORMAGA_SHORT and type(node) is dict:
+        short = _SHORT_RULES.get(expression)
+        if short is not None and (node is resource or not short[1]) and short[0](node):
+            return True  # (answered before any plan is made)
     quick = _QUICK.get((expression, type_path)) if type(node) is dict else None
     if quick is not None:
         result = _quickly(quick, expression, node, type_path)  # (evaluate's first step, called here)
