@@ -423,7 +423,7 @@ _FORMAGA = ("((item.where(linkId='formaga').item.where(linkId='formaga.period').
             ".item.where(linkId='grund.datum').answer.value.aggregate(iif($total.empty() or $this < $total, "
             "$this, $total))) implies item.where(linkId='formaga').item.where(linkId='formaga.period').item"
             ".where(linkId='formaga.period.motivering').answer.value.exists()")
-FORMAGA_SHORT = True
+RULES_SHORT = True
 """Whether :func:`holds` answers the rules of :data:`_SHORT_RULES` by their short ways first
 (``False``: the general way alone, but for the endpoint rule, which ``ENDPOINT_SHORT`` switches;
 the tests compare the two)."""
@@ -1046,7 +1046,7 @@ def holds(expression: str, node: Any, *, resource: Any, root: Any = None,
     :func:`adapter.validation.constraints.as_boolean` for the core invariants): a single boolean
     is itself, an empty result fails; anything else is a problem with the expression.
     """
-    if type_path is None and FORMAGA_SHORT and type(node) is dict:
+    if type_path is None and RULES_SHORT and type(node) is dict:
         short = _SHORT_RULES.get(expression)
         if short is not None and (node is resource or not short[1]) and short[0](node):
             return True  # (answered before any plan is made)

@@ -3,7 +3,7 @@
 ``authored.exists() implies item.where(linkId='grund').item.where(linkId='grund.datum').answer.value.all(
 $this.toString() <= %resource.authored.toString().substring(0, 10))`` is answered ``True`` by
 :func:`invariants.holds` without FHIRPath on plain dates. Wherever the short way answers, fhirpathpy
-(the oracle, R4 model) gives ``[True]`` and the general way (``FORMAGA_SHORT = False``) holds too: on
+(the oracle, R4 model) gives ``[True]`` and the general way (``RULES_SHORT = False``) holds too: on
 every object with items of the examples, the validation cases and both HL7 corpora, and on mutated
 certificates (authored of every precision and time zone, absent, odd; grund dates as in
 ``test_rules_fast_formaga``). Deliberately wrong short ways are caught (the negative controls).
@@ -49,7 +49,7 @@ def _disagreement(node: Any, monkeypatch: pytest.MonkeyPatch) -> str | None:
         return None
     oracle = _oracle(node)
     with monkeypatch.context() as m:
-        m.setattr(invariants, "FORMAGA_SHORT", False)
+        m.setattr(invariants, "RULES_SHORT", False)
         general = invariants.holds(RULE, node, resource=node)
     fast = invariants.holds(RULE, node, resource=node)
     if oracle == ("ok", [True]) and general is True and fast is True:

@@ -3,7 +3,7 @@
 ``((… formaga.period.start ….answer.value.first() + 7 days) < … grund.datum ….answer.value.aggregate(iif(…)))
 implies … formaga.period.motivering ….answer.value.exists()`` is answered ``True`` by :func:`invariants.holds`
 without FHIRPath on plain full dates. Wherever the short way answers, fhirpathpy itself (the oracle,
-R4 model) gives ``[True]`` and the general way (``FORMAGA_SHORT = False``: the quick plan's direct
+R4 model) gives ``[True]`` and the general way (``RULES_SHORT = False``: the quick plan's direct
 form) holds too: on every QuestionnaireResponse of the examples, the validation cases and both HL7
 corpora, and on mutated certificates (dates of every precision, dateTimes with time zones, strings,
 invalid and boundary dates, missing and extra answers, several periods and formaga items, odd JSON).
@@ -78,7 +78,7 @@ def _oracle(node: Any) -> Any:
 
 def _general(node: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     with monkeypatch.context() as m:
-        m.setattr(invariants, "FORMAGA_SHORT", False)
+        m.setattr(invariants, "RULES_SHORT", False)
         return invariants.holds(RULE, node, resource=node)
 
 

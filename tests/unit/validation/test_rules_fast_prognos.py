@@ -4,7 +4,7 @@
 'ej-aterfa')).exists() implies item.where(linkId='prognos.beskrivning').answer.value.exists())`` is
 answered ``True`` by :func:`invariants.holds` without FHIRPath on plain answers. Wherever the short
 way answers, fhirpathpy (the oracle, R4 model) gives ``[True]`` and the general way
-(``FORMAGA_SHORT = False``) holds too: on every object with items of the examples, the validation
+(``RULES_SHORT = False``) holds too: on every object with items of the examples, the validation
 cases and both HL7 corpora, and on mutated certificates (codes, descriptions of every kind, several
 prognosis items, odd JSON). Deliberately wrong short ways are caught (the negative controls).
 """
@@ -47,7 +47,7 @@ def _disagreement(node: Any, monkeypatch: pytest.MonkeyPatch) -> str | None:
         return None
     oracle = _oracle(node)
     with monkeypatch.context() as m:
-        m.setattr(invariants, "FORMAGA_SHORT", False)
+        m.setattr(invariants, "RULES_SHORT", False)
         general = invariants.holds(RULE, node, resource=node)
     fast = invariants.holds(RULE, node, resource=node)
     if oracle == ("ok", [True]) and general is True and fast is True:
