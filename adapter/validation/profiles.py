@@ -1019,22 +1019,23 @@ def _may_fail(limits: _Limits, refs: list[tuple[str, Any]], resolver: Resolver) 
     if not names and not choices:
         return False
     for ref, node in refs:
+        target = resolver(ref)
+        if target is None:
+            continue  # (reference_target checks nothing at a reference not resolved)
+        rtype = target.get("resourceType")
         while node is not None and type(node[1]) is not str:
             node = node[0]
         if node is None:
             return True
         name = node[1]
         bare = name[1:] if name.startswith("_") else name
-        limited = [allowed for n in (name, bare) if (allowed := names.get(n)) is not None]
-        limited += [allowed for base, allowed in choices if name.startswith(base) or bare.startswith(base)]
-        if not limited:
-            continue  # no node of its name limits its target: not resolved
-        target = resolver(ref)
-        if target is None:
-            continue  # (reference_target checks nothing at a reference not resolved)
-        rtype = target.get("resourceType")
-        if type(rtype) is not str or any(rtype not in allowed for allowed in limited):
-            return True
+        for n in (name, bare):
+            allowed = names.get(n)
+            if allowed is not None and (type(rtype) is not str or rtype not in allowed):
+                return True
+        for base, allowed in choices:
+            if (name.startswith(base) or bare.startswith(base)) and (type(rtype) is not str or rtype not in allowed):
+                return True
     return False
 
 
