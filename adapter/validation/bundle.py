@@ -45,9 +45,12 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
         if not isinstance(resource, dict):
             continue
         where = f"{path}.entry[{i}].resource"
+        listed = None
         if self_contained:
-            # One walk for the references and for the entry's identifier check, which follows soon
-            refs, marks = scan.references_and_marks(resource)
+            # One walk for the references, for the entry's identifier check, which follows soon, and
+            # for the targetProfile checks below (every reference listed, when nothing was passed over)
+            refs, marks, skipped = scan.references_marks_and_skipped(resource)
+            listed = None if skipped else refs
             scan.keep(issues, resource, where, marks)
             for reference, node in refs:
                 found = bundle_rules.resolve_reference(entries, reference, entry.get("fullUrl"), by_url)
@@ -58,7 +61,7 @@ def validate_bundle(bundle: dict[str, Any], registry: Registry, issues: Issues, 
                              reference=reference)
                 issues.check(len(found) < 2, "Bundle_BUNDLE_MultipleMatches", expression=f"{at}.reference",
                              code="invalid", reference=reference)
-        profiles.check_reference_targets(resource, registry, issues, path=where, resolver=resolve)
+        profiles.check_reference_targets(resource, registry, issues, path=where, resolver=resolve, refs=listed)
 
 
 def _check_full_urls(entries: list[Any], issues: Issues, path: str) -> None:

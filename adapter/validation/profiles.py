@@ -970,14 +970,91 @@ def validate_against_profiles(resource: Resource, registry: Registry, issues: Is
     check_resource_rules(resource, registry, issues, path=path, test_environment=test_environment)
 
 
+#: :func:`check_reference_targets` walks a profile only when a reference it is handed could fail
+#: one of the profile's targetProfiles (False: always walks, the general way compared in
+#: tests/unit/validation/test_refs_fast_targets.py).
+REFS_LISTED = True
+_Limits = tuple[dict[str, frozenset[str]], tuple[tuple[str, frozenset[str]], ...]] | None
+
+
+def _target_limits(root: Node, registry: Registry) -> _Limits:
+    """The types a reference under each JSON name may resolve to without failing any targetProfile of
+    the profile rooted at ``root`` (at any depth, in any slice): name -> the types every node of that
+    name allows (a node allowing any type, or naming none, left out), and the same for each choice
+    ``name[x]`` by its base. None when the root itself has targetProfiles. Kept per registry, as
+    :func:`_allowed_targets` is."""
+    key = ("profiles.limits", id(root))
+    hit = registry.derived.get(key)
+    if hit is None or hit[0] is not root:
+        limits: dict[str, frozenset[str]] | None = {} if not root.target_types else None
+        choices: dict[str, frozenset[str]] = {}
+        stack = [root]
+        while stack and limits is not None:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            stack.extend(node.slices)
+            if node is root or not node.target_types:
+                continue
+            allowed = _allowed_targets(node, registry)
+            if not allowed or "Resource" in allowed:
+                continue  # (reference_target checks nothing there)
+            into = choices if node.name.endswith("[x]") else limits
+            name = node.name[:-3] if node.name.endswith("[x]") else node.name
+            into[name] = into[name] & frozenset(allowed) if name in into else frozenset(allowed)
+        hit = (root, None if limits is None else (limits, tuple(choices.items())))
+        if len(registry.derived) < _DECLARED_KEPT_MAX:
+            registry.derived[key] = hit
+    found: _Limits = hit[1]
+    return found
+
+
+def _may_fail(limits: _Limits, refs: list[tuple[str, Any]], resolver: Resolver) -> bool:
+    """Whether any of ``refs`` (every reference string below a resource with its scan location,
+    ``(parent, key or index)``) could fail a targetProfile by ``limits`` (:func:`_target_limits`):
+    one that resolves to a resource whose type a node of its name (the key holding it, or that key
+    without ``_``, or a choice whose base begins it) does not allow."""
+    if limits is None:
+        return True
+    names, choices = limits
+    if not names and not choices:
+        return False
+    for ref, node in refs:
+        target = resolver(ref)
+        if target is None:
+            continue  # (reference_target checks nothing at a reference not resolved)
+        rtype = target.get("resourceType")
+        while node is not None and type(node[1]) is not str:
+            node = node[0]
+        if node is None:
+            return True
+        name = node[1]
+        bare = name[1:] if name.startswith("_") else name
+        for n in (name, bare):
+            allowed = names.get(n)
+            if allowed is not None and (type(rtype) is not str or rtype not in allowed):
+                return True
+        for base, allowed in choices:
+            if (name.startswith(base) or bare.startswith(base)) and (type(rtype) is not str or rtype not in allowed):
+                return True
+    return False
+
+
 def check_reference_targets(resource: Resource, registry: Registry, issues: Issues, *, path: str,
-                            resolver: Resolver) -> None:
-    """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle."""
+                            resolver: Resolver, refs: list[tuple[str, Any]] | None = None) -> None:
+    """Only the ``targetProfile`` checks of the applicable profiles, with references resolved in a Bundle.
+
+    ``refs``: when given, every object with a ``reference`` string below ``resource``, each as its
+    string and its :mod:`adapter.validation.scan` location (``scan.references_marks_and_skipped``
+    with nothing skipped): a profile is walked only when one of them could fail its targetProfiles
+    (:func:`_may_fail`); the walk, and so every issue, is the same."""
     found = _declarations(resource, registry) if DECLARED_KEPT else None
     if found is not None:
         for _canonical, _index, sd in found[1]:
             profile = compile_profile(sd) if sd is not None else None
             if profile is not None and _targets_below(profile.root):
+                if refs is not None and REFS_LISTED and not _may_fail(_target_limits(profile.root, registry),
+                                                                      refs, resolver):
+                    continue  # no reference it is handed can fail a targetProfile: the walk would add nothing
                 Walk(profile, registry, issues, resource, resolver=resolver, refs_only=True).run(path)
         return
     for canonical in applicable_profiles(resource):

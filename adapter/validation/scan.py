@@ -92,37 +92,57 @@ def _marks_in_array(value: list[Any], node: Node, kind: str | None, found: list[
 def references_and_marks(resource: dict[str, Any]) -> tuple[list[Reference], list[Mark]]:
     """Every ``reference`` string but ``#id`` ones below ``resource`` (in the resources inside it too,
     not in contained ones), and :func:`marks` of ``resource``: one walk for both."""
-    refs: list[Reference] = []
-    found: list[Mark] = []
-    _both_in(resource, None, refs, found, True)
+    refs, found, _ = references_marks_and_skipped(resource)
     return refs, found
 
 
-def _both_in(value: dict[str, Any], node: Node, refs: list[Reference], found: list[Mark], own: bool) -> None:
-    """``own``: ``value`` belongs to the scanned resource (not to a resource inside it): marks are taken."""
+def references_marks_and_skipped(resource: dict[str, Any]) -> tuple[list[Reference], list[Mark], bool]:
+    """:func:`references_and_marks`, and whether the walk passed over anything that may hold a
+    ``reference`` string it does not list: a ``contained`` object or array, a ``#id`` reference.
+    When not, the references listed are every object with a ``reference`` string below
+    ``resource`` (what :func:`adapter.validation.profiles.check_reference_targets` may check)."""
+    refs: list[Reference] = []
+    found: list[Mark] = []
+    skipped: list[Node] = []
+    _both_in(resource, None, refs, found, True, skipped)
+    return refs, found, bool(skipped)
+
+
+def _both_in(value: dict[str, Any], node: Node, refs: list[Reference], found: list[Mark], own: bool,
+             skipped: list[Node]) -> None:
+    """``own``: ``value`` belongs to the scanned resource (not to a resource inside it): marks are taken.
+    ``skipped``: where a ``contained`` value or a ``#id`` reference was passed over."""
     for key, child in value.items():
         t = type(child)
         if t is str:
             continue
         if t is dict or (t is not list and isinstance(child, dict)):
             if key == "contained":
+                skipped.append((node, key))
                 continue
             sub = (node, key)
-            ref = child.get("reference")
-            if ref is not None and isinstance(ref, str) and not ref.startswith("#"):
-                refs.append((ref, sub))
+            if "reference" in child:  # (a test, no call: most objects hold none)
+                ref = child["reference"]
+                if isinstance(ref, str):
+                    if ref.startswith("#"):
+                        skipped.append(sub)
+                    else:
+                        refs.append((ref, sub))
             if own and "resourceType" not in child:
                 if key in _KINDS:
                     found.append((_KINDS[key], child, sub))
-                _both_in(child, sub, refs, found, True)
+                _both_in(child, sub, refs, found, True, skipped)
             else:
-                _both_in(child, sub, refs, found, False)
-        elif (t is list or isinstance(child, list)) and key != "contained":
-            _both_in_array(child, (node, key), refs, found, _KINDS.get(key) if own else None, own)
+                _both_in(child, sub, refs, found, False, skipped)
+        elif t is list or isinstance(child, list):
+            if key == "contained":
+                skipped.append((node, key))
+            else:
+                _both_in_array(child, (node, key), refs, found, _KINDS.get(key) if own else None, own, skipped)
 
 
 def _both_in_array(value: list[Any], node: Node, refs: list[Reference], found: list[Mark], kind: str | None,
-                   own: bool) -> None:
+                   own: bool, skipped: list[Node]) -> None:
     i = -1
     for item in value:
         i += 1
@@ -131,14 +151,18 @@ def _both_in_array(value: list[Any], node: Node, refs: list[Reference], found: l
             continue
         if t is dict or (t is not list and isinstance(item, dict)):
             sub = (node, i)
-            ref = item.get("reference")
-            if ref is not None and isinstance(ref, str) and not ref.startswith("#"):
-                refs.append((ref, sub))
+            if "reference" in item:
+                ref = item["reference"]
+                if isinstance(ref, str):
+                    if ref.startswith("#"):
+                        skipped.append(sub)
+                    else:
+                        refs.append((ref, sub))
             if kind is not None:
                 found.append((kind, item, sub))
-            _both_in(item, sub, refs, found, own)
+            _both_in(item, sub, refs, found, own, skipped)
         elif t is list or isinstance(item, list):
-            _both_in_array(item, (node, i), refs, found, kind, own)
+            _both_in_array(item, (node, i), refs, found, kind, own, skipped)
 
 
 def references(value: Any) -> list[Reference]:
@@ -146,9 +170,9 @@ def references(value: Any) -> list[Reference]:
     contained resources: the walk of :func:`references_and_marks` taking no marks."""
     refs: list[Reference] = []
     if isinstance(value, dict):
-        _both_in(value, None, refs, [], False)
+        _both_in(value, None, refs, [], False, [])
     elif isinstance(value, list):
-        _both_in_array(value, None, refs, [], None, False)
+        _both_in_array(value, None, refs, [], None, False, [])
     return refs
 
 
