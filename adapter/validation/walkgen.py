@@ -71,27 +71,17 @@ _REFUSED = -(1 << 62)  # the count of a shape that cannot be generated: never re
 def met(visit: _Visit, keys: tuple[str, ...]) -> None:
     """One visit of an object of shape ``keys`` the general way: counted, and at :data:`AFTER`, its
     function generated for the next ones (or the shape marked as one that takes the general way)."""
-    counts = visit.counts
-    n = counts.get(keys)
-    if n is None:
-        if len(counts) >= SHAPES:
-            return
-        n = 0
-    n += 1
-    if n < AFTER:
-        counts[keys] = n
-        return
-    shape = generate(visit, keys)
-    if shape is None:
-        counts[keys] = _REFUSED
-    else:
-        visit.shapes[keys] = shape
+    _count(visit, keys, visit.counts, visit.shapes, False)
 
 
 def met_below(visit: _Visit, keys: tuple[str, ...]) -> None:
     """:func:`met` for an object with profile walks below it: its :data:`Below` function
     (``visit.below_shapes``), counted apart (``visit.below_counts``)."""
-    counts = visit.below_counts
+    _count(visit, keys, visit.below_counts, visit.below_shapes, True)
+
+
+def _count(visit: _Visit, keys: tuple[str, ...], counts: dict[tuple[str, ...], int], shapes: dict[Any, Any],
+           below: bool) -> None:
     n = counts.get(keys)
     if n is None:
         if len(counts) >= SHAPES:
@@ -101,11 +91,11 @@ def met_below(visit: _Visit, keys: tuple[str, ...]) -> None:
     if n < AFTER:
         counts[keys] = n
         return
-    shape = generate(visit, keys, below=True)
+    shape = generate(visit, keys, below=below)
     if shape is None:
         counts[keys] = _REFUSED
     else:
-        visit.below_shapes[keys] = shape
+        shapes[keys] = shape
 
 
 class _Source:
