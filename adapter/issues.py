@@ -40,7 +40,7 @@ class Issues:
     """Collects OperationOutcome issues in the order they are found."""
 
     def __init__(self, lang: str | None = None) -> None:
-        self.lang = messages.check_lang(lang) if lang is not None else messages._current.get()  # (current_lang())
+        self.lang = messages.check_lang(lang) if lang is not None else messages.current_lang()
         self.items: list[dict[str, Any]] = []
         self.questions: Mapping[str, Any] | None = None
         """linkId -> item definition of the Questionnaire being checked: messages with a ``linkId``
@@ -112,7 +112,7 @@ def all_ok() -> errors.OperationOutcome:
     """``errors.outcome([])``, the outcome of a valid resource (its 'all OK' issue in the current
     language), written out: a new one each time (no part shared with another outcome), for about a
     sixth of the instructions of the general way (which looks up and formats the text and builds the
-    issue through ``errors.issue``). ``tests/unit/validation/test_pos_fast_outcome.py`` holds it to
+    issue through ``errors.issue``). ``tests/unit/validation/test_pos_fast_entry.py`` holds it to
     ``errors.outcome([])`` in both languages."""
     return {"resourceType": "OperationOutcome", "issue": [{
         "extension": [{"url": errors.MESSAGE_ID_URL, "valueString": "ALL_OK"}],
