@@ -10,6 +10,7 @@ Each entry's own resource is validated against its profiles by the dispatcher, n
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from adapter.fhir.registry import Registry
@@ -71,7 +72,13 @@ def _check_full_urls(entries: list[Any], issues: Issues, path: str) -> None:
         url = entry.get("fullUrl") if isinstance(entry, dict) else None
         if not isinstance(url, str):
             continue
-        key = (url, bundle_rules.version_of(entry.get("resource")))
+        version = bundle_rules.version_of(entry.get("resource"))
+        if not isinstance(version, (str, int, float, bool, type(None))):
+            # a versionId of the wrong type (an array, an object: the structure walk reports it) is
+            # still told apart by its content, as text in a tuple (a list or dict cannot be a dict key;
+            # the tuple keeps it apart from a string versionId of the same text)
+            version = ("json", json.dumps(version, sort_keys=True, default=str))
+        key = (url, version)
         if key in seen:
             issues.add("LISN_BUNDLE_FULLURL_DUPLICATE", expression=f"{path}.entry[{i}].fullUrl",
                        code="duplicate", first=seen[key])
