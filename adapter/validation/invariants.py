@@ -312,9 +312,6 @@ _RECEIVER = ("%resource.entry.where(fullUrl = %resource.entry.resource.ofType(Me
 _ENDPOINT_NAMES_RECEIVER = (_RECEIVER + ".exists() implies entry.resource.ofType(MessageHeader).destination"
                             ".all(endpoint = 'urn:lisn:kommunkod:' + " + _RECEIVER + ")")
 _KOMMUNKOD = "https://lisn.se/fhir/sid/kommunkod"
-ENDPOINT_SHORT = True
-"""Whether :func:`evaluate` answers :data:`_ENDPOINT_NAMES_RECEIVER` by :func:`_endpoint_holds` first
-(``False``: the general way alone; the tests compare the two)."""
 
 
 def _plain_list(value: Any) -> list[dict[str, Any]] | None:
@@ -424,9 +421,8 @@ _FORMAGA = ("((item.where(linkId='formaga').item.where(linkId='formaga.period').
             "$this, $total))) implies item.where(linkId='formaga').item.where(linkId='formaga.period').item"
             ".where(linkId='formaga.period.motivering').answer.value.exists()")
 RULES_SHORT = True
-"""Whether :func:`holds` answers the rules of :data:`_SHORT_RULES` by their short ways first
-(``False``: the general way alone, but for the endpoint rule, which ``ENDPOINT_SHORT`` switches;
-the tests compare the two)."""
+"""Whether :func:`holds` answers the rules of :data:`_SHORT_RULES` (the four LISN rules below and
+lisn-sub-2) by their short ways first (``False``: the general way alone; the tests compare the two)."""
 _FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -583,17 +579,6 @@ def _prognos_holds(node: dict[str, Any]) -> bool:
     return True
 
 
-def _endpoint_short(bundle: dict[str, Any]) -> bool:
-    return ENDPOINT_SHORT and _endpoint_holds(bundle)
-
-
-# The rules :func:`holds` answers by a short way of their own where it gives ``True``: expression ->
-# (the short way, whether only on a node that is its own ``%resource``).
-_SHORT_RULES: dict[str, tuple[Callable[[dict[str, Any]], bool], bool]] = {
-    _FORMAGA: (_formaga_holds, False), _AUTHORED: (_authored_holds, True), _PROGNOS: (_prognos_holds, False),
-    _ENDPOINT_NAMES_RECEIVER: (_endpoint_short, True)}
-
-
 PLAIN_LISTED = True
 """Whether :func:`_all_listed` walks each entry resource by :func:`_plainly_listed` first (``False``:
 by :func:`_listed` alone; the tests compare the two)."""
@@ -700,6 +685,14 @@ def _typed_reference(trail: _Trail) -> bool:
             return True
         path = parents.get(path)
     return False
+
+
+# The rules :func:`holds` answers by a short way of their own where it gives ``True`` (one entry
+# point, one switch: ``RULES_SHORT``): expression -> (the short way, whether only on a node that is
+# its own ``%resource``). :func:`evaluate` takes the general way for them.
+_SHORT_RULES: dict[str, tuple[Callable[[dict[str, Any]], bool], bool]] = {
+    _FORMAGA: (_formaga_holds, False), _AUTHORED: (_authored_holds, True), _PROGNOS: (_prognos_holds, False),
+    _ENDPOINT_NAMES_RECEIVER: (_endpoint_holds, True), _SUBSET_OF_FULL_URLS: (_all_listed, True)}
 
 
 @lru_cache(maxsize=2048)
@@ -1014,12 +1007,6 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     if isinstance(fn, FhirPathProblem):
         return fn
     pruned_root = root is None or root is resource
-    if node is resource and type(node) is dict and type_path is None and not raw \
-            and expression == _SUBSET_OF_FULL_URLS and _all_listed(node):
-        return [True]
-    if node is resource and type(node) is dict and type_path is None and not raw and ENDPOINT_SHORT \
-            and expression == _ENDPOINT_NAMES_RECEIVER and _endpoint_holds(node):
-        return [True]
     if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
         node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
