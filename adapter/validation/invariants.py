@@ -312,9 +312,6 @@ _RECEIVER = ("%resource.entry.where(fullUrl = %resource.entry.resource.ofType(Me
 _ENDPOINT_NAMES_RECEIVER = (_RECEIVER + ".exists() implies entry.resource.ofType(MessageHeader).destination"
                             ".all(endpoint = 'urn:lisn:kommunkod:' + " + _RECEIVER + ")")
 _KOMMUNKOD = "https://lisn.se/fhir/sid/kommunkod"
-ENDPOINT_SHORT = True
-"""Whether :func:`evaluate` answers :data:`_ENDPOINT_NAMES_RECEIVER` by :func:`_endpoint_holds` first
-(``False``: the general way alone; the tests compare the two)."""
 
 
 def _plain_list(value: Any) -> list[dict[str, Any]] | None:
@@ -424,9 +421,8 @@ _FORMAGA = ("((item.where(linkId='formaga').item.where(linkId='formaga.period').
             "$this, $total))) implies item.where(linkId='formaga').item.where(linkId='formaga.period').item"
             ".where(linkId='formaga.period.motivering').answer.value.exists()")
 RULES_SHORT = True
-"""Whether :func:`holds` answers the rules of :data:`_SHORT_RULES` by their short ways first
-(``False``: the general way alone, but for the endpoint rule, which ``ENDPOINT_SHORT`` switches;
-the tests compare the two)."""
+"""Whether :func:`holds` answers the rules of :data:`_SHORT_RULES` (the LISN rules below, lisn-sub-2
+and lisn-sub-6) by their short ways first (``False``: the general way alone; the tests compare the two)."""
 _FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -583,17 +579,6 @@ def _prognos_holds(node: dict[str, Any]) -> bool:
     return True
 
 
-def _endpoint_short(bundle: dict[str, Any]) -> bool:
-    return ENDPOINT_SHORT and _endpoint_holds(bundle)
-
-
-# The rules :func:`holds` answers by a short way of their own where it gives ``True``: expression ->
-# (the short way, whether only on a node that is its own ``%resource``).
-_SHORT_RULES: dict[str, tuple[Callable[[dict[str, Any]], bool], bool]] = {
-    _FORMAGA: (_formaga_holds, False), _AUTHORED: (_authored_holds, True), _PROGNOS: (_prognos_holds, False),
-    _ENDPOINT_NAMES_RECEIVER: (_endpoint_short, True)}
-
-
 PLAIN_LISTED = True
 """Whether :func:`_all_listed` walks each entry resource by :func:`_plainly_listed` first (``False``:
 by :func:`_listed` alone; the tests compare the two)."""
@@ -700,6 +685,90 @@ def _typed_reference(trail: _Trail) -> bool:
             return True
         path = parents.get(path)
     return False
+
+
+# The submission's issuer rule (lisn-sub-6: a response to template 1.0, or every Practitioner a
+# physician, LK), answered ``[True]`` without FHIRPath where its data is plain (:func:`_issuer_holds`).
+_ISSUER = ("entry.resource.ofType(QuestionnaireResponse).where(questionnaire = "
+           "'https://lisn.se/fhir/Questionnaire/lisn|1.0').exists() or entry.resource.ofType(Practitioner)"
+           ".all(qualification.code.coding.where(system = 'urn:oid:1.2.752.116.3.1.3' and code = 'LK').exists())")
+
+
+def _plain_objects(node: dict[str, Any], key: str) -> list[dict[str, Any]] | None:
+    """``node``'s member ``key`` as :func:`_plain_list` reads it, with no ``_key`` beside it."""
+    return None if "_" + key in node else _plain_list(node.get(key, _MISSING))
+
+
+def _plain_text(node: dict[str, Any], key: str) -> bool:
+    """Whether ``node``'s member ``key`` is absent or one string, with no ``_key`` beside it."""
+    return "_" + key not in node and (key not in node or type(node[key]) is str)
+
+
+def _issuer_holds(bundle: dict[str, Any]) -> bool:
+    """Whether :data:`_ISSUER` gives ``[True]`` on ``bundle``, read on plain data only: a Bundle whose
+    entries are an array of objects (no ``resourceType`` on them), each ``resource`` absent or an
+    object with a string ``resourceType`` (``ofType`` of a resource tests it: no R4 resource type
+    derives from another); every response's ``questionnaire`` absent or a string; every
+    Practitioner's ``qualification`` and ``coding`` arrays of objects, ``code`` an object, ``system``
+    and ``code`` of a coding absent or strings (no ``_`` keys for any of them, no ``resourceType`` on
+    any of those objects: it would type them otherwise). Then no step can
+    fail and each comparison is of strings: the rule holds where a response names template 1.0 or
+    every Practitioner has a qualification coded LK in the profession code system. False (the
+    general way decides) for anything else and wherever the rule would not hold."""
+    if bundle.get("resourceType") != "Bundle":
+        return False
+    entries = _plain_objects(bundle, "entry")
+    if entries is None:
+        return False
+    named = False
+    physicians = True
+    for entry in entries:
+        if "resourceType" in entry or "_resource" in entry:
+            return False
+        resource = entry.get("resource", _MISSING)
+        if resource is _MISSING:
+            continue
+        if type(resource) is not dict or type(resource.get("resourceType")) is not str:
+            return False
+        rtype = resource["resourceType"]
+        if rtype == "QuestionnaireResponse":
+            if not _plain_text(resource, "questionnaire"):
+                return False
+            if resource.get("questionnaire") == "https://lisn.se/fhir/Questionnaire/lisn|1.0":
+                named = True
+        elif rtype == "Practitioner":
+            qualifications = _plain_objects(resource, "qualification")
+            if qualifications is None:
+                return False
+            coded = False
+            for qualification in qualifications:
+                if "_code" in qualification or "resourceType" in qualification:
+                    return False
+                code = qualification.get("code", _MISSING)
+                if code is _MISSING:
+                    continue
+                if type(code) is not dict or "resourceType" in code:
+                    return False
+                codings = _plain_objects(code, "coding")
+                if codings is None:
+                    return False
+                for coding in codings:
+                    if "resourceType" in coding or not (_plain_text(coding, "system") and _plain_text(coding, "code")):
+                        return False
+                    if coding.get("system") == "urn:oid:1.2.752.116.3.1.3" and coding.get("code") == "LK":
+                        coded = True
+            if not coded:
+                physicians = False
+    return named or physicians
+
+
+# The rules :func:`holds` answers by a short way of their own where it gives ``True`` (one entry
+# point, one switch: ``RULES_SHORT``): expression -> (the short way, whether only on a node that is
+# its own ``%resource``). :func:`evaluate` takes the general way for them.
+_SHORT_RULES: dict[str, tuple[Callable[[dict[str, Any]], bool], bool]] = {
+    _FORMAGA: (_formaga_holds, False), _AUTHORED: (_authored_holds, True), _PROGNOS: (_prognos_holds, False),
+    _ENDPOINT_NAMES_RECEIVER: (_endpoint_holds, True), _SUBSET_OF_FULL_URLS: (_all_listed, True),
+    _ISSUER: (_issuer_holds, False)}
 
 
 @lru_cache(maxsize=2048)
@@ -1014,12 +1083,6 @@ def evaluate(expression: str, node: Any, *, resource: Any, raw: bool = False,
     if isinstance(fn, FhirPathProblem):
         return fn
     pruned_root = root is None or root is resource
-    if node is resource and type(node) is dict and type_path is None and not raw \
-            and expression == _SUBSET_OF_FULL_URLS and _all_listed(node):
-        return [True]
-    if node is resource and type(node) is dict and type_path is None and not raw and ENDPOINT_SHORT \
-            and expression == _ENDPOINT_NAMES_RECEIVER and _endpoint_holds(node):
-        return [True]
     if node is resource and isinstance(node, dict):  # (else _pruned leaves both as they are)
         node, resource = _pruned(expression, node, resource, {} if originals is None else originals)
     try:
