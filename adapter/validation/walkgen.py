@@ -23,7 +23,10 @@ settles decided once:
   rules and constraints as the general visit has them (the constraints' gate and the root's
   ``contained`` decided by the keys; ``ele-1`` left out where ``run_constraints`` passes it over;
   the type's rules called only when :func:`adapter.validation.core_rules.quiet_source`'s condition,
-  under which they report nothing, fails: a Coding's system that starts with ``http://``, say).
+  under which they report nothing, fails: a Coding's system that starts with ``http://``, say);
+  the constraints the shape's keys settle true left out (:func:`settle`, :data:`SETTLED`: qrs-1 on
+  an item without ``item``), and a primitive's required binding called only for a code outside its
+  ValueSet's codes (:data:`BINDINGS`).
 
 ``StructureWalk.complex`` takes a shape's function for an object with no profile walk, and for one
 whose profile walks, once entered, have nothing below it. An object whose walks have values below
@@ -45,6 +48,7 @@ False`` keeps the general way everywhere (tests/unit/validation/test_walkgen.py 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +62,13 @@ Shape = Callable[["StructureWalk", dict[str, Any], str, dict[str, Any]], None]
 Below = Callable[["StructureWalk", dict[str, Any], str, dict[str, Any], set[str], dict[str, Any]], None]
 
 ENABLED = True
+SETTLED = True
+"""A shape's constraints that its keys settle true are left out of its function (:func:`settle`);
+``False``: all run as the general visit runs them (tests/unit/validation/test_walk4_settled.py)."""
+BINDINGS = True
+"""A primitive's required binding is checked in its shape's function by its codes (``core_rules``'
+expansion, a constant), ``check_binding`` called only for a code outside them (or a ValueSet of
+MIME types); ``False``: called for every string, as the general visit does."""
 AFTER = 32
 """Visits of a shape the general way before its function is generated (``0`` or less: at its first
 visit). Compiling one shape's function costs some 0.2-0.5 ms (the example submission has about 50
@@ -174,8 +185,22 @@ def generate(visit: _Visit, keys: tuple[str, ...], below: bool = False) -> Any:
             constraints = tuple(c for c in constraints if c.key != "ele-1")
     if constraints:
         type_path = None if visit.root else table.owner
-        src.emit(1, f"_run_constraints({src.name(constraints, 'C')}, obj, path, res, self.issues, self.reported, "
-                    f"type_path={type_path!r}, root_resource=self.containers.get(id(res)))")
+        run = ("_run_constraints({}, obj, path, res, self.issues, self.reported, "
+               f"type_path={type_path!r}, root_resource=self.containers.get(id(res)))")
+        rest, guarded, guard = settle(constraints, keys, visit) if SETTLED else (constraints, (), "")
+        if guarded:
+            # (a guard that fails runs them all, in their order, as without it)
+            others = tuple(c for c in rest if c not in guarded)
+            if others:
+                src.emit(1, f"if {guard}:")
+                src.emit(2, run.format(src.name(others, "C")))
+                src.emit(1, "else:")
+                src.emit(2, run.format(src.name(rest, "C")))
+            else:
+                src.emit(1, f"if not ({guard}):")
+                src.emit(2, run.format(src.name(rest, "C")))
+        elif rest:
+            src.emit(1, run.format(src.name(rest, "C")))
     src.emit(1, "return None")
     text = "\n".join(src.lines) + "\n"
     try:
@@ -187,6 +212,163 @@ def generate(visit: _Visit, keys: tuple[str, ...], below: bool = False) -> Any:
     made = scope["shape"]
     made.source = text  # (for the tests and for reading)
     return made
+
+
+def settle(constraints: tuple[Constraint, ...], keys: tuple[str, ...], visit: _Visit
+           ) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...], str]:
+    """The constraints of a shape with the keys ``keys`` that its keys settle (:data:`SETTLED`).
+
+    A constraint made only of ``name.exists()``, ``name.empty()``, ``not()``, ``and``, ``or`` and
+    ``implies`` on plain (not choice) elements of the owner gives true on every object of the shape
+    when its truth follows from the names the shape lacks (no key, no ``_key``: ``exists()`` false),
+    and, for some, from the names of complex types it has: these hold when the value is a non-empty
+    object or an array whose first item is one (``exists()`` true), which the returned guard tests.
+    Returns (the constraints left but those true on every such object, the ones of those that
+    hold under the guard, the guard: a Python test on ``obj``). A constraint that holds reports
+    nothing (``run_constraints`` passes it over), so leaving it out changes no issue and no order."""
+    from adapter.fhir.definitions import PRIMITIVES
+
+    rest: list[Constraint] = []
+    guarded: list[Constraint] = []
+    tests: dict[str, str] = {}
+    for c in constraints:
+        names = _names(c.expression)
+        if names is None or any(not _plain(visit, n) for n in names):
+            rest.append(c)
+            continue
+        absent = {n: False for n in names if n not in keys and "_" + n not in keys}
+        if _truth(c.expression, absent) is True:
+            continue  # true on every object of the shape
+        rest.append(c)
+        # (a primitive's value is left unknown: only an object is taken to exist)
+        present = {n: True for n in names if n not in absent and visit.table.names[n][1] not in PRIMITIVES}
+        if any("_" + n in keys for n in names):
+            continue
+        if _truth(c.expression, {**absent, **present}) is True:
+            guarded.append(c)
+            for n in present:
+                tests[n] = _there(n, visit)
+    return tuple(rest), tuple(guarded), " and ".join(tests.values())
+
+
+_TOKEN = re.compile(r"\s*(\(|\)|\.exists\(\)|\.empty\(\)|\.not\(\)|\b(?:and|or|implies)\b|[A-Za-z][A-Za-z0-9]*)")
+
+
+def _tokens(expression: str) -> list[str] | None:
+    out: list[str] = []
+    at = 0
+    while at < len(expression):
+        m = _TOKEN.match(expression, at)
+        if m is None:
+            return None
+        out.append(m.group(1))
+        at = m.end()
+        while at < len(expression) and expression[at].isspace():
+            at += 1
+    return out
+
+
+def _names(expression: str) -> set[str] | None:
+    """The element names of an expression of the small form :func:`settle` reads; None: another form."""
+    tokens = _tokens(expression)
+    if tokens is None or _parse(tokens, 0, {}) is None:
+        return None
+    return {t for t in tokens if t[0].isalpha() and t not in ("and", "or", "implies")}
+
+
+def _truth(expression: str, facts: dict[str, bool]) -> bool | None:
+    """The expression's truth given whether each name exists (``facts``); None: not settled by them."""
+    tokens = _tokens(expression)
+    assert tokens is not None
+    parsed = _parse(tokens, 0, facts)
+    assert parsed is not None
+    return parsed[0]
+
+
+_Truth = tuple[bool | None, int]
+
+
+def _parse(t: list[str], i: int, facts: dict[str, bool]) -> _Truth | None:
+    """``implies`` over ``or`` over ``and`` over a term (three-valued: None unknown), to the end."""
+    got = _implies(t, i, facts)
+    if got is None or got[1] != len(t):
+        return None
+    return got
+
+
+def _implies(t: list[str], i: int, facts: dict[str, bool]) -> _Truth | None:
+    left = _or(t, i, facts)
+    if left is None or left[1] >= len(t) or t[left[1]] != "implies":
+        return left
+    right = _or(t, left[1] + 1, facts)
+    if right is None:
+        return None
+    a, b = left[0], right[0]
+    # (FHIRPath: false implies anything is true; anything implies true is true)
+    value = True if a is False or b is True else False if a is True and b is False else None
+    return value, right[1]
+
+
+def _or(t: list[str], i: int, facts: dict[str, bool]) -> _Truth | None:
+    got = _and(t, i, facts)
+    while got is not None and got[1] < len(t) and t[got[1]] == "or":
+        right = _and(t, got[1] + 1, facts)
+        if right is None:
+            return None
+        a, b = got[0], right[0]
+        got = (True if a is True or b is True else False if a is False and b is False else None), right[1]
+    return got
+
+
+def _and(t: list[str], i: int, facts: dict[str, bool]) -> _Truth | None:
+    got = _term(t, i, facts)
+    while got is not None and got[1] < len(t) and t[got[1]] == "and":
+        right = _term(t, got[1] + 1, facts)
+        if right is None:
+            return None
+        a, b = got[0], right[0]
+        got = (False if a is False or b is False else True if a is True and b is True else None), right[1]
+    return got
+
+
+def _term(t: list[str], i: int, facts: dict[str, bool]) -> _Truth | None:
+    """``( expression )`` or ``name.exists()`` / ``name.empty()``, each followed by any ``.not()``."""
+    if i >= len(t):
+        return None
+    value: bool | None
+    if t[i] == "(":
+        inner = _implies(t, i + 1, facts)
+        if inner is None or inner[1] >= len(t) or t[inner[1]] != ")":
+            return None
+        value, i = inner[0], inner[1] + 1
+    elif t[i][0].isalpha() and t[i] not in ("and", "or", "implies") and i + 1 < len(t) \
+            and t[i + 1] in (".exists()", ".empty()"):
+        known = facts.get(t[i])
+        value = None if known is None else known if t[i + 1] == ".exists()" else not known
+        i += 2
+    else:
+        return None
+    while i < len(t) and t[i] == ".not()":
+        value = None if value is None else not value
+        i += 1
+    return value, i
+
+
+def _plain(visit: _Visit, name: str) -> bool:
+    """Whether ``name`` is a JSON name of an element of ``visit``'s owner that is not a choice."""
+    hit = visit.table.names.get(name)
+    return hit is not None and not hit[0].choice
+
+
+def _there(name: str, visit: _Visit) -> str:
+    """A test on ``obj`` (which has the key ``name``) under which ``name.exists()`` is true: its
+    value (or its array's first item) a non-empty object."""
+    v = f"obj[{name!r}]"
+    one = "type({x}) is dict and len({x}) > 0"
+    plan = visit.table.plan(name)
+    if plan is not None and plan.single:
+        return "(" + one.format(x=v) + ")"
+    return f"(type({v}) is list and len({v}) > 0 and " + one.format(x=f"{v}[0]") + ")"
 
 
 def _key(src: _Source, plan: _Plan, d: int) -> None:
@@ -245,6 +427,20 @@ def _one(src: _Source, plan: _Plan, p: str, v: str, where: str, depth: int,
         src.emit(depth + 1, _other(plan, p, v, where))
 
 
+def _binding(src: _Source, value_set: str, v: str) -> str | None:
+    """The test under which ``core_rules.check_binding`` can report a string ``v`` of a required
+    binding (:data:`BINDINGS`: a code outside the ValueSet's expansion, named as a constant; no
+    test for a ValueSet it does not check); None: it never can."""
+    from adapter.validation import core_rules
+
+    if not BINDINGS or value_set == core_rules.MIME_TYPES:
+        return f"isinstance({v}, str)"
+    found = core_rules._expansion(value_set)
+    if found is None:
+        return None  # (one that needs a terminology server: check_binding checks nothing)
+    return f"isinstance({v}, str) and {v} not in {src.name(found[1], 'B')}"
+
+
 def _other(plan: _Plan, p: str, v: str, where: str) -> str:
     """The general visit of a value that is not None (no ``_key`` part, no profile walk)."""
     if plan.primitive:
@@ -272,14 +468,15 @@ def _usual(src: _Source, plan: _Plan, p: str, v: str, where: str) -> tuple[str |
         if plan.local_refs and plan.xhtml:
             body.append(f"self.local_refs.setdefault(id(res), set()).update(_local_references({v}, "
                         f"{p}.el, {plan.type_name!r}))")
-        if plan.value_set:
-            body.append(f"if isinstance({v}, str):")
-            body.append(f"    _check_binding({plan.value_set!r}, {v}, W, self.issues)")
+        binding = _binding(src, plan.value_set, v) if plan.value_set else None
+        if binding is not None:
+            body.append(f"if {binding}:")
+            body.append(f"    _check_binding({plan.value_set!r}, {v}, {'W' if plan.constraints else where}, "
+                        "self.issues)")
         if plan.constraints:
+            body.insert(0, f"W = {where}")
             body.append(f"_run_constraints({p}.constraints, {v}, W, res, self.issues, self.reported, "
                         f"type_path={plan.type_name!r}, root_resource=self.containers.get(id(res)))")
-        if plan.value_set or plan.constraints:
-            body.insert(0, f"W = {where}")
         return quick, body
     direct = plan.direct
     if direct is None:
