@@ -83,6 +83,8 @@ def add_positions(oo: OperationOutcome, raw: bytes, *, checked: bool = False) ->
             text = (raw[3:] if raw.startswith(_BOM) else raw).decode("utf-8")
         except UnicodeDecodeError:
             return
+        if ROUTE_SHORT and _routed(issues, text):
+            return
         if _walked(issues, text):
             return
         paths = [[_normalised(expr) for expr in iss.get("expression") or ()] for iss in issues]
@@ -752,3 +754,108 @@ def _elements(text: str, start: int, indices: _Indices) -> list[tuple[str, int]]
             n += 1
         found.append((location, i))
     return found
+
+
+ROUTE_SHORT = True
+"""Whether a small checked text without an escaped quote is first tried by :func:`_routed` (one match
+per expression, from the root's ``{`` to the value; False: :func:`_walked`, the general way of such
+a text, whose outcome ``tests/unit/validation/test_pos2_routed.py`` holds it to)."""
+
+
+def _routed(issues: list[dict[str, Any]], text: str) -> bool:
+    """:func:`_walked`'s positions, where each issue's first expression is found whole by one match
+    of its pattern (:func:`_whole_route`) in a text that starts with the root's ``{``, holds no
+    escaped quote (so every ``"`` opens or closes a string) and no key with an escape (a key is
+    looked for as it is written), and has the expression's first step for ``resourceType``, its
+    first key; False, with nothing added, for anything else (an expression
+    whose location is not there in full, a member or element nested deeper than the patterns
+    read, an odd key, another root): :func:`_walked` then runs.
+
+    A match ends where :func:`_walked` ends: it reads the same steps, each key as a member of the
+    object it is in (the members before it read whole, as tokens: strings, literals, objects and
+    arrays nested up to :data:`_ROUTE_DEPTH` deep), each index as that many elements read whole."""
+    if text[0] != "{" or _BACKSLASH in text and ('\\"' in text or _ESCAPED_KEY.search(text)):
+        return False  # (as in _plain_root: without an escaped quote every ``"`` opens or closes a string)
+    spots: list[int | None] = []
+    for iss in issues:
+        spot = None
+        for expr in iss.get("expression") or ():
+            plan = _whole_route(expr)
+            if plan is None:
+                return False
+            pattern, odd = plan
+            for needle in odd:  # (as in _walked: a key holding a separator is for the search of all at once)
+                if needle in text:
+                    return False
+            found = pattern.match(text)
+            if found is None:
+                return False
+            spot = found.end()
+            break
+        spots.append(spot)
+    for iss, spot in zip(issues, spots):  # (few issues: each line counted afresh; _place written out)
+        if spot is not None:
+            iss.setdefault("extension", []).extend((
+                {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
+                {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
+    return True
+
+
+# The tokens :func:`_whole_route`'s patterns read whole, in a text without an escaped quote: a string,
+# a literal, and an object or array whose brackets nest up to _ROUTE_DEPTH deep (each level: runs
+# of characters that are no bracket and no quote, strings, and the level below). In valid JSON the
+# brackets outside strings pair up, so an opening bracket of either kind is closed by the next
+# closing one at its level; a deeper value matches nothing, and the match fails.
+_ROUTE_DEPTH = 6
+_STRING = r'"[^"]*+"'
+
+
+def _nested(depth: int) -> str:
+    """An object or array whose brackets nest up to ``depth`` deep (see above)."""
+    inner = "" if depth == 1 else "|" + _nested(depth - 1)
+    return rf'[{{\[](?:[^"{{}}\[\]]++|{_STRING}{inner})*+[}}\]]'
+
+
+_VALUE = rf"(?:{_STRING}|[-+.0-9A-Za-z]++|{_nested(_ROUTE_DEPTH)})"
+_MEMBER = rf'{_BLANKS_PATTERN}{_STRING}{_BLANKS_PATTERN}:{_BLANKS_PATTERN}{_VALUE}{_BLANKS_PATTERN},'
+_ELEMENT = rf'{_BLANKS_PATTERN}{_VALUE}{_BLANKS_PATTERN},'
+
+
+@lru_cache(maxsize=4096)
+def _whole_route(expr: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    """The pattern :func:`_routed` matches at the start of a text for an issue's expression (as
+    written: normalised here), which ends where the expression's location starts, with the odd
+    keys of :func:`_route` (each a needle that must not be in the text); None where the route
+    is not for it (an expression of one step, a key with a quote, an index of the root). (Remembered: the same expressions come back.)
+
+    The pattern reads the root's ``{`` and ``resourceType``, its first key, whose string value is
+    the expression's first step (the root type :func:`_walked` reads must start the expression:
+    this one matches it exactly), then each of :func:`_route`'s steps: for a key, the members
+    before it in the object (as few as needed: no key is in an object twice) and the key, its
+    colon and the blanks up to its value; for an index, the opening bracket and that many
+    elements with their commas, then the blanks up to the element (none: no match)."""
+    path = _normalised(expr)
+    cut = _CUT.search(path)
+    first = path[:cut.start()] if cut is not None else path
+    if not first or '"' in first:
+        return None
+    steps, odd = _route(path[len(first):])
+    if not steps:
+        return None  # the root itself, or a first index the scan does not read: _walked
+    root = re.escape(f'"{first}"')
+    parts = [rf'\{{{_BLANKS_PATTERN}"resourceType"{_BLANKS_PATTERN}:{_BLANKS_PATTERN}{root}{_BLANKS_PATTERN},']
+    head = True  # inside the root, after its first member and comma
+    for key, index in steps:
+        if key is not None:
+            if '"' in key[1:-1]:
+                return None
+            parts.append(rf"(?:{_MEMBER})*?{_BLANKS_PATTERN}{re.escape(key)}{_BLANKS_PATTERN}:{_BLANKS_PATTERN}"
+                         if head else
+                         rf"\{{(?:{_MEMBER})*?{_BLANKS_PATTERN}{re.escape(key)}{_BLANKS_PATTERN}:{_BLANKS_PATTERN}")
+        else:
+            if head:
+                return None  # an index of the root object: never a location
+            parts.append(rf"\[(?:{_ELEMENT}){{{index}}}{_BLANKS_PATTERN}(?!\])" if index else
+                         rf"\[{_BLANKS_PATTERN}(?!\])")
+        head = False
+    return re.compile("".join(parts)), odd
