@@ -103,7 +103,9 @@ def test_quick_plans_give_what_the_general_steps_give(path: Path, igs: tuple[str
 
 def test_the_example_submission_takes_the_quick_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     count, problems = _validated(json.loads(EXAMPLE.read_text(encoding="utf-8")), None, monkeypatch)
-    assert count > 60 and not problems
+    # (50 where the structure visits of the example's shapes are generated, and leave out the
+    # constraints their keys settle, walkgen.settle; more before)
+    assert count > 40 and not problems
 
 
 def test_a_wrong_quick_plan_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

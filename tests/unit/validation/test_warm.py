@@ -9,10 +9,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from adapter.validation import warm
+from adapter.validation import walkgen, warm
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -22,17 +23,19 @@ _REPORT = """
 import gc, json
 from adapter import fhirpath
 from adapter.validation import invariants
-forms = [fn.direct for _, fn in list(invariants._PLANS.values())
-         if isinstance(fn, fhirpath.Expression) and fn.direct is not None]
-generated = [f for f in forms if getattr(getattr(f.body, "__code__", None), "co_filename", "") == "<fhirpath>"]
-print(json.dumps({"forms": len(forms), "generated": len(generated), "frozen": gc.get_freeze_count()}))
+forms = {key: fn.direct for key, (_, fn) in list(invariants._PLANS.items())
+         if isinstance(fn, fhirpath.Expression) and fn.direct is not None}
+not_generated = [expression for (expression, _), f in forms.items()
+                 if getattr(getattr(f.body, "__code__", None), "co_filename", "") != "<fhirpath>"]
+print(json.dumps({"forms": len(forms), "generated": len(forms) - len(not_generated), "frozen": gc.get_freeze_count(),
+                  "not_generated": not_generated}))
 """
 
 
-def _state_after(setup: str) -> dict[str, int]:
+def _state_after(setup: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", setup + _REPORT], capture_output=True, text=True, cwd=ROOT,
                          timeout=300, check=True).stdout
-    found: dict[str, int] = json.loads(out.strip().splitlines()[-1])
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return found
 
 
@@ -40,7 +43,12 @@ def test_the_shipped_worker_hook_generates_the_code_before_the_first_request() -
     hook = f"import runpy\nrunpy.run_path({str(ROOT / 'deploy' / 'gunicorn.conf.py')!r})['post_worker_init'](None)\n"
     state = _state_after(hook)
     assert state["forms"] > 40, state
-    assert state["generated"] == state["forms"], state  # every form the examples meet
+    # Every form the examples meet, but those the generated structure visits leave out once they are
+    # made (walkgen.settle: the warm-up evaluates them only before, too few times to generate them,
+    # and a worker's requests then reach them only where a shape's guard fails).
+    assert all(walkgen._names(expression) is not None for expression in state["not_generated"]), state
+    assert state["generated"] + len(state["not_generated"]) == state["forms"], state
+    assert state["generated"] > 40, state
     assert state["frozen"] > 0, state  # and then frozen out of the garbage collector's walks
 
 
