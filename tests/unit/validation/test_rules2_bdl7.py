@@ -16,6 +16,7 @@ import contextlib
 import copy
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from test_invariant_quick import EXAMPLE, _inputs, _registry
 
 from adapter.fhirpath import fhirpathpy_options
 from adapter.fhirpath.env import MODEL
-from adapter.validation import constraints, invariants, validate
+from adapter.validation import constraints, invariants
+from tests.unit.validation import rule_kit
 from tests.unit.validation.test_rules_fast_formaga import ROOT, _files, _load
 
 RULE = constraints.BDL_7
@@ -41,22 +43,10 @@ def test_the_rule_is_r4s() -> None:
     assert json.dumps(RULE)[1:-1] in text
 
 
-def _objects(node: Any) -> Iterator[dict[str, Any]]:
-    """Every object at any depth."""
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _objects(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _objects(v)
+_objects = rule_kit.objects
 
 
-def _oracle(node: Any) -> Any:
-    try:
-        return ("ok", _ORACLE(node, {"resource": node, "rootResource": node}))
-    except Exception as exc:  # noqa: BLE001 - an error is an outcome too
-        return ("error", type(exc).__name__)
+_oracle = partial(rule_kit.oracle, _ORACLE)
 
 
 def _disagreement(node: Any) -> str | None:
@@ -186,13 +176,7 @@ def test_mutated_submissions(indexes: list[int]) -> None:
 
 
 def _outcome(resource: Any, igs: tuple[str, ...] | None, short: bool, monkeypatch: pytest.MonkeyPatch) -> str:
-    with monkeypatch.context() as m:
-        m.setattr(constraints, "BDL_7_SHORT", short)
-        try:
-            found = validate(resource, _registry(igs))
-        except Exception as exc:  # noqa: BLE001 - a crash the two ways share (bundle.py on a versionId array
-            return f"crash: {type(exc).__name__}"  # beside a repeated fullUrl) is not theirs to tell apart
-    return json.dumps(found, sort_keys=True, default=str)
+    return rule_kit.outcome(resource, _registry(igs), monkeypatch, constraints, "BDL_7_SHORT", short)
 
 
 @pytest.mark.parametrize(("path", "igs"), list(_inputs()))

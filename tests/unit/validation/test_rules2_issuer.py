@@ -18,6 +18,7 @@ import contextlib
 import copy
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from test_invariant_quick import EXAMPLE, _inputs, _registry
 
 from adapter.fhirpath import fhirpathpy_options
 from adapter.fhirpath.env import MODEL
-from adapter.validation import invariants, validate
+from adapter.validation import invariants
+from tests.unit.validation import rule_kit
 from tests.unit.validation.test_rules_fast_formaga import ROOT, _files, _load
 
 RULE = invariants._ISSUER
@@ -49,11 +51,7 @@ def _short(node: dict[str, Any]) -> bool:
     return invariants._SHORT_RULES[RULE][0](node)
 
 
-def _oracle(node: Any) -> Any:
-    try:
-        return ("ok", _ORACLE(node, {"resource": node, "rootResource": node}))
-    except Exception as exc:  # noqa: BLE001 - an error is an outcome too
-        return ("error", type(exc).__name__)
+_oracle = partial(rule_kit.oracle, _ORACLE)
 
 
 def _disagreement(node: Any, monkeypatch: pytest.MonkeyPatch) -> str | None:
@@ -70,14 +68,7 @@ def _disagreement(node: Any, monkeypatch: pytest.MonkeyPatch) -> str | None:
     return f"short way True, fhirpathpy {oracle}, general {general}, holds {fast}: {json.dumps(node, default=str)[:300]}"
 
 
-def _objects(node: Any) -> Iterator[Any]:
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _objects(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _objects(v)
+_objects = rule_kit.objects
 
 
 def _bundles(document: Any) -> Iterator[Any]:
@@ -213,13 +204,7 @@ def test_mutated_submissions(monkeypatch: pytest.MonkeyPatch, indexes: list[int]
 
 
 def _outcome(resource: Any, igs: tuple[str, ...] | None, short: bool, monkeypatch: pytest.MonkeyPatch) -> str:
-    with monkeypatch.context() as m:
-        m.setattr(invariants, "RULES_SHORT", short)
-        try:
-            found = validate(resource, _registry(igs))
-        except Exception as exc:  # noqa: BLE001 - a crash the two ways share (bundle.py on a versionId array
-            return f"crash: {type(exc).__name__}"  # beside a repeated fullUrl) is not theirs to tell apart
-    return json.dumps(found, sort_keys=True, default=str)
+    return rule_kit.outcome(resource, _registry(igs), monkeypatch, invariants, "RULES_SHORT", short)
 
 
 @pytest.mark.parametrize(("path", "igs"), list(_inputs()))

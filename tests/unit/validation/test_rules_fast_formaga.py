@@ -16,7 +16,7 @@ import contextlib
 import copy
 import json
 import os
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from adapter.fhirpath import fhirpathpy_options
 from adapter.fhirpath.env import MODEL
 from adapter.validation import invariants
+from tests.unit.validation import rule_kit
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
@@ -57,23 +58,10 @@ def _load(path: Path) -> Any:
         return None
 
 
-def _objects(node: Any) -> Iterator[dict[str, Any]]:
-    """Every object with an ``item`` (a response, an item) at any depth."""
-    if isinstance(node, dict):
-        if "item" in node:
-            yield node
-        for v in node.values():
-            yield from _objects(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _objects(v)
+_objects = partial(rule_kit.objects, having="item")  # every object with an item: a response, an item
 
 
-def _oracle(node: Any) -> Any:
-    try:
-        return ("ok", _ORACLE(node, {"resource": node, "rootResource": node}))
-    except Exception as exc:  # noqa: BLE001 - an error is an outcome too
-        return ("error", type(exc).__name__)
+_oracle = partial(rule_kit.oracle, _ORACLE)
 
 
 def _general(node: Any, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from functools import partial
 from typing import Any
 
 import fhirpathpy
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from adapter.fhirpath import fhirpathpy_options
 from adapter.fhirpath.env import MODEL
 from adapter.validation import invariants
+from tests.unit.validation import rule_kit
 from tests.unit.validation.test_rules_fast_formaga import _QR, ROOT, _files, _items, _load, _objects
 
 RULE = invariants._PROGNOS
@@ -35,11 +37,7 @@ def test_the_rule_is_the_profiles() -> None:
     assert json.dumps(RULE)[1:-1] in text
 
 
-def _oracle(node: Any) -> Any:
-    try:
-        return ("ok", _ORACLE(node, {"resource": node, "rootResource": node}))
-    except Exception as exc:  # noqa: BLE001 - an error is an outcome too
-        return ("error", type(exc).__name__)
+_oracle = partial(rule_kit.oracle, _ORACLE)
 
 
 def _disagreement(node: Any, monkeypatch: pytest.MonkeyPatch) -> str | None:

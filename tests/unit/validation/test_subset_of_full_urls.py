@@ -17,6 +17,7 @@ import copy
 import json
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from adapter.fhirpath import fhirpathpy_options
 from adapter.fhirpath.env import MODEL
 from adapter.validation import invariants
+from tests.unit.validation import rule_kit
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "profiles" / "examples" / "Bundle-lisn-example-submission.json"
@@ -77,11 +79,7 @@ def _bundles(document: Any) -> Iterator[dict[str, Any]]:
         yield {"resourceType": "Bundle", "entry": [{"resource": document}] + [{"fullUrl": u} for u in urls]}
 
 
-def _oracle(bundle: dict[str, Any]) -> Any:
-    try:
-        return ("ok", _ORACLE(bundle, {"resource": bundle, "rootResource": bundle}))
-    except Exception as exc:  # noqa: BLE001 - an error is an outcome too
-        return ("error", type(exc).__name__)
+_oracle = partial(rule_kit.oracle, _ORACLE)
 
 
 def _general(bundle: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
