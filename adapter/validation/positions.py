@@ -487,12 +487,18 @@ def _walked(issues: list[dict[str, Any]], text: str) -> bool:
                 spot = at
             break
         spots.append(spot)
-    for iss, spot in zip(issues, spots):  # (few issues: each line counted afresh; _place written out)
+    _place_each(issues, spots, text)
+    return True
+
+
+def _place_each(issues: list[Any], spots: list[int | None], text: str) -> None:
+    """Line and column of each issue's spot, where it has one (few issues: each line counted afresh;
+    :func:`_place` written out)."""
+    for iss, spot in zip(issues, spots):
         if spot is not None:
             iss.setdefault("extension", []).extend((
                 {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
                 {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
-    return True
 
 
 def _place(iss: dict[str, Any], text: str, spot: int) -> None:
@@ -793,11 +799,7 @@ def _routed(issues: list[dict[str, Any]], text: str) -> bool:
             spot = found.end()
             break
         spots.append(spot)
-    for iss, spot in zip(issues, spots):  # (few issues: each line counted afresh; _place written out)
-        if spot is not None:
-            iss.setdefault("extension", []).extend((
-                {"url": _LINE, "valueInteger": text.count("\n", 0, spot) + 1},
-                {"url": _COL, "valueInteger": spot - text.rfind("\n", 0, spot)}))
+    _place_each(issues, spots, text)
     return True
 
 
