@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from adapter.fhir.registry import Registry
-from adapter.validation import validate
+from adapter.validation import invariants, validate
 
 
 def oracle(compiled: Callable[..., Any], node: Any) -> tuple[str, Any]:
@@ -43,3 +43,19 @@ def outcome(resource: Any, registry: Registry | None, monkeypatch: pytest.Monkey
         m.setattr(module, switch, on)
         found = validate(resource, registry)
     return json.dumps(found, sort_keys=True, default=str)
+
+
+def disagreement(rule: str, short: Callable[[dict[str, Any]], bool], compiled: Callable[..., Any], node: Any,
+                 monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """``None`` where the short way ``short`` of ``rule`` (an entry of ``invariants._SHORT_RULES``)
+    declines, or answers as fhirpathpy and the general way (``RULES_SHORT`` off) do; else what differs."""
+    if type(node) is not dict or not short(node):
+        return None
+    found = oracle(compiled, node)
+    with monkeypatch.context() as m:
+        m.setattr(invariants, "RULES_SHORT", False)
+        general = invariants.holds(rule, node, resource=node)
+    fast = invariants.holds(rule, node, resource=node)
+    if found == ("ok", [True]) and general is True and fast is True:
+        return None
+    return f"short way True, fhirpathpy {found}, general {general}, holds {fast}: {json.dumps(node)[:300]}"

@@ -43,16 +43,7 @@ _oracle = partial(rule_kit.oracle, _ORACLE)
 
 
 def _disagreement(node: Any, monkeypatch: pytest.MonkeyPatch) -> str | None:
-    if type(node) is not dict or not invariants._authored_holds(node):
-        return None
-    oracle = _oracle(node)
-    with monkeypatch.context() as m:
-        m.setattr(invariants, "RULES_SHORT", False)
-        general = invariants.holds(RULE, node, resource=node)
-    fast = invariants.holds(RULE, node, resource=node)
-    if oracle == ("ok", [True]) and general is True and fast is True:
-        return None
-    return f"short way True, fhirpathpy {oracle}, general {general}, holds {fast}: {json.dumps(node)[:300]}"
+    return rule_kit.disagreement(RULE, invariants._authored_holds, _ORACLE, node, monkeypatch)
 
 
 def test_the_short_way_answers_on_the_example(monkeypatch: pytest.MonkeyPatch) -> None:
