@@ -117,7 +117,7 @@ class Expression:
             variables.update(context)
         return _plain(direct.run(self.direct, resource, variables))
 
-    def on_data(self, data: Any, type_path: str | None, context: Mapping[str, Any] | None = None) -> list[Any]:
+    def on_data(self, data: Any, type_path: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
         """``self(typed(data, type_path), context)`` (``type_path=None``: ``self(data, context)``),
         by the direct form without making the node, where the expression has one."""
         form = self.direct
