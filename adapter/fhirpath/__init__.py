@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from adapter import native  # noqa: F401 - first: it checks a compiled build before any compiled module loads
 from adapter.fhirpath import direct, hoist
 from adapter.fhirpath.compiler import compile_tree
 from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data, node
