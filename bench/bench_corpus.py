@@ -126,7 +126,10 @@ def run(*, quick: bool = False, seconds: float | None = None, python: Path | Non
         return {"status": "skipped", "reason": "the HL7 questionnaire corpus is missing (set ADAPTER_CONFORMANCE_DIR)"}
     per_slice = (seconds if seconds is not None else (2.0 if quick else 10.0)) / (2 * SLICES)
     ours = _Ours(base)
-    out: dict[str, Any] = {"status": "ok", "loadavg_at_start": os.getloadavg(), "cases": len(ours.prepared),
+    from adapter import native
+
+    out: dict[str, Any] = {"status": "ok", "loadavg_at_start": os.getloadavg(), "validator": native.describe(),
+                           "cases": len(ours.prepared),
                            "right": ours.right}
     proc = _theirs(base, python or Path(os.environ.get("PYFHIRCHECK_PYTHON") or DEFAULT_PYFHIRCHECK))
     mine: list[float] = []
@@ -169,7 +172,7 @@ def table(result: dict[str, Any]) -> str:
     if result["status"] != "ok":
         return f"corpus: {result['status']}: {result['reason']}"
     rows = [f"HL7 questionnaire corpus, warm ({result['cases']} cases), load {result['loadavg_at_start'][0]:.1f}, "
-            f"{SLICES} alternating slices each, medians",
+            f"{SLICES} alternating slices each, medians, {result['validator']}",
             f"  ours          {result['ours_per_second']:>9} cases/s   right {result['right']}/{result['cases']}"]
     other = result["pyfhircheck"]
     if other.get("status") == "ok":

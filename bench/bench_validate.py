@@ -113,7 +113,10 @@ def measure(seconds: float = 5.0) -> dict[str, Any]:
             cpu[name].append((time.process_time() - c0) * 1000)
     blocks = {name: _block(f, seconds / 6) for name, f in subjects.items()}
     variants = _variants(subjects, seconds / 2)
+    from adapter import native
+
     return {"document_bytes": len(raw), "base_r4_checks": base_r4_checks(), "loadavg_at_start": os.getloadavg(),
+            "validator": native.describe(),
             "subjects": {n: _summary(v) for n, v in samples.items()},
             "variants": {n: _summary(v) for n, v in variants.items()},
             "variant_ratios_vs_fhir_resources": _ratios(variants),
@@ -175,7 +178,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     rows = [f"example submission ({result['document_bytes']} bytes), load {result['loadavg_at_start'][0]:.1f}, "
-            f"base R4 checks {'ON' if result['base_r4_checks'] else 'OFF (not merged yet: rerun after issue 14)'}; "
+            f"base R4 checks {'ON' if result['base_r4_checks'] else 'OFF (not merged yet: rerun after issue 14)'}, "
+            f"{result['validator']}; "
             "target: validate >= 2x fhir.resources"]
     cpu = result["cpu_ms"]
     rows.append("CPU time (time.process_time), interleaved rounds, median ms: "

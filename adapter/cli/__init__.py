@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import click
 
-from adapter.cli._common import LazyGroup
+from adapter.cli._common import LazyGroup, describe
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module in adapter.cli, short help = the first sentence of the command's help)
@@ -44,9 +44,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _version(ctx: click.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    try:
+        from adapter import native
+
+        built = native.describe()
+    except Exception as exc:  # noqa: BLE001 - native.NativeBuildError (a stale compiled build): one line, exit 3
+        text, code = describe(exc)
+        click.echo(text, err=True)
+        ctx.exit(code)
+    click.echo(f"adapter, version {version('lisn-adapter')} ({built})")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, lazy={name: (f"{__name__}.{module}", short) for name, (module, short) in COMMANDS.items()},
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="lisn-adapter", prog_name="adapter")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda c, p, v: _version(c, v),
+              help="Show the version (and whether the validator runs compiled) and exit.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error (also ADAPTER_DEBUG=1).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:

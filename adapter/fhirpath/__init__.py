@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from adapter import native  # noqa: F401 - first: it checks a compiled build before any compiled module loads
 from adapter.fhirpath import direct, hoist
 from adapter.fhirpath.compiler import compile_tree
 from adapter.fhirpath.env import MODEL, RN, Compiled, Env, arraify, get_data, node
@@ -117,7 +118,7 @@ class Expression:
             variables.update(context)
         return _plain(direct.run(self.direct, resource, variables))
 
-    def on_data(self, data: Any, type_path: str | None, context: Mapping[str, Any] | None = None) -> list[Any]:
+    def on_data(self, data: Any, type_path: Any, context: Mapping[str, Any] | None = None) -> list[Any]:
         """``self(typed(data, type_path), context)`` (``type_path=None``: ``self(data, context)``),
         by the direct form without making the node, where the expression has one."""
         form = self.direct

@@ -1100,7 +1100,7 @@ def run(form: Form, root: Any, variables: Vars | None = None) -> list[Any]:
     return nodes(form.body(pairs_of(arraify(root)), variables or {}))
 
 
-def test_on_object(form: Form, data: dict[str, Any], type_path: str | None) -> list[Any]:
+def test_on_object(form: Form, data: dict[str, Any], type_path: Any) -> list[Any]:
     """:func:`run_typed` for a form that reads no variable, on a JSON object, without its
     ``nodes``: the body on the one item :func:`run_typed` would give it. For a form that gives one
     Boolean that is :func:`run_typed`'s very result (``nodes`` of one Boolean is itself); for any
@@ -1108,7 +1108,7 @@ def test_on_object(form: Form, data: dict[str, Any], type_path: str | None) -> l
     return form.body([data if type_path is None else (data, data.get("resourceType", type_path))], {})
 
 
-def run_typed(form: Form, data: Any, type_path: str | None, variables: Vars | None = None) -> list[Any]:
+def run_typed(form: Form, data: Any, type_path: Any, variables: Vars | None = None) -> list[Any]:
     """``run(form, node(data, type_path))`` without making the node (``type_path=None``: as given).
     ``variables`` without ``context``: the root is ``%context``."""
     if type_path is None:

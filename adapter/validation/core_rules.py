@@ -186,16 +186,19 @@ def check_contained(resource: dict[str, Any], path: str, local_refs: dict[int, s
         return
     base = local_refs.get(id(resource), set())
     items = [c for c in contained if isinstance(c, dict)]
-    reached = {id(c) for c in items if c.get("id") in base or "" in local_refs.get(id(c), set())}
+    # (an id that is not a string is its own error, and no reference names it: an object or array
+    # there is not hashable, so it is left out before the sets are asked)
+    ids = {id(c): c.get("id") if isinstance(c.get("id"), str) else None for c in items}
+    reached = {id(c) for c in items if ids[id(c)] in base or "" in local_refs.get(id(c), set())}
     grew = True
     while grew:
         grew = False
         for c in items:
-            if id(c) not in reached and any(c.get("id") in local_refs.get(id(o), set())
+            if id(c) not in reached and any(ids[id(c)] in local_refs.get(id(o), set())
                                            for o in items if id(o) in reached):
                 reached.add(id(c))
                 grew = True
-    for i, c in enumerate(contained):
-        if isinstance(c, dict) and id(c) not in reached:
+    for i, entry in enumerate(contained):
+        if isinstance(entry, dict) and id(entry) not in reached:
             issues.add("CONTAINED_ORPHAN_DOM3", expression=f"{path}.contained[{i}]", code="invalid",
-                       id=str(c.get("id")))
+                       id=str(entry.get("id")))

@@ -628,9 +628,10 @@ def _plainly_listed(node: dict[str, Any], urls: set[str]) -> bool | None:
 def _listed(node: dict[str, Any], urls: set[str], trail: _Trail) -> bool:
     """:func:`_all_listed` on one object (reached by ``trail``) and everything below it."""
     if "resourceType" in node:
-        trail = node["resourceType"]
-        if type(trail) is not str:
+        name = node["resourceType"]  # (untrusted: checked before it becomes the trail)
+        if type(name) is not str:
             return False
+        trail = name
     if "reference" in node:
         ref = node["reference"]
         if type(ref) is str:
@@ -680,10 +681,11 @@ def _typed_reference(trail: _Trail) -> bool:
         child = elsewhere.get(child, child)
         path = types.get(child, child)
     parents = MODEL["type2Parent"]
-    while path is not None:  # (the model's types, each naming its parent: no cycle)
-        if path == "Reference":
+    name: str | None = path
+    while name is not None:  # (the model's types, each naming its parent: no cycle)
+        if name == "Reference":
             return True
-        path = parents.get(path)
+        name = parents.get(name)
     return False
 
 

@@ -80,7 +80,7 @@ class QuestionnaireIndex:
             self.common[key] = next((x for x in self.ancestors(a) if x in theirs), None)
         return self.common[key]
 
-    def positions(self, qitems: list[Node]) -> dict[str, int]:
+    def positions(self, qitems: list[Any]) -> dict[str, int]:  # (items untrusted: any JSON)
         """linkId -> position among the sibling definitions ``qitems`` (memoised per list)."""
         found = self.sibling_positions.get(id(qitems))
         if found is None or found[0] is not qitems:

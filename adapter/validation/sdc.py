@@ -113,5 +113,5 @@ def _number(value: Any) -> Decimal | None:
 
 
 def _show(values: list[Any]) -> str:
-    shown = [(v.get("code") or v.get("display") or "?") if isinstance(v, dict) else str(v) for v in values[:10]]
+    shown = [str(v.get("code") or v.get("display") or "?") if isinstance(v, dict) else str(v) for v in values[:10]]
     return ", ".join(shown) if shown else "–"

@@ -20,7 +20,7 @@ from adapter.data import data_dir
 from adapter.fhir.registry import default_registry
 from adapter.validation.entry import validate_bytes
 
-EXAMPLES = ("Bundle-lisn-example-submission.json", "Bundle-lisn-example-submission-1.1.json")
+EXAMPLES: tuple[str, ...] = ("Bundle-lisn-example-submission.json", "Bundle-lisn-example-submission-1.1.json")
 
 
 def warm_up(*, rounds: int | None = None) -> int:

@@ -193,6 +193,7 @@ _FAULTS = {
 }
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("name", list(_FAULTS))
 def test_a_wrong_generator_is_caught(name: str, tmp_path: Path) -> None:
     document = _with_last_items_extended() if "last items" in name else \

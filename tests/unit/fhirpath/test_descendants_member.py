@@ -105,6 +105,7 @@ def test_fused_walk_equals_fhirpathpy_with_the_type_model_set() -> None:
         TypeInfo.model = previous
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_the_walk_gives_the_result_on_the_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     """No fallback to the three steps on well-formed data (the speed-up is really taken)."""
     calls: list[int] = []
@@ -181,6 +182,7 @@ def _reversed(m: pytest.MonkeyPatch) -> None:
     m.setattr(compiler, "descendants_of_type_member", wrong)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("fault", [_drops_last, _reversed])
 def test_a_wrong_walk_is_caught(fault: Any) -> None:
     with pytest.MonkeyPatch.context() as m:

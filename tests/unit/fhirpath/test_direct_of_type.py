@@ -72,6 +72,7 @@ def test_equals_fhirpathpy_on_mutated_resources(doc: Any) -> None:
     assert not problems, "\n".join(problems[:5])
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_type_test_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: a type test that keeps every pair must disagree somewhere."""
     monkeypatch.setattr(direct, "_of_type", lambda info, general: lambda items, v: list(items))

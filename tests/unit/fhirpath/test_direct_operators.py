@@ -247,6 +247,7 @@ def _caught(monkeypatch: pytest.MonkeyPatch, inputs: list[Any], generated_only: 
             ours.cache_clear()
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_type_test_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: ``is`` answering the opposite on a pair must disagree somewhere."""
     real = direct.type_test
@@ -259,6 +260,7 @@ def test_a_wrong_type_test_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     _caught(monkeypatch, INPUTS)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_string_operand_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: an empty operand of ``&`` read as a string ``"-"``."""
     real = direct.string_operand
@@ -266,6 +268,7 @@ def test_a_wrong_string_operand_is_caught(monkeypatch: pytest.MonkeyPatch) -> No
     _caught(monkeypatch, INPUTS)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_addition_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: ``+`` with its operands swapped."""
     real = direct.plus_values
@@ -273,6 +276,7 @@ def test_a_wrong_addition_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     _caught(monkeypatch, INPUTS)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_ordering_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: the node form's comparison (a date, a Quantity) with its operands swapped."""
     real = direct.order_general
@@ -280,6 +284,7 @@ def test_a_wrong_ordering_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     _caught(monkeypatch, INPUTS)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_quantity_literal_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: ``+ 7 days`` read as one day more."""
     real = direct._quantity_literal
@@ -292,18 +297,21 @@ def test_a_wrong_quantity_literal_is_caught(monkeypatch: pytest.MonkeyPatch) -> 
     _caught(monkeypatch, INPUTS)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_aggregate_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: ``aggregate(…)`` giving its first item."""
     monkeypatch.setattr(direct, "_aggregate", lambda ast: lambda items, v: items[:1])
     _caught(monkeypatch, INPUTS)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_memo_shared_by_different_subexpressions_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: every remembered subexpression given one memo (its key the same)."""
     monkeypatch.setattr(codegen, "key_of", lambda ast: 0)
     _caught(monkeypatch, [(d, v) for d, v in INPUTS if d.get("resourceType") == "Bundle"], generated_only=True)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_memo_kept_across_models_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: the memo reused whatever the model (its guard made always true)."""
     real = codegen._Gen.once

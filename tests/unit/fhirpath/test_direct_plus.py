@@ -98,6 +98,7 @@ def test_equals_fhirpathpy_on_generated_resources(doc: dict[str, Any]) -> None:
     assert not problems, "\n".join(problems[:5])
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_addition_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: the left count only (``b`` ignored) must disagree somewhere, in the closures
     (``_plus_integers``) and in the generated code (which adds the two counts itself)."""

@@ -177,6 +177,7 @@ _FAULTS = {
 }
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("name", list(_FAULTS))
 def test_a_wrong_root_entry_is_caught(name: str) -> None:
     document = json.loads(EXAMPLE.read_text(encoding="utf-8"))

@@ -193,6 +193,7 @@ _FAULTS = {
 }
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("name", list(_FAULTS))
 def test_a_wrong_runtime_boolean_path_is_caught(name: str) -> None:
     document = json.loads(EXAMPLE.read_text())

@@ -46,6 +46,7 @@ def _source(ast: dict[str, Any]) -> str:
     return parts[0] + ops[0] + parts[1] if len(parts) == 2 and len(ops) == 1 else "".join(parts)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize(("expression", "hoisted"), [
     ("entry.where(fullUrl = %resource.entry.resource.ofType(MessageHeader).destination.receiver.reference.first())",
      ["%resource.entry.resource.ofType(MessageHeader).destination.receiver.reference.first()"]),
@@ -113,6 +114,7 @@ def test_one_key_per_distinct_subtree() -> None:
     assert len({key("%a.b or %c"), key("%a.bor %c"), key("%a.b or %d"), key("%a.b and %c")}) == 4
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_hoisted_subexpression_is_evaluated_once_per_evaluation() -> None:
     text = "entry.where(fullUrl = %resource.entry.fullUrl.last()).count()"
     with pytest.MonkeyPatch.context() as m:
@@ -127,6 +129,7 @@ def test_a_hoisted_subexpression_is_evaluated_once_per_evaluation() -> None:
     assert len(runs) == 2  # once per evaluation, not once per entry, nor once ever
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_subexpression_used_twice_is_evaluated_once() -> None:
     text = "%resource.entry.fullUrl.last().exists() and entry.fullUrl contains %resource.entry.fullUrl.last()"
     with pytest.MonkeyPatch.context() as m:
@@ -180,6 +183,7 @@ def _one_node_copied_twice(m: pytest.MonkeyPatch) -> None:
     m.setattr(hoist, "_fresh", lambda value, copies: real(value, {}))  # the result's and $this's copies apart
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("fault", [_reads_this_as_invariant, _this_not_left_behind, _nodes_not_copied,
                                    _one_node_copied_twice])
 def test_a_wrong_hoisting_is_caught(fault: Callable[[pytest.MonkeyPatch], None]) -> None:
@@ -235,6 +239,7 @@ def test_remembering_answers_every_subtree_as_asking_afresh() -> None:
     assert compared > 10_000
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_remembering_that_forgets_the_bound_names_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: a memo keyed by the subtree alone (not by what is bound) answers wrongly."""
     table: dict[int, Any] = {}

@@ -139,6 +139,7 @@ def _fresh(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_adapter_validate_of_the_example_imports_no_antlr4() -> None:
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "adapter", "validate", str(EXAMPLE)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -49,6 +49,7 @@ def test_plain_versions_as_before() -> None:
     assert _duplicates(validate_bytes(_bundle("1", "2"))) == []
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_without_the_protection_the_probe_crashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: with the wrong-typed versionId kept as it is (no text made of it), the
     probe's input raises again."""

@@ -43,6 +43,7 @@ def test_quick_constraints_give_the_same_outcome(path: Path, igs: tuple[str, ...
     assert _outcome(resource, igs, True, monkeypatch) == _outcome(resource, igs, False, monkeypatch)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_quick_path_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: every constraint with a quick plan passed (its result taken as ``[True]``)."""
     resource = json.loads(EXAMPLE.read_text(encoding="utf-8"))

@@ -74,6 +74,7 @@ def test_plain_walk_agrees_on_made_entry_resources(resources: list[Any]) -> None
         assert not problems, problems
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_wrong_plain_walks_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     real = invariants._plainly_listed
     made = [{"resourceType": "Bundle", "entry": [{"fullUrl": "urn:a", "resource": {

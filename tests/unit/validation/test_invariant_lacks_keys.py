@@ -95,6 +95,7 @@ def test_a_plain_name_is_looked_up_and_a_choice_name_is_a_prefix() -> None:
     assert "value" in invariants._CHOICE_NAMES and "status" not in invariants._CHOICE_NAMES
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_table_of_choice_names_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: with no choice names, ``valueString`` is not seen by ``value`` expressions."""
     monkeypatch.setattr(invariants, "_CHOICE_NAMES", frozenset())

@@ -101,6 +101,7 @@ def test_quick_plans_give_what_the_general_steps_give(path: Path, igs: tuple[str
     assert not problems, "\n".join(problems[:5])
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_the_example_submission_takes_the_quick_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     count, problems = _validated(json.loads(EXAMPLE.read_text(encoding="utf-8")), None, monkeypatch)
     # (50 where the structure visits of the example's shapes are generated, and leave out the
@@ -108,6 +109,7 @@ def test_the_example_submission_takes_the_quick_plans(monkeypatch: pytest.Monkey
     assert count > 40 and not problems
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_quick_plan_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: a shortcut taken on every object (its key look-ups emptied) is seen."""
     _, problems = _validated(json.loads(EXAMPLE.read_text(encoding="utf-8")), None, monkeypatch, wrong=True)

@@ -150,6 +150,7 @@ def test_positions_of_made_documents_are_those_of_the_general_path(
     assert _same_positions({"issue": issues}, text.encode())
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_position_shortcut_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative controls: a shortcut that gets the line wrong, or that forgets the locations holding
     the wanted one (so that the scan never enters them), fails the comparison."""
@@ -447,6 +448,7 @@ def _identifier_holders(inner: Any) -> Any:
 _HOLDER = st.recursive(_IDENT, _identifier_holders, max_leaves=12)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @settings(max_examples=300, deadline=None)
 @given(_HOLDER, st.sampled_from(["Patient", "QuestionnaireResponse"]), st.booleans())
 def test_identifier_issues_of_made_resources_are_those_of_the_plain_walk(
@@ -456,6 +458,7 @@ def test_identifier_issues_of_made_resources_are_those_of_the_plain_walk(
             == _identifier_issues(resource, True, test_environment))
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_identifier_issues_of_every_case_are_those_of_the_plain_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     from adapter.validation import scan
 

@@ -74,6 +74,7 @@ def test_a_language_or_other_start_takes_the_general_way() -> None:
         assert short == general
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_negative_control_json_short_way(monkeypatch: pytest.MonkeyPatch) -> None:
     """A short way that loses the positions (passes no text on) is caught."""
     real = entry._validate

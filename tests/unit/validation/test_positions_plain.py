@@ -136,6 +136,7 @@ def test_deep_nesting_large_strings_and_unicode() -> None:
     assert positions._plain_offsets(text, [[positions._normalised(e) for e in i["expression"]] for i in issues])
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_search_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative controls: a search that takes a key of a nested object (no bracket count), or
     one that misses the first element of an array, fails the comparison."""

@@ -138,6 +138,7 @@ def test_made_documents_have_the_walk_of_the_general_way(data: st.DataObject) ->
     assert _same(oo, decode_utf8_sig(raw))
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_wrong_short_ways_are_noticed() -> None:
     """Negative controls: a member pattern that passes into nested objects, a quick route that
     takes any index for 0, one that takes the end of an empty array for its first element, and a

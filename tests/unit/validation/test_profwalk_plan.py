@@ -111,6 +111,7 @@ def _differ(a: list[Any], b: list[Any]) -> list[str]:
     return [name for (name, _, _), x, y in zip(INPUTS, a, b) if x != y]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_planned_walks_give_the_outcomes_of_the_general_way(monkeypatch: pytest.MonkeyPatch) -> None:
     taken = [0]
     real = profiles.Walk.planned_below
@@ -178,6 +179,7 @@ def test_every_below_is_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> N
     assert not _below_both_ways(monkeypatch)[:10]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_the_mutations_reach_the_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """The mutated documents give the profiles' own counts out of bounds (a minimum, a maximum, of
     an element and of a slice), which the comparisons above then see made both ways."""
@@ -212,6 +214,7 @@ def _no_meta(child: profiles.Node) -> Any:
 _real_step = profiles._step
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize(("wrong", "in_outcomes"), [(_off_by_one, True), (_no_meta, False)])
 def test_a_wrong_plan_is_caught(monkeypatch: pytest.MonkeyPatch, wrong: Callable[[profiles.Node], Any],
                                 in_outcomes: bool) -> None:
@@ -226,6 +229,7 @@ def test_a_wrong_plan_is_caught(monkeypatch: pytest.MonkeyPatch, wrong: Callable
         assert _below_both_ways(monkeypatch)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_slice_look_up_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control for the slices looked up by a value's resource (``profiles._typed_slices``,
     taken only with ``PLANNED``): one that finds no slice must be caught."""
@@ -237,6 +241,7 @@ def test_a_wrong_slice_look_up_is_caught(monkeypatch: pytest.MonkeyPatch) -> Non
         assert _below_both_ways(monkeypatch)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_local_plan_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control for the plans of walks with no resolver (``_Shape.local_plan``): one that
     forgets what the grandchildren check (a child counted as ``local`` only by its own rules) must

@@ -106,6 +106,7 @@ def test_the_made_siblings_take_both_ways() -> None:
     assert kinds == {True, False}
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_negative_control_irregular_siblings_taken_as_regular_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     former = questionnaire_response._Siblings.__init__
 

@@ -437,6 +437,7 @@ def _any_difference(limit: int = 60) -> bool:
     return False
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_negative_control_a_quick_test_passing_everything_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _any_difference(limit=20)
     monkeypatch.setattr(questionnaire_response, "answer_test", lambda qitem: lambda ctx, answer, count: True)
@@ -444,6 +445,7 @@ def test_negative_control_a_quick_test_passing_everything_is_caught(monkeypatch:
     assert _any_difference()
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_negative_control_a_lenient_number_test_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """A test that says "don't know" costs time only (check_answer still decides); one that passes
     numbers outside their bounds or options (here: every number) is caught."""
@@ -452,6 +454,7 @@ def test_negative_control_a_lenient_number_test_is_caught(monkeypatch: pytest.Mo
     assert _any_difference()
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_negative_control_a_wrong_enable_when_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(enable_when.Enabler, "enabled", lambda self, root, stack, problems: True)
     assert _any_difference()

@@ -176,12 +176,14 @@ def _key_only(limits: Any, refs: list[tuple[str, Any]], resolver: Any) -> bool:
     return False
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("wrong", [_never_walks, _key_only], ids=["never walks", "key only"])
 def test_a_wrong_short_way_is_caught(monkeypatch: pytest.MonkeyPatch, wrong: Any) -> None:
     monkeypatch.setattr(profiles, "_may_fail", wrong)
     assert _differ(monkeypatch)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_scan_that_says_it_skipped_nothing_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     real = scan.references_marks_and_skipped
 

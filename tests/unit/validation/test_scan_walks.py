@@ -165,6 +165,7 @@ def _differ(a: list[Any], b: list[Any], documents: list[tuple[str, bytes, Any]])
     return [name for (name, _, _), x, y in zip(documents, a, b) if x != y]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_the_outcomes_are_those_of_the_walks_before(monkeypatch: pytest.MonkeyPatch) -> None:
     taken = {"kept": 0}
     real_take = scan.take
@@ -327,6 +328,7 @@ def _misses_an_entry(entries: list[Any], issues: Issues) -> dict[str, list[int]]
     return {url: found[1:] for url, found in bundle_rules.entries_by_full_url(entries).items()}
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize(("where", "name", "wrong"), [
     (scan, "_both_in_array", _skips_last_item(scan._both_in_array)),
     (scan, "_marks_in_array", _skips_last_item(scan._marks_in_array)),

@@ -217,6 +217,7 @@ def test_short_way_agrees_on_made_entry_resources(resources: list[Any]) -> None:
         assert _disagreement(bundle, m) is None
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_wrong_short_ways_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative controls: typing no object as a Reference, or taking any string reference as listed."""
     documents = [_load(p) for p in _files()]

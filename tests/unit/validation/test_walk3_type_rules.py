@@ -103,6 +103,7 @@ def _outcomes(monkeypatch: pytest.MonkeyPatch, quiet_source: Any) -> list[Any]:
         return [outcome_pin.outcome(raw, registry) for _, raw, registry in INPUTS + DOCUMENTS]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_generated_visits_with_the_condition_give_the_outcomes_of_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
     quiet = _outcomes(monkeypatch, core_rules.quiet_source)
     called = _outcomes(monkeypatch, lambda type_name, keys, nested: None)

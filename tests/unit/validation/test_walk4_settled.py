@@ -180,6 +180,7 @@ def _differ(a: list[Any], b: list[Any], inputs: list[tuple[str, bytes, Any]]) ->
     return [name for (name, _, _), x, y in zip(inputs, a, b) if x != y]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_made_inputs_give_the_same_outcomes(monkeypatch: pytest.MonkeyPatch) -> None:
     left_out = [0]
     real = walkgen.settle

@@ -95,6 +95,7 @@ def _differ(a: list[Any], b: list[Any]) -> list[str]:
     return [name for (name, _, _), x, y in zip(INPUTS, a, b) if x != y]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_kept_declarations_give_the_outcomes_of_the_general_way(monkeypatch: pytest.MonkeyPatch) -> None:
     taken = [0]
     real = profiles._declarations
@@ -136,6 +137,7 @@ def test_a_registry_that_gains_a_definition_forgets_what_it_kept(monkeypatch: py
         assert after == outcome_pin.outcome(raw, registry) != before
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_declarations_kept_too_coarsely_are_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: declarations kept by resource type alone (what the first resource of a
     type declared taken for every other) must change some outcome."""

@@ -92,6 +92,7 @@ def _outcomes(monkeypatch: pytest.MonkeyPatch, short: bool) -> list[Any]:
         return [outcome_pin.outcome(raw, registry) for _, raw, registry in INPUTS]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_short_ways_give_the_outcomes_of_the_general_way(monkeypatch: pytest.MonkeyPatch) -> None:
     taken: dict[str, int] = {"each": 0, "known": 0}
     for name in taken:
@@ -122,6 +123,7 @@ def _forgets_a_key(real: Any) -> Any:
     return known
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize(("name", "wrong"), [("each", _forgets_a_value), ("known", _forgets_a_key)])
 def test_a_wrong_short_way_is_caught(monkeypatch: pytest.MonkeyPatch, name: str, wrong: Any) -> None:
     """Negative controls: a short way that leaves out an array's last value, or an object's last key,
@@ -165,6 +167,7 @@ class _Everything:
         return True
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_leaving_out_constraints_that_can_fail_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: a table that says every constraint holds without ``contained`` changes outcomes."""
     general = _outcomes(monkeypatch, False)

@@ -136,6 +136,7 @@ def _differ(a: list[Any], b: list[Any], inputs: list[tuple[str, bytes, Any]] = I
     return [name for (name, _, _), x, y in zip(inputs, a, b) if x != y]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_generated_visits_give_the_outcomes_of_the_general_way(monkeypatch: pytest.MonkeyPatch) -> None:
     general_visits = [0]
     real = structure.StructureWalk.properties_of
@@ -297,6 +298,7 @@ def _forgets_a_key_below(real: Any) -> Any:
     return generate
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize(("owner", "name", "wrong"), [
     (walkgen, "_quick", _every_text_passes),
     (structure, "shape_plans", _forgets_the_last_key),

@@ -100,6 +100,7 @@ def test_data_only_path_equals_general_steps_on_mutated_submissions(mutations: l
     assert _outcome(bundle, _REGISTRY) == _outcome(bundle, _REGISTRY, data_only=_never)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_decision_is_caught() -> None:
     """Negative control: handing node-form expressions (which may read ``%resource``) the data
     alone changes outcomes, and the comparison above sees it."""

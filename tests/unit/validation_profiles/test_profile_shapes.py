@@ -90,6 +90,7 @@ def _skips_rules(node: profiles.Node) -> Any:
     return shape
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("wrong", [_forgets_minimums, _forgets_rules, _skips_rules])
 def test_a_wrong_shape_is_caught(monkeypatch: pytest.MonkeyPatch, wrong: Callable[[profiles.Node], Any]) -> None:
     """Negative control: the comparison above catches a shape that leaves out what can report."""

@@ -115,6 +115,7 @@ def test_fast_walk_equals_general_walk_on_generated_data(value: Any) -> None:
     assert _walk(invariants._refs, value) == _walk(invariants._refs_general, value)
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_fast_walk_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: a fast walk that drops ``_reference``-only objects disagrees."""
     real = invariants._refs_dict

@@ -65,6 +65,7 @@ def _all(monkeypatch: pytest.MonkeyPatch, index: Any) -> list[Any]:
         return [_slices(entries) for entries in _entries()]
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_the_index_matches_as_every_slice_tested(monkeypatch: pytest.MonkeyPatch) -> None:
     used: list[bool] = []
     real = profiles._one_type_index
@@ -81,6 +82,7 @@ def test_the_index_matches_as_every_slice_tested(monkeypatch: pytest.MonkeyPatch
     assert sum(len(paths) for result in every for _, paths in result[0]) > 20
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 def test_a_wrong_index_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: an index that leaves out each type's first slice changes what is matched."""
     real = profiles._one_type_index

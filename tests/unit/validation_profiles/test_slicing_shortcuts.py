@@ -48,6 +48,7 @@ def _slices(values: list[tuple[Any, str]]) -> tuple[list[tuple[str | None, list[
     return [(sl.slice_name, [p for _, p in found]) for sl, found in matched.items()], issues.items
 
 
+@pytest.mark.pure_python  # patches a module function: compiled callers do not see it (tests/conftest.py)
 @pytest.mark.parametrize("odd", [None, *ODD], ids=lambda o: "example" if o is None else json.dumps(o))
 def test_type_slices_match_as_the_general_rules(odd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     entries = copy.deepcopy(EXAMPLE["entry"]) + ([] if odd is None else [odd])
