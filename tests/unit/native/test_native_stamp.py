@@ -44,6 +44,11 @@ def _package(tmp_path: Path, *, stamp: bool = True, extensions: bool = True) -> 
     return pkg
 
 
+def _edit(source: Path) -> None:
+    with source.open("a") as f:
+        f.write("\n# edited\n")
+
+
 @pytest.fixture
 def point(monkeypatch: pytest.MonkeyPatch) -> Any:
     def to(pkg: Path) -> Any:
@@ -67,8 +72,7 @@ def test_no_build_passes_as_pure_python(tmp_path: Path, point: Any) -> None:
 
 def test_a_source_edited_after_the_build_stops_the_start(tmp_path: Path, point: Any) -> None:
     pkg = _package(tmp_path)
-    with (tmp_path / MODULES[1]).open("a") as f:
-        f.write("\n# edited\n")
+    _edit(tmp_path / MODULES[1])
     with pytest.raises(native.NativeBuildError, match=r"adapter/fhirpath/env\.py changed after it was compiled"):
         point(pkg)()
 
@@ -85,12 +89,16 @@ def test_a_missing_extension_stops_the_start(tmp_path: Path, point: Any) -> None
         point(pkg)()
 
 
-def test_a_required_build_that_is_not_there_stops_the_start(tmp_path: Path, point: Any,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    check = point(_package(tmp_path, stamp=False, extensions=False))
+def _required_stops(check: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native, "_checked", None)
     monkeypatch.setenv("ADAPTER_REQUIRE_NATIVE", "1")
     with pytest.raises(native.NativeBuildError, match="ADAPTER_REQUIRE_NATIVE=1"):
         check()
+
+
+def test_a_required_build_that_is_not_there_stops_the_start(tmp_path: Path, point: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    _required_stops(point(_package(tmp_path, stamp=False, extensions=False)), monkeypatch)
 
 
 def test_a_build_for_another_python_is_not_taken_as_compiled(tmp_path: Path, point: Any,
@@ -101,18 +109,14 @@ def test_a_build_for_another_python_is_not_taken_as_compiled(tmp_path: Path, poi
         ext.rename(ext.with_name(ext.name.replace(SUFFIX, ".cpython-39-x86_64-linux-gnu.so")))
     check = point(pkg)
     assert check()["compiled"] is False  # present, but this interpreter would import the .py files
-    monkeypatch.setattr(native, "_checked", None)
-    monkeypatch.setenv("ADAPTER_REQUIRE_NATIVE", "1")
-    with pytest.raises(native.NativeBuildError, match="ADAPTER_REQUIRE_NATIVE=1"):
-        check()
+    _required_stops(check, monkeypatch)
 
 
 def test_without_the_fingerprint_a_stale_build_would_pass(tmp_path: Path, point: Any,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Negative control: the same edit as above goes through once the fingerprint does not see it."""
     pkg = _package(tmp_path)
-    with (tmp_path / MODULES[1]).open("a") as f:
-        f.write("\n# edited\n")
+    _edit(tmp_path / MODULES[1])
     real = native.source_digest
 
     def _blind(data: bytes) -> str:  # a fingerprint that does not see the edit
@@ -126,8 +130,7 @@ def test_adapter_validate_with_a_stale_build_is_one_line_and_exit_3(tmp_path: Pa
     """The real process, on a copy of the package whose stamp names a source that has since changed."""
     shutil.copytree(ROOT / "adapter", tmp_path / "adapter", ignore=shutil.ignore_patterns("*.so", "_native.json"))
     _package(tmp_path)
-    with (tmp_path / MODULES[0]).open("a") as f:
-        f.write("\n# edited\n")
+    _edit(tmp_path / MODULES[0])
     env = {k: v for k, v in os.environ.items() if k != "ADAPTER_REQUIRE_NATIVE"}
     env["PYTHONPATH"] = str(tmp_path)
     for args in (["validate", str(EXAMPLE)], ["--version"]):
