@@ -73,7 +73,7 @@ def build() -> int:
         print(f"native/build.py: {exc.name} is not installed (pip install -c constraints.txt -e '.[native]')", file=sys.stderr)
         return 3
     if shutil.which(os.environ.get("CC", "cc")) is None:
-        print("native/build.py: no C compiler (cc) on PATH", file=sys.stderr)
+        print(f"native/build.py: no C compiler ({os.environ.get('CC', 'cc')}) on PATH", file=sys.stderr)
         return 3
     sources = modules()
     if STAMP.exists() or extensions():

@@ -152,3 +152,20 @@ def test_the_build_script_stamps_with_the_fingerprint_the_check_reads() -> None:
     assert native.source_digest(b"a") != native.source_digest(b"b")
     listed = build.modules()
     assert set(MODULES) <= set(listed) and not [m for m in listed if m.endswith("__init__.py")]
+
+
+def test_the_build_without_a_compiler_is_one_line_and_exit_3_and_changes_nothing(tmp_path: Path) -> None:
+    before = sorted(p.name for p in (ROOT / "adapter" / "validation").iterdir())
+    done = subprocess.run([sys.executable, str(ROOT / "native" / "build.py")], capture_output=True, text=True,
+                          env=dict(os.environ, CC=str(tmp_path / "no-such-cc")), timeout=120)
+    assert done.returncode == 3
+    assert done.stderr == f"native/build.py: no C compiler ({tmp_path / 'no-such-cc'}) on PATH\n"
+    assert sorted(p.name for p in (ROOT / "adapter" / "validation").iterdir()) == before
+
+
+def test_the_build_lists_the_modules_it_compiles() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "native" / "build.py"), "--list"], capture_output=True,
+                          text=True, timeout=120)
+    listed = done.stdout.split()
+    assert done.returncode == 0 and len(listed) == 36
+    assert "adapter/validation/walkgen.py" in listed and "adapter/fhirpath/fhir.py" not in listed
