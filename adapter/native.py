@@ -55,17 +55,50 @@ def _extensions() -> list[Path]:
     return sorted(found)
 
 
+def _read_state() -> dict[str, Any]:
+    """The build's state from one listing of the two folders and one reading of the stamp; raises
+    :class:`NativeBuildError` for a stale or half build."""
+    root = PACKAGE.parent
+    extensions = _extensions()
+    if not STAMP.exists():
+        if extensions:
+            raise NativeBuildError(
+                f"compiled modules without a build stamp ({extensions[0].relative_to(root)}, "
+                f"{len(extensions)} in all): run 'python native/build.py' or 'python native/build.py --clean'")
+        return {"compiled": False, "modules": 0, "compiler": None}
+    stamp = json.loads(STAMP.read_text(encoding="utf-8"))
+    built = {(e.parent, e.name.split(".", 1)[0]) for e in extensions}  # an extension for any Python
+    for path, digest in stamp["modules"].items():
+        source = root / path
+        if (source.parent, source.stem) not in built:
+            raise NativeBuildError(f"{path}: its compiled module is missing: run 'python native/build.py' "
+                                   f"or 'python native/build.py --clean'")
+        if source_digest(source.read_bytes()) != digest:
+            raise NativeBuildError(f"{path} changed after it was compiled: run 'python native/build.py' "
+                                   f"again, or 'python native/build.py --clean' for the pure-Python modules")
+    ours = set(extensions)
+    compiled = all((root / path).with_suffix(_suffix()) in ours for path in stamp["modules"])
+    return {"compiled": compiled, "modules": len(stamp["modules"]), "compiler": stamp.get("compiler")}
+
+
+def check() -> dict[str, Any]:
+    """Raise :class:`NativeBuildError` when a build is stale or half there, or required and absent
+    (see the module's text); else return :func:`status`. Done once per process."""
+    global _checked
+    if _checked is None:
+        state = _read_state()
+        if os.environ.get("ADAPTER_REQUIRE_NATIVE") == "1" and not state["compiled"]:
+            raise NativeBuildError("ADAPTER_REQUIRE_NATIVE=1 but the compiled validator is not there for this "
+                                   "Python (run 'python native/build.py')")
+        _checked = state
+    return _checked
+
+
 def status() -> dict[str, Any]:
     """What a build left and whether this interpreter loads it: ``{"compiled": bool, "modules": int,
     "compiler": str | None}`` (``compiled`` only when every stamped module has an extension for this
-    Python's ABI)."""
-    if not STAMP.exists():
-        return {"compiled": False, "modules": 0, "compiler": None}
-    stamp = json.loads(STAMP.read_text(encoding="utf-8"))
-    suffix = _suffix()
-    root = PACKAGE.parent
-    ours = all((root / path).with_suffix(suffix).exists() for path in stamp["modules"])
-    return {"compiled": ours, "modules": len(stamp["modules"]), "compiler": stamp.get("compiler")}
+    Python's ABI). The state :func:`check` found at import, not read again."""
+    return check()
 
 
 def describe() -> str:
@@ -74,37 +107,6 @@ def describe() -> str:
     if state["compiled"]:
         return f"validator: compiled with {state['compiler']} ({state['modules']} modules)"
     return "validator: pure Python"
-
-
-def check() -> dict[str, Any]:
-    """Raise :class:`NativeBuildError` when a build is stale or half there (see the module's text);
-    return :func:`status`. Done once per process."""
-    global _checked
-    if _checked is not None:
-        return _checked
-    root = PACKAGE.parent
-    extensions = _extensions()
-    if not STAMP.exists():
-        if extensions:
-            raise NativeBuildError(
-                f"compiled modules without a build stamp ({extensions[0].relative_to(root)}, "
-                f"{len(extensions)} in all): run 'python native/build.py' or 'python native/build.py --clean'")
-    else:
-        stamp = json.loads(STAMP.read_text(encoding="utf-8"))
-        for path, digest in stamp["modules"].items():
-            source = root / path
-            if not any(e.name.startswith(source.stem + ".") and e.parent == source.parent for e in extensions):
-                raise NativeBuildError(f"{path}: its compiled module is missing: run 'python native/build.py' "
-                                       f"or 'python native/build.py --clean'")
-            if source_digest(source.read_bytes()) != digest:
-                raise NativeBuildError(f"{path} changed after it was compiled: run 'python native/build.py' "
-                                       f"again, or 'python native/build.py --clean' for the pure-Python modules")
-    state = status()
-    if os.environ.get("ADAPTER_REQUIRE_NATIVE") == "1" and not state["compiled"]:
-        raise NativeBuildError("ADAPTER_REQUIRE_NATIVE=1 but the compiled validator is not there for this Python "
-                               "(run 'python native/build.py')")
-    _checked = state
-    return state
 
 
 check()  # on import: adapter.validation and adapter.fhirpath import this module first
